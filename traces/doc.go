@@ -1,0 +1,33 @@
+// Package traces holds thrive's data model (Session, Exchange, WebSocket,
+// Frame) and the trace file codec that capture writes and replay reads.
+//
+// # File layout
+//
+// A trace file is a header followed by blocks:
+//
+//	header: "THRV" | version u16 | meta length u32 | meta JSON | crc32c u32
+//	block:  "TBLK" | stored u32 | raw u32 | sessions u32 | payload crc32c u32 | header crc32c u32 | payload
+//
+// All integers are little endian. Each block's payload is one zstd frame
+// holding whole sessions, so every block decodes on its own: a file cut at
+// any byte, or with a damaged block, still yields every session before the
+// damage, and the Reader's error names the byte offset of the block where it
+// stopped. Blocks end at session boundaries, so a replayer never sees half a
+// session.
+//
+// # Why a hand-rolled binary encoding
+//
+// Inside a block, sessions are encoded as length-prefixed fields with
+// varints, in a fixed order and without field tags. Decoding is a bounds
+// check and a slice per field: no reflection, no per-field allocation, and
+// strings and bodies point into the decompressed block instead of being
+// copied. That keeps reading far above what a replay needs (hundreds of
+// thousands of exchanges per second on one core), which JSON, gob or
+// protobuf-with-reflection do not reach. Compression is left to zstd over the
+// whole block, where repeated headers and JSON keys across sessions are cheap;
+// a per-field scheme would not beat it. Readability is the job of
+// Session.MarshalJSON and `thrive traces cat`, not of the file.
+//
+// Adding a field means a new format version: Reader refuses versions newer
+// than Version with ErrVersion and reads every older one.
+package traces

@@ -1,0 +1,73 @@
+package traces
+
+import (
+	"encoding/binary"
+	"hash/crc32"
+	"time"
+)
+
+// Version is the trace format version this thrive writes, and the newest it
+// reads.
+const Version = 1
+
+// MaxBlockSize bounds the decoded size of a block, and so the memory a Reader
+// needs. A single session larger than this cannot be written.
+const MaxBlockSize = 256 << 20
+
+// DefaultBlockSize is the decoded size at which a Writer closes a block. Larger
+// blocks compress a little better; smaller ones lose less to a damaged byte.
+const DefaultBlockSize = 1 << 20
+
+const (
+	fileMagic     = "THRV"
+	blockMagic    = "TBLK"
+	fileHeadLen   = 4 + 2 + 4 // magic, version, meta length
+	blockHeadLen  = 4 + 4*5   // magic, stored, raw, sessions, payload crc, header crc
+	maxMetaLength = 1 << 20
+)
+
+// castagnoli is built once per use site through crc32.MakeTable's internal
+// cache, so no package state is needed here.
+func checksum(b []byte) uint32 { return crc32.Checksum(b, crc32.MakeTable(crc32.Castagnoli)) }
+
+// Meta is the file header's description of a trace.
+type Meta struct {
+	// Version is the format version of the file; set by Reader, ignored by
+	// Writer, which always writes Version.
+	Version int `json:"-"`
+	// Created is when the trace was started.
+	Created time.Time `json:"created,omitzero"`
+	// Source says what recorded the trace: "proxy", "pcap", "har", "filter"
+	// or a tool of the user's.
+	Source string `json:"source,omitempty"`
+	// Target is the backend the traffic was addressed to.
+	Target string `json:"target,omitempty"`
+	// Redacted lists what capture replaced with placeholders, such as
+	// "header:Authorization" or "json:password".
+	Redacted []string `json:"redacted,omitempty"`
+}
+
+type blockHead struct {
+	stored, raw, sessions, crc uint32
+}
+
+func (h *blockHead) put(b []byte) {
+	copy(b, blockMagic)
+	binary.LittleEndian.PutUint32(b[4:], h.stored)
+	binary.LittleEndian.PutUint32(b[8:], h.raw)
+	binary.LittleEndian.PutUint32(b[12:], h.sessions)
+	binary.LittleEndian.PutUint32(b[16:], h.crc)
+	binary.LittleEndian.PutUint32(b[20:], checksum(b[:20]))
+}
+
+// parse reads a block header; ok is false when its magic or checksum is wrong.
+func (h *blockHead) parse(b []byte) (ok bool) {
+	if string(b[:4]) != blockMagic || binary.LittleEndian.Uint32(b[20:]) != checksum(b[:20]) {
+		return false
+	}
+	h.stored = binary.LittleEndian.Uint32(b[4:])
+	h.raw = binary.LittleEndian.Uint32(b[8:])
+	h.sessions = binary.LittleEndian.Uint32(b[12:])
+	h.crc = binary.LittleEndian.Uint32(b[16:])
+	return h.stored <= MaxBlockSize+MaxBlockSize/8 && h.raw <= MaxBlockSize
+}

@@ -1,0 +1,191 @@
+package traces
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// Writer writes sessions to a trace file as a stream. Sessions are buffered
+// until a block fills (see WithBlockSize) or Flush is called; then the block
+// is compressed and written whole, so a reader never sees half a session.
+//
+// A Writer is not safe for concurrent use. After a write to the destination
+// fails, every later call returns that error: the sessions in blocks written
+// before it are intact in the file.
+type Writer struct {
+	dst       io.Writer
+	enc       *zstd.Encoder
+	blockSize int
+	raw       []byte // encoded sessions of the open block
+	sessions  uint32 // sessions in raw
+	out       []byte // block header and compressed payload, reused
+	off       int64  // bytes written to dst
+	err       error
+	closed    bool
+}
+
+type writerConfig struct {
+	blockSize int
+	level     zstd.EncoderLevel
+}
+
+// WriterOption configures a Writer.
+type WriterOption func(*writerConfig) error
+
+// WithBlockSize sets the decoded size at which a block is closed and written;
+// DefaultBlockSize when not given.
+func WithBlockSize(n int) WriterOption {
+	return func(c *writerConfig) error {
+		if n <= 0 || n > MaxBlockSize {
+			return fmt.Errorf("block size %d out of range 1..%d", n, MaxBlockSize)
+		}
+		c.blockSize = n
+		return nil
+	}
+}
+
+// WithLevel sets the zstd compression level; zstd.SpeedDefault when not given.
+func WithLevel(l zstd.EncoderLevel) WriterOption {
+	return func(c *writerConfig) error {
+		if l < zstd.SpeedFastest || l > zstd.SpeedBestCompression {
+			return fmt.Errorf("compression level %d out of range", l)
+		}
+		c.level = l
+		return nil
+	}
+}
+
+// NewWriter writes the file header for meta to dst and returns a Writer for
+// the sessions that follow.
+func NewWriter(dst io.Writer, meta Meta, opts ...WriterOption) (*Writer, error) {
+	c := writerConfig{blockSize: DefaultBlockSize, level: zstd.SpeedDefault}
+	var errs []error
+	for _, o := range opts {
+		errs = append(errs, o(&c))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("traces: %w", err)
+	}
+	js, err := json.Marshal(meta)
+	if err != nil {
+		return nil, fmt.Errorf("traces: encode header: %w", err)
+	}
+	if len(js) > maxMetaLength {
+		return nil, fmt.Errorf("traces: header of %d bytes exceeds %d", len(js), maxMetaLength)
+	}
+	enc, err := zstd.NewWriter(nil,
+		zstd.WithEncoderLevel(c.level),
+		zstd.WithEncoderConcurrency(1),
+		// The block header's CRC covers the payload already.
+		zstd.WithEncoderCRC(false),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("traces: %w", err)
+	}
+	w := &Writer{dst: dst, enc: enc, blockSize: c.blockSize}
+	head := make([]byte, 0, fileHeadLen+len(js)+4)
+	head = append(head, fileMagic...)
+	head = binary.LittleEndian.AppendUint16(head, Version)
+	head = binary.LittleEndian.AppendUint32(head, uint32(len(js)))
+	head = append(head, js...)
+	head = binary.LittleEndian.AppendUint32(head, checksum(head[4:]))
+	if err := w.write(head); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+func (w *Writer) write(b []byte) error {
+	n, err := w.dst.Write(b)
+	w.off += int64(n)
+	if err != nil {
+		w.err = fmt.Errorf("traces: write at byte %d: %w", w.off, err)
+		return w.err
+	}
+	return nil
+}
+
+// Write adds s to the open block, and writes the block out when it has
+// reached the block size. Write does not keep s.
+func (w *Writer) Write(s *Session) error {
+	if w.err != nil {
+		return w.err
+	}
+	if w.closed {
+		return errors.New("traces: write to a closed Writer")
+	}
+	if err := checkSession(s); err != nil {
+		return fmt.Errorf("traces: %w", err)
+	}
+	mark := len(w.raw)
+	w.raw = appendSession(w.raw, s)
+	if len(w.raw)-mark > MaxBlockSize {
+		w.raw = w.raw[:mark]
+		return fmt.Errorf("traces: session %q encodes to more than %d bytes", s.ID, MaxBlockSize)
+	}
+	if len(w.raw) > MaxBlockSize {
+		// s does not fit in the open block: write the block without it,
+		// then start the next one with it.
+		tail := append([]byte(nil), w.raw[mark:]...)
+		w.raw = w.raw[:mark]
+		if err := w.Flush(); err != nil {
+			return err
+		}
+		w.raw = append(w.raw, tail...)
+	}
+	w.sessions++
+	if len(w.raw) >= w.blockSize {
+		return w.Flush()
+	}
+	return nil
+}
+
+// Flush writes the open block, if it holds any session, to the destination.
+// It does not sync the destination: callers that need durability call Sync
+// on their file after Flush.
+func (w *Writer) Flush() error {
+	if w.err != nil {
+		return w.err
+	}
+	if w.sessions == 0 {
+		return nil
+	}
+	w.out = append(w.out[:0], make([]byte, blockHeadLen)...)
+	w.out = w.enc.EncodeAll(w.raw, w.out)
+	payload := w.out[blockHeadLen:]
+	h := blockHead{
+		stored:   uint32(len(payload)),
+		raw:      uint32(len(w.raw)),
+		sessions: w.sessions,
+		crc:      checksum(payload),
+	}
+	h.put(w.out[:blockHeadLen])
+	if err := w.write(w.out); err != nil {
+		return err
+	}
+	w.raw = w.raw[:0]
+	w.sessions = 0
+	if cap(w.raw) > 2*w.blockSize {
+		w.raw = nil // one huge session need not pin its memory
+	}
+	return nil
+}
+
+// Size returns the number of bytes written to the destination so far.
+func (w *Writer) Size() int64 { return w.off }
+
+// Close flushes the open block. It does not close the destination.
+func (w *Writer) Close() error {
+	if w.closed {
+		return w.err
+	}
+	err := w.Flush()
+	w.closed = true
+	w.enc.Close()
+	return err
+}
