@@ -16,7 +16,7 @@ const MaxBlockSize = 256 << 20
 
 // DefaultBlockSize is the decoded size at which a Writer closes a block. Larger
 // blocks compress a little better; smaller ones lose less to a damaged byte.
-const DefaultBlockSize = 1 << 20
+const DefaultBlockSize = 4 << 20
 
 const (
 	fileMagic     = "THRV"

@@ -19,7 +19,18 @@ type Corpus struct {
 	zipf  *rand.Zipf
 	start time.Time
 	next  int
+
+	// The backend's catalogue: projects exist once and are served many
+	// times, popular ones most, as in a real app, so the same bodies recur
+	// across sessions (which is what a trace compressor can exploit, and
+	// what real traffic offers it).
+	catalogue []string
+	popular   *rand.Zipf
+	details   map[int][]byte
+	tools     []byte
 }
+
+const catalogueSize = 5000
 
 // New returns a corpus seeded with seed.
 func New(seed uint64) *Corpus {
@@ -41,6 +52,14 @@ func New(seed uint64) *Corpus {
 		}
 	}
 	c.zipf = rand.NewZipf(rng, 1.1, 2, uint64(len(c.words)-1))
+	c.popular = rand.NewZipf(rng, 1.05, 5, catalogueSize-1)
+	c.details = map[int][]byte{}
+	for i := range catalogueSize {
+		var b strings.Builder
+		c.project(&b, 10000+i)
+		c.catalogue = append(c.catalogue, b.String())
+	}
+	c.tools = c.listing(perPage(c.bodySize()), 1)
 	return c
 }
 
@@ -66,6 +85,9 @@ func (c *Corpus) hex(n int) string {
 	return string(b)
 }
 
+// page draws a listing page: most visitors stay on the first few.
+func (c *Corpus) page() int { return 1 + int(c.zipf.Uint64()%30) }
+
 // bodySize draws a JSON body size between 200 B and 20 KB, log-uniformly, so
 // small API answers are common and large listings rare.
 func (c *Corpus) bodySize() int {
@@ -83,32 +105,75 @@ func (c *Corpus) project(b *strings.Builder, id int) {
 		1+c.rng.IntN(11), 1+c.rng.IntN(28), c.rng.IntN(24), c.rng.IntN(60), c.rng.IntN(60), id)
 }
 
-// listing renders a page of projects of about size bytes.
-func (c *Corpus) listing(size, page int) []byte {
+// perPage is how many catalogue entries make a listing of about size bytes.
+func perPage(size int) int { return max(1, size/560) }
+
+// listing renders page of the catalogue with n projects per page.
+func (c *Corpus) listing(n, page int) []byte {
 	var b strings.Builder
-	fmt.Fprintf(&b, `{"count":%d,"next":"/api/projects/?page=%d","previous":null,"results":[`, 500+c.rng.IntN(5000), page+1)
-	for i := 0; b.Len() < size; i++ {
+	fmt.Fprintf(&b, `{"count":%d,"next":"/api/projects/?page=%d&page_size=%d","previous":null,"results":[`, catalogueSize, page+1, n)
+	for i := range n {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		c.project(&b, 10000+c.rng.IntN(90000))
+		b.WriteString(c.catalogue[((page-1)*n+i)%catalogueSize])
 	}
 	b.WriteString("]}")
 	return []byte(b.String())
 }
 
+// search renders n projects matching a query: popular ones, in no order.
+func (c *Corpus) search(n int) []byte {
+	var b strings.Builder
+	fmt.Fprintf(&b, `{"count":%d,"results":[`, n)
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(c.catalogue[c.popular.Uint64()])
+	}
+	b.WriteString("]}")
+	return []byte(b.String())
+}
+
+// popularDetail returns the detail body of a catalogue project, the same each
+// time it is asked for.
+func (c *Corpus) popularDetail() (int, []byte) {
+	id := 10000 + int(c.popular.Uint64())
+	d, ok := c.details[id]
+	if !ok {
+		d = c.detail(id, c.bodySize())
+		c.details[id] = d
+	}
+	return id, d
+}
+
+// detail renders one project with what a detail view embeds (related
+// projects, recent activity) until it is about size bytes.
 func (c *Corpus) detail(id, size int) []byte {
 	var b strings.Builder
 	c.project(&b, id)
 	s := strings.TrimSuffix(b.String(), "}")
 	b.Reset()
 	b.WriteString(s)
-	b.WriteString(`,"readme":"`)
-	for b.Len() < size {
-		b.WriteString(c.sentence(12))
-		b.WriteString(". ")
+	b.WriteString(`,"activity":[`)
+	for i := 0; b.Len() < size/3; i++ {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"id":%d,"kind":%q,"actor":{"id":%d,"username":"%s%d"},"at":"2026-%02d-%02dT%02d:%02d:%02dZ","summary":%q}`,
+			c.rng.IntN(1000000), []string{"star", "fork", "comment", "update", "import"}[c.rng.IntN(5)],
+			1000+c.rng.IntN(90000), c.word(), c.rng.IntN(1000),
+			1+c.rng.IntN(11), 1+c.rng.IntN(28), c.rng.IntN(24), c.rng.IntN(60), c.rng.IntN(60), c.sentence(3+c.rng.IntN(8)))
 	}
-	b.WriteString(`"}`)
+	b.WriteString(`],"related":[`)
+	for i := 0; b.Len() < size; i++ {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(c.catalogue[c.popular.Uint64()])
+	}
+	b.WriteString(`]}`)
 	return []byte(b.String())
 }
 
@@ -193,15 +258,15 @@ func (c *Corpus) Session() *traces.Session {
 		for range 4 + c.rng.IntN(12) {
 			switch k := c.rng.IntN(100); {
 			case k < 45:
-				page := 1 + c.rng.IntN(20)
-				add("GET", fmt.Sprintf("/api/projects/?page=%d", page), nil, c.listing(c.bodySize(), page), 200, think(1000, 5000))
+				page, n := c.page(), perPage(c.bodySize())
+				add("GET", fmt.Sprintf("/api/projects/?page=%d&page_size=%d", page, n), nil, c.listing(n, page), 200, think(1000, 5000))
 			case k < 75:
-				id := 10000 + c.rng.IntN(90000)
-				add("GET", fmt.Sprintf("/api/projects/%d/", id), nil, c.detail(id, c.bodySize()), 200, think(1000, 5000))
+				id, body := c.popularDetail()
+				add("GET", fmt.Sprintf("/api/projects/%d/", id), nil, body, 200, think(1000, 5000))
 			case k < 90:
-				add("GET", "/api/tools/", nil, c.listing(c.bodySize(), 1), 200, think(1000, 5000))
+				add("GET", "/api/tools/", nil, c.tools, 200, think(1000, 5000))
 			default:
-				add("GET", "/api/search/?q="+c.word(), nil, c.listing(c.bodySize(), 1), 200, think(1000, 5000))
+				add("GET", "/api/search/?q="+c.word(), nil, c.search(perPage(c.bodySize())), 200, think(1000, 5000))
 			}
 		}
 	case r < 9:
@@ -230,8 +295,8 @@ func (c *Corpus) Session() *traces.Session {
 		up.WebSocket = ws
 		at = ws.Close.Offset
 		for range c.rng.IntN(3) {
-			page := 1 + c.rng.IntN(5)
-			add("GET", fmt.Sprintf("/api/projects/?page=%d", page), nil, c.listing(c.bodySize(), page), 200, think(500, 2000))
+			page, n := c.page(), perPage(c.bodySize())
+			add("GET", fmt.Sprintf("/api/projects/?page=%d&page_size=%d", page, n), nil, c.listing(n, page), 200, think(500, 2000))
 		}
 	default:
 		s.Profile = "import"
@@ -240,7 +305,7 @@ func (c *Corpus) Session() *traces.Session {
 			if c.rng.IntN(10) < 4 {
 				kind, src = "youtube", "https://www.youtube.com/watch?v="+c.hex(11)
 			}
-			job, proj := 100000+c.rng.IntN(900000), 10000+c.rng.IntN(90000)
+			job, proj := 100000+c.rng.IntN(900000), 10000+catalogueSize+c.rng.IntN(90000)
 			add("POST", "/api/import/"+kind+"/", []byte(fmt.Sprintf(`{"url":%q}`, src)),
 				[]byte(fmt.Sprintf(`{"job_id":%d,"project_id":%d,"status":"pending"}`, job, proj)), 202, think(3000, 10000))
 			for range 1 + c.rng.IntN(4) {
