@@ -1,0 +1,115 @@
+package report
+
+import (
+	"strings"
+)
+
+// Template names the endpoint a request went to: its method and path, with
+// the query dropped and path segments that are identifiers folded into
+// placeholders, so that "GET /api/projects/123/" and "GET
+// /api/projects/456/" are one endpoint, "GET /api/projects/{id}/". Numbers
+// become {id}, UUIDs {uuid}, and long hexadecimal or token-like segments
+// {hash}. Keeping the number of endpoints bounded is what keeps per-endpoint
+// histograms affordable.
+func Template(method, url string) string {
+	path := url
+	if i := strings.Index(path, "://"); i >= 0 {
+		// Absolute form: drop scheme and authority.
+		path = path[i+3:]
+		if j := strings.IndexByte(path, '/'); j >= 0 {
+			path = path[j:]
+		} else {
+			path = "/"
+		}
+	}
+	if i := strings.IndexAny(path, "?#"); i >= 0 {
+		path = path[:i]
+	}
+	var b strings.Builder
+	b.Grow(len(method) + 1 + len(path))
+	b.WriteString(method)
+	b.WriteByte(' ')
+	for i, seg := range strings.Split(path, "/") {
+		if i > 0 {
+			b.WriteByte('/')
+		}
+		b.WriteString(fold(seg))
+	}
+	return b.String()
+}
+
+func fold(seg string) string {
+	switch {
+	case seg == "":
+		return seg
+	case isDigits(seg):
+		return "{id}"
+	case isUUID(seg):
+		return "{uuid}"
+	case isHash(seg):
+		return "{hash}"
+	}
+	return seg
+}
+
+func isDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func isHex(c byte) bool {
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')
+}
+
+func isUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		switch i {
+		case 8, 13, 18, 23:
+			if s[i] != '-' {
+				return false
+			}
+		default:
+			if !isHex(s[i]) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// isHash reports whether s looks machine-made: 16 or more hexadecimal
+// characters, or 20 or more characters of a token alphabet with both letters
+// and digits.
+func isHash(s string) bool {
+	if len(s) < 16 {
+		return false
+	}
+	hex, letters, digits := true, false, false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= '0' && c <= '9':
+			digits = true
+		case (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'):
+			letters = true
+			if !isHex(c) {
+				hex = false
+			}
+		case c == '-' || c == '_':
+			hex = false
+		default:
+			return false
+		}
+	}
+	if hex && digits {
+		return true
+	}
+	return len(s) >= 20 && letters && digits
+}

@@ -1,0 +1,32 @@
+package report_test
+
+import (
+	"testing"
+
+	"github.com/thrive-loadtest/thrive/report"
+)
+
+func TestTemplate(t *testing.T) {
+	for _, tc := range []struct {
+		name, method, url, want string
+	}{
+		{"numeric id", "GET", "/api/projects/123/", "GET /api/projects/{id}/"},
+		{"query dropped", "GET", "/api/projects/?page=2", "GET /api/projects/"},
+		{"nested ids", "GET", "/api/import/jobs/991/steps/4", "GET /api/import/jobs/{id}/steps/{id}"},
+		{"uuid", "DELETE", "/v1/items/3f2504e0-4f89-11d3-9a0c-0305e82c3301", "DELETE /v1/items/{uuid}"},
+		{"hex hash", "GET", "/blobs/9b74c9897bac770ffc029102a200c5de", "GET /blobs/{hash}"},
+		{"token", "GET", "/share/aB3dE5fG7hJ9kL1mN3pQ5r", "GET /share/{hash}"},
+		{"words kept", "GET", "/api/search/", "GET /api/search/"},
+		{"short hex word kept", "GET", "/api/cafe/", "GET /api/cafe/"},
+		{"long word kept", "GET", "/api/authentication-providers/", "GET /api/authentication-providers/"},
+		{"absolute form", "GET", "http://127.0.0.1:8000/api/tools/?x=1", "GET /api/tools/"},
+		{"absolute without path", "GET", "http://host", "GET /"},
+		{"root", "GET", "/", "GET /"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := report.Template(tc.method, tc.url); got != tc.want {
+				t.Fatalf("Template(%q, %q) = %q, want %q", tc.method, tc.url, got, tc.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,151 @@
+package traces
+
+import (
+	"cmp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// MaxEndpoints bounds how many distinct endpoint names Stats counts; requests
+// to endpoints past it are counted under OtherEndpoints.
+const MaxEndpoints = 1000
+
+// OtherEndpoints names the endpoint that requests past MaxEndpoints distinct
+// names are counted under.
+const OtherEndpoints = "(other)"
+
+// Stats summarizes sessions, as `thrive traces inspect` prints them. The zero
+// value is ready to use; Add sessions to it.
+type Stats struct {
+	// Endpoint, if non-nil, names the endpoint of a request so that
+	// requests to the same resource are counted together. When nil, the
+	// method and the path without its query are used.
+	Endpoint func(method, url string) string
+
+	Sessions   int
+	Exchanges  int
+	WebSockets int
+	// FramesSent and FramesReceived count WebSocket frames from the client
+	// and from the server.
+	FramesSent, FramesReceived int
+	// Errors counts exchanges that failed at the transport level.
+	Errors int
+	// First is the earliest session start; Last the latest session end.
+	First, Last time.Time
+	// Profiles counts sessions per profile.
+	Profiles map[string]int
+	// Status counts responses per status code; 0 means no response.
+	Status map[int]int
+	// Endpoints counts requests per endpoint name.
+	Endpoints map[string]int
+	// RequestBytes, ResponseBytes and FrameBytes add up full body and
+	// payload sizes, including what truncation left out.
+	RequestBytes, ResponseBytes, FrameBytes int64
+	// Truncated counts bodies and payloads recorded only in part.
+	Truncated int
+}
+
+func (st *Stats) endpoint(method, url string) string {
+	if st.Endpoint != nil {
+		return st.Endpoint(method, url)
+	}
+	if i := strings.IndexAny(url, "?#"); i >= 0 {
+		url = url[:i]
+	}
+	return method + " " + url
+}
+
+// Add counts s.
+func (st *Stats) Add(s *Session) {
+	if st.Profiles == nil {
+		st.Profiles = map[string]int{}
+		st.Status = map[int]int{}
+		st.Endpoints = map[string]int{}
+	}
+	st.Sessions++
+	st.Profiles[s.Profile]++
+	if !s.Start.IsZero() {
+		if st.First.IsZero() || s.Start.Before(st.First) {
+			st.First = s.Start
+		}
+		if end := s.Start.Add(s.End()); end.After(st.Last) {
+			st.Last = end
+		}
+	}
+	body := func(b *Body) int64 {
+		if b.Truncated() {
+			st.Truncated++
+		}
+		return b.Len()
+	}
+	for i := range s.Exchanges {
+		ex := &s.Exchanges[i]
+		st.Exchanges++
+		st.Status[ex.Status]++
+		if ex.Error != "" {
+			st.Errors++
+		}
+		name := st.endpoint(ex.Method, ex.URL)
+		if _, ok := st.Endpoints[name]; !ok && len(st.Endpoints) >= MaxEndpoints {
+			name = OtherEndpoints
+		}
+		st.Endpoints[name]++
+		st.RequestBytes += body(&ex.ReqBody)
+		st.ResponseBytes += body(&ex.RespBody)
+		if ws := ex.WebSocket; ws != nil {
+			st.WebSockets++
+			for j := range ws.Frames {
+				f := &ws.Frames[j]
+				if f.FromClient {
+					st.FramesSent++
+				} else {
+					st.FramesReceived++
+				}
+				st.FrameBytes += body(&f.Payload)
+			}
+		}
+	}
+}
+
+// Span returns the time from the first session's start to the last one's end.
+func (st *Stats) Span() time.Duration {
+	if st.First.IsZero() {
+		return 0
+	}
+	return st.Last.Sub(st.First)
+}
+
+// Count is a name and how many times it was seen.
+type Count struct {
+	Name  string `json:"name"`
+	Count int    `json:"count"`
+}
+
+// TopEndpoints returns the n most requested endpoints, most first, ties by
+// name.
+func (st *Stats) TopEndpoints(n int) []Count {
+	cs := make([]Count, 0, len(st.Endpoints))
+	for name, c := range st.Endpoints {
+		cs = append(cs, Count{Name: name, Count: c})
+	}
+	slices.SortFunc(cs, func(a, b Count) int {
+		return cmp.Or(cmp.Compare(b.Count, a.Count), cmp.Compare(a.Name, b.Name))
+	})
+	return cs[:min(n, len(cs))]
+}
+
+// StatusClasses returns the responses counted per class: "2xx", "4xx" and so
+// on, with "none" for exchanges that got no response.
+func (st *Stats) StatusClasses() map[string]int {
+	m := map[string]int{}
+	for code, n := range st.Status {
+		if code == 0 {
+			m["none"] += n
+			continue
+		}
+		m[strconv.Itoa(code/100)+"xx"] += n
+	}
+	return m
+}
