@@ -48,6 +48,9 @@ func newSampleCmd() *cobra.Command {
 			if err := f.Sync(); err != nil {
 				return fmt.Errorf("%s: %w", out, err)
 			}
+			if err := f.Close(); err != nil {
+				return fmt.Errorf("%s: %w", out, err)
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "wrote %d sessions to %s (%s)\n", n, out, bytesize(w.Size()))
 			return nil
 		},
