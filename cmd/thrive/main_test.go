@@ -8,15 +8,29 @@ import (
 	"errors"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/thrive-loadtest/thrive/traces"
 	"github.com/thrive-loadtest/thrive/traces/tracetest"
 )
+
+// TestMain lets the test binary stand in for thrive when a command starts
+// thrive processes of its own (demo serve --processes).
+func TestMain(m *testing.M) {
+	if os.Getenv("THRIVE_MAIN") == "1" {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+		stop()
+		os.Exit(code)
+	}
+	os.Exit(m.Run())
+}
 
 // thrive runs the command in-process and returns its exit code and output.
 func thrive(t *testing.T, args ...string) (code int, stdout, stderr string) {
@@ -66,7 +80,7 @@ func TestHelpListsCommands(t *testing.T) {
 }
 
 func TestNotBuiltCommandsExit2(t *testing.T) {
-	for _, c := range []string{"capture", "replay", "compare", "merge", "demo"} {
+	for _, c := range []string{"capture", "replay", "compare", "merge"} {
 		t.Run(c, func(t *testing.T) {
 			code, _, errOut := thrive(t, c, "--users=10")
 			if code != exitUsage || !strings.Contains(errOut, c+" is not built yet") {

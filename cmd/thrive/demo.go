@@ -1,0 +1,331 @@
+package main
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"github.com/thrive-loadtest/thrive/demo"
+)
+
+// Environment that a demo server process passes to the processes it starts,
+// so that they sign sessions and ids alike.
+const (
+	envSecret = "THRIVE_DEMO_SECRET"
+	envEpoch  = "THRIVE_DEMO_EPOCH"
+)
+
+func newDemoCmd() *cobra.Command {
+	var sessions int
+	var timeScale float64
+	cmd := &cobra.Command{
+		Use:   "demo",
+		Short: "Run the sample backend and play users against it (capture and replay to come)",
+		Long: `Start the demo backend on a loopback port and play real user sessions against it
+(browse, chat and import, 60/30/10), then print what they did.
+
+Not built yet: recording those sessions through the capture proxy and replaying them as
+many users. Until then this command shows the backend and the driver that the rest of
+thrive is tested against.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			// Imports take 3 s of the backend's time; keep that in step with
+			// the users' faster clock, so their polls see them finish.
+			srv, err := demo.New(demo.WithLatency(demo.ClassJob, demo.Latency{
+				Median: time.Duration(float64(3*time.Second) / timeScale), P99: time.Duration(float64(3*time.Second) / timeScale),
+			}))
+			if err != nil {
+				return err
+			}
+			ln, err := demo.Listen(ctx, "127.0.0.1:0", false)
+			if err != nil {
+				return err
+			}
+			sctx, stop := context.WithCancel(ctx)
+			var wg sync.WaitGroup
+			var serveErr error
+			wg.Go(func() { serveErr = srv.Serve(sctx, ln, 5*time.Second) })
+			base := "http://" + ln.Addr().String()
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "demo backend on %s; playing %d sessions (waits divided by %g)\n", base, sessions, timeScale)
+			d := demo.Driver{Base: base, Sessions: sessions, Concurrency: 20, TimeScale: timeScale, Seed: 1}
+			start := time.Now()
+			st, derr := d.Run(ctx)
+			stop()
+			wg.Wait()
+			printDrive(out, &st, time.Since(start))
+			fmt.Fprintln(out, "\nnext (not built yet): record these sessions through `thrive capture` and replay them as many users with `thrive replay`.")
+			return errors.Join(derr, serveErr)
+		},
+	}
+	cmd.Flags().IntVar(&sessions, "sessions", 60, "how many user sessions to play")
+	cmd.Flags().Float64Var(&timeScale, "time-scale", 50, "divide the users' waits by this")
+	cmd.AddCommand(newDemoServeCmd(), newDemoDriveCmd())
+	return cmd
+}
+
+type serveFlags struct {
+	listen       string
+	rateLimit    float64
+	burst        int
+	latencyScale float64
+	latency      []string
+	faults       demo.Faults
+	processes    int
+	index        int
+	grace        time.Duration
+}
+
+func (f *serveFlags) options(secret []byte, epoch time.Time) ([]demo.Option, error) {
+	burst := f.burst
+	if burst == 0 {
+		burst = max(1, int(f.rateLimit))
+	}
+	opts := []demo.Option{
+		demo.WithRateLimit(f.rateLimit, burst),
+		demo.WithLatencyScale(f.latencyScale),
+		demo.WithFaults(f.faults),
+		demo.WithSecret(secret),
+		demo.WithProcess(f.index, f.processes, epoch),
+	}
+	for _, l := range f.latency {
+		class, dist, ok := strings.Cut(l, "=")
+		if !ok {
+			return nil, usageError("--latency %q: want CLASS=MEDIAN[:P99], such as list=30ms:150ms; classes: %s", l, strings.Join(demo.Classes(), ", "))
+		}
+		lat, err := demo.ParseLatency(dist)
+		if err != nil {
+			return nil, usageError("--latency: %v", err)
+		}
+		opts = append(opts, demo.WithLatency(class, lat))
+	}
+	return opts, nil
+}
+
+func newDemoServeCmd() *cobra.Command {
+	f := serveFlags{}
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the demo backend",
+		Long: `Run the demo backend: Django-like login with sessionid and csrftoken cookies, a project
+catalogue, a chat agent over WebSocket (/ws/chat/) and POST /api/chat/, GitHub and YouTube
+imports visible only to their creator, per-session rate limiting, injectable faults, and
+Prometheus metrics on /metrics. Users log in with any name and the password "pw-NAME".
+
+Latency classes for --latency: ` + strings.Join(demo.Classes(), ", ") + `.`,
+		Example: "  thrive demo serve --listen 127.0.0.1:8000\n" +
+			"  thrive demo serve --latency-scale 2 --fail-ratio 0.01 --latency search=100ms:1s\n" +
+			"  thrive demo serve --processes 4   # four processes on one port (SO_REUSEPORT)",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return serveDemo(cmd, &f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.listen, "listen", "127.0.0.1:8000", "address to listen on")
+	fl.Float64Var(&f.rateLimit, "rate-limit", 20, "requests per second per session; 0 for none")
+	fl.IntVar(&f.burst, "burst", 0, "burst of the rate limit (default: the rate, at least 1)")
+	fl.Float64Var(&f.latencyScale, "latency-scale", 1, "multiply every delay (2 is a build twice as slow)")
+	fl.StringArrayVar(&f.latency, "latency", nil, "latency of a class: CLASS=MEDIAN[:P99] (repeatable)")
+	fl.Float64Var(&f.faults.ErrorRatio, "fail-ratio", 0, "share of requests answered 500 or 503")
+	fl.Float64Var(&f.faults.ResetRatio, "reset-ratio", 0, "share of requests whose connection is reset")
+	fl.Float64Var(&f.faults.SlowRatio, "slow-ratio", 0, "share of requests delayed by --slow-time")
+	fl.DurationVar(&f.faults.Slow, "slow-time", 5*time.Second, "delay of slow requests")
+	fl.IntVar(&f.processes, "processes", 1, "server processes sharing the port (SO_REUSEPORT)")
+	fl.IntVar(&f.index, "process-index", 0, "this process's index (set by the first process for the others)")
+	fl.DurationVar(&f.grace, "grace", 5*time.Second, "time requests in flight get to finish on shutdown")
+	_ = fl.MarkHidden("process-index")
+	return cmd
+}
+
+func serveDemo(cmd *cobra.Command, f *serveFlags) error {
+	ctx := cmd.Context()
+	if f.processes < 1 {
+		return usageError("--processes %d: want 1 or more", f.processes)
+	}
+	secret, epoch, err := sharedKeys()
+	if err != nil {
+		return err
+	}
+	opts, err := f.options(secret, epoch)
+	if err != nil {
+		return err
+	}
+	srv, err := demo.New(opts...)
+	if err != nil {
+		return usageError("%v", err)
+	}
+	ln, err := demo.Listen(ctx, f.listen, f.processes > 1)
+	if err != nil {
+		return err
+	}
+	addr := ln.Addr().String()
+	if f.index == 0 {
+		fmt.Fprintf(cmd.OutOrStdout(), "demo backend listening on http://%s (%d process%s)\n", addr, f.processes, plural(f.processes, "es"))
+	}
+	var children []*exec.Cmd
+	if f.index == 0 && f.processes > 1 {
+		children, err = startChildren(ctx, cmd, f, addr, secret, epoch)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+	}
+	serveErr := srv.Serve(ctx, ln, f.grace)
+	var errs []error
+	for _, c := range children {
+		if err := c.Wait(); err != nil && ctx.Err() == nil {
+			errs = append(errs, fmt.Errorf("process %s: %w", c.Args[len(c.Args)-1], err))
+		}
+	}
+	return errors.Join(append(errs, serveErr)...)
+}
+
+// sharedKeys returns the signing secret and id epoch: from the environment in
+// a process started by another, made afresh otherwise.
+func sharedKeys() ([]byte, time.Time, error) {
+	if s := os.Getenv(envSecret); s != "" {
+		secret, err := hex.DecodeString(s)
+		if err != nil {
+			return nil, time.Time{}, fmt.Errorf("%s: %w", envSecret, err)
+		}
+		ns, err := strconv.ParseInt(os.Getenv(envEpoch), 10, 64)
+		if err != nil {
+			return nil, time.Time{}, fmt.Errorf("%s: %w", envEpoch, err)
+		}
+		return secret, time.Unix(0, ns), nil
+	}
+	secret, err := demo.NewSecret()
+	return secret, time.Now(), err
+}
+
+// startChildren starts processes 1..n-1 of the demo backend on addr, with
+// the flags this one was given. They end with SIGTERM when ctx ends.
+func startChildren(ctx context.Context, cmd *cobra.Command, f *serveFlags, addr string, secret []byte, epoch time.Time) ([]*exec.Cmd, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	var args []string
+	cmd.Flags().Visit(func(fl *pflag.Flag) {
+		if fl.Name == "listen" || fl.Name == "process-index" {
+			return
+		}
+		if sv, ok := fl.Value.(pflag.SliceValue); ok {
+			for _, v := range sv.GetSlice() {
+				args = append(args, "--"+fl.Name+"="+v)
+			}
+			return
+		}
+		args = append(args, "--"+fl.Name+"="+fl.Value.String())
+	})
+	env := append(os.Environ(), envSecret+"="+hex.EncodeToString(secret), envEpoch+"="+strconv.FormatInt(epoch.UnixNano(), 10), "THRIVE_MAIN=1")
+	var children []*exec.Cmd
+	for i := 1; i < f.processes; i++ {
+		c := exec.CommandContext(ctx, exe, slices.Concat([]string{"demo", "serve", "--listen", addr}, args, []string{"--process-index", strconv.Itoa(i)})...)
+		c.Env = env
+		c.Stdout = io.Discard
+		c.Stderr = cmd.ErrOrStderr()
+		c.Cancel = func() error { return c.Process.Signal(syscall.SIGTERM) }
+		c.WaitDelay = f.grace + 5*time.Second
+		if err := c.Start(); err != nil {
+			for _, started := range children {
+				_ = started.Process.Kill()
+				_ = started.Wait()
+			}
+			return nil, fmt.Errorf("start demo process %d: %w", i, err)
+		}
+		children = append(children, c)
+	}
+	return children, nil
+}
+
+func plural(n int, suffix string) string {
+	if n == 1 {
+		return ""
+	}
+	return suffix
+}
+
+func newDemoDriveCmd() *cobra.Command {
+	d := demo.Driver{}
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "drive --base URL",
+		Short: "Play user sessions (browse, chat, import: 60/30/10) against a backend or a capture proxy",
+		Example: "  thrive demo drive --base http://127.0.0.1:8000 --sessions 100 --time-scale 20\n" +
+			"  thrive demo drive --base http://127.0.0.1:9000 --sessions 50   # through a capture proxy",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := d.Validate(); err != nil {
+				return usageError("%v", err)
+			}
+			start := time.Now()
+			st, err := d.Run(cmd.Context())
+			if asJSON {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				if jerr := enc.Encode(&st); jerr != nil {
+					return errors.Join(err, jerr)
+				}
+			} else {
+				printDrive(cmd.OutOrStdout(), &st, time.Since(start))
+			}
+			return err
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&d.Base, "base", "", "the backend's URL, or a capture proxy's")
+	fl.IntVar(&d.Sessions, "sessions", 20, "how many user sessions to play")
+	fl.IntVar(&d.Concurrency, "concurrency", 10, "sessions at a time")
+	fl.Float64Var(&d.TimeScale, "time-scale", 1, "divide the users' waits by this (100: a hundred times faster)")
+	fl.Uint64Var(&d.Seed, "seed", 1, "the same seed plays the same choices")
+	fl.DurationVar(&d.Timeout, "timeout", 30*time.Second, "timeout of each request")
+	fl.StringVar(&d.UserPrefix, "user-prefix", "user", "users log in as PREFIX0, PREFIX1, ...")
+	fl.BoolVar(&asJSON, "json", false, "print the figures as JSON")
+	return cmd
+}
+
+func printDrive(w io.Writer, st *demo.DriveStats, took time.Duration) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "sessions\t%d\t%s\n", st.Sessions, shares(st.Profiles, st.Sessions))
+	fmt.Fprintf(tw, "requests\t%d\tfailures %d, in %s\n", st.Requests, st.Failures, took.Round(time.Millisecond))
+	status := map[string]int{}
+	for code, n := range st.Status {
+		status[strconv.Itoa(code)] = n
+	}
+	fmt.Fprintf(tw, "status\t\t%s\n", shares(status, st.Requests))
+	fmt.Fprintf(tw, "chat\t%d\tmessages over WebSockets, %d tokens streamed back\n", st.ChatMessages, st.ChatTokens)
+	fmt.Fprintf(tw, "imports\t%d\tstarted, %d seen done\n", st.Imports, st.ImportsDone)
+	names := make([]string, 0, len(st.Endpoints))
+	for n := range st.Endpoints {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	fmt.Fprintf(tw, "endpoints\n")
+	for _, n := range names {
+		fmt.Fprintf(tw, "\t%d\t%s\n", st.Endpoints[n], n)
+	}
+	if len(st.Errors) > 0 {
+		fmt.Fprintf(tw, "errors\n")
+		for e, n := range st.Errors {
+			fmt.Fprintf(tw, "\t%d\t%s\n", n, e)
+		}
+	}
+	_ = tw.Flush()
+}

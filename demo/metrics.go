@@ -1,0 +1,44 @@
+package demo
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the backend's Prometheus metrics, in a registry of its own.
+type metrics struct {
+	reg       *prometheus.Registry
+	requests  *prometheus.CounterVec
+	duration  *prometheus.HistogramVec
+	websocket prometheus.Gauge
+	logins    prometheus.Counter
+	faults    *prometheus.CounterVec
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "http_requests_total",
+			Help: "HTTP requests answered, by method, endpoint pattern and status code.",
+		}, []string{"method", "endpoint", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "http_request_duration_seconds",
+			Help:    "Time from the request's arrival to the end of its answer.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"method", "endpoint"}),
+		websocket: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "websocket_connections",
+			Help: "WebSocket connections open now.",
+		}),
+		logins: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "demo_logins_total",
+			Help: "Successful logins, each a new session.",
+		}),
+		faults: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "demo_faults_total",
+			Help: "Injected faults, by kind: error, reset, slow.",
+		}, []string{"kind"}),
+	}
+	m.reg.MustRegister(m.requests, m.duration, m.websocket, m.logins, m.faults)
+	return m
+}
