@@ -94,7 +94,6 @@ func (p *Profile) pick(rng *rand.Rand) Task {
 	return p.Tasks[len(p.Tasks)-1]
 }
 
-
 // queryWords are what users search for.
 func queryWords() []string {
 	return []string{"agent", "chat", "video", "data", "music", "portfolio", "tutor", "workflow", "vision", "notes"}
