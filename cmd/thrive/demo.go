@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -175,9 +176,6 @@ func serveDemo(cmd *cobra.Command, f *serveFlags) error {
 		return err
 	}
 	addr := ln.Addr().String()
-	if f.index == 0 {
-		fmt.Fprintf(cmd.OutOrStdout(), "demo backend listening on http://%s (%d process%s)\n", addr, f.processes, plural(f.processes, "es"))
-	}
 	var children []*exec.Cmd
 	if f.index == 0 && f.processes > 1 {
 		children, err = startChildren(ctx, cmd, f, addr, secret, epoch)
@@ -185,6 +183,13 @@ func serveDemo(cmd *cobra.Command, f *serveFlags) error {
 			ln.Close()
 			return err
 		}
+	}
+	// Say so only once every process listens: a test or a script may start
+	// sending the moment it reads this line.
+	if f.index == 0 {
+		fmt.Fprintf(cmd.OutOrStdout(), "demo backend listening on http://%s (%d process%s)\n", addr, f.processes, plural(f.processes, "es"))
+	} else {
+		fmt.Fprintf(cmd.OutOrStdout(), "ready\n")
 	}
 	serveErr := srv.Serve(ctx, ln, f.grace)
 	var errs []error
@@ -239,11 +244,21 @@ func startChildren(ctx context.Context, cmd *cobra.Command, f *serveFlags, addr 
 	for i := 1; i < f.processes; i++ {
 		c := exec.CommandContext(ctx, exe, slices.Concat([]string{"demo", "serve", "--listen", addr}, args, []string{"--process-index", strconv.Itoa(i)})...)
 		c.Env = env
-		c.Stdout = io.Discard
 		c.Stderr = cmd.ErrOrStderr()
 		c.Cancel = func() error { return c.Process.Signal(syscall.SIGTERM) }
 		c.WaitDelay = f.grace + 5*time.Second
-		if err := c.Start(); err != nil {
+		out, err := c.StdoutPipe()
+		if err == nil {
+			err = c.Start()
+		}
+		if err == nil {
+			err = awaitReady(out, 30*time.Second)
+			if err != nil {
+				_ = c.Process.Kill()
+				_ = c.Wait()
+			}
+		}
+		if err != nil {
 			for _, started := range children {
 				_ = started.Process.Kill()
 				_ = started.Wait()
@@ -253,6 +268,30 @@ func startChildren(ctx context.Context, cmd *cobra.Command, f *serveFlags, addr 
 		children = append(children, c)
 	}
 	return children, nil
+}
+
+// awaitReady waits for a started process to say "ready", then drains what
+// else it prints in the background until it exits.
+func awaitReady(out io.Reader, timeout time.Duration) error {
+	ready := make(chan error, 1)
+	go func() {
+		br := bufio.NewReader(out)
+		line, err := br.ReadString('\n')
+		if err == nil && line != "ready\n" {
+			err = fmt.Errorf("said %q instead of ready", line)
+		}
+		ready <- err
+		// The pipe closes when the process exits, which ends this copy.
+		_, _ = io.Copy(io.Discard, br)
+	}()
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case err := <-ready:
+		return err
+	case <-t.C:
+		return fmt.Errorf("not ready after %v", timeout)
+	}
 }
 
 func plural(n int, suffix string) string {
