@@ -236,7 +236,7 @@ func TestInjectedResets(t *testing.T) {
 	}
 }
 
-func scrape(t *testing.T, base string) string {
+func scrape(t testing.TB, base string) string {
 	t.Helper()
 	_, _, body := newClient(t, base).do("GET", "/metrics", "", "")
 	return body

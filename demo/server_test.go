@@ -20,7 +20,7 @@ import (
 func fast() demo.Option { return demo.WithLatencyScale(0) }
 
 // start runs a demo backend on a loopback port until the test ends.
-func start(t *testing.T, opts ...demo.Option) string {
+func start(t testing.TB, opts ...demo.Option) string {
 	t.Helper()
 	srv, err := demo.New(opts...)
 	if err != nil {
@@ -43,13 +43,13 @@ func start(t *testing.T, opts ...demo.Option) string {
 
 // client is a browser-like client: its own cookie jar and connections.
 type client struct {
-	t    *testing.T
+	t    testing.TB
 	base string
 	http *http.Client
 	jar  *cookiejar.Jar
 }
 
-func newClient(t *testing.T, base string) *client {
+func newClient(t testing.TB, base string) *client {
 	jar, err := cookiejar.New(nil)
 	if err != nil {
 		t.Fatal(err)
