@@ -52,7 +52,7 @@ func BenchmarkIdleConnection(b *testing.B) {
 		before := inUse()
 		conns := make([]net.Conn, 0, n)
 		for range n {
-			c, err := net.Dial("tcp", addr)
+			c, err := (&net.Dialer{}).DialContext(context.Background(), "tcp", addr)
 			if err != nil {
 				b.Fatal(err)
 			}
