@@ -47,6 +47,7 @@ func (s *Server) chatPost(w http.ResponseWriter, r *http.Request, _ *call) {
 		total += s.draw(ClassToken)
 	}
 	if !s.sleep(r.Context(), total) {
+		s.interrupted(w)
 		return
 	}
 	words := replyWords()

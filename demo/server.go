@@ -187,6 +187,7 @@ func (s *Server) handle(pattern, class string, fn func(http.ResponseWriter, *htt
 		if s.slows.fire() {
 			s.metrics.faults.WithLabelValues("slow").Inc()
 			if !s.sleep(r.Context(), s.cfg.faults.Slow) {
+				s.interrupted(rec)
 				return
 			}
 		}
@@ -215,6 +216,7 @@ func (s *Server) handle(pattern, class string, fn func(http.ResponseWriter, *htt
 			}
 		}
 		if class != "" && !s.sleep(r.Context(), s.draw(class)) {
+			s.interrupted(rec)
 			return
 		}
 		fn(rec, r, c)
@@ -255,6 +257,17 @@ func (s *Server) sleep(ctx context.Context, d time.Duration) bool {
 		return false
 	case <-s.closing:
 		return false
+	}
+}
+
+// interrupted answers a request whose wait was cut short: 503 when the
+// server is shutting down; nothing when the client has gone.
+func (s *Server) interrupted(w http.ResponseWriter) {
+	select {
+	case <-s.closing:
+		w.Header().Set("Connection", "close")
+		writeJSON(w, http.StatusServiceUnavailable, `{"detail":"shutting down"}`)
+	default:
 	}
 }
 
