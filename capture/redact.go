@@ -1,0 +1,331 @@
+package capture
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/thrive-loadtest/thrive/traces"
+)
+
+// Redactor replaces credentials in sessions with placeholders of the form
+// {{NAME:HASH}}: NAME says where the secret was first seen (a cookie, header
+// or field name) and HASH is a keyed hash of its value, so the same secret
+// becomes the same placeholder wherever it appears again in the session: a
+// csrftoken cookie and the X-CSRFToken header that echoes it, a token a
+// login returned and the Authorization header that sends it back.
+//
+// A Redactor is not safe for concurrent use; the capture's writer goroutine
+// owns it.
+type Redactor struct {
+	key   []byte
+	field *regexp.Regexp
+	names map[string]string // secret value → name, across sessions
+}
+
+// maxRemembered bounds how many secrets a Redactor remembers across sessions
+// to keep their names stable; past it, it starts afresh (hashes stay stable).
+const maxRemembered = 1 << 16
+
+// minEchoLength is the shortest secret replaced wherever it appears; shorter
+// ones are replaced only where they were found, so that a one-character
+// password cannot blank out every "a" of a session.
+const minEchoLength = 6
+
+// RedactionPolicy lists what a Redactor replaces, for the trace header.
+func RedactionPolicy() []string {
+	return []string{
+		"header:Authorization", "header:Proxy-Authorization", "header:Cookie", "header:Set-Cookie",
+		"json,form,query:" + secretFieldPattern, "echo:any later occurrence of a redacted value",
+	}
+}
+
+const secretFieldPattern = `(?i)pass(word|wd)?|pwd|secret|token|api[-_]?key|access[-_]?key|private[-_]?key|credential|otp`
+
+// NewRedactor returns a Redactor whose hashes are keyed with key; the same
+// key gives the same placeholders in every trace.
+func NewRedactor(key []byte) *Redactor {
+	return &Redactor{key: slices.Clone(key), field: regexp.MustCompile(secretFieldPattern), names: map[string]string{}}
+}
+
+// placeholder returns the placeholder for value, naming it name unless the
+// value was seen before under another name.
+func (rd *Redactor) placeholder(name, value string) string {
+	if n, ok := rd.names[value]; ok {
+		name = n
+	} else {
+		if len(rd.names) >= maxRemembered {
+			clear(rd.names)
+		}
+		rd.names[value] = name
+	}
+	m := hmac.New(sha256.New, rd.key)
+	m.Write([]byte(value))
+	return "{{" + name + ":" + hex.EncodeToString(m.Sum(nil)[:4]) + "}}"
+}
+
+// secrets collects the secret values of one session, with their
+// placeholders.
+type secrets struct {
+	rd  *Redactor
+	ph  map[string]string // value → placeholder
+	ord []string          // values, longest first when replacing
+}
+
+func (sc *secrets) add(name, value string) string {
+	if value == "" || strings.HasPrefix(value, "{{") {
+		return value
+	}
+	if p, ok := sc.ph[value]; ok {
+		return p
+	}
+	p := sc.rd.placeholder(name, value)
+	sc.ph[value] = p
+	sc.ord = append(sc.ord, value)
+	return p
+}
+
+// Session redacts s in place.
+func (rd *Redactor) Session(s *traces.Session) {
+	sc := &secrets{rd: rd, ph: map[string]string{}}
+	// First the places where secrets live by definition, in order, so that a
+	// secret is named after where it first appeared.
+	for i := range s.Exchanges {
+		ex := &s.Exchanges[i]
+		ex.URL = sc.query(ex.URL)
+		sc.headers(ex.ReqHeader)
+		ex.ReqBody.Data = sc.body(ex.ReqHeader, ex.ReqBody.Data)
+		sc.headers(ex.RespHeader)
+		ex.RespBody.Data = sc.body(ex.RespHeader, ex.RespBody.Data)
+		if ws := ex.WebSocket; ws != nil {
+			for j := range ws.Frames {
+				f := &ws.Frames[j]
+				if f.Opcode == traces.OpText {
+					f.Payload.Data = sc.jsonFields(f.Payload.Data)
+				}
+			}
+		}
+	}
+	if len(sc.ord) == 0 {
+		return
+	}
+	// Then every other place a secret was echoed: headers, URLs, bodies,
+	// frames. Longer values first, so a secret that contains another is
+	// replaced whole.
+	var olds []string
+	slices.SortFunc(sc.ord, func(a, b string) int { return len(b) - len(a) })
+	for _, v := range sc.ord {
+		if len(v) < minEchoLength {
+			continue
+		}
+		olds = append(olds, v, sc.ph[v])
+		if esc := jsonEscaped(v); esc != v {
+			olds = append(olds, esc, sc.ph[v])
+		}
+		if esc := url.QueryEscape(v); esc != v {
+			olds = append(olds, esc, sc.ph[v])
+		}
+	}
+	if len(olds) == 0 {
+		return
+	}
+	r := strings.NewReplacer(olds...)
+	s.Client = r.Replace(s.Client)
+	for i := range s.Exchanges {
+		ex := &s.Exchanges[i]
+		ex.URL = r.Replace(ex.URL)
+		replaceHeaders(r, ex.ReqHeader)
+		replaceHeaders(r, ex.RespHeader)
+		ex.ReqBody.Data = replaceBytes(r, ex.ReqBody.Data)
+		ex.RespBody.Data = replaceBytes(r, ex.RespBody.Data)
+		if ws := ex.WebSocket; ws != nil {
+			for j := range ws.Frames {
+				ws.Frames[j].Payload.Data = replaceBytes(r, ws.Frames[j].Payload.Data)
+			}
+		}
+	}
+}
+
+func jsonEscaped(v string) string {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+	s := strings.TrimSpace(b.String())
+	return s[1 : len(s)-1]
+}
+
+func replaceHeaders(r *strings.Replacer, hs []traces.Header) {
+	for i := range hs {
+		hs[i].Value = r.Replace(hs[i].Value)
+	}
+}
+
+func replaceBytes(r *strings.Replacer, b []byte) []byte {
+	if len(b) == 0 {
+		return b
+	}
+	s := r.Replace(string(b))
+	if s == string(b) {
+		return b
+	}
+	return []byte(s)
+}
+
+// headers redacts credential headers in place.
+func (sc *secrets) headers(hs []traces.Header) {
+	for i := range hs {
+		h := &hs[i]
+		switch strings.ToLower(h.Name) {
+		case "authorization", "proxy-authorization":
+			scheme, cred, ok := strings.Cut(h.Value, " ")
+			if !ok {
+				h.Value = sc.add("authorization", h.Value)
+				continue
+			}
+			h.Value = scheme + " " + sc.add(strings.ToLower(scheme), cred)
+		case "cookie":
+			pairs := strings.Split(h.Value, ";")
+			for j, p := range pairs {
+				name, value, ok := strings.Cut(p, "=")
+				if !ok {
+					continue
+				}
+				pairs[j] = name + "=" + sc.add(strings.TrimSpace(name), value)
+			}
+			h.Value = strings.Join(pairs, ";")
+		case "set-cookie":
+			first, rest, _ := strings.Cut(h.Value, ";")
+			name, value, ok := strings.Cut(first, "=")
+			if !ok {
+				continue
+			}
+			h.Value = name + "=" + sc.add(strings.TrimSpace(name), value)
+			if rest != "" {
+				h.Value += ";" + rest
+			}
+		}
+	}
+}
+
+// query redacts secret-looking parameters of a URL's query.
+func (sc *secrets) query(u string) string {
+	path, q, ok := strings.Cut(u, "?")
+	if !ok {
+		return u
+	}
+	return path + "?" + sc.form(q)
+}
+
+// form redacts secret-looking fields of a URL-encoded form, keeping the
+// order and encoding of everything else.
+func (sc *secrets) form(q string) string {
+	parts := strings.Split(q, "&")
+	for i, p := range parts {
+		k, v, ok := strings.Cut(p, "=")
+		if !ok {
+			continue
+		}
+		name, err := url.QueryUnescape(k)
+		if err != nil || !sc.rd.field.MatchString(name) {
+			continue
+		}
+		value, err := url.QueryUnescape(v)
+		if err != nil {
+			value = v
+		}
+		parts[i] = k + "=" + sc.add(name, value)
+	}
+	return strings.Join(parts, "&")
+}
+
+func contentType(hs []traces.Header) string {
+	for _, h := range hs {
+		if strings.EqualFold(h.Name, "Content-Type") {
+			return strings.ToLower(h.Value)
+		}
+	}
+	return ""
+}
+
+// body redacts the secret fields of a JSON or form body.
+func (sc *secrets) body(hs []traces.Header, b []byte) []byte {
+	if len(b) == 0 {
+		return b
+	}
+	ct := contentType(hs)
+	switch {
+	case strings.Contains(ct, "json"), b[0] == '{' || b[0] == '[':
+		return sc.jsonFields(b)
+	case strings.HasPrefix(ct, "application/x-www-form-urlencoded"):
+		return []byte(sc.form(string(b)))
+	}
+	return b
+}
+
+// jsonFields redacts the string values of secret-looking keys in a JSON
+// document, in place of their quoted literals, keeping the rest of the bytes
+// as they were. Anything that is not JSON is returned as it was.
+func (sc *secrets) jsonFields(b []byte) []byte {
+	if len(b) == 0 || (b[0] != '{' && b[0] != '[') {
+		return b
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	type level struct {
+		object    bool
+		expectKey bool
+		key       string
+	}
+	var stack []level
+	var olds []string
+	for {
+		tok, err := dec.Token()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return b // not JSON after all
+		}
+		if d, ok := tok.(json.Delim); ok {
+			switch d {
+			case '{', '[':
+				stack = append(stack, level{object: d == '{', expectKey: d == '{'})
+			default:
+				stack = stack[:len(stack)-1]
+				if n := len(stack); n > 0 && stack[n-1].object {
+					stack[n-1].expectKey = true
+				}
+			}
+			continue
+		}
+		n := len(stack)
+		if n == 0 || !stack[n-1].object {
+			continue // a value in an array, or at the top
+		}
+		top := &stack[n-1]
+		if top.expectKey {
+			top.key, _ = tok.(string)
+			top.expectKey = false
+			continue
+		}
+		if v, ok := tok.(string); ok && v != "" && sc.rd.field.MatchString(top.key) {
+			p := `"` + sc.add(top.key, v) + `"`
+			lit, _ := json.Marshal(v) // escapes <, > and & as \u003c...
+			olds = append(olds, `"`+jsonEscaped(v)+`"`, p, string(lit), p)
+		}
+		top.expectKey = true
+	}
+	if len(olds) == 0 {
+		return b
+	}
+	return []byte(strings.NewReplacer(olds...).Replace(string(b)))
+}

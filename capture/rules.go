@@ -1,0 +1,185 @@
+package capture
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"strings"
+
+	"github.com/thrive-loadtest/thrive/traces"
+	"go.yaml.in/yaml/v3"
+)
+
+// Rules label sessions with a profile. The first rule that matches the
+// session wins; a session no rule matches gets Default.
+type Rules struct {
+	Rules   []Rule `yaml:"rules"`
+	Default string `yaml:"default"`
+}
+
+// Rule names a profile and the exchanges that make a session belong to it. A
+// rule matches an exchange when every condition it sets holds; a rule with no
+// condition matches every exchange. The rule matches a session when at least
+// MinShare of the session's exchanges match it (any one, when MinShare is 0).
+type Rule struct {
+	Profile string `yaml:"profile"`
+	// Method is an HTTP method, such as POST; empty matches any.
+	Method string `yaml:"method,omitempty"`
+	// Path is a pattern for the URL path: segments match as in path.Match,
+	// and a "**" segment matches any number of segments, none included.
+	Path string `yaml:"path,omitempty"`
+	// WebSocket, when set, requires the exchange to be (true) or not to be
+	// (false) a WebSocket upgrade.
+	WebSocket *bool `yaml:"websocket,omitempty"`
+	// MinShare is the share of the session's exchanges that must match, in
+	// [0, 1].
+	MinShare float64 `yaml:"min_share,omitempty"`
+}
+
+// DefaultRules label sessions with a WebSocket as chat, with a POST to an
+// import path as import, with mostly chat calls as chat, and the rest as
+// browse.
+func DefaultRules() *Rules {
+	yes := true
+	return &Rules{
+		Rules: []Rule{
+			{Profile: "chat", WebSocket: &yes},
+			{Profile: "import", Method: "POST", Path: "/**/import/**"},
+			{Profile: "chat", Path: "/**/chat/**", MinShare: 0.5},
+			{Profile: "browse"},
+		},
+		Default: "other",
+	}
+}
+
+// Validate reports every problem with the rules.
+func (rs *Rules) Validate() error {
+	var errs []error
+	for i, r := range rs.Rules {
+		if r.Profile == "" {
+			errs = append(errs, fmt.Errorf("rule %d: no profile", i+1))
+		}
+		if r.MinShare < 0 || r.MinShare > 1 {
+			errs = append(errs, fmt.Errorf("rule %d (%s): min_share %g not in [0, 1]", i+1, r.Profile, r.MinShare))
+		}
+		if r.Path != "" {
+			if !strings.HasPrefix(r.Path, "/") {
+				errs = append(errs, fmt.Errorf("rule %d (%s): path %q does not start with /", i+1, r.Profile, r.Path))
+			}
+			for _, seg := range strings.Split(r.Path, "/") {
+				if _, err := path.Match(seg, ""); err != nil {
+					errs = append(errs, fmt.Errorf("rule %d (%s): path %q: %w", i+1, r.Profile, r.Path, err))
+					break
+				}
+			}
+		}
+	}
+	if rs.Default == "" {
+		errs = append(errs, errors.New("no default profile"))
+	}
+	return errors.Join(errs...)
+}
+
+// ParseRules reads rules from YAML and validates them. A missing default
+// profile is "other".
+func ParseRules(r io.Reader) (*Rules, error) {
+	var rs Rules
+	dec := yaml.NewDecoder(r)
+	dec.KnownFields(true)
+	if err := dec.Decode(&rs); err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	if rs.Default == "" {
+		rs.Default = "other"
+	}
+	if err := rs.Validate(); err != nil {
+		return nil, err
+	}
+	return &rs, nil
+}
+
+// YAML returns the rules as YAML, with a comment on how they apply.
+func (rs *Rules) YAML() ([]byte, error) {
+	var b bytes.Buffer
+	b.WriteString("# thrive capture profile rules: the first rule that matches the session wins.\n")
+	b.WriteString("# A rule matches an exchange when all its conditions hold (method, path, websocket),\n")
+	b.WriteString("# and the session when at least min_share of its exchanges match (any one when unset).\n")
+	b.WriteString("# In path, * matches within a segment and ** any number of segments.\n")
+	enc := yaml.NewEncoder(&b)
+	enc.SetIndent(2)
+	if err := enc.Encode(rs); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), enc.Close()
+}
+
+// matchPath reports whether the slash-separated segments of p match those of
+// pattern.
+func matchPath(pattern, p []string) bool {
+	for len(pattern) > 0 {
+		if pattern[0] == "**" {
+			for i := 0; i <= len(p); i++ {
+				if matchPath(pattern[1:], p[i:]) {
+					return true
+				}
+			}
+			return false
+		}
+		if len(p) == 0 {
+			return false
+		}
+		if ok, _ := path.Match(pattern[0], p[0]); !ok {
+			return false
+		}
+		pattern, p = pattern[1:], p[1:]
+	}
+	return len(p) == 0
+}
+
+func (r *Rule) matches(ex *traces.Exchange) bool {
+	if r.Method != "" && !strings.EqualFold(r.Method, ex.Method) {
+		return false
+	}
+	if r.WebSocket != nil && *r.WebSocket != (ex.WebSocket != nil) {
+		return false
+	}
+	if r.Path != "" && !matchPath(strings.Split(r.Path, "/"), strings.Split(urlPath(ex.URL), "/")) {
+		return false
+	}
+	return true
+}
+
+// urlPath returns the path of a request target in origin or absolute form.
+func urlPath(u string) string {
+	if i := strings.Index(u, "://"); i >= 0 {
+		u = u[i+3:]
+		if j := strings.IndexByte(u, '/'); j >= 0 {
+			u = u[j:]
+		} else {
+			u = "/"
+		}
+	}
+	if i := strings.IndexAny(u, "?#"); i >= 0 {
+		u = u[:i]
+	}
+	return u
+}
+
+// Profile returns the profile the rules give s.
+func (rs *Rules) Profile(s *traces.Session) string {
+	for i := range rs.Rules {
+		r := &rs.Rules[i]
+		n := 0
+		for j := range s.Exchanges {
+			if r.matches(&s.Exchanges[j]) {
+				n++
+			}
+		}
+		if n > 0 && float64(n) >= r.MinShare*float64(len(s.Exchanges)) {
+			return r.Profile
+		}
+	}
+	return rs.Default
+}

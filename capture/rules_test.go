@@ -1,0 +1,120 @@
+package capture
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/thrive-loadtest/thrive/traces"
+)
+
+func session(exs ...traces.Exchange) *traces.Session { return &traces.Session{ID: "s", Exchanges: exs} }
+
+func get(url string) traces.Exchange  { return traces.Exchange{Method: "GET", URL: url, Status: 200} }
+func post(url string) traces.Exchange { return traces.Exchange{Method: "POST", URL: url, Status: 200} }
+func ws(url string) traces.Exchange {
+	return traces.Exchange{Method: "GET", URL: url, Status: 101, WebSocket: &traces.WebSocket{}}
+}
+
+func TestDefaultRules(t *testing.T) {
+	rs := DefaultRules()
+	if err := rs.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		s    *traces.Session
+		want string
+	}{
+		{"websocket", session(post("/api/auth/login/"), ws("/ws/chat/"), get("/api/projects/")), "chat"},
+		{"import post", session(post("/api/auth/login/"), post("/api/import/github/"), get("/api/import/jobs/9/")), "import"},
+		{"import get only", session(get("/api/import/jobs/9/"), get("/api/projects/1/")), "browse"},
+		{"mostly chat calls", session(post("/api/chat/"), post("/api/chat/"), get("/api/tools/")), "chat"},
+		{"browse with a chat call", session(post("/api/auth/login/"), get("/api/projects/"), get("/api/tools/"), post("/api/chat/")), "browse"},
+		{"absolute URL", session(post("http://h:8000/v2/import/x?y=1")), "import"},
+		{"empty", session(), "other"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := rs.Profile(tc.s); got != tc.want {
+				t.Fatalf("profile %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestMatchPath(t *testing.T) {
+	for _, tc := range []struct {
+		pattern, path string
+		want          bool
+	}{
+		{"/api/*/", "/api/tools/", true},
+		{"/api/*/", "/api/tools/x/", false},
+		{"/api/**", "/api/tools/x/", true},
+		{"/api/**", "/api", true}, // ** matches no segment too
+		{"/api/**", "/apix", false},
+		{"/**/chat/**", "/chat/", true},
+		{"/**/chat/**", "/a/b/chat", true},
+		{"/**/chat/**", "/a/chatter/", false},
+		{"/**", "/", true},
+		{"/p/[0-9]*/", "/p/12/", true},
+	} {
+		if got := matchPath(strings.Split(tc.pattern, "/"), strings.Split(tc.path, "/")); got != tc.want {
+			t.Errorf("matchPath(%q, %q) = %v", tc.pattern, tc.path, got)
+		}
+	}
+}
+
+func TestParseRules(t *testing.T) {
+	rs, err := ParseRules(strings.NewReader(`
+rules:
+  - profile: admin
+    path: /admin/**
+  - profile: uploader
+    method: put
+  - profile: streamer
+    websocket: true
+    min_share: 0.2
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		s    *traces.Session
+		want string
+	}{
+		{session(get("/x"), get("/admin/users/")), "admin"},
+		{session(traces.Exchange{Method: "PUT", URL: "/f"}), "uploader"},
+		{session(ws("/s"), get("/a"), get("/b"), get("/c")), "streamer"},
+		{session(ws("/s"), get("/a"), get("/b"), get("/c"), get("/d"), get("/e")), "other"},
+	} {
+		if got := rs.Profile(tc.s); got != tc.want {
+			t.Errorf("profile %q, want %q", got, tc.want)
+		}
+	}
+	for _, bad := range []string{
+		"rules:\n  - method: GET\n",
+		"rules:\n  - profile: x\n    path: nope\n",
+		"rules:\n  - profile: x\n    path: /[\n",
+		"rules:\n  - profile: x\n    min_share: 2\n",
+		"rules:\n  - profile: x\n    colour: red\n",
+		"rules: [",
+	} {
+		if _, err := ParseRules(strings.NewReader(bad)); err == nil {
+			t.Errorf("accepted %q", bad)
+		}
+	}
+}
+
+func TestRulesYAMLRoundTrips(t *testing.T) {
+	y, err := DefaultRules().YAML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := ParseRules(strings.NewReader(string(y)))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, y)
+	}
+	again, _ := back.YAML()
+	if string(again) != string(y) {
+		t.Fatalf("rules changed:\n%s\n%s", y, again)
+	}
+}
