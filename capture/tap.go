@@ -1,0 +1,74 @@
+package capture
+
+import (
+	"crypto/sha256"
+	"errors"
+	"hash"
+	"io"
+
+	"github.com/thrive-loadtest/thrive/traces"
+)
+
+// bodyTap passes a body through while keeping its first limit bytes, its
+// size and, once it outgrows limit, a SHA-256 of the whole. Only the
+// goroutine that reads the body touches it until the exchange is complete.
+type bodyTap struct {
+	rc    io.ReadCloser
+	limit int
+	data  []byte
+	size  int64
+	sum   hash.Hash // non-nil once size > limit
+	eof   bool
+	err   error // the first read error other than io.EOF
+}
+
+func newBodyTap(rc io.ReadCloser, limit int) *bodyTap { return &bodyTap{rc: rc, limit: limit} }
+
+func (t *bodyTap) Read(p []byte) (int, error) {
+	n, err := t.rc.Read(p)
+	t.observe(p[:n])
+	switch {
+	case errors.Is(err, io.EOF):
+		t.eof = true
+	case err != nil && t.err == nil:
+		t.err = err
+	}
+	return n, err
+}
+
+func (t *bodyTap) observe(b []byte) {
+	if len(b) == 0 {
+		return
+	}
+	t.size += int64(len(b))
+	if room := t.limit - len(t.data); room > 0 {
+		t.data = append(t.data, b[:min(room, len(b))]...)
+	}
+	if t.sum == nil && t.size > int64(t.limit) {
+		t.sum = sha256.New()
+		t.sum.Write(t.data)
+		// The part of b past what data kept goes in below.
+		if kept := len(t.data) - int(t.size-int64(len(b))); kept < len(b) {
+			t.sum.Write(b[max(kept, 0):])
+		}
+		return
+	}
+	if t.sum != nil {
+		t.sum.Write(b)
+	}
+}
+
+func (t *bodyTap) Close() error { return t.rc.Close() }
+
+// body returns what the tap saw as a traces.Body.
+func (t *bodyTap) body() traces.Body {
+	if t == nil {
+		return traces.Body{}
+	}
+	b := traces.Body{Data: t.data}
+	if t.sum != nil {
+		b.Size = t.size
+		copy(b.SHA256[:], t.sum.Sum(nil))
+	}
+	return b
+}
