@@ -44,7 +44,8 @@ const minEchoLength = 6
 func RedactionPolicy() []string {
 	return []string{
 		"header:Authorization", "header:Proxy-Authorization", "header:Cookie", "header:Set-Cookie",
-		"json,form,query:" + secretFieldPattern, "echo:any later occurrence of a redacted value",
+		"fields:password,pwd,secret,token,api_key,access_key,private_key,credential,otp (JSON, form and query; names containing these)",
+		"echoes:every later occurrence of a redacted value in the session",
 	}
 }
 

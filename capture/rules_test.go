@@ -7,7 +7,7 @@ import (
 	"github.com/thrive-loadtest/thrive/traces"
 )
 
-func session(exs ...traces.Exchange) *traces.Session { return &traces.Session{ID: "s", Exchanges: exs} }
+func sessionOf(exs ...traces.Exchange) *traces.Session { return &traces.Session{ID: "s", Exchanges: exs} }
 
 func get(url string) traces.Exchange  { return traces.Exchange{Method: "GET", URL: url, Status: 200} }
 func post(url string) traces.Exchange { return traces.Exchange{Method: "POST", URL: url, Status: 200} }
@@ -25,13 +25,13 @@ func TestDefaultRules(t *testing.T) {
 		s    *traces.Session
 		want string
 	}{
-		{"websocket", session(post("/api/auth/login/"), ws("/ws/chat/"), get("/api/projects/")), "chat"},
-		{"import post", session(post("/api/auth/login/"), post("/api/import/github/"), get("/api/import/jobs/9/")), "import"},
-		{"import get only", session(get("/api/import/jobs/9/"), get("/api/projects/1/")), "browse"},
-		{"mostly chat calls", session(post("/api/chat/"), post("/api/chat/"), get("/api/tools/")), "chat"},
-		{"browse with a chat call", session(post("/api/auth/login/"), get("/api/projects/"), get("/api/tools/"), post("/api/chat/")), "browse"},
-		{"absolute URL", session(post("http://h:8000/v2/import/x?y=1")), "import"},
-		{"empty", session(), "other"},
+		{"websocket", sessionOf(post("/api/auth/login/"), ws("/ws/chat/"), get("/api/projects/")), "chat"},
+		{"import post", sessionOf(post("/api/auth/login/"), post("/api/import/github/"), get("/api/import/jobs/9/")), "import"},
+		{"import get only", sessionOf(get("/api/import/jobs/9/"), get("/api/projects/1/")), "browse"},
+		{"mostly chat calls", sessionOf(post("/api/chat/"), post("/api/chat/"), get("/api/tools/")), "chat"},
+		{"browse with a chat call", sessionOf(post("/api/auth/login/"), get("/api/projects/"), get("/api/tools/"), post("/api/chat/")), "browse"},
+		{"absolute URL", sessionOf(post("http://h:8000/v2/import/x?y=1")), "import"},
+		{"empty", sessionOf(), "other"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := rs.Profile(tc.s); got != tc.want {
@@ -81,10 +81,10 @@ rules:
 		s    *traces.Session
 		want string
 	}{
-		{session(get("/x"), get("/admin/users/")), "admin"},
-		{session(traces.Exchange{Method: "PUT", URL: "/f"}), "uploader"},
-		{session(ws("/s"), get("/a"), get("/b"), get("/c")), "streamer"},
-		{session(ws("/s"), get("/a"), get("/b"), get("/c"), get("/d"), get("/e")), "other"},
+		{sessionOf(get("/x"), get("/admin/users/")), "admin"},
+		{sessionOf(traces.Exchange{Method: "PUT", URL: "/f"}), "uploader"},
+		{sessionOf(ws("/s"), get("/a"), get("/b"), get("/c")), "streamer"},
+		{sessionOf(ws("/s"), get("/a"), get("/b"), get("/c"), get("/d"), get("/e")), "other"},
 	} {
 		if got := rs.Profile(tc.s); got != tc.want {
 			t.Errorf("profile %q, want %q", got, tc.want)

@@ -70,7 +70,7 @@ session's timing and the mix of user profiles, and reports latency distributions
 		return &exitErr{code: exitUsage, err: err}
 	})
 	root.AddCommand(
-		notBuilt("capture", "Record sessions through a proxy, from packets or HAR files", 4),
+		newCaptureCmd(),
 		notBuilt("replay", "Replay recorded sessions as many concurrent users", 5),
 		newTracesCmd(),
 		notBuilt("compare", "Tell whether a new build regressed, from two result files", 8),

@@ -1,0 +1,156 @@
+package capture
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"slices"
+	"time"
+)
+
+type config struct {
+	cookies     []string
+	idle        time.Duration
+	maxSession  time.Duration
+	rules       *Rules
+	redact      bool
+	redactKey   []byte
+	bodyLimit   int
+	buffer      int64
+	flushEvery  time.Duration
+	grace       time.Duration
+	insecureTLS bool
+	errorLog    *log.Logger
+}
+
+func defaultConfig() config {
+	return config{
+		cookies:    DefaultSessionCookies(),
+		idle:       30 * time.Minute,
+		maxSession: 4 * time.Hour,
+		rules:      DefaultRules(),
+		redact:     true,
+		bodyLimit:  1 << 20,
+		buffer:     512 << 20,
+		flushEvery: time.Second,
+		grace:      10 * time.Second,
+		errorLog:   log.New(io.Discard, "", 0),
+	}
+}
+
+func (c *config) validate() error {
+	var errs []error
+	if len(c.cookies) == 0 {
+		errs = append(errs, errors.New("no session cookie names"))
+	}
+	if c.idle <= 0 || c.maxSession <= 0 {
+		errs = append(errs, fmt.Errorf("session idle %v and max session %v: want both positive", c.idle, c.maxSession))
+	}
+	if c.bodyLimit < 0 || c.buffer <= 0 {
+		errs = append(errs, fmt.Errorf("body limit %d and buffer %d: want 0 or more, and more than 0", c.bodyLimit, c.buffer))
+	}
+	if c.flushEvery <= 0 || c.grace < 0 {
+		errs = append(errs, fmt.Errorf("flush interval %v and grace %v: want a positive interval", c.flushEvery, c.grace))
+	}
+	if err := c.rules.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("rules: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+// Option configures a Capture.
+type Option func(*config) error
+
+// WithSessionCookies sets the names of the cookies that key sessions;
+// DefaultSessionCookies when not given.
+func WithSessionCookies(names ...string) Option {
+	return func(c *config) error {
+		c.cookies = slices.Clone(names)
+		return nil
+	}
+}
+
+// WithSessionIdle ends a session after d without traffic; 30 minutes by
+// default.
+func WithSessionIdle(d time.Duration) Option {
+	return func(c *config) error { c.idle = d; return nil }
+}
+
+// WithMaxSession ends a session d after it began, even if it goes on; the
+// rest becomes a new session. 4 hours by default.
+func WithMaxSession(d time.Duration) Option {
+	return func(c *config) error { c.maxSession = d; return nil }
+}
+
+// WithRules sets the profile rules; DefaultRules when not given.
+func WithRules(r *Rules) Option {
+	return func(c *config) error {
+		if r == nil {
+			return errors.New("nil rules")
+		}
+		c.rules = r
+		return nil
+	}
+}
+
+// WithKeepSecrets turns redaction off: credentials are recorded as they are.
+func WithKeepSecrets() Option {
+	return func(c *config) error { c.redact = false; return nil }
+}
+
+// WithRedactionKey sets the key of the placeholders' hashes, so that several
+// captures give a secret the same placeholder. A random key by default.
+func WithRedactionKey(key []byte) Option {
+	return func(c *config) error { c.redactKey = slices.Clone(key); return nil }
+}
+
+// WithBodyLimit keeps at most n bytes of each body and WebSocket message;
+// longer ones keep their size and SHA-256. 1 MiB by default.
+func WithBodyLimit(n int) Option {
+	return func(c *config) error { c.bodyLimit = n; return nil }
+}
+
+// WithBuffer bounds the body bytes held for sessions not yet written; past
+// it, exchanges are dropped and counted rather than delay the proxy. 512 MiB
+// by default.
+func WithBuffer(n int64) Option {
+	return func(c *config) error { c.buffer = n; return nil }
+}
+
+// WithFlushInterval sets how often finished sessions are written and
+// flushed: the most a killed capture loses. One second by default.
+func WithFlushInterval(d time.Duration) Option {
+	return func(c *config) error { c.flushEvery = d; return nil }
+}
+
+// WithGrace sets how long requests in flight get to finish when the capture
+// stops; 10 seconds by default.
+func WithGrace(d time.Duration) Option {
+	return func(c *config) error { c.grace = d; return nil }
+}
+
+// WithInsecureTarget skips the verification of an https target's
+// certificate, for test backends with self-signed ones.
+func WithInsecureTarget() Option {
+	return func(c *config) error { c.insecureTLS = true; return nil }
+}
+
+// WithErrorLog sets where the proxy logs what it cannot record elsewhere;
+// nowhere by default (failures are recorded in the trace and counted).
+func WithErrorLog(l *log.Logger) Option {
+	return func(c *config) error {
+		if l == nil {
+			return errors.New("nil error log")
+		}
+		c.errorLog = l
+		return nil
+	}
+}
+
+func randomKey() ([]byte, error) {
+	k := make([]byte, 32)
+	_, err := rand.Read(k)
+	return k, err
+}

@@ -1,0 +1,156 @@
+package capture
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/thrive-loadtest/thrive/traces"
+)
+
+// Run serves the capture on ln and writes finished sessions to the sink
+// until ctx ends. Then it stops accepting connections, gives requests in
+// flight the grace time to finish, closes WebSockets, writes every open
+// session, and closes the sink. It closes ln. The error says what failed:
+// serving, or writing the trace.
+func (c *Capture) Run(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           c,
+		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       5 * time.Minute,
+		ErrorLog:          c.cfg.errorLog,
+		// HTTP/1.1 only, also on TLS: WebSockets need the connection.
+		TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){},
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+
+	var wg sync.WaitGroup
+	stopWriter := make(chan struct{})
+	wg.Go(func() { c.writeLoop(stopWriter) })
+
+	var err error
+	select {
+	case err = <-serveErr:
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), c.cfg.grace)
+		if serr := srv.Shutdown(sctx); serr != nil {
+			_ = srv.Close()
+		}
+		cancel()
+		if serr := <-serveErr; !errors.Is(serr, http.ErrServerClosed) {
+			err = serr
+		}
+	}
+	// Hijacked WebSocket connections outlive Shutdown: close them so their
+	// exchanges complete.
+	c.socketMu.Lock()
+	for t := range c.sockets {
+		_ = t.rwc.Close()
+	}
+	c.socketMu.Unlock()
+	c.handlers.Wait()
+	c.tr.CloseIdleConnections()
+	close(stopWriter)
+	wg.Wait()
+	if p := c.stats.sinkErr.Load(); p != nil {
+		err = errors.Join(err, *p)
+	}
+	return err
+}
+
+// writeLoop is the capture's one writer: every flush interval it ends the
+// sessions that are over, writes them and flushes the sink; when stop
+// closes it writes every session left and closes the sink.
+func (c *Capture) writeLoop(stop <-chan struct{}) {
+	t := time.NewTicker(c.cfg.flushEvery)
+	defer t.Stop()
+	for {
+		select {
+		case now := <-t.C:
+			c.write(c.sz.sweep(now, false))
+			c.flush()
+		case <-stop:
+			c.write(c.sz.sweep(time.Now(), true))
+			c.flush()
+			if err := c.sink.Close(); err != nil {
+				c.sinkFailed(err)
+			}
+			c.noteSize()
+			return
+		}
+	}
+}
+
+func (c *Capture) sinkFailed(err error) {
+	e := fmt.Errorf("capture: %w", err)
+	c.stats.sinkErr.CompareAndSwap(nil, &e)
+}
+
+func (c *Capture) flush() {
+	if c.stats.sinkErr.Load() != nil {
+		return
+	}
+	if err := c.sink.Flush(); err != nil {
+		c.sinkFailed(err)
+	}
+	c.noteSize()
+}
+
+func (c *Capture) noteSize() {
+	if s, ok := c.sink.(interface{ Size() int64 }); ok {
+		c.stats.bytes.Store(s.Size())
+	}
+}
+
+// write builds, labels, redacts and writes finished sessions.
+func (c *Capture) write(over []*session) {
+	for _, s := range over {
+		var held int64
+		for _, r := range s.records {
+			held += r.held
+		}
+		ts := s.build()
+		c.buffered.Add(-held)
+		if c.stats.sinkErr.Load() != nil {
+			c.stats.droppedSessions.Add(1)
+			continue
+		}
+		ts.Profile = c.cfg.rules.Profile(ts)
+		if c.redact != nil {
+			c.redact.Session(ts)
+		}
+		if err := c.sink.Write(ts); err != nil {
+			c.sinkFailed(err)
+			c.stats.droppedSessions.Add(1)
+			continue
+		}
+		c.stats.sessions.Add(1)
+		c.stats.exchanges.Add(int64(len(ts.Exchanges)))
+		c.stats.frames.Add(frames(ts))
+	}
+}
+
+func frames(s *traces.Session) int64 {
+	var n int64
+	for i := range s.Exchanges {
+		if ws := s.Exchanges[i].WebSocket; ws != nil {
+			n += int64(len(ws.Frames))
+		}
+	}
+	return n
+}
+
+// Meta returns the trace header a capture's files should carry.
+func (c *Capture) Meta() traces.Meta {
+	m := traces.Meta{Created: time.Now().UTC(), Source: "proxy", Target: c.target.String()}
+	if c.redact != nil {
+		m.Redacted = RedactionPolicy()
+	}
+	return m
+}

@@ -1,0 +1,153 @@
+package capture
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/thrive-loadtest/thrive/traces"
+)
+
+// Sink receives the sessions a capture finishes. Only the capture's writer
+// goroutine calls it.
+type Sink interface {
+	// Write records s. It must not keep s.
+	Write(s *traces.Session) error
+	// Flush makes what was written so far reach the operating system, so
+	// that a killed process loses at most what came since.
+	Flush() error
+	// Close flushes and releases the sink.
+	Close() error
+}
+
+// FileSink writes sessions to trace files, starting a new file when the
+// current one reaches RotateSize bytes or has been open for RotateEvery.
+// Without rotation it writes to Path; with it, to Path with a sequence
+// number before the extension (capture-0001.thrv, capture-0002.thrv, ...).
+type FileSink struct {
+	Path        string
+	Meta        traces.Meta
+	RotateSize  int64         // 0: never by size
+	RotateEvery time.Duration // 0: never by time
+	Options     []traces.WriterOption
+
+	f       *os.File
+	w       *traces.Writer
+	opened  time.Time
+	seq     int
+	done    int64 // bytes in files already closed
+	files   []string
+	current string
+}
+
+var _ Sink = (*FileSink)(nil)
+
+func (fs *FileSink) rotating() bool { return fs.RotateSize > 0 || fs.RotateEvery > 0 }
+
+func (fs *FileSink) name() string {
+	if !fs.rotating() {
+		return fs.Path
+	}
+	ext := filepath.Ext(fs.Path)
+	return fmt.Sprintf("%s-%04d%s", strings.TrimSuffix(fs.Path, ext), fs.seq, ext)
+}
+
+// Open creates the first file, so that a path that cannot be written fails
+// before any traffic is proxied.
+func (fs *FileSink) Open() error {
+	fs.seq++
+	fs.current = fs.name()
+	f, err := os.OpenFile(fs.current, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	meta := fs.Meta
+	if meta.Created.IsZero() || fs.seq > 1 {
+		meta.Created = time.Now().UTC()
+	}
+	w, err := traces.NewWriter(f, meta, fs.Options...)
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("%s: %w", fs.current, err)
+	}
+	fs.f, fs.w, fs.opened = f, w, time.Now()
+	fs.files = append(fs.files, fs.current)
+	return nil
+}
+
+func (fs *FileSink) closeFile() error {
+	if fs.w == nil {
+		return nil
+	}
+	err := fs.w.Close()
+	fs.done += fs.w.Size()
+	if serr := fs.f.Sync(); err == nil && serr != nil {
+		err = serr
+	}
+	if cerr := fs.f.Close(); err == nil && cerr != nil {
+		err = cerr
+	}
+	fs.w, fs.f = nil, nil
+	if err != nil {
+		return fmt.Errorf("%s: %w", fs.current, err)
+	}
+	return nil
+}
+
+// Write writes s to the current file, rotating first when it is due.
+func (fs *FileSink) Write(s *traces.Session) error {
+	if fs.w == nil {
+		if err := fs.Open(); err != nil {
+			return err
+		}
+	}
+	due := (fs.RotateSize > 0 && fs.w.Size() >= fs.RotateSize) || (fs.RotateEvery > 0 && time.Since(fs.opened) >= fs.RotateEvery)
+	if due {
+		if err := fs.closeFile(); err != nil {
+			return err
+		}
+		if err := fs.Open(); err != nil {
+			return err
+		}
+	}
+	if err := fs.w.Write(s); err != nil {
+		return fmt.Errorf("%s: %w", fs.current, err)
+	}
+	return nil
+}
+
+// Flush writes the open block of the current file.
+func (fs *FileSink) Flush() error {
+	if fs.w == nil {
+		return nil
+	}
+	if err := fs.w.Flush(); err != nil {
+		return fmt.Errorf("%s: %w", fs.current, err)
+	}
+	return nil
+}
+
+// Close closes the current file.
+func (fs *FileSink) Close() error {
+	if fs.w == nil && fs.f == nil {
+		return nil
+	}
+	return fs.closeFile()
+}
+
+// Size returns the bytes written to all files so far.
+func (fs *FileSink) Size() int64 {
+	if fs.w == nil {
+		return fs.done
+	}
+	return fs.done + fs.w.Size()
+}
+
+// Files returns the files written, in order.
+func (fs *FileSink) Files() []string { return fs.files }
+
+// errSinkFailed is the cause of sessions dropped after the sink failed.
+var errSinkFailed = errors.New("the trace could not be written")

@@ -1,0 +1,248 @@
+package main
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode"
+
+	"github.com/spf13/cobra"
+	"github.com/thrive-loadtest/thrive/capture"
+	"github.com/thrive-loadtest/thrive/report"
+	"github.com/thrive-loadtest/thrive/traces"
+)
+
+type captureFlags struct {
+	listen, target, out string
+	rules               string
+	printRules          bool
+	cookies             []string
+	idle, maxSession    time.Duration
+	keepSecrets         bool
+	maxBody, buffer     string
+	rotate              string
+	tlsCert, tlsKey     string
+	insecureTarget      bool
+	grace               time.Duration
+	quiet               bool
+}
+
+func newCaptureCmd() *cobra.Command {
+	f := captureFlags{}
+	cmd := &cobra.Command{
+		Use:   "capture --target URL [--listen ADDR] [--out FILE]",
+		Short: "Record real sessions through a reverse proxy into a trace",
+		Long: `Run a reverse proxy in front of a backend and record what goes through it: every HTTP
+exchange and WebSocket frame, grouped into sessions (one client's visit: its session
+cookie, else its credential, else its address and User-Agent), each labelled with a
+profile by rules. Credentials are replaced by stable placeholders unless --keep-secrets.
+
+Sessions are written when they end (idle, a new login, --max-session, or when the capture
+stops); finished sessions reach the file every second. Ctrl-C or SIGTERM lets requests in
+flight finish, closes WebSockets, writes every open session and prints a summary.`,
+		Example: "  thrive capture --listen 127.0.0.1:9000 --target http://127.0.0.1:8000 --out capture.thrv\n" +
+			"  thrive capture --target https://staging.example --tls-cert cert.pem --tls-key key.pem --rotate 1h\n" +
+			"  thrive capture --print-rules > rules.yaml",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runCapture(cmd, &f) },
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.listen, "listen", "127.0.0.1:9000", "address to listen on (:9000 for every interface)")
+	fl.StringVar(&f.target, "target", "", "the backend's URL (http or https)")
+	fl.StringVarP(&f.out, "out", "o", "capture.thrv", "the trace file to write")
+	fl.StringVar(&f.rules, "rules", "", "YAML file of profile rules (see --print-rules)")
+	fl.BoolVar(&f.printRules, "print-rules", false, "print the built-in profile rules as YAML and exit")
+	fl.StringSliceVar(&f.cookies, "session-cookie", capture.DefaultSessionCookies(), "cookie names that key sessions")
+	fl.DurationVar(&f.idle, "session-idle", 30*time.Minute, "end a session after this long without traffic")
+	fl.DurationVar(&f.maxSession, "max-session", 4*time.Hour, "end a session this long after it began")
+	fl.BoolVar(&f.keepSecrets, "keep-secrets", false, "record credentials as they are (no redaction)")
+	fl.StringVar(&f.maxBody, "max-body", "1MiB", "keep at most this much of each body (the rest: size and SHA-256)")
+	fl.StringVar(&f.buffer, "buffer", "512MiB", "body bytes held for unwritten sessions before exchanges are dropped")
+	fl.StringVar(&f.rotate, "rotate", "", "start a new file at this size (100MB) or age (1h)")
+	fl.StringVar(&f.tlsCert, "tls-cert", "", "listen on TLS with this certificate (PEM)")
+	fl.StringVar(&f.tlsKey, "tls-key", "", "the key of --tls-cert (PEM)")
+	fl.BoolVar(&f.insecureTarget, "insecure-target", false, "do not verify the certificate of an https target")
+	fl.DurationVar(&f.grace, "grace", 10*time.Second, "on stop, time requests in flight get to finish")
+	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no status line")
+	return cmd
+}
+
+// parseSize reads a byte size such as 512, 64KB, 1MiB or 2GB.
+func parseSize(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	i := strings.IndexFunc(s, func(r rune) bool { return !unicode.IsDigit(r) && r != '.' })
+	num, unit := s, ""
+	if i >= 0 {
+		num, unit = s[:i], strings.ToLower(strings.TrimSpace(s[i:]))
+	}
+	v, err := strconv.ParseFloat(num, 64)
+	if err != nil || v < 0 {
+		return 0, fmt.Errorf("size %q: want a number of bytes such as 512, 64KB or 1MiB", s)
+	}
+	mult := map[string]float64{"": 1, "b": 1, "k": 1e3, "kb": 1e3, "kib": 1 << 10, "m": 1e6, "mb": 1e6, "mib": 1 << 20, "g": 1e9, "gb": 1e9, "gib": 1 << 30}[unit]
+	if mult == 0 {
+		return 0, fmt.Errorf("size %q: unknown unit %q", s, unit)
+	}
+	return int64(v * mult), nil
+}
+
+func runCapture(cmd *cobra.Command, f *captureFlags) error {
+	out := cmd.OutOrStdout()
+	rules := capture.DefaultRules()
+	if f.rules != "" {
+		rf, err := os.Open(f.rules)
+		if err != nil {
+			return err
+		}
+		rules, err = capture.ParseRules(rf)
+		rf.Close()
+		if err != nil {
+			return usageError("%s: %v", f.rules, err)
+		}
+	}
+	if f.printRules {
+		y, err := rules.YAML()
+		if err != nil {
+			return err
+		}
+		_, err = out.Write(y)
+		return err
+	}
+	if f.target == "" {
+		return usageError("--target is required, such as --target http://127.0.0.1:8000")
+	}
+	maxBody, err := parseSize(f.maxBody)
+	if err != nil {
+		return usageError("--max-body: %v", err)
+	}
+	buffer, err := parseSize(f.buffer)
+	if err != nil {
+		return usageError("--buffer: %v", err)
+	}
+	sink := &capture.FileSink{Path: f.out}
+	if f.rotate != "" {
+		if d, err := time.ParseDuration(f.rotate); err == nil {
+			sink.RotateEvery = d
+		} else if n, err := parseSize(f.rotate); err == nil && n > 0 {
+			sink.RotateSize = n
+		} else {
+			return usageError("--rotate %q: want a size (100MB) or a duration (1h)", f.rotate)
+		}
+	}
+	if (f.tlsCert == "") != (f.tlsKey == "") {
+		return usageError("--tls-cert and --tls-key go together")
+	}
+	opts := []capture.Option{
+		capture.WithRules(rules), capture.WithSessionCookies(f.cookies...),
+		capture.WithSessionIdle(f.idle), capture.WithMaxSession(f.maxSession),
+		capture.WithBodyLimit(int(maxBody)), capture.WithBuffer(buffer), capture.WithGrace(f.grace),
+	}
+	if f.keepSecrets {
+		opts = append(opts, capture.WithKeepSecrets())
+	}
+	if f.insecureTarget {
+		opts = append(opts, capture.WithInsecureTarget())
+	}
+	cp, err := capture.New(f.target, sink, opts...)
+	if err != nil {
+		return usageError("%v", err)
+	}
+	sink.Meta = cp.Meta()
+	if err := sink.Open(); err != nil {
+		return err
+	}
+	ctx := cmd.Context()
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", f.listen)
+	if err != nil {
+		sink.Close()
+		return err
+	}
+	scheme := "http"
+	if f.tlsCert != "" {
+		cert, err := tls.LoadX509KeyPair(f.tlsCert, f.tlsKey)
+		if err != nil {
+			ln.Close()
+			sink.Close()
+			return fmt.Errorf("--tls-cert/--tls-key: %w", err)
+		}
+		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"http/1.1"}, MinVersion: tls.VersionTLS12})
+		scheme = "https"
+	}
+	fmt.Fprintf(out, "capturing %s://%s → %s into %s (Ctrl-C to stop)\n", scheme, ln.Addr(), f.target, f.out)
+
+	var wg sync.WaitGroup
+	statusDone := make(chan struct{})
+	if tty, ok := cmd.ErrOrStderr().(*os.File); ok && !f.quiet && isTerminal(tty) {
+		wg.Go(func() { statusLine(tty, cp, statusDone) })
+	}
+	runErr := cp.Run(ctx, ln)
+	close(statusDone)
+	wg.Wait()
+
+	st := cp.Stats()
+	fmt.Fprintf(out, "\ncaptured %d sessions, %d exchanges, %d WebSocket frames into %s", st.Sessions, st.Exchanges, st.Frames, strings.Join(sink.Files(), ", "))
+	if st.DroppedExchanges+st.DroppedSessions > 0 {
+		fmt.Fprintf(out, "; dropped %d exchanges (buffer full) and %d sessions (trace not writable)", st.DroppedExchanges, st.DroppedSessions)
+	}
+	fmt.Fprintln(out)
+	for _, path := range sink.Files() {
+		if err := summarize(out, path); err != nil {
+			runErr = errors.Join(runErr, err)
+		}
+	}
+	return runErr
+}
+
+// summarize prints what `thrive traces inspect` prints for a file.
+func summarize(w io.Writer, path string) error {
+	t, err := openTrace(path)
+	if err != nil {
+		return err
+	}
+	defer t.Close()
+	st := traces.Stats{Endpoint: report.Template}
+	damage := t.each(func(s *traces.Session) error { st.Add(s); return nil })
+	in := newInspection(t, &st, 10)
+	if damage != nil {
+		in.Damage = damage.Error()
+	}
+	fmt.Fprintln(w)
+	if err := printInspection(w, in); err != nil {
+		return err
+	}
+	return damage
+}
+
+func isTerminal(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// statusLine redraws one line of figures every second until done closes.
+func statusLine(w io.Writer, cp *capture.Capture, done <-chan struct{}) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			fmt.Fprint(w, "\r\033[K")
+			return
+		case <-t.C:
+			st := cp.Stats()
+			line := fmt.Sprintf("open %d · written %d sessions, %d exchanges, %d frames, %s · 502s %d · dropped %d",
+				st.Open, st.Sessions, st.Exchanges, st.Frames, bytesize(st.Bytes), st.BackendErrors, st.DroppedExchanges+st.DroppedSessions)
+			if st.SinkErr != nil {
+				line += " · " + st.SinkErr.Error()
+			}
+			fmt.Fprint(w, "\r\033[K"+line)
+		}
+	}
+}
+
