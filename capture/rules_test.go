@@ -7,7 +7,9 @@ import (
 	"github.com/thrive-loadtest/thrive/traces"
 )
 
-func sessionOf(exs ...traces.Exchange) *traces.Session { return &traces.Session{ID: "s", Exchanges: exs} }
+func sessionOf(exs ...traces.Exchange) *traces.Session {
+	return &traces.Session{ID: "s", Exchanges: exs}
+}
 
 func get(url string) traces.Exchange  { return traces.Exchange{Method: "GET", URL: url, Status: 200} }
 func post(url string) traces.Exchange { return traces.Exchange{Method: "POST", URL: url, Status: 200} }

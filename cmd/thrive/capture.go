@@ -245,4 +245,3 @@ func statusLine(w io.Writer, cp *capture.Capture, done <-chan struct{}) {
 		}
 	}
 }
-
