@@ -1,7 +1,6 @@
 package capture
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -148,6 +147,3 @@ func (fs *FileSink) Size() int64 {
 
 // Files returns the files written, in order.
 func (fs *FileSink) Files() []string { return fs.files }
-
-// errSinkFailed is the cause of sessions dropped after the sink failed.
-var errSinkFailed = errors.New("the trace could not be written")
