@@ -49,8 +49,7 @@ type session struct {
 	last     time.Time
 	records  []*record
 	inflight int
-	ending   bool     // end as soon as nothing is in flight
-	merged   *session // set when an anonymous session was adopted by a login
+	ending   bool // end as soon as nothing is in flight
 	done     bool
 }
 
@@ -139,45 +138,40 @@ func (sz *sessionizer) begin(r *record) {
 func (sz *sessionizer) abandon(r *record) {
 	sz.mu.Lock()
 	defer sz.mu.Unlock()
-	s := r.session
-	for s.merged != nil {
-		s = s.merged
-	}
-	s.inflight--
+	r.session.inflight--
 }
 
 // complete adds a finished exchange to its session. A login that sets a new
-// session cookie moves the exchange to the session the cookie names, and
-// with it the anonymous requests the same client made before it.
+// session cookie moves the exchange to the session the cookie names; when
+// the request was anonymous, the anonymous requests of the same client that
+// are complete move with it. (Clients that share an address and User-Agent
+// cannot be told apart before they log in.)
 func (sz *sessionizer) complete(r *record) {
 	sz.mu.Lock()
 	defer sz.mu.Unlock()
 	s := r.session
-	for s.merged != nil {
-		s = s.merged
-	}
 	s.inflight--
+	if r.newKey != "" {
+		target := sz.get(r.newKey, r.start)
+		switch {
+		case s == target:
+		case strings.HasPrefix(r.key, "ip:"):
+			if !s.done && len(s.records) > 0 {
+				target.records = append(target.records, s.records...)
+				target.first = minTime(target.first, s.first)
+				s.records = nil
+			}
+		default:
+			s.ending = true // a new login ends the visit of the old cookie
+		}
+		target.records = append(target.records, r)
+		target.last = maxTime(target.last, r.end)
+		return
+	}
 	if s.done {
 		s = sz.get(r.key, r.start)
 	}
-	switch {
-	case r.newKey != "":
-		target := sz.get(r.newKey, r.start)
-		if strings.HasPrefix(r.key, "ip:") {
-			// Anonymous until now: what this client did before the
-			// login belongs to the visit the login starts.
-			if s != target {
-				target.records = append(target.records, s.records...)
-				target.first = minTime(target.first, s.first)
-				target.inflight += s.inflight
-				s.records, s.inflight, s.merged = nil, 0, target
-				delete(sz.open, s.key)
-			}
-		} else if s != target {
-			s.ending = true // a new login ends the visit of the old cookie
-		}
-		s = target
-	case r.ends:
+	if r.ends {
 		s.ending = true
 	}
 	s.records = append(s.records, r)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -83,6 +84,23 @@ type DriveStats struct {
 	// Imports counts imports started; ImportsDone those seen done.
 	Imports     int `json:"imports"`
 	ImportsDone int `json:"imports_done"`
+	// Users has the figures of each session by the user it logged in as.
+	Users map[string]UserStats `json:"-"`
+}
+
+// UserStats is what one session did.
+type UserStats struct {
+	Profile string
+	// Requests counts HTTP requests, WebSocket upgrades included.
+	Requests int
+	// ChatMessages and ChatTokens count the messages the user sent over
+	// its WebSocket and the tokens it received back (each reply also ends
+	// with one done message).
+	ChatMessages, ChatTokens int
+	// Imports counts the imports the user started.
+	Imports int
+	// Endpoints counts the user's requests by endpoint.
+	Endpoints map[string]int
 }
 
 func (st *DriveStats) add(o *DriveStats) {
@@ -107,6 +125,12 @@ func (st *DriveStats) add(o *DriveStats) {
 	}
 	for k, v := range o.Errors {
 		st.Errors[k] += v
+	}
+	if st.Users == nil {
+		st.Users = map[string]UserStats{}
+	}
+	for k, v := range o.Users {
+		st.Users[k] = v
 	}
 }
 
@@ -203,6 +227,10 @@ func (d *Driver) session(ctx context.Context, base *url.URL, i int) DriveStats {
 		_ = u.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
 		u.ws.Close()
 	}
+	u.st.Users = map[string]UserStats{name: {
+		Profile: p.Name, Requests: u.st.Requests, ChatMessages: u.st.ChatMessages, ChatTokens: u.st.ChatTokens,
+		Imports: u.st.Imports, Endpoints: maps.Clone(u.st.Endpoints),
+	}}
 	return u.st
 }
 
