@@ -278,10 +278,11 @@ func errorKind(err error) string {
 func (c *Capture) finish(rec *record, aborted bool) {
 	if rec.err == "" {
 		switch rb := rec.respBody; {
+		case rb != nil && (errors.Is(rb.err, context.Canceled) || (!rb.eof && rb.err == nil && aborted)):
+			// The proxy cancels the backend request when the client leaves.
+			rec.err = fmt.Sprintf("client went away after %d bytes of the answer", rb.size)
 		case rb != nil && rb.err != nil:
 			rec.err = "backend: " + errorKind(rb.err) + fmt.Sprintf(" after %d bytes of the answer", rb.size)
-		case rb != nil && !rb.eof && aborted:
-			rec.err = fmt.Sprintf("client went away after %d bytes of the answer", rb.size)
 		case rec.reqBody != nil && rec.reqBody.err != nil:
 			rec.err = "client: " + errorKind(rec.reqBody.err) + fmt.Sprintf(" after %d bytes of the request", rec.reqBody.size)
 		}
@@ -319,10 +320,11 @@ func (t *tapConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// Write parses the client's bytes before it passes them on, so that a
+// client frame is recorded before the server can answer it.
 func (t *tapConn) Write(p []byte) (int, error) {
-	n, err := t.rwc.Write(p)
-	t.fromClient.feed(p[:n])
-	return n, err
+	t.fromClient.feed(p)
+	return t.rwc.Write(p)
 }
 
 func (t *tapConn) Close() error {

@@ -1,0 +1,242 @@
+package capture_test
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/thrive-loadtest/thrive/capture"
+)
+
+// TestServerSentEventsStreamThrough sends each event only after the client
+// has read the one before: a proxy that buffered would deadlock here.
+func TestServerSentEventsStreamThrough(t *testing.T) {
+	const events = 5
+	ack := make(chan struct{})
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		for i := range events {
+			fmt.Fprintf(w, "data: token %d\n\n", i)
+			http.NewResponseController(w).Flush()
+			select {
+			case <-ack:
+			case <-r.Context().Done():
+				return
+			case <-time.After(10 * time.Second):
+				return // a bound, not a sync: the test fails on the client side first
+			}
+		}
+	}))
+	defer backend.Close()
+	p := startProxy(t, backend.URL)
+	req, _ := http.NewRequestWithContext(context.Background(), "GET", p.URL+"/stream", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	br := bufio.NewReader(resp.Body)
+	for i := range events {
+		deadline := time.AfterFunc(5*time.Second, func() { resp.Body.Close() })
+		line, err := br.ReadString('\n')
+		deadline.Stop()
+		if err != nil || line != fmt.Sprintf("data: token %d\n", i) {
+			t.Fatalf("event %d: %q %v (the proxy held the stream back)", i, line, err)
+		}
+		if _, err := br.ReadString('\n'); err != nil {
+			t.Fatal(err)
+		}
+		ack <- struct{}{}
+	}
+	_, _ = io.Copy(io.Discard, br)
+	resp.Body.Close()
+	sessions := p.stop()
+	if len(sessions) != 1 || len(sessions[0].Exchanges) != 1 {
+		t.Fatalf("%d sessions", len(sessions))
+	}
+	ex := sessions[0].Exchanges[0]
+	if want := "data: token 0\n\ndata: token 1\n\ndata: token 2\n\ndata: token 3\n\ndata: token 4\n\n"; string(ex.RespBody.Data) != want {
+		t.Fatalf("recorded body %q", ex.RespBody.Data)
+	}
+	if ex.TTFB >= ex.Duration {
+		t.Fatalf("ttfb %v not before the end %v of a stream", ex.TTFB, ex.Duration)
+	}
+}
+
+func TestTargetDownIs502(t *testing.T) {
+	ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	down := "http://" + ln.Addr().String()
+	ln.Close()
+	p := startProxy(t, down)
+	req, _ := http.NewRequestWithContext(context.Background(), "GET", p.URL+"/api/tools/", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 502 || !strings.Contains(string(body), "connection refused") {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	sessions := p.stop()
+	ex := sessions[0].Exchanges[0]
+	if ex.Status != 502 || ex.Error != "backend: connection refused" {
+		t.Fatalf("recorded %d %q", ex.Status, ex.Error)
+	}
+}
+
+func TestBackendResetIs502(t *testing.T) {
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		if tc, ok := conn.(*net.TCPConn); ok {
+			_ = tc.SetLinger(0)
+		}
+		conn.Close()
+	}))
+	defer backend.Close()
+	p := startProxy(t, backend.URL)
+	req, _ := http.NewRequestWithContext(context.Background(), "POST", p.URL+"/x", strings.NewReader("payload"))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 502 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	ex := p.stop()[0].Exchanges[0]
+	if ex.Status != 502 || !strings.HasPrefix(ex.Error, "backend: ") || string(ex.ReqBody.Data) != "payload" {
+		t.Fatalf("recorded %d %q body %q", ex.Status, ex.Error, ex.ReqBody.Data)
+	}
+}
+
+func TestClientAbortsMidBody(t *testing.T) {
+	sent := make(chan struct{})
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		chunk := strings.Repeat("x", 64<<10)
+		for i := range 2000 { // at most 128 MB, a bound
+			if _, err := io.WriteString(w, chunk); err != nil {
+				return
+			}
+			http.NewResponseController(w).Flush()
+			if i == 0 {
+				close(sent)
+			}
+		}
+	}))
+	defer backend.Close()
+	p := startProxy(t, backend.URL, capture.WithBodyLimit(1000))
+	conn, err := (&net.Dialer{}).DialContext(context.Background(), "tcp", strings.TrimPrefix(p.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(conn, "GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
+	<-sent
+	buf := make([]byte, 1000)
+	if _, err := io.ReadFull(conn, buf); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close() // gone mid-body
+	ex := p.stop()[0].Exchanges[0]
+	if ex.Status != 200 || !strings.HasPrefix(ex.Error, "client went away after ") || !ex.RespBody.Truncated() {
+		t.Fatalf("recorded %d %q, body %d of %d", ex.Status, ex.Error, len(ex.RespBody.Data), ex.RespBody.Len())
+	}
+}
+
+// randomReader yields n pseudo-random bytes.
+type randomReader struct {
+	rng *rand.ChaCha8
+	n   int64
+}
+
+func (r *randomReader) Read(p []byte) (int, error) {
+	if r.n == 0 {
+		return 0, io.EOF
+	}
+	p = p[:min(int64(len(p)), r.n)]
+	_, _ = r.rng.Read(p)
+	r.n -= int64(len(p))
+	return len(p), nil
+}
+
+func TestLargeUploadIsStreamed(t *testing.T) {
+	const size = 50 << 20
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := sha256.New()
+		n, err := io.Copy(h, r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), 500)
+			return
+		}
+		fmt.Fprintf(w, "%d %x", n, h.Sum(nil))
+	}))
+	defer backend.Close()
+	p := startProxy(t, backend.URL)
+	var seed [32]byte
+	body := &randomReader{rng: rand.NewChaCha8(seed), n: size}
+	req, _ := http.NewRequestWithContext(context.Background(), "PUT", p.URL+"/upload", body)
+	req.ContentLength = size
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	want := sha256.New()
+	_, _ = io.Copy(want, &randomReader{rng: rand.NewChaCha8(seed), n: size})
+	sum := want.Sum(nil)
+	if string(got) != fmt.Sprintf("%d %x", size, sum) {
+		t.Fatalf("backend got %s", got)
+	}
+	ex := p.stop()[0].Exchanges[0]
+	if ex.ReqBody.Len() != size || len(ex.ReqBody.Data) != 1<<20 || hex.EncodeToString(ex.ReqBody.SHA256[:]) != hex.EncodeToString(sum) {
+		t.Fatalf("recorded %d bytes of %d", len(ex.ReqBody.Data), ex.ReqBody.Len())
+	}
+}
+
+func TestHTTPSTargetAndForwardedHeaders(t *testing.T) {
+	var got http.Header
+	var host string
+	backend := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, host = r.Header.Clone(), r.Host
+		_, _ = io.WriteString(w, "ok")
+	}))
+	defer backend.Close()
+	p := startProxy(t, backend.URL, capture.WithInsecureTarget())
+	req, _ := http.NewRequestWithContext(context.Background(), "GET", p.URL+"/x", nil)
+	req.Host = "app.example"
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	if got.Get("X-Forwarded-For") != "127.0.0.1" || got.Get("X-Forwarded-Host") != "app.example" || got.Get("X-Forwarded-Proto") != "http" {
+		t.Fatalf("forwarded headers %v", got)
+	}
+	if host != strings.TrimPrefix(backend.URL, "https://") {
+		t.Fatalf("backend saw Host %q", host)
+	}
+	ex := p.stop()[0].Exchanges[0]
+	if ex.Host != "app.example" || ex.Status != 200 {
+		t.Fatalf("recorded host %q status %d", ex.Host, ex.Status)
+	}
+}

@@ -1,0 +1,125 @@
+package capture
+
+import (
+	"net/http"
+	"testing"
+	"time"
+)
+
+// exchange runs one request through the sessionizer at time at, as the
+// proxy would: begin, then complete with the answer's headers.
+func exchange(sz *sessionizer, at time.Time, url string, req, resp http.Header) *record {
+	r := &record{start: at, end: at.Add(10 * time.Millisecond), method: "GET", url: url, status: 200}
+	r.key = sz.requestKey(req, "10.0.0.1")
+	sz.begin(r)
+	if resp != nil {
+		r.newKey, r.ends = sz.answerKey(resp, r.key)
+	}
+	sz.complete(r)
+	return r
+}
+
+func hdr(kv ...string) http.Header {
+	h := http.Header{}
+	for i := 0; i < len(kv); i += 2 {
+		h.Add(kv[i], kv[i+1])
+	}
+	return h
+}
+
+func urls(s *session) []string {
+	var out []string
+	for _, r := range s.records {
+		out = append(out, r.url)
+	}
+	return out
+}
+
+func TestSessionizer(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	sz := newSessionizer(DefaultSessionCookies(), time.Minute, time.Hour, "t")
+	ua := []string{"User-Agent", "browser"}
+	exchange(sz, t0, "/csrf", hdr(ua...), nil)
+	exchange(sz, t0.Add(time.Second), "/login", hdr(ua...), hdr("Set-Cookie", "sessionid=A; Path=/"))
+	exchange(sz, t0.Add(2*time.Second), "/a1", hdr("Cookie", "sessionid=A"), nil)
+	exchange(sz, t0.Add(3*time.Second), "/b1", hdr("Cookie", "other=1; connect.sid=B"), nil)
+	exchange(sz, t0.Add(4*time.Second), "/token", hdr("Authorization", "Bearer T"), nil)
+	// A new login from the holder of A starts session C and ends A.
+	exchange(sz, t0.Add(5*time.Second), "/login", hdr("Cookie", "sessionid=A"), hdr("Set-Cookie", "sessionid=C; Path=/"))
+	exchange(sz, t0.Add(6*time.Second), "/c1", hdr("Cookie", "sessionid=C"), nil)
+
+	over := sz.sweep(t0.Add(7*time.Second), false)
+	if len(over) != 1 || over[0].key != "cookie:sessionid=A" {
+		t.Fatalf("after a new login, ended %d sessions, want the old cookie's", len(over))
+	}
+	if got := urls(over[0]); len(got) != 3 || got[0] != "/csrf" || got[1] != "/login" || got[2] != "/a1" {
+		t.Fatalf("session A has %v, want the anonymous /csrf, the login and /a1", got)
+	}
+	// An idle minute ends the rest; the in-flight one is kept.
+	r := &record{start: t0.Add(30 * time.Second), url: "/slow", key: "cookie:connect.sid=B"}
+	sz.begin(r)
+	over = sz.sweep(t0.Add(7*time.Second+time.Minute), false)
+	keys := map[string][]string{}
+	for _, s := range over {
+		keys[s.key] = urls(s)
+	}
+	if len(keys) != 2 || len(keys["cookie:sessionid=C"]) != 2 || len(keys["auth:Bearer T"]) != 1 {
+		t.Fatalf("idle sweep ended %v", keys)
+	}
+	if sz.openCount() != 1 {
+		t.Fatalf("%d sessions open, want B with its request in flight", sz.openCount())
+	}
+	r.end = t0.Add(31 * time.Second)
+	sz.complete(r)
+	over = sz.sweep(t0.Add(31*time.Second+time.Minute), false)
+	if len(over) != 1 || len(over[0].records) != 2 {
+		t.Fatalf("B: %d sessions", len(over))
+	}
+}
+
+func TestSessionizerLogoutAndMaxAge(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	sz := newSessionizer([]string{"sid"}, time.Hour, 10*time.Minute, "t")
+	exchange(sz, t0, "/a", hdr("Cookie", "sid=X"), nil)
+	exchange(sz, t0.Add(time.Second), "/logout", hdr("Cookie", "sid=X"), hdr("Set-Cookie", "sid=; Max-Age=0"))
+	if over := sz.sweep(t0.Add(2*time.Second), false); len(over) != 1 || len(over[0].records) != 2 {
+		t.Fatal("logout did not end the session")
+	}
+	// Busy for 20 minutes: the longest session is 10, so two sessions.
+	var n int
+	for i := range 20 {
+		exchange(sz, t0.Add(time.Duration(i)*time.Minute), "/p", hdr("Cookie", "sid=Y"), nil)
+		n += len(sz.sweep(t0.Add(time.Duration(i)*time.Minute+time.Second), false))
+	}
+	n += len(sz.sweep(t0.Add(time.Hour), true))
+	if n != 2 {
+		t.Fatalf("%d sessions from 20 busy minutes, want 2", n)
+	}
+}
+
+func TestBuildTiming(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	s := &session{id: "x", key: "k", records: []*record{
+		{start: t0.Add(3 * time.Second), ttfb: t0.Add(3100 * time.Millisecond), end: t0.Add(3200 * time.Millisecond), url: "/c"},
+		{start: t0, ttfb: t0.Add(50 * time.Millisecond), end: t0.Add(2 * time.Second), url: "/a"},
+		{start: t0.Add(time.Second), ttfb: t0.Add(1100 * time.Millisecond), end: t0.Add(1500 * time.Millisecond), url: "/b"},
+	}}
+	ts := s.build()
+	want := []struct {
+		url                     string
+		offset, think, ttfb, du time.Duration
+	}{
+		{"/a", 0, 0, 50 * time.Millisecond, 2 * time.Second},
+		{"/b", time.Second, 0, 100 * time.Millisecond, 500 * time.Millisecond}, // overlaps /a: no think
+		{"/c", 3 * time.Second, time.Second, 100 * time.Millisecond, 200 * time.Millisecond},
+	}
+	for i, w := range want {
+		ex := ts.Exchanges[i]
+		if ex.URL != w.url || ex.Offset != w.offset || ex.Think != w.think || ex.TTFB != w.ttfb || ex.Duration != w.du {
+			t.Errorf("exchange %d: %s offset %v think %v ttfb %v duration %v; want %+v", i, ex.URL, ex.Offset, ex.Think, ex.TTFB, ex.Duration, w)
+		}
+	}
+	if !ts.Start.Equal(t0) {
+		t.Fatalf("start %v", ts.Start)
+	}
+}
