@@ -27,7 +27,7 @@ func TestServerSentEventsStreamThrough(t *testing.T) {
 		w.Header().Set("Content-Type", "text/event-stream")
 		for i := range events {
 			fmt.Fprintf(w, "data: token %d\n\n", i)
-			http.NewResponseController(w).Flush()
+			_ = http.NewResponseController(w).Flush()
 			select {
 			case <-ack:
 			case <-r.Context().Done():
@@ -134,7 +134,7 @@ func TestClientAbortsMidBody(t *testing.T) {
 			if _, err := io.WriteString(w, chunk); err != nil {
 				return
 			}
-			http.NewResponseController(w).Flush()
+			_ = http.NewResponseController(w).Flush()
 			if i == 0 {
 				close(sent)
 			}
