@@ -103,6 +103,13 @@ func (fs *FileSink) Write(s *traces.Session) error {
 			return err
 		}
 	}
+	if fs.RotateSize > 0 && int64(fs.w.Buffered()) >= fs.RotateSize {
+		// The open block alone may pass the size: write it, so that the
+		// size counts it.
+		if err := fs.Flush(); err != nil {
+			return err
+		}
+	}
 	due := (fs.RotateSize > 0 && fs.w.Size() >= fs.RotateSize) || (fs.RotateEvery > 0 && time.Since(fs.opened) >= fs.RotateEvery)
 	if due {
 		if err := fs.closeFile(); err != nil {

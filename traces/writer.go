@@ -176,6 +176,10 @@ func (w *Writer) Flush() error {
 	return nil
 }
 
+// Buffered returns the encoded size of the sessions in the open block, not
+// yet compressed or written.
+func (w *Writer) Buffered() int { return len(w.raw) }
+
 // Size returns the number of bytes written to the destination so far.
 func (w *Writer) Size() int64 { return w.off }
 

@@ -1,0 +1,244 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/thrive-loadtest/thrive/capture"
+	"github.com/thrive-loadtest/thrive/demo"
+	"github.com/thrive-loadtest/thrive/traces"
+)
+
+// thriveProcess runs thrive as a child process (the test binary standing in,
+// see TestMain) and returns it with its stdout.
+func thriveProcess(t *testing.T, args ...string) (*exec.Cmd, *bufio.Reader) {
+	t.Helper()
+	cmd := exec.CommandContext(context.Background(), os.Args[0], args...)
+	cmd.Env = append(os.Environ(), "THRIVE_MAIN=1")
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	})
+	return cmd, bufio.NewReader(out)
+}
+
+var capturingRE = regexp.MustCompile(`capturing (https?://\S+) `)
+
+// startCaptureProcess runs `thrive capture` in front of target and returns
+// the process, its proxy URL and its stdout.
+func startCaptureProcess(t *testing.T, target, out string, args ...string) (*exec.Cmd, string, *bufio.Reader) {
+	t.Helper()
+	cmd, stdout := thriveProcess(t, append([]string{"capture", "--listen", "127.0.0.1:0", "--target", target, "--out", out}, args...)...)
+	line, err := stdout.ReadString('\n')
+	m := capturingRE.FindStringSubmatch(line)
+	if err != nil || m == nil {
+		t.Fatalf("capture said %q, %v", line, err)
+	}
+	return cmd, m[1], stdout
+}
+
+// TestCaptureSIGTERMLosesNothing stops a capture with SIGTERM while its
+// sessions are open (the idle time is an hour) and finds every exchange in
+// the trace.
+func TestCaptureSIGTERMLosesNothing(t *testing.T) {
+	backend := serveInBackground(t, "--latency-scale", "0", "--rate-limit", "0")
+	out := filepath.Join(t.TempDir(), "c.thrv")
+	cmd, url, stdout := startCaptureProcess(t, backend, out, "--session-idle", "1h")
+	d := demo.Driver{Base: url, Sessions: 20, Concurrency: 5, TimeScale: 1e6, Seed: 2}
+	st, err := d.Run(context.Background())
+	if err != nil || st.Failures != 0 {
+		t.Fatalf("driver: %v, %d failures", err, st.Failures)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	rest, _ := io.ReadAll(stdout)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("capture exited with %v:\n%s", err, rest)
+	}
+	if !strings.Contains(string(rest), "captured 20 sessions") {
+		t.Fatalf("summary:\n%s", rest)
+	}
+	exchanges := 0
+	for _, s := range readTrace(t, out) {
+		exchanges += len(s.Exchanges)
+	}
+	if exchanges != st.Requests {
+		t.Fatalf("%d exchanges in the trace, the driver made %d requests", exchanges, st.Requests)
+	}
+}
+
+// TestCaptureKill9KeepsFinishedSessions kills a capture without warning
+// once its finished sessions have been flushed (every second) and reads them
+// back intact.
+func TestCaptureKill9KeepsFinishedSessions(t *testing.T) {
+	backend := serveInBackground(t, "--latency-scale", "0", "--rate-limit", "0")
+	out := filepath.Join(t.TempDir(), "c.thrv")
+	cmd, url, _ := startCaptureProcess(t, backend, out, "--session-idle", "1ms")
+	d := demo.Driver{Base: url, Sessions: 10, Concurrency: 5, TimeScale: 1e6, Seed: 3}
+	if _, err := d.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// The sessions end at the next sweep and reach the file with the flush
+	// after it: poll the file, bounded.
+	deadline := time.Now().Add(15 * time.Second)
+	n := 0
+	for n < 10 && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond) // polling a file another process writes
+		n = countSessions(out)
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	if n != 10 || len(readTrace(t, out)) != 10 {
+		t.Fatalf("%d sessions readable before kill -9, want 10", n)
+	}
+}
+
+// countSessions counts the sessions readable in a trace another process is
+// writing, stopping quietly at its unfinished end.
+func countSessions(path string) int {
+	t, err := openTrace(path)
+	if err != nil {
+		return 0
+	}
+	defer t.Close()
+	n := 0
+	_ = t.each(func(*traces.Session) error { n++; return nil })
+	return n
+}
+
+func TestCapturePrintRules(t *testing.T) {
+	code, out, _ := thrive(t, "capture", "--print-rules")
+	if code != exitOK {
+		t.Fatalf("exit %d", code)
+	}
+	rules, err := capture.ParseRules(strings.NewReader(out))
+	if err != nil {
+		t.Fatalf("printed rules do not parse: %v\n%s", err, out)
+	}
+	if len(rules.Rules) != len(capture.DefaultRules().Rules) {
+		t.Fatalf("%d rules", len(rules.Rules))
+	}
+}
+
+func TestCaptureBadFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		msg  string
+	}{
+		{[]string{"capture"}, "--target is required"},
+		{[]string{"capture", "--target", "ftp://x"}, "want an http or https URL"},
+		{[]string{"capture", "--target", "http://127.0.0.1:1", "--max-body", "lots"}, "--max-body"},
+		{[]string{"capture", "--target", "http://127.0.0.1:1", "--rotate", "often"}, "--rotate"},
+		{[]string{"capture", "--target", "http://127.0.0.1:1", "--tls-cert", "x.pem"}, "go together"},
+	} {
+		code, _, errOut := thrive(t, tc.args...)
+		if code != exitUsage || !strings.Contains(errOut, tc.msg) {
+			t.Errorf("%v: exit %d, %q", tc.args, code, errOut)
+		}
+	}
+}
+
+func TestCaptureUnwritableTrace(t *testing.T) {
+	code, _, errOut := thrive(t, "capture", "--target", "http://127.0.0.1:1", "--out", "/dev/full", "--listen", "127.0.0.1:0")
+	if code != exitError || !strings.Contains(errOut, "write at byte 0") || !strings.Contains(errOut, "no space left on device") {
+		t.Fatalf("exit %d, %q", code, errOut)
+	}
+}
+
+// selfSigned writes a certificate for 127.0.0.1 and its key as PEM files.
+func selfSigned(t *testing.T) (certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile
+}
+
+func TestCaptureListensOnTLSAndRotates(t *testing.T) {
+	backend := serveInBackground(t, "--latency-scale", "0", "--rate-limit", "0")
+	cert, key := selfSigned(t)
+	dir := t.TempDir()
+	cmd, url, stdout := startCaptureProcess(t, backend, filepath.Join(dir, "c.thrv"),
+		"--tls-cert", cert, "--tls-key", key, "--rotate", "1KB", "--session-idle", "1ms")
+	if !strings.HasPrefix(url, "https://") {
+		t.Fatalf("url %s", url)
+	}
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // a test certificate
+	for i := range 6 {
+		req, _ := http.NewRequestWithContext(context.Background(), "GET", url+"/api/projects/"+string(rune('1'+i))+"/", nil)
+		req.Header.Set("User-Agent", "client-"+string(rune('a'+i))) // six anonymous sessions
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 || resp.ProtoMajor != 1 {
+			t.Fatalf("status %d over %s", resp.StatusCode, resp.Proto)
+		}
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	_, _ = io.ReadAll(stdout)
+	if err := cmd.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "c-*.thrv"))
+	total := 0
+	for _, f := range files {
+		total += len(readTrace(t, f))
+	}
+	if len(files) < 2 || total != 6 {
+		t.Fatalf("%d files with %d sessions; want rotation over several files holding all 6", len(files), total)
+	}
+}
