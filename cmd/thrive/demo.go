@@ -13,7 +13,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -31,51 +30,22 @@ const (
 )
 
 func newDemoCmd() *cobra.Command {
-	var sessions int
-	var timeScale float64
+	f := demoFlags{}
 	cmd := &cobra.Command{
 		Use:   "demo",
-		Short: "Run the sample backend and play users against it (capture and replay to come)",
-		Long: `Start the demo backend on a loopback port and play real user sessions against it
-(browse, chat and import, 60/30/10), then print what they did.
+		Short: "Run the sample backend, record real sessions through the capture proxy (replay to come)",
+		Long: `Start the demo backend on a loopback port and the capture proxy in front of it, play real
+user sessions (browse, chat and import, 60/30/10) through the proxy, and print what the
+users did and what the trace holds.
 
-Not built yet: recording those sessions through the capture proxy and replaying them as
-many users. Until then this command shows the backend and the driver that the rest of
-thrive is tested against.`,
+Not built yet: replaying the trace as many users (thrive replay). Until then this command
+stops after the recording.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			// Imports take 3 s of the backend's time; keep that in step with
-			// the users' faster clock, so their polls see them finish.
-			srv, err := demo.New(demo.WithLatency(demo.ClassJob, demo.Latency{
-				Median: time.Duration(float64(3*time.Second) / timeScale), P99: time.Duration(float64(3*time.Second) / timeScale),
-			}))
-			if err != nil {
-				return err
-			}
-			ln, err := demo.Listen(ctx, "127.0.0.1:0", false)
-			if err != nil {
-				return err
-			}
-			sctx, stop := context.WithCancel(ctx)
-			var wg sync.WaitGroup
-			var serveErr error
-			wg.Go(func() { serveErr = srv.Serve(sctx, ln, 5*time.Second) })
-			base := "http://" + ln.Addr().String()
-			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "demo backend on %s; playing %d sessions (waits divided by %g)\n", base, sessions, timeScale)
-			d := demo.Driver{Base: base, Sessions: sessions, Concurrency: 20, TimeScale: timeScale, Seed: 1}
-			start := time.Now()
-			st, derr := d.Run(ctx)
-			stop()
-			wg.Wait()
-			printDrive(out, &st, time.Since(start))
-			fmt.Fprintln(out, "\nnext (not built yet): record these sessions through `thrive capture` and replay them as many users with `thrive replay`.")
-			return errors.Join(derr, serveErr)
-		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return runDemo(cmd, &f) },
 	}
-	cmd.Flags().IntVar(&sessions, "sessions", 60, "how many user sessions to play")
-	cmd.Flags().Float64Var(&timeScale, "time-scale", 50, "divide the users' waits by this")
+	cmd.Flags().IntVar(&f.sessions, "sessions", 60, "how many user sessions to play")
+	cmd.Flags().Float64Var(&f.timeScale, "time-scale", 50, "divide the users' waits by this")
+	cmd.Flags().StringVarP(&f.out, "out", "o", "", "the trace to write (default: a new file in the temporary directory)")
 	cmd.AddCommand(newDemoServeCmd(), newDemoDriveCmd())
 	return cmd
 }
