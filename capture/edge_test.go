@@ -240,3 +240,31 @@ func TestHTTPSTargetAndForwardedHeaders(t *testing.T) {
 		t.Fatalf("recorded host %q status %d", ex.Host, ex.Status)
 	}
 }
+
+// TestFullBufferDropsAndCounts fills a tiny buffer: the exchanges past it
+// are dropped and counted, and every request is still relayed.
+func TestFullBufferDropsAndCounts(t *testing.T) {
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, strings.Repeat("b", 600))
+	}))
+	defer backend.Close()
+	// Room for one 600-byte answer; sessions are written only at the end.
+	p := startProxy(t, backend.URL, capture.WithBuffer(1000), capture.WithSessionIdle(time.Hour))
+	for i := range 5 {
+		req, _ := http.NewRequestWithContext(context.Background(), "GET", fmt.Sprintf("%s/%d", p.URL, i), nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if len(b) != 600 {
+			t.Fatalf("request %d: %d bytes relayed", i, len(b))
+		}
+	}
+	st := p.cp.Stats()
+	sessions := p.stop()
+	if st.DroppedExchanges != 4 || len(sessions) != 1 || len(sessions[0].Exchanges) != 1 {
+		t.Fatalf("dropped %d, recorded %d sessions", st.DroppedExchanges, len(sessions))
+	}
+}
