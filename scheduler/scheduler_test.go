@@ -1,0 +1,256 @@
+package scheduler
+
+import (
+	"math"
+	"reflect"
+	"testing"
+	"time"
+)
+
+func TestParseMix(t *testing.T) {
+	m, err := ParseMix("chat=30, browse=60,import=10")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Share("browse") != 0.6 || m.Share("chat") != 0.3 || m.String() != "browse=60,chat=30,import=10" {
+		t.Fatalf("%v", m)
+	}
+	for _, bad := range []string{"chat", "chat=x", "chat=-1", "chat=0", "a=1,a=2", "a=NaN"} {
+		if _, err := ParseMix(bad); err == nil {
+			t.Errorf("accepted %q", bad)
+		}
+	}
+}
+
+func TestAssignKeepsEveryPrefixOnTheMix(t *testing.T) {
+	shares := []float64{0.3, 0.6, 0.1}
+	got := assign([]string{"browse", "chat", "import"}, shares, 10000)
+	counts := make([]float64, 3)
+	for k, p := range got {
+		counts[p]++
+		for i, s := range shares {
+			if d := math.Abs(counts[i] - s*float64(k+1)); d >= 1 {
+				t.Fatalf("after %d users, profile %d has %v, %v off its share", k+1, i, counts[i], d)
+			}
+		}
+	}
+	if counts[0] != 3000 || counts[1] != 6000 || counts[2] != 1000 {
+		t.Fatalf("counts %v", counts)
+	}
+}
+
+func TestParseStages(t *testing.T) {
+	st, err := ParseStages("100:2m, 1000:5m,0:30s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Stage{{100, 2 * time.Minute}, {1000, 5 * time.Minute}, {0, 30 * time.Second}}
+	if !reflect.DeepEqual(st, want) {
+		t.Fatalf("%v", st)
+	}
+	for _, bad := range []string{"", "100", "x:2m", "100:x", "-1:1m", "10:0s"} {
+		if _, err := ParseStages(bad); err == nil {
+			t.Errorf("accepted %q", bad)
+		}
+	}
+}
+
+func TestIntervals(t *testing.T) {
+	s := time.Second
+	ramp := []Stage{{10, 10 * s}, {10, 10 * s}, {0, 10 * s}, {5, 5 * s}}
+	for _, tc := range []struct {
+		k    int
+		want []Interval
+	}{
+		// Up one user a second; down one a second from 20 s; up again.
+		{0, []Interval{{1 * s, 29 * s}, {31 * s, 35 * s}}},
+		{4, []Interval{{5 * s, 25 * s}, {35 * s, 35 * s}}},
+		{9, []Interval{{10 * s, 20 * s}}},
+		{10, nil},
+	} {
+		if got := intervals(ramp, tc.k); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("user %d: %v, want %v", tc.k, got, tc.want)
+		}
+	}
+}
+
+func sessions(counts map[string]int) []SessionInfo {
+	var out []SessionInfo
+	for _, name := range Mix(countsFloat(counts)).Names() {
+		for i := range counts[name] {
+			out = append(out, SessionInfo{Profile: name, Length: time.Duration(i+1) * time.Minute})
+		}
+	}
+	return out
+}
+
+func countsFloat(m map[string]int) map[string]float64 {
+	out := map[string]float64{}
+	for k, v := range m {
+		out[k] = float64(v)
+	}
+	return out
+}
+
+func TestPlanRecordedMixAndSpawn(t *testing.T) {
+	ss := sessions(map[string]int{"browse": 6, "chat": 3, "import": 1})
+	p, err := New(ss, Config{Users: 100, SpawnRate: 10, RunTime: time.Minute, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := map[string]int{}
+	for _, k := range p.Users() {
+		u := p.User(k)
+		count[u.Profile]++
+		want := []Interval{{time.Duration(k+1) * 100 * time.Millisecond, time.Minute}}
+		if !reflect.DeepEqual(u.Active, want) {
+			t.Fatalf("user %d active %v, want %v", k, u.Active, want)
+		}
+		for n := range 5 {
+			if got := ss[p.Session(k, n)].Profile; got != u.Profile {
+				t.Fatalf("user %d of %s plays a %s session", k, u.Profile, got)
+			}
+		}
+	}
+	if count["browse"] != 60 || count["chat"] != 30 || count["import"] != 10 {
+		t.Fatalf("mix %v", count)
+	}
+	if p.Scale() != 1 || p.Duration() != time.Minute {
+		t.Fatalf("scale %v duration %v", p.Scale(), p.Duration())
+	}
+}
+
+func TestPlanAllAtOnce(t *testing.T) {
+	p, err := New(sessions(map[string]int{"a": 1}), Config{Users: 3, RunTime: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range p.Users() {
+		if a := p.User(k).Active; len(a) != 1 || a[0].Start != 0 || a[0].Stop != time.Minute {
+			t.Fatalf("user %d: %v", k, a)
+		}
+	}
+}
+
+func TestPlanMixProfilesAndErrors(t *testing.T) {
+	ss := sessions(map[string]int{"browse": 6, "chat": 3, "import": 1})
+	p, err := New(ss, Config{Users: 10, RunTime: time.Minute, Mix: Mix{"chat": 1, "import": 1, "browse": 0}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if names, _ := p.Profiles(); !reflect.DeepEqual(names, []string{"chat", "import"}) {
+		t.Fatalf("profiles %v", names)
+	}
+	p, err = New(ss, Config{Users: 10, RunTime: time.Minute, Profiles: []string{"import"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if names, shares := p.Profiles(); !reflect.DeepEqual(names, []string{"import"}) || shares[0] != 1 {
+		t.Fatalf("profiles %v %v", names, shares)
+	}
+	for name, cfg := range map[string]Config{
+		"unknown profile":    {Users: 1, RunTime: time.Minute, Profiles: []string{"admin"}},
+		"mix without traces": {Users: 1, RunTime: time.Minute, Mix: Mix{"admin": 1}},
+		"no users":           {RunTime: time.Minute},
+		"no run time":        {Users: 1},
+		"stages and users":   {Users: 1, Stages: []Stage{{1, time.Second}}},
+		"bad shard":          {Users: 1, RunTime: time.Minute, Shard: 2, Shards: 2},
+		"scale and auto":     {Users: 1, RunTime: time.Minute, Scale: 2, AutoScale: true},
+		"negative scale":     {Users: 1, RunTime: time.Minute, Scale: -1},
+	} {
+		if _, err := New(ss, cfg); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+func TestShardsPartitionUsersExactly(t *testing.T) {
+	ss := sessions(map[string]int{"browse": 60, "chat": 30, "import": 10})
+	cfg := Config{Users: 1000, SpawnRate: 50, RunTime: time.Minute, Seed: 9}
+	whole, err := New(ss, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[int]int{}
+	for i := range 7 {
+		c := cfg
+		c.Shard, c.Shards = i, 7
+		part, err := New(ss, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range part.Users() {
+			seen[k]++
+			if k%7 != i {
+				t.Fatalf("shard %d has user %d", i, k)
+			}
+			if !reflect.DeepEqual(part.User(k), whole.User(k)) {
+				t.Fatalf("user %d differs in shard %d", k, i)
+			}
+			for n := range 3 {
+				if part.Session(k, n) != whole.Session(k, n) {
+					t.Fatalf("user %d session %d differs in shard %d", k, n, i)
+				}
+			}
+		}
+	}
+	if len(seen) != 1000 {
+		t.Fatalf("shards cover %d users, want 1000", len(seen))
+	}
+	for k, n := range seen {
+		if n != 1 {
+			t.Fatalf("user %d in %d shards", k, n)
+		}
+	}
+}
+
+func TestSessionsAreSeededAndUniform(t *testing.T) {
+	ss := sessions(map[string]int{"browse": 10})
+	a, _ := New(ss, Config{Users: 1, RunTime: time.Minute, Seed: 1})
+	b, _ := New(ss, Config{Users: 1, RunTime: time.Minute, Seed: 1})
+	c, _ := New(ss, Config{Users: 1, RunTime: time.Minute, Seed: 2})
+	counts := make([]int, 10)
+	differ := 0
+	const n = 100000
+	for i := range n {
+		x := a.Session(0, i)
+		if x != b.Session(0, i) {
+			t.Fatal("same seed, different sessions")
+		}
+		if x != c.Session(0, i) {
+			differ++
+		}
+		counts[x]++
+	}
+	if differ < n/2 {
+		t.Fatalf("seeds 1 and 2 agree on %d of %d draws", n-differ, n)
+	}
+	// Chi-square with 9 degrees of freedom: 27.9 is its 0.999 quantile.
+	chi := 0.0
+	for _, c := range counts {
+		d := float64(c) - n/10
+		chi += d * d / (n / 10)
+	}
+	if chi > 27.9 {
+		t.Fatalf("draws %v are not uniform (chi² %.1f)", counts, chi)
+	}
+}
+
+func TestAutoScale(t *testing.T) {
+	ss := sessions(map[string]int{"a": 10}) // the longest lasts 10 minutes
+	for _, tc := range []struct {
+		run  time.Duration
+		want float64
+	}{
+		{time.Minute, 0.1},
+		{20 * time.Minute, 1},
+	} {
+		p, err := New(ss, Config{Users: 1, RunTime: tc.run, AutoScale: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Scale() != tc.want {
+			t.Errorf("run %v: scale %v, want %v", tc.run, p.Scale(), tc.want)
+		}
+	}
+}
