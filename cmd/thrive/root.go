@@ -71,7 +71,7 @@ session's timing and the mix of user profiles, and reports latency distributions
 	})
 	root.AddCommand(
 		newCaptureCmd(),
-		notBuilt("replay", "Replay recorded sessions as many concurrent users", 5),
+		newReplayCmd(),
 		newTracesCmd(),
 		notBuilt("compare", "Tell whether a new build regressed, from two result files", 8),
 		notBuilt("merge", "Combine the result files of shards exactly", 8),

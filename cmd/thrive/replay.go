@@ -1,0 +1,355 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/thrive-loadtest/thrive/replay"
+	"github.com/thrive-loadtest/thrive/report"
+	"github.com/thrive-loadtest/thrive/scheduler"
+)
+
+type replayFlags struct {
+	target      string
+	users       int
+	spawnRate   float64
+	runTime     time.Duration
+	stages      string
+	mix         string
+	profiles    []string
+	seed        uint64
+	scaleTime   string
+	pacing      string
+	shard       string
+	sharedPool  bool
+	headers     []string
+	timeout     time.Duration
+	stopTimeout time.Duration
+	sourceIPs   string
+	out         string
+	label       string
+	insecure    bool
+	startAt     string
+	quiet       bool
+}
+
+func newReplayCmd() *cobra.Command {
+	f := replayFlags{}
+	cmd := &cobra.Command{
+		Use:   "replay FILE --target URL [--users N] [--run-time D] [flags]",
+		Short: "Replay recorded sessions as many concurrent users",
+		Long: `Replay the sessions of a trace as N concurrent virtual users against a target. Each user
+plays a recorded session of its profile (the recorded mix, or --mix), keeping the session's
+timing, then another, until the run ends. Latency is measured from when each request was
+due, and the generator's lateness (schedule lag) is measured too.`,
+		Example: "  thrive replay capture.thrv --target http://127.0.0.1:8000 --users 1000 --spawn-rate 50 --run-time 5m\n" +
+			"  thrive replay capture.thrv --target http://127.0.0.1:8000 --users 100 --run-time 1m --scale-time\n" +
+			"  thrive replay capture.thrv --target http://127.0.0.1:8000 --stages 100:2m,1000:5m,0:1m --mix chat=30,browse=60,import=10",
+		Args: cobra.RangeArgs(1, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			// pflag takes "--scale-time 0.5" as the bare flag and a second
+			// argument: put the factor back where it belongs.
+			if len(args) == 2 {
+				file, ok := scaleArg(args, &f)
+				if !ok {
+					return usageError("one trace file, please: got %q", args)
+				}
+				args = []string{file}
+			}
+			return runReplay(cmd, args[0], &f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.target, "target", "", "the backend's URL: its scheme and host replace the recorded ones")
+	fl.IntVarP(&f.users, "users", "u", 10, "concurrent users")
+	fl.Float64VarP(&f.spawnRate, "spawn-rate", "r", 0, "users started a second (0: all at once)")
+	fl.DurationVarP(&f.runTime, "run-time", "t", time.Minute, "how long the run lasts")
+	fl.StringVar(&f.stages, "stages", "", "ramp instead of --users/--run-time: USERS:DURATION,... (100:2m,1000:5m,0:1m)")
+	fl.StringVar(&f.mix, "mix", "", "profile weights, such as chat=30,browse=60,import=10 (default: as recorded)")
+	fl.StringSliceVar(&f.profiles, "profiles", nil, "run only these profiles")
+	fl.Uint64Var(&f.seed, "seed", 1, "the same seed picks the same sessions")
+	fl.StringVar(&f.scaleTime, "scale-time", "1", "multiply recorded gaps by this (0.5: twice as fast); alone: fit the longest session into the run time")
+	fl.Lookup("scale-time").NoOptDefVal = "auto"
+	fl.StringVar(&f.pacing, "pacing", "recorded", "recorded: send at recorded offsets; think: wait the recorded think gap after each answer")
+	fl.StringVar(&f.shard, "shard", "", "run shard i of n (i/n): the users k with k mod n = i")
+	fl.BoolVar(&f.sharedPool, "shared-pool", false, "share one connection pool among users instead of one each")
+	fl.StringArrayVarP(&f.headers, "header", "H", nil, "add or replace a header on every request: 'Name: value'")
+	fl.DurationVar(&f.timeout, "timeout", 30*time.Second, "timeout of each request")
+	fl.DurationVar(&f.stopTimeout, "stop-timeout", 30*time.Second, "at the end or on Ctrl-C, time requests in flight get to finish")
+	fl.StringVar(&f.sourceIPs, "source-ips", "", "spread connections over these local addresses: 127.0.0.2-127.0.0.9")
+	fl.StringVarP(&f.out, "out", "o", "", "write the results as JSON to this file")
+	fl.StringVar(&f.label, "label", "", "the build under test, stored with the results")
+	fl.BoolVar(&f.insecure, "insecure", false, "do not verify the certificate of an https target")
+	fl.StringVar(&f.startAt, "start-at", "", "start at this RFC 3339 time (shards of one run share it)")
+	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no status line")
+	return cmd
+}
+
+// scaleArg finds a time factor given after a bare --scale-time among two
+// arguments, and returns the other, the trace.
+func scaleArg(args []string, f *replayFlags) (string, bool) {
+	if f.scaleTime != "auto" {
+		return "", false
+	}
+	for i, a := range args {
+		if v, err := strconv.ParseFloat(a, 64); err == nil && v > 0 {
+			f.scaleTime = a
+			return args[1-i], true
+		}
+	}
+	return "", false
+}
+
+func (f *replayFlags) config(cmd *cobra.Command) (scheduler.Config, error) {
+	c := scheduler.Config{Seed: f.seed, Profiles: f.profiles}
+	if f.stages != "" {
+		if cmd.Flags().Changed("users") || cmd.Flags().Changed("run-time") || cmd.Flags().Changed("spawn-rate") {
+			return c, usageError("--stages replaces --users, --spawn-rate and --run-time")
+		}
+		st, err := scheduler.ParseStages(f.stages)
+		if err != nil {
+			return c, usageError("--stages: %v", err)
+		}
+		c.Stages = st
+	} else {
+		c.Users, c.SpawnRate, c.RunTime = f.users, f.spawnRate, f.runTime
+	}
+	if f.mix != "" {
+		m, err := scheduler.ParseMix(f.mix)
+		if err != nil {
+			return c, usageError("--mix: %v", err)
+		}
+		c.Mix = m
+	}
+	switch f.scaleTime {
+	case "auto":
+		c.AutoScale = true
+	default:
+		v, err := strconv.ParseFloat(f.scaleTime, 64)
+		if err != nil || v <= 0 {
+			return c, usageError("--scale-time %q: want a positive factor, or the flag alone", f.scaleTime)
+		}
+		c.Scale = v
+	}
+	if f.shard != "" {
+		i, n, ok := strings.Cut(f.shard, "/")
+		si, err1 := strconv.Atoi(i)
+		sn, err2 := strconv.Atoi(n)
+		if !ok || err1 != nil || err2 != nil || sn < 1 || si < 0 || si >= sn {
+			return c, usageError("--shard %q: want i/n with 0 <= i < n", f.shard)
+		}
+		c.Shard, c.Shards = si, sn
+	}
+	if err := c.Validate(); err != nil {
+		return c, usageError("%v", err)
+	}
+	return c, nil
+}
+
+func (f *replayFlags) options() ([]replay.Option, error) {
+	p, err := replay.ParsePacing(f.pacing)
+	if err != nil {
+		return nil, usageError("--pacing: %v", err)
+	}
+	opts := []replay.Option{replay.WithPacing(p), replay.WithTimeout(f.timeout), replay.WithStopTimeout(f.stopTimeout)}
+	if f.sharedPool {
+		opts = append(opts, replay.WithSharedPool())
+	}
+	if f.insecure {
+		opts = append(opts, replay.WithInsecureTLS())
+	}
+	for _, h := range f.headers {
+		name, value, ok := strings.Cut(h, ":")
+		if !ok {
+			return nil, usageError("--header %q: want 'Name: value'", h)
+		}
+		opts = append(opts, replay.WithHeader(strings.TrimSpace(name), strings.TrimSpace(value)))
+	}
+	if f.sourceIPs != "" {
+		ips, err := replay.ParseIPRange(f.sourceIPs)
+		if err != nil {
+			return nil, usageError("--source-ips: %v", err)
+		}
+		opts = append(opts, replay.WithSourceIPs(ips))
+	}
+	return opts, nil
+}
+
+func runReplay(cmd *cobra.Command, path string, f *replayFlags) error {
+	out := cmd.OutOrStdout()
+	if f.target == "" {
+		return usageError("--target is required, such as --target http://127.0.0.1:8000")
+	}
+	cfg, err := f.config(cmd)
+	if err != nil {
+		return err
+	}
+	opts, err := f.options()
+	if err != nil {
+		return err
+	}
+	t, err := openTrace(path)
+	if err != nil {
+		return err
+	}
+	lib, err := replay.Load(t.r)
+	t.Close()
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	plan, err := scheduler.New(lib.Sessions(), cfg)
+	if err != nil {
+		return usageError("%v", err)
+	}
+	eng, err := replay.New(f.target, lib, opts...)
+	if err != nil {
+		return usageError("%v", err)
+	}
+	start := time.Now().Add(100 * time.Millisecond)
+	if f.startAt != "" {
+		if start, err = time.Parse(time.RFC3339Nano, f.startAt); err != nil {
+			return usageError("--start-at %q: want an RFC 3339 time", f.startAt)
+		}
+	}
+	names, shares := plan.Profiles()
+	mix := make([]string, len(names))
+	for i, n := range names {
+		mix[i] = fmt.Sprintf("%s %.0f%%", n, 100*shares[i])
+	}
+	fmt.Fprintf(out, "replaying %s (%s) against %s: %d users (%d in this process), %s, time scale %.4g, pacing %s, mix %s\n",
+		path, lib, f.target, plan.TotalUsers(), len(plan.Users()), plan.Duration(), plan.Scale(), f.pacing, strings.Join(mix, ", "))
+	if warn := filesWarning(len(plan.Users()), f.sharedPool); warn != "" {
+		fmt.Fprintln(cmd.ErrOrStderr(), warn)
+	}
+
+	rec := report.NewRecorder(start)
+	var wg sync.WaitGroup
+	statusDone := make(chan struct{})
+	if tty, ok := cmd.ErrOrStderr().(*os.File); ok && !f.quiet && isTerminal(tty) {
+		wg.Go(func() { replayStatus(tty, eng, rec, statusDone) })
+	}
+	runErr := eng.Run(cmd.Context(), plan, start, rec)
+	close(statusDone)
+	wg.Wait()
+	end := time.Now()
+
+	params := map[string]string{
+		"trace": path, "users": strconv.Itoa(plan.TotalUsers()), "run_time": plan.Duration().String(),
+		"scale": strconv.FormatFloat(plan.Scale(), 'g', -1, 64), "pacing": f.pacing, "seed": strconv.FormatUint(f.seed, 10),
+		"shard": f.shard, "mix": strings.Join(mix, ", "),
+	}
+	res := rec.Result(f.target, f.label, end, params)
+	printResult(out, res)
+	if f.out != "" {
+		if err := writeResult(f.out, res); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "results written to %s\n", f.out)
+	}
+	if res.Lag.P99 > 10 {
+		fmt.Fprintf(cmd.ErrOrStderr(), "warning: schedule lag p99 is %.1f ms: the generator, not the target, was the bottleneck; use fewer users per process (--shard) or more cores\n", res.Lag.P99)
+	}
+	if err := unreachable(res, f.target); err != nil {
+		return err
+	}
+	return runErr
+}
+
+// unreachable reports a run in which the target answered nothing at all.
+func unreachable(res *report.Result, target string) error {
+	if res.Requests == 0 || res.Failures != res.Requests {
+		return nil
+	}
+	kinds := map[string]int64{}
+	answered := false
+	for _, e := range res.Endpoints {
+		for k, n := range e.Errors {
+			kinds[k] += n
+		}
+		if len(e.StatusCodes) > 0 {
+			answered = true
+		}
+	}
+	if answered {
+		return nil
+	}
+	switch {
+	case kinds[string(report.ErrRefused)] > 0:
+		return fmt.Errorf("the target %s refused every connection: is it running, and on that port?", target)
+	case kinds[string(report.ErrPorts)] > 0:
+		return fmt.Errorf("out of local ports to %s: use --source-ips 127.0.0.2-127.0.0.9, fewer users per process (--shard), or --shared-pool", target)
+	}
+	return fmt.Errorf("no request to %s got an answer (%v)", target, kinds)
+}
+
+func writeResult(path string, res *report.Result) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := res.WriteJSON(f); err != nil {
+		f.Close()
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
+}
+
+// filesWarning says when the users need more open files than the process
+// may hold. Go raises the soft limit to the hard one at start.
+func filesWarning(users int, shared bool) string {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return ""
+	}
+	need := uint64(users) + 64 // a connection a user at least, and some to spare
+	if shared || need <= lim.Cur {
+		return ""
+	}
+	return fmt.Sprintf("warning: %d users need at least %d open files, and this process may hold %d: run the users as shards in several processes (--shard i/n with a shared --start-at), or use --shared-pool", users, need, lim.Cur)
+}
+
+func printResult(w io.Writer, res *report.Result) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "\ttype\tname\tprofile\trequests\tfailures\tp50 ms\tp95 ms\tp99 ms\tmax ms\t\n")
+	eps := res.Endpoints
+	sort.SliceStable(eps, func(i, j int) bool { return eps[i].Requests > eps[j].Requests })
+	for _, e := range eps {
+		fmt.Fprintf(tw, "\t%s\t%s\t%s\t%d\t%d\t%.1f\t%.1f\t%.1f\t%.1f\t\n", e.Kind, e.Name, e.Profile, e.Requests, e.Failures,
+			e.Latency.P50, e.Latency.P95, e.Latency.P99, e.Latency.Max)
+	}
+	_ = tw.Flush()
+	secs := res.End.Sub(res.Start).Seconds()
+	fmt.Fprintf(w, "requests %d, failures %d (%.2f%%), %.1f req/s; schedule lag p50 %.2f ms, p99 %.2f ms, max %.2f ms\n",
+		res.Requests, res.Failures, 100*float64(res.Failures)/float64(max(res.Requests, 1)), float64(res.Requests)/max(secs, 1e-9),
+		res.Lag.P50, res.Lag.P99, res.Lag.Max)
+}
+
+func replayStatus(w io.Writer, eng *replay.Engine, rec *report.Recorder, done <-chan struct{}) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	var last int64
+	for {
+		select {
+		case <-done:
+			fmt.Fprint(w, "\r\033[K")
+			return
+		case <-t.C:
+			st, tot := eng.Status(), rec.Totals()
+			fmt.Fprintf(w, "\r\033[Kusers %d · %d req/s · p95 %s · errors %d · lag p99 %s",
+				st.Users, tot.Requests-last, tot.P95.Round(time.Millisecond), tot.Failures, tot.LagP99.Round(100*time.Microsecond))
+			last = tot.Requests
+		}
+	}
+}

@@ -1,0 +1,173 @@
+package replay
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/thrive-loadtest/thrive/report"
+	"github.com/thrive-loadtest/thrive/scheduler"
+	"github.com/valyala/fasthttp"
+)
+
+// Sink receives every measurement of a run. It must be safe for concurrent
+// use and must not keep the Sample. report.Recorder is one.
+type Sink interface {
+	Observe(s *report.Sample)
+}
+
+var _ Sink = (*report.Recorder)(nil)
+
+// Engine replays a Library against a target. It is safe for concurrent use,
+// though one Run at a time is what it is made for.
+type Engine struct {
+	cfg    config
+	target target
+	lib    *Library
+	shared *fasthttp.HostClient // with WithSharedPool
+	dial   fasthttp.DialFunc
+
+	active   atomic.Int64 // users running now
+	inflight atomic.Int64 // requests in flight
+}
+
+// New returns an Engine that replays lib against target (an http or https
+// URL whose scheme and host replace the recorded ones).
+func New(targetURL string, lib *Library, opts ...Option) (*Engine, error) {
+	c := defaultConfig()
+	var errs []error
+	for _, o := range opts {
+		errs = append(errs, o(&c))
+	}
+	t, err := parseTarget(targetURL)
+	errs = append(errs, err, c.validate())
+	if lib == nil || len(lib.scripts) == 0 {
+		errs = append(errs, errors.New("no sessions to replay"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("replay: %w", err)
+	}
+	e := &Engine{cfg: c, target: t, lib: lib, dial: dialer(c.sourceIPs, c.timeout)}
+	if c.dial != nil {
+		e.dial = c.dial
+	}
+	if c.sharedPool {
+		e.shared = e.client(1 << 16)
+	}
+	return e, nil
+}
+
+// dialer opens connections, from each of ips in turn when there are some.
+func dialer(ips []net.IP, timeout time.Duration) fasthttp.DialFunc {
+	if len(ips) == 0 {
+		d := &net.Dialer{Timeout: timeout}
+		return func(addr string) (net.Conn, error) { return d.Dial("tcp", addr) }
+	}
+	ds := make([]*net.Dialer, len(ips))
+	for i, ip := range ips {
+		ds[i] = &net.Dialer{Timeout: timeout, LocalAddr: &net.TCPAddr{IP: ip}}
+	}
+	var next atomic.Uint64
+	return func(addr string) (net.Conn, error) {
+		return ds[next.Add(1)%uint64(len(ds))].Dial("tcp", addr)
+	}
+}
+
+// client returns a connection pool to the target of at most conns
+// connections.
+func (e *Engine) client(conns int) *fasthttp.HostClient {
+	return &fasthttp.HostClient{
+		Addr:                          e.target.addr,
+		IsTLS:                         e.target.tls,
+		TLSConfig:                     &tls.Config{InsecureSkipVerify: e.cfg.insecureTLS, ServerName: e.target.url.Hostname()}, //nolint:gosec // only with WithInsecureTLS
+		Dial:                          e.dial,
+		MaxConns:                      conns,
+		MaxIdleConnDuration:           90 * time.Second,
+		ReadTimeout:                   e.cfg.timeout,
+		WriteTimeout:                  e.cfg.timeout,
+		MaxConnWaitTimeout:            e.cfg.timeout,
+		StreamResponseBody:            true,
+		NoDefaultUserAgentHeader:      true,
+		DisableHeaderNamesNormalizing: true,
+		DisablePathNormalizing:        true,
+		ReadBufferSize:                4096,
+		WriteBufferSize:               4096,
+	}
+}
+
+// Status is what a run is doing now.
+type Status struct {
+	Users    int64 // users running
+	InFlight int64 // requests in flight
+}
+
+// Status returns what the run is doing now.
+func (e *Engine) Status() Status {
+	return Status{Users: e.active.Load(), InFlight: e.inflight.Load()}
+}
+
+// Run plays plan from start until its end, reporting every request to sink,
+// and returns when every user has stopped. When ctx ends first, no new
+// session starts, and requests in flight get the stop timeout to finish; the
+// run is then over and Run returns ctx's error.
+func (e *Engine) Run(ctx context.Context, plan *scheduler.Plan, start time.Time, sink Sink) error {
+	end := start.Add(plan.Duration())
+	// soft ends at the run's end (or ctx): no session starts after it.
+	// hard ends stopTimeout later: whatever is still going is cut.
+	soft, cancelSoft := context.WithDeadline(ctx, end)
+	defer cancelSoft()
+	hard, cancelHard := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelHard()
+	go func() {
+		<-soft.Done()
+		t := time.NewTimer(e.cfg.stopTimeout)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			cancelHard()
+		case <-hard.Done():
+		}
+	}()
+
+	users := plan.Users()
+	type spawn struct {
+		at time.Duration
+		k  int
+	}
+	order := make([]spawn, 0, len(users))
+	for _, k := range users {
+		if a := plan.User(k).Active; len(a) > 0 {
+			order = append(order, spawn{a[0].Start, k})
+		}
+	}
+	slices.SortStableFunc(order, func(a, b spawn) int { return int(a.at - b.at) })
+
+	var wg sync.WaitGroup
+	timer := time.NewTimer(0)
+	<-timer.C
+spawning:
+	for _, s := range order {
+		if wait := time.Until(start.Add(s.at)); wait > 0 {
+			timer.Reset(wait)
+			select {
+			case <-timer.C:
+			case <-soft.Done():
+				break spawning
+			}
+		}
+		wg.Go(func() {
+			e.active.Add(1)
+			defer e.active.Add(-1)
+			e.runUser(soft, hard, plan, s.k, start, sink)
+		})
+	}
+	timer.Stop()
+	wg.Wait()
+	return ctx.Err()
+}

@@ -1,0 +1,160 @@
+package replay
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/thrive-loadtest/thrive/report"
+	"github.com/thrive-loadtest/thrive/scheduler"
+	"github.com/thrive-loadtest/thrive/traces"
+)
+
+// Library is a trace loaded for replay: every session, with its requests
+// prepared once so that sending one copies nothing and allocates nothing.
+// It is immutable after Load and safe for concurrent use.
+type Library struct {
+	scripts []script
+	infos   []scheduler.SessionInfo
+}
+
+// script is one recorded session, ready to play.
+type script struct {
+	id      string
+	profile string
+	length  time.Duration
+	steps   []step
+}
+
+// step is one exchange of a script.
+type step struct {
+	offset, think time.Duration
+	method        []byte
+	uri           []byte // path and query
+	headers       [][2][]byte
+	body          []byte
+	endpoint      string
+	ws            *wsScript // non-nil for a WebSocket upgrade
+}
+
+// wsScript is the client's side of a recorded WebSocket.
+type wsScript struct {
+	frames []wsFrame // what the client sent, with the replies they got
+	close  time.Duration
+}
+
+type wsFrame struct {
+	offset  time.Duration
+	opcode  int
+	payload []byte
+	replies int // server messages that followed before the next client one
+}
+
+// hopHeaders are not replayed: they describe the recorded connection, not
+// the request. Host is set from the target.
+func hopHeader(name string) bool {
+	switch strings.ToLower(name) {
+	case "host", "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding",
+		"upgrade", "content-length", "sec-websocket-key", "sec-websocket-version", "sec-websocket-extensions",
+		"sec-websocket-accept":
+		return true
+	}
+	return false
+}
+
+// Load reads every session of r into a Library.
+func Load(r *traces.Reader) (*Library, error) {
+	lib := &Library{}
+	for {
+		s := new(traces.Session)
+		err := r.Next(s)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		lib.add(s)
+	}
+	if len(lib.scripts) == 0 {
+		return nil, errors.New("the trace holds no session")
+	}
+	return lib, nil
+}
+
+// FromSessions makes a Library of sessions already in memory.
+func FromSessions(ss []*traces.Session) *Library {
+	lib := &Library{}
+	for _, s := range ss {
+		lib.add(s)
+	}
+	return lib
+}
+
+func (lib *Library) add(s *traces.Session) {
+	sc := script{id: s.ID, profile: s.Profile, length: s.End()}
+	for i := range s.Exchanges {
+		ex := &s.Exchanges[i]
+		st := step{
+			offset: ex.Offset, think: ex.Think,
+			method:   []byte(ex.Method),
+			uri:      []byte(requestURI(ex.URL)),
+			body:     ex.ReqBody.Data,
+			endpoint: report.Template(ex.Method, ex.URL),
+		}
+		for _, h := range ex.ReqHeader {
+			if !hopHeader(h.Name) {
+				st.headers = append(st.headers, [2][]byte{[]byte(h.Name), []byte(h.Value)})
+			}
+		}
+		if ws := ex.WebSocket; ws != nil {
+			st.ws = wsScriptOf(ws)
+			st.endpoint = "WS " + strings.TrimPrefix(st.endpoint, ex.Method+" ")
+		}
+		sc.steps = append(sc.steps, st)
+	}
+	lib.scripts = append(lib.scripts, sc)
+	lib.infos = append(lib.infos, scheduler.SessionInfo{Profile: s.Profile, Length: sc.length})
+}
+
+func wsScriptOf(ws *traces.WebSocket) *wsScript {
+	w := &wsScript{close: ws.Close.Offset}
+	for _, f := range ws.Frames {
+		switch {
+		case f.FromClient && (f.Opcode == traces.OpText || f.Opcode == traces.OpBinary):
+			w.frames = append(w.frames, wsFrame{offset: f.Offset, opcode: int(f.Opcode), payload: f.Payload.Data})
+		case !f.FromClient && (f.Opcode == traces.OpText || f.Opcode == traces.OpBinary) && len(w.frames) > 0:
+			w.frames[len(w.frames)-1].replies++
+		}
+	}
+	return w
+}
+
+// requestURI returns the path and query of a recorded request target.
+func requestURI(u string) string {
+	if i := strings.Index(u, "://"); i >= 0 {
+		rest := u[i+3:]
+		if j := strings.IndexByte(rest, '/'); j >= 0 {
+			return rest[j:]
+		}
+		return "/"
+	}
+	if u == "" {
+		return "/"
+	}
+	return u
+}
+
+// Sessions returns what the scheduler needs to know of the sessions.
+func (lib *Library) Sessions() []scheduler.SessionInfo { return lib.infos }
+
+// String summarizes the library.
+func (lib *Library) String() string {
+	n := 0
+	for _, s := range lib.scripts {
+		n += len(s.steps)
+	}
+	return fmt.Sprintf("%d sessions, %d exchanges", len(lib.scripts), n)
+}

@@ -1,0 +1,188 @@
+package replay
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Pacing says when a session's next request goes out.
+type Pacing int
+
+const (
+	// Recorded sends each request at its recorded offset from the session's
+	// start, whether or not earlier answers have come (open, within a
+	// session).
+	Recorded Pacing = iota
+	// Think sends each request the recorded think gap after the answer to
+	// the one before (closed, as Locust users are).
+	Think
+)
+
+// ParsePacing reads "recorded" or "think".
+func ParsePacing(s string) (Pacing, error) {
+	switch s {
+	case "recorded":
+		return Recorded, nil
+	case "think":
+		return Think, nil
+	}
+	return 0, fmt.Errorf("pacing %q: want recorded or think", s)
+}
+
+func (p Pacing) String() string {
+	if p == Think {
+		return "think"
+	}
+	return "recorded"
+}
+
+type config struct {
+	timeout      time.Duration
+	stopTimeout  time.Duration
+	pacing       Pacing
+	sharedPool   bool
+	connsPerUser int
+	headers      [][2]string
+	sourceIPs    []net.IP
+	insecureTLS  bool
+	dial         func(addr string) (net.Conn, error)
+}
+
+func defaultConfig() config {
+	return config{timeout: 30 * time.Second, stopTimeout: 30 * time.Second, connsPerUser: 6}
+}
+
+func (c *config) validate() error {
+	var errs []error
+	if c.timeout <= 0 {
+		errs = append(errs, fmt.Errorf("timeout %v: want a positive duration", c.timeout))
+	}
+	if c.stopTimeout < 0 {
+		errs = append(errs, fmt.Errorf("stop timeout %v is negative", c.stopTimeout))
+	}
+	if c.connsPerUser < 1 {
+		errs = append(errs, fmt.Errorf("connections per user %d: want 1 or more", c.connsPerUser))
+	}
+	return errors.Join(errs...)
+}
+
+// Option configures an Engine.
+type Option func(*config) error
+
+// WithTimeout bounds each request; 30 seconds by default.
+func WithTimeout(d time.Duration) Option {
+	return func(c *config) error { c.timeout = d; return nil }
+}
+
+// WithStopTimeout is how long requests in flight get to finish once the run
+// is over or stopped; 30 seconds by default.
+func WithStopTimeout(d time.Duration) Option {
+	return func(c *config) error { c.stopTimeout = d; return nil }
+}
+
+// WithPacing sets the pacing; Recorded by default.
+func WithPacing(p Pacing) Option {
+	return func(c *config) error { c.pacing = p; return nil }
+}
+
+// WithSharedPool makes all users share one pool of connections instead of
+// each holding its own.
+func WithSharedPool() Option {
+	return func(c *config) error { c.sharedPool = true; return nil }
+}
+
+// WithConnsPerUser bounds each user's connections (6 by default, as
+// browsers do).
+func WithConnsPerUser(n int) Option {
+	return func(c *config) error { c.connsPerUser = n; return nil }
+}
+
+// WithHeader adds a header to every request, replacing a recorded one of the
+// same name.
+func WithHeader(name, value string) Option {
+	return func(c *config) error {
+		if name == "" || strings.ContainsAny(name, " :\r\n") || strings.ContainsAny(value, "\r\n") {
+			return fmt.Errorf("header %q: %q is not a valid header", name, value)
+		}
+		c.headers = append(c.headers, [2]string{name, value})
+		return nil
+	}
+}
+
+// WithSourceIPs spreads new connections over these local addresses, for
+// more ephemeral ports than one address has.
+func WithSourceIPs(ips []net.IP) Option {
+	return func(c *config) error { c.sourceIPs = ips; return nil }
+}
+
+// WithDial makes the engine open its connections with dial instead of TCP
+// to the target's address: for other transports, and for tests.
+func WithDial(dial func(addr string) (net.Conn, error)) Option {
+	return func(c *config) error {
+		if dial == nil {
+			return errors.New("nil dial function")
+		}
+		c.dial = dial
+		return nil
+	}
+}
+
+// WithInsecureTLS skips the verification of an https target's certificate.
+func WithInsecureTLS() Option {
+	return func(c *config) error { c.insecureTLS = true; return nil }
+}
+
+// ParseIPRange reads "127.0.0.2-127.0.0.9" or a single address.
+func ParseIPRange(s string) ([]net.IP, error) {
+	lo, hi, isRange := strings.Cut(s, "-")
+	a := net.ParseIP(strings.TrimSpace(lo)).To4()
+	b := a
+	if isRange {
+		b = net.ParseIP(strings.TrimSpace(hi)).To4()
+	}
+	if a == nil || b == nil {
+		return nil, fmt.Errorf("source IPs %q: want an IPv4 address or a range such as 127.0.0.2-127.0.0.9", s)
+	}
+	x, y := ip4(a), ip4(b)
+	if y < x || y-x > 1<<16 {
+		return nil, fmt.Errorf("source IPs %q: the range is reversed or larger than 65,536 addresses", s)
+	}
+	var out []net.IP
+	for v := x; v <= y; v++ {
+		out = append(out, net.IPv4(byte(v>>24), byte(v>>16), byte(v>>8), byte(v)))
+	}
+	return out, nil
+}
+
+func ip4(ip net.IP) uint32 {
+	return uint32(ip[0])<<24 | uint32(ip[1])<<16 | uint32(ip[2])<<8 | uint32(ip[3])
+}
+
+// target is where requests go.
+type target struct {
+	url  *url.URL
+	addr string // host:port
+	host string // the Host header
+	tls  bool
+}
+
+func parseTarget(s string) (target, error) {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return target{}, fmt.Errorf("target %q: want an http or https URL", s)
+	}
+	t := target{url: u, host: u.Host, tls: u.Scheme == "https"}
+	t.addr = u.Host
+	if u.Port() == "" {
+		if t.tls {
+			t.addr += ":443"
+		} else {
+			t.addr += ":80"
+		}
+	}
+	return t, nil
+}

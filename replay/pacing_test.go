@@ -1,0 +1,184 @@
+package replay
+
+import (
+	"bufio"
+	"context"
+	"net"
+	"net/http"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/thrive-loadtest/thrive/report"
+	"github.com/thrive-loadtest/thrive/scheduler"
+	"github.com/thrive-loadtest/thrive/traces"
+)
+
+// pipeServer answers HTTP/1.1 requests on in-memory connections, after a
+// fixed service time, and notes when each request arrived. It lives in the
+// synctest bubble, so its time is the bubble's virtual time.
+type pipeServer struct {
+	service time.Duration
+	mu      sync.Mutex
+	arrived []time.Time
+	paths   []string
+}
+
+func (s *pipeServer) dial(string) (net.Conn, error) {
+	client, server := net.Pipe()
+	go s.serve(server)
+	return client, nil
+}
+
+func (s *pipeServer) serve(c net.Conn) {
+	defer c.Close()
+	br := bufio.NewReader(c)
+	for {
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			return
+		}
+		s.mu.Lock()
+		s.arrived = append(s.arrived, time.Now())
+		s.paths = append(s.paths, req.URL.Path)
+		s.mu.Unlock()
+		req.Body.Close()
+		time.Sleep(s.service)
+		if _, err := c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")); err != nil {
+			return
+		}
+	}
+}
+
+// idle lets virtual time pass until fasthttp's idle-connection cleaners,
+// which outlive a run by design, have seen their pools empty and ended.
+func idle(*Engine) { time.Sleep(10 * time.Minute) }
+
+// collect is a Sink that keeps copies of every sample.
+type collect struct {
+	mu      sync.Mutex
+	samples []report.Sample
+}
+
+func (c *collect) Observe(s *report.Sample) {
+	c.mu.Lock()
+	c.samples = append(c.samples, *s)
+	c.mu.Unlock()
+}
+
+func session(id, profile string, offsets ...time.Duration) *traces.Session {
+	s := &traces.Session{ID: id, Profile: profile}
+	for i, o := range offsets {
+		think := time.Duration(0)
+		if i > 0 {
+			think = o - offsets[i-1] - 10*time.Millisecond // each recorded answer took 10 ms
+		}
+		s.Exchanges = append(s.Exchanges, traces.Exchange{Offset: o, Think: think, Duration: 10 * time.Millisecond, Method: "GET", URL: "/" + profile, Status: 200})
+	}
+	return s
+}
+
+// TestPacingInVirtualTime plays a session whose requests were recorded 0,
+// 100 and 300 ms into it: in virtual time, every request goes out exactly
+// when the pacing says, and the lag is zero.
+func TestPacingInVirtualTime(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		pacing Pacing
+		scale  float64
+		// Offsets of arrivals from the session's start.
+		want []time.Duration
+	}{
+		{"recorded", Recorded, 1, []time.Duration{0, 100 * time.Millisecond, 300 * time.Millisecond}},
+		{"recorded twice as fast", Recorded, 0.5, []time.Duration{0, 50 * time.Millisecond, 150 * time.Millisecond}},
+		// Think: each answer takes 25 ms here, then the recorded think
+		// gap (90 and 190 ms) follows.
+		{"think", Think, 1, []time.Duration{0, 25*time.Millisecond + 90*time.Millisecond, 2*25*time.Millisecond + 90*time.Millisecond + 190*time.Millisecond}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				srv := &pipeServer{service: 25 * time.Millisecond}
+				lib := FromSessions([]*traces.Session{session("a", "browse", 0, 100*time.Millisecond, 300*time.Millisecond)})
+				e, err := New("http://backend.test", lib, WithDial(srv.dial), WithPacing(tc.pacing), WithStopTimeout(time.Second))
+				if err != nil {
+					t.Fatal(err)
+				}
+				// One user for long enough to start exactly one session.
+				plan, err := scheduler.New(lib.Sessions(), scheduler.Config{Users: 1, RunTime: 200 * time.Millisecond, Scale: tc.scale})
+				if err != nil {
+					t.Fatal(err)
+				}
+				start := time.Now()
+				sink := &collect{}
+				if err := e.Run(context.Background(), plan, start, sink); err != nil {
+					t.Fatal(err)
+				}
+				idle(e)
+				if len(srv.arrived) < len(tc.want) {
+					t.Fatalf("%d requests arrived, want at least %d", len(srv.arrived), len(tc.want))
+				}
+				for i, w := range tc.want {
+					if got := srv.arrived[i].Sub(start); got != w {
+						t.Errorf("request %d arrived at %v, want %v", i, got, w)
+					}
+				}
+				for _, s := range sink.samples {
+					if s.Lag() != 0 || s.Done != 25*time.Millisecond || s.Status != 200 || s.Err != "" {
+						t.Errorf("sample %+v: want no lag, 25 ms, 200", s)
+					}
+				}
+			})
+		})
+	}
+}
+
+// TestShardsRunTheSameUsers runs a plan whole and as three shards, in
+// virtual time: together the shards send exactly the requests of the whole.
+func TestShardsRunTheSameUsers(t *testing.T) {
+	lib := FromSessions([]*traces.Session{
+		session("b1", "browse", 0, 70*time.Millisecond, 130*time.Millisecond),
+		session("b2", "browse", 0, 20*time.Millisecond),
+		session("c1", "chat", 0, 40*time.Millisecond, 90*time.Millisecond, 170*time.Millisecond),
+		session("i1", "import", 0, 300*time.Millisecond),
+	})
+	count := func(shard, shards int) map[string]int {
+		out := map[string]int{}
+		synctest.Test(t, func(t *testing.T) {
+			srv := &pipeServer{service: 5 * time.Millisecond}
+			e, err := New("http://backend.test", lib, WithDial(srv.dial), WithStopTimeout(time.Second))
+			if err != nil {
+				t.Fatal(err)
+			}
+			plan, err := scheduler.New(lib.Sessions(), scheduler.Config{Users: 30, SpawnRate: 100, RunTime: time.Second, Seed: 4, Shard: shard, Shards: shards})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := e.Run(context.Background(), plan, time.Now(), &collect{}); err != nil {
+				t.Fatal(err)
+			}
+			idle(e)
+			srv.mu.Lock()
+			defer srv.mu.Unlock()
+			for _, p := range srv.paths {
+				out[p]++
+			}
+		})
+		return out
+	}
+	whole := count(0, 1)
+	sum := map[string]int{}
+	for i := range 3 {
+		for p, n := range count(i, 3) {
+			sum[p] += n
+		}
+	}
+	if len(whole) == 0 || whole["/browse"] == 0 || whole["/chat"] == 0 {
+		t.Fatalf("whole run %v", whole)
+	}
+	for p, n := range whole {
+		if sum[p] != n {
+			t.Fatalf("shards sent %v, the whole run %v", sum, whole)
+		}
+	}
+}

@@ -1,0 +1,169 @@
+package replay
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/thrive-loadtest/thrive/report"
+	"github.com/thrive-loadtest/thrive/scheduler"
+	"github.com/valyala/fasthttp"
+)
+
+// user is one virtual user while it runs. Its goroutine owns it; requests
+// it sends in goroutines of their own (recorded pacing) only read it.
+type user struct {
+	e       *Engine
+	k       int
+	profile string
+	hc      *fasthttp.HostClient
+	sink    Sink
+	hard    context.Context
+	scale   float64
+	timer   *time.Timer
+}
+
+func (e *Engine) runUser(soft, hard context.Context, plan *scheduler.Plan, k int, start time.Time, sink Sink) {
+	pu := plan.User(k)
+	u := &user{e: e, k: k, profile: pu.Profile, sink: sink, hard: hard, scale: plan.Scale(), timer: time.NewTimer(time.Hour)}
+	u.timer.Stop()
+	if e.shared != nil {
+		u.hc = e.shared
+	} else {
+		u.hc = e.client(e.cfg.connsPerUser)
+		defer u.hc.CloseIdleConnections()
+	}
+	n := 0
+	for _, iv := range pu.Active {
+		if !u.sleepUntil(soft, start.Add(iv.Start)) {
+			return
+		}
+		stop := start.Add(iv.Stop)
+		for time.Now().Before(stop) && soft.Err() == nil {
+			u.play(&e.lib.scripts[plan.Session(k, n)], time.Now())
+			n++
+		}
+	}
+}
+
+// sleepUntil waits until t, and reports false if ctx ended first.
+func (u *user) sleepUntil(ctx context.Context, t time.Time) bool {
+	d := time.Until(t)
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	u.timer.Reset(d)
+	select {
+	case <-u.timer.C:
+		return true
+	case <-ctx.Done():
+		if !u.timer.Stop() {
+			<-u.timer.C
+		}
+		return false
+	}
+}
+
+func (u *user) scaled(d time.Duration) time.Duration { return time.Duration(float64(d) * u.scale) }
+
+// play runs one session from t0. Each timer is set from t0, the one
+// absolute start, so that lateness never accumulates from step to step.
+func (u *user) play(s *script, t0 time.Time) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	done := t0
+	for i := range s.steps {
+		st := &s.steps[i]
+		due := t0.Add(u.scaled(st.offset))
+		if u.e.cfg.pacing == Think {
+			due = done.Add(u.scaled(st.think))
+		}
+		if !u.sleepUntil(u.hard, due) {
+			return
+		}
+		switch {
+		case st.ws != nil:
+			// A WebSocket lives alongside the session's other requests.
+			wg.Go(func() { u.socket(st, due, t0) })
+		case u.e.cfg.pacing == Think:
+			done = u.send(st, due)
+		default:
+			wg.Go(func() { u.send(st, due) })
+		}
+	}
+}
+
+// send sends one request due at due and reports it; it returns when the
+// answer has been read to its end.
+func (u *user) send(st *step, due time.Time) time.Time {
+	e := u.e
+	req := fasthttp.AcquireRequest()
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.Header.DisableNormalizing()
+	req.Header.SetMethodBytes(st.method)
+	req.SetRequestURIBytes(st.uri)
+	req.Header.SetHost(e.target.host)
+	for _, h := range st.headers {
+		req.Header.AddBytesKV(h[0], h[1])
+	}
+	for _, h := range e.cfg.headers {
+		req.Header.Set(h[0], h[1])
+	}
+	if len(st.body) > 0 {
+		req.SetBodyRaw(st.body)
+	}
+	smp := report.Sample{Kind: report.HTTP, Profile: u.profile, Endpoint: st.endpoint, Intended: due}
+	e.inflight.Add(1)
+	smp.Sent = time.Now()
+	err := u.hc.Do(req, resp)
+	if err == nil {
+		smp.FirstByte = time.Since(smp.Sent)
+		smp.Status = resp.StatusCode()
+		if body := resp.BodyStream(); body != nil {
+			_, err = io.Copy(io.Discard, body)
+			_ = resp.CloseBodyStream()
+		}
+	}
+	end := time.Now()
+	e.inflight.Add(-1)
+	smp.Done = end.Sub(smp.Sent)
+	if err != nil {
+		smp.Err = classify(err)
+		smp.Status = 0
+	}
+	u.sink.Observe(&smp)
+	return end
+}
+
+// classify names a transport error.
+func classify(err error) report.ErrorKind {
+	var ne net.Error
+	var te *tls.RecordHeaderError
+	var ce *tls.CertificateVerificationError
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return report.ErrRefused
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
+		return report.ErrReset
+	case errors.Is(err, syscall.EADDRNOTAVAIL):
+		return report.ErrPorts
+	case errors.Is(err, syscall.EMFILE), errors.Is(err, syscall.ENFILE):
+		return report.ErrFiles
+	case errors.Is(err, fasthttp.ErrTimeout), errors.Is(err, fasthttp.ErrDialTimeout), errors.Is(err, fasthttp.ErrNoFreeConns),
+		errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return report.ErrTimeout
+	case errors.As(err, &te), errors.As(err, &ce), strings.Contains(err.Error(), "tls:"):
+		return report.ErrTLS
+	case errors.Is(err, fasthttp.ErrConnectionClosed), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return report.ErrClosed
+	}
+	return report.ErrOther
+}

@@ -1,0 +1,139 @@
+package report
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+)
+
+// FormatVersion is the version of the result file format.
+const FormatVersion = 1
+
+// Result is the result file: what a run measured, from which everything else
+// (summaries, comparisons, merges) is made. Histograms are kept whole, in
+// HdrHistogram's compressed V2 encoding, so that shards merge exactly.
+type Result struct {
+	Version  int               `json:"version"`
+	Target   string            `json:"target"`
+	Label    string            `json:"label,omitempty"`
+	Start    time.Time         `json:"start"`
+	End      time.Time         `json:"end"`
+	Params   map[string]string `json:"params"`
+	Requests int64             `json:"requests"`
+	Failures int64             `json:"failures"`
+	// Clamped counts measurements outside the histograms' range (1 µs to
+	// 60 s), recorded at the nearest end.
+	Clamped   int64           `json:"clamped"`
+	Endpoints []EndpointStats `json:"endpoints"`
+	Lag       Latency         `json:"lag_ms"`
+	LagHist   []byte          `json:"lag_histogram"`
+	Series    []Second        `json:"series"`
+}
+
+// EndpointStats are one endpoint's figures for one profile.
+type EndpointStats struct {
+	Kind        string           `json:"kind"`
+	Name        string           `json:"name"`
+	Profile     string           `json:"profile"`
+	Requests    int64            `json:"requests"`
+	Failures    int64            `json:"failures"`
+	StatusCodes map[string]int64 `json:"status_codes"`
+	Errors      map[string]int64 `json:"errors,omitempty"`
+	// Latency is from the intended send time (no coordinated omission);
+	// ServiceLatency from the actual one.
+	Latency        Latency `json:"latency_ms"`
+	ServiceLatency Latency `json:"service_latency_ms"`
+	FirstByte      Latency `json:"first_byte_ms"`
+	Hist           []byte  `json:"latency_histogram"`
+	ServiceHist    []byte  `json:"service_latency_histogram"`
+	FirstByteHist  []byte  `json:"first_byte_histogram"`
+}
+
+// Latency holds quantiles in milliseconds.
+type Latency struct {
+	P50 float64 `json:"p50"`
+	P90 float64 `json:"p90"`
+	P95 float64 `json:"p95"`
+	P99 float64 `json:"p99"`
+	Max float64 `json:"max"`
+}
+
+// Second is one second of the run.
+type Second struct {
+	Offset   int64 `json:"offset_s"`
+	Requests int64 `json:"requests"`
+	Failures int64 `json:"failures"`
+}
+
+func latencyOf(h *hdrhistogram.Histogram) Latency {
+	ms := func(q float64) float64 { return float64(h.ValueAtQuantile(q)) / 1000 }
+	return Latency{P50: ms(50), P90: ms(90), P95: ms(95), P99: ms(99), Max: float64(h.Max()) / 1000}
+}
+
+func encode(h *hdrhistogram.Histogram) []byte {
+	b, err := h.EncodeV2()
+	if err != nil {
+		// Encoding a histogram made by newHist cannot fail; keep the
+		// result file valid if it ever did.
+		return nil
+	}
+	return b
+}
+
+func kindName(k Kind) string {
+	switch k {
+	case WSConnect:
+		return "ws-connect"
+	case WSReply:
+		return "ws-reply"
+	}
+	return "http"
+}
+
+// Result returns what was recorded as a result file.
+func (r *Recorder) Result(target, label string, end time.Time, params map[string]string) *Result {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	res := &Result{Version: FormatVersion, Target: target, Label: label, Start: r.start, End: end, Params: params,
+		Clamped: r.clamped, Lag: latencyOf(r.lag), LagHist: encode(r.lag)}
+	for _, k := range r.sortedKeys() {
+		e := r.endpoints[k]
+		es := EndpointStats{
+			Kind: kindName(k.kind), Name: k.endpoint, Profile: k.profile, Requests: e.requests, Failures: e.failures,
+			StatusCodes: map[string]int64{}, Latency: latencyOf(e.corrected), ServiceLatency: latencyOf(e.latency),
+			FirstByte: latencyOf(e.firstByte), Hist: encode(e.corrected), ServiceHist: encode(e.latency), FirstByteHist: encode(e.firstByte),
+		}
+		for code, n := range e.status {
+			es.StatusCodes[fmt.Sprint(code)] = n
+		}
+		if len(e.errors) > 0 {
+			es.Errors = map[string]int64{}
+			for kind, n := range e.errors {
+				es.Errors[string(kind)] = n
+			}
+		}
+		res.Requests += e.requests
+		res.Failures += e.failures
+		res.Endpoints = append(res.Endpoints, es)
+	}
+	secs := make([]int64, 0, len(r.seconds))
+	for s := range r.seconds {
+		secs = append(secs, s)
+	}
+	slices.Sort(secs)
+	for _, s := range secs {
+		res.Series = append(res.Series, Second{Offset: s, Requests: r.seconds[s].requests, Failures: r.seconds[s].failures})
+	}
+	return res
+}
+
+// WriteJSON writes the result as indented JSON.
+func (res *Result) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(res)
+}

@@ -1,0 +1,55 @@
+package report
+
+import "time"
+
+// Kind says what a Sample measured.
+type Kind uint8
+
+// Kinds of samples.
+const (
+	// HTTP is one request and its whole response.
+	HTTP Kind = iota
+	// WSConnect is a WebSocket handshake.
+	WSConnect
+	// WSReply is a client WebSocket message and the server's reply to it.
+	WSReply
+)
+
+// ErrorKind names why a request failed at the transport level; empty when it
+// did not.
+type ErrorKind string
+
+// Error kinds.
+const (
+	ErrRefused ErrorKind = "connect refused"
+	ErrTimeout ErrorKind = "timeout"
+	ErrReset   ErrorKind = "connection reset"
+	ErrClosed  ErrorKind = "connection closed"
+	ErrTLS     ErrorKind = "tls"
+	ErrPorts   ErrorKind = "out of local ports"
+	ErrFiles   ErrorKind = "out of open files"
+	ErrOther   ErrorKind = "other"
+)
+
+// Sample is one measurement. The engine that fills it keeps ownership: a
+// Recorder copies what it needs and keeps no pointer to it.
+type Sample struct {
+	Kind     Kind
+	Profile  string
+	Endpoint string
+	// Status is the response status; 0 when the request failed.
+	Status int
+	Err    ErrorKind
+	// Intended is when the plan said to send; Sent when it was sent.
+	Intended, Sent time.Time
+	// FirstByte and Done are the times from Sent to the first and to the
+	// last byte of the answer (for WSReply: its first and last frame).
+	FirstByte, Done time.Duration
+}
+
+// Failed reports whether the sample counts as a failure: a transport error
+// or a status of 400 or more.
+func (s *Sample) Failed() bool { return s.Err != "" || s.Status >= 400 }
+
+// Lag returns how late the sample was sent: Sent - Intended.
+func (s *Sample) Lag() time.Duration { return s.Sent.Sub(s.Intended) }
