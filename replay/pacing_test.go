@@ -182,3 +182,45 @@ func TestShardsRunTheSameUsers(t *testing.T) {
 		}
 	}
 }
+
+// TestMixOverManyUsers gives 200 users the recorded 60/30/10 mix of
+// one-request sessions: in virtual time every user sends at the same
+// cadence, so requests split exactly as users do.
+func TestMixOverManyUsers(t *testing.T) {
+	var ss []*traces.Session
+	for i := range 10 {
+		p := "browse"
+		switch {
+		case i >= 9:
+			p = "import"
+		case i >= 6:
+			p = "chat"
+		}
+		ss = append(ss, session("s", p, 0))
+	}
+	lib := FromSessions(ss)
+	synctest.Test(t, func(t *testing.T) {
+		srv := &pipeServer{service: 10 * time.Millisecond}
+		e, err := New("http://backend.test", lib, WithDial(srv.dial), WithPacing(Think), WithStopTimeout(time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		plan, err := scheduler.New(lib.Sessions(), scheduler.Config{Users: 200, RunTime: time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sink := &collect{}
+		if err := e.Run(context.Background(), plan, time.Now(), sink); err != nil {
+			t.Fatal(err)
+		}
+		idle(e)
+		count := map[string]int{}
+		for _, s := range sink.samples {
+			count[s.Profile]++
+		}
+		per := count["import"] / 20 // requests per user
+		if per < 50 || count["browse"] != 120*per || count["chat"] != 60*per {
+			t.Fatalf("requests per profile %v, want 120:60:20 users' worth", count)
+		}
+	})
+}

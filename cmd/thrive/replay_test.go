@@ -1,0 +1,144 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/thrive-loadtest/thrive/report"
+)
+
+func readResult(t *testing.T, path string) *report.Result {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res report.Result
+	if err := json.Unmarshal(b, &res); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return &res
+}
+
+func TestReplayAgainstDemo(t *testing.T) {
+	backend := serveInBackground(t, "--latency-scale", "0", "--rate-limit", "0")
+	trace := filepath.Join(t.TempDir(), "d.thrv")
+	if code, _, errOut := thrive(t, "demo", "--sessions", "20", "--time-scale", "1000", "--out", trace); code != exitOK {
+		t.Fatalf("demo: %s", errOut)
+	}
+	out := filepath.Join(t.TempDir(), "r.json")
+	code, stdout, errOut := thrive(t, "replay", trace, "--target", backend, "--users", "20", "--run-time", "1s", "--scale-time", "--out", out, "--label", "build-7")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s\n%s", code, errOut, stdout)
+	}
+	if !strings.Contains(stdout, "time scale") || !strings.Contains(stdout, "GET /api/projects/") {
+		t.Fatalf("output:\n%s", stdout)
+	}
+	res := readResult(t, out)
+	if res.Requests == 0 || res.Label != "build-7" || res.Params["users"] != "20" || len(res.Endpoints) == 0 {
+		t.Fatalf("result %+v", res)
+	}
+	var sum int64
+	for _, e := range res.Endpoints {
+		sum += e.Requests
+		if len(e.Hist) == 0 {
+			t.Fatalf("endpoint %s has no histogram", e.Name)
+		}
+	}
+	if sum != res.Requests {
+		t.Fatalf("endpoints add up to %d of %d requests", sum, res.Requests)
+	}
+}
+
+func TestReplayTargetDown(t *testing.T) {
+	trace := filepath.Join(t.TempDir(), "s.thrv")
+	if code, _, _ := thrive(t, "traces", "sample", "--sessions", "5", "--out", trace); code != exitOK {
+		t.Fatal("sample failed")
+	}
+	ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	down := "http://" + ln.Addr().String()
+	ln.Close()
+	out := filepath.Join(t.TempDir(), "r.json")
+	code, stdout, errOut := thrive(t, "replay", trace, "--target", down, "--users", "3", "--run-time", "300ms", "--scale-time=0.001", "--out", out)
+	if code != exitError || !strings.Contains(errOut, "refused every connection") {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+	if !strings.Contains(stdout, "failures") {
+		t.Fatalf("no report printed:\n%s", stdout)
+	}
+	if res := readResult(t, out); res.Requests == 0 || res.Failures != res.Requests {
+		t.Fatalf("result %d requests, %d failures", res.Requests, res.Failures)
+	}
+}
+
+// TestReplaySIGTERMWritesResults stops a long run with SIGTERM once the
+// target has seen requests, and finds the results written.
+func TestReplaySIGTERMWritesResults(t *testing.T) {
+	var once sync.Once
+	seen := make(chan struct{})
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		once.Do(func() { close(seen) })
+		_, _ = io.WriteString(w, "{}")
+	}))
+	defer backend.Close()
+	trace := filepath.Join(t.TempDir(), "s.thrv")
+	if code, _, _ := thrive(t, "traces", "sample", "--sessions", "5", "--out", trace); code != exitOK {
+		t.Fatal("sample failed")
+	}
+	out := filepath.Join(t.TempDir(), "r.json")
+	cmd, stdout := thriveProcess(t, "replay", trace, "--target", backend.URL, "--users", "5", "--run-time", "10m", "--scale-time=0.01", "--out", out, "--stop-timeout", "2s")
+	select {
+	case <-seen:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no request reached the target")
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	text, _ := io.ReadAll(stdout)
+	_ = cmd.Wait()
+	if !strings.Contains(string(text), "results written to") {
+		t.Fatalf("output:\n%s", text)
+	}
+	if res := readResult(t, out); res.Requests == 0 {
+		t.Fatal("no request in the results")
+	}
+}
+
+func TestReplayBadFlags(t *testing.T) {
+	trace := filepath.Join(t.TempDir(), "s.thrv")
+	if code, _, _ := thrive(t, "traces", "sample", "--sessions", "3", "--out", trace); code != exitOK {
+		t.Fatal("sample failed")
+	}
+	for _, tc := range []struct {
+		args []string
+		msg  string
+	}{
+		{[]string{"replay", trace}, "--target is required"},
+		{[]string{"replay", trace, "--target", "http://127.0.0.1:1", "--mix", "chat"}, "--mix"},
+		{[]string{"replay", trace, "--target", "http://127.0.0.1:1", "--stages", "10:1m", "--users", "5"}, "--stages replaces"},
+		{[]string{"replay", trace, "--target", "http://127.0.0.1:1", "--shard", "3/3"}, "--shard"},
+		{[]string{"replay", trace, "--target", "http://127.0.0.1:1", "--pacing", "fast"}, "--pacing"},
+		{[]string{"replay", trace, "--target", "http://127.0.0.1:1", "--profiles", "admin"}, `profile "admin"`},
+		{[]string{"replay", trace, "--target", "http://127.0.0.1:1", "--scale-time=-1"}, "--scale-time"},
+	} {
+		code, _, errOut := thrive(t, tc.args...)
+		if code != exitUsage || !strings.Contains(errOut, tc.msg) {
+			t.Errorf("%v: exit %d, %q", tc.args[2:], code, errOut)
+		}
+	}
+}
