@@ -41,7 +41,7 @@ func (e *Engine) runUser(soft, hard context.Context, plan *scheduler.Plan, k int
 	}
 	n := 0
 	for _, iv := range pu.Active {
-		if !u.sleepUntil(soft, start.Add(iv.Start)) {
+		if !sleepUntil(soft, u.timer, start.Add(iv.Start)) {
 			return
 		}
 		stop := start.Add(iv.Stop)
@@ -52,20 +52,20 @@ func (e *Engine) runUser(soft, hard context.Context, plan *scheduler.Plan, k int
 	}
 }
 
-// sleepUntil waits until t, and reports false if ctx ended first.
-func (u *user) sleepUntil(ctx context.Context, t time.Time) bool {
+// sleepUntil waits on timer until t, and reports false if ctx ended first.
+// Each goroutine has its own timer. (Since Go 1.23 a stopped or reset timer
+// delivers no stale tick, so there is nothing to drain.)
+func sleepUntil(ctx context.Context, timer *time.Timer, t time.Time) bool {
 	d := time.Until(t)
 	if d <= 0 {
 		return ctx.Err() == nil
 	}
-	u.timer.Reset(d)
+	timer.Reset(d)
 	select {
-	case <-u.timer.C:
+	case <-timer.C:
 		return true
 	case <-ctx.Done():
-		if !u.timer.Stop() {
-			<-u.timer.C
-		}
+		timer.Stop()
 		return false
 	}
 }
@@ -84,7 +84,7 @@ func (u *user) play(s *script, t0 time.Time) {
 		if u.e.cfg.pacing == Think {
 			due = done.Add(u.scaled(st.think))
 		}
-		if !u.sleepUntil(u.hard, due) {
+		if !sleepUntil(u.hard, u.timer, due) {
 			return
 		}
 		switch {

@@ -70,12 +70,17 @@ func (u *user) socket(st *step, due, t0 time.Time) {
 	}()
 	ws := st.ws
 	last := time.Now()
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
 	for _, f := range ws.frames {
+		// A message goes out at its recorded offset, but not before the
+		// reply to the one before has come: a chat client waits for its
+		// answer. Waiting on the target is not the generator's lag.
 		at := t0.Add(u.scaled(f.offset))
-		if e.cfg.pacing == Think {
+		if e.cfg.pacing == Think || last.After(at) {
 			at = last
 		}
-		if !u.sleepUntil(u.hard, at) {
+		if !sleepUntil(u.hard, timer, at) {
 			return
 		}
 		rs := report.Sample{Kind: report.WSReply, Profile: u.profile, Endpoint: st.endpoint, Intended: at, Sent: time.Now(), Status: 101}
@@ -119,6 +124,6 @@ func (u *user) socket(st *step, due, t0 time.Time) {
 	if e.cfg.pacing == Think {
 		closeAt = last
 	}
-	u.sleepUntil(u.hard, closeAt)
+	sleepUntil(u.hard, timer, closeAt)
 	_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
 }

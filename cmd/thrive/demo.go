@@ -33,19 +33,23 @@ func newDemoCmd() *cobra.Command {
 	f := demoFlags{}
 	cmd := &cobra.Command{
 		Use:   "demo",
-		Short: "Run the sample backend, record real sessions through the capture proxy (replay to come)",
+		Short: "Run the sample backend, record real sessions through the capture proxy, replay them as many users",
 		Long: `Start the demo backend on a loopback port and the capture proxy in front of it, play real
-user sessions (browse, chat and import, 60/30/10) through the proxy, and print what the
-users did and what the trace holds.
+user sessions (browse, chat and import, 60/30/10) through the proxy, print what the users
+did and what the trace holds, then replay the trace as --users users for --run-time against
+the backend and print the latency report.
 
-Not built yet: replaying the trace as many users (thrive replay). Until then this command
-stops after the recording.`,
+Until replayed users get cookies and CSRF tokens of their own (issue 6), the demo keeps the
+recorded credentials in the trace and turns the backend's per-session rate limit off, since
+many replayed users share each recorded session.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runDemo(cmd, &f) },
 	}
 	cmd.Flags().IntVar(&f.sessions, "sessions", 60, "how many user sessions to play")
 	cmd.Flags().Float64Var(&f.timeScale, "time-scale", 50, "divide the users' waits by this")
 	cmd.Flags().StringVarP(&f.out, "out", "o", "", "the trace to write (default: a new file in the temporary directory)")
+	cmd.Flags().IntVarP(&f.users, "users", "u", 100, "users to replay the trace as")
+	cmd.Flags().DurationVarP(&f.runTime, "run-time", "t", 10*time.Second, "how long the replay lasts")
 	cmd.AddCommand(newDemoServeCmd(), newDemoDriveCmd())
 	return cmd
 }

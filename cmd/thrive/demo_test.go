@@ -108,11 +108,11 @@ func TestDemoServeProcessesShareSessions(t *testing.T) {
 }
 
 func TestDemoRunsEndToEnd(t *testing.T) {
-	code, out, errOut := thrive(t, "demo", "--sessions", "12", "--time-scale", "1000", "--out", filepath.Join(t.TempDir(), "demo.thrv"))
+	code, out, errOut := thrive(t, "demo", "--sessions", "12", "--time-scale", "1000", "--out", filepath.Join(t.TempDir(), "demo.thrv"), "--users", "10", "--run-time", "1s")
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	for _, want := range []string{"sessions  12", "failures 0", "POST /api/auth/login/", "recorded 12 sessions", "by proxy", "not built yet"} {
+	for _, want := range []string{"sessions  12", "failures 0", "POST /api/auth/login/", "recorded 12 sessions", "by proxy", "replaying the trace as 10 users", "failures 0 (0.00%)", "ws-reply"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}

@@ -12,12 +12,17 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/thrive-loadtest/thrive/capture"
 	"github.com/thrive-loadtest/thrive/demo"
+	"github.com/thrive-loadtest/thrive/replay"
+	"github.com/thrive-loadtest/thrive/report"
+	"github.com/thrive-loadtest/thrive/scheduler"
 )
 
 type demoFlags struct {
 	sessions  int
 	timeScale float64
 	out       string
+	users     int
+	runTime   time.Duration
 }
 
 // runDemo is the main job, as far as it is built: the demo backend, the
@@ -40,7 +45,10 @@ func runDemo(cmd *cobra.Command, f *demoFlags) error {
 	// Imports take 3 s of the backend's time; keep that in step with the
 	// users' faster clock, so that their polls see them finish.
 	job := time.Duration(float64(3*time.Second) / f.timeScale)
-	srv, err := demo.New(demo.WithLatency(demo.ClassJob, demo.Latency{Median: job, P99: job}))
+	// Until replayed users get cookies of their own (issue 6), they present
+	// the recorded sessions' cookies, many users to a session: keep the
+	// credentials in the trace and lift the per-session rate limit.
+	srv, err := demo.New(demo.WithLatency(demo.ClassJob, demo.Latency{Median: job, P99: job}), demo.WithRateLimit(0, 1))
 	if err != nil {
 		return err
 	}
@@ -50,7 +58,7 @@ func runDemo(cmd *cobra.Command, f *demoFlags) error {
 	}
 	backend := "http://" + bln.Addr().String()
 	sink := &capture.FileSink{Path: f.out}
-	cp, err := capture.New(backend, sink)
+	cp, err := capture.New(backend, sink, capture.WithKeepSecrets())
 	if err != nil {
 		bln.Close()
 		return err
@@ -86,12 +94,45 @@ func runDemo(cmd *cobra.Command, f *demoFlags) error {
 	// backend is still there for requests in flight.
 	stopProxy()
 	<-proxyDone
-	stopBackend()
-	wg.Wait()
 	printDrive(out, &st, took)
 	cs := cp.Stats()
 	fmt.Fprintf(out, "\nrecorded %d sessions, %d exchanges, %d WebSocket frames:\n", cs.Sessions, cs.Exchanges, cs.Frames)
 	serr := summarize(out, f.out)
-	fmt.Fprintf(out, "\nnext (not built yet): replay %s as many users with `thrive replay`; meanwhile try `thrive traces cat %s | head -1`.\n", f.out, f.out)
-	return errors.Join(derr, captureErr, serveErr, serr)
+	var rerr error
+	if derr == nil && captureErr == nil && serr == nil && ctx.Err() == nil {
+		fmt.Fprintf(out, "\nreplaying the trace as %d users for %s against the backend:\n", f.users, f.runTime)
+		rerr = replayDemo(ctx, cmd, f, backend)
+	}
+	stopBackend()
+	wg.Wait()
+	return errors.Join(derr, captureErr, serveErr, serr, rerr)
+}
+
+// replayDemo replays the demo's trace against its backend with the whole
+// session fitted into the run time.
+func replayDemo(ctx context.Context, cmd *cobra.Command, f *demoFlags, backend string) error {
+	t, err := openTrace(f.out)
+	if err != nil {
+		return err
+	}
+	lib, err := replay.Load(t.r)
+	t.Close()
+	if err != nil {
+		return err
+	}
+	plan, err := scheduler.New(lib.Sessions(), scheduler.Config{Users: f.users, SpawnRate: float64(f.users), RunTime: f.runTime, AutoScale: true, Seed: 1})
+	if err != nil {
+		return err
+	}
+	eng, err := replay.New(backend, lib, replay.WithStopTimeout(5*time.Second))
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	rec := report.NewRecorder(start)
+	runErr := eng.Run(ctx, plan, start, rec)
+	res := rec.Result(backend, "demo", time.Now(), map[string]string{"users": fmt.Sprint(f.users), "scale": fmt.Sprint(plan.Scale())})
+	fmt.Fprintf(cmd.OutOrStdout(), "(time scale %.3g: every recorded gap multiplied by it so that whole sessions fit)\n", plan.Scale())
+	printResult(cmd.OutOrStdout(), res)
+	return runErr
 }
