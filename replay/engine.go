@@ -1,6 +1,7 @@
 package replay
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -35,6 +36,10 @@ type Engine struct {
 
 	active   atomic.Int64 // users running now
 	inflight atomic.Int64 // requests in flight
+
+	readers sync.Pool // *answerReader, lent per answer
+	tls     *tls.Config
+	raw     [][][]byte // raw[session][step]: the request as it goes on the wire
 }
 
 // New returns an Engine that replays lib against target (an http or https
@@ -57,6 +62,9 @@ func New(targetURL string, lib *Library, opts ...Option) (*Engine, error) {
 	if c.dial != nil {
 		e.dial = c.dial
 	}
+	e.tls = &tls.Config{InsecureSkipVerify: c.insecureTLS, ServerName: t.url.Hostname()} //nolint:gosec // only with WithInsecureTLS
+	e.readers.New = func() any { return &answerReader{br: bufio.NewReaderSize(nil, 4096)} }
+	e.raw = e.prepare()
 	if c.sharedPool {
 		e.shared = e.client(1 << 16)
 	}
@@ -85,7 +93,7 @@ func (e *Engine) client(conns int) *fasthttp.HostClient {
 	return &fasthttp.HostClient{
 		Addr:                          e.target.addr,
 		IsTLS:                         e.target.tls,
-		TLSConfig:                     &tls.Config{InsecureSkipVerify: e.cfg.insecureTLS, ServerName: e.target.url.Hostname()}, //nolint:gosec // only with WithInsecureTLS
+		TLSConfig:                     e.tls,
 		Dial:                          e.dial,
 		MaxConns:                      conns,
 		MaxIdleConnDuration:           90 * time.Second,

@@ -36,6 +36,7 @@ type step struct {
 	headers       [][2][]byte
 	body          []byte
 	endpoint      string
+	head          bool      // a HEAD request: its answer has no body
 	ws            *wsScript // non-nil for a WebSocket upgrade
 }
 
@@ -103,6 +104,7 @@ func (lib *Library) add(s *traces.Session) {
 			uri:      []byte(requestURI(ex.URL)),
 			body:     ex.ReqBody.Data,
 			endpoint: report.Template(ex.Method, ex.URL),
+			head:     ex.Method == "HEAD",
 		}
 		for _, h := range ex.ReqHeader {
 			if !hopHeader(h.Name) {

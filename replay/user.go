@@ -22,7 +22,8 @@ type user struct {
 	e       *Engine
 	k       int
 	profile string
-	hc      *fasthttp.HostClient
+	hc      *fasthttp.HostClient // with a shared pool
+	conns   userConns            // otherwise
 	sink    Sink
 	hard    context.Context
 	scale   float64
@@ -36,8 +37,7 @@ func (e *Engine) runUser(soft, hard context.Context, plan *scheduler.Plan, k int
 	if e.shared != nil {
 		u.hc = e.shared
 	} else {
-		u.hc = e.client(e.cfg.connsPerUser)
-		defer u.hc.CloseIdleConnections()
+		defer u.conns.closeAll()
 	}
 	n := 0
 	for _, iv := range pu.Active {
@@ -46,7 +46,7 @@ func (e *Engine) runUser(soft, hard context.Context, plan *scheduler.Plan, k int
 		}
 		stop := start.Add(iv.Stop)
 		for time.Now().Before(stop) && soft.Err() == nil {
-			u.play(&e.lib.scripts[plan.Session(k, n)], time.Now())
+			u.play(plan.Session(k, n), time.Now())
 			n++
 		}
 	}
@@ -74,12 +74,14 @@ func (u *user) scaled(d time.Duration) time.Duration { return time.Duration(floa
 
 // play runs one session from t0. Each timer is set from t0, the one
 // absolute start, so that lateness never accumulates from step to step.
-func (u *user) play(s *script, t0 time.Time) {
+func (u *user) play(si int, t0 time.Time) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	done := t0
+	s := &u.e.lib.scripts[si]
+	raws := u.e.raw[si]
 	for i := range s.steps {
-		st := &s.steps[i]
+		st, raw := &s.steps[i], raws[i]
 		due := t0.Add(u.scaled(st.offset))
 		if u.e.cfg.pacing == Think {
 			due = done.Add(u.scaled(st.think))
@@ -92,55 +94,67 @@ func (u *user) play(s *script, t0 time.Time) {
 			// A WebSocket lives alongside the session's other requests.
 			wg.Go(func() { u.socket(st, due, t0) })
 		case u.e.cfg.pacing == Think:
-			done = u.send(st, due)
+			done = u.send(st, raw, due)
 		default:
-			wg.Go(func() { u.send(st, due) })
+			wg.Go(func() { u.send(st, raw, due) })
 		}
 	}
 }
 
 // send sends one request due at due and reports it; it returns when the
 // answer has been read to its end.
-func (u *user) send(st *step, due time.Time) time.Time {
+func (u *user) send(st *step, raw []byte, due time.Time) time.Time {
 	e := u.e
-	req := fasthttp.AcquireRequest()
-	resp := fasthttp.AcquireResponse()
-	defer fasthttp.ReleaseRequest(req)
-	defer fasthttp.ReleaseResponse(resp)
-	req.Header.DisableNormalizing()
-	req.Header.SetMethodBytes(st.method)
-	req.SetRequestURIBytes(st.uri)
-	req.Header.SetHost(e.target.host)
-	for _, h := range st.headers {
-		req.Header.AddBytesKV(h[0], h[1])
-	}
-	for _, h := range e.cfg.headers {
-		req.Header.Set(h[0], h[1])
-	}
-	if len(st.body) > 0 {
-		req.SetBodyRaw(st.body)
-	}
 	smp := report.Sample{Kind: report.HTTP, Profile: u.profile, Endpoint: st.endpoint, Intended: due}
 	e.inflight.Add(1)
+	var resp *fasthttp.Response
+	getResp := func() *fasthttp.Response { resp = fasthttp.AcquireResponse(); return resp }
+	var err error
 	smp.Sent = time.Now()
-	err := u.hc.Do(req, resp)
-	if err == nil {
-		smp.FirstByte = time.Since(smp.Sent)
-		smp.Status = resp.StatusCode()
-		if body := resp.BodyStream(); body != nil {
-			_, err = io.Copy(io.Discard, body)
-			_ = resp.CloseBodyStream()
+	if u.hc != nil {
+		var first time.Time
+		first, err = u.sendShared(st, getResp())
+		if !first.IsZero() {
+			smp.FirstByte = first.Sub(smp.Sent)
+		}
+	} else {
+		var first time.Time
+		first, err = e.exchange(&u.conns, raw, st.head, smp.Sent, getResp)
+		if !first.IsZero() {
+			smp.FirstByte = first.Sub(smp.Sent)
 		}
 	}
 	end := time.Now()
 	e.inflight.Add(-1)
 	smp.Done = end.Sub(smp.Sent)
+	if resp != nil {
+		smp.Status = resp.StatusCode()
+		fasthttp.ReleaseResponse(resp)
+	}
 	if err != nil {
 		smp.Err = classify(err)
 		smp.Status = 0
 	}
 	u.sink.Observe(&smp)
 	return end
+}
+
+// sendShared sends a step through the engine's shared pool.
+func (u *user) sendShared(st *step, resp *fasthttp.Response) (time.Time, error) {
+	e := u.e
+	req := fasthttp.AcquireRequest()
+	defer fasthttp.ReleaseRequest(req)
+	e.build(req, st)
+	if err := u.hc.Do(req, resp); err != nil {
+		return time.Time{}, err
+	}
+	first := time.Now()
+	if body := resp.BodyStream(); body != nil {
+		_, err := io.Copy(io.Discard, body)
+		_ = resp.CloseBodyStream()
+		return first, err
+	}
+	return first, nil
 }
 
 // classify names a transport error.

@@ -35,7 +35,7 @@ func (u *user) socket(st *step, due, t0 time.Time) {
 	d := websocket.Dialer{
 		NetDial:          func(_, addr string) (net.Conn, error) { return e.dial(addr) },
 		HandshakeTimeout: e.cfg.timeout,
-		TLSClientConfig:  u.hc.TLSConfig,
+		TLSClientConfig:  e.tls,
 	}
 	smp := report.Sample{Kind: report.WSConnect, Profile: u.profile, Endpoint: st.endpoint, Intended: due, Sent: time.Now()}
 	conn, resp, err := d.DialContext(u.hard, scheme+e.target.host+string(st.uri), h)

@@ -1,0 +1,167 @@
+package replay
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// maxBody bounds the response bodies a user reads.
+const maxBody = 64 << 20
+
+// userConns are one virtual user's keep-alive connections to the target,
+// as a browser keeps them. Between requests a user holds only its idle
+// connections: buffers are lent per request from the engine's pools, and no
+// goroutine runs for it, which is what keeps a user in a few KiB.
+type userConns struct {
+	mu   sync.Mutex
+	idle []net.Conn
+}
+
+// closeAll closes the idle connections.
+func (uc *userConns) closeAll() {
+	uc.mu.Lock()
+	defer uc.mu.Unlock()
+	for _, c := range uc.idle {
+		c.Close()
+	}
+	uc.idle = nil
+}
+
+// acquire returns an idle connection, or dials a new one.
+func (e *Engine) acquire(uc *userConns) (c net.Conn, reused bool, err error) {
+	uc.mu.Lock()
+	if n := len(uc.idle); n > 0 {
+		c = uc.idle[n-1]
+		uc.idle = uc.idle[:n-1]
+		uc.mu.Unlock()
+		return c, true, nil
+	}
+	uc.mu.Unlock()
+	c, err = e.dial(e.target.addr)
+	if err != nil {
+		return nil, false, err
+	}
+	if e.target.tls {
+		tc := tls.Client(c, e.tls)
+		ctx, cancel := context.WithTimeout(context.Background(), e.cfg.timeout)
+		err := tc.HandshakeContext(ctx)
+		cancel()
+		if err != nil {
+			c.Close()
+			return nil, false, err
+		}
+		c = tc
+	}
+	return c, false, nil
+}
+
+// release keeps c for the user's next request, or closes it.
+func (e *Engine) release(uc *userConns, c net.Conn, keep bool) {
+	if keep {
+		uc.mu.Lock()
+		if len(uc.idle) < e.cfg.connsPerUser {
+			uc.idle = append(uc.idle, c)
+			uc.mu.Unlock()
+			return
+		}
+		uc.mu.Unlock()
+	}
+	c.Close()
+}
+
+// stale reports whether err means that a reused keep-alive connection had
+// been closed by the server before this request: worth one retry on a new
+// connection, as browsers do.
+func stale(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.EPIPE) || errors.Is(err, fasthttp.ErrConnectionClosed)
+}
+
+// exchange sends the prepared request raw on one of the user's connections
+// and reads the answer into resp. It returns when the answer's first byte
+// arrived (zero if none did) and the error, if any.
+//
+// While it waits for the answer it holds nothing but the connection and one
+// byte: the read buffer and the response are taken from their pools only
+// once the answer has begun, so that thousands of users waiting on a slow
+// target cost little more than their goroutines.
+func (e *Engine) exchange(uc *userConns, raw []byte, head bool, sent time.Time, resp func() *fasthttp.Response) (first time.Time, err error) {
+	for attempt := 0; ; attempt++ {
+		c, reused, err := e.acquire(uc)
+		if err != nil {
+			return time.Time{}, err
+		}
+		var keep bool
+		first, keep, err = e.roundTrip(c, raw, head, sent, resp)
+		if err == nil {
+			e.release(uc, c, keep)
+			return first, nil
+		}
+		c.Close()
+		if !reused || attempt > 0 || !first.IsZero() || !stale(err) {
+			return first, err
+		}
+	}
+}
+
+// prefixed yields one byte already read, then the rest of the connection.
+type prefixed struct {
+	b    byte
+	done bool
+	c    net.Conn
+}
+
+func (p *prefixed) Read(buf []byte) (int, error) {
+	if !p.done && len(buf) > 0 {
+		buf[0], p.done = p.b, true
+		return 1, nil
+	}
+	return p.c.Read(buf)
+}
+
+// answerReader is a read buffer lent for one answer.
+type answerReader struct {
+	p  prefixed
+	br *bufio.Reader
+}
+
+func (e *Engine) roundTrip(c net.Conn, raw []byte, head bool, sent time.Time, resp func() *fasthttp.Response) (first time.Time, keep bool, err error) {
+	if err := c.SetDeadline(sent.Add(e.cfg.timeout)); err != nil {
+		return time.Time{}, false, err
+	}
+	if _, err := c.Write(raw); err != nil {
+		return time.Time{}, false, err
+	}
+	var one [1]byte
+	if _, err := io.ReadFull(c, one[:]); err != nil {
+		return time.Time{}, false, err
+	}
+	first = time.Now()
+	ar, _ := e.readers.Get().(*answerReader)
+	ar.p = prefixed{b: one[0], c: c}
+	ar.br.Reset(&ar.p)
+	defer func() {
+		ar.br.Reset(nil)
+		ar.p.c = nil
+		e.readers.Put(ar)
+	}()
+	r := resp()
+	if err := r.Header.Read(ar.br); err != nil {
+		return first, false, err
+	}
+	r.SkipBody = head
+	if err := r.ReadBody(ar.br, maxBody); err != nil {
+		return first, false, err
+	}
+	// Bytes left in the buffer would belong to no request: do not reuse.
+	return first, !r.ConnectionClose() && ar.br.Buffered() == 0, nil
+}

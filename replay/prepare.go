@@ -1,0 +1,55 @@
+package replay
+
+import (
+	"strings"
+
+	"github.com/valyala/fasthttp"
+)
+
+// build fills req with step st for the engine's target and headers.
+func (e *Engine) build(req *fasthttp.Request, st *step) {
+	req.Header.DisableNormalizing()
+	req.Header.SetNoDefaultContentType(true) // send the recorded one, or none
+	req.Header.SetMethodBytes(st.method)
+	req.SetRequestURIBytes(st.uri)
+	req.Header.SetHost(e.target.host)
+	for _, h := range st.headers {
+		if !e.overridden(h[0]) {
+			req.Header.AddBytesKV(h[0], h[1])
+		}
+	}
+	for _, h := range e.cfg.headers {
+		req.Header.Set(h[0], h[1])
+	}
+	if len(st.body) > 0 {
+		req.SetBodyRaw(st.body)
+	}
+}
+
+// overridden reports whether a WithHeader replaces the recorded header name.
+func (e *Engine) overridden(name []byte) bool {
+	for _, h := range e.cfg.headers {
+		if strings.EqualFold(h[0], string(name)) {
+			return true
+		}
+	}
+	return false
+}
+
+// prepare writes every step's request as it will go on the wire, once, so
+// that sending one is a single write of bytes made in advance.
+func (e *Engine) prepare() [][][]byte {
+	out := make([][][]byte, len(e.lib.scripts))
+	req := fasthttp.AcquireRequest()
+	defer fasthttp.ReleaseRequest(req)
+	for i := range e.lib.scripts {
+		sc := &e.lib.scripts[i]
+		out[i] = make([][]byte, len(sc.steps))
+		for j := range sc.steps {
+			req.Reset()
+			e.build(req, &sc.steps[j])
+			out[i][j] = []byte(req.String())
+		}
+	}
+	return out
+}
