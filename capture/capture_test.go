@@ -8,7 +8,9 @@ import (
 
 	"github.com/thrive-loadtest/thrive/capture"
 	"github.com/thrive-loadtest/thrive/demo"
+	"github.com/thrive-loadtest/thrive/demo/demotest"
 	"github.com/thrive-loadtest/thrive/traces"
+	"github.com/thrive-loadtest/thrive/traces/tracetest"
 )
 
 // loginName returns the user a session logged in as, from its login body.
@@ -29,7 +31,7 @@ func loginName(s *traces.Session) string {
 // TestDriverThroughProxy plays the demo driver through the capture and checks
 // every session of the trace against what the driver did.
 func TestDriverThroughProxy(t *testing.T) {
-	backend := startDemo(t, demo.WithLatencyScale(0), demo.WithRateLimit(0, 1))
+	backend := demotest.Serve(t, demo.WithLatencyScale(0), demo.WithRateLimit(0, 1))
 	p := startProxy(t, backend)
 	d := demo.Driver{Base: p.URL, Sessions: 60, Concurrency: 12, TimeScale: 1e6, Seed: 5}
 	st, err := d.Run(context.Background())
@@ -109,7 +111,7 @@ func TestDriverThroughProxy(t *testing.T) {
 }
 
 func TestRedaction(t *testing.T) {
-	backend := startDemo(t, demo.WithLatencyScale(0))
+	backend := demotest.Serve(t, demo.WithLatencyScale(0))
 	for _, tc := range []struct {
 		name   string
 		opts   []capture.Option
@@ -138,7 +140,7 @@ func TestRedaction(t *testing.T) {
 					t.Errorf("client key %q", s.Client)
 				}
 			}
-			meta := readMeta(t, p.path)
+			meta := tracetest.ReadMeta(t, p.path)
 			if (len(meta.Redacted) == 0) != tc.secret {
 				t.Errorf("header lists redactions %v", meta.Redacted)
 			}

@@ -9,37 +9,18 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/thrive-loadtest/thrive/demo"
+	"github.com/thrive-loadtest/thrive/demo/demotest"
 )
 
 // fast makes every delay zero, so tests wait on nothing but the network.
 func fast() demo.Option { return demo.WithLatencyScale(0) }
 
 // start runs a demo backend on a loopback port until the test ends.
-func start(t testing.TB, opts ...demo.Option) string {
-	t.Helper()
-	srv, err := demo.New(opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := demo.Listen(context.Background(), "127.0.0.1:0", false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		if err := srv.Serve(ctx, ln, time.Second); err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-	t.Cleanup(func() { cancel(); wg.Wait() })
-	return "http://" + ln.Addr().String()
-}
+func start(tb testing.TB, opts ...demo.Option) string { return demotest.Serve(tb, opts...) }
 
 // client is a browser-like client: its own cookie jar and connections.
 type client struct {

@@ -2,10 +2,7 @@ package replay_test
 
 import (
 	"context"
-	"errors"
-	"io"
 	"net"
-	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -13,10 +10,12 @@ import (
 
 	"github.com/thrive-loadtest/thrive/capture"
 	"github.com/thrive-loadtest/thrive/demo"
+	"github.com/thrive-loadtest/thrive/demo/demotest"
 	"github.com/thrive-loadtest/thrive/replay"
 	"github.com/thrive-loadtest/thrive/report"
 	"github.com/thrive-loadtest/thrive/scheduler"
 	"github.com/thrive-loadtest/thrive/traces"
+	"github.com/thrive-loadtest/thrive/traces/tracetest"
 )
 
 // record plays the demo driver through a capture in front of backend and
@@ -48,42 +47,7 @@ func record(t *testing.T, backend string, sessions int) []*traces.Session {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	r, err := traces.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []*traces.Session
-	for {
-		s := new(traces.Session)
-		if err := r.Next(s); errors.Is(err, io.EOF) {
-			return out
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, s)
-	}
-}
-
-func startDemo(t *testing.T, opts ...demo.Option) string {
-	t.Helper()
-	srv, err := demo.New(opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := demo.Listen(context.Background(), "127.0.0.1:0", false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() { _ = srv.Serve(ctx, ln, time.Second) })
-	t.Cleanup(func() { cancel(); wg.Wait() })
-	return "http://" + ln.Addr().String()
+	return tracetest.ReadFile(t, path)
 }
 
 type collect struct {
@@ -101,7 +65,7 @@ func (c *collect) Observe(s *report.Sample) {
 // them against the same backend: every socket connects and every message
 // gets its whole streamed reply.
 func TestWebSocketReplay(t *testing.T) {
-	backend := startDemo(t, demo.WithLatencyScale(0.02), demo.WithRateLimit(0, 1))
+	backend := demotest.Serve(t, demo.WithLatencyScale(0.02), demo.WithRateLimit(0, 1))
 	sessions := record(t, backend, 20)
 	lib := replay.FromSessions(sessions)
 	e, err := replay.New(backend, lib, replay.WithStopTimeout(10*time.Second))

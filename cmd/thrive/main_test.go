@@ -5,8 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
-	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -192,30 +190,7 @@ func TestCatRoundTrips(t *testing.T) {
 	}
 }
 
-func readTrace(t *testing.T, path string) []*traces.Session {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	r, err := traces.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []*traces.Session
-	for {
-		s := new(traces.Session)
-		err := r.Next(s)
-		if errors.Is(err, io.EOF) {
-			return out
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, s)
-	}
-}
+func readTrace(t *testing.T, path string) []*traces.Session { return tracetest.ReadFile(t, path) }
 
 func TestFilter(t *testing.T) {
 	path, ss := sampleTrace(t, 200)
