@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -40,6 +41,7 @@ type replayFlags struct {
 	insecure    bool
 	startAt     string
 	quiet       bool
+	cpuProfile  string
 }
 
 func newReplayCmd() *cobra.Command {
@@ -91,6 +93,8 @@ due, and the generator's lateness (schedule lag) is measured too.`,
 	fl.BoolVar(&f.insecure, "insecure", false, "do not verify the certificate of an https target")
 	fl.StringVar(&f.startAt, "start-at", "", "start at this RFC 3339 time (shards of one run share it)")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no status line")
+	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file (for thrive's developers)")
+	_ = fl.MarkHidden("cpuprofile")
 	return cmd
 }
 
@@ -236,6 +240,17 @@ func runReplay(cmd *cobra.Command, path string, f *replayFlags) error {
 	statusDone := make(chan struct{})
 	if tty, ok := cmd.ErrOrStderr().(*os.File); ok && !f.quiet && isTerminal(tty) {
 		wg.Go(func() { replayStatus(tty, eng, rec, statusDone) })
+	}
+	if f.cpuProfile != "" {
+		pf, err := os.Create(f.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer pf.Close()
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	runErr := eng.Run(cmd.Context(), plan, start, rec)
 	close(statusDone)
