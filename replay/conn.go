@@ -27,13 +27,38 @@ type userConns struct {
 }
 
 // closeAll closes the idle connections.
-func (uc *userConns) closeAll() {
+func (uc *userConns) closeAll(e *Engine) {
 	uc.mu.Lock()
 	defer uc.mu.Unlock()
 	for _, c := range uc.idle {
-		c.Close()
+		e.closeConn(c)
 	}
 	uc.idle = nil
+}
+
+// track notes an open connection, so that the end of a run can cut the
+// requests still in flight on it.
+func (e *Engine) track(c net.Conn) {
+	e.connsMu.Lock()
+	e.conns[c] = struct{}{}
+	e.connsMu.Unlock()
+}
+
+func (e *Engine) closeConn(c net.Conn) {
+	e.connsMu.Lock()
+	delete(e.conns, c)
+	e.connsMu.Unlock()
+	c.Close()
+}
+
+// cutAll ends every request in flight: their reads and writes fail at once.
+func (e *Engine) cutAll() {
+	e.connsMu.Lock()
+	defer e.connsMu.Unlock()
+	past := time.Unix(1, 0)
+	for c := range e.conns {
+		_ = c.SetDeadline(past)
+	}
 }
 
 // acquire returns an idle connection, or dials a new one.
@@ -61,6 +86,7 @@ func (e *Engine) acquire(uc *userConns) (c net.Conn, reused bool, err error) {
 		}
 		c = tc
 	}
+	e.track(c)
 	return c, false, nil
 }
 
@@ -75,7 +101,7 @@ func (e *Engine) release(uc *userConns, c net.Conn, keep bool) {
 		}
 		uc.mu.Unlock()
 	}
-	c.Close()
+	e.closeConn(c)
 }
 
 // stale reports whether err means that a reused keep-alive connection had
@@ -106,7 +132,7 @@ func (e *Engine) exchange(uc *userConns, raw []byte, head bool, sent time.Time, 
 			e.release(uc, c, keep)
 			return first, nil
 		}
-		c.Close()
+		e.closeConn(c)
 		if !reused || attempt > 0 || !first.IsZero() || !stale(err) {
 			return first, err
 		}

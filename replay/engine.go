@@ -38,6 +38,8 @@ type Engine struct {
 	inflight atomic.Int64 // requests in flight
 
 	readers sync.Pool // *answerReader, lent per answer
+	connsMu sync.Mutex
+	conns   map[net.Conn]struct{} // every open connection of the users
 	tls     *tls.Config
 	raw     [][][]byte // raw[session][step]: the request as it goes on the wire
 }
@@ -58,7 +60,7 @@ func New(targetURL string, lib *Library, opts ...Option) (*Engine, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("replay: %w", err)
 	}
-	e := &Engine{cfg: c, target: t, lib: lib, dial: dialer(c.sourceIPs, c.timeout)}
+	e := &Engine{cfg: c, target: t, lib: lib, dial: dialer(c.sourceIPs, c.timeout), conns: map[net.Conn]struct{}{}}
 	if c.dial != nil {
 		e.dial = c.dial
 	}
@@ -139,6 +141,7 @@ func (e *Engine) Run(ctx context.Context, plan *scheduler.Plan, start time.Time,
 		select {
 		case <-t.C:
 			cancelHard()
+			e.cutAll()
 		case <-hard.Done():
 		}
 	}()

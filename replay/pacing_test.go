@@ -224,3 +224,33 @@ func TestMixOverManyUsers(t *testing.T) {
 		}
 	})
 }
+
+// TestStopTimeoutCutsRequests runs against a server that takes an hour to
+// answer: the run ends at its run time plus the stop timeout, and the
+// request in flight is reported as stopped.
+func TestStopTimeoutCutsRequests(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := &pipeServer{service: time.Hour}
+		lib := FromSessions([]*traces.Session{session("a", "browse", 0)})
+		e, err := New("http://backend.test", lib, WithDial(srv.dial), WithStopTimeout(time.Second), WithTimeout(2*time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		plan, err := scheduler.New(lib.Sessions(), scheduler.Config{Users: 1, RunTime: 100 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		sink := &collect{}
+		if err := e.Run(context.Background(), plan, start, sink); err != nil {
+			t.Fatal(err)
+		}
+		if took := time.Since(start); took != 1100*time.Millisecond {
+			t.Fatalf("the run took %v, want the run time and the stop timeout, 1.1 s", took)
+		}
+		if len(sink.samples) != 1 || sink.samples[0].Err != report.ErrStopped {
+			t.Fatalf("samples %+v, want one stopped request", sink.samples)
+		}
+		time.Sleep(2 * time.Hour) // let the server's sleep end
+	})
+}

@@ -37,7 +37,7 @@ func (e *Engine) runUser(soft, hard context.Context, plan *scheduler.Plan, k int
 	if e.shared != nil {
 		u.hc = e.shared
 	} else {
-		defer u.conns.closeAll()
+		defer u.conns.closeAll(e)
 	}
 	n := 0
 	for _, iv := range pu.Active {
@@ -133,6 +133,9 @@ func (u *user) send(st *step, raw []byte, due time.Time) time.Time {
 	}
 	if err != nil {
 		smp.Err = classify(err)
+		if u.hard.Err() != nil {
+			smp.Err = report.ErrStopped
+		}
 		smp.Status = 0
 	}
 	u.sink.Observe(&smp)

@@ -28,6 +28,9 @@ const (
 	ErrTLS     ErrorKind = "tls"
 	ErrPorts   ErrorKind = "out of local ports"
 	ErrFiles   ErrorKind = "out of open files"
+	// ErrStopped marks a request cut because the run ended or was stopped
+	// and the stop timeout passed.
+	ErrStopped ErrorKind = "stopped"
 	ErrOther   ErrorKind = "other"
 )
 
