@@ -120,14 +120,17 @@ func stale(err error) bool {
 // byte: the read buffer and the response are taken from their pools only
 // once the answer has begun, so that thousands of users waiting on a slow
 // target cost little more than their goroutines.
-func (e *Engine) exchange(uc *userConns, raw []byte, head bool, sent time.Time, resp func() *fasthttp.Response) (first time.Time, err error) {
+//
+// With eager, it takes the read buffer at once and saves the one-byte read:
+// for a user whose answers come fast, holding the buffer costs nothing.
+func (e *Engine) exchange(uc *userConns, raw []byte, head, eager bool, sent time.Time, resp func() *fasthttp.Response) (first time.Time, err error) {
 	for attempt := 0; ; attempt++ {
 		c, reused, err := e.acquire(uc)
 		if err != nil {
 			return time.Time{}, err
 		}
 		var keep bool
-		first, keep, err = e.roundTrip(c, raw, head, sent, resp)
+		first, keep, err = e.roundTrip(c, raw, head, eager, sent, resp)
 		if err == nil {
 			e.release(uc, c, keep)
 			return first, nil
@@ -160,20 +163,25 @@ type answerReader struct {
 	br *bufio.Reader
 }
 
-func (e *Engine) roundTrip(c net.Conn, raw []byte, head bool, sent time.Time, resp func() *fasthttp.Response) (first time.Time, keep bool, err error) {
+func (e *Engine) roundTrip(c net.Conn, raw []byte, head, eager bool, sent time.Time, resp func() *fasthttp.Response) (first time.Time, keep bool, err error) {
 	if err := c.SetDeadline(sent.Add(e.cfg.timeout)); err != nil {
 		return time.Time{}, false, err
 	}
 	if _, err := c.Write(raw); err != nil {
 		return time.Time{}, false, err
 	}
-	var one [1]byte
-	if _, err := io.ReadFull(c, one[:]); err != nil {
-		return time.Time{}, false, err
-	}
-	first = time.Now()
 	ar, _ := e.readers.Get().(*answerReader)
-	ar.p = prefixed{b: one[0], c: c}
+	if eager {
+		ar.p = prefixed{done: true, c: c}
+	} else {
+		var one [1]byte
+		if _, err := io.ReadFull(c, one[:]); err != nil {
+			e.readers.Put(ar)
+			return time.Time{}, false, err
+		}
+		first = time.Now()
+		ar.p = prefixed{b: one[0], c: c}
+	}
 	ar.br.Reset(&ar.p)
 	defer func() {
 		ar.br.Reset(nil)
@@ -183,6 +191,9 @@ func (e *Engine) roundTrip(c net.Conn, raw []byte, head bool, sent time.Time, re
 	r := resp()
 	if err := r.Header.Read(ar.br); err != nil {
 		return first, false, err
+	}
+	if first.IsZero() {
+		first = time.Now()
 	}
 	r.SkipBody = head
 	if err := r.ReadBody(ar.br, maxBody); err != nil {

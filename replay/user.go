@@ -5,9 +5,11 @@ import (
 	"crypto/tls"
 	"errors"
 	"io"
+	"math"
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -24,16 +26,20 @@ type user struct {
 	profile string
 	hc      *fasthttp.HostClient // with a shared pool
 	conns   userConns            // otherwise
-	sink    Sink
-	hard    context.Context
-	scale   float64
-	timer   *time.Timer
+	// lastWait is how long the user's latest answer took to begin, in
+	// ns; fast answers let the next request take its buffer at once.
+	lastWait atomic.Int64
+	sink     Sink
+	hard     context.Context
+	scale    float64
+	timer    *time.Timer
 }
 
 func (e *Engine) runUser(soft, hard context.Context, plan *scheduler.Plan, k int, start time.Time, sink Sink) {
 	pu := plan.User(k)
 	u := &user{e: e, k: k, profile: pu.Profile, sink: sink, hard: hard, scale: plan.Scale(), timer: time.NewTimer(time.Hour)}
 	u.timer.Stop()
+	u.lastWait.Store(math.MaxInt64) // unknown: wait without a buffer until known
 	if e.shared != nil {
 		u.hc = e.shared
 	} else {
@@ -95,11 +101,31 @@ func (u *user) play(si int, t0 time.Time) {
 			wg.Go(func() { u.socket(st, due, t0) })
 		case u.e.cfg.pacing == Think:
 			done = u.send(st, raw, due)
+		case u.inlineFits(s, i, t0):
+			u.send(st, raw, due)
 		default:
 			wg.Go(func() { u.send(st, raw, due) })
 		}
 	}
 }
+
+// inlineFits reports whether step i of s can be sent from the user's own
+// goroutine under recorded pacing: when the user's answers have been coming
+// in under a quarter of the time until the next step is due, waiting for
+// this one will not make the next late, and a goroutine is saved. Should an
+// answer take longer after all, the next request goes out late and its lag
+// says so.
+func (u *user) inlineFits(s *script, i int, t0 time.Time) bool {
+	if i+1 == len(s.steps) {
+		return u.lastWait.Load() < int64(eagerBelow)
+	}
+	next := t0.Add(u.scaled(s.steps[i+1].offset))
+	return time.Duration(u.lastWait.Load()) < time.Until(next)/4
+}
+
+// eagerBelow is the answer time under which a user's next request takes its
+// read buffer before the answer begins.
+const eagerBelow = 5 * time.Millisecond
 
 // send sends one request due at due and reports it; it returns when the
 // answer has been read to its end.
@@ -119,9 +145,11 @@ func (u *user) send(st *step, raw []byte, due time.Time) time.Time {
 		}
 	} else {
 		var first time.Time
-		first, err = e.exchange(&u.conns, raw, st.head, smp.Sent, getResp)
+		eager := u.lastWait.Load() < int64(eagerBelow)
+		first, err = e.exchange(&u.conns, raw, st.head, eager, smp.Sent, getResp)
 		if !first.IsZero() {
 			smp.FirstByte = first.Sub(smp.Sent)
+			u.lastWait.Store(int64(smp.FirstByte))
 		}
 	}
 	end := time.Now()
