@@ -7,6 +7,7 @@
 # core 1. Loopback only.
 #
 #   bash bench/replay-users.sh            # 20 s per tool
+#   TOOLS=thrive bash bench/replay-users.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -66,8 +67,10 @@ print(f'{sys.argv[7]:8} {rate:10.0f} {100*rate/users:9.1f}% {peak/1024:9.0f} {pe
 
 echo "$USERS users, each waiting on a 1 s answer ($USERS req/s offered), $DURATION s; target on core 0, generator on core 1"
 printf '%-8s %10s %10s %9s %10s\n' tool "req/s" "kept" "peak MB" "KiB/user"
-run thrive "$work/thrive" replay "$work/flat.thrv" --target "http://127.0.0.1:$PORT" --users "$USERS" --run-time "${DURATION}s" --pacing think --quiet --stop-timeout 2s
-run wrk wrk -t1 -c"$USERS" -d"${DURATION}s" --timeout 10s "$URL"
-run hey hey -z "${DURATION}s" -c "$USERS" -t 10 "$URL"
+TOOLS=${TOOLS:-thrive wrk hey vegeta}
+want() { [[ " $TOOLS " == *" $1 "* ]]; }
+want thrive && run thrive "$work/thrive" replay "$work/flat.thrv" --target "http://127.0.0.1:$PORT" --users "$USERS" --run-time "${DURATION}s" --pacing think --quiet --stop-timeout 2s
+want wrk && run wrk wrk -t1 -c"$USERS" -d"${DURATION}s" --timeout 10s "$URL"
+want hey && run hey hey -z "${DURATION}s" -c "$USERS" -t 10 "$URL"
 echo "GET $URL" >"$work/targets"
-run vegeta vegeta attack -targets "$work/targets" -rate "$USERS" -max-workers "$USERS" -duration "${DURATION}s" -output /dev/null
+want vegeta && run vegeta vegeta attack -targets "$work/targets" -rate "$USERS" -max-workers "$USERS" -duration "${DURATION}s" -output /dev/null

@@ -123,21 +123,21 @@ func stale(err error) bool {
 //
 // With eager, it takes the read buffer at once and saves the one-byte read:
 // for a user whose answers come fast, holding the buffer costs nothing.
-func (e *Engine) exchange(uc *userConns, raw []byte, head, eager bool, sent time.Time, resp func() *fasthttp.Response) (first time.Time, err error) {
+func (e *Engine) exchange(uc *userConns, raw []byte, head, eager bool, sent time.Time) (first time.Time, status int, err error) {
 	for attempt := 0; ; attempt++ {
 		c, reused, err := e.acquire(uc)
 		if err != nil {
-			return time.Time{}, err
+			return time.Time{}, 0, err
 		}
 		var keep bool
-		first, keep, err = e.roundTrip(c, raw, head, eager, sent, resp)
+		first, status, keep, err = e.roundTrip(c, raw, head, eager, sent)
 		if err == nil {
 			e.release(uc, c, keep)
-			return first, nil
+			return first, status, nil
 		}
 		e.closeConn(c)
 		if !reused || attempt > 0 || !first.IsZero() || !stale(err) {
-			return first, err
+			return first, status, err
 		}
 	}
 }
@@ -157,30 +157,40 @@ func (p *prefixed) Read(buf []byte) (int, error) {
 	return p.c.Read(buf)
 }
 
+// readBufferSize is the read buffer lent per answer: enough for the
+// headers of nearly every answer; longer ones read through a larger buffer
+// made for them.
+const readBufferSize = 2048
+
 // answerReader is a read buffer lent for one answer.
 type answerReader struct {
 	p  prefixed
 	br *bufio.Reader
 }
 
-func (e *Engine) roundTrip(c net.Conn, raw []byte, head, eager bool, sent time.Time, resp func() *fasthttp.Response) (first time.Time, keep bool, err error) {
+func (e *Engine) roundTrip(c net.Conn, raw []byte, head, eager bool, sent time.Time) (first time.Time, status int, keep bool, err error) {
 	if err := c.SetDeadline(sent.Add(e.cfg.timeout)); err != nil {
-		return time.Time{}, false, err
+		return time.Time{}, 0, false, err
 	}
 	if _, err := c.Write(raw); err != nil {
-		return time.Time{}, false, err
+		return time.Time{}, 0, false, err
 	}
 	ar, _ := e.readers.Get().(*answerReader)
 	if eager {
 		ar.p = prefixed{done: true, c: c}
 	} else {
-		var one [1]byte
-		if _, err := io.ReadFull(c, one[:]); err != nil {
+		// One byte from a pool: a byte on the stack would escape into
+		// Read and be allocated each time.
+		one, _ := e.bytes.Get().(*[1]byte)
+		_, err := io.ReadFull(c, one[:])
+		b := one[0]
+		e.bytes.Put(one)
+		if err != nil {
 			e.readers.Put(ar)
-			return time.Time{}, false, err
+			return time.Time{}, 0, false, err
 		}
 		first = time.Now()
-		ar.p = prefixed{b: one[0], c: c}
+		ar.p = prefixed{b: b, c: c}
 	}
 	ar.br.Reset(&ar.p)
 	defer func() {
@@ -188,17 +198,27 @@ func (e *Engine) roundTrip(c net.Conn, raw []byte, head, eager bool, sent time.T
 		ar.p.c = nil
 		e.readers.Put(ar)
 	}()
-	r := resp()
-	if err := r.Header.Read(ar.br); err != nil {
-		return first, false, err
+	r := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseResponse(r)
+	br := ar.br
+	err = r.Header.Read(br)
+	if _, small := errors.AsType[*fasthttp.ErrSmallBuffer](err); small {
+		// Headers longer than the pooled buffer: Peek consumed nothing,
+		// so read on through a larger buffer over the small one.
+		br = bufio.NewReaderSize(br, 64<<10)
+		err = r.Header.Read(br)
+	}
+	if err != nil {
+		return first, 0, false, err
 	}
 	if first.IsZero() {
 		first = time.Now()
 	}
+	status = r.StatusCode()
 	r.SkipBody = head
-	if err := r.ReadBody(ar.br, maxBody); err != nil {
-		return first, false, err
+	if err := r.ReadBody(br, maxBody); err != nil {
+		return first, status, false, err
 	}
-	// Bytes left in the buffer would belong to no request: do not reuse.
-	return first, !r.ConnectionClose() && ar.br.Buffered() == 0, nil
+	// Bytes left in a buffer would belong to no request: do not reuse.
+	return first, status, !r.ConnectionClose() && br.Buffered() == 0 && ar.br.Buffered() == 0, nil
 }

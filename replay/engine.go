@@ -38,6 +38,8 @@ type Engine struct {
 	inflight atomic.Int64 // requests in flight
 
 	readers sync.Pool // *answerReader, lent per answer
+	samples sync.Pool // *report.Sample, lent per request
+	bytes   sync.Pool // *[1]byte, lent while a user waits for an answer
 	connsMu sync.Mutex
 	conns   map[net.Conn]struct{} // every open connection of the users
 	tls     *tls.Config
@@ -65,7 +67,9 @@ func New(targetURL string, lib *Library, opts ...Option) (*Engine, error) {
 		e.dial = c.dial
 	}
 	e.tls = &tls.Config{InsecureSkipVerify: c.insecureTLS, ServerName: t.url.Hostname()} //nolint:gosec // only with WithInsecureTLS
-	e.readers.New = func() any { return &answerReader{br: bufio.NewReaderSize(nil, 4096)} }
+	e.readers.New = func() any { return &answerReader{br: bufio.NewReaderSize(nil, readBufferSize)} }
+	e.samples.New = func() any { return new(report.Sample) }
+	e.bytes.New = func() any { return new([1]byte) }
 	e.raw = e.prepare()
 	if c.sharedPool {
 		e.shared = e.client(1 << 16)

@@ -3,8 +3,11 @@ package replay
 import (
 	"bufio"
 	"context"
+	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -253,4 +256,34 @@ func TestStopTimeoutCutsRequests(t *testing.T) {
 		}
 		time.Sleep(2 * time.Hour) // let the server's sleep end
 	})
+}
+
+// TestLongHeadersAndBodies reads answers whose headers outgrow the pooled
+// read buffer, and bodies far larger than it, over kept-alive connections.
+func TestLongHeadersAndBodies(t *testing.T) {
+	cookie := strings.Repeat("c", 6000)
+	body := strings.Repeat("b", 100000)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Set-Cookie", "big="+cookie)
+		_, _ = io.WriteString(w, body)
+	}))
+	defer srv.Close()
+	lib := FromSessions([]*traces.Session{session("a", "browse", 0, time.Millisecond, 2*time.Millisecond)})
+	e, err := New(srv.URL, lib)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := &collect{}
+	u := &user{e: e, profile: "browse", sink: sink, hard: context.Background(), scale: 1, timer: time.NewTimer(time.Hour)}
+	u.lastWait.Store(int64(time.Hour))
+	u.play(0, time.Now())
+	u.conns.closeAll(e)
+	if len(sink.samples) != 3 {
+		t.Fatalf("%d samples", len(sink.samples))
+	}
+	for _, s := range sink.samples {
+		if s.Err != "" || s.Status != 200 {
+			t.Fatalf("sample %+v", s)
+		}
+	}
 }

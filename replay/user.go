@@ -128,36 +128,32 @@ func (u *user) inlineFits(s *script, i int, t0 time.Time) bool {
 const eagerBelow = 5 * time.Millisecond
 
 // send sends one request due at due and reports it; it returns when the
-// answer has been read to its end.
+// answer has been read to its end. It allocates nothing: the sample, the
+// read buffer and the response come from pools.
 func (u *user) send(st *step, raw []byte, due time.Time) time.Time {
 	e := u.e
-	smp := report.Sample{Kind: report.HTTP, Profile: u.profile, Endpoint: st.endpoint, Intended: due}
+	smp, _ := e.samples.Get().(*report.Sample)
+	*smp = report.Sample{Kind: report.HTTP, Profile: u.profile, Endpoint: st.endpoint, Intended: due}
 	e.inflight.Add(1)
-	var resp *fasthttp.Response
-	getResp := func() *fasthttp.Response { resp = fasthttp.AcquireResponse(); return resp }
-	var err error
+	var (
+		first  time.Time
+		status int
+		err    error
+	)
 	smp.Sent = time.Now()
 	if u.hc != nil {
-		var first time.Time
-		first, err = u.sendShared(st, getResp())
-		if !first.IsZero() {
-			smp.FirstByte = first.Sub(smp.Sent)
-		}
+		first, status, err = u.sendShared(st)
 	} else {
-		var first time.Time
 		eager := u.lastWait.Load() < int64(eagerBelow)
-		first, err = e.exchange(&u.conns, raw, st.head, eager, smp.Sent, getResp)
-		if !first.IsZero() {
-			smp.FirstByte = first.Sub(smp.Sent)
-			u.lastWait.Store(int64(smp.FirstByte))
-		}
+		first, status, err = e.exchange(&u.conns, raw, st.head, eager, smp.Sent)
 	}
 	end := time.Now()
 	e.inflight.Add(-1)
 	smp.Done = end.Sub(smp.Sent)
-	if resp != nil {
-		smp.Status = resp.StatusCode()
-		fasthttp.ReleaseResponse(resp)
+	smp.Status = status
+	if !first.IsZero() {
+		smp.FirstByte = first.Sub(smp.Sent)
+		u.lastWait.Store(int64(smp.FirstByte))
 	}
 	if err != nil {
 		smp.Err = classify(err)
@@ -166,26 +162,28 @@ func (u *user) send(st *step, raw []byte, due time.Time) time.Time {
 		}
 		smp.Status = 0
 	}
-	u.sink.Observe(&smp)
+	u.sink.Observe(smp)
+	e.samples.Put(smp)
 	return end
 }
 
 // sendShared sends a step through the engine's shared pool.
-func (u *user) sendShared(st *step, resp *fasthttp.Response) (time.Time, error) {
+func (u *user) sendShared(st *step) (first time.Time, status int, err error) {
 	e := u.e
 	req := fasthttp.AcquireRequest()
+	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
 	e.build(req, st)
 	if err := u.hc.Do(req, resp); err != nil {
-		return time.Time{}, err
+		return time.Time{}, 0, err
 	}
-	first := time.Now()
+	first = time.Now()
 	if body := resp.BodyStream(); body != nil {
-		_, err := io.Copy(io.Discard, body)
+		_, err = io.Copy(io.Discard, body)
 		_ = resp.CloseBodyStream()
-		return first, err
 	}
-	return first, nil
+	return first, resp.StatusCode(), err
 }
 
 // classify names a transport error.

@@ -1,0 +1,100 @@
+//go:build !race
+
+package replay
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/thrive-loadtest/thrive/report"
+	"github.com/thrive-loadtest/thrive/traces"
+)
+
+// countSink counts samples and keeps nothing.
+type countSink struct{ n atomic.Int64 }
+
+func (c *countSink) Observe(*report.Sample) { c.n.Add(1) }
+
+// staticServer answers every request on its connections with the same
+// bytes, from fixed buffers, so that it allocates nothing while the test
+// counts allocations.
+func staticServer(t *testing.T) string {
+	t.Helper()
+	ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	answer := []byte("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{\"ok\":true}")
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				buf := make([]byte, 64<<10)
+				have := 0
+				for {
+					n, err := c.Read(buf[have:])
+					if err != nil {
+						return
+					}
+					have += n
+					for {
+						i := bytes.Index(buf[:have], []byte("\r\n\r\n"))
+						if i < 0 {
+							break
+						}
+						if _, err := c.Write(answer); err != nil {
+							return
+						}
+						have = copy(buf, buf[i+4:have])
+					}
+				}
+			}()
+		}
+	}()
+	return "http://" + ln.Addr().String()
+}
+
+// TestSendAllocatesNothing holds the hot path to its promise: once pools
+// are warm, sending a request and reading its answer allocates nothing.
+func TestSendAllocatesNothing(t *testing.T) {
+	target := staticServer(t)
+	lib := FromSessions([]*traces.Session{{ID: "a", Profile: "browse", Exchanges: []traces.Exchange{{
+		Method: "GET", URL: "/api/projects/7/?page=2", Status: 200,
+		ReqHeader: []traces.Header{{Name: "Accept", Value: "application/json"}, {Name: "User-Agent", Value: "test"}},
+	}}}})
+	e, err := New(target, lib)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, eager := range []bool{false, true} {
+		sink := &countSink{}
+		u := &user{e: e, profile: "browse", sink: sink, hard: context.Background(), scale: 1}
+		if !eager {
+			u.lastWait.Store(int64(time.Hour)) // a slow target: wait without a buffer
+		}
+		st, raw := &lib.scripts[0].steps[0], e.raw[0][0]
+		u.send(st, raw, time.Now()) // dial, and warm the pools
+		n := testing.AllocsPerRun(200, func() {
+			if !eager {
+				u.lastWait.Store(int64(time.Hour))
+			}
+			u.send(st, raw, time.Now())
+		})
+		u.conns.closeAll(e)
+		if sink.n.Load() != 202 {
+			t.Fatalf("eager %v: %d samples, want 202", eager, sink.n.Load())
+		}
+		if n != 0 {
+			t.Errorf("eager %v: %v allocations per request, want 0", eager, n)
+		}
+	}
+}
