@@ -20,17 +20,7 @@ need() { command -v "$1" >/dev/null 2>&1; }
 if ! need wrk || ! need hey; then
 	apt-get update -qq && apt-get install -y -qq wrk hey >/dev/null
 fi
-export PATH="$PATH:$(go env GOPATH)/bin"
-need vegeta || go install github.com/tsenart/vegeta/v12@v12.13.0
-
-work=$(mktemp -d)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	rm -rf "$work"
-}
-trap cleanup EXIT
+source bench/lib.sh
 
 go build -o "$work/thrive" ./cmd/thrive
 go build -o "$work/target" ./bench/target
