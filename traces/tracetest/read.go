@@ -9,20 +9,28 @@ import (
 	"github.com/thrive-loadtest/thrive/traces"
 )
 
-// ReadFile returns every session of the trace at path, failing the test on
-// any error.
-func ReadFile(tb testing.TB, path string) []*traces.Session {
+// open returns a Reader over the trace at path; both close when the test
+// ends.
+func open(tb testing.TB, path string) *traces.Reader {
 	tb.Helper()
 	f, err := os.Open(path)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	defer f.Close()
+	tb.Cleanup(func() { f.Close() })
 	r, err := traces.NewReader(f)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	defer r.Close()
+	tb.Cleanup(func() { r.Close() })
+	return r
+}
+
+// ReadFile returns every session of the trace at path, failing the test on
+// any error.
+func ReadFile(tb testing.TB, path string) []*traces.Session {
+	tb.Helper()
+	r := open(tb, path)
 	var out []*traces.Session
 	for {
 		s := new(traces.Session)
@@ -40,15 +48,5 @@ func ReadFile(tb testing.TB, path string) []*traces.Session {
 // ReadMeta returns the header of the trace at path.
 func ReadMeta(tb testing.TB, path string) traces.Meta {
 	tb.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer f.Close()
-	r, err := traces.NewReader(f)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer r.Close()
-	return r.Meta()
+	return open(tb, path).Meta()
 }
