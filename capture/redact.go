@@ -79,6 +79,29 @@ type secrets struct {
 	rd  *Redactor
 	ph  map[string]string // value → placeholder
 	ord []string          // values, longest first when replacing
+	low []byte            // scratch for mayNameSecret
+}
+
+// secretFragments are parts that every name secretFieldPattern matches
+// contains, lower-cased: a document with none of them names no secret.
+var secretFragments = [...]string{"pass", "pwd", "secret", "token", "key", "credential", "otp"} //nolint:gochecknoglobals // constant table
+
+// mayNameSecret reports whether b might hold a secret-looking field name,
+// so that documents without one (most answers) skip the JSON scan.
+func (sc *secrets) mayNameSecret(b []byte) bool {
+	sc.low = sc.low[:0]
+	for _, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		sc.low = append(sc.low, c)
+	}
+	for _, f := range secretFragments {
+		if bytes.Contains(sc.low, []byte(f)) {
+			return true
+		}
+	}
+	return false
 }
 
 func (sc *secrets) add(name, value string) string {
@@ -276,7 +299,7 @@ func (sc *secrets) body(hs []traces.Header, b []byte) []byte {
 // document, in place of their quoted literals, keeping the rest of the bytes
 // as they were. Anything that is not JSON is returned as it was.
 func (sc *secrets) jsonFields(b []byte) []byte {
-	if len(b) == 0 || (b[0] != '{' && b[0] != '[') {
+	if len(b) == 0 || (b[0] != '{' && b[0] != '[') || !sc.mayNameSecret(b) {
 		return b
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))

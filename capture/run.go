@@ -2,11 +2,9 @@ package capture
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"sync"
 	"time"
 
@@ -14,48 +12,39 @@ import (
 )
 
 // Run serves the capture on ln and writes finished sessions to the sink
-// until ctx ends. Then it stops accepting connections, gives requests in
-// flight the grace time to finish, closes WebSockets, writes every open
-// session, and closes the sink. It closes ln. The error says what failed:
+// until ctx ends. Then it stops accepting connections, closes idle ones and
+// WebSockets, gives requests in flight the grace time to finish, writes
+// every open session, and closes the sink. It closes ln. The error says what failed:
 // serving, or writing the trace.
 func (c *Capture) Run(ctx context.Context, ln net.Listener) error {
-	srv := &http.Server{
-		Handler:           c,
-		ReadHeaderTimeout: 30 * time.Second,
-		IdleTimeout:       5 * time.Minute,
-		ErrorLog:          c.cfg.errorLog,
-		// HTTP/1.1 only, also on TLS: WebSockets need the connection.
-		TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){},
-	}
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
-
 	var wg sync.WaitGroup
 	stopWriter := make(chan struct{})
 	wg.Go(func() { c.writeLoop(stopWriter) })
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- c.serve(ln) }()
 
 	var err error
 	select {
 	case err = <-serveErr:
 	case <-ctx.Done():
-		sctx, cancel := context.WithTimeout(context.Background(), c.cfg.grace)
-		if serr := srv.Shutdown(sctx); serr != nil {
-			_ = srv.Close()
-		}
-		cancel()
-		if serr := <-serveErr; !errors.Is(serr, http.ErrServerClosed) {
+	}
+	_ = ln.Close()
+	c.stop()
+	done := make(chan struct{})
+	go func() { c.connWG.Wait(); close(done) }()
+	grace := time.NewTimer(c.cfg.grace)
+	select {
+	case <-done:
+	case <-grace.C:
+		c.closeEverything()
+		<-done
+	}
+	grace.Stop()
+	if ctx.Err() != nil {
+		if serr := <-serveErr; !errors.Is(serr, net.ErrClosed) {
 			err = serr
 		}
 	}
-	// Hijacked WebSocket connections outlive Shutdown: close them so their
-	// exchanges complete.
-	c.socketMu.Lock()
-	for t := range c.sockets {
-		_ = t.rwc.Close()
-	}
-	c.socketMu.Unlock()
-	c.handlers.Wait()
-	c.tr.CloseIdleConnections()
 	close(stopWriter)
 	wg.Wait()
 	if p := c.stats.sinkErr.Load(); p != nil {

@@ -73,30 +73,32 @@ func newSessionizer(cookies []string, idle, maxAge time.Duration, idPrefix strin
 
 // requestKey returns the session key of a request: its session cookie, else
 // its credential, else the client's address and User-Agent.
-func (sz *sessionizer) requestKey(h http.Header, ip string) string {
-	for _, c := range cookies(h) {
-		if c.Value != "" && slices.Contains(sz.cookies, c.Name) {
-			return "cookie:" + c.Name + "=" + c.Value
+func (sz *sessionizer) requestKey(h []traces.Header, ip string) string {
+	for _, f := range h {
+		if !strings.EqualFold(f.Name, "Cookie") {
+			continue
+		}
+		cs, _ := http.ParseCookie(f.Value)
+		for _, c := range cs {
+			if c.Value != "" && slices.Contains(sz.cookies, c.Name) {
+				return "cookie:" + c.Name + "=" + c.Value
+			}
 		}
 	}
-	if a := h.Get("Authorization"); a != "" {
+	if a := fieldValue(h, "Authorization"); a != "" {
 		return "auth:" + a
 	}
-	return "ip:" + ip + " ua:" + h.Get("User-Agent")
+	return "ip:" + ip + " ua:" + fieldValue(h, "User-Agent")
 }
 
-func cookies(h http.Header) []*http.Cookie {
-	if len(h["Cookie"]) == 0 {
-		return nil
-	}
-	return (&http.Request{Header: h}).Cookies()
-}
-
-// answerKey looks at a response's Set-Cookie headers for the session cookie:
+// answerKey looks at a response's Set-Cookie fields for the session cookie:
 // a new value starts the session it names; a deletion ends the current one.
-func (sz *sessionizer) answerKey(h http.Header, reqKey string) (newKey string, ends bool) {
-	for _, line := range h["Set-Cookie"] {
-		c, err := http.ParseSetCookie(line)
+func (sz *sessionizer) answerKey(h []traces.Header, reqKey string) (newKey string, ends bool) {
+	for _, f := range h {
+		if !strings.EqualFold(f.Name, "Set-Cookie") {
+			continue
+		}
+		c, err := http.ParseSetCookie(f.Value)
 		if err != nil || !slices.Contains(sz.cookies, c.Name) {
 			continue
 		}

@@ -1,14 +1,15 @@
 package capture
 
 import (
-	"net/http"
 	"testing"
 	"time"
+
+	"github.com/thrive-loadtest/thrive/traces"
 )
 
 // exchange runs one request through the sessionizer at time at, as the
 // proxy would: begin, then complete with the answer's headers.
-func exchange(sz *sessionizer, at time.Time, url string, req, resp http.Header) *record {
+func exchange(sz *sessionizer, at time.Time, url string, req, resp []traces.Header) *record {
 	r := &record{start: at, end: at.Add(10 * time.Millisecond), method: "GET", url: url, status: 200}
 	r.key = sz.requestKey(req, "10.0.0.1")
 	sz.begin(r)
@@ -19,10 +20,10 @@ func exchange(sz *sessionizer, at time.Time, url string, req, resp http.Header) 
 	return r
 }
 
-func hdr(kv ...string) http.Header {
-	h := http.Header{}
+func hdr(kv ...string) []traces.Header {
+	var h []traces.Header
 	for i := 0; i < len(kv); i += 2 {
-		h.Add(kv[i], kv[i+1])
+		h = append(h, traces.Header{Name: kv[i], Value: kv[i+1]})
 	}
 	return h
 }

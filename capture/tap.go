@@ -2,39 +2,23 @@ package capture
 
 import (
 	"crypto/sha256"
-	"errors"
 	"hash"
-	"io"
 
 	"github.com/thrive-loadtest/thrive/traces"
 )
 
-// bodyTap passes a body through while keeping its first limit bytes, its
-// size and, once it outgrows limit, a SHA-256 of the whole. Only the
-// goroutine that reads the body touches it until the exchange is complete.
+// bodyTap watches a body go through the proxy, keeping its first limit
+// bytes, its size and, once it outgrows limit, a SHA-256 of the whole. Only
+// the goroutine that relays the body touches it until the exchange is
+// complete.
 type bodyTap struct {
-	rc    io.ReadCloser
 	limit int
 	data  []byte
 	size  int64
 	sum   hash.Hash // non-nil once size > limit
-	eof   bool
-	err   error // the first read error other than io.EOF
 }
 
-func newBodyTap(rc io.ReadCloser, limit int) *bodyTap { return &bodyTap{rc: rc, limit: limit} }
-
-func (t *bodyTap) Read(p []byte) (int, error) {
-	n, err := t.rc.Read(p)
-	t.observe(p[:n])
-	switch {
-	case errors.Is(err, io.EOF):
-		t.eof = true
-	case err != nil && t.err == nil:
-		t.err = err
-	}
-	return n, err
-}
+func newBodyTap(limit int) *bodyTap { return &bodyTap{limit: limit} }
 
 func (t *bodyTap) observe(b []byte) {
 	if len(b) == 0 {
@@ -57,8 +41,6 @@ func (t *bodyTap) observe(b []byte) {
 		t.sum.Write(b)
 	}
 }
-
-func (t *bodyTap) Close() error { return t.rc.Close() }
 
 // body returns what the tap saw as a traces.Body.
 func (t *bodyTap) body() traces.Body {

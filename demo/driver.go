@@ -224,7 +224,15 @@ func (d *Driver) session(ctx context.Context, base *url.URL, i int) DriveStats {
 		}
 	}
 	if u.ws != nil {
+		// Close as RFC 6455 asks: send a close frame, wait for the server's
+		// (bounded), then close the connection.
 		_ = u.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
+		_ = u.ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+		for {
+			if _, _, err := u.ws.NextReader(); err != nil {
+				break
+			}
+		}
 		u.ws.Close()
 	}
 	u.st.Users = map[string]UserStats{name: {

@@ -32,6 +32,7 @@ type captureFlags struct {
 	insecureTarget      bool
 	grace               time.Duration
 	quiet               bool
+	cpuProfile          string
 }
 
 func newCaptureCmd() *cobra.Command {
@@ -71,6 +72,8 @@ flight finish, closes WebSockets, writes every open session and prints a summary
 	fl.BoolVar(&f.insecureTarget, "insecure-target", false, "do not verify the certificate of an https target")
 	fl.DurationVar(&f.grace, "grace", 10*time.Second, "on stop, time requests in flight get to finish")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no status line")
+	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the capture to this file (for thrive's developers)")
+	_ = fl.MarkHidden("cpuprofile")
 	return cmd
 }
 
@@ -182,7 +185,12 @@ func runCapture(cmd *cobra.Command, f *captureFlags) error {
 	if tty, ok := cmd.ErrOrStderr().(*os.File); ok && !f.quiet && isTerminal(tty) {
 		wg.Go(func() { statusLine(tty, cp, statusDone) })
 	}
+	stopProfile, err := startCPUProfile(f.cpuProfile)
+	if err != nil {
+		return err
+	}
 	runErr := cp.Run(ctx, ln)
+	stopProfile()
 	close(statusDone)
 	wg.Wait()
 

@@ -1,0 +1,549 @@
+package capture
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+const (
+	clientIdleTimeout = 5 * time.Minute  // a keep-alive connection with no request
+	headTimeout       = 30 * time.Second // from a request's first byte to its last header
+	handshakeTimeout  = 10 * time.Second
+	ioBufferSize      = 16 << 10
+)
+
+// connState is where a client connection is between exchanges; Run's stop
+// closes the idle and upgraded ones at once and lets busy ones finish.
+type connState uint8
+
+const (
+	stateIdle connState = iota
+	stateBusy
+	stateSocket
+)
+
+// conn is one client connection and the backend connection pinned to it.
+// Its goroutine owns everything but state, which the Capture's connMu
+// guards.
+type conn struct {
+	c      *Capture
+	client net.Conn
+	ip     string
+	scheme string // "http" or "https": how the client reached the proxy
+	cr     *bufio.Reader
+	cw     *bufio.Writer
+
+	backend net.Conn // nil until dialled, and after it is closed
+	br      *bufio.Reader
+	bw      *bufio.Writer
+	reused  bool // backend has answered an exchange already
+
+	buf   []byte
+	state connState
+}
+
+// serve accepts connections on ln until it fails or closes.
+func (c *Capture) serve(ln net.Listener) error {
+	var backoff time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
+				// Out of files or a passing failure: wait, as net/http does.
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				c.cfg.errorLog.Printf("capture: accept: %v; retrying in %v", err, backoff)
+				time.Sleep(backoff)
+				continue
+			}
+			return err
+		}
+		backoff = 0
+		k := &conn{c: c, client: nc, ip: clientIP(nc.RemoteAddr().String()), scheme: "http", state: stateBusy}
+		c.connMu.Lock()
+		if c.stopping {
+			c.connMu.Unlock()
+			_ = nc.Close()
+			continue
+		}
+		c.conns[k] = struct{}{}
+		c.connWG.Add(1)
+		c.connMu.Unlock()
+		go k.serve()
+	}
+}
+
+func clientIP(remote string) string {
+	if host, _, err := net.SplitHostPort(remote); err == nil {
+		return host
+	}
+	return remote
+}
+
+// stop closes the listener's idle and upgraded connections and marks the
+// rest to close after their exchange.
+func (c *Capture) stop() {
+	c.connMu.Lock()
+	defer c.connMu.Unlock()
+	c.stopping = true
+	for k := range c.conns {
+		if k.state != stateBusy {
+			k.closeAll()
+		}
+	}
+}
+
+// closeEverything cuts every connection, busy or not.
+func (c *Capture) closeEverything() {
+	c.connMu.Lock()
+	defer c.connMu.Unlock()
+	for k := range c.conns {
+		k.closeAll()
+	}
+}
+
+// setState moves k to s; it reports false when the capture is stopping and
+// k should close instead of waiting for another request.
+func (k *conn) setState(s connState) bool {
+	k.c.connMu.Lock()
+	defer k.c.connMu.Unlock()
+	if k.c.stopping && s != stateBusy {
+		return false
+	}
+	k.state = s
+	return true
+}
+
+// closeAll closes both connections; other goroutines' reads and writes on
+// them fail at once.
+func (k *conn) closeAll() {
+	_ = k.client.Close()
+	if b := k.backend; b != nil {
+		_ = b.Close()
+	}
+}
+
+func (k *conn) serve() {
+	defer func() {
+		k.closeBackend()
+		_ = k.client.Close()
+		k.c.connMu.Lock()
+		delete(k.c.conns, k)
+		k.c.connMu.Unlock()
+		k.c.connWG.Done()
+	}()
+	if tc, ok := k.client.(*tls.Conn); ok {
+		k.scheme = "https"
+		ctx, cancel := context.WithTimeout(context.Background(), handshakeTimeout)
+		err := tc.HandshakeContext(ctx)
+		cancel()
+		if err != nil {
+			k.c.cfg.errorLog.Printf("capture: TLS handshake from %s: %v", k.ip, err)
+			return
+		}
+	}
+	k.cr = bufio.NewReaderSize(k.client, ioBufferSize)
+	k.cw = bufio.NewWriterSize(k.client, ioBufferSize)
+	k.buf = make([]byte, ioBufferSize)
+	for {
+		if !k.setState(stateIdle) {
+			return
+		}
+		_ = k.client.SetReadDeadline(time.Now().Add(clientIdleTimeout))
+		if _, err := k.cr.Peek(1); err != nil {
+			return
+		}
+		if !k.setState(stateBusy) {
+			return
+		}
+		_ = k.client.SetReadDeadline(time.Now().Add(headTimeout))
+		h, err := readHead(k.cr, true)
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				k.reject(err)
+			}
+			return
+		}
+		_ = k.client.SetReadDeadline(time.Time{})
+		if !k.exchange(h) {
+			return
+		}
+	}
+}
+
+// reject answers a request the proxy cannot read with 400, and is not
+// recorded: there is no exchange to replay.
+func (k *conn) reject(err error) {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return
+	}
+	k.c.cfg.errorLog.Printf("capture: bad request from %s: %v", k.ip, err)
+	k.plainAnswer(400, "Bad Request", "thrive capture: "+err.Error()+"\n", true)
+}
+
+// plainAnswer writes a short text response of the proxy's own.
+func (k *conn) plainAnswer(status int, reason, body string, closing bool) {
+	fmt.Fprintf(k.cw, "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\n", status, reason, len(body))
+	if closing {
+		_, _ = k.cw.WriteString("Connection: close\r\n")
+	}
+	_, _ = k.cw.WriteString("\r\n")
+	_, _ = k.cw.WriteString(body)
+	_ = k.cw.Flush()
+}
+
+func (k *conn) closeBackend() {
+	if k.backend != nil {
+		_ = k.backend.Close()
+		k.c.connMu.Lock()
+		k.backend = nil
+		k.c.connMu.Unlock()
+		k.reused = false
+	}
+}
+
+func (k *conn) dial() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	b, err := k.c.dialer.DialContext(ctx, "tcp", k.c.targetAddr())
+	if err != nil {
+		return err
+	}
+	k.c.connMu.Lock()
+	k.backend = b
+	k.c.connMu.Unlock()
+	if k.br == nil {
+		k.br = bufio.NewReaderSize(b, ioBufferSize)
+		k.bw = bufio.NewWriterSize(b, ioBufferSize)
+	} else {
+		k.br.Reset(b)
+		k.bw.Reset(b)
+	}
+	return nil
+}
+
+// targetAddr is the backend's host:port.
+func (c *Capture) targetAddr() string {
+	if c.target.Port() != "" {
+		return c.target.Host
+	}
+	if c.target.Scheme == "https" {
+		return net.JoinHostPort(c.target.Hostname(), "443")
+	}
+	return net.JoinHostPort(c.target.Hostname(), "80")
+}
+
+// exchange relays one request and its answer and records them. It reports
+// whether the client connection stays open for another request.
+func (k *conn) exchange(h *head) bool {
+	c := k.c
+	rec := &record{start: time.Now(), method: h.method, url: h.target, host: h.host, reqHeader: h.fields}
+	keep := k.relay(h, rec)
+	k.begin(rec)
+	if rec.end.IsZero() {
+		rec.end = time.Now()
+	}
+	c.finish(rec)
+	return keep
+}
+
+// begin files rec under its session, once. The relay calls it while the
+// backend works on the request, off the path of the answer.
+func (k *conn) begin(rec *record) {
+	if rec.session == nil {
+		rec.key = k.c.sz.requestKey(rec.reqHeader, k.ip)
+		k.c.sz.begin(rec)
+	}
+}
+
+// relay does the work of exchange.
+func (k *conn) relay(h *head, rec *record) bool {
+	c := k.c
+	reqFraming := h.requestFraming()
+	if reqFraming != noBody {
+		rec.reqBody = newBodyTap(c.cfg.bodyLimit)
+		if h.expect {
+			// Answer for the backend, so the body comes at once; the backend
+			// still answers the request as a whole.
+			_, _ = k.cw.WriteString("HTTP/1.1 100 Continue\r\n\r\n")
+			if err := k.cw.Flush(); err != nil {
+				rec.err = "client went away before the body"
+				return false
+			}
+		}
+	}
+	var rh *head
+	for attempt := 0; ; attempt++ {
+		if k.backend == nil {
+			if err := k.dial(); err != nil {
+				return k.badGateway(rec, err, reqFraming == noBody)
+			}
+		}
+		reused := k.reused
+		k.writeRequestHead(h)
+		if reqFraming != noBody {
+			res := relayBody(k.bw, k.cr, reqFraming, h.length, rec.reqBody, k.buf, true)
+			if res.rerr != nil {
+				rec.err = fmt.Sprintf("client: %s after %d bytes of the request", errorKind(res.rerr), rec.reqBody.size)
+				return false
+			}
+			if res.werr != nil {
+				return k.badGateway(rec, res.werr, false)
+			}
+		}
+		err := k.bw.Flush()
+		sent := err == nil
+		if sent {
+			k.begin(rec)
+			rh, err = k.readResponseHead(h)
+		}
+		if err == nil {
+			break
+		}
+		k.closeBackend()
+		// A keep-alive connection the backend closed while it was idle: try
+		// once on a fresh one when nothing but the head was sent.
+		if reused && attempt == 0 && reqFraming == noBody && (!sent || errors.Is(err, io.EOF)) {
+			continue
+		}
+		if errors.Is(err, io.EOF) {
+			err = errNoAnswer
+		}
+		return k.badGateway(rec, err, reqFraming == noBody)
+	}
+	k.reused = true
+	rec.ttfb = time.Now()
+	rec.status = rh.status
+	rec.respHeader = rh.fields
+	rec.newKey, rec.ends = c.sz.answerKey(rh.fields, rec.key)
+	if rh.status == 101 {
+		if h.upgrade {
+			k.socket(rec, rh)
+		}
+		return false
+	}
+	fr := rh.responseFraming(h.method)
+	rechunk := fr == chunked && h.proto == "HTTP/1.1"
+	closing := h.close || rh.close || fr == untilClose || (fr == chunked && !rechunk)
+	k.writeResponseHead(h, rh, rechunk, closing)
+	if fr == noBody {
+		if err := k.cw.Flush(); err != nil {
+			rec.err = "client went away before the answer"
+			return false
+		}
+	} else {
+		rec.respBody = newBodyTap(c.cfg.bodyLimit)
+		res := relayBody(k.cw, k.br, fr, rh.length, rec.respBody, k.buf, rechunk)
+		switch {
+		case res.werr != nil:
+			rec.err = fmt.Sprintf("client went away after %d bytes of the answer", rec.respBody.size)
+			k.closeBackend() // the rest of the answer is still on it
+			return false
+		case res.rerr != nil:
+			rec.err = fmt.Sprintf("backend: %s after %d bytes of the answer", errorKind(res.rerr), rec.respBody.size)
+			k.closeBackend()
+			return false
+		}
+	}
+	rec.end = time.Now()
+	if rh.close || fr == untilClose {
+		k.closeBackend()
+	}
+	return !closing
+}
+
+var errNoAnswer = errors.New("connection closed without an answer")
+
+// readResponseHead reads the backend's answer head, passing interim 1xx
+// answers other than 100 Continue (which the proxy gave already) and 101 on
+// to the client.
+func (k *conn) readResponseHead(h *head) (*head, error) {
+	for {
+		rh, err := readHead(k.br, false)
+		if err != nil || rh.status >= 200 || rh.status == 101 {
+			return rh, err
+		}
+		if rh.status != 100 {
+			k.writeResponseHead(h, rh, false, false)
+			_ = k.cw.Flush()
+		}
+	}
+}
+
+// badGateway answers 502 for a backend that could not be reached or did not
+// answer, and records why. The client connection stays open only when no
+// request body is left unread on it.
+func (k *conn) badGateway(rec *record, err error, keep bool) bool {
+	k.c.stats.backendErrors.Add(1)
+	k.closeBackend()
+	kind := errorKind(err)
+	rec.status = 502
+	rec.err = "backend: " + kind
+	rec.ttfb = time.Now()
+	k.plainAnswer(502, "Bad Gateway", "thrive capture: the backend did not answer: "+kind+"\n", !keep)
+	return keep
+}
+
+// writeRequestHead writes the forwarded head of h to the backend: the
+// client's fields in their order, Host set to the target, X-Forwarded-For,
+// -Host and -Proto added as reverse proxies do, hop-by-hop fields replaced
+// by the proxy's own.
+func (k *conn) writeRequestHead(h *head) {
+	w := k.bw
+	_, _ = w.WriteString(h.method)
+	_ = w.WriteByte(' ')
+	_, _ = w.WriteString(k.c.targetPath(h.target))
+	_, _ = w.WriteString(" HTTP/1.1\r\nHost: ")
+	_, _ = w.WriteString(k.c.target.Host)
+	_, _ = w.WriteString("\r\n")
+	for _, f := range h.fields {
+		if h.hopByHop(f.Name) || forwardedField(f.Name) ||
+			(h.upgrade && strings.EqualFold(f.Name, "Sec-WebSocket-Extensions")) {
+			// Offer no compression extension, so frames can be recorded.
+			continue
+		}
+		writeField(w, f.Name, f.Value)
+	}
+	xff := k.ip
+	if h.xff != "" {
+		xff = h.xff + ", " + k.ip
+	}
+	writeField(w, "X-Forwarded-For", xff)
+	if h.host != "" {
+		writeField(w, "X-Forwarded-Host", h.host)
+	}
+	writeField(w, "X-Forwarded-Proto", k.scheme)
+	if h.chunked {
+		_, _ = w.WriteString("Transfer-Encoding: chunked\r\n")
+	}
+	if h.upgrade {
+		_, _ = w.WriteString("Connection: Upgrade\r\nUpgrade: websocket\r\n")
+	}
+	_, _ = w.WriteString("\r\n")
+}
+
+// forwardedField reports the fields the proxy sets itself.
+func forwardedField(name string) bool {
+	switch len(name) {
+	case 4:
+		return strings.EqualFold(name, "Host")
+	case 15:
+		return strings.EqualFold(name, "X-Forwarded-For")
+	case 16:
+		return strings.EqualFold(name, "X-Forwarded-Host")
+	case 17:
+		return strings.EqualFold(name, "X-Forwarded-Proto")
+	}
+	return false
+}
+
+func writeField(w *bufio.Writer, name, value string) {
+	_, _ = w.WriteString(name)
+	_, _ = w.WriteString(": ")
+	_, _ = w.WriteString(value)
+	_, _ = w.WriteString("\r\n")
+}
+
+// targetPath puts a request target under the target URL's path, as
+// httputil.ProxyRequest.SetURL does.
+func (c *Capture) targetPath(target string) string {
+	if strings.HasPrefix(target, "http://") || strings.HasPrefix(target, "https://") {
+		// The absolute form, from clients that treat the proxy as a
+		// forward proxy: keep the path and query.
+		if i := strings.Index(target[strings.Index(target, "//")+2:], "/"); i >= 0 {
+			target = target[strings.Index(target, "//")+2+i:]
+		} else {
+			target = "/"
+		}
+	}
+	base := c.target.EscapedPath()
+	if base == "" || base == "/" || !strings.HasPrefix(target, "/") {
+		return target
+	}
+	return strings.TrimSuffix(base, "/") + target
+}
+
+// writeResponseHead writes rh to the client: the backend's fields in their
+// order without its hop-by-hop ones, then the proxy's framing and
+// Connection fields.
+func (k *conn) writeResponseHead(h, rh *head, rechunk, closing bool) {
+	w := k.cw
+	_, _ = w.WriteString("HTTP/1.1 ")
+	_, _ = w.WriteString(strconv.Itoa(rh.status))
+	_ = w.WriteByte(' ')
+	_, _ = w.WriteString(rh.reason)
+	_, _ = w.WriteString("\r\n")
+	upgrade := rh.status == 101
+	for _, f := range rh.fields {
+		if !upgrade && rh.hopByHop(f.Name) {
+			continue
+		}
+		writeField(w, f.Name, f.Value)
+	}
+	switch {
+	case upgrade:
+	case rechunk:
+		_, _ = w.WriteString("Transfer-Encoding: chunked\r\n")
+	}
+	switch {
+	case upgrade:
+	case closing:
+		_, _ = w.WriteString("Connection: close\r\n")
+	case h.proto == "HTTP/1.0":
+		_, _ = w.WriteString("Connection: keep-alive\r\n")
+	}
+	_, _ = w.WriteString("\r\n")
+}
+
+// socket relays an upgraded connection both ways until either side ends,
+// recording every frame. A client frame is recorded before it is passed on,
+// so it is recorded before the server can answer it.
+func (k *conn) socket(rec *record, rh *head) {
+	k.writeResponseHead(nil, rh, false, false)
+	if err := k.cw.Flush(); err != nil {
+		rec.err = "client went away before the upgrade"
+		return
+	}
+	rec.sock = &socket{}
+	fromServer := &frameParser{sock: rec.sock, limit: k.c.cfg.bodyLimit, now: time.Now}
+	fromClient := &frameParser{sock: rec.sock, fromClient: true, limit: k.c.cfg.bodyLimit, now: time.Now}
+	if !k.setState(stateSocket) {
+		k.closeAll()
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		pump(k.client, k.br, fromServer, make([]byte, ioBufferSize))
+		k.closeAll()
+	})
+	pump(k.backend, k.cr, fromClient, k.buf)
+	k.closeAll()
+	wg.Wait()
+	rec.end = time.Now()
+}
+
+// pump copies src to dst through a frame parser until either fails.
+func pump(dst io.Writer, src io.Reader, p *frameParser, buf []byte) {
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			p.feed(buf[:n])
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}

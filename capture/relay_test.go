@@ -1,0 +1,223 @@
+package capture_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// rawConn is a client that writes requests byte for byte.
+type rawConn struct {
+	t  *testing.T
+	c  net.Conn
+	br *bufio.Reader
+}
+
+func dialRaw(t *testing.T, proxyURL string) *rawConn {
+	t.Helper()
+	c, err := (&net.Dialer{}).DialContext(context.Background(), "tcp", strings.TrimPrefix(proxyURL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return &rawConn{t: t, c: c, br: bufio.NewReader(c)}
+}
+
+func (r *rawConn) send(s string) {
+	r.t.Helper()
+	if _, err := io.WriteString(r.c, s); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// answer is what a client read of a response.
+type answer struct {
+	StatusCode       int
+	Close            bool
+	Trailer          http.Header
+	TransferEncoding []string
+}
+
+// response reads one response to a request made with method.
+func (r *rawConn) response(method string) (answer, string) {
+	r.t.Helper()
+	resp, err := http.ReadResponse(r.br, &http.Request{Method: method})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return answer{resp.StatusCode, resp.Close, resp.Trailer, resp.TransferEncoding}, string(b)
+}
+
+// TestRelayHTTP1 drives the proxy with hand-written requests: chunked
+// uploads with trailers, 100-continue, HEAD, HTTP/1.0, header case and
+// order kept in the trace, and a target with a path.
+func TestRelayHTTP1(t *testing.T) {
+	var mu sync.Mutex
+	var seen []string // what the backend saw, one line per request
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		seen = append(seen, fmt.Sprintf("%s %s body=%q trailer=%q xff=%q", r.Method, r.URL.RequestURI(), body, r.Trailer.Get("X-Sum"), r.Header.Get("X-Forwarded-For")))
+		mu.Unlock()
+		switch r.URL.Path {
+		case "/base/chunked":
+			w.Header().Set("Trailer", "X-Done")
+			_, _ = io.WriteString(w, "part one, ")
+			_ = http.NewResponseController(w).Flush()
+			_, _ = io.WriteString(w, "part two")
+			w.Header().Set("X-Done", "yes")
+		default:
+			w.Header().Set("Content-Type", "text/plain")
+			_, _ = fmt.Fprintf(w, "got %d bytes", len(body))
+		}
+	}))
+	defer backend.Close()
+	p := startProxy(t, backend.URL+"/base")
+	rc := dialRaw(t, p.URL)
+
+	rc.send("POST /upload HTTP/1.1\r\nHost: app.example\r\nx-custom-case: 1\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n" +
+		"5\r\nhello\r\n6\r\n world\r\n0\r\nX-Sum: 42\r\n\r\n")
+	if resp, body := rc.response("POST"); resp.StatusCode != 200 || body != "got 11 bytes" {
+		t.Fatalf("chunked upload: %d %q", resp.StatusCode, body)
+	}
+	rc.send("PUT /continue HTTP/1.1\r\nHost: app.example\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
+	interim, err := rc.br.ReadString('\n')
+	if err != nil || interim != "HTTP/1.1 100 Continue\r\n" {
+		t.Fatalf("interim %q %v", interim, err)
+	}
+	if _, err := rc.br.ReadString('\n'); err != nil {
+		t.Fatal(err)
+	}
+	rc.send("data")
+	if resp, body := rc.response("PUT"); resp.StatusCode != 200 || body != "got 4 bytes" {
+		t.Fatalf("100-continue: %d %q", resp.StatusCode, body)
+	}
+	rc.send("HEAD /head HTTP/1.1\r\nHost: app.example\r\n\r\n")
+	if resp, body := rc.response("HEAD"); resp.StatusCode != 200 || body != "" {
+		t.Fatalf("HEAD: %d %q", resp.StatusCode, body)
+	}
+	rc.send("GET /chunked HTTP/1.1\r\nHost: app.example\r\nX-Forwarded-For: 10.1.2.3\r\n\r\n")
+	resp, body := rc.response("GET")
+	if body != "part one, part two" || resp.Trailer.Get("X-Done") != "yes" || len(resp.TransferEncoding) != 1 {
+		t.Fatalf("chunked answer %q, trailer %v, encoding %v", body, resp.Trailer, resp.TransferEncoding)
+	}
+	// An HTTP/1.0 client gets the chunked answer unchunked, then the close.
+	rc10 := dialRaw(t, p.URL)
+	rc10.send("GET /chunked HTTP/1.0\r\nHost: app.example\r\n\r\n")
+	raw, err := io.ReadAll(rc10.br)
+	if err != nil || !strings.HasSuffix(string(raw), "\r\n\r\npart one, part two") || strings.Contains(string(raw), "chunked") {
+		t.Fatalf("HTTP/1.0 answer %q %v", raw, err)
+	}
+
+	sessions := p.stop()
+	mu.Lock()
+	defer mu.Unlock()
+	want := []string{
+		`POST /base/upload body="hello world" trailer="42" xff="127.0.0.1"`,
+		`PUT /base/continue body="data" trailer="" xff="127.0.0.1"`,
+		`HEAD /base/head body="" trailer="" xff="127.0.0.1"`,
+		`GET /base/chunked body="" trailer="" xff="10.1.2.3, 127.0.0.1"`,
+		`GET /base/chunked body="" trailer="" xff="127.0.0.1"`,
+	}
+	if strings.Join(seen, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("backend saw\n%s\nwant\n%s", strings.Join(seen, "\n"), strings.Join(want, "\n"))
+	}
+	var exs []string
+	for _, s := range sessions {
+		for _, ex := range s.Exchanges {
+			exs = append(exs, fmt.Sprintf("%s %s %d %q", ex.Method, ex.URL, ex.Status, ex.RespBody.Data))
+			if ex.URL == "/upload" {
+				if ex.ReqHeader[1].Name != "x-custom-case" || string(ex.ReqBody.Data) != "hello world" {
+					t.Errorf("upload recorded with headers %v and body %q", ex.ReqHeader, ex.ReqBody.Data)
+				}
+			}
+		}
+	}
+	if len(exs) != 5 {
+		t.Fatalf("recorded %v", exs)
+	}
+}
+
+// TestBackendConnectionPerClient checks that each client connection gets a
+// backend connection of its own that lasts as long as it does, and that a
+// backend closing an idle connection costs the client nothing.
+func TestBackendConnectionPerClient(t *testing.T) {
+	var mu sync.Mutex
+	conns := map[string]int{} // backend-side remote address → requests
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		conns[r.RemoteAddr]++
+		mu.Unlock()
+		if r.URL.Path == "/bye" {
+			// Answer, then close without saying so, as a backend whose idle
+			// timeout passes does.
+			c, bw, err := http.NewResponseController(w).Hijack()
+			if err == nil {
+				_, _ = bw.WriteString("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+				_ = bw.Flush()
+				c.Close()
+			}
+			return
+		}
+		_, _ = io.WriteString(w, "ok")
+	}))
+	defer backend.Close()
+	p := startProxy(t, backend.URL)
+	clients := []*rawConn{dialRaw(t, p.URL), dialRaw(t, p.URL), dialRaw(t, p.URL)}
+	for range 4 {
+		for _, c := range clients {
+			c.send("GET /x HTTP/1.1\r\nHost: a\r\n\r\n")
+			if resp, body := c.response("GET"); resp.StatusCode != 200 || body != "ok" {
+				t.Fatalf("%d %q", resp.StatusCode, body)
+			}
+		}
+	}
+	mu.Lock()
+	if len(conns) != 3 {
+		t.Fatalf("backend saw %d connections for 3 clients: %v", len(conns), conns)
+	}
+	mu.Unlock()
+	// The backend drops the first client's connection unannounced; the
+	// client's next request goes out on a new one, unnoticed.
+	c := clients[0]
+	c.send("GET /bye HTTP/1.1\r\nHost: a\r\n\r\n")
+	if resp, body := c.response("GET"); resp.Close || body != "ok" {
+		t.Fatalf("close %v, body %q", resp.Close, body)
+	}
+	c.send("GET /x HTTP/1.1\r\nHost: a\r\n\r\n")
+	if resp, body := c.response("GET"); resp.StatusCode != 200 || body != "ok" {
+		t.Fatalf("after the backend closed: %d %q", resp.StatusCode, body)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(conns) != 4 {
+		t.Fatalf("backend saw %d connections, want 4", len(conns))
+	}
+}
+
+func TestMalformedRequestIs400(t *testing.T) {
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer backend.Close()
+	p := startProxy(t, backend.URL)
+	c := dialRaw(t, p.URL)
+	c.send("GET / HTTP/1.1\r\nbroken header line\r\n\r\n")
+	resp, body := c.response("GET")
+	if resp.StatusCode != 400 || !strings.Contains(body, "malformed header line") {
+		t.Fatalf("%d %q", resp.StatusCode, body)
+	}
+	if sessions := p.stop(); len(sessions) != 0 {
+		t.Fatalf("recorded %d sessions", len(sessions))
+	}
+}
