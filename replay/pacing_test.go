@@ -107,8 +107,8 @@ func TestPacingInVirtualTime(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				// One user for long enough to start exactly one session.
-				plan, err := scheduler.New(lib.Sessions(), scheduler.Config{Users: 1, RunTime: 200 * time.Millisecond, Scale: tc.scale})
+				// One user for long enough to play the session once.
+				plan, err := scheduler.New(lib.Sessions(), scheduler.Config{Users: 1, RunTime: 350 * time.Millisecond, Scale: tc.scale})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -276,7 +276,7 @@ func TestLongHeadersAndBodies(t *testing.T) {
 	sink := &collect{}
 	u := &user{e: e, profile: "browse", sink: sink, hard: context.Background(), scale: 1, timer: time.NewTimer(time.Hour)}
 	u.lastWait.Store(int64(time.Hour))
-	u.play(0, time.Now())
+	u.play(context.Background(), time.Now().Add(time.Hour), 0, time.Now())
 	u.conns.closeAll(e)
 	if len(sink.samples) != 3 {
 		t.Fatalf("%d samples", len(sink.samples))
@@ -286,4 +286,35 @@ func TestLongHeadersAndBodies(t *testing.T) {
 			t.Fatalf("sample %+v", s)
 		}
 	}
+}
+
+// TestRunEndsOnTime plays a session longer than the run: what is due after
+// the run's end is not sent, and the run does not wait for the session
+// (only for requests in flight, up to the stop timeout).
+func TestRunEndsOnTime(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := &pipeServer{service: 25 * time.Millisecond}
+		lib := FromSessions([]*traces.Session{session("a", "browse", 0, 100*time.Millisecond, 190*time.Millisecond, 10*time.Second)})
+		e, err := New("http://backend.test", lib, WithDial(srv.dial), WithStopTimeout(30*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		plan, err := scheduler.New(lib.Sessions(), scheduler.Config{Users: 1, RunTime: 200 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		sink := &collect{}
+		if err := e.Run(context.Background(), plan, start, sink); err != nil {
+			t.Fatal(err)
+		}
+		// The request sent at 190 ms is answered at 215 ms, after the end.
+		if took := time.Since(start); took != 215*time.Millisecond {
+			t.Errorf("run took %v, want 215ms", took)
+		}
+		idle(e)
+		if len(srv.arrived) != 3 || len(sink.samples) != 3 {
+			t.Fatalf("%d requests arrived, %d reported; want 3", len(srv.arrived), len(sink.samples))
+		}
+	})
 }

@@ -50,11 +50,15 @@ func (e *Engine) runUser(soft, hard context.Context, plan *scheduler.Plan, k int
 		if !sleepUntil(soft, u.timer, start.Add(iv.Start)) {
 			return
 		}
+		// The user sends nothing after its active time or the run ends;
+		// what it has in flight then gets the stop timeout.
 		stop := start.Add(iv.Stop)
-		for time.Now().Before(stop) && soft.Err() == nil {
-			u.play(plan.Session(k, n), time.Now())
+		active, cancel := context.WithDeadline(soft, stop)
+		for time.Now().Before(stop) && active.Err() == nil {
+			u.play(active, stop, plan.Session(k, n), time.Now())
 			n++
 		}
+		cancel()
 	}
 }
 
@@ -78,9 +82,11 @@ func sleepUntil(ctx context.Context, timer *time.Timer, t time.Time) bool {
 
 func (u *user) scaled(d time.Duration) time.Duration { return time.Duration(float64(d) * u.scale) }
 
-// play runs one session from t0. Each timer is set from t0, the one
-// absolute start, so that lateness never accumulates from step to step.
-func (u *user) play(si int, t0 time.Time) {
+// play runs one session from t0 until it ends, or until stop or the end
+// of active: no request due at stop or later goes out. Each timer is set
+// from t0, the one absolute start, so that lateness never accumulates from
+// step to step.
+func (u *user) play(active context.Context, stop time.Time, si int, t0 time.Time) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	done := t0
@@ -92,13 +98,13 @@ func (u *user) play(si int, t0 time.Time) {
 		if u.e.cfg.pacing == Think {
 			due = done.Add(u.scaled(st.think))
 		}
-		if !sleepUntil(u.hard, u.timer, due) {
+		if !due.Before(stop) || !sleepUntil(active, u.timer, due) {
 			return
 		}
 		switch {
 		case st.ws != nil:
 			// A WebSocket lives alongside the session's other requests.
-			wg.Go(func() { u.socket(st, due, t0) })
+			wg.Go(func() { u.socket(active, st, due, t0) })
 		case u.e.cfg.pacing == Think:
 			done = u.send(st, raw, due)
 		case u.inlineFits(s, i, t0):

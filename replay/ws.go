@@ -1,6 +1,7 @@
 package replay
 
 import (
+	"context"
 	"net"
 	"net/http"
 	"strings"
@@ -15,7 +16,7 @@ import (
 // with think pacing, once the reply to the one before has come), and times
 // each reply from the message to its first and to its last frame, the last
 // being the one that makes as many frames as the recording had.
-func (u *user) socket(st *step, due, t0 time.Time) {
+func (u *user) socket(active context.Context, st *step, due, t0 time.Time) {
 	e := u.e
 	scheme := "ws://"
 	if e.target.tls {
@@ -80,8 +81,8 @@ func (u *user) socket(st *step, due, t0 time.Time) {
 		if e.cfg.pacing == Think || last.After(at) {
 			at = last
 		}
-		if !sleepUntil(u.hard, timer, at) {
-			return
+		if !sleepUntil(active, timer, at) {
+			break
 		}
 		rs := report.Sample{Kind: report.WSReply, Profile: u.profile, Endpoint: st.endpoint, Intended: at, Sent: time.Now(), Status: 101}
 		_ = conn.SetWriteDeadline(rs.Sent.Add(e.cfg.timeout))
@@ -124,6 +125,6 @@ func (u *user) socket(st *step, due, t0 time.Time) {
 	if e.cfg.pacing == Think {
 		closeAt = last
 	}
-	sleepUntil(u.hard, timer, closeAt)
+	sleepUntil(active, timer, closeAt)
 	_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
 }
