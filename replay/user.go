@@ -55,8 +55,11 @@ func (e *Engine) runUser(soft, hard context.Context, plan *scheduler.Plan, k int
 		stop := start.Add(iv.Stop)
 		active, cancel := context.WithDeadline(soft, stop)
 		for time.Now().Before(stop) && active.Err() == nil {
-			u.play(active, stop, plan.Session(k, n), time.Now())
+			whole := u.play(active, stop, plan.Session(k, n), time.Now())
 			n++
+			if !whole {
+				break // the interval is over
+			}
 		}
 		cancel()
 	}
@@ -83,10 +86,10 @@ func sleepUntil(ctx context.Context, timer *time.Timer, t time.Time) bool {
 func (u *user) scaled(d time.Duration) time.Duration { return time.Duration(float64(d) * u.scale) }
 
 // play runs one session from t0 until it ends, or until stop or the end
-// of active: no request due at stop or later goes out. Each timer is set
-// from t0, the one absolute start, so that lateness never accumulates from
-// step to step.
-func (u *user) play(active context.Context, stop time.Time, si int, t0 time.Time) {
+// of active: no request due at stop or later goes out. It reports whether
+// it played the whole session. Each timer is set from t0, the one absolute
+// start, so that lateness never accumulates from step to step.
+func (u *user) play(active context.Context, stop time.Time, si int, t0 time.Time) bool {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	done := t0
@@ -99,7 +102,7 @@ func (u *user) play(active context.Context, stop time.Time, si int, t0 time.Time
 			due = done.Add(u.scaled(st.think))
 		}
 		if !due.Before(stop) || !sleepUntil(active, u.timer, due) {
-			return
+			return false
 		}
 		switch {
 		case st.ws != nil:
@@ -113,6 +116,7 @@ func (u *user) play(active context.Context, stop time.Time, si int, t0 time.Time
 			wg.Go(func() { u.send(st, raw, due) })
 		}
 	}
+	return true
 }
 
 // inlineFits reports whether step i of s can be sent from the user's own
