@@ -21,9 +21,15 @@ const maxBody = 64 << 20
 // as a browser keeps them. Between requests a user holds only its idle
 // connections: buffers are lent per request from the engine's pools, and no
 // goroutine runs for it, which is what keeps a user in a few KiB.
+// A user holds at most the engine's connsPerUser connections, as a browser
+// does per host; a request that finds them all busy waits for one, so a
+// user who fell behind catches up on its connections rather than opening
+// one per overdue request.
 type userConns struct {
 	mu   sync.Mutex
 	idle []net.Conn
+	open int        // idle and busy
+	free *sync.Cond // made when a request first has to wait
 }
 
 // closeAll closes the idle connections.
@@ -33,7 +39,19 @@ func (uc *userConns) closeAll(e *Engine) {
 	for _, c := range uc.idle {
 		e.closeConn(c)
 	}
+	uc.open -= len(uc.idle)
 	uc.idle = nil
+}
+
+// drop closes a connection of the user's that will not be kept.
+func (e *Engine) drop(uc *userConns, c net.Conn) {
+	e.closeConn(c)
+	uc.mu.Lock()
+	uc.open--
+	if uc.free != nil {
+		uc.free.Signal()
+	}
+	uc.mu.Unlock()
 }
 
 // track notes an open connection, so that the end of a run can cut the
@@ -55,36 +73,57 @@ func (e *Engine) closeConn(c net.Conn) {
 func (e *Engine) cutAll() {
 	e.connsMu.Lock()
 	defer e.connsMu.Unlock()
+	e.cut.Store(true)
 	past := time.Unix(1, 0)
 	for c := range e.conns {
 		_ = c.SetDeadline(past)
 	}
 }
 
-// acquire returns an idle connection, or dials a new one.
+// acquire returns an idle connection, or dials a new one, or waits for one
+// when the user has all it may have.
 func (e *Engine) acquire(uc *userConns) (c net.Conn, reused bool, err error) {
 	uc.mu.Lock()
-	if n := len(uc.idle); n > 0 {
-		c = uc.idle[n-1]
-		uc.idle = uc.idle[:n-1]
-		uc.mu.Unlock()
-		return c, true, nil
+	for {
+		if n := len(uc.idle); n > 0 {
+			c = uc.idle[n-1]
+			uc.idle = uc.idle[:n-1]
+			uc.mu.Unlock()
+			return c, true, nil
+		}
+		if e.cut.Load() {
+			uc.mu.Unlock()
+			return nil, false, net.ErrClosed
+		}
+		if uc.open < e.cfg.connsPerUser {
+			uc.open++
+			break
+		}
+		if uc.free == nil {
+			uc.free = sync.NewCond(&uc.mu)
+		}
+		uc.free.Wait()
 	}
 	uc.mu.Unlock()
 	c, err = e.dial(e.target.addr)
-	if err != nil {
-		return nil, false, err
-	}
-	if e.target.tls {
+	if err == nil && e.target.tls {
 		tc := tls.Client(c, e.tls)
 		ctx, cancel := context.WithTimeout(context.Background(), e.cfg.timeout)
-		err := tc.HandshakeContext(ctx)
+		err = tc.HandshakeContext(ctx)
 		cancel()
 		if err != nil {
 			c.Close()
-			return nil, false, err
 		}
 		c = tc
+	}
+	if err != nil {
+		uc.mu.Lock()
+		uc.open--
+		if uc.free != nil {
+			uc.free.Signal()
+		}
+		uc.mu.Unlock()
+		return nil, false, err
 	}
 	e.track(c)
 	return c, false, nil
@@ -94,14 +133,14 @@ func (e *Engine) acquire(uc *userConns) (c net.Conn, reused bool, err error) {
 func (e *Engine) release(uc *userConns, c net.Conn, keep bool) {
 	if keep {
 		uc.mu.Lock()
-		if len(uc.idle) < e.cfg.connsPerUser {
-			uc.idle = append(uc.idle, c)
-			uc.mu.Unlock()
-			return
+		uc.idle = append(uc.idle, c)
+		if uc.free != nil {
+			uc.free.Signal()
 		}
 		uc.mu.Unlock()
+		return
 	}
-	e.closeConn(c)
+	e.drop(uc, c)
 }
 
 // stale reports whether err means that a reused keep-alive connection had
@@ -135,7 +174,7 @@ func (e *Engine) exchange(uc *userConns, raw []byte, head, eager bool, sent time
 			e.release(uc, c, keep)
 			return first, status, nil
 		}
-		e.closeConn(c)
+		e.drop(uc, c)
 		if !reused || attempt > 0 || !first.IsZero() || !stale(err) {
 			return first, status, err
 		}

@@ -42,6 +42,7 @@ type Engine struct {
 	bytes   sync.Pool // *[1]byte, lent while a user waits for an answer
 	connsMu sync.Mutex
 	conns   map[net.Conn]struct{} // every open connection of the users
+	cut     atomic.Bool           // the stop timeout passed: no new connection
 	tls     *tls.Config
 	raw     [][][]byte // raw[session][step]: the request as it goes on the wire
 }

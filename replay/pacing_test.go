@@ -318,3 +318,55 @@ func TestRunEndsOnTime(t *testing.T) {
 		}
 	})
 }
+
+// TestOverdueRequestsShareTheUsersConnections plays 20 requests due at
+// once: they go out on at most the user's 6 connections, as a browser's
+// would, rather than on a connection each.
+func TestOverdueRequestsShareTheUsersConnections(t *testing.T) {
+	var mu sync.Mutex
+	addrs := map[string]bool{}
+	inflight, most := 0, 0
+	release := make(chan struct{})
+	var once sync.Once
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		addrs[r.RemoteAddr] = true
+		inflight++
+		most = max(most, inflight)
+		full := inflight == 6
+		mu.Unlock()
+		if full {
+			once.Do(func() { close(release) }) // six at once: the most a user may have
+		}
+		<-release
+		mu.Lock()
+		inflight--
+		mu.Unlock()
+	}))
+	defer srv.Close()
+	offsets := make([]time.Duration, 20)
+	lib := FromSessions([]*traces.Session{session("a", "browse", offsets...)})
+	e, err := New(srv.URL, lib)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := scheduler.New(lib.Sessions(), scheduler.Config{Users: 1, RunTime: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := &collect{}
+	u := &user{e: e, profile: "browse", sink: sink, hard: context.Background(), scale: 1, timer: time.NewTimer(time.Hour)}
+	u.lastWait.Store(int64(time.Hour))
+	u.play(context.Background(), time.Now().Add(time.Hour), plan.Session(0, 0), time.Now())
+	u.conns.closeAll(e)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(sink.samples) != 20 || most != 6 || len(addrs) != 6 {
+		t.Fatalf("%d answers, at most %d at once on %d connections; want 20 on 6", len(sink.samples), most, len(addrs))
+	}
+	for _, s := range sink.samples {
+		if s.Err != "" || s.Status != 200 {
+			t.Fatalf("sample %+v", s)
+		}
+	}
+}

@@ -53,25 +53,31 @@ func (e *Engine) runUser(soft, hard context.Context, plan *scheduler.Plan, k int
 		// The user sends nothing after its active time or the run ends;
 		// what it has in flight then gets the stop timeout.
 		stop := start.Add(iv.Stop)
-		active, cancel := context.WithDeadline(soft, stop)
-		for time.Now().Before(stop) && active.Err() == nil {
-			whole := u.play(active, stop, plan.Session(k, n), time.Now())
+		for time.Now().Before(stop) && soft.Err() == nil {
+			whole := u.play(soft, stop, plan.Session(k, n), time.Now())
 			n++
 			if !whole {
 				break // the interval is over
 			}
 		}
-		cancel()
 	}
 }
 
 // sleepUntil waits on timer until t, and reports false if ctx ended first.
-// Each goroutine has its own timer. (Since Go 1.23 a stopped or reset timer
-// delivers no stale tick, so there is nothing to drain.)
+// When t has passed already (the generator is late), it reports true
+// unless ctx was cancelled or its deadline came before t: what was due
+// before the run's end still goes out. Each goroutine has its own timer.
+// (Since Go 1.23 a stopped or reset timer delivers no stale tick, so there
+// is nothing to drain.)
 func sleepUntil(ctx context.Context, timer *time.Timer, t time.Time) bool {
 	d := time.Until(t)
 	if d <= 0 {
-		return ctx.Err() == nil
+		err := ctx.Err()
+		if err == nil {
+			return true
+		}
+		dl, ok := ctx.Deadline()
+		return errors.Is(err, context.DeadlineExceeded) && ok && t.Before(dl)
 	}
 	timer.Reset(d)
 	select {
@@ -86,7 +92,7 @@ func sleepUntil(ctx context.Context, timer *time.Timer, t time.Time) bool {
 func (u *user) scaled(d time.Duration) time.Duration { return time.Duration(float64(d) * u.scale) }
 
 // play runs one session from t0 until it ends, or until stop or the end
-// of active: no request due at stop or later goes out. It reports whether
+// of active (the run): no request due at stop or later goes out. It reports whether
 // it played the whole session. Each timer is set from t0, the one absolute
 // start, so that lateness never accumulates from step to step.
 func (u *user) play(active context.Context, stop time.Time, si int, t0 time.Time) bool {
@@ -101,13 +107,13 @@ func (u *user) play(active context.Context, stop time.Time, si int, t0 time.Time
 		if u.e.cfg.pacing == Think {
 			due = done.Add(u.scaled(st.think))
 		}
-		if !due.Before(stop) || !sleepUntil(active, u.timer, due) {
+		if !due.Before(stop) || !sleepUntil(active, u.timer, due) || u.hard.Err() != nil {
 			return false
 		}
 		switch {
 		case st.ws != nil:
 			// A WebSocket lives alongside the session's other requests.
-			wg.Go(func() { u.socket(active, st, due, t0) })
+			wg.Go(func() { u.socket(active, stop, st, due, t0) })
 		case u.e.cfg.pacing == Think:
 			done = u.send(st, raw, due)
 		case u.inlineFits(s, i, t0):

@@ -16,7 +16,7 @@ import (
 // with think pacing, once the reply to the one before has come), and times
 // each reply from the message to its first and to its last frame, the last
 // being the one that makes as many frames as the recording had.
-func (u *user) socket(active context.Context, st *step, due, t0 time.Time) {
+func (u *user) socket(active context.Context, stop time.Time, st *step, due, t0 time.Time) {
 	e := u.e
 	scheme := "ws://"
 	if e.target.tls {
@@ -81,7 +81,7 @@ func (u *user) socket(active context.Context, st *step, due, t0 time.Time) {
 		if e.cfg.pacing == Think || last.After(at) {
 			at = last
 		}
-		if !sleepUntil(active, timer, at) {
+		if !at.Before(stop) || !sleepUntil(active, timer, at) {
 			break
 		}
 		rs := report.Sample{Kind: report.WSReply, Profile: u.profile, Endpoint: st.endpoint, Intended: at, Sent: time.Now(), Status: 101}
@@ -124,6 +124,9 @@ func (u *user) socket(active context.Context, st *step, due, t0 time.Time) {
 	closeAt := t0.Add(u.scaled(ws.close))
 	if e.cfg.pacing == Think {
 		closeAt = last
+	}
+	if closeAt.After(stop) {
+		closeAt = stop
 	}
 	sleepUntil(active, timer, closeAt)
 	_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
