@@ -370,3 +370,36 @@ func TestOverdueRequestsShareTheUsersConnections(t *testing.T) {
 		}
 	}
 }
+
+// TestSourceIPsSpreadConnections replays 8 users with two source addresses:
+// the target sees connections from both, and from no other.
+func TestSourceIPsSpreadConnections(t *testing.T) {
+	var mu sync.Mutex
+	from := map[string]int{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host, _, _ := net.SplitHostPort(r.RemoteAddr)
+		mu.Lock()
+		from[host]++
+		mu.Unlock()
+	}))
+	defer srv.Close()
+	ips, err := ParseIPRange("127.0.0.2-127.0.0.3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lib := FromSessions([]*traces.Session{session("a", "browse", 0)})
+	e, err := New(srv.URL, lib, WithSourceIPs(ips), WithPacing(Think))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k := range 8 {
+		u := &user{e: e, k: k, profile: "browse", sink: &collect{}, hard: context.Background(), scale: 1, timer: time.NewTimer(time.Hour)}
+		u.play(context.Background(), time.Now().Add(time.Hour), 0, time.Now())
+		u.conns.closeAll(e)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(from) != 2 || from["127.0.0.2"] == 0 || from["127.0.0.3"] == 0 {
+		t.Fatalf("connections came from %v", from)
+	}
+}
