@@ -58,6 +58,25 @@ func (s *pipeServer) serve(c net.Conn) {
 // which outlive a run by design, have seen their pools empty and ended.
 func idle(*Engine) { time.Sleep(10 * time.Minute) }
 
+// runVirtual plays the users cfg plans over lib against srv, inside the
+// caller's synctest bubble, and returns the engine and what it reported.
+func runVirtual(t *testing.T, srv *pipeServer, lib *Library, cfg scheduler.Config, opts ...Option) (*Engine, *collect) {
+	t.Helper()
+	e, err := New("http://backend.test", lib, append([]Option{WithDial(srv.dial)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := scheduler.New(lib.Sessions(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := &collect{}
+	if err := e.Run(context.Background(), plan, time.Now(), sink); err != nil {
+		t.Fatal(err)
+	}
+	return e, sink
+}
+
 // collect is a Sink that keeps copies of every sample.
 type collect struct {
 	mu      sync.Mutex
@@ -103,20 +122,9 @@ func TestPacingInVirtualTime(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				srv := &pipeServer{service: 25 * time.Millisecond}
 				lib := FromSessions([]*traces.Session{session("a", "browse", 0, 100*time.Millisecond, 300*time.Millisecond)})
-				e, err := New("http://backend.test", lib, WithDial(srv.dial), WithPacing(tc.pacing), WithStopTimeout(time.Second))
-				if err != nil {
-					t.Fatal(err)
-				}
 				// One user for long enough to play the session once.
-				plan, err := scheduler.New(lib.Sessions(), scheduler.Config{Users: 1, RunTime: 350 * time.Millisecond, Scale: tc.scale})
-				if err != nil {
-					t.Fatal(err)
-				}
 				start := time.Now()
-				sink := &collect{}
-				if err := e.Run(context.Background(), plan, start, sink); err != nil {
-					t.Fatal(err)
-				}
+				e, sink := runVirtual(t, srv, lib, scheduler.Config{Users: 1, RunTime: 350 * time.Millisecond, Scale: tc.scale}, WithPacing(tc.pacing), WithStopTimeout(time.Second))
 				idle(e)
 				if len(srv.arrived) < len(tc.want) {
 					t.Fatalf("%d requests arrived, want at least %d", len(srv.arrived), len(tc.want))
@@ -149,17 +157,7 @@ func TestShardsRunTheSameUsers(t *testing.T) {
 		out := map[string]int{}
 		synctest.Test(t, func(t *testing.T) {
 			srv := &pipeServer{service: 5 * time.Millisecond}
-			e, err := New("http://backend.test", lib, WithDial(srv.dial), WithStopTimeout(time.Second))
-			if err != nil {
-				t.Fatal(err)
-			}
-			plan, err := scheduler.New(lib.Sessions(), scheduler.Config{Users: 30, SpawnRate: 100, RunTime: time.Second, Seed: 4, Shard: shard, Shards: shards})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := e.Run(context.Background(), plan, time.Now(), &collect{}); err != nil {
-				t.Fatal(err)
-			}
+			e, _ := runVirtual(t, srv, lib, scheduler.Config{Users: 30, SpawnRate: 100, RunTime: time.Second, Seed: 4, Shard: shard, Shards: shards}, WithStopTimeout(time.Second))
 			idle(e)
 			srv.mu.Lock()
 			defer srv.mu.Unlock()
@@ -204,18 +202,7 @@ func TestMixOverManyUsers(t *testing.T) {
 	lib := FromSessions(ss)
 	synctest.Test(t, func(t *testing.T) {
 		srv := &pipeServer{service: 10 * time.Millisecond}
-		e, err := New("http://backend.test", lib, WithDial(srv.dial), WithPacing(Think), WithStopTimeout(time.Second))
-		if err != nil {
-			t.Fatal(err)
-		}
-		plan, err := scheduler.New(lib.Sessions(), scheduler.Config{Users: 200, RunTime: time.Second})
-		if err != nil {
-			t.Fatal(err)
-		}
-		sink := &collect{}
-		if err := e.Run(context.Background(), plan, time.Now(), sink); err != nil {
-			t.Fatal(err)
-		}
+		e, sink := runVirtual(t, srv, lib, scheduler.Config{Users: 200, RunTime: time.Second}, WithPacing(Think), WithStopTimeout(time.Second))
 		idle(e)
 		count := map[string]int{}
 		for _, s := range sink.samples {
@@ -235,19 +222,8 @@ func TestStopTimeoutCutsRequests(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		srv := &pipeServer{service: time.Hour}
 		lib := FromSessions([]*traces.Session{session("a", "browse", 0)})
-		e, err := New("http://backend.test", lib, WithDial(srv.dial), WithStopTimeout(time.Second), WithTimeout(2*time.Hour))
-		if err != nil {
-			t.Fatal(err)
-		}
-		plan, err := scheduler.New(lib.Sessions(), scheduler.Config{Users: 1, RunTime: 100 * time.Millisecond})
-		if err != nil {
-			t.Fatal(err)
-		}
 		start := time.Now()
-		sink := &collect{}
-		if err := e.Run(context.Background(), plan, start, sink); err != nil {
-			t.Fatal(err)
-		}
+		_, sink := runVirtual(t, srv, lib, scheduler.Config{Users: 1, RunTime: 100 * time.Millisecond}, WithStopTimeout(time.Second), WithTimeout(2*time.Hour))
 		if took := time.Since(start); took != 1100*time.Millisecond {
 			t.Fatalf("the run took %v, want the run time and the stop timeout, 1.1 s", took)
 		}
@@ -295,19 +271,8 @@ func TestRunEndsOnTime(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		srv := &pipeServer{service: 25 * time.Millisecond}
 		lib := FromSessions([]*traces.Session{session("a", "browse", 0, 100*time.Millisecond, 190*time.Millisecond, 10*time.Second)})
-		e, err := New("http://backend.test", lib, WithDial(srv.dial), WithStopTimeout(30*time.Second))
-		if err != nil {
-			t.Fatal(err)
-		}
-		plan, err := scheduler.New(lib.Sessions(), scheduler.Config{Users: 1, RunTime: 200 * time.Millisecond})
-		if err != nil {
-			t.Fatal(err)
-		}
 		start := time.Now()
-		sink := &collect{}
-		if err := e.Run(context.Background(), plan, start, sink); err != nil {
-			t.Fatal(err)
-		}
+		e, sink := runVirtual(t, srv, lib, scheduler.Config{Users: 1, RunTime: 200 * time.Millisecond}, WithStopTimeout(30*time.Second))
 		// The request sent at 190 ms is answered at 215 ms, after the end.
 		if took := time.Since(start); took != 215*time.Millisecond {
 			t.Errorf("run took %v, want 215ms", took)
@@ -402,4 +367,20 @@ func TestSourceIPsSpreadConnections(t *testing.T) {
 	if len(from) != 2 || from["127.0.0.2"] == 0 || from["127.0.0.3"] == 0 {
 		t.Fatalf("connections came from %v", from)
 	}
+}
+
+// TestCutSessionEndsTheInterval: a session cut by the run's end is the
+// user's last; the user does not start session after session in the time
+// left (which once sent thousands of first requests).
+func TestCutSessionEndsTheInterval(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := &pipeServer{service: time.Millisecond}
+		lib := FromSessions([]*traces.Session{session("a", "browse", 0, 2*time.Second, 4*time.Second, 6*time.Second)})
+		e, _ := runVirtual(t, srv, lib, scheduler.Config{Users: 1, RunTime: 10 * time.Second})
+		idle(e)
+		// The whole session (0–6 s), then the next one's 6 and 8 s requests.
+		if len(srv.arrived) != 6 {
+			t.Fatalf("%d requests arrived, want 6", len(srv.arrived))
+		}
+	})
 }
