@@ -10,11 +10,13 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/thrive-loadtest/thrive/report"
 	"github.com/thrive-loadtest/thrive/scheduler"
 	"github.com/valyala/fasthttp"
+	"golang.org/x/sys/unix"
 )
 
 // Sink receives every measurement of a run. It must be safe for concurrent
@@ -86,12 +88,28 @@ func dialer(ips []net.IP, timeout time.Duration) fasthttp.DialFunc {
 	}
 	ds := make([]*net.Dialer, len(ips))
 	for i, ip := range ips {
-		ds[i] = &net.Dialer{Timeout: timeout, LocalAddr: &net.TCPAddr{IP: ip}}
+		ds[i] = &net.Dialer{Timeout: timeout, LocalAddr: &net.TCPAddr{IP: ip}, Control: bindNoPort}
 	}
 	var next atomic.Uint64
 	return func(addr string) (net.Conn, error) {
 		return ds[next.Add(1)%uint64(len(ds))].Dial("tcp", addr)
 	}
+}
+
+// bindNoPort asks Linux to choose the local port of a connection bound to
+// a source address at connect time, when the whole 4-tuple is known, rather
+// than at bind time (IP_BIND_ADDRESS_NO_PORT). Bound at bind time, each
+// port serves one connection per address, and finding a free one among
+// tens of thousands in use costs more with every connection.
+func bindNoPort(_, _ string, c syscall.RawConn) error {
+	var serr error
+	err := c.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_BIND_ADDRESS_NO_PORT, 1)
+	})
+	if err != nil {
+		return err
+	}
+	return serr
 }
 
 // client returns a connection pool to the target of at most conns

@@ -26,10 +26,15 @@ func main() {
 	path := flag.String("path", "/api/projects/7/", "the request path")
 	sessions := flag.Int("sessions", 0, "write this many sessions with random gaps named in their paths")
 	gapMax := flag.Duration("gap-max", 0, "with -sessions, the longest gap")
+	same := flag.Bool("same-path", false, "with -sessions, send every request to -path instead of naming its gap")
 	flag.Parse()
 	var err error
 	if *sessions > 0 {
-		err = writeGaps(*out, *sessions, *n, *gap, *gapMax)
+		p := ""
+		if *same {
+			p = *path
+		}
+		err = writeGaps(*out, *sessions, *n, *gap, *gapMax, p)
 	} else {
 		err = write(*out, *n, *gap, *path)
 	}
@@ -39,7 +44,9 @@ func main() {
 	}
 }
 
-func writeGaps(out string, sessions, n int, lo, hi time.Duration) error {
+// writeGaps writes sessions of n requests with random gaps between lo and
+// hi, to /gap/... paths, or all to path when it is set.
+func writeGaps(out string, sessions, n int, lo, hi time.Duration, path string) error {
 	if hi < lo {
 		return fmt.Errorf("-gap-max %v below -gap %v", hi, lo)
 	}
@@ -49,15 +56,18 @@ func writeGaps(out string, sessions, n int, lo, hi time.Duration) error {
 		s := &traces.Session{ID: fmt.Sprintf("gaps-%d", k), Profile: "browse", Start: time.Now()}
 		var at time.Duration
 		for i := range n {
-			path, gap := "/gap/first", time.Duration(0)
+			p, gap := "/gap/first", time.Duration(0)
 			if i > 0 {
 				gap = lo + time.Duration(rng.Int64N(int64(hi-lo)+1))
 				gap = gap.Truncate(time.Microsecond)
-				path = fmt.Sprintf("/gap/%d", gap.Microseconds())
+				p = fmt.Sprintf("/gap/%d", gap.Microseconds())
+			}
+			if path != "" {
+				p = path
 			}
 			at += gap
 			s.Exchanges = append(s.Exchanges, traces.Exchange{
-				Offset: at, Think: gap, Method: "GET", URL: path, Status: 200,
+				Offset: at, Think: gap, Method: "GET", URL: p, Status: 200,
 				ReqHeader: []traces.Header{{Name: "Accept", Value: "application/json"}},
 			})
 		}
