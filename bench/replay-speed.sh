@@ -5,9 +5,12 @@
 # over the asked time (users spawn a little after the run's start): a replay
 # that keeps up sends every request of the first sessions, none later than
 # 1% of the asked time (its schedule lag). Target on core 0, thrive on
-# core 1. Loopback only.
+# core 1. Then GoReplay captures 20,000 requests sent in about 1 s from the
+# loopback interface and replays its capture at |1000%, timed until the
+# target has answered them all. Loopback only.
 #
-#   bash bench/replay-speed.sh
+#   bash bench/replay-speed.sh                  # installs libpcap-dev and GoReplay if missing
+#   GOREPLAY=0 bash bench/replay-speed.sh       # thrive only
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -50,3 +53,29 @@ PY
 run_case 1ms 1
 run_case 10ms 0.1
 run_case 1ms 0.1
+
+[ "${GOREPLAY:-1}" = 0 ] && exit 0
+dpkg -s libpcap-dev >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq libpcap-dev >/dev/null; }
+need goreplay || go install github.com/buger/goreplay@v1.3.2
+# GoReplay records 20,000 requests sent in about 1 s by hey (20 workers at
+# 1,000 req/s each).
+need hey || { apt-get update -qq && apt-get install -y -qq hey >/dev/null; }
+goreplay --input-raw "127.0.0.1:$PORT" --output-file "$work/cap.gor" --output-file-append >"$work/gor-capture.log" 2>&1 &
+gor=$!
+sleep 2 # the capture has no ready signal; it opens the interface within this
+taskset -c 1 hey -n 20000 -c 20 -q 1000 "http://127.0.0.1:$PORT/api/projects/7/" >/dev/null
+sleep 1
+kill -INT "$gor"; wait "$gor" || true
+captured=$(cat "$work"/cap*.gor | grep -c "^1 " || true)
+c0=$(curl -fs "http://127.0.0.1:$PORT/count")
+t0=$(date +%s.%N)
+taskset -c 1 goreplay --input-file "$(ls "$work"/cap*.gor | head -1)|1000%" --output-http "http://127.0.0.1:$PORT" --exit-after 120s >"$work/gor-replay.log" 2>&1 &
+gor=$!
+while c=$(curl -fs "http://127.0.0.1:$PORT/count") && [ $((c - c0)) -lt "$captured" ] && kill -0 "$gor" 2>/dev/null; do sleep 0.05; done
+t1=$(date +%s.%N)
+kill "$gor" 2>/dev/null || true
+python3 -c "
+import sys
+n, sent, secs = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+print(f'GoReplay v1.3.2, its capture of 1 s of traffic ({n} requests) at |1000% (asked 0.1 s): {sent} answered in {secs:.2f} s, {sent / secs:.0f} req/s')
+" "$captured" "$((c - c0))" "$(echo "$t1 - $t0" | bc)"
