@@ -162,14 +162,14 @@ func stale(err error) bool {
 //
 // With eager, it takes the read buffer at once and saves the one-byte read:
 // for a user whose answers come fast, holding the buffer costs nothing.
-func (e *Engine) exchange(uc *userConns, raw []byte, head, eager bool, sent time.Time) (first time.Time, status int, err error) {
+func (e *Engine) exchange(uc *userConns, j *jar, raw []byte, head, eager bool, sent time.Time) (first time.Time, status int, err error) {
 	for attempt := 0; ; attempt++ {
 		c, reused, err := e.acquire(uc)
 		if err != nil {
 			return time.Time{}, 0, err
 		}
 		var keep bool
-		first, status, keep, err = e.roundTrip(c, raw, head, eager, sent)
+		first, status, keep, err = e.roundTrip(c, j, raw, head, eager, sent)
 		if err == nil {
 			e.release(uc, c, keep)
 			return first, status, nil
@@ -207,7 +207,7 @@ type answerReader struct {
 	br *bufio.Reader
 }
 
-func (e *Engine) roundTrip(c net.Conn, raw []byte, head, eager bool, sent time.Time) (first time.Time, status int, keep bool, err error) {
+func (e *Engine) roundTrip(c net.Conn, j *jar, raw []byte, head, eager bool, sent time.Time) (first time.Time, status int, keep bool, err error) {
 	if err := c.SetDeadline(sent.Add(e.cfg.timeout)); err != nil {
 		return time.Time{}, 0, false, err
 	}
@@ -254,6 +254,11 @@ func (e *Engine) roundTrip(c net.Conn, raw []byte, head, eager bool, sent time.T
 		first = time.Now()
 	}
 	status = r.StatusCode()
+	if j != nil {
+		for _, v := range r.Header.Cookies() {
+			j.set(v, first)
+		}
+	}
 	r.SkipBody = head
 	if err := r.ReadBody(br, maxBody); err != nil {
 		return first, status, false, err

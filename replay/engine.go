@@ -42,6 +42,7 @@ type Engine struct {
 	readers sync.Pool // *answerReader, lent per answer
 	samples sync.Pool // *report.Sample, lent per request
 	bytes   sync.Pool // *[1]byte, lent while a user waits for an answer
+	wires   sync.Pool // *[]byte: a request with the user's cookies added
 	connsMu sync.Mutex
 	conns   map[net.Conn]struct{} // every open connection of the users
 	cut     atomic.Bool           // the stop timeout passed: no new connection
@@ -73,6 +74,7 @@ func New(targetURL string, lib *Library, opts ...Option) (*Engine, error) {
 	e.readers.New = func() any { return &answerReader{br: bufio.NewReaderSize(nil, readBufferSize)} }
 	e.samples.New = func() any { return new(report.Sample) }
 	e.bytes.New = func() any { return new([1]byte) }
+	e.wires.New = func() any { b := make([]byte, 0, 1024); return &b }
 	e.raw = e.prepare()
 	if c.sharedPool {
 		e.shared = e.client(1 << 16)

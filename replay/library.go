@@ -26,6 +26,7 @@ type script struct {
 	profile string
 	length  time.Duration
 	steps   []step
+	waits   bool // some step waits for an earlier one's answer
 }
 
 // step is one exchange of a script.
@@ -38,6 +39,23 @@ type step struct {
 	endpoint      string
 	head          bool      // a HEAD request: its answer has no body
 	ws            *wsScript // non-nil for a WebSocket upgrade
+	// echoes are headers whose recorded value was a cookie of the same
+	// request (a CSRF token echoed from its cookie): they are sent with
+	// the user's live cookie of that name.
+	echoes []echo
+	// after is the step whose answer set a cookie this one sends (-1 for
+	// none): under recorded pacing it waits for that answer, as the
+	// recorded browser had to. awaited marks the steps others wait for.
+	after   int
+	awaited bool
+	// recorded holds the headers left out for the above, as recorded, for
+	// an engine made WithRecordedCookies.
+	recorded [][2][]byte
+}
+
+// echo is a header sent with the value of a cookie.
+type echo struct {
+	header, cookie string
 }
 
 // wsScript is the client's side of a recorded WebSocket.
@@ -63,6 +81,47 @@ func hopHeader(name string) bool {
 		return true
 	}
 	return false
+}
+
+// userState reports the headers that carry what the recorded user's
+// browser held: its cookies, and validators of its cache. A virtual user
+// sends its own cookies (its jar) and has no cache.
+func userState(name string) bool {
+	return strings.EqualFold(name, "Cookie") || strings.EqualFold(name, "If-None-Match") || strings.EqualFold(name, "If-Modified-Since")
+}
+
+// recordedCookies returns the name=value pairs of a request's Cookie
+// headers.
+func recordedCookies(hs []traces.Header) [][2]string {
+	var out [][2]string
+	for _, h := range hs {
+		if !strings.EqualFold(h.Name, "Cookie") {
+			continue
+		}
+		for part := range strings.SplitSeq(h.Value, ";") {
+			if name, value, ok := strings.Cut(strings.TrimSpace(part), "="); ok {
+				out = append(out, [2]string{name, value})
+			}
+		}
+	}
+	return out
+}
+
+// minEcho is the shortest value taken for an echo of a cookie: shorter
+// ones (1, true, en) match by coincidence.
+const minEcho = 8
+
+// echoOf returns the name of the cookie whose value a header value repeats.
+func echoOf(value string, cookies [][2]string) string {
+	if len(value) < minEcho {
+		return ""
+	}
+	for _, c := range cookies {
+		if c[1] == value {
+			return c[0]
+		}
+	}
+	return ""
 }
 
 // Load reads every session of r into a Library.
@@ -96,6 +155,7 @@ func FromSessions(ss []*traces.Session) *Library {
 
 func (lib *Library) add(s *traces.Session) {
 	sc := script{id: s.ID, profile: s.Profile, length: s.End()}
+	setBy := map[string]int{} // cookie name → the step whose answer set it last
 	for i := range s.Exchanges {
 		ex := &s.Exchanges[i]
 		st := step{
@@ -106,8 +166,32 @@ func (lib *Library) add(s *traces.Session) {
 			endpoint: report.Template(ex.Method, ex.URL),
 			head:     ex.Method == "HEAD",
 		}
+		cookies := recordedCookies(ex.ReqHeader)
+		st.after = -1
+		for _, c := range cookies {
+			if j, ok := setBy[c[0]]; ok && j > st.after {
+				st.after = j
+			}
+		}
+		if st.after >= 0 {
+			sc.steps[st.after].awaited, sc.waits = true, true
+		}
+		for _, h := range ex.RespHeader {
+			if strings.EqualFold(h.Name, "Set-Cookie") {
+				if name, _, ok := strings.Cut(h.Value, "="); ok {
+					setBy[strings.TrimSpace(name)] = i
+				}
+			}
+		}
 		for _, h := range ex.ReqHeader {
-			if !hopHeader(h.Name) {
+			switch {
+			case hopHeader(h.Name):
+			case userState(h.Name):
+				st.recorded = append(st.recorded, [2][]byte{[]byte(h.Name), []byte(h.Value)})
+			case echoOf(h.Value, cookies) != "":
+				st.echoes = append(st.echoes, echo{header: h.Name, cookie: echoOf(h.Value, cookies)})
+				st.recorded = append(st.recorded, [2][]byte{[]byte(h.Name), []byte(h.Value)})
+			default:
 				st.headers = append(st.headers, [2][]byte{[]byte(h.Name), []byte(h.Value)})
 			}
 		}

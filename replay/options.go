@@ -48,6 +48,7 @@ type config struct {
 	connsPerUser int
 	headers      [][2]string
 	sourceIPs    []net.IP
+	recorded     bool // send the recorded cookies, no jar
 	insecureTLS  bool
 	dial         func(addr string) (net.Conn, error)
 }
@@ -117,6 +118,15 @@ func WithHeader(name, value string) Option {
 // more ephemeral ports than one address has.
 func WithSourceIPs(ips []net.IP) Option {
 	return func(c *config) error { c.sourceIPs = ips; return nil }
+}
+
+// WithRecordedCookies makes every user send the cookies, CSRF echoes and
+// cache validators as they were recorded, instead of keeping its own
+// cookie jar: all users then present the recording's session. It is for
+// targets that accept it (stateless signed sessions) until correlation
+// carries server-made values over.
+func WithRecordedCookies() Option {
+	return func(c *config) error { c.recorded = true; return nil }
 }
 
 // WithDial makes the engine open its connections with dial instead of TCP

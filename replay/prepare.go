@@ -18,6 +18,13 @@ func (e *Engine) build(req *fasthttp.Request, st *step) {
 			req.Header.AddBytesKV(h[0], h[1])
 		}
 	}
+	if e.cfg.recorded {
+		for _, h := range st.recorded {
+			if !e.overridden(h[0]) {
+				req.Header.AddBytesKV(h[0], h[1])
+			}
+		}
+	}
 	for _, h := range e.cfg.headers {
 		req.Header.Set(h[0], h[1])
 	}

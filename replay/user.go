@@ -1,6 +1,7 @@
 package replay
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -30,6 +31,7 @@ type user struct {
 	// ns; fast answers let the next request take its buffer at once.
 	lastWait atomic.Int64
 	sink     Sink
+	jar      jar
 	hard     context.Context
 	scale    float64
 	timer    *time.Timer
@@ -101,6 +103,17 @@ func (u *user) play(active context.Context, stop time.Time, si int, t0 time.Time
 	done := t0
 	s := &u.e.lib.scripts[si]
 	raws := u.e.raw[si]
+	// answered[i] closes when step i's answer is in, for the steps that
+	// others wait for (recorded pacing only: think pacing is sequential).
+	var answered []chan struct{}
+	if s.waits && u.e.cfg.pacing == Recorded && !u.e.cfg.recorded {
+		answered = make([]chan struct{}, len(s.steps))
+		for i := range s.steps {
+			if s.steps[i].awaited {
+				answered[i] = make(chan struct{})
+			}
+		}
+	}
 	for i := range s.steps {
 		st, raw := &s.steps[i], raws[i]
 		due := t0.Add(u.scaled(st.offset))
@@ -110,19 +123,43 @@ func (u *user) play(active context.Context, stop time.Time, si int, t0 time.Time
 		if !due.Before(stop) || !sleepUntil(active, u.timer, due) || u.hard.Err() != nil {
 			return false
 		}
+		if answered != nil && st.after >= 0 {
+			// Waiting for the answer that sets this request's cookie is
+			// the target's time, not the generator's lag.
+			select {
+			case <-answered[st.after]:
+			case <-active.Done():
+				return false
+			}
+			if now := time.Now(); now.After(due) {
+				due = now
+			}
+		}
+		var fin chan struct{}
+		if answered != nil {
+			fin = answered[i]
+		}
 		switch {
 		case st.ws != nil:
 			// A WebSocket lives alongside the session's other requests.
 			wg.Go(func() { u.socket(active, stop, st, due, t0) })
+			closeIf(fin)
 		case u.e.cfg.pacing == Think:
 			done = u.send(st, raw, due)
 		case u.inlineFits(s, i, t0):
 			u.send(st, raw, due)
+			closeIf(fin)
 		default:
-			wg.Go(func() { u.send(st, raw, due) })
+			wg.Go(func() { u.send(st, raw, due); closeIf(fin) })
 		}
 	}
 	return true
+}
+
+func closeIf(c chan struct{}) {
+	if c != nil {
+		close(c)
+	}
 }
 
 // inlineFits reports whether step i of s can be sent from the user's own
@@ -161,7 +198,19 @@ func (u *user) send(st *step, raw []byte, due time.Time) time.Time {
 		first, status, err = u.sendShared(st)
 	} else {
 		eager := u.lastWait.Load() < int64(eagerBelow)
-		first, status, err = e.exchange(&u.conns, raw, st.head, eager, smp.Sent)
+		var buf *[]byte
+		j := &u.jar
+		if e.cfg.recorded {
+			j = nil
+		} else if len(st.echoes) > 0 || !u.jar.empty() {
+			buf, _ = e.wires.Get().(*[]byte)
+			*buf = u.withState(*buf, raw, st, smp.Sent)
+			raw = *buf
+		}
+		first, status, err = e.exchange(&u.conns, j, raw, st.head, eager, smp.Sent)
+		if buf != nil {
+			e.wires.Put(buf)
+		}
 	}
 	end := time.Now()
 	e.inflight.Add(-1)
@@ -183,6 +232,23 @@ func (u *user) send(st *step, raw []byte, due time.Time) time.Time {
 	return end
 }
 
+// withState writes into dst the request raw with the user's cookies and
+// the headers that echo them added at the end of its head.
+func (u *user) withState(dst, raw []byte, st *step, now time.Time) []byte {
+	end := bytes.Index(raw, []byte("\r\n\r\n")) + 2
+	dst = append(dst[:0], raw[:end]...)
+	dst = u.jar.appendHeader(dst, st.uri, now)
+	for _, ec := range st.echoes {
+		if v, ok := u.jar.value(ec.cookie); ok {
+			dst = append(dst, ec.header...)
+			dst = append(dst, ": "...)
+			dst = append(dst, v...)
+			dst = append(dst, "\r\n"...)
+		}
+	}
+	return append(dst, raw[end:]...)
+}
+
 // sendShared sends a step through the engine's shared pool.
 func (u *user) sendShared(st *step) (first time.Time, status int, err error) {
 	e := u.e
@@ -191,9 +257,36 @@ func (u *user) sendShared(st *step) (first time.Time, status int, err error) {
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
 	e.build(req, st)
+	if e.cfg.recorded {
+		if err := u.hc.Do(req, resp); err != nil {
+			return time.Time{}, 0, err
+		}
+		return u.drain(resp)
+	}
+	now := time.Now()
+	u.jar.mu.Lock()
+	for _, c := range u.jar.cookies {
+		if (c.expires.IsZero() || c.expires.After(now)) && pathMatch(c.path, st.uri) {
+			req.Header.SetCookie(c.name, c.value)
+		}
+	}
+	u.jar.mu.Unlock()
+	for _, ec := range st.echoes {
+		if v, ok := u.jar.value(ec.cookie); ok {
+			req.Header.Set(ec.header, v)
+		}
+	}
 	if err := u.hc.Do(req, resp); err != nil {
 		return time.Time{}, 0, err
 	}
+	for _, v := range resp.Header.Cookies() {
+		u.jar.set(v, time.Now())
+	}
+	return u.drain(resp)
+}
+
+// drain reads a shared-pool answer's body to its end.
+func (u *user) drain(resp *fasthttp.Response) (first time.Time, status int, err error) {
 	first = time.Now()
 	if body := resp.BodyStream(); body != nil {
 		_, err = io.Copy(io.Discard, body)

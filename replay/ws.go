@@ -25,9 +25,21 @@ func (u *user) socket(active context.Context, stop time.Time, st *step, due, t0 
 	h := http.Header{}
 	for _, kv := range st.headers {
 		name := string(kv[0])
-		if strings.EqualFold(name, "Origin") || strings.EqualFold(name, "Cookie") || strings.EqualFold(name, "User-Agent") ||
+		if strings.EqualFold(name, "Origin") || strings.EqualFold(name, "User-Agent") ||
 			strings.EqualFold(name, "Authorization") || strings.HasPrefix(strings.ToLower(name), "x-") {
 			h.Add(name, string(kv[1]))
+		}
+	}
+	if e.cfg.recorded {
+		for _, kv := range st.recorded {
+			h.Set(string(kv[0]), string(kv[1]))
+		}
+	} else if line := u.jar.appendHeader(nil, st.uri, time.Now()); len(line) > 0 {
+		h.Set("Cookie", strings.TrimSuffix(strings.TrimPrefix(string(line), "Cookie: "), "\r\n"))
+	}
+	for _, ec := range st.echoes {
+		if v, ok := u.jar.value(ec.cookie); ok && !e.cfg.recorded {
+			h.Set(ec.header, v)
 		}
 	}
 	for _, kv := range e.cfg.headers {

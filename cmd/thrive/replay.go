@@ -31,6 +31,7 @@ type replayFlags struct {
 	pacing      string
 	shard       string
 	sharedPool  bool
+	recordedCk  bool
 	headers     []string
 	timeout     time.Duration
 	stopTimeout time.Duration
@@ -83,6 +84,7 @@ due, and the generator's lateness (schedule lag) is measured too.`,
 	fl.StringVar(&f.pacing, "pacing", "recorded", "recorded: send at recorded offsets; think: wait the recorded think gap after each answer")
 	fl.StringVar(&f.shard, "shard", "", "run shard i of n (i/n): the users k with k mod n = i")
 	fl.BoolVar(&f.sharedPool, "shared-pool", false, "share one connection pool among users instead of one each")
+	fl.BoolVar(&f.recordedCk, "recorded-cookies", false, "send the recorded cookies and CSRF headers instead of each user's own cookie jar")
 	fl.StringArrayVarP(&f.headers, "header", "H", nil, "add or replace a header on every request: 'Name: value'")
 	fl.DurationVar(&f.timeout, "timeout", 30*time.Second, "timeout of each request")
 	fl.DurationVar(&f.stopTimeout, "stop-timeout", 30*time.Second, "at the end or on Ctrl-C, time requests in flight get to finish")
@@ -164,6 +166,9 @@ func (f *replayFlags) options() ([]replay.Option, error) {
 		return nil, usageError("--pacing: %v", err)
 	}
 	opts := []replay.Option{replay.WithPacing(p), replay.WithTimeout(f.timeout), replay.WithStopTimeout(f.stopTimeout)}
+	if f.recordedCk {
+		opts = append(opts, replay.WithRecordedCookies())
+	}
 	if f.sharedPool {
 		opts = append(opts, replay.WithSharedPool())
 	}

@@ -1,0 +1,122 @@
+package replay
+
+import (
+	"bytes"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// jar is one virtual user's cookies, as the live target set them: the
+// recorded Cookie headers are not replayed, since they name the recording's
+// session. There is one target host, so cookies are kept by name and path;
+// requests a user sends at once (recorded pacing) share the jar, hence the
+// lock. An empty jar costs nothing.
+type jar struct {
+	mu      sync.Mutex
+	cookies []cookie
+}
+
+type cookie struct {
+	name, value, path string
+	expires           time.Time // zero: for the session
+}
+
+// set stores a Set-Cookie header's cookie, or deletes it when it has
+// expired (Max-Age ≤ 0 or Expires in the past).
+func (j *jar) set(header []byte, now time.Time) {
+	c := fasthttp.AcquireCookie()
+	defer fasthttp.ReleaseCookie(c)
+	if err := c.ParseBytes(header); err != nil || len(c.Key()) == 0 {
+		return
+	}
+	path := string(c.Path())
+	if path == "" {
+		path = "/"
+	}
+	expires := c.Expire()
+	if expires.Equal(fasthttp.CookieExpireUnlimited) {
+		expires = time.Time{}
+	}
+	gone := !expires.IsZero() && !expires.After(now)
+	switch ma := c.MaxAge(); {
+	case ma > 0:
+		expires, gone = now.Add(time.Duration(ma)*time.Second), false
+	case ma < 0, bytes.Contains(bytes.ToLower(header), []byte("max-age=0")):
+		gone = true
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	for i := range j.cookies {
+		if string(c.Key()) == j.cookies[i].name && j.cookies[i].path == path {
+			if gone {
+				j.cookies = append(j.cookies[:i], j.cookies[i+1:]...)
+			} else {
+				j.cookies[i].value, j.cookies[i].expires = string(c.Value()), expires
+			}
+			return
+		}
+	}
+	if !gone {
+		j.cookies = append(j.cookies, cookie{name: string(c.Key()), value: string(c.Value()), path: path, expires: expires})
+	}
+}
+
+// pathMatch reports whether a cookie of cookie path cp goes with a request
+// for path p (RFC 6265, 5.1.4).
+func pathMatch(cp string, p []byte) bool {
+	if q := bytes.IndexByte(p, '?'); q >= 0 {
+		p = p[:q]
+	}
+	if !bytes.HasPrefix(p, []byte(cp)) {
+		return false
+	}
+	return len(p) == len(cp) || strings.HasSuffix(cp, "/") || p[len(cp)] == '/'
+}
+
+// appendHeader appends the Cookie header for a request to uri, if any
+// cookie goes with it.
+func (j *jar) appendHeader(dst, uri []byte, now time.Time) []byte {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	first := true
+	for _, c := range j.cookies {
+		if (!c.expires.IsZero() && !c.expires.After(now)) || !pathMatch(c.path, uri) {
+			continue
+		}
+		if first {
+			dst = append(dst, "Cookie: "...)
+			first = false
+		} else {
+			dst = append(dst, "; "...)
+		}
+		dst = append(dst, c.name...)
+		dst = append(dst, '=')
+		dst = append(dst, c.value...)
+	}
+	if !first {
+		dst = append(dst, "\r\n"...)
+	}
+	return dst
+}
+
+// value returns the live value of the cookie name, and whether there is one.
+func (j *jar) value(name string) (string, bool) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	for _, c := range j.cookies {
+		if c.name == name {
+			return c.value, true
+		}
+	}
+	return "", false
+}
+
+// empty reports whether the jar holds no cookie.
+func (j *jar) empty() bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return len(j.cookies) == 0
+}

@@ -1,0 +1,144 @@
+package replay
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/thrive-loadtest/thrive/scheduler"
+	"github.com/thrive-loadtest/thrive/traces"
+)
+
+// TestEachUserHasItsOwnCookies replays a recorded login, an action guarded
+// by a CSRF token echoed from its cookie, and a logout, as three users:
+// each presents the cookies the live server gave it (never the recorded
+// ones), the CSRF header carries the live token, requests wait for the
+// login's answer even when recorded pacing says they are due, the logout's
+// deletion is honoured, and recorded cache validators are dropped.
+func TestEachUserHasItsOwnCookies(t *testing.T) {
+	var mu sync.Mutex
+	issued := map[string]string{} // sessionid → csrftoken
+	seen := map[string]string{}   // "path sessionid" → what happened
+	n := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/login" {
+			time.Sleep(10 * time.Millisecond) // a login slower than the gap after it
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		sid, _ := r.Cookie("sessionid")
+		tok, _ := r.Cookie("csrftoken")
+		switch r.URL.Path {
+		case "/login":
+			n++
+			s, c := fmt.Sprintf("live-session-%d", n), fmt.Sprintf("live-token-%d", n)
+			issued[s] = c
+			http.SetCookie(w, &http.Cookie{Name: "sessionid", Value: s, Path: "/"})
+			http.SetCookie(w, &http.Cookie{Name: "csrftoken", Value: c, Path: "/"})
+			return
+		case "/logout":
+			http.SetCookie(w, &http.Cookie{Name: "sessionid", Value: "", Path: "/", MaxAge: -1})
+		}
+		if r.Header.Get("If-None-Match") != "" {
+			w.WriteHeader(http.StatusPreconditionFailed)
+			return
+		}
+		if sid == nil {
+			seen[r.URL.Path+" -"] = "anonymous"
+			return
+		}
+		want, ok := issued[sid.Value]
+		switch {
+		case !ok:
+			w.WriteHeader(http.StatusForbidden) // a recorded session
+		case r.Method == "POST" && (tok == nil || r.Header.Get("X-CSRFToken") != want || tok.Value != want):
+			w.WriteHeader(http.StatusForbidden)
+		default:
+			seen[r.URL.Path+" "+sid.Value] = "ok"
+		}
+	}))
+	defer srv.Close()
+
+	const oldSession, oldToken = "recorded-session-0001", "recorded-token-0001"
+	jarOf := "sessionid=" + oldSession + "; csrftoken=" + oldToken
+	ms := time.Millisecond
+	s := &traces.Session{ID: "a", Profile: "browse", Exchanges: []traces.Exchange{
+		{Offset: 0, Duration: 5 * ms, Method: "POST", URL: "/login", Status: 200, RespHeader: []traces.Header{
+			{Name: "Set-Cookie", Value: "sessionid=" + oldSession + "; Path=/"}, {Name: "Set-Cookie", Value: "csrftoken=" + oldToken + "; Path=/"}}},
+		// Recorded 1 ms after the login began: replayed, it is due before
+		// the login's answer and must wait for it.
+		{Offset: 1 * ms, Method: "GET", URL: "/me", Status: 200, ReqHeader: []traces.Header{{Name: "Cookie", Value: jarOf}, {Name: "If-None-Match", Value: `"v1"`}}},
+		{Offset: 10 * ms, Method: "POST", URL: "/act", Status: 200, ReqHeader: []traces.Header{{Name: "Cookie", Value: jarOf}, {Name: "X-CSRFToken", Value: oldToken}}},
+		{Offset: 20 * ms, Method: "POST", URL: "/logout", Status: 200, ReqHeader: []traces.Header{{Name: "Cookie", Value: jarOf}, {Name: "X-CSRFToken", Value: oldToken}},
+			RespHeader: []traces.Header{{Name: "Set-Cookie", Value: "sessionid=; Max-Age=0; Path=/"}}},
+		{Offset: 30 * ms, Method: "GET", URL: "/after", Status: 200, ReqHeader: []traces.Header{{Name: "Cookie", Value: "csrftoken=" + oldToken}}},
+	}}
+	lib := FromSessions([]*traces.Session{s})
+	e, err := New(srv.URL, lib)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := scheduler.New(lib.Sessions(), scheduler.Config{Users: 3, RunTime: 45 * ms})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := &collect{}
+	if err := e.Run(context.Background(), plan, time.Now(), sink); err != nil {
+		t.Fatal(err)
+	}
+	for _, smp := range sink.samples {
+		if smp.Status != 200 || smp.Err != "" {
+			t.Errorf("%s: status %d %s", smp.Endpoint, smp.Status, smp.Err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for i := 1; i <= 3; i++ {
+		for _, path := range []string{"/me", "/act", "/logout"} {
+			if k := fmt.Sprintf("%s live-session-%d", path, i); seen[k] != "ok" {
+				t.Errorf("%s: not seen with its own session (saw %v)", k, seen)
+			}
+		}
+	}
+	// Users that finish early begin another session before the run ends.
+	if n < 3 || seen["/after -"] != "anonymous" || len(sink.samples) < 15 {
+		t.Fatalf("%d logins, %d answers; after the logout: %q", n, len(sink.samples), seen["/after -"])
+	}
+}
+
+// TestRecordedCookiesOption: WithRecordedCookies sends the recorded Cookie
+// header; by default it is not sent.
+func TestRecordedCookiesOption(t *testing.T) {
+	for _, tc := range []struct {
+		opts []Option
+		want string
+	}{
+		{nil, ""},
+		{[]Option{WithRecordedCookies()}, "sessionid=recorded-0001"},
+	} {
+		var mu sync.Mutex
+		var got []string
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			got = append(got, r.Header.Get("Cookie"))
+			mu.Unlock()
+		}))
+		s := &traces.Session{ID: "a", Profile: "browse", Exchanges: []traces.Exchange{
+			{Method: "GET", URL: "/x", Status: 200, ReqHeader: []traces.Header{{Name: "Cookie", Value: "sessionid=recorded-0001"}}}}}
+		e, err := New(srv.URL, FromSessions([]*traces.Session{s}), tc.opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u := &user{e: e, profile: "browse", sink: &collect{}, hard: context.Background(), scale: 1, timer: time.NewTimer(time.Hour)}
+		u.play(context.Background(), time.Now().Add(time.Hour), 0, time.Now())
+		u.conns.closeAll(e)
+		srv.Close()
+		if len(got) != 1 || got[0] != tc.want {
+			t.Errorf("options %d: the server saw cookies %q, want %q", len(tc.opts), got, tc.want)
+		}
+	}
+}
