@@ -162,14 +162,14 @@ func stale(err error) bool {
 //
 // With eager, it takes the read buffer at once and saves the one-byte read:
 // for a user whose answers come fast, holding the buffer costs nothing.
-func (e *Engine) exchange(uc *userConns, j *jar, raw []byte, head, eager bool, sent time.Time) (first time.Time, status int, err error) {
+func (e *Engine) exchange(uc *userConns, j *jar, raw []byte, head, eager bool, sent time.Time, got func([]byte, func(string) []byte)) (first time.Time, status int, err error) {
 	for attempt := 0; ; attempt++ {
 		c, reused, err := e.acquire(uc)
 		if err != nil {
 			return time.Time{}, 0, err
 		}
 		var keep bool
-		first, status, keep, err = e.roundTrip(c, j, raw, head, eager, sent)
+		first, status, keep, err = e.roundTrip(c, j, raw, head, eager, sent, got)
 		if err == nil {
 			e.release(uc, c, keep)
 			return first, status, nil
@@ -207,7 +207,8 @@ type answerReader struct {
 	br *bufio.Reader
 }
 
-func (e *Engine) roundTrip(c net.Conn, j *jar, raw []byte, head, eager bool, sent time.Time) (first time.Time, status int, keep bool, err error) {
+// got, when set, is given the answer's body and headers.
+func (e *Engine) roundTrip(c net.Conn, j *jar, raw []byte, head, eager bool, sent time.Time, got func([]byte, func(string) []byte)) (first time.Time, status int, keep bool, err error) {
 	if err := c.SetDeadline(sent.Add(e.cfg.timeout)); err != nil {
 		return time.Time{}, 0, false, err
 	}
@@ -262,6 +263,15 @@ func (e *Engine) roundTrip(c net.Conn, j *jar, raw []byte, head, eager bool, sen
 	r.SkipBody = head
 	if err := r.ReadBody(br, maxBody); err != nil {
 		return first, status, false, err
+	}
+	if got != nil {
+		body := r.Body()
+		if len(r.Header.ContentEncoding()) > 0 {
+			if b, err := r.BodyUncompressed(); err == nil {
+				body = b
+			}
+		}
+		got(body, r.Header.Peek)
 	}
 	// Bytes left in a buffer would belong to no request: do not reuse.
 	return first, status, !r.ConnectionClose() && br.Buffered() == 0 && ar.br.Buffered() == 0, nil

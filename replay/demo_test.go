@@ -2,7 +2,10 @@ package replay_test
 
 import (
 	"context"
+	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -97,5 +100,82 @@ func TestWebSocketReplay(t *testing.T) {
 	}
 	if connects < 6 || replies < connects {
 		t.Fatalf("%d connects and %d replies from 6 chat users", connects, replies)
+	}
+}
+
+// TestEachUserIsItsOwnUser replays a trace the capture recorded from the
+// demo driver as many users, against the demo backend behind a counter of
+// sessions: every user logs in to a session of its own, no request is
+// refused for its CSRF token and no import job is unknown, and the
+// WebSockets connect. Without correlation the CSRF headers keep their
+// recorded tokens and are refused, and import jobs, whose ids are made from
+// the session that started them, are not found.
+func TestEachUserIsItsOwnUser(t *testing.T) {
+	srv, err := demo.New(demo.WithLatencyScale(0.01), demo.WithRateLimit(0, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	sessions := map[string]bool{}
+	counting := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if c, err := r.Cookie(demo.SessionCookie); err == nil {
+			mu.Lock()
+			sessions[c.Value] = true
+			mu.Unlock()
+		}
+		srv.ServeHTTP(w, r)
+	}))
+	defer counting.Close()
+	recorded := record(t, counting.URL, 30)
+	const users = 200
+	for _, tc := range []struct {
+		name string
+		opts []replay.Option
+	}{
+		{"correlated", nil},
+		{"not correlated", []replay.Option{replay.WithoutCorrelation()}},
+	} {
+		mu.Lock()
+		clear(sessions)
+		mu.Unlock()
+		lib := replay.FromSessions(recorded)
+		e, err := replay.New(counting.URL, lib, append(tc.opts, replay.WithStopTimeout(10*time.Second))...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Every user plays at least its first session whole: the longest
+		// session fits in the run.
+		plan, err := scheduler.New(lib.Sessions(), scheduler.Config{Users: users, SpawnRate: 2000, RunTime: time.Second, AutoScale: true, Seed: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sink := &collect{}
+		if err := e.Run(context.Background(), plan, time.Now(), sink); err != nil {
+			t.Fatal(err)
+		}
+		status := map[string]int{}
+		for _, s := range sink.samples {
+			status[fmt.Sprintf("%s %d", s.Endpoint, s.Status)]++
+		}
+		mu.Lock()
+		distinct := len(sessions)
+		mu.Unlock()
+		csrf := status["POST /api/chat/ 403"] + status["POST /api/import/github/ 403"] + status["POST /api/import/youtube/ 403"]
+		jobs404 := status["GET /api/import/jobs/{id}/ 404"]
+		switch tc.name {
+		case "correlated":
+			if distinct < users || csrf != 0 || jobs404 != 0 || status["WS /ws/chat/ 403"] != 0 {
+				t.Errorf("%s: %d distinct sessions for %d users; %d CSRF refusals, %d unknown jobs; statuses %v", tc.name, distinct, users, csrf, jobs404, status)
+			}
+			for _, c := range e.Correlations() {
+				if c.Missing != 0 {
+					t.Errorf("rule %s: %d values not found live", c.Rule, c.Missing)
+				}
+			}
+		default:
+			if jobs404 == 0 || csrf == 0 {
+				t.Errorf("%s: %d CSRF refusals and %d unknown jobs, want both; statuses %v", tc.name, csrf, jobs404, status)
+			}
+		}
 	}
 }

@@ -39,10 +39,11 @@ type Engine struct {
 	active   atomic.Int64 // users running now
 	inflight atomic.Int64 // requests in flight
 
-	readers sync.Pool // *answerReader, lent per answer
-	samples sync.Pool // *report.Sample, lent per request
-	bytes   sync.Pool // *[1]byte, lent while a user waits for an answer
-	wires   sync.Pool // *[]byte: a request with the user's cookies added
+	readers sync.Pool             // *answerReader, lent per answer
+	samples sync.Pool             // *report.Sample, lent per request
+	bytes   sync.Pool             // *[1]byte, lent while a user waits for an answer
+	corr    map[string]*corrCount // by rule; filled at New, read-only after
+	wires   sync.Pool             // *[]byte: a request with the user's cookies added
 	connsMu sync.Mutex
 	conns   map[net.Conn]struct{} // every open connection of the users
 	cut     atomic.Bool           // the stop timeout passed: no new connection
@@ -66,7 +67,16 @@ func New(targetURL string, lib *Library, opts ...Option) (*Engine, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("replay: %w", err)
 	}
-	e := &Engine{cfg: c, target: t, lib: lib, dial: dialer(c.sourceIPs, c.timeout), conns: map[net.Conn]struct{}{}}
+	e := &Engine{cfg: c, target: t, lib: lib, dial: dialer(c.sourceIPs, c.timeout), conns: map[net.Conn]struct{}{}, corr: map[string]*corrCount{}}
+	if c.correlate {
+		for i := range lib.scripts {
+			for _, v := range lib.scripts[i].vars {
+				if e.corr[v.rule] == nil {
+					e.corr[v.rule] = &corrCount{}
+				}
+			}
+		}
+	}
 	if c.dial != nil {
 		e.dial = c.dial
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -26,7 +27,8 @@ type script struct {
 	profile string
 	length  time.Duration
 	steps   []step
-	waits   bool // some step waits for an earlier one's answer
+	waits   bool       // some step waits for an earlier one's answer
+	vars    []variable // server-made values the session sends back
 }
 
 // step is one exchange of a script.
@@ -43,11 +45,14 @@ type step struct {
 	// request (a CSRF token echoed from its cookie): they are sent with
 	// the user's live cookie of that name.
 	echoes []echo
-	// after is the step whose answer set a cookie this one sends (-1 for
-	// none): under recorded pacing it waits for that answer, as the
-	// recorded browser had to. awaited marks the steps others wait for.
-	after   int
+	// waitFor are the steps whose answers gave a cookie or a value this
+	// one sends: under recorded pacing it waits for them, as the recorded
+	// browser had to. awaited marks the steps others wait for.
+	waitFor []int
 	awaited bool
+	// uses are the script's variables this request sends; sets those its
+	// answer gives.
+	uses, sets []int
 	// recorded holds the headers left out for the above, as recorded, for
 	// an engine made WithRecordedCookies.
 	recorded [][2][]byte
@@ -56,6 +61,7 @@ type step struct {
 // echo is a header sent with the value of a cookie.
 type echo struct {
 	header, cookie string
+	recorded       []byte // the value in the recording
 }
 
 // wsScript is the client's side of a recorded WebSocket.
@@ -156,6 +162,8 @@ func FromSessions(ss []*traces.Session) *Library {
 func (lib *Library) add(s *traces.Session) {
 	sc := script{id: s.ID, profile: s.Profile, length: s.End()}
 	setBy := map[string]int{} // cookie name → the step whose answer set it last
+	vars, uses := correlate(s)
+	sc.vars = vars
 	for i := range s.Exchanges {
 		ex := &s.Exchanges[i]
 		st := step{
@@ -167,14 +175,19 @@ func (lib *Library) add(s *traces.Session) {
 			head:     ex.Method == "HEAD",
 		}
 		cookies := recordedCookies(ex.ReqHeader)
-		st.after = -1
 		for _, c := range cookies {
-			if j, ok := setBy[c[0]]; ok && j > st.after {
-				st.after = j
+			if j, ok := setBy[c[0]]; ok && !slices.Contains(st.waitFor, j) {
+				st.waitFor = append(st.waitFor, j)
 			}
 		}
-		if st.after >= 0 {
-			sc.steps[st.after].awaited, sc.waits = true, true
+		st.uses = uses[i]
+		for _, k := range uses[i] {
+			if j := vars[k].from; !slices.Contains(st.waitFor, j) {
+				st.waitFor = append(st.waitFor, j)
+			}
+		}
+		for _, j := range st.waitFor {
+			sc.steps[j].awaited, sc.waits = true, true
 		}
 		for _, h := range ex.RespHeader {
 			if strings.EqualFold(h.Name, "Set-Cookie") {
@@ -189,7 +202,7 @@ func (lib *Library) add(s *traces.Session) {
 			case userState(h.Name):
 				st.recorded = append(st.recorded, [2][]byte{[]byte(h.Name), []byte(h.Value)})
 			case echoOf(h.Value, cookies) != "":
-				st.echoes = append(st.echoes, echo{header: h.Name, cookie: echoOf(h.Value, cookies)})
+				st.echoes = append(st.echoes, echo{header: h.Name, cookie: echoOf(h.Value, cookies), recorded: []byte(h.Value)})
 				st.recorded = append(st.recorded, [2][]byte{[]byte(h.Name), []byte(h.Value)})
 			default:
 				st.headers = append(st.headers, [2][]byte{[]byte(h.Name), []byte(h.Value)})
@@ -200,6 +213,9 @@ func (lib *Library) add(s *traces.Session) {
 			st.endpoint = "WS " + strings.TrimPrefix(st.endpoint, ex.Method+" ")
 		}
 		sc.steps = append(sc.steps, st)
+	}
+	for k, v := range vars {
+		sc.steps[v.from].sets = append(sc.steps[v.from].sets, k)
 	}
 	lib.scripts = append(lib.scripts, sc)
 	lib.infos = append(lib.infos, scheduler.SessionInfo{Profile: s.Profile, Length: sc.length})

@@ -49,12 +49,13 @@ type config struct {
 	headers      [][2]string
 	sourceIPs    []net.IP
 	recorded     bool // send the recorded cookies, no jar
+	correlate    bool // carry server-made values over
 	insecureTLS  bool
 	dial         func(addr string) (net.Conn, error)
 }
 
 func defaultConfig() config {
-	return config{timeout: 30 * time.Second, stopTimeout: 30 * time.Second, connsPerUser: 6}
+	return config{timeout: 30 * time.Second, stopTimeout: 30 * time.Second, connsPerUser: 6, correlate: true}
 }
 
 func (c *config) validate() error {
@@ -127,6 +128,12 @@ func WithSourceIPs(ips []net.IP) Option {
 // carries server-made values over.
 func WithRecordedCookies() Option {
 	return func(c *config) error { c.recorded = true; return nil }
+}
+
+// WithoutCorrelation sends the values the server made during the
+// recording (ids, tokens) as recorded, instead of the live ones.
+func WithoutCorrelation() Option {
+	return func(c *config) error { c.correlate = false; return nil }
 }
 
 // WithDial makes the engine open its connections with dial instead of TCP

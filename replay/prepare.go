@@ -18,10 +18,19 @@ func (e *Engine) build(req *fasthttp.Request, st *step) {
 			req.Header.AddBytesKV(h[0], h[1])
 		}
 	}
-	if e.cfg.recorded {
+	switch {
+	case e.cfg.recorded:
 		for _, h := range st.recorded {
 			if !e.overridden(h[0]) {
 				req.Header.AddBytesKV(h[0], h[1])
+			}
+		}
+	case !e.cfg.correlate:
+		// The user's own cookies, but headers that echoed one keep their
+		// recorded value.
+		for _, ec := range st.echoes {
+			if !e.overridden([]byte(ec.header)) {
+				req.Header.AddBytesKV([]byte(ec.header), ec.recorded)
 			}
 		}
 	}

@@ -103,6 +103,11 @@ func (u *user) play(active context.Context, stop time.Time, si int, t0 time.Time
 	done := t0
 	s := &u.e.lib.scripts[si]
 	raws := u.e.raw[si]
+	// The session's live values, when it has server-made ones to carry.
+	var sv *sessionVars
+	if len(s.vars) > 0 && u.e.cfg.correlate {
+		sv = &sessionVars{script: s, live: make([]string, len(s.vars))}
+	}
 	// answered[i] closes when step i's answer is in, for the steps that
 	// others wait for (recorded pacing only: think pacing is sequential).
 	var answered []chan struct{}
@@ -123,13 +128,15 @@ func (u *user) play(active context.Context, stop time.Time, si int, t0 time.Time
 		if !due.Before(stop) || !sleepUntil(active, u.timer, due) || u.hard.Err() != nil {
 			return false
 		}
-		if answered != nil && st.after >= 0 {
-			// Waiting for the answer that sets this request's cookie is
-			// the target's time, not the generator's lag.
-			select {
-			case <-answered[st.after]:
-			case <-active.Done():
-				return false
+		if answered != nil && len(st.waitFor) > 0 {
+			// Waiting for the answers that give this request's cookies and
+			// values is the target's time, not the generator's lag.
+			for _, j := range st.waitFor {
+				select {
+				case <-answered[j]:
+				case <-active.Done():
+					return false
+				}
 			}
 			if now := time.Now(); now.After(due) {
 				due = now
@@ -142,15 +149,15 @@ func (u *user) play(active context.Context, stop time.Time, si int, t0 time.Time
 		switch {
 		case st.ws != nil:
 			// A WebSocket lives alongside the session's other requests.
-			wg.Go(func() { u.socket(active, stop, st, due, t0) })
+			wg.Go(func() { u.socket(active, stop, st, due, t0, sv) })
 			closeIf(fin)
 		case u.e.cfg.pacing == Think:
-			done = u.send(st, raw, due)
+			done = u.send(st, raw, due, sv)
 		case u.inlineFits(s, i, t0):
-			u.send(st, raw, due)
+			u.send(st, raw, due, sv)
 			closeIf(fin)
 		default:
-			wg.Go(func() { u.send(st, raw, due); closeIf(fin) })
+			wg.Go(func() { u.send(st, raw, due, sv); closeIf(fin) })
 		}
 	}
 	return true
@@ -183,7 +190,7 @@ const eagerBelow = 5 * time.Millisecond
 // send sends one request due at due and reports it; it returns when the
 // answer has been read to its end. It allocates nothing: the sample, the
 // read buffer and the response come from pools.
-func (u *user) send(st *step, raw []byte, due time.Time) time.Time {
+func (u *user) send(st *step, raw []byte, due time.Time, sv *sessionVars) time.Time {
 	e := u.e
 	smp, _ := e.samples.Get().(*report.Sample)
 	*smp = report.Sample{Kind: report.HTTP, Profile: u.profile, Endpoint: st.endpoint, Intended: due}
@@ -195,21 +202,35 @@ func (u *user) send(st *step, raw []byte, due time.Time) time.Time {
 	)
 	smp.Sent = time.Now()
 	if u.hc != nil {
-		first, status, err = u.sendShared(st)
+		first, status, err = u.sendShared(st, sv)
 	} else {
 		eager := u.lastWait.Load() < int64(eagerBelow)
-		var buf *[]byte
+		var buf, sub *[]byte
 		j := &u.jar
 		if e.cfg.recorded {
 			j = nil
-		} else if len(st.echoes) > 0 || !u.jar.empty() {
+		} else if (len(st.echoes) > 0 && e.cfg.correlate) || !u.jar.empty() {
 			buf, _ = e.wires.Get().(*[]byte)
 			*buf = u.withState(*buf, raw, st, smp.Sent)
 			raw = *buf
 		}
-		first, status, err = e.exchange(&u.conns, j, raw, st.head, eager, smp.Sent)
+		var got func(body []byte, header func(string) []byte)
+		if sv != nil {
+			if subs := sv.substitutions(st); len(subs) > 0 {
+				sub, _ = e.wires.Get().(*[]byte)
+				*sub = substitute(*sub, raw, subs)
+				raw = *sub
+			}
+			if len(st.sets) > 0 {
+				got = func(body []byte, header func(string) []byte) { sv.take(e, st, body, header) }
+			}
+		}
+		first, status, err = e.exchange(&u.conns, j, raw, st.head, eager, smp.Sent, got)
 		if buf != nil {
 			e.wires.Put(buf)
+		}
+		if sub != nil {
+			e.wires.Put(sub)
 		}
 	}
 	end := time.Now()
@@ -239,7 +260,7 @@ func (u *user) withState(dst, raw []byte, st *step, now time.Time) []byte {
 	dst = append(dst[:0], raw[:end]...)
 	dst = u.jar.appendHeader(dst, st.uri, now)
 	for _, ec := range st.echoes {
-		if v, ok := u.jar.value(ec.cookie); ok {
+		if v, ok := u.jar.value(ec.cookie); ok && u.e.cfg.correlate {
 			dst = append(dst, ec.header...)
 			dst = append(dst, ": "...)
 			dst = append(dst, v...)
@@ -250,7 +271,7 @@ func (u *user) withState(dst, raw []byte, st *step, now time.Time) []byte {
 }
 
 // sendShared sends a step through the engine's shared pool.
-func (u *user) sendShared(st *step) (first time.Time, status int, err error) {
+func (u *user) sendShared(st *step, sv *sessionVars) (first time.Time, status int, err error) {
 	e := u.e
 	req := fasthttp.AcquireRequest()
 	resp := fasthttp.AcquireResponse()
@@ -272,7 +293,7 @@ func (u *user) sendShared(st *step) (first time.Time, status int, err error) {
 	}
 	u.jar.mu.Unlock()
 	for _, ec := range st.echoes {
-		if v, ok := u.jar.value(ec.cookie); ok {
+		if v, ok := u.jar.value(ec.cookie); ok && e.cfg.correlate {
 			req.Header.Set(ec.header, v)
 		}
 	}
@@ -281,6 +302,12 @@ func (u *user) sendShared(st *step) (first time.Time, status int, err error) {
 	}
 	for _, v := range resp.Header.Cookies() {
 		u.jar.set(v, time.Now())
+	}
+	if sv != nil && len(st.sets) > 0 {
+		first = time.Now()
+		body := resp.Body() // reads a streamed body whole
+		sv.take(e, st, body, resp.Header.Peek)
+		return first, resp.StatusCode(), nil
 	}
 	return u.drain(resp)
 }

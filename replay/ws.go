@@ -1,6 +1,7 @@
 package replay
 
 import (
+	"bytes"
 	"context"
 	"net"
 	"net/http"
@@ -16,7 +17,7 @@ import (
 // with think pacing, once the reply to the one before has come), and times
 // each reply from the message to its first and to its last frame, the last
 // being the one that makes as many frames as the recording had.
-func (u *user) socket(active context.Context, stop time.Time, st *step, due, t0 time.Time) {
+func (u *user) socket(active context.Context, stop time.Time, st *step, due, t0 time.Time, sv *sessionVars) {
 	e := u.e
 	scheme := "ws://"
 	if e.target.tls {
@@ -38,7 +39,7 @@ func (u *user) socket(active context.Context, stop time.Time, st *step, due, t0 
 		h.Set("Cookie", strings.TrimSuffix(strings.TrimPrefix(string(line), "Cookie: "), "\r\n"))
 	}
 	for _, ec := range st.echoes {
-		if v, ok := u.jar.value(ec.cookie); ok && !e.cfg.recorded {
+		if v, ok := u.jar.value(ec.cookie); ok && !e.cfg.recorded && e.cfg.correlate {
 			h.Set(ec.header, v)
 		}
 	}
@@ -98,7 +99,13 @@ func (u *user) socket(active context.Context, stop time.Time, st *step, due, t0 
 		}
 		rs := report.Sample{Kind: report.WSReply, Profile: u.profile, Endpoint: st.endpoint, Intended: at, Sent: time.Now(), Status: 101}
 		_ = conn.SetWriteDeadline(rs.Sent.Add(e.cfg.timeout))
-		if err := conn.WriteMessage(f.opcode, f.payload); err != nil {
+		payload := f.payload
+		if sv != nil {
+			for _, sub := range sv.substitutions(st) {
+				payload = bytes.ReplaceAll(payload, []byte(sub[0]), []byte(sub[1]))
+			}
+		}
+		if err := conn.WriteMessage(f.opcode, payload); err != nil {
 			rs.Err = classify(err)
 			u.sink.Observe(&rs)
 			return

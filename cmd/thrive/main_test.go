@@ -311,3 +311,18 @@ func TestSample(t *testing.T) {
 		t.Fatalf("%d sessions, want 25", n)
 	}
 }
+
+func TestTracesCorrelations(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sample.thrv")
+	if code, _, errOut := thrive(t, "traces", "sample", "--sessions", "40", "--out", path); code != exitOK {
+		t.Fatalf("sample: %s", errOut)
+	}
+	code, out, errOut := thrive(t, "traces", "correlations", path)
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	// The synthetic imports answer with a job id that the job polls send.
+	if !strings.Contains(out, "POST /api/import/github/ $.job_id") || !strings.Contains(out, "GET /api/import/jobs/{id}/ (") {
+		t.Fatalf("output lacks the import job rule:\n%s", out)
+	}
+}

@@ -32,6 +32,7 @@ type replayFlags struct {
 	shard       string
 	sharedPool  bool
 	recordedCk  bool
+	noCorr      bool
 	headers     []string
 	timeout     time.Duration
 	stopTimeout time.Duration
@@ -85,6 +86,7 @@ due, and the generator's lateness (schedule lag) is measured too.`,
 	fl.StringVar(&f.shard, "shard", "", "run shard i of n (i/n): the users k with k mod n = i")
 	fl.BoolVar(&f.sharedPool, "shared-pool", false, "share one connection pool among users instead of one each")
 	fl.BoolVar(&f.recordedCk, "recorded-cookies", false, "send the recorded cookies and CSRF headers instead of each user's own cookie jar")
+	fl.BoolVar(&f.noCorr, "no-correlation", false, "send server-made values (ids, tokens, CSRF echoes) as recorded instead of the live ones")
 	fl.StringArrayVarP(&f.headers, "header", "H", nil, "add or replace a header on every request: 'Name: value'")
 	fl.DurationVar(&f.timeout, "timeout", 30*time.Second, "timeout of each request")
 	fl.DurationVar(&f.stopTimeout, "stop-timeout", 30*time.Second, "at the end or on Ctrl-C, time requests in flight get to finish")
@@ -168,6 +170,9 @@ func (f *replayFlags) options() ([]replay.Option, error) {
 	opts := []replay.Option{replay.WithPacing(p), replay.WithTimeout(f.timeout), replay.WithStopTimeout(f.stopTimeout)}
 	if f.recordedCk {
 		opts = append(opts, replay.WithRecordedCookies())
+	}
+	if f.noCorr {
+		opts = append(opts, replay.WithoutCorrelation())
 	}
 	if f.sharedPool {
 		opts = append(opts, replay.WithSharedPool())
@@ -262,6 +267,7 @@ func runReplay(cmd *cobra.Command, path string, f *replayFlags) error {
 	}
 	res := rec.Result(f.target, f.label, end, params)
 	printResult(out, res)
+	printCorrelationMisses(out, eng.Correlations())
 	if f.out != "" {
 		if err := writeResult(f.out, res); err != nil {
 			return err

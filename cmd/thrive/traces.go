@@ -21,7 +21,7 @@ func newTracesCmd() *cobra.Command {
 		Use:   "traces",
 		Short: "Look into trace files: inspect, cat, filter, sample",
 	}
-	cmd.AddCommand(newInspectCmd(), newCatCmd(), newFilterCmd(), newSampleCmd())
+	cmd.AddCommand(newInspectCmd(), newCatCmd(), newFilterCmd(), newSampleCmd(), newCorrelationsCmd())
 	return cmd
 }
 

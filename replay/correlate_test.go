@@ -1,0 +1,105 @@
+package replay
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/thrive-loadtest/thrive/traces"
+)
+
+func exch(method, url, reqBody, respBody string, hs ...traces.Header) traces.Exchange {
+	return traces.Exchange{Method: method, URL: url, Status: 200, ReqHeader: hs,
+		ReqBody: traces.Body{Data: []byte(reqBody)}, RespBody: traces.Body{Data: []byte(respBody)}}
+}
+
+// rules lists a session's correlations as "rule -> exchange indices".
+func rules(s *traces.Session) []string {
+	vars, uses := correlate(s)
+	var out []string
+	for k, v := range vars {
+		var at []string
+		for i, u := range uses {
+			for _, x := range u {
+				if x == k {
+					at = append(at, fmt.Sprint(i))
+				}
+			}
+		}
+		out = append(out, fmt.Sprintf("%s = %s -> %s", v.rule, v.recorded, strings.Join(at, ",")))
+	}
+	return out
+}
+
+func TestCorrelateFindsServerValues(t *testing.T) {
+	s := &traces.Session{Exchanges: []traces.Exchange{
+		// 0: nested JSON gives a job id and a token; small values abound.
+		exch("POST", "/api/import/github/", `{"url":"https://github.com/x/y"}`,
+			`{"job":{"id":"a1b2c3d4e5f6","state":"pending","n":1,"ok":true,"year":2024},"auth":{"token":"tok-9f8e7d6c5b4a"},"items":[{"pid":123456}]}`),
+		// 1: the id in the path.
+		exch("GET", "/api/import/jobs/a1b2c3d4e5f6/", "", `{"state":"done","project":987654}`),
+		// 2: the token in a header, the project in the query, true and 1
+		// in the body by coincidence.
+		exch("POST", "/api/projects/?id=987654", `{"ok":true,"n":1,"year":2024}`, `{}`,
+			traces.Header{Name: "Authorization", Value: "Bearer tok-9f8e7d6c5b4a"}),
+		// 3: a longer number that contains 123456 is not it.
+		exch("GET", "/api/projects/1234567/", "", `{}`),
+		// 4: the array element's id in a body.
+		exch("POST", "/api/star/", `{"project": 123456}`, `{}`),
+	}}
+	// 5: a WebSocket message sends the job id.
+	ws := exch("GET", "/ws/chat/", "", "")
+	ws.WebSocket = &traces.WebSocket{Frames: []traces.Frame{{FromClient: true, Opcode: traces.OpText, Payload: traces.Body{Data: []byte(`{"job":"a1b2c3d4e5f6"}`)}}}}
+	s.Exchanges = append(s.Exchanges, ws)
+	got := strings.Join(rules(s), "\n")
+	want := strings.Join([]string{
+		"POST /api/import/github/ $.job.id = a1b2c3d4e5f6 -> 1,5",
+		"POST /api/import/github/ $.auth.token = tok-9f8e7d6c5b4a -> 2",
+		"GET /api/import/jobs/a1b2c3d4e5f6/ $.project = 987654 -> 2",
+		"POST /api/import/github/ $.items[0].pid = 123456 -> 4",
+	}, "\n")
+	if sortLines(got) != sortLines(want) {
+		t.Fatalf("rules\n%s\nwant\n%s", got, want)
+	}
+}
+
+func sortLines(s string) string {
+	l := strings.Split(s, "\n")
+	for i := range l {
+		for j := i + 1; j < len(l); j++ {
+			if l[j] < l[i] {
+				l[i], l[j] = l[j], l[i]
+			}
+		}
+	}
+	return strings.Join(l, "\n")
+}
+
+// A value the client sent first is the client's: the server echoing it
+// back does not make it the server's.
+func TestCorrelateIgnoresClientValues(t *testing.T) {
+	s := &traces.Session{Exchanges: []traces.Exchange{
+		exch("POST", "/api/search/", `{"q":"kubernetes"}`, `{"q":"kubernetes","hits":[]}`),
+		exch("GET", "/api/search/?q=kubernetes", "", `{}`),
+	}}
+	if r := rules(s); len(r) != 0 {
+		t.Fatalf("rules %v", r)
+	}
+}
+
+func TestPlaceExtractAndSubstitute(t *testing.T) {
+	p := place{path: []any{"job", "items", 1, "id"}}
+	v, ok := p.extract([]byte(`{"job":{"items":[{"id":"x"},{"id":"live-id-42"}]}}`), nil)
+	if !ok || v != "live-id-42" {
+		t.Fatalf("extract %q %v", v, ok)
+	}
+	if _, ok := p.extract([]byte(`{"job":{}}`), nil); ok {
+		t.Fatal("found a value that is not there")
+	}
+	raw := []byte("POST /api/x/rec-000001/ HTTP/1.1\r\nHost: h\r\nContent-Length: 20\r\n\r\n{\"id\":\"rec-000001\"}\n")
+	got := string(substitute(nil, raw, [][2]string{{"rec-000001", "live-1"}}))
+	want := "POST /api/x/live-1/ HTTP/1.1\r\nHost: h\r\nContent-Length: 16\r\n\r\n{\"id\":\"live-1\"}\n"
+	if got != want {
+		t.Fatalf("substitute\n%q\nwant\n%q", got, want)
+	}
+}
