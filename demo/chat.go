@@ -69,14 +69,18 @@ func (s *Server) chatSocket(w http.ResponseWriter, r *http.Request, c *call) {
 		writeJSON(w, http.StatusForbidden, `{"detail":"Authentication credentials were not provided."}`)
 		return
 	}
+	// Counted before the 101 goes out, so that a client that has its
+	// socket sees it in /metrics; and before the connection is hijacked,
+	// while Shutdown still waits for it, so that Serve's wait for sockets
+	// cannot begin first.
+	s.metrics.websocket.Inc()
+	defer s.metrics.websocket.Dec()
+	s.sockets.Add(1)
+	defer s.sockets.Done()
 	conn, err := s.up.Upgrade(w, r, nil)
 	if err != nil {
 		return // the upgrader has answered with an error
 	}
-	s.sockets.Add(1)
-	defer s.sockets.Done()
-	s.metrics.websocket.Inc()
-	defer s.metrics.websocket.Dec()
 	defer conn.Close()
 	conn.SetReadLimit(maxBody)
 
