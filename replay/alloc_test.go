@@ -22,14 +22,19 @@ func (c *countSink) Observe(*report.Sample) { c.n.Add(1) }
 // staticServer answers every request on its connections with the same
 // bytes, from fixed buffers, so that it allocates nothing while the test
 // counts allocations.
-func staticServer(t *testing.T) string {
+func staticServer(t testing.TB) string {
+	return staticServerAnswering(t, []byte("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{\"ok\":true}"))
+}
+
+// staticServerAnswering is a minimal server on loopback that answers every
+// request with answer.
+func staticServerAnswering(t testing.TB, answer []byte) string {
 	t.Helper()
 	ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
-	answer := []byte("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{\"ok\":true}")
 	go func() {
 		for {
 			c, err := ln.Accept()

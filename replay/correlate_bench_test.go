@@ -1,0 +1,67 @@
+package replay
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/thrive-loadtest/thrive/traces"
+)
+
+// BenchmarkCorrelation plays a browse-like session of 8 requests whose
+// first answer (a 1 KB JSON document, as every answer here) gives an id
+// that 3 later requests send in their paths, with and without correlation.
+// The difference per request is what correlation costs: finding the value
+// in the live answer, and writing the requests that carry it.
+//
+//	go test -run XXX -bench Correlation -cpu 1 -count 3 ./replay/
+func BenchmarkCorrelation(b *testing.B) {
+	// The live server gives another id than the recording had, so every
+	// request that sends it is rewritten.
+	const id, live = "proj-7f3a9c21e4b8", "proj-live-5d2e9a"
+	doc := `{"id":"` + id + `","title":"Video summary agent","description":"` + strings.Repeat("word ", 180) + `","stars":1234}`
+	liveDoc := strings.Replace(doc, id, live, 1)
+	answer := fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(liveDoc), liveDoc)
+	srv := staticServerAnswering(b, []byte(answer))
+	var exs []traces.Exchange
+	for i, url := range []string{"/api/projects/new/", "/api/tools/", "/api/projects/" + id + "/", "/api/search/?q=x",
+		"/api/projects/" + id + "/stars/", "/api/tools/", "/api/projects/" + id + "/", "/api/projects/"} {
+		body := doc
+		if i > 0 { // only the first answer gave the id
+			body = strings.Replace(doc, id, "proj-000000000000", 1)
+		}
+		exs = append(exs, traces.Exchange{Offset: time.Duration(i) * time.Millisecond, Method: "GET", URL: url, Status: 200,
+			RespBody: traces.Body{Data: []byte(body)}})
+	}
+	s := &traces.Session{ID: "a", Profile: "browse", Exchanges: exs}
+	for _, tc := range []struct {
+		name string
+		opts []Option
+	}{
+		{"plain", []Option{WithoutCorrelation(), WithPacing(Think)}},
+		{"correlated", []Option{WithPacing(Think)}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			lib := FromSessions([]*traces.Session{s})
+			if tc.name == "correlated" && len(lib.scripts[0].vars) != 1 {
+				b.Fatalf("%d variables, want the id", len(lib.scripts[0].vars))
+			}
+			e, err := New(srv, lib, tc.opts...)
+			if err != nil {
+				b.Fatal(err)
+			}
+			sink := &countSink{}
+			u := &user{e: e, profile: "browse", sink: sink, hard: context.Background(), scale: 0, timer: time.NewTimer(time.Hour)}
+			defer u.conns.closeAll(e)
+			stop := time.Now().Add(time.Hour)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				u.play(context.Background(), stop, 0, time.Now())
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(8*b.N), "ns/request")
+		})
+	}
+}
