@@ -43,6 +43,7 @@ type Engine struct {
 	samples sync.Pool             // *report.Sample, lent per request
 	bytes   sync.Pool             // *[1]byte, lent while a user waits for an answer
 	corr    map[string]*corrCount // by rule; filled at New, read-only after
+	fills   [][][]fill            // per script and step, with a users file
 	wires   sync.Pool             // *[]byte: a request with the user's cookies added
 	connsMu sync.Mutex
 	conns   map[net.Conn]struct{} // every open connection of the users
@@ -68,6 +69,15 @@ func New(targetURL string, lib *Library, opts ...Option) (*Engine, error) {
 		return nil, fmt.Errorf("replay: %w", err)
 	}
 	e := &Engine{cfg: c, target: t, lib: lib, dial: dialer(c.sourceIPs, c.timeout), conns: map[net.Conn]struct{}{}, corr: map[string]*corrCount{}}
+	if c.users != nil {
+		e.fills = make([][][]fill, len(lib.scripts))
+		for i := range lib.scripts {
+			e.fills[i] = make([][]fill, len(lib.scripts[i].steps))
+			for j := range lib.scripts[i].steps {
+				e.fills[i][j] = c.users.fills(&lib.scripts[i].steps[j])
+			}
+		}
+	}
 	if c.correlate {
 		for i := range lib.scripts {
 			for _, v := range lib.scripts[i].vars {

@@ -50,6 +50,7 @@ type config struct {
 	sourceIPs    []net.IP
 	recorded     bool // send the recorded cookies, no jar
 	correlate    bool // carry server-made values over
+	users        *Users
 	insecureTLS  bool
 	dial         func(addr string) (net.Conn, error)
 }
@@ -134,6 +135,18 @@ func WithRecordedCookies() Option {
 // recording (ids, tokens) as recorded, instead of the live ones.
 func WithoutCorrelation() Option {
 	return func(c *config) error { c.correlate = false; return nil }
+}
+
+// WithUsers gives each virtual user a row of a users file: its values fill
+// the placeholders and fields named after their columns.
+func WithUsers(u *Users) Option {
+	return func(c *config) error {
+		if u == nil || u.Len() == 0 {
+			return errors.New("no users")
+		}
+		c.users = u
+		return nil
+	}
 }
 
 // WithDial makes the engine open its connections with dial instead of TCP

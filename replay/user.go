@@ -1,6 +1,7 @@
 package replay
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -32,6 +33,7 @@ type user struct {
 	lastWait atomic.Int64
 	sink     Sink
 	jar      jar
+	vals     []string // the user's row of the users file
 	hard     context.Context
 	scale    float64
 	timer    *time.Timer
@@ -42,6 +44,9 @@ func (e *Engine) runUser(soft, hard context.Context, plan *scheduler.Plan, k int
 	u := &user{e: e, k: k, profile: pu.Profile, sink: sink, hard: hard, scale: plan.Scale(), timer: time.NewTimer(time.Hour)}
 	u.timer.Stop()
 	u.lastWait.Store(math.MaxInt64) // unknown: wait without a buffer until known
+	if e.cfg.users != nil {
+		u.vals = e.cfg.users.values(k, 1)
+	}
 	if e.shared != nil {
 		u.hc = e.shared
 	} else {
@@ -146,18 +151,22 @@ func (u *user) play(active context.Context, stop time.Time, si int, t0 time.Time
 		if answered != nil {
 			fin = answered[i]
 		}
+		var fills []fill
+		if u.e.fills != nil {
+			fills = u.e.fills[si][i]
+		}
 		switch {
 		case st.ws != nil:
 			// A WebSocket lives alongside the session's other requests.
 			wg.Go(func() { u.socket(active, stop, st, due, t0, sv) })
 			closeIf(fin)
 		case u.e.cfg.pacing == Think:
-			done = u.send(st, raw, due, sv)
+			done = u.send(st, raw, due, sv, fills)
 		case u.inlineFits(s, i, t0):
-			u.send(st, raw, due, sv)
+			u.send(st, raw, due, sv, fills)
 			closeIf(fin)
 		default:
-			wg.Go(func() { u.send(st, raw, due, sv); closeIf(fin) })
+			wg.Go(func() { u.send(st, raw, due, sv, fills); closeIf(fin) })
 		}
 	}
 	return true
@@ -190,7 +199,7 @@ const eagerBelow = 5 * time.Millisecond
 // send sends one request due at due and reports it; it returns when the
 // answer has been read to its end. It allocates nothing: the sample, the
 // read buffer and the response come from pools.
-func (u *user) send(st *step, raw []byte, due time.Time, sv *sessionVars) time.Time {
+func (u *user) send(st *step, raw []byte, due time.Time, sv *sessionVars, fills []fill) time.Time {
 	e := u.e
 	smp, _ := e.samples.Get().(*report.Sample)
 	*smp = report.Sample{Kind: report.HTTP, Profile: u.profile, Endpoint: st.endpoint, Intended: due}
@@ -201,8 +210,17 @@ func (u *user) send(st *step, raw []byte, due time.Time, sv *sessionVars) time.T
 		err    error
 	)
 	smp.Sent = time.Now()
+	// Values of the users file and live values of the session replace
+	// their recorded texts.
+	var subs [][2]string
+	for _, f := range fills {
+		subs = append(subs, [2]string{f.recorded, u.vals[f.column]})
+	}
+	if sv != nil {
+		subs = append(subs, sv.substitutions(st)...)
+	}
 	if u.hc != nil {
-		first, status, err = u.sendShared(st, sv)
+		first, status, err = u.sendShared(st, raw, subs, sv)
 	} else {
 		eager := u.lastWait.Load() < int64(eagerBelow)
 		var buf, sub *[]byte
@@ -215,15 +233,13 @@ func (u *user) send(st *step, raw []byte, due time.Time, sv *sessionVars) time.T
 			raw = *buf
 		}
 		var got func(body []byte, header func(string) []byte)
-		if sv != nil {
-			if subs := sv.substitutions(st); len(subs) > 0 {
-				sub, _ = e.wires.Get().(*[]byte)
-				*sub = substitute(*sub, raw, subs)
-				raw = *sub
-			}
-			if len(st.sets) > 0 {
-				got = func(body []byte, header func(string) []byte) { sv.take(e, st, body, header) }
-			}
+		if sv != nil && len(st.sets) > 0 {
+			got = func(body []byte, header func(string) []byte) { sv.take(e, st, body, header) }
+		}
+		if len(subs) > 0 {
+			sub, _ = e.wires.Get().(*[]byte)
+			*sub = substitute(*sub, raw, subs)
+			raw = *sub
 		}
 		first, status, err = e.exchange(&u.conns, j, raw, st.head, eager, smp.Sent, got)
 		if buf != nil {
@@ -271,13 +287,20 @@ func (u *user) withState(dst, raw []byte, st *step, now time.Time) []byte {
 }
 
 // sendShared sends a step through the engine's shared pool.
-func (u *user) sendShared(st *step, sv *sessionVars) (first time.Time, status int, err error) {
+func (u *user) sendShared(st *step, raw []byte, subs [][2]string, sv *sessionVars) (first time.Time, status int, err error) {
 	e := u.e
 	req := fasthttp.AcquireRequest()
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
-	e.build(req, st)
+	if len(subs) > 0 {
+		// The request as it goes on the wire, with the values replaced.
+		if err := req.Read(bufio.NewReader(bytes.NewReader(substitute(nil, raw, subs)))); err != nil {
+			return time.Time{}, 0, err
+		}
+	} else {
+		e.build(req, st)
+	}
 	if e.cfg.recorded {
 		if err := u.hc.Do(req, resp); err != nil {
 			return time.Time{}, 0, err

@@ -33,6 +33,7 @@ type replayFlags struct {
 	sharedPool  bool
 	recordedCk  bool
 	noCorr      bool
+	usersFile   string
 	headers     []string
 	timeout     time.Duration
 	stopTimeout time.Duration
@@ -87,6 +88,7 @@ due, and the generator's lateness (schedule lag) is measured too.`,
 	fl.BoolVar(&f.sharedPool, "shared-pool", false, "share one connection pool among users instead of one each")
 	fl.BoolVar(&f.recordedCk, "recorded-cookies", false, "send the recorded cookies and CSRF headers instead of each user's own cookie jar")
 	fl.BoolVar(&f.noCorr, "no-correlation", false, "send server-made values (ids, tokens, CSRF echoes) as recorded instead of the live ones")
+	fl.StringVar(&f.usersFile, "users-file", "", "CSV of per-user values (header: column names); columns fill redaction placeholders and fields of their name, one row per user, round robin")
 	fl.StringArrayVarP(&f.headers, "header", "H", nil, "add or replace a header on every request: 'Name: value'")
 	fl.DurationVar(&f.timeout, "timeout", 30*time.Second, "timeout of each request")
 	fl.DurationVar(&f.stopTimeout, "stop-timeout", 30*time.Second, "at the end or on Ctrl-C, time requests in flight get to finish")
@@ -173,6 +175,18 @@ func (f *replayFlags) options() ([]replay.Option, error) {
 	}
 	if f.noCorr {
 		opts = append(opts, replay.WithoutCorrelation())
+	}
+	if f.usersFile != "" {
+		uf, err := os.Open(f.usersFile)
+		if err != nil {
+			return nil, usageError("--users-file: %v", err)
+		}
+		users, err := replay.LoadUsers(uf)
+		uf.Close()
+		if err != nil {
+			return nil, usageError("--users-file %s: %v", f.usersFile, err)
+		}
+		opts = append(opts, replay.WithUsers(users))
 	}
 	if f.sharedPool {
 		opts = append(opts, replay.WithSharedPool())

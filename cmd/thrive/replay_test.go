@@ -121,6 +121,10 @@ func TestReplaySIGTERMWritesResults(t *testing.T) {
 
 func TestReplayBadFlags(t *testing.T) {
 	trace := filepath.Join(t.TempDir(), "s.thrv")
+	emptyCSV := filepath.Join(t.TempDir(), "users.csv")
+	if err := os.WriteFile(emptyCSV, []byte("username,password\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	if code, _, _ := thrive(t, "traces", "sample", "--sessions", "3", "--out", trace); code != exitOK {
 		t.Fatal("sample failed")
 	}
@@ -135,6 +139,8 @@ func TestReplayBadFlags(t *testing.T) {
 		{[]string{"replay", trace, "--target", "http://127.0.0.1:1", "--pacing", "fast"}, "--pacing"},
 		{[]string{"replay", trace, "--target", "http://127.0.0.1:1", "--profiles", "admin"}, `profile "admin"`},
 		{[]string{"replay", trace, "--target", "http://127.0.0.1:1", "--scale-time=-1"}, "--scale-time"},
+		{[]string{"replay", trace, "--target", "http://127.0.0.1:1", "--users-file", trace + ".missing.csv"}, "--users-file"},
+		{[]string{"replay", trace, "--target", "http://127.0.0.1:1", "--users-file", emptyCSV}, "no user rows"},
 	} {
 		code, _, errOut := thrive(t, tc.args...)
 		if code != exitUsage || !strings.Contains(errOut, tc.msg) {
