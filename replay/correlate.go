@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -39,15 +40,20 @@ type variable struct {
 	rule     string // a name for reports: "POST /api/import/{kind}/ $.job.id"
 }
 
-// place is where a value sits in an answer: a JSON path, or a header.
+// place is where a value sits in an answer: a JSON path, a header, or the
+// group of a regular expression over the body (rules written by hand).
 type place struct {
-	header string // set for a header value
-	path   []any  // JSON: object keys (string) and array indices (int)
+	header string         // set for a header value
+	path   []any          // JSON: object keys (string) and array indices (int)
+	regex  *regexp.Regexp // set for a rule's regular expression
 }
 
 func (p place) String() string {
 	if p.header != "" {
 		return "header " + p.header
+	}
+	if p.regex != nil {
+		return "regex " + p.regex.String()
 	}
 	var b strings.Builder
 	b.WriteString("$")
@@ -115,6 +121,33 @@ func walk(doc any, path []any, f func(path []any, v string)) {
 	}
 }
 
+// addedValues returns the values the hand-written rules take from an
+// answer: those of its endpoint, whatever their length.
+func addedValues(ex *traces.Exchange, rules *CorrelationRules) []candidate {
+	if rules == nil || len(rules.Add) == 0 {
+		return nil
+	}
+	var out []candidate
+	endpoint := report.Template(ex.Method, ex.URL)
+	header := func(name string) []byte {
+		for _, h := range ex.RespHeader {
+			if strings.EqualFold(h.Name, name) {
+				return []byte(h.Value)
+			}
+		}
+		return nil
+	}
+	for _, a := range rules.Add {
+		if a.From != endpoint && a.From != ex.Method+" "+ex.URL {
+			continue
+		}
+		if v, ok := a.place.extract(ex.RespBody.Data, header); ok {
+			out = append(out, candidate{v, a.place})
+		}
+	}
+	return out
+}
+
 // requestText is what a request sends that could carry a value back: its
 // target, headers but cookies, body and WebSocket messages.
 func requestText(ex *traces.Exchange) string {
@@ -163,7 +196,7 @@ func alnum(c byte) bool {
 // that later requests send. The latest answer that had a value before a
 // request is its source. It returns the variables and, for each exchange,
 // the indices of those its request uses.
-func correlate(s *traces.Session) ([]variable, [][]int) {
+func correlate(s *traces.Session, rules *CorrelationRules) ([]variable, [][]int) {
 	uses := make([][]int, len(s.Exchanges))
 	var vars []variable
 	byValue := map[string]int{} // recorded value → its variable, latest source
@@ -179,8 +212,9 @@ func correlate(s *traces.Session) ([]variable, [][]int) {
 		}
 		seen := map[string]bool{}
 		own := requestText(ex)
-		for _, c := range answerValues(ex) {
-			if seen[c.value] || strings.Contains(own, c.value) {
+		for _, c := range append(addedValues(ex, rules), answerValues(ex)...) {
+			rule := report.Template(ex.Method, ex.URL) + " " + c.place.String()
+			if seen[c.value] || strings.Contains(own, c.value) || rules.disabled(rule) {
 				// The same value twice in one answer keeps its first place;
 				// a value the request itself sent is the client's, not the
 				// server's.
@@ -188,8 +222,7 @@ func correlate(s *traces.Session) ([]variable, [][]int) {
 			}
 			seen[c.value] = true
 			byValue[c.value] = len(vars)
-			vars = append(vars, variable{recorded: c.value, from: i, place: c.place,
-				rule: report.Template(ex.Method, ex.URL) + " " + c.place.String()})
+			vars = append(vars, variable{recorded: c.value, from: i, place: c.place, rule: rule})
 		}
 	}
 	// Keep only the variables some request uses, renumbered.
@@ -212,6 +245,13 @@ func (p place) extract(body []byte, header func(string) []byte) (string, bool) {
 	if p.header != "" {
 		v := header(p.header)
 		return string(v), len(v) > 0
+	}
+	if p.regex != nil {
+		m := p.regex.FindSubmatch(body)
+		if m == nil || len(m[1]) == 0 {
+			return "", false
+		}
+		return string(m[1]), true
 	}
 	var doc any
 	dec := json.NewDecoder(bytes.NewReader(body))

@@ -13,23 +13,8 @@ func exch(method, url, reqBody, respBody string, hs ...traces.Header) traces.Exc
 		ReqBody: traces.Body{Data: []byte(reqBody)}, RespBody: traces.Body{Data: []byte(respBody)}}
 }
 
-// rules lists a session's correlations as "rule -> exchange indices".
-func rules(s *traces.Session) []string {
-	vars, uses := correlate(s)
-	var out []string
-	for k, v := range vars {
-		var at []string
-		for i, u := range uses {
-			for _, x := range u {
-				if x == k {
-					at = append(at, fmt.Sprint(i))
-				}
-			}
-		}
-		out = append(out, fmt.Sprintf("%s = %s -> %s", v.rule, v.recorded, strings.Join(at, ",")))
-	}
-	return out
-}
+// rules lists a session's correlations as "rule = value -> exchange indices".
+func rules(s *traces.Session) []string { return rulesWith(s, nil) }
 
 func TestCorrelateFindsServerValues(t *testing.T) {
 	s := &traces.Session{Exchanges: []traces.Exchange{
@@ -102,4 +87,69 @@ func TestPlaceExtractAndSubstitute(t *testing.T) {
 	if got != want {
 		t.Fatalf("substitute\n%q\nwant\n%q", got, want)
 	}
+}
+
+func TestCorrelationRulesFile(t *testing.T) {
+	for _, bad := range []string{
+		"add:\n  - from: GET /x/\n",
+		"add:\n  - from: GET /x/\n    json: $.a\n    header: X\n",
+		"add:\n  - from: GET /x/\n    regex: 'no group'\n",
+		"add:\n  - from: GET /x/\n    json: 'a.b'\n",
+		"disable:\n  - '['\n",
+		"unknown: 1\n",
+	} {
+		if _, err := LoadCorrelationRules(strings.NewReader(bad)); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+	rules, err := LoadCorrelationRules(strings.NewReader(`
+disable:
+  - "POST /login/ $.next*"
+add:
+  - from: "GET /login/"
+    regex: 'name="csrfmiddlewaretoken" value="([^"]+)"'
+  - from: "POST /api/token/"
+    json: "$.data[0].t"
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &traces.Session{Exchanges: []traces.Exchange{
+		// An HTML form's hidden input, found only by the added regex.
+		exch("GET", "/login/", "", `<form><input type="hidden" name="csrfmiddlewaretoken" value="Zx9Q"></form>`),
+		exch("POST", "/login/", "csrfmiddlewaretoken=Zx9Q&user=ann", `{"next":"/api/projects/?page=abcdef2"}`),
+		// A short token the detector would leave alone.
+		exch("POST", "/api/token/", "", `{"data":[{"t":"k42"}]}`),
+		exch("GET", "/api/projects/?page=abcdef2", "", `{}`, traces.Header{Name: "Authorization", Value: "Bearer k42"}),
+	}}
+	got := strings.Join(rulesWith(s, rules), "\n")
+	want := strings.Join([]string{
+		`GET /login/ regex name="csrfmiddlewaretoken" value="([^"]+)" = Zx9Q -> 1`,
+		"POST /api/token/ $.data[0].t = k42 -> 3",
+	}, "\n")
+	if sortLines(got) != sortLines(want) {
+		t.Fatalf("rules\n%s\nwant\n%s", got, want)
+	}
+	// Without the file, the next page link is found, and the rest is not.
+	if got := strings.Join(rulesWith(s, nil), "\n"); got != "POST /login/ $.next = /api/projects/?page=abcdef2 -> 3" {
+		t.Fatalf("without rules: %s", got)
+	}
+}
+
+// rulesWith is rules with a rules file.
+func rulesWith(s *traces.Session, rs *CorrelationRules) []string {
+	vars, uses := correlate(s, rs)
+	var out []string
+	for k, v := range vars {
+		var at []string
+		for i, u := range uses {
+			for _, x := range u {
+				if x == k {
+					at = append(at, fmt.Sprint(i))
+				}
+			}
+		}
+		out = append(out, fmt.Sprintf("%s = %s -> %s", v.rule, v.recorded, strings.Join(at, ",")))
+	}
+	return out
 }

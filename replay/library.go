@@ -19,6 +19,7 @@ import (
 type Library struct {
 	scripts []script
 	infos   []scheduler.SessionInfo
+	rules   *CorrelationRules
 }
 
 // script is one recorded session, ready to play.
@@ -130,9 +131,13 @@ func echoOf(value string, cookies [][2]string) string {
 	return ""
 }
 
-// Load reads every session of r into a Library.
-func Load(r *traces.Reader) (*Library, error) {
+// Load reads every session of r into a Library, finding correlations as
+// it goes, changed by rules if given.
+func Load(r *traces.Reader, rules ...*CorrelationRules) (*Library, error) {
 	lib := &Library{}
+	if len(rules) > 0 {
+		lib.rules = rules[0]
+	}
 	for {
 		s := new(traces.Session)
 		err := r.Next(s)
@@ -151,8 +156,11 @@ func Load(r *traces.Reader) (*Library, error) {
 }
 
 // FromSessions makes a Library of sessions already in memory.
-func FromSessions(ss []*traces.Session) *Library {
+func FromSessions(ss []*traces.Session, rules ...*CorrelationRules) *Library {
 	lib := &Library{}
+	if len(rules) > 0 {
+		lib.rules = rules[0]
+	}
 	for _, s := range ss {
 		lib.add(s)
 	}
@@ -162,7 +170,7 @@ func FromSessions(ss []*traces.Session) *Library {
 func (lib *Library) add(s *traces.Session) {
 	sc := script{id: s.ID, profile: s.Profile, length: s.End()}
 	setBy := map[string]int{} // cookie name → the step whose answer set it last
-	vars, uses := correlate(s)
+	vars, uses := correlate(s, lib.rules)
 	sc.vars = vars
 	for i := range s.Exchanges {
 		ex := &s.Exchanges[i]

@@ -325,4 +325,18 @@ func TestTracesCorrelations(t *testing.T) {
 	if !strings.Contains(out, "POST /api/import/github/ $.job_id") || !strings.Contains(out, "GET /api/import/jobs/{id}/ (") {
 		t.Fatalf("output lacks the import job rule:\n%s", out)
 	}
+	rules := filepath.Join(t.TempDir(), "rules.yaml")
+	if err := os.WriteFile(rules, []byte("disable:\n  - 'POST /api/import/*/ $.job_id'\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut = thrive(t, "traces", "correlations", path, "--correlation-rules", rules)
+	if code != exitOK || strings.Contains(out, "$.job_id") || !strings.Contains(out, "$.project_id") {
+		t.Fatalf("exit %d with the job rules disabled:\n%s%s", code, out, errOut)
+	}
+	if err := os.WriteFile(rules, []byte("add:\n  - from: x\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errOut := thrive(t, "traces", "correlations", path, "--correlation-rules", rules); code != exitUsage || !strings.Contains(errOut, "add 1") {
+		t.Fatalf("a bad rules file: exit %d, %s", code, errOut)
+	}
 }

@@ -34,6 +34,7 @@ type replayFlags struct {
 	recordedCk  bool
 	noCorr      bool
 	usersFile   string
+	rulesFile   string
 	headers     []string
 	timeout     time.Duration
 	stopTimeout time.Duration
@@ -88,6 +89,7 @@ due, and the generator's lateness (schedule lag) is measured too.`,
 	fl.BoolVar(&f.sharedPool, "shared-pool", false, "share one connection pool among users instead of one each")
 	fl.BoolVar(&f.recordedCk, "recorded-cookies", false, "send the recorded cookies and CSRF headers instead of each user's own cookie jar")
 	fl.BoolVar(&f.noCorr, "no-correlation", false, "send server-made values (ids, tokens, CSRF echoes) as recorded instead of the live ones")
+	fl.StringVar(&f.rulesFile, "correlation-rules", "", "YAML file of correlation rules to add or disable (see thrive traces correlations)")
 	fl.StringVar(&f.usersFile, "users-file", "", "CSV of per-user values (header: column names); columns fill redaction placeholders and fields of their name, one row per user, round robin")
 	fl.StringArrayVarP(&f.headers, "header", "H", nil, "add or replace a header on every request: 'Name: value'")
 	fl.DurationVar(&f.timeout, "timeout", 30*time.Second, "timeout of each request")
@@ -224,11 +226,15 @@ func runReplay(cmd *cobra.Command, path string, f *replayFlags) error {
 	if err != nil {
 		return err
 	}
+	rules, err := loadRules(f.rulesFile)
+	if err != nil {
+		return err
+	}
 	t, err := openTrace(path)
 	if err != nil {
 		return err
 	}
-	lib, err := replay.Load(t.r)
+	lib, err := replay.Load(t.r, rules)
 	t.Close()
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
