@@ -17,6 +17,10 @@ import (
 type jar struct {
 	mu      sync.Mutex
 	cookies []cookie
+	// validators are the ETag and Last-Modified of the answers the user
+	// got, by request target: only for targets some request asks
+	// conditionally, as a browser's cache would have them.
+	validators map[string][2]string
 }
 
 type cookie struct {
@@ -119,4 +123,49 @@ func (j *jar) empty() bool {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	return len(j.cookies) == 0
+}
+
+// keepValidators notes an answer's ETag and Last-Modified for uri.
+func (j *jar) keepValidators(uri []byte, header func(string) []byte) {
+	etag, lm := header("ETag"), header("Last-Modified")
+	if len(etag) == 0 && len(lm) == 0 {
+		return
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.validators == nil {
+		j.validators = map[string][2]string{}
+	}
+	j.validators[string(uri)] = [2]string{string(etag), string(lm)}
+}
+
+// appendConditional appends the conditional headers the recorded request
+// sent (names), with the user's own validators for uri, if it has them.
+func (j *jar) appendConditional(dst, uri []byte, names []string) []byte {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	v, ok := j.validators[string(uri)]
+	if !ok {
+		return dst
+	}
+	for _, n := range names {
+		val := v[0]
+		if strings.EqualFold(n, "If-Modified-Since") {
+			val = v[1]
+		}
+		if val != "" {
+			dst = append(dst, n...)
+			dst = append(dst, ": "...)
+			dst = append(dst, val...)
+			dst = append(dst, "\r\n"...)
+		}
+	}
+	return dst
+}
+
+// hasValidators reports whether the user keeps any validator.
+func (j *jar) hasValidators() bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return len(j.validators) > 0
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -140,5 +141,85 @@ func TestRecordedCookiesOption(t *testing.T) {
 		if len(got) != 1 || got[0] != tc.want {
 			t.Errorf("options %d: the server saw cookies %q, want %q", len(tc.opts), got, tc.want)
 		}
+	}
+}
+
+// TestConditionalRequestsUseTheUsersValidators: a recorded If-None-Match
+// goes out only with the ETag the live server gave this user for the
+// same target, as a browser's cache would send it.
+func TestConditionalRequestsUseTheUsersValidators(t *testing.T) {
+	var mu sync.Mutex
+	var got []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		got = append(got, r.URL.Path+" "+r.Header.Get("If-None-Match"))
+		mu.Unlock()
+		w.Header().Set("ETag", `"live-7"`)
+		if r.Header.Get("If-None-Match") == `"live-7"` {
+			w.WriteHeader(http.StatusNotModified)
+		}
+	}))
+	defer srv.Close()
+	inm := traces.Header{Name: "If-None-Match", Value: `"recorded-1"`}
+	s := &traces.Session{ID: "a", Profile: "browse", Exchanges: []traces.Exchange{
+		{Method: "GET", URL: "/other", Status: 200, ReqHeader: []traces.Header{inm}}, // never fetched: no validator
+		{Offset: time.Millisecond, Method: "GET", URL: "/doc", Status: 200},
+		{Offset: 2 * time.Millisecond, Method: "GET", URL: "/doc", Status: 304, ReqHeader: []traces.Header{inm}},
+	}}
+	e, err := New(srv.URL, FromSessions([]*traces.Session{s}), WithPacing(Think))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := &collect{}
+	u := &user{e: e, profile: "browse", sink: sink, hard: context.Background(), scale: 1, timer: time.NewTimer(time.Hour)}
+	u.play(context.Background(), time.Now().Add(time.Hour), 0, time.Now())
+	u.conns.closeAll(e)
+	mu.Lock()
+	defer mu.Unlock()
+	if want := []string{"/other ", "/doc ", `/doc "live-7"`}; strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("the server got %q, want %q", got, want)
+	}
+	if sink.samples[2].Status != 304 {
+		t.Fatalf("status %d, want 304", sink.samples[2].Status)
+	}
+}
+
+// TestAnswersWithoutBodies: the answer to a HEAD announces the length of a
+// body it does not send, and a 204 and a 304 send none; the user reads
+// each to its end at once (it used to wait for the body until the
+// timeout) and keeps the connection.
+func TestAnswersWithoutBodies(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/head":
+			w.Header().Set("Content-Length", "1000")
+		case "/none":
+			w.WriteHeader(http.StatusNoContent)
+		case "/same":
+			w.WriteHeader(http.StatusNotModified)
+		}
+	}))
+	defer srv.Close()
+	s := &traces.Session{ID: "a", Profile: "browse", Exchanges: []traces.Exchange{
+		{Method: "HEAD", URL: "/head", Status: 200},
+		{Method: "GET", URL: "/none", Status: 204},
+		{Method: "GET", URL: "/same", Status: 304},
+		{Method: "GET", URL: "/after", Status: 200},
+	}}
+	e, err := New(srv.URL, FromSessions([]*traces.Session{s}), WithPacing(Think), WithTimeout(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := &collect{}
+	u := &user{e: e, profile: "browse", sink: sink, hard: context.Background(), scale: 1, timer: time.NewTimer(time.Hour)}
+	u.play(context.Background(), time.Now().Add(time.Hour), 0, time.Now())
+	u.conns.closeAll(e)
+	var got []string
+	for _, smp := range sink.samples {
+		got = append(got, fmt.Sprintf("%s %d %s", smp.Endpoint, smp.Status, smp.Err))
+	}
+	want := []string{"HEAD /head 200 ", "GET /none 204 ", "GET /same 304 ", "GET /after 200 "}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("got %q, want %q", got, want)
 	}
 }

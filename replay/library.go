@@ -20,6 +20,8 @@ type Library struct {
 	scripts []script
 	infos   []scheduler.SessionInfo
 	rules   *CorrelationRules
+	// validated are the request targets some request asks conditionally.
+	validated map[string]bool
 }
 
 // script is one recorded session, ready to play.
@@ -54,6 +56,12 @@ type step struct {
 	// uses are the script's variables this request sends; sets those its
 	// answer gives.
 	uses, sets []int
+	// conditional lists the cache validators the recorded request sent
+	// (If-None-Match, If-Modified-Since): the user sends them only with
+	// validators of its own. validates marks a request whose answer's
+	// validators some conditional request of the trace will want.
+	conditional []string
+	validates   bool
 	// recorded holds the headers left out for the above, as recorded, for
 	// an engine made WithRecordedCookies.
 	recorded [][2][]byte
@@ -152,6 +160,7 @@ func Load(r *traces.Reader, rules ...*CorrelationRules) (*Library, error) {
 	if len(lib.scripts) == 0 {
 		return nil, errors.New("the trace holds no session")
 	}
+	lib.markValidators()
 	return lib, nil
 }
 
@@ -164,7 +173,19 @@ func FromSessions(ss []*traces.Session, rules ...*CorrelationRules) *Library {
 	for _, s := range ss {
 		lib.add(s)
 	}
+	lib.markValidators()
 	return lib
+}
+
+// markValidators marks the requests whose answers' validators a
+// conditional request will want.
+func (lib *Library) markValidators() {
+	for i := range lib.scripts {
+		for j := range lib.scripts[i].steps {
+			st := &lib.scripts[i].steps[j]
+			st.validates = lib.validated[string(st.uri)] && (string(st.method) == "GET" || string(st.method) == "HEAD")
+		}
+	}
 }
 
 func (lib *Library) add(s *traces.Session) {
@@ -209,6 +230,9 @@ func (lib *Library) add(s *traces.Session) {
 			case hopHeader(h.Name):
 			case userState(h.Name):
 				st.recorded = append(st.recorded, [2][]byte{[]byte(h.Name), []byte(h.Value)})
+				if !strings.EqualFold(h.Name, "Cookie") {
+					st.conditional = append(st.conditional, h.Name)
+				}
 			case echoOf(h.Value, cookies) != "":
 				st.echoes = append(st.echoes, echo{header: h.Name, cookie: echoOf(h.Value, cookies), recorded: []byte(h.Value)})
 				st.recorded = append(st.recorded, [2][]byte{[]byte(h.Name), []byte(h.Value)})
@@ -224,6 +248,14 @@ func (lib *Library) add(s *traces.Session) {
 	}
 	for k, v := range vars {
 		sc.steps[v.from].sets = append(sc.steps[v.from].sets, k)
+	}
+	for _, st := range sc.steps {
+		if len(st.conditional) > 0 {
+			if lib.validated == nil {
+				lib.validated = map[string]bool{}
+			}
+			lib.validated[string(st.uri)] = true
+		}
 	}
 	lib.scripts = append(lib.scripts, sc)
 	lib.infos = append(lib.infos, scheduler.SessionInfo{Profile: s.Profile, Length: sc.length})

@@ -227,14 +227,22 @@ func (u *user) send(st *step, raw []byte, due time.Time, sv *sessionVars, fills 
 		j := &u.jar
 		if e.cfg.recorded {
 			j = nil
-		} else if (len(st.echoes) > 0 && e.cfg.correlate) || !u.jar.empty() {
+		} else if (len(st.echoes) > 0 && e.cfg.correlate) || !u.jar.empty() || (len(st.conditional) > 0 && u.jar.hasValidators()) {
 			buf, _ = e.wires.Get().(*[]byte)
 			*buf = u.withState(*buf, raw, st, smp.Sent)
 			raw = *buf
 		}
 		var got func(body []byte, header func(string) []byte)
-		if sv != nil && len(st.sets) > 0 {
+		switch take := sv != nil && len(st.sets) > 0; {
+		case take && st.validates && j != nil:
+			got = func(body []byte, header func(string) []byte) {
+				sv.take(e, st, body, header)
+				u.jar.keepValidators(st.uri, header)
+			}
+		case take:
 			got = func(body []byte, header func(string) []byte) { sv.take(e, st, body, header) }
+		case st.validates && j != nil:
+			got = func(_ []byte, header func(string) []byte) { u.jar.keepValidators(st.uri, header) }
 		}
 		if len(subs) > 0 {
 			sub, _ = e.wires.Get().(*[]byte)
@@ -275,6 +283,9 @@ func (u *user) withState(dst, raw []byte, st *step, now time.Time) []byte {
 	end := bytes.Index(raw, []byte("\r\n\r\n")) + 2
 	dst = append(dst[:0], raw[:end]...)
 	dst = u.jar.appendHeader(dst, st.uri, now)
+	if len(st.conditional) > 0 {
+		dst = u.jar.appendConditional(dst, st.uri, st.conditional)
+	}
 	for _, ec := range st.echoes {
 		if v, ok := u.jar.value(ec.cookie); ok && u.e.cfg.correlate {
 			dst = append(dst, ec.header...)
