@@ -263,7 +263,7 @@ func (e *Engine) roundTrip(c net.Conn, j *jar, raw []byte, head, eager bool, sen
 	// No body follows a HEAD's answer, nor a 1xx, 204 or 304 (RFC 9112,
 	// 6.3), whatever its headers say. (fasthttp's ReadBody does not look
 	// at SkipBody: it would wait for the Content-Length a HEAD announces.)
-	if !(head || status < 200 || status == 204 || status == 304) {
+	if !head && status >= 200 && status != 204 && status != 304 {
 		if err := r.ReadBody(br, maxBody); err != nil {
 			return first, status, false, err
 		}
