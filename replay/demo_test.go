@@ -127,7 +127,7 @@ func TestEachUserIsItsOwnUser(t *testing.T) {
 	}))
 	defer counting.Close()
 	recorded := record(t, counting.URL, 30)
-	const users = 200
+	const users = 1000
 	for _, tc := range []struct {
 		name string
 		opts []replay.Option
@@ -145,7 +145,7 @@ func TestEachUserIsItsOwnUser(t *testing.T) {
 		}
 		// Every user plays at least its first session whole: the longest
 		// session fits in the run.
-		plan, err := scheduler.New(lib.Sessions(), scheduler.Config{Users: users, SpawnRate: 2000, RunTime: time.Second, AutoScale: true, Seed: 3})
+		plan, err := scheduler.New(lib.Sessions(), scheduler.Config{Users: users, RunTime: 2 * time.Second, AutoScale: true, Seed: 3})
 		if err != nil {
 			t.Fatal(err)
 		}
