@@ -46,11 +46,15 @@ type place struct {
 	header string         // set for a header value
 	path   []any          // JSON: object keys (string) and array indices (int)
 	regex  *regexp.Regexp // set for a rule's regular expression
+	label  string         // how a found regex place is named (html NAME)
 }
 
 func (p place) String() string {
 	if p.header != "" {
 		return "header " + p.header
+	}
+	if p.label != "" {
+		return p.label
 	}
 	if p.regex != nil {
 		return "regex " + p.regex.String()
@@ -74,17 +78,65 @@ type candidate struct {
 	place place
 }
 
+// ordinaryHeader reports the answer headers that describe the answer, not
+// values the client sends back: their values are left alone.
+func ordinaryHeader(name string) bool {
+	switch strings.ToLower(name) {
+	case "date", "expires", "last-modified", "etag", "age", "server", "vary", "cache-control", "pragma",
+		"content-type", "content-length", "content-encoding", "content-language", "content-disposition",
+		"transfer-encoding", "connection", "keep-alive", "accept-ranges", "set-cookie", "strict-transport-security",
+		"content-security-policy", "referrer-policy", "x-content-type-options", "x-frame-options", "alt-svc", "via",
+		"access-control-allow-origin", "access-control-allow-headers", "access-control-allow-methods":
+		return true
+	}
+	return false
+}
+
+// htmlValueRE finds the hidden inputs and meta tags of an HTML answer that
+// carry tokens (a CSRF token in a form or in a meta tag), name before
+// value or after it.
+var htmlValueRE = regexp.MustCompile(`(?i)<(?:input|meta)\b[^>]*?\b(?:name|property)="([^"]+)"[^>]*?\b(?:value|content)="([^"]*)"|<(?:input|meta)\b[^>]*?\b(?:value|content)="([^"]*)"[^>]*?\b(?:name|property)="([^"]+)"`)
+
+// htmlValues returns the named values of an HTML body's inputs and meta
+// tags, each with a regular expression that finds it again in a live one.
+func htmlValues(body []byte) []candidate {
+	var out []candidate
+	for _, m := range htmlValueRE.FindAllSubmatch(body, -1) {
+		name, value := string(m[1]), string(m[2])
+		if len(m[1]) == 0 {
+			name, value = string(m[4]), string(m[3])
+		}
+		if len(value) < minValue {
+			continue
+		}
+		// Found again in a live page whichever order its attributes are in.
+		q := regexp.QuoteMeta(name)
+		expr := `(?i)<(?:input|meta)\b[^>]*?\b(?:name|property)="` + q + `"[^>]*?\b(?:value|content)="([^"]*)"` +
+			`|<(?:input|meta)\b[^>]*?\b(?:value|content)="([^"]*)"[^>]*?\b(?:name|property)="` + q + `"`
+		out = append(out, candidate{value, place{regex: regexp.MustCompile(expr), label: "html " + name}})
+	}
+	return out
+}
+
 // answerValues returns the values of an answer worth correlating: the
-// leaves of a JSON body, and the Location header and its path segments.
+// leaves of a JSON body, the named inputs and meta tags of an HTML one,
+// and the values of headers that are not about the answer itself
+// (Location, X-CSRF-Token, ...).
 func answerValues(ex *traces.Exchange) []candidate {
 	var out []candidate
 	for _, h := range ex.RespHeader {
-		if strings.EqualFold(h.Name, "Location") && len(h.Value) >= minValue {
-			out = append(out, candidate{h.Value, place{header: "Location"}})
+		if !ordinaryHeader(h.Name) && len(h.Value) >= minValue {
+			out = append(out, candidate{h.Value, place{header: h.Name}})
 		}
 	}
 	body := ex.RespBody.Data
-	if ex.RespBody.Truncated() || len(body) == 0 || (body[0] != '{' && body[0] != '[') {
+	if ex.RespBody.Truncated() || len(body) == 0 {
+		return out
+	}
+	if body[0] != '{' && body[0] != '[' {
+		if bytes.Contains(body[:min(len(body), 512)], []byte("<")) {
+			out = append(out, htmlValues(body)...)
+		}
 		return out
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
@@ -248,10 +300,12 @@ func (p place) extract(body []byte, header func(string) []byte) (string, bool) {
 	}
 	if p.regex != nil {
 		m := p.regex.FindSubmatch(body)
-		if m == nil || len(m[1]) == 0 {
-			return "", false
+		for _, g := range m[min(len(m), 1):] {
+			if len(g) > 0 {
+				return string(g), true
+			}
 		}
-		return string(m[1]), true
+		return "", false
 	}
 	var doc any
 	dec := json.NewDecoder(bytes.NewReader(body))

@@ -153,3 +153,38 @@ func rulesWith(s *traces.Session, rs *CorrelationRules) []string {
 	}
 	return out
 }
+
+// TestCorrelateHTMLAndHeaders: tokens in a form's hidden input, in a meta
+// tag and in a custom answer header are carried over; the live values are
+// found again in a live page.
+func TestCorrelateHTMLAndHeaders(t *testing.T) {
+	page := `<html><head><meta name="csrf-token" content="meta-tok-123456"></head><body>
+<form><input type="hidden" value="inp-tok-abcdef" name="authenticity_token"><input name="q" value="x"></form></body></html>`
+	first := exch("GET", "/form", "", page)
+	first.RespHeader = []traces.Header{{Name: "X-Request-Token", Value: "hdr-tok-778899"}, {Name: "Date", Value: "Fri, 27 Nov 2026 02:40:05 GMT"}}
+	s := &traces.Session{Exchanges: []traces.Exchange{
+		first,
+		exch("POST", "/submit", "authenticity_token=inp-tok-abcdef&q=x", "",
+			traces.Header{Name: "X-CSRF-Token", Value: "meta-tok-123456"}, traces.Header{Name: "X-Echo", Value: "hdr-tok-778899"}),
+	}}
+	got := strings.Join(rules(s), "\n")
+	want := strings.Join([]string{
+		"GET /form header X-Request-Token = hdr-tok-778899 -> 1",
+		"GET /form html authenticity_token = inp-tok-abcdef -> 1",
+		"GET /form html csrf-token = meta-tok-123456 -> 1",
+	}, "\n")
+	if sortLines(got) != sortLines(want) {
+		t.Fatalf("rules\n%s\nwant\n%s", got, want)
+	}
+	vars, _ := correlate(s, nil)
+	live := []byte(`<meta content="live-meta" name="csrf-token"><input name="authenticity_token" type="hidden" value="live-input">`)
+	for _, v := range vars {
+		if v.place.header != "" {
+			continue
+		}
+		got, ok := v.place.extract(live, nil)
+		if !ok || !strings.HasPrefix(got, "live-") {
+			t.Errorf("%s: extracted %q %v from a live page with the attributes in another order", v.rule, got, ok)
+		}
+	}
+}
