@@ -223,3 +223,39 @@ func TestAnswersWithoutBodies(t *testing.T) {
 		t.Fatalf("got %q, want %q", got, want)
 	}
 }
+
+// TestFormFieldEchoesTheLiveCookie: a form that posts its CSRF token in a
+// field (as Django's csrfmiddlewaretoken does) sends the live cookie's.
+func TestFormFieldEchoesTheLiveCookie(t *testing.T) {
+	var mu sync.Mutex
+	var got []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/login" {
+			http.SetCookie(w, &http.Cookie{Name: "csrftoken", Value: "live-token-0042", Path: "/"})
+			return
+		}
+		_ = r.ParseForm()
+		mu.Lock()
+		got = append(got, r.PostForm.Get("csrfmiddlewaretoken"))
+		mu.Unlock()
+	}))
+	defer srv.Close()
+	s := &traces.Session{ID: "a", Profile: "browse", Exchanges: []traces.Exchange{
+		{Method: "GET", URL: "/login", Status: 200, RespHeader: []traces.Header{{Name: "Set-Cookie", Value: "csrftoken=recorded-token-1; Path=/"}}},
+		{Offset: time.Millisecond, Method: "POST", URL: "/save", Status: 200,
+			ReqHeader: []traces.Header{{Name: "Cookie", Value: "csrftoken=recorded-token-1"}, {Name: "Content-Type", Value: "application/x-www-form-urlencoded"}},
+			ReqBody:   traces.Body{Data: []byte("csrfmiddlewaretoken=recorded-token-1&title=x")}},
+	}}
+	e, err := New(srv.URL, FromSessions([]*traces.Session{s}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &user{e: e, profile: "browse", sink: &collect{}, hard: context.Background(), scale: 1, timer: time.NewTimer(time.Hour)}
+	u.play(context.Background(), time.Now().Add(time.Hour), 0, time.Now())
+	u.conns.closeAll(e)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 1 || got[0] != "live-token-0042" {
+		t.Fatalf("the form carried %q", got)
+	}
+}

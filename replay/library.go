@@ -48,6 +48,9 @@ type step struct {
 	// request (a CSRF token echoed from its cookie): they are sent with
 	// the user's live cookie of that name.
 	echoes []echo
+	// bodyEchoes are cookies whose recorded value the request's target or
+	// body carries (a CSRF form field): replaced by the live cookie's.
+	bodyEchoes []echo
 	// waitFor are the steps whose answers gave a cookie or a value this
 	// one sends: under recorded pacing it waits for them, as the recorded
 	// browser had to. awaited marks the steps others wait for.
@@ -204,6 +207,11 @@ func (lib *Library) add(s *traces.Session) {
 			head:     ex.Method == "HEAD",
 		}
 		cookies := recordedCookies(ex.ReqHeader)
+		for _, c := range cookies {
+			if len(c[1]) >= minEcho && (sends(ex.URL, c[1]) || sends(string(ex.ReqBody.Data), c[1])) {
+				st.bodyEchoes = append(st.bodyEchoes, echo{cookie: c[0], recorded: []byte(c[1])})
+			}
+		}
 		for _, c := range cookies {
 			if j, ok := setBy[c[0]]; ok && !slices.Contains(st.waitFor, j) {
 				st.waitFor = append(st.waitFor, j)

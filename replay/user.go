@@ -219,6 +219,13 @@ func (u *user) send(st *step, raw []byte, due time.Time, sv *sessionVars, fills 
 	if sv != nil {
 		subs = append(subs, sv.substitutions(st)...)
 	}
+	if e.cfg.correlate && !e.cfg.recorded {
+		for _, ec := range st.bodyEchoes {
+			if v, ok := u.jar.value(ec.cookie); ok {
+				subs = append(subs, [2]string{string(ec.recorded), v})
+			}
+		}
+	}
 	if u.hc != nil {
 		first, status, err = u.sendShared(st, raw, subs, sv)
 	} else {
