@@ -161,11 +161,11 @@ func TestEachUserIsItsOwnUser(t *testing.T) {
 		distinct := len(sessions)
 		mu.Unlock()
 		csrf := status["POST /api/chat/ 403"] + status["POST /api/import/github/ 403"] + status["POST /api/import/youtube/ 403"]
-		jobs404 := status["GET /api/import/jobs/{id}/ 404"]
+		jobs404 := status["GET /api/import/jobs/{id}/ 404"] + status["GET /api/projects/{id}/ 404"]
 		switch tc.name {
 		case "correlated":
 			if distinct < users || csrf != 0 || jobs404 != 0 || status["WS /ws/chat/ 403"] != 0 {
-				t.Errorf("%s: %d distinct sessions for %d users; %d CSRF refusals, %d unknown jobs; statuses %v", tc.name, distinct, users, csrf, jobs404, status)
+				t.Errorf("%s: %d distinct sessions for %d users; %d CSRF refusals, %d unknown jobs or projects; statuses %v", tc.name, distinct, users, csrf, jobs404, status)
 			}
 			for _, c := range e.Correlations() {
 				if c.Missing != 0 {

@@ -3,6 +3,7 @@ package replay
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -257,5 +258,69 @@ func TestFormFieldEchoesTheLiveCookie(t *testing.T) {
 	defer mu.Unlock()
 	if len(got) != 1 || got[0] != "live-token-0042" {
 		t.Fatalf("the form carried %q", got)
+	}
+}
+
+func TestJarPathsAndExpiry(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	var j jar
+	for _, h := range []string{
+		"a=1; Path=/",
+		"b=2; Path=/api",
+		"c=3; Path=/api/; Max-Age=60",
+		"d=4; Expires=Thu, 01 Jan 2026 00:00:00 GMT", // in the past: not kept
+		"e=5",
+		"e=6", // replaces
+		"f=7; Max-Age=10",
+		"f=; Max-Age=0", // deletes
+	} {
+		j.set([]byte(h), now)
+	}
+	for _, tc := range []struct{ uri, at, want string }{
+		{"/", "0s", "Cookie: a=1; e=6\r\n"},
+		{"/api", "0s", "Cookie: a=1; b=2; e=6\r\n"},
+		{"/api/x?q=1", "0s", "Cookie: a=1; b=2; c=3; e=6\r\n"},
+		{"/apis", "0s", "Cookie: a=1; e=6\r\n"},
+		{"/api/x", "61s", "Cookie: a=1; b=2; e=6\r\n"}, // c expired
+	} {
+		d, _ := time.ParseDuration(tc.at)
+		if got := string(j.appendHeader(nil, []byte(tc.uri), now.Add(d))); got != tc.want {
+			t.Errorf("%s at +%s: %q, want %q", tc.uri, tc.at, got, tc.want)
+		}
+	}
+}
+
+// TestMissingValuesAreCounted: when a live answer lacks the value a rule
+// takes, the miss is counted for the rule and the request goes out with
+// the recorded value.
+func TestMissingValuesAreCounted(t *testing.T) {
+	var mu sync.Mutex
+	var got []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		got = append(got, r.URL.Path)
+		mu.Unlock()
+		_, _ = io.WriteString(w, `{"other":1}`)
+	}))
+	defer srv.Close()
+	s := &traces.Session{ID: "a", Profile: "browse", Exchanges: []traces.Exchange{
+		{Method: "POST", URL: "/start", Status: 200, RespBody: traces.Body{Data: []byte(`{"id":"rec-abcdef1"}`)}},
+		{Offset: time.Millisecond, Method: "GET", URL: "/item/rec-abcdef1", Status: 200},
+	}}
+	e, err := New(srv.URL, FromSessions([]*traces.Session{s}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &user{e: e, profile: "browse", sink: &collect{}, hard: context.Background(), scale: 1, timer: time.NewTimer(time.Hour)}
+	u.play(context.Background(), time.Now().Add(time.Hour), 0, time.Now())
+	u.conns.closeAll(e)
+	st := e.Correlations()
+	if len(st) != 1 || st[0].Rule != "POST /start $.id" || st[0].Found != 0 || st[0].Missing != 1 {
+		t.Fatalf("correlation stats %+v", st)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Join(got, " ") != "/start /item/rec-abcdef1" {
+		t.Fatalf("the server got %q", got)
 	}
 }
