@@ -32,6 +32,9 @@ type Result struct {
 	Lag       Latency         `json:"lag_ms"`
 	LagHist   []byte          `json:"lag_histogram"`
 	Series    []Second        `json:"series"`
+	// Criteria are the run's success criteria (--threshold) and how they
+	// fared.
+	Criteria []Verdict `json:"criteria,omitempty"`
 }
 
 // EndpointStats are one endpoint's figures for one profile.

@@ -35,6 +35,7 @@ type replayFlags struct {
 	noCorr      bool
 	usersFile   string
 	rulesFile   string
+	thresholds  []string
 	headers     []string
 	timeout     time.Duration
 	stopTimeout time.Duration
@@ -89,6 +90,7 @@ due, and the generator's lateness (schedule lag) is measured too.`,
 	fl.BoolVar(&f.sharedPool, "shared-pool", false, "share one connection pool among users instead of one each")
 	fl.BoolVar(&f.recordedCk, "recorded-cookies", false, "send the recorded cookies and CSRF headers instead of each user's own cookie jar")
 	fl.BoolVar(&f.noCorr, "no-correlation", false, "send server-made values (ids, tokens, CSRF echoes) as recorded instead of the live ones")
+	fl.StringArrayVar(&f.thresholds, "threshold", nil, "a success criterion, [SCOPE:]METRIC OP VALUE: 'p95<1s', 'error_rate<1%', 'GET /api/projects/{id}/:p99<500ms', 'status_429>0' (repeatable; failing ones exit 3)")
 	fl.StringVar(&f.rulesFile, "correlation-rules", "", "YAML file of correlation rules to add or disable (see thrive traces correlations)")
 	fl.StringVar(&f.usersFile, "users-file", "", "CSV of per-user values (header: column names); columns fill redaction placeholders and fields of their name, one row per user, round robin")
 	fl.StringArrayVarP(&f.headers, "header", "H", nil, "add or replace a header on every request: 'Name: value'")
@@ -226,6 +228,14 @@ func runReplay(cmd *cobra.Command, path string, f *replayFlags) error {
 	if err != nil {
 		return err
 	}
+	var criteria []report.Criterion
+	for _, th := range f.thresholds {
+		c, err := report.ParseCriterion(th)
+		if err != nil {
+			return usageError("--threshold: %v", err)
+		}
+		criteria = append(criteria, c)
+	}
 	rules, err := loadRules(f.rulesFile)
 	if err != nil {
 		return err
@@ -286,8 +296,11 @@ func runReplay(cmd *cobra.Command, path string, f *replayFlags) error {
 		"shard": f.shard, "mix": strings.Join(mix, ", "),
 	}
 	res := rec.Result(f.target, f.label, end, params)
+	verdicts, passed := report.CheckAll(criteria, res)
+	res.Criteria = verdicts
 	printResult(out, res)
 	printCorrelationMisses(out, eng.Correlations())
+	printCriteria(out, verdicts, passed)
 	if f.out != "" {
 		if err := writeResult(f.out, res); err != nil {
 			return err
@@ -300,7 +313,42 @@ func runReplay(cmd *cobra.Command, path string, f *replayFlags) error {
 	if err := unreachable(res, f.target); err != nil {
 		return err
 	}
+	if runErr == nil && !passed {
+		return &exitErr{code: exitCriteria, err: fmt.Errorf("%d of %d criteria failed", failedCount(verdicts), len(verdicts))}
+	}
 	return runErr
+}
+
+// printCriteria writes the criteria table and the verdict.
+func printCriteria(w io.Writer, vs []report.Verdict, passed bool) {
+	if len(vs) == 0 {
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "criterion\tactual\tverdict")
+	for _, v := range vs {
+		verdict := "pass"
+		if !v.Pass {
+			verdict = "FAIL"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", v.Criterion, v.Actual, verdict)
+	}
+	_ = tw.Flush()
+	if passed {
+		fmt.Fprintf(w, "verdict: PASS (%d criteria)\n", len(vs))
+	} else {
+		fmt.Fprintf(w, "verdict: FAIL (%d of %d criteria failed)\n", failedCount(vs), len(vs))
+	}
+}
+
+func failedCount(vs []report.Verdict) int {
+	n := 0
+	for _, v := range vs {
+		if !v.Pass {
+			n++
+		}
+	}
+	return n
 }
 
 // unreachable reports a run in which the target answered nothing at all.

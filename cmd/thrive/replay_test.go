@@ -59,6 +59,25 @@ func TestReplayAgainstDemo(t *testing.T) {
 	if sum != res.Requests {
 		t.Fatalf("endpoints add up to %d of %d requests", sum, res.Requests)
 	}
+
+	// Criteria: all passing exits 0; one failing exits 3, and the result
+	// file keeps the verdicts.
+	code, stdout, errOut = thrive(t, "replay", trace, "--target", backend, "--users", "5", "--run-time", "1s", "--scale-time",
+		"--threshold", "error_rate<50%", "--threshold", "GET /api/projects/:requests>0")
+	if code != exitOK || !strings.Contains(stdout, "verdict: PASS (2 criteria)") {
+		t.Fatalf("passing criteria: exit %d: %s\n%s", code, errOut, stdout)
+	}
+	code, stdout, errOut = thrive(t, "replay", trace, "--target", backend, "--users", "5", "--run-time", "1s", "--scale-time",
+		"--threshold", "p95<1h", "--threshold", "requests>100000000", "--out", out)
+	if code != exitCriteria || !strings.Contains(stdout, "verdict: FAIL (1 of 2 criteria failed)") || !strings.Contains(errOut, "1 of 2 criteria failed") {
+		t.Fatalf("failing criteria: exit %d: %s\n%s", code, errOut, stdout)
+	}
+	if res := readResult(t, out); len(res.Criteria) != 2 || !res.Criteria[0].Pass || res.Criteria[1].Pass {
+		t.Fatalf("criteria in the result: %+v", res.Criteria)
+	}
+	if code, _, errOut := thrive(t, "replay", trace, "--target", backend, "--threshold", "p95 under 1s"); code != exitUsage || !strings.Contains(errOut, "--threshold") {
+		t.Fatalf("a bad criterion: exit %d: %s", code, errOut)
+	}
 }
 
 func TestReplayTargetDown(t *testing.T) {

@@ -1,0 +1,218 @@
+package report
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+)
+
+// Criterion is one success criterion of a run, as written on the command
+// line: [SCOPE:]METRIC OP VALUE, where
+//
+//   - SCOPE is an endpoint as reports name it ("GET /api/projects/{id}/")
+//     or a profile ("browse"); the whole run without one;
+//   - METRIC is p50, p90, p95, p99 or max (latency from when each request
+//     was due), error_rate, requests, rps, or status_CODE / status_Nxx
+//     (how many answers had that status);
+//   - OP is <, <=, >, >= or ==;
+//   - VALUE is a duration for latencies (1s, 500ms; a bare number is ms), a
+//     percentage or a fraction for error_rate (1%, 0.01), a number else.
+type Criterion struct {
+	Text   string
+	Scope  string
+	Metric string
+	Op     string
+	Value  float64 // ms for latencies, a fraction for error_rate
+}
+
+// ParseCriterion reads a criterion.
+func ParseCriterion(s string) (Criterion, error) {
+	c := Criterion{Text: strings.TrimSpace(s)}
+	body := c.Text
+	if i := strings.LastIndex(body, ":"); i >= 0 {
+		c.Scope, body = strings.TrimSpace(body[:i]), body[i+1:]
+	}
+	opAt := strings.IndexAny(body, "<>=")
+	if opAt <= 0 {
+		return c, fmt.Errorf("criterion %q: want [SCOPE:]METRIC OP VALUE, as p95<1s or error_rate<1%%", s)
+	}
+	c.Metric = strings.ToLower(strings.TrimSpace(body[:opAt]))
+	rest := body[opAt:]
+	for _, op := range []string{"<=", ">=", "==", "<", ">"} {
+		if strings.HasPrefix(rest, op) {
+			c.Op, rest = op, strings.TrimSpace(rest[len(op):])
+			break
+		}
+	}
+	if c.Op == "" || rest == "" {
+		return c, fmt.Errorf("criterion %q: want an operator (<, <=, >, >=, ==) and a value", s)
+	}
+	var err error
+	switch {
+	case latencyMetric(c.Metric):
+		c.Value, err = parseMillis(rest)
+	case c.Metric == "error_rate":
+		c.Value, err = parseFraction(rest)
+	case c.Metric == "requests", c.Metric == "rps", statusMetric(c.Metric):
+		c.Value, err = strconv.ParseFloat(rest, 64)
+	default:
+		return c, fmt.Errorf("criterion %q: unknown metric %q (p50, p90, p95, p99, max, error_rate, requests, rps, status_429, status_5xx)", s, c.Metric)
+	}
+	if err != nil {
+		return c, fmt.Errorf("criterion %q: value %q: %w", s, rest, err)
+	}
+	return c, nil
+}
+
+func latencyMetric(m string) bool {
+	return slices.Contains([]string{"p50", "p90", "p95", "p99", "max"}, m)
+}
+
+func statusMetric(m string) bool {
+	code, ok := strings.CutPrefix(m, "status_")
+	if !ok || len(code) != 3 || code[0] < '1' || code[0] > '5' {
+		return false
+	}
+	if code[1:] == "xx" {
+		return true
+	}
+	_, err := strconv.Atoi(code)
+	return err == nil
+}
+
+func parseMillis(s string) (float64, error) {
+	if v, err := strconv.ParseFloat(s, 64); err == nil {
+		return v, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, errors.New("want a duration such as 1s or 250ms")
+	}
+	return float64(d) / float64(time.Millisecond), nil
+}
+
+func parseFraction(s string) (float64, error) {
+	if p, ok := strings.CutSuffix(s, "%"); ok {
+		v, err := strconv.ParseFloat(strings.TrimSpace(p), 64)
+		return v / 100, err
+	}
+	return strconv.ParseFloat(s, 64)
+}
+
+// Verdict is a criterion checked against a result.
+type Verdict struct {
+	Criterion string  `json:"criterion"`
+	Actual    string  `json:"actual"`
+	Value     float64 `json:"value"`
+	Pass      bool    `json:"pass"`
+}
+
+// Check evaluates c on res. A scope that names no endpoint or profile of
+// the run fails, saying so.
+func (c Criterion) Check(res *Result) Verdict {
+	v := Verdict{Criterion: c.Text}
+	var eps []EndpointStats
+	for _, e := range res.Endpoints {
+		if c.Scope == "" || e.Name == c.Scope || e.Profile == c.Scope {
+			eps = append(eps, e)
+		}
+	}
+	if len(eps) == 0 {
+		v.Actual = "no such endpoint or profile in the run"
+		return v
+	}
+	var requests, failures int64
+	for _, e := range eps {
+		requests += e.Requests
+		failures += e.Failures
+	}
+	switch {
+	case latencyMetric(c.Metric):
+		h, err := mergedLatency(eps)
+		if err != nil {
+			v.Actual = err.Error()
+			return v
+		}
+		if c.Metric == "max" {
+			v.Value = float64(h.Max()) / 1000
+		} else {
+			q, _ := strconv.ParseFloat(c.Metric[1:], 64)
+			v.Value = float64(h.ValueAtQuantile(q)) / 1000
+		}
+		v.Actual = fmtMillis(v.Value)
+	case c.Metric == "error_rate":
+		v.Value = float64(failures) / float64(max(requests, 1))
+		v.Actual = fmt.Sprintf("%.2f%% (%d of %d)", 100*v.Value, failures, requests)
+	case c.Metric == "requests":
+		v.Value = float64(requests)
+		v.Actual = strconv.FormatInt(requests, 10)
+	case c.Metric == "rps":
+		v.Value = float64(requests) / max(res.End.Sub(res.Start).Seconds(), 1e-9)
+		v.Actual = fmt.Sprintf("%.1f/s", v.Value)
+	default:
+		code := strings.TrimPrefix(c.Metric, "status_")
+		var n int64
+		for _, e := range eps {
+			for s, k := range e.StatusCodes {
+				if s == code || (strings.HasSuffix(code, "xx") && len(s) == 3 && s[0] == code[0]) {
+					n += k
+				}
+			}
+		}
+		v.Value = float64(n)
+		v.Actual = strconv.FormatInt(n, 10)
+	}
+	switch c.Op {
+	case "<":
+		v.Pass = v.Value < c.Value
+	case "<=":
+		v.Pass = v.Value <= c.Value
+	case ">":
+		v.Pass = v.Value > c.Value
+	case ">=":
+		v.Pass = v.Value >= c.Value
+	case "==":
+		v.Pass = v.Value == c.Value
+	}
+	return v
+}
+
+// mergedLatency adds up the latency histograms of endpoints, exactly.
+func mergedLatency(eps []EndpointStats) (*hdrhistogram.Histogram, error) {
+	all := newHist()
+	for _, e := range eps {
+		if len(e.Hist) == 0 {
+			continue
+		}
+		h, err := hdrhistogram.Decode(e.Hist)
+		if err != nil {
+			return nil, fmt.Errorf("%s: latency histogram: %w", e.Name, err)
+		}
+		all.Merge(h)
+	}
+	return all, nil
+}
+
+func fmtMillis(ms float64) string {
+	if ms >= 1000 {
+		return strconv.FormatFloat(ms/1000, 'f', 2, 64) + " s"
+	}
+	return strconv.FormatFloat(ms, 'f', 1, 64) + " ms"
+}
+
+// CheckAll evaluates every criterion and reports whether all passed.
+func CheckAll(cs []Criterion, res *Result) ([]Verdict, bool) {
+	ok := true
+	out := make([]Verdict, 0, len(cs))
+	for _, c := range cs {
+		v := c.Check(res)
+		ok = ok && v.Pass
+		out = append(out, v)
+	}
+	return out, ok
+}

@@ -1,0 +1,83 @@
+package report
+
+import (
+	"math"
+	"strings"
+	"testing"
+	"time"
+)
+
+// knownResult records a known distribution: 1,000 requests to GET /a in
+// the browse profile taking 1, 2, … 1,000 ms, of which every 100th fails
+// with a 503, and 10 to GET /b in the chat profile taking 5 s, answered 429.
+func knownResult() *Result {
+	start := time.Unix(1_800_000_000, 0)
+	r := NewRecorder(start)
+	for i := 1; i <= 1000; i++ {
+		s := Sample{Kind: HTTP, Profile: "browse", Endpoint: "GET /a", Status: 200, Intended: start, Sent: start, Done: time.Duration(i) * time.Millisecond}
+		if i%100 == 0 {
+			s.Status = 503
+		}
+		r.Observe(&s)
+	}
+	for range 10 {
+		r.Observe(&Sample{Kind: HTTP, Profile: "chat", Endpoint: "GET /b", Status: 429, Intended: start, Sent: start, Done: 5 * time.Second})
+	}
+	return r.Result("http://t", "", start.Add(10*time.Second), nil)
+}
+
+func TestPercentilesOfAKnownDistribution(t *testing.T) {
+	res := knownResult()
+	var a EndpointStats
+	for _, e := range res.Endpoints {
+		if e.Name == "GET /a" {
+			a = e
+		}
+	}
+	// HDR histograms at 3 significant digits: within 0.1%.
+	for _, tc := range []struct {
+		got, want float64
+	}{{a.Latency.P50, 500}, {a.Latency.P90, 900}, {a.Latency.P95, 950}, {a.Latency.P99, 990}, {a.Latency.Max, 1000}} {
+		if math.Abs(tc.got-tc.want) > tc.want/1000 {
+			t.Errorf("quantile %.1f ms, want %.0f ms", tc.got, tc.want)
+		}
+	}
+}
+
+func TestCriteria(t *testing.T) {
+	res := knownResult()
+	for _, tc := range []struct {
+		expr   string
+		pass   bool
+		actual string
+	}{
+		{"p95<1s", true, ""},   // all 1,010: p95 is 960 ms
+		{"p99 < 1s", false, ""}, // the 5 s answers of GET /b
+		{"GET /a:p99<=991ms", true, ""},
+		{"GET /a:max<1000", false, "1.00 s"},
+		{"browse:p50<501", true, ""},
+		{"error_rate<1%", true, "0.99% (10 of 1010)"}, // the 503s; 429s are counted apart
+		{"GET /a:error_rate<=0.01", true, ""},
+		{"status_429>0", true, "10"},
+		{"status_5xx==10", true, "10"},
+		{"chat:requests>=10", true, "10"},
+		{"rps>100", true, "101.0/s"},
+		{"GET /nope:p95<1s", false, "no such endpoint or profile in the run"},
+	} {
+		c, err := ParseCriterion(tc.expr)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.expr, err)
+		}
+		v := c.Check(res)
+		if v.Pass != tc.pass || (tc.actual != "" && v.Actual != tc.actual) {
+			t.Errorf("%s: pass %v (%s), want %v %s", tc.expr, v.Pass, v.Actual, tc.pass, tc.actual)
+		}
+	}
+	for _, bad := range []string{"p95", "p95<", "latency<1s", "p95<fast", "error_rate<a%", "status_999>0", "<1s", "p95~1s"} {
+		if _, err := ParseCriterion(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		} else if !strings.Contains(err.Error(), bad) {
+			t.Errorf("%q: the error %q does not quote it", bad, err)
+		}
+	}
+}
