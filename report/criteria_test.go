@@ -51,7 +51,7 @@ func TestCriteria(t *testing.T) {
 		pass   bool
 		actual string
 	}{
-		{"p95<1s", true, ""},   // all 1,010: p95 is 960 ms
+		{"p95<1s", true, ""},    // all 1,010: p95 is 960 ms
 		{"p99 < 1s", false, ""}, // the 5 s answers of GET /b
 		{"GET /a:p99<=991ms", true, ""},
 		{"GET /a:max<1000", false, "1.00 s"},
