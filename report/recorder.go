@@ -19,6 +19,9 @@ const (
 
 func newHist() *hdrhistogram.Histogram { return hdrhistogram.New(histMin, histMax, histDigits) }
 
+// newSecondHist returns a histogram for one second of the run.
+func newSecondHist() *hdrhistogram.Histogram { return hdrhistogram.New(histMin, histMax, 2) }
+
 func micros(d time.Duration) int64 { return min(max(d.Microseconds(), histMin), histMax) }
 
 // Recorder gathers samples into per-endpoint histograms and counts. It is
@@ -30,6 +33,12 @@ type Recorder struct {
 	lag       *hdrhistogram.Histogram
 	seconds   map[int64]*second
 	clamped   int64 // values outside the histograms' range
+	// Seconds are kept by when their requests ended; a second's latency
+	// histogram is open until a request ends two seconds later, then
+	// its quantiles and encoding are kept and the histogram reused.
+	open  []*second
+	spare []*hdrhistogram.Histogram
+	users func() int64 // how many users run now, if known
 }
 
 type endpointKey struct {
@@ -48,7 +57,13 @@ type endpointStats struct {
 }
 
 type second struct {
+	at                 int64
 	requests, failures int64
+	users              int64
+	hist, lag          *hdrhistogram.Histogram // while open
+	latency            Latency
+	lagP99             float64
+	encoded            []byte
 }
 
 // NewRecorder returns a Recorder whose per-second series count from start.
@@ -82,16 +97,74 @@ func (r *Recorder) Observe(s *Sample) {
 		r.record(e.firstByte, s.FirstByte)
 	}
 	r.record(r.lag, max(s.Lag(), 0))
-	sec := int64(s.Sent.Sub(r.start) / time.Second)
+	sec := int64(s.Sent.Add(s.Done).Sub(r.start) / time.Second)
 	ps := r.seconds[sec]
 	if ps == nil {
-		ps = &second{}
-		r.seconds[sec] = ps
+		ps = r.openSecond(sec)
 	}
 	ps.requests++
 	if failed {
 		ps.failures++
 	}
+	if ps.hist != nil {
+		_ = ps.hist.RecordValue(micros(s.Sent.Sub(s.Intended) + s.Done))
+		_ = ps.lag.RecordValue(micros(max(s.Lag(), 0)))
+	}
+}
+
+// openSecond starts second sec, and closes the seconds two or more before
+// it. Callers hold mu.
+func (r *Recorder) openSecond(sec int64) *second {
+	ps := &second{at: sec}
+	r.seconds[sec] = ps
+	if r.users != nil {
+		ps.users = r.users()
+	}
+	kept := r.open[:0]
+	for _, o := range r.open {
+		if o.at <= sec-2 {
+			r.closeSecond(o)
+		} else {
+			kept = append(kept, o)
+		}
+	}
+	r.open = kept
+	if len(r.open) > 0 && r.open[len(r.open)-1].at > sec+1 {
+		return ps // a late second: counted, without latencies
+	}
+	ps.hist, ps.lag = r.spareHist(), r.spareHist()
+	r.open = append(r.open, ps)
+	return ps
+}
+
+func (r *Recorder) spareHist() *hdrhistogram.Histogram {
+	if n := len(r.spare); n > 0 {
+		h := r.spare[n-1]
+		r.spare = r.spare[:n-1]
+		h.Reset()
+		return h
+	}
+	return newSecondHist()
+}
+
+// closeSecond keeps an open second's figures and frees its histograms.
+func (r *Recorder) closeSecond(ps *second) {
+	if ps.hist == nil {
+		return
+	}
+	ps.latency = latencyOf(ps.hist)
+	ps.lagP99 = float64(ps.lag.ValueAtQuantile(99)) / 1000
+	ps.encoded = encode(ps.hist)
+	r.spare = append(r.spare, ps.hist, ps.lag)
+	ps.hist, ps.lag = nil, nil
+}
+
+// CountUsers has the recorder note, at each new second, how many users
+// run then.
+func (r *Recorder) CountUsers(f func() int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.users = f
 }
 
 func (r *Recorder) record(h *hdrhistogram.Histogram, d time.Duration) {

@@ -65,11 +65,17 @@ type Latency struct {
 	Max float64 `json:"max"`
 }
 
-// Second is one second of the run.
+// Second is one second of the run: the requests that ended in it.
 type Second struct {
 	Offset   int64 `json:"offset_s"`
 	Requests int64 `json:"requests"`
 	Failures int64 `json:"failures"`
+	Users    int64 `json:"users"`
+	// Latency is from when requests were due; Hist is its histogram (2
+	// significant digits), for merging shards and for any quantile.
+	Latency Latency `json:"latency_ms"`
+	LagP99  float64 `json:"lag_p99_ms"`
+	Hist    []byte  `json:"latency_histogram,omitempty"`
 }
 
 func latencyOf(h *hdrhistogram.Histogram) Latency {
@@ -128,8 +134,14 @@ func (r *Recorder) Result(target, label string, end time.Time, params map[string
 		secs = append(secs, s)
 	}
 	slices.Sort(secs)
+	for _, o := range r.open {
+		r.closeSecond(o)
+	}
+	r.open = r.open[:0]
 	for _, s := range secs {
-		res.Series = append(res.Series, Second{Offset: s, Requests: r.seconds[s].requests, Failures: r.seconds[s].failures})
+		ps := r.seconds[s]
+		res.Series = append(res.Series, Second{Offset: s, Requests: ps.requests, Failures: ps.failures, Users: ps.users,
+			Latency: ps.latency, LagP99: ps.lagP99, Hist: ps.encoded})
 	}
 	return res
 }
@@ -139,4 +151,16 @@ func (res *Result) WriteJSON(w io.Writer) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(res)
+}
+
+// ReadResult reads a result file, refusing newer formats.
+func ReadResult(r io.Reader) (*Result, error) {
+	var res Result
+	if err := json.NewDecoder(r).Decode(&res); err != nil {
+		return nil, fmt.Errorf("not a result file: %w", err)
+	}
+	if res.Version > FormatVersion {
+		return nil, fmt.Errorf("result format version %d is newer than this thrive's %d", res.Version, FormatVersion)
+	}
+	return &res, nil
 }

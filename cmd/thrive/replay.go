@@ -36,6 +36,7 @@ type replayFlags struct {
 	usersFile   string
 	rulesFile   string
 	thresholds  []string
+	csvPrefix   string
 	headers     []string
 	timeout     time.Duration
 	stopTimeout time.Duration
@@ -91,6 +92,7 @@ due, and the generator's lateness (schedule lag) is measured too.`,
 	fl.BoolVar(&f.recordedCk, "recorded-cookies", false, "send the recorded cookies and CSRF headers instead of each user's own cookie jar")
 	fl.BoolVar(&f.noCorr, "no-correlation", false, "send server-made values (ids, tokens, CSRF echoes) as recorded instead of the live ones")
 	fl.StringArrayVar(&f.thresholds, "threshold", nil, "a success criterion, [SCOPE:]METRIC OP VALUE: 'p95<1s', 'error_rate<1%', 'GET /api/projects/{id}/:p99<500ms', 'status_429>0' (repeatable; failing ones exit 3)")
+	fl.StringVar(&f.csvPrefix, "csv", "", "also write Locust's CSV files: PREFIX_stats.csv, PREFIX_stats_history.csv, PREFIX_failures.csv, PREFIX_exceptions.csv")
 	fl.StringVar(&f.rulesFile, "correlation-rules", "", "YAML file of correlation rules to add or disable (see thrive traces correlations)")
 	fl.StringVar(&f.usersFile, "users-file", "", "CSV of per-user values (header: column names); columns fill redaction placeholders and fields of their name, one row per user, round robin")
 	fl.StringArrayVarP(&f.headers, "header", "H", nil, "add or replace a header on every request: 'Name: value'")
@@ -275,6 +277,7 @@ func runReplay(cmd *cobra.Command, path string, f *replayFlags) error {
 	}
 
 	rec := report.NewRecorder(start)
+	rec.CountUsers(func() int64 { return eng.Status().Users })
 	var wg sync.WaitGroup
 	statusDone := make(chan struct{})
 	if tty, ok := cmd.ErrOrStderr().(*os.File); ok && !f.quiet && isTerminal(tty) {
@@ -306,6 +309,12 @@ func runReplay(cmd *cobra.Command, path string, f *replayFlags) error {
 			return err
 		}
 		fmt.Fprintf(out, "results written to %s\n", f.out)
+	}
+	if f.csvPrefix != "" {
+		if err := report.WriteLocustCSV(f.csvPrefix, res); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "Locust CSV files written to %s_*.csv\n", f.csvPrefix)
 	}
 	if res.Lag.P99 > 10 {
 		fmt.Fprintf(cmd.ErrOrStderr(), "warning: schedule lag p99 is %.1f ms: the generator, not the target, was the bottleneck; use fewer users per process (--shard) or more cores\n", res.Lag.P99)

@@ -78,6 +78,19 @@ func TestReplayAgainstDemo(t *testing.T) {
 	if code, _, errOut := thrive(t, "replay", trace, "--target", backend, "--threshold", "p95 under 1s"); code != exitUsage || !strings.Contains(errOut, "--threshold") {
 		t.Fatalf("a bad criterion: exit %d: %s", code, errOut)
 	}
+
+	// The reports are made from the result file.
+	prefix := filepath.Join(t.TempDir(), "run")
+	code, stdout, errOut = thrive(t, "report", out, "--csv", prefix)
+	if code != exitOK || !strings.Contains(stdout, "verdict: FAIL (1 of 2 criteria failed)") || !strings.Contains(stdout, "GET /api/projects/") {
+		t.Fatalf("report: exit %d: %s\n%s", code, errOut, stdout)
+	}
+	for _, suffix := range []string{"_stats.csv", "_stats_history.csv", "_failures.csv", "_exceptions.csv"} {
+		b, err := os.ReadFile(prefix + suffix)
+		if err != nil || !strings.Contains(string(b), ",") {
+			t.Fatalf("%s: %v %q", suffix, err, b)
+		}
+	}
 }
 
 func TestReplayTargetDown(t *testing.T) {

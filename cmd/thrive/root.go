@@ -72,6 +72,7 @@ session's timing and the mix of user profiles, and reports latency distributions
 	root.AddCommand(
 		newCaptureCmd(),
 		newReplayCmd(),
+		newReportCmd(),
 		newTracesCmd(),
 		notBuilt("compare", "Tell whether a new build regressed, from two result files", 8),
 		notBuilt("merge", "Combine the result files of shards exactly", 8),
