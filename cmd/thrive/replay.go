@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -417,18 +418,18 @@ func filesWarning(users int, shared bool) string {
 }
 
 func printResult(w io.Writer, res *report.Result) {
+	secs := max(res.End.Sub(res.Start).Seconds(), 1e-9)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "\ttype\tname\tprofile\trequests\tfailures\tp50 ms\tp95 ms\tp99 ms\tmax ms\t\n")
-	eps := res.Endpoints
+	fmt.Fprintf(tw, "\ttype\tname\tprofile\trequests\tfailures\treq/s\tp50 ms\tp95 ms\tp99 ms\tmax ms\t\n")
+	eps := slices.Clone(res.Endpoints)
 	sort.SliceStable(eps, func(i, j int) bool { return eps[i].Requests > eps[j].Requests })
 	for _, e := range eps {
-		fmt.Fprintf(tw, "\t%s\t%s\t%s\t%d\t%d\t%.1f\t%.1f\t%.1f\t%.1f\t\n", e.Kind, e.Name, e.Profile, e.Requests, e.Failures,
-			e.Latency.P50, e.Latency.P95, e.Latency.P99, e.Latency.Max)
+		fmt.Fprintf(tw, "\t%s\t%s\t%s\t%d\t%d\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t\n", e.Kind, e.Name, e.Profile, e.Requests, e.Failures,
+			float64(e.Requests)/secs, e.Latency.P50, e.Latency.P95, e.Latency.P99, e.Latency.Max)
 	}
 	_ = tw.Flush()
-	secs := res.End.Sub(res.Start).Seconds()
 	fmt.Fprintf(w, "requests %d, failures %d (%.2f%%), %.1f req/s; schedule lag p50 %.2f ms, p99 %.2f ms, max %.2f ms\n",
-		res.Requests, res.Failures, 100*float64(res.Failures)/float64(max(res.Requests, 1)), float64(res.Requests)/max(secs, 1e-9),
+		res.Requests, res.Failures, 100*float64(res.Failures)/float64(max(res.Requests, 1)), float64(res.Requests)/secs,
 		res.Lag.P50, res.Lag.P99, res.Lag.Max)
 }
 

@@ -1,0 +1,69 @@
+package main
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/thrive-loadtest/thrive/report"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files") //nolint:gochecknoglobals // test flag
+
+// fixedResult is a result made from known samples at fixed times.
+func fixedResult() *report.Result {
+	start := time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)
+	r := report.NewRecorder(start)
+	for i := 1; i <= 200; i++ {
+		at := start.Add(time.Duration(i) * 50 * time.Millisecond)
+		s := report.Sample{Kind: report.HTTP, Profile: "browse", Endpoint: "GET /api/projects/{id}/", Status: 200,
+			Intended: at, Sent: at.Add(time.Duration(i%3) * time.Millisecond), Done: time.Duration(i) * time.Millisecond}
+		if i%50 == 0 {
+			s.Status = 500
+		}
+		r.Observe(&s)
+	}
+	for i := 1; i <= 40; i++ {
+		at := start.Add(time.Duration(i) * 200 * time.Millisecond)
+		r.Observe(&report.Sample{Kind: report.WSReply, Profile: "chat", Endpoint: "WS /ws/chat/", Status: 101,
+			Intended: at, Sent: at, FirstByte: 40 * time.Millisecond, Done: time.Duration(400+i) * time.Millisecond})
+	}
+	r.Observe(&report.Sample{Kind: report.HTTP, Profile: "import", Endpoint: "POST /api/import/{kind}/", Err: report.ErrRefused,
+		Intended: start, Sent: start})
+	return r.Result("http://127.0.0.1:8000", "golden", start.Add(10*time.Second), map[string]string{"users": "20"})
+}
+
+// TestSummaryGolden holds the end-of-run table to its layout. Run with
+// -update to rewrite testdata/summary.golden after a deliberate change.
+func TestSummaryGolden(t *testing.T) {
+	res := fixedResult()
+	cs := []string{"p95<300ms", "error_rate<1%", "GET /api/projects/{id}/:p99<=200ms", "status_5xx==0"}
+	var criteria []report.Criterion
+	for _, c := range cs {
+		cr, err := report.ParseCriterion(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		criteria = append(criteria, cr)
+	}
+	vs, ok := report.CheckAll(criteria, res)
+	var b bytes.Buffer
+	printResult(&b, res)
+	printCriteria(&b, vs, ok)
+	path := filepath.Join("testdata", "summary.golden")
+	if *update {
+		if err := os.WriteFile(path, b.Bytes(), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(b.Bytes(), want) {
+		t.Fatalf("summary changed; got\n%s\nwant\n%s", b.String(), want)
+	}
+}
