@@ -37,11 +37,9 @@ func newDemoCmd() *cobra.Command {
 		Long: `Start the demo backend on a loopback port and the capture proxy in front of it, play real
 user sessions (browse, chat and import, 60/30/10) through the proxy, print what the users
 did and what the trace holds, then replay the trace as --users users for --run-time against
-the backend and print the latency report.
-
-Until replayed users get cookies and CSRF tokens of their own (issue 6), the demo keeps the
-recorded credentials in the trace and turns the backend's per-session rate limit off, since
-many replayed users share each recorded session.`,
+the backend, print the latency report and write it as HTML (--html, by default next to the
+trace). Each replayed user logs in to a session of its own; the trace keeps the recorded
+passwords so that the logins replay without a users file.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runDemo(cmd, &f) },
 	}
@@ -50,6 +48,7 @@ many replayed users share each recorded session.`,
 	cmd.Flags().StringVarP(&f.out, "out", "o", "", "the trace to write (default: a new file in the temporary directory)")
 	cmd.Flags().IntVarP(&f.users, "users", "u", 100, "users to replay the trace as")
 	cmd.Flags().DurationVarP(&f.runTime, "run-time", "t", 10*time.Second, "how long the replay lasts")
+	cmd.Flags().StringVar(&f.html, "html", "", "the HTML report to write (default: next to the trace, ending -report.html)")
 	cmd.AddCommand(newDemoServeCmd(), newDemoDriveCmd())
 	return cmd
 }

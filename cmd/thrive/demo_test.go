@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -108,14 +109,20 @@ func TestDemoServeProcessesShareSessions(t *testing.T) {
 }
 
 func TestDemoRunsEndToEnd(t *testing.T) {
-	code, out, errOut := thrive(t, "demo", "--sessions", "12", "--time-scale", "1000", "--out", filepath.Join(t.TempDir(), "demo.thrv"), "--users", "10", "--run-time", "1s")
+	trace := filepath.Join(t.TempDir(), "demo.thrv")
+	code, out, errOut := thrive(t, "demo", "--sessions", "12", "--time-scale", "1000", "--out", trace, "--users", "10", "--run-time", "1s")
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	for _, want := range []string{"sessions  12", "failures 0", "POST /api/auth/login/", "recorded 12 sessions", "by proxy", "replaying the trace as 10 users", "failures 0 (0.00%)", "ws-reply"} {
+	html := strings.TrimSuffix(trace, ".thrv") + "-report.html"
+	for _, want := range []string{"sessions  12", "failures 0", "POST /api/auth/login/", "recorded 12 sessions", "by proxy",
+		"replaying the trace as 10 users", "failures 0 (0.00%)", "ws-reply", "HTML report written to " + html} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
+	}
+	if b, err := os.ReadFile(html); err != nil || !strings.Contains(string(b), "ws-reply") {
+		t.Fatalf("the HTML report: %v", err)
 	}
 }
 

@@ -38,6 +38,7 @@ type replayFlags struct {
 	rulesFile   string
 	thresholds  []string
 	csvPrefix   string
+	htmlPath    string
 	headers     []string
 	timeout     time.Duration
 	stopTimeout time.Duration
@@ -94,6 +95,7 @@ due, and the generator's lateness (schedule lag) is measured too.`,
 	fl.BoolVar(&f.noCorr, "no-correlation", false, "send server-made values (ids, tokens, CSRF echoes) as recorded instead of the live ones")
 	fl.StringArrayVar(&f.thresholds, "threshold", nil, "a success criterion, [SCOPE:]METRIC OP VALUE: 'p95<1s', 'error_rate<1%', 'GET /api/projects/{id}/:p99<500ms', 'status_429>0' (repeatable; failing ones exit 3)")
 	fl.StringVar(&f.csvPrefix, "csv", "", "also write Locust's CSV files: PREFIX_stats.csv, PREFIX_stats_history.csv, PREFIX_failures.csv, PREFIX_exceptions.csv")
+	fl.StringVar(&f.htmlPath, "html", "", "also write a self-contained HTML report to this file (thrive report renders one later from --out)")
 	fl.StringVar(&f.rulesFile, "correlation-rules", "", "YAML file of correlation rules to add or disable (see thrive traces correlations)")
 	fl.StringVar(&f.usersFile, "users-file", "", "CSV of per-user values (header: column names); columns fill redaction placeholders and fields of their name, one row per user, round robin")
 	fl.StringArrayVarP(&f.headers, "header", "H", nil, "add or replace a header on every request: 'Name: value'")
@@ -311,11 +313,8 @@ func runReplay(cmd *cobra.Command, path string, f *replayFlags) error {
 		}
 		fmt.Fprintf(out, "results written to %s\n", f.out)
 	}
-	if f.csvPrefix != "" {
-		if err := report.WriteLocustCSV(f.csvPrefix, res); err != nil {
-			return err
-		}
-		fmt.Fprintf(out, "Locust CSV files written to %s_*.csv\n", f.csvPrefix)
+	if err := writeReports(out, res, f.csvPrefix, f.htmlPath); err != nil {
+		return err
 	}
 	if res.Lag.P99 > 10 {
 		fmt.Fprintf(cmd.ErrOrStderr(), "warning: schedule lag p99 is %.1f ms: the generator, not the target, was the bottleneck; use fewer users per process (--shard) or more cores\n", res.Lag.P99)

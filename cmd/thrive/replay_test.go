@@ -81,11 +81,11 @@ func TestReplayAgainstDemo(t *testing.T) {
 
 	// The reports are made from the result file.
 	prefix := filepath.Join(t.TempDir(), "run")
-	code, stdout, errOut = thrive(t, "report", out, "--csv", prefix)
+	code, stdout, errOut = thrive(t, "report", out, "--csv", prefix, "--html", prefix+".html")
 	if code != exitOK || !strings.Contains(stdout, "verdict: FAIL (1 of 2 criteria failed)") || !strings.Contains(stdout, "GET /api/projects/") {
 		t.Fatalf("report: exit %d: %s\n%s", code, errOut, stdout)
 	}
-	for _, suffix := range []string{"_stats.csv", "_stats_history.csv", "_failures.csv", "_exceptions.csv"} {
+	for _, suffix := range []string{"_stats.csv", "_stats_history.csv", "_failures.csv", "_exceptions.csv", ".html"} {
 		b, err := os.ReadFile(prefix + suffix)
 		if err != nil || !strings.Contains(string(b), ",") {
 			t.Fatalf("%s: %v %q", suffix, err, b)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -9,14 +10,16 @@ import (
 )
 
 func newReportCmd() *cobra.Command {
-	var csvPrefix string
+	var csvPrefix, htmlPath string
 	cmd := &cobra.Command{
-		Use:   "report RESULT.json [--csv PREFIX]",
+		Use:   "report RESULT.json [--csv PREFIX] [--html FILE]",
 		Short: "Print a result file's summary, and write its reports",
 		Long: `Print the summary of a result file (thrive replay --out) with its criteria, and write
 its reports: --csv PREFIX writes Locust's four CSV files (PREFIX_stats.csv,
-PREFIX_stats_history.csv, PREFIX_failures.csv, PREFIX_exceptions.csv).`,
-		Example: "  thrive report result.json --csv run1",
+PREFIX_stats_history.csv, PREFIX_failures.csv, PREFIX_exceptions.csv); --html FILE a
+self-contained HTML report (charts over time, the latency distribution, the tables and the
+criteria) that opens offline.`,
+		Example: "  thrive report result.json --csv run1 --html run1.html",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f, err := os.Open(args[0])
@@ -35,15 +38,35 @@ PREFIX_stats_history.csv, PREFIX_failures.csv, PREFIX_exceptions.csv).`,
 				passed = passed && v.Pass
 			}
 			printCriteria(out, res.Criteria, passed)
-			if csvPrefix != "" {
-				if err := report.WriteLocustCSV(csvPrefix, res); err != nil {
-					return err
-				}
-				fmt.Fprintf(out, "Locust CSV files written to %s_*.csv\n", csvPrefix)
-			}
-			return nil
+			return writeReports(out, res, csvPrefix, htmlPath)
 		},
 	}
 	cmd.Flags().StringVar(&csvPrefix, "csv", "", "write Locust's CSV files with this prefix")
+	cmd.Flags().StringVar(&htmlPath, "html", "", "write a self-contained HTML report to this file")
 	return cmd
+}
+
+// writeReports writes the CSV files and the HTML report a result asks for.
+func writeReports(out io.Writer, res *report.Result, csvPrefix, htmlPath string) error {
+	if csvPrefix != "" {
+		if err := report.WriteLocustCSV(csvPrefix, res); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "Locust CSV files written to %s_*.csv\n", csvPrefix)
+	}
+	if htmlPath != "" {
+		f, err := os.Create(htmlPath)
+		if err != nil {
+			return err
+		}
+		if err := report.WriteHTML(f, res); err != nil {
+			f.Close()
+			return fmt.Errorf("%s: %w", htmlPath, err)
+		}
+		if err := f.Close(); err != nil {
+			return fmt.Errorf("%s: %w", htmlPath, err)
+		}
+		fmt.Fprintf(out, "HTML report written to %s\n", htmlPath)
+	}
+	return nil
 }

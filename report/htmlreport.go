@@ -1,0 +1,221 @@
+package report
+
+import (
+	"embed"
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"io"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+)
+
+//go:embed html/report.html
+var htmlFiles embed.FS
+
+// The HTML report is one self-contained file: its styles, its chart code
+// (a few dozen lines drawing SVG) and its data are inside, so it opens
+// offline and can be mailed or archived as it is.
+
+type htmlPage struct {
+	Title, Target, Label, Start, Duration string
+	JSON                                  template.JS
+}
+
+type htmlData struct {
+	Totals       htmlTotals         `json:"totals"`
+	Series       []htmlSecond       `json:"series"`
+	Distribution []htmlQuantile     `json:"distribution"`
+	Endpoints    []htmlEndpoint     `json:"endpoints"`
+	Profiles     []htmlProfile      `json:"profiles"`
+	Status       []htmlCount        `json:"status"`
+	WebSockets   []htmlFigure       `json:"websockets"`
+	Criteria     []Verdict          `json:"criteria"`
+	Params       map[string]string  `json:"params"`
+	Extra        map[string]float64 `json:"extra,omitempty"`
+}
+
+type htmlTotals struct {
+	Requests  int64   `json:"requests"`
+	Failures  int64   `json:"failures"`
+	ErrorRate float64 `json:"error_rate"`
+	RPS       float64 `json:"rps"`
+	P50       float64 `json:"p50"`
+	P95       float64 `json:"p95"`
+	P99       float64 `json:"p99"`
+	LagP99    float64 `json:"lag_p99"`
+}
+
+type htmlSecond struct {
+	T     int64    `json:"t"`
+	RPS   int64    `json:"rps"`
+	FPS   int64    `json:"fps"`
+	Users int64    `json:"users"`
+	P50   *float64 `json:"p50"`
+	P95   *float64 `json:"p95"`
+	P99   *float64 `json:"p99"`
+	Lag   *float64 `json:"lag"`
+}
+
+type htmlQuantile struct {
+	Q  float64 `json:"q"`
+	MS float64 `json:"ms"`
+}
+
+type htmlEndpoint struct {
+	Kind     string  `json:"kind"`
+	Name     string  `json:"name"`
+	Profile  string  `json:"profile"`
+	Requests int64   `json:"requests"`
+	Failures int64   `json:"failures"`
+	RPS      float64 `json:"rps"`
+	P50      float64 `json:"p50"`
+	P95      float64 `json:"p95"`
+	P99      float64 `json:"p99"`
+	Max      float64 `json:"max"`
+}
+
+type htmlProfile struct {
+	Name     string  `json:"name"`
+	Requests int64   `json:"requests"`
+	Failures int64   `json:"failures"`
+	P50      float64 `json:"p50"`
+	P95      float64 `json:"p95"`
+	P99      float64 `json:"p99"`
+}
+
+type htmlCount struct {
+	Name  string `json:"name"`
+	Count int64  `json:"count"`
+}
+
+type htmlFigure struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+func ptr(v float64) *float64 { return &v }
+
+// WriteHTML writes res as a self-contained HTML report.
+func WriteHTML(w io.Writer, res *Result) error {
+	secs := max(res.End.Sub(res.Start).Seconds(), 1e-9)
+	d := htmlData{Criteria: res.Criteria, Params: res.Params}
+	if d.Criteria == nil {
+		d.Criteria = []Verdict{}
+	}
+	all := newHist()
+	profiles := map[string]*hdrhistogram.Histogram{}
+	byProfile := map[string]*htmlProfile{}
+	status := map[string]int64{}
+	var connects, replies, wsFailures int64
+	var connectHist, replyHist []EndpointStats
+	for _, e := range res.Endpoints {
+		h := newHist()
+		if len(e.Hist) > 0 {
+			dh, err := hdrhistogram.Decode(e.Hist)
+			if err != nil {
+				return fmt.Errorf("%s: latency histogram: %w", e.Name, err)
+			}
+			h = dh
+		}
+		all.Merge(h)
+		if profiles[e.Profile] == nil {
+			profiles[e.Profile] = newHist()
+			byProfile[e.Profile] = &htmlProfile{Name: e.Profile}
+		}
+		profiles[e.Profile].Merge(h)
+		byProfile[e.Profile].Requests += e.Requests
+		byProfile[e.Profile].Failures += e.Failures
+		d.Endpoints = append(d.Endpoints, htmlEndpoint{Kind: e.Kind, Name: e.Name, Profile: e.Profile, Requests: e.Requests,
+			Failures: e.Failures, RPS: float64(e.Requests) / secs, P50: e.Latency.P50, P95: e.Latency.P95, P99: e.Latency.P99, Max: e.Latency.Max})
+		for code, n := range e.StatusCodes {
+			status["status "+code] += n
+		}
+		for kind, n := range e.Errors {
+			status["error: "+kind] += n
+		}
+		switch e.Kind {
+		case "ws-connect":
+			connects += e.Requests
+			wsFailures += e.Failures
+			connectHist = append(connectHist, e)
+		case "ws-reply":
+			replies += e.Requests
+			replyHist = append(replyHist, e)
+		}
+	}
+	sort.SliceStable(d.Endpoints, func(i, j int) bool { return d.Endpoints[i].Requests > d.Endpoints[j].Requests })
+	for name, p := range byProfile {
+		h := profiles[name]
+		p.P50, p.P95, p.P99 = float64(h.ValueAtQuantile(50))/1000, float64(h.ValueAtQuantile(95))/1000, float64(h.ValueAtQuantile(99))/1000
+		d.Profiles = append(d.Profiles, *p)
+	}
+	slices.SortFunc(d.Profiles, func(a, b htmlProfile) int { return strings.Compare(a.Name, b.Name) })
+	for name, n := range status {
+		d.Status = append(d.Status, htmlCount{name, n})
+	}
+	slices.SortFunc(d.Status, func(a, b htmlCount) int { return strings.Compare(a.Name, b.Name) })
+	d.Totals = htmlTotals{Requests: res.Requests, Failures: res.Failures, ErrorRate: float64(res.Failures) / float64(max(res.Requests, 1)),
+		RPS: float64(res.Requests) / secs, P50: float64(all.ValueAtQuantile(50)) / 1000, P95: float64(all.ValueAtQuantile(95)) / 1000,
+		P99: float64(all.ValueAtQuantile(99)) / 1000, LagP99: res.Lag.P99}
+	for _, q := range []float64{0, 10, 20, 30, 40, 50, 60, 70, 75, 80, 85, 90, 92.5, 95, 96, 97, 98, 99, 99.5, 99.9, 99.99, 100} {
+		d.Distribution = append(d.Distribution, htmlQuantile{Q: q, MS: float64(all.ValueAtQuantile(q)) / 1000})
+	}
+	for _, s := range res.Series {
+		hs := htmlSecond{T: s.Offset, RPS: s.Requests, FPS: s.Failures, Users: s.Users}
+		if len(s.Hist) > 0 {
+			hs.P50, hs.P95, hs.P99, hs.Lag = ptr(s.Latency.P50), ptr(s.Latency.P95), ptr(s.Latency.P99), ptr(s.LagP99)
+		}
+		d.Series = append(d.Series, hs)
+	}
+	if connects > 0 || replies > 0 {
+		d.WebSockets = []htmlFigure{
+			{"connections", strconv.FormatInt(connects, 10)},
+			{"connections failed", strconv.FormatInt(wsFailures, 10)},
+			{"replies timed", strconv.FormatInt(replies, 10)},
+		}
+		for _, e := range connectHist {
+			d.WebSockets = append(d.WebSockets, htmlFigure{"connect p95 (" + e.Profile + ")", fmt.Sprintf("%.1f ms", e.Latency.P95)})
+		}
+		for _, e := range replyHist {
+			d.WebSockets = append(d.WebSockets, htmlFigure{"reply first frame p95 (" + e.Profile + ")", fmt.Sprintf("%.1f ms", e.FirstByte.P95)},
+				htmlFigure{"reply complete p95 (" + e.Profile + ")", fmt.Sprintf("%.1f ms", e.Latency.P95)})
+		}
+	} else {
+		d.WebSockets = []htmlFigure{}
+	}
+	for _, s := range []*[]htmlEndpoint{&d.Endpoints} {
+		if *s == nil {
+			*s = []htmlEndpoint{}
+		}
+	}
+	if d.Profiles == nil {
+		d.Profiles = []htmlProfile{}
+	}
+	if d.Status == nil {
+		d.Status = []htmlCount{}
+	}
+	if d.Series == nil {
+		d.Series = []htmlSecond{}
+	}
+	js, err := json.Marshal(d) // escapes <, > and &: safe inside the script element
+	if err != nil {
+		return err
+	}
+	tmpl, err := template.ParseFS(htmlFiles, "html/report.html")
+	if err != nil {
+		return err
+	}
+	title := res.Label
+	if title == "" {
+		title = res.Target
+	}
+	page := htmlPage{Title: title, Target: res.Target, Label: res.Label, Start: res.Start.UTC().Format(time.RFC3339),
+		Duration: res.End.Sub(res.Start).Round(time.Second).String(), JSON: template.JS(js)} //nolint:gosec // JSON from json.Marshal
+	return tmpl.Execute(w, page)
+}
