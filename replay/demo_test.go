@@ -101,6 +101,11 @@ func TestWebSocketReplay(t *testing.T) {
 	if connects < 6 || replies < connects {
 		t.Fatalf("%d connects and %d replies from 6 chat users", connects, replies)
 	}
+	// Each message gets a streamed reply of several frames.
+	ws := e.WebSocketStats()
+	if ws.Connections != int64(connects) || ws.FramesSent < int64(replies) || ws.FramesReceived <= ws.FramesSent {
+		t.Fatalf("websocket figures %+v for %d connects and %d replies", ws, connects, replies)
+	}
 }
 
 // TestEachUserIsItsOwnUser replays a trace the capture recorded from the

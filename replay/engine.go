@@ -47,7 +47,9 @@ type Engine struct {
 	wires   sync.Pool             // *[]byte: a request with the user's cookies added
 	connsMu sync.Mutex
 	conns   map[net.Conn]struct{} // every open connection of the users
-	cut     atomic.Bool           // the stop timeout passed: no new connection
+	cut     atomic.Bool
+	// WebSocket figures: connections opened, messages sent and received.
+	wsConns, wsSent, wsReceived atomic.Int64           // the stop timeout passed: no new connection
 	tls     *tls.Config
 	raw     [][][]byte // raw[session][step]: the request as it goes on the wire
 }
@@ -154,6 +156,11 @@ func (e *Engine) client(conns int) *fasthttp.HostClient {
 		ReadBufferSize:                4096,
 		WriteBufferSize:               4096,
 	}
+}
+
+// WebSocketStats returns the run's WebSocket figures so far.
+func (e *Engine) WebSocketStats() report.WebSocketStats {
+	return report.WebSocketStats{Connections: e.wsConns.Load(), FramesSent: e.wsSent.Load(), FramesReceived: e.wsReceived.Load()}
 }
 
 // Status is what a run is doing now.

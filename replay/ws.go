@@ -67,6 +67,7 @@ func (u *user) socket(active context.Context, stop time.Time, st *step, due, t0 
 		return
 	}
 	defer conn.Close()
+	e.wsConns.Add(1)
 
 	// The reader hands each server message's arrival time to the sender.
 	arrivals := make(chan time.Time, 1024)
@@ -76,6 +77,7 @@ func (u *user) socket(active context.Context, stop time.Time, st *step, due, t0 
 			if _, _, err := conn.ReadMessage(); err != nil {
 				return
 			}
+			e.wsReceived.Add(1)
 			select {
 			case arrivals <- time.Now():
 			default: // nobody waits for replies beyond the recorded ones
@@ -105,6 +107,7 @@ func (u *user) socket(active context.Context, stop time.Time, st *step, due, t0 
 				payload = bytes.ReplaceAll(payload, []byte(sub[0]), []byte(sub[1]))
 			}
 		}
+		e.wsSent.Add(1)
 		if err := conn.WriteMessage(f.opcode, payload); err != nil {
 			rs.Err = classify(err)
 			u.sink.Observe(&rs)

@@ -174,9 +174,16 @@ func WriteHTML(w io.Writer, res *Result) error {
 		d.Series = append(d.Series, hs)
 	}
 	if connects > 0 || replies > 0 {
+		perConn := 0.0
+		if res.WebSocket.Connections > 0 {
+			perConn = float64(res.WebSocket.FramesSent+res.WebSocket.FramesReceived) / float64(res.WebSocket.Connections)
+		}
 		d.WebSockets = []htmlFigure{
-			{"connections", strconv.FormatInt(connects, 10)},
+			{"connections tried", strconv.FormatInt(connects, 10)},
 			{"connections failed", strconv.FormatInt(wsFailures, 10)},
+			{"messages sent", strconv.FormatInt(res.WebSocket.FramesSent, 10)},
+			{"messages received", strconv.FormatInt(res.WebSocket.FramesReceived, 10)},
+			{"messages per connection", strconv.FormatFloat(perConn, 'f', 1, 64)},
 			{"replies timed", strconv.FormatInt(replies, 10)},
 		}
 		for _, e := range connectHist {

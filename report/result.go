@@ -32,9 +32,19 @@ type Result struct {
 	Lag       Latency         `json:"lag_ms"`
 	LagHist   []byte          `json:"lag_histogram"`
 	Series    []Second        `json:"series"`
+	// WebSocket counts the run's sockets and their messages.
+	WebSocket WebSocketStats `json:"websocket"`
 	// Criteria are the run's success criteria (--threshold) and how they
 	// fared.
 	Criteria []Verdict `json:"criteria,omitempty"`
+}
+
+// WebSocketStats are a run's WebSocket figures: connections opened, and
+// the data messages sent and received on them.
+type WebSocketStats struct {
+	Connections    int64 `json:"connections"`
+	FramesSent     int64 `json:"frames_sent"`
+	FramesReceived int64 `json:"frames_received"`
 }
 
 // EndpointStats are one endpoint's figures for one profile.

@@ -46,8 +46,8 @@ passwords so that the logins replay without a users file.`,
 	cmd.Flags().IntVar(&f.sessions, "sessions", 60, "how many user sessions to play")
 	cmd.Flags().Float64Var(&f.timeScale, "time-scale", 50, "divide the users' waits by this")
 	cmd.Flags().StringVarP(&f.out, "out", "o", "", "the trace to write (default: a new file in the temporary directory)")
-	cmd.Flags().IntVarP(&f.users, "users", "u", 100, "users to replay the trace as")
-	cmd.Flags().DurationVarP(&f.runTime, "run-time", "t", 10*time.Second, "how long the replay lasts")
+	cmd.Flags().IntVarP(&f.users, "users", "u", 300, "users to replay the trace as")
+	cmd.Flags().DurationVarP(&f.runTime, "run-time", "t", 30*time.Second, "how long the replay lasts")
 	cmd.Flags().StringVar(&f.html, "html", "", "the HTML report to write (default: next to the trace, ending -report.html)")
 	cmd.AddCommand(newDemoServeCmd(), newDemoDriveCmd())
 	return cmd

@@ -302,6 +302,7 @@ func runReplay(cmd *cobra.Command, path string, f *replayFlags) error {
 		"shard": f.shard, "mix": strings.Join(mix, ", "),
 	}
 	res := rec.Result(f.target, f.label, end, params)
+	res.WebSocket = eng.WebSocketStats()
 	verdicts, passed := report.CheckAll(criteria, res)
 	res.Criteria = verdicts
 	printResult(out, res)
