@@ -49,9 +49,9 @@ type Engine struct {
 	conns   map[net.Conn]struct{} // every open connection of the users
 	cut     atomic.Bool
 	// WebSocket figures: connections opened, messages sent and received.
-	wsConns, wsSent, wsReceived atomic.Int64           // the stop timeout passed: no new connection
-	tls     *tls.Config
-	raw     [][][]byte // raw[session][step]: the request as it goes on the wire
+	wsConns, wsSent, wsReceived atomic.Int64 // the stop timeout passed: no new connection
+	tls                         *tls.Config
+	raw                         [][][]byte // raw[session][step]: the request as it goes on the wire
 }
 
 // New returns an Engine that replays lib against target (an http or https
