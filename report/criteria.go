@@ -14,8 +14,9 @@ import (
 // Criterion is one success criterion of a run, as written on the command
 // line: [SCOPE:]METRIC OP VALUE, where
 //
-//   - SCOPE is an endpoint as reports name it ("GET /api/projects/{id}/")
-//     or a profile ("browse"); the whole run without one;
+//   - SCOPE is an endpoint as reports name it ("GET /api/projects/{id}/"),
+//     a profile ("browse") or a kind (http, ws-connect, ws-reply); the
+//     whole run without one;
 //   - METRIC is p50, p90, p95, p99 or max (latency from when each request
 //     was due), error_rate, requests, rps, or status_CODE / status_Nxx
 //     (how many answers had that status);
@@ -118,7 +119,7 @@ func (c Criterion) Check(res *Result) Verdict {
 	v := Verdict{Criterion: c.Text}
 	var eps []EndpointStats
 	for _, e := range res.Endpoints {
-		if c.Scope == "" || e.Name == c.Scope || e.Profile == c.Scope {
+		if c.Scope == "" || e.Name == c.Scope || e.Profile == c.Scope || e.Kind == c.Scope {
 			eps = append(eps, e)
 		}
 	}

@@ -39,6 +39,9 @@ type replayFlags struct {
 	thresholds  []string
 	csvPrefix   string
 	htmlPath    string
+	ladder      bool
+	maxUsers    int
+	ladderTime  float64
 	headers     []string
 	timeout     time.Duration
 	stopTimeout time.Duration
@@ -95,6 +98,9 @@ due, and the generator's lateness (schedule lag) is measured too.`,
 	fl.BoolVar(&f.noCorr, "no-correlation", false, "send server-made values (ids, tokens, CSRF echoes) as recorded instead of the live ones")
 	fl.StringArrayVar(&f.thresholds, "threshold", nil, "a success criterion, [SCOPE:]METRIC OP VALUE: 'p95<1s', 'error_rate<1%', 'GET /api/projects/{id}/:p99<500ms', 'status_429>0' (repeatable; failing ones exit 3)")
 	fl.StringVar(&f.csvPrefix, "csv", "", "also write Locust's CSV files: PREFIX_stats.csv, PREFIX_stats_history.csv, PREFIX_failures.csv, PREFIX_exceptions.csv")
+	fl.BoolVar(&f.ladder, "ladder", false, "run the testing ladder: 100, 1,000, 10,000 (twice) and 100,000 users, each phase with its criteria, stopping after the first that fails")
+	fl.IntVar(&f.maxUsers, "max-users", 0, "with --ladder, run only the phases of at most this many users")
+	fl.Float64Var(&f.ladderTime, "ladder-time", 1, "with --ladder, multiply every phase's duration by this (0.01 for a short rehearsal)")
 	fl.StringVar(&f.htmlPath, "html", "", "also write a self-contained HTML report to this file (thrive report renders one later from --out)")
 	fl.StringVar(&f.rulesFile, "correlation-rules", "", "YAML file of correlation rules to add or disable (see thrive traces correlations)")
 	fl.StringVar(&f.usersFile, "users-file", "", "CSV of per-user values (header: column names); columns fill redaction placeholders and fields of their name, one row per user, round robin")
@@ -221,7 +227,6 @@ func (f *replayFlags) options() ([]replay.Option, error) {
 }
 
 func runReplay(cmd *cobra.Command, path string, f *replayFlags) error {
-	out := cmd.OutOrStdout()
 	if f.target == "" {
 		return usageError("--target is required, such as --target http://127.0.0.1:8000")
 	}
@@ -254,18 +259,49 @@ func runReplay(cmd *cobra.Command, path string, f *replayFlags) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
+	if f.ladder {
+		return runLadder(cmd, path, f, lib, cfg, opts, criteria)
+	}
+	res, runErr := runOnce(cmd, path, f, lib, cfg, opts, criteria, f.out)
+	if res == nil {
+		return runErr
+	}
+	if err := unreachable(res, f.target); err != nil {
+		return err
+	}
+	if runErr == nil && !allPassed(res.Criteria) {
+		return &exitErr{code: exitCriteria, err: fmt.Errorf("%d of %d criteria failed", failedCount(res.Criteria), len(res.Criteria))}
+	}
+	return runErr
+}
+
+func allPassed(vs []report.Verdict) bool {
+	for _, v := range vs {
+		if !v.Pass {
+			return false
+		}
+	}
+	return true
+}
+
+// runOnce plays one plan made of cfg, prints its summary and criteria, and
+// writes its result file (outPath) and reports. It returns the result, nil
+// when the run could not start, and the run's own error.
+func runOnce(cmd *cobra.Command, path string, f *replayFlags, lib *replay.Library, cfg scheduler.Config, opts []replay.Option,
+	criteria []report.Criterion, outPath string) (*report.Result, error) {
+	out := cmd.OutOrStdout()
 	plan, err := scheduler.New(lib.Sessions(), cfg)
 	if err != nil {
-		return usageError("%v", err)
+		return nil, usageError("%v", err)
 	}
 	eng, err := replay.New(f.target, lib, opts...)
 	if err != nil {
-		return usageError("%v", err)
+		return nil, usageError("%v", err)
 	}
 	start := time.Now().Add(100 * time.Millisecond)
-	if f.startAt != "" {
+	if f.startAt != "" && !f.ladder {
 		if start, err = time.Parse(time.RFC3339Nano, f.startAt); err != nil {
-			return usageError("--start-at %q: want an RFC 3339 time", f.startAt)
+			return nil, usageError("--start-at %q: want an RFC 3339 time", f.startAt)
 		}
 	}
 	names, shares := plan.Profiles()
@@ -288,7 +324,7 @@ func runReplay(cmd *cobra.Command, path string, f *replayFlags) error {
 	}
 	stopProfile, err := startCPUProfile(f.cpuProfile)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer stopProfile()
 	runErr := eng.Run(cmd.Context(), plan, start, rec)
@@ -308,25 +344,19 @@ func runReplay(cmd *cobra.Command, path string, f *replayFlags) error {
 	printResult(out, res)
 	printCorrelationMisses(out, eng.Correlations())
 	printCriteria(out, verdicts, passed)
-	if f.out != "" {
-		if err := writeResult(f.out, res); err != nil {
-			return err
+	if outPath != "" {
+		if err := writeResult(outPath, res); err != nil {
+			return res, err
 		}
-		fmt.Fprintf(out, "results written to %s\n", f.out)
+		fmt.Fprintf(out, "results written to %s\n", outPath)
 	}
 	if err := writeReports(out, res, f.csvPrefix, f.htmlPath); err != nil {
-		return err
+		return res, err
 	}
 	if res.Lag.P99 > 10 {
 		fmt.Fprintf(cmd.ErrOrStderr(), "warning: schedule lag p99 is %.1f ms: the generator, not the target, was the bottleneck; use fewer users per process (--shard) or more cores\n", res.Lag.P99)
 	}
-	if err := unreachable(res, f.target); err != nil {
-		return err
-	}
-	if runErr == nil && !passed {
-		return &exitErr{code: exitCriteria, err: fmt.Errorf("%d of %d criteria failed", failedCount(verdicts), len(verdicts))}
-	}
-	return runErr
+	return res, runErr
 }
 
 // printCriteria writes the criteria table and the verdict.

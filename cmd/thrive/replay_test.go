@@ -180,3 +180,25 @@ func TestReplayBadFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestLadder rehearses the testing ladder's first two phases at a hundredth
+// of their length: against a backend that rate-limits hard, phase 1 sees
+// its 429s and both pass; against one that never does, phase 1 fails and
+// the ladder stops there with exit code 3.
+func TestLadder(t *testing.T) {
+	trace := filepath.Join(t.TempDir(), "l.thrv")
+	if code, _, errOut := thrive(t, "demo", "--sessions", "20", "--time-scale", "1000", "--out", trace, "--users", "5", "--run-time", "1s"); code != exitOK {
+		t.Fatalf("demo: %s", errOut)
+	}
+	limited := serveInBackground(t, "--latency-scale", "0", "--rate-limit", "1", "--burst", "1")
+	code, stdout, errOut := thrive(t, "replay", trace, "--target", limited, "--ladder", "--ladder-time", "0.01", "--max-users", "1000", "--scale-time")
+	if code != exitOK || !strings.Contains(stdout, "verdict: PASS (2 phases)") || strings.Contains(stdout, "ladder phase 2") {
+		t.Fatalf("rate-limited backend: exit %d: %s\n%s", code, errOut, stdout)
+	}
+	open := serveInBackground(t, "--latency-scale", "0", "--rate-limit", "0")
+	code, stdout, errOut = thrive(t, "replay", trace, "--target", open, "--ladder", "--ladder-time", "0.01", "--max-users", "10000", "--scale-time")
+	if code != exitCriteria || !strings.Contains(errOut, "ladder phase 1 failed") || strings.Contains(stdout, "ladder phase 2") ||
+		!strings.Contains(stdout, "status_429>0 ✗") {
+		t.Fatalf("open backend: exit %d: %s\n%s", code, errOut, stdout)
+	}
+}
