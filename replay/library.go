@@ -308,3 +308,18 @@ func (lib *Library) String() string {
 	}
 	return fmt.Sprintf("%d sessions, %d exchanges", len(lib.scripts), n)
 }
+
+// NameEndpoints renames every step's endpoint with n: the user's patterns
+// first, then the automatic template. Call it before making an Engine.
+func (lib *Library) NameEndpoints(n *report.Namer) {
+	for i := range lib.scripts {
+		for j := range lib.scripts[i].steps {
+			st := &lib.scripts[i].steps[j]
+			name := n.Name(string(st.method), string(st.uri))
+			if st.ws != nil {
+				name = "WS " + strings.TrimPrefix(name, string(st.method)+" ")
+			}
+			st.endpoint = name
+		}
+	}
+}

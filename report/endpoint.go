@@ -1,6 +1,7 @@
 package report
 
 import (
+	"fmt"
 	"strings"
 )
 
@@ -112,4 +113,61 @@ func isHash(s string) bool {
 		return true
 	}
 	return len(s) >= 20 && letters && digits
+}
+
+// Namer names endpoints with patterns of the user's first, then Template:
+// a pattern "POST /api/import/{kind}/" names every request whose method is
+// POST and whose path has those segments, any one in place of {kind}.
+type Namer struct {
+	patterns [][]string // method, then path segments
+}
+
+// NewNamer checks the patterns: METHOD /path/with/{placeholders}/.
+func NewNamer(patterns []string) (*Namer, error) {
+	n := &Namer{}
+	for _, p := range patterns {
+		method, path, ok := strings.Cut(strings.TrimSpace(p), " ")
+		if !ok || method == "" || !strings.HasPrefix(path, "/") {
+			return nil, fmt.Errorf("endpoint pattern %q: want METHOD /path, with {name} for a varying segment", p)
+		}
+		n.patterns = append(n.patterns, append([]string{method}, strings.Split(path, "/")...))
+	}
+	return n, nil
+}
+
+// Name returns the endpoint name of a request.
+func (n *Namer) Name(method, url string) string {
+	if n != nil && len(n.patterns) > 0 {
+		path, _, _ := strings.Cut(requestPath(url), "?")
+		path, _, _ = strings.Cut(path, "#")
+		raw := strings.Split(path, "/")
+		for _, p := range n.patterns {
+			if p[0] != method || len(p)-1 != len(raw) {
+				continue
+			}
+			match := true
+			for i, seg := range p[1:] {
+				if !(strings.HasPrefix(seg, "{") && strings.HasSuffix(seg, "}") && raw[i] != "") && seg != raw[i] {
+					match = false
+					break
+				}
+			}
+			if match {
+				return method + " " + strings.Join(p[1:], "/")
+			}
+		}
+	}
+	return Template(method, url)
+}
+
+// requestPath drops the scheme and authority of an absolute URL.
+func requestPath(url string) string {
+	if i := strings.Index(url, "://"); i >= 0 {
+		rest := url[i+3:]
+		if j := strings.IndexByte(rest, '/'); j >= 0 {
+			return rest[j:]
+		}
+		return "/"
+	}
+	return url
 }

@@ -30,3 +30,25 @@ func TestTemplate(t *testing.T) {
 		})
 	}
 }
+
+func TestNamer(t *testing.T) {
+	n, err := report.NewNamer([]string{"POST /api/import/{kind}/", "GET /api/users/{name}/profile"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ method, url, want string }{
+		{"POST", "/api/import/github/", "POST /api/import/{kind}/"},
+		{"POST", "/api/import/youtube/?x=1", "POST /api/import/{kind}/"},
+		{"GET", "/api/import/github/", "GET /api/import/github/"}, // another method: the template
+		{"GET", "/api/users/ann/profile", "GET /api/users/{name}/profile"},
+		{"GET", "/api/users/ann/profile/extra", "GET /api/users/ann/profile/extra"},
+		{"GET", "/api/projects/123/", "GET /api/projects/{id}/"}, // folded as ever
+	} {
+		if got := n.Name(tc.method, tc.url); got != tc.want {
+			t.Errorf("%s %s: %q, want %q", tc.method, tc.url, got, tc.want)
+		}
+	}
+	if _, err := report.NewNamer([]string{"/no/method"}); err == nil {
+		t.Error("a pattern without a method was accepted")
+	}
+}

@@ -40,6 +40,7 @@ type replayFlags struct {
 	csvPrefix   string
 	htmlPath    string
 	ladder      bool
+	endpoints   []string
 	maxUsers    int
 	ladderTime  float64
 	headers     []string
@@ -98,6 +99,7 @@ due, and the generator's lateness (schedule lag) is measured too.`,
 	fl.BoolVar(&f.noCorr, "no-correlation", false, "send server-made values (ids, tokens, CSRF echoes) as recorded instead of the live ones")
 	fl.StringArrayVar(&f.thresholds, "threshold", nil, "a success criterion, [SCOPE:]METRIC OP VALUE: 'p95<1s', 'error_rate<1%', 'GET /api/projects/{id}/:p99<500ms', 'status_429>0' (repeatable; failing ones exit 3)")
 	fl.StringVar(&f.csvPrefix, "csv", "", "also write Locust's CSV files: PREFIX_stats.csv, PREFIX_stats_history.csv, PREFIX_failures.csv, PREFIX_exceptions.csv")
+	fl.StringArrayVar(&f.endpoints, "endpoint", nil, "name endpoints with a pattern before the automatic templates: 'POST /api/import/{kind}/' (repeatable)")
 	fl.BoolVar(&f.ladder, "ladder", false, "run the testing ladder: 100, 1,000, 10,000 (twice) and 100,000 users, each phase with its criteria, stopping after the first that fails")
 	fl.IntVar(&f.maxUsers, "max-users", 0, "with --ladder, run only the phases of at most this many users")
 	fl.Float64Var(&f.ladderTime, "ladder-time", 1, "with --ladder, multiply every phase's duration by this (0.01 for a short rehearsal)")
@@ -258,6 +260,13 @@ func runReplay(cmd *cobra.Command, path string, f *replayFlags) error {
 	t.Close()
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
+	}
+	if len(f.endpoints) > 0 {
+		namer, err := report.NewNamer(f.endpoints)
+		if err != nil {
+			return usageError("--endpoint: %v", err)
+		}
+		lib.NameEndpoints(namer)
 	}
 	if f.ladder {
 		return runLadder(cmd, path, f, lib, cfg, opts, criteria)

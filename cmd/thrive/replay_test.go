@@ -34,7 +34,7 @@ func readResult(t *testing.T, path string) *report.Result {
 func TestReplayAgainstDemo(t *testing.T) {
 	backend := serveInBackground(t, "--latency-scale", "0", "--rate-limit", "0")
 	trace := filepath.Join(t.TempDir(), "d.thrv")
-	if code, _, errOut := thrive(t, "demo", "--sessions", "20", "--time-scale", "1000", "--out", trace); code != exitOK {
+	if code, _, errOut := thrive(t, "demo", "--sessions", "20", "--time-scale", "1000", "--out", trace, "--users", "5", "--run-time", "1s"); code != exitOK {
 		t.Fatalf("demo: %s", errOut)
 	}
 	out := filepath.Join(t.TempDir(), "r.json")
@@ -77,6 +77,13 @@ func TestReplayAgainstDemo(t *testing.T) {
 	}
 	if code, _, errOut := thrive(t, "replay", trace, "--target", backend, "--threshold", "p95 under 1s"); code != exitUsage || !strings.Contains(errOut, "--threshold") {
 		t.Fatalf("a bad criterion: exit %d: %s", code, errOut)
+	}
+
+	// Endpoint patterns name what the templates would leave apart.
+	code, stdout, errOut = thrive(t, "replay", trace, "--target", backend, "--users", "3", "--run-time", "1s", "--scale-time",
+		"--profiles", "import", "--endpoint", "POST /api/import/{kind}/")
+	if code != exitOK || !strings.Contains(stdout, "POST /api/import/{kind}/") || strings.Contains(stdout, "POST /api/import/github/") {
+		t.Fatalf("--endpoint: exit %d: %s\n%s", code, errOut, stdout)
 	}
 
 	// The reports are made from the result file.
