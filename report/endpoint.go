@@ -147,7 +147,8 @@ func (n *Namer) Name(method, url string) string {
 			}
 			match := true
 			for i, seg := range p[1:] {
-				if !(strings.HasPrefix(seg, "{") && strings.HasSuffix(seg, "}") && raw[i] != "") && seg != raw[i] {
+				wildcard := strings.HasPrefix(seg, "{") && strings.HasSuffix(seg, "}") && raw[i] != ""
+				if !wildcard && seg != raw[i] {
 					match = false
 					break
 				}
