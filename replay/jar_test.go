@@ -135,9 +135,7 @@ func TestRecordedCookiesOption(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		u := &user{e: e, profile: "browse", sink: &collect{}, hard: context.Background(), scale: 1, timer: time.NewTimer(time.Hour)}
-		u.play(context.Background(), time.Now().Add(time.Hour), 0, time.Now())
-		u.conns.closeAll(e)
+		playOnce(e, 0, nil)
 		srv.Close()
 		if len(got) != 1 || got[0] != tc.want {
 			t.Errorf("options %d: the server saw cookies %q, want %q", len(tc.opts), got, tc.want)
@@ -171,10 +169,7 @@ func TestConditionalRequestsUseTheUsersValidators(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sink := &collect{}
-	u := &user{e: e, profile: "browse", sink: sink, hard: context.Background(), scale: 1, timer: time.NewTimer(time.Hour)}
-	u.play(context.Background(), time.Now().Add(time.Hour), 0, time.Now())
-	u.conns.closeAll(e)
+	sink := playOnce(e, 0, nil)
 	mu.Lock()
 	defer mu.Unlock()
 	if want := []string{"/other ", "/doc ", `/doc "live-7"`}; strings.Join(got, "|") != strings.Join(want, "|") {
@@ -211,10 +206,7 @@ func TestAnswersWithoutBodies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sink := &collect{}
-	u := &user{e: e, profile: "browse", sink: sink, hard: context.Background(), scale: 1, timer: time.NewTimer(time.Hour)}
-	u.play(context.Background(), time.Now().Add(time.Hour), 0, time.Now())
-	u.conns.closeAll(e)
+	sink := playOnce(e, 0, nil)
 	var got []string
 	for _, smp := range sink.samples {
 		got = append(got, fmt.Sprintf("%s %d %s", smp.Endpoint, smp.Status, smp.Err))
@@ -251,9 +243,7 @@ func TestFormFieldEchoesTheLiveCookie(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	u := &user{e: e, profile: "browse", sink: &collect{}, hard: context.Background(), scale: 1, timer: time.NewTimer(time.Hour)}
-	u.play(context.Background(), time.Now().Add(time.Hour), 0, time.Now())
-	u.conns.closeAll(e)
+	playOnce(e, 0, nil)
 	mu.Lock()
 	defer mu.Unlock()
 	if len(got) != 1 || got[0] != "live-token-0042" {
@@ -311,9 +301,7 @@ func TestMissingValuesAreCounted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	u := &user{e: e, profile: "browse", sink: &collect{}, hard: context.Background(), scale: 1, timer: time.NewTimer(time.Hour)}
-	u.play(context.Background(), time.Now().Add(time.Hour), 0, time.Now())
-	u.conns.closeAll(e)
+	playOnce(e, 0, nil)
 	st := e.Correlations()
 	if len(st) != 1 || st[0].Rule != "POST /start $.id" || st[0].Found != 0 || st[0].Missing != 1 {
 		t.Fatalf("correlation stats %+v", st)

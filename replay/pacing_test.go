@@ -77,6 +77,17 @@ func runVirtual(t *testing.T, srv *pipeServer, lib *Library, cfg scheduler.Confi
 	return e, sink
 }
 
+// playOnce plays the library's first session as user k of e, to its end,
+// with the given users-file values, and returns what it reported.
+func playOnce(e *Engine, k int, vals []string) *collect {
+	sink := &collect{}
+	u := &user{e: e, k: k, profile: "browse", sink: sink, hard: context.Background(), scale: 1, timer: time.NewTimer(time.Hour), vals: vals}
+	u.lastWait.Store(int64(time.Hour))
+	u.play(context.Background(), time.Now().Add(time.Hour), 0, time.Now())
+	u.conns.closeAll(e)
+	return sink
+}
+
 // collect is a Sink that keeps copies of every sample.
 type collect struct {
 	mu      sync.Mutex
@@ -249,11 +260,7 @@ func TestLongHeadersAndBodies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sink := &collect{}
-	u := &user{e: e, profile: "browse", sink: sink, hard: context.Background(), scale: 1, timer: time.NewTimer(time.Hour)}
-	u.lastWait.Store(int64(time.Hour))
-	u.play(context.Background(), time.Now().Add(time.Hour), 0, time.Now())
-	u.conns.closeAll(e)
+	sink := playOnce(e, 0, nil)
 	if len(sink.samples) != 3 {
 		t.Fatalf("%d samples", len(sink.samples))
 	}
@@ -315,15 +322,7 @@ func TestOverdueRequestsShareTheUsersConnections(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	plan, err := scheduler.New(lib.Sessions(), scheduler.Config{Users: 1, RunTime: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sink := &collect{}
-	u := &user{e: e, profile: "browse", sink: sink, hard: context.Background(), scale: 1, timer: time.NewTimer(time.Hour)}
-	u.lastWait.Store(int64(time.Hour))
-	u.play(context.Background(), time.Now().Add(time.Hour), plan.Session(0, 0), time.Now())
-	u.conns.closeAll(e)
+	sink := playOnce(e, 0, nil)
 	mu.Lock()
 	defer mu.Unlock()
 	if len(sink.samples) != 20 || most != 6 || len(addrs) != 6 {
@@ -358,9 +357,7 @@ func TestSourceIPsSpreadConnections(t *testing.T) {
 		t.Fatal(err)
 	}
 	for k := range 8 {
-		u := &user{e: e, k: k, profile: "browse", sink: &collect{}, hard: context.Background(), scale: 1, timer: time.NewTimer(time.Hour)}
-		u.play(context.Background(), time.Now().Add(time.Hour), 0, time.Now())
-		u.conns.closeAll(e)
+		playOnce(e, k, nil)
 	}
 	mu.Lock()
 	defer mu.Unlock()

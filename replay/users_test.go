@@ -1,7 +1,6 @@
 package replay
 
 import (
-	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -10,7 +9,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/thrive-loadtest/thrive/traces"
 )
@@ -71,9 +69,7 @@ func TestUsersFileFillsRequests(t *testing.T) {
 		t.Fatal(err)
 	}
 	for k := range 3 {
-		u := &user{e: e, k: k, profile: "browse", sink: &collect{}, hard: context.Background(), scale: 1, timer: time.NewTimer(time.Hour), vals: users.values(k, 1)}
-		u.play(context.Background(), time.Now().Add(time.Hour), 0, time.Now())
-		u.conns.closeAll(e)
+		playOnce(e, k, users.values(k, 1))
 	}
 	want := []string{
 		`username=ann {"username":"ann","password":"pw-ann"}`,
