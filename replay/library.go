@@ -201,7 +201,7 @@ func (lib *Library) add(s *traces.Session) {
 		st := step{
 			offset: ex.Offset, think: ex.Think,
 			method:   []byte(ex.Method),
-			uri:      []byte(requestURI(ex.URL)),
+			uri:      []byte(report.RequestURI(ex.URL)),
 			body:     ex.ReqBody.Data,
 			endpoint: report.Template(ex.Method, ex.URL),
 			head:     ex.Method == "HEAD",
@@ -280,21 +280,6 @@ func wsScriptOf(ws *traces.WebSocket) *wsScript {
 		}
 	}
 	return w
-}
-
-// requestURI returns the path and query of a recorded request target.
-func requestURI(u string) string {
-	if i := strings.Index(u, "://"); i >= 0 {
-		rest := u[i+3:]
-		if j := strings.IndexByte(rest, '/'); j >= 0 {
-			return rest[j:]
-		}
-		return "/"
-	}
-	if u == "" {
-		return "/"
-	}
-	return u
 }
 
 // Sessions returns what the scheduler needs to know of the sessions.

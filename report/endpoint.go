@@ -138,7 +138,7 @@ func NewNamer(patterns []string) (*Namer, error) {
 // Name returns the endpoint name of a request.
 func (n *Namer) Name(method, url string) string {
 	if n != nil && len(n.patterns) > 0 {
-		path, _, _ := strings.Cut(requestPath(url), "?")
+		path, _, _ := strings.Cut(RequestURI(url), "?")
 		path, _, _ = strings.Cut(path, "#")
 		raw := strings.Split(path, "/")
 		for _, p := range n.patterns {
@@ -161,13 +161,17 @@ func (n *Namer) Name(method, url string) string {
 	return Template(method, url)
 }
 
-// requestPath drops the scheme and authority of an absolute URL.
-func requestPath(url string) string {
+// RequestURI returns the path and query of a recorded request target:
+// an absolute URL loses its scheme and authority, and nothing becomes /.
+func RequestURI(url string) string {
 	if i := strings.Index(url, "://"); i >= 0 {
 		rest := url[i+3:]
 		if j := strings.IndexByte(rest, '/'); j >= 0 {
 			return rest[j:]
 		}
+		return "/"
+	}
+	if url == "" {
 		return "/"
 	}
 	return url
