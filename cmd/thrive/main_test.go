@@ -78,7 +78,7 @@ func TestHelpListsCommands(t *testing.T) {
 }
 
 func TestNotBuiltCommandsExit2(t *testing.T) {
-	for _, c := range []string{"compare", "merge"} {
+	for _, c := range []string{"compare"} {
 		t.Run(c, func(t *testing.T) {
 			code, _, errOut := thrive(t, c, "--users=10")
 			if code != exitUsage || !strings.Contains(errOut, c+" is not built yet") {

@@ -344,7 +344,7 @@ func runOnce(cmd *cobra.Command, path string, f *replayFlags, lib *replay.Librar
 	params := map[string]string{
 		"trace": path, "users": strconv.Itoa(plan.TotalUsers()), "run_time": plan.Duration().String(),
 		"scale": strconv.FormatFloat(plan.Scale(), 'g', -1, 64), "pacing": f.pacing, "seed": strconv.FormatUint(f.seed, 10),
-		"shard": f.shard, "mix": strings.Join(mix, ", "),
+		"shard": f.shard, "mix": strings.Join(mix, ", "), "library": lib.String(),
 	}
 	res := rec.Result(f.target, f.label, end, params)
 	res.WebSocket = eng.WebSocketStats()

@@ -70,3 +70,69 @@ func writeReports(out io.Writer, res *report.Result, csvPrefix, htmlPath string)
 	}
 	return nil
 }
+
+func newMergeCmd() *cobra.Command {
+	var out, csvPrefix, htmlPath string
+	var thresholds []string
+	cmd := &cobra.Command{
+		Use:   "merge SHARD.json... --out ALL.json",
+		Short: "Combine the result files of shards exactly",
+		Long: `Combine the result files of the shards of one run (thrive replay --shard i/n): histograms are
+added bucket by bucket, so merged percentiles are those of all the samples together; counts
+add up; the per-second series are aligned by time. Files of different traces, seeds, targets
+or shard counts, or the same shard twice, are refused with a message that says which.`,
+		Example: "  thrive merge shard-*.json --out all.json --threshold 'p95<1s' --html all.html",
+		Args:    cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if out == "" {
+				return usageError("--out is required")
+			}
+			var criteria []report.Criterion
+			for _, th := range thresholds {
+				c, err := report.ParseCriterion(th)
+				if err != nil {
+					return usageError("--threshold: %v", err)
+				}
+				criteria = append(criteria, c)
+			}
+			var rs []*report.Result
+			for _, path := range args {
+				f, err := os.Open(path)
+				if err != nil {
+					return err
+				}
+				r, err := report.ReadResult(f)
+				f.Close()
+				if err != nil {
+					return fmt.Errorf("%s: %w", path, err)
+				}
+				rs = append(rs, r)
+			}
+			m, err := report.Merge(rs)
+			if err != nil {
+				return err
+			}
+			verdicts, passed := report.CheckAll(criteria, m)
+			m.Criteria = verdicts
+			w := cmd.OutOrStdout()
+			printResult(w, m)
+			printCriteria(w, verdicts, passed)
+			if err := writeResult(out, m); err != nil {
+				return err
+			}
+			fmt.Fprintf(w, "merged %d results into %s\n", len(rs), out)
+			if err := writeReports(w, m, csvPrefix, htmlPath); err != nil {
+				return err
+			}
+			if !passed {
+				return &exitErr{code: exitCriteria, err: fmt.Errorf("%d of %d criteria failed", failedCount(verdicts), len(verdicts))}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&out, "out", "o", "", "the merged result file to write")
+	cmd.Flags().StringArrayVar(&thresholds, "threshold", nil, "a success criterion on the merged result (repeatable; see thrive replay)")
+	cmd.Flags().StringVar(&csvPrefix, "csv", "", "also write Locust's CSV files with this prefix")
+	cmd.Flags().StringVar(&htmlPath, "html", "", "also write the HTML report to this file")
+	return cmd
+}

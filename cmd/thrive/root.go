@@ -75,7 +75,7 @@ session's timing and the mix of user profiles, and reports latency distributions
 		newReportCmd(),
 		newTracesCmd(),
 		notBuilt("compare", "Tell whether a new build regressed, from two result files", 8),
-		notBuilt("merge", "Combine the result files of shards exactly", 8),
+		newMergeCmd(),
 		newDemoCmd(),
 		newVersionCmd(),
 	)
