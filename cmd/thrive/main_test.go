@@ -77,17 +77,6 @@ func TestHelpListsCommands(t *testing.T) {
 	}
 }
 
-func TestNotBuiltCommandsExit2(t *testing.T) {
-	for _, c := range []string{"compare"} {
-		t.Run(c, func(t *testing.T) {
-			code, _, errOut := thrive(t, c, "--users=10")
-			if code != exitUsage || !strings.Contains(errOut, c+" is not built yet") {
-				t.Fatalf("exit %d, stderr %q", code, errOut)
-			}
-		})
-	}
-}
-
 func TestUnknownFlagIsUsageError(t *testing.T) {
 	code, _, errOut := thrive(t, "traces", "inspect", "--nope", "x")
 	if code != exitUsage || !strings.Contains(errOut, "unknown flag") {

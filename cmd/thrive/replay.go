@@ -41,6 +41,8 @@ type replayFlags struct {
 	htmlPath    string
 	ladder      bool
 	endpoints   []string
+	baseline    string
+	compare     compareFlags
 	maxUsers    int
 	ladderTime  float64
 	headers     []string
@@ -100,6 +102,7 @@ due, and the generator's lateness (schedule lag) is measured too.`,
 	fl.StringArrayVar(&f.thresholds, "threshold", nil, "a success criterion, [SCOPE:]METRIC OP VALUE: 'p95<1s', 'error_rate<1%', 'GET /api/projects/{id}/:p99<500ms', 'status_429>0' (repeatable; failing ones exit 3)")
 	fl.StringVar(&f.csvPrefix, "csv", "", "also write Locust's CSV files: PREFIX_stats.csv, PREFIX_stats_history.csv, PREFIX_failures.csv, PREFIX_exceptions.csv")
 	fl.StringArrayVar(&f.endpoints, "endpoint", nil, "name endpoints with a pattern before the automatic templates: 'POST /api/import/{kind}/' (repeatable)")
+	fl.StringVar(&f.baseline, "baseline", "", "compare the run with this result file at the end (see thrive compare); a regression exits 3")
 	fl.BoolVar(&f.ladder, "ladder", false, "run the testing ladder: 100, 1,000, 10,000 (twice) and 100,000 users, each phase with its criteria, stopping after the first that fails")
 	fl.IntVar(&f.maxUsers, "max-users", 0, "with --ladder, run only the phases of at most this many users")
 	fl.Float64Var(&f.ladderTime, "ladder-time", 1, "with --ladder, multiply every phase's duration by this (0.01 for a short rehearsal)")
@@ -277,6 +280,19 @@ func runReplay(cmd *cobra.Command, path string, f *replayFlags) error {
 	}
 	if err := unreachable(res, f.target); err != nil {
 		return err
+	}
+	if f.baseline != "" && runErr == nil {
+		base, err := readResultFile(f.baseline)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "\ncompared with %s:\n", f.baseline)
+		if f.compare.maxRegression == "" {
+			f.compare = compareFlags{maxRegression: "10%", format: "text"}
+		}
+		if err := runCompare(cmd.OutOrStdout(), base, res, &f.compare); err != nil {
+			return err
+		}
 	}
 	if runErr == nil && !allPassed(res.Criteria) {
 		return &exitErr{code: exitCriteria, err: fmt.Errorf("%d of %d criteria failed", failedCount(res.Criteria), len(res.Criteria))}

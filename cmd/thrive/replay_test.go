@@ -79,6 +79,13 @@ func TestReplayAgainstDemo(t *testing.T) {
 		t.Fatalf("a bad criterion: exit %d: %s", code, errOut)
 	}
 
+	// --baseline compares at the end (on this noisy machine the verdict may
+	// go either way; the comparison must be there).
+	code, stdout, errOut = thrive(t, "replay", trace, "--target", backend, "--users", "5", "--run-time", "1s", "--scale-time", "--baseline", out)
+	if (code != exitOK && code != exitCriteria) || !strings.Contains(stdout, "compared with "+out) || !strings.Contains(stdout, "Mann-Whitney") {
+		t.Fatalf("--baseline: exit %d: %s\n%s", code, errOut, stdout)
+	}
+
 	// Endpoint patterns name what the templates would leave apart.
 	code, stdout, errOut = thrive(t, "replay", trace, "--target", backend, "--users", "3", "--run-time", "1s", "--scale-time",
 		"--profiles", "import", "--endpoint", "POST /api/import/{kind}/")

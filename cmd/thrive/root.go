@@ -14,7 +14,7 @@ import (
 const (
 	exitOK       = 0
 	exitError    = 1 // thrive itself failed: bad input, I/O, a target it cannot reach
-	exitUsage    = 2 // bad flags or arguments, or a command not built yet
+	exitUsage    = 2 // bad flags or arguments
 	exitCriteria = 3 // the run finished but failed its thresholds
 )
 
@@ -74,22 +74,10 @@ session's timing and the mix of user profiles, and reports latency distributions
 		newReplayCmd(),
 		newReportCmd(),
 		newTracesCmd(),
-		notBuilt("compare", "Tell whether a new build regressed, from two result files", 8),
+		newCompareCmd(),
 		newMergeCmd(),
 		newDemoCmd(),
 		newVersionCmd(),
 	)
 	return root
-}
-
-// notBuilt is a command whose issue has not landed: it says so and exits 2.
-func notBuilt(name, short string, issue int) *cobra.Command {
-	return &cobra.Command{
-		Use:                name,
-		Short:              short + " (not built yet)",
-		DisableFlagParsing: true,
-		RunE: func(*cobra.Command, []string) error {
-			return usageError("%s is not built yet (issue #%d)", name, issue)
-		},
-	}
 }
