@@ -15,7 +15,7 @@ const (
 	exitOK       = 0
 	exitError    = 1 // thrive itself failed: bad input, I/O, a target it cannot reach
 	exitUsage    = 2 // bad flags or arguments
-	exitCriteria = 3 // the run finished but failed its thresholds
+	exitCriteria = 3 // the run finished but failed its thresholds, or compare found a regression
 )
 
 // exitErr carries the exit code an error should end the process with.
