@@ -54,6 +54,19 @@ func addCompareFlags(cmd *cobra.Command, f *compareFlags) {
 	cmd.Flags().StringVar(&f.format, "format", "text", "text, markdown (for a pull request) or json")
 }
 
+// parseCriteria reads --threshold values.
+func parseCriteria(texts []string) ([]report.Criterion, error) {
+	var cs []report.Criterion
+	for _, th := range texts {
+		c, err := report.ParseCriterion(th)
+		if err != nil {
+			return nil, usageError("--threshold: %v", err)
+		}
+		cs = append(cs, c)
+	}
+	return cs, nil
+}
+
 func readResultFile(path string) (*report.Result, error) {
 	f, err := os.Open(path)
 	if err != nil {

@@ -243,13 +243,9 @@ func runReplay(cmd *cobra.Command, path string, f *replayFlags) error {
 	if err != nil {
 		return err
 	}
-	var criteria []report.Criterion
-	for _, th := range f.thresholds {
-		c, err := report.ParseCriterion(th)
-		if err != nil {
-			return usageError("--threshold: %v", err)
-		}
-		criteria = append(criteria, c)
+	criteria, err := parseCriteria(f.thresholds)
+	if err != nil {
+		return err
 	}
 	rules, err := loadRules(f.rulesFile)
 	if err != nil {

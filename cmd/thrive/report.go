@@ -22,14 +22,9 @@ criteria) that opens offline.`,
 		Example: "  thrive report result.json --csv run1 --html run1.html",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			f, err := os.Open(args[0])
+			res, err := readResultFile(args[0])
 			if err != nil {
 				return err
-			}
-			res, err := report.ReadResult(f)
-			f.Close()
-			if err != nil {
-				return fmt.Errorf("%s: %w", args[0], err)
 			}
 			out := cmd.OutOrStdout()
 			printResult(out, res)
@@ -87,24 +82,15 @@ or shard counts, or the same shard twice, are refused with a message that says w
 			if out == "" {
 				return usageError("--out is required")
 			}
-			var criteria []report.Criterion
-			for _, th := range thresholds {
-				c, err := report.ParseCriterion(th)
-				if err != nil {
-					return usageError("--threshold: %v", err)
-				}
-				criteria = append(criteria, c)
+			criteria, err := parseCriteria(thresholds)
+			if err != nil {
+				return err
 			}
 			var rs []*report.Result
 			for _, path := range args {
-				f, err := os.Open(path)
+				r, err := readResultFile(path)
 				if err != nil {
 					return err
-				}
-				r, err := report.ReadResult(f)
-				f.Close()
-				if err != nil {
-					return fmt.Errorf("%s: %w", path, err)
 				}
 				rs = append(rs, r)
 			}
