@@ -243,13 +243,18 @@ func statusLine(w io.Writer, cp *capture.Capture, done <-chan struct{}) {
 			fmt.Fprint(w, "\r\033[K")
 			return
 		case <-t.C:
-			st := cp.Stats()
-			line := fmt.Sprintf("open %d · written %d sessions, %d exchanges, %d frames, %s · 502s %d · dropped %d",
-				st.Open, st.Sessions, st.Exchanges, st.Frames, bytesize(st.Bytes), st.BackendErrors, st.DroppedExchanges+st.DroppedSessions)
-			if st.SinkErr != nil {
-				line += " · " + st.SinkErr.Error()
-			}
-			fmt.Fprint(w, "\r\033[K"+line)
+			fmt.Fprint(w, "\r\033[K"+captureStatus(cp.Stats()))
 		}
 	}
+}
+
+// captureStatus is the status line's text: open and written sessions,
+// exchanges, frames, bytes written, backend errors and drops.
+func captureStatus(st capture.Stats) string {
+	line := fmt.Sprintf("open %d · written %d sessions, %d exchanges, %d frames, %s · 502s %d · dropped %d",
+		st.Open, st.Sessions, st.Exchanges, st.Frames, bytesize(st.Bytes), st.BackendErrors, st.DroppedExchanges+st.DroppedSessions)
+	if st.SinkErr != nil {
+		line += " · " + st.SinkErr.Error()
+	}
+	return line
 }

@@ -242,3 +242,47 @@ func TestCaptureListensOnTLSAndRotates(t *testing.T) {
 		t.Fatalf("%d files with %d sessions; want rotation over several files holding all 6", len(files), total)
 	}
 }
+
+// TestCaptureStatusLine drives requests through a capture, one of them to a
+// backend that is down, and reads the status line's figures.
+func TestCaptureStatusLine(t *testing.T) {
+	ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	down := "http://" + ln.Addr().String()
+	ln.Close()
+	path := filepath.Join(t.TempDir(), "s.thrv")
+	sink := &capture.FileSink{Path: path}
+	cp, err := capture.New(down, sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink.Meta = cp.Meta()
+	if err := sink.Open(); err != nil {
+		t.Fatal(err)
+	}
+	pln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- cp.Run(ctx, pln) }()
+	for range 3 {
+		req, _ := http.NewRequestWithContext(context.Background(), "GET", "http://"+pln.Addr().String()+"/x", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	line := captureStatus(cp.Stats())
+	if want := "open 0 · written 1 sessions, 3 exchanges, 0 frames, "; !strings.HasPrefix(line, want) || !strings.Contains(line, "· 502s 3 · dropped 0") {
+		t.Fatalf("status line %q", line)
+	}
+}
