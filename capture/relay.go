@@ -313,8 +313,11 @@ func (k *conn) relay(h *head, rec *record) bool {
 		}
 		k.closeBackend()
 		// A keep-alive connection the backend closed while it was idle: try
-		// once on a fresh one when nothing but the head was sent.
-		if reused && attempt == 0 && reqFraming == noBody && (!sent || errors.Is(err, io.EOF)) {
+		// once on a fresh one when nothing but the head was sent. The close
+		// shows as an EOF, or as a reset when the request reached a socket
+		// already closed; browsers retry the same way.
+		if reused && attempt == 0 && reqFraming == noBody &&
+			(!sent || errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)) {
 			continue
 		}
 		if errors.Is(err, io.EOF) {
