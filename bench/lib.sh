@@ -14,3 +14,11 @@ cleanup() {
 	rm -rf "$work"
 }
 trap cleanup EXIT
+
+# cpu runs a command on core 1 and prints the CPU seconds it used (its own
+# and its children's, from the shell's times); the command's output goes
+# to $work/out.
+cpu() {
+	( taskset -c 1 "$@" >"$work/out" 2>&1; times >"$work/times" )
+	awk 'NR==2 { split($1,u,"m"); split($2,s,"m"); sub("s","",u[2]); sub("s","",s[2]); print u[1]*60+u[2]+s[1]*60+s[2] }' "$work/times"
+}

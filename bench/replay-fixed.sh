@@ -41,11 +41,6 @@ class Reader(FastHttpUser):
         self.client.get("/api/projects/7/")
 PY
 
-# cpu runs a command on core 1 and prints the CPU seconds it used.
-cpu() {
-	( taskset -c 1 "$@" >"$work/out" 2>&1; times >"$work/times" )
-	awk 'NR==2 { split($1,u,"m"); split($2,s,"m"); sub("s","",u[2]); sub("s","",s[2]); print u[1]*60+u[2]+s[1]*60+s[2] }' "$work/times"
-}
 count() { curl -fs "http://127.0.0.1:$PORT/count"; }
 
 declare -A us rps

@@ -39,14 +39,6 @@ class Reader(FastHttpUser):
         self.client.get("/api/projects/7/")
 PY
 
-# cpu runs a command on core 1 and prints "<seconds of CPU> " before its
-# output's last line; the command's own output goes to $work/out.
-cpu() {
-	( taskset -c 1 "$@" >"$work/out" 2>&1; times >"$work/times" )
-	# times prints the shell's and its children's user and system time.
-	awk 'NR==2 { split($1,u,"m"); split($2,s,"m"); sub("s","",u[2]); sub("s","",s[2]); print u[1]*60+u[2]+s[1]*60+s[2] }' "$work/times"
-}
-
 declare -A rps cpu_us
 add() { rps[$1]+="$2 "; cpu_us[$1]+="$3 "; }
 

@@ -254,16 +254,13 @@ func correlate(s *traces.Session, rules *CorrelationRules) ([]variable, [][]int)
 	byValue := map[string]int{} // recorded value → its variable, latest source
 	for i := range s.Exchanges {
 		ex := &s.Exchanges[i]
-		if i > 0 {
-			text := requestText(ex)
-			for v, k := range byValue {
-				if sends(text, v) {
-					uses[i] = append(uses[i], k)
-				}
+		own := requestText(ex)
+		for v, k := range byValue {
+			if sends(own, v) {
+				uses[i] = append(uses[i], k)
 			}
 		}
 		seen := map[string]bool{}
-		own := requestText(ex)
 		for _, c := range append(addedValues(ex, rules), answerValues(ex)...) {
 			rule := report.Template(ex.Method, ex.URL) + " " + c.place.String()
 			if seen[c.value] || strings.Contains(own, c.value) || rules.disabled(rule) {

@@ -16,6 +16,15 @@ func exch(method, url, reqBody, respBody string, hs ...traces.Header) traces.Exc
 // rules lists a session's correlations as "rule = value -> exchange indices".
 func rules(s *traces.Session) []string { return rulesWith(s, nil) }
 
+// sameRules fails t unless got and want hold the same rules, in any order.
+func sameRules(t *testing.T, got []string, want ...string) {
+	t.Helper()
+	g, w := strings.Join(got, "\n"), strings.Join(want, "\n")
+	if sortLines(g) != sortLines(w) {
+		t.Fatalf("rules\n%s\nwant\n%s", g, w)
+	}
+}
+
 func TestCorrelateFindsServerValues(t *testing.T) {
 	s := &traces.Session{Exchanges: []traces.Exchange{
 		// 0: nested JSON gives a job id and a token; small values abound.
@@ -36,16 +45,12 @@ func TestCorrelateFindsServerValues(t *testing.T) {
 	ws := exch("GET", "/ws/chat/", "", "")
 	ws.WebSocket = &traces.WebSocket{Frames: []traces.Frame{{FromClient: true, Opcode: traces.OpText, Payload: traces.Body{Data: []byte(`{"job":"a1b2c3d4e5f6"}`)}}}}
 	s.Exchanges = append(s.Exchanges, ws)
-	got := strings.Join(rules(s), "\n")
-	want := strings.Join([]string{
+	sameRules(t, rules(s),
 		"POST /api/import/github/ $.job.id = a1b2c3d4e5f6 -> 1,5",
 		"POST /api/import/github/ $.auth.token = tok-9f8e7d6c5b4a -> 2",
 		"GET /api/import/jobs/a1b2c3d4e5f6/ $.project = 987654 -> 2",
 		"POST /api/import/github/ $.items[0].pid = 123456 -> 4",
-	}, "\n")
-	if sortLines(got) != sortLines(want) {
-		t.Fatalf("rules\n%s\nwant\n%s", got, want)
-	}
+	)
 }
 
 func sortLines(s string) string {
@@ -122,14 +127,10 @@ add:
 		exch("POST", "/api/token/", "", `{"data":[{"t":"k42"}]}`),
 		exch("GET", "/api/projects/?page=abcdef2", "", `{}`, traces.Header{Name: "Authorization", Value: "Bearer k42"}),
 	}}
-	got := strings.Join(rulesWith(s, rules), "\n")
-	want := strings.Join([]string{
+	sameRules(t, rulesWith(s, rules),
 		`GET /login/ regex name="csrfmiddlewaretoken" value="([^"]+)" = Zx9Q -> 1`,
 		"POST /api/token/ $.data[0].t = k42 -> 3",
-	}, "\n")
-	if sortLines(got) != sortLines(want) {
-		t.Fatalf("rules\n%s\nwant\n%s", got, want)
-	}
+	)
 	// Without the file, the next page link is found, and the rest is not.
 	if got := strings.Join(rulesWith(s, nil), "\n"); got != "POST /login/ $.next = /api/projects/?page=abcdef2 -> 3" {
 		t.Fatalf("without rules: %s", got)
@@ -167,15 +168,11 @@ func TestCorrelateHTMLAndHeaders(t *testing.T) {
 		exch("POST", "/submit", "authenticity_token=inp-tok-abcdef&q=x", "",
 			traces.Header{Name: "X-CSRF-Token", Value: "meta-tok-123456"}, traces.Header{Name: "X-Echo", Value: "hdr-tok-778899"}),
 	}}
-	got := strings.Join(rules(s), "\n")
-	want := strings.Join([]string{
+	sameRules(t, rules(s),
 		"GET /form header X-Request-Token = hdr-tok-778899 -> 1",
 		"GET /form html authenticity_token = inp-tok-abcdef -> 1",
 		"GET /form html csrf-token = meta-tok-123456 -> 1",
-	}, "\n")
-	if sortLines(got) != sortLines(want) {
-		t.Fatalf("rules\n%s\nwant\n%s", got, want)
-	}
+	)
 	vars, _ := correlate(s, nil)
 	live := []byte(`<meta content="live-meta" name="csrf-token"><input name="authenticity_token" type="hidden" value="live-input">`)
 	for _, v := range vars {

@@ -196,10 +196,8 @@ func WriteHTML(w io.Writer, res *Result) error {
 	} else {
 		d.WebSockets = []htmlFigure{}
 	}
-	for _, s := range []*[]htmlEndpoint{&d.Endpoints} {
-		if *s == nil {
-			*s = []htmlEndpoint{}
-		}
+	if d.Endpoints == nil {
+		d.Endpoints = []htmlEndpoint{}
 	}
 	if d.Profiles == nil {
 		d.Profiles = []htmlProfile{}
