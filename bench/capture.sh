@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Benchmarks the capture proxy side by side with an nginx reverse proxy, on
-# the same static target, in one run: added latency at a fixed rate (vegeta)
-# and the highest request rate (wrk), recording on. Loopback only.
+# Benchmarks the capture proxy side by side with an nginx reverse proxy and a
+# bare Go relay (bench/copyrelay, the floor for a proxy in Go), on the same
+# static target, in one run: added latency at a fixed rate (vegeta) and the
+# highest request rate (wrk), recording on. Loopback only.
 #
 #   bash bench/capture.sh            # defaults: 10 s per measurement, 3 rounds, 2,000 req/s fixed rate
 #   DURATION=20s RATE=5000 bash bench/capture.sh
@@ -12,7 +13,7 @@ DURATION=${DURATION:-10s}
 ROUNDS=${ROUNDS:-3}
 RATE=${RATE:-2000}
 CONNS=${CONNS:-64}
-TARGET_PORT=18081 NGINX_PORT=18082 THRIVE_PORT=18083
+TARGET_PORT=18081 NGINX_PORT=18082 THRIVE_PORT=18083 RELAY_PORT=18084
 
 need() { command -v "$1" >/dev/null 2>&1; }
 if ! need nginx || ! need wrk; then
@@ -32,6 +33,7 @@ cleanup() {
 trap cleanup EXIT
 
 go build -o "$work/thrive" ./cmd/thrive
+go build -o "$work/copyrelay" ./bench/copyrelay
 
 # A static JSON answer of about 1 KB, as an API detail view, served by
 # nginx from memory.
@@ -68,7 +70,9 @@ nginx -p "$work" -c nginx.conf
 "$work/thrive" capture --quiet --listen 127.0.0.1:$THRIVE_PORT --target http://127.0.0.1:$TARGET_PORT \
 	--out "$work/bench.thrv" --session-idle 2s >"$work/capture.log" 2>&1 &
 pids+=($!)
-for port in $TARGET_PORT $NGINX_PORT $THRIVE_PORT; do
+"$work/copyrelay" -listen 127.0.0.1:$RELAY_PORT -target 127.0.0.1:$TARGET_PORT &
+pids+=($!)
+for port in $TARGET_PORT $NGINX_PORT $THRIVE_PORT $RELAY_PORT; do
 	for _ in $(seq 50); do curl -fs "http://127.0.0.1:$port/api/projects/7/" >/dev/null && break; sleep 0.1; done
 done
 
@@ -87,53 +91,65 @@ targets() {
 	done
 }
 
-port_of() { case $1 in direct) echo $TARGET_PORT ;; nginx) echo $NGINX_PORT ;; thrive) echo $THRIVE_PORT ;; esac; }
-names=(direct nginx thrive)
+port_of() { case $1 in direct) echo $TARGET_PORT ;; nginx) echo $NGINX_PORT ;; gorelay) echo $RELAY_PORT ;; thrive) echo $THRIVE_PORT ;; esac; }
+names=(direct nginx gorelay thrive)
 for name in "${names[@]}"; do
 	targets "$(port_of $name)" >"$work/targets-$name.txt"
 	# Warm up connections and caches.
 	vegeta attack -targets "$work/targets-$name.txt" -rate 500 -duration 2s >/dev/null
 done
-# Latency varies by tens of microseconds from one minute to the next here,
-# so the three are measured in turn, ROUNDS times, and the medians compared.
+# Latency drifts by tens of microseconds from one minute to the next here,
+# more than the proxies differ. So the three paths are measured in the same
+# run: vegeta takes the targets in turn, direct, nginx, gorelay, thrive, each at RATE,
+# and the results are split by port. ROUNDS runs, medians compared.
+for i in $(seq 0 999); do
+	for name in "${names[@]}"; do
+		printf 'GET http://127.0.0.1:%s/api/projects/7/\nCookie: sessionid=user%s\n\n' "$(port_of "$name")" "$i"
+	done
+done >"$work/targets-mixed.txt"
 : >"$work/latency.txt"
 for round in $(seq "$ROUNDS"); do
-	for name in "${names[@]}"; do
-		vegeta attack -targets "$work/targets-$name.txt" -rate "$RATE" -duration "$DURATION" -keepalive=true >"$work/$name.bin"
-		vegeta report -type json <"$work/$name.bin" | python3 -c '
-import json, sys
-r = json.load(sys.stdin)
-assert r["success"] == 1.0, r.get("errors")
-print(sys.argv[1], sys.argv[2], r["latencies"]["50th"] / 1000, r["latencies"]["99th"] / 1000)' "$name" "$round" >>"$work/latency.txt"
-	done
+	vegeta attack -targets "$work/targets-mixed.txt" -rate $((${#names[@]} * RATE)) -duration "$DURATION" -keepalive=true |
+		vegeta encode --to csv | python3 -c '
+import csv, sys
+ports = dict(zip(sys.argv[3:7], ("direct", "nginx", "gorelay", "thrive")))
+lat = {n: [] for n in ports.values()}
+for row in csv.reader(sys.stdin):
+    assert row[1] == "200", row
+    lat[ports[row[10].split(":")[2].split("/")[0]]].append(int(row[2]) / 1000)
+for name, v in lat.items():
+    v.sort()
+    print(name, sys.argv[1], v[len(v) // 2], v[len(v) * 99 // 100])' "$round" x $TARGET_PORT $NGINX_PORT $RELAY_PORT $THRIVE_PORT >>"$work/latency.txt"
 done
-declare -A rps
+rps=()
 for name in "${names[@]}"; do
-	rps[$name]=$(wrk -t2 -c"$CONNS" -d"$DURATION" -s "$work/users.lua" "http://127.0.0.1:$(port_of $name)/api/projects/7/" | awk '/Requests\/sec/ {print $2}')
+	rps+=($(wrk -t2 -c"$CONNS" -d"$DURATION" -s "$work/users.lua" "http://127.0.0.1:$(port_of $name)/api/projects/7/" | awk '/Requests\/sec/ {print $2}'))
 done
 
 kill -TERM "${pids[0]}"; wait "${pids[0]}" || true
 summary=$(grep -E '^(captured|sessions|exchanges)' "$work/capture.log" | tr -s ' ')
 
-python3 - "$work/latency.txt" "${rps[direct]}" "${rps[nginx]}" "${rps[thrive]}" "$RATE" "$DURATION" "$CONNS" "$ROUNDS" <<'PY'
+python3 - "$work/latency.txt" "$RATE" "$DURATION" "$CONNS" "$ROUNDS" "${names[@]}" "${rps[@]}" <<'PY'
 import statistics, sys
-path, drps, nrps, trps = sys.argv[1], *map(float, sys.argv[2:5])
-rate, dur, conns, rounds = sys.argv[5:]
+path, rate, dur, conns, rounds = sys.argv[1:6]
+n = (len(sys.argv) - 6) // 2
+names, rps = sys.argv[6:6 + n], dict(zip(sys.argv[6:6 + n], map(float, sys.argv[6 + n:])))
 lat = {}
 for line in open(path):
     name, rnd, p50, p99 = line.split()
     lat.setdefault(name, []).append((float(p50), float(p99)))
-med = {n: (statistics.median(a for a, _ in v), statistics.median(b for _, b in v)) for n, v in lat.items()}
-print(f"capture proxy vs nginx reverse proxy, static 1 KB JSON target, loopback, {dur} per measurement")
-print(f"latency at a fixed {rate} req/s (vegeta, keep-alive), µs, median of {rounds} interleaved rounds;")
+med = {k: (statistics.median(a for a, _ in v), statistics.median(b for _, b in v)) for k, v in lat.items()}
+print(f"capture proxy vs nginx reverse proxy and a bare Go relay, static 1 KB JSON target, loopback, {dur} per measurement")
+print(f"latency at a fixed {rate} req/s each, all interleaved request by request in one vegeta run (keep-alive), µs, median of {rounds} rounds;")
 print(f"max rate (wrk, 2 threads, {conns} connections)")
 print(f"{'':8} {'p50':>8} {'p99':>8} {'added p50':>10} {'added p99':>10} {'req/s':>10}   p50 by round")
 d50, d99 = med["direct"]
-for name, r in (("direct", drps), ("nginx", nrps), ("thrive", trps)):
+for name in names:
     a, b = med[name]
     rounds_ = " ".join(f"{x:.0f}" for x, _ in lat[name])
-    print(f"{name:8} {a:8.0f} {b:8.0f} {a-d50:10.0f} {b-d99:10.0f} {r:10.0f}   {rounds_}")
-add_t, add_n = max(med["thrive"][0] - d50, 1), max(med["nginx"][0] - d50, 1)
-print(f"added p50 thrive/nginx = {add_t/add_n:.2f} (goal <= 1.5); max rate thrive/nginx = {trps/nrps:.2f}; thrive {trps:.0f} req/s (goal >= 20000)")
+    print(f"{name:8} {a:8.0f} {b:8.0f} {a-d50:10.0f} {b-d99:10.0f} {rps[name]:10.0f}   {rounds_}")
+added = {k: max(med[k][0] - d50, 1) for k in names}
+print(f"added p50 thrive/nginx = {added['thrive']/added['nginx']:.2f} (goal <= 1.5), gorelay/nginx = {added['gorelay']/added['nginx']:.2f}; "
+      f"max rate thrive/nginx = {rps['thrive']/rps['nginx']:.2f}; thrive {rps['thrive']:.0f} req/s (goal >= 20000)")
 PY
 echo "capture: $summary"

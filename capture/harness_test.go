@@ -13,7 +13,7 @@ import (
 
 // proxy is a capture running on loopback in front of a target.
 type proxy struct {
-	t      *testing.T
+	t      testing.TB
 	URL    string
 	path   string
 	cancel context.CancelFunc
@@ -21,7 +21,7 @@ type proxy struct {
 	cp     *capture.Capture
 }
 
-func startProxy(t *testing.T, target string, opts ...capture.Option) *proxy {
+func startProxy(t testing.TB, target string, opts ...capture.Option) *proxy {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "capture.thrv")
 	sink := &capture.FileSink{Path: path}

@@ -1,0 +1,154 @@
+package capture_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// BenchmarkRelay measures one keep-alive client's round trips to a raw
+// 1 KB JSON backend on loopback, direct and through the capture with
+// recording on; the difference is what the proxy adds, and allocs/op
+// counts the whole process (client, proxy, writer and backend).
+//
+//	go test -run XXX -bench Relay -benchmem ./capture/
+func BenchmarkRelay(b *testing.B) {
+	addr := rawBackend(b, bytes.Repeat([]byte("x"), 1000))
+	b.Run("direct", func(b *testing.B) { roundTrips(b, addr) })
+	// A relay that only copies bytes both ways, one backend connection per
+	// client as the capture has: the floor for a proxy written in Go.
+	b.Run("copy", func(b *testing.B) { roundTrips(b, copyRelay(b, addr)) })
+	b.Run("capture", func(b *testing.B) {
+		p := startProxy(b, "http://"+addr)
+		roundTrips(b, strings.TrimPrefix(p.URL, "http://"))
+		b.StopTimer()
+		if got := len(p.stop()); got == 0 {
+			b.Fatal("the capture recorded no session")
+		}
+	})
+}
+
+func roundTrips(b *testing.B, addr string) {
+	c, err := (&net.Dialer{}).DialContext(context.Background(), "tcp", addr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	reqs := make([][]byte, 100)
+	for i := range reqs {
+		reqs[i] = fmt.Appendf(nil, "GET /api/projects/7/ HTTP/1.1\r\nHost: %s\r\nUser-Agent: bench\r\nCookie: sessionid=user%d\r\nAccept: application/json\r\n\r\n", addr, i)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		if _, err := c.Write(reqs[i%len(reqs)]); err != nil {
+			b.Fatal(err)
+		}
+		if err := readAnswer(br); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func copyRelay(tb testing.TB, target string) string {
+	ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				bc, err := (&net.Dialer{}).DialContext(context.Background(), "tcp", target)
+				if err != nil {
+					return
+				}
+				defer bc.Close()
+				go func() { _, _ = io.Copy(c, bc); c.Close() }()
+				_, _ = io.Copy(bc, c)
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// readAnswer reads one response with a Content-Length body and drops it.
+func readAnswer(br *bufio.Reader) error {
+	length := -1
+	for first := true; ; first = false {
+		line, err := br.ReadSlice('\n')
+		if err != nil {
+			return err
+		}
+		if first {
+			if !bytes.HasPrefix(line, []byte("HTTP/1.1 200 ")) {
+				return fmt.Errorf("status line %q", line)
+			}
+			continue
+		}
+		if len(line) <= 2 {
+			break
+		}
+		if name, value, ok := bytes.Cut(line, []byte(":")); ok && strings.EqualFold(string(name), "Content-Length") {
+			length, err = strconv.Atoi(string(bytes.TrimSpace(value)))
+			if err != nil {
+				return err
+			}
+		}
+	}
+	if length < 0 {
+		return fmt.Errorf("no Content-Length")
+	}
+	_, err := br.Discard(length)
+	return err
+}
+
+// rawBackend answers every request on a connection with body, as a minimal
+// keep-alive HTTP/1.1 server.
+func rawBackend(tb testing.TB, body []byte) string {
+	ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { ln.Close() })
+	answer := fmt.Appendf(nil, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for {
+					for {
+						line, err := br.ReadSlice('\n')
+						if err != nil {
+							return
+						}
+						if len(line) <= 2 {
+							break
+						}
+					}
+					if _, err := c.Write(answer); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
