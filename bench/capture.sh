@@ -1,19 +1,20 @@
 #!/usr/bin/env bash
 # Benchmarks the capture proxy side by side with an nginx reverse proxy and a
-# bare Go relay (bench/copyrelay, the floor for a proxy in Go), on the same
-# static target, in one run: added latency at a fixed rate (vegeta) and the
+# bare Go relay (bench/copyrelay, the floor for a proxy on Go's network
+# poller) and the same relay on an event loop (bench/looprelay, gnet), on the
+# same static target, in one run: added latency at a fixed rate (vegeta) and the
 # highest request rate (wrk), recording on. Loopback only.
 #
-#   bash bench/capture.sh            # defaults: 10 s per measurement, 3 rounds, 2,000 req/s fixed rate
-#   DURATION=20s RATE=5000 bash bench/capture.sh
+#   bash bench/capture.sh            # defaults: 10 s per measurement, 3 rounds, 1,000 req/s on each path
+#   DURATION=20s RATE=500 bash bench/capture.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DURATION=${DURATION:-10s}
 ROUNDS=${ROUNDS:-3}
-RATE=${RATE:-2000}
+RATE=${RATE:-1000}
 CONNS=${CONNS:-64}
-TARGET_PORT=18081 NGINX_PORT=18082 THRIVE_PORT=18083 RELAY_PORT=18084
+TARGET_PORT=18081 NGINX_PORT=18082 THRIVE_PORT=18083 RELAY_PORT=18084 LOOP_PORT=18085
 
 need() { command -v "$1" >/dev/null 2>&1; }
 if ! need nginx || ! need wrk; then
@@ -34,6 +35,7 @@ trap cleanup EXIT
 
 go build -o "$work/thrive" ./cmd/thrive
 go build -o "$work/copyrelay" ./bench/copyrelay
+(cd bench/looprelay && go build -o "$work/looprelay" .)
 
 # A static JSON answer of about 1 KB, as an API detail view, served by
 # nginx from memory.
@@ -72,7 +74,9 @@ nginx -p "$work" -c nginx.conf
 pids+=($!)
 "$work/copyrelay" -listen 127.0.0.1:$RELAY_PORT -target 127.0.0.1:$TARGET_PORT &
 pids+=($!)
-for port in $TARGET_PORT $NGINX_PORT $THRIVE_PORT $RELAY_PORT; do
+"$work/looprelay" -listen 127.0.0.1:$LOOP_PORT -target 127.0.0.1:$TARGET_PORT &
+pids+=($!)
+for port in $TARGET_PORT $NGINX_PORT $THRIVE_PORT $RELAY_PORT $LOOP_PORT; do
 	for _ in $(seq 50); do curl -fs "http://127.0.0.1:$port/api/projects/7/" >/dev/null && break; sleep 0.1; done
 done
 
@@ -91,8 +95,8 @@ targets() {
 	done
 }
 
-port_of() { case $1 in direct) echo $TARGET_PORT ;; nginx) echo $NGINX_PORT ;; gorelay) echo $RELAY_PORT ;; thrive) echo $THRIVE_PORT ;; esac; }
-names=(direct nginx gorelay thrive)
+port_of() { case $1 in direct) echo $TARGET_PORT ;; nginx) echo $NGINX_PORT ;; gorelay) echo $RELAY_PORT ;; looprelay) echo $LOOP_PORT ;; thrive) echo $THRIVE_PORT ;; esac; }
+names=(direct nginx gorelay looprelay thrive)
 for name in "${names[@]}"; do
 	targets "$(port_of $name)" >"$work/targets-$name.txt"
 	# Warm up connections and caches.
@@ -100,7 +104,7 @@ for name in "${names[@]}"; do
 done
 # Latency drifts by tens of microseconds from one minute to the next here,
 # more than the proxies differ. So the three paths are measured in the same
-# run: vegeta takes the targets in turn, direct, nginx, gorelay, thrive, each at RATE,
+# run: vegeta takes the targets in turn, each path at RATE,
 # and the results are split by port. ROUNDS runs, medians compared.
 for i in $(seq 0 999); do
 	for name in "${names[@]}"; do
@@ -112,14 +116,14 @@ for round in $(seq "$ROUNDS"); do
 	vegeta attack -targets "$work/targets-mixed.txt" -rate $((${#names[@]} * RATE)) -duration "$DURATION" -keepalive=true |
 		vegeta encode --to csv | python3 -c '
 import csv, sys
-ports = dict(zip(sys.argv[3:7], ("direct", "nginx", "gorelay", "thrive")))
+ports = dict(zip(sys.argv[3:8], ("direct", "nginx", "gorelay", "looprelay", "thrive")))
 lat = {n: [] for n in ports.values()}
 for row in csv.reader(sys.stdin):
     assert row[1] == "200", row
     lat[ports[row[10].split(":")[2].split("/")[0]]].append(int(row[2]) / 1000)
 for name, v in lat.items():
     v.sort()
-    print(name, sys.argv[1], v[len(v) // 2], v[len(v) * 99 // 100])' "$round" x $TARGET_PORT $NGINX_PORT $RELAY_PORT $THRIVE_PORT >>"$work/latency.txt"
+    print(name, sys.argv[1], v[len(v) // 2], v[len(v) * 99 // 100])' "$round" x $TARGET_PORT $NGINX_PORT $RELAY_PORT $LOOP_PORT $THRIVE_PORT >>"$work/latency.txt"
 done
 rps=()
 for name in "${names[@]}"; do
@@ -139,17 +143,17 @@ for line in open(path):
     name, rnd, p50, p99 = line.split()
     lat.setdefault(name, []).append((float(p50), float(p99)))
 med = {k: (statistics.median(a for a, _ in v), statistics.median(b for _, b in v)) for k, v in lat.items()}
-print(f"capture proxy vs nginx reverse proxy and a bare Go relay, static 1 KB JSON target, loopback, {dur} per measurement")
+print(f"capture proxy vs nginx reverse proxy and bare Go relays (goroutines; event loop), static 1 KB JSON target, loopback, {dur} per measurement")
 print(f"latency at a fixed {rate} req/s each, all interleaved request by request in one vegeta run (keep-alive), µs, median of {rounds} rounds;")
 print(f"max rate (wrk, 2 threads, {conns} connections)")
-print(f"{'':8} {'p50':>8} {'p99':>8} {'added p50':>10} {'added p99':>10} {'req/s':>10}   p50 by round")
+print(f"{'':9} {'p50':>8} {'p99':>8} {'added p50':>10} {'added p99':>10} {'req/s':>10}   p50 by round")
 d50, d99 = med["direct"]
 for name in names:
     a, b = med[name]
     rounds_ = " ".join(f"{x:.0f}" for x, _ in lat[name])
-    print(f"{name:8} {a:8.0f} {b:8.0f} {a-d50:10.0f} {b-d99:10.0f} {rps[name]:10.0f}   {rounds_}")
+    print(f"{name:9} {a:8.0f} {b:8.0f} {a-d50:10.0f} {b-d99:10.0f} {rps[name]:10.0f}   {rounds_}")
 added = {k: max(med[k][0] - d50, 1) for k in names}
-print(f"added p50 thrive/nginx = {added['thrive']/added['nginx']:.2f} (goal <= 1.5), gorelay/nginx = {added['gorelay']/added['nginx']:.2f}; "
+print(f"added p50 thrive/nginx = {added['thrive']/added['nginx']:.2f} (goal <= 1.5), gorelay/nginx = {added['gorelay']/added['nginx']:.2f}, looprelay/nginx = {added['looprelay']/added['nginx']:.2f}; "
       f"max rate thrive/nginx = {rps['thrive']/rps['nginx']:.2f}; thrive {rps['thrive']:.0f} req/s (goal >= 20000)")
 PY
 echo "capture: $summary"
