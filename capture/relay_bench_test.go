@@ -58,30 +58,15 @@ func roundTrips(b *testing.B, addr string) {
 }
 
 func copyRelay(tb testing.TB, target string) string {
-	ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				bc, err := (&net.Dialer{}).DialContext(context.Background(), "tcp", target)
-				if err != nil {
-					return
-				}
-				defer bc.Close()
-				go func() { _, _ = io.Copy(c, bc); c.Close() }()
-				_, _ = io.Copy(bc, c)
-			}()
+	return serveLoopback(tb, func(c net.Conn) {
+		bc, err := (&net.Dialer{}).DialContext(context.Background(), "tcp", target)
+		if err != nil {
+			return
 		}
-	}()
-	return ln.Addr().String()
+		defer bc.Close()
+		go func() { _, _ = io.Copy(c, bc); c.Close() }()
+		_, _ = io.Copy(bc, c)
+	})
 }
 
 // readAnswer reads one response with a Content-Length body and drops it.
@@ -118,12 +103,35 @@ func readAnswer(br *bufio.Reader) error {
 // rawBackend answers every request on a connection with body, as a minimal
 // keep-alive HTTP/1.1 server.
 func rawBackend(tb testing.TB, body []byte) string {
+	answer := fmt.Appendf(nil, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+	return serveLoopback(tb, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		for {
+			for {
+				line, err := br.ReadSlice('\n')
+				if err != nil {
+					return
+				}
+				if len(line) <= 2 {
+					break
+				}
+			}
+			if _, err := c.Write(answer); err != nil {
+				return
+			}
+		}
+	})
+}
+
+// serveLoopback listens on loopback until the benchmark ends and serves
+// each connection with serve in a goroutine of its own; it returns the
+// address.
+func serveLoopback(tb testing.TB, serve func(net.Conn)) string {
 	ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { ln.Close() })
-	answer := fmt.Appendf(nil, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -132,21 +140,7 @@ func rawBackend(tb testing.TB, body []byte) string {
 			}
 			go func() {
 				defer c.Close()
-				br := bufio.NewReader(c)
-				for {
-					for {
-						line, err := br.ReadSlice('\n')
-						if err != nil {
-							return
-						}
-						if len(line) <= 2 {
-							break
-						}
-					}
-					if _, err := c.Write(answer); err != nil {
-						return
-					}
-				}
+				serve(c)
 			}()
 		}
 	}()
