@@ -50,6 +50,9 @@ type conn struct {
 
 	buf   []byte
 	state connState
+
+	deadline bool      // the client connection has a read deadline
+	idleSet  time.Time // when the idle deadline was set; zero when another is
 }
 
 // serve accepts connections on ln until it fails or closes.
@@ -159,14 +162,16 @@ func (k *conn) serve() {
 		if !k.setState(stateIdle) {
 			return
 		}
-		_ = k.client.SetReadDeadline(time.Now().Add(clientIdleTimeout))
+		k.idleDeadline()
 		if _, err := k.cr.Peek(1); err != nil {
 			return
 		}
 		if !k.setState(stateBusy) {
 			return
 		}
-		_ = k.client.SetReadDeadline(time.Now().Add(headTimeout))
+		if !headBuffered(k.cr) {
+			k.setReadDeadline(time.Now().Add(headTimeout))
+		}
 		h, err := readHead(k.cr, true)
 		if err != nil {
 			if !errors.Is(err, io.EOF) {
@@ -174,11 +179,53 @@ func (k *conn) serve() {
 			}
 			return
 		}
-		_ = k.client.SetReadDeadline(time.Time{})
+		if h.requestFraming() != noBody || h.upgrade {
+			// The body, or the socket, is read without a deadline. A
+			// request without either reads nothing more from the client,
+			// and the deadline can stay as it is.
+			k.setReadDeadline(time.Time{})
+		}
 		if !k.exchange(h) {
 			return
 		}
 	}
+}
+
+// Read deadlines on the client connection. Setting one costs more than the
+// system call it is not: a deadline earlier than the network poller's sleep
+// interrupts that sleep. So the idle deadline is moved at most every
+// idleRefresh (a connection idles clientIdleTimeout give or take that), the
+// head deadline is set only when the head is not in the buffer already, and
+// no deadline is cleared unless a body or socket is to be read.
+const idleRefresh = 10 * time.Second
+
+// idleDeadline makes sure the client has no more than about
+// clientIdleTimeout to begin its next request.
+func (k *conn) idleDeadline() {
+	now := time.Now()
+	if k.idleSet.IsZero() || now.Sub(k.idleSet) > idleRefresh {
+		k.setReadDeadline(now.Add(clientIdleTimeout))
+		k.idleSet = now
+	}
+}
+
+// setReadDeadline sets the client's read deadline to t (zero for none),
+// unless there is none to clear.
+func (k *conn) setReadDeadline(t time.Time) {
+	if t.IsZero() && !k.deadline {
+		return
+	}
+	_ = k.client.SetReadDeadline(t)
+	k.deadline = !t.IsZero()
+	k.idleSet = time.Time{} // whatever was set, it is no longer the idle deadline
+}
+
+// headBuffered reports whether a whole head is in br's buffer, so that
+// reading it cannot block.
+func headBuffered(br *bufio.Reader) bool {
+	buf, _ := br.Peek(br.Buffered())
+	end, _ := headEnd(buf)
+	return end >= 0
 }
 
 // reject answers a request the proxy cannot read with 400, and is not
