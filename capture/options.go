@@ -23,20 +23,24 @@ type config struct {
 	grace       time.Duration
 	insecureTLS bool
 	errorLog    *log.Logger
+	clientIdle  time.Duration // a keep-alive client connection with no request
+	headTimeout time.Duration // from a request's first byte to its last header
 }
 
 func defaultConfig() config {
 	return config{
-		cookies:    DefaultSessionCookies(),
-		idle:       30 * time.Minute,
-		maxSession: 4 * time.Hour,
-		rules:      DefaultRules(),
-		redact:     true,
-		bodyLimit:  1 << 20,
-		buffer:     512 << 20,
-		flushEvery: time.Second,
-		grace:      10 * time.Second,
-		errorLog:   log.New(io.Discard, "", 0),
+		cookies:     DefaultSessionCookies(),
+		idle:        30 * time.Minute,
+		maxSession:  4 * time.Hour,
+		rules:       DefaultRules(),
+		redact:      true,
+		bodyLimit:   1 << 20,
+		buffer:      512 << 20,
+		flushEvery:  time.Second,
+		grace:       10 * time.Second,
+		errorLog:    log.New(io.Discard, "", 0),
+		clientIdle:  5 * time.Minute,
+		headTimeout: 30 * time.Second,
 	}
 }
 

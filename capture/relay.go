@@ -16,10 +16,8 @@ import (
 )
 
 const (
-	clientIdleTimeout = 5 * time.Minute  // a keep-alive connection with no request
-	headTimeout       = 30 * time.Second // from a request's first byte to its last header
-	handshakeTimeout  = 10 * time.Second
-	ioBufferSize      = 16 << 10
+	handshakeTimeout = 10 * time.Second
+	ioBufferSize     = 16 << 10
 )
 
 // connState is where a client connection is between exchanges; Run's stop
@@ -170,7 +168,7 @@ func (k *conn) serve() {
 			return
 		}
 		if !headBuffered(k.cr) {
-			k.setReadDeadline(time.Now().Add(headTimeout))
+			k.setReadDeadline(time.Now().Add(k.c.cfg.headTimeout))
 		}
 		h, err := readHead(k.cr, true)
 		if err != nil {
@@ -194,17 +192,16 @@ func (k *conn) serve() {
 // Read deadlines on the client connection. Setting one costs more than the
 // system call it is not: a deadline earlier than the network poller's sleep
 // interrupts that sleep. So the idle deadline is moved at most every
-// idleRefresh (a connection idles clientIdleTimeout give or take that), the
-// head deadline is set only when the head is not in the buffer already, and
-// no deadline is cleared unless a body or socket is to be read.
-const idleRefresh = 10 * time.Second
+// thirtieth of the idle time (a connection idles 5 minutes give or take
+// 10 s), the head deadline is set only when the head is not in the buffer
+// already, and no deadline is cleared unless a body or socket is to be read.
 
-// idleDeadline makes sure the client has no more than about
-// clientIdleTimeout to begin its next request.
+// idleDeadline makes sure the client has no more than about the idle time
+// to begin its next request.
 func (k *conn) idleDeadline() {
-	now := time.Now()
-	if k.idleSet.IsZero() || now.Sub(k.idleSet) > idleRefresh {
-		k.setReadDeadline(now.Add(clientIdleTimeout))
+	now, idle := time.Now(), k.c.cfg.clientIdle
+	if k.idleSet.IsZero() || now.Sub(k.idleSet) > idle/30 {
+		k.setReadDeadline(now.Add(idle))
 		k.idleSet = now
 	}
 }

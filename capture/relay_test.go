@@ -3,14 +3,19 @@ package capture_test
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/thrive-loadtest/thrive/capture"
 )
 
 // rawConn is a client that writes requests byte for byte.
@@ -220,4 +225,55 @@ func TestMalformedRequestIs400(t *testing.T) {
 	if sessions := p.stop(); len(sessions) != 0 {
 		t.Fatalf("recorded %d sessions", len(sessions))
 	}
+}
+
+// TestClientDeadlines checks the client connection's read deadlines: a head
+// that stops halfway is cut, an idle keep-alive connection is closed, and a
+// body is read without either deadline however slowly it comes.
+func TestClientDeadlines(t *testing.T) {
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(w, r.Body)
+	}))
+	defer backend.Close()
+	// closed waits for the proxy to close c; a client-side deadline bounds
+	// the wait should it never do so.
+	closed := func(t *testing.T, c *rawConn) {
+		t.Helper()
+		_ = c.c.SetReadDeadline(time.Now().Add(20 * time.Second))
+		if b, err := c.br.ReadByte(); !errors.Is(err, io.EOF) {
+			t.Fatalf("read %q, %v; want the proxy to close the connection", b, err)
+		}
+	}
+	t.Run("head", func(t *testing.T) {
+		p := startProxy(t, backend.URL, capture.WithClientTimeouts(time.Hour, 100*time.Millisecond))
+		c := dialRaw(t, p.URL)
+		c.send("GET / HTTP/1.1\r\nHost: a\r\n")
+		closed(t, c)
+	})
+	t.Run("idle", func(t *testing.T) {
+		p := startProxy(t, backend.URL, capture.WithClientTimeouts(100*time.Millisecond, time.Hour))
+		c := dialRaw(t, p.URL)
+		c.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+		if resp, _ := c.response("GET"); resp.StatusCode != 200 {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+		closed(t, c)
+	})
+	t.Run("slow body", func(t *testing.T) {
+		p := startProxy(t, backend.URL, capture.WithClientTimeouts(100*time.Millisecond, 100*time.Millisecond))
+		c := dialRaw(t, p.URL)
+		c.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+		if resp, _ := c.response("GET"); resp.StatusCode != 200 {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+		// A body that takes five times either deadline to arrive.
+		c.send("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n")
+		for i := range 10 {
+			time.Sleep(50 * time.Millisecond) // a slow client, not synchronisation
+			c.send(strconv.Itoa(i))
+		}
+		if resp, body := c.response("POST"); resp.StatusCode != 200 || body != "0123456789" {
+			t.Fatalf("%d %q", resp.StatusCode, body)
+		}
+	})
 }

@@ -1,0 +1,12 @@
+package capture
+
+import "time"
+
+// WithClientTimeouts sets how long a keep-alive client may idle and how
+// long a request's head may take, for tests that cannot wait minutes.
+func WithClientTimeouts(idle, head time.Duration) Option {
+	return func(c *config) error {
+		c.clientIdle, c.headTimeout = idle, head
+		return nil
+	}
+}
