@@ -78,6 +78,7 @@ pids+=($!)
 pids+=($!)
 for port in $TARGET_PORT $NGINX_PORT $THRIVE_PORT $RELAY_PORT $LOOP_PORT; do
 	for _ in $(seq 50); do curl -fs "http://127.0.0.1:$port/api/projects/7/" >/dev/null && break; sleep 0.1; done
+	curl -fs "http://127.0.0.1:$port/api/projects/7/" >/dev/null || { echo "nothing answers on port $port" >&2; exit 1; }
 done
 
 # 1,000 users: each request carries one of 1,000 session cookies, so the

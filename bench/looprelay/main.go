@@ -74,5 +74,5 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	log.Fatal(gnet.Run(&relay{listen: *listen, target: addr}, "tcp://"+*listen, gnet.WithMulticore(true)))
+	log.Fatal(gnet.Run(&relay{listen: *listen, target: addr}, "tcp://"+*listen, gnet.WithMulticore(true), gnet.WithReuseAddr(true)))
 }
