@@ -14,7 +14,7 @@ DURATION=${DURATION:-10s}
 ROUNDS=${ROUNDS:-3}
 RATE=${RATE:-1000}
 CONNS=${CONNS:-64}
-TARGET_PORT=18081 NGINX_PORT=18082 THRIVE_PORT=18083 RELAY_PORT=18084 LOOP_PORT=18085
+TARGET_PORT=18081 NGINX_PORT=18082 THRIVE_PORT=18083 RELAY_PORT=18084 LOOP_PORT=18085 TLOOP_PORT=18086
 
 need() { command -v "$1" >/dev/null 2>&1; }
 if ! need nginx || ! need wrk; then
@@ -72,11 +72,14 @@ nginx -p "$work" -c nginx.conf
 "$work/thrive" capture --quiet --listen 127.0.0.1:$THRIVE_PORT --target http://127.0.0.1:$TARGET_PORT \
 	--out "$work/bench.thrv" --session-idle 2s >"$work/capture.log" 2>&1 &
 pids+=($!)
+"$work/thrive" capture --quiet --event-loop --listen 127.0.0.1:$TLOOP_PORT --target http://127.0.0.1:$TARGET_PORT \
+	--out "$work/bench-loop.thrv" --session-idle 2s >"$work/capture-loop.log" 2>&1 &
+pids+=($!)
 "$work/copyrelay" -listen 127.0.0.1:$RELAY_PORT -target 127.0.0.1:$TARGET_PORT &
 pids+=($!)
 "$work/looprelay" -listen 127.0.0.1:$LOOP_PORT -target 127.0.0.1:$TARGET_PORT &
 pids+=($!)
-for port in $TARGET_PORT $NGINX_PORT $THRIVE_PORT $RELAY_PORT $LOOP_PORT; do
+for port in $TARGET_PORT $NGINX_PORT $THRIVE_PORT $TLOOP_PORT $RELAY_PORT $LOOP_PORT; do
 	for _ in $(seq 50); do curl -fs "http://127.0.0.1:$port/api/projects/7/" >/dev/null && break; sleep 0.1; done
 	curl -fs "http://127.0.0.1:$port/api/projects/7/" >/dev/null || { echo "nothing answers on port $port" >&2; exit 1; }
 done
@@ -96,8 +99,8 @@ targets() {
 	done
 }
 
-port_of() { case $1 in direct) echo $TARGET_PORT ;; nginx) echo $NGINX_PORT ;; gorelay) echo $RELAY_PORT ;; looprelay) echo $LOOP_PORT ;; thrive) echo $THRIVE_PORT ;; esac; }
-names=(direct nginx gorelay looprelay thrive)
+port_of() { case $1 in direct) echo $TARGET_PORT ;; nginx) echo $NGINX_PORT ;; gorelay) echo $RELAY_PORT ;; looprelay) echo $LOOP_PORT ;; thrive) echo $THRIVE_PORT ;; thriveloop) echo $TLOOP_PORT ;; esac; }
+names=(direct nginx gorelay looprelay thrive thriveloop)
 for name in "${names[@]}"; do
 	targets "$(port_of $name)" >"$work/targets-$name.txt"
 	# Warm up connections and caches.
@@ -117,22 +120,23 @@ for round in $(seq "$ROUNDS"); do
 	vegeta attack -targets "$work/targets-mixed.txt" -rate $((${#names[@]} * RATE)) -duration "$DURATION" -keepalive=true |
 		vegeta encode --to csv | python3 -c '
 import csv, sys
-ports = dict(zip(sys.argv[3:8], ("direct", "nginx", "gorelay", "looprelay", "thrive")))
+ports = dict(zip(sys.argv[3:9], ("direct", "nginx", "gorelay", "looprelay", "thrive", "thriveloop")))
 lat = {n: [] for n in ports.values()}
 for row in csv.reader(sys.stdin):
     assert row[1] == "200", row
     lat[ports[row[10].split(":")[2].split("/")[0]]].append(int(row[2]) / 1000)
 for name, v in lat.items():
     v.sort()
-    print(name, sys.argv[1], v[len(v) // 2], v[len(v) * 99 // 100])' "$round" x $TARGET_PORT $NGINX_PORT $RELAY_PORT $LOOP_PORT $THRIVE_PORT >>"$work/latency.txt"
+    print(name, sys.argv[1], v[len(v) // 2], v[len(v) * 99 // 100])' "$round" x $TARGET_PORT $NGINX_PORT $RELAY_PORT $LOOP_PORT $THRIVE_PORT $TLOOP_PORT >>"$work/latency.txt"
 done
 rps=()
 for name in "${names[@]}"; do
 	rps+=($(wrk -t2 -c"$CONNS" -d"$DURATION" -s "$work/users.lua" "http://127.0.0.1:$(port_of $name)/api/projects/7/" | awk '/Requests\/sec/ {print $2}'))
 done
 
-kill -TERM "${pids[0]}"; wait "${pids[0]}" || true
+kill -TERM "${pids[0]}" "${pids[1]}"; wait "${pids[0]}" "${pids[1]}" || true
 summary=$(grep -E '^(captured|sessions|exchanges)' "$work/capture.log" | tr -s ' ')
+summary_loop=$(grep -E '^(captured|sessions|exchanges)' "$work/capture-loop.log" | tr -s ' ')
 
 python3 - "$work/latency.txt" "$RATE" "$DURATION" "$CONNS" "$ROUNDS" "${names[@]}" "${rps[@]}" <<'PY'
 import statistics, sys
@@ -154,7 +158,9 @@ for name in names:
     rounds_ = " ".join(f"{x:.0f}" for x, _ in lat[name])
     print(f"{name:9} {a:8.0f} {b:8.0f} {a-d50:10.0f} {b-d99:10.0f} {rps[name]:10.0f}   {rounds_}")
 added = {k: max(med[k][0] - d50, 1) for k in names}
-print(f"added p50 thrive/nginx = {added['thrive']/added['nginx']:.2f} (goal <= 1.5), gorelay/nginx = {added['gorelay']/added['nginx']:.2f}, looprelay/nginx = {added['looprelay']/added['nginx']:.2f}; "
-      f"max rate thrive/nginx = {rps['thrive']/rps['nginx']:.2f}; thrive {rps['thrive']:.0f} req/s (goal >= 20000)")
+print("added p50 against nginx's: " + ", ".join(f"{k} {added[k]/added['nginx']:.2f}" for k in names if k not in ("direct", "nginx"))
+      + " (goal <= 1.5 for thrive)")
+print(f"max rate: thrive {rps['thrive']:.0f} req/s, thrive --event-loop {rps['thriveloop']:.0f} (goal >= 20000); nginx {rps['nginx']:.0f}")
 PY
 echo "capture: $summary"
+echo "capture --event-loop: $summary_loop"

@@ -29,10 +29,11 @@ type Capture struct {
 	sink   Sink
 	redact *Redactor
 
-	connMu   sync.Mutex
-	conns    map[*conn]struct{} // client connections being served
-	stopping bool               // Run is stopping: idle connections close
-	connWG   sync.WaitGroup
+	connMu    sync.Mutex
+	conns     map[*conn]struct{}  // client connections being served
+	loopConns map[*lconn]struct{} // the same, on event loops
+	stopping  bool                // Run is stopping: idle connections close
+	connWG    sync.WaitGroup
 
 	buffered atomic.Int64 // body bytes held in sessions not yet written
 	stats    counters
@@ -87,11 +88,12 @@ func New(target string, sink Sink, opts ...Option) (*Capture, error) {
 		return nil, fmt.Errorf("capture: %w", err)
 	}
 	cp := &Capture{
-		cfg:    c,
-		target: u,
-		sz:     newSessionizer(c.cookies, c.idle, c.maxSession, fmt.Sprintf("%x", idPrefix)),
-		sink:   sink,
-		conns:  map[*conn]struct{}{},
+		cfg:       c,
+		target:    u,
+		sz:        newSessionizer(c.cookies, c.idle, c.maxSession, fmt.Sprintf("%x", idPrefix)),
+		sink:      sink,
+		conns:     map[*conn]struct{}{},
+		loopConns: map[*lconn]struct{}{},
 	}
 	if c.redact {
 		key := c.redactKey

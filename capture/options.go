@@ -23,6 +23,7 @@ type config struct {
 	grace       time.Duration
 	insecureTLS bool
 	errorLog    *log.Logger
+	eventLoop   bool
 	clientIdle  time.Duration // a keep-alive client connection with no request
 	headTimeout time.Duration // from a request's first byte to its last header
 }
@@ -133,6 +134,13 @@ func WithFlushInterval(d time.Duration) Option {
 // stops; 10 seconds by default.
 func WithGrace(d time.Duration) Option {
 	return func(c *config) error { c.grace = d; return nil }
+}
+
+// WithEventLoop serves plain-HTTP clients of a plain-HTTP target on event
+// loops rather than a goroutine per connection; see loop.go for what it
+// does not do yet.
+func WithEventLoop() Option {
+	return func(c *config) error { c.eventLoop = true; return nil }
 }
 
 // WithInsecureTarget skips the verification of an https target's

@@ -70,18 +70,23 @@ func (c *Capture) serve(ln net.Listener) error {
 			return err
 		}
 		backoff = 0
-		k := &conn{c: c, client: nc, ip: clientIP(nc.RemoteAddr().String()), scheme: "http", state: stateBusy}
-		c.connMu.Lock()
-		if c.stopping {
-			c.connMu.Unlock()
-			_ = nc.Close()
-			continue
-		}
-		c.conns[k] = struct{}{}
-		c.connWG.Add(1)
-		c.connMu.Unlock()
-		go k.serve()
+		c.goServe(nc)
 	}
+}
+
+// goServe serves nc on a goroutine of its own.
+func (c *Capture) goServe(nc net.Conn) {
+	k := &conn{c: c, client: nc, ip: clientIP(nc.RemoteAddr().String()), scheme: "http", state: stateBusy}
+	c.connMu.Lock()
+	if c.stopping {
+		c.connMu.Unlock()
+		_ = nc.Close()
+		return
+	}
+	c.conns[k] = struct{}{}
+	c.connWG.Add(1)
+	c.connMu.Unlock()
+	go k.serve()
 }
 
 func clientIP(remote string) string {
@@ -102,6 +107,11 @@ func (c *Capture) stop() {
 			k.closeAll()
 		}
 	}
+	for l := range c.loopConns {
+		if !l.busy && l.gc != nil {
+			_ = l.gc.Close()
+		}
+	}
 }
 
 // closeEverything cuts every connection, busy or not.
@@ -110,6 +120,11 @@ func (c *Capture) closeEverything() {
 	defer c.connMu.Unlock()
 	for k := range c.conns {
 		k.closeAll()
+	}
+	for l := range c.loopConns {
+		if l.gc != nil {
+			_ = l.gc.Close()
+		}
 	}
 }
 
@@ -335,7 +350,7 @@ func (k *conn) relay(h *head, rec *record) bool {
 			}
 		}
 		reused := k.reused
-		k.writeRequestHead(h)
+		writeRequestHead(k.bw, k.c, k.ip, k.scheme, "HTTP/1.1", h)
 		if reqFraming != noBody {
 			res := relayBody(k.bw, k.cr, reqFraming, h.length, rec.reqBody, k.buf, true)
 			if res.rerr != nil {
@@ -446,13 +461,18 @@ func (k *conn) badGateway(rec *record, err error, keep bool) bool {
 // client's fields in their order, Host set to the target, X-Forwarded-For,
 // -Host and -Proto added as reverse proxies do, hop-by-hop fields replaced
 // by the proxy's own.
-func (k *conn) writeRequestHead(h *head) {
-	w := k.bw
+//
+// The request line says proto: the goroutine relay speaks HTTP/1.1 to the
+// backend whatever the client spoke, the loop relay passes the client's
+// version on with the answer's bytes as they are.
+func writeRequestHead(w *bufio.Writer, c *Capture, ip, scheme, proto string, h *head) {
 	_, _ = w.WriteString(h.method)
 	_ = w.WriteByte(' ')
-	_, _ = w.WriteString(k.c.targetPath(h.target))
-	_, _ = w.WriteString(" HTTP/1.1\r\nHost: ")
-	_, _ = w.WriteString(k.c.target.Host)
+	_, _ = w.WriteString(c.targetPath(h.target))
+	_ = w.WriteByte(' ')
+	_, _ = w.WriteString(proto)
+	_, _ = w.WriteString("\r\nHost: ")
+	_, _ = w.WriteString(c.target.Host)
 	_, _ = w.WriteString("\r\n")
 	for _, f := range h.fields {
 		if h.hopByHop(f.Name) || forwardedField(f.Name) ||
@@ -462,15 +482,15 @@ func (k *conn) writeRequestHead(h *head) {
 		}
 		writeField(w, f.Name, f.Value)
 	}
-	xff := k.ip
+	xff := ip
 	if h.xff != "" {
-		xff = h.xff + ", " + k.ip
+		xff = h.xff + ", " + ip
 	}
 	writeField(w, "X-Forwarded-For", xff)
 	if h.host != "" {
 		writeField(w, "X-Forwarded-Host", h.host)
 	}
-	writeField(w, "X-Forwarded-Proto", k.scheme)
+	writeField(w, "X-Forwarded-Proto", scheme)
 	if h.chunked {
 		_, _ = w.WriteString("Transfer-Encoding: chunked\r\n")
 	}

@@ -21,7 +21,16 @@ func (c *Capture) Run(ctx context.Context, ln net.Listener) error {
 	stopWriter := make(chan struct{})
 	wg.Go(func() { c.writeLoop(stopWriter) })
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- c.serve(ln) }()
+	var lp *loop
+	if c.cfg.eventLoop && c.target.Scheme == "http" {
+		var err error
+		if lp, err = c.newLoop(); err != nil {
+			return fmt.Errorf("capture: event loop: %w", err)
+		}
+		go func() { serveErr <- lp.serve(ln) }()
+	} else {
+		go func() { serveErr <- c.serve(ln) }()
+	}
 
 	var err error
 	select {
@@ -44,6 +53,9 @@ func (c *Capture) Run(ctx context.Context, ln net.Listener) error {
 		if serr := <-serveErr; !errors.Is(serr, net.ErrClosed) {
 			err = serr
 		}
+	}
+	if lp != nil {
+		lp.close()
 	}
 	close(stopWriter)
 	wg.Wait()

@@ -30,6 +30,7 @@ type captureFlags struct {
 	rotate              string
 	tlsCert, tlsKey     string
 	insecureTarget      bool
+	eventLoop           bool
 	grace               time.Duration
 	quiet               bool
 	cpuProfile          string
@@ -70,6 +71,7 @@ flight finish, closes WebSockets, writes every open session and prints a summary
 	fl.StringVar(&f.tlsCert, "tls-cert", "", "listen on TLS with this certificate (PEM)")
 	fl.StringVar(&f.tlsKey, "tls-key", "", "the key of --tls-cert (PEM)")
 	fl.BoolVar(&f.insecureTarget, "insecure-target", false, "do not verify the certificate of an https target")
+	fl.BoolVar(&f.eventLoop, "event-loop", false, "relay plain HTTP on event loops (less added latency; buffers for slow receivers)")
 	fl.DurationVar(&f.grace, "grace", 10*time.Second, "on stop, time requests in flight get to finish")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no status line")
 	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the capture to this file (for thrive's developers)")
@@ -152,6 +154,9 @@ func runCapture(cmd *cobra.Command, f *captureFlags) error {
 	}
 	if f.insecureTarget {
 		opts = append(opts, capture.WithInsecureTarget())
+	}
+	if f.eventLoop {
+		opts = append(opts, capture.WithEventLoop())
 	}
 	cp, err := capture.New(f.target, sink, opts...)
 	if err != nil {

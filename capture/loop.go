@@ -1,0 +1,587 @@
+package capture
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+)
+
+// The loop relay serves plain-HTTP clients on gnet's event loops instead of
+// a goroutine per connection: each client connection and its backend
+// connection live on one loop thread, which epoll wakes when either has
+// bytes, as nginx works. On this kind of machine that halves what the proxy
+// adds to a request (bench/capture.sh): no goroutine is parked and woken per
+// read, and no idle thread is woken to look for work.
+//
+// Requests go to the backend with their heads rewritten as the goroutine
+// relay rewrites them (Host, X-Forwarded-*, hop-by-hop fields), in the
+// client's HTTP version, and their bodies as they came. Answers go back to
+// the client byte for byte: with one backend connection per client
+// connection, the backend's framing and Connection fields are right for the
+// client as they are. Two msgStreams follow the two directions to record
+// the exchanges; after a 101 the frames are recorded as the goroutine relay
+// records them.
+//
+// Not handled on the loop, for now: TLS (the goroutine relay serves it), and
+// holding back a sender whose receiver is slower (gnet buffers what the
+// receiver has not taken).
+
+// loop is the capture's set of event loops.
+type loop struct {
+	c      *Capture
+	cli    *gnet.Client
+	target net.Addr
+	stop   chan struct{} // ends the ticker
+	done   chan struct{}
+}
+
+// lconn is one client connection on a loop and the backend connection
+// pinned to it. Only its loop's thread touches it, but for busy, which
+// Run's stop reads under the capture's connMu.
+type lconn struct {
+	lp      *loop
+	client  gnet.Conn
+	backend gnet.Conn // nil until connected
+	dialing bool
+	ip      string
+
+	req, resp              msgStream
+	rec                    *record // the exchange in flight
+	head                   []byte  // its forwarded head, kept for a retry while nothing else was sent
+	bodyless               bool    // it has no body
+	out                    []byte  // what waits for the backend to connect
+	hb                     bytes.Buffer
+	bw                     *bufio.Writer
+	paused                 bool // a request is whole: the next waits for the answer
+	reused                 bool // the backend connection has answered already
+	retried                bool
+	closing                bool // the last answer closes the connection
+	socket                 bool // upgraded: frames both ways
+	fromClient, fromServer *frameParser
+
+	// deadline is when the client's wait ends, in Unix nanoseconds, zero
+	// for none: the idle time after an answer, the head time once a head
+	// has begun. The loop's ticker closes connections past theirs.
+	deadline    atomic.Int64
+	headStarted bool
+
+	busy   bool      // connMu: an exchange is in flight
+	gc     gnet.Conn // connMu: the client connection, for Run's stop
+	closed bool
+}
+
+// backendOf marks a backend connection's context with its client's lconn.
+type backendOf struct{ l *lconn }
+
+func (c *Capture) newLoop() (*loop, error) {
+	addr, err := net.ResolveTCPAddr("tcp", c.targetAddr())
+	if err != nil {
+		return nil, err
+	}
+	lp := &loop{c: c, target: addr, stop: make(chan struct{}), done: make(chan struct{})}
+	lp.cli, err = gnet.NewClient(lp, gnet.WithMulticore(true), gnet.WithLogger(gnetLog{c}))
+	if err != nil {
+		return nil, err
+	}
+	if err := lp.cli.Start(); err != nil {
+		return nil, err
+	}
+	go lp.tick()
+	return lp, nil
+}
+
+// tick closes the client connections whose idle or head time is over,
+// checking a few times per the shorter of the two (at least once a second).
+func (lp *loop) tick() {
+	defer close(lp.done)
+	c := lp.c
+	t := time.NewTicker(min(c.cfg.clientIdle, c.cfg.headTimeout, 2*time.Second) / 2)
+	defer t.Stop()
+	for {
+		select {
+		case <-lp.stop:
+			return
+		case now := <-t.C:
+			c.connMu.Lock()
+			for l := range c.loopConns {
+				if d := l.deadline.Load(); d != 0 && now.UnixNano() > d && l.gc != nil {
+					_ = l.gc.Close()
+				}
+			}
+			c.connMu.Unlock()
+		}
+	}
+}
+
+// close stops the loops and the ticker, once every connection is gone.
+func (lp *loop) close() {
+	close(lp.stop)
+	<-lp.done
+	_ = lp.cli.Stop()
+}
+
+// waitFor sets how long the client may wait from now (zero: no limit).
+func (l *lconn) waitFor(d time.Duration) {
+	if d == 0 {
+		l.deadline.Store(0)
+		return
+	}
+	l.deadline.Store(time.Now().Add(d).UnixNano())
+}
+
+// serve accepts connections on ln and hands each to a loop until ln fails
+// or closes.
+func (lp *loop) serve(ln net.Listener) error {
+	c := lp.c
+	var backoff time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				time.Sleep(backoff)
+				continue
+			}
+			return err
+		}
+		backoff = 0
+		if _, ok := nc.(*tls.Conn); ok {
+			c.goServe(nc) // TLS stays with the goroutine relay
+			continue
+		}
+		l := &lconn{lp: lp, ip: clientIP(nc.RemoteAddr().String())}
+		l.bw = bufio.NewWriterSize(&l.hb, 4096)
+		l.req = msgStream{request: true, onHead: l.requestHead, onRaw: l.toBackend, onData: l.requestData, onEnd: l.requestEnd}
+		l.resp = msgStream{onHead: l.answerHead, onRaw: l.answerRaw, onData: l.answerData, onEnd: l.answerEnd}
+		c.connMu.Lock()
+		if c.stopping {
+			c.connMu.Unlock()
+			_ = nc.Close()
+			continue
+		}
+		c.loopConns[l] = struct{}{}
+		c.connWG.Add(1)
+		c.connMu.Unlock()
+		gc, err := lp.cli.EnrollContext(nc, l)
+		if err != nil {
+			c.cfg.errorLog.Printf("capture: %v", err)
+			l.gone()
+			continue
+		}
+		c.connMu.Lock()
+		l.gc = gc
+		if c.stopping {
+			_ = gc.Close()
+		}
+		c.connMu.Unlock()
+	}
+}
+
+// gone forgets l once its client connection is closed.
+func (l *lconn) gone() {
+	c := l.lp.c
+	c.connMu.Lock()
+	if _, ok := c.loopConns[l]; ok {
+		delete(c.loopConns, l)
+		c.connWG.Done()
+	}
+	c.connMu.Unlock()
+}
+
+// setBusy notes whether an exchange is in flight; it reports false when
+// the capture is stopping and an idle connection should close.
+func (l *lconn) setBusy(busy bool) bool {
+	c := l.lp.c
+	c.connMu.Lock()
+	defer c.connMu.Unlock()
+	l.busy = busy
+	return busy || !c.stopping
+}
+
+func (lp *loop) OnBoot(gnet.Engine) gnet.Action { return gnet.None }
+func (lp *loop) OnShutdown(gnet.Engine)         {}
+func (lp *loop) OnTick() (time.Duration, gnet.Action) {
+	return time.Hour, gnet.None
+}
+
+func (lp *loop) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
+	switch x := gc.Context().(type) {
+	case *lconn:
+		x.client = gc
+		x.waitFor(x.lp.c.cfg.clientIdle)
+	case backendOf:
+		l := x.l
+		if l.closed {
+			return nil, gnet.Close
+		}
+		l.backend, l.dialing = gc, false
+		if len(l.out) > 0 {
+			_, _ = gc.Write(l.out)
+			l.out = l.out[:0]
+		}
+	}
+	return nil, gnet.None
+}
+
+func (lp *loop) OnTraffic(gc gnet.Conn) gnet.Action {
+	switch x := gc.Context().(type) {
+	case *lconn:
+		x.fromClientBytes()
+	case backendOf:
+		x.l.fromBackendBytes()
+	}
+	return gnet.None
+}
+
+func (lp *loop) OnClose(gc gnet.Conn, err error) gnet.Action {
+	switch x := gc.Context().(type) {
+	case *lconn:
+		x.clientClosed()
+	case backendOf:
+		if x.l.backend == gc {
+			x.l.backendClosed(err)
+		}
+	}
+	return gnet.None
+}
+
+// fromClientBytes takes what the client sent, unless a request waits for
+// its answer.
+func (l *lconn) fromClientBytes() {
+	for !l.paused && !l.closed {
+		buf, _ := l.client.Peek(-1)
+		if len(buf) == 0 {
+			return
+		}
+		if l.socket {
+			l.fromClient.feed(buf)
+			l.toBackend(buf)
+			_, _ = l.client.Discard(len(buf))
+			continue
+		}
+		n, err := l.req.feed(buf)
+		_, _ = l.client.Discard(n)
+		if err != nil {
+			l.reject(err)
+			return
+		}
+		if !l.paused && !l.headStarted && l.req.state == inHead && len(l.req.pending) > 0 {
+			l.headStarted = true
+			l.waitFor(l.lp.c.cfg.headTimeout)
+		}
+	}
+}
+
+// reject answers what cannot be read as a request with 400, as the
+// goroutine relay does, and closes.
+func (l *lconn) reject(err error) {
+	l.lp.c.cfg.errorLog.Printf("capture: bad request from %s: %v", l.ip, err)
+	l.plainAnswer(400, "Bad Request", "thrive capture: "+err.Error()+"\n", true)
+	l.closeBoth()
+}
+
+func (l *lconn) plainAnswer(status int, reason, body string, closing bool) {
+	msg := fmt.Sprintf("HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\n", status, reason, len(body))
+	if closing {
+		msg += "Connection: close\r\n"
+	}
+	_, _ = l.client.Write([]byte(msg + "\r\n" + body))
+}
+
+func (l *lconn) requestHead(h *head, _ []byte) bool {
+	c := l.lp.c
+	l.setBusy(true)
+	l.headStarted = false
+	l.waitFor(0)
+	l.rec = &record{start: time.Now(), method: h.method, url: h.target, host: h.host, reqHeader: h.fields}
+	l.bodyless = h.requestFraming() == noBody
+	if !l.bodyless {
+		l.rec.reqBody = newBodyTap(c.cfg.bodyLimit)
+	}
+	l.retried = false
+	l.hb.Reset()
+	writeRequestHead(l.bw, c, l.ip, "http", h.proto, h)
+	_ = l.bw.Flush()
+	l.head = append(l.head[:0], l.hb.Bytes()...)
+	l.resp.expect(h.method)
+	l.toBackend(l.head)
+	return l.closed // a backend that cannot be dialled closes the client
+}
+
+func (l *lconn) requestData(b []byte) { l.rec.reqBody.observe(b) }
+
+func (l *lconn) requestEnd() bool {
+	l.begin()
+	l.paused = true
+	return true
+}
+
+// begin files the exchange under its session, once, while the backend
+// works on it.
+func (l *lconn) begin() {
+	if rec := l.rec; rec != nil && rec.session == nil {
+		sz := l.lp.c.sz
+		rec.key = sz.requestKey(rec.reqHeader, l.ip)
+		sz.begin(rec)
+	}
+}
+
+// toBackend sends b to the backend, dialling it first when needed.
+func (l *lconn) toBackend(b []byte) {
+	if l.backend != nil {
+		_, _ = l.backend.Write(b)
+		return
+	}
+	l.out = append(l.out, b...)
+	if !l.dialing {
+		l.dial()
+	}
+}
+
+func (l *lconn) dial() {
+	l.dialing = true
+	el := l.client.EventLoop()
+	res, err := el.Register(gnet.NewContext(context.Background(), backendOf{l}), l.lp.target)
+	if err != nil {
+		l.badGateway(err)
+		return
+	}
+	go func() {
+		if r := <-res; r.Err != nil {
+			_ = el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+				if !l.closed {
+					l.dialing = false
+					l.out = l.out[:0]
+					l.badGateway(r.Err)
+				}
+				return nil
+			}))
+		}
+	}()
+}
+
+// fromBackendBytes passes what the backend sent on to the client as it is,
+// and follows it to record the answer.
+func (l *lconn) fromBackendBytes() {
+	b := l.backend
+	if b == nil || l.closed {
+		return
+	}
+	buf, _ := b.Peek(-1)
+	if len(buf) == 0 {
+		return
+	}
+	_, _ = l.client.Write(buf)
+	var err error
+	if l.socket {
+		l.fromServer.feed(buf)
+	} else {
+		// A callback may close both connections; the stream then stops.
+		_, err = l.resp.feed(buf)
+	}
+	if l.closed {
+		return
+	}
+	_, _ = b.Discard(len(buf))
+	if err != nil {
+		if l.rec != nil {
+			l.rec.err = "backend: " + err.Error()
+		}
+		l.finish()
+		l.closeBoth()
+	}
+}
+
+func (l *lconn) answerHead(rh *head, _ []byte) bool {
+	rec := l.rec
+	if rec == nil || (rh.status < 200 && rh.status != 101) {
+		return false
+	}
+	l.begin()
+	rec.ttfb = time.Now()
+	rec.status = rh.status
+	rec.respHeader = rh.fields
+	rec.newKey, rec.ends = l.lp.c.sz.answerKey(rh.fields, rec.key)
+	l.closing = rh.close
+	if rh.status == 101 {
+		l.socket = true
+		rec.sock = &socket{}
+		limit := l.lp.c.cfg.bodyLimit
+		l.fromServer = &frameParser{sock: rec.sock, limit: limit, now: time.Now}
+		l.fromClient = &frameParser{sock: rec.sock, fromClient: true, limit: limit, now: time.Now}
+		l.paused = false
+		// What came after the upgrade request is frames already.
+		l.fromClientBytes()
+		return false
+	}
+	if rh.responseFraming(rec.method) != noBody {
+		rec.respBody = newBodyTap(l.lp.c.cfg.bodyLimit)
+	}
+	return false
+}
+
+func (l *lconn) answerRaw(b []byte) {
+	if l.socket {
+		l.fromServer.feed(b) // the frames after the 101's head
+	}
+}
+
+func (l *lconn) answerData(b []byte) {
+	if l.rec != nil && l.rec.respBody != nil {
+		l.rec.respBody.observe(b)
+	}
+}
+
+func (l *lconn) answerEnd() bool {
+	if l.rec == nil {
+		return false
+	}
+	l.rec.end = time.Now()
+	l.finish()
+	l.reused = true
+	l.paused = false
+	l.waitFor(l.lp.c.cfg.clientIdle)
+	if !l.setBusy(false) {
+		l.closeBoth() // the capture is stopping
+		return true
+	}
+	l.fromClientBytes()
+	return l.closed
+}
+
+// finish hands the exchange in flight to the sessionizer.
+func (l *lconn) finish() {
+	rec := l.rec
+	if rec == nil {
+		return
+	}
+	l.rec = nil
+	l.begin()
+	if rec.end.IsZero() {
+		rec.end = time.Now()
+	}
+	l.lp.c.finish(rec)
+}
+
+// badGateway answers 502 for a backend that could not be reached or did not
+// answer, records why, and keeps the client when no request body is left
+// unread on it.
+func (l *lconn) badGateway(err error) {
+	c := l.lp.c
+	c.stats.backendErrors.Add(1)
+	rec := l.rec
+	if rec == nil {
+		return
+	}
+	kind := errorKind(err)
+	rec.status = 502
+	rec.err = "backend: " + kind
+	rec.ttfb = time.Now()
+	keep := l.paused && l.bodyless
+	l.plainAnswer(502, "Bad Gateway", "thrive capture: the backend did not answer: "+kind+"\n", !keep)
+	l.finish()
+	l.resp = msgStream{onHead: l.answerHead, onRaw: l.answerRaw, onData: l.answerData, onEnd: l.answerEnd}
+	if !keep {
+		l.closeBoth()
+		return
+	}
+	l.paused = false
+	l.waitFor(l.lp.c.cfg.clientIdle)
+	l.setBusy(false)
+	l.fromClientBytes()
+}
+
+func (l *lconn) backendClosed(err error) {
+	l.backend = nil
+	if l.closed {
+		return
+	}
+	switch rec := l.rec; {
+	case l.socket:
+		l.finish()
+		l.closeBoth()
+	case rec != nil && rec.status == 0:
+		// No answer began. A keep-alive connection the backend closed while
+		// it was idle: try once on a fresh one when nothing but the head
+		// was sent, as the goroutine relay does.
+		if l.reused && l.bodyless && !l.retried {
+			l.retried, l.reused = true, false
+			l.resp = msgStream{onHead: l.answerHead, onRaw: l.answerRaw, onData: l.answerData, onEnd: l.answerEnd}
+			l.resp.expect(rec.method)
+			l.toBackend(l.head)
+			return
+		}
+		if err == nil {
+			err = errNoAnswer
+		}
+		l.badGateway(err)
+	case rec != nil:
+		if cerr := l.resp.closed(); cerr != nil {
+			size := int64(0)
+			if rec.respBody != nil {
+				size = rec.respBody.size
+			}
+			rec.err = fmt.Sprintf("backend: connection closed after %d bytes of the answer", size)
+			l.finish()
+		}
+		l.closeBoth()
+	case l.closing:
+		l.closeBoth()
+	default:
+		// Closed while idle: the next request dials anew.
+		l.reused = false
+		l.resp = msgStream{onHead: l.answerHead, onRaw: l.answerRaw, onData: l.answerData, onEnd: l.answerEnd}
+	}
+}
+
+func (l *lconn) clientClosed() {
+	l.closed = true
+	if rec := l.rec; rec != nil && !l.socket {
+		size := int64(0)
+		if rec.respBody != nil {
+			size = rec.respBody.size
+		}
+		if rec.status == 0 {
+			rec.err = "client went away before the answer"
+		} else if rec.err == "" {
+			rec.err = "client went away after " + strconv.FormatInt(size, 10) + " bytes of the answer"
+		}
+	}
+	l.finish()
+	if l.backend != nil {
+		_ = l.client.EventLoop().Close(l.backend)
+		l.backend = nil
+	}
+	l.gone()
+}
+
+// closeBoth closes the client connection, and so the backend's.
+func (l *lconn) closeBoth() {
+	if !l.closed {
+		_ = l.client.EventLoop().Close(l.client)
+	}
+}
+
+// gnetLog passes gnet's errors to the capture's error log and drops the
+// rest.
+type gnetLog struct{ c *Capture }
+
+func (g gnetLog) Debugf(string, ...any) {}
+func (g gnetLog) Infof(string, ...any)  {}
+func (g gnetLog) Warnf(string, ...any)  {}
+func (g gnetLog) Errorf(format string, args ...any) {
+	g.c.cfg.errorLog.Printf("capture: event loop: "+format, args...)
+}
+func (g gnetLog) Fatalf(format string, args ...any) {
+	g.c.cfg.errorLog.Printf("capture: event loop: "+format, args...)
+}
