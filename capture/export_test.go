@@ -10,3 +10,12 @@ func WithClientTimeouts(idle, head time.Duration) Option {
 		return nil
 	}
 }
+
+// WithLoopBacklog sets how much a receiver on the event loops may leave
+// untaken before both connections are cut.
+func WithLoopBacklog(n int) Option {
+	return func(c *config) error {
+		c.loopBacklog = n
+		return nil
+	}
+}

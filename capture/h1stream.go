@@ -35,6 +35,10 @@ type msgStream struct {
 	// first (responses only): the answer to a HEAD has no body.
 	methods []string
 
+	// cut, once set (by a callback that closed the connection), makes feed
+	// return at once.
+	cut bool
+
 	onHead func(h *head, raw []byte) (stop bool)
 	onRaw  func(b []byte)
 	onData func(b []byte)
@@ -65,7 +69,7 @@ func (s *msgStream) expect(method string) { s.methods = append(s.methods, method
 // cannot be followed further.
 func (s *msgStream) feed(b []byte) (int, error) {
 	n := 0
-	for n < len(b) {
+	for n < len(b) && !s.cut {
 		m, stop, err := s.step(b[n:])
 		n += m
 		if err != nil || stop {

@@ -31,9 +31,10 @@ import (
 // the exchanges; after a 101 the frames are recorded as the goroutine relay
 // records them.
 //
-// Not handled on the loop, for now: TLS (the goroutine relay serves it), and
-// holding back a sender whose receiver is slower (gnet buffers what the
-// receiver has not taken).
+// TLS is not handled on the loop: the goroutine relay serves it. Nor is
+// holding back a sender whose receiver is slower: gnet reads whatever
+// arrives, so what the receiver has not taken waits in memory, and past
+// the backlog limit (64 MiB a connection) both connections are cut.
 
 // loop is the capture's set of event loops.
 type loop struct {
@@ -162,7 +163,7 @@ func (lp *loop) serve(ln net.Listener) error {
 		l := &lconn{lp: lp, ip: clientIP(nc.RemoteAddr().String())}
 		l.bw = bufio.NewWriterSize(&l.hb, 4096)
 		l.req = msgStream{request: true, onHead: l.requestHead, onRaw: l.toBackend, onData: l.requestData, onEnd: l.requestEnd}
-		l.resp = msgStream{onHead: l.answerHead, onRaw: l.answerRaw, onData: l.answerData, onEnd: l.answerEnd}
+		l.newAnswerStream()
 		c.connMu.Lock()
 		if c.stopping {
 			c.connMu.Unlock()
@@ -185,6 +186,12 @@ func (lp *loop) serve(ln net.Listener) error {
 		}
 		c.connMu.Unlock()
 	}
+}
+
+// newAnswerStream starts following the backend connection afresh: a new
+// one, or the old one after an answer that could not be followed.
+func (l *lconn) newAnswerStream() {
+	l.resp = msgStream{onHead: l.answerHead, onRaw: l.answerRaw, onData: l.answerData, onEnd: l.answerEnd}
 }
 
 // gone forgets l once its client connection is closed.
@@ -265,11 +272,15 @@ func (l *lconn) fromClientBytes() {
 		}
 		if l.socket {
 			l.fromClient.feed(buf)
-			l.toBackend(buf)
-			_, _ = l.client.Discard(len(buf))
+			if l.toBackend(buf); !l.closed {
+				_, _ = l.client.Discard(len(buf))
+			}
 			continue
 		}
 		n, err := l.req.feed(buf)
+		if l.closed {
+			return
+		}
 		_, _ = l.client.Discard(n)
 		if err != nil {
 			l.reject(err)
@@ -340,12 +351,30 @@ func (l *lconn) begin() {
 func (l *lconn) toBackend(b []byte) {
 	if l.backend != nil {
 		_, _ = l.backend.Write(b)
+		l.checkBacklog(l.backend, "backend")
 		return
 	}
 	l.out = append(l.out, b...)
 	if !l.dialing {
 		l.dial()
 	}
+}
+
+// checkBacklog cuts both connections when more than the backlog limit
+// waits to be taken by to: a loop cannot stop reading a sender, so a
+// receiver far slower than its sender would otherwise hold the difference
+// in memory. The exchange in flight records why.
+func (l *lconn) checkBacklog(to gnet.Conn, who string) {
+	limit := l.lp.c.cfg.loopBacklog
+	if l.closed || to.OutboundBuffered() <= limit {
+		return
+	}
+	l.lp.c.cfg.errorLog.Printf("capture: %s of %s too slow: more than %d bytes waiting for it; connection cut", who, l.ip, limit)
+	if l.rec != nil && l.rec.err == "" {
+		l.rec.err = fmt.Sprintf("%s too slow: more than %d bytes waiting for it", who, limit)
+	}
+	l.finish()
+	l.closeBoth()
 }
 
 func (l *lconn) dial() {
@@ -382,6 +411,9 @@ func (l *lconn) fromBackendBytes() {
 		return
 	}
 	_, _ = l.client.Write(buf)
+	if l.checkBacklog(l.client, "client"); l.closed {
+		return
+	}
 	var err error
 	if l.socket {
 		l.fromServer.feed(buf)
@@ -490,7 +522,7 @@ func (l *lconn) badGateway(err error) {
 	keep := l.paused && l.bodyless
 	l.plainAnswer(502, "Bad Gateway", "thrive capture: the backend did not answer: "+kind+"\n", !keep)
 	l.finish()
-	l.resp = msgStream{onHead: l.answerHead, onRaw: l.answerRaw, onData: l.answerData, onEnd: l.answerEnd}
+	l.newAnswerStream()
 	if !keep {
 		l.closeBoth()
 		return
@@ -516,7 +548,7 @@ func (l *lconn) backendClosed(err error) {
 		// was sent, as the goroutine relay does.
 		if l.reused && l.bodyless && !l.retried {
 			l.retried, l.reused = true, false
-			l.resp = msgStream{onHead: l.answerHead, onRaw: l.answerRaw, onData: l.answerData, onEnd: l.answerEnd}
+			l.newAnswerStream()
 			l.resp.expect(rec.method)
 			l.toBackend(l.head)
 			return
@@ -540,7 +572,7 @@ func (l *lconn) backendClosed(err error) {
 	default:
 		// Closed while idle: the next request dials anew.
 		l.reused = false
-		l.resp = msgStream{onHead: l.answerHead, onRaw: l.answerRaw, onData: l.answerData, onEnd: l.answerEnd}
+		l.newAnswerStream()
 	}
 }
 
@@ -565,8 +597,10 @@ func (l *lconn) clientClosed() {
 	l.gone()
 }
 
-// closeBoth closes the client connection, and so the backend's.
+// closeBoth closes the client connection, and so the backend's; the
+// streams stop reading the bytes they were given, which go with them.
 func (l *lconn) closeBoth() {
+	l.req.cut, l.resp.cut = true, true
 	if !l.closed {
 		_ = l.client.EventLoop().Close(l.client)
 	}

@@ -24,6 +24,7 @@ type config struct {
 	insecureTLS bool
 	errorLog    *log.Logger
 	eventLoop   bool
+	loopBacklog int           // bytes a loop connection's receiver may leave untaken
 	clientIdle  time.Duration // a keep-alive client connection with no request
 	headTimeout time.Duration // from a request's first byte to its last header
 }
@@ -40,6 +41,7 @@ func defaultConfig() config {
 		flushEvery:  time.Second,
 		grace:       10 * time.Second,
 		errorLog:    log.New(io.Discard, "", 0),
+		loopBacklog: 64 << 20,
 		clientIdle:  5 * time.Minute,
 		headTimeout: 30 * time.Second,
 	}

@@ -277,3 +277,51 @@ func TestClientDeadlines(t *testing.T) {
 		}
 	})
 }
+
+// TestLoopCutsASlowReceiver checks the event loops' bound on what a slow
+// receiver leaves waiting: a client that reads nothing of a 64 MiB answer
+// is cut once more than the backlog limit waits for it, and the exchange
+// says why.
+func TestLoopCutsASlowReceiver(t *testing.T) {
+	chunk := strings.Repeat("x", 1<<20)
+	wrote := make(chan error, 1)
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", strconv.Itoa(64*len(chunk)))
+		var err error
+		for range 64 {
+			if _, err = io.WriteString(w, chunk); err != nil {
+				break
+			}
+		}
+		if err == nil {
+			err = http.NewResponseController(w).Flush()
+		}
+		wrote <- err
+	}))
+	defer backend.Close()
+	p := startProxy(t, backend.URL, capture.WithEventLoop(), capture.WithLoopBacklog(1<<20))
+	c := dialRaw(t, p.URL)
+	c.send("GET /big HTTP/1.1\r\nHost: a\r\n\r\n")
+	// The client reads nothing while the backend writes. The loop takes
+	// whatever the backend sends, so without the bound the backend would
+	// write all 64 MiB; with it, the proxy cuts the backend's connection.
+	select {
+	case err := <-wrote:
+		if err == nil {
+			t.Fatal("the backend wrote the whole answer to a client that read nothing")
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the backend is still writing after 20 s")
+	}
+	_ = c.c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	if n, err := io.Copy(io.Discard, c.br); err != nil || n >= int64(64*len(chunk)) {
+		t.Fatalf("read %d bytes, %v; want the connection closed before the answer's end", n, err)
+	}
+	sessions := p.stop()
+	if len(sessions) != 1 || len(sessions[0].Exchanges) != 1 {
+		t.Fatalf("%d sessions", len(sessions))
+	}
+	if ex := sessions[0].Exchanges[0]; !strings.Contains(ex.Error, "client too slow") {
+		t.Fatalf("exchange error %q", ex.Error)
+	}
+}
