@@ -208,8 +208,8 @@ func (s *msgStream) head(b []byte) (int, bool, error) {
 	return m, stop, nil
 }
 
-// parseHeadBytes parses a whole head, its blank line included, as readHead
-// parses one found in its buffer.
+// parseHeadBytes parses a whole head, its blank line included: one string
+// that the fields share.
 func parseHeadBytes(raw []byte, request bool) (*head, error) {
 	end, _ := headEnd(raw)
 	text := string(raw[:end])

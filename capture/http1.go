@@ -87,20 +87,10 @@ func readLine(br *bufio.Reader, budget *int) (string, error) {
 func readHead(br *bufio.Reader, request bool) (*head, error) {
 	if n := br.Buffered(); n > 0 {
 		buf, _ := br.Peek(n)
-		if end, next := headEnd(buf); end >= 0 {
-			text := string(buf[:end])
+		if _, next := headEnd(buf); next >= 0 {
+			h, err := parseHeadBytes(buf[:next], request)
 			_, _ = br.Discard(next)
-			lines := func(yield func(string, error) bool) {
-				for text != "" {
-					line, rest, _ := strings.Cut(text, "\n")
-					text = rest
-					if !yield(strings.TrimSuffix(line, "\r"), nil) {
-						return
-					}
-				}
-				yield("", nil)
-			}
-			return parseHead(lines, request)
+			return h, err
 		}
 	}
 	budget := maxHead

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"net"
 	"strconv"
@@ -141,51 +140,35 @@ func (l *lconn) waitFor(d time.Duration) {
 
 // serve accepts connections on ln and hands each to a loop until ln fails
 // or closes.
-func (lp *loop) serve(ln net.Listener) error {
+func (lp *loop) serve(ln net.Listener) error { return lp.c.accept(ln, lp.enroll) }
+
+// enroll puts a client connection on a loop; TLS ones stay with the
+// goroutine relay.
+func (lp *loop) enroll(nc net.Conn) {
 	c := lp.c
-	var backoff time.Duration
-	for {
-		nc, err := ln.Accept()
-		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-				time.Sleep(backoff)
-				continue
-			}
-			return err
-		}
-		backoff = 0
-		if _, ok := nc.(*tls.Conn); ok {
-			c.goServe(nc) // TLS stays with the goroutine relay
-			continue
-		}
-		l := &lconn{lp: lp, ip: clientIP(nc.RemoteAddr().String())}
-		l.bw = bufio.NewWriterSize(&l.hb, 4096)
-		l.req = msgStream{request: true, onHead: l.requestHead, onRaw: l.toBackend, onData: l.requestData, onEnd: l.requestEnd}
-		l.newAnswerStream()
-		c.connMu.Lock()
-		if c.stopping {
-			c.connMu.Unlock()
-			_ = nc.Close()
-			continue
-		}
-		c.loopConns[l] = struct{}{}
-		c.connWG.Add(1)
-		c.connMu.Unlock()
-		gc, err := lp.cli.EnrollContext(nc, l)
-		if err != nil {
-			c.cfg.errorLog.Printf("capture: %v", err)
-			l.gone()
-			continue
-		}
-		c.connMu.Lock()
-		l.gc = gc
-		if c.stopping {
-			_ = gc.Close()
-		}
-		c.connMu.Unlock()
+	if _, ok := nc.(*tls.Conn); ok {
+		c.goServe(nc)
+		return
 	}
+	l := &lconn{lp: lp, ip: clientIP(nc.RemoteAddr().String())}
+	l.bw = bufio.NewWriterSize(&l.hb, 4096)
+	l.req = msgStream{request: true, onHead: l.requestHead, onRaw: l.toBackend, onData: l.requestData, onEnd: l.requestEnd}
+	l.newAnswerStream()
+	if !c.admit(nc, func() { c.loopConns[l] = struct{}{} }) {
+		return
+	}
+	gc, err := lp.cli.EnrollContext(nc, l)
+	if err != nil {
+		c.cfg.errorLog.Printf("capture: %v", err)
+		l.gone()
+		return
+	}
+	c.connMu.Lock()
+	l.gc = gc
+	if c.stopping {
+		_ = gc.Close()
+	}
+	c.connMu.Unlock()
 }
 
 // newAnswerStream starts following the backend connection afresh: a new

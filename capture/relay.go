@@ -53,8 +53,13 @@ type conn struct {
 	idleSet  time.Time // when the idle deadline was set; zero when another is
 }
 
-// serve accepts connections on ln until it fails or closes.
-func (c *Capture) serve(ln net.Listener) error {
+// serve accepts connections on ln until it fails or closes, and serves
+// each on a goroutine of its own.
+func (c *Capture) serve(ln net.Listener) error { return c.accept(ln, c.goServe) }
+
+// accept hands each connection ln accepts to handle until ln fails or
+// closes.
+func (c *Capture) accept(ln net.Listener, handle func(net.Conn)) error {
 	var backoff time.Duration
 	for {
 		nc, err := ln.Accept()
@@ -70,23 +75,30 @@ func (c *Capture) serve(ln net.Listener) error {
 			return err
 		}
 		backoff = 0
-		c.goServe(nc)
+		handle(nc)
 	}
 }
 
 // goServe serves nc on a goroutine of its own.
 func (c *Capture) goServe(nc net.Conn) {
 	k := &conn{c: c, client: nc, ip: clientIP(nc.RemoteAddr().String()), scheme: "http", state: stateBusy}
-	c.connMu.Lock()
-	if c.stopping {
-		c.connMu.Unlock()
-		_ = nc.Close()
-		return
+	if c.admit(nc, func() { c.conns[k] = struct{}{} }) {
+		go k.serve()
 	}
-	c.conns[k] = struct{}{}
+}
+
+// admit counts a new client connection in with add, under connMu, unless
+// the capture is stopping: then it closes nc and reports false.
+func (c *Capture) admit(nc net.Conn, add func()) bool {
+	c.connMu.Lock()
+	defer c.connMu.Unlock()
+	if c.stopping {
+		_ = nc.Close()
+		return false
+	}
+	add()
 	c.connWG.Add(1)
-	c.connMu.Unlock()
-	go k.serve()
+	return true
 }
 
 func clientIP(remote string) string {
