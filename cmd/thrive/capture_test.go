@@ -70,29 +70,33 @@ func startCaptureProcess(t *testing.T, target, out string, args ...string) (*exe
 // the trace.
 func TestCaptureSIGTERMLosesNothing(t *testing.T) {
 	backend := serveInBackground(t, "--latency-scale", "0", "--rate-limit", "0")
-	out := filepath.Join(t.TempDir(), "c.thrv")
-	cmd, url, stdout := startCaptureProcess(t, backend, out, "--session-idle", "1h")
-	d := demo.Driver{Base: url, Sessions: 20, Concurrency: 5, TimeScale: 1e6, Seed: 2}
-	st, err := d.Run(context.Background())
-	if err != nil || st.Failures != 0 {
-		t.Fatalf("driver: %v, %d failures", err, st.Failures)
-	}
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	rest, _ := io.ReadAll(stdout)
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("capture exited with %v:\n%s", err, rest)
-	}
-	if !strings.Contains(string(rest), "captured 20 sessions") {
-		t.Fatalf("summary:\n%s", rest)
-	}
-	exchanges := 0
-	for _, s := range readTrace(t, out) {
-		exchanges += len(s.Exchanges)
-	}
-	if exchanges != st.Requests {
-		t.Fatalf("%d exchanges in the trace, the driver made %d requests", exchanges, st.Requests)
+	for _, relay := range [][]string{nil, {"--event-loop"}} {
+		t.Run(strings.Join(append([]string{"relay"}, relay...), " "), func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "c.thrv")
+			cmd, url, stdout := startCaptureProcess(t, backend, out, append([]string{"--session-idle", "1h"}, relay...)...)
+			d := demo.Driver{Base: url, Sessions: 20, Concurrency: 5, TimeScale: 1e6, Seed: 2}
+			st, err := d.Run(context.Background())
+			if err != nil || st.Failures != 0 {
+				t.Fatalf("driver: %v, %d failures", err, st.Failures)
+			}
+			if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+			rest, _ := io.ReadAll(stdout)
+			if err := cmd.Wait(); err != nil {
+				t.Fatalf("capture exited with %v:\n%s", err, rest)
+			}
+			if !strings.Contains(string(rest), "captured 20 sessions") {
+				t.Fatalf("summary:\n%s", rest)
+			}
+			exchanges := 0
+			for _, s := range readTrace(t, out) {
+				exchanges += len(s.Exchanges)
+			}
+			if exchanges != st.Requests {
+				t.Fatalf("%d exchanges in the trace, the driver made %d requests", exchanges, st.Requests)
+			}
+		})
 	}
 }
 
