@@ -184,6 +184,9 @@ func runCapture(cmd *cobra.Command, f *captureFlags) error {
 		scheme = "https"
 	}
 	fmt.Fprintf(out, "capturing %s://%s → %s into %s (Ctrl-C to stop)\n", scheme, ln.Addr(), f.target, f.out)
+	if f.eventLoop && (scheme == "https" || strings.HasPrefix(f.target, "https:")) {
+		fmt.Fprintln(out, "--event-loop relays plain HTTP only: TLS goes through the goroutine relay")
+	}
 
 	var wg sync.WaitGroup
 	statusDone := make(chan struct{})
