@@ -312,9 +312,21 @@ func (l *lconn) requestHead(h *head, _ []byte) bool {
 	return l.closed // a backend that cannot be dialled closes the client
 }
 
-func (l *lconn) requestData(b []byte) { l.rec.reqBody.observe(b) }
+// requestData records the body of the request in flight. Its answer may
+// have come and gone already (a backend can refuse a body before it is
+// over); the rest of the body then goes on unrecorded.
+func (l *lconn) requestData(b []byte) {
+	if l.rec != nil && l.rec.reqBody != nil {
+		l.rec.reqBody.observe(b)
+	}
+}
 
+// requestEnd holds the client's next request until the answer is over,
+// unless it is over already.
 func (l *lconn) requestEnd() bool {
+	if l.rec == nil {
+		return false
+	}
 	l.begin()
 	l.paused = true
 	return true
@@ -435,9 +447,13 @@ func (l *lconn) answerHead(rh *head, _ []byte) bool {
 		l.fromServer = &frameParser{sock: rec.sock, limit: limit, now: time.Now}
 		l.fromClient = &frameParser{sock: rec.sock, fromClient: true, limit: limit, now: time.Now}
 		l.paused = false
+		if !l.setBusy(false) {
+			l.closeBoth() // the capture is stopping: sockets close at once
+			return true
+		}
 		// What came after the upgrade request is frames already.
 		l.fromClientBytes()
-		return false
+		return l.closed
 	}
 	if rh.responseFraming(rec.method) != noBody {
 		rec.respBody = newBodyTap(l.lp.c.cfg.bodyLimit)

@@ -325,3 +325,61 @@ func TestLoopCutsASlowReceiver(t *testing.T) {
 		t.Fatalf("exchange error %q", ex.Error)
 	}
 }
+
+// TestLoopEarlyAnswer checks the event loops with a backend that answers a
+// request before its body is over, as one refusing an upload does: the
+// client gets the answer at once, sends the rest of the body, and its next
+// request is served on the same connection.
+func TestLoopEarlyAnswer(t *testing.T) {
+	addr := serveLoopback(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		for {
+			length := 0
+			method := ""
+			for first := true; ; first = false {
+				line, err := br.ReadString('\n')
+				if err != nil {
+					return
+				}
+				if first {
+					method, _, _ = strings.Cut(line, " ")
+				}
+				if name, value, ok := strings.Cut(strings.TrimSpace(line), ":"); ok && strings.EqualFold(name, "Content-Length") {
+					length, _ = strconv.Atoi(strings.TrimSpace(value))
+				}
+				if line == "\r\n" {
+					break
+				}
+			}
+			answer := "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+			if method == "POST" {
+				answer = "HTTP/1.1 413 Content Too Large\r\nContent-Length: 0\r\n\r\n"
+			}
+			if _, err := io.WriteString(c, answer); err != nil {
+				return
+			}
+			if _, err := br.Discard(length); err != nil {
+				return
+			}
+		}
+	})
+	p := startProxy(t, "http://"+addr, capture.WithEventLoop())
+	c := dialRaw(t, p.URL)
+	_ = c.c.SetReadDeadline(time.Now().Add(20 * time.Second)) // a bound should the relay stall
+	c.send("POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nab")
+	if resp, _ := c.response("POST"); resp.StatusCode != 413 {
+		t.Fatalf("status %d, want the early 413", resp.StatusCode)
+	}
+	c.send("cde")
+	c.send("GET /x HTTP/1.1\r\nHost: a\r\n\r\n")
+	if resp, body := c.response("GET"); resp.StatusCode != 200 || body != "ok" {
+		t.Fatalf("after the early answer: %d %q", resp.StatusCode, body)
+	}
+	sessions := p.stop()
+	if len(sessions) != 1 || len(sessions[0].Exchanges) != 2 {
+		t.Fatalf("%d sessions", len(sessions))
+	}
+	if ex := sessions[0].Exchanges[0]; ex.Status != 413 || string(ex.ReqBody.Data) != "ab" {
+		t.Fatalf("first exchange: %d, body %q", ex.Status, ex.ReqBody.Data)
+	}
+}
