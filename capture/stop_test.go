@@ -34,7 +34,10 @@ func TestStopClosesOpenWebSocket(t *testing.T) {
 	}))
 	defer backend.Close()
 	p := startProxy(t, backend.URL, capture.WithGrace(time.Hour))
-	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(p.URL, "http")+"/ws/chat/", nil)
+	ws, resp, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(p.URL, "http")+"/ws/chat/", nil)
+	if resp != nil {
+		resp.Body.Close()
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
