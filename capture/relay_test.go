@@ -383,3 +383,35 @@ func TestLoopEarlyAnswer(t *testing.T) {
 		t.Fatalf("first exchange: %d, body %q", ex.Status, ex.ReqBody.Data)
 	}
 }
+
+// TestPipelinedRequests checks a client that sends its requests without
+// waiting for the answers: the proxy passes them on one at a time and the
+// answers come back in order, each recorded with its request.
+func TestPipelinedRequests(t *testing.T) {
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		_, _ = io.WriteString(w, r.URL.Path+":"+string(body))
+	}))
+	defer backend.Close()
+	p := startProxy(t, backend.URL)
+	c := dialRaw(t, p.URL)
+	_ = c.c.SetReadDeadline(time.Now().Add(20 * time.Second)) // a bound should the relay stall
+	c.send("GET /a HTTP/1.1\r\nHost: x\r\n\r\n" +
+		"POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc" +
+		"PUT /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nde\r\n0\r\n\r\n" +
+		"GET /d HTTP/1.1\r\nHost: x\r\n\r\n")
+	for _, want := range []struct{ method, body string }{{"GET", "/a:"}, {"POST", "/b:abc"}, {"PUT", "/c:de"}, {"GET", "/d:"}} {
+		if resp, body := c.response(want.method); resp.StatusCode != 200 || body != want.body {
+			t.Fatalf("%s: %d %q, want %q", want.method, resp.StatusCode, body, want.body)
+		}
+	}
+	var got []string
+	for _, s := range p.stop() {
+		for _, ex := range s.Exchanges {
+			got = append(got, ex.URL+"="+string(ex.RespBody.Data))
+		}
+	}
+	if want := "/a=/a: /b=/b:abc /c=/c:de /d=/d:"; strings.Join(got, " ") != want {
+		t.Fatalf("recorded %q, want %q", strings.Join(got, " "), want)
+	}
+}
