@@ -37,11 +37,10 @@ import (
 
 // loop is the capture's set of event loops.
 type loop struct {
-	c      *Capture
-	cli    *gnet.Client
-	target net.Addr
-	stop   chan struct{} // ends the ticker
-	done   chan struct{}
+	c    *Capture
+	cli  *gnet.Client
+	stop chan struct{} // ends the ticker
+	done chan struct{}
 }
 
 // lconn is one client connection on a loop and the backend connection
@@ -82,12 +81,10 @@ type lconn struct {
 // backendOf marks a backend connection's context with its client's lconn.
 type backendOf struct{ l *lconn }
 
+// newLoop starts the capture's event loops, one a core.
 func (c *Capture) newLoop() (*loop, error) {
-	addr, err := net.ResolveTCPAddr("tcp", c.targetAddr())
-	if err != nil {
-		return nil, err
-	}
-	lp := &loop{c: c, target: addr, stop: make(chan struct{}), done: make(chan struct{})}
+	lp := &loop{c: c, stop: make(chan struct{}), done: make(chan struct{})}
+	var err error
 	lp.cli, err = gnet.NewClient(lp, gnet.WithMulticore(true), gnet.WithLogger(gnetLog{c}))
 	if err != nil {
 		return nil, err
@@ -353,6 +350,16 @@ func (l *lconn) toBackend(b []byte) {
 	if !l.dialing {
 		l.dial()
 	}
+	if len(l.out) > l.lp.c.cfg.loopBacklog {
+		// The client sends more than the backlog before the backend is
+		// even connected.
+		l.lp.c.cfg.errorLog.Printf("capture: backend of %s not connected with more than %d bytes waiting for it; connection cut", l.ip, l.lp.c.cfg.loopBacklog)
+		if l.rec != nil && l.rec.err == "" {
+			l.rec.err = "backend too slow: not connected with more than the backlog waiting for it"
+		}
+		l.finish()
+		l.closeBoth()
+	}
 }
 
 // checkBacklog cuts both connections when more than the backlog limit
@@ -372,21 +379,30 @@ func (l *lconn) checkBacklog(to gnet.Conn, who string) {
 	l.closeBoth()
 }
 
+// dial connects the backend as the goroutine relay does (its dialer, 10 s
+// at most), off the loop, then puts the connection on the client's loop.
 func (l *lconn) dial() {
 	l.dialing = true
 	el := l.client.EventLoop()
-	res, err := el.Register(gnet.NewContext(context.Background(), backendOf{l}), l.lp.target)
-	if err != nil {
-		l.badGateway(err)
-		return
-	}
+	c := l.lp.c
 	go func() {
-		if r := <-res; r.Err != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		nc, err := c.dialer.DialContext(ctx, "tcp", c.targetAddr())
+		cancel()
+		if err == nil {
+			var res <-chan gnet.RegisteredResult
+			if res, err = el.Enroll(gnet.NewContext(context.Background(), backendOf{l}), nc); err != nil {
+				_ = nc.Close()
+			} else if r := <-res; r.Err != nil { // the loop has a copy of nc, and closed nc
+				err = r.Err
+			}
+		}
+		if err != nil {
 			_ = el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
 				if !l.closed {
 					l.dialing = false
 					l.out = l.out[:0]
-					l.badGateway(r.Err)
+					l.badGateway(err)
 				}
 				return nil
 			}))
