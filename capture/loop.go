@@ -313,7 +313,7 @@ func (l *lconn) requestHead(h *head, _ []byte) bool {
 // have come and gone already (a backend can refuse a body before it is
 // over); the rest of the body then goes on unrecorded.
 func (l *lconn) requestData(b []byte) {
-	if l.rec != nil && l.rec.reqBody != nil {
+	if l.rec != nil {
 		l.rec.reqBody.observe(b)
 	}
 }
@@ -484,7 +484,7 @@ func (l *lconn) answerRaw(b []byte) {
 }
 
 func (l *lconn) answerData(b []byte) {
-	if l.rec != nil && l.rec.respBody != nil {
+	if l.rec != nil {
 		l.rec.respBody.observe(b)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/thrive-loadtest/thrive/capture"
+	"github.com/thrive-loadtest/thrive/internal/loopbacktest"
 )
 
 // BenchmarkRelay measures one keep-alive client's round trips to a raw
@@ -72,7 +73,7 @@ func roundTrips(b *testing.B, addr string) {
 }
 
 func copyRelay(tb testing.TB, target string) string {
-	return serveLoopback(tb, func(c net.Conn) {
+	return loopbacktest.Serve(tb, func(c net.Conn) {
 		bc, err := (&net.Dialer{}).DialContext(context.Background(), "tcp", target)
 		if err != nil {
 			return
@@ -118,7 +119,7 @@ func readAnswer(br *bufio.Reader) error {
 // keep-alive HTTP/1.1 server.
 func rawBackend(tb testing.TB, body []byte) string {
 	answer := fmt.Appendf(nil, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
-	return serveLoopback(tb, func(c net.Conn) {
+	return loopbacktest.Serve(tb, func(c net.Conn) {
 		br := bufio.NewReader(c)
 		for {
 			for {
@@ -135,28 +136,4 @@ func rawBackend(tb testing.TB, body []byte) string {
 			}
 		}
 	})
-}
-
-// serveLoopback listens on loopback until the benchmark ends and serves
-// each connection with serve in a goroutine of its own; it returns the
-// address.
-func serveLoopback(tb testing.TB, serve func(net.Conn)) string {
-	ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				serve(c)
-			}()
-		}
-	}()
-	return ln.Addr().String()
 }

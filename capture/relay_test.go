@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/thrive-loadtest/thrive/capture"
+	"github.com/thrive-loadtest/thrive/internal/loopbacktest"
 )
 
 // rawConn is a client that writes requests byte for byte.
@@ -331,7 +332,7 @@ func TestLoopCutsASlowReceiver(t *testing.T) {
 // client gets the answer at once, sends the rest of the body, and its next
 // request is served on the same connection.
 func TestLoopEarlyAnswer(t *testing.T) {
-	addr := serveLoopback(t, func(c net.Conn) {
+	addr := loopbacktest.Serve(t, func(c net.Conn) {
 		br := bufio.NewReader(c)
 		for {
 			length := 0

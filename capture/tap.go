@@ -21,7 +21,7 @@ type bodyTap struct {
 func newBodyTap(limit int) *bodyTap { return &bodyTap{limit: limit} }
 
 func (t *bodyTap) observe(b []byte) {
-	if len(b) == 0 {
+	if t == nil || len(b) == 0 { // nil: a body not being recorded
 		return
 	}
 	t.size += int64(len(b))
