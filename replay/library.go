@@ -42,6 +42,7 @@ type step struct {
 	headers       [][2][]byte
 	body          []byte
 	endpoint      string
+	status        int       // the recorded answer's status, what the live one is judged against
 	head          bool      // a HEAD request: its answer has no body
 	ws            *wsScript // non-nil for a WebSocket upgrade
 	// echoes are headers whose recorded value was a cookie of the same
@@ -80,6 +81,7 @@ type echo struct {
 type wsScript struct {
 	frames []wsFrame // what the client sent, with the replies they got
 	close  time.Duration
+	end    *endShape // what the last frame of a reply looks like; nil if unknown
 }
 
 type wsFrame struct {
@@ -87,6 +89,11 @@ type wsFrame struct {
 	opcode  int
 	payload []byte
 	replies int // server messages that followed before the next client one
+	// idle is the silence after which the reply, once begun, is over.
+	idle time.Duration
+	// overlaps marks a message whose reply was still coming when the next
+	// message was sent: the next one does not wait for it.
+	overlaps bool
 }
 
 // hopHeaders are not replayed: they describe the recorded connection, not
@@ -205,6 +212,7 @@ func (lib *Library) add(s *traces.Session) {
 			body:     ex.ReqBody.Data,
 			endpoint: report.Template(ex.Method, ex.URL),
 			head:     ex.Method == "HEAD",
+			status:   ex.Status,
 		}
 		cookies := recordedCookies(ex.ReqHeader)
 		for _, c := range cookies {
@@ -267,19 +275,6 @@ func (lib *Library) add(s *traces.Session) {
 	}
 	lib.scripts = append(lib.scripts, sc)
 	lib.infos = append(lib.infos, scheduler.SessionInfo{Profile: s.Profile, Length: sc.length})
-}
-
-func wsScriptOf(ws *traces.WebSocket) *wsScript {
-	w := &wsScript{close: ws.Close.Offset}
-	for _, f := range ws.Frames {
-		switch {
-		case f.FromClient && (f.Opcode == traces.OpText || f.Opcode == traces.OpBinary):
-			w.frames = append(w.frames, wsFrame{offset: f.Offset, opcode: int(f.Opcode), payload: f.Payload.Data})
-		case !f.FromClient && (f.Opcode == traces.OpText || f.Opcode == traces.OpBinary) && len(w.frames) > 0:
-			w.frames[len(w.frames)-1].replies++
-		}
-	}
-	return w
 }
 
 // Sessions returns what the scheduler needs to know of the sessions.

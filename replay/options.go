@@ -48,8 +48,10 @@ type config struct {
 	connsPerUser int
 	headers      [][2]string
 	sourceIPs    []net.IP
-	recorded     bool // send the recorded cookies, no jar
-	correlate    bool // carry server-made values over
+	recorded     bool          // send the recorded cookies, no jar
+	correlate    bool          // carry server-made values over
+	replyIdle    time.Duration // 0: each reply's own, from its recording
+	strictStatus bool          // every status of 400 or more fails
 	users        *Users
 	insecureTLS  bool
 	dial         func(addr string) (net.Conn, error)
@@ -67,6 +69,9 @@ func (c *config) validate() error {
 	if c.stopTimeout < 0 {
 		errs = append(errs, fmt.Errorf("stop timeout %v is negative", c.stopTimeout))
 	}
+	if c.replyIdle < 0 {
+		errs = append(errs, fmt.Errorf("reply idle %v is negative", c.replyIdle))
+	}
 	if c.connsPerUser < 1 {
 		errs = append(errs, fmt.Errorf("connections per user %d: want 1 or more", c.connsPerUser))
 	}
@@ -79,6 +84,19 @@ type Option func(*config) error
 // WithTimeout bounds each request; 30 seconds by default.
 func WithTimeout(d time.Duration) Option {
 	return func(c *config) error { c.timeout = d; return nil }
+}
+
+// WithReplyIdle sets how long a streamed WebSocket reply that has begun may
+// stay silent before it is taken as over. By default each reply gets ten
+// times the longest gap between its recorded frames, from 1 to 10 seconds.
+func WithReplyIdle(d time.Duration) Option {
+	return func(c *config) error { c.replyIdle = d; return nil }
+}
+
+// WithStrictStatus counts every answer of status 400 or more as a failure,
+// as Locust does, even where the recording had the same status.
+func WithStrictStatus() Option {
+	return func(c *config) error { c.strictStatus = true; return nil }
 }
 
 // WithStopTimeout is how long requests in flight get to finish once the run

@@ -42,6 +42,15 @@ func (e *Engine) build(req *fasthttp.Request, st *step) {
 	}
 }
 
+// expected returns the status a live answer to st is judged against: the
+// recorded one, or none with WithStrictStatus.
+func (e *Engine) expected(st *step) int {
+	if e.cfg.strictStatus {
+		return 0
+	}
+	return st.status
+}
+
 // overridden reports whether a WithHeader replaces the recorded header name.
 func (e *Engine) overridden(name []byte) bool {
 	for _, h := range e.cfg.headers {

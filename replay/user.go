@@ -202,7 +202,7 @@ const eagerBelow = 5 * time.Millisecond
 func (u *user) send(st *step, raw []byte, due time.Time, sv *sessionVars, fills []fill) time.Time {
 	e := u.e
 	smp, _ := e.samples.Get().(*report.Sample)
-	*smp = report.Sample{Kind: report.HTTP, Profile: u.profile, Endpoint: st.endpoint, Intended: due}
+	*smp = report.Sample{Kind: report.HTTP, Profile: u.profile, Endpoint: st.endpoint, Intended: due, Expected: e.expected(st)}
 	e.inflight.Add(1)
 	var (
 		first  time.Time

@@ -51,7 +51,7 @@ func (u *user) socket(active context.Context, stop time.Time, st *step, due, t0 
 		HandshakeTimeout: e.cfg.timeout,
 		TLSClientConfig:  e.tls,
 	}
-	smp := report.Sample{Kind: report.WSConnect, Profile: u.profile, Endpoint: st.endpoint, Intended: due, Sent: time.Now()}
+	smp := report.Sample{Kind: report.WSConnect, Profile: u.profile, Endpoint: st.endpoint, Intended: due, Sent: time.Now(), Expected: e.expected(st)}
 	conn, resp, err := d.DialContext(u.hard, scheme+e.target.host+string(st.uri), h)
 	smp.Done = time.Since(smp.Sent)
 	smp.FirstByte = smp.Done
@@ -69,87 +69,191 @@ func (u *user) socket(active context.Context, stop time.Time, st *step, due, t0 
 	defer conn.Close()
 	e.wsConns.Add(1)
 
-	// The reader hands each server message's arrival time to the sender.
-	arrivals := make(chan time.Time, 1024)
+	// The reader hands each server message to the loop below, which owns
+	// everything else; quit ends the reader should the loop end first.
+	arrivals := make(chan arrival, 64)
+	quit := make(chan struct{})
+	defer close(quit)
+	keep := st.ws.end != nil // payloads are needed to see a reply's end
 	go func() {
 		defer close(arrivals)
 		for {
-			if _, _, err := conn.ReadMessage(); err != nil {
+			_, p, err := conn.ReadMessage()
+			if err != nil {
 				return
 			}
 			e.wsReceived.Add(1)
-			select {
-			case arrivals <- time.Now():
-			default: // nobody waits for replies beyond the recorded ones
+			a := arrival{at: time.Now()}
+			if keep {
+				a.payload = p
 			}
-		}
-	}()
-	ws := st.ws
-	last := time.Now()
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
-	for _, f := range ws.frames {
-		// A message goes out at its recorded offset, but not before the
-		// reply to the one before has come: a chat client waits for its
-		// answer. Waiting on the target is not the generator's lag.
-		at := t0.Add(u.scaled(f.offset))
-		if e.cfg.pacing == Think || last.After(at) {
-			at = last
-		}
-		if !at.Before(stop) || !sleepUntil(active, timer, at) {
-			break
-		}
-		rs := report.Sample{Kind: report.WSReply, Profile: u.profile, Endpoint: st.endpoint, Intended: at, Sent: time.Now(), Status: 101}
-		_ = conn.SetWriteDeadline(rs.Sent.Add(e.cfg.timeout))
-		payload := f.payload
-		if sv != nil {
-			for _, sub := range sv.substitutions(st) {
-				payload = bytes.ReplaceAll(payload, []byte(sub[0]), []byte(sub[1]))
-			}
-		}
-		e.wsSent.Add(1)
-		if err := conn.WriteMessage(f.opcode, payload); err != nil {
-			rs.Err = classify(err)
-			u.sink.Observe(&rs)
-			return
-		}
-		timeout := time.NewTimer(e.cfg.timeout)
-		got := 0
-	replies:
-		for got < f.replies {
 			select {
-			case t, ok := <-arrivals:
-				if !ok {
-					rs.Err = report.ErrClosed
-					break replies
-				}
-				got++
-				if got == 1 {
-					rs.FirstByte = t.Sub(rs.Sent)
-				}
-				rs.Done = t.Sub(rs.Sent)
-				last = t
-			case <-timeout.C:
-				rs.Err = report.ErrTimeout
-				break replies
-			case <-u.hard.Done():
-				timeout.Stop()
+			case arrivals <- a:
+			case <-quit:
 				return
 			}
 		}
-		timeout.Stop()
-		if f.replies == 0 {
-			last = time.Now()
+	}()
+	u.converse(conn, active, stop, st, t0, sv, arrivals)
+}
+
+// arrival is a server message as the reader saw it.
+type arrival struct {
+	at      time.Time
+	payload []byte // only when the end of a reply is told by its shape
+}
+
+// reply is a client message whose reply is awaited.
+type reply struct {
+	smp  report.Sample
+	msg  *wsFrame
+	got  int       // frames so far
+	last time.Time // the latest frame
+}
+
+// converse sends each client message at its recorded offset from t0 (or,
+// with think pacing, once the reply before it is over) and times each
+// reply from the message to its first and its last frame. Replies are
+// awaited in order: each frame belongs to the oldest reply not over. A reply
+// is over at a frame of the recorded last frame's shape (or, when the
+// recording shows none, at the recorded number of frames), or after a
+// silence once it has begun; a reply that never begins fails after the
+// request timeout. A message waits for the reply before it to be over,
+// unless the recorded user did not wait either. Frames that come when no
+// reply is awaited are counted and left alone.
+func (u *user) converse(conn *websocket.Conn, active context.Context, stop time.Time, st *step, t0 time.Time, sv *sessionVars, arrivals <-chan arrival) {
+	e := u.e
+	ws := st.ws
+	var queue []*reply
+	last := time.Now() // when the latest reply was over, or the connection opened
+	sendTimer, waitTimer := time.NewTimer(time.Hour), time.NewTimer(time.Hour)
+	defer sendTimer.Stop()
+	defer waitTimer.Stop()
+	finish := func(r *reply, now time.Time, err report.ErrorKind, silent bool) {
+		r.smp.Err, r.smp.Silent = err, silent
+		if r.got > 0 {
+			r.smp.Done = r.last.Sub(r.smp.Sent)
+		} else {
+			r.smp.Done = now.Sub(r.smp.Sent)
 		}
-		u.sink.Observe(&rs)
+		u.sink.Observe(&r.smp)
+		queue = queue[1:]
+		last = now
+	}
+	next := 0
+	sending := true
+	for {
+		// When the next message goes out, if it may now.
+		var sendAt time.Time
+		canSend := sending && next < len(ws.frames)
+		if canSend {
+			f := &ws.frames[next]
+			sendAt = t0.Add(u.scaled(f.offset))
+			prevOverlaps := next > 0 && ws.frames[next-1].overlaps && e.cfg.pacing == Recorded
+			switch {
+			case len(queue) > 0 && !prevOverlaps:
+				canSend = false
+			case e.cfg.pacing == Think || (!prevOverlaps && last.After(sendAt)):
+				sendAt = last
+			}
+			if canSend && (!sendAt.Before(stop) || active.Err() != nil) {
+				sending, canSend = false, false
+			}
+		}
+		if !canSend && len(queue) == 0 && (!sending || next >= len(ws.frames)) {
+			break
+		}
+		var sendC, waitC <-chan time.Time
+		if canSend {
+			sendTimer.Reset(time.Until(sendAt))
+			sendC = sendTimer.C
+		}
+		if len(queue) > 0 {
+			r := queue[0]
+			deadline := r.smp.Sent.Add(e.cfg.timeout)
+			if r.got > 0 {
+				deadline = minTime(deadline, r.last.Add(u.replyIdle(r.msg)))
+			}
+			waitTimer.Reset(time.Until(deadline))
+			waitC = waitTimer.C
+		}
+		select {
+		case <-sendC:
+			f := &ws.frames[next]
+			next++
+			r := &reply{msg: f, smp: report.Sample{Kind: report.WSReply, Profile: u.profile, Endpoint: st.endpoint, Intended: sendAt, Sent: time.Now(), Status: 101}}
+			_ = conn.SetWriteDeadline(r.smp.Sent.Add(e.cfg.timeout))
+			payload := f.payload
+			if sv != nil {
+				for _, sub := range sv.substitutions(st) {
+					payload = bytes.ReplaceAll(payload, []byte(sub[0]), []byte(sub[1]))
+				}
+			}
+			e.wsSent.Add(1)
+			if err := conn.WriteMessage(f.opcode, payload); err != nil {
+				r.smp.Err = classify(err)
+				u.sink.Observe(&r.smp)
+				return
+			}
+			if f.replies == 0 {
+				u.sink.Observe(&r.smp)
+				last = r.smp.Sent
+				continue
+			}
+			queue = append(queue, r)
+		case a, ok := <-arrivals:
+			if !ok {
+				for len(queue) > 0 {
+					finish(queue[0], time.Now(), report.ErrClosed, false)
+				}
+				return
+			}
+			if len(queue) == 0 {
+				continue // nothing awaited: a push, or the rest of a reply given up on
+			}
+			r := queue[0]
+			r.got++
+			if r.got == 1 {
+				r.smp.FirstByte = a.at.Sub(r.smp.Sent)
+			}
+			r.last = a.at
+			if ws.end != nil && ws.end.matches(a.payload) || ws.end == nil && r.got >= r.msg.replies {
+				finish(r, a.at, "", false)
+			}
+		case now := <-waitC:
+			r := queue[0]
+			switch {
+			case r.got == 0 || now.Sub(r.smp.Sent) >= e.cfg.timeout:
+				finish(r, now, report.ErrTimeout, false)
+			default:
+				finish(r, now, "", true)
+			}
+		case <-u.hard.Done():
+			return
+		}
 	}
 	closeAt := t0.Add(u.scaled(ws.close))
-	if e.cfg.pacing == Think {
+	if e.cfg.pacing == Think || closeAt.Before(last) {
 		closeAt = last
 	}
 	if closeAt.After(stop) {
 		closeAt = stop
 	}
-	sleepUntil(active, timer, closeAt)
+	sleepUntil(active, sendTimer, closeAt)
 	_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
+}
+
+// replyIdle is how long the reply to msg may stay silent once begun.
+func (u *user) replyIdle(msg *wsFrame) time.Duration {
+	if d := u.e.cfg.replyIdle; d > 0 {
+		return d
+	}
+	return msg.idle
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }

@@ -68,16 +68,18 @@ type htmlQuantile struct {
 }
 
 type htmlEndpoint struct {
-	Kind     string  `json:"kind"`
-	Name     string  `json:"name"`
-	Profile  string  `json:"profile"`
-	Requests int64   `json:"requests"`
-	Failures int64   `json:"failures"`
-	RPS      float64 `json:"rps"`
-	P50      float64 `json:"p50"`
-	P95      float64 `json:"p95"`
-	P99      float64 `json:"p99"`
-	Max      float64 `json:"max"`
+	Kind     string `json:"kind"`
+	Name     string `json:"name"`
+	Profile  string `json:"profile"`
+	Requests int64  `json:"requests"`
+	Failures int64  `json:"failures"`
+	// AsRecorded counts 4xx answers that were 4xx when recorded.
+	AsRecorded int64   `json:"as_recorded"`
+	RPS        float64 `json:"rps"`
+	P50        float64 `json:"p50"`
+	P95        float64 `json:"p95"`
+	P99        float64 `json:"p99"`
+	Max        float64 `json:"max"`
 }
 
 type htmlProfile struct {
@@ -132,7 +134,7 @@ func WriteHTML(w io.Writer, res *Result) error {
 		byProfile[e.Profile].Requests += e.Requests
 		byProfile[e.Profile].Failures += e.Failures
 		d.Endpoints = append(d.Endpoints, htmlEndpoint{Kind: e.Kind, Name: e.Name, Profile: e.Profile, Requests: e.Requests,
-			Failures: e.Failures, RPS: float64(e.Requests) / secs, P50: e.Latency.P50, P95: e.Latency.P95, P99: e.Latency.P99, Max: e.Latency.Max})
+			Failures: e.Failures, AsRecorded: e.AsRecordedCount(), RPS: float64(e.Requests) / secs, P50: e.Latency.P50, P95: e.Latency.P95, P99: e.Latency.P99, Max: e.Latency.Max})
 		for code, n := range e.StatusCodes {
 			status["status "+code] += n
 		}

@@ -88,8 +88,8 @@ func locustRows(res *Result) ([]*locustRow, error) {
 			r.errors[kind] += n
 		}
 		for code, n := range e.StatusCodes {
-			if c, _ := strconv.Atoi(code); c >= 400 && c != 429 {
-				r.errors["HTTP "+code] += n
+			if c, _ := strconv.Atoi(code); (c >= 400 && c != 429 || e.Kind == "ws-connect" && c != 101) && n > e.AsRecorded[code] {
+				r.errors["HTTP "+code] += n - e.AsRecorded[code]
 			}
 		}
 	}

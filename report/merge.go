@@ -73,6 +73,7 @@ func Merge(rs []*Result) (*Result, error) {
 		}
 		m.Requests += r.Requests
 		m.Failures += r.Failures
+		m.AsRecorded += r.AsRecorded
 		m.Clamped += r.Clamped
 		m.WebSocket.Connections += r.WebSocket.Connections
 		m.WebSocket.FramesSent += r.WebSocket.FramesSent
@@ -91,6 +92,13 @@ func Merge(rs []*Result) (*Result, error) {
 			}
 			a.e.Requests += e.Requests
 			a.e.Failures += e.Failures
+			a.e.EndedBySilence += e.EndedBySilence
+			for c, n := range e.AsRecorded {
+				if a.e.AsRecorded == nil {
+					a.e.AsRecorded = map[string]int64{}
+				}
+				a.e.AsRecorded[c] += n
+			}
 			for c, n := range e.StatusCodes {
 				a.e.StatusCodes[c] += n
 			}

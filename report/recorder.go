@@ -50,6 +50,8 @@ type endpointKey struct {
 type endpointStats struct {
 	requests, failures int64
 	status             map[int]int64
+	asRecorded         map[int]int64 // 4xx answers the recording had as 4xx, by status
+	silent             int64         // WebSocket replies that ended by a silence
 	errors             map[ErrorKind]int64
 	latency            *hdrhistogram.Histogram // from Sent to Done
 	corrected          *hdrhistogram.Histogram // from Intended to Done
@@ -90,6 +92,15 @@ func (r *Recorder) Observe(s *Sample) {
 		e.errors[s.Err]++
 	} else {
 		e.status[s.Status]++
+	}
+	if s.AsRecorded() {
+		if e.asRecorded == nil {
+			e.asRecorded = map[int]int64{}
+		}
+		e.asRecorded[s.Status]++
+	}
+	if s.Silent {
+		e.silent++
 	}
 	r.record(e.latency, s.Done)
 	r.record(e.corrected, s.Sent.Sub(s.Intended)+s.Done)

@@ -25,6 +25,9 @@ type Result struct {
 	Params   map[string]string `json:"params"`
 	Requests int64             `json:"requests"`
 	Failures int64             `json:"failures"`
+	// AsRecorded counts the 4xx answers the recording had as 4xx too
+	// (a favicon missing then and now): neither failures nor successes.
+	AsRecorded int64 `json:"as_recorded,omitempty"`
 	// Clamped counts measurements outside the histograms' range (1 µs to
 	// 60 s), recorded at the nearest end.
 	Clamped   int64           `json:"clamped"`
@@ -47,6 +50,16 @@ type WebSocketStats struct {
 	FramesReceived int64 `json:"frames_received"`
 }
 
+// AsRecordedCount returns how many of the endpoint's answers were 4xx as
+// recorded.
+func (e *EndpointStats) AsRecordedCount() int64 {
+	var n int64
+	for _, c := range e.AsRecorded {
+		n += c
+	}
+	return n
+}
+
 // EndpointStats are one endpoint's figures for one profile.
 type EndpointStats struct {
 	Kind        string           `json:"kind"`
@@ -56,6 +69,12 @@ type EndpointStats struct {
 	Failures    int64            `json:"failures"`
 	StatusCodes map[string]int64 `json:"status_codes"`
 	Errors      map[string]int64 `json:"errors,omitempty"`
+	// AsRecorded counts, by status, the 4xx answers the recording had as
+	// 4xx too: not failures.
+	AsRecorded map[string]int64 `json:"as_recorded,omitempty"`
+	// EndedBySilence counts the WebSocket replies that ended with a
+	// silence rather than a frame shaped like the recorded last one.
+	EndedBySilence int64 `json:"ended_by_silence,omitempty"`
 	// Latency is from the intended send time (no coordinated omission);
 	// ServiceLatency from the actual one.
 	Latency        Latency `json:"latency_ms"`
@@ -135,6 +154,14 @@ func (r *Recorder) Result(target, label string, end time.Time, params map[string
 				es.Errors[string(kind)] = n
 			}
 		}
+		for code, n := range e.asRecorded {
+			if es.AsRecorded == nil {
+				es.AsRecorded = map[string]int64{}
+			}
+			es.AsRecorded[fmt.Sprint(code)] = n
+			res.AsRecorded += n
+		}
+		es.EndedBySilence = e.silent
 		res.Requests += e.requests
 		res.Failures += e.failures
 		res.Endpoints = append(res.Endpoints, es)

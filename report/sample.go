@@ -48,13 +48,42 @@ type Sample struct {
 	// FirstByte and Done are the times from Sent to the first and to the
 	// last byte of the answer (for WSReply: its first and last frame).
 	FirstByte, Done time.Duration
+	// Expected is the status the recording had, which an answer's status
+	// is judged against; 0 judges every status of 400 or more a failure
+	// (--strict-status).
+	Expected int
+	// Silent marks a WSReply that ended by a silence rather than with a
+	// frame shaped like the recorded reply's last.
+	Silent bool
 }
 
-// Failed reports whether the sample counts as a failure: a transport error
-// or a status of 400 or more, but 429. A 429 is the target shedding load as
-// designed: load tests expect them and count them apart (status_429), so
-// they do not make the error rate.
-func (s *Sample) Failed() bool { return s.Err != "" || (s.Status >= 400 && s.Status != 429) }
+// Failed reports whether the sample counts as a failure: a transport error,
+// a 5xx, a 4xx where the recording had no 4xx (see AsRecorded), or a
+// WebSocket handshake that did not switch protocols. A 429 is the target shedding load as designed: load tests expect
+// them and count them apart (status_429), so they do not make the error
+// rate.
+func (s *Sample) Failed() bool {
+	switch {
+	case s.Err != "":
+		return true
+	case s.Kind == WSConnect:
+		return s.Status != 101
+	case s.Status == 429:
+		return false
+	case s.Status >= 500:
+		return true
+	case s.Status >= 400:
+		return !s.AsRecorded()
+	}
+	return false
+}
+
+// AsRecorded reports whether the sample is a 4xx (but 429) answered where
+// the recording had a 4xx too: a favicon that was missing then and is
+// missing now is the application as it is, not a failure.
+func (s *Sample) AsRecorded() bool {
+	return s.Err == "" && s.Status >= 400 && s.Status < 500 && s.Status != 429 && s.Expected >= 400 && s.Expected < 500
+}
 
 // Lag returns how late the sample was sent: Sent - Intended.
 func (s *Sample) Lag() time.Duration { return s.Sent.Sub(s.Intended) }

@@ -48,6 +48,8 @@ type replayFlags struct {
 	headers     []string
 	timeout     time.Duration
 	stopTimeout time.Duration
+	replyIdle   time.Duration
+	strict      bool
 	sourceIPs   string
 	out         string
 	label       string
@@ -112,6 +114,8 @@ due, and the generator's lateness (schedule lag) is measured too.`,
 	fl.StringArrayVarP(&f.headers, "header", "H", nil, "add or replace a header on every request: 'Name: value'")
 	fl.DurationVar(&f.timeout, "timeout", 30*time.Second, "timeout of each request")
 	fl.DurationVar(&f.stopTimeout, "stop-timeout", 30*time.Second, "at the end or on Ctrl-C, time requests in flight get to finish")
+	fl.DurationVar(&f.replyIdle, "reply-idle", 0, "a streamed WebSocket reply that has begun is over after this long without a frame (default: 10x the longest gap between its recorded frames, 1s to 10s)")
+	fl.BoolVar(&f.strict, "strict-status", false, "count every status of 400 or more as a failure, as Locust does, even where the recording had the same (by default a 4xx recorded as a 4xx is counted 'as recorded')")
 	fl.StringVar(&f.sourceIPs, "source-ips", "", "spread connections over these local addresses: 127.0.0.2-127.0.0.9")
 	fl.StringVarP(&f.out, "out", "o", "", "write the results as JSON to this file")
 	fl.StringVar(&f.label, "label", "", "the build under test, stored with the results")
@@ -192,6 +196,12 @@ func (f *replayFlags) options() ([]replay.Option, error) {
 	opts := []replay.Option{replay.WithPacing(p), replay.WithTimeout(f.timeout), replay.WithStopTimeout(f.stopTimeout)}
 	if f.recordedCk {
 		opts = append(opts, replay.WithRecordedCookies())
+	}
+	if f.replyIdle > 0 {
+		opts = append(opts, replay.WithReplyIdle(f.replyIdle))
+	}
+	if f.strict {
+		opts = append(opts, replay.WithStrictStatus())
 	}
 	if f.noCorr {
 		opts = append(opts, replay.WithoutCorrelation())
@@ -471,17 +481,27 @@ func filesWarning(users int, shared bool) string {
 func printResult(w io.Writer, res *report.Result) {
 	secs := max(res.End.Sub(res.Start).Seconds(), 1e-9)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "\ttype\tname\tprofile\trequests\tfailures\treq/s\tp50 ms\tp95 ms\tp99 ms\tmax ms\t\n")
+	fmt.Fprintf(tw, "\ttype\tname\tprofile\trequests\tfailures\tas recorded\treq/s\tp50 ms\tp95 ms\tp99 ms\tmax ms\t\n")
 	eps := slices.Clone(res.Endpoints)
 	sort.SliceStable(eps, func(i, j int) bool { return eps[i].Requests > eps[j].Requests })
 	for _, e := range eps {
-		fmt.Fprintf(tw, "\t%s\t%s\t%s\t%d\t%d\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t\n", e.Kind, e.Name, e.Profile, e.Requests, e.Failures,
-			float64(e.Requests)/secs, e.Latency.P50, e.Latency.P95, e.Latency.P99, e.Latency.Max)
+		fmt.Fprintf(tw, "\t%s\t%s\t%s\t%d\t%d\t%d\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t\n", e.Kind, e.Name, e.Profile, e.Requests, e.Failures,
+			e.AsRecordedCount(), float64(e.Requests)/secs, e.Latency.P50, e.Latency.P95, e.Latency.P99, e.Latency.Max)
 	}
 	_ = tw.Flush()
 	fmt.Fprintf(w, "requests %d, failures %d (%.2f%%), %.1f req/s; schedule lag p50 %.2f ms, p99 %.2f ms, max %.2f ms\n",
 		res.Requests, res.Failures, 100*float64(res.Failures)/float64(max(res.Requests, 1)), float64(res.Requests)/secs,
 		res.Lag.P50, res.Lag.P99, res.Lag.Max)
+	if res.AsRecorded > 0 {
+		fmt.Fprintf(w, "as recorded: %d answers of 400-499 that were 4xx in the recording too, not counted as failures (--strict-status counts them)\n", res.AsRecorded)
+	}
+	var silent int64
+	for _, e := range res.Endpoints {
+		silent += e.EndedBySilence
+	}
+	if silent > 0 {
+		fmt.Fprintf(w, "WebSocket replies that ended by a silence, with no frame shaped like the recorded last one: %d (--reply-idle sets the silence)\n", silent)
+	}
 }
 
 func replayStatus(w io.Writer, eng *replay.Engine, rec *report.Recorder, done <-chan struct{}) {

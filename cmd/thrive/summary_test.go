@@ -33,6 +33,18 @@ func fixedResult() *report.Result {
 	}
 	r.Observe(&report.Sample{Kind: report.HTTP, Profile: "import", Endpoint: "POST /api/import/{kind}/", Err: report.ErrRefused,
 		Intended: start, Sent: start})
+	for i := range 4 {
+		// A favicon missing when recorded and missing now; the last one
+		// was recorded as found.
+		s := report.Sample{Kind: report.HTTP, Profile: "browse", Endpoint: "GET /favicon.ico", Status: 404, Expected: 404,
+			Intended: start, Sent: start, Done: time.Millisecond}
+		if i == 3 {
+			s.Expected = 200
+		}
+		r.Observe(&s)
+	}
+	r.Observe(&report.Sample{Kind: report.WSReply, Profile: "chat", Endpoint: "WS /ws/chat/", Status: 101, Silent: true,
+		Intended: start, Sent: start, FirstByte: 40 * time.Millisecond, Done: 900 * time.Millisecond})
 	return r.Result("http://127.0.0.1:8000", "golden", start.Add(10*time.Second), map[string]string{"users": "20"})
 }
 

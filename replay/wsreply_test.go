@@ -1,0 +1,118 @@
+package replay
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/thrive-loadtest/thrive/traces"
+)
+
+// socketOf makes a recorded WebSocket from a script: "> text" is a client
+// message, "< text" a server frame, each 10 ms after the one before.
+func socketOf(lines ...string) *traces.WebSocket {
+	ws := &traces.WebSocket{}
+	for i, l := range lines {
+		ws.Frames = append(ws.Frames, traces.Frame{Offset: time.Duration(i) * 10 * time.Millisecond, FromClient: l[0] == '>',
+			Opcode: traces.OpText, Payload: traces.Body{Data: []byte(strings.TrimSpace(l[1:]))}})
+	}
+	return ws
+}
+
+func TestEndShape(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		lines    []string
+		want     string // the shape, as String names it
+		match    []string
+		nomatch  []string
+		overlaps []bool
+	}{
+		{
+			name: "type field",
+			lines: []string{`> {"q":1}`, `< {"type":"token","c":"a"}`, `< {"type":"token","c":"b"}`, `< {"type":"done","n":2}`,
+				`> {"q":2}`, `< {"type":"token","c":"a"}`, `< {"type":"done","n":1}`},
+			want:    `fields type="done"`,
+			match:   []string{`{"type":"done","n":40}`, `{"n":1,"type":"done"}`},
+			nomatch: []string{`{"type":"token","c":"z"}`, `[DONE]`, `{"kind":"done"}`},
+		},
+		{
+			name:    "one reply, done flag",
+			lines:   []string{`> hi`, `< {"delta":"a","done":false}`, `< {"delta":"b","done":false}`, `< {"delta":"","done":true}`},
+			want:    `fields done=true`,
+			match:   []string{`{"delta":"x","done":true}`},
+			nomatch: []string{`{"delta":"x","done":false}`},
+		},
+		{
+			name:  "a key only the last frame has",
+			lines: []string{`> hi`, `< {"t":"a"}`, `< {"t":"b"}`, `< {"t":"c","usage":{"n":3}}`, `> again`, `< {"t":"a"}`, `< {"t":"c","usage":{"n":1}}`},
+			want:  `keys t,usage`,
+			match: []string{`{"usage":{"n":9},"t":"q"}`}, nomatch: []string{`{"t":"c"}`},
+		},
+		{
+			name:  "text",
+			lines: []string{`> hi`, `< word `, `< word `, `< [DONE]`, `> more`, `< word `, `< [DONE]`},
+			want:  `text [DONE]`, match: []string{`[DONE]`}, nomatch: []string{`word `},
+		},
+		{
+			name:  "every frame alike: the recorded count",
+			lines: []string{`> hi`, `< {"t":"a"}`, `< {"t":"b"}`, `> more`, `< {"t":"a"}`},
+			want:  `recorded frame count`,
+		},
+		{
+			// The user sent the second message before the first reply
+			// was over: its end came after the second message.
+			name: "a reply cut by the next message",
+			lines: []string{`> one`, `< {"type":"token"}`, `> two`, `< {"type":"token"}`, `< {"type":"done"}`,
+				`< {"type":"token"}`, `< {"type":"done"}`, `> three`, `< {"type":"token"}`, `< {"type":"done"}`},
+			want:     `fields type="done"`,
+			overlaps: []bool{true, false, false},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := wsScriptOf(socketOf(tc.lines...))
+			if got := w.end.String(); got != tc.want {
+				t.Fatalf("shape %s, want %s", got, tc.want)
+			}
+			for _, p := range tc.match {
+				if !w.end.matches([]byte(p)) {
+					t.Errorf("%s does not match", p)
+				}
+			}
+			for _, p := range tc.nomatch {
+				if w.end.matches([]byte(p)) {
+					t.Errorf("%s matches", p)
+				}
+			}
+			if tc.overlaps != nil {
+				for i, f := range w.frames {
+					if f.overlaps != tc.overlaps[i] {
+						t.Errorf("message %d: overlaps %v, want %v", i, f.overlaps, tc.overlaps[i])
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestReplyIdleFromTheRecording: the silence that ends a reply is ten times
+// the longest gap between its recorded frames, from 1 to 10 seconds.
+func TestReplyIdleFromTheRecording(t *testing.T) {
+	ws := &traces.WebSocket{Frames: []traces.Frame{
+		{Offset: 0, FromClient: true, Opcode: traces.OpText, Payload: traces.Body{Data: []byte("a")}},
+		{Offset: 10 * time.Millisecond, Opcode: traces.OpText, Payload: traces.Body{Data: []byte("x")}},
+		{Offset: 20 * time.Millisecond, Opcode: traces.OpText, Payload: traces.Body{Data: []byte("y")}},
+		{Offset: time.Second, FromClient: true, Opcode: traces.OpText, Payload: traces.Body{Data: []byte("b")}},
+		{Offset: 1100 * time.Millisecond, Opcode: traces.OpText, Payload: traces.Body{Data: []byte("x")}},
+		{Offset: 1400 * time.Millisecond, Opcode: traces.OpText, Payload: traces.Body{Data: []byte("y")}},
+		{Offset: 2 * time.Second, FromClient: true, Opcode: traces.OpText, Payload: traces.Body{Data: []byte("c")}},
+		{Offset: 2100 * time.Millisecond, Opcode: traces.OpText, Payload: traces.Body{Data: []byte("x")}},
+		{Offset: 4100 * time.Millisecond, Opcode: traces.OpText, Payload: traces.Body{Data: []byte("y")}},
+	}}
+	w := wsScriptOf(ws)
+	for i, want := range []time.Duration{time.Second, 3 * time.Second, 10 * time.Second} {
+		if got := w.frames[i].idle; got != want {
+			t.Errorf("reply %d: idle %v, want %v", i, got, want)
+		}
+	}
+}
