@@ -51,6 +51,11 @@ type session struct {
 	inflight int
 	ending   bool // end as soon as nothing is in flight
 	done     bool
+	// movedTo is the session a login moved this anonymous one's records
+	// to, at movedAt: a request that began before then and was still in
+	// flight (a favicon the browser had asked for) follows them.
+	movedTo *session
+	movedAt time.Time
 }
 
 // sessionizer groups exchanges into sessions. It is safe for concurrent use;
@@ -153,6 +158,9 @@ func (sz *sessionizer) complete(r *record) {
 	defer sz.mu.Unlock()
 	s := r.session
 	s.inflight--
+	for s.movedTo != nil && r.start.Before(s.movedAt) && r.newKey == "" {
+		s = s.movedTo
+	}
 	if r.newKey != "" {
 		target := sz.get(r.newKey, r.start)
 		switch {
@@ -163,6 +171,7 @@ func (sz *sessionizer) complete(r *record) {
 				target.first = minTime(target.first, s.first)
 				s.records = nil
 			}
+			s.movedTo, s.movedAt = target, r.start
 		default:
 			s.ending = true // a new login ends the visit of the old cookie
 		}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
@@ -38,18 +39,35 @@ type variable struct {
 	from     int    // the step whose answer gives it
 	place    place  // where in that answer
 	rule     string // a name for reports: "POST /api/import/{kind}/ $.job.id"
+	// short marks a value shorter than the length rule that was taken for
+	// its id-like name or place: it is found and replaced only in id
+	// positions (a whole path segment, a query, JSON or form value).
+	short bool
 }
 
-// place is where a value sits in an answer: a JSON path, a header, or the
-// group of a regular expression over the body (rules written by hand).
+// why says why a variable was taken, for reports.
+func (v *variable) why() string {
+	if v.short {
+		return "id-like name"
+	}
+	return "long token"
+}
+
+// place is where a value sits in an answer: a JSON path, a header (or one
+// segment of a URL path in it), or the group of a regular expression over
+// the body (rules written by hand).
 type place struct {
-	header string         // set for a header value
-	path   []any          // JSON: object keys (string) and array indices (int)
-	regex  *regexp.Regexp // set for a rule's regular expression
-	label  string         // how a found regex place is named (html NAME)
+	header  string         // set for a header value
+	segment int            // with header: 1 + the index of a segment of the URL path it holds
+	path    []any          // JSON: object keys (string) and array indices (int)
+	regex   *regexp.Regexp // set for a rule's regular expression
+	label   string         // how a found regex place is named (html NAME)
 }
 
 func (p place) String() string {
+	if p.header != "" && p.segment > 0 {
+		return fmt.Sprintf("header %s segment %d", p.header, p.segment)
+	}
 	if p.header != "" {
 		return "header " + p.header
 	}
@@ -76,6 +94,44 @@ func (p place) String() string {
 type candidate struct {
 	value string
 	place place
+	// short marks a value shorter than the length rule, kept for its
+	// id-like name or place.
+	short bool
+}
+
+// idName reports whether a JSON key names an id: id, pk, uuid, slug, key,
+// handle, cursor, or a name ending in _id, Id, _ids, Ids, _pk, _uuid, _key,
+// _slug or _cursor.
+func idName(k string) bool {
+	switch strings.ToLower(k) {
+	case "id", "pk", "uuid", "guid", "slug", "key", "handle", "ids", "cursor", "next_cursor", "nextcursor":
+		return true
+	}
+	for _, suf := range []string{"_id", "Id", "ID", "_ids", "Ids", "IDs", "_pk", "_uuid", "Uuid", "_key", "Key", "_slug", "_cursor", "Cursor"} {
+		if len(k) > len(suf) && strings.HasSuffix(k, suf) {
+			return true
+		}
+	}
+	return false
+}
+
+// idPath reports whether a JSON path ends at an id: its last key is
+// id-like, or it is an element of an array whose key is.
+func idPath(path []any) bool {
+	for i := len(path) - 1; i >= 0; i-- {
+		if k, ok := path[i].(string); ok {
+			return idName(k)
+		}
+	}
+	return false
+}
+
+// shortValue reports whether v is too short for the length rule.
+func shortValue(v string) bool {
+	if _, err := strconv.ParseInt(v, 10, 64); err == nil {
+		return len(v) < minDigits
+	}
+	return len(v) < minValue
 }
 
 // ordinaryHeader reports the answer headers that describe the answer, not
@@ -113,7 +169,7 @@ func htmlValues(body []byte) []candidate {
 		q := regexp.QuoteMeta(name)
 		expr := `(?i)<(?:input|meta)\b[^>]*?\b(?:name|property)="` + q + `"[^>]*?\b(?:value|content)="([^"]*)"` +
 			`|<(?:input|meta)\b[^>]*?\b(?:value|content)="([^"]*)"[^>]*?\b(?:name|property)="` + q + `"`
-		out = append(out, candidate{value, place{regex: regexp.MustCompile(expr), label: "html " + name}})
+		out = append(out, candidate{value: value, place: place{regex: regexp.MustCompile(expr), label: "html " + name}})
 	}
 	return out
 }
@@ -122,13 +178,26 @@ func htmlValues(body []byte) []candidate {
 // leaves of a JSON body, the named inputs and meta tags of an HTML one,
 // and the values of headers that are not about the answer itself
 // (Location, X-CSRF-Token, ...).
-func answerValues(ex *traces.Exchange) []candidate {
-	var out []candidate
+func answerValues(ex *traces.Exchange) (out []candidate) {
 	for _, h := range ex.RespHeader {
 		if !ordinaryHeader(h.Name) && len(h.Value) >= minValue {
-			out = append(out, candidate{h.Value, place{header: h.Name}})
+			out = append(out, candidate{value: h.Value, place: place{header: h.Name}})
 		}
 	}
+	// The ids in the path of a created thing's address, after the
+	// body's values, which name them better.
+	defer func() {
+		for _, h := range ex.RespHeader {
+			if !strings.EqualFold(h.Name, "Location") && !strings.EqualFold(h.Name, "Content-Location") {
+				continue
+			}
+			for i, seg := range pathSegments(h.Value) {
+				if isDigits(seg) || len(seg) >= minValue && strings.ContainsAny(seg, "0123456789") {
+					out = append(out, candidate{value: seg, place: place{header: h.Name, segment: i + 1}, short: shortValue(seg)})
+				}
+			}
+		}
+	}()
 	body := ex.RespBody.Data
 	if ex.RespBody.Truncated() || len(body) == 0 {
 		return out
@@ -146,12 +215,41 @@ func answerValues(ex *traces.Exchange) []candidate {
 		return out
 	}
 	walk(doc, nil, func(path []any, v string) {
-		out = append(out, candidate{v, place{path: append([]any(nil), path...)}})
+		short := shortValue(v)
+		if !short || idPath(path) {
+			out = append(out, candidate{value: v, place: place{path: append([]any(nil), path...)}, short: short})
+		}
 	})
 	return out
 }
 
-// walk calls f for each leaf of a JSON document worth correlating.
+// pathSegments returns the segments of the path of a URL or path.
+func pathSegments(u string) []string {
+	if i := strings.Index(u, "://"); i >= 0 {
+		u = u[i+3:]
+		if j := strings.IndexByte(u, '/'); j >= 0 {
+			u = u[j:]
+		} else {
+			return nil
+		}
+	}
+	if i := strings.IndexAny(u, "?#"); i >= 0 {
+		u = u[:i]
+	}
+	return strings.Split(strings.Trim(u, "/"), "/")
+}
+
+func isDigits(s string) bool {
+	for i := range len(s) {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// walk calls f for each non-empty string and each integer of a JSON
+// document.
 func walk(doc any, path []any, f func(path []any, v string)) {
 	switch d := doc.(type) {
 	case map[string]any:
@@ -163,11 +261,11 @@ func walk(doc any, path []any, f func(path []any, v string)) {
 			walk(v, append(path, i), f)
 		}
 	case string:
-		if len(d) >= minValue {
+		if d != "" {
 			f(path, d)
 		}
 	case json.Number:
-		if s := d.String(); len(s) >= minDigits && !strings.ContainsAny(s, ".eE") {
+		if s := d.String(); !strings.ContainsAny(s, ".eE") {
 			f(path, s)
 		}
 	}
@@ -194,7 +292,7 @@ func addedValues(ex *traces.Exchange, rules *CorrelationRules) []candidate {
 			continue
 		}
 		if v, ok := a.place.extract(ex.RespBody.Data, header); ok {
-			out = append(out, candidate{v, a.place})
+			out = append(out, candidate{value: v, place: a.place})
 		}
 	}
 	return out
@@ -244,34 +342,90 @@ func alnum(c byte) bool {
 	return '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
 }
 
+// idPositions adds to into the values a request sends in id positions:
+// whole segments of its path, query values, JSON values (strings and
+// integers) and form values of its body and of its WebSocket messages.
+func idPositions(ex *traces.Exchange, into map[string]bool) {
+	path, query, _ := strings.Cut(report.RequestURI(ex.URL), "?")
+	for _, seg := range pathSegments(path) {
+		if seg != "" {
+			into[seg] = true
+		}
+	}
+	fields := func(text string) {
+		if vals, err := url.ParseQuery(text); err == nil {
+			for _, vs := range vals {
+				for _, v := range vs {
+					into[v] = true
+				}
+			}
+		}
+	}
+	fields(query)
+	body := func(b []byte) {
+		b = bytes.TrimSpace(b)
+		if len(b) == 0 {
+			return
+		}
+		if b[0] == '{' || b[0] == '[' {
+			dec := json.NewDecoder(bytes.NewReader(b))
+			dec.UseNumber()
+			var doc any
+			if dec.Decode(&doc) == nil {
+				walk(doc, nil, func(_ []any, v string) { into[v] = true })
+			}
+			return
+		}
+		if bytes.IndexByte(b, '=') > 0 {
+			fields(string(b))
+		}
+	}
+	body(ex.ReqBody.Data)
+	if ws := ex.WebSocket; ws != nil {
+		for _, f := range ws.Frames {
+			if f.FromClient {
+				body(f.Payload.Data)
+			}
+		}
+	}
+}
+
 // correlate finds the variables of a session: values of earlier answers
 // that later requests send. The latest answer that had a value before a
-// request is its source. It returns the variables and, for each exchange,
-// the indices of those its request uses.
+// request is its source. A value of the length rule is found anywhere in a
+// later request; a shorter one with an id-like name only in an id position,
+// and only if no request sent it in such a position first. It returns the
+// variables and, for each exchange, the indices of those its request uses.
 func correlate(s *traces.Session, rules *CorrelationRules) ([]variable, [][]int) {
 	uses := make([][]int, len(s.Exchanges))
 	var vars []variable
-	byValue := map[string]int{} // recorded value → its variable, latest source
+	byValue := map[string]int{}     // recorded value → its variable, latest source
+	clientSent := map[string]bool{} // values requests sent in id positions so far
 	for i := range s.Exchanges {
 		ex := &s.Exchanges[i]
 		own := requestText(ex)
+		ids := map[string]bool{}
+		idPositions(ex, ids)
 		for v, k := range byValue {
-			if sends(own, v) {
+			if vars[k].short && ids[v] || !vars[k].short && sends(own, v) {
 				uses[i] = append(uses[i], k)
 			}
+		}
+		for v := range ids {
+			clientSent[v] = true
 		}
 		seen := map[string]bool{}
 		for _, c := range append(addedValues(ex, rules), answerValues(ex)...) {
 			rule := report.Template(ex.Method, ex.URL) + " " + c.place.String()
-			if seen[c.value] || strings.Contains(own, c.value) || rules.disabled(rule) {
+			if seen[c.value] || strings.Contains(own, c.value) && !c.short || c.short && clientSent[c.value] || rules.disabled(rule) {
 				// The same value twice in one answer keeps its first place;
-				// a value the request itself sent is the client's, not the
+				// a value the client sent first is the client's, not the
 				// server's.
 				continue
 			}
 			seen[c.value] = true
 			byValue[c.value] = len(vars)
-			vars = append(vars, variable{recorded: c.value, from: i, place: c.place, rule: rule})
+			vars = append(vars, variable{recorded: c.value, from: i, place: c.place, rule: rule, short: c.short})
 		}
 	}
 	// Keep only the variables some request uses, renumbered.
@@ -293,6 +447,13 @@ func correlate(s *traces.Session, rules *CorrelationRules) ([]variable, [][]int)
 func (p place) extract(body []byte, header func(string) []byte) (string, bool) {
 	if p.header != "" {
 		v := header(p.header)
+		if p.segment > 0 {
+			segs := pathSegments(string(v))
+			if p.segment > len(segs) || segs[p.segment-1] == "" {
+				return "", false
+			}
+			return segs[p.segment-1], true
+		}
 		return string(v), len(v) > 0
 	}
 	if p.regex != nil {
@@ -337,17 +498,87 @@ func (p place) extract(body []byte, header func(string) []byte) (string, bool) {
 	return "", false
 }
 
-// substitute writes raw into dst with every recorded value of vars replaced
+// substitution is a recorded text and the live one that replaces it.
+type substitution struct {
+	old, new string
+	// idOnly replaces old only where it stands in an id position, and in
+	// the request line and body only: a short id (201) must not change a
+	// Content-Length of 201 or a year.
+	idOnly bool
+}
+
+// apply returns b with s made, sharing b when nothing changed. line says b
+// is a request's head, of which only the request line holds ids.
+func (s *substitution) apply(b []byte, line bool) []byte {
+	if !s.idOnly {
+		return bytes.ReplaceAll(b, []byte(s.old), []byte(s.new))
+	}
+	if line {
+		end := bytes.IndexByte(b, '\n')
+		if end < 0 {
+			end = len(b)
+		}
+		l := replaceIDs(b[:end], s.old, s.new)
+		if len(l) == end && bytes.Equal(l, b[:end]) {
+			return b
+		}
+		return append(l, b[end:]...)
+	}
+	return replaceIDs(b, s.old, s.new)
+}
+
+// replaceIDs returns b with each occurrence of old that stands in an id
+// position replaced by new: between delimiters of a path, query, form or
+// JSON value (/201/, id=201&, "id":201}, "201").
+func replaceIDs(b []byte, old, new string) []byte {
+	var out []byte
+	last := 0
+	for i := 0; i < len(b); {
+		j := bytes.Index(b[i:], []byte(old))
+		if j < 0 {
+			break
+		}
+		at, end := i+j, i+j+len(old)
+		if idBoundary(b, at, end) {
+			out = append(out, b[last:at]...)
+			out = append(out, new...)
+			last = end
+		}
+		i = at + 1
+	}
+	if out == nil {
+		return b
+	}
+	return append(out, b[last:]...)
+}
+
+// idBoundary reports whether b[at:end] stands in an id position.
+func idBoundary(b []byte, at, end int) bool {
+	if at == 0 {
+		return false
+	}
+	prev := b[at-1]
+	next := byte(' ')
+	if end < len(b) {
+		next = b[end]
+	}
+	if prev == '"' {
+		return next == '"'
+	}
+	return strings.IndexByte("/=:[, ", prev) >= 0 && strings.IndexByte("/?&#,]} \r\n", next) >= 0
+}
+
+// substitute writes raw into dst with every recorded value of subs replaced
 // by its live one, the Content-Length fixed if the body's length changed.
-func substitute(dst, raw []byte, subs [][2]string) []byte {
+func substitute(dst, raw []byte, subs []substitution) []byte {
 	end := bytes.Index(raw, []byte("\r\n\r\n")) + 4
 	head, body := raw[:end], raw[end:]
-	for _, s := range subs {
-		head = bytes.ReplaceAll(head, []byte(s[0]), []byte(s[1]))
+	for i := range subs {
+		head = subs[i].apply(head, true)
 	}
 	newBody := body
-	for _, s := range subs {
-		newBody = bytes.ReplaceAll(newBody, []byte(s[0]), []byte(s[1]))
+	for i := range subs {
+		newBody = subs[i].apply(newBody, false)
 	}
 	if len(newBody) != len(body) {
 		head = setContentLength(head, len(newBody))
@@ -381,11 +612,11 @@ type sessionVars struct {
 
 // substitutions returns the recorded → live pairs step st needs, for the
 // values that came.
-func (sv *sessionVars) substitutions(st *step) [][2]string {
-	var subs [][2]string
+func (sv *sessionVars) substitutions(st *step) []substitution {
+	var subs []substitution
 	for _, k := range st.uses {
 		if v := sv.live[k]; v != "" && v != sv.script.vars[k].recorded {
-			subs = append(subs, [2]string{sv.script.vars[k].recorded, v})
+			subs = append(subs, substitution{old: sv.script.vars[k].recorded, new: v, idOnly: sv.script.vars[k].short})
 		}
 	}
 	return subs
@@ -430,6 +661,7 @@ func (e *Engine) Correlations() []CorrelationStat {
 // Rule is a correlation found in a trace.
 type Rule struct {
 	Source  string         // where the value comes from
+	Why     string         // why it was taken: "long token" or "id-like name"
 	Targets map[string]int // the endpoints that send it back, and how often
 	Count   int            // sessions that have it
 }
@@ -443,7 +675,7 @@ func (lib *Library) Rules() []Rule {
 		for k, v := range sc.vars {
 			r := byRule[v.rule]
 			if r == nil {
-				r = &Rule{Source: v.rule, Targets: map[string]int{}}
+				r = &Rule{Source: v.rule, Why: v.why(), Targets: map[string]int{}}
 				byRule[v.rule] = r
 			}
 			r.Count++

@@ -87,10 +87,60 @@ func TestPlaceExtractAndSubstitute(t *testing.T) {
 		t.Fatal("found a value that is not there")
 	}
 	raw := []byte("POST /api/x/rec-000001/ HTTP/1.1\r\nHost: h\r\nContent-Length: 20\r\n\r\n{\"id\":\"rec-000001\"}\n")
-	got := string(substitute(nil, raw, [][2]string{{"rec-000001", "live-1"}}))
+	got := string(substitute(nil, raw, []substitution{{old: "rec-000001", new: "live-1"}}))
 	want := "POST /api/x/live-1/ HTTP/1.1\r\nHost: h\r\nContent-Length: 16\r\n\r\n{\"id\":\"live-1\"}\n"
 	if got != want {
 		t.Fatalf("substitute\n%q\nwant\n%q", got, want)
+	}
+}
+
+// TestShortIDsAreReplacedInIDPositionsOnly: a short id (20) is replaced as
+// a path segment, a query, form or JSON value, and nowhere else: not in
+// the Content-Length, a header, a longer number or a word.
+func TestShortIDsAreReplacedInIDPositionsOnly(t *testing.T) {
+	for _, tc := range []struct{ name, raw, want string }{
+		{"path and query", "GET /p/20/items?id=20&page=200 HTTP/1.1\r\nX-Year: 20\r\n\r\n",
+			"GET /p/731/items?id=731&page=200 HTTP/1.1\r\nX-Year: 20\r\n\r\n"},
+		{"last segment", "GET /p/20 HTTP/1.1\r\n\r\n", "GET /p/731 HTTP/1.1\r\n\r\n"},
+		{"json", "POST /x HTTP/1.1\r\nContent-Length: 20\r\n\r\n{\"a\":20,\"b\":[20],\"c\":\"20\",\"d\":\"v20\"}",
+			"POST /x HTTP/1.1\r\nContent-Length: 39\r\n\r\n{\"a\":731,\"b\":[731],\"c\":\"731\",\"d\":\"v20\"}"},
+		{"form", "POST /x HTTP/1.1\r\nContent-Length: 15\r\n\r\nproject=20&n=20", "POST /x HTTP/1.1\r\nContent-Length: 17\r\n\r\nproject=731&n=731"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := string(substitute(nil, []byte(tc.raw), []substitution{{old: "20", new: "731", idOnly: true}}))
+			if got != tc.want {
+				t.Fatalf("got\n%q\nwant\n%q", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestCorrelateShortIDs: small integers and short slugs under id-like names
+// are carried over when a later request sends them in an id position; a
+// small number without such a name, or one the client sent first, is not.
+func TestCorrelateShortIDs(t *testing.T) {
+	created := exch("POST", "/api/import/", `{"url":"x","page":3}`, `{"project_id":201,"job":{"id":7,"slug":"ab"},"count":42,"page":3,"tags_ids":[11,12]}`)
+	created.RespHeader = []traces.Header{{Name: "Location", Value: "http://app.test/api/projects/201/runs/58/"}}
+	s := &traces.Session{Exchanges: []traces.Exchange{
+		created,
+		exch("GET", "/api/projects/201/", "", `{}`),
+		exch("GET", "/api/jobs/7/?count=42&page=3", "", `{}`),
+		exch("POST", "/api/tag/", `{"tag":12,"slug":"ab"}`, `{}`),
+		exch("GET", "/api/runs/58", "", `{}`),
+		exch("GET", "/api/about/2010/", "", `{}`), // 201 inside a longer number
+	}}
+	sameRules(t, rules(s),
+		"POST /api/import/ $.project_id = 201 -> 1",
+		"POST /api/import/ $.job.id = 7 -> 2",
+		"POST /api/import/ $.job.slug = ab -> 3",
+		"POST /api/import/ $.tags_ids[1] = 12 -> 3",
+		"POST /api/import/ header Location segment 5 = 58 -> 4",
+	)
+	vars, _ := correlate(s, nil)
+	for _, v := range vars {
+		if !v.short || v.why() != "id-like name" {
+			t.Errorf("%s: short %v, why %q", v.rule, v.short, v.why())
+		}
 	}
 }
 

@@ -212,9 +212,9 @@ func (u *user) send(st *step, raw []byte, due time.Time, sv *sessionVars, fills 
 	smp.Sent = time.Now()
 	// Values of the users file and live values of the session replace
 	// their recorded texts.
-	var subs [][2]string
+	var subs []substitution
 	for _, f := range fills {
-		subs = append(subs, [2]string{f.recorded, u.vals[f.column]})
+		subs = append(subs, substitution{old: f.recorded, new: u.vals[f.column]})
 	}
 	if sv != nil {
 		subs = append(subs, sv.substitutions(st)...)
@@ -222,7 +222,7 @@ func (u *user) send(st *step, raw []byte, due time.Time, sv *sessionVars, fills 
 	if e.cfg.correlate && !e.cfg.recorded {
 		for _, ec := range st.bodyEchoes {
 			if v, ok := u.jar.value(ec.cookie); ok {
-				subs = append(subs, [2]string{string(ec.recorded), v})
+				subs = append(subs, substitution{old: string(ec.recorded), new: v})
 			}
 		}
 	}
@@ -305,7 +305,7 @@ func (u *user) withState(dst, raw []byte, st *step, now time.Time) []byte {
 }
 
 // sendShared sends a step through the engine's shared pool.
-func (u *user) sendShared(st *step, raw []byte, subs [][2]string, sv *sessionVars) (first time.Time, status int, err error) {
+func (u *user) sendShared(st *step, raw []byte, subs []substitution, sv *sessionVars) (first time.Time, status int, err error) {
 	e := u.e
 	req := fasthttp.AcquireRequest()
 	resp := fasthttp.AcquireResponse()

@@ -1,7 +1,6 @@
 package replay
 
 import (
-	"bytes"
 	"context"
 	"net"
 	"net/http"
@@ -186,7 +185,7 @@ func (u *user) converse(conn *websocket.Conn, active context.Context, stop time.
 			payload := f.payload
 			if sv != nil {
 				for _, sub := range sv.substitutions(st) {
-					payload = bytes.ReplaceAll(payload, []byte(sub[0]), []byte(sub[1]))
+					payload = sub.apply(payload, false)
 				}
 			}
 			e.wsSent.Add(1)

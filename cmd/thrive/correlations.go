@@ -70,14 +70,14 @@ func printRules(w io.Writer, rules []replay.Rule) {
 		return
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "sessions\tvalue from\tsent back by")
+	fmt.Fprintln(tw, "sessions\tvalue from\ttaken for\tsent back by")
 	for _, r := range rules {
 		targets := make([]string, 0, len(r.Targets))
 		for t, n := range r.Targets {
 			targets = append(targets, fmt.Sprintf("%s (%d)", t, n))
 		}
 		slices.Sort(targets)
-		fmt.Fprintf(tw, "%d\t%s\t%s\n", r.Count, r.Source, strings.Join(targets, ", "))
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", r.Count, r.Source, r.Why, strings.Join(targets, ", "))
 	}
 	_ = tw.Flush()
 }
