@@ -52,11 +52,7 @@ func TestStatusesAsRecorded(t *testing.T) {
 	defer srv.Close()
 	sessions, _ := apptest.Record(t, srv.URL, func(base string) {
 		for _, p := range []string{"/", "/favicon.ico", "/pricing", "/old-link"} {
-			resp, err := http.Get(base + p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
+			apptest.Do(t, nil, http.MethodGet, base+p, "")
 		}
 		c, resp, err := websocket.DefaultDialer.Dial("ws"+base[4:]+"/ws", nil)
 		if err != nil {

@@ -22,8 +22,11 @@ import (
 // show no such shape falls back to the recorded count; either way a reply
 // also ends after a silence.
 
-// discriminators are the JSON fields that usually say what a message is.
-var discriminators = []string{"type", "event", "status", "done", "finish_reason", "object", "kind", "action", "op"}
+// discriminators returns the JSON fields that usually say what a message
+// is.
+func discriminators() []string {
+	return []string{"type", "event", "status", "done", "finish_reason", "object", "kind", "action", "op"}
+}
 
 // endShape recognises the last frame of a reply.
 type endShape struct {
@@ -151,7 +154,7 @@ func findEndShape(last, others [][]byte) *endShape {
 			}
 			return out
 		}
-		known := constant(discriminators)
+		known := constant(discriminators())
 		if len(known) > 0 {
 			if m := (&endShape{fields: known}); separates(m) {
 				return m

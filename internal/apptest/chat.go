@@ -1,7 +1,6 @@
 package apptest
 
 import (
-	"bufio"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -185,12 +184,5 @@ func ChatClient(tb testing.TB, base string, messages int, think time.Duration, s
 		}
 	}
 	conn.Close()
-	sse, err := http.Get(base + "/api/stream")
-	if err != nil {
-		tb.Fatalf("chat client: %v", err)
-	}
-	sc := bufio.NewScanner(sse.Body)
-	for sc.Scan() {
-	}
-	sse.Body.Close()
+	Do(tb, nil, http.MethodGet, base+"/api/stream", "")
 }

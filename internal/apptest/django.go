@@ -134,13 +134,7 @@ func DjangoClient(tb testing.TB, base, user string) {
 	tb.Helper()
 	jar, _ := cookiejar.New(nil)
 	c := &http.Client{Jar: jar}
-	get := func(path string) {
-		resp, err := c.Get(base + path)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		resp.Body.Close()
-	}
+	get := func(path string) { Do(tb, c, http.MethodGet, base+path, "") }
 	get("/")
 	get("/favicon.ico")
 	u, _ := url.Parse(base)
@@ -150,25 +144,16 @@ func DjangoClient(tb testing.TB, base, user string) {
 			csrf = ck.Value
 		}
 	}
-	resp, err := c.PostForm(base+"/accounts/login/", url.Values{"username": {user}, "password": {"pw-" + user}, "csrfmiddlewaretoken": {csrf}})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	resp.Body.Close()
-	req, _ := http.NewRequest(http.MethodPost, base+"/api/import/", strings.NewReader(`{"repo":"https://github.com/acme/`+user+`"}`))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-CSRFToken", csrf)
-	resp, err = c.Do(req)
-	if err != nil {
-		tb.Fatal(err)
-	}
+	form := url.Values{"username": {user}, "password": {"pw-" + user}, "csrfmiddlewaretoken": {csrf}}.Encode()
+	Do(tb, c, http.MethodPost, base+"/accounts/login/", form, "Content-Type", "application/x-www-form-urlencoded")
+	a := Do(tb, c, http.MethodPost, base+"/api/import/", `{"repo":"https://github.com/acme/`+user+`"}`,
+		"Content-Type", "application/json", "X-CSRFToken", csrf)
 	var created struct {
 		ProjectID int `json:"project_id"`
 	}
-	_ = json.NewDecoder(resp.Body).Decode(&created)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated {
-		tb.Fatalf("import: %s", resp.Status)
+	_ = json.Unmarshal(a.Body, &created)
+	if a.Status != http.StatusCreated {
+		tb.Fatalf("import: %d", a.Status)
 	}
 	get(fmt.Sprintf("/api/projects/%d/", created.ProjectID))
 	get(fmt.Sprintf("/api/projects/%d/?fields=name", created.ProjectID))
