@@ -37,6 +37,7 @@ type Capture struct {
 
 	buffered atomic.Int64 // body bytes held in sessions not yet written
 	stats    counters
+	connIDs  atomic.Uint64 // numbers client connections for the sessionizer
 }
 
 // counters are the figures Stats reports; the writer goroutine and the

@@ -48,6 +48,7 @@ type loop struct {
 // Run's stop reads under the capture's connMu.
 type lconn struct {
 	lp      *loop
+	id      uint64 // the connection's number, for the sessionizer
 	client  gnet.Conn
 	backend gnet.Conn // nil until connected
 	dialing bool
@@ -147,7 +148,7 @@ func (lp *loop) enroll(nc net.Conn) {
 		c.goServe(nc)
 		return
 	}
-	l := &lconn{lp: lp, ip: clientIP(nc.RemoteAddr().String())}
+	l := &lconn{lp: lp, id: lp.c.connIDs.Add(1), ip: clientIP(nc.RemoteAddr().String())}
 	l.bw = bufio.NewWriterSize(&l.hb, 4096)
 	l.req = msgStream{request: true, onHead: l.requestHead, onRaw: l.toBackend, onData: l.requestData, onEnd: l.requestEnd}
 	l.newAnswerStream()
@@ -294,7 +295,7 @@ func (l *lconn) requestHead(h *head, _ []byte) bool {
 	l.setBusy(true)
 	l.headStarted = false
 	l.waitFor(0)
-	l.rec = &record{start: time.Now(), method: h.method, url: h.target, host: h.host, reqHeader: h.fields}
+	l.rec = &record{start: time.Now(), method: h.method, url: h.target, host: h.host, reqHeader: h.fields, conn: l.id}
 	l.bodyless = h.requestFraming() == noBody
 	if !l.bodyless {
 		l.rec.reqBody = newBodyTap(c.cfg.bodyLimit)
@@ -334,7 +335,7 @@ func (l *lconn) requestEnd() bool {
 func (l *lconn) begin() {
 	if rec := l.rec; rec != nil && rec.session == nil {
 		sz := l.lp.c.sz
-		rec.key = sz.requestKey(rec.reqHeader, l.ip)
+		rec.key = sz.requestKeyOf(rec.reqHeader, rec.url, l.ip)
 		sz.begin(rec)
 	}
 }
@@ -454,7 +455,7 @@ func (l *lconn) answerHead(rh *head, _ []byte) bool {
 	rec.ttfb = time.Now()
 	rec.status = rh.status
 	rec.respHeader = rh.fields
-	rec.newKey, rec.ends = l.lp.c.sz.answerKey(rh.fields, rec.key)
+	rec.newKey, rec.ends = l.lp.c.sz.answerKeyOf(rh.fields, rec.method, rec.key)
 	l.closing = rh.close
 	if rh.status == 101 {
 		l.socket = true

@@ -35,6 +35,7 @@ const (
 // guards.
 type conn struct {
 	c      *Capture
+	id     uint64 // the connection's number, for the sessionizer
 	client net.Conn
 	ip     string
 	scheme string // "http" or "https": how the client reached the proxy
@@ -81,7 +82,7 @@ func (c *Capture) accept(ln net.Listener, handle func(net.Conn)) error {
 
 // goServe serves nc on a goroutine of its own.
 func (c *Capture) goServe(nc net.Conn) {
-	k := &conn{c: c, client: nc, ip: clientIP(nc.RemoteAddr().String()), scheme: "http", state: stateBusy}
+	k := &conn{c: c, id: c.connIDs.Add(1), client: nc, ip: clientIP(nc.RemoteAddr().String()), scheme: "http", state: stateBusy}
 	if c.admit(nc, func() { c.conns[k] = struct{}{} }) {
 		go k.serve()
 	}
@@ -319,7 +320,7 @@ func (c *Capture) targetAddr() string {
 // whether the client connection stays open for another request.
 func (k *conn) exchange(h *head) bool {
 	c := k.c
-	rec := &record{start: time.Now(), method: h.method, url: h.target, host: h.host, reqHeader: h.fields}
+	rec := &record{start: time.Now(), method: h.method, url: h.target, host: h.host, reqHeader: h.fields, conn: k.id}
 	keep := k.relay(h, rec)
 	k.begin(rec)
 	if rec.end.IsZero() {
@@ -333,7 +334,7 @@ func (k *conn) exchange(h *head) bool {
 // backend works on the request, off the path of the answer.
 func (k *conn) begin(rec *record) {
 	if rec.session == nil {
-		rec.key = k.c.sz.requestKey(rec.reqHeader, k.ip)
+		rec.key = k.c.sz.requestKeyOf(rec.reqHeader, rec.url, k.ip)
 		k.c.sz.begin(rec)
 	}
 }
@@ -400,7 +401,7 @@ func (k *conn) relay(h *head, rec *record) bool {
 	rec.ttfb = time.Now()
 	rec.status = rh.status
 	rec.respHeader = rh.fields
-	rec.newKey, rec.ends = c.sz.answerKey(rh.fields, rec.key)
+	rec.newKey, rec.ends = c.sz.answerKeyOf(rh.fields, rec.method, rec.key)
 	if rh.status == 101 {
 		if h.upgrade {
 			k.socket(rec, rh)

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/thrive-loadtest/thrive/traces"
@@ -33,62 +34,138 @@ type record struct {
 	respBody         *bodyTap
 	err              string
 	sock             *socket
+	conn             uint64 // the client connection it came on; 0 if unknown
 
 	held    int64    // body bytes it holds, counted in the capture's buffer
 	key     string   // the session key of the request
 	newKey  string   // the session key a Set-Cookie in the answer starts, if any
 	ends    bool     // the answer deletes the session cookie
 	session *session // where begin put it
+	owner   *session // where complete put it
 }
 
 // session is a visit being recorded. The sessionizer's lock guards it.
 type session struct {
 	id       string
-	key      string
+	key      string   // the key it was opened with, for the trace
+	keys     []string // every key that names it: a token or cookie it rotated to
 	first    time.Time
 	last     time.Time
 	records  []*record
 	inflight int
 	ending   bool // end as soon as nothing is in flight
 	done     bool
-	// movedTo is the session a login moved this anonymous one's records
-	// to, at movedAt: a request that began before then and was still in
-	// flight (a favicon the browser had asked for) follows them.
+	given    []string // values its answers gave, indexed in the sessionizer
+	// movedTo is the session this one's records went to, at movedAt (a
+	// login took the anonymous requests before it, or a rotated token
+	// showed two sessions to be one): a request that began before then
+	// and was still in flight follows them.
 	movedTo *session
 	movedAt time.Time
+	byLogin bool // moved by a login, not merged
+}
+
+// anonymous reports a session keyed by the client's address only.
+func (s *session) anonymous() bool { return strings.HasPrefix(s.key, "ip:") }
+
+// clientConn is what the sessionizer knows of a client connection: the
+// identified session it carried last, and its anonymous exchanges so far,
+// which join the first identity it carries (a browser never shares a
+// connection between two users).
+type clientConn struct {
+	sess *session
+	anon []*record
+	last time.Time
 }
 
 // sessionizer groups exchanges into sessions. It is safe for concurrent use;
 // the proxy calls begin and complete from request goroutines under a short
 // lock, and the writer goroutine calls sweep.
+//
+// A request's key is its session cookie (a configured name, or one learned
+// from what answers did: a cookie set HttpOnly, or by the answer to a POST),
+// else the credential it presents (a bearer token), else the client's
+// address and User-Agent. A login is an anonymous request whose answer sets
+// a session cookie or returns a token in JSON: it starts the session that
+// names and takes along the anonymous requests before it. An anonymous
+// request joins the session its connection carries, or the one session
+// whose answers gave a value it sends back (a WebSocket ticket).
 type sessionizer struct {
 	cookies  []string
 	idle     time.Duration
 	maxAge   time.Duration
 	idPrefix string
+	learned  atomic.Pointer[[]string] // cookie names learned from answers, copy on write
 
 	mu     sync.Mutex
 	open   map[string]*session
 	nextID uint64
+	given  map[string]*session // value an answer gave → its session; nil if several gave it
+	conns  map[uint64]*clientConn
 }
 
 func newSessionizer(cookies []string, idle, maxAge time.Duration, idPrefix string) *sessionizer {
-	return &sessionizer{cookies: cookies, idle: idle, maxAge: maxAge, idPrefix: idPrefix, open: map[string]*session{}}
+	return &sessionizer{cookies: cookies, idle: idle, maxAge: maxAge, idPrefix: idPrefix, open: map[string]*session{},
+		given: map[string]*session{}, conns: map[uint64]*clientConn{}}
+}
+
+// sessionCookie reports whether name keys sessions, configured or learned.
+func (sz *sessionizer) sessionCookie(name string) bool {
+	if slices.Contains(sz.cookies, name) {
+		return true
+	}
+	if l := sz.learned.Load(); l != nil {
+		return slices.Contains(*l, name)
+	}
+	return false
+}
+
+// learn adds a session cookie name found by what an answer did.
+func (sz *sessionizer) learn(name string) {
+	for {
+		old := sz.learned.Load()
+		var names []string
+		if old != nil {
+			if slices.Contains(*old, name) || len(*old) >= 64 {
+				return
+			}
+			names = append(names, *old...)
+		}
+		names = append(names, name)
+		if sz.learned.CompareAndSwap(old, &names) {
+			return
+		}
+	}
 }
 
 // requestKey returns the session key of a request: its session cookie, else
 // its credential, else the client's address and User-Agent.
 func (sz *sessionizer) requestKey(h []traces.Header, ip string) string {
-	for _, f := range h {
-		if !strings.EqualFold(f.Name, "Cookie") {
-			continue
-		}
-		cs, _ := http.ParseCookie(f.Value)
-		for _, c := range cs {
-			if c.Value != "" && slices.Contains(sz.cookies, c.Name) {
-				return "cookie:" + c.Name + "=" + c.Value
+	return sz.requestKeyOf(h, "", ip)
+}
+
+// requestKeyOf is requestKey for a request to target, whose query may
+// carry an access token.
+func (sz *sessionizer) requestKeyOf(h []traces.Header, target, ip string) string {
+	var learned []string
+	if l := sz.learned.Load(); l != nil {
+		learned = *l
+	}
+	for _, names := range [][]string{sz.cookies, learned} {
+		for _, f := range h {
+			if !strings.EqualFold(f.Name, "Cookie") {
+				continue
+			}
+			cs, _ := http.ParseCookie(f.Value)
+			for _, c := range cs {
+				if c.Value != "" && slices.Contains(names, c.Name) {
+					return "cookie:" + c.Name + "=" + c.Value
+				}
 			}
 		}
+	}
+	if c := credential(h, target); c != "" {
+		return "cred:" + c
 	}
 	if a := fieldValue(h, "Authorization"); a != "" {
 		return "auth:" + a
@@ -98,14 +175,28 @@ func (sz *sessionizer) requestKey(h []traces.Header, ip string) string {
 
 // answerKey looks at a response's Set-Cookie fields for the session cookie:
 // a new value starts the session it names; a deletion ends the current one.
+// A cookie of a name not configured keys sessions when the answer sets it
+// HttpOnly, or answers a POST (a login), unless it holds a CSRF token or
+// belongs to a CDN.
 func (sz *sessionizer) answerKey(h []traces.Header, reqKey string) (newKey string, ends bool) {
+	return sz.answerKeyOf(h, "", reqKey)
+}
+
+// answerKeyOf is answerKey for the answer to a request of method.
+func (sz *sessionizer) answerKeyOf(h []traces.Header, method, reqKey string) (newKey string, ends bool) {
 	for _, f := range h {
 		if !strings.EqualFold(f.Name, "Set-Cookie") {
 			continue
 		}
 		c, err := http.ParseSetCookie(f.Value)
-		if err != nil || !slices.Contains(sz.cookies, c.Name) {
+		if err != nil {
 			continue
+		}
+		if !sz.sessionCookie(c.Name) {
+			if csrfName(c.Name) || infrastructureCookie(c.Name) || c.Value == "" || !c.HttpOnly && method != "POST" {
+				continue
+			}
+			sz.learn(c.Name)
 		}
 		if c.Value == "" || c.MaxAge < 0 || (!c.Expires.IsZero() && c.Expires.Before(time.Now())) {
 			ends = true
@@ -124,7 +215,7 @@ func (sz *sessionizer) get(key string, now time.Time) *session {
 	s := sz.open[key]
 	if s == nil {
 		sz.nextID++
-		s = &session{id: fmt.Sprintf("%s-%06d", sz.idPrefix, sz.nextID), key: key, first: now, last: now}
+		s = &session{id: fmt.Sprintf("%s-%06d", sz.idPrefix, sz.nextID), key: key, keys: []string{key}, first: now, last: now}
 		sz.open[key] = s
 	}
 	return s
@@ -148,36 +239,51 @@ func (sz *sessionizer) abandon(r *record) {
 	r.session.inflight--
 }
 
-// complete adds a finished exchange to its session. A login that sets a new
-// session cookie moves the exchange to the session the cookie names; when
-// the request was anonymous, the anonymous requests of the same client that
-// are complete move with it. (Clients that share an address and User-Agent
-// cannot be told apart before they log in.)
+// complete adds a finished exchange to its session (see sessionizer for
+// how it is found). The request and answer are scanned for identity values
+// before the lock is taken.
 func (sz *sessionizer) complete(r *record) {
+	var sent []string
+	if strings.HasPrefix(r.key, "ip:") {
+		sent = requestIdentities(r)
+	}
+	given, login := answerIdentities(r)
+
 	sz.mu.Lock()
 	defer sz.mu.Unlock()
 	s := r.session
 	s.inflight--
-	for s.movedTo != nil && r.start.Before(s.movedAt) && r.newKey == "" {
+	for s.movedTo != nil && r.start.Before(s.movedAt) && (!s.byLogin || r.conn == 0 && r.newKey == "" && login == "") {
+		// A login's move takes along what was in flight only where no
+		// connection tells whose it was, and never another login.
 		s = s.movedTo
 	}
-	if r.newKey != "" {
-		target := sz.get(r.newKey, r.start)
-		switch {
-		case s == target:
-		case strings.HasPrefix(r.key, "ip:"):
-			if !s.done && len(s.records) > 0 {
-				target.records = append(target.records, s.records...)
-				target.first = minTime(target.first, s.first)
-				s.records = nil
-			}
-			s.movedTo, s.movedAt = target, r.start
-		default:
-			s.ending = true // a new login ends the visit of the old cookie
+	var cs *clientConn
+	if r.conn != 0 {
+		cs = sz.conns[r.conn]
+		if cs == nil {
+			cs = &clientConn{}
+			sz.conns[r.conn] = cs
 		}
-		target.records = append(target.records, r)
-		target.last = maxTime(target.last, r.end)
-		return
+		cs.last = maxTime(cs.last, r.end)
+	}
+	if s.anonymous() {
+		if cs != nil && cs.sess != nil && !cs.sess.done && !cs.sess.ending {
+			s = cs.sess
+		} else if j := sz.joined(sent); j != nil {
+			s = j
+		}
+	}
+	newKey := r.newKey
+	if newKey == "" && login != "" && "cred:"+login != r.key {
+		newKey = "cred:" + login
+	}
+	if newKey != "" && sz.open[newKey] != s {
+		if s.anonymous() {
+			s = sz.login(s, r, cs, newKey)
+		} else {
+			sz.rename(s, newKey, r.start)
+		}
 	}
 	if s.done {
 		s = sz.get(r.key, r.start)
@@ -186,7 +292,118 @@ func (sz *sessionizer) complete(r *record) {
 		s.ending = true
 	}
 	s.records = append(s.records, r)
+	r.owner = s
 	s.last = maxTime(s.last, r.end)
+	if cs != nil {
+		if s.anonymous() {
+			cs.anon = append(cs.anon, r)
+		} else {
+			if cs.sess != s {
+				sz.adopt(cs, s)
+			}
+			cs.sess = s
+		}
+	}
+	for _, v := range given {
+		if cur, ok := sz.given[v]; !ok {
+			sz.given[v] = s
+			s.given = append(s.given, v)
+		} else if cur != s {
+			sz.given[v] = nil // several sessions gave it: it tells none
+		}
+	}
+}
+
+// joined returns the one open session whose answers gave one of values, or
+// nil. Callers hold mu.
+func (sz *sessionizer) joined(values []string) *session {
+	var found *session
+	for _, v := range values {
+		s, ok := sz.given[v]
+		if !ok || s == nil || s.done {
+			continue
+		}
+		if found != nil && found != s {
+			return nil
+		}
+		found = s
+	}
+	return found
+}
+
+// login starts the session newKey names for the login r, which came in the
+// anonymous session anon: the anonymous requests of r's connection go with
+// it, and so do those of anon made on connections that never carried an
+// identity (clients that share an address and User-Agent cannot be told
+// apart before they log in otherwise). Callers hold mu.
+func (sz *sessionizer) login(anon *session, r *record, cs *clientConn, newKey string) *session {
+	target := sz.get(newKey, r.start)
+	if cs != nil {
+		sz.adopt(cs, target)
+	}
+	if !anon.done && len(anon.records) > 0 {
+		kept := anon.records[:0]
+		for _, m := range anon.records {
+			if c := sz.conns[m.conn]; m.conn == 0 || c == nil || c.sess == nil {
+				sz.move(m, target)
+			} else {
+				kept = append(kept, m)
+			}
+		}
+		clear(anon.records[len(kept):])
+		anon.records = kept
+	}
+	anon.movedTo, anon.movedAt, anon.byLogin = target, r.start, true
+	return target
+}
+
+// adopt moves the anonymous requests a connection carried so far to s, the
+// first identified session it carries. Callers hold mu.
+func (sz *sessionizer) adopt(cs *clientConn, s *session) {
+	for _, m := range cs.anon {
+		if o := m.owner; o != nil && o != s && !o.done {
+			o.records = slices.DeleteFunc(o.records, func(x *record) bool { return x == m })
+			sz.move(m, s)
+		}
+	}
+	cs.anon = nil
+}
+
+// move appends m to s. Callers hold mu.
+func (sz *sessionizer) move(m *record, s *session) {
+	s.records = append(s.records, m)
+	s.first = minTime(s.first, m.start)
+	s.last = maxTime(s.last, m.end)
+	m.owner = s
+}
+
+// rename gives s the key newKey too: the token it presented was renewed
+// (a refresh), or its session cookie was rotated (at login, as Django,
+// Rails and Express do). A session newKey already named, opened by a
+// request that used the new value before the answer that gave it was
+// complete, is the same visit: its records join s. Callers hold mu.
+func (sz *sessionizer) rename(s *session, newKey string, at time.Time) {
+	if other := sz.open[newKey]; other != nil && other != s {
+		for _, m := range other.records {
+			sz.move(m, s)
+		}
+		other.records = nil
+		for _, k := range other.keys {
+			if sz.open[k] == other {
+				sz.open[k] = s
+				s.keys = append(s.keys, k)
+			}
+		}
+		other.movedTo, other.movedAt = s, at.Add(time.Hour) // whatever it has in flight follows
+		for id, cs := range sz.conns {
+			if cs.sess == other {
+				sz.conns[id].sess = s
+			}
+		}
+		return
+	}
+	sz.open[newKey] = s
+	s.keys = append(s.keys, newKey)
 }
 
 func minTime(a, b time.Time) time.Time {
@@ -211,13 +428,32 @@ func (sz *sessionizer) sweep(now time.Time, all bool) []*session {
 	defer sz.mu.Unlock()
 	var over []*session
 	for k, s := range sz.open {
+		if s.done {
+			delete(sz.open, k) // another key of a session ended below
+			continue
+		}
 		quiet := s.inflight == 0 && (s.ending || now.Sub(s.last) >= sz.idle)
 		if all || quiet || now.Sub(s.first) >= sz.maxAge {
 			s.done = true
+			for _, sk := range s.keys {
+				if sz.open[sk] == s {
+					delete(sz.open, sk)
+				}
+			}
 			delete(sz.open, k)
+			for _, v := range s.given {
+				if sz.given[v] == s {
+					delete(sz.given, v)
+				}
+			}
 			if len(s.records) > 0 {
 				over = append(over, s)
 			}
+		}
+	}
+	for id, cs := range sz.conns {
+		if all || now.Sub(cs.last) >= sz.idle || cs.sess != nil && cs.sess.done {
+			delete(sz.conns, id)
 		}
 	}
 	slices.SortFunc(over, func(a, b *session) int { return a.first.Compare(b.first) })
@@ -228,7 +464,11 @@ func (sz *sessionizer) sweep(now time.Time, all bool) []*session {
 func (sz *sessionizer) openCount() int {
 	sz.mu.Lock()
 	defer sz.mu.Unlock()
-	return len(sz.open)
+	seen := map[*session]bool{}
+	for _, s := range sz.open {
+		seen[s] = true
+	}
+	return len(seen)
 }
 
 // build turns a finished session into a traces.Session: exchanges in the

@@ -133,7 +133,9 @@ func (d *Django) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func DjangoClient(tb testing.TB, base, user string) {
 	tb.Helper()
 	jar, _ := cookiejar.New(nil)
-	c := &http.Client{Jar: jar}
+	tr := &http.Transport{} // connections of its own, as a browser has
+	defer tr.CloseIdleConnections()
+	c := &http.Client{Jar: jar, Transport: tr}
 	get := func(path string) { Do(tb, c, http.MethodGet, base+path, "") }
 	get("/")
 	get("/favicon.ico")
