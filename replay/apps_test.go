@@ -1,12 +1,15 @@
 package replay_test
 
 import (
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/thrive-loadtest/thrive/internal/apptest"
 	"github.com/thrive-loadtest/thrive/replay"
+	"github.com/thrive-loadtest/thrive/traces"
 )
 
 // usersFile makes a users file of one templated row: every user logs in as
@@ -73,4 +76,49 @@ func TestDjangoStyleApp(t *testing.T) {
 	if int64(asRecorded) != c.Get("404 favicon") {
 		t.Errorf("%d answers as recorded, the app served %d missing favicons", asRecorded, c.Get("404 favicon"))
 	}
+}
+
+// endpointsOf lists a session's requests as "METHOD path" without query.
+func endpointsOf(s *traces.Session) []string {
+	var out []string
+	for _, ex := range s.Exchanges {
+		p, _, _ := strings.Cut(ex.URL, "?")
+		out = append(out, ex.Method+" "+p)
+	}
+	return out
+}
+
+// TestSinglePageApp records seven browser contexts at once using a
+// cookie-less single-page app (a JSON login answering a bearer token,
+// cursor-paged lists, a WebSocket opened with a one-time ticket): the trace
+// holds one session per context, each with its page load, login, pages and
+// socket. Replayed as 50 users with a users file, the app counts a login
+// per user, and no 401, no foreign cursor and no refused ticket.
+func TestSinglePageApp(t *testing.T) {
+	app := apptest.NewSPA(t)
+	const contexts = 7
+	sessions, _ := apptest.Record(t, app.URL, func(base string) {
+		var wg sync.WaitGroup
+		for i := range contexts {
+			wg.Go(func() { apptest.SPAClient(t, base, fmt.Sprintf("user%d", i)) })
+		}
+		wg.Wait()
+	})
+	want := "GET / GET /app.js POST /api/login GET /api/items GET /api/items POST /api/ws-ticket GET /ws"
+	for _, s := range sessions {
+		if got := strings.Join(endpointsOf(s), " "); got != want {
+			t.Errorf("session %s (%s): %s", s.ID, s.Client, got)
+		}
+	}
+	if len(sessions) != contexts {
+		t.Fatalf("recorded %d sessions of %d browser contexts", len(sessions), contexts)
+	}
+	app.Counts.Reset()
+	const users = 50
+	_, sink := run(t, app.URL, sessions, users, 2*time.Second, replay.WithUsers(usersFile(t)))
+	c := &app.Counts
+	if c.Get("sessions") < users || c.Get("400") > 0 || c.Get("401") > 0 || c.Get("403") > 0 || c.Get("ws messages") < 2*users {
+		t.Errorf("the app counted %s", c.String())
+	}
+	failures(t, sink)
 }

@@ -22,12 +22,24 @@ func (u *user) socket(active context.Context, stop time.Time, st *step, due, t0 
 	if e.target.tls {
 		scheme = "wss://"
 	}
+	// The live values of the session (a ticket in the URL, a token in a
+	// header) replace their recorded ones.
+	var subs []substitution
+	if sv != nil {
+		subs = sv.substitutions(st)
+	}
+	live := func(b []byte, line bool) string {
+		for i := range subs {
+			b = subs[i].apply(b, line)
+		}
+		return string(b)
+	}
 	h := http.Header{}
 	for _, kv := range st.headers {
 		name := string(kv[0])
 		if strings.EqualFold(name, "Origin") || strings.EqualFold(name, "User-Agent") ||
 			strings.EqualFold(name, "Authorization") || strings.HasPrefix(strings.ToLower(name), "x-") {
-			h.Add(name, string(kv[1]))
+			h.Add(name, live(kv[1], false))
 		}
 	}
 	if e.cfg.recorded {
@@ -51,7 +63,7 @@ func (u *user) socket(active context.Context, stop time.Time, st *step, due, t0 
 		TLSClientConfig:  e.tls,
 	}
 	smp := report.Sample{Kind: report.WSConnect, Profile: u.profile, Endpoint: st.endpoint, Intended: due, Sent: time.Now(), Expected: e.expected(st)}
-	conn, resp, err := d.DialContext(u.hard, scheme+e.target.host+string(st.uri), h)
+	conn, resp, err := d.DialContext(u.hard, scheme+e.target.host+live(st.uri, true), h)
 	smp.Done = time.Since(smp.Sent)
 	smp.FirstByte = smp.Done
 	if resp != nil {
