@@ -14,9 +14,12 @@ import (
 
 // usersFile makes a users file of one templated row: every user logs in as
 // u<index> with the password the apps accept for it.
-func usersFile(t *testing.T) *replay.Users {
+func usersFile(t *testing.T) *replay.Users { return usersFileOf(t, "username") }
+
+// usersFileOf is usersFile with the user name in a column of that name.
+func usersFileOf(t *testing.T, name string) *replay.Users {
 	t.Helper()
-	u, err := replay.LoadUsers(strings.NewReader("username,password\nu{{user.index}},pw-u{{user.index}}\n"))
+	u, err := replay.LoadUsers(strings.NewReader(name + ",password\nu{{user.index}},pw-u{{user.index}}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,6 +122,72 @@ func TestSinglePageApp(t *testing.T) {
 	c := &app.Counts
 	if c.Get("sessions") < users || c.Get("400") > 0 || c.Get("401") > 0 || c.Get("403") > 0 || c.Get("ws messages") < 2*users {
 		t.Errorf("the app counted %s", c.String())
+	}
+	failures(t, sink)
+}
+
+// TestExpressStyleApp records browsers of an app with a session cookie of
+// its own name (sid), access tokens that live 400 ms and refresh tokens
+// that rotate on every use, with the capture's default redaction (which
+// replaces every token with a placeholder): one session per browser, and
+// 50 replayed users make a session each, renew their own tokens and never
+// present an expired or used one, counted by the app.
+func TestExpressStyleApp(t *testing.T) {
+	const life = 400 * time.Millisecond
+	app := apptest.NewExpress(t, life)
+	const browsers = 3
+	sessions, _ := apptest.Record(t, app.URL, func(base string) {
+		var wg sync.WaitGroup
+		for i := range browsers {
+			wg.Go(func() { apptest.ExpressClient(t, base, fmt.Sprintf("user%d", i), life, 50*time.Millisecond, time.Second) })
+		}
+		wg.Wait()
+	})
+	if len(sessions) != browsers {
+		for _, s := range sessions {
+			t.Logf("%s: %v", s.Client, endpointsOf(s))
+		}
+		t.Fatalf("recorded %d sessions of %d browsers", len(sessions), browsers)
+	}
+	refreshes := app.Counts.Get("refreshes")
+	app.Counts.Reset()
+	const users = 50
+	_, sink := run(t, app.URL, sessions, users, 1500*time.Millisecond, replay.WithUsers(usersFile(t)))
+	c := &app.Counts
+	if c.Get("sessions") < users || c.Prefix("401") > 0 || c.Get("403") > 0 || c.Get("refreshes") < refreshes/browsers*users/2 {
+		t.Errorf("the app counted %s", c.String())
+	}
+	failures(t, sink)
+}
+
+// TestRailsStyleApp records browsers of an app with a cookie-store session
+// of its own name whose value changes at login and with each flash, an
+// authenticity token in a meta tag and a hidden field, and a create
+// answered by a 302 to /projects/<small id>: one session per browser, and
+// 50 replayed users log in, create and view their own projects with no
+// 422, 403 or 404, counted by the app.
+func TestRailsStyleApp(t *testing.T) {
+	app := apptest.NewRails(t)
+	const browsers = 3
+	sessions, _ := apptest.Record(t, app.URL, func(base string) {
+		var wg sync.WaitGroup
+		for i := range browsers {
+			wg.Go(func() { apptest.RailsClient(t, base, fmt.Sprintf("user%d", i)) })
+		}
+		wg.Wait()
+	})
+	if len(sessions) != browsers {
+		for _, s := range sessions {
+			t.Logf("%s: %v", s.Client, endpointsOf(s))
+		}
+		t.Fatalf("recorded %d sessions of %d browsers", len(sessions), browsers)
+	}
+	app.Counts.Reset()
+	const users = 50
+	e, sink := run(t, app.URL, sessions, users, 1500*time.Millisecond, replay.WithUsers(usersFileOf(t, "user[name]")))
+	c := &app.Counts
+	if c.Get("sessions") < users || c.Get("422") > 0 || c.Get("403") > 0 || c.Get("404") > 0 || c.Get("views") < 2*users {
+		t.Errorf("the app counted %s; correlations %+v", c.String(), e.Correlations())
 	}
 	failures(t, sink)
 }

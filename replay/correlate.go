@@ -507,44 +507,43 @@ type substitution struct {
 	idOnly bool
 }
 
-// apply returns b with s made, sharing b when nothing changed. line says b
-// is a request's head, of which only the request line holds ids.
-func (s *substitution) apply(b []byte, line bool) []byte {
-	if !s.idOnly {
-		return bytes.ReplaceAll(b, []byte(s.old), []byte(s.new))
+// replaceAll returns b with every recorded text of subs replaced by its
+// live one, in one pass, so that a live value is never taken for another
+// recorded one (a live /projects/1205 must not be replaced again by the
+// rule for /projects/12); the longest recorded text wins where several
+// match. line says b is a request's head, in which ids are replaced in the
+// request line only. It returns b itself when nothing matched.
+func replaceAll(b []byte, subs []substitution, line bool) []byte {
+	if len(subs) == 0 {
+		return b
 	}
+	if len(subs) > 1 {
+		slices.SortFunc(subs, func(x, y substitution) int { return len(y.old) - len(x.old) })
+	}
+	lineEnd := len(b)
 	if line {
-		end := bytes.IndexByte(b, '\n')
-		if end < 0 {
-			end = len(b)
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			lineEnd = i
 		}
-		l := replaceIDs(b[:end], s.old, s.new)
-		if len(l) == end && bytes.Equal(l, b[:end]) {
-			return b
-		}
-		return append(l, b[end:]...)
 	}
-	return replaceIDs(b, s.old, s.new)
-}
-
-// replaceIDs returns b with each occurrence of old that stands in an id
-// position replaced by new: between delimiters of a path, query, form or
-// JSON value (/201/, id=201&, "id":201}, "201").
-func replaceIDs(b []byte, old, new string) []byte {
 	var out []byte
 	last := 0
-	for i := 0; i < len(b); {
-		j := bytes.Index(b[i:], []byte(old))
-		if j < 0 {
+	for i := 0; i < len(b); i++ {
+		for k := range subs {
+			s := &subs[k]
+			if s.old == "" || b[i] != s.old[0] || s.idOnly && i >= lineEnd || !bytes.HasPrefix(b[i:], []byte(s.old)) {
+				continue
+			}
+			end := i + len(s.old)
+			if s.idOnly && !idBoundary(b, i, end) {
+				continue
+			}
+			out = append(out, b[last:i]...)
+			out = append(out, s.new...)
+			last = end
+			i = end - 1
 			break
 		}
-		at, end := i+j, i+j+len(old)
-		if idBoundary(b, at, end) {
-			out = append(out, b[last:at]...)
-			out = append(out, new...)
-			last = end
-		}
-		i = at + 1
 	}
 	if out == nil {
 		return b
@@ -573,13 +572,8 @@ func idBoundary(b []byte, at, end int) bool {
 func substitute(dst, raw []byte, subs []substitution) []byte {
 	end := bytes.Index(raw, []byte("\r\n\r\n")) + 4
 	head, body := raw[:end], raw[end:]
-	for i := range subs {
-		head = subs[i].apply(head, true)
-	}
-	newBody := body
-	for i := range subs {
-		newBody = subs[i].apply(newBody, false)
-	}
+	head = replaceAll(head, subs, true)
+	newBody := replaceAll(body, subs, false)
 	if len(newBody) != len(body) {
 		head = setContentLength(head, len(newBody))
 	}

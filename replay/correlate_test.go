@@ -235,3 +235,19 @@ func TestCorrelateHTMLAndHeaders(t *testing.T) {
 		}
 	}
 }
+
+// TestSubstitutionIsOnePass: a live value is never replaced again by
+// another rule (the id 12 of /projects/12 and the whole Location
+// /projects/12 both live as 1205), whatever the rules' order.
+func TestSubstitutionIsOnePass(t *testing.T) {
+	raw := "GET /projects/12 HTTP/1.1\r\nHost: h\r\n\r\n"
+	want := "GET /projects/1205 HTTP/1.1\r\nHost: h\r\n\r\n"
+	for _, subs := range [][]substitution{
+		{{old: "12", new: "1205", idOnly: true}, {old: "/projects/12", new: "/projects/1205"}},
+		{{old: "/projects/12", new: "/projects/1205"}, {old: "12", new: "1205", idOnly: true}},
+	} {
+		if got := string(substitute(nil, []byte(raw), subs)); got != want {
+			t.Errorf("got %q, want %q", got, want)
+		}
+	}
+}

@@ -98,7 +98,20 @@ type fill struct {
 	column   int
 }
 
-var placeholderRE = regexp.MustCompile(`\{\{([A-Za-z0-9_.-]+)(:[0-9a-f]+)?\}\}`)
+var placeholderRE = regexp.MustCompile(`\{\{([A-Za-z0-9_.\[\]-]+)(:[0-9a-f]+)?\}\}`)
+
+// column returns the column that fills a placeholder or field of name:
+// the column of that name, or of its innermost bracketed part (a Rails or
+// PHP form's user[password] is filled by a password column); -1 if none.
+func (u *Users) column(name string) int {
+	if c := slices.Index(u.cols, name); c >= 0 {
+		return c
+	}
+	if i := strings.LastIndexByte(name, '['); i >= 0 && strings.HasSuffix(name, "]") {
+		return slices.Index(u.cols, name[i+1:len(name)-1])
+	}
+	return -1
+}
 
 // fills finds what the columns replace in a recorded request: redaction
 // placeholders named after a column anywhere, and the values of JSON keys
@@ -115,7 +128,7 @@ func (u *Users) fills(st *step) []fill {
 		text += "\n" + string(h[1])
 	}
 	for _, m := range placeholderRE.FindAllStringSubmatch(text, -1) {
-		if c := slices.Index(u.cols, m[1]); c >= 0 {
+		if c := u.column(m[1]); c >= 0 {
 			add(m[0], c)
 		}
 	}
@@ -134,7 +147,7 @@ func (u *Users) fills(st *step) []fill {
 		formFields(string(body), fields)
 	}
 	for name, v := range fields {
-		if c := slices.Index(u.cols, name); c >= 0 {
+		if c := u.column(name); c >= 0 {
 			add(v, c)
 		}
 	}

@@ -28,12 +28,7 @@ func (u *user) socket(active context.Context, stop time.Time, st *step, due, t0 
 	if sv != nil {
 		subs = sv.substitutions(st)
 	}
-	live := func(b []byte, line bool) string {
-		for i := range subs {
-			b = subs[i].apply(b, line)
-		}
-		return string(b)
-	}
+	live := func(b []byte, line bool) string { return string(replaceAll(b, subs, line)) }
 	h := http.Header{}
 	for _, kv := range st.headers {
 		name := string(kv[0])
@@ -196,9 +191,7 @@ func (u *user) converse(conn *websocket.Conn, active context.Context, stop time.
 			_ = conn.SetWriteDeadline(r.smp.Sent.Add(e.cfg.timeout))
 			payload := f.payload
 			if sv != nil {
-				for _, sub := range sv.substitutions(st) {
-					payload = sub.apply(payload, false)
-				}
+				payload = replaceAll(payload, sv.substitutions(st), false)
 			}
 			e.wsSent.Add(1)
 			if err := conn.WriteMessage(f.opcode, payload); err != nil {
