@@ -139,7 +139,9 @@ func TestExpressStyleApp(t *testing.T) {
 	sessions, _ := apptest.Record(t, app.URL, func(base string) {
 		var wg sync.WaitGroup
 		for i := range browsers {
-			wg.Go(func() { apptest.ExpressClient(t, base, fmt.Sprintf("user%d", i), life, 50*time.Millisecond, time.Second) })
+			wg.Go(func() {
+				apptest.ExpressClient(t, base, fmt.Sprintf("user%d", i), life, 50*time.Millisecond, time.Second)
+			})
 		}
 		wg.Wait()
 	})
