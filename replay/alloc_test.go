@@ -73,12 +73,12 @@ func TestSendAllocatesNothing(t *testing.T) {
 			u.lastWait.Store(int64(time.Hour)) // a slow target: wait without a buffer
 		}
 		st, raw := &lib.scripts[0].steps[0], e.raw[0][0]
-		u.send(st, raw, time.Now(), nil, nil) // dial, and warm the pools
+		u.send(st, raw, time.Now(), nil, nil, false) // dial, and warm the pools
 		n := testing.AllocsPerRun(200, func() {
 			if !eager {
 				u.lastWait.Store(int64(time.Hour))
 			}
-			u.send(st, raw, time.Now(), nil, nil)
+			u.send(st, raw, time.Now(), nil, nil, false)
 		})
 		u.conns.closeAll(e)
 		if sink.n.Load() != 202 {

@@ -44,6 +44,10 @@ type Engine struct {
 	bytes   sync.Pool             // *[1]byte, lent while a user waits for an answer
 	corr    map[string]*corrCount // by rule; filled at New, read-only after
 	fills   [][][]fill            // per script and step, with a users file
+	// unfilled marks, per script and step, the requests that carry a
+	// redacted value nothing fills; unfilledFailed counts those that failed.
+	unfilled       [][]bool
+	unfilledFailed atomic.Int64
 	wires   sync.Pool             // *[]byte: a request with the user's cookies added
 	connsMu sync.Mutex
 	conns   map[net.Conn]struct{} // every open connection of the users
@@ -78,6 +82,14 @@ func New(targetURL string, lib *Library, opts ...Option) (*Engine, error) {
 			for j := range lib.scripts[i].steps {
 				e.fills[i][j] = c.users.fills(&lib.scripts[i].steps[j])
 			}
+		}
+	}
+	e.unfilled = make([][]bool, len(lib.scripts))
+	for i := range lib.scripts {
+		sc := &lib.scripts[i]
+		e.unfilled[i] = make([]bool, len(sc.steps))
+		for j := range sc.steps {
+			e.unfilled[i][j] = len(unfilledNames(sc, &sc.steps[j], c.users)) > 0
 		}
 	}
 	if c.correlate {

@@ -155,18 +155,19 @@ func (u *user) play(active context.Context, stop time.Time, si int, t0 time.Time
 		if u.e.fills != nil {
 			fills = u.e.fills[si][i]
 		}
+		unf := u.e.unfilled[si][i]
 		switch {
 		case st.ws != nil:
 			// A WebSocket lives alongside the session's other requests.
 			wg.Go(func() { u.socket(active, stop, st, due, t0, sv) })
 			closeIf(fin)
 		case u.e.cfg.pacing == Think:
-			done = u.send(st, raw, due, sv, fills)
+			done = u.send(st, raw, due, sv, fills, unf)
 		case u.inlineFits(s, i, t0):
-			u.send(st, raw, due, sv, fills)
+			u.send(st, raw, due, sv, fills, unf)
 			closeIf(fin)
 		default:
-			wg.Go(func() { u.send(st, raw, due, sv, fills); closeIf(fin) })
+			wg.Go(func() { u.send(st, raw, due, sv, fills, unf); closeIf(fin) })
 		}
 	}
 	return true
@@ -199,7 +200,7 @@ const eagerBelow = 5 * time.Millisecond
 // send sends one request due at due and reports it; it returns when the
 // answer has been read to its end. It allocates nothing: the sample, the
 // read buffer and the response come from pools.
-func (u *user) send(st *step, raw []byte, due time.Time, sv *sessionVars, fills []fill) time.Time {
+func (u *user) send(st *step, raw []byte, due time.Time, sv *sessionVars, fills []fill, unfilled bool) time.Time {
 	e := u.e
 	smp, _ := e.samples.Get().(*report.Sample)
 	*smp = report.Sample{Kind: report.HTTP, Profile: u.profile, Endpoint: st.endpoint, Intended: due, Expected: e.expected(st)}
@@ -278,6 +279,9 @@ func (u *user) send(st *step, raw []byte, due time.Time, sv *sessionVars, fills 
 			smp.Err = report.ErrStopped
 		}
 		smp.Status = 0
+	}
+	if unfilled && smp.Failed() {
+		e.unfilledFailed.Add(1)
 	}
 	u.sink.Observe(smp)
 	e.samples.Put(smp)

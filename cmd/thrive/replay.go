@@ -50,6 +50,7 @@ type replayFlags struct {
 	stopTimeout time.Duration
 	replyIdle   time.Duration
 	strict      bool
+	usersRows   *replay.Users // loaded from usersFile by options
 	sourceIPs   string
 	out         string
 	label       string
@@ -217,6 +218,7 @@ func (f *replayFlags) options() ([]replay.Option, error) {
 			return nil, usageError("--users-file %s: %v", f.usersFile, err)
 		}
 		opts = append(opts, replay.WithUsers(users))
+		f.usersRows = users
 	}
 	if f.sharedPool {
 		opts = append(opts, replay.WithSharedPool())
@@ -345,6 +347,8 @@ func runOnce(cmd *cobra.Command, path string, f *replayFlags, lib *replay.Librar
 	if warn := filesWarning(len(plan.Users()), f.sharedPool); warn != "" {
 		fmt.Fprintln(cmd.ErrOrStderr(), warn)
 	}
+	unfilled := lib.Unfilled(f.usersRows)
+	printUnfilled(cmd.ErrOrStderr(), unfilled)
 
 	rec := report.NewRecorder(start)
 	rec.CountUsers(func() int64 { return eng.Status().Users })
@@ -374,6 +378,14 @@ func runOnce(cmd *cobra.Command, path string, f *replayFlags, lib *replay.Librar
 	res.Criteria = verdicts
 	printResult(out, res)
 	printCorrelationMisses(out, eng.Correlations())
+	if n := eng.UnfilledFailures(); n > 0 {
+		names := make([]string, len(unfilled))
+		for i, s := range unfilled {
+			names[i] = s.Name
+		}
+		fmt.Fprintf(out, "%d failed requests carried a redacted value that nothing filled (%s): give it with --users-file, or record with --keep-secrets\n",
+			n, strings.Join(names, ", "))
+	}
 	printCriteria(out, verdicts, passed)
 	if outPath != "" {
 		if err := writeResult(outPath, res); err != nil {
@@ -388,6 +400,26 @@ func runOnce(cmd *cobra.Command, path string, f *replayFlags, lib *replay.Librar
 		fmt.Fprintf(cmd.ErrOrStderr(), "warning: schedule lag p99 is %.1f ms: the generator, not the target, was the bottleneck; use fewer users per process (--shard) or more cores\n", res.Lag.P99)
 	}
 	return res, runErr
+}
+
+// printUnfilled warns, before a run, of the redacted values requests will
+// send as placeholders, and says how to give them.
+func printUnfilled(w io.Writer, secrets []replay.Secret) {
+	if len(secrets) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "warning: the trace's requests carry redacted values that nothing will fill; they go out as placeholders, and those requests will likely fail:")
+	names := make([]string, len(secrets))
+	for i, s := range secrets {
+		names[i] = s.Name
+		eps := s.Endpoints
+		if len(eps) > 3 {
+			eps = append(eps[:3:3], fmt.Sprintf("and %d more", len(s.Endpoints)-3))
+		}
+		fmt.Fprintf(w, "  %s: in %d requests (%s)\n", s.Name, s.Requests, strings.Join(eps, ", "))
+	}
+	fmt.Fprintf(w, "give them with --users-file users.csv, a CSV whose header names a column for each (%s) and a row per user; or record with --keep-secrets to keep them in the trace\n",
+		strings.Join(names, ","))
 }
 
 // printCriteria writes the criteria table and the verdict.
