@@ -48,10 +48,10 @@ type Engine struct {
 	// redacted value nothing fills; unfilledFailed counts those that failed.
 	unfilled       [][]bool
 	unfilledFailed atomic.Int64
-	wires   sync.Pool             // *[]byte: a request with the user's cookies added
-	connsMu sync.Mutex
-	conns   map[net.Conn]struct{} // every open connection of the users
-	cut     atomic.Bool
+	wires          sync.Pool // *[]byte: a request with the user's cookies added
+	connsMu        sync.Mutex
+	conns          map[net.Conn]struct{} // every open connection of the users
+	cut            atomic.Bool
 	// WebSocket figures: connections opened, messages sent and received.
 	wsConns, wsSent, wsReceived atomic.Int64 // the stop timeout passed: no new connection
 	tls                         *tls.Config
