@@ -112,6 +112,9 @@ func TestSinglePageApp(t *testing.T) {
 		if got := strings.Join(endpointsOf(s), " "); got != want {
 			t.Errorf("session %s (%s): %s", s.ID, s.Client, got)
 		}
+		if k := traces.KeyKind(s.Client); k != "token" {
+			t.Errorf("session %s keyed by %s (%s), want its token", s.ID, k, s.Client)
+		}
 	}
 	if len(sessions) != contexts {
 		t.Fatalf("recorded %d sessions of %d browser contexts", len(sessions), contexts)
@@ -150,6 +153,11 @@ func TestExpressStyleApp(t *testing.T) {
 			t.Logf("%s: %v", s.Client, endpointsOf(s))
 		}
 		t.Fatalf("recorded %d sessions of %d browsers", len(sessions), browsers)
+	}
+	for _, s := range sessions {
+		if !strings.HasPrefix(s.Client, "cookie:sid=") {
+			t.Errorf("session %s keyed by %s, want its sid cookie", s.ID, s.Client)
+		}
 	}
 	refreshes := app.Counts.Get("refreshes")
 	app.Counts.Reset()

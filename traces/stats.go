@@ -36,6 +36,8 @@ type Stats struct {
 	First, Last time.Time
 	// Profiles counts sessions per profile.
 	Profiles map[string]int
+	// KeyedBy counts sessions by what grouped them (KeyKind).
+	KeyedBy map[string]int
 	// Status counts responses per status code; 0 means no response.
 	Status map[int]int
 	// Endpoints counts requests per endpoint name.
@@ -57,15 +59,36 @@ func (st *Stats) endpoint(method, url string) string {
 	return method + " " + url
 }
 
+// KeyKind names what a session's Client key is: "cookie" (a session
+// cookie), "token" (a bearer token or other credential a login returned),
+// "authorization" (another Authorization header), "address" (the client's
+// address and User-Agent), or "other".
+func KeyKind(client string) string {
+	kind, _, _ := strings.Cut(client, ":")
+	switch kind {
+	case "cookie":
+		return "cookie"
+	case "cred":
+		return "token"
+	case "auth":
+		return "authorization"
+	case "ip":
+		return "address"
+	}
+	return "other"
+}
+
 // Add counts s.
 func (st *Stats) Add(s *Session) {
 	if st.Profiles == nil {
 		st.Profiles = map[string]int{}
+		st.KeyedBy = map[string]int{}
 		st.Status = map[int]int{}
 		st.Endpoints = map[string]int{}
 	}
 	st.Sessions++
 	st.Profiles[s.Profile]++
+	st.KeyedBy[KeyKind(s.Client)]++
 	if !s.Start.IsZero() {
 		if st.First.IsZero() || s.Start.Before(st.First) {
 			st.First = s.Start
