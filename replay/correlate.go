@@ -292,7 +292,10 @@ func addedValues(ex *traces.Exchange, rules *CorrelationRules) []candidate {
 			continue
 		}
 		if v, ok := a.place.extract(ex.RespBody.Data, header); ok {
-			out = append(out, candidate{value: v, place: a.place})
+			// A short number (201) is found and replaced in id positions
+			// only, so that it cannot rewrite a Content-Length; any other
+			// value wherever it stands as a whole token.
+			out = append(out, candidate{value: v, place: a.place, short: shortValue(v) && isDigits(v)})
 		}
 	}
 	return out

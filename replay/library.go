@@ -22,6 +22,9 @@ type Library struct {
 	rules   *CorrelationRules
 	// validated are the request targets some request asks conditionally.
 	validated map[string]bool
+	// recorded is, per script and step, what a check compares with; nil
+	// unless the library was made for a check.
+	recorded [][]recordedStep
 }
 
 // script is one recorded session, ready to play.
@@ -272,6 +275,9 @@ func (lib *Library) add(s *traces.Session) {
 			}
 			lib.validated[string(st.uri)] = true
 		}
+	}
+	if lib.recorded != nil {
+		lib.recorded = append(lib.recorded, recordedOf(s, vars, uses))
 	}
 	lib.scripts = append(lib.scripts, sc)
 	lib.infos = append(lib.infos, scheduler.SessionInfo{Profile: s.Profile, Length: sc.length})

@@ -37,6 +37,7 @@ type user struct {
 	hard     context.Context
 	scale    float64
 	timer    *time.Timer
+	check    *checker // set when the user plays for a check
 }
 
 func (e *Engine) runUser(soft, hard context.Context, plan *scheduler.Plan, k int, start time.Time, sink Sink) {
@@ -112,6 +113,9 @@ func (u *user) play(active context.Context, stop time.Time, si int, t0 time.Time
 	var sv *sessionVars
 	if len(s.vars) > 0 && u.e.cfg.correlate {
 		sv = &sessionVars{script: s, live: make([]string, len(s.vars))}
+	}
+	if u.check != nil {
+		u.check.sv = sv
 	}
 	// answered[i] closes when step i's answer is in, for the steps that
 	// others wait for (recorded pacing only: think pacing is sequential).
@@ -252,6 +256,15 @@ func (u *user) send(st *step, raw []byte, due time.Time, sv *sessionVars, fills 
 		case st.validates && j != nil:
 			got = func(_ []byte, header func(string) []byte) { u.jar.keepValidators(st.uri, header) }
 		}
+		if u.check != nil {
+			inner := got
+			got = func(body []byte, header func(string) []byte) {
+				if inner != nil {
+					inner(body, header)
+				}
+				u.check.body(st, body)
+			}
+		}
 		if len(subs) > 0 {
 			sub, _ = e.wires.Get().(*[]byte)
 			*sub = substitute(*sub, raw, subs)
@@ -282,6 +295,9 @@ func (u *user) send(st *step, raw []byte, due time.Time, sv *sessionVars, fills 
 	}
 	if unfilled && smp.Failed() {
 		e.unfilledFailed.Add(1)
+	}
+	if u.check != nil {
+		u.check.http(st, smp)
 	}
 	u.sink.Observe(smp)
 	e.samples.Put(smp)

@@ -69,6 +69,9 @@ func (u *user) socket(active context.Context, stop time.Time, st *step, due, t0 
 		smp.Err = classify(err)
 	}
 	u.sink.Observe(&smp)
+	if u.check != nil {
+		u.check.connect(st, &smp)
+	}
 	if err != nil {
 		return
 	}
@@ -143,6 +146,9 @@ func (u *user) converse(conn *websocket.Conn, active context.Context, stop time.
 			r.smp.Done = now.Sub(r.smp.Sent)
 		}
 		u.sink.Observe(&r.smp)
+		if u.check != nil {
+			u.check.reply(st, r)
+		}
 		queue = queue[1:]
 		last = now
 	}

@@ -116,3 +116,20 @@ func TestReplyIdleFromTheRecording(t *testing.T) {
 		}
 	}
 }
+
+func TestShapeChanges(t *testing.T) {
+	for _, tc := range []struct{ name, recorded, live, want string }{
+		{"same", `{"id":1,"tags":["a"],"owner":{"name":"x"}}`, `{"id":2,"tags":["b","c"],"owner":{"name":"y"},"new":1}`, ""},
+		{"missing key", `{"id":1,"project_id":5}`, `{"id":1}`, "$.project_id missing"},
+		{"type changed", `{"id":1,"items":[{"id":1}]}`, `{"id":"1","items":{}}`, "$.id is string, was number, $.items is object, was array"},
+		{"a gone object is one change", `{"owner":{"name":"x","id":1}}`, `{}`, "$.owner missing"},
+		{"null is not a change", `{"next":null,"v":2}`, `{"next":"abc","v":null}`, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := strings.Join(shapeChanges(jsonShape([]byte(tc.recorded)), jsonShape([]byte(tc.live))), ", ")
+			if got != tc.want {
+				t.Fatalf("got %q, want %q", got, tc.want)
+			}
+		})
+	}
+}

@@ -20,44 +20,46 @@ import (
 )
 
 type replayFlags struct {
-	target      string
-	users       int
-	spawnRate   float64
-	runTime     time.Duration
-	stages      string
-	mix         string
-	profiles    []string
-	seed        uint64
-	scaleTime   string
-	pacing      string
-	shard       string
-	sharedPool  bool
-	recordedCk  bool
-	noCorr      bool
-	usersFile   string
-	rulesFile   string
-	thresholds  []string
-	csvPrefix   string
-	htmlPath    string
-	ladder      bool
-	endpoints   []string
-	baseline    string
-	compare     compareFlags
-	maxUsers    int
-	ladderTime  float64
-	headers     []string
-	timeout     time.Duration
-	stopTimeout time.Duration
-	replyIdle   time.Duration
-	strict      bool
-	usersRows   *replay.Users // loaded from usersFile by options
-	sourceIPs   string
-	out         string
-	label       string
-	insecure    bool
-	startAt     string
-	quiet       bool
-	cpuProfile  string
+	target        string
+	users         int
+	spawnRate     float64
+	runTime       time.Duration
+	stages        string
+	mix           string
+	profiles      []string
+	seed          uint64
+	scaleTime     string
+	pacing        string
+	shard         string
+	sharedPool    bool
+	recordedCk    bool
+	noCorr        bool
+	usersFile     string
+	rulesFile     string
+	thresholds    []string
+	csvPrefix     string
+	htmlPath      string
+	ladder        bool
+	endpoints     []string
+	baseline      string
+	compare       compareFlags
+	maxUsers      int
+	ladderTime    float64
+	headers       []string
+	timeout       time.Duration
+	stopTimeout   time.Duration
+	replyIdle     time.Duration
+	strict        bool
+	check         bool
+	checkSessions int
+	usersRows     *replay.Users // loaded from usersFile by options
+	sourceIPs     string
+	out           string
+	label         string
+	insecure      bool
+	startAt       string
+	quiet         bool
+	cpuProfile    string
 }
 
 func newReplayCmd() *cobra.Command {
@@ -116,6 +118,8 @@ due, and the generator's lateness (schedule lag) is measured too.`,
 	fl.DurationVar(&f.timeout, "timeout", 30*time.Second, "timeout of each request")
 	fl.DurationVar(&f.stopTimeout, "stop-timeout", 30*time.Second, "at the end or on Ctrl-C, time requests in flight get to finish")
 	fl.DurationVar(&f.replyIdle, "reply-idle", 0, "a streamed WebSocket reply that has begun is over after this long without a frame (default: 10x the longest gap between its recorded frames, 1s to 10s)")
+	fl.BoolVar(&f.check, "check", false, "pre-flight: play each recorded session once as one user, hold every answer against its recording (status, JSON shape, WebSocket replies, correlations) and print the divergences with their likely cause and fix; exit 1 if a request that succeeded when recorded fails now")
+	fl.IntVar(&f.checkSessions, "sessions", 0, "with --check, play only the first N sessions of each profile (0: all)")
 	fl.BoolVar(&f.strict, "strict-status", false, "count every status of 400 or more as a failure, as Locust does, even where the recording had the same (by default a 4xx recorded as a 4xx is counted 'as recorded')")
 	fl.StringVar(&f.sourceIPs, "source-ips", "", "spread connections over these local addresses: 127.0.0.2-127.0.0.9")
 	fl.StringVarP(&f.out, "out", "o", "", "write the results as JSON to this file")
@@ -246,6 +250,9 @@ func (f *replayFlags) options() ([]replay.Option, error) {
 func runReplay(cmd *cobra.Command, path string, f *replayFlags) error {
 	if f.target == "" {
 		return usageError("--target is required, such as --target http://127.0.0.1:8000")
+	}
+	if f.check {
+		return runCheck(cmd, path, f)
 	}
 	cfg, err := f.config(cmd)
 	if err != nil {

@@ -1,6 +1,7 @@
 package apptest
 
 import (
+	"cmp"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -25,6 +26,9 @@ import (
 type Django struct {
 	URL    string
 	Counts Counts
+	// IDField names the JSON field an import's answer gives the new
+	// project's id in: project_id unless set.
+	IDField string
 
 	mu       sync.Mutex
 	sessions map[string]string // sessionid → user
@@ -112,7 +116,8 @@ func (d *Django) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		d.Counts.Add("imports", 1)
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusCreated)
-		fmt.Fprintf(w, `{"project_id": %d, "status": "created", "files": 12}`, id)
+		field := cmp.Or(d.IDField, "project_id")
+		fmt.Fprintf(w, `{%q: %d, "status": "created", "files": 12}`, field, id)
 	case strings.HasPrefix(r.URL.Path, "/api/projects/"):
 		id, err := strconv.Atoi(strings.Trim(strings.TrimPrefix(r.URL.Path, "/api/projects/"), "/"))
 		if err != nil || d.owner[id] != sid.Value {
@@ -150,13 +155,17 @@ func DjangoClient(tb testing.TB, base, user string) {
 	Do(tb, c, http.MethodPost, base+"/accounts/login/", form, "Content-Type", "application/x-www-form-urlencoded")
 	a := Do(tb, c, http.MethodPost, base+"/api/import/", `{"repo":"https://github.com/acme/`+user+`"}`,
 		"Content-Type", "application/json", "X-CSRFToken", csrf)
-	var created struct {
-		ProjectID int `json:"project_id"`
-	}
+	var created map[string]any
 	_ = json.Unmarshal(a.Body, &created)
+	var id float64
+	for k, v := range created {
+		if n, ok := v.(float64); ok && strings.HasPrefix(k, "project") {
+			id = n
+		}
+	}
 	if a.Status != http.StatusCreated {
 		tb.Fatalf("import: %d", a.Status)
 	}
-	get(fmt.Sprintf("/api/projects/%d/", created.ProjectID))
-	get(fmt.Sprintf("/api/projects/%d/?fields=name", created.ProjectID))
+	get(fmt.Sprintf("/api/projects/%.0f/", id))
+	get(fmt.Sprintf("/api/projects/%.0f/?fields=name", id))
 }

@@ -1,0 +1,348 @@
+package replay
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/thrive-loadtest/thrive/report"
+)
+
+// A check is the pre-flight of a load test: each chosen session is played
+// once, as one user, and every live answer is held against its recording
+// (status, the shape of a JSON body, the WebSocket replies, the values
+// correlation carries). What differs is reported per endpoint with its
+// likely cause and fix, so that a user sees in seconds what a long run
+// would have shown as an error rate.
+
+// CheckReport is what a check found.
+type CheckReport struct {
+	Sessions int `json:"sessions"`
+	Requests int `json:"requests"`
+	// Regressions counts requests that succeeded when recorded and fail
+	// now.
+	Regressions  int               `json:"regressions"`
+	Divergences  []Divergence      `json:"divergences"`
+	Correlations []CorrelationStat `json:"correlations"`
+	// TransportErrors counts requests that got no answer at all.
+	TransportErrors int `json:"transport_errors"`
+}
+
+// Divergence is one way an endpoint's live answers differed from the
+// recording, with how often, and what probably caused it.
+type Divergence struct {
+	Endpoint string `json:"endpoint"`
+	// Kind is status, error, shape, websocket or correlation.
+	Kind string `json:"kind"`
+	What string `json:"what"`
+	// Count of Of requests to the endpoint diverged so.
+	Count int `json:"count"`
+	Of    int `json:"of"`
+	// Regression marks a request that succeeded when recorded and fails
+	// now.
+	Regression bool   `json:"regression"`
+	Cause      string `json:"cause,omitempty"`
+	Fix        string `json:"fix,omitempty"`
+}
+
+// ErrNotForCheck is returned by Check for a library not loaded for one.
+var ErrNotForCheck = errors.New("the library keeps no recorded answers: load it with LoadForCheck")
+
+// observed is what a check saw of one step.
+type observed struct {
+	status  int
+	err     report.ErrorKind
+	body    []byte
+	replies int // WebSocket replies awaited
+	silent  int // of which ended by silence
+	empty   int // of which got no frame
+	frames  int
+}
+
+// checker gathers what one played session's steps got.
+type checker struct {
+	mu  sync.Mutex
+	obs map[*step]*observed
+	sv  *sessionVars
+}
+
+// maxCheckedBody bounds the live body kept to compare.
+const maxCheckedBody = 256 << 10
+
+func (c *checker) get(st *step) *observed {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	o := c.obs[st]
+	if o == nil {
+		o = &observed{}
+		c.obs[st] = o
+	}
+	return o
+}
+
+// http notes an HTTP answer's status or error.
+func (c *checker) http(st *step, smp *report.Sample) {
+	o := c.get(st)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	o.status, o.err = smp.Status, smp.Err
+}
+
+// body keeps a copy of an HTTP answer's body.
+func (c *checker) body(st *step, b []byte) {
+	o := c.get(st)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	o.body = append(o.body[:0], b[:min(len(b), maxCheckedBody)]...)
+}
+
+// connect notes a WebSocket handshake's status or error.
+func (c *checker) connect(st *step, smp *report.Sample) { c.http(st, smp) }
+
+// reply notes a WebSocket reply.
+func (c *checker) reply(st *step, r *reply) {
+	o := c.get(st)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	o.replies++
+	o.frames += r.got
+	if r.smp.Silent {
+		o.silent++
+	}
+	if r.got == 0 {
+		o.empty++
+	}
+}
+
+// CheckSessions returns the sessions a check plays: all of them, or the
+// first perProfile of each profile (of profiles, when given). It says
+// which profile asked for has no session.
+func (lib *Library) CheckSessions(perProfile int, profiles []string) ([]int, error) {
+	n := map[string]int{}
+	var out []int
+	for i := range lib.scripts {
+		p := lib.scripts[i].profile
+		if len(profiles) > 0 && !slices.Contains(profiles, p) {
+			continue
+		}
+		if perProfile > 0 && n[p] >= perProfile {
+			continue
+		}
+		n[p]++
+		out = append(out, i)
+	}
+	for _, p := range profiles {
+		if n[p] == 0 {
+			return nil, fmt.Errorf("the trace has no session of profile %q", p)
+		}
+	}
+	if len(out) == 0 {
+		return nil, errors.New("the trace has no session to check")
+	}
+	return out, nil
+}
+
+type discard struct{}
+
+func (discard) Observe(*report.Sample) {}
+
+// checkSpan is the longest a checked session takes when no scale is asked:
+// recorded gaps are shortened to fit it.
+const checkSpan = 2 * time.Second
+
+// Check plays each of the sessions once, as a user of its own, one after
+// the other, with recorded gaps multiplied by scale (0: shortened so that
+// a session takes at most 2 s), and holds every answer against the
+// recording. The engine's library must come from LoadForCheck or
+// FromSessionsForCheck.
+func (e *Engine) Check(ctx context.Context, sessions []int, scale float64) (*CheckReport, error) {
+	if e.lib.recorded == nil {
+		return nil, ErrNotForCheck
+	}
+	rep := &CheckReport{Sessions: len(sessions)}
+	byKey := map[[3]string]*Divergence{}
+	of := map[string]int{}
+	var order [][3]string
+	add := func(d Divergence) {
+		k := [3]string{d.Endpoint, d.Kind, d.What}
+		if a := byKey[k]; a != nil {
+			a.Count++
+			return
+		}
+		d.Count = 1
+		byKey[k] = &d
+		order = append(order, k)
+	}
+	for n, si := range sessions {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		sc := &e.lib.scripts[si]
+		ck := &checker{obs: map[*step]*observed{}}
+		s := scale
+		if s <= 0 {
+			s = 1
+			if sc.length > checkSpan {
+				s = float64(checkSpan) / float64(sc.length)
+			}
+		}
+		u := &user{e: e, k: n, profile: sc.profile, sink: discard{}, hard: ctx, scale: s, timer: time.NewTimer(time.Hour), check: ck}
+		u.timer.Stop()
+		u.lastWait.Store(math.MaxInt64)
+		if e.cfg.users != nil {
+			u.vals = e.cfg.users.values(n, 1)
+		}
+		u.play(ctx, time.Now().Add(24*time.Hour), si, time.Now())
+		u.conns.closeAll(e)
+		e.compare(rep, si, ck, add, of)
+	}
+	for _, k := range order {
+		d := byKey[k]
+		d.Of = of[d.Endpoint]
+		rep.Divergences = append(rep.Divergences, *d)
+	}
+	slices.SortStableFunc(rep.Divergences, func(a, b Divergence) int {
+		if a.Regression != b.Regression {
+			if a.Regression {
+				return -1
+			}
+			return 1
+		}
+		return cmp.Compare(b.Count, a.Count)
+	})
+	rep.Correlations = e.Correlations()
+	return rep, nil
+}
+
+// regressed reports whether a live answer fails where the recorded one
+// succeeded.
+func regressed(recorded int, o *observed) bool {
+	ok := recorded > 0 && recorded < 400
+	return ok && (o.err != "" || o.status >= 500 || o.status >= 400 && o.status != 429)
+}
+
+// compare holds what the steps of script si got against their recording.
+func (e *Engine) compare(rep *CheckReport, si int, ck *checker, add func(Divergence), of map[string]int) {
+	sc := &e.lib.scripts[si]
+	firstFailure := -1
+	for j := range sc.steps {
+		st := &sc.steps[j]
+		o := ck.obs[st]
+		if o == nil {
+			continue // not played: the session was cut
+		}
+		rep.Requests++
+		of[st.endpoint]++
+		d := Divergence{Endpoint: st.endpoint}
+		switch {
+		case o.err != "":
+			rep.TransportErrors++
+			d.Kind, d.What = "error", fmt.Sprintf("failed (%s) where the recording had %d", o.err, st.status)
+		case st.ws != nil && o.status != 101:
+			d.Kind, d.What = "websocket", fmt.Sprintf("the handshake answered %d, not 101", o.status)
+		case st.ws == nil && o.status/100 != st.status/100:
+			d.Kind, d.What = "status", fmt.Sprintf("answered %d where the recording had %d", o.status, st.status)
+		}
+		if d.Kind != "" {
+			d.Regression = regressed(st.status, o) || st.ws != nil
+			if d.Regression {
+				rep.Regressions++
+				d.Cause, d.Fix = e.cause(si, j, firstFailure, o, ck)
+				if firstFailure < 0 {
+					firstFailure = j
+				}
+			}
+			add(d)
+			continue
+		}
+		if st.ws != nil {
+			if o.empty > 0 {
+				add(Divergence{Endpoint: st.endpoint, Kind: "websocket", What: fmt.Sprintf("%d of %d replies got no frame", o.empty, o.replies),
+					Cause: "the server answered nothing within the request timeout"})
+			}
+			if o.silent > 0 {
+				add(Divergence{Endpoint: st.endpoint, Kind: "websocket",
+					What:  fmt.Sprintf("%d of %d replies ended by a silence, with no frame shaped like the recorded last (%s)", o.silent, o.replies, st.ws.end),
+					Cause: "the replies end differently than when recorded",
+					Fix:   "nothing, if the replies are whole; --reply-idle sets how long a silence ends one"})
+			}
+			continue
+		}
+		if rec := e.lib.recorded[si][j]; rec.shape != nil && o.status/100 == 2 {
+			if ch := shapeChanges(rec.shape, jsonShape(o.body)); len(ch) > 0 {
+				add(Divergence{Endpoint: st.endpoint, Kind: "shape", What: "the JSON answer changed: " + strings.Join(ch[:min(3, len(ch))], ", "),
+					Cause: "the application's answer is not what it was when recorded"})
+			}
+		}
+		if ck.sv != nil {
+			for _, k := range st.sets {
+				if ck.sv.live[k] == "" {
+					v := &sc.vars[k]
+					add(Divergence{Endpoint: st.endpoint, Kind: "correlation", What: fmt.Sprintf("the value at %s was not in the live answer", v.place),
+						Cause: fmt.Sprintf("later requests send the recorded %q instead (rule %s)", v.recorded, v.rule),
+						Fix:   fmt.Sprintf("if the answer no longer carries it, switch the rule off (--correlation-rules: disable: [%q])", v.rule)})
+				}
+			}
+		}
+	}
+}
+
+// cause explains why step j of script si failed where its recording
+// succeeded, and says what to do.
+func (e *Engine) cause(si, j, firstFailure int, o *observed, ck *checker) (cause, fix string) {
+	sc := &e.lib.scripts[si]
+	st := &sc.steps[j]
+	if names := unfilledNames(sc, st, e.cfg.users); len(names) > 0 {
+		return fmt.Sprintf("it sends the redacted %s, which nothing fills", strings.Join(names, ", ")),
+			fmt.Sprintf("give it with --users-file users.csv (a CSV with a %s column, a row per user), or record with --keep-secrets", names[0])
+	}
+	if firstFailure >= 0 {
+		f := &sc.steps[firstFailure]
+		return fmt.Sprintf("an earlier request of the session failed first: %s", f.endpoint), "look at that one first"
+	}
+	if ck.sv != nil {
+		for _, k := range st.uses {
+			if ck.sv.live[k] == "" {
+				v := &sc.vars[k]
+				return fmt.Sprintf("it needs the value %q from %s, which the live answer did not have", v.recorded, v.rule),
+					"look at that answer's divergences"
+			}
+		}
+	}
+	if ss := e.lib.recorded[si][j].suspects; len(ss) > 0 {
+		s := ss[0]
+		rule := s.from + " " + s.place.String()
+		return fmt.Sprintf("it sent %s, which came from %s and was sent back unchanged", s.value, rule), ruleFix(s)
+	}
+	if o.err != "" {
+		return "the target did not answer: " + string(o.err), "check that the target is up and reachable from here"
+	}
+	return fmt.Sprintf("the target answers differently; its answer began %q", truncate(o.body, 120)), ""
+}
+
+// ruleFix writes the correlation rule that would carry s over.
+func ruleFix(s suspect) string {
+	var what string
+	switch {
+	case s.place.header != "" && s.place.segment == 0:
+		what = fmt.Sprintf("header: %q", s.place.header)
+	case s.place.path != nil:
+		what = fmt.Sprintf("json: %q", s.place.String())
+	default:
+		return "write a correlation rule for it (--correlation-rules; see thrive traces correlations)"
+	}
+	return fmt.Sprintf("add a correlation rule, in a file given with --correlation-rules:\n  add:\n    - from: %q\n      %s", s.from, what)
+}
+
+func truncate(b []byte, n int) string {
+	if len(b) > n {
+		return string(b[:n]) + "…"
+	}
+	return string(b)
+}

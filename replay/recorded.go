@@ -1,0 +1,195 @@
+package replay
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/thrive-loadtest/thrive/report"
+	"github.com/thrive-loadtest/thrive/traces"
+)
+
+// A check holds each live answer against its recording, so a library made
+// for one keeps, per step, what the recorded answer looked like and which
+// values the request sent back unchanged although an earlier answer of its
+// session gave them. A library made for a load test keeps none of it.
+
+// recordedStep is what a check needs of a recorded exchange.
+type recordedStep struct {
+	shape map[string]string // JSON answer: path → type, to a few levels
+	// suspects are values the request sends in id positions that an
+	// earlier answer of the session gave and that no rule correlates.
+	suspects []suspect
+}
+
+// suspect is a server-made value a request sent back as recorded.
+type suspect struct {
+	value string
+	from  string // the answer's endpoint
+	place place  // where in it
+}
+
+// LoadForCheck is Load for ReplayCheck: the library also keeps what each
+// recorded answer looked like.
+func LoadForCheck(r *traces.Reader, rules *CorrelationRules) (*Library, error) {
+	lib := &Library{rules: rules, recorded: [][]recordedStep{}}
+	for {
+		s := new(traces.Session)
+		err := r.Next(s)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		lib.add(s)
+	}
+	if len(lib.scripts) == 0 {
+		return nil, errors.New("the trace holds no session")
+	}
+	lib.markValidators()
+	return lib, nil
+}
+
+// FromSessionsForCheck is FromSessions for Check.
+func FromSessionsForCheck(ss []*traces.Session, rules *CorrelationRules) *Library {
+	lib := &Library{rules: rules, recorded: [][]recordedStep{}}
+	for _, s := range ss {
+		lib.add(s)
+	}
+	lib.markValidators()
+	return lib
+}
+
+// maxShapeDepth bounds how deep a JSON answer's shape is compared.
+const maxShapeDepth = 4
+
+// jsonShape returns the shape of a JSON document: each path to a few levels
+// with the type of its value (object, array, string, number, bool, null);
+// an array's elements are described by its first, under [].
+func jsonShape(body []byte) map[string]string {
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 || body[0] != '{' && body[0] != '[' {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var doc any
+	if dec.Decode(&doc) != nil {
+		return nil
+	}
+	out := map[string]string{}
+	var walkShape func(v any, path string, depth int)
+	walkShape = func(v any, path string, depth int) {
+		switch d := v.(type) {
+		case map[string]any:
+			out[path] = "object"
+			if depth < maxShapeDepth {
+				for k, e := range d {
+					walkShape(e, path+"."+k, depth+1)
+				}
+			}
+		case []any:
+			out[path] = "array"
+			if len(d) > 0 && depth < maxShapeDepth {
+				walkShape(d[0], path+"[]", depth+1)
+			}
+		case string:
+			out[path] = "string"
+		case json.Number:
+			out[path] = "number"
+		case bool:
+			out[path] = "bool"
+		default:
+			out[path] = "null"
+		}
+	}
+	walkShape(doc, "$", 0)
+	return out
+}
+
+// shapeChanges returns how the live shape differs from the recorded one:
+// paths gone, and paths whose type changed. Paths the live answer added
+// are not changes; neither is a null that became a value or the reverse.
+func shapeChanges(recorded, live map[string]string) []string {
+	var out []string
+	for _, p := range slices.Sorted(maps.Keys(recorded)) {
+		parent := p[:max(strings.LastIndexAny(p, ".["), 1)]
+		if p != "$" && parent != "$" && live[parent] != recorded[parent] {
+			continue // reported at the parent
+		}
+		lt, ok := live[p]
+		switch rt := recorded[p]; {
+		case !ok:
+			out = append(out, p+" missing")
+		case lt != rt && lt != "null" && rt != "null":
+			out = append(out, p+" is "+lt+", was "+rt)
+		}
+	}
+	return out
+}
+
+// recordedOf makes the recorded side of each exchange of s for a check.
+func recordedOf(s *traces.Session, vars []variable, uses [][]int) []recordedStep {
+	out := make([]recordedStep, len(s.Exchanges))
+	type source struct {
+		from  string
+		place place
+	}
+	given := map[string]source{} // value → the latest answer that gave it
+	for i := range s.Exchanges {
+		ex := &s.Exchanges[i]
+		if !ex.RespBody.Truncated() {
+			out[i].shape = jsonShape(ex.RespBody.Data)
+		}
+		ids := map[string]bool{}
+		idPositions(ex, ids)
+		for _, v := range slices.Sorted(maps.Keys(ids)) {
+			src, ok := given[v]
+			if !ok || slices.ContainsFunc(uses[i], func(k int) bool { return vars[k].recorded == v }) {
+				continue
+			}
+			if len(out[i].suspects) < 3 {
+				out[i].suspects = append(out[i].suspects, suspect{value: v, from: src.from, place: src.place})
+			}
+		}
+		endpoint := report.Template(ex.Method, ex.URL)
+		for _, c := range allAnswerValues(ex) {
+			if !ids[c.value] {
+				given[c.value] = source{endpoint, c.place}
+			}
+		}
+	}
+	return out
+}
+
+// allAnswerValues returns every value of an answer, whatever its length or
+// name: the leaves of a JSON body and the headers but the ordinary ones.
+func allAnswerValues(ex *traces.Exchange) []candidate {
+	var out []candidate
+	for _, h := range ex.RespHeader {
+		if !ordinaryHeader(h.Name) {
+			out = append(out, candidate{value: h.Value, place: place{header: h.Name}})
+		}
+	}
+	body := bytes.TrimSpace(ex.RespBody.Data)
+	if ex.RespBody.Truncated() || len(body) == 0 || body[0] != '{' && body[0] != '[' {
+		return out
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var doc any
+	if dec.Decode(&doc) != nil {
+		return out
+	}
+	walk(doc, nil, func(path []any, v string) {
+		if v != "true" && v != "false" {
+			out = append(out, candidate{value: v, place: place{path: append([]any(nil), path...)}})
+		}
+	})
+	return out
+}
