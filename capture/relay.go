@@ -13,6 +13,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/thrive-loadtest/thrive/traces"
 )
 
 const (
@@ -493,7 +495,7 @@ func writeRequestHead(w *bufio.Writer, c *Capture, ip, scheme, proto string, h *
 			// Offer no compression extension, so frames can be recorded.
 			continue
 		}
-		writeField(w, f.Name, f.Value)
+		writeField(w, f.Name, c.ownOrigin(f, scheme, h.host))
 	}
 	xff := ip
 	if h.xff != "" {
@@ -511,6 +513,34 @@ func writeRequestHead(w *bufio.Writer, c *Capture, ip, scheme, proto string, h *
 		_, _ = w.WriteString("Connection: Upgrade\r\nUpgrade: websocket\r\n")
 	}
 	_, _ = w.WriteString("\r\n")
+}
+
+// ownOrigin returns the value of f to forward: an Origin or Referer that
+// names the proxy itself (the page was loaded through it) names the target
+// instead, so that a backend that checks the origin of a WebSocket or a
+// form (gorilla/websocket, Django's CSRF) sees its own, as it would without
+// the proxy. The trace keeps the value the client sent.
+func (c *Capture) ownOrigin(f traces.Header, scheme, host string) string {
+	var isOrigin bool
+	switch len(f.Name) {
+	case 6:
+		isOrigin = strings.EqualFold(f.Name, "Origin")
+	case 7:
+		if !strings.EqualFold(f.Name, "Referer") {
+			return f.Value
+		}
+	default:
+		return f.Value
+	}
+	if host == "" {
+		return f.Value
+	}
+	own := scheme + "://" + host
+	rest, ok := strings.CutPrefix(f.Value, own)
+	if !ok || isOrigin && rest != "" || !isOrigin && rest != "" && rest[0] != '/' && rest[0] != '?' {
+		return f.Value
+	}
+	return c.target.Scheme + "://" + c.target.Host + rest
 }
 
 // forwardedField reports the fields the proxy sets itself.

@@ -416,3 +416,40 @@ func TestPipelinedRequests(t *testing.T) {
 		t.Fatalf("recorded %q, want %q", strings.Join(got, " "), want)
 	}
 }
+
+// TestOriginNamesTheTarget: an Origin or Referer that names the proxy (the
+// page was loaded through it) reaches the backend naming the backend, as a
+// browser that went there directly would send, so that origin checks of
+// WebSockets and forms pass; others pass as they are, and the trace keeps
+// what the client sent.
+func TestOriginNamesTheTarget(t *testing.T) {
+	var mu sync.Mutex
+	var seen []string
+	backend := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, r.Header.Get("Origin")+" "+r.Header.Get("Referer"))
+		mu.Unlock()
+	}))
+	defer backend.Close()
+	p := startProxy(t, backend.URL)
+	own := p.URL
+	c := dialRaw(t, p.URL)
+	host := strings.TrimPrefix(own, "http://")
+	for _, hs := range []string{
+		"Origin: " + own + "\r\nReferer: " + own + "/page?x=1\r\n",
+		"Origin: https://elsewhere.example\r\nReferer: " + own + "evil.example/\r\n",
+	} {
+		c.send("GET / HTTP/1.1\r\nHost: " + host + "\r\n" + hs + "\r\n")
+		c.response("GET")
+	}
+	sessions := p.stop()
+	mu.Lock()
+	defer mu.Unlock()
+	want := []string{backend.URL + " " + backend.URL + "/page?x=1", "https://elsewhere.example " + own + "evil.example/"}
+	if strings.Join(seen, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("the backend saw\n%s\nwant\n%s", strings.Join(seen, "\n"), strings.Join(want, "\n"))
+	}
+	if len(sessions) != 1 || sessions[0].Exchanges[0].ReqHeader[1].Value != own {
+		t.Fatalf("the trace does not keep the Origin the client sent: %+v", sessions)
+	}
+}

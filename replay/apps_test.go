@@ -201,3 +201,46 @@ func TestRailsStyleApp(t *testing.T) {
 	}
 	failures(t, sink)
 }
+
+// TestSinglePageAppInChromium records three real browser contexts (headless
+// Chromium over the DevTools protocol, contexts open at once) running the single-page app's
+// own script through the capture: each logs in, pages, takes a ticket and
+// talks on the socket. The trace holds one session per browser, keyed by
+// its token, with the WebSocket in it; replayed as 50 users, the app counts
+// a login per user and no 401, foreign cursor or refused ticket.
+func TestSinglePageAppInChromium(t *testing.T) {
+	browser := apptest.StartBrowser(t)
+	app := apptest.NewSPA(t)
+	const contexts = 3
+	sessions, _ := apptest.Record(t, app.URL, func(base string) {
+		pages := make([]*apptest.Page, contexts)
+		for i := range pages {
+			pages[i] = browser.Open(fmt.Sprintf("%s/?u=user%d", base, i))
+		}
+		for i, p := range pages {
+			if text, err := p.WaitText("root", 30*time.Second); err != nil || text != "done 200" {
+				t.Errorf("browser context %d: the app said %q (%v)", i, text, err)
+			}
+		}
+	})
+	for _, s := range sessions {
+		t.Logf("%s (%s): %v", s.ID, s.Client, endpointsOf(s))
+	}
+	if len(sessions) != contexts {
+		t.Fatalf("recorded %d sessions of %d contexts", len(sessions), contexts)
+	}
+	for _, s := range sessions {
+		eps := strings.Join(endpointsOf(s), " ")
+		if traces.KeyKind(s.Client) != "token" || !strings.Contains(eps, "POST /api/login") || !strings.Contains(eps, "GET /ws") {
+			t.Errorf("session %s (%s): %s", s.ID, s.Client, eps)
+		}
+	}
+	app.Counts.Reset()
+	const users = 50
+	_, sink := run(t, app.URL, sessions, users, 2*time.Second, replay.WithUsers(usersFile(t)))
+	c := &app.Counts
+	if c.Get("sessions") < users || c.Get("400") > 0 || c.Get("401") > 0 || c.Get("403") > 0 || c.Get("ws messages") < 2*users {
+		t.Errorf("the app counted %s", c.String())
+	}
+	failures(t, sink)
+}

@@ -46,6 +46,7 @@ type step struct {
 	body          []byte
 	endpoint      string
 	status        int       // the recorded answer's status, what the live one is judged against
+	host          string    // the recorded Host: an Origin or Referer naming it names the target at replay
 	head          bool      // a HEAD request: its answer has no body
 	ws            *wsScript // non-nil for a WebSocket upgrade
 	// echoes are headers whose recorded value was a cookie of the same
@@ -216,6 +217,7 @@ func (lib *Library) add(s *traces.Session) {
 			endpoint: report.Template(ex.Method, ex.URL),
 			head:     ex.Method == "HEAD",
 			status:   ex.Status,
+			host:     ex.Host,
 		}
 		cookies := recordedCookies(ex.ReqHeader)
 		for _, c := range cookies {

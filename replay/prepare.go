@@ -15,7 +15,7 @@ func (e *Engine) build(req *fasthttp.Request, st *step) {
 	req.Header.SetHost(e.target.host)
 	for _, h := range st.headers {
 		if !e.overridden(h[0]) {
-			req.Header.AddBytesKV(h[0], h[1])
+			req.Header.AddBytesKV(h[0], e.ownOrigin(h[0], h[1], st.host))
 		}
 	}
 	switch {
@@ -49,6 +49,22 @@ func (e *Engine) expected(st *step) int {
 		return 0
 	}
 	return st.status
+}
+
+// ownOrigin returns the value of a header to send: an Origin or Referer
+// that named the recorded site itself (its Host) names the target instead,
+// so that a target that checks origins (a WebSocket upgrader, a CSRF check)
+// sees its own.
+func (e *Engine) ownOrigin(name, value []byte, host string) []byte {
+	if host == "" || !strings.EqualFold(string(name), "Origin") && !strings.EqualFold(string(name), "Referer") {
+		return value
+	}
+	for _, scheme := range []string{"http://", "https://"} {
+		if rest, ok := strings.CutPrefix(string(value), scheme+host); ok && (rest == "" || rest[0] == '/' || rest[0] == '?') {
+			return []byte(e.target.url.Scheme + "://" + e.target.host + rest)
+		}
+	}
+	return value
 }
 
 // overridden reports whether a WithHeader replaces the recorded header name.

@@ -112,3 +112,35 @@ func kind(k report.Kind) string {
 	}
 	return "http"
 }
+
+// TestMessageSentDuringAReply records a user who sent a second message as
+// soon as the reply to the first began, and replays it as 50 users: each
+// sends the second message at its recorded offset, during the first reply,
+// as the user did (the server counts messages that came while it streamed),
+// and both replies are timed to their ends.
+func TestMessageSentDuringAReply(t *testing.T) {
+	chat := apptest.NewChat(t, apptest.ChatJSON)
+	chat.MinTokens, chat.MaxTokens = 8, 12
+	sessions, _ := apptest.Record(t, chat.URL, func(base string) { apptest.ImpatientChatClient(t, base) })
+	if chat.Overlaps.Load() != 1 {
+		t.Skipf("the recorded user's second message came after the first reply (%d overlaps): nothing to replay", chat.Overlaps.Load())
+	}
+	chat.Overlaps.Store(0)
+	const users = 50
+	_, sink := run(t, chat.URL, sessions, users, time.Second)
+	replies := 0
+	for _, s := range sink.samples {
+		if s.Failed() || s.Silent {
+			t.Errorf("%s %s: status %d, error %q, silent %v", kind(s.Kind), s.Endpoint, s.Status, s.Err, s.Silent)
+		}
+		if s.Kind == report.WSReply {
+			replies++
+		}
+	}
+	if n := chat.Overlaps.Load(); n < users/2 {
+		t.Errorf("the server got %d messages during a reply from %d users; the recorded user sent one each", n, users)
+	}
+	if replies < 2*users {
+		t.Errorf("%d replies timed, want 2 for each of %d users at least", replies, users)
+	}
+}

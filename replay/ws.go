@@ -34,7 +34,7 @@ func (u *user) socket(active context.Context, stop time.Time, st *step, due, t0 
 		name := string(kv[0])
 		if strings.EqualFold(name, "Origin") || strings.EqualFold(name, "User-Agent") ||
 			strings.EqualFold(name, "Authorization") || strings.HasPrefix(strings.ToLower(name), "x-") {
-			h.Add(name, live(kv[1], false))
+			h.Add(name, live(e.ownOrigin(kv[0], kv[1], st.host), false))
 		}
 	}
 	if e.cfg.recorded {

@@ -253,9 +253,9 @@ func wsScriptOf(ws *traces.WebSocket) *wsScript {
 
 // cutEndShape finds the end shape of a socket where some user sent a
 // message before the reply to the one before was over, so that the reply's
-// last frame was recorded after the next message. It takes the shape of the
-// socket's final reply, which nothing cut, and accepts it when the socket
-// holds as many frames of that shape as replies.
+// last frame was recorded after the next message. It takes the shapes the
+// socket's final frame has (nothing cut the final reply) and accepts the
+// first of them that as many frames have as there are replies.
 func cutEndShape(groups [][]traces.Frame) *endShape {
 	n := len(groups) - 1
 	for n >= 0 && len(groups[n]) == 0 {
@@ -264,32 +264,52 @@ func cutEndShape(groups [][]traces.Frame) *endShape {
 	if n < 1 {
 		return nil
 	}
-	final := groups[n]
-	if len(final) < 2 {
-		return nil // nothing to tell its end from
+	final := groups[n][len(groups[n])-1].Payload.Data
+	var cands []*endShape
+	if obj, ok := object(final); ok {
+		known := map[string]string{}
+		for _, k := range discriminators() {
+			if v := compact(obj[k]); scalar(v) {
+				known[k] = v
+			}
+		}
+		if len(known) > 0 {
+			cands = append(cands, &endShape{fields: known})
+		}
+		cands = append(cands, &endShape{keys: keysOf(obj)})
 	}
-	var others [][]byte
-	for _, f := range final[:len(final)-1] {
-		others = append(others, f.Payload.Data)
+	if t := bytes.TrimSpace(final); len(t) > 0 {
+		cands = append(cands, &endShape{text: t})
 	}
-	m := findEndShape([][]byte{final[len(final)-1].Payload.Data}, others)
-	if m == nil {
-		return nil
-	}
-	// Every reply has one end: as many frames of the shape as replies.
-	ends, replies := 0, 0
+	replies, frames := 0, 0
 	for _, g := range groups {
 		if len(g) > 0 {
 			replies++
 		}
+		frames += len(g)
+	}
+	for _, m := range cands {
+		if ends, ok := endsInOrder(groups, m); ok && ends == replies && frames > ends {
+			return m
+		}
+	}
+	return nil
+}
+
+// endsInOrder counts the frames of shape m, and reports whether they fall
+// as the ends of replies can: no frame comes after the end of the reply to
+// the latest message sent, before the next message.
+func endsInOrder(groups [][]traces.Frame, m *endShape) (int, bool) {
+	ends := 0
+	for i, g := range groups {
 		for _, f := range g {
+			if ends == i+1 {
+				return ends, false // a frame after every reply so far was over
+			}
 			if m.matches(f.Payload.Data) {
 				ends++
 			}
 		}
 	}
-	if ends != replies {
-		return nil
-	}
-	return m
+	return ends, true
 }

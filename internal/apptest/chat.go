@@ -33,6 +33,8 @@ type Chat struct {
 	URL       string
 	Style     ChatStyle
 	MaxTokens int
+	// MinTokens is the fewest tokens a reply streams: 1 unless set.
+	MinTokens int
 
 	Connections atomic.Int64 // WebSockets accepted
 	Messages    atomic.Int64 // client messages received
@@ -73,7 +75,10 @@ func (c *Chat) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (c *Chat) tokens() int { return 1 + rand.IntN(c.MaxTokens) }
+func (c *Chat) tokens() int {
+	least := max(c.MinTokens, 1)
+	return least + rand.IntN(max(c.MaxTokens-least, 0)+1)
+}
 
 func pause() { time.Sleep(time.Duration(500+rand.IntN(1500)) * time.Microsecond) }
 
@@ -149,6 +154,44 @@ func (c *Chat) stream(w http.ResponseWriter, _ *http.Request) {
 	}
 	fmt.Fprint(w, "data: [DONE]\n\n")
 	c.Streams.Add(1)
+}
+
+// ImpatientChatClient is a user of a Chat who sends a second message as
+// soon as the first frame of the reply to the first arrives, then reads
+// both replies to their ends.
+func ImpatientChatClient(tb testing.TB, base string) {
+	tb.Helper()
+	conn, resp, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(base, "http")+"/ws/chat", nil)
+	if err != nil {
+		tb.Fatalf("chat client: %v", err)
+	}
+	resp.Body.Close()
+	defer conn.Close()
+	send := func(i int) {
+		if err := conn.WriteMessage(websocket.TextMessage, fmt.Appendf(nil, `{"type":"message","text":"question %d"}`, i)); err != nil {
+			tb.Fatalf("chat client: %v", err)
+		}
+	}
+	send(0)
+	if _, _, err := conn.ReadMessage(); err != nil {
+		tb.Fatalf("chat client: %v", err)
+	}
+	send(1)
+	for ends := 0; ends < 2; {
+		_, p, err := conn.ReadMessage()
+		if err != nil {
+			tb.Fatalf("chat client: %v", err)
+		}
+		if strings.Contains(string(p), `"done"`) || string(p) == "[DONE]" {
+			ends++
+		}
+	}
+	_ = conn.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""))
+	for {
+		if _, _, err := conn.ReadMessage(); err != nil {
+			return
+		}
+	}
 }
 
 // ChatClient is a user of a Chat: it opens the socket, sends messages each

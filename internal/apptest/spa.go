@@ -51,7 +51,10 @@ func (a *SPA) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	case "/app.js":
 		w.Header().Set("Content-Type", "text/javascript")
-		fmt.Fprint(w, `fetch("/api/login")`)
+		fmt.Fprint(w, spaScript)
+		return
+	case "/favicon.ico":
+		http.NotFound(w, r)
 		return
 	case "/api/login":
 		var in struct{ Username, Password string }
@@ -128,6 +131,30 @@ func (a *SPA) socket(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 }
+
+// spaScript is the app itself, as a browser runs it: the user (?u=NAME)
+// logs in, reads two pages, takes a ticket, says two things on the socket,
+// and the page says "done" or what went wrong.
+const spaScript = `(async () => {
+  const root = () => document.getElementById("root");
+  const u = new URLSearchParams(location.search).get("u") || "anon";
+  const json = {"Content-Type": "application/json"};
+  const login = await (await fetch("/api/login", {method: "POST", headers: json, body: JSON.stringify({username: u, password: "pw-" + u})})).json();
+  const auth = {headers: {Authorization: "Bearer " + login.access_token}};
+  const page = await (await fetch("/api/items", auth)).json();
+  const next = await fetch("/api/items?cursor=" + encodeURIComponent(page.next_cursor), auth);
+  const ticket = await (await fetch("/api/ws-ticket", {method: "POST", headers: {Authorization: "Bearer " + login.access_token}})).json();
+  const ws = new WebSocket("ws://" + location.host + "/ws?ticket=" + ticket.ticket);
+  await new Promise((ok, fail) => { ws.onopen = ok; ws.onerror = fail; });
+  for (let i = 0; i < 2; i++) {
+    const answered = new Promise(ok => { ws.onmessage = ok; });
+    ws.send(JSON.stringify({type: "msg", n: i}));
+    await answered;
+  }
+  ws.close();
+  root().textContent = "done " + next.status;
+})().catch(e => { document.getElementById("root").textContent = "error " + e; });
+`
 
 // SPAClient is a browser context using an SPA: it loads the page and its
 // script, logs in, reads two pages of items, takes a ticket and talks on
