@@ -81,3 +81,34 @@ func TestCriteria(t *testing.T) {
 		}
 	}
 }
+
+// TestFailedJudgesStatusesAgainstTheRecording: what counts as a failure.
+func TestFailedJudgesStatusesAgainstTheRecording(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		s          Sample
+		fail, asRe bool
+	}{
+		{"200", Sample{Kind: HTTP, Status: 200, Expected: 200}, false, false},
+		{"404 recorded as 404", Sample{Kind: HTTP, Status: 404, Expected: 404}, false, true},
+		{"404 recorded as 403", Sample{Kind: HTTP, Status: 404, Expected: 403}, false, true},
+		{"404 recorded as 200", Sample{Kind: HTTP, Status: 404, Expected: 200}, true, false},
+		{"404 strict", Sample{Kind: HTTP, Status: 404}, true, false},
+		{"500 recorded as 500", Sample{Kind: HTTP, Status: 500, Expected: 500}, true, false},
+		{"429", Sample{Kind: HTTP, Status: 429, Expected: 200}, false, false},
+		{"transport error", Sample{Kind: HTTP, Err: ErrReset, Expected: 404}, true, false},
+		{"websocket switched", Sample{Kind: WSConnect, Status: 101, Expected: 101}, false, false},
+		{"websocket answered 200", Sample{Kind: WSConnect, Status: 200, Expected: 101}, true, false},
+		{"websocket answered 302", Sample{Kind: WSConnect, Status: 302, Expected: 101}, true, false},
+		{"websocket shed", Sample{Kind: WSConnect, Status: 429, Expected: 101}, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tc.s.Failed(); got != tc.fail {
+				t.Errorf("Failed() = %v, want %v", got, tc.fail)
+			}
+			if got := tc.s.AsRecorded(); got != tc.asRe {
+				t.Errorf("AsRecorded() = %v, want %v", got, tc.asRe)
+			}
+		})
+	}
+}

@@ -59,15 +59,15 @@ type Sample struct {
 
 // Failed reports whether the sample counts as a failure: a transport error,
 // a 5xx, a 4xx where the recording had no 4xx (see AsRecorded), or a
-// WebSocket handshake that did not switch protocols. A 429 is the target shedding load as designed: load tests expect
-// them and count them apart (status_429), so they do not make the error
-// rate.
+// WebSocket handshake that did not switch protocols. A 429 never is: it is
+// the target shedding load as designed, which load tests expect and count
+// apart (status_429), so it does not make the error rate.
 func (s *Sample) Failed() bool {
 	switch {
 	case s.Err != "":
 		return true
 	case s.Kind == WSConnect:
-		return s.Status != 101
+		return s.Status != 101 && s.Status != 429
 	case s.Status == 429:
 		return false
 	case s.Status >= 500:

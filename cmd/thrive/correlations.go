@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"os"
@@ -85,10 +86,19 @@ func printRules(w io.Writer, rules []replay.Rule) {
 // printCorrelationMisses reports the rules whose value some live answer
 // did not have.
 func printCorrelationMisses(w io.Writer, stats []replay.CorrelationStat) {
+	var missed []replay.CorrelationStat
 	for _, s := range stats {
 		if s.Missing > 0 {
-			fmt.Fprintf(w, "correlation: %s was not in %d of %d live answers (those requests went out with the recorded value)\n",
-				s.Rule, s.Missing, s.Missing+s.Found)
+			missed = append(missed, s)
 		}
+	}
+	slices.SortStableFunc(missed, func(a, b replay.CorrelationStat) int { return cmp.Compare(b.Missing, a.Missing) })
+	const shown = 8
+	for _, s := range missed[:min(len(missed), shown)] {
+		fmt.Fprintf(w, "correlation: %s was not in %d of %d live answers (those requests went out with the recorded value)\n",
+			s.Rule, s.Missing, s.Missing+s.Found)
+	}
+	if len(missed) > shown {
+		fmt.Fprintf(w, "correlation: %d more rules missed their value in some live answers (the result of replay --check lists each)\n", len(missed)-shown)
 	}
 }

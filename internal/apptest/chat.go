@@ -39,8 +39,8 @@ type Chat struct {
 	Connections atomic.Int64 // WebSockets accepted
 	Messages    atomic.Int64 // client messages received
 	Replies     atomic.Int64 // replies streamed to their end
-	// Overlaps counts messages that came while the reply to the one
-	// before was still streaming: a client that did not wait.
+	// Overlaps counts messages that came before the reply to the one
+	// before was over: a client that did not wait.
 	Overlaps atomic.Int64
 	Streams  atomic.Int64 // SSE streams served to their end
 
@@ -96,7 +96,7 @@ func (c *Chat) socket(w http.ResponseWriter, r *http.Request) {
 		c.perCon = append(c.perCon, n)
 		c.mu.Unlock()
 	}()
-	var streaming atomic.Bool
+	var received, finished atomic.Int64 // messages read, and replies over
 	msgs := make(chan []byte, 16)
 	go func() {
 		defer close(msgs)
@@ -105,7 +105,7 @@ func (c *Chat) socket(w http.ResponseWriter, r *http.Request) {
 			if err != nil {
 				return
 			}
-			if streaming.Load() {
+			if received.Add(1) > finished.Load()+1 {
 				c.Overlaps.Add(1)
 			}
 			c.Messages.Add(1)
@@ -114,7 +114,6 @@ func (c *Chat) socket(w http.ResponseWriter, r *http.Request) {
 	}()
 	for range msgs {
 		n++
-		streaming.Store(true)
 		k := c.tokens()
 		for i := range k {
 			pause()
@@ -132,7 +131,7 @@ func (c *Chat) socket(w http.ResponseWriter, r *http.Request) {
 		if c.Style == ChatJSON {
 			end = fmt.Sprintf(`{"type":"done","usage":{"tokens":%d}}`, k)
 		}
-		streaming.Store(false)
+		finished.Add(1) // before the client can see the end and send again
 		if conn.WriteMessage(websocket.TextMessage, []byte(end)) != nil {
 			return
 		}
