@@ -208,10 +208,8 @@ func answerValues(ex *traces.Exchange) (out []candidate) {
 		}
 		return out
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	var doc any
-	if dec.Decode(&doc) != nil {
+	doc, ok := decodeJSON(body)
+	if !ok {
 		return out
 	}
 	walk(doc, nil, func(path []any, v string) {
@@ -221,6 +219,18 @@ func answerValues(ex *traces.Exchange) (out []candidate) {
 		}
 	})
 	return out
+}
+
+// decodeJSON decodes a JSON object or array, numbers kept as written.
+func decodeJSON(body []byte) (any, bool) {
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 || body[0] != '{' && body[0] != '[' {
+		return nil, false
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var doc any
+	return doc, dec.Decode(&doc) == nil
 }
 
 // pathSegments returns the segments of the path of a URL or path.
@@ -370,13 +380,8 @@ func idPositions(ex *traces.Exchange, into map[string]bool) {
 		if len(b) == 0 {
 			return
 		}
-		if b[0] == '{' || b[0] == '[' {
-			dec := json.NewDecoder(bytes.NewReader(b))
-			dec.UseNumber()
-			var doc any
-			if dec.Decode(&doc) == nil {
-				walk(doc, nil, func(_ []any, v string) { into[v] = true })
-			}
+		if doc, ok := decodeJSON(b); ok {
+			walk(doc, nil, func(_ []any, v string) { into[v] = true })
 			return
 		}
 		if bytes.IndexByte(b, '=') > 0 {

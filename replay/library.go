@@ -160,6 +160,11 @@ func Load(r *traces.Reader, rules ...*CorrelationRules) (*Library, error) {
 	if len(rules) > 0 {
 		lib.rules = rules[0]
 	}
+	return lib.load(r)
+}
+
+// load adds every session of r to lib.
+func (lib *Library) load(r *traces.Reader) (*Library, error) {
 	for {
 		s := new(traces.Session)
 		err := r.Next(s)

@@ -1,10 +1,7 @@
 package replay
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
-	"io"
 	"maps"
 	"slices"
 	"strings"
@@ -35,24 +32,12 @@ type suspect struct {
 
 // LoadForCheck is Load for ReplayCheck: the library also keeps what each
 // recorded answer looked like.
-func LoadForCheck(r *traces.Reader, rules *CorrelationRules) (*Library, error) {
-	lib := &Library{rules: rules, recorded: [][]recordedStep{}}
-	for {
-		s := new(traces.Session)
-		err := r.Next(s)
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, err
-		}
-		lib.add(s)
+func LoadForCheck(r *traces.Reader, rules ...*CorrelationRules) (*Library, error) {
+	lib := &Library{recorded: [][]recordedStep{}}
+	if len(rules) > 0 {
+		lib.rules = rules[0]
 	}
-	if len(lib.scripts) == 0 {
-		return nil, errors.New("the trace holds no session")
-	}
-	lib.markValidators()
-	return lib, nil
+	return lib.load(r)
 }
 
 // FromSessionsForCheck is FromSessions for Check.
@@ -72,14 +57,8 @@ const maxShapeDepth = 4
 // with the type of its value (object, array, string, number, bool, null);
 // an array's elements are described by its first, under [].
 func jsonShape(body []byte) map[string]string {
-	body = bytes.TrimSpace(body)
-	if len(body) == 0 || body[0] != '{' && body[0] != '[' {
-		return nil
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	var doc any
-	if dec.Decode(&doc) != nil {
+	doc, ok := decodeJSON(body)
+	if !ok {
 		return nil
 	}
 	out := map[string]string{}
@@ -176,14 +155,11 @@ func allAnswerValues(ex *traces.Exchange) []candidate {
 			out = append(out, candidate{value: h.Value, place: place{header: h.Name}})
 		}
 	}
-	body := bytes.TrimSpace(ex.RespBody.Data)
-	if ex.RespBody.Truncated() || len(body) == 0 || body[0] != '{' && body[0] != '[' {
+	if ex.RespBody.Truncated() {
 		return out
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	var doc any
-	if dec.Decode(&doc) != nil {
+	doc, ok := decodeJSON(ex.RespBody.Data)
+	if !ok {
 		return out
 	}
 	walk(doc, nil, func(path []any, v string) {

@@ -24,18 +24,9 @@ func runCheck(cmd *cobra.Command, path string, f *replayFlags) error {
 			return usageError("--scale-time %q: want a positive factor", f.scaleTime)
 		}
 	}
-	rules, err := loadRules(f.rulesFile)
+	lib, err := loadLibrary(path, f.rulesFile, replay.LoadForCheck)
 	if err != nil {
 		return err
-	}
-	t, err := openTrace(path)
-	if err != nil {
-		return err
-	}
-	lib, err := replay.LoadForCheck(t.r, rules)
-	t.Close()
-	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
 	}
 	picked, err := lib.CheckSessions(f.checkSessions, f.profiles)
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/thrive-loadtest/thrive/replay"
 	"github.com/thrive-loadtest/thrive/report"
 	"github.com/thrive-loadtest/thrive/scheduler"
+	"github.com/thrive-loadtest/thrive/traces"
 )
 
 type replayFlags struct {
@@ -266,18 +267,9 @@ func runReplay(cmd *cobra.Command, path string, f *replayFlags) error {
 	if err != nil {
 		return err
 	}
-	rules, err := loadRules(f.rulesFile)
+	lib, err := loadLibrary(path, f.rulesFile, replay.Load)
 	if err != nil {
 		return err
-	}
-	t, err := openTrace(path)
-	if err != nil {
-		return err
-	}
-	lib, err := replay.Load(t.r, rules)
-	t.Close()
-	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
 	}
 	if len(f.endpoints) > 0 {
 		namer, err := report.NewNamer(f.endpoints)
@@ -313,6 +305,25 @@ func runReplay(cmd *cobra.Command, path string, f *replayFlags) error {
 		return &exitErr{code: exitCriteria, err: fmt.Errorf("%d of %d criteria failed", failedCount(res.Criteria), len(res.Criteria))}
 	}
 	return runErr
+}
+
+// loadLibrary reads the trace at path with load, and the correlation rules
+// of rulesFile if set.
+func loadLibrary(path, rulesFile string, load func(*traces.Reader, ...*replay.CorrelationRules) (*replay.Library, error)) (*replay.Library, error) {
+	rules, err := loadRules(rulesFile)
+	if err != nil {
+		return nil, err
+	}
+	t, err := openTrace(path)
+	if err != nil {
+		return nil, err
+	}
+	lib, err := load(t.r, rules)
+	t.Close()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return lib, nil
 }
 
 func allPassed(vs []report.Verdict) bool {
