@@ -47,8 +47,23 @@ type Divergence struct {
 	// Regression marks a request that succeeded when recorded and fails
 	// now.
 	Regression bool   `json:"regression"`
-	Cause      string `json:"cause,omitempty"`
-	Fix        string `json:"fix,omitempty"`
+	// After names the earlier request of the session that failed first,
+	// when that is the likely cause.
+	After string `json:"after,omitempty"`
+	Cause string `json:"cause,omitempty"`
+	Fix   string `json:"fix,omitempty"`
+}
+
+// rank orders divergences: regressions of their own first, then those that
+// follow an earlier failure, then the rest.
+func (d *Divergence) rank() int {
+	switch {
+	case d.Regression && d.After == "":
+		return 0
+	case d.Regression:
+		return 1
+	}
+	return 2
 }
 
 // ErrNotForCheck is returned by Check for a library not loaded for one.
@@ -208,13 +223,7 @@ func (e *Engine) Check(ctx context.Context, sessions []int, scale float64) (*Che
 		rep.Divergences = append(rep.Divergences, *d)
 	}
 	slices.SortStableFunc(rep.Divergences, func(a, b Divergence) int {
-		if a.Regression != b.Regression {
-			if a.Regression {
-				return -1
-			}
-			return 1
-		}
-		return cmp.Compare(b.Count, a.Count)
+		return cmp.Or(cmp.Compare(a.rank(), b.rank()), cmp.Compare(b.Count, a.Count))
 	})
 	rep.Correlations = e.Correlations()
 	return rep, nil
@@ -254,9 +263,16 @@ func (e *Engine) compare(rep *CheckReport, si int, ck *checker, add func(Diverge
 			if d.Regression {
 				rep.Regressions++
 				d.Cause, d.Fix = e.cause(si, j, firstFailure, o, ck)
+				if firstFailure >= 0 && strings.HasPrefix(d.Cause, "an earlier request") {
+					d.After = sc.steps[firstFailure].endpoint
+				}
 				if firstFailure < 0 {
 					firstFailure = j
 				}
+			}
+			if o.status == 429 {
+				d.Cause = "the target shed load: the check shortens the recorded gaps, so a session asks faster than its user did"
+				d.Fix = "--scale-time 1 plays the sessions at their recorded pace"
 			}
 			add(d)
 			continue
@@ -302,18 +318,22 @@ func (e *Engine) cause(si, j, firstFailure int, o *observed, ck *checker) (cause
 		return fmt.Sprintf("it sends the redacted %s, which nothing fills", strings.Join(names, ", ")),
 			fmt.Sprintf("give it with --users-file users.csv (a CSV with a %s column, a row per user), or record with --keep-secrets", names[0])
 	}
-	if firstFailure >= 0 {
-		f := &sc.steps[firstFailure]
-		return fmt.Sprintf("an earlier request of the session failed first: %s", f.endpoint), "look at that one first"
-	}
 	if ck.sv != nil {
 		for _, k := range st.uses {
 			if ck.sv.live[k] == "" {
 				v := &sc.vars[k]
-				return fmt.Sprintf("it needs the value %q from %s, which the live answer did not have", v.recorded, v.rule),
+				how := ""
+				if src := ck.obs[&sc.steps[v.from]]; src != nil && src.err == "" {
+					how = fmt.Sprintf(" (it answered %d)", src.status)
+				}
+				return fmt.Sprintf("it needs the value %q from %s, which the live answer did not have%s", v.recorded, v.rule, how),
 					"look at that answer's divergences"
 			}
 		}
+	}
+	if firstFailure >= 0 {
+		f := &sc.steps[firstFailure]
+		return fmt.Sprintf("an earlier request of the session failed first: %s", f.endpoint), "look at that one first"
 	}
 	if ss := e.lib.recorded[si][j].suspects; len(ss) > 0 {
 		s := ss[0]

@@ -52,6 +52,15 @@ func TestCheckFindsAnUncorrelatedValue(t *testing.T) {
 		t.Errorf("the app answered %d project 404s, want the 2 the check names", got)
 	}
 
+	// Without the users file the login fails first, and is named first;
+	// what fails after it says so.
+	code, stdout, _ = thrive(t, "replay", trace, "--target", app.URL, "--check")
+	login := strings.Index(stdout, "POST /accounts/login/: answered 400 where the recording had 302, 1 of 1 [regression]\n  cause: it sends the redacted password, which nothing fills")
+	after := strings.Index(stdout, "cause: an earlier request of the session failed first: POST /accounts/login/")
+	if code != exitError || login < 0 || after < login {
+		t.Errorf("without a users file: exit %d\n%s", code, stdout)
+	}
+
 	rules := filepath.Join(dir, "rules.yaml")
 	if err := os.WriteFile(rules, []byte("add:\n  - from: \"POST /api/import/\"\n    json: \"$.project\"\n"), 0o600); err != nil {
 		t.Fatal(err)
