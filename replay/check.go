@@ -46,7 +46,7 @@ type Divergence struct {
 	Of    int `json:"of"`
 	// Regression marks a request that succeeded when recorded and fails
 	// now.
-	Regression bool   `json:"regression"`
+	Regression bool `json:"regression"`
 	// After names the earlier request of the session that failed first,
 	// when that is the likely cause.
 	After string `json:"after,omitempty"`
