@@ -46,6 +46,7 @@ type counters struct {
 	sessions, exchanges, frames, bytes atomic.Int64
 	droppedExchanges, droppedSessions  atomic.Int64
 	backendErrors                      atomic.Int64
+	undecodable                        atomic.Int64
 	sinkErr                            atomic.Pointer[error]
 }
 
@@ -62,6 +63,9 @@ type Stats struct {
 	DroppedSessions  int64
 	// BackendErrors counts requests the backend did not answer (502s).
 	BackendErrors int64
+	// Undecodable counts compressed bodies that did not decode by their
+	// Content-Encoding: kept as recorded, not redacted inside.
+	Undecodable int64
 	// SinkErr is the sink's first error, if any.
 	SinkErr error
 }
@@ -177,6 +181,7 @@ func (c *Capture) Stats() Stats {
 		DroppedExchanges: c.stats.droppedExchanges.Load(),
 		DroppedSessions:  c.stats.droppedSessions.Load(),
 		BackendErrors:    c.stats.backendErrors.Load(),
+		Undecodable:      c.stats.undecodable.Load(),
 	}
 	if p := c.stats.sinkErr.Load(); p != nil {
 		st.SinkErr = *p

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/thrive-loadtest/thrive/traces"
@@ -29,6 +30,79 @@ type Redactor struct {
 	key   []byte
 	field *regexp.Regexp
 	names map[string]string // secret value → name, across sessions
+	// undecodable counts compressed bodies that did not decode, which are
+	// kept as recorded and not redacted inside.
+	undecodable int64
+}
+
+// Undecodable returns how many compressed bodies did not decode by their
+// Content-Encoding: they are kept as recorded, and secrets inside them are
+// not redacted.
+func (rd *Redactor) Undecodable() int64 { return rd.undecodable }
+
+// encoded is a compressed body the redactor works on decoded.
+type encoded struct {
+	body     *traces.Body
+	headers  []traces.Header
+	codings  []string
+	original []byte
+	plain    string // the decoded content before redaction
+}
+
+// decodeBodies replaces the whole compressed bodies of s with their
+// content, so that secrets inside a gzip answer are found, and returns
+// them for encodeBodies.
+func (rd *Redactor) decodeBodies(s *traces.Session) []encoded {
+	var out []encoded
+	for i := range s.Exchanges {
+		ex := &s.Exchanges[i]
+		for _, side := range []struct {
+			h []traces.Header
+			b *traces.Body
+		}{{ex.ReqHeader, &ex.ReqBody}, {ex.RespHeader, &ex.RespBody}} {
+			codings := traces.ContentEncoding(side.h)
+			if len(codings) == 0 || len(side.b.Data) == 0 || side.b.Truncated() {
+				continue
+			}
+			plain, err := traces.Decode(side.b.Data, codings)
+			if err != nil {
+				rd.undecodable++
+				continue
+			}
+			out = append(out, encoded{body: side.b, headers: side.h, codings: codings, original: side.b.Data, plain: string(plain)})
+			side.b.Data, side.b.Size = plain, 0
+		}
+	}
+	return out
+}
+
+// encodeBodies puts back the bodies decodeBodies decoded: as recorded when
+// redaction changed nothing in them, else the redacted content encoded
+// again, with its Content-Length, so the body stays true to its headers.
+func (rd *Redactor) encodeBodies(bodies []encoded) {
+	for _, e := range bodies {
+		if string(e.body.Data) == e.plain {
+			e.body.Data = e.original
+			continue
+		}
+		enc, err := traces.Encode(e.body.Data, e.codings)
+		if err != nil {
+			// Codings that decode also encode; keep the redacted content
+			// rather than the secret should it ever fail, and say so.
+			for i := range e.headers {
+				if strings.EqualFold(e.headers[i].Name, "Content-Encoding") {
+					e.headers[i].Value = "identity"
+				}
+			}
+			enc = e.body.Data
+		}
+		e.body.Data = enc
+		for i := range e.headers {
+			if strings.EqualFold(e.headers[i].Name, "Content-Length") {
+				e.headers[i].Value = strconv.Itoa(len(enc))
+			}
+		}
+	}
 }
 
 // maxRemembered bounds how many secrets a Redactor remembers across sessions
@@ -119,6 +193,8 @@ func (sc *secrets) add(name, value string) string {
 
 // Session redacts s in place.
 func (rd *Redactor) Session(s *traces.Session) {
+	bodies := rd.decodeBodies(s)
+	defer rd.encodeBodies(bodies)
 	sc := &secrets{rd: rd, ph: map[string]string{}}
 	// First the places where secrets live by definition, in order, so that a
 	// secret is named after where it first appeared.

@@ -1,6 +1,8 @@
 package capture
 
 import (
+	"bytes"
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
@@ -104,4 +106,73 @@ func TestRedactLeavesOtherBodiesAlone(t *testing.T) {
 			t.Errorf("%q became %q", body, got)
 		}
 	}
+}
+
+// TestRedactInsideCompressedBodies: a token in a gzip or br answer and a
+// password in a zstd request are redacted, and the stored bodies stay true
+// to their headers (they decode, and Content-Length is theirs); a
+// compressed body without secrets is kept byte for byte; one that does not
+// decode is kept and counted.
+func TestRedactInsideCompressedBodies(t *testing.T) {
+	const token = "eyJhbGciOiJIUzI1NiJ9.compressed.sig"
+	enc := func(s, coding string) []byte {
+		b, err := traces.Encode([]byte(s), []string{coding})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	plain := enc(`{"items":[1,2,3]}`, "gzip")
+	s := &traces.Session{ID: "z", Exchanges: []traces.Exchange{
+		{Method: "POST", URL: "/login", Status: 200,
+			ReqHeader:  []traces.Header{{Name: "Content-Type", Value: "application/json"}, {Name: "Content-Encoding", Value: "zstd"}},
+			ReqBody:    traces.Body{Data: enc(`{"username":"ann","password":"pw-zstd-secret"}`, "zstd")},
+			RespHeader: []traces.Header{{Name: "Content-Encoding", Value: "gzip"}, {Name: "Content-Length", Value: "999"}},
+			RespBody:   traces.Body{Data: enc(`{"access_token":"`+token+`"}`, "gzip")}},
+		{Method: "GET", URL: "/me", Status: 200,
+			ReqHeader:  []traces.Header{{Name: "Authorization", Value: "Bearer " + token}},
+			RespHeader: []traces.Header{{Name: "Content-Encoding", Value: "br"}},
+			RespBody:   traces.Body{Data: enc(`{"echo":"`+token+`"}`, "br")}},
+		{Method: "GET", URL: "/items", Status: 200,
+			RespHeader: []traces.Header{{Name: "Content-Encoding", Value: "gzip"}}, RespBody: traces.Body{Data: plain}},
+		{Method: "GET", URL: "/broken", Status: 200,
+			RespHeader: []traces.Header{{Name: "Content-Encoding", Value: "gzip"}}, RespBody: traces.Body{Data: []byte("not gzip at all")}},
+	}}
+	rd := NewRedactor([]byte("key"))
+	rd.Session(s)
+	var all strings.Builder
+	for i := range s.Exchanges {
+		ex := &s.Exchanges[i]
+		for _, side := range [][]byte{must(t, ex.RequestContent), must(t, ex.ResponseContent)} {
+			all.Write(side)
+		}
+		for _, h := range ex.ReqHeader {
+			all.WriteString(h.Value + " ")
+		}
+	}
+	for _, secret := range []string{token, "pw-zstd-secret"} {
+		if strings.Contains(all.String(), secret) {
+			t.Errorf("%q survived redaction inside a compressed body:\n%s", secret, all.String())
+		}
+	}
+	if !strings.Contains(all.String(), `"username":"ann"`) || !placeholderRE.MatchString(all.String()) {
+		t.Errorf("redacted content:\n%s", all.String())
+	}
+	if got := s.Exchanges[0].RespHeader[1].Value; got != fmt.Sprint(len(s.Exchanges[0].RespBody.Data)) {
+		t.Errorf("Content-Length %s for a body of %d bytes", got, len(s.Exchanges[0].RespBody.Data))
+	}
+	if !bytes.Equal(s.Exchanges[2].RespBody.Data, plain) {
+		t.Error("a compressed body without secrets was not kept byte for byte")
+	}
+	if string(s.Exchanges[3].RespBody.Data) != "not gzip at all" || rd.Undecodable() != 1 {
+		t.Errorf("undecodable body %q, counted %d", s.Exchanges[3].RespBody.Data, rd.Undecodable())
+	}
+}
+
+// must returns the content f gives, or the recorded bytes of a body that
+// does not decode.
+func must(t *testing.T, f func() ([]byte, bool)) []byte {
+	t.Helper()
+	b, _ := f()
+	return b
 }

@@ -125,6 +125,7 @@ func (c *Capture) write(over []*session) {
 		ts.Profile = c.cfg.rules.Profile(ts)
 		if c.redact != nil {
 			c.redact.Session(ts)
+			c.stats.undecodable.Store(c.redact.Undecodable())
 		}
 		if err := c.sink.Write(ts); err != nil {
 			c.sinkFailed(err)

@@ -189,7 +189,7 @@ add:
 
 // rulesWith is rules with a rules file.
 func rulesWith(s *traces.Session, rs *CorrelationRules) []string {
-	vars, uses := correlate(s, rs)
+	vars, uses := correlate(decoded(s), rs)
 	var out []string
 	for k, v := range vars {
 		var at []string
@@ -249,5 +249,27 @@ func TestSubstitutionIsOnePass(t *testing.T) {
 		if got := string(substitute(nil, []byte(raw), subs)); got != want {
 			t.Errorf("got %q, want %q", got, want)
 		}
+	}
+}
+
+// TestCorrelateInsideCompressedAnswers: values of gzip, br and zstd
+// answers are found as those of plain ones, and checks see their shapes.
+func TestCorrelateInsideCompressedAnswers(t *testing.T) {
+	for _, coding := range []string{"gzip", "br", "zstd", "deflate"} {
+		t.Run(coding, func(t *testing.T) {
+			body, err := traces.Encode([]byte(`{"items":[{"id":7}],"next_cursor":"c-93f0a1b2"}`), []string{coding})
+			if err != nil {
+				t.Fatal(err)
+			}
+			feed := exch("GET", "/api/feed", "", "")
+			feed.RespHeader = []traces.Header{{Name: "Content-Encoding", Value: coding}, {Name: "Content-Type", Value: "application/json"}}
+			feed.RespBody = traces.Body{Data: body}
+			s := &traces.Session{Exchanges: []traces.Exchange{feed, exch("GET", "/api/feed?cursor=c-93f0a1b2", "", "")}}
+			sameRules(t, rules(s), "GET /api/feed $.next_cursor = c-93f0a1b2 -> 1")
+			lib := FromSessionsForCheck([]*traces.Session{s}, nil)
+			if sh := lib.recorded[0][0].shape; sh["$.next_cursor"] != "string" {
+				t.Fatalf("the check sees the shape %v", sh)
+			}
+		})
 	}
 }

@@ -210,7 +210,10 @@ func (lib *Library) markValidators() {
 func (lib *Library) add(s *traces.Session) {
 	sc := script{id: s.ID, profile: s.Profile, length: s.End()}
 	setBy := map[string]int{} // cookie name → the step whose answer set it last
-	vars, uses := correlate(s, lib.rules)
+	// Correlation and checks read bodies as the application meant them;
+	// requests go out as recorded.
+	plain := decoded(s)
+	vars, uses := correlate(plain, lib.rules)
 	sc.vars = vars
 	for i := range s.Exchanges {
 		ex := &s.Exchanges[i]
@@ -284,10 +287,40 @@ func (lib *Library) add(s *traces.Session) {
 		}
 	}
 	if lib.recorded != nil {
-		lib.recorded = append(lib.recorded, recordedOf(s, vars, uses))
+		lib.recorded = append(lib.recorded, recordedOf(plain, vars, uses))
 	}
 	lib.scripts = append(lib.scripts, sc)
 	lib.infos = append(lib.infos, scheduler.SessionInfo{Profile: s.Profile, Length: sc.length})
+}
+
+// decoded returns s with its bodies decoded by their Content-Encoding,
+// sharing what needs no decoding; s itself when nothing does. Bodies that
+// do not decode stay as recorded.
+func decoded(s *traces.Session) *traces.Session {
+	var out *traces.Session
+	for i := range s.Exchanges {
+		ex := &s.Exchanges[i]
+		req, resp := traces.ContentEncoding(ex.ReqHeader), traces.ContentEncoding(ex.RespHeader)
+		if len(req) == 0 && len(resp) == 0 {
+			continue
+		}
+		if out == nil {
+			c := *s
+			c.Exchanges = slices.Clone(s.Exchanges)
+			out = &c
+		}
+		d := &out.Exchanges[i]
+		if b, ok := ex.RequestContent(); ok && len(req) > 0 {
+			d.ReqBody = traces.Body{Data: b}
+		}
+		if b, ok := ex.ResponseContent(); ok && len(resp) > 0 {
+			d.RespBody = traces.Body{Data: b}
+		}
+	}
+	if out == nil {
+		return s
+	}
+	return out
 }
 
 // Sessions returns what the scheduler needs to know of the sessions.

@@ -367,6 +367,11 @@ func (u *user) sendShared(st *step, raw []byte, subs []substitution, sv *session
 	if sv != nil && len(st.sets) > 0 {
 		first = time.Now()
 		body := resp.Body() // reads a streamed body whole
+		if len(resp.Header.ContentEncoding()) > 0 {
+			if b, err := resp.BodyUncompressed(); err == nil {
+				body = b
+			}
+		}
 		sv.take(e, st, body, resp.Header.Peek)
 		return first, resp.StatusCode(), nil
 	}

@@ -261,6 +261,9 @@ func statusLine(w io.Writer, cp *capture.Capture, done <-chan struct{}) {
 func captureStatus(st capture.Stats) string {
 	line := fmt.Sprintf("open %d · written %d sessions, %d exchanges, %d frames, %s · 502s %d · dropped %d",
 		st.Open, st.Sessions, st.Exchanges, st.Frames, bytesize(st.Bytes), st.BackendErrors, st.DroppedExchanges+st.DroppedSessions)
+	if st.Undecodable > 0 {
+		line += fmt.Sprintf(" · %d bodies did not decode (kept as recorded, not redacted inside)", st.Undecodable)
+	}
 	if st.SinkErr != nil {
 		line += " · " + st.SinkErr.Error()
 	}
