@@ -71,3 +71,22 @@ func FuzzContentDecode(f *testing.F) {
 		}
 	})
 }
+
+// TestJSONShowsDecodedBodies: traces cat's form names a body's encoding and
+// gives it decoded, and reads back the bytes as they were sent.
+func TestJSONShowsDecodedBodies(t *testing.T) {
+	gz, _ := Encode([]byte(`{"next_cursor":"abc"}`), []string{"gzip"})
+	s := &Session{ID: "g", Exchanges: []Exchange{{Method: "GET", URL: "/feed", Status: 200,
+		RespHeader: []Header{{Name: "Content-Encoding", Value: "gzip"}}, RespBody: Body{Data: gz}}}}
+	b, err := s.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `"encoding":"gzip","decoded":"{\"next_cursor\":\"abc\"}"`) {
+		t.Fatalf("no decoded body in %s", b)
+	}
+	var back Session
+	if err := back.UnmarshalJSON(b); err != nil || !bytes.Equal(back.Exchanges[0].RespBody.Data, gz) {
+		t.Fatalf("read back %v: %q", err, back.Exchanges[0].RespBody.Data)
+	}
+}

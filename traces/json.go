@@ -6,14 +6,17 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
 
 // The JSON form of a session is for people and for tools such as jq: times in
 // milliseconds, headers as [name, value] pairs in order, and bodies as text
-// when they are UTF-8, base64 otherwise. It round-trips: UnmarshalJSON reads
-// what MarshalJSON writes.
+// when they are UTF-8, base64 otherwise. A compressed body is also given
+// decoded, as text in "decoded", with its Content-Encoding in "encoding", so
+// that jq sees inside a gzip answer. It round-trips: UnmarshalJSON reads what
+// MarshalJSON writes (the decoded text is derived and not read back).
 
 type jsonSession struct {
 	ID        string         `json:"id"`
@@ -41,6 +44,21 @@ type jsonExchange struct {
 type jsonMessage struct {
 	Headers [][2]string `json:"headers"`
 	jsonBody
+	Encoding string  `json:"encoding,omitempty"`
+	Decoded  *string `json:"decoded,omitempty"`
+}
+
+// message makes the JSON form of a request's or answer's headers and body.
+func message(hs []Header, b *Body) jsonMessage {
+	m := jsonMessage{Headers: toPairs(hs), jsonBody: toJSONBody(b)}
+	if codings := ContentEncoding(hs); len(codings) > 0 && len(b.Data) > 0 {
+		m.Encoding = strings.Join(codings, ", ")
+		if plain, ok := Content(hs, b); ok && utf8.Valid(plain) {
+			s := string(plain)
+			m.Decoded = &s
+		}
+	}
+	return m
 }
 
 type jsonBody struct {
@@ -153,9 +171,9 @@ func (s *Session) MarshalJSON() ([]byte, error) {
 		*je = jsonExchange{
 			Offset: ms(ex.Offset), Think: ms(ex.Think), TTFB: ms(ex.TTFB), Duration: ms(ex.Duration),
 			Method: ex.Method, URL: ex.URL, Host: ex.Host,
-			Request:  jsonMessage{Headers: toPairs(ex.ReqHeader), jsonBody: toJSONBody(&ex.ReqBody)},
+			Request:  message(ex.ReqHeader, &ex.ReqBody),
 			Status:   ex.Status,
-			Response: jsonMessage{Headers: toPairs(ex.RespHeader), jsonBody: toJSONBody(&ex.RespBody)},
+			Response: message(ex.RespHeader, &ex.RespBody),
 			Error:    ex.Error,
 		}
 		if ws := ex.WebSocket; ws != nil {
