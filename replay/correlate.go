@@ -288,7 +288,7 @@ func addedValues(ex *traces.Exchange, rules *CorrelationRules) []candidate {
 		return nil
 	}
 	var out []candidate
-	endpoint := report.Template(ex.Method, ex.URL)
+	endpoint := endpointOf(ex)
 	header := func(name string) []byte {
 		for _, h := range ex.RespHeader {
 			if strings.EqualFold(h.Name, name) {
@@ -424,7 +424,7 @@ func correlate(s *traces.Session, rules *CorrelationRules) ([]variable, [][]int)
 		}
 		seen := map[string]bool{}
 		for _, c := range append(addedValues(ex, rules), answerValues(ex)...) {
-			rule := report.Template(ex.Method, ex.URL) + " " + c.place.String()
+			rule := endpointOf(ex) + " " + c.place.String()
 			if seen[c.value] || strings.Contains(own, c.value) && !c.short || c.short && clientSent[c.value] || rules.disabled(rule) {
 				// The same value twice in one answer keeps its first place;
 				// a value the client sent first is the client's, not the

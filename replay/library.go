@@ -45,6 +45,7 @@ type step struct {
 	headers       [][2][]byte
 	body          []byte
 	endpoint      string
+	op            string    // the GraphQL operation or JSON-RPC method it carries, if any
 	status        int       // the recorded answer's status, what the live one is judged against
 	host          string    // the recorded Host: an Origin or Referer naming it names the target at replay
 	head          bool      // a HEAD request: its answer has no body
@@ -222,7 +223,8 @@ func (lib *Library) add(s *traces.Session) {
 			method:   []byte(ex.Method),
 			uri:      []byte(report.RequestURI(ex.URL)),
 			body:     ex.ReqBody.Data,
-			endpoint: report.Template(ex.Method, ex.URL),
+			endpoint: endpointOf(&plain.Exchanges[i]),
+			op:       plain.Exchanges[i].Operation(),
 			head:     ex.Method == "HEAD",
 			status:   ex.Status,
 			host:     ex.Host,
@@ -311,16 +313,36 @@ func decoded(s *traces.Session) *traces.Session {
 		}
 		d := &out.Exchanges[i]
 		if b, ok := ex.RequestContent(); ok && len(req) > 0 {
-			d.ReqBody = traces.Body{Data: b}
+			d.ReqBody, d.ReqHeader = traces.Body{Data: b}, withoutEncoding(ex.ReqHeader)
 		}
 		if b, ok := ex.ResponseContent(); ok && len(resp) > 0 {
-			d.RespBody = traces.Body{Data: b}
+			d.RespBody, d.RespHeader = traces.Body{Data: b}, withoutEncoding(ex.RespHeader)
 		}
 	}
 	if out == nil {
 		return s
 	}
 	return out
+}
+
+// withoutEncoding returns hs without Content-Encoding, for a body decoded.
+func withoutEncoding(hs []traces.Header) []traces.Header {
+	return slices.DeleteFunc(slices.Clone(hs), func(h traces.Header) bool { return strings.EqualFold(h.Name, "Content-Encoding") })
+}
+
+// endpointOf names an exchange's endpoint as reports do: its method and
+// path template, and the GraphQL operation or JSON-RPC method it carries
+// (POST /graphql Checkout).
+func endpointOf(ex *traces.Exchange) string {
+	return withOperation(report.Template(ex.Method, ex.URL), ex.Operation())
+}
+
+// withOperation adds an operation's name to an endpoint's.
+func withOperation(name, op string) string {
+	if op == "" {
+		return name
+	}
+	return name + " " + op
 }
 
 // Sessions returns what the scheduler needs to know of the sessions.
@@ -341,7 +363,7 @@ func (lib *Library) NameEndpoints(n *report.Namer) {
 	for i := range lib.scripts {
 		for j := range lib.scripts[i].steps {
 			st := &lib.scripts[i].steps[j]
-			name := n.Name(string(st.method), string(st.uri))
+			name := withOperation(n.Name(string(st.method), string(st.uri)), st.op)
 			if st.ws != nil {
 				name = "WS " + strings.TrimPrefix(name, string(st.method)+" ")
 			}

@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/thrive-loadtest/thrive/report"
 	"github.com/thrive-loadtest/thrive/traces"
 )
 
@@ -136,7 +135,7 @@ func recordedOf(s *traces.Session, vars []variable, uses [][]int) []recordedStep
 				out[i].suspects = append(out[i].suspects, suspect{value: v, from: src.from, place: src.place})
 			}
 		}
-		endpoint := report.Template(ex.Method, ex.URL)
+		endpoint := endpointOf(ex)
 		for _, c := range allAnswerValues(ex) {
 			if !ids[c.value] {
 				given[c.value] = source{endpoint, c.place}

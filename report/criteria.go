@@ -113,13 +113,23 @@ type Verdict struct {
 	Pass      bool    `json:"pass"`
 }
 
+// operation returns the operation an endpoint's name ends with (Checkout of
+// POST /graphql Checkout), or "".
+func operation(name string) string {
+	parts := strings.SplitN(name, " ", 3)
+	if len(parts) < 3 {
+		return ""
+	}
+	return parts[2]
+}
+
 // Check evaluates c on res. A scope that names no endpoint or profile of
 // the run fails, saying so.
 func (c Criterion) Check(res *Result) Verdict {
 	v := Verdict{Criterion: c.Text}
 	var eps []EndpointStats
 	for _, e := range res.Endpoints {
-		if c.Scope == "" || e.Name == c.Scope || e.Profile == c.Scope || e.Kind == c.Scope {
+		if c.Scope == "" || e.Name == c.Scope || e.Profile == c.Scope || e.Kind == c.Scope || operation(e.Name) == c.Scope {
 			eps = append(eps, e)
 		}
 	}

@@ -112,3 +112,26 @@ func TestFailedJudgesStatusesAgainstTheRecording(t *testing.T) {
 		})
 	}
 }
+
+// TestCriterionScopedByOperation: an operation's name scopes a criterion
+// to the endpoint that carries it, as its whole name does.
+func TestCriterionScopedByOperation(t *testing.T) {
+	start := time.Now()
+	r := NewRecorder(start)
+	for i, ep := range []string{"POST /graphql Checkout", "POST /graphql Product", "POST /graphql Product"} {
+		r.Observe(&Sample{Kind: HTTP, Endpoint: ep, Status: 200, Expected: 200, Intended: start, Sent: start, Done: time.Duration(100*(i+1)) * time.Millisecond})
+	}
+	res := r.Result("http://x", "", start.Add(time.Second), nil)
+	for _, tc := range []struct {
+		criterion string
+		requests  string
+	}{{"Checkout:requests>0", "1"}, {"POST /graphql Product:requests>0", "2"}, {"Order:requests>0", "no such endpoint or profile in the run"}} {
+		c, err := ParseCriterion(tc.criterion)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v := c.Check(res); v.Actual != tc.requests {
+			t.Errorf("%s: %s, want %s", tc.criterion, v.Actual, tc.requests)
+		}
+	}
+}

@@ -49,14 +49,23 @@ type Stats struct {
 	Truncated int
 }
 
-func (st *Stats) endpoint(method, url string) string {
+// endpoint names ex's endpoint: by the Endpoint hook or its method and
+// path, and the operation it carries (POST /graphql Checkout).
+func (st *Stats) endpoint(ex *Exchange) string {
+	var name string
 	if st.Endpoint != nil {
-		return st.Endpoint(method, url)
+		name = st.Endpoint(ex.Method, ex.URL)
+	} else {
+		url := ex.URL
+		if i := strings.IndexAny(url, "?#"); i >= 0 {
+			url = url[:i]
+		}
+		name = ex.Method + " " + url
 	}
-	if i := strings.IndexAny(url, "?#"); i >= 0 {
-		url = url[:i]
+	if op := ex.Operation(); op != "" {
+		name += " " + op
 	}
-	return method + " " + url
+	return name
 }
 
 // KeyKind names what a session's Client key is: "cookie" (a session
@@ -110,7 +119,7 @@ func (st *Stats) Add(s *Session) {
 		if ex.Error != "" {
 			st.Errors++
 		}
-		name := st.endpoint(ex.Method, ex.URL)
+		name := st.endpoint(ex)
 		if _, ok := st.Endpoints[name]; !ok && len(st.Endpoints) >= MaxEndpoints {
 			name = OtherEndpoints
 		}
