@@ -273,3 +273,20 @@ func TestCorrelateInsideCompressedAnswers(t *testing.T) {
 		})
 	}
 }
+
+func TestAPIError(t *testing.T) {
+	for _, tc := range []struct{ body, want string }{
+		{`{"data":{"order":{"id":1}}}`, ""},
+		{`{"data":null,"errors":[{"message":"no such order 201","path":["order"]}]}`, "graphql: no such order N"},
+		{`{"errors":[{"message":"x","extensions":{"code":"UNAUTHENTICATED"}}]}`, "graphql: UNAUTHENTICATED"},
+		{`{"data":{},"errors":[]}`, ""},
+		{`[{"data":{}},{"errors":[{"message":"bad"}]}]`, "graphql: bad"},
+		{`{"jsonrpc":"2.0","error":{"code":-32602,"message":"unknown order"},"id":1}`, "json-rpc: -N unknown order"},
+		{`{"jsonrpc":"2.0","result":{"error_count":0},"id":1}`, ""},
+		{`not json "error"`, ""},
+	} {
+		if got := string(apiError([]byte(tc.body))); got != tc.want {
+			t.Errorf("%s: %q, want %q", tc.body, got, tc.want)
+		}
+	}
+}

@@ -46,6 +46,9 @@ type step struct {
 	body          []byte
 	endpoint      string
 	op            string    // the GraphQL operation or JSON-RPC method it carries, if any
+	// watchErrors marks an operation whose recorded answer had no errors:
+	// a live answer with some (at any status) is a failure.
+	watchErrors bool
 	status        int       // the recorded answer's status, what the live one is judged against
 	host          string    // the recorded Host: an Origin or Referer naming it names the target at replay
 	head          bool      // a HEAD request: its answer has no body
@@ -228,6 +231,11 @@ func (lib *Library) add(s *traces.Session) {
 			head:     ex.Method == "HEAD",
 			status:   ex.Status,
 			host:     ex.Host,
+		}
+		if st.op != "" {
+			if b, ok := plain.Exchanges[i].ResponseContent(); ok && len(b) > 0 {
+				st.watchErrors = apiError(b) == ""
+			}
 		}
 		cookies := recordedCookies(ex.ReqHeader)
 		for _, c := range cookies {

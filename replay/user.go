@@ -232,7 +232,7 @@ func (u *user) send(st *step, raw []byte, due time.Time, sv *sessionVars, fills 
 		}
 	}
 	if u.hc != nil {
-		first, status, err = u.sendShared(st, raw, subs, sv)
+		first, status, err = u.sendShared(st, raw, subs, sv, smp)
 	} else {
 		eager := u.lastWait.Load() < int64(eagerBelow)
 		var buf, sub *[]byte
@@ -255,6 +255,16 @@ func (u *user) send(st *step, raw []byte, due time.Time, sv *sessionVars, fills 
 			got = func(body []byte, header func(string) []byte) { sv.take(e, st, body, header) }
 		case st.validates && j != nil:
 			got = func(_ []byte, header func(string) []byte) { u.jar.keepValidators(st.uri, header) }
+		}
+		if st.watchErrors {
+			// A GraphQL or JSON-RPC error comes with a 200.
+			inner := got
+			got = func(body []byte, header func(string) []byte) {
+				if inner != nil {
+					inner(body, header)
+				}
+				smp.Err = apiError(body)
+			}
 		}
 		if u.check != nil {
 			inner := got
@@ -325,7 +335,7 @@ func (u *user) withState(dst, raw []byte, st *step, now time.Time) []byte {
 }
 
 // sendShared sends a step through the engine's shared pool.
-func (u *user) sendShared(st *step, raw []byte, subs []substitution, sv *sessionVars) (first time.Time, status int, err error) {
+func (u *user) sendShared(st *step, raw []byte, subs []substitution, sv *sessionVars, smp *report.Sample) (first time.Time, status int, err error) {
 	e := u.e
 	req := fasthttp.AcquireRequest()
 	resp := fasthttp.AcquireResponse()
@@ -364,7 +374,7 @@ func (u *user) sendShared(st *step, raw []byte, subs []substitution, sv *session
 	for _, v := range resp.Header.Cookies() {
 		u.jar.set(v, time.Now())
 	}
-	if sv != nil && len(st.sets) > 0 {
+	if sv != nil && len(st.sets) > 0 || st.watchErrors {
 		first = time.Now()
 		body := resp.Body() // reads a streamed body whole
 		if len(resp.Header.ContentEncoding()) > 0 {
@@ -372,7 +382,12 @@ func (u *user) sendShared(st *step, raw []byte, subs []substitution, sv *session
 				body = b
 			}
 		}
-		sv.take(e, st, body, resp.Header.Peek)
+		if sv != nil && len(st.sets) > 0 {
+			sv.take(e, st, body, resp.Header.Peek)
+		}
+		if st.watchErrors {
+			smp.Err = apiError(body)
+		}
 		return first, resp.StatusCode(), nil
 	}
 	return u.drain(resp)
