@@ -232,3 +232,82 @@ func TestSinglePageAppInChromium(t *testing.T) {
 	}
 	replaySPA(t, app, sessions)
 }
+
+// TestGraphQLShop records three users of a GraphQL shop whose answers are
+// gzip-compressed (connect.sid and a double-submit XSRF header, small ids
+// for cart items and orders, a JSON-RPC call, a long-polling feed with a
+// cursor) with the default redaction: no token the logins answered inside
+// a gzip body is left in the trace; 30 replayed users cause no GraphQL or
+// JSON-RPC error, no 400 and no 403 (the shop's counts), and the requests
+// are named by operation. Made to fail every third checkout, the shop's
+// errors are exactly thrive's failures.
+func TestGraphQLShop(t *testing.T) {
+	shop := apptest.NewShop(t)
+	sessions := recordAtOnce(t, shop.URL, 3, func(base, user string) { apptest.ShopClient(t, base, user) })
+	if shop.Counts.Get("gzip") == 0 {
+		t.Fatalf("nothing was compressed: %s", shop.Counts.String())
+	}
+	for _, s := range sessions {
+		for i := range s.Exchanges {
+			for _, f := range []func() ([]byte, bool){s.Exchanges[i].RequestContent, s.Exchanges[i].ResponseContent} {
+				body, _ := f()
+				for _, tok := range shop.Tokens() {
+					if strings.Contains(string(body), tok) {
+						t.Errorf("session %s keeps the token %s in %s %s", s.ID, tok, s.Exchanges[i].Method, s.Exchanges[i].URL)
+					}
+				}
+			}
+		}
+	}
+	names := map[string]bool{}
+	for _, r := range replay.FromSessions(sessions).Rules() {
+		names[r.Source] = true
+	}
+	for _, want := range []string{"POST /graphql AddToCart $.data.addToCart.cartItem.id", "POST /graphql Checkout $.data.checkout.order.id", "GET /api/feed $.cursor"} {
+		if !names[want] {
+			t.Errorf("no correlation %q among %v", want, names)
+		}
+	}
+
+	for _, tc := range []struct {
+		name string
+		fail int
+	}{{"as recorded", 0}, {"every third checkout fails", 3}} {
+		t.Run(tc.name, func(t *testing.T) {
+			shop.Counts.Reset()
+			shop.FailCheckout = tc.fail
+			const users = 30
+			_, sink := run(t, shop.URL, sessions, users, 1500*time.Millisecond, replay.WithUsers(usersFile(t)))
+			c := &shop.Counts
+			if c.Get("sessions") < users || c.Get("400") > 0 || c.Get("403") > 0 || c.Get("graphql Checkout") < users {
+				t.Errorf("the shop counted %s", c.String())
+			}
+			var failed int64
+			ops := map[string]int{}
+			for _, s := range sink.samples {
+				ops[s.Endpoint]++
+				if s.Failed() {
+					failed++
+					if !strings.HasPrefix(string(s.Err), "graphql: ") && !strings.HasPrefix(string(s.Err), "json-rpc: ") {
+						t.Errorf("%s failed: status %d %q", s.Endpoint, s.Status, s.Err)
+					}
+				}
+			}
+			if ops["POST /graphql Checkout"] == 0 || ops["POST /rpc getOrderStatus"] == 0 {
+				t.Errorf("requests not named by operation: %v", ops)
+			}
+			// A failed checkout makes the order that follows an error too
+			// (no order to read, nor to ask the status of): thrive counts
+			// every error the shop sent.
+			if sent := c.Get("graphql errors") + c.Get("rpc errors"); failed != sent {
+				t.Errorf("thrive counted %d failures, the shop sent %d errors (%s)", failed, sent, c.String())
+			}
+			if tc.fail == 0 && failed > 0 {
+				t.Errorf("%d failures against the shop as recorded", failed)
+			}
+			if tc.fail > 0 && failed == 0 {
+				t.Error("the shop failed checkouts and thrive saw none")
+			}
+		})
+	}
+}
