@@ -311,3 +311,35 @@ func TestGraphQLShop(t *testing.T) {
 		})
 	}
 }
+
+// TestGraphQLShopInChromium records two real browser contexts (Chromium,
+// which asks for br first) running the shop's own page script: the answers
+// are brotli-compressed, every cursor and id is still found, and 30
+// replayed users cause no error the recording did not have.
+func TestGraphQLShopInChromium(t *testing.T) {
+	browser := apptest.StartBrowser(t)
+	shop := apptest.NewShop(t)
+	const contexts = 2
+	sessions, _ := apptest.Record(t, shop.URL, func(base string) {
+		pages := make([]*apptest.Page, contexts)
+		for i := range pages {
+			pages[i] = browser.Open(fmt.Sprintf("%s/?u=user%d", base, i))
+		}
+		for i, p := range pages {
+			if text, err := p.WaitText("root", 30*time.Second); err != nil || text != "done" {
+				t.Errorf("browser context %d: the shop said %q (%v)", i, text, err)
+			}
+		}
+	})
+	if len(sessions) != contexts || shop.Counts.Get("br") == 0 {
+		t.Fatalf("%d sessions of %d contexts; the shop counted %s", len(sessions), contexts, shop.Counts.String())
+	}
+	shop.Counts.Reset()
+	const users = 30
+	_, sink := run(t, shop.URL, sessions, users, 1500*time.Millisecond, replay.WithUsers(usersFile(t)))
+	c := &shop.Counts
+	if c.Get("sessions") < users || c.Get("graphql errors") > 0 || c.Get("rpc errors") > 0 || c.Get("400") > 0 || c.Get("403") > 0 {
+		t.Errorf("the shop counted %s", c.String())
+	}
+	failures(t, sink)
+}
