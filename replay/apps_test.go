@@ -9,6 +9,7 @@ import (
 
 	"github.com/thrive-loadtest/thrive/internal/apptest"
 	"github.com/thrive-loadtest/thrive/replay"
+	"github.com/thrive-loadtest/thrive/report"
 	"github.com/thrive-loadtest/thrive/traces"
 )
 
@@ -295,6 +296,11 @@ func TestGraphQLShop(t *testing.T) {
 			}
 			if ops["POST /graphql Checkout"] == 0 || ops["POST /rpc getOrderStatus"] == 0 {
 				t.Errorf("requests not named by operation: %v", ops)
+			}
+			for _, s := range sink.samples {
+				if (s.Kind == report.LongPoll) != (s.Endpoint == "GET /api/feed") {
+					t.Fatalf("%s %s: a long poll is the feed's, and only the feed's", kind(s.Kind), s.Endpoint)
+				}
 			}
 			// A failed checkout makes the order that follows an error too
 			// (no order to read, nor to ask the status of): thrive counts

@@ -46,6 +46,8 @@ type step struct {
 	body          []byte
 	endpoint      string
 	op            string    // the GraphQL operation or JSON-RPC method it carries, if any
+	// longPoll marks a request that waits for its answer by design.
+	longPoll bool
 	// watchErrors marks an operation whose recorded answer had no errors:
 	// a live answer with some (at any status) is a failure.
 	watchErrors bool
@@ -219,6 +221,7 @@ func (lib *Library) add(s *traces.Session) {
 	plain := decoded(s)
 	vars, uses := correlate(plain, lib.rules)
 	sc.vars = vars
+	polls := longPolls(plain, vars, uses)
 	for i := range s.Exchanges {
 		ex := &s.Exchanges[i]
 		st := step{
@@ -228,6 +231,7 @@ func (lib *Library) add(s *traces.Session) {
 			body:     ex.ReqBody.Data,
 			endpoint: endpointOf(&plain.Exchanges[i]),
 			op:       plain.Exchanges[i].Operation(),
+			longPoll: polls[endpointOf(&plain.Exchanges[i])],
 			head:     ex.Method == "HEAD",
 			status:   ex.Status,
 			host:     ex.Host,
@@ -329,6 +333,50 @@ func decoded(s *traces.Session) *traces.Session {
 	}
 	if out == nil {
 		return s
+	}
+	return out
+}
+
+// Long polls: a feed that holds each request until it has news, answers
+// the cursor of the next, and is asked again at once. Its latency is the
+// wait by design, so it is reported apart (report.LongPoll).
+const (
+	minLongPoll     = 50 * time.Millisecond // and ten times the session's median
+	longPollRestart = 100 * time.Millisecond
+)
+
+// longPolls returns the endpoints of s that long-poll: one of its requests
+// sends back a value (a cursor) the answer to the one before it of the same
+// endpoint gave, and went out within 100 ms of that answer, which had taken
+// at least 50 ms and ten times the session's median.
+func longPolls(s *traces.Session, vars []variable, uses [][]int) map[string]bool {
+	var ds []time.Duration
+	for i := range s.Exchanges {
+		if s.Exchanges[i].WebSocket == nil {
+			ds = append(ds, s.Exchanges[i].Duration)
+		}
+	}
+	if len(ds) == 0 {
+		return nil
+	}
+	slices.Sort(ds)
+	slow := max(minLongPoll, 10*ds[len(ds)/2])
+	var out map[string]bool
+	last := map[string]int{} // endpoint → its latest exchange
+	for i := range s.Exchanges {
+		ex := &s.Exchanges[i]
+		name := endpointOf(ex)
+		if j, ok := last[name]; ok {
+			prev := &s.Exchanges[j]
+			fromPrev := slices.ContainsFunc(uses[i], func(k int) bool { return vars[k].from == j })
+			if fromPrev && prev.Duration >= slow && ex.Offset-(prev.Offset+prev.Duration) < longPollRestart {
+				if out == nil {
+					out = map[string]bool{}
+				}
+				out[name] = true
+			}
+		}
+		last[name] = i
 	}
 	return out
 }

@@ -109,6 +109,8 @@ func kind(k report.Kind) string {
 		return "ws-connect"
 	case report.WSReply:
 		return "ws-reply"
+	case report.LongPoll:
+		return "long-poll"
 	}
 	return "http"
 }

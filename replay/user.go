@@ -208,6 +208,9 @@ func (u *user) send(st *step, raw []byte, due time.Time, sv *sessionVars, fills 
 	e := u.e
 	smp, _ := e.samples.Get().(*report.Sample)
 	*smp = report.Sample{Kind: report.HTTP, Profile: u.profile, Endpoint: st.endpoint, Intended: due, Expected: e.expected(st)}
+	if st.longPoll {
+		smp.Kind = report.LongPoll
+	}
 	e.inflight.Add(1)
 	var (
 		first  time.Time

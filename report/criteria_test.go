@@ -135,3 +135,26 @@ func TestCriterionScopedByOperation(t *testing.T) {
 		}
 	}
 }
+
+// TestLongPollsKeepTheirWaitApart: a long poll's wait does not make the
+// run's p95; scoped to its kind, it is there.
+func TestLongPollsKeepTheirWaitApart(t *testing.T) {
+	start := time.Now()
+	r := NewRecorder(start)
+	for range 10 {
+		r.Observe(&Sample{Kind: HTTP, Endpoint: "GET /api/items", Status: 200, Intended: start, Sent: start, Done: 5 * time.Millisecond})
+		r.Observe(&Sample{Kind: LongPoll, Endpoint: "GET /api/feed", Status: 200, Intended: start, Sent: start, Done: 25 * time.Second})
+	}
+	res := r.Result("http://x", "", start.Add(time.Second), nil)
+	for _, tc := range []struct{ criterion, actual string }{
+		{"p95<1s", "5.0 ms"}, {"long-poll:p95>20s", "25.00 s"}, {"error_rate<1%", "0.00% (0 of 20)"},
+	} {
+		c, err := ParseCriterion(tc.criterion)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v := c.Check(res); v.Actual != tc.actual || !v.Pass {
+			t.Errorf("%s: %s (pass %v), want %s", tc.criterion, v.Actual, v.Pass, tc.actual)
+		}
+	}
+}

@@ -128,6 +128,8 @@ func kindName(k Kind) string {
 		return "ws-connect"
 	case WSReply:
 		return "ws-reply"
+	case LongPoll:
+		return "long-poll"
 	}
 	return "http"
 }

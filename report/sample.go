@@ -13,6 +13,10 @@ const (
 	WSConnect
 	// WSReply is a client WebSocket message and the server's reply to it.
 	WSReply
+	// LongPoll is an HTTP request that waits for its answer by design (a
+	// long-polling feed): its latency is the wait, not the target's
+	// slowness, and it is kept apart from the other requests'.
+	LongPoll
 )
 
 // ErrorKind names why a request failed at the transport level; empty when it
