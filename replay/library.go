@@ -45,16 +45,16 @@ type step struct {
 	headers       [][2][]byte
 	body          []byte
 	endpoint      string
-	op            string    // the GraphQL operation or JSON-RPC method it carries, if any
+	op            string // the GraphQL operation or JSON-RPC method it carries, if any
 	// longPoll marks a request that waits for its answer by design.
 	longPoll bool
 	// watchErrors marks an operation whose recorded answer had no errors:
 	// a live answer with some (at any status) is a failure.
 	watchErrors bool
-	status        int       // the recorded answer's status, what the live one is judged against
-	host          string    // the recorded Host: an Origin or Referer naming it names the target at replay
-	head          bool      // a HEAD request: its answer has no body
-	ws            *wsScript // non-nil for a WebSocket upgrade
+	status      int       // the recorded answer's status, what the live one is judged against
+	host        string    // the recorded Host: an Origin or Referer naming it names the target at replay
+	head        bool      // a HEAD request: its answer has no body
+	ws          *wsScript // non-nil for a WebSocket upgrade
 	// echoes are headers whose recorded value was a cookie of the same
 	// request (a CSRF token echoed from its cookie): they are sent with
 	// the user's live cookie of that name.
