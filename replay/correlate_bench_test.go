@@ -20,12 +20,35 @@ import (
 //
 //	go test -run XXX -bench Correlation -cpu 1 -count 3 ./replay/
 func BenchmarkCorrelation(b *testing.B) {
+	for _, coding := range []string{"", "gzip"} {
+		benchmarkCorrelation(b, coding)
+	}
+}
+
+// benchmarkCorrelation is BenchmarkCorrelation with answers encoded by
+// coding (none when empty): a gzip answer is decoded only when a value must
+// be taken from it.
+func benchmarkCorrelation(b *testing.B, coding string) {
 	// The live server gives another id than the recording had, so every
 	// request that sends it is rewritten.
 	const id, live = "proj-7f3a9c21e4b8", "proj-live-5d2e9a"
 	doc := `{"id":"` + id + `","title":"Video summary agent","description":"` + strings.Repeat("word ", 180) + `","stars":1234}`
-	liveDoc := strings.Replace(doc, id, live, 1)
-	answer := fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(liveDoc), liveDoc)
+	liveDoc := []byte(strings.Replace(doc, id, live, 1))
+	encode := func(body string) []byte {
+		out, err := traces.Encode([]byte(body), []string{coding})
+		if err != nil || coding == "" {
+			return []byte(body)
+		}
+		return out
+	}
+	head := "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+	var respHeader []traces.Header
+	if coding != "" {
+		liveDoc = encode(string(liveDoc))
+		head += "Content-Encoding: " + coding + "\r\n"
+		respHeader = []traces.Header{{Name: "Content-Encoding", Value: coding}}
+	}
+	answer := fmt.Sprintf("%sContent-Length: %d\r\n\r\n%s", head, len(liveDoc), liveDoc)
 	srv := staticServerAnswering(b, []byte(answer))
 	var exs []traces.Exchange
 	for i, url := range []string{"/api/projects/new/", "/api/tools/", "/api/projects/" + id + "/", "/api/search/?q=x",
@@ -35,7 +58,7 @@ func BenchmarkCorrelation(b *testing.B) {
 			body = strings.Replace(doc, id, "proj-000000000000", 1)
 		}
 		exs = append(exs, traces.Exchange{Offset: time.Duration(i) * time.Millisecond, Method: "GET", URL: url, Status: 200,
-			RespBody: traces.Body{Data: []byte(body)}})
+			RespHeader: respHeader, RespBody: traces.Body{Data: encode(body)}})
 	}
 	s := &traces.Session{ID: "a", Profile: "browse", Exchanges: exs}
 	for _, tc := range []struct {
@@ -45,7 +68,11 @@ func BenchmarkCorrelation(b *testing.B) {
 		{"plain", []Option{WithoutCorrelation(), WithPacing(Think)}},
 		{"correlated", []Option{WithPacing(Think)}},
 	} {
-		b.Run(tc.name, func(b *testing.B) {
+		name := tc.name
+		if coding != "" {
+			name += "-" + coding
+		}
+		b.Run(name, func(b *testing.B) {
 			lib := FromSessions([]*traces.Session{s})
 			if tc.name == "correlated" && len(lib.scripts[0].vars) != 1 {
 				b.Fatalf("%d variables, want the id", len(lib.scripts[0].vars))
