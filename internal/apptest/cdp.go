@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"regexp"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -46,7 +47,9 @@ var devtoolsRE = regexp.MustCompile(`DevTools listening on (ws://\S+)`)
 func StartBrowser(tb testing.TB) *Browser {
 	tb.Helper()
 	chromium := Chromium(tb)
-	profile, err := os.MkdirTemp(tb.TempDir(), "chromium")
+	// The profile is not under the test's TempDir: Chromium's helper
+	// processes may still write there as the test's cleanup removes it.
+	profile, err := os.MkdirTemp("", "thrive-chromium-")
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -54,6 +57,10 @@ func StartBrowser(tb testing.TB) *Browser {
 	cmd := exec.CommandContext(ctx, chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
 		"--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-extensions",
 		"--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0", "--user-data-dir="+profile, "about:blank")
+	// Chromium and its helpers in a process group of their own, all
+	// killed at the end.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		tb.Fatal(err)
@@ -68,6 +75,7 @@ func StartBrowser(tb testing.TB) *Browser {
 		}
 		cancel()
 		_ = cmd.Wait()
+		_ = os.RemoveAll(profile) // best effort: a helper may still hold a file
 	})
 	found := make(chan string, 1)
 	go func() {

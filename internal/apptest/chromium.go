@@ -1,13 +1,9 @@
 package apptest
 
 import (
-	"context"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"strconv"
 	"testing"
-	"time"
 )
 
 // Chromium returns the path of Debian's headless Chromium. Without it, the
@@ -23,26 +19,4 @@ func Chromium(tb testing.TB) string {
 		tb.Skip("chromium is not installed")
 	}
 	return path
-}
-
-// Browse opens url in a new headless Chromium of its own profile (a browser
-// context of its own, sharing nothing with another), lets the page's
-// scripts run for up to budget of virtual time, and returns the page's
-// DOM as the scripts left it.
-func Browse(tb testing.TB, chromium, url string, budget time.Duration) string {
-	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	profile, err := os.MkdirTemp(tb.TempDir(), "profile")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	args := []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-		"--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-extensions",
-		"--user-data-dir=" + filepath.Clean(profile), "--virtual-time-budget=" + strconv.FormatInt(budget.Milliseconds(), 10), "--dump-dom", url}
-	out, err := exec.CommandContext(ctx, chromium, args...).Output()
-	if err != nil {
-		tb.Fatalf("chromium %s: %v", url, err)
-	}
-	return string(out)
 }

@@ -57,7 +57,7 @@ func (s *Shop) Tokens() []string {
 // NewShop starts a Shop on loopback until the test ends.
 func NewShop(tb testing.TB) *Shop {
 	s := &Shop{sessions: map[string]string{}, cart: map[int]string{}, orders: map[int]string{}, cursors: map[string]string{},
-		nextItem: 40, nextOrder: 500, Poll: 100 * time.Millisecond}
+		nextItem: 40, nextOrder: 500, Poll: 300 * time.Millisecond}
 	srv := httptest.NewServer(s)
 	tb.Cleanup(srv.Close)
 	s.URL = srv.URL
