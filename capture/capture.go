@@ -47,6 +47,7 @@ type counters struct {
 	droppedExchanges, droppedSessions  atomic.Int64
 	backendErrors                      atomic.Int64
 	undecodable                        atomic.Int64
+	panics                             atomic.Int64 // recovered in a connection's handling
 	sinkErr                            atomic.Pointer[error]
 }
 
@@ -63,6 +64,9 @@ type Stats struct {
 	DroppedSessions  int64
 	// BackendErrors counts requests the backend did not answer (502s).
 	BackendErrors int64
+	// Panics counts panics recovered in one connection's handling: that
+	// connection was closed, and the capture went on.
+	Panics int64
 	// Undecodable counts compressed bodies that did not decode by their
 	// Content-Encoding: kept as recorded, not redacted inside.
 	Undecodable int64
@@ -182,6 +186,7 @@ func (c *Capture) Stats() Stats {
 		DroppedSessions:  c.stats.droppedSessions.Load(),
 		BackendErrors:    c.stats.backendErrors.Load(),
 		Undecodable:      c.stats.undecodable.Load(),
+		Panics:           c.stats.panics.Load(),
 	}
 	if p := c.stats.sinkErr.Load(); p != nil {
 		st.SinkErr = *p

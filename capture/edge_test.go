@@ -270,3 +270,59 @@ func TestFullBufferDropsAndCounts(t *testing.T) {
 		t.Fatalf("dropped %d, recorded %d sessions", st.DroppedExchanges, len(sessions))
 	}
 }
+
+// TestBadClientsCannotStopTheCapture sends what broke the event loops
+// (malformed chunk lines, an oversized chunk size, bad bytes after a chunk,
+// a client that closes in the middle of a body on a keep-alive connection)
+// and checks after each that the capture still relays, and that every
+// exchange it began is in the trace with its reason.
+func TestBadClientsCannotStopTheCapture(t *testing.T) {
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		fmt.Fprint(w, "ok")
+	}))
+	defer backend.Close()
+	p := startProxy(t, backend.URL)
+	host := strings.TrimPrefix(p.URL, "http://")
+	for _, tc := range []struct {
+		name, send string
+		cut        bool // close right after sending, mid-request
+	}{
+		{"bad chunk size", "POST /a HTTP/1.1\r\nHost: " + host + "\r\nTransfer-Encoding: chunked\r\n\r\nZZZZ\r\n", false},
+		{"oversized chunk size", "POST /b HTTP/1.1\r\nHost: " + host + "\r\nTransfer-Encoding: chunked\r\n\r\nFFFFFFFFFFFFFFFFFFFF\r\n", false},
+		{"bytes after a chunk", "POST /c HTTP/1.1\r\nHost: " + host + "\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcXY\r\n", false},
+		{"closed mid-body after a keep-alive exchange", "GET /d HTTP/1.1\r\nHost: " + host + "\r\n\r\nPOST /e HTTP/1.1\r\nHost: " + host + "\r\nContent-Length: 100\r\n\r\nshort", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := (&net.Dialer{}).DialContext(context.Background(), "tcp", host)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, _ = io.WriteString(c, tc.send)
+			if tc.cut {
+				// Wait for the first answer, then close in the body.
+				_, _ = http.ReadResponse(bufio.NewReader(c), nil)
+			} else {
+				_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+				_, _ = io.ReadAll(c) // the 400 and the close
+			}
+			c.Close()
+			// The capture still serves.
+			resp, err := http.Get(p.URL + "/after") //nolint:noctx // a test's one request
+			if err != nil {
+				t.Fatalf("the capture no longer answers: %v", err)
+			}
+			resp.Body.Close()
+		})
+	}
+	sessions := p.stop()
+	var urls []string
+	for _, s := range sessions {
+		for _, ex := range s.Exchanges {
+			urls = append(urls, ex.URL)
+		}
+	}
+	if got := strings.Join(urls, " "); !strings.Contains(got, "/e") || strings.Count(got, "/after") != 4 {
+		t.Fatalf("the trace holds %s", got)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
+	"runtime/debug"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -203,6 +204,7 @@ func (lp *loop) OnTick() (time.Duration, gnet.Action) {
 }
 
 func (lp *loop) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
+	defer lp.survive(gc)
 	switch x := gc.Context().(type) {
 	case *lconn:
 		x.client = gc
@@ -221,7 +223,19 @@ func (lp *loop) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	return nil, gnet.None
 }
 
+// survive keeps a panic in one connection's handling from taking the
+// capture down, as net/http does for a handler: it is logged and counted,
+// and the connection is closed. Deferred by every callback of the loops.
+func (lp *loop) survive(gc gnet.Conn) {
+	if v := recover(); v != nil {
+		lp.c.stats.panics.Add(1)
+		lp.c.cfg.errorLog.Printf("capture: panic on a connection from %s (closed; the capture goes on): %v\n%s", gc.RemoteAddr(), v, debug.Stack())
+		_ = gc.Close()
+	}
+}
+
 func (lp *loop) OnTraffic(gc gnet.Conn) gnet.Action {
+	defer lp.survive(gc)
 	switch x := gc.Context().(type) {
 	case *lconn:
 		x.fromClientBytes()
@@ -232,6 +246,7 @@ func (lp *loop) OnTraffic(gc gnet.Conn) gnet.Action {
 }
 
 func (lp *loop) OnClose(gc gnet.Conn, err error) gnet.Action {
+	defer lp.survive(gc)
 	switch x := gc.Context().(type) {
 	case *lconn:
 		x.clientClosed()
@@ -513,8 +528,8 @@ func (l *lconn) finish() {
 	if rec == nil {
 		return
 	}
+	l.begin() // a request cut before it was filed (a bad chunk line) is filed now
 	l.rec = nil
-	l.begin()
 	if rec.end.IsZero() {
 		rec.end = time.Now()
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -166,6 +167,11 @@ func (k *conn) closeAll() {
 
 func (k *conn) serve() {
 	defer func() {
+		if v := recover(); v != nil {
+			// One connection's panic never takes the capture down.
+			k.c.stats.panics.Add(1)
+			k.c.cfg.errorLog.Printf("capture: panic on a connection from %s (closed; the capture goes on): %v\n%s", k.ip, v, debug.Stack())
+		}
 		k.closeBackend()
 		_ = k.client.Close()
 		k.c.connMu.Lock()

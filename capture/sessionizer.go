@@ -252,6 +252,13 @@ func (sz *sessionizer) complete(r *record) {
 	sz.mu.Lock()
 	defer sz.mu.Unlock()
 	s := r.session
+	if s == nil {
+		// Never filed by begin (cut before its head was whole): file it
+		// now, as the request it was.
+		s = sz.get(r.key, r.start)
+		s.inflight++
+		r.session = s
+	}
 	s.inflight--
 	for s.movedTo != nil && r.start.Before(s.movedAt) && (!s.byLogin || r.conn == 0 && r.newKey == "" && login == "") {
 		// A login's move takes along what was in flight only where no
