@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -301,7 +302,9 @@ func TestBadClientsCannotStopTheCapture(t *testing.T) {
 			_, _ = io.WriteString(c, tc.send)
 			if tc.cut {
 				// Wait for the first answer, then close in the body.
-				_, _ = http.ReadResponse(bufio.NewReader(c), nil)
+				if resp, err := http.ReadResponse(bufio.NewReader(c), nil); err == nil {
+					resp.Body.Close()
+				}
 			} else {
 				_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
 				_, _ = io.ReadAll(c) // the 400 and the close
@@ -324,5 +327,47 @@ func TestBadClientsCannotStopTheCapture(t *testing.T) {
 	}
 	if got := strings.Join(urls, " "); !strings.Contains(got, "/e") || strings.Count(got, "/after") != 4 {
 		t.Fatalf("the trace holds %s", got)
+	}
+}
+
+// TestBackendClosesIdleConnections: a backend that closes keep-alive
+// connections idle for 200 ms (as Node, gunicorn and nginx do, later), and
+// a client that pauses 500 ms between requests on one connection, a POST
+// with a body among them: no 502, every request answered by the backend.
+func TestBackendClosesIdleConnections(t *testing.T) {
+	var served atomic.Int64
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		served.Add(1)
+		fmt.Fprintf(w, "got %d bytes", len(b))
+	}))
+	srv.Config.IdleTimeout = 200 * time.Millisecond
+	srv.Start()
+	defer srv.Close()
+	p := startProxy(t, srv.URL)
+	c := dialRaw(t, p.URL)
+	host := strings.TrimPrefix(p.URL, "http://")
+	for i, req := range []string{
+		"GET /a HTTP/1.1\r\nHost: " + host + "\r\n\r\n",
+		"POST /b HTTP/1.1\r\nHost: " + host + "\r\nContent-Length: 5\r\n\r\nhello",
+		"GET /c HTTP/1.1\r\nHost: " + host + "\r\n\r\n",
+	} {
+		if i > 0 {
+			time.Sleep(500 * time.Millisecond) // the user reads: longer than the backend keeps the connection
+		}
+		c.send(req)
+		if a, body := c.response(strings.Fields(req)[0]); a.StatusCode != 200 {
+			t.Fatalf("request %d: %d %s", i, a.StatusCode, body)
+		}
+	}
+	if served.Load() != 3 {
+		t.Fatalf("the backend served %d requests, want 3", served.Load())
+	}
+	for _, s := range p.stop() {
+		for _, ex := range s.Exchanges {
+			if ex.Status != 200 || ex.Error != "" {
+				t.Errorf("%s %s recorded %d %q", ex.Method, ex.URL, ex.Status, ex.Error)
+			}
+		}
 	}
 }

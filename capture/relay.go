@@ -48,7 +48,8 @@ type conn struct {
 	backend net.Conn // nil until dialled, and after it is closed
 	br      *bufio.Reader
 	bw      *bufio.Writer
-	reused  bool // backend has answered an exchange already
+	reused  bool      // backend has answered an exchange already
+	idle    time.Time // when the backend connection's last exchange ended
 
 	buf   []byte
 	state connState
@@ -365,6 +366,9 @@ func (k *conn) relay(h *head, rec *record) bool {
 	}
 	var rh *head
 	for attempt := 0; ; attempt++ {
+		if k.backend != nil && k.reused && time.Since(k.idle) >= idleCheck && closedWhileIdle(k.backend) {
+			k.closeBackend() // closed while idle: a fresh one, before any of the request goes out
+		}
 		if k.backend == nil {
 			if err := k.dial(); err != nil {
 				return k.badGateway(rec, err, reqFraming == noBody)
@@ -407,6 +411,7 @@ func (k *conn) relay(h *head, rec *record) bool {
 	}
 	k.reused = true
 	rec.ttfb = time.Now()
+	defer func() { k.idle = time.Now() }()
 	rec.status = rh.status
 	rec.respHeader = rh.fields
 	rec.newKey, rec.ends = c.sz.answerKeyOf(rh.fields, rec.method, rec.key)

@@ -1,6 +1,7 @@
 package replay_test
 
 import (
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/thrive-loadtest/thrive/internal/apptest"
 	"github.com/thrive-loadtest/thrive/replay"
 	"github.com/thrive-loadtest/thrive/report"
+	"github.com/thrive-loadtest/thrive/traces"
 )
 
 // TestStatusesAsRecorded records a page whose favicon and one link answer
@@ -104,5 +106,32 @@ func TestStatusesAsRecorded(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestTargetClosesIdleConnections replays sessions whose requests (a POST
+// with a body among them) come 500 ms apart against a target that closes
+// connections idle for 200 ms: every request is answered, none is counted
+// as the target's failure.
+func TestTargetClosesIdleConnections(t *testing.T) {
+	var served atomic.Int64
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.ReadAll(r.Body)
+		served.Add(1)
+	}))
+	srv.Config.IdleTimeout = 200 * time.Millisecond
+	srv.Start()
+	defer srv.Close()
+	ms := time.Millisecond
+	s := &traces.Session{ID: "idle", Profile: "browse", Exchanges: []traces.Exchange{
+		{Offset: 0, Method: "GET", URL: "/a", Status: 200},
+		{Offset: 500 * ms, Method: "POST", URL: "/b", Status: 200, ReqHeader: []traces.Header{{Name: "Content-Type", Value: "text/plain"}},
+			ReqBody: traces.Body{Data: []byte("hello")}},
+		{Offset: 1000 * ms, Method: "GET", URL: "/c", Status: 200},
+	}}
+	_, sink := run(t, srv.URL, []*traces.Session{s}, 5, 1200*ms)
+	failures(t, sink)
+	if n := served.Load(); n < 15 || int(n) != len(sink.samples) {
+		t.Fatalf("the target served %d requests, thrive reported %d", n, len(sink.samples))
 	}
 }
