@@ -206,6 +206,10 @@ func (e *Engine) Run(ctx context.Context, plan *scheduler.Plan, start time.Time,
 		case <-t.C:
 			cancelHard()
 			e.cutAll()
+		case <-e.cfg.abort:
+			// Asked to stop now (a second Ctrl-C): no stop timeout.
+			cancelHard()
+			e.cutAll()
 		case <-hard.Done():
 		}
 	}()

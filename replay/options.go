@@ -48,10 +48,11 @@ type config struct {
 	connsPerUser int
 	headers      [][2]string
 	sourceIPs    []net.IP
-	recorded     bool          // send the recorded cookies, no jar
-	correlate    bool          // carry server-made values over
-	replyIdle    time.Duration // 0: each reply's own, from its recording
-	strictStatus bool          // every status of 400 or more fails
+	recorded     bool            // send the recorded cookies, no jar
+	correlate    bool            // carry server-made values over
+	replyIdle    time.Duration   // 0: each reply's own, from its recording
+	abort        <-chan struct{} // closed: cut what is in flight now
+	strictStatus bool            // every status of 400 or more fails
 	users        *Users
 	insecureTLS  bool
 	dial         func(addr string) (net.Conn, error)
@@ -91,6 +92,13 @@ func WithTimeout(d time.Duration) Option {
 // times the longest gap between its recorded frames, from 1 to 10 seconds.
 func WithReplyIdle(d time.Duration) Option {
 	return func(c *config) error { c.replyIdle = d; return nil }
+}
+
+// WithAbort gives a channel whose close, once the run is stopping, cuts
+// what is still in flight at once instead of after the stop timeout (a
+// second Ctrl-C).
+func WithAbort(ch <-chan struct{}) Option {
+	return func(c *config) error { c.abort = ch; return nil }
 }
 
 // WithStrictStatus counts every answer of status 400 or more as a failure,

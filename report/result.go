@@ -37,6 +37,9 @@ type Result struct {
 	Series    []Second        `json:"series"`
 	// WebSocket counts the run's sockets and their messages.
 	WebSocket WebSocketStats `json:"websocket"`
+	// Interrupted says the run was stopped (Ctrl-C, SIGTERM) before its
+	// end: End tells how long it really ran.
+	Interrupted bool `json:"interrupted,omitempty"`
 	// Criteria are the run's success criteria (--threshold) and how they
 	// fared.
 	Criteria []Verdict `json:"criteria,omitempty"`

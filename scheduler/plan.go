@@ -71,8 +71,8 @@ func (c *Config) Validate() error {
 			errs = append(errs, err)
 		}
 	} else {
-		if c.Users <= 0 {
-			errs = append(errs, fmt.Errorf("users %d: want 1 or more", c.Users))
+		if c.Users <= 0 || c.Users > MaxUsers {
+			errs = append(errs, fmt.Errorf("users %d: want 1 to %d (more run as shards of several plans)", c.Users, MaxUsers))
 		}
 		if c.RunTime <= 0 {
 			errs = append(errs, fmt.Errorf("run time %v: want a positive duration", c.RunTime))
@@ -98,6 +98,14 @@ func (c *Config) Validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+// MaxUsers bounds the users of one plan: ten million, a hundred times the
+// largest run the project aims at, and still a plan of some tens of MB.
+const MaxUsers = 10_000_000
+
+// maxScaled bounds how long the longest session may last once scaled: far
+// past any run, and far from where a time.Duration overflows.
+const maxScaled = 100_000 * time.Hour
 
 // New works out the plan for sessions under cfg.
 func New(sessions []SessionInfo, cfg Config) (*Plan, error) {
@@ -169,6 +177,10 @@ func New(sessions []SessionInfo, cfg Config) (*Plan, error) {
 		}
 	case p.scale == 0:
 		p.scale = 1
+	}
+	if float64(longest)*p.scale > float64(maxScaled) {
+		return nil, fmt.Errorf("scheduler: time scale %g makes the longest session (%v) last %.3g hours; want at most %v",
+			p.scale, longest, float64(longest)*p.scale/float64(time.Hour), maxScaled)
 	}
 	p.profile = assign(p.names, p.shares, p.users)
 	shards := max(cfg.Shards, 1)

@@ -49,8 +49,8 @@ func ValidateStages(stages []Stage) error {
 		errs = append(errs, errors.New("no stages"))
 	}
 	for i, st := range stages {
-		if st.Users < 0 {
-			errs = append(errs, fmt.Errorf("stage %d: %d users", i+1, st.Users))
+		if st.Users < 0 || st.Users > MaxUsers {
+			errs = append(errs, fmt.Errorf("stage %d: %d users: want 0 to %d", i+1, st.Users, MaxUsers))
 		}
 		if st.Duration <= 0 {
 			errs = append(errs, fmt.Errorf("stage %d: duration %v is not positive", i+1, st.Duration))

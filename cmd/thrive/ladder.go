@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -114,6 +115,9 @@ func runLadder(cmd *cobra.Command, path string, f *replayFlags, lib *replay.Libr
 			100*float64(r.res.Failures)/float64(max(r.res.Requests, 1)), p95, strings.Join(texts, ", "), verdict)
 	}
 	_ = tw.Flush()
+	if i, ok := errors.AsType[interrupt](runErr); ok {
+		return &exitErr{code: i.code(), err: fmt.Errorf("%w during phase %d: the results so far are written", i, rows[len(rows)-1].n)}
+	}
 	if runErr != nil {
 		return runErr
 	}

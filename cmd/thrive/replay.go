@@ -1,9 +1,11 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
@@ -18,6 +20,7 @@ import (
 	"github.com/thrive-loadtest/thrive/report"
 	"github.com/thrive-loadtest/thrive/scheduler"
 	"github.com/thrive-loadtest/thrive/traces"
+	"golang.org/x/sys/unix"
 )
 
 type replayFlags struct {
@@ -263,6 +266,10 @@ func runReplay(cmd *cobra.Command, path string, f *replayFlags) error {
 	if err != nil {
 		return err
 	}
+	opts = append(opts, replay.WithAbort(abortOf(cmd.Context())))
+	if err := f.checkOutputs(); err != nil {
+		return err
+	}
 	criteria, err := parseCriteria(f.thresholds)
 	if err != nil {
 		return err
@@ -285,6 +292,9 @@ func runReplay(cmd *cobra.Command, path string, f *replayFlags) error {
 	if res == nil {
 		return runErr
 	}
+	if i, ok := errors.AsType[interrupt](runErr); ok {
+		return &exitErr{code: i.code(), err: fmt.Errorf("%w after %s of %s: the results of that part are written", i, res.Params["ran_for"], res.Params["run_time"])}
+	}
 	if err := unreachable(res, f.target); err != nil {
 		return err
 	}
@@ -305,6 +315,46 @@ func runReplay(cmd *cobra.Command, path string, f *replayFlags) error {
 		return &exitErr{code: exitCriteria, err: fmt.Errorf("%d of %d criteria failed", failedCount(res.Criteria), len(res.Criteria))}
 	}
 	return runErr
+}
+
+// checkOutputs makes sure, before the first request, that every file the
+// run will write can be written and the baseline read: a bad path must not
+// cost a whole run.
+func (f *replayFlags) checkOutputs() error {
+	outs := []struct{ flag, path string }{{"--out", f.out}, {"--html", f.htmlPath}}
+	if f.csvPrefix != "" {
+		outs = append(outs, struct{ flag, path string }{"--csv", f.csvPrefix + "_stats.csv"})
+	}
+	for _, o := range outs {
+		if o.path == "" {
+			continue
+		}
+		if err := writable(o.path); err != nil {
+			return usageError("%s %s: cannot be written: %v", o.flag, o.path, err)
+		}
+	}
+	if f.baseline != "" {
+		if _, err := readResultFile(f.baseline); err != nil {
+			return usageError("--baseline: %v", err)
+		}
+	}
+	return nil
+}
+
+// writable reports why a file at path could not be written, without
+// writing it: its directory must take a new file, and it must not be a
+// directory.
+func writable(path string) error {
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return errors.New("it is a directory")
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".thrive-check-*")
+	if err != nil {
+		return err
+	}
+	name := tmp.Name()
+	tmp.Close()
+	return os.Remove(name)
 }
 
 // loadLibrary reads the trace at path with load, and the correlation rules
@@ -362,6 +412,9 @@ func runOnce(cmd *cobra.Command, path string, f *replayFlags, lib *replay.Librar
 	}
 	fmt.Fprintf(out, "replaying %s (%s) against %s: %d users (%d in this process), %s, time scale %.4g, pacing %s, mix %s\n",
 		path, lib, f.target, plan.TotalUsers(), len(plan.Users()), plan.Duration(), plan.Scale(), f.pacing, strings.Join(mix, ", "))
+	if err := memoryCheck(len(plan.Users())); err != nil {
+		return nil, err
+	}
 	if warn := filesWarning(len(plan.Users()), f.sharedPool); warn != "" {
 		fmt.Fprintln(cmd.ErrOrStderr(), warn)
 	}
@@ -390,7 +443,13 @@ func runOnce(cmd *cobra.Command, path string, f *replayFlags, lib *replay.Librar
 		"scale": strconv.FormatFloat(plan.Scale(), 'g', -1, 64), "pacing": f.pacing, "seed": strconv.FormatUint(f.seed, 10),
 		"shard": f.shard, "mix": strings.Join(mix, ", "), "library": lib.String(),
 	}
+	if i, ok := interrupted(cmd.Context()); ok {
+		params["ran_for"] = end.Sub(start).Round(time.Millisecond).String()
+		params["stopped_by"] = i.name()
+		runErr = i // not the engine's "context canceled"
+	}
 	res := rec.Result(f.target, f.label, end, params)
+	_, res.Interrupted = interrupted(cmd.Context())
 	res.WebSocket = eng.WebSocketStats()
 	verdicts, passed := report.CheckAll(criteria, res)
 	res.Criteria = verdicts
@@ -510,6 +569,25 @@ func writeResult(path string, res *report.Result) error {
 	}
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
+}
+
+// bytesPerUser is what a replayed user holds, with room: benchmark 3
+// measured 14.5-15.4 KiB.
+const bytesPerUser = 16 << 10
+
+// memoryCheck refuses, before anything is allocated, a run whose users
+// would need more memory than the machine has.
+func memoryCheck(users int) error {
+	var si unix.Sysinfo_t
+	if err := unix.Sysinfo(&si); err != nil {
+		return nil //nolint:nilerr // no figure to check against: let the run try
+	}
+	total := uint64(si.Totalram) * uint64(si.Unit)
+	if need := uint64(users) * bytesPerUser; need > total {
+		return usageError("%d users in this process need about %s (16 KiB each), and this machine has %s: run them as shards (--shard i/n) on several machines",
+			users, bytesize(int64(need)), bytesize(int64(total)))
 	}
 	return nil
 }

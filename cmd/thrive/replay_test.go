@@ -1,13 +1,16 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -156,12 +159,87 @@ func TestReplaySIGTERMWritesResults(t *testing.T) {
 		t.Fatal(err)
 	}
 	text, _ := io.ReadAll(stdout)
-	_ = cmd.Wait()
+	err := cmd.Wait()
 	if !strings.Contains(string(text), "results written to") {
 		t.Fatalf("output:\n%s", text)
 	}
-	if res := readResult(t, out); res.Requests == 0 {
-		t.Fatal("no request in the results")
+	// A run SIGTERM stopped exits 143, as shells report it, and its result
+	// says it was cut short and when.
+	if ee, ok := errors.AsType[*exec.ExitError](err); !ok || ee.ExitCode() != 143 {
+		t.Fatalf("exit %v, want 143", err)
+	}
+	res := readResult(t, out)
+	if res.Requests == 0 || !res.Interrupted || res.Params["stopped_by"] != "SIGTERM" || res.Params["ran_for"] == "" {
+		t.Fatalf("result: %d requests, interrupted %v, params %v", res.Requests, res.Interrupted, res.Params)
+	}
+	if ran := res.End.Sub(res.Start); ran > 5*time.Minute {
+		t.Fatalf("the result says the run lasted %v of its 10m", ran)
+	}
+}
+
+// TestReplayTwoSignalsCutAtOnce: a second signal cuts what is in flight at
+// once instead of waiting out the stop timeout (a target that hangs).
+func TestReplayTwoSignalsCutAtOnce(t *testing.T) {
+	var once sync.Once
+	seen := make(chan struct{})
+	hang := make(chan struct{})
+	backend := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+		once.Do(func() { close(seen) })
+		<-hang // never answers while the test runs
+	}))
+	defer backend.Close()
+	defer close(hang) // before the server's Close, which waits for its handlers
+	trace := filepath.Join(t.TempDir(), "s.thrv")
+	if code, _, _ := thrive(t, "traces", "sample", "--sessions", "5", "--out", trace); code != exitOK {
+		t.Fatal("sample failed")
+	}
+	out := filepath.Join(t.TempDir(), "r.json")
+	cmd := exec.CommandContext(context.Background(), os.Args[0], "replay", trace, "--target", backend.URL, "--users", "3",
+		"--run-time", "10m", "--out", out, "--stop-timeout", "10m")
+	cmd.Env = append(os.Environ(), "THRIVE_MAIN=1")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderrPipe, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	})
+	select {
+	case <-seen:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no request reached the target")
+	}
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	// Two signals sent at once are one to the kernel: the second goes
+	// once thrive says it took the first.
+	stderr := bufio.NewScanner(stderrPipe)
+	for stderr.Scan() && !strings.Contains(stderr.Text(), "interrupted by SIGINT: stopping") {
+	}
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	drained := make(chan struct{})
+	go func() { _, _ = io.Copy(io.Discard, stderrPipe); close(drained) }()
+	text, _ := io.ReadAll(stdout) // returns when the process ends: not after its 10m stop timeout
+	<-drained
+	err = cmd.Wait()
+	if ee, ok := errors.AsType[*exec.ExitError](err); !ok || ee.ExitCode() != 130 {
+		t.Fatalf("exit %v, want 130\n%s", err, text)
+	}
+	if res := readResult(t, out); !res.Interrupted || res.Params["stopped_by"] != "SIGINT" {
+		t.Fatalf("result: interrupted %v, params %v", res.Interrupted, res.Params)
 	}
 }
 
@@ -187,6 +265,16 @@ func TestReplayBadFlags(t *testing.T) {
 		{[]string{"replay", trace, "--target", "http://127.0.0.1:1", "--scale-time=-1"}, "--scale-time"},
 		{[]string{"replay", trace, "--target", "http://127.0.0.1:1", "--users-file", trace + ".missing.csv"}, "--users-file"},
 		{[]string{"replay", trace, "--target", "http://127.0.0.1:1", "--users-file", emptyCSV}, "no user rows"},
+		// Absurd sizes are refused before anything is allocated.
+		{[]string{"replay", trace, "--target", "http://127.0.0.1:1", "--users", "1000000000000"}, "want 1 to 10000000"},
+		{[]string{"replay", trace, "--target", "http://127.0.0.1:1", "--stages", "1000000000000:1s"}, "want 0 to 10000000"},
+		{[]string{"replay", trace, "--target", "http://127.0.0.1:1", "--users", "9000000", "--run-time", "1s"}, "this machine has"},
+		{[]string{"replay", trace, "--target", "http://127.0.0.1:1", "--scale-time=1e12"}, "time scale 1e+12 makes the longest session"},
+		// Outputs are checked before the first request.
+		{[]string{"replay", trace, "--target", "http://127.0.0.1:1", "--out", "/nonexistent/dir/r.json"}, "--out /nonexistent/dir/r.json: cannot be written"},
+		{[]string{"replay", trace, "--target", "http://127.0.0.1:1", "--html", t.TempDir()}, "it is a directory"},
+		{[]string{"replay", trace, "--target", "http://127.0.0.1:1", "--csv", "/nonexistent/dir/run"}, "--csv"},
+		{[]string{"replay", trace, "--target", "http://127.0.0.1:1", "--baseline", "/nonexistent/base.json"}, "--baseline"},
 	} {
 		code, _, errOut := thrive(t, tc.args...)
 		if code != exitUsage || !strings.Contains(errOut, tc.msg) {
