@@ -112,6 +112,7 @@ func New(target string, sink Sink, opts ...Option) (*Capture, error) {
 			}
 		}
 		cp.redact = NewRedactor(key)
+		cp.redact.headers = c.secretHeads
 	}
 	nd := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
 	cp.dialer = nd

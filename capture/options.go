@@ -7,6 +7,7 @@ import (
 	"io"
 	"log"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -16,6 +17,7 @@ type config struct {
 	maxSession  time.Duration
 	rules       *Rules
 	redact      bool
+	secretHeads []string // more header names whose values are secrets
 	redactKey   []byte
 	bodyLimit   int
 	buffer      int64
@@ -105,6 +107,21 @@ func WithRules(r *Rules) Option {
 // WithKeepSecrets turns redaction off: credentials are recorded as they are.
 func WithKeepSecrets() Option {
 	return func(c *config) error { c.redact = false; return nil }
+}
+
+// WithRedactHeaders redacts the values of these headers too (case does not
+// matter), besides Authorization, cookies and the headers whose names end
+// in -key, -token or -secret.
+func WithRedactHeaders(names ...string) Option {
+	return func(c *config) error {
+		for _, n := range names {
+			if n == "" || strings.ContainsAny(n, " :\r\n") {
+				return fmt.Errorf("redact header %q: not a header name", n)
+			}
+			c.secretHeads = append(c.secretHeads, strings.ToLower(n))
+		}
+		return nil
+	}
 }
 
 // WithRedactionKey sets the key of the placeholders' hashes, so that several

@@ -33,6 +33,8 @@ type Redactor struct {
 	// undecodable counts compressed bodies that did not decode, which are
 	// kept as recorded and not redacted inside.
 	undecodable int64
+	// headers are more header names, lower case, whose values are secrets.
+	headers []string
 }
 
 // Undecodable returns how many compressed bodies did not decode by their
@@ -118,6 +120,7 @@ const minEchoLength = 6
 func RedactionPolicy() []string {
 	return []string{
 		"header:Authorization", "header:Proxy-Authorization", "header:Cookie", "header:Set-Cookie",
+		"headers:*-Key, *-Token, *-Secret (X-API-Key, X-Auth-Token, X-CSRF-Token...) and --redact-header names",
 		"fields:password,pwd,secret,token,api_key,access_key,private_key,credential,otp (JSON, form and query; names containing these)",
 		"echoes:every later occurrence of a redacted value in the session",
 	}
@@ -280,6 +283,14 @@ func replaceBytes(r *strings.Replacer, b []byte) []byte {
 	return []byte(s)
 }
 
+// secretHeader reports a header whose value is a secret: one named like an
+// API key or token (X-API-Key, X-Auth-Token, X-Client-Secret), or one the
+// user named.
+func (rd *Redactor) secretHeader(lower string) bool {
+	return strings.HasSuffix(lower, "-key") || strings.HasSuffix(lower, "-token") || strings.HasSuffix(lower, "-secret") ||
+		slices.Contains(rd.headers, lower)
+}
+
 // headers redacts credential headers in place.
 func (sc *secrets) headers(hs []traces.Header) {
 	for i := range hs {
@@ -302,6 +313,8 @@ func (sc *secrets) headers(hs []traces.Header) {
 				pairs[j] = name + "=" + sc.add(strings.TrimSpace(name), value)
 			}
 			h.Value = strings.Join(pairs, ";")
+		case "sec-websocket-key", "sec-websocket-accept":
+			// A nonce of the handshake, not a secret.
 		case "set-cookie":
 			first, rest, _ := strings.Cut(h.Value, ";")
 			name, value, ok := strings.Cut(first, "=")
@@ -311,6 +324,10 @@ func (sc *secrets) headers(hs []traces.Header) {
 			h.Value = name + "=" + sc.add(strings.TrimSpace(name), value)
 			if rest != "" {
 				h.Value += ";" + rest
+			}
+		default:
+			if sc.rd.secretHeader(strings.ToLower(h.Name)) {
+				h.Value = sc.add(strings.ToLower(h.Name), h.Value)
 			}
 		}
 	}

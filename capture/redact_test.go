@@ -176,3 +176,30 @@ func must(t *testing.T, f func() ([]byte, bool)) []byte {
 	b, _ := f()
 	return b
 }
+
+// TestRedactSecretHeaders: headers named like keys and tokens are
+// redacted, and those named with WithRedactHeaders; the WebSocket nonce and
+// ordinary headers are not.
+func TestRedactSecretHeaders(t *testing.T) {
+	s := &traces.Session{ID: "h", Exchanges: []traces.Exchange{{Method: "GET", URL: "/x", Status: 200,
+		ReqHeader: []traces.Header{
+			{Name: "X-API-Key", Value: "key-1234567890"}, {Name: "X-Auth-Token", Value: "tok-1234567890"},
+			{Name: "X-Client-Secret", Value: "sec-1234567890"}, {Name: "X-Tenant", Value: "tenant-1234567890"},
+			{Name: "Sec-WebSocket-Key", Value: "dGhlIHNhbXBsZSBub25jZQ=="}, {Name: "Accept", Value: "text/html"},
+		}}}}
+	rd := NewRedactor([]byte("k"))
+	rd.headers = []string{"x-tenant"}
+	rd.Session(s)
+	got := map[string]string{}
+	for _, h := range s.Exchanges[0].ReqHeader {
+		got[h.Name] = h.Value
+	}
+	for _, name := range []string{"X-API-Key", "X-Auth-Token", "X-Client-Secret", "X-Tenant"} {
+		if !placeholderRE.MatchString(got[name]) {
+			t.Errorf("%s kept %q", name, got[name])
+		}
+	}
+	if got["Sec-WebSocket-Key"] != "dGhlIHNhbXBsZSBub25jZQ==" || got["Accept"] != "text/html" {
+		t.Errorf("redacted what is not secret: %v", got)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -230,6 +231,11 @@ func parseTarget(s string) (target, error) {
 	u, err := url.Parse(s)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return target{}, fmt.Errorf("target %q: want an http or https URL", s)
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return target{}, fmt.Errorf("target %q: port %s: want 1 to 65535", s, p)
+		}
 	}
 	t := target{url: u, host: u.Host, tls: u.Scheme == "https"}
 	t.addr = u.Host

@@ -3,6 +3,7 @@ package report
 import (
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -66,6 +67,12 @@ func ParseCriterion(s string) (Criterion, error) {
 	}
 	if err != nil {
 		return c, fmt.Errorf("criterion %q: value %q: %w", s, rest, err)
+	}
+	if math.IsNaN(c.Value) || math.IsInf(c.Value, 0) || c.Value < 0 {
+		return c, fmt.Errorf("criterion %q: value %q: want a number of 0 or more", s, rest)
+	}
+	if c.Metric == "error_rate" && c.Value > 1 {
+		return c, fmt.Errorf("criterion %q: an error rate of %s is past 100%%", s, rest)
 	}
 	return c, nil
 }

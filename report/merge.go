@@ -37,7 +37,10 @@ func Merge(rs []*Result) (*Result, error) {
 		if n != n1 {
 			return nil, fmt.Errorf("result %d is shard %s, result 1 %s: different shard counts", i+1, r.Params["shard"], first.Params["shard"])
 		}
-		if j, dup := seen[shard]; dup && shard != "" {
+		if shard == "" && len(rs) > 1 {
+			return nil, fmt.Errorf("result %d is a whole run, not a shard (--shard i/n): there is nothing to merge it with", i+1)
+		}
+		if j, dup := seen[shard]; dup {
 			return nil, fmt.Errorf("results %d and %d are both shard %s", j+1, i+1, r.Params["shard"])
 		}
 		seen[shard] = i

@@ -26,6 +26,7 @@ type captureFlags struct {
 	cookies             []string
 	idle, maxSession    time.Duration
 	keepSecrets         bool
+	redactHeaders       []string
 	maxBody, buffer     string
 	rotate              string
 	tlsCert, tlsKey     string
@@ -52,7 +53,7 @@ flight finish, closes WebSockets, writes every open session and prints a summary
 		Example: "  thrive capture --listen 127.0.0.1:9000 --target http://127.0.0.1:8000 --out capture.thrv\n" +
 			"  thrive capture --target https://staging.example --tls-cert cert.pem --tls-key key.pem --rotate 1h\n" +
 			"  thrive capture --print-rules > rules.yaml",
-		Args: cobra.NoArgs,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error { return runCapture(cmd, &f) },
 	}
 	fl := cmd.Flags()
@@ -65,6 +66,7 @@ flight finish, closes WebSockets, writes every open session and prints a summary
 	fl.DurationVar(&f.idle, "session-idle", 30*time.Minute, "end a session after this long without traffic")
 	fl.DurationVar(&f.maxSession, "max-session", 4*time.Hour, "end a session this long after it began")
 	fl.BoolVar(&f.keepSecrets, "keep-secrets", false, "record credentials as they are (no redaction)")
+	fl.StringArrayVar(&f.redactHeaders, "redact-header", nil, "also redact this header's values (repeatable; headers named *-Key, *-Token, *-Secret are redacted already)")
 	fl.StringVar(&f.maxBody, "max-body", "1MiB", "keep at most this much of each body (the rest: size and SHA-256)")
 	fl.StringVar(&f.buffer, "buffer", "512MiB", "body bytes held for unwritten sessions before exchanges are dropped")
 	fl.StringVar(&f.rotate, "rotate", "", "start a new file at this size (100MB) or age (1h)")
@@ -148,6 +150,9 @@ func runCapture(cmd *cobra.Command, f *captureFlags) error {
 		capture.WithRules(rules), capture.WithSessionCookies(f.cookies...),
 		capture.WithSessionIdle(f.idle), capture.WithMaxSession(f.maxSession),
 		capture.WithBodyLimit(int(maxBody)), capture.WithBuffer(buffer), capture.WithGrace(f.grace),
+	}
+	if len(f.redactHeaders) > 0 {
+		opts = append(opts, capture.WithRedactHeaders(f.redactHeaders...))
 	}
 	if f.keepSecrets {
 		opts = append(opts, capture.WithKeepSecrets())

@@ -31,7 +31,7 @@ no change; a regression exits 3, for CI. With --noise, a second run of the basel
 no larger than the baseline's own run-to-run change is not flagged. Runs of different traces,
 users or run times are compared with a warning that says what differs.`,
 		Example: "  thrive compare base.json candidate.json --format markdown >> $GITHUB_STEP_SUMMARY",
-		Args:    cobra.ExactArgs(2),
+		Args:    usageArgs(cobra.ExactArgs(2)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			base, err := readResultFile(args[0])
 			if err != nil {

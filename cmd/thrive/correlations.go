@@ -41,7 +41,7 @@ headers, body or a WebSocket message). At replay each user takes the live value 
 same place in its own answer. Cookies are not listed: each user's cookie jar carries them.
 --correlation-rules adds rules by hand or disables found ones (see the README).`,
 		Example: "  thrive traces correlations capture.thrv\n  thrive traces correlations capture.thrv --correlation-rules rules.yaml",
-		Args:    cobra.ExactArgs(1),
+		Args:    usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			rules, err := loadRules(rulesFile)
 			if err != nil {

@@ -40,7 +40,7 @@ did and what the trace holds, then replay the trace as --users users for --run-t
 the backend, print the latency report and write it as HTML (--html, by default next to the
 trace). Each replayed user logs in to a session of its own; the trace keeps the recorded
 passwords so that the logins replay without a users file.`,
-		Args: cobra.NoArgs,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error { return runDemo(cmd, &f) },
 	}
 	cmd.Flags().IntVar(&f.sessions, "sessions", 60, "how many user sessions to play")
@@ -105,7 +105,7 @@ Latency classes for --latency: ` + strings.Join(demo.Classes(), ", ") + `.`,
 		Example: "  thrive demo serve --listen 127.0.0.1:8000\n" +
 			"  thrive demo serve --latency-scale 2 --fail-ratio 0.01 --latency search=100ms:1s\n" +
 			"  thrive demo serve --processes 4   # four processes on one port (SO_REUSEPORT)",
-		Args: cobra.NoArgs,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return serveDemo(cmd, &f)
 		},
@@ -282,7 +282,7 @@ func newDemoDriveCmd() *cobra.Command {
 		Short: "Play user sessions (browse, chat, import: 60/30/10) against a backend or a capture proxy",
 		Example: "  thrive demo drive --base http://127.0.0.1:8000 --sessions 100 --time-scale 20\n" +
 			"  thrive demo drive --base http://127.0.0.1:9000 --sessions 50   # through a capture proxy",
-		Args: cobra.NoArgs,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := d.Validate(); err != nil {
 				return usageError("%v", err)

@@ -56,7 +56,7 @@ none is given) and whose start lies in [--from, --to). A bound is an RFC 3339 ti
 offset from the start of the trace's first session, such as 10m.`,
 		Example: "  thrive traces filter capture.thrv --profile chat --out chat.thrv\n" +
 			"  thrive traces filter capture.thrv --from 10m --to 20m --out busy.thrv",
-		Args: cobra.ExactArgs(1),
+		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			in := args[0]
 			if out == "" {

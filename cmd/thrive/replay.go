@@ -1,9 +1,12 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -78,7 +81,7 @@ due, and the generator's lateness (schedule lag) is measured too.`,
 		Example: "  thrive replay capture.thrv --target http://127.0.0.1:8000 --users 1000 --spawn-rate 50 --run-time 5m\n" +
 			"  thrive replay capture.thrv --target http://127.0.0.1:8000 --users 100 --run-time 1m --scale-time\n" +
 			"  thrive replay capture.thrv --target http://127.0.0.1:8000 --stages 100:2m,1000:5m,0:1m --mix chat=30,browse=60,import=10",
-		Args: cobra.RangeArgs(1, 2),
+		Args: usageArgs(cobra.RangeArgs(1, 2)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			// pflag takes "--scale-time 0.5" as the bare flag and a second
 			// argument: put the factor back where it belongs.
@@ -246,6 +249,14 @@ func (f *replayFlags) options() ([]replay.Option, error) {
 		if err != nil {
 			return nil, usageError("--source-ips: %v", err)
 		}
+		for _, ip := range ips {
+			// A connection can only leave from an address of this machine.
+			ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", net.JoinHostPort(ip.String(), "0"))
+			if err != nil {
+				return nil, usageError("--source-ips: %s is not an address of this machine: %v", ip, err)
+			}
+			ln.Close()
+		}
 		opts = append(opts, replay.WithSourceIPs(ips))
 	}
 	return opts, nil
@@ -404,6 +415,10 @@ func runOnce(cmd *cobra.Command, path string, f *replayFlags, lib *replay.Librar
 		if start, err = time.Parse(time.RFC3339Nano, f.startAt); err != nil {
 			return nil, usageError("--start-at %q: want an RFC 3339 time", f.startAt)
 		}
+		if end := start.Add(plan.Duration()); end.Before(time.Now()) {
+			return nil, usageError("--start-at %s: the run (%v) would have ended at %s, before now: nothing would be sent",
+				f.startAt, plan.Duration(), end.Format(time.RFC3339))
+		}
 	}
 	names, shares := plan.Profiles()
 	mix := make([]string, len(names))
@@ -555,7 +570,11 @@ func unreachable(res *report.Result, target string) error {
 	case kinds[string(report.ErrPorts)] > 0:
 		return fmt.Errorf("out of local ports to %s: use --source-ips 127.0.0.2-127.0.0.9, fewer users per process (--shard), or --shared-pool", target)
 	}
-	return fmt.Errorf("no request to %s got an answer (%v)", target, kinds)
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(kinds)) {
+		parts = append(parts, fmt.Sprintf("%s %d", k, kinds[k]))
+	}
+	return fmt.Errorf("no request to %s got an answer (%s)", target, strings.Join(parts, ", "))
 }
 
 func writeResult(path string, res *report.Result) error {

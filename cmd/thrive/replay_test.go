@@ -304,3 +304,46 @@ func TestLadder(t *testing.T) {
 		t.Fatalf("open backend: exit %d: %s\n%s", code, errOut, stdout)
 	}
 }
+
+// TestSmallRefusals: what issue 15 found accepted or misreported, each
+// refused as bad usage with a message that says what.
+func TestSmallRefusals(t *testing.T) {
+	trace := filepath.Join(t.TempDir(), "s.thrv")
+	if code, _, _ := thrive(t, "traces", "sample", "--sessions", "5", "--out", trace); code != exitOK {
+		t.Fatal("sample failed")
+	}
+	past := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
+	for _, tc := range []struct {
+		args []string
+		msg  string
+	}{
+		{[]string{"replay"}, "accepts between 1 and 2 arg(s)"},
+		{[]string{"replay", t.TempDir(), "--target", "http://127.0.0.1:1"}, "is a directory, not a trace file"},
+		{[]string{"replay", trace, "--target", "http://127.0.0.1:99999"}, "port 99999: want 1 to 65535"},
+		{[]string{"replay", trace, "--target", "http://127.0.0.1:1", "--threshold", "error_rate<-1%"}, "want a number of 0 or more"},
+		{[]string{"replay", trace, "--target", "http://127.0.0.1:1", "--threshold", "rps>=NaN"}, "want a number of 0 or more"},
+		{[]string{"replay", trace, "--target", "http://127.0.0.1:1", "--threshold", "error_rate<150%"}, "past 100%"},
+		{[]string{"replay", trace, "--target", "http://127.0.0.1:1", "--start-at", past, "--run-time", "1m"}, "before now: nothing would be sent"},
+		{[]string{"replay", trace, "--target", "http://127.0.0.1:1", "--source-ips", "192.0.2.10"}, "not an address of this machine"},
+	} {
+		code, _, errOut := thrive(t, tc.args...)
+		if code != exitUsage || !strings.Contains(errOut, tc.msg) {
+			t.Errorf("%v: exit %d, %q", tc.args, code, errOut)
+		}
+	}
+	// A whole run merged with itself would count every request twice.
+	res := filepath.Join(t.TempDir(), "r.json")
+	backend := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer backend.Close()
+	if code, _, errOut := thrive(t, "replay", trace, "--target", backend.URL, "--users", "1", "--run-time", "200ms", "--out", res); code != exitOK {
+		t.Fatalf("replay: %s", errOut)
+	}
+	if code, _, errOut := thrive(t, "merge", res, res, "--out", res+".all"); code == exitOK || !strings.Contains(errOut, "a whole run, not a shard") {
+		t.Errorf("merge of a run with itself: exit %d, %q", code, errOut)
+	}
+	// Transport errors are listed by kind, not as a Go map.
+	if err := unreachable(&report.Result{Requests: 45, Failures: 45, Endpoints: []report.EndpointStats{{Errors: map[string]int64{"tls": 40, "timeout": 5}}}}, "https://x"); err == nil ||
+		err.Error() != "no request to https://x got an answer (timeout 5, tls 40)" {
+		t.Errorf("unreachable: %v", err)
+	}
+}

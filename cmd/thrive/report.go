@@ -20,7 +20,7 @@ PREFIX_stats_history.csv, PREFIX_failures.csv, PREFIX_exceptions.csv); --html FI
 self-contained HTML report (charts over time, the latency distribution, the tables and the
 criteria) that opens offline.`,
 		Example: "  thrive report result.json --csv run1 --html run1.html",
-		Args:    cobra.ExactArgs(1),
+		Args:    usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			res, err := readResultFile(args[0])
 			if err != nil {
@@ -77,7 +77,7 @@ added bucket by bucket, so merged percentiles are those of all the samples toget
 add up; the per-second series are aligned by time. Files of different traces, seeds, targets
 or shard counts, or the same shard twice, are refused with a message that says which.`,
 		Example: "  thrive merge shard-*.json --out all.json --threshold 'p95<1s' --html all.html",
-		Args:    cobra.MinimumNArgs(1),
+		Args:    usageArgs(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if out == "" {
 				return usageError("--out is required")

@@ -27,6 +27,17 @@ type exitErr struct {
 func (e *exitErr) Error() string { return e.err.Error() }
 func (e *exitErr) Unwrap() error { return e.err }
 
+// usageArgs makes an argument check's error a usage error (exit 2), as a
+// bad flag's is.
+func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := check(cmd, args); err != nil {
+			return usageError("%v (see thrive %s --help)", err, cmd.Name())
+		}
+		return nil
+	}
+}
+
 func usageError(format string, args ...any) error {
 	return &exitErr{code: exitUsage, err: fmt.Errorf(format, args...)}
 }

@@ -34,6 +34,9 @@ type traceFile struct {
 }
 
 func openTrace(path string) (*traceFile, error) {
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return nil, usageError("%s is a directory, not a trace file", path)
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -81,7 +84,7 @@ func newCatCmd() *cobra.Command {
 trace. Times are in milliseconds, headers are [name, value] pairs in order, bodies are
 text when they are UTF-8 and base64 (body_base64) otherwise.`,
 		Example: `  thrive traces cat capture.thrv | jq -r '.exchanges[] | "\(.status) \(.method) \(.url)"'`,
-		Args:    cobra.ExactArgs(1),
+		Args:    usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			t, err := openTrace(args[0])
 			if err != nil {
@@ -131,7 +134,7 @@ func newInspectCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "inspect FILE",
 		Short: "Summarize a trace: span, sessions per profile, exchanges, WebSockets, bytes, top endpoints",
-		Args:  cobra.ExactArgs(1),
+		Args:  usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			t, err := openTrace(args[0])
 			if err != nil {
