@@ -25,7 +25,13 @@ type Library struct {
 	// recorded is, per script and step, what a check compares with; nil
 	// unless the library was made for a check.
 	recorded [][]recordedStep
+	damage   error // why reading the trace stopped early, if it did
 }
+
+// Damage returns why the trace could not be read to its end (a damaged
+// block, a file its writer did not finish), or nil: the library holds the
+// sessions read before and around the damage.
+func (lib *Library) Damage() error { return lib.damage }
 
 // script is one recorded session, ready to play.
 type script struct {
@@ -177,12 +183,22 @@ func (lib *Library) load(r *traces.Reader) (*Library, error) {
 		if errors.Is(err, io.EOF) {
 			break
 		}
+		if fe, ok := errors.AsType[*traces.FormatError](err); ok && fe.Part != "header" {
+			// A damaged or unfinished file (a capture killed): the
+			// sessions read are whole, and are replayed; Damage says
+			// what was lost.
+			lib.damage = err
+			break
+		}
 		if err != nil {
 			return nil, err
 		}
 		lib.add(s)
 	}
 	if len(lib.scripts) == 0 {
+		if lib.damage != nil {
+			return nil, lib.damage
+		}
 		return nil, errors.New("the trace holds no session")
 	}
 	lib.markValidators()

@@ -2,8 +2,11 @@ package traces_test
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
+	"hash/crc32"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/thrive-loadtest/thrive/traces"
@@ -88,17 +91,35 @@ func (l *layout) checkPrefix(t *testing.T, got []*traces.Session, n int) {
 	}
 }
 
+// TestTruncatedAtManyOffsets cuts the file at many bytes: every session
+// before the cut is read, and the error says where the file was cut; a cut
+// exactly at a block boundary is told too, by the missing end record.
 func TestTruncatedAtManyOffsets(t *testing.T) {
 	l := newLayout(t)
+	end := int64(len(l.file)) - 24 // where the end record starts
 	for _, cut := range l.positions(300) {
 		got, err := readAll(t, l.file[:cut])
 		b := l.blockAt(cut)
-		if b >= 0 && l.starts[b] == cut {
-			// A cut on a block boundary is a shorter, valid file.
-			if err != nil {
-				t.Fatalf("cut at %d (block boundary): %v", cut, err)
+		if b >= 0 && l.starts[b] == cut || cut == end {
+			// A cut on a block boundary is a shorter file of whole
+			// blocks, which says it lacks its end record.
+			var fe *traces.FormatError
+			if !errors.As(err, &fe) || !errors.Is(err, traces.ErrTruncated) || fe.Part != "file" || fe.Offset != cut {
+				t.Fatalf("cut at %d (block boundary): %v, want the missing end record at %d", cut, err, cut)
 			}
-			l.checkPrefix(t, got, l.before[b])
+			n := len(l.sessions)
+			if cut != end {
+				n = l.before[b]
+			}
+			l.checkPrefix(t, got, n)
+			continue
+		}
+		if cut > end {
+			// Inside the end record: every session was read.
+			if !errors.Is(err, traces.ErrTruncated) {
+				t.Fatalf("cut at %d in the end record: %v", cut, err)
+			}
+			l.checkPrefix(t, got, len(l.sessions))
 			continue
 		}
 		var fe *traces.FormatError
@@ -118,8 +139,13 @@ func TestTruncatedAtManyOffsets(t *testing.T) {
 	}
 }
 
+// TestFlippedBytes flips bytes all over the file: a damaged block costs
+// only its own sessions (reading goes on with the next block, found by its
+// magic and header checksum), and the error, at the end, names the damaged
+// block and what it cost.
 func TestFlippedBytes(t *testing.T) {
 	l := newLayout(t)
+	end := int64(len(l.file)) - 24
 	for _, pos := range l.positions(200) {
 		for _, mask := range []byte{0x01, 0x80, 0xff} {
 			bad := bytes.Clone(l.file)
@@ -130,18 +156,54 @@ func TestFlippedBytes(t *testing.T) {
 				t.Fatalf("flip %#x at %d: error %v, want a FormatError", mask, pos, err)
 			}
 			b := l.blockAt(pos)
-			if b < 0 {
+			switch {
+			case b < 0:
 				if fe.Part != "header" {
 					t.Fatalf("flip at %d in the header: %v", pos, err)
 				}
 				continue
+			case pos >= end:
+				// The end record: every session read, the end is not.
+				if len(got) != len(l.sessions) {
+					t.Fatalf("flip at %d in the end record: %d sessions", pos, len(got))
+				}
+				continue
 			}
-			if !errors.Is(err, traces.ErrCorrupt) || fe.Offset != l.starts[b] {
+			if !errors.Is(err, traces.ErrCorrupt) || fe.Offset != l.starts[b] || !strings.Contains(err.Error(), "every other session was read") {
 				t.Fatalf("flip %#x at %d: %v, want ErrCorrupt at block byte %d", mask, pos, err, l.starts[b])
 			}
-			l.checkPrefix(t, got, l.before[b])
+			// Every session but the damaged block's, in order.
+			next := len(l.sessions)
+			if b+1 < len(l.starts) {
+				next = l.before[b+1]
+			}
+			want := append(append([]*traces.Session(nil), l.sessions[:l.before[b]]...), l.sessions[next:]...)
+			if len(got) != len(want) {
+				t.Fatalf("flip %#x at %d: %d sessions, want the %d outside block %d", mask, pos, len(got), len(want), b)
+			}
+			for i := range got {
+				if !reflect.DeepEqual(normalize(got[i]), normalize(want[i])) {
+					t.Fatalf("flip at %d: session %d differs", pos, i)
+				}
+			}
 		}
 	}
+}
+
+// TestVersionOneFilesStillRead: a version 1 file (no end record) reads
+// whole, as before.
+func TestVersionOneFilesStillRead(t *testing.T) {
+	l := newLayout(t)
+	v1 := bytes.Clone(l.file[:len(l.file)-24]) // no end record
+	v1[4] = 1
+	// The header's checksum covers the version.
+	n := binary.LittleEndian.Uint32(v1[6:])
+	binary.LittleEndian.PutUint32(v1[10+n:], crc32.Checksum(v1[4:10+n], crc32.MakeTable(crc32.Castagnoli)))
+	got, err := readAll(t, v1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.checkPrefix(t, got, len(l.sessions))
 }
 
 func TestNewerVersionRefused(t *testing.T) {
@@ -151,7 +213,7 @@ func TestNewerVersionRefused(t *testing.T) {
 	if !errors.Is(err, traces.ErrVersion) {
 		t.Fatalf("err = %v, want ErrVersion", err)
 	}
-	want := "header at byte 0: unsupported trace format version: the file has version 2, this thrive reads versions 1 to 1"
+	want := "header at byte 0: unsupported trace format version: the file has version 3, this thrive reads versions 1 to 2"
 	if err.Error() != want {
 		t.Fatalf("message:\n got %q\nwant %q", err, want)
 	}

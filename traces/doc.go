@@ -7,13 +7,16 @@
 //
 //	header: "THRV" | version u16 | meta length u32 | meta JSON | crc32c u32
 //	block:  "TBLK" | stored u32 | raw u32 | sessions u32 | payload crc32c u32 | header crc32c u32 | payload
+//	end:    "TEND" | blocks u32 | sessions u64 | 0 u32 | crc32c u32          (version 2)
 //
 // All integers are little endian. Each block's payload is one zstd frame
-// holding whole sessions, so every block decodes on its own: a file cut at
-// any byte, or with a damaged block, still yields every session before the
-// damage, and the Reader's error names the byte offset of the block where it
-// stopped. Blocks end at session boundaries, so a replayer never sees half a
-// session.
+// holding whole sessions, so every block decodes on its own, and its magic
+// and header checksum let a reader find the next block after a damaged one:
+// damage costs only the sessions of the blocks it hit, and the Reader's last
+// error names where they were. The end record, written by Writer.Close,
+// tells a whole file from one cut at a block boundary. A file cut inside a
+// block yields every session before the cut. Blocks end at session
+// boundaries, so a replayer never sees half a session.
 //
 // # Why a hand-rolled binary encoding
 //

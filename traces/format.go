@@ -7,8 +7,8 @@ import (
 )
 
 // Version is the trace format version this thrive writes, and the newest it
-// reads.
-const Version = 1
+// reads. Version 2 adds the end record; version 1 files are read as before.
+const Version = 2
 
 // MaxBlockSize bounds the decoded size of a block, and so the memory a Reader
 // needs. A single session larger than this cannot be written.
@@ -21,6 +21,7 @@ const DefaultBlockSize = 4 << 20
 const (
 	fileMagic     = "THRV"
 	blockMagic    = "TBLK"
+	endMagic      = "TEND"
 	fileHeadLen   = 4 + 2 + 4 // magic, version, meta length
 	blockHeadLen  = 4 + 4*5   // magic, stored, raw, sessions, payload crc, header crc
 	maxMetaLength = 1 << 20
@@ -59,6 +60,32 @@ func (h *blockHead) put(b []byte) {
 	binary.LittleEndian.PutUint32(b[12:], h.sessions)
 	binary.LittleEndian.PutUint32(b[16:], h.crc)
 	binary.LittleEndian.PutUint32(b[20:], checksum(b[:20]))
+}
+
+// endRecord closes a version 2 file: "TEND" | blocks u32 | sessions u64 |
+// reserved u32 | crc32c u32 of the 20 bytes before, as long as a block
+// header, so that a reader tells a file cut at a block boundary from a
+// whole one.
+type endRecord struct {
+	blocks   uint32
+	sessions uint64
+}
+
+func (e *endRecord) put(b []byte) {
+	copy(b, endMagic)
+	binary.LittleEndian.PutUint32(b[4:], e.blocks)
+	binary.LittleEndian.PutUint64(b[8:], e.sessions)
+	binary.LittleEndian.PutUint32(b[16:], 0)
+	binary.LittleEndian.PutUint32(b[20:], checksum(b[:20]))
+}
+
+func (e *endRecord) parse(b []byte) bool {
+	if string(b[:4]) != endMagic || binary.LittleEndian.Uint32(b[20:]) != checksum(b[:20]) {
+		return false
+	}
+	e.blocks = binary.LittleEndian.Uint32(b[4:])
+	e.sessions = binary.LittleEndian.Uint64(b[8:])
+	return true
 }
 
 // parse reads a block header; ok is false when its magic or checksum is wrong.

@@ -1,11 +1,13 @@
 package traces
 
 import (
+	"bufio"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/klauspost/compress/zstd"
 )
@@ -13,12 +15,14 @@ import (
 // Reader reads sessions from a trace file as a stream, holding one block in
 // memory at a time.
 //
-// When the input ends early or a block is damaged, Next returns a
-// *FormatError naming the byte offset of the block it could not read; every
-// session before that block has been returned intact. A Reader is not safe for
-// concurrent use.
+// A damaged block costs only its own sessions: Next goes on with the next
+// intact block (found by its magic and header checksum) and, once the rest
+// is read, returns a *FormatError naming where the damage was and what it
+// cost instead of io.EOF. When the input ends inside a block, or (version 2)
+// ends without its end record, the last error says so: every session before
+// it has been returned intact. A Reader is not safe for concurrent use.
 type Reader struct {
-	src    io.Reader
+	src    *bufio.Reader
 	meta   Meta
 	dec    *zstd.Decoder
 	off    int64 // bytes consumed from src
@@ -28,12 +32,22 @@ type Reader struct {
 	left   uint32 // sessions not yet decoded in block
 	blkOff int64  // offset of the current block
 	err    error
+	// damage lists the regions skipped for damage, in file order.
+	damage []damaged
+	ended  bool // the end record was read
+}
+
+// damaged is a region of the file a Reader skipped.
+type damaged struct {
+	off, n   int64
+	sessions int // sessions lost with it, when its header told; -1 if not
 }
 
 // NewReader reads and checks the file header from src. It refuses a file
 // whose format version is newer than Version.
 func NewReader(src io.Reader) (*Reader, error) {
-	r := &Reader{src: src}
+	r := &Reader{src: bufio.NewReaderSize(src, 64<<10)}
+	src = r.src
 	var head [fileHeadLen]byte
 	if n, err := io.ReadFull(src, head[:]); err != nil {
 		r.off += int64(n)
@@ -113,25 +127,55 @@ func (r *Reader) Next(s *Session) error {
 
 func (r *Reader) sessionsIn() uint32 { return binary.LittleEndian.Uint32(r.head[12:]) }
 
-// readBlock reads, checks and decompresses the next block.
+// readBlock reads, checks and decompresses the next intact block, skipping
+// damaged ones.
 func (r *Reader) readBlock() error {
+	for {
+		ok, err := r.tryBlock()
+		if err != nil || ok {
+			return err
+		}
+	}
+}
+
+// tryBlock reads the next block. It reports false, with no error, for a
+// damaged block it skipped (noted in r.damage).
+func (r *Reader) tryBlock() (bool, error) {
 	r.blkOff = r.off
 	r.block = decoder{}
 	n, err := io.ReadFull(r.src, r.head[:])
 	r.off += int64(n)
 	switch {
 	case errors.Is(err, io.EOF):
-		r.err = io.EOF
-		r.dec.Close()
-		return io.EOF
+		return false, r.end()
 	case errors.Is(err, io.ErrUnexpectedEOF):
-		return r.fail("block", r.blkOff, ErrTruncated)
+		return false, r.fail("block", r.blkOff, ErrTruncated)
 	case err != nil:
-		return r.fail("block", r.blkOff, err)
+		return false, r.fail("block", r.blkOff, err)
+	}
+	if r.meta.Version >= 2 && string(r.head[:4]) == endMagic {
+		var e endRecord
+		if e.parse(r.head[:]) {
+			r.ended = true
+			if _, err := r.src.Peek(1); err == nil {
+				return false, r.fail("end", r.blkOff, fmt.Errorf("%w: bytes after the end record", ErrCorrupt))
+			}
+			return false, r.end()
+		}
 	}
 	var h blockHead
 	if !h.parse(r.head[:]) {
-		return r.fail("block", r.blkOff, fmt.Errorf("%w: bad block header", ErrCorrupt))
+		start := r.blkOff
+		if err := r.resync(); err != nil {
+			r.damage = append(r.damage, damaged{off: start, n: r.off - start, sessions: -1})
+			return false, r.end()
+		}
+		r.damage = append(r.damage, damaged{off: start, n: r.blkOff - start, sessions: -1})
+		if string(r.head[:4]) == endMagic {
+			r.ended = true
+			return false, r.end()
+		}
+		h.parse(r.head[:])
 	}
 	if cap(r.stored) < int(h.stored) {
 		r.stored = make([]byte, h.stored)
@@ -141,25 +185,89 @@ func (r *Reader) readBlock() error {
 	r.off += int64(n)
 	switch {
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return r.fail("block", r.blkOff, ErrTruncated)
+		return false, r.fail("block", r.blkOff, ErrTruncated)
 	case err != nil:
-		return r.fail("block", r.blkOff, err)
+		return false, r.fail("block", r.blkOff, err)
+	}
+	skip := func() (bool, error) {
+		r.damage = append(r.damage, damaged{off: r.blkOff, n: r.off - r.blkOff, sessions: int(h.sessions)})
+		return false, nil
 	}
 	if checksum(r.stored) != h.crc {
-		return r.fail("block", r.blkOff, fmt.Errorf("%w: payload checksum mismatch", ErrCorrupt))
+		return skip()
 	}
 	// A new buffer for every block: decoded sessions alias it, and it must
 	// never be written again (see decoder).
 	raw, err := r.dec.DecodeAll(r.stored, make([]byte, 0, h.raw))
-	if err != nil {
-		return r.fail("block", r.blkOff, fmt.Errorf("%w: %w", ErrCorrupt, err))
-	}
-	if len(raw) != int(h.raw) {
-		return r.fail("block", r.blkOff, fmt.Errorf("%w: decoded %d bytes, header says %d", ErrCorrupt, len(raw), h.raw))
+	if err != nil || len(raw) != int(h.raw) {
+		return skip()
 	}
 	r.block = decoder{buf: raw}
 	r.left = h.sessions
-	return nil
+	return true, nil
+}
+
+// resync looks for the next block header (or end record) after a damaged
+// one: its magic, then a header checksum that holds. r.head holds the bytes
+// read so far; on success it holds the header found, r.blkOff its offset
+// and r.off the offset after it.
+func (r *Reader) resync() error {
+	win := append([]byte(nil), r.head[1:]...)
+	winOff := r.blkOff + 1
+	for {
+		for len(win) >= 4 {
+			if m := string(win[:4]); m == blockMagic || m == endMagic && r.meta.Version >= 2 {
+				break
+			}
+			win, winOff = win[1:], winOff+1
+		}
+		for len(win) < blockHeadLen {
+			c, err := r.src.ReadByte()
+			if err != nil {
+				return err
+			}
+			r.off++
+			win = append(win, c)
+		}
+		var h blockHead
+		var e endRecord
+		if string(win[:4]) == blockMagic && h.parse(win[:blockHeadLen]) || string(win[:4]) == endMagic && e.parse(win[:blockHeadLen]) {
+			copy(r.head[:], win[:blockHeadLen])
+			r.blkOff = winOff
+			return nil
+		}
+		win, winOff = win[1:], winOff+1
+	}
+}
+
+// end finishes a read: io.EOF for a whole file; else a *FormatError that
+// says what was skipped for damage, or that a version 2 file lacks its end
+// record (it was cut at a block boundary: its writer did not finish).
+func (r *Reader) end() error {
+	r.dec.Close()
+	if len(r.damage) > 0 {
+		var parts []string
+		lost, unknown := 0, false
+		for _, d := range r.damage {
+			parts = append(parts, fmt.Sprintf("bytes %d-%d", d.off, d.off+d.n))
+			if d.sessions < 0 {
+				unknown = true
+			} else {
+				lost += d.sessions
+			}
+		}
+		what := fmt.Sprintf("%d sessions", lost)
+		if unknown {
+			what = fmt.Sprintf("at least %d sessions", lost)
+		}
+		return r.fail("file", r.damage[0].off, fmt.Errorf("%w: %d damaged regions skipped (%s), %s lost with them; every other session was read",
+			ErrCorrupt, len(r.damage), strings.Join(parts, ", "), what))
+	}
+	if r.meta.Version >= 2 && !r.ended {
+		return r.fail("file", r.off, fmt.Errorf("%w: the file ends after a whole block but without its end record: its writer did not finish (still writing, or stopped)", ErrTruncated))
+	}
+	r.err = io.EOF
+	return io.EOF
 }
 
 // Close releases the decompressor. It does not close the input.

@@ -27,6 +27,8 @@ type Writer struct {
 	off       int64  // bytes written to dst
 	err       error
 	closed    bool
+	blocks    uint32 // blocks written, for the end record
+	total     uint64 // sessions written, for the end record
 }
 
 type writerConfig struct {
@@ -168,6 +170,8 @@ func (w *Writer) Flush() error {
 	if err := w.write(w.out); err != nil {
 		return err
 	}
+	w.blocks++
+	w.total += uint64(w.sessions)
 	w.raw = w.raw[:0]
 	w.sessions = 0
 	if cap(w.raw) > 2*w.blockSize {
@@ -183,7 +187,8 @@ func (w *Writer) Buffered() int { return len(w.raw) }
 // Size returns the number of bytes written to the destination so far.
 func (w *Writer) Size() int64 { return w.off }
 
-// Close flushes the open block. It does not close the destination.
+// Close flushes the open block and writes the end record, which tells a
+// reader the file is whole. It does not close the destination.
 func (w *Writer) Close() error {
 	if w.closed {
 		return w.err
@@ -191,5 +196,10 @@ func (w *Writer) Close() error {
 	err := w.Flush()
 	w.closed = true
 	w.enc.Close()
-	return err
+	if err != nil {
+		return err
+	}
+	var end [blockHeadLen]byte
+	(&endRecord{blocks: w.blocks, sessions: w.total}).put(end[:])
+	return w.write(end[:])
 }

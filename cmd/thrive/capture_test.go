@@ -123,8 +123,19 @@ func TestCaptureKill9KeepsFinishedSessions(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = cmd.Wait()
-	if n != 10 || len(readTrace(t, out)) != 10 {
+	if n != 10 {
 		t.Fatalf("%d sessions readable before kill -9, want 10", n)
+	}
+	// After the kill the file reads whole to its last block, and says that
+	// its writer did not finish it.
+	code, stdout, errOut := thrive(t, "traces", "inspect", out)
+	if code != exitError || !strings.Contains(stdout, "sessions    10") || !strings.Contains(errOut, "without its end record") {
+		t.Fatalf("inspect after kill -9: exit %d\n%s\n%s", code, stdout, errOut)
+	}
+	// And it replays, saying what it lacks.
+	code, _, errOut = thrive(t, "replay", out, "--target", backend, "--users", "2", "--run-time", "300ms", "--scale-time")
+	if code != exitOK || !strings.Contains(errOut, "without its end record: its writer did not finish (still writing, or stopped); replaying the 10 sessions") {
+		t.Fatalf("replay after kill -9: exit %d\n%s", code, errOut)
 	}
 }
 

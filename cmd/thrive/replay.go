@@ -285,7 +285,7 @@ func runReplay(cmd *cobra.Command, path string, f *replayFlags) error {
 	if err != nil {
 		return err
 	}
-	lib, err := loadLibrary(path, f.rulesFile, replay.Load)
+	lib, err := loadLibrary(cmd.ErrOrStderr(), path, f.rulesFile, replay.Load)
 	if err != nil {
 		return err
 	}
@@ -369,8 +369,9 @@ func writable(path string) error {
 }
 
 // loadLibrary reads the trace at path with load, and the correlation rules
-// of rulesFile if set.
-func loadLibrary(path, rulesFile string, load func(*traces.Reader, ...*replay.CorrelationRules) (*replay.Library, error)) (*replay.Library, error) {
+// of rulesFile if set; a trace read only in part (damaged, or its writer
+// killed) is warned of on warn and replayed as far as it was read.
+func loadLibrary(warn io.Writer, path, rulesFile string, load func(*traces.Reader, ...*replay.CorrelationRules) (*replay.Library, error)) (*replay.Library, error) {
 	rules, err := loadRules(rulesFile)
 	if err != nil {
 		return nil, err
@@ -383,6 +384,9 @@ func loadLibrary(path, rulesFile string, load func(*traces.Reader, ...*replay.Co
 	t.Close()
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if err := lib.Damage(); err != nil {
+		fmt.Fprintf(warn, "warning: %s: %v; replaying the %s read\n", path, err, lib)
 	}
 	return lib, nil
 }
