@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -214,10 +215,13 @@ func startChildren(ctx context.Context, cmd *cobra.Command, f *serveFlags, addr 
 	})
 	env := append(os.Environ(), envSecret+"="+hex.EncodeToString(secret), envEpoch+"="+strconv.FormatInt(epoch.UnixNano(), 10), "THRIVE_MAIN=1")
 	var children []*exec.Cmd
+	// The children's stderr is copied by a goroutine each: one lock keeps
+	// an injected writer from being written by several at once.
+	stderr := &lockedWriter{w: cmd.ErrOrStderr()}
 	for i := 1; i < f.processes; i++ {
 		c := exec.CommandContext(ctx, exe, slices.Concat([]string{"demo", "serve", "--listen", addr}, args, []string{"--process-index", strconv.Itoa(i)})...)
 		c.Env = env
-		c.Stderr = cmd.ErrOrStderr()
+		c.Stderr = stderr
 		c.Cancel = func() error { return c.Process.Signal(syscall.SIGTERM) }
 		c.WaitDelay = f.grace + 5*time.Second
 		out, err := c.StdoutPipe()
@@ -340,4 +344,16 @@ func printDrive(w io.Writer, st *demo.DriveStats, took time.Duration) {
 		}
 	}
 	_ = tw.Flush()
+}
+
+// lockedWriter serialises writes to w.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
 }

@@ -33,7 +33,7 @@ func runInterruptible(args []string, stdin io.Reader, stdout, stderr io.Writer) 
 		select {
 		case s := <-sigs:
 			cancel(interrupt{s})
-			fmt.Fprintf(stderr, "\nthrive: %v: stopping; a second one cuts what is in flight at once\n", interrupt{s})
+			fmt.Fprintf(stderr, "\nthrive: %v: stopping (a replay: again to cut what is in flight)\n", interrupt{s})
 		case <-done:
 			return
 		}
