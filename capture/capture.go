@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/url"
+	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -28,6 +29,9 @@ type Capture struct {
 	sz     *sessionizer
 	sink   Sink
 	redact *Redactor
+	// journal keeps the finished exchanges of open sessions against a
+	// kill; nil without WithJournal. The writer goroutine owns it.
+	journal *journal
 
 	connMu    sync.Mutex
 	conns     map[*conn]struct{}  // client connections being served
@@ -48,6 +52,7 @@ type counters struct {
 	backendErrors                      atomic.Int64
 	undecodable                        atomic.Int64
 	panics                             atomic.Int64 // recovered in a connection's handling
+	journalErrors                      atomic.Int64
 	sinkErr                            atomic.Pointer[error]
 }
 
@@ -122,6 +127,11 @@ func New(target string, sink Sink, opts ...Option) (*Capture, error) {
 			NextProtos:         []string{"http/1.1"},
 			InsecureSkipVerify: c.insecureTLS, //nolint:gosec // only with WithInsecureTarget
 		}}
+	}
+	if c.journalPath != "" {
+		if _, err := os.Stat(c.journalPath); err == nil {
+			return nil, fmt.Errorf("capture: %s: %w: run thrive traces repair on its trace first, or remove it", c.journalPath, ErrJournal)
+		}
 	}
 	return cp, nil
 }

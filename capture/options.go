@@ -18,6 +18,7 @@ type config struct {
 	rules       *Rules
 	redact      bool
 	secretHeads []string // more header names whose values are secrets
+	journalPath string   // where open sessions' exchanges are kept; "" for none
 	redactKey   []byte
 	bodyLimit   int
 	buffer      int64
@@ -122,6 +123,16 @@ func WithRedactHeaders(names ...string) Option {
 		}
 		return nil
 	}
+}
+
+// WithJournal keeps the finished exchanges of sessions still open in a
+// journal at path (the trace's path and JournalSuffix), written every flush
+// interval and removed by a clean stop, so that a capture killed without
+// warning loses at most the last interval: Repair folds the journal into
+// the trace. A journal already at path (a capture that did not finish) is
+// refused, with ErrJournal.
+func WithJournal(path string) Option {
+	return func(c *config) error { c.journalPath = path; return nil }
 }
 
 // WithRedactionKey sets the key of the placeholders' hashes, so that several

@@ -17,6 +17,14 @@ import (
 // every open session, and closes the sink. It closes ln. The error says what failed:
 // serving, or writing the trace.
 func (c *Capture) Run(ctx context.Context, ln net.Listener) error {
+	if c.cfg.journalPath != "" {
+		j, err := openJournal(c.cfg.journalPath, c.Meta())
+		if err != nil {
+			_ = ln.Close()
+			return fmt.Errorf("capture: journal: %w", err)
+		}
+		c.journal = j
+	}
 	var wg sync.WaitGroup
 	stopWriter := make(chan struct{})
 	wg.Go(func() { c.writeLoop(stopWriter) })
@@ -76,11 +84,18 @@ func (c *Capture) writeLoop(stop <-chan struct{}) {
 		case now := <-t.C:
 			c.write(c.sz.sweep(now, false))
 			c.flush()
+			c.journalOpen()
 		case <-stop:
 			c.write(c.sz.sweep(time.Now(), true))
 			c.flush()
 			if err := c.sink.Close(); err != nil {
 				c.sinkFailed(err)
+			}
+			if c.stats.sinkErr.Load() == nil {
+				c.closeJournal() // every session is in the trace
+			} else if c.journal != nil {
+				_ = c.journal.w.Close()
+				_ = c.journal.f.Close() // kept: the trace did not get everything
 			}
 			c.noteSize()
 			return

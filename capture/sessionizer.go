@@ -42,6 +42,9 @@ type record struct {
 	ends    bool     // the answer deletes the session cookie
 	session *session // where begin put it
 	owner   *session // where complete put it
+	// journaled marks an exchange of an open session already written to
+	// the journal.
+	journaled bool
 }
 
 // session is a visit being recorded. The sessionizer's lock guards it.
@@ -465,6 +468,34 @@ func (sz *sessionizer) sweep(now time.Time, all bool) []*session {
 	}
 	slices.SortFunc(over, func(a, b *session) int { return a.first.Compare(b.first) })
 	return over
+}
+
+// unjournaled returns, for each open session, its finished exchanges not
+// yet journaled, as sessions of those exchanges only, and marks them
+// journaled. The records are complete and no longer written to, so they can
+// be built outside the lock.
+func (sz *sessionizer) unjournaled() []*session {
+	sz.mu.Lock()
+	defer sz.mu.Unlock()
+	var out []*session
+	seen := map[*session]bool{}
+	for _, s := range sz.open {
+		if seen[s] || s.done {
+			continue
+		}
+		seen[s] = true
+		var recs []*record
+		for _, r := range s.records {
+			if !r.journaled {
+				r.journaled = true
+				recs = append(recs, r)
+			}
+		}
+		if len(recs) > 0 {
+			out = append(out, &session{id: s.id, key: s.key, records: recs})
+		}
+	}
+	return out
 }
 
 // openCount returns how many sessions are open.

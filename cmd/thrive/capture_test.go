@@ -9,6 +9,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"io"
 	"math/big"
 	"net"
@@ -95,6 +96,9 @@ func TestCaptureSIGTERMLosesNothing(t *testing.T) {
 			}
 			if exchanges != st.Requests {
 				t.Fatalf("%d exchanges in the trace, the driver made %d requests", exchanges, st.Requests)
+			}
+			if _, err := os.Stat(out + capture.JournalSuffix); !errors.Is(err, os.ErrNotExist) {
+				t.Fatalf("a clean stop left the journal: %v", err)
 			}
 		})
 	}
@@ -299,5 +303,74 @@ func TestCaptureStatusLine(t *testing.T) {
 	line := captureStatus(cp.Stats())
 	if want := "open 0 · written 1 sessions, 3 exchanges, 0 frames, "; !strings.HasPrefix(line, want) || !strings.Contains(line, "· 502s 3 · dropped 0") {
 		t.Fatalf("status line %q", line)
+	}
+}
+
+// TestCaptureKill9KeepsOpenSessions kills a capture whose sessions are all
+// still open (the idle time is an hour), a second after the demo driver's
+// last answer: its journal has kept them, thrive traces repair folds them
+// into the trace, and every request the driver made is there; the next
+// capture over the same file refuses to start until then.
+func TestCaptureKill9KeepsOpenSessions(t *testing.T) {
+	backend := serveInBackground(t, "--latency-scale", "0", "--rate-limit", "0")
+	out := filepath.Join(t.TempDir(), "c.thrv")
+	cmd, url, _ := startCaptureProcess(t, backend, out, "--session-idle", "1h")
+	d := demo.Driver{Base: url, Sessions: 12, Concurrency: 4, TimeScale: 1e6, Seed: 4}
+	st, err := d.Run(context.Background())
+	if err != nil || st.Failures != 0 {
+		t.Fatalf("driver: %v, %d failures", err, st.Failures)
+	}
+	// The journal takes what finished each second: poll it, bounded.
+	journal := out + capture.JournalSuffix
+	deadline := time.Now().Add(15 * time.Second)
+	n := 0
+	for n < st.Requests && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond) // polling a file another process writes
+		n = countExchanges(journal)
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	if n < st.Requests {
+		t.Fatalf("the journal held %d exchanges of the driver's %d", n, st.Requests)
+	}
+	if code, _, errOut := thrive(t, "capture", "--listen", "127.0.0.1:0", "--target", backend, "--out", out); code != exitUsage ||
+		!strings.Contains(errOut, "did not finish left its journal") {
+		t.Fatalf("a capture over the journal: exit %d %s", code, errOut)
+	}
+	code, stdout, errOut := thrive(t, "traces", "repair", out)
+	if code != exitOK || !strings.Contains(stdout, "12 sessions") {
+		t.Fatalf("repair: exit %d\n%s\n%s", code, stdout, errOut)
+	}
+	exchanges := 0
+	users := map[string]bool{}
+	for _, s := range readTrace(t, out) { // whole again: it has its end record
+		exchanges += len(s.Exchanges)
+		users[s.Client] = true
+	}
+	if exchanges != st.Requests || len(users) != 12 {
+		t.Fatalf("%d exchanges in %d sessions after repair, the driver made %d requests in 12", exchanges, len(users), st.Requests)
+	}
+	if _, err := os.Stat(journal); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the journal is still there: %v", err)
+	}
+}
+
+// countExchanges counts the exchanges readable in a trace another process
+// is writing.
+func countExchanges(path string) int {
+	t, err := openTrace(path)
+	if err != nil {
+		return 0
+	}
+	defer t.Close()
+	n := 0
+	for {
+		var s traces.Session
+		if t.r.Next(&s) != nil {
+			return n
+		}
+		n += len(s.Exchanges)
 	}
 }

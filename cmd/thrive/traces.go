@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/thrive-loadtest/thrive/capture"
 	"github.com/thrive-loadtest/thrive/report"
 	"github.com/thrive-loadtest/thrive/traces"
 )
@@ -21,7 +22,7 @@ func newTracesCmd() *cobra.Command {
 		Use:   "traces",
 		Short: "Look into trace files: inspect, cat, filter, sample",
 	}
-	cmd.AddCommand(newInspectCmd(), newCatCmd(), newFilterCmd(), newSampleCmd(), newCorrelationsCmd())
+	cmd.AddCommand(newInspectCmd(), newCatCmd(), newFilterCmd(), newSampleCmd(), newCorrelationsCmd(), newRepairCmd())
 	return cmd
 }
 
@@ -271,4 +272,29 @@ func bytesize(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+func newRepairCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "repair FILE",
+		Short: "Fold in the sessions a killed capture kept in FILE.journal",
+		Long: `A capture keeps the finished exchanges of sessions still open in FILE.journal, every
+second, and removes it when it stops cleanly. After a kill -9 the journal is left: repair folds
+the sessions it holds that never reached the trace into the trace (rewritten whole, with its end
+record) and removes the journal. A capture refuses to start over a journal left behind.`,
+		Args: usageArgs(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			rep, err := capture.Repair(args[0])
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if rep.Damage != nil {
+				fmt.Fprintf(out, "%s was read as far as it goes: %v\n", args[0], rep.Damage)
+			}
+			fmt.Fprintf(out, "%s: %d sessions kept, %d sessions (%d exchanges) recovered from the journal, which is removed\n",
+				args[0], rep.Kept, rep.Recovered, rep.Exchanges)
+			return nil
+		},
+	}
 }

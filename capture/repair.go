@@ -1,0 +1,172 @@
+package capture
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"time"
+
+	"github.com/thrive-loadtest/thrive/traces"
+)
+
+// Repaired says what Repair did.
+type Repaired struct {
+	Kept      int // sessions the trace had
+	Recovered int // sessions rebuilt from the journal
+	Exchanges int // exchanges in them
+	// Damage is why the trace could not be read whole (a kill leaves it
+	// without its end record), if it could not.
+	Damage error
+}
+
+// Repair folds into the trace at path the sessions of its journal
+// (path+JournalSuffix) that never reached it: a capture killed while they
+// were open. Their parts are joined by session id, their exchanges put in
+// the order they started with offsets and think gaps from the session's
+// first, and each is labelled by the default rules. The trace is rewritten
+// whole, with its end record, beside it and then renamed over it; the
+// journal is removed. Sessions the trace has keep their own record.
+func Repair(path string) (Repaired, error) {
+	var rep Repaired
+	jpath := path + JournalSuffix
+	jf, err := os.Open(jpath)
+	if err != nil {
+		return rep, fmt.Errorf("repair: %w", err)
+	}
+	defer jf.Close()
+	tf, err := os.Open(path)
+	if err != nil {
+		return rep, fmt.Errorf("repair: %w", err)
+	}
+	defer tf.Close()
+	tr, err := traces.NewReader(tf)
+	if err != nil {
+		return rep, fmt.Errorf("repair: %w", err)
+	}
+	defer tr.Close()
+	tmp := path + ".repair"
+	out, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return rep, fmt.Errorf("repair: %w", err)
+	}
+	defer func() { _ = os.Remove(tmp) }() // after a rename, there is nothing to remove
+	defer out.Close()
+	w, err := traces.NewWriter(out, tr.Meta())
+	if err != nil {
+		return rep, fmt.Errorf("repair: %w", err)
+	}
+	have := map[string]bool{}
+	if rep.Damage, err = each(tr, func(s *traces.Session) error {
+		have[s.ID] = true
+		rep.Kept++
+		return w.Write(s)
+	}); err != nil {
+		return rep, fmt.Errorf("repair: %s: %w", tmp, err)
+	}
+	jr, err := traces.NewReader(jf)
+	if err != nil {
+		return rep, fmt.Errorf("repair: %s: %w", jpath, err)
+	}
+	defer jr.Close()
+	parts := map[string][]*traces.Session{}
+	var order []string
+	if _, err := each(jr, func(s *traces.Session) error {
+		if have[s.ID] {
+			return nil // it reached the trace whole
+		}
+		if parts[s.ID] == nil {
+			order = append(order, s.ID)
+		}
+		parts[s.ID] = append(parts[s.ID], s)
+		return nil
+	}); err != nil {
+		return rep, fmt.Errorf("repair: %w", err)
+	}
+	rules := DefaultRules()
+	for _, id := range order {
+		s := join(parts[id])
+		s.Profile = rules.Profile(s)
+		if err := w.Write(s); err != nil {
+			return rep, fmt.Errorf("repair: %s: %w", tmp, err)
+		}
+		rep.Recovered++
+		rep.Exchanges += len(s.Exchanges)
+	}
+	if err := w.Close(); err != nil {
+		return rep, fmt.Errorf("repair: %s: %w", tmp, err)
+	}
+	if err := out.Sync(); err != nil {
+		return rep, fmt.Errorf("repair: %s: %w", tmp, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return rep, fmt.Errorf("repair: %w", err)
+	}
+	return rep, os.Remove(jpath)
+}
+
+// each calls f with every session r reads (each its own), and returns why
+// reading stopped early, if it did (a damaged or unfinished file); an error
+// of f stops it and is returned as err.
+func each(r *traces.Reader, f func(*traces.Session) error) (damage, err error) {
+	for {
+		s := new(traces.Session)
+		rerr := r.Next(s)
+		if errors.Is(rerr, io.EOF) {
+			return nil, nil
+		}
+		if rerr != nil {
+			return rerr, nil
+		}
+		if err := f(s); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// join makes one session of the parts the journal kept of it: every
+// exchange at its absolute time, in the order they started, with offsets
+// from the first and think gaps recomputed.
+func join(parts []*traces.Session) *traces.Session {
+	type timed struct {
+		at time.Time
+		ex traces.Exchange
+	}
+	var all []timed
+	start := parts[0].Start
+	for _, p := range parts {
+		if p.Start.Before(start) {
+			start = p.Start
+		}
+		for _, ex := range p.Exchanges {
+			all = append(all, timed{p.Start.Add(ex.Offset), ex})
+		}
+	}
+	slices.SortStableFunc(all, func(a, b timed) int { return a.at.Compare(b.at) })
+	s := &traces.Session{ID: parts[0].ID, Client: parts[0].Client, Start: start, Exchanges: make([]traces.Exchange, len(all))}
+	var busy time.Time
+	for i, t := range all {
+		ex := t.ex
+		shift := t.at.Sub(start) - ex.Offset
+		ex.Offset = t.at.Sub(start)
+		if ws := ex.WebSocket; ws != nil && shift != 0 {
+			c := *ws
+			c.Frames = slices.Clone(ws.Frames)
+			for j := range c.Frames {
+				c.Frames[j].Offset += shift
+			}
+			c.Close.Offset += shift
+			ex.WebSocket = &c
+		}
+		ex.Think = 0
+		if i > 0 && t.at.After(busy) {
+			ex.Think = t.at.Sub(busy)
+		}
+		if end := t.at.Add(ex.Duration); end.After(busy) {
+			busy = end
+		}
+		s.Exchanges[i] = ex
+	}
+	return s
+}
