@@ -135,6 +135,26 @@ func TestSinglePageApp(t *testing.T) {
 	replaySPA(t, app, sessions)
 }
 
+// recordBrowsers records n browser contexts of one headless Chromium, open
+// at once, each loading target's page as user<i> through the capture and
+// running its script until the page's #root says done.
+func recordBrowsers(t *testing.T, target string, n int, done string) []*traces.Session {
+	t.Helper()
+	browser := apptest.StartBrowser(t)
+	sessions, _ := apptest.Record(t, target, func(base string) {
+		pages := make([]*apptest.Page, n)
+		for i := range pages {
+			pages[i] = browser.Open(fmt.Sprintf("%s/?u=user%d", base, i))
+		}
+		for i, p := range pages {
+			if text, err := p.WaitText("root", 30*time.Second); err != nil || text != done {
+				t.Errorf("browser context %d: the page said %q (%v)", i, text, err)
+			}
+		}
+	})
+	return sessions
+}
+
 // replaySPA replays sessions of app as 50 users with a users file: the app
 // counts a login per user, and no 401, foreign cursor or refused ticket.
 func replaySPA(t *testing.T, app *apptest.SPA, sessions []*traces.Session) {
@@ -205,20 +225,9 @@ func TestRailsStyleApp(t *testing.T) {
 // its token, with the WebSocket in it; replayed as 50 users, the app counts
 // a login per user and no 401, foreign cursor or refused ticket.
 func TestSinglePageAppInChromium(t *testing.T) {
-	browser := apptest.StartBrowser(t)
 	app := apptest.NewSPA(t)
 	const contexts = 3
-	sessions, _ := apptest.Record(t, app.URL, func(base string) {
-		pages := make([]*apptest.Page, contexts)
-		for i := range pages {
-			pages[i] = browser.Open(fmt.Sprintf("%s/?u=user%d", base, i))
-		}
-		for i, p := range pages {
-			if text, err := p.WaitText("root", 30*time.Second); err != nil || text != "done 200" {
-				t.Errorf("browser context %d: the app said %q (%v)", i, text, err)
-			}
-		}
-	})
+	sessions := recordBrowsers(t, app.URL, contexts, "done 200")
 	for _, s := range sessions {
 		t.Logf("%s (%s): %v", s.ID, s.Client, endpointsOf(s))
 	}
@@ -323,20 +332,9 @@ func TestGraphQLShop(t *testing.T) {
 // are brotli-compressed, every cursor and id is still found, and 30
 // replayed users cause no error the recording did not have.
 func TestGraphQLShopInChromium(t *testing.T) {
-	browser := apptest.StartBrowser(t)
 	shop := apptest.NewShop(t)
 	const contexts = 2
-	sessions, _ := apptest.Record(t, shop.URL, func(base string) {
-		pages := make([]*apptest.Page, contexts)
-		for i := range pages {
-			pages[i] = browser.Open(fmt.Sprintf("%s/?u=user%d", base, i))
-		}
-		for i, p := range pages {
-			if text, err := p.WaitText("root", 30*time.Second); err != nil || text != "done" {
-				t.Errorf("browser context %d: the shop said %q (%v)", i, text, err)
-			}
-		}
-	})
+	sessions := recordBrowsers(t, shop.URL, contexts, "done")
 	if len(sessions) != contexts || shop.Counts.Get("br") == 0 {
 		t.Fatalf("%d sessions of %d contexts; the shop counted %s", len(sessions), contexts, shop.Counts.String())
 	}
