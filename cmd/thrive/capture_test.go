@@ -32,9 +32,25 @@ import (
 // see TestMain) and returns it with its stdout.
 func thriveProcess(t *testing.T, args ...string) (*exec.Cmd, *bufio.Reader) {
 	t.Helper()
+	cmd, out, _ := thriveProcessPiped(t, false, args...)
+	return cmd, out
+}
+
+// thriveProcessPiped is thriveProcess with the process's stderr piped back
+// when pipeErr is set (else it goes to the test's).
+func thriveProcessPiped(t *testing.T, pipeErr bool, args ...string) (*exec.Cmd, *bufio.Reader, io.Reader) {
+	t.Helper()
 	cmd := exec.CommandContext(context.Background(), os.Args[0], args...)
 	cmd.Env = append(os.Environ(), "THRIVE_MAIN=1")
-	cmd.Stderr = os.Stderr
+	var stderr io.Reader
+	if pipeErr {
+		var err error
+		if stderr, err = cmd.StderrPipe(); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		cmd.Stderr = os.Stderr
+	}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -48,7 +64,7 @@ func thriveProcess(t *testing.T, args ...string) (*exec.Cmd, *bufio.Reader) {
 			_ = cmd.Wait()
 		}
 	})
-	return cmd, bufio.NewReader(out)
+	return cmd, bufio.NewReader(out), stderr
 }
 
 var capturingRE = regexp.MustCompile(`capturing (https?://\S+) `)

@@ -194,26 +194,8 @@ func TestReplayTwoSignalsCutAtOnce(t *testing.T) {
 		t.Fatal("sample failed")
 	}
 	out := filepath.Join(t.TempDir(), "r.json")
-	cmd := exec.CommandContext(context.Background(), os.Args[0], "replay", trace, "--target", backend.URL, "--users", "3",
+	cmd, stdout, stderrPipe := thriveProcessPiped(t, true, "replay", trace, "--target", backend.URL, "--users", "3",
 		"--run-time", "10m", "--out", out, "--stop-timeout", "10m")
-	cmd.Env = append(os.Environ(), "THRIVE_MAIN=1")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stderrPipe, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-	})
 	select {
 	case <-seen:
 	case <-time.After(30 * time.Second):
@@ -234,7 +216,7 @@ func TestReplayTwoSignalsCutAtOnce(t *testing.T) {
 	go func() { _, _ = io.Copy(io.Discard, stderrPipe); close(drained) }()
 	text, _ := io.ReadAll(stdout) // returns when the process ends: not after its 10m stop timeout
 	<-drained
-	err = cmd.Wait()
+	err := cmd.Wait()
 	if ee, ok := errors.AsType[*exec.ExitError](err); !ok || ee.ExitCode() != 130 {
 		t.Fatalf("exit %v, want 130\n%s", err, text)
 	}
