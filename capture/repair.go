@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/thrive-loadtest/thrive/traces"
@@ -27,7 +29,9 @@ type Repaired struct {
 // the order they started with offsets and think gaps from the session's
 // first, and each is labelled by the default rules. The trace is rewritten
 // whole, with its end record, beside it and then renamed over it; the
-// journal is removed. Sessions the trace has keep their own record.
+// journal is removed. Sessions the trace has keep their own record. When
+// the capture rotated its files (path-0001 and on), the sessions of all of
+// them count, and the last is the one rewritten.
 func Repair(path string) (Repaired, error) {
 	var rep Repaired
 	jpath := path + JournalSuffix
@@ -36,6 +40,20 @@ func Repair(path string) (Repaired, error) {
 		return rep, fmt.Errorf("repair: %w", err)
 	}
 	defer jf.Close()
+	have := map[string]bool{}
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		rotated, _ := filepath.Glob(strings.TrimSuffix(path, filepath.Ext(path)) + "-[0-9][0-9][0-9][0-9]" + filepath.Ext(path))
+		if len(rotated) == 0 {
+			return rep, fmt.Errorf("repair: %w", err)
+		}
+		slices.Sort(rotated)
+		for _, earlier := range rotated[:len(rotated)-1] {
+			if err := sessionIDs(earlier, have); err != nil {
+				return rep, fmt.Errorf("repair: %s: %w", earlier, err)
+			}
+		}
+		path = rotated[len(rotated)-1]
+	}
 	tf, err := os.Open(path)
 	if err != nil {
 		return rep, fmt.Errorf("repair: %w", err)
@@ -57,7 +75,6 @@ func Repair(path string) (Repaired, error) {
 	if err != nil {
 		return rep, fmt.Errorf("repair: %w", err)
 	}
-	have := map[string]bool{}
 	if rep.Damage, err = each(tr, func(s *traces.Session) error {
 		have[s.ID] = true
 		rep.Kept++
@@ -104,6 +121,22 @@ func Repair(path string) (Repaired, error) {
 		return rep, fmt.Errorf("repair: %w", err)
 	}
 	return rep, os.Remove(jpath)
+}
+
+// sessionIDs adds the ids of the sessions in the trace at path to into.
+func sessionIDs(path string, into map[string]bool) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	r, err := traces.NewReader(f)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	_, err = each(r, func(s *traces.Session) error { into[s.ID] = true; return nil })
+	return err
 }
 
 // each calls f with every session r reads (each its own), and returns why

@@ -163,10 +163,8 @@ func runCapture(cmd *cobra.Command, f *captureFlags) error {
 	if f.eventLoop {
 		opts = append(opts, capture.WithEventLoop())
 	}
-	if sink.RotateEvery == 0 && sink.RotateSize == 0 {
-		// Open sessions' exchanges kept against a kill, beside the trace.
-		opts = append(opts, capture.WithJournal(f.out+capture.JournalSuffix))
-	}
+	// Open sessions' exchanges kept against a kill, beside the trace.
+	opts = append(opts, capture.WithJournal(f.out+capture.JournalSuffix))
 	cp, err := capture.New(f.target, sink, opts...)
 	if err != nil {
 		return usageError("%v", err)

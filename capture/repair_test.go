@@ -1,0 +1,84 @@
+package capture
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/thrive-loadtest/thrive/traces"
+	"github.com/thrive-loadtest/thrive/traces/tracetest"
+)
+
+// writeTrace writes sessions to path, whole (with its end record) or as a
+// killed writer leaves it.
+func writeTrace(t *testing.T, path string, whole bool, ss ...*traces.Session) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	w, err := traces.NewWriter(f, traces.Meta{Source: "proxy"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range ss {
+		if err := w.Write(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if whole {
+		err = w.Close()
+	} else {
+		err = w.Flush()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRepairRotated: after a kill, the journal's sessions that no rotated
+// file holds are joined from their parts (offsets and think gaps from the
+// session's first exchange, in the order they started) and folded into
+// the last file, which ends whole; the journal goes.
+func TestRepairRotated(t *testing.T) {
+	dir := t.TempDir()
+	t0 := time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
+	ex := func(url string, off, dur time.Duration) traces.Exchange {
+		return traces.Exchange{Method: "GET", URL: url, Status: 200, Offset: off, Duration: dur}
+	}
+	sess := func(id string, start time.Time, exs ...traces.Exchange) *traces.Session {
+		return &traces.Session{ID: id, Client: "cookie:sid=" + id, Start: start, Exchanges: exs}
+	}
+	writeTrace(t, filepath.Join(dir, "c-0001.thrv"), true, sess("a", t0, ex("/a", 0, time.Second)), sess("b", t0, ex("/b", 0, time.Second)))
+	writeTrace(t, filepath.Join(dir, "c-0002.thrv"), false, sess("c", t0, ex("/c", 0, time.Second)))
+	writeTrace(t, filepath.Join(dir, "c.thrv"+JournalSuffix), false,
+		sess("b", t0, ex("/b", 0, time.Second)), // reached a rotated file: not again
+		sess("d", t0.Add(2*time.Second), ex("/d2", 0, time.Second)),
+		sess("d", t0, ex("/d1", 0, 500*time.Millisecond)),
+	)
+	rep, err := Repair(filepath.Join(dir, "c.thrv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Kept != 1 || rep.Recovered != 1 || rep.Exchanges != 2 || rep.Damage == nil {
+		t.Fatalf("repaired %+v", rep)
+	}
+	got := tracetest.ReadFile(t, filepath.Join(dir, "c-0002.thrv")) // whole: it has its end record
+	if len(got) != 2 || got[1].ID != "d" {
+		t.Fatalf("the last file holds %d sessions", len(got))
+	}
+	d := got[1]
+	if !d.Start.Equal(t0) || len(d.Exchanges) != 2 || d.Exchanges[0].URL != "/d1" || d.Exchanges[1].Offset != 2*time.Second ||
+		d.Exchanges[1].Think != 1500*time.Millisecond || d.Profile == "" {
+		t.Fatalf("joined session: start %v, %+v", d.Start, d.Exchanges)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "c.thrv"+JournalSuffix)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the journal is still there: %v", err)
+	}
+	if n := len(tracetest.ReadFile(t, filepath.Join(dir, "c-0001.thrv"))); n != 2 {
+		t.Fatalf("the first file changed: %d sessions", n)
+	}
+}
