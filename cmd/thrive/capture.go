@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"os"
 	"strconv"
@@ -165,6 +166,9 @@ func runCapture(cmd *cobra.Command, f *captureFlags) error {
 	}
 	// Open sessions' exchanges kept against a kill, beside the trace.
 	opts = append(opts, capture.WithJournal(f.out+capture.JournalSuffix))
+	// What the proxy itself says (bad requests, a recovered panic, a
+	// journal that failed) goes to stderr.
+	opts = append(opts, capture.WithErrorLog(log.New(cmd.ErrOrStderr(), "", log.LstdFlags)))
 	cp, err := capture.New(f.target, sink, opts...)
 	if err != nil {
 		return usageError("%v", err)
