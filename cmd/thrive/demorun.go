@@ -140,7 +140,7 @@ func replayDemo(ctx context.Context, cmd *cobra.Command, f *demoFlags, backend s
 	res := rec.Result(backend, "demo", time.Now(), map[string]string{"users": fmt.Sprint(f.users), "scale": fmt.Sprint(plan.Scale())})
 	res.WebSocket = eng.WebSocketStats()
 	fmt.Fprintf(cmd.OutOrStdout(), "(time scale %.3g: every recorded gap multiplied by it so that whole sessions fit)\n", plan.Scale())
-	printResult(cmd.OutOrStdout(), res)
+	report.WriteSummary(cmd.OutOrStdout(), res)
 	if f.html == "" {
 		f.html = strings.TrimSuffix(f.out, ".thrv") + "-report.html"
 	}

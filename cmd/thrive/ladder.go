@@ -80,7 +80,7 @@ func runLadder(cmd *cobra.Command, path string, f *replayFlags, lib *replay.Libr
 		if res == nil {
 			return err
 		}
-		r := row{n: i, p: p, runTime: cfg.RunTime, res: res, passed: err == nil && allPassed(res.Criteria)}
+		r := row{n: i, p: p, runTime: cfg.RunTime, res: res, passed: err == nil && report.FailedCount(res.Criteria) == 0}
 		rows = append(rows, r)
 		if err != nil || !r.passed {
 			runErr = err

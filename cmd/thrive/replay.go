@@ -10,12 +10,10 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -322,8 +320,8 @@ func runReplay(cmd *cobra.Command, path string, f *replayFlags) error {
 			return err
 		}
 	}
-	if runErr == nil && !allPassed(res.Criteria) {
-		return &exitErr{code: exitCriteria, err: fmt.Errorf("%d of %d criteria failed", failedCount(res.Criteria), len(res.Criteria))}
+	if n := report.FailedCount(res.Criteria); runErr == nil && n > 0 {
+		return &exitErr{code: exitCriteria, err: fmt.Errorf("%d of %d criteria failed", n, len(res.Criteria))}
 	}
 	return runErr
 }
@@ -389,15 +387,6 @@ func loadLibrary(warn io.Writer, path, rulesFile string, load func(*traces.Reade
 		fmt.Fprintf(warn, "warning: %s: %v; replaying the %s read\n", path, err, lib)
 	}
 	return lib, nil
-}
-
-func allPassed(vs []report.Verdict) bool {
-	for _, v := range vs {
-		if !v.Pass {
-			return false
-		}
-	}
-	return true
 }
 
 // runOnce plays one plan made of cfg, prints its summary and criteria, and
@@ -470,9 +459,9 @@ func runOnce(cmd *cobra.Command, path string, f *replayFlags, lib *replay.Librar
 	res := rec.Result(f.target, f.label, end, params)
 	_, res.Interrupted = interrupted(cmd.Context())
 	res.WebSocket = eng.WebSocketStats()
-	verdicts, passed := report.CheckAll(criteria, res)
+	verdicts, _ := report.CheckAll(criteria, res)
 	res.Criteria = verdicts
-	printResult(out, res)
+	report.WriteSummary(out, res)
 	printCorrelationMisses(out, eng.Correlations())
 	if n := eng.UnfilledFailures(); n > 0 {
 		names := make([]string, len(unfilled))
@@ -482,7 +471,7 @@ func runOnce(cmd *cobra.Command, path string, f *replayFlags, lib *replay.Librar
 		fmt.Fprintf(out, "%d failed requests carried a redacted value that nothing filled (%s): give it with --users-file, or record with --keep-secrets\n",
 			n, strings.Join(names, ", "))
 	}
-	printCriteria(out, verdicts, passed)
+	report.WriteCriteria(out, verdicts)
 	if outPath != "" {
 		if err := writeResult(outPath, res); err != nil {
 			return res, err
@@ -516,38 +505,6 @@ func printUnfilled(w io.Writer, secrets []replay.Secret) {
 	}
 	fmt.Fprintf(w, "give them with --users-file users.csv, a CSV whose header names a column for each (%s) and a row per user; or record with --keep-secrets to keep them in the trace\n",
 		strings.Join(names, ","))
-}
-
-// printCriteria writes the criteria table and the verdict.
-func printCriteria(w io.Writer, vs []report.Verdict, passed bool) {
-	if len(vs) == 0 {
-		return
-	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "criterion\tactual\tverdict")
-	for _, v := range vs {
-		verdict := "pass"
-		if !v.Pass {
-			verdict = "FAIL"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", v.Criterion, v.Actual, verdict)
-	}
-	_ = tw.Flush()
-	if passed {
-		fmt.Fprintf(w, "verdict: PASS (%d criteria)\n", len(vs))
-	} else {
-		fmt.Fprintf(w, "verdict: FAIL (%d of %d criteria failed)\n", failedCount(vs), len(vs))
-	}
-}
-
-func failedCount(vs []report.Verdict) int {
-	n := 0
-	for _, v := range vs {
-		if !v.Pass {
-			n++
-		}
-	}
-	return n
 }
 
 // unreachable reports a run in which the target answered nothing at all.
@@ -627,32 +584,6 @@ func filesWarning(users int, shared bool) string {
 		return ""
 	}
 	return fmt.Sprintf("warning: %d users need at least %d open files, and this process may hold %d: run the users as shards in several processes (--shard i/n with a shared --start-at), or use --shared-pool", users, need, lim.Cur)
-}
-
-func printResult(w io.Writer, res *report.Result) {
-	secs := max(res.End.Sub(res.Start).Seconds(), 1e-9)
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "\ttype\tname\tprofile\trequests\tfailures\tas recorded\treq/s\tp50 ms\tp95 ms\tp99 ms\tmax ms\t\n")
-	eps := slices.Clone(res.Endpoints)
-	sort.SliceStable(eps, func(i, j int) bool { return eps[i].Requests > eps[j].Requests })
-	for _, e := range eps {
-		fmt.Fprintf(tw, "\t%s\t%s\t%s\t%d\t%d\t%d\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t\n", e.Kind, e.Name, e.Profile, e.Requests, e.Failures,
-			e.AsRecordedCount(), float64(e.Requests)/secs, e.Latency.P50, e.Latency.P95, e.Latency.P99, e.Latency.Max)
-	}
-	_ = tw.Flush()
-	fmt.Fprintf(w, "requests %d, failures %d (%.2f%%), %.1f req/s; schedule lag p50 %.2f ms, p99 %.2f ms, max %.2f ms\n",
-		res.Requests, res.Failures, 100*float64(res.Failures)/float64(max(res.Requests, 1)), float64(res.Requests)/secs,
-		res.Lag.P50, res.Lag.P99, res.Lag.Max)
-	if res.AsRecorded > 0 {
-		fmt.Fprintf(w, "as recorded: %d answers of 400-499 that were 4xx in the recording too, not counted as failures (--strict-status counts them)\n", res.AsRecorded)
-	}
-	var silent int64
-	for _, e := range res.Endpoints {
-		silent += e.EndedBySilence
-	}
-	if silent > 0 {
-		fmt.Fprintf(w, "WebSocket replies that ended by a silence, with no frame shaped like the recorded last one: %d (--reply-idle sets the silence)\n", silent)
-	}
 }
 
 func replayStatus(w io.Writer, eng *replay.Engine, rec *report.Recorder, done <-chan struct{}) {

@@ -27,12 +27,8 @@ criteria) that opens offline.`,
 				return err
 			}
 			out := cmd.OutOrStdout()
-			printResult(out, res)
-			passed := true
-			for _, v := range res.Criteria {
-				passed = passed && v.Pass
-			}
-			printCriteria(out, res.Criteria, passed)
+			report.WriteSummary(out, res)
+			report.WriteCriteria(out, res.Criteria)
 			return writeReports(out, res, csvPrefix, htmlPath)
 		},
 	}
@@ -101,8 +97,8 @@ or shard counts, or the same shard twice, are refused with a message that says w
 			verdicts, passed := report.CheckAll(criteria, m)
 			m.Criteria = verdicts
 			w := cmd.OutOrStdout()
-			printResult(w, m)
-			printCriteria(w, verdicts, passed)
+			report.WriteSummary(w, m)
+			report.WriteCriteria(w, verdicts)
 			if err := writeResult(out, m); err != nil {
 				return err
 			}
@@ -111,7 +107,7 @@ or shard counts, or the same shard twice, are refused with a message that says w
 				return err
 			}
 			if !passed {
-				return &exitErr{code: exitCriteria, err: fmt.Errorf("%d of %d criteria failed", failedCount(verdicts), len(verdicts))}
+				return &exitErr{code: exitCriteria, err: fmt.Errorf("%d of %d criteria failed", report.FailedCount(verdicts), len(verdicts))}
 			}
 			return nil
 		},

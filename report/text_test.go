@@ -1,4 +1,4 @@
-package main
+package report_test
 
 import (
 	"bytes"
@@ -63,8 +63,11 @@ func TestSummaryGolden(t *testing.T) {
 	}
 	vs, ok := report.CheckAll(criteria, res)
 	var b bytes.Buffer
-	printResult(&b, res)
-	printCriteria(&b, vs, ok)
+	report.WriteSummary(&b, res)
+	report.WriteCriteria(&b, vs)
+	if ok != (report.FailedCount(vs) == 0) {
+		t.Fatalf("CheckAll says %v, FailedCount %d", ok, report.FailedCount(vs))
+	}
 	path := filepath.Join("testdata", "summary.golden")
 	if *update {
 		if err := os.WriteFile(path, b.Bytes(), 0o600); err != nil {

@@ -1,0 +1,72 @@
+package report
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"sort"
+	"text/tabwriter"
+)
+
+// WriteSummary writes the terminal summary of a result: a table of its
+// endpoints, busiest first, then the totals, the schedule lag, and what was
+// as recorded or ended by silence.
+func WriteSummary(w io.Writer, res *Result) {
+	secs := max(res.End.Sub(res.Start).Seconds(), 1e-9)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "\ttype\tname\tprofile\trequests\tfailures\tas recorded\treq/s\tp50 ms\tp95 ms\tp99 ms\tmax ms\t\n")
+	eps := slices.Clone(res.Endpoints)
+	sort.SliceStable(eps, func(i, j int) bool { return eps[i].Requests > eps[j].Requests })
+	for _, e := range eps {
+		fmt.Fprintf(tw, "\t%s\t%s\t%s\t%d\t%d\t%d\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t\n", e.Kind, e.Name, e.Profile, e.Requests, e.Failures,
+			e.AsRecordedCount(), float64(e.Requests)/secs, e.Latency.P50, e.Latency.P95, e.Latency.P99, e.Latency.Max)
+	}
+	_ = tw.Flush()
+	fmt.Fprintf(w, "requests %d, failures %d (%.2f%%), %.1f req/s; schedule lag p50 %.2f ms, p99 %.2f ms, max %.2f ms\n",
+		res.Requests, res.Failures, 100*float64(res.Failures)/float64(max(res.Requests, 1)), float64(res.Requests)/secs,
+		res.Lag.P50, res.Lag.P99, res.Lag.Max)
+	if res.AsRecorded > 0 {
+		fmt.Fprintf(w, "as recorded: %d answers of 400-499 that were 4xx in the recording too, not counted as failures (--strict-status counts them)\n", res.AsRecorded)
+	}
+	var silent int64
+	for _, e := range res.Endpoints {
+		silent += e.EndedBySilence
+	}
+	if silent > 0 {
+		fmt.Fprintf(w, "WebSocket replies that ended by a silence, with no frame shaped like the recorded last one: %d (--reply-idle sets the silence)\n", silent)
+	}
+}
+
+// WriteCriteria writes the criteria table and the verdict; nothing when
+// there are no criteria.
+func WriteCriteria(w io.Writer, vs []Verdict) {
+	if len(vs) == 0 {
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "criterion\tactual\tverdict")
+	for _, v := range vs {
+		verdict := "pass"
+		if !v.Pass {
+			verdict = "FAIL"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", v.Criterion, v.Actual, verdict)
+	}
+	_ = tw.Flush()
+	if n := FailedCount(vs); n == 0 {
+		fmt.Fprintf(w, "verdict: PASS (%d criteria)\n", len(vs))
+	} else {
+		fmt.Fprintf(w, "verdict: FAIL (%d of %d criteria failed)\n", n, len(vs))
+	}
+}
+
+// FailedCount returns how many of vs failed.
+func FailedCount(vs []Verdict) int {
+	n := 0
+	for _, v := range vs {
+		if !v.Pass {
+			n++
+		}
+	}
+	return n
+}
