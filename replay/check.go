@@ -67,7 +67,7 @@ func (d *Divergence) rank() int {
 }
 
 // ErrNotForCheck is returned by Check for a library not loaded for one.
-var ErrNotForCheck = errors.New("the library keeps no recorded answers: load it with LoadForCheck")
+var ErrNotForCheck = errors.New("the library keeps no recorded answers: load it with ForCheck")
 
 // observed is what a check saw of one step.
 type observed struct {
@@ -174,8 +174,7 @@ const checkSpan = 2 * time.Second
 // Check plays each of the sessions once, as a user of its own, one after
 // the other, with recorded gaps multiplied by scale (0: shortened so that
 // a session takes at most 2 s), and holds every answer against the
-// recording. The engine's library must come from LoadForCheck or
-// FromSessionsForCheck.
+// recording. The engine's library must be loaded with ForCheck.
 func (e *Engine) Check(ctx context.Context, sessions []int, scale float64) (*CheckReport, error) {
 	if e.lib.recorded == nil {
 		return nil, ErrNotForCheck

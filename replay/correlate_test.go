@@ -266,7 +266,7 @@ func TestCorrelateInsideCompressedAnswers(t *testing.T) {
 			feed.RespBody = traces.Body{Data: body}
 			s := &traces.Session{Exchanges: []traces.Exchange{feed, exch("GET", "/api/feed?cursor=c-93f0a1b2", "", "")}}
 			sameRules(t, rules(s), "GET /api/feed $.next_cursor = c-93f0a1b2 -> 1")
-			lib := FromSessionsForCheck([]*traces.Session{s}, nil)
+			lib := FromSessions([]*traces.Session{s}, ForCheck())
 			if sh := lib.recorded[0][0].shape; sh["$.next_cursor"] != "string" {
 				t.Fatalf("the check sees the shape %v", sh)
 			}

@@ -26,6 +26,7 @@ type Library struct {
 	// unless the library was made for a check.
 	recorded [][]recordedStep
 	damage   error // why reading the trace stopped early, if it did
+	namer    *report.Namer
 }
 
 // Damage returns why the trace could not be read to its end (a damaged
@@ -165,12 +166,47 @@ func echoOf(value string, cookies [][2]string) string {
 	return ""
 }
 
-// Load reads every session of r into a Library, finding correlations as
-// it goes, changed by rules if given.
-func Load(r *traces.Reader, rules ...*CorrelationRules) (*Library, error) {
+// LoadOption changes how a trace becomes a Library.
+type LoadOption func(*Library) error
+
+// WithCorrelationRules changes what correlation finds (see
+// CorrelationRules).
+func WithCorrelationRules(rs *CorrelationRules) LoadOption {
+	return func(lib *Library) error { lib.rules = rs; return nil }
+}
+
+// WithEndpointNames names each request's endpoint by n (the user's
+// patterns first, then the automatic template) instead of the template
+// alone.
+func WithEndpointNames(n *report.Namer) LoadOption {
+	return func(lib *Library) error { lib.namer = n; return nil }
+}
+
+// ForCheck makes a Library for Engine.Check: it also keeps what each
+// recorded answer looked like.
+func ForCheck() LoadOption {
+	return func(lib *Library) error { lib.recorded = [][]recordedStep{}; return nil }
+}
+
+// newLibrary makes an empty Library configured by opts.
+func newLibrary(opts []LoadOption) (*Library, error) {
 	lib := &Library{}
-	if len(rules) > 0 {
-		lib.rules = rules[0]
+	var errs []error
+	for _, o := range opts {
+		errs = append(errs, o(lib))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("replay: %w", err)
+	}
+	return lib, nil
+}
+
+// Load reads every session of r into a Library, finding correlations as
+// it goes.
+func Load(r *traces.Reader, opts ...LoadOption) (*Library, error) {
+	lib, err := newLibrary(opts)
+	if err != nil {
+		return nil, err
 	}
 	return lib.load(r)
 }
@@ -205,11 +241,12 @@ func (lib *Library) load(r *traces.Reader) (*Library, error) {
 	return lib, nil
 }
 
-// FromSessions makes a Library of sessions already in memory.
-func FromSessions(ss []*traces.Session, rules ...*CorrelationRules) *Library {
-	lib := &Library{}
-	if len(rules) > 0 {
-		lib.rules = rules[0]
+// FromSessions makes a Library of sessions already in memory. Options that
+// fail are ignored (none does today).
+func FromSessions(ss []*traces.Session, opts ...LoadOption) *Library {
+	lib, err := newLibrary(opts)
+	if err != nil {
+		lib = &Library{}
 	}
 	for _, s := range ss {
 		lib.add(s)
@@ -299,6 +336,7 @@ func (lib *Library) add(s *traces.Session) {
 				st.headers = append(st.headers, [2][]byte{[]byte(h.Name), []byte(h.Value)})
 			}
 		}
+		lib.named(&st)
 		if ws := ex.WebSocket; ws != nil {
 			st.ws = wsScriptOf(ws)
 			st.endpoint = "WS " + strings.TrimPrefix(st.endpoint, ex.Method+" ")
@@ -429,17 +467,10 @@ func (lib *Library) String() string {
 	return fmt.Sprintf("%d sessions, %d exchanges", len(lib.scripts), n)
 }
 
-// NameEndpoints renames every step's endpoint with n: the user's patterns
-// first, then the automatic template. Call it before making an Engine.
-func (lib *Library) NameEndpoints(n *report.Namer) {
-	for i := range lib.scripts {
-		for j := range lib.scripts[i].steps {
-			st := &lib.scripts[i].steps[j]
-			name := withOperation(n.Name(string(st.method), string(st.uri)), st.op)
-			if st.ws != nil {
-				name = "WS " + strings.TrimPrefix(name, string(st.method)+" ")
-			}
-			st.endpoint = name
-		}
+// named names a step by the library's endpoint patterns, if it has some.
+func (lib *Library) named(st *step) {
+	if lib.namer == nil {
+		return
 	}
+	st.endpoint = withOperation(lib.namer.Name(string(st.method), string(st.uri)), st.op)
 }

@@ -29,26 +29,6 @@ type suspect struct {
 	place place  // where in it
 }
 
-// LoadForCheck is Load for ReplayCheck: the library also keeps what each
-// recorded answer looked like.
-func LoadForCheck(r *traces.Reader, rules ...*CorrelationRules) (*Library, error) {
-	lib := &Library{recorded: [][]recordedStep{}}
-	if len(rules) > 0 {
-		lib.rules = rules[0]
-	}
-	return lib.load(r)
-}
-
-// FromSessionsForCheck is FromSessions for Check.
-func FromSessionsForCheck(ss []*traces.Session, rules *CorrelationRules) *Library {
-	lib := &Library{rules: rules, recorded: [][]recordedStep{}}
-	for _, s := range ss {
-		lib.add(s)
-	}
-	lib.markValidators()
-	return lib
-}
-
 // maxShapeDepth bounds how deep a JSON answer's shape is compared.
 const maxShapeDepth = 4
 

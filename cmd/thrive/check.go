@@ -24,7 +24,7 @@ func runCheck(cmd *cobra.Command, path string, f *replayFlags) error {
 			return usageError("--scale-time %q: want a positive factor", f.scaleTime)
 		}
 	}
-	lib, err := loadLibrary(cmd.ErrOrStderr(), path, f.rulesFile, replay.LoadForCheck)
+	lib, err := loadLibrary(cmd.ErrOrStderr(), path, f.rulesFile, replay.ForCheck())
 	if err != nil {
 		return err
 	}

@@ -20,7 +20,6 @@ import (
 	"github.com/thrive-loadtest/thrive/replay"
 	"github.com/thrive-loadtest/thrive/report"
 	"github.com/thrive-loadtest/thrive/scheduler"
-	"github.com/thrive-loadtest/thrive/traces"
 	"golang.org/x/sys/unix"
 )
 
@@ -283,16 +282,17 @@ func runReplay(cmd *cobra.Command, path string, f *replayFlags) error {
 	if err != nil {
 		return err
 	}
-	lib, err := loadLibrary(cmd.ErrOrStderr(), path, f.rulesFile, replay.Load)
-	if err != nil {
-		return err
-	}
+	var naming []replay.LoadOption
 	if len(f.endpoints) > 0 {
 		namer, err := report.NewNamer(f.endpoints)
 		if err != nil {
 			return usageError("--endpoint: %v", err)
 		}
-		lib.NameEndpoints(namer)
+		naming = append(naming, replay.WithEndpointNames(namer))
+	}
+	lib, err := loadLibrary(cmd.ErrOrStderr(), path, f.rulesFile, naming...)
+	if err != nil {
+		return err
 	}
 	if f.ladder {
 		return runLadder(cmd, path, f, lib, cfg, opts, criteria)
@@ -369,7 +369,7 @@ func writable(path string) error {
 // loadLibrary reads the trace at path with load, and the correlation rules
 // of rulesFile if set; a trace read only in part (damaged, or its writer
 // killed) is warned of on warn and replayed as far as it was read.
-func loadLibrary(warn io.Writer, path, rulesFile string, load func(*traces.Reader, ...*replay.CorrelationRules) (*replay.Library, error)) (*replay.Library, error) {
+func loadLibrary(warn io.Writer, path, rulesFile string, opts ...replay.LoadOption) (*replay.Library, error) {
 	rules, err := loadRules(rulesFile)
 	if err != nil {
 		return nil, err
@@ -378,7 +378,7 @@ func loadLibrary(warn io.Writer, path, rulesFile string, load func(*traces.Reade
 	if err != nil {
 		return nil, err
 	}
-	lib, err := load(t.r, rules)
+	lib, err := replay.Load(t.r, append(opts, replay.WithCorrelationRules(rules))...)
 	t.Close()
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
