@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/thrive-loadtest/thrive/traces"
-	"github.com/thrive-loadtest/thrive/traces/tracetest"
+	"github.com/thrive-loadtest/thrive/traces/synth"
 )
 
 // benchCorpus is the realistic synthetic corpus the benchmarks share: 2,000
@@ -24,9 +24,9 @@ type benchCorpus struct {
 
 func newBenchCorpus(b *testing.B) *benchCorpus {
 	b.Helper()
-	c := &benchCorpus{sessions: tracetest.New(42).Sessions(2000)}
+	c := &benchCorpus{sessions: synth.New(42).Sessions(2000)}
 	for _, s := range c.sessions {
-		c.raw = tracetest.AppendRaw(c.raw, s)
+		c.raw = synth.AppendRaw(c.raw, s)
 		c.exchanges += len(s.Exchanges)
 		for i := range s.Exchanges {
 			if ws := s.Exchanges[i].WebSocket; ws != nil {

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/thrive-loadtest/thrive/traces"
-	"github.com/thrive-loadtest/thrive/traces/tracetest"
+	"github.com/thrive-loadtest/thrive/traces/synth"
 )
 
 // normalize makes empty and nil slices alike, as the codec does.
@@ -137,7 +137,7 @@ func TestRoundTrip(t *testing.T) {
 			},
 		}}}}},
 		{"websocket without frames or close", []*traces.Session{{ID: "h", Exchanges: []traces.Exchange{{Method: "GET", URL: "/ws", Status: 101, WebSocket: &traces.WebSocket{}}}}}},
-		{"many sessions over many blocks", tracetest.New(1).Sessions(300)},
+		{"many sessions over many blocks", synth.New(1).Sessions(300)},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -177,7 +177,7 @@ func TestReaderMeta(t *testing.T) {
 }
 
 func TestReaderReusesSession(t *testing.T) {
-	in := tracetest.New(2).Sessions(50)
+	in := synth.New(2).Sessions(50)
 	r, err := traces.NewReader(bytes.NewReader(write(t, in, traces.WithBlockSize(16<<10))))
 	if err != nil {
 		t.Fatal(err)
@@ -239,7 +239,7 @@ func (f *failWriter) Write(b []byte) (int, error) {
 }
 
 func TestWriterFullDiskKeepsEarlierBlocks(t *testing.T) {
-	in := tracetest.New(3).Sessions(100)
+	in := synth.New(3).Sessions(100)
 	full := write(t, in, traces.WithBlockSize(32<<10))
 	dst := &failWriter{limit: len(full) / 2}
 	w, err := traces.NewWriter(dst, traces.Meta{Source: "test"}, traces.WithBlockSize(32<<10))

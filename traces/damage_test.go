@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/thrive-loadtest/thrive/traces"
-	"github.com/thrive-loadtest/thrive/traces/tracetest"
+	"github.com/thrive-loadtest/thrive/traces/synth"
 )
 
 // layout is a trace written with a Flush every few sessions, so the test knows
@@ -24,7 +24,7 @@ type layout struct {
 
 func newLayout(t *testing.T) *layout {
 	t.Helper()
-	l := &layout{sessions: tracetest.New(7).Sessions(24)}
+	l := &layout{sessions: synth.New(7).Sessions(24)}
 	var buf bytes.Buffer
 	w, err := traces.NewWriter(&buf, traces.Meta{Source: "test"})
 	if err != nil {

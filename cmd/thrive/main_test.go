@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/thrive-loadtest/thrive/traces"
+	"github.com/thrive-loadtest/thrive/traces/synth"
 	"github.com/thrive-loadtest/thrive/traces/tracetest"
 )
 
@@ -36,7 +37,7 @@ func thrive(t *testing.T, args ...string) (code int, stdout, stderr string) {
 // sampleTrace writes n corpus sessions to a trace in a temporary directory.
 func sampleTrace(t *testing.T, n int) (string, []*traces.Session) {
 	t.Helper()
-	ss := tracetest.New(11).Sessions(n)
+	ss := synth.New(11).Sessions(n)
 	path := filepath.Join(t.TempDir(), "sample.thrv")
 	f, err := os.Create(path)
 	if err != nil {

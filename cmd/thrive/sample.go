@@ -7,7 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/thrive-loadtest/thrive/traces"
-	"github.com/thrive-loadtest/thrive/traces/tracetest"
+	"github.com/thrive-loadtest/thrive/traces/synth"
 )
 
 func newSampleCmd() *cobra.Command {
@@ -36,7 +36,7 @@ func newSampleCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			c := tracetest.New(seed)
+			c := synth.New(seed)
 			for range n {
 				if err := w.Write(c.Session()); err != nil {
 					return fmt.Errorf("%s: %w", out, err)

@@ -1,4 +1,4 @@
-package tracetest
+package synth
 
 import (
 	"strconv"
