@@ -95,6 +95,10 @@ func (c *Capture) journalFailed(err error) {
 	c.stats.journalErrors.Add(1)
 	c.journal.f.Close()
 	c.journal = nil
+	c.sz.mu.Lock()
+	c.sz.journaling = false // nobody takes them any more
+	clear(c.sz.dirty)
+	c.sz.mu.Unlock()
 }
 
 // closeJournal ends the journal after a clean stop: every session is in the

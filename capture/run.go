@@ -24,6 +24,9 @@ func (c *Capture) Run(ctx context.Context, ln net.Listener) error {
 			return fmt.Errorf("capture: journal: %w", err)
 		}
 		c.journal = j
+		c.sz.mu.Lock()
+		c.sz.journaling = true
+		c.sz.mu.Unlock()
 	}
 	var wg sync.WaitGroup
 	stopWriter := make(chan struct{})

@@ -66,6 +66,9 @@ type session struct {
 	movedTo *session
 	movedAt time.Time
 	byLogin bool // moved by a login, not merged
+	// pending are the records added since the journal last took this
+	// session's (with a journal only).
+	pending []*record
 }
 
 // anonymous reports a session keyed by the client's address only.
@@ -105,6 +108,10 @@ type sessionizer struct {
 	nextID uint64
 	given  map[string]*session // value an answer gave → its session; nil if several gave it
 	conns  map[uint64]*clientConn
+	// journaling keeps, in dirty, the open sessions with records the
+	// journal has not taken, so that it never scans them all.
+	journaling bool
+	dirty      map[*session]bool
 }
 
 func newSessionizer(cookies []string, idle, maxAge time.Duration, idPrefix string) *sessionizer {
@@ -303,6 +310,7 @@ func (sz *sessionizer) complete(r *record) {
 	}
 	s.records = append(s.records, r)
 	r.owner = s
+	sz.pend(s, r)
 	s.last = maxTime(s.last, r.end)
 	if cs != nil {
 		if s.anonymous() {
@@ -381,6 +389,7 @@ func (sz *sessionizer) adopt(cs *clientConn, s *session) {
 
 // move appends m to s. Callers hold mu.
 func (sz *sessionizer) move(m *record, s *session) {
+	sz.pend(s, m)
 	s.records = append(s.records, m)
 	s.first = minTime(s.first, m.start)
 	s.last = maxTime(s.last, m.end)
@@ -445,6 +454,7 @@ func (sz *sessionizer) sweep(now time.Time, all bool) []*session {
 		quiet := s.inflight == 0 && (s.ending || now.Sub(s.last) >= sz.idle)
 		if all || quiet || now.Sub(s.first) >= sz.maxAge {
 			s.done = true
+			delete(sz.dirty, s)
 			for _, sk := range s.keys {
 				if sz.open[sk] == s {
 					delete(sz.open, sk)
@@ -478,24 +488,33 @@ func (sz *sessionizer) unjournaled() []*session {
 	sz.mu.Lock()
 	defer sz.mu.Unlock()
 	var out []*session
-	seen := map[*session]bool{}
-	for _, s := range sz.open {
-		if seen[s] || s.done {
-			continue
-		}
-		seen[s] = true
+	for s := range sz.dirty {
 		var recs []*record
-		for _, r := range s.records {
-			if !r.journaled {
+		for _, r := range s.pending {
+			if !r.journaled && r.owner == s { // a record moved on is taken where it went
 				r.journaled = true
 				recs = append(recs, r)
 			}
 		}
+		s.pending = nil
 		if len(recs) > 0 {
 			out = append(out, &session{id: s.id, key: s.key, records: recs})
 		}
 	}
+	clear(sz.dirty)
 	return out
+}
+
+// pend notes that r joined s, for the journal. Callers hold mu.
+func (sz *sessionizer) pend(s *session, r *record) {
+	if !sz.journaling || r.journaled {
+		return
+	}
+	if sz.dirty == nil {
+		sz.dirty = map[*session]bool{}
+	}
+	s.pending = append(s.pending, r)
+	sz.dirty[s] = true
 }
 
 // openCount returns how many sessions are open.
