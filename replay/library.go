@@ -395,14 +395,15 @@ func decoded(s *traces.Session) *traces.Session {
 // the cursor of the next, and is asked again at once. Its latency is the
 // wait by design, so it is reported apart (report.LongPoll).
 const (
-	minLongPoll     = 50 * time.Millisecond // and ten times the session's median
-	longPollRestart = 100 * time.Millisecond
+	minLongPoll     = 50 * time.Millisecond // and five times the session's median
+	longPollRestart = 100 * time.Millisecond // or half the poll, if longer
 )
 
 // longPolls returns the endpoints of s that long-poll: one of its requests
 // sends back a value (a cursor) the answer to the one before it of the same
-// endpoint gave, and went out within 100 ms of that answer, which had taken
-// at least 50 ms and ten times the session's median.
+// endpoint gave, and went out within 100 ms of that answer (or half as long
+// as the answer took, if more: a busy client), which had taken at least
+// 50 ms and five times the session's median.
 func longPolls(s *traces.Session, vars []variable, uses [][]int) map[string]bool {
 	var ds []time.Duration
 	for i := range s.Exchanges {
@@ -414,7 +415,7 @@ func longPolls(s *traces.Session, vars []variable, uses [][]int) map[string]bool
 		return nil
 	}
 	slices.Sort(ds)
-	slow := max(minLongPoll, 10*ds[len(ds)/2])
+	slow := max(minLongPoll, 5*ds[len(ds)/2])
 	var out map[string]bool
 	last := map[string]int{} // endpoint → its latest exchange
 	for i := range s.Exchanges {
@@ -423,7 +424,7 @@ func longPolls(s *traces.Session, vars []variable, uses [][]int) map[string]bool
 		if j, ok := last[name]; ok {
 			prev := &s.Exchanges[j]
 			fromPrev := slices.ContainsFunc(uses[i], func(k int) bool { return vars[k].from == j })
-			if fromPrev && prev.Duration >= slow && ex.Offset-(prev.Offset+prev.Duration) < longPollRestart {
+			if fromPrev && prev.Duration >= slow && ex.Offset-(prev.Offset+prev.Duration) < max(longPollRestart, prev.Duration/2) {
 				if out == nil {
 					out = map[string]bool{}
 				}
