@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -69,20 +70,20 @@ func (s *Shop) write(w http.ResponseWriter, r *http.Request, status int, body st
 	w.Header().Set("Content-Type", "application/json")
 	ae := r.Header.Get("Accept-Encoding")
 	var b bytes.Buffer
+	var zw io.WriteCloser
+	var coding string
 	switch {
 	case strings.Contains(ae, "br"):
-		zw := brotli.NewWriter(&b)
-		_, _ = zw.Write([]byte(body))
-		_ = zw.Close()
-		w.Header().Set("Content-Encoding", "br")
-		s.Counts.Add("br", 1)
+		zw, coding = brotli.NewWriter(&b), "br"
 	case strings.Contains(ae, "gzip"):
-		zw := gzip.NewWriter(&b)
+		zw, coding = gzip.NewWriter(&b), "gzip"
+	}
+	if zw != nil {
 		_, _ = zw.Write([]byte(body))
 		_ = zw.Close()
-		w.Header().Set("Content-Encoding", "gzip")
-		s.Counts.Add("gzip", 1)
-	default:
+		w.Header().Set("Content-Encoding", coding)
+		s.Counts.Add(coding, 1)
+	} else {
 		b.WriteString(body)
 	}
 	w.Header().Set("Content-Length", strconv.Itoa(b.Len()))
