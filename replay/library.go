@@ -395,7 +395,7 @@ func decoded(s *traces.Session) *traces.Session {
 // the cursor of the next, and is asked again at once. Its latency is the
 // wait by design, so it is reported apart (report.LongPoll).
 const (
-	minLongPoll     = 50 * time.Millisecond // and five times the session's median
+	minLongPoll     = 50 * time.Millisecond  // and five times the session's median
 	longPollRestart = 100 * time.Millisecond // or half the poll, if longer
 )
 
