@@ -451,13 +451,14 @@ func runOnce(cmd *cobra.Command, path string, f *replayFlags, lib *replay.Librar
 		"scale": strconv.FormatFloat(plan.Scale(), 'g', -1, 64), "pacing": f.pacing, "seed": strconv.FormatUint(f.seed, 10),
 		"shard": f.shard, "mix": strings.Join(mix, ", "), "library": lib.String(),
 	}
-	if i, ok := interrupted(cmd.Context()); ok {
+	i, wasStopped := interrupted(cmd.Context())
+	if wasStopped {
 		params["ran_for"] = end.Sub(start).Round(time.Millisecond).String()
 		params["stopped_by"] = i.name()
 		runErr = i // not the engine's "context canceled"
 	}
 	res := rec.Result(f.target, f.label, end, params)
-	_, res.Interrupted = interrupted(cmd.Context())
+	res.Interrupted = wasStopped
 	res.WebSocket = eng.WebSocketStats()
 	verdicts, _ := report.CheckAll(criteria, res)
 	res.Criteria = verdicts
