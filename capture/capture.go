@@ -3,32 +3,43 @@ package capture
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/url"
 	"os"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/thrive-loadtest/thrive/traces"
 )
 
-// Capture is a recording reverse proxy: it relays HTTP/1.1 and WebSocket
-// traffic to one backend and records it, session by session, into a Sink.
-// Run serves it on a listener and writes what it records. Each client
-// connection gets its own backend connection, so the backend sees the
-// users' connections as they were. A Capture is safe for concurrent use.
+// Capture is a recording proxy: it relays HTTP/1.1 and WebSocket traffic
+// and records it, session by session, into a Sink. As a reverse proxy it
+// stands in front of one backend; as a forward proxy (no target) clients
+// are pointed at it and it relays each request to the host it names,
+// HTTPS through its own CA (see forward.go). Run serves it on a listener
+// and writes what it records. Each client connection gets its own backend
+// connection, so the backend sees the users' connections as they were. A
+// Capture is safe for concurrent use.
 type Capture struct {
-	cfg    config
-	target *url.URL
-	dialer interface {
+	cfg     config
+	target  *url.URL // nil for a forward proxy
+	forward bool
+	up      upstream // the reverse proxy's backend
+	dialer  interface {
 		DialContext(ctx context.Context, network, addr string) (net.Conn, error)
 	}
-	sz     *sessionizer
-	sink   Sink
-	redact *Redactor
+	netDialer *net.Dialer
+	sz        *sessionizer
+	sink      Sink
+	redact    *Redactor
 	// journal keeps the finished exchanges of open sessions against a
 	// kill; nil without WithJournal. The writer goroutine owns it.
 	journal *journal
@@ -53,6 +64,8 @@ type counters struct {
 	undecodable                        atomic.Int64
 	panics                             atomic.Int64 // recovered in a connection's handling
 	journalErrors                      atomic.Int64
+	tlsFailures                        atomic.Int64 // clients that did not complete TLS with the proxy
+	proxyAuthFailures                  atomic.Int64
 	sinkErr                            atomic.Pointer[error]
 }
 
@@ -75,21 +88,42 @@ type Stats struct {
 	// Undecodable counts compressed bodies that did not decode by their
 	// Content-Encoding: kept as recorded, not redacted inside.
 	Undecodable int64
+	// TLSFailures counts clients of a forward proxy that did not complete
+	// their TLS handshake with it (they do not trust its CA, or pin their
+	// certificates); ProxyAuthFailures requests refused with 407.
+	TLSFailures       int64
+	ProxyAuthFailures int64
 	// SinkErr is the sink's first error, if any.
 	SinkErr error
 }
 
-// New returns a Capture that relays to target (an http or https URL) and
-// writes what it records to sink.
+// New returns a Capture that relays to target (an http or https URL), or
+// a forward proxy when target is empty (which needs WithCA), and writes
+// what it records to sink.
 func New(target string, sink Sink, opts ...Option) (*Capture, error) {
 	c := defaultConfig()
 	var errs []error
 	for _, o := range opts {
 		errs = append(errs, o(&c))
 	}
-	u, err := url.Parse(target)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		errs = append(errs, fmt.Errorf("target %q: want an http or https URL", target))
+	var u *url.URL
+	var up upstream
+	if target != "" {
+		var err error
+		u, err = url.Parse(target)
+		if err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" {
+			up, err = newUpstream(u.Scheme, u.Host)
+		} else {
+			err = errors.New("want an http or https URL")
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("target %q: %w", target, err))
+		}
+		if len(c.hosts) > 0 || c.proxyAuth != "" {
+			errs = append(errs, errors.New("hosts in scope and proxy authentication are for a forward proxy (no target)"))
+		}
+	} else if c.ca == nil {
+		errs = append(errs, errors.New("a forward proxy (no target) needs a CA to sign its certificates (WithCA)"))
 	}
 	if sink == nil {
 		errs = append(errs, errors.New("nil sink"))
@@ -104,6 +138,8 @@ func New(target string, sink Sink, opts ...Option) (*Capture, error) {
 	cp := &Capture{
 		cfg:       c,
 		target:    u,
+		forward:   u == nil,
+		up:        up,
 		sz:        newSessionizer(c.cookies, c.idle, c.maxSession, fmt.Sprintf("%x", idPrefix)),
 		sink:      sink,
 		conns:     map[*conn]struct{}{},
@@ -112,6 +148,7 @@ func New(target string, sink Sink, opts ...Option) (*Capture, error) {
 	if c.redact {
 		key := c.redactKey
 		if key == nil {
+			var err error
 			if key, err = randomKey(); err != nil {
 				return nil, fmt.Errorf("capture: %w", err)
 			}
@@ -119,12 +156,13 @@ func New(target string, sink Sink, opts ...Option) (*Capture, error) {
 		cp.redact = NewRedactor(key)
 		cp.redact.headers = c.secretHeads
 	}
-	nd := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
-	cp.dialer = nd
-	if u.Scheme == "https" {
+	nd := &net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}
+	cp.dialer, cp.netDialer = nd, nd
+	if u != nil && u.Scheme == "https" {
 		cp.dialer = &tls.Dialer{NetDialer: nd, Config: &tls.Config{
 			ServerName:         u.Hostname(),
 			NextProtos:         []string{"http/1.1"},
+			RootCAs:            c.targetRoots,
 			InsecureSkipVerify: c.insecureTLS, //nolint:gosec // only with WithInsecureTarget
 		}}
 	}
@@ -151,6 +189,17 @@ func errorKind(err error) string {
 		return "connection refused"
 	case errors.Is(err, syscall.ECONNRESET):
 		return "connection reset"
+	}
+	var invalid x509.CertificateInvalidError
+	var unknown x509.UnknownAuthorityError
+	var name x509.HostnameError
+	switch {
+	case errors.As(err, &invalid):
+		return "TLS: the origin's certificate: " + certReason(invalid)
+	case errors.As(err, &unknown):
+		return "TLS: the origin's certificate is signed by an authority not trusted here"
+	case errors.As(err, &name):
+		return "TLS: the origin's certificate is not for " + name.Host
 	case errors.Is(err, syscall.EPIPE), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
 		return "connection closed"
 	}
@@ -188,19 +237,44 @@ func (c *Capture) finish(rec *record) {
 // Stats returns the capture's figures so far.
 func (c *Capture) Stats() Stats {
 	st := Stats{
-		Open:             c.sz.openCount(),
-		Sessions:         c.stats.sessions.Load(),
-		Exchanges:        c.stats.exchanges.Load(),
-		Frames:           c.stats.frames.Load(),
-		Bytes:            c.stats.bytes.Load(),
-		DroppedExchanges: c.stats.droppedExchanges.Load(),
-		DroppedSessions:  c.stats.droppedSessions.Load(),
-		BackendErrors:    c.stats.backendErrors.Load(),
-		Undecodable:      c.stats.undecodable.Load(),
-		Panics:           c.stats.panics.Load(),
+		Open:              c.sz.openCount(),
+		Sessions:          c.stats.sessions.Load(),
+		Exchanges:         c.stats.exchanges.Load(),
+		Frames:            c.stats.frames.Load(),
+		Bytes:             c.stats.bytes.Load(),
+		DroppedExchanges:  c.stats.droppedExchanges.Load(),
+		DroppedSessions:   c.stats.droppedSessions.Load(),
+		BackendErrors:     c.stats.backendErrors.Load(),
+		Undecodable:       c.stats.undecodable.Load(),
+		Panics:            c.stats.panics.Load(),
+		TLSFailures:       c.stats.tlsFailures.Load(),
+		ProxyAuthFailures: c.stats.proxyAuthFailures.Load(),
 	}
 	if p := c.stats.sinkErr.Load(); p != nil {
 		st.SinkErr = *p
 	}
 	return st
+}
+
+// certReason says why a certificate was invalid.
+func certReason(e x509.CertificateInvalidError) string {
+	switch e.Reason {
+	case x509.Expired:
+		return "expired or not yet valid"
+	case x509.NotAuthorizedToSign:
+		return "signed by a certificate that may not sign"
+	case x509.IncompatibleUsage:
+		return "not for a server"
+	}
+	return e.Error()
+}
+
+// withoutField returns fs without the fields of name, sharing fs when it
+// has none.
+func withoutField(fs []traces.Header, name string) []traces.Header {
+	i := slices.IndexFunc(fs, func(f traces.Header) bool { return strings.EqualFold(f.Name, name) })
+	if i < 0 {
+		return fs
+	}
+	return slices.DeleteFunc(slices.Clone(fs), func(f traces.Header) bool { return strings.EqualFold(f.Name, name) })
 }

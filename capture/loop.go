@@ -403,7 +403,7 @@ func (l *lconn) dial() {
 	c := l.lp.c
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		nc, err := c.dialer.DialContext(ctx, "tcp", c.targetAddr())
+		nc, err := c.dialer.DialContext(ctx, "tcp", c.up.addr)
 		cancel()
 		if err == nil {
 			var res <-chan gnet.RegisteredResult

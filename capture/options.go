@@ -2,10 +2,12 @@ package capture
 
 import (
 	"crypto/rand"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"log"
+	"net"
 	"slices"
 	"strings"
 	"time"
@@ -30,6 +32,12 @@ type config struct {
 	loopBacklog int           // bytes a loop connection's receiver may leave untaken
 	clientIdle  time.Duration // a keep-alive client connection with no request
 	headTimeout time.Duration // from a request's first byte to its last header
+
+	// A forward proxy's.
+	ca          *CA
+	hosts       []string // in scope, lower-cased; "*.example.com" for its subdomains
+	proxyAuth   string   // user:pass clients must present; "" for none
+	targetRoots *x509.CertPool
 }
 
 func defaultConfig() config {
@@ -195,4 +203,57 @@ func randomKey() ([]byte, error) {
 	k := make([]byte, 32)
 	_, err := rand.Read(k)
 	return k, err
+}
+
+// WithCA sets the CA a forward proxy signs the certificates it shows
+// clients with; a forward proxy needs one.
+func WithCA(ca *CA) Option {
+	return func(c *config) error {
+		if ca == nil {
+			return errors.New("nil CA")
+		}
+		c.ca = ca
+		return nil
+	}
+}
+
+// WithHosts records only requests to these hosts (a name, an IP address, or
+// *.example.com for every subdomain of example.com); a forward proxy
+// tunnels CONNECTs to other hosts byte for byte, without decrypting them,
+// and relays their plain requests without recording them. Every host by
+// default.
+func WithHosts(patterns ...string) Option {
+	return func(c *config) error {
+		for _, p := range patterns {
+			p = strings.ToLower(strings.TrimSuffix(strings.TrimSpace(p), "."))
+			name := strings.TrimPrefix(p, "*.")
+			if name == "" || strings.ContainsAny(name, "*/:@ ") && net.ParseIP(strings.Trim(name, "[]")) == nil {
+				return fmt.Errorf("host %q: want a name (api.example.com), *.example.com or an IP address", p)
+			}
+			if strings.HasPrefix(p, "*.") {
+				p = p[1:] // ".example.com": a suffix
+			}
+			c.hosts = append(c.hosts, strings.Trim(p, "[]"))
+		}
+		return nil
+	}
+}
+
+// WithProxyAuth makes a forward proxy ask its clients for these Basic
+// credentials (407 without them), for a capture that listens beyond
+// loopback.
+func WithProxyAuth(user, password string) Option {
+	return func(c *config) error {
+		if user == "" || strings.Contains(user, ":") {
+			return fmt.Errorf("proxy user %q: want a name without a colon", user)
+		}
+		c.proxyAuth = user + ":" + password
+		return nil
+	}
+}
+
+// WithTargetRoots verifies https backends and origins against these roots
+// instead of the system's.
+func WithTargetRoots(roots *x509.CertPool) Option {
+	return func(c *config) error { c.targetRoots = roots; return nil }
 }

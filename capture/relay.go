@@ -20,6 +20,7 @@ import (
 
 const (
 	handshakeTimeout = 10 * time.Second
+	dialTimeout      = 10 * time.Second // a backend's or an origin's connection, TLS included
 	ioBufferSize     = 16 << 10
 )
 
@@ -38,8 +39,9 @@ const (
 // guards.
 type conn struct {
 	c      *Capture
-	id     uint64 // the connection's number, for the sessionizer
-	client net.Conn
+	id     uint64   // the connection's number, for the sessionizer
+	raw    net.Conn // the connection accepted; closing it ends every read and write
+	client net.Conn // raw, or TLS over it
 	ip     string
 	scheme string // "http" or "https": how the client reached the proxy
 	cr     *bufio.Reader
@@ -53,6 +55,15 @@ type conn struct {
 
 	buf   []byte
 	state connState
+
+	// Forward proxy: up is where the request being relayed goes, backendUp
+	// where the open backend connection goes, tunnel the one origin of an
+	// intercepted CONNECT (nil outside one); offScope marks a request to a
+	// host out of scope, relayed but not recorded.
+	up        upstream
+	backendUp upstream
+	tunnel    *upstream
+	offScope  bool
 
 	deadline bool      // the client connection has a read deadline
 	idleSet  time.Time // when the idle deadline was set; zero when another is
@@ -86,7 +97,7 @@ func (c *Capture) accept(ln net.Listener, handle func(net.Conn)) error {
 
 // goServe serves nc on a goroutine of its own.
 func (c *Capture) goServe(nc net.Conn) {
-	k := &conn{c: c, id: c.connIDs.Add(1), client: nc, ip: clientIP(nc.RemoteAddr().String()), scheme: "http", state: stateBusy}
+	k := &conn{c: c, id: c.connIDs.Add(1), raw: nc, client: nc, ip: clientIP(nc.RemoteAddr().String()), scheme: "http", state: stateBusy, up: c.up}
 	if c.admit(nc, func() { c.conns[k] = struct{}{} }) {
 		go k.serve()
 	}
@@ -160,7 +171,7 @@ func (k *conn) setState(s connState) bool {
 // closeAll closes both connections; other goroutines' reads and writes on
 // them fail at once.
 func (k *conn) closeAll() {
-	_ = k.client.Close()
+	_ = k.raw.Close()
 	if b := k.backend; b != nil {
 		_ = b.Close()
 	}
@@ -219,6 +230,15 @@ func (k *conn) serve() {
 			// request without either reads nothing more from the client,
 			// and the deadline can stay as it is.
 			k.setReadDeadline(time.Time{})
+		}
+		if k.c.forward {
+			relay, keep := k.route(h)
+			if !keep {
+				return
+			}
+			if !relay {
+				continue
+			}
 		}
 		if !k.exchange(h) {
 			return
@@ -295,15 +315,22 @@ func (k *conn) closeBackend() {
 }
 
 func (k *conn) dial() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
 	defer cancel()
-	b, err := k.c.dialer.DialContext(ctx, "tcp", k.c.targetAddr())
+	var b net.Conn
+	var err error
+	if k.c.forward {
+		b, err = k.c.dialUp(ctx, k.up)
+	} else {
+		b, err = k.c.dialer.DialContext(ctx, "tcp", k.c.up.addr)
+	}
 	if err != nil {
 		return err
 	}
 	k.c.connMu.Lock()
 	k.backend = b
 	k.c.connMu.Unlock()
+	k.backendUp = k.up
 	if k.br == nil {
 		k.br = bufio.NewReaderSize(b, ioBufferSize)
 		k.bw = bufio.NewWriterSize(b, ioBufferSize)
@@ -314,23 +341,25 @@ func (k *conn) dial() error {
 	return nil
 }
 
-// targetAddr is the backend's host:port.
-func (c *Capture) targetAddr() string {
-	if c.target.Port() != "" {
-		return c.target.Host
-	}
-	if c.target.Scheme == "https" {
-		return net.JoinHostPort(c.target.Hostname(), "443")
-	}
-	return net.JoinHostPort(c.target.Hostname(), "80")
-}
-
 // exchange relays one request and its answer and records them. It reports
 // whether the client connection stays open for another request.
 func (k *conn) exchange(h *head) bool {
 	c := k.c
 	rec := &record{start: time.Now(), method: h.method, url: h.target, host: h.host, reqHeader: h.fields, conn: k.id}
+	if c.forward {
+		// The trace keeps each exchange's scheme and host, and not the
+		// proxy's own credentials.
+		rec.url = k.up.scheme + "://" + k.up.host + originForm(h.target)
+		rec.host = k.up.host
+		rec.skip = k.offScope
+		if c.cfg.proxyAuth != "" {
+			rec.reqHeader = withoutField(h.fields, "Proxy-Authorization")
+		}
+	}
 	keep := k.relay(h, rec)
+	if rec.skip {
+		return keep
+	}
 	k.begin(rec)
 	if rec.end.IsZero() {
 		rec.end = time.Now()
@@ -342,7 +371,7 @@ func (k *conn) exchange(h *head) bool {
 // begin files rec under its session, once. The relay calls it while the
 // backend works on the request, off the path of the answer.
 func (k *conn) begin(rec *record) {
-	if rec.session == nil {
+	if rec.session == nil && !rec.skip {
 		rec.key = k.c.sz.requestKeyOf(rec.reqHeader, rec.url, k.ip)
 		k.c.sz.begin(rec)
 	}
@@ -369,13 +398,20 @@ func (k *conn) relay(h *head, rec *record) bool {
 		if k.backend != nil && k.reused && time.Since(k.idle) >= idleCheck && closedWhileIdle(k.backend) {
 			k.closeBackend() // closed while idle: a fresh one, before any of the request goes out
 		}
+		if k.backend != nil && k.c.forward && k.backendUp != k.up {
+			k.closeBackend() // the client's next request is for another origin
+		}
 		if k.backend == nil {
 			if err := k.dial(); err != nil {
 				return k.badGateway(rec, err, reqFraming == noBody)
 			}
 		}
 		reused := k.reused
-		writeRequestHead(k.bw, k.c, k.ip, k.scheme, "HTTP/1.1", h)
+		if c.forward {
+			writeForwardHead(k.bw, k.up, h)
+		} else {
+			writeRequestHead(k.bw, k.c, k.ip, k.scheme, "HTTP/1.1", h)
+		}
 		if reqFraming != noBody {
 			res := relayBody(k.bw, k.cr, reqFraming, h.length, rec.reqBody, k.buf, true)
 			if res.rerr != nil {

@@ -33,7 +33,7 @@ func (c *Capture) Run(ctx context.Context, ln net.Listener) error {
 	wg.Go(func() { c.writeLoop(stopWriter) })
 	serveErr := make(chan error, 1)
 	var lp *loop
-	if c.cfg.eventLoop && c.target.Scheme == "http" {
+	if c.cfg.eventLoop && !c.forward && c.target.Scheme == "http" {
 		var err error
 		if lp, err = c.newLoop(); err != nil {
 			return fmt.Errorf("capture: event loop: %w", err)
@@ -168,9 +168,18 @@ func frames(s *traces.Session) int64 {
 
 // Meta returns the trace header a capture's files should carry.
 func (c *Capture) Meta() traces.Meta {
-	m := traces.Meta{Created: time.Now().UTC(), Source: "proxy", Target: c.target.String()}
+	m := traces.Meta{Created: time.Now().UTC(), Source: "proxy"}
+	if c.forward {
+		m.Source = SourceForward // each exchange names its scheme and host
+	} else {
+		m.Target = c.target.String()
+	}
 	if c.redact != nil {
 		m.Redacted = RedactionPolicy()
 	}
 	return m
 }
+
+// SourceForward is the Source of a trace a forward proxy recorded: there is
+// no one target, and each exchange's URL names its scheme and host.
+const SourceForward = "forward-proxy"

@@ -35,6 +35,7 @@ type record struct {
 	err              string
 	sock             *socket
 	conn             uint64 // the client connection it came on; 0 if unknown
+	skip             bool   // relayed but not recorded: a host out of a forward proxy's scope
 
 	held    int64    // body bytes it holds, counted in the capture's buffer
 	key     string   // the session key of the request
