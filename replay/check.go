@@ -208,12 +208,13 @@ func (e *Engine) Check(ctx context.Context, sessions []int, scale float64) (*Che
 		}
 		u := &user{e: e, k: n, profile: sc.profile, sink: discard{}, hard: ctx, scale: s, timer: time.NewTimer(time.Hour), check: ck}
 		u.timer.Stop()
+		u.jar.names = e.names
 		u.lastWait.Store(math.MaxInt64)
 		if e.cfg.users != nil {
 			u.vals = e.cfg.users.values(n, 1)
 		}
 		u.play(ctx, time.Now().Add(24*time.Hour), si, time.Now())
-		u.conns.closeAll(e)
+		u.closeConns()
 		e.compare(rep, si, ck, add, of)
 	}
 	for _, k := range order {

@@ -82,7 +82,7 @@ func (e *Engine) cutAll() {
 
 // acquire returns an idle connection, or dials a new one, or waits for one
 // when the user has all it may have.
-func (e *Engine) acquire(uc *userConns) (c net.Conn, reused bool, err error) {
+func (e *Engine) acquire(uc *userConns, t *target) (c net.Conn, reused bool, err error) {
 	uc.mu.Lock()
 	for {
 		if n := len(uc.idle); n > 0 {
@@ -105,9 +105,9 @@ func (e *Engine) acquire(uc *userConns) (c net.Conn, reused bool, err error) {
 		uc.free.Wait()
 	}
 	uc.mu.Unlock()
-	c, err = e.dial(e.target.addr)
-	if err == nil && e.target.tls {
-		tc := tls.Client(c, e.tls)
+	c, err = e.dial(t.addr)
+	if err == nil && t.tls {
+		tc := tls.Client(c, t.tlsConf)
 		ctx, cancel := context.WithTimeout(context.Background(), e.cfg.timeout)
 		err = tc.HandshakeContext(ctx)
 		cancel()
@@ -162,14 +162,14 @@ func stale(err error) bool {
 //
 // With eager, it takes the read buffer at once and saves the one-byte read:
 // for a user whose answers come fast, holding the buffer costs nothing.
-func (e *Engine) exchange(uc *userConns, j *jar, raw []byte, head, eager bool, sent time.Time, got func([]byte, func(string) []byte)) (first time.Time, status int, err error) {
+func (e *Engine) exchange(uc *userConns, site int, j *jar, raw []byte, head, eager bool, sent time.Time, got func([]byte, func(string) []byte)) (first time.Time, status int, err error) {
 	for attempt := 0; ; attempt++ {
-		c, reused, err := e.acquire(uc)
+		c, reused, err := e.acquire(uc, &e.targets[site])
 		if err != nil {
 			return time.Time{}, 0, err
 		}
 		var keep bool
-		first, status, keep, err = e.roundTrip(c, j, raw, head, eager, sent, got)
+		first, status, keep, err = e.roundTrip(c, site, j, raw, head, eager, sent, got)
 		if err == nil {
 			e.release(uc, c, keep)
 			return first, status, nil
@@ -208,7 +208,7 @@ type answerReader struct {
 }
 
 // got, when set, is given the answer's body and headers.
-func (e *Engine) roundTrip(c net.Conn, j *jar, raw []byte, head, eager bool, sent time.Time, got func([]byte, func(string) []byte)) (first time.Time, status int, keep bool, err error) {
+func (e *Engine) roundTrip(c net.Conn, site int, j *jar, raw []byte, head, eager bool, sent time.Time, got func([]byte, func(string) []byte)) (first time.Time, status int, keep bool, err error) {
 	if err := c.SetDeadline(sent.Add(e.cfg.timeout)); err != nil {
 		return time.Time{}, 0, false, err
 	}
@@ -257,7 +257,7 @@ func (e *Engine) roundTrip(c net.Conn, j *jar, raw []byte, head, eager bool, sen
 	status = r.StatusCode()
 	if j != nil {
 		for _, v := range r.Header.Cookies() {
-			j.set(v, first)
+			j.set(v, first, site)
 		}
 	}
 	// No body follows a HEAD's answer, nor a 1xx, 204 or 304 (RFC 9112,

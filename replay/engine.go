@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -30,11 +31,15 @@ var _ Sink = (*report.Recorder)(nil)
 // Engine replays a Library against a target. It is safe for concurrent use,
 // though one Run at a time is what it is made for.
 type Engine struct {
-	cfg    config
-	target target
-	lib    *Library
-	shared *fasthttp.HostClient // with WithSharedPool
-	dial   fasthttp.DialFunc
+	cfg config
+	// targets are where requests go: targets[0] the engine's target, the
+	// rest those of WithOrigin; siteOf maps a step's origin to its target.
+	targets []target
+	siteOf  []int
+	names   [][]string // per target, the recorded host names it takes; nil for one
+	lib     *Library
+	shared  []*fasthttp.HostClient // with WithSharedPool, one per target
+	dial    fasthttp.DialFunc
 
 	active   atomic.Int64 // users running now
 	inflight atomic.Int64 // requests in flight
@@ -54,8 +59,7 @@ type Engine struct {
 	cut            atomic.Bool
 	// WebSocket figures: connections opened, messages sent and received.
 	wsConns, wsSent, wsReceived atomic.Int64 // the stop timeout passed: no new connection
-	tls                         *tls.Config
-	raw                         [][][]byte // raw[session][step]: the request as it goes on the wire
+	raw                         [][][]byte   // raw[session][step]: the request as it goes on the wire
 }
 
 // New returns an Engine that replays lib against target (an http or https
@@ -74,7 +78,11 @@ func New(targetURL string, lib *Library, opts ...Option) (*Engine, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("replay: %w", err)
 	}
-	e := &Engine{cfg: c, target: t, lib: lib, dial: dialer(c.sourceIPs, c.timeout), conns: map[net.Conn]struct{}{}, corr: map[string]*corrCount{}}
+	targets, siteOf, err := sites(t, lib, &c)
+	if err != nil {
+		return nil, fmt.Errorf("replay: %w", err)
+	}
+	e := &Engine{cfg: c, targets: targets, siteOf: siteOf, lib: lib, dial: dialer(c.sourceIPs, c.timeout), conns: map[net.Conn]struct{}{}, corr: map[string]*corrCount{}}
 	if c.users != nil {
 		e.fills = make([][][]fill, len(lib.scripts))
 		for i := range lib.scripts {
@@ -104,16 +112,76 @@ func New(targetURL string, lib *Library, opts ...Option) (*Engine, error) {
 	if c.dial != nil {
 		e.dial = c.dial
 	}
-	e.tls = &tls.Config{InsecureSkipVerify: c.insecureTLS, ServerName: t.url.Hostname()} //nolint:gosec // only with WithInsecureTLS
 	e.readers.New = func() any { return &answerReader{br: bufio.NewReaderSize(nil, readBufferSize)} }
 	e.samples.New = func() any { return new(report.Sample) }
 	e.bytes.New = func() any { return new([1]byte) }
 	e.wires.New = func() any { b := make([]byte, 0, 1024); return &b }
+	e.names = e.siteNames()
 	e.raw = e.prepare()
 	if c.sharedPool {
-		e.shared = e.client(1 << 16)
+		for i := range e.targets {
+			e.shared = append(e.shared, e.client(&e.targets[i], 1<<16))
+		}
 	}
 	return e, nil
+}
+
+// sites makes the engine's targets: main first, then one per distinct URL
+// of WithOrigin; siteOf maps each of the library's origins to its target.
+func sites(main target, lib *Library, c *config) (targets []target, siteOf []int, err error) {
+	targets = []target{main}
+	siteOf = make([]int, max(1, len(lib.origins)))
+	for _, m := range c.origins {
+		k := slices.Index(lib.origins, m[0])
+		if k <= 0 {
+			return nil, nil, fmt.Errorf("origin %s: no request of the trace went to it", m[0])
+		}
+		t, err := parseTarget(m[1])
+		if err != nil {
+			return nil, nil, fmt.Errorf("origin %s: %w", m[0], err)
+		}
+		i := slices.IndexFunc(targets, func(o target) bool { return o.url.String() == t.url.String() })
+		if i < 0 {
+			i = len(targets)
+			targets = append(targets, t)
+		}
+		siteOf[k] = i
+	}
+	for k := 1; k < len(lib.origins); k++ {
+		t := &targets[siteOf[k]]
+		t.origins = append(t.origins, lib.origins[k])
+		_, auth, _ := strings.Cut(lib.origins[k], "://")
+		host := auth
+		if h, _, err := net.SplitHostPort(auth); err == nil {
+			host = h
+		}
+		t.names = append(t.names, strings.Trim(host, "[]"))
+	}
+	for i := range targets {
+		t := &targets[i]
+		t.tlsConf = &tls.Config{InsecureSkipVerify: c.insecureTLS, ServerName: t.url.Hostname()} //nolint:gosec // only with WithInsecureTLS
+	}
+	return targets, siteOf, nil
+}
+
+// site returns the index of the target a step's request goes to.
+func (e *Engine) site(st *step) int { return e.siteOf[st.origin] }
+
+// Targets returns where the engine sends requests: its target first, then
+// those of WithOrigin, each with the recorded origins it takes.
+func (e *Engine) Targets() []Target {
+	out := make([]Target, len(e.targets))
+	for i, t := range e.targets {
+		out[i] = Target{URL: t.url.String(), Origins: slices.Clone(t.origins)}
+	}
+	return out
+}
+
+// Target is where a run sends requests, and which recorded origins it
+// takes (none named: the requests in origin form).
+type Target struct {
+	URL     string
+	Origins []string
 }
 
 // dialer opens connections, from each of ips in turn when there are some.
@@ -148,13 +216,12 @@ func bindNoPort(_, _ string, c syscall.RawConn) error {
 	return serr
 }
 
-// client returns a connection pool to the target of at most conns
-// connections.
-func (e *Engine) client(conns int) *fasthttp.HostClient {
+// client returns a connection pool to t of at most conns connections.
+func (e *Engine) client(t *target, conns int) *fasthttp.HostClient {
 	return &fasthttp.HostClient{
-		Addr:                          e.target.addr,
-		IsTLS:                         e.target.tls,
-		TLSConfig:                     e.tls,
+		Addr:                          t.addr,
+		IsTLS:                         t.tls,
+		TLSConfig:                     t.tlsConf,
 		Dial:                          e.dial,
 		MaxConns:                      conns,
 		MaxIdleConnDuration:           90 * time.Second,

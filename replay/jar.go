@@ -11,12 +11,18 @@ import (
 
 // jar is one virtual user's cookies, as the live target set them: the
 // recorded Cookie headers are not replayed, since they name the recording's
-// session. There is one target host, so cookies are kept by name and path;
-// requests a user sends at once (recorded pacing) share the jar, hence the
-// lock. An empty jar costs nothing.
+// session. Cookies are kept by name, path and site (the engine's target
+// that set them: a trace of one host has one), and go to that site, or
+// with a Domain attribute to every site whose recorded host name is in the
+// domain (an app's cookie for .example.com reaching its API); requests a
+// user sends at once (recorded pacing) share the jar, hence the lock. An
+// empty jar costs nothing.
 type jar struct {
 	mu      sync.Mutex
 	cookies []cookie
+	// names are, per site, the recorded host names whose requests go
+	// there; nil for one site.
+	names [][]string
 	// validators are the ETag and Last-Modified of the answers the user
 	// got, by request target: only for targets some request asks
 	// conditionally, as a browser's cache would have them.
@@ -25,12 +31,30 @@ type jar struct {
 
 type cookie struct {
 	name, value, path string
+	domain            string    // the Domain attribute, lower case without its dot; "" for the site's own
+	site              int       // the site that set it
 	expires           time.Time // zero: for the session
 }
 
-// set stores a Set-Cookie header's cookie, or deletes it when it has
-// expired (Max-Age ≤ 0 or Expires in the past).
-func (j *jar) set(header []byte, now time.Time) {
+// goesTo reports whether c goes with requests to site.
+func (j *jar) goesTo(c *cookie, site int) bool {
+	if c.site == site {
+		return true
+	}
+	if c.domain == "" || site >= len(j.names) {
+		return false
+	}
+	for _, n := range j.names[site] {
+		if n == c.domain || strings.HasSuffix(n, "."+c.domain) {
+			return true
+		}
+	}
+	return false
+}
+
+// set stores a Set-Cookie header's cookie from site, or deletes it when it
+// has expired (Max-Age ≤ 0 or Expires in the past).
+func (j *jar) set(header []byte, now time.Time, site int) {
 	c := fasthttp.AcquireCookie()
 	defer fasthttp.ReleaseCookie(c)
 	if err := c.ParseBytes(header); err != nil || len(c.Key()) == 0 {
@@ -51,10 +75,14 @@ func (j *jar) set(header []byte, now time.Time) {
 	case ma < 0, bytes.Contains(bytes.ToLower(header), []byte("max-age=0")):
 		gone = true
 	}
+	var domain string
+	if d := c.Domain(); len(d) > 0 {
+		domain = strings.ToLower(strings.TrimPrefix(string(d), "."))
+	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	for i := range j.cookies {
-		if string(c.Key()) == j.cookies[i].name && j.cookies[i].path == path {
+		if string(c.Key()) == j.cookies[i].name && j.cookies[i].path == path && j.cookies[i].site == site {
 			if gone {
 				j.cookies = append(j.cookies[:i], j.cookies[i+1:]...)
 			} else {
@@ -64,7 +92,7 @@ func (j *jar) set(header []byte, now time.Time) {
 		}
 	}
 	if !gone {
-		j.cookies = append(j.cookies, cookie{name: string(c.Key()), value: string(c.Value()), path: path, expires: expires})
+		j.cookies = append(j.cookies, cookie{name: string(c.Key()), value: string(c.Value()), path: path, domain: domain, site: site, expires: expires})
 	}
 }
 
@@ -80,14 +108,15 @@ func pathMatch(cp string, p []byte) bool {
 	return len(p) == len(cp) || strings.HasSuffix(cp, "/") || p[len(cp)] == '/'
 }
 
-// appendHeader appends the Cookie header for a request to uri, if any
-// cookie goes with it.
-func (j *jar) appendHeader(dst, uri []byte, now time.Time) []byte {
+// appendHeader appends the Cookie header for a request to uri on site, if
+// any cookie goes with it.
+func (j *jar) appendHeader(dst, uri []byte, now time.Time, site int) []byte {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	first := true
-	for _, c := range j.cookies {
-		if (!c.expires.IsZero() && !c.expires.After(now)) || !pathMatch(c.path, uri) {
+	for i := range j.cookies {
+		c := &j.cookies[i]
+		if (!c.expires.IsZero() && !c.expires.After(now)) || !pathMatch(c.path, uri) || !j.goesTo(c, site) {
 			continue
 		}
 		if first {

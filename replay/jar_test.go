@@ -264,7 +264,7 @@ func TestJarPathsAndExpiry(t *testing.T) {
 		"f=7; Max-Age=10",
 		"f=; Max-Age=0", // deletes
 	} {
-		j.set([]byte(h), now)
+		j.set([]byte(h), now, 0)
 	}
 	for _, tc := range []struct{ uri, at, want string }{
 		{"/", "0s", "Cookie: a=1; e=6\r\n"},
@@ -274,7 +274,7 @@ func TestJarPathsAndExpiry(t *testing.T) {
 		{"/api/x", "61s", "Cookie: a=1; b=2; e=6\r\n"}, // c expired
 	} {
 		d, _ := time.ParseDuration(tc.at)
-		if got := string(j.appendHeader(nil, []byte(tc.uri), now.Add(d))); got != tc.want {
+		if got := string(j.appendHeader(nil, []byte(tc.uri), now.Add(d), 0)); got != tc.want {
 			t.Errorf("%s at +%s: %q, want %q", tc.uri, tc.at, got, tc.want)
 		}
 	}
@@ -310,5 +310,27 @@ func TestMissingValuesAreCounted(t *testing.T) {
 	defer mu.Unlock()
 	if strings.Join(got, " ") != "/start /item/rec-abcdef1" {
 		t.Fatalf("the server got %q", got)
+	}
+}
+
+// TestJarSites: a cookie goes back to the site that set it, and with a
+// Domain attribute to every site whose recorded host is in the domain.
+func TestJarSites(t *testing.T) {
+	j := &jar{names: [][]string{{"app.example.com"}, {"api.example.com"}, {"127.0.0.2"}}}
+	now := time.Now()
+	j.set([]byte("own=1"), now, 0)
+	j.set([]byte("shared=2; Domain=.Example.com"), now, 0)
+	j.set([]byte("api=3"), now, 1)
+	for _, tc := range []struct {
+		site int
+		want string
+	}{
+		{0, "Cookie: own=1; shared=2\r\n"},
+		{1, "Cookie: shared=2; api=3\r\n"},
+		{2, ""},
+	} {
+		if got := string(j.appendHeader(nil, []byte("/"), now, tc.site)); got != tc.want {
+			t.Errorf("site %d: %q, want %q", tc.site, got, tc.want)
+		}
 	}
 }

@@ -27,6 +27,58 @@ type Library struct {
 	recorded [][]recordedStep
 	damage   error // why reading the trace stopped early, if it did
 	namer    *report.Namer
+	meta     traces.Meta
+	// origins are the scheme://host[:port] that absolute request URLs
+	// named (a forward proxy's trace), by first appearance; origins[0] is
+	// "", for requests in origin form. counts are their exchanges.
+	origins []string
+	counts  []int
+}
+
+// Origin is a site a trace's requests were addressed to, and how many.
+type Origin struct {
+	// URL is the scheme and authority, such as https://api.example.com or
+	// http://127.0.0.1:8080.
+	URL string
+	// Exchanges counts the requests to it.
+	Exchanges int
+}
+
+// Origins returns the sites that the trace's absolute request URLs name
+// (a forward proxy records them so), most requests first; none for a
+// trace of origin-form requests (a reverse proxy's).
+func (lib *Library) Origins() []Origin {
+	var out []Origin
+	for i := 1; i < len(lib.origins); i++ {
+		out = append(out, Origin{URL: lib.origins[i], Exchanges: lib.counts[i]})
+	}
+	slices.SortStableFunc(out, func(a, b Origin) int { return b.Exchanges - a.Exchanges })
+	return out
+}
+
+// Meta returns the trace's header: what recorded it, and its target.
+func (lib *Library) Meta() traces.Meta { return lib.meta }
+
+// originOf returns the index in lib.origins of the origin an absolute URL
+// names, adding it; 0 for a URL in origin form.
+func (lib *Library) originOf(u string) int {
+	scheme, rest, ok := strings.Cut(u, "://")
+	if !ok {
+		return 0
+	}
+	auth, _, _ := strings.Cut(rest, "/")
+	auth, _, _ = strings.Cut(auth, "?")
+	o := strings.ToLower(scheme) + "://" + strings.ToLower(auth)
+	if len(lib.origins) == 0 {
+		lib.origins, lib.counts = []string{""}, []int{0}
+	}
+	i := slices.Index(lib.origins, o)
+	if i < 0 {
+		i = len(lib.origins)
+		lib.origins, lib.counts = append(lib.origins, o), append(lib.counts, 0)
+	}
+	lib.counts[i]++
+	return i
 }
 
 // Damage returns why the trace could not be read to its end (a damaged
@@ -60,6 +112,7 @@ type step struct {
 	watchErrors bool
 	status      int       // the recorded answer's status, what the live one is judged against
 	host        string    // the recorded Host: an Origin or Referer naming it names the target at replay
+	origin      int       // the index of its origin in the library's, 0 for a request in origin form
 	head        bool      // a HEAD request: its answer has no body
 	ws          *wsScript // non-nil for a WebSocket upgrade
 	// echoes are headers whose recorded value was a cookie of the same
@@ -213,6 +266,7 @@ func Load(r *traces.Reader, opts ...LoadOption) (*Library, error) {
 
 // load adds every session of r to lib.
 func (lib *Library) load(r *traces.Reader) (*Library, error) {
+	lib.meta = r.Meta()
 	for {
 		s := new(traces.Session)
 		err := r.Next(s)
@@ -288,6 +342,7 @@ func (lib *Library) add(s *traces.Session) {
 			head:     ex.Method == "HEAD",
 			status:   ex.Status,
 			host:     ex.Host,
+			origin:   lib.originOf(ex.URL),
 		}
 		if st.op != "" {
 			if b, ok := plain.Exchanges[i].ResponseContent(); ok && len(b) > 0 {

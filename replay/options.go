@@ -1,6 +1,7 @@
 package replay
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -57,6 +58,7 @@ type config struct {
 	users        *Users
 	insecureTLS  bool
 	dial         func(addr string) (net.Conn, error)
+	origins      [][2]string // recorded origin, and where its requests go
 }
 
 func defaultConfig() config {
@@ -219,12 +221,34 @@ func ip4(ip net.IP) uint32 {
 	return uint32(ip[0])<<24 | uint32(ip[1])<<16 | uint32(ip[2])<<8 | uint32(ip[3])
 }
 
-// target is where requests go.
+// WithOrigin sends the requests recorded to origin (scheme://host[:port],
+// as Library.Origins names it) to url, an http or https URL, instead of
+// to the engine's target. A forward proxy's trace names an origin in each
+// request; the requests of origins given no WithOrigin go to the target.
+func WithOrigin(origin, url string) Option {
+	return func(c *config) error {
+		if !strings.Contains(origin, "://") {
+			return fmt.Errorf("origin %q: want scheme://host[:port]", origin)
+		}
+		c.origins = append(c.origins, [2]string{strings.ToLower(strings.TrimSuffix(origin, "/")), url})
+		return nil
+	}
+}
+
+// target is where requests go: the engine's target, or where WithOrigin
+// sends an origin.
 type target struct {
-	url  *url.URL
-	addr string // host:port
-	host string // the Host header
-	tls  bool
+	url     *url.URL
+	addr    string // host:port
+	host    string // the Host header
+	tls     bool
+	tlsConf *tls.Config
+	// names are the recorded host names whose requests go here: a cookie
+	// set for a domain goes to the targets of the names in it.
+	names []string
+	// origins are the recorded origins whose requests go here: an Origin
+	// or Referer naming one names this target.
+	origins []string
 }
 
 func parseTarget(s string) (target, error) {

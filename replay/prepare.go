@@ -12,10 +12,10 @@ func (e *Engine) build(req *fasthttp.Request, st *step) {
 	req.Header.SetNoDefaultContentType(true) // send the recorded one, or none
 	req.Header.SetMethodBytes(st.method)
 	req.SetRequestURIBytes(st.uri)
-	req.Header.SetHost(e.target.host)
+	req.Header.SetHost(e.targets[e.site(st)].host)
 	for _, h := range st.headers {
 		if !e.overridden(h[0]) {
-			req.Header.AddBytesKV(h[0], e.ownOrigin(h[0], h[1], st.host))
+			req.Header.AddBytesKV(h[0], e.ownOrigin(h[0], h[1], st))
 		}
 	}
 	switch {
@@ -51,17 +51,35 @@ func (e *Engine) expected(st *step) int {
 	return st.status
 }
 
-// ownOrigin returns the value of a header to send: an Origin or Referer
-// that named the recorded site itself (its Host) names the target instead,
-// so that a target that checks origins (a WebSocket upgrader, a CSRF check)
-// sees its own.
-func (e *Engine) ownOrigin(name, value []byte, host string) []byte {
-	if host == "" || !strings.EqualFold(string(name), "Origin") && !strings.EqualFold(string(name), "Referer") {
+// ownOrigin returns the value of a header of st to send: an Origin or
+// Referer that named the recorded site itself (its Host) names its target
+// instead, so that a target that checks origins (a WebSocket upgrader, a
+// CSRF check) sees its own; one that named another recorded origin (an
+// app's page calling its API) names where that origin's requests go now.
+func (e *Engine) ownOrigin(name, value []byte, st *step) []byte {
+	if !strings.EqualFold(string(name), "Origin") && !strings.EqualFold(string(name), "Referer") {
 		return value
 	}
+	v := string(value)
+	named := func(prefix string) (string, bool) {
+		rest, ok := strings.CutPrefix(v, prefix)
+		return rest, ok && (rest == "" || rest[0] == '/' || rest[0] == '?')
+	}
+	for i := range e.targets {
+		t := &e.targets[i]
+		for _, o := range t.origins {
+			if rest, ok := named(o); ok {
+				return []byte(t.url.Scheme + "://" + t.host + rest)
+			}
+		}
+	}
+	if st.host == "" {
+		return value
+	}
+	t := &e.targets[e.site(st)]
 	for _, scheme := range []string{"http://", "https://"} {
-		if rest, ok := strings.CutPrefix(string(value), scheme+host); ok && (rest == "" || rest[0] == '/' || rest[0] == '?') {
-			return []byte(e.target.url.Scheme + "://" + e.target.host + rest)
+		if rest, ok := named(scheme + st.host); ok {
+			return []byte(t.url.Scheme + "://" + t.host + rest)
 		}
 	}
 	return value

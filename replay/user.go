@@ -26,8 +26,9 @@ type user struct {
 	e       *Engine
 	k       int
 	profile string
-	hc      *fasthttp.HostClient // with a shared pool
-	conns   userConns            // otherwise
+	shared  []*fasthttp.HostClient // with a shared pool, per site
+	conns   userConns              // otherwise: to the engine's target
+	more    []userConns            // and to the other sites, made when first used
 	// lastWait is how long the user's latest answer took to begin, in
 	// ns; fast answers let the next request take its buffer at once.
 	lastWait atomic.Int64
@@ -48,10 +49,11 @@ func (e *Engine) runUser(soft, hard context.Context, plan *scheduler.Plan, k int
 	if e.cfg.users != nil {
 		u.vals = e.cfg.users.values(k, 1)
 	}
+	u.jar.names = e.names
 	if e.shared != nil {
-		u.hc = e.shared
+		u.shared = e.shared
 	} else {
-		defer u.conns.closeAll(e)
+		defer u.closeConns()
 	}
 	n := 0
 	for _, iv := range pu.Active {
@@ -234,8 +236,9 @@ func (u *user) send(st *step, raw []byte, due time.Time, sv *sessionVars, fills 
 			}
 		}
 	}
-	if u.hc != nil {
-		first, status, err = u.sendShared(st, raw, subs, sv, smp)
+	site := e.site(st)
+	if u.shared != nil {
+		first, status, err = u.sendShared(u.shared[site], site, st, raw, subs, sv, smp)
 	} else {
 		eager := u.lastWait.Load() < int64(eagerBelow)
 		var buf, sub *[]byte
@@ -283,7 +286,7 @@ func (u *user) send(st *step, raw []byte, due time.Time, sv *sessionVars, fills 
 			*sub = substitute(*sub, raw, subs)
 			raw = *sub
 		}
-		first, status, err = e.exchange(&u.conns, j, raw, st.head, eager, smp.Sent, got)
+		first, status, err = e.exchange(u.connsTo(site), site, j, raw, st.head, eager, smp.Sent, got)
 		if buf != nil {
 			e.wires.Put(buf)
 		}
@@ -322,7 +325,7 @@ func (u *user) send(st *step, raw []byte, due time.Time, sv *sessionVars, fills 
 func (u *user) withState(dst, raw []byte, st *step, now time.Time) []byte {
 	end := bytes.Index(raw, []byte("\r\n\r\n")) + 2
 	dst = append(dst[:0], raw[:end]...)
-	dst = u.jar.appendHeader(dst, st.uri, now)
+	dst = u.jar.appendHeader(dst, st.uri, now, u.e.site(st))
 	if len(st.conditional) > 0 {
 		dst = u.jar.appendConditional(dst, st.uri, st.conditional)
 	}
@@ -337,8 +340,40 @@ func (u *user) withState(dst, raw []byte, st *step, now time.Time) []byte {
 	return append(dst, raw[end:]...)
 }
 
-// sendShared sends a step through the engine's shared pool.
-func (u *user) sendShared(st *step, raw []byte, subs []substitution, sv *sessionVars, smp *report.Sample) (first time.Time, status int, err error) {
+// connsTo returns the user's connections to site.
+func (u *user) connsTo(site int) *userConns {
+	if site == 0 {
+		return &u.conns
+	}
+	if u.more == nil {
+		u.more = make([]userConns, len(u.e.targets)-1)
+	}
+	return &u.more[site-1]
+}
+
+// closeConns closes the user's idle connections.
+func (u *user) closeConns() {
+	u.conns.closeAll(u.e)
+	for i := range u.more {
+		u.more[i].closeAll(u.e)
+	}
+}
+
+// siteNames returns, per target, the recorded host names whose requests
+// go there, for cookies set for a domain; nil for one target.
+func (e *Engine) siteNames() [][]string {
+	if len(e.targets) == 1 {
+		return nil
+	}
+	out := make([][]string, len(e.targets))
+	for i := range e.targets {
+		out[i] = e.targets[i].names
+	}
+	return out
+}
+
+// sendShared sends a step through the engine's shared pool to site.
+func (u *user) sendShared(hc *fasthttp.HostClient, site int, st *step, raw []byte, subs []substitution, sv *sessionVars, smp *report.Sample) (first time.Time, status int, err error) {
 	e := u.e
 	req := fasthttp.AcquireRequest()
 	resp := fasthttp.AcquireResponse()
@@ -353,15 +388,15 @@ func (u *user) sendShared(st *step, raw []byte, subs []substitution, sv *session
 		e.build(req, st)
 	}
 	if e.cfg.recorded {
-		if err := u.hc.Do(req, resp); err != nil {
+		if err := hc.Do(req, resp); err != nil {
 			return time.Time{}, 0, err
 		}
 		return u.drain(resp)
 	}
 	now := time.Now()
 	u.jar.mu.Lock()
-	for _, c := range u.jar.cookies {
-		if (c.expires.IsZero() || c.expires.After(now)) && pathMatch(c.path, st.uri) {
+	for i := range u.jar.cookies {
+		if c := &u.jar.cookies[i]; (c.expires.IsZero() || c.expires.After(now)) && pathMatch(c.path, st.uri) && u.jar.goesTo(c, site) {
 			req.Header.SetCookie(c.name, c.value)
 		}
 	}
@@ -371,11 +406,11 @@ func (u *user) sendShared(st *step, raw []byte, subs []substitution, sv *session
 			req.Header.Set(ec.header, v)
 		}
 	}
-	if err := u.hc.Do(req, resp); err != nil {
+	if err := hc.Do(req, resp); err != nil {
 		return time.Time{}, 0, err
 	}
 	for _, v := range resp.Header.Cookies() {
-		u.jar.set(v, time.Now())
+		u.jar.set(v, time.Now(), site)
 	}
 	if sv != nil && len(st.sets) > 0 || st.watchErrors {
 		first = time.Now()

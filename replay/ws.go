@@ -18,8 +18,10 @@ import (
 // being the one that makes as many frames as the recording had.
 func (u *user) socket(active context.Context, stop time.Time, st *step, due, t0 time.Time, sv *sessionVars) {
 	e := u.e
+	site := e.site(st)
+	t := &e.targets[site]
 	scheme := "ws://"
-	if e.target.tls {
+	if t.tls {
 		scheme = "wss://"
 	}
 	// The live values of the session (a ticket in the URL, a token in a
@@ -34,14 +36,14 @@ func (u *user) socket(active context.Context, stop time.Time, st *step, due, t0 
 		name := string(kv[0])
 		if strings.EqualFold(name, "Origin") || strings.EqualFold(name, "User-Agent") ||
 			strings.EqualFold(name, "Authorization") || strings.HasPrefix(strings.ToLower(name), "x-") {
-			h.Add(name, live(e.ownOrigin(kv[0], kv[1], st.host), false))
+			h.Add(name, live(e.ownOrigin(kv[0], kv[1], st), false))
 		}
 	}
 	if e.cfg.recorded {
 		for _, kv := range st.recorded {
 			h.Set(string(kv[0]), string(kv[1]))
 		}
-	} else if line := u.jar.appendHeader(nil, st.uri, time.Now()); len(line) > 0 {
+	} else if line := u.jar.appendHeader(nil, st.uri, time.Now(), site); len(line) > 0 {
 		h.Set("Cookie", strings.TrimSuffix(strings.TrimPrefix(string(line), "Cookie: "), "\r\n"))
 	}
 	for _, ec := range st.echoes {
@@ -55,10 +57,10 @@ func (u *user) socket(active context.Context, stop time.Time, st *step, due, t0 
 	d := websocket.Dialer{
 		NetDial:          func(_, addr string) (net.Conn, error) { return e.dial(addr) },
 		HandshakeTimeout: e.cfg.timeout,
-		TLSClientConfig:  e.tls,
+		TLSClientConfig:  t.tlsConf,
 	}
 	smp := report.Sample{Kind: report.WSConnect, Profile: u.profile, Endpoint: st.endpoint, Intended: due, Sent: time.Now(), Expected: e.expected(st)}
-	conn, resp, err := d.DialContext(u.hard, scheme+e.target.host+live(st.uri, true), h)
+	conn, resp, err := d.DialContext(u.hard, scheme+t.host+live(st.uri, true), h)
 	smp.Done = time.Since(smp.Sent)
 	smp.FirstByte = smp.Done
 	if resp != nil {

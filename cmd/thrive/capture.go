@@ -8,6 +8,7 @@ import (
 	"log"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -36,22 +37,37 @@ type captureFlags struct {
 	grace               time.Duration
 	quiet               bool
 	cpuProfile          string
+	// A forward proxy's (no --target).
+	printCA       bool
+	caCert, caKey string
+	hosts         []string
+	proxyAuth     string
 }
 
 func newCaptureCmd() *cobra.Command {
 	f := captureFlags{}
 	cmd := &cobra.Command{
-		Use:   "capture --target URL [--listen ADDR] [--out FILE]",
-		Short: "Record real sessions through a reverse proxy into a trace",
-		Long: `Run a reverse proxy in front of a backend and record what goes through it: every HTTP
-exchange and WebSocket frame, grouped into sessions (one client's visit: its session
-cookie, else its credential, else its address and User-Agent), each labelled with a
-profile by rules. Credentials are replaced by stable placeholders unless --keep-secrets.
+		Use:   "capture [--listen ADDR] [--target URL] [--out FILE]",
+		Short: "Record real sessions through a proxy into a trace",
+		Long: `Run a proxy and record what goes through it: every HTTP exchange and WebSocket frame,
+grouped into sessions (one client's visit: its session cookie, else its credential, else
+its address and User-Agent), each labelled with a profile by rules. Credentials are
+replaced by stable placeholders unless --keep-secrets.
+
+Without --target it is a forward proxy that browsers, apps and curl -x are pointed at:
+plain HTTP is relayed to the host each request names, HTTPS and wss:// through CONNECT,
+decrypted with certificates signed by the capture's own CA (made on first use in the
+user's config directory; --print-ca prints it and how to trust it). --host limits what is
+recorded; other hosts are tunnelled untouched. With --target it is a reverse proxy in
+front of that one backend.
 
 Sessions are written when they end (idle, a new login, --max-session, or when the capture
 stops); finished sessions reach the file every second. Ctrl-C or SIGTERM lets requests in
 flight finish, closes WebSockets, writes every open session and prints a summary.`,
-		Example: "  thrive capture --listen 127.0.0.1:9000 --target http://127.0.0.1:8000 --out capture.thrv\n" +
+		Example: "  thrive capture --listen :9000 --proxy-auth rec:secret   # a forward proxy; browsers use http://HOST:9000\n" +
+			"  thrive capture --print-ca > thrive-ca.pem\n" +
+			"  thrive capture --host api.example.com --host '*.example.com'\n" +
+			"  thrive capture --listen 127.0.0.1:9000 --target http://127.0.0.1:8000 --out capture.thrv\n" +
 			"  thrive capture --target https://staging.example --tls-cert cert.pem --tls-key key.pem --rotate 1h\n" +
 			"  thrive capture --print-rules > rules.yaml",
 		Args: usageArgs(cobra.NoArgs),
@@ -59,7 +75,7 @@ flight finish, closes WebSockets, writes every open session and prints a summary
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.listen, "listen", "127.0.0.1:9000", "address to listen on (:9000 for every interface)")
-	fl.StringVar(&f.target, "target", "", "the backend's URL (http or https)")
+	fl.StringVar(&f.target, "target", "", "the backend's URL (http or https): a reverse proxy in front of it; without, a forward proxy")
 	fl.StringVarP(&f.out, "out", "o", "capture.thrv", "the trace file to write")
 	fl.StringVar(&f.rules, "rules", "", "YAML file of profile rules (see --print-rules)")
 	fl.BoolVar(&f.printRules, "print-rules", false, "print the built-in profile rules as YAML and exit")
@@ -77,6 +93,11 @@ flight finish, closes WebSockets, writes every open session and prints a summary
 	fl.BoolVar(&f.eventLoop, "event-loop", false, "relay plain HTTP on event loops (less added latency; buffers for slow receivers)")
 	fl.DurationVar(&f.grace, "grace", 10*time.Second, "on stop, time requests in flight get to finish")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no status line")
+	fl.BoolVar(&f.printCA, "print-ca", false, "print the forward proxy's CA certificate (PEM) and how to trust it, and exit")
+	fl.StringVar(&f.caCert, "ca-cert", "", "sign the forward proxy's certificates with this CA (PEM; default: the one in the config directory)")
+	fl.StringVar(&f.caKey, "ca-key", "", "the key of --ca-cert (PEM)")
+	fl.StringArrayVar(&f.hosts, "host", nil, "forward proxy: record only this host (repeatable; *.example.com for subdomains); others are tunnelled")
+	fl.StringVar(&f.proxyAuth, "proxy-auth", "", "forward proxy: clients must present these Basic credentials (user:pass)")
 	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the capture to this file (for thrive's developers)")
 	_ = fl.MarkHidden("cpuprofile")
 	return cmd
@@ -123,8 +144,12 @@ func runCapture(cmd *cobra.Command, f *captureFlags) error {
 		_, err = out.Write(y)
 		return err
 	}
-	if f.target == "" {
-		return usageError("--target is required, such as --target http://127.0.0.1:8000")
+	if f.printCA {
+		return printCA(out, cmd.ErrOrStderr(), f)
+	}
+	forward := f.target == ""
+	if !forward && (len(f.hosts) > 0 || f.proxyAuth != "" || f.caCert != "" || f.caKey != "") {
+		return usageError("--host, --proxy-auth, --ca-cert and --ca-key are for a forward proxy (no --target)")
 	}
 	maxBody, err := parseSize(f.maxBody)
 	if err != nil {
@@ -164,6 +189,13 @@ func runCapture(cmd *cobra.Command, f *captureFlags) error {
 	if f.eventLoop {
 		opts = append(opts, capture.WithEventLoop())
 	}
+	if forward {
+		fopts, err := forwardOptions(cmd.ErrOrStderr(), f)
+		if err != nil {
+			return err
+		}
+		opts = append(opts, fopts...)
+	}
 	// Open sessions' exchanges kept against a kill, beside the trace.
 	opts = append(opts, capture.WithJournal(f.out+capture.JournalSuffix))
 	// What the proxy itself says (bad requests, a recovered panic, a
@@ -194,9 +226,16 @@ func runCapture(cmd *cobra.Command, f *captureFlags) error {
 		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"http/1.1"}, MinVersion: tls.VersionTLS12})
 		scheme = "https"
 	}
-	fmt.Fprintf(out, "capturing %s://%s → %s into %s (Ctrl-C to stop)\n", scheme, ln.Addr(), f.target, f.out)
-	if f.eventLoop && (scheme == "https" || strings.HasPrefix(f.target, "https:")) {
-		fmt.Fprintln(out, "--event-loop relays plain HTTP only: TLS goes through the goroutine relay")
+	if forward {
+		fmt.Fprintf(out, "capturing as a forward proxy at %s://%s into %s (Ctrl-C to stop); point clients at it (HTTPS_PROXY=%[1]s://%[2]s)\n", scheme, ln.Addr(), f.out)
+		if f.proxyAuth == "" && !loopbackListen(ln.Addr()) {
+			fmt.Fprintf(cmd.ErrOrStderr(), "warning: the proxy listens on %s beyond loopback without --proxy-auth: anyone who reaches it can use it\n", ln.Addr())
+		}
+	} else {
+		fmt.Fprintf(out, "capturing %s://%s → %s into %s (Ctrl-C to stop)\n", scheme, ln.Addr(), f.target, f.out)
+	}
+	if f.eventLoop && (forward || scheme == "https" || strings.HasPrefix(f.target, "https:")) {
+		fmt.Fprintln(out, "--event-loop relays a reverse proxy's plain HTTP only: TLS and forward proxies go through the goroutine relay")
 	}
 
 	var wg sync.WaitGroup
@@ -215,6 +254,9 @@ func runCapture(cmd *cobra.Command, f *captureFlags) error {
 
 	st := cp.Stats()
 	fmt.Fprintf(out, "\ncaptured %d sessions, %d exchanges, %d WebSocket frames into %s", st.Sessions, st.Exchanges, st.Frames, strings.Join(sink.Files(), ", "))
+	if st.TLSFailures > 0 {
+		fmt.Fprintf(out, "; %d clients refused the capture's certificate (see --print-ca; leave pinned hosts out with --host)", st.TLSFailures)
+	}
 	if st.DroppedExchanges+st.DroppedSessions > 0 {
 		fmt.Fprintf(out, "; dropped %d exchanges (buffer full) and %d sessions (trace not writable)", st.DroppedExchanges, st.DroppedSessions)
 	}
@@ -279,4 +321,76 @@ func captureStatus(st capture.Stats) string {
 		line += " · " + st.SinkErr.Error()
 	}
 	return line
+}
+
+// forwardOptions are a forward proxy's: its CA (made on first use), the
+// hosts in scope and the proxy's credentials.
+func forwardOptions(stderr io.Writer, f *captureFlags) ([]capture.Option, error) {
+	ca, err := loadCA(stderr, f)
+	if err != nil {
+		return nil, err
+	}
+	opts := []capture.Option{capture.WithCA(ca)}
+	if len(f.hosts) > 0 {
+		opts = append(opts, capture.WithHosts(f.hosts...))
+	}
+	if f.proxyAuth != "" {
+		user, pass, ok := strings.Cut(f.proxyAuth, ":")
+		if !ok {
+			return nil, usageError("--proxy-auth %q: want user:password", f.proxyAuth)
+		}
+		opts = append(opts, capture.WithProxyAuth(user, pass))
+	}
+	return opts, nil
+}
+
+// loadCA loads --ca-cert/--ca-key, or the CA of the config directory,
+// making it on first use.
+func loadCA(stderr io.Writer, f *captureFlags) (*capture.CA, error) {
+	if (f.caCert == "") != (f.caKey == "") {
+		return nil, usageError("--ca-cert and --ca-key go together")
+	}
+	if f.caCert != "" {
+		return capture.LoadCA(f.caCert, f.caKey)
+	}
+	dir, err := capture.DefaultCADir()
+	if err != nil {
+		return nil, err
+	}
+	ca, created, err := capture.LoadOrCreateCA(dir)
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		fmt.Fprintf(stderr, "made a new CA for the forward proxy in %s; clients must trust it to be recorded over HTTPS: thrive capture --print-ca\n", dir)
+	}
+	return ca, nil
+}
+
+// printCA prints the CA's certificate, and to stderr the ways to trust it,
+// so that stdout is a PEM file.
+func printCA(out, stderr io.Writer, f *captureFlags) error {
+	ca, err := loadCA(io.Discard, f)
+	if err != nil {
+		return err
+	}
+	path := f.caCert
+	if path == "" {
+		dir, err := capture.DefaultCADir()
+		if err != nil {
+			return err
+		}
+		path = filepath.Join(dir, capture.CACertFile)
+	}
+	if _, err := out.Write(ca.PEM()); err != nil {
+		return err
+	}
+	_, err = io.WriteString(stderr, capture.TrustHelp(path))
+	return err
+}
+
+// loopbackListen reports whether a listener's address is loopback only.
+func loopbackListen(a net.Addr) bool {
+	ta, ok := a.(*net.TCPAddr)
+	return ok && ta.IP.IsLoopback()
 }
