@@ -28,6 +28,11 @@ func runCheck(cmd *cobra.Command, path string, f *replayFlags) error {
 	if err != nil {
 		return err
 	}
+	routes, err := f.route(cmd.OutOrStdout(), lib)
+	if err != nil {
+		return err
+	}
+	opts = append(opts, routes...)
 	picked, err := lib.CheckSessions(f.checkSessions, f.profiles)
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)

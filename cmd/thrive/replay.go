@@ -25,6 +25,7 @@ import (
 
 type replayFlags struct {
 	target        string
+	maps          []string
 	users         int
 	spawnRate     float64
 	runTime       time.Duration
@@ -69,31 +70,34 @@ type replayFlags struct {
 func newReplayCmd() *cobra.Command {
 	f := replayFlags{}
 	cmd := &cobra.Command{
-		Use:   "replay FILE --target URL [--users N] [--run-time D] [flags]",
+		Use:   "replay [FILE] [--target URL] [--users N] [--run-time D] [flags]",
 		Short: "Replay recorded sessions as many concurrent users",
 		Long: `Replay the sessions of a trace as N concurrent virtual users against a target. Each user
 plays a recorded session of its profile (the recorded mix, or --mix), keeping the session's
 timing, then another, until the run ends. Latency is measured from when each request was
-due, and the generator's lateness (schedule lag) is measured too.`,
-		Example: "  thrive replay capture.thrv --target http://127.0.0.1:8000 --users 1000 --spawn-rate 50 --run-time 5m\n" +
+due, and the generator's lateness (schedule lag) is measured too.
+
+FILE defaults to capture.thrv, what thrive capture writes. The load goes where the trace
+was recorded going: a reverse proxy's target, or for a forward proxy's trace each request's
+own scheme and host; --target replaces the main one (the reverse proxy's target, or the
+host with the most requests), --map HOST=URL sends another recorded host elsewhere.`,
+		Example: "  thrive replay --users=10000 --scale-time   # capture.thrv, where it was recorded going\n" +
+			"  thrive replay capture.thrv --target http://127.0.0.1:8000 --users 1000 --spawn-rate 50 --run-time 5m\n" +
+			"  thrive replay capture.thrv --target https://staging.app.test --map api.app.test=https://staging-api.app.test\n" +
 			"  thrive replay capture.thrv --target http://127.0.0.1:8000 --users 100 --run-time 1m --scale-time\n" +
 			"  thrive replay capture.thrv --target http://127.0.0.1:8000 --stages 100:2m,1000:5m,0:1m --mix chat=30,browse=60,import=10",
-		Args: usageArgs(cobra.RangeArgs(1, 2)),
+		Args: usageArgs(cobra.RangeArgs(0, 2)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			// pflag takes "--scale-time 0.5" as the bare flag and a second
-			// argument: put the factor back where it belongs.
-			if len(args) == 2 {
-				file, ok := scaleArg(args, &f)
-				if !ok {
-					return usageError("one trace file, please: got %q", args)
-				}
-				args = []string{file}
+			path, err := traceArg(cmd.ErrOrStderr(), args, &f)
+			if err != nil {
+				return err
 			}
-			return runReplay(cmd, args[0], &f)
+			return runReplay(cmd, path, &f)
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.target, "target", "", "the backend's URL: its scheme and host replace the recorded ones")
+	fl.StringVar(&f.target, "target", "", "the backend's URL: its scheme and host replace the recorded main ones (default: where the trace was recorded going)")
+	fl.StringArrayVar(&f.maps, "map", nil, "send the requests recorded to HOST to URL instead: HOST=URL (repeatable; HOST as recorded: api.example.com, host:port or https://host:port)")
 	fl.IntVarP(&f.users, "users", "u", 10, "concurrent users")
 	fl.Float64VarP(&f.spawnRate, "spawn-rate", "r", 0, "users started a second (0: all at once)")
 	fl.DurationVarP(&f.runTime, "run-time", "t", time.Minute, "how long the run lasts")
@@ -136,19 +140,66 @@ due, and the generator's lateness (schedule lag) is measured too.`,
 	return cmd
 }
 
-// scaleArg finds a time factor given after a bare --scale-time among two
-// arguments, and returns the other, the trace.
-func scaleArg(args []string, f *replayFlags) (string, bool) {
-	if f.scaleTime != "auto" {
-		return "", false
-	}
-	for i, a := range args {
-		if v, err := strconv.ParseFloat(a, 64); err == nil && v > 0 {
-			f.scaleTime = a
-			return args[1-i], true
+// defaultTrace is the trace replay takes when given none: what thrive
+// capture writes by default.
+const defaultTrace = "capture.thrv"
+
+// traceArg returns the trace of replay's arguments. pflag takes
+// "--scale-time 0.5" as the bare flag and an argument: a positive number
+// that is not a file is the factor, put back where it belongs. Without a
+// file, capture.thrv, said on warn.
+func traceArg(warn io.Writer, args []string, f *replayFlags) (string, error) {
+	var files []string
+	for _, a := range args {
+		if v, err := strconv.ParseFloat(a, 64); err == nil && v > 0 && f.scaleTime == "auto" {
+			if _, serr := os.Stat(a); serr != nil {
+				f.scaleTime = a
+				continue
+			}
 		}
+		files = append(files, a)
 	}
-	return "", false
+	switch len(files) {
+	case 1:
+		return files[0], nil
+	case 0:
+		if _, err := os.Stat(defaultTrace); err != nil {
+			return "", usageError("no trace given, and no %s here: record one with thrive capture --listen :9000 (a proxy to point browsers and apps at) or thrive capture --target URL (in front of a backend), or name a trace file", defaultTrace)
+		}
+		fmt.Fprintf(warn, "replaying %s (the capture's default output; name a trace file to take another)\n", defaultTrace)
+		return defaultTrace, nil
+	}
+	return "", usageError("one trace file, please: got %q", files)
+}
+
+// route decides where the load goes (Library.Routes), sets f.target to the
+// main target and returns the options for the others. A run whose load
+// goes beyond loopback to hosts that came from the trace rather than a
+// flag says so first of all.
+func (f *replayFlags) route(out io.Writer, lib *replay.Library) ([]replay.Option, error) {
+	r, err := lib.Routes(f.target, f.maps)
+	if errors.Is(err, replay.ErrNoTarget) {
+		return nil, usageError("--target is required: the trace does not say where it was recorded going, such as --target http://127.0.0.1:8000")
+	}
+	if err != nil {
+		return nil, usageError("--map: %v", err)
+	}
+	if remote := r.Remote(); len(remote) > 0 {
+		fmt.Fprintf(out, "the load goes beyond this machine, to hosts taken from the trace rather than from a flag: %s (--target and --map send it elsewhere)\n", strings.Join(remote, ", "))
+	}
+	f.target = r.Target
+	if len(r.Origins) > 0 {
+		dests := []string{r.Target}
+		for _, o := range r.Origins {
+			if o[0] == o[1] {
+				dests = append(dests, o[1])
+			} else {
+				dests = append(dests, o[0]+" → "+o[1])
+			}
+		}
+		fmt.Fprintf(out, "the load goes to %s\n", strings.Join(dests, ", "))
+	}
+	return r.Options(), nil
 }
 
 func (f *replayFlags) config(cmd *cobra.Command) (scheduler.Config, error) {
@@ -260,9 +311,6 @@ func (f *replayFlags) options() ([]replay.Option, error) {
 }
 
 func runReplay(cmd *cobra.Command, path string, f *replayFlags) error {
-	if f.target == "" {
-		return usageError("--target is required, such as --target http://127.0.0.1:8000")
-	}
 	if f.check {
 		return runCheck(cmd, path, f)
 	}
@@ -294,6 +342,11 @@ func runReplay(cmd *cobra.Command, path string, f *replayFlags) error {
 	if err != nil {
 		return err
 	}
+	routes, err := f.route(cmd.OutOrStdout(), lib)
+	if err != nil {
+		return err
+	}
+	opts = append(opts, routes...)
 	if f.ladder {
 		return runLadder(cmd, path, f, lib, cfg, opts, criteria)
 	}
