@@ -326,11 +326,7 @@ func captureStatus(st capture.Stats) string {
 // forwardOptions are a forward proxy's: its CA (made on first use), the
 // hosts in scope and the proxy's credentials.
 func forwardOptions(stderr io.Writer, f *captureFlags) ([]capture.Option, error) {
-	ca, err := loadCA(stderr, f)
-	if err != nil {
-		return nil, err
-	}
-	opts := []capture.Option{capture.WithCA(ca)}
+	var opts []capture.Option
 	if len(f.hosts) > 0 {
 		opts = append(opts, capture.WithHosts(f.hosts...))
 	}
@@ -341,7 +337,11 @@ func forwardOptions(stderr io.Writer, f *captureFlags) ([]capture.Option, error)
 		}
 		opts = append(opts, capture.WithProxyAuth(user, pass))
 	}
-	return opts, nil
+	ca, err := loadCA(stderr, f)
+	if err != nil {
+		return nil, err
+	}
+	return append(opts, capture.WithCA(ca)), nil
 }
 
 // loadCA loads --ca-cert/--ca-key, or the CA of the config directory,

@@ -40,8 +40,16 @@ func thriveProcess(t *testing.T, args ...string) (*exec.Cmd, *bufio.Reader) {
 // when pipeErr is set (else it goes to the test's).
 func thriveProcessPiped(t *testing.T, pipeErr bool, args ...string) (*exec.Cmd, *bufio.Reader, io.Reader) {
 	t.Helper()
+	return thriveProcessAt(t, "", pipeErr, args...)
+}
+
+// thriveProcessAt is thriveProcessPiped in the directory dir ("" for the
+// test's own).
+func thriveProcessAt(t *testing.T, dir string, pipeErr bool, args ...string) (*exec.Cmd, *bufio.Reader, io.Reader) {
+	t.Helper()
 	cmd := exec.CommandContext(context.Background(), os.Args[0], args...)
 	cmd.Env = append(os.Environ(), "THRIVE_MAIN=1")
+	cmd.Dir = dir
 	var stderr io.Reader
 	if pipeErr {
 		var err error

@@ -46,6 +46,14 @@ var devtoolsRE = regexp.MustCompile(`DevTools listening on (ws://\S+)`)
 // loopback port and connects to it.
 func StartBrowser(tb testing.TB) *Browser {
 	tb.Helper()
+	return StartBrowserWith(tb, "")
+}
+
+// StartBrowserWith starts Chromium as StartBrowser does, with home as its
+// HOME (where it finds its NSS certificate database, .pki/nssdb) unless
+// empty, and more command-line arguments (--proxy-server).
+func StartBrowserWith(tb testing.TB, home string, args ...string) *Browser {
+	tb.Helper()
 	chromium := Chromium(tb)
 	// The profile is not under the test's TempDir: Chromium's helper
 	// processes may still write there as the test's cleanup removes it.
@@ -56,7 +64,11 @@ func StartBrowser(tb testing.TB) *Browser {
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
 		"--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-extensions",
-		"--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0", "--user-data-dir="+profile, "about:blank")
+		"--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0", "--user-data-dir="+profile)
+	cmd.Args = append(append(cmd.Args, args...), "about:blank")
+	if home != "" {
+		cmd.Env = append(os.Environ(), "HOME="+home)
+	}
 	// Chromium and its helpers in a process group of their own, all
 	// killed at the end.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
