@@ -157,6 +157,13 @@ func New(target string, sink Sink, opts ...Option) (*Capture, error) {
 		cp.redact.headers = c.secretHeads
 	}
 	nd := &net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}
+	if c.dialer != nil {
+		d := *c.dialer
+		if d.Timeout <= 0 || d.Timeout > dialTimeout {
+			d.Timeout = dialTimeout
+		}
+		nd = &d
+	}
 	cp.dialer, cp.netDialer = nd, nd
 	if u != nil && u.Scheme == "https" {
 		cp.dialer = &tls.Dialer{NetDialer: nd, Config: &tls.Config{

@@ -38,6 +38,7 @@ type config struct {
 	hosts       []string // in scope, lower-cased; "*.example.com" for its subdomains
 	proxyAuth   string   // user:pass clients must present; "" for none
 	targetRoots *x509.CertPool
+	dialer      *net.Dialer // nil: the capture's own
 }
 
 func defaultConfig() config {
@@ -256,4 +257,17 @@ func WithProxyAuth(user, password string) Option {
 // instead of the system's.
 func WithTargetRoots(roots *x509.CertPool) Option {
 	return func(c *config) error { c.targetRoots = roots; return nil }
+}
+
+// WithDialer opens the connections to backends and origins with d (its
+// timeout bounded by the capture's 10 s): a local address to leave from, or
+// a Control that refuses some addresses.
+func WithDialer(d *net.Dialer) Option {
+	return func(c *config) error {
+		if d == nil {
+			return errors.New("nil dialer")
+		}
+		c.dialer = d
+		return nil
+	}
 }

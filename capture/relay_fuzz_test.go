@@ -2,14 +2,19 @@ package capture_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/thrive-loadtest/thrive/capture"
 )
 
 // FuzzRelay throws what a fuzzer makes at one running capture over real
@@ -58,6 +63,88 @@ func FuzzRelay(f *testing.F) {
 		// The capture still serves.
 		hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 		req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, p.URL+"/health", nil)
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatalf("after %q the capture no longer answers: %v", data, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || string(body) != "ok" {
+			t.Fatalf("after %q: %d %q", data, resp.StatusCode, body)
+		}
+	})
+}
+
+// loopbackOnly is a dialer that reaches loopback and nothing else, and
+// resolves names from /etc/hosts only: fuzzed request lines name any host,
+// and a fuzzer must send nothing beyond this machine.
+func loopbackOnly() *net.Dialer {
+	return &net.Dialer{
+		Resolver: &net.Resolver{PreferGo: true, Dial: func(context.Context, string, string) (net.Conn, error) {
+			return nil, errors.New("no DNS in the fuzzer")
+		}},
+		Control: func(_, address string, _ syscall.RawConn) error {
+			host, _, err := net.SplitHostPort(address)
+			if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
+				return fmt.Errorf("%s: not loopback", address)
+			}
+			return nil
+		},
+	}
+}
+
+// FuzzForward throws fuzzed request lines and bytes at a forward-proxy
+// capture (CONNECT lines, absolute-form requests, TLS after a CONNECT) and
+// checks after each input that it still relays a request to an origin. Its
+// dialer reaches loopback only.
+//
+//	go test -run XXX -fuzz FuzzForward -fuzztime 60s ./capture/
+func FuzzForward(f *testing.F) {
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		fmt.Fprint(w, "ok")
+	}))
+	f.Cleanup(origin.Close)
+	ca, _, err := capture.NewCA(time.Now())
+	if err != nil {
+		f.Fatal(err)
+	}
+	p := startProxy(f, "", capture.WithCA(ca), capture.WithDialer(loopbackOnly()), capture.WithGrace(time.Second))
+	host := strings.TrimPrefix(p.URL, "http://")
+	o := strings.TrimPrefix(origin.URL, "http://")
+	for _, seed := range []string{
+		"GET " + origin.URL + "/ HTTP/1.1\r\nHost: x\r\n\r\n",
+		"CONNECT " + o + " HTTP/1.1\r\nHost: " + o + "\r\n\r\nGET / HTTP/1.1\r\nHost: " + o + "\r\n\r\n",
+		"CONNECT " + o + " HTTP/1.1\r\n\r\n\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03",
+		"CONNECT [::1]:1 HTTP/1.1\r\n\r\n",
+		"CONNECT 127.0.0.1:0 HTTP/1.1\r\n\r\n",
+		"CONNECT host:port:extra HTTP/1.1\r\n\r\n",
+		"GET http://[::1 HTTP/1.1\r\n\r\n",
+		"GET https://127.0.0.1:1/x HTTP/1.1\r\n\r\n",
+		"POST " + origin.URL + "/u HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab",
+		"GET /relative HTTP/1.1\r\nHost: x\r\n\r\n",
+	} {
+		f.Add([]byte(seed), uint16(9), false)
+	}
+	f.Fuzz(func(t *testing.T, data []byte, cut uint16, closeEarly bool) {
+		c, err := (&net.Dialer{}).DialContext(context.Background(), "tcp", host)
+		if err != nil {
+			t.Fatalf("the capture no longer accepts: %v", err)
+		}
+		step := max(int(cut)%64, 1)
+		for i := 0; i < len(data); i += step {
+			if _, err := c.Write(data[i:min(i+step, len(data))]); err != nil {
+				break
+			}
+		}
+		if !closeEarly {
+			_ = c.SetReadDeadline(time.Now().Add(5 * time.Millisecond))
+			_, _ = io.Copy(io.Discard, c)
+		}
+		c.Close()
+		pu, _ := url.Parse(p.URL)
+		hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{Proxy: http.ProxyURL(pu), DisableKeepAlives: true}}
+		req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, origin.URL+"/health", nil)
 		resp, err := hc.Do(req)
 		if err != nil {
 			t.Fatalf("after %q the capture no longer answers: %v", data, err)

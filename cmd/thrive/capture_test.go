@@ -195,11 +195,13 @@ func TestCapturePrintRules(t *testing.T) {
 }
 
 func TestCaptureBadFlags(t *testing.T) {
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir()) // where a forward proxy's CA is made
 	for _, tc := range []struct {
 		args []string
 		msg  string
 	}{
-		{[]string{"capture"}, "--target is required"},
+		{[]string{"capture", "--host", "a b", "--listen", "127.0.0.1:0"}, "want a name"},
+		{[]string{"capture", "--target", "http://127.0.0.1:1", "--host", "a.test"}, "for a forward proxy"},
 		{[]string{"capture", "--target", "ftp://x"}, "want an http or https URL"},
 		{[]string{"capture", "--target", "http://127.0.0.1:1", "--max-body", "lots"}, "--max-body"},
 		{[]string{"capture", "--target", "http://127.0.0.1:1", "--rotate", "often"}, "--rotate"},
