@@ -299,7 +299,7 @@ func TestSmallRefusals(t *testing.T) {
 		args []string
 		msg  string
 	}{
-		{[]string{"replay"}, "accepts between 1 and 2 arg(s)"},
+		{[]string{"replay", "a", "b", "c"}, "accepts between 0 and 2 arg(s)"},
 		{[]string{"replay", t.TempDir(), "--target", "http://127.0.0.1:1"}, "is a directory, not a trace file"},
 		{[]string{"replay", trace, "--target", "http://127.0.0.1:99999"}, "port 99999: want 1 to 65535"},
 		{[]string{"replay", trace, "--target", "http://127.0.0.1:1", "--threshold", "error_rate<-1%"}, "want a number of 0 or more"},
