@@ -62,13 +62,10 @@ func (lib *Library) Meta() traces.Meta { return lib.meta }
 // originOf returns the index in lib.origins of the origin an absolute URL
 // names, adding it; 0 for a URL in origin form.
 func (lib *Library) originOf(u string) int {
-	scheme, rest, ok := strings.Cut(u, "://")
-	if !ok {
+	o := traces.Origin(u)
+	if o == "" {
 		return 0
 	}
-	auth, _, _ := strings.Cut(rest, "/")
-	auth, _, _ = strings.Cut(auth, "?")
-	o := strings.ToLower(scheme) + "://" + strings.ToLower(auth)
 	if len(lib.origins) == 0 {
 		lib.origins, lib.counts = []string{""}, []int{0}
 	}

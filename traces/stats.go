@@ -38,6 +38,9 @@ type Stats struct {
 	Profiles map[string]int
 	// KeyedBy counts sessions by what grouped them (KeyKind).
 	KeyedBy map[string]int
+	// Hosts counts requests per scheme://host[:port] of the absolute URLs
+	// a forward proxy records; nil when no URL names one.
+	Hosts map[string]int
 	// Status counts responses per status code; 0 means no response.
 	Status map[int]int
 	// Endpoints counts requests per endpoint name.
@@ -116,6 +119,12 @@ func (st *Stats) Add(s *Session) {
 		ex := &s.Exchanges[i]
 		st.Exchanges++
 		st.Status[ex.Status]++
+		if o := Origin(ex.URL); o != "" {
+			if st.Hosts == nil {
+				st.Hosts = map[string]int{}
+			}
+			st.Hosts[o]++
+		}
 		if ex.Error != "" {
 			st.Errors++
 		}
@@ -180,4 +189,16 @@ func (st *Stats) StatusClasses() map[string]int {
 		m[strconv.Itoa(code/100)+"xx"] += n
 	}
 	return m
+}
+
+// Origin returns the scheme://host[:port] of an absolute URL, in lower
+// case, and "" for a URL in origin form (a path).
+func Origin(url string) string {
+	scheme, rest, ok := strings.Cut(url, "://")
+	if !ok {
+		return ""
+	}
+	auth, _, _ := strings.Cut(rest, "/")
+	auth, _, _ = strings.Cut(auth, "?")
+	return strings.ToLower(scheme) + "://" + strings.ToLower(auth)
 }

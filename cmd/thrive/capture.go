@@ -314,6 +314,12 @@ func statusLine(w io.Writer, cp *capture.Capture, done <-chan struct{}) {
 func captureStatus(st capture.Stats) string {
 	line := fmt.Sprintf("open %d · written %d sessions, %d exchanges, %d frames, %s · 502s %d · dropped %d",
 		st.Open, st.Sessions, st.Exchanges, st.Frames, bytesize(st.Bytes), st.BackendErrors, st.DroppedExchanges+st.DroppedSessions)
+	if st.TLSFailures > 0 {
+		line += fmt.Sprintf(" · %d clients refused the CA", st.TLSFailures)
+	}
+	if st.ProxyAuthFailures > 0 {
+		line += fmt.Sprintf(" · %d 407s", st.ProxyAuthFailures)
+	}
 	if st.Undecodable > 0 {
 		line += fmt.Sprintf(" · %d bodies did not decode (kept as recorded, not redacted inside)", st.Undecodable)
 	}

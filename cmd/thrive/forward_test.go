@@ -87,6 +87,9 @@ func TestBrowserThroughForwardProxyThenReplay(t *testing.T) {
 	if err := capture.Wait(); err != nil {
 		t.Fatalf("capture: %v\n%s", err, rest)
 	}
+	if !regexp.MustCompile(`hosts +2 +`).Match(rest) || !strings.Contains(string(rest), site.AppURL+" ") || !strings.Contains(string(rest), site.APIURL+" ") {
+		t.Errorf("the capture's summary does not name both hosts:\n%s", rest)
+	}
 	if site.Counts.Get("logins") != sessions || site.Counts.Get("messages answered") != 2*sessions || site.Counts.Get("401") != 0 {
 		t.Fatalf("recording: the API counted %s", site.Counts.String())
 	}

@@ -114,6 +114,7 @@ type inspection struct {
 	Sessions      int            `json:"sessions"`
 	Profiles      map[string]int `json:"profiles"`
 	KeyedBy       map[string]int `json:"keyed_by"`
+	Hosts         map[string]int `json:"hosts,omitempty"` // requests per scheme://host, for a forward proxy's trace
 	Exchanges     int            `json:"exchanges"`
 	Errors        int            `json:"errors"`
 	StatusClasses map[string]int `json:"status_classes"`
@@ -171,7 +172,7 @@ func newInspection(t *traceFile, st *traces.Stats, top int) *inspection {
 	in := &inspection{
 		File: t.path, FileBytes: t.size, Version: m.Version, Created: m.Created, Source: m.Source, Target: m.Target,
 		Redacted: m.Redacted, Start: st.First, End: st.Last, SpanSeconds: st.Span().Seconds(),
-		Sessions: st.Sessions, Profiles: st.Profiles, KeyedBy: st.KeyedBy, Exchanges: st.Exchanges, Errors: st.Errors,
+		Sessions: st.Sessions, Profiles: st.Profiles, KeyedBy: st.KeyedBy, Hosts: st.Hosts, Exchanges: st.Exchanges, Errors: st.Errors,
 		StatusClasses: st.StatusClasses(), WebSockets: st.WebSockets,
 		Frames: st.FramesSent + st.FramesReceived, FramesSent: st.FramesSent, FramesRecv: st.FramesReceived,
 		RequestBytes: st.RequestBytes, ResponseBytes: st.ResponseBytes, FrameBytes: st.FrameBytes,
@@ -210,6 +211,9 @@ func printInspection(w io.Writer, in *inspection) error {
 	fmt.Fprintf(tw, "sessions\t%d\t%s\n", in.Sessions, shares(in.Profiles, in.Sessions))
 	if len(in.KeyedBy) > 0 {
 		fmt.Fprintf(tw, "keyed by\t\t%s\n", shares(in.KeyedBy, in.Sessions))
+	}
+	if len(in.Hosts) > 0 {
+		fmt.Fprintf(tw, "hosts\t%d\t%s\n", len(in.Hosts), shares(in.Hosts, in.Exchanges))
 	}
 	fmt.Fprintf(tw, "exchanges\t%d\t%s; transport errors %d\n", in.Exchanges, shares(in.StatusClasses, in.Exchanges), in.Errors)
 	fmt.Fprintf(tw, "websockets\t%d\t%d frames: %d sent, %d received\n", in.WebSockets, in.Frames, in.FramesSent, in.FramesRecv)
