@@ -44,35 +44,49 @@ func FuzzRelay(f *testing.F) {
 	} {
 		f.Add([]byte(seed), uint16(7), false)
 	}
+	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	f.Fuzz(func(t *testing.T, data []byte, cut uint16, closeEarly bool) {
-		c, err := (&net.Dialer{}).DialContext(context.Background(), "tcp", host)
-		if err != nil {
-			t.Fatalf("the capture no longer accepts: %v", err)
-		}
-		step := max(int(cut)%64, 1)
-		for i := 0; i < len(data); i += step {
-			if _, err := c.Write(data[i:min(i+step, len(data))]); err != nil {
-				break // the capture closed on bad input: allowed
-			}
-		}
-		if !closeEarly {
-			_ = c.SetReadDeadline(time.Now().Add(5 * time.Millisecond))
-			_, _ = io.Copy(io.Discard, c)
-		}
-		c.Close()
-		// The capture still serves.
-		hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-		req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, p.URL+"/health", nil)
-		resp, err := hc.Do(req)
-		if err != nil {
-			t.Fatalf("after %q the capture no longer answers: %v", data, err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 || string(body) != "ok" {
-			t.Fatalf("after %q: %d %q", data, resp.StatusCode, body)
-		}
+		throw(t, host, data, cut, closeEarly)
+		stillServes(t, hc, p.URL+"/health", data)
 	})
+}
+
+// throw writes data to the capture at host on a connection of its own, in
+// pieces cut where cut says, reads what comes back for a moment unless
+// closeEarly, and closes.
+func throw(t *testing.T, host string, data []byte, cut uint16, closeEarly bool) {
+	t.Helper()
+	c, err := (&net.Dialer{}).DialContext(context.Background(), "tcp", host)
+	if err != nil {
+		t.Fatalf("the capture no longer accepts: %v", err)
+	}
+	step := max(int(cut)%64, 1)
+	for i := 0; i < len(data); i += step {
+		if _, err := c.Write(data[i:min(i+step, len(data))]); err != nil {
+			break // the capture closed on bad input: allowed
+		}
+	}
+	if !closeEarly {
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Millisecond))
+		_, _ = io.Copy(io.Discard, c)
+	}
+	c.Close()
+}
+
+// stillServes checks that a good request through hc to url is answered
+// "ok" after data was thrown at the capture.
+func stillServes(t *testing.T, hc *http.Client, url string, data []byte) {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, url, nil)
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatalf("after %q the capture no longer answers: %v", data, err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(body) != "ok" {
+		t.Fatalf("after %q: %d %q", data, resp.StatusCode, body)
+	}
 }
 
 // loopbackOnly is a dialer that reaches loopback and nothing else, and
@@ -126,33 +140,10 @@ func FuzzForward(f *testing.F) {
 	} {
 		f.Add([]byte(seed), uint16(9), false)
 	}
+	pu, _ := url.Parse(p.URL)
+	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{Proxy: http.ProxyURL(pu), DisableKeepAlives: true}}
 	f.Fuzz(func(t *testing.T, data []byte, cut uint16, closeEarly bool) {
-		c, err := (&net.Dialer{}).DialContext(context.Background(), "tcp", host)
-		if err != nil {
-			t.Fatalf("the capture no longer accepts: %v", err)
-		}
-		step := max(int(cut)%64, 1)
-		for i := 0; i < len(data); i += step {
-			if _, err := c.Write(data[i:min(i+step, len(data))]); err != nil {
-				break
-			}
-		}
-		if !closeEarly {
-			_ = c.SetReadDeadline(time.Now().Add(5 * time.Millisecond))
-			_, _ = io.Copy(io.Discard, c)
-		}
-		c.Close()
-		pu, _ := url.Parse(p.URL)
-		hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{Proxy: http.ProxyURL(pu), DisableKeepAlives: true}}
-		req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, origin.URL+"/health", nil)
-		resp, err := hc.Do(req)
-		if err != nil {
-			t.Fatalf("after %q the capture no longer answers: %v", data, err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 || string(body) != "ok" {
-			t.Fatalf("after %q: %d %q", data, resp.StatusCode, body)
-		}
+		throw(t, host, data, cut, closeEarly)
+		stillServes(t, hc, origin.URL+"/health", data)
 	})
 }
