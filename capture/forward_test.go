@@ -155,6 +155,20 @@ func get(t *testing.T, c *http.Client, u string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
+// fails asks u through c and returns the error, if any; an answer's body
+// is closed.
+func fails(c *http.Client, u string) error {
+	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, u, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.Do(req)
+	if err == nil {
+		resp.Body.Close()
+	}
+	return err
+}
+
 func urls(ss []*traces.Session) []string {
 	var out []string
 	for _, s := range ss {
@@ -275,17 +289,17 @@ func TestForwardProxyScopeTrustAndAuth(t *testing.T) {
 	inURL := "https://localhost:" + port(in.URL)
 
 	// Without credentials: 407, for CONNECT and plain requests alike.
-	if _, err := proxiedClient(p.URL, trust).Get(inURL + "/"); err == nil || !strings.Contains(err.Error(), "Proxy Authentication Required") {
+	if err := fails(proxiedClient(p.URL, trust), inURL+"/"); err == nil || !strings.Contains(err.Error(), "Proxy Authentication Required") {
 		t.Errorf("CONNECT without credentials: %v, want a 407", err)
 	}
 	withAuth := strings.Replace(p.URL, "http://", "http://rec:s3cret@", 1)
 	wrong := strings.Replace(p.URL, "http://", "http://rec:nope@", 1)
-	if _, err := proxiedClient(wrong, trust).Get(inURL + "/"); err == nil {
+	if err := fails(proxiedClient(wrong, trust), inURL+"/"); err == nil {
 		t.Error("CONNECT with a wrong password went through")
 	}
 
 	// A client that does not trust the CA.
-	if _, err := proxiedClient(withAuth, o.roots).Get(inURL + "/untrusted"); err == nil || !errors.As(err, new(*tls.CertificateVerificationError)) {
+	if err := fails(proxiedClient(withAuth, o.roots), inURL+"/untrusted"); err == nil || !errors.As(err, new(*tls.CertificateVerificationError)) {
 		t.Errorf("a client without the CA: %v, want a certificate verification error", err)
 	}
 
@@ -298,7 +312,7 @@ func TestForwardProxyScopeTrustAndAuth(t *testing.T) {
 	if code, _ := get(t, proxiedClient(withAuth, o.roots), out.URL+"/out"); code != 200 {
 		t.Errorf("out of scope: %d", code)
 	}
-	if _, err := proxiedClient(withAuth, trust).Get(out.URL + "/out-again"); err == nil {
+	if err := fails(proxiedClient(withAuth, trust), out.URL+"/out-again"); err == nil {
 		t.Error("out of scope, the client saw a certificate of the capture's CA")
 	}
 	ss := p.stop()
