@@ -84,7 +84,7 @@ func TestStatusesAsRecorded(t *testing.T) {
 			for i := range sink.samples {
 				rec.Observe(&sink.samples[i])
 			}
-			res := rec.Result(srv.URL, "", time.Now(), nil)
+			res := rec.Result(srv.URL, "", time.Now(), report.RunParams{})
 			mu.Lock()
 			defer mu.Unlock()
 			if served["/favicon.ico"][404] == 0 {

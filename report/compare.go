@@ -66,10 +66,8 @@ const (
 // second run of the baseline.
 func Compare(base, cand, noise *Result, maxRegression float64) (*Comparison, error) {
 	c := &Comparison{MaxRegress: maxRegression, Alpha: 0.01, BaseLabel: base.Label, CandLabel: cand.Label, minRequests: 20}
-	for _, p := range []string{"trace", "users", "run_time", "scale", "pacing", "mix"} {
-		if base.Params[p] != cand.Params[p] {
-			c.Warnings = append(c.Warnings, fmt.Sprintf("the runs differ in %s: %q and %q; the comparison may not be like for like", p, base.Params[p], cand.Params[p]))
-		}
+	for _, d := range base.Params.differences(&cand.Params, "trace", "users", "run_time", "scale", "pacing", "mix") {
+		c.Warnings = append(c.Warnings, fmt.Sprintf("the runs differ in %s: %q and %q; the comparison may not be like for like", d[0], d[1], d[2]))
 	}
 	bh, err := endpointHists(base)
 	if err != nil {

@@ -28,7 +28,7 @@ func runOf(seed uint64, n int, slow float64, label string) *Result {
 				Done: time.Duration(float64(20*time.Millisecond) * f)})
 		}
 	}
-	return r.Result("http://t", label, start.Add(time.Minute), map[string]string{"trace": "t", "users": "10", "run_time": "1m0s"})
+	return r.Result("http://t", label, start.Add(time.Minute), RunParams{Trace: "t", Users: 10, RunTime: "1m0s"})
 }
 
 func TestMannWhitney(t *testing.T) {
@@ -95,7 +95,7 @@ func TestCompare(t *testing.T) {
 	}
 	// Different runs warn; markdown and JSON render.
 	other := runOf(3, 2000, 1.3, "v2")
-	other.Params["users"] = "20"
+	other.Params.Users = 20
 	c, err = Compare(base, other, nil, 0.1)
 	if err != nil {
 		t.Fatal(err)

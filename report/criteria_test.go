@@ -23,7 +23,7 @@ func knownResult() *Result {
 	for range 10 {
 		r.Observe(&Sample{Kind: HTTP, Profile: "chat", Endpoint: "GET /b", Status: 429, Intended: start, Sent: start, Done: 5 * time.Second})
 	}
-	return r.Result("http://t", "", start.Add(10*time.Second), nil)
+	return r.Result("http://t", "", start.Add(10*time.Second), RunParams{})
 }
 
 func TestPercentilesOfAKnownDistribution(t *testing.T) {
@@ -121,7 +121,7 @@ func TestCriterionScopedByOperation(t *testing.T) {
 	for i, ep := range []string{"POST /graphql Checkout", "POST /graphql Product", "POST /graphql Product"} {
 		r.Observe(&Sample{Kind: HTTP, Endpoint: ep, Status: 200, Expected: 200, Intended: start, Sent: start, Done: time.Duration(100*(i+1)) * time.Millisecond})
 	}
-	res := r.Result("http://x", "", start.Add(time.Second), nil)
+	res := r.Result("http://x", "", start.Add(time.Second), RunParams{})
 	for _, tc := range []struct {
 		criterion string
 		requests  string
@@ -145,7 +145,7 @@ func TestLongPollsKeepTheirWaitApart(t *testing.T) {
 		r.Observe(&Sample{Kind: HTTP, Endpoint: "GET /api/items", Status: 200, Intended: start, Sent: start, Done: 5 * time.Millisecond})
 		r.Observe(&Sample{Kind: LongPoll, Endpoint: "GET /api/feed", Status: 200, Intended: start, Sent: start, Done: 25 * time.Second})
 	}
-	res := r.Result("http://x", "", start.Add(time.Second), nil)
+	res := r.Result("http://x", "", start.Add(time.Second), RunParams{})
 	for _, tc := range []struct{ criterion, actual string }{
 		{"p95<1s", "5.0 ms"}, {"long-poll:p95>20s", "25.00 s"}, {"error_rate<1%", "0.00% (0 of 20)"},
 	} {

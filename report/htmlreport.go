@@ -36,7 +36,7 @@ type htmlData struct {
 	Status       []htmlCount        `json:"status"`
 	WebSockets   []htmlFigure       `json:"websockets"`
 	Criteria     []Verdict          `json:"criteria"`
-	Params       map[string]string  `json:"params"`
+	Params       RunParams          `json:"params"`
 	Extra        map[string]float64 `json:"extra,omitempty"`
 }
 

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -24,33 +23,28 @@ func Merge(rs []*Result) (*Result, error) {
 	first := rs[0]
 	seen := map[string]int{}
 	for i, r := range rs {
-		for _, p := range []string{"trace", "library", "seed", "pacing", "scale"} {
-			if r.Params[p] != first.Params[p] {
-				return nil, fmt.Errorf("result %d has %s %q, result 1 %q: not shards of one run", i+1, p, r.Params[p], first.Params[p])
-			}
+		if d := r.Params.differences(&first.Params, "trace", "library", "seed", "pacing", "scale"); len(d) > 0 {
+			return nil, fmt.Errorf("result %d has %s %q, result 1 %q: not shards of one run", i+1, d[0][0], d[0][1], d[0][2])
 		}
 		if r.Target != first.Target {
 			return nil, fmt.Errorf("result %d ran against %s, result 1 against %s", i+1, r.Target, first.Target)
 		}
-		shard, n := shardOf(r.Params["shard"])
-		_, n1 := shardOf(first.Params["shard"])
+		shard, n := shardOf(r.Params.Shard)
+		_, n1 := shardOf(first.Params.Shard)
 		if n != n1 {
-			return nil, fmt.Errorf("result %d is shard %s, result 1 %s: different shard counts", i+1, r.Params["shard"], first.Params["shard"])
+			return nil, fmt.Errorf("result %d is shard %s, result 1 %s: different shard counts", i+1, r.Params.Shard, first.Params.Shard)
 		}
 		if shard == "" && len(rs) > 1 {
 			return nil, fmt.Errorf("result %d is a whole run, not a shard (--shard i/n): there is nothing to merge it with", i+1)
 		}
 		if j, dup := seen[shard]; dup {
-			return nil, fmt.Errorf("results %d and %d are both shard %s", j+1, i+1, r.Params["shard"])
+			return nil, fmt.Errorf("results %d and %d are both shard %s", j+1, i+1, r.Params.Shard)
 		}
 		seen[shard] = i
 	}
-	m := &Result{Version: FormatVersion, Target: first.Target, Label: first.Label, Start: first.Start, End: first.End, Params: map[string]string{}}
-	for k, v := range first.Params {
-		m.Params[k] = v
-	}
-	_, n := shardOf(first.Params["shard"])
-	m.Params["shard"] = fmt.Sprintf("%d of %s merged", len(rs), n)
+	m := &Result{Version: FormatVersion, Target: first.Target, Label: first.Label, Start: first.Start, End: first.End, Params: first.Params}
+	_, n := shardOf(first.Params.Shard)
+	m.Params.Shard = fmt.Sprintf("%d of %s merged", len(rs), n)
 	for _, r := range rs {
 		if r.Start.Before(m.Start) {
 			m.Start = r.Start
@@ -71,9 +65,7 @@ func Merge(rs []*Result) (*Result, error) {
 	secLags := map[int64]float64{}
 	users := 0
 	for _, r := range rs {
-		if u, err := strconv.Atoi(r.Params["users"]); err == nil && u > users {
-			users = u
-		}
+		users = max(users, r.Params.Users)
 		m.Requests += r.Requests
 		m.Failures += r.Failures
 		m.AsRecorded += r.AsRecorded
@@ -140,7 +132,7 @@ func Merge(rs []*Result) (*Result, error) {
 		}
 	}
 	if users > 0 {
-		m.Params["users"] = strconv.Itoa(users)
+		m.Params.Users = users
 	}
 	m.Lag, m.LagHist = latencyOf(lag), encode(lag)
 	slices.SortFunc(order, func(a, b [3]string) int { return strings.Compare(a[0]+a[1]+a[2], b[0]+b[1]+b[2]) })
@@ -168,14 +160,6 @@ func Merge(rs []*Result) (*Result, error) {
 }
 
 // shardOf splits "i/n"; a whole run is shard "" of "1".
-func shardOf(s string) (string, string) {
-	i, n, ok := strings.Cut(s, "/")
-	if !ok {
-		return "", "1"
-	}
-	return i, n
-}
-
 func mergeInto(dst *hdrhistogram.Histogram, enc []byte, what string) error {
 	if len(enc) == 0 {
 		return nil

@@ -23,8 +23,8 @@ func TestMergeIsExact(t *testing.T) {
 		whole.Observe(&s)
 		shards[i%4].Observe(&s)
 	}
-	params := func(shard string) map[string]string {
-		return map[string]string{"trace": "t.thrv", "library": "10 sessions", "seed": "1", "pacing": "recorded", "scale": "1", "shard": shard, "users": "40"}
+	params := func(shard string) RunParams {
+		return RunParams{Trace: "t.thrv", Library: "10 sessions", Seed: 1, Pacing: "recorded", Scale: 1, Shard: shard, Users: 40}
 	}
 	want := whole.Result("http://t", "", start.Add(21*time.Second), params(""))
 	var parts []*Result
@@ -60,17 +60,13 @@ func TestMergeIsExact(t *testing.T) {
 		change func(*Result)
 		want   string
 	}{
-		{func(r *Result) { r.Params["seed"] = "2" }, "seed"},
-		{func(r *Result) { r.Params["trace"] = "other.thrv" }, "trace"},
-		{func(r *Result) { r.Params["shard"] = "1/3" }, "shard counts"},
-		{func(r *Result) { r.Params["shard"] = "0/4" }, "both shard 0/4"},
+		{func(r *Result) { r.Params.Seed = 2 }, "seed"},
+		{func(r *Result) { r.Params.Trace = "other.thrv" }, "trace"},
+		{func(r *Result) { r.Params.Shard = "1/3" }, "shard counts"},
+		{func(r *Result) { r.Params.Shard = "0/4" }, "both shard 0/4"},
 		{func(r *Result) { r.Target = "http://u" }, "ran against"},
 	} {
 		bad := *parts[1]
-		bad.Params = map[string]string{}
-		for k, v := range parts[1].Params {
-			bad.Params[k] = v
-		}
 		tc.change(&bad)
 		if _, err := Merge([]*Result{parts[0], &bad}); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("want an error about %s, got %v", tc.want, err)

@@ -18,7 +18,7 @@ func TestRecorderCountsAndQuantiles(t *testing.T) {
 		r.Observe(&s)
 	}
 	r.Observe(&Sample{Kind: HTTP, Profile: "browse", Endpoint: "GET /x", Err: ErrRefused, Intended: start, Sent: start})
-	res := r.Result("http://t", "b1", start.Add(time.Second), nil)
+	res := r.Result("http://t", "b1", start.Add(time.Second), RunParams{})
 	if res.Requests != 101 || res.Failures != 11 || len(res.Endpoints) != 1 {
 		t.Fatalf("requests %d failures %d endpoints %d", res.Requests, res.Failures, len(res.Endpoints))
 	}

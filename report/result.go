@@ -22,7 +22,7 @@ type Result struct {
 	Label    string            `json:"label,omitempty"`
 	Start    time.Time         `json:"start"`
 	End      time.Time         `json:"end"`
-	Params   map[string]string `json:"params"`
+	Params   RunParams         `json:"params"`
 	Requests int64             `json:"requests"`
 	Failures int64             `json:"failures"`
 	// AsRecorded counts the 4xx answers the recording had as 4xx too
@@ -138,7 +138,7 @@ func kindName(k Kind) string {
 }
 
 // Result returns what was recorded as a result file.
-func (r *Recorder) Result(target, label string, end time.Time, params map[string]string) *Result {
+func (r *Recorder) Result(target, label string, end time.Time, params RunParams) *Result {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	res := &Result{Version: FormatVersion, Target: target, Label: label, Start: r.start, End: end, Params: params,

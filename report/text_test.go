@@ -45,7 +45,7 @@ func fixedResult() *report.Result {
 	}
 	r.Observe(&report.Sample{Kind: report.WSReply, Profile: "chat", Endpoint: "WS /ws/chat/", Status: 101, Silent: true,
 		Intended: start, Sent: start, FirstByte: 40 * time.Millisecond, Done: 900 * time.Millisecond})
-	return r.Result("http://127.0.0.1:8000", "golden", start.Add(10*time.Second), map[string]string{"users": "20"})
+	return r.Result("http://127.0.0.1:8000", "golden", start.Add(10*time.Second), report.RunParams{Users: 20})
 }
 
 // TestSummaryGolden holds the end-of-run table to its layout. Run with

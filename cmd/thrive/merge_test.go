@@ -55,8 +55,8 @@ func TestMergeShardProcesses(t *testing.T) {
 		t.Fatalf("merge: exit %d: %s\n%s", code, errOut, stdout)
 	}
 	m := readResult(t, all)
-	if got := served(t, backend) - before; m.Requests != got || m.Requests != sum || m.Failures != 0 || m.Params["shard"] != "4 of 4 merged" {
-		t.Fatalf("merged %d requests (%d failures, shard %q); the shards made %d and the backend served %d", m.Requests, m.Failures, m.Params["shard"], sum, got)
+	if got := served(t, backend) - before; m.Requests != got || m.Requests != sum || m.Failures != 0 || m.Params.Shard != "4 of 4 merged" {
+		t.Fatalf("merged %d requests (%d failures, shard %q); the shards made %d and the backend served %d", m.Requests, m.Failures, m.Params.Shard, sum, got)
 	}
 	code, _, errOut = thrive(t, "merge", shards[0], shards[0], "--out", filepath.Join(dir, "bad.json"))
 	if code != exitError || !strings.Contains(errOut, "both shard 0/4") {

@@ -355,7 +355,7 @@ func runReplay(cmd *cobra.Command, path string, f *replayFlags) error {
 		return runErr
 	}
 	if i, ok := errors.AsType[interrupt](runErr); ok {
-		return &exitErr{code: i.code(), err: fmt.Errorf("%w after %s of %s: the results of that part are written", i, res.Params["ran_for"], res.Params["run_time"])}
+		return &exitErr{code: i.code(), err: fmt.Errorf("%w after %s of %s: the results of that part are written", i, res.Params.RanFor, res.Params.RunTime)}
 	}
 	if err := unreachable(res, f.target); err != nil {
 		return err
@@ -499,15 +499,14 @@ func runOnce(cmd *cobra.Command, path string, f *replayFlags, lib *replay.Librar
 	wg.Wait()
 	end := time.Now()
 
-	params := map[string]string{
-		"trace": path, "users": strconv.Itoa(plan.TotalUsers()), "run_time": plan.Duration().String(),
-		"scale": strconv.FormatFloat(plan.Scale(), 'g', -1, 64), "pacing": f.pacing, "seed": strconv.FormatUint(f.seed, 10),
-		"shard": f.shard, "mix": strings.Join(mix, ", "), "library": lib.String(),
+	params := report.RunParams{
+		Trace: path, Users: plan.TotalUsers(), RunTime: plan.Duration().String(), Scale: plan.Scale(), Pacing: f.pacing,
+		Seed: f.seed, Shard: f.shard, Mix: strings.Join(mix, ", "), Library: lib.String(),
 	}
 	i, wasStopped := interrupted(cmd.Context())
 	if wasStopped {
-		params["ran_for"] = end.Sub(start).Round(time.Millisecond).String()
-		params["stopped_by"] = i.name()
+		params.RanFor = end.Sub(start).Round(time.Millisecond).String()
+		params.StoppedBy = i.name()
 		runErr = i // not the engine's "context canceled"
 	}
 	res := rec.Result(f.target, f.label, end, params)

@@ -49,7 +49,7 @@ func TestReplayAgainstDemo(t *testing.T) {
 		t.Fatalf("output:\n%s", stdout)
 	}
 	res := readResult(t, out)
-	if res.Requests == 0 || res.Label != "build-7" || res.Params["users"] != "20" || len(res.Endpoints) == 0 {
+	if res.Requests == 0 || res.Label != "build-7" || res.Params.Users != 20 || len(res.Endpoints) == 0 {
 		t.Fatalf("result %+v", res)
 	}
 	var sum int64
@@ -169,7 +169,7 @@ func TestReplaySIGTERMWritesResults(t *testing.T) {
 		t.Fatalf("exit %v, want 143", err)
 	}
 	res := readResult(t, out)
-	if res.Requests == 0 || !res.Interrupted || res.Params["stopped_by"] != "SIGTERM" || res.Params["ran_for"] == "" {
+	if res.Requests == 0 || !res.Interrupted || res.Params.StoppedBy != "SIGTERM" || res.Params.RanFor == "" {
 		t.Fatalf("result: %d requests, interrupted %v, params %v", res.Requests, res.Interrupted, res.Params)
 	}
 	if ran := res.End.Sub(res.Start); ran > 5*time.Minute {
@@ -220,7 +220,7 @@ func TestReplayTwoSignalsCutAtOnce(t *testing.T) {
 	if ee, ok := errors.AsType[*exec.ExitError](err); !ok || ee.ExitCode() != 130 {
 		t.Fatalf("exit %v, want 130\n%s", err, text)
 	}
-	if res := readResult(t, out); !res.Interrupted || res.Params["stopped_by"] != "SIGINT" {
+	if res := readResult(t, out); !res.Interrupted || res.Params.StoppedBy != "SIGINT" {
 		t.Fatalf("result: interrupted %v, params %v", res.Interrupted, res.Params)
 	}
 }
