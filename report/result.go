@@ -17,14 +17,14 @@ const FormatVersion = 1
 // (summaries, comparisons, merges) is made. Histograms are kept whole, in
 // HdrHistogram's compressed V2 encoding, so that shards merge exactly.
 type Result struct {
-	Version  int               `json:"version"`
-	Target   string            `json:"target"`
-	Label    string            `json:"label,omitempty"`
-	Start    time.Time         `json:"start"`
-	End      time.Time         `json:"end"`
-	Params   RunParams         `json:"params"`
-	Requests int64             `json:"requests"`
-	Failures int64             `json:"failures"`
+	Version  int       `json:"version"`
+	Target   string    `json:"target"`
+	Label    string    `json:"label,omitempty"`
+	Start    time.Time `json:"start"`
+	End      time.Time `json:"end"`
+	Params   RunParams `json:"params"`
+	Requests int64     `json:"requests"`
+	Failures int64     `json:"failures"`
 	// AsRecorded counts the 4xx answers the recording had as 4xx too
 	// (a favicon missing then and now): neither failures nor successes.
 	AsRecorded int64 `json:"as_recorded,omitempty"`
