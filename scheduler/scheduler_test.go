@@ -254,3 +254,22 @@ func TestAutoScale(t *testing.T) {
 		}
 	}
 }
+
+// TestLadderPhaseConfig: a phase sets users, spawn rate and a scaled run
+// time of a second at least, and clears stages.
+func TestLadderPhaseConfig(t *testing.T) {
+	base := Config{Seed: 7, Stages: []Stage{{Users: 5, Duration: time.Minute}}, Scale: 0.5}
+	ph := Ladder()[1]
+	for _, tc := range []struct {
+		scale float64
+		want  time.Duration
+	}{{1, 5 * time.Minute}, {0.01, 3 * time.Second}, {0.0001, time.Second}} {
+		c := ph.Config(base, tc.scale)
+		if c.Users != 1000 || c.SpawnRate != 50 || c.RunTime != tc.want || c.Stages != nil || c.Seed != 7 || c.Scale != 0.5 {
+			t.Errorf("scale %g: %+v", tc.scale, c)
+		}
+		if err := c.Validate(); err != nil {
+			t.Errorf("scale %g: %v", tc.scale, err)
+		}
+	}
+}
