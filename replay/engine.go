@@ -31,7 +31,8 @@ var _ Sink = (*report.Recorder)(nil)
 // Engine replays a Library against a target. It is safe for concurrent use,
 // though one Run at a time is what it is made for.
 type Engine struct {
-	cfg config
+	cfg       config
+	targetURL string // as given to New
 	// targets are where requests go: targets[0] the engine's target, the
 	// rest those of WithOrigin; siteOf maps a step's origin to its target.
 	targets []target
@@ -82,7 +83,7 @@ func New(targetURL string, lib *Library, opts ...Option) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("replay: %w", err)
 	}
-	e := &Engine{cfg: c, targets: targets, siteOf: siteOf, lib: lib, dial: dialer(c.sourceIPs, c.timeout), conns: map[net.Conn]struct{}{}, corr: map[string]*corrCount{}}
+	e := &Engine{cfg: c, targetURL: targetURL, targets: targets, siteOf: siteOf, lib: lib, dial: dialer(c.sourceIPs, c.timeout), conns: map[net.Conn]struct{}{}, corr: map[string]*corrCount{}}
 	if c.users != nil {
 		e.fills = make([][][]fill, len(lib.scripts))
 		for i := range lib.scripts {

@@ -206,3 +206,16 @@ func ReadResult(r io.Reader) (*Result, error) {
 	}
 	return &res, nil
 }
+
+// MaxLagP99 is the schedule lag p99, in milliseconds, past which a run's
+// latencies say more about the generator than about the target.
+const MaxLagP99 = 10
+
+// LagWarning says when the generator, not the target, was the bottleneck
+// (schedule lag p99 past MaxLagP99); "" when it was not.
+func (r *Result) LagWarning() string {
+	if r.Lag.P99 <= MaxLagP99 {
+		return ""
+	}
+	return fmt.Sprintf("warning: schedule lag p99 is %.1f ms: the generator, not the target, was the bottleneck; use fewer users per process (--shard) or more cores", r.Lag.P99)
+}

@@ -202,3 +202,18 @@ func Origin(url string) string {
 	auth, _, _ = strings.Cut(auth, "?")
 	return strings.ToLower(scheme) + "://" + strings.ToLower(auth)
 }
+
+// FormatBytes writes a byte count as people read it: 512 B, 1.5 KiB,
+// 20.0 MiB.
+func FormatBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return strconv.FormatInt(n, 10) + " B"
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return strconv.FormatFloat(float64(n)/float64(div), 'f', 1, 64) + " " + string("KMGTPE"[exp]) + "iB"
+}

@@ -313,7 +313,7 @@ func statusLine(w io.Writer, cp *capture.Capture, done <-chan struct{}) {
 // exchanges, frames, bytes written, backend errors and drops.
 func captureStatus(st capture.Stats) string {
 	line := fmt.Sprintf("open %d · written %d sessions, %d exchanges, %d frames, %s · 502s %d · dropped %d",
-		st.Open, st.Sessions, st.Exchanges, st.Frames, bytesize(st.Bytes), st.BackendErrors, st.DroppedExchanges+st.DroppedSessions)
+		st.Open, st.Sessions, st.Exchanges, st.Frames, traces.FormatBytes(st.Bytes), st.BackendErrors, st.DroppedExchanges+st.DroppedSessions)
 	if st.TLSFailures > 0 {
 		line += fmt.Sprintf(" · %d clients refused the CA", st.TLSFailures)
 	}

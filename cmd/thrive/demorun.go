@@ -133,12 +133,7 @@ func replayDemo(ctx context.Context, cmd *cobra.Command, f *demoFlags, backend s
 	if err != nil {
 		return err
 	}
-	start := time.Now()
-	rec := report.NewRecorder(start)
-	rec.CountUsers(func() int64 { return eng.Status().Users })
-	runErr := eng.Run(ctx, plan, start, rec)
-	res := rec.Result(backend, "demo", time.Now(), report.RunParams{Users: f.users, Scale: plan.Scale()})
-	res.WebSocket = eng.WebSocketStats()
+	res, runErr := eng.Play(ctx, plan, time.Now(), nil, "demo", report.RunParams{Users: f.users, Scale: plan.Scale()})
 	fmt.Fprintf(cmd.OutOrStdout(), "(time scale %.3g: every recorded gap multiplied by it so that whole sessions fit)\n", plan.Scale())
 	report.WriteSummary(cmd.OutOrStdout(), res)
 	if f.html == "" {

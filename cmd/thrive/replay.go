@@ -5,22 +5,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"net"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/thrive-loadtest/thrive/replay"
 	"github.com/thrive-loadtest/thrive/report"
 	"github.com/thrive-loadtest/thrive/scheduler"
-	"golang.org/x/sys/unix"
 )
 
 type replayFlags struct {
@@ -357,7 +353,7 @@ func runReplay(cmd *cobra.Command, path string, f *replayFlags) error {
 	if i, ok := errors.AsType[interrupt](runErr); ok {
 		return &exitErr{code: i.code(), err: fmt.Errorf("%w after %s of %s: the results of that part are written", i, res.Params.RanFor, res.Params.RunTime)}
 	}
-	if err := unreachable(res, f.target); err != nil {
+	if err := replay.Unreachable(res, f.target); err != nil {
 		return err
 	}
 	if f.baseline != "" && runErr == nil {
@@ -473,17 +469,17 @@ func runOnce(cmd *cobra.Command, path string, f *replayFlags, lib *replay.Librar
 	}
 	fmt.Fprintf(out, "replaying %s (%s) against %s: %d users (%d in this process), %s, time scale %.4g, pacing %s, mix %s\n",
 		path, lib, f.target, plan.TotalUsers(), len(plan.Users()), plan.Duration(), plan.Scale(), f.pacing, strings.Join(mix, ", "))
-	if err := memoryCheck(len(plan.Users())); err != nil {
-		return nil, err
+	warn, err := replay.CheckResources(len(plan.Users()), f.sharedPool)
+	if err != nil {
+		return nil, usageError("%v", err)
 	}
-	if warn := filesWarning(len(plan.Users()), f.sharedPool); warn != "" {
+	if warn != "" {
 		fmt.Fprintln(cmd.ErrOrStderr(), warn)
 	}
 	unfilled := lib.Unfilled(f.usersRows)
 	printUnfilled(cmd.ErrOrStderr(), unfilled)
 
 	rec := report.NewRecorder(start)
-	rec.CountUsers(func() int64 { return eng.Status().Users })
 	var wg sync.WaitGroup
 	statusDone := make(chan struct{})
 	if tty, ok := cmd.ErrOrStderr().(*os.File); ok && !f.quiet && isTerminal(tty) {
@@ -494,24 +490,19 @@ func runOnce(cmd *cobra.Command, path string, f *replayFlags, lib *replay.Librar
 		return nil, err
 	}
 	defer stopProfile()
-	runErr := eng.Run(cmd.Context(), plan, start, rec)
-	close(statusDone)
-	wg.Wait()
-	end := time.Now()
-
 	params := report.RunParams{
 		Trace: path, Users: plan.TotalUsers(), RunTime: plan.Duration().String(), Scale: plan.Scale(), Pacing: f.pacing,
 		Seed: f.seed, Shard: f.shard, Mix: strings.Join(mix, ", "), Library: lib.String(),
 	}
-	i, wasStopped := interrupted(cmd.Context())
-	if wasStopped {
-		params.RanFor = end.Sub(start).Round(time.Millisecond).String()
-		params.StoppedBy = i.name()
+	res, runErr := eng.Play(cmd.Context(), plan, start, rec, f.label, params)
+	close(statusDone)
+	wg.Wait()
+	if i, wasStopped := interrupted(cmd.Context()); wasStopped {
+		res.Params.RanFor = res.End.Sub(start).Round(time.Millisecond).String()
+		res.Params.StoppedBy = i.name()
+		res.Interrupted = true
 		runErr = i // not the engine's "context canceled"
 	}
-	res := rec.Result(f.target, f.label, end, params)
-	res.Interrupted = wasStopped
-	res.WebSocket = eng.WebSocketStats()
 	verdicts, _ := report.CheckAll(criteria, res)
 	res.Criteria = verdicts
 	report.WriteSummary(out, res)
@@ -534,8 +525,8 @@ func runOnce(cmd *cobra.Command, path string, f *replayFlags, lib *replay.Librar
 	if err := writeReports(out, res, f.csvPrefix, f.htmlPath); err != nil {
 		return res, err
 	}
-	if res.Lag.P99 > 10 {
-		fmt.Fprintf(cmd.ErrOrStderr(), "warning: schedule lag p99 is %.1f ms: the generator, not the target, was the bottleneck; use fewer users per process (--shard) or more cores\n", res.Lag.P99)
+	if w := res.LagWarning(); w != "" {
+		fmt.Fprintln(cmd.ErrOrStderr(), w)
 	}
 	return res, runErr
 }
@@ -560,37 +551,6 @@ func printUnfilled(w io.Writer, secrets []replay.Secret) {
 		strings.Join(names, ","))
 }
 
-// unreachable reports a run in which the target answered nothing at all.
-func unreachable(res *report.Result, target string) error {
-	if res.Requests == 0 || res.Failures != res.Requests {
-		return nil
-	}
-	kinds := map[string]int64{}
-	answered := false
-	for _, e := range res.Endpoints {
-		for k, n := range e.Errors {
-			kinds[k] += n
-		}
-		if len(e.StatusCodes) > 0 {
-			answered = true
-		}
-	}
-	if answered {
-		return nil
-	}
-	switch {
-	case kinds[string(report.ErrRefused)] > 0:
-		return fmt.Errorf("the target %s refused every connection: is it running, and on that port?", target)
-	case kinds[string(report.ErrPorts)] > 0:
-		return fmt.Errorf("out of local ports to %s: use --source-ips 127.0.0.2-127.0.0.9, fewer users per process (--shard), or --shared-pool", target)
-	}
-	var parts []string
-	for _, k := range slices.Sorted(maps.Keys(kinds)) {
-		parts = append(parts, fmt.Sprintf("%s %d", k, kinds[k]))
-	}
-	return fmt.Errorf("no request to %s got an answer (%s)", target, strings.Join(parts, ", "))
-}
-
 func writeResult(path string, res *report.Result) error {
 	f, err := os.Create(path)
 	if err != nil {
@@ -604,39 +564,6 @@ func writeResult(path string, res *report.Result) error {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	return nil
-}
-
-// bytesPerUser is what a replayed user holds, with room: benchmark 3
-// measured 14.5-15.4 KiB.
-const bytesPerUser = 16 << 10
-
-// memoryCheck refuses, before anything is allocated, a run whose users
-// would need more memory than the machine has.
-func memoryCheck(users int) error {
-	var si unix.Sysinfo_t
-	if err := unix.Sysinfo(&si); err != nil {
-		return nil //nolint:nilerr // no figure to check against: let the run try
-	}
-	total := uint64(si.Totalram) * uint64(si.Unit)
-	if need := uint64(users) * bytesPerUser; need > total {
-		return usageError("%d users in this process need about %s (16 KiB each), and this machine has %s: run them as shards (--shard i/n) on several machines",
-			users, bytesize(int64(need)), bytesize(int64(total)))
-	}
-	return nil
-}
-
-// filesWarning says when the users need more open files than the process
-// may hold. Go raises the soft limit to the hard one at start.
-func filesWarning(users int, shared bool) string {
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		return ""
-	}
-	need := uint64(users) + 64 // a connection a user at least, and some to spare
-	if shared || need <= lim.Cur {
-		return ""
-	}
-	return fmt.Sprintf("warning: %d users need at least %d open files, and this process may hold %d: run the users as shards in several processes (--shard i/n with a shared --start-at), or use --shared-pool", users, need, lim.Cur)
 }
 
 func replayStatus(w io.Writer, eng *replay.Engine, rec *report.Recorder, done <-chan struct{}) {

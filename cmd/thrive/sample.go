@@ -51,7 +51,7 @@ func newSampleCmd() *cobra.Command {
 			if err := f.Close(); err != nil {
 				return fmt.Errorf("%s: %w", out, err)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "wrote %d sessions to %s (%s)\n", n, out, bytesize(w.Size()))
+			fmt.Fprintf(cmd.OutOrStdout(), "wrote %d sessions to %s (%s)\n", n, out, traces.FormatBytes(w.Size()))
 			return nil
 		},
 	}

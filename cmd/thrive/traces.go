@@ -192,7 +192,7 @@ func newInspection(t *traceFile, st *traces.Stats, top int) *inspection {
 
 func printInspection(w io.Writer, in *inspection) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "trace\t%s (%s, format version %d)\n", in.File, bytesize(in.FileBytes), in.Version)
+	fmt.Fprintf(tw, "trace\t%s (%s, format version %d)\n", in.File, traces.FormatBytes(in.FileBytes), in.Version)
 	rec := "recorded"
 	if !in.Created.IsZero() {
 		rec += " " + in.Created.UTC().Format(time.RFC3339)
@@ -222,8 +222,8 @@ func printInspection(w io.Writer, in *inspection) error {
 	if body > 0 {
 		ratio = fmt.Sprintf("; the file is %.1f%% of that", 100*float64(in.FileBytes)/float64(body))
 	}
-	fmt.Fprintf(tw, "bytes\t%s\trequests %s, responses %s, frames %s%s\n", bytesize(body),
-		bytesize(in.RequestBytes), bytesize(in.ResponseBytes), bytesize(in.FrameBytes), ratio)
+	fmt.Fprintf(tw, "bytes\t%s\trequests %s, responses %s, frames %s%s\n", traces.FormatBytes(body),
+		traces.FormatBytes(in.RequestBytes), traces.FormatBytes(in.ResponseBytes), traces.FormatBytes(in.FrameBytes), ratio)
 	if in.Truncated > 0 {
 		fmt.Fprintf(tw, "truncated\t%d\tbodies kept in part (size and SHA-256 kept)\n", in.Truncated)
 	}
@@ -263,19 +263,6 @@ func shares(m map[string]int, total int) string {
 		parts[i] = fmt.Sprintf("%s %d (%.1f%%)", label, m[n], 100*float64(m[n])/float64(max(total, 1)))
 	}
 	return strings.Join(parts, ", ")
-}
-
-func bytesize(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 func newRepairCmd() *cobra.Command {

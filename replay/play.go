@@ -1,0 +1,88 @@
+package replay
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/thrive-loadtest/thrive/report"
+	"github.com/thrive-loadtest/thrive/scheduler"
+	"github.com/thrive-loadtest/thrive/traces"
+	"golang.org/x/sys/unix"
+)
+
+// Play runs plan from start as Run does, recording into rec (a new
+// Recorder from start when nil; give one to read it live), and returns
+// what the run measured as a result file: histograms, per-second series,
+// WebSocket figures, the run's label and params. The error is Run's.
+func (e *Engine) Play(ctx context.Context, plan *scheduler.Plan, start time.Time, rec *report.Recorder, label string, params report.RunParams) (*report.Result, error) {
+	if rec == nil {
+		rec = report.NewRecorder(start)
+	}
+	rec.CountUsers(func() int64 { return e.Status().Users })
+	err := e.Run(ctx, plan, start, rec)
+	res := rec.Result(e.targetURL, label, time.Now(), params)
+	res.WebSocket = e.WebSocketStats()
+	return res, err
+}
+
+// Unreachable reports a run in which the target answered nothing at all,
+// saying why as far as the errors tell: refused connections, no local
+// ports left, or the kinds of errors there were.
+func Unreachable(res *report.Result, target string) error {
+	if res.Requests == 0 || res.Failures != res.Requests {
+		return nil
+	}
+	kinds := map[string]int64{}
+	for _, e := range res.Endpoints {
+		for k, n := range e.Errors {
+			kinds[k] += n
+		}
+		if len(e.StatusCodes) > 0 {
+			return nil // answered, if badly
+		}
+	}
+	switch {
+	case kinds[string(report.ErrRefused)] > 0:
+		return fmt.Errorf("the target %s refused every connection: is it running, and on that port?", target)
+	case kinds[string(report.ErrPorts)] > 0:
+		return fmt.Errorf("out of local ports to %s: use --source-ips 127.0.0.2-127.0.0.9, fewer users per process (--shard), or --shared-pool", target)
+	}
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(kinds)) {
+		parts = append(parts, fmt.Sprintf("%s %d", k, kinds[k]))
+	}
+	return fmt.Errorf("no request to %s got an answer (%s)", target, strings.Join(parts, ", "))
+}
+
+// BytesPerUser is what a replayed user holds, with room: benchmark 3
+// measured 14.5-15.4 KiB.
+const BytesPerUser = 16 << 10
+
+// CheckResources looks, before anything is allocated, at what users in
+// this process need: more memory than the machine has is an error, more open files than the process may hold (without
+// a shared pool) a warning. Go raises the soft limit of open files to the
+// hard one at start.
+func CheckResources(users int, sharedPool bool) (warning string, err error) {
+	var si unix.Sysinfo_t
+	if unix.Sysinfo(&si) == nil {
+		total := uint64(si.Totalram) * uint64(si.Unit)
+		if need := uint64(users) * BytesPerUser; need > total {
+			return "", fmt.Errorf("%d users in this process need about %s (16 KiB each), and this machine has %s: run them as shards (--shard i/n) on several machines",
+				users, traces.FormatBytes(int64(need)), traces.FormatBytes(int64(total)))
+		}
+	}
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return "", nil //nolint:nilerr // no figure to check against: let the run try
+	}
+	need := uint64(users) + 64 // a connection a user at least, and some to spare
+	if sharedPool || need <= lim.Cur {
+		return "", nil
+	}
+	return fmt.Sprintf("warning: %d users need at least %d open files, and this process may hold %d: run the users as shards in several processes (--shard i/n with a shared --start-at), or use --shared-pool", users, need, lim.Cur), nil
+}
