@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"path"
 	"strings"
 
 	"github.com/thrive-loadtest/thrive/traces"
@@ -27,8 +26,9 @@ type Rule struct {
 	Profile string `yaml:"profile"`
 	// Method is an HTTP method, such as POST; empty matches any.
 	Method string `yaml:"method,omitempty"`
-	// Path is a pattern for the URL path: segments match as in path.Match,
-	// and a "**" segment matches any number of segments, none included.
+	// Path is a pattern for the URL path, in the syntax of
+	// traces.MatchPath: a segment is a glob as in path.Match, {name} any
+	// one segment, ** any number of segments, none included.
 	Path string `yaml:"path,omitempty"`
 	// WebSocket, when set, requires the exchange to be (true) or not to be
 	// (false) a WebSocket upgrade.
@@ -65,14 +65,8 @@ func (rs *Rules) Validate() error {
 			errs = append(errs, fmt.Errorf("rule %d (%s): min_share %g not in [0, 1]", i+1, r.Profile, r.MinShare))
 		}
 		if r.Path != "" {
-			if !strings.HasPrefix(r.Path, "/") {
-				errs = append(errs, fmt.Errorf("rule %d (%s): path %q does not start with /", i+1, r.Profile, r.Path))
-			}
-			for _, seg := range strings.Split(r.Path, "/") {
-				if _, err := path.Match(seg, ""); err != nil {
-					errs = append(errs, fmt.Errorf("rule %d (%s): path %q: %w", i+1, r.Profile, r.Path, err))
-					break
-				}
+			if err := traces.CheckPathPattern(r.Path); err != nil {
+				errs = append(errs, fmt.Errorf("rule %d (%s): %w", i+1, r.Profile, err))
 			}
 		}
 	}
@@ -115,29 +109,6 @@ func (rs *Rules) YAML() ([]byte, error) {
 	return b.Bytes(), enc.Close()
 }
 
-// matchPath reports whether the slash-separated segments of p match those of
-// pattern.
-func matchPath(pattern, p []string) bool {
-	for len(pattern) > 0 {
-		if pattern[0] == "**" {
-			for i := 0; i <= len(p); i++ {
-				if matchPath(pattern[1:], p[i:]) {
-					return true
-				}
-			}
-			return false
-		}
-		if len(p) == 0 {
-			return false
-		}
-		if ok, _ := path.Match(pattern[0], p[0]); !ok {
-			return false
-		}
-		pattern, p = pattern[1:], p[1:]
-	}
-	return len(p) == 0
-}
-
 func (r *Rule) matches(ex *traces.Exchange) bool {
 	if r.Method != "" && !strings.EqualFold(r.Method, ex.Method) {
 		return false
@@ -145,26 +116,10 @@ func (r *Rule) matches(ex *traces.Exchange) bool {
 	if r.WebSocket != nil && *r.WebSocket != (ex.WebSocket != nil) {
 		return false
 	}
-	if r.Path != "" && !matchPath(strings.Split(r.Path, "/"), strings.Split(urlPath(ex.URL), "/")) {
+	if r.Path != "" && !traces.MatchPath(r.Path, ex.URL) {
 		return false
 	}
 	return true
-}
-
-// urlPath returns the path of a request target in origin or absolute form.
-func urlPath(u string) string {
-	if i := strings.Index(u, "://"); i >= 0 {
-		u = u[i+3:]
-		if j := strings.IndexByte(u, '/'); j >= 0 {
-			u = u[j:]
-		} else {
-			u = "/"
-		}
-	}
-	if i := strings.IndexAny(u, "?#"); i >= 0 {
-		u = u[:i]
-	}
-	return u
 }
 
 // Profile returns the profile the rules give s.

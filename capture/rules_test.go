@@ -43,28 +43,6 @@ func TestDefaultRules(t *testing.T) {
 	}
 }
 
-func TestMatchPath(t *testing.T) {
-	for _, tc := range []struct {
-		pattern, path string
-		want          bool
-	}{
-		{"/api/*/", "/api/tools/", true},
-		{"/api/*/", "/api/tools/x/", false},
-		{"/api/**", "/api/tools/x/", true},
-		{"/api/**", "/api", true}, // ** matches no segment too
-		{"/api/**", "/apix", false},
-		{"/**/chat/**", "/chat/", true},
-		{"/**/chat/**", "/a/b/chat", true},
-		{"/**/chat/**", "/a/chatter/", false},
-		{"/**", "/", true},
-		{"/p/[0-9]*/", "/p/12/", true},
-	} {
-		if got := matchPath(strings.Split(tc.pattern, "/"), strings.Split(tc.path, "/")); got != tc.want {
-			t.Errorf("matchPath(%q, %q) = %v", tc.pattern, tc.path, got)
-		}
-	}
-}
-
 func TestParseRules(t *testing.T) {
 	rs, err := ParseRules(strings.NewReader(`
 rules:

@@ -12,7 +12,6 @@ import (
 	"strings"
 	"sync/atomic"
 
-	"github.com/thrive-loadtest/thrive/report"
 	"github.com/thrive-loadtest/thrive/traces"
 )
 
@@ -359,7 +358,7 @@ func alnum(c byte) bool {
 // whole segments of its path, query values, JSON values (strings and
 // integers) and form values of its body and of its WebSocket messages.
 func idPositions(ex *traces.Exchange, into map[string]bool) {
-	path, query, _ := strings.Cut(report.RequestURI(ex.URL), "?")
+	path, query, _ := strings.Cut(traces.RequestURI(ex.URL), "?")
 	for _, seg := range pathSegments(path) {
 		if seg != "" {
 			into[seg] = true

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/thrive-loadtest/thrive/report"
 	"github.com/thrive-loadtest/thrive/scheduler"
 	"github.com/thrive-loadtest/thrive/traces"
 )
@@ -26,7 +25,7 @@ type Library struct {
 	// unless the library was made for a check.
 	recorded [][]recordedStep
 	damage   error // why reading the trace stopped early, if it did
-	namer    *report.Namer
+	namer    *traces.Namer
 	meta     traces.Meta
 	// origins are the scheme://host[:port] that absolute request URLs
 	// named (a forward proxy's trace), by first appearance; origins[0] is
@@ -228,7 +227,7 @@ func WithCorrelationRules(rs *CorrelationRules) LoadOption {
 // WithEndpointNames names each request's endpoint by n (the user's
 // patterns first, then the automatic template) instead of the template
 // alone.
-func WithEndpointNames(n *report.Namer) LoadOption {
+func WithEndpointNames(n *traces.Namer) LoadOption {
 	return func(lib *Library) error { lib.namer = n; return nil }
 }
 
@@ -331,7 +330,7 @@ func (lib *Library) add(s *traces.Session) {
 		st := step{
 			offset: ex.Offset, think: ex.Think,
 			method:   []byte(ex.Method),
-			uri:      []byte(report.RequestURI(ex.URL)),
+			uri:      []byte(traces.RequestURI(ex.URL)),
 			body:     ex.ReqBody.Data,
 			endpoint: endpointOf(&plain.Exchanges[i]),
 			op:       plain.Exchanges[i].Operation(),
@@ -497,7 +496,7 @@ func withoutEncoding(hs []traces.Header) []traces.Header {
 // path template, and the GraphQL operation or JSON-RPC method it carries
 // (POST /graphql Checkout).
 func endpointOf(ex *traces.Exchange) string {
-	return withOperation(report.Template(ex.Method, ex.URL), ex.Operation())
+	return withOperation(traces.Template(ex.Method, ex.URL), ex.Operation())
 }
 
 // withOperation adds an operation's name to an endpoint's.

@@ -1,5 +1,9 @@
 // Package traces holds thrive's data model (Session, Exchange, WebSocket,
-// Frame) and the trace file codec that capture writes and replay reads.
+// Frame) and the trace file codec that capture writes and replay reads,
+// and what every package says of an exchange the same way: its endpoint
+// (Template, Namer, Operation), its path patterns (MatchPath, the one
+// syntax of capture's rules and replay's endpoint names), its bodies as
+// the application meant them (Content).
 //
 // # File layout
 //

@@ -18,12 +18,10 @@ const OtherEndpoints = "(other)"
 
 // Stats summarizes sessions, as `thrive traces inspect` prints them. The zero
 // value is ready to use; Add sessions to it.
+//
+// Endpoints are named by Template, so that requests to the same resource
+// count together, and by the operation they carry.
 type Stats struct {
-	// Endpoint, if non-nil, names the endpoint of a request so that
-	// requests to the same resource are counted together. When nil, the
-	// method and the path without its query are used.
-	Endpoint func(method, url string) string
-
 	Sessions   int
 	Exchanges  int
 	WebSockets int
@@ -52,19 +50,10 @@ type Stats struct {
 	Truncated int
 }
 
-// endpoint names ex's endpoint: by the Endpoint hook or its method and
-// path, and the operation it carries (POST /graphql Checkout).
+// endpoint names ex's endpoint: its Template, and the operation it
+// carries (POST /graphql Checkout).
 func (st *Stats) endpoint(ex *Exchange) string {
-	var name string
-	if st.Endpoint != nil {
-		name = st.Endpoint(ex.Method, ex.URL)
-	} else {
-		url := ex.URL
-		if i := strings.IndexAny(url, "?#"); i >= 0 {
-			url = url[:i]
-		}
-		name = ex.Method + " " + url
-	}
+	name := Template(ex.Method, ex.URL)
 	if op := ex.Operation(); op != "" {
 		name += " " + op
 	}

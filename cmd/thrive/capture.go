@@ -17,7 +17,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/thrive-loadtest/thrive/capture"
-	"github.com/thrive-loadtest/thrive/report"
 	"github.com/thrive-loadtest/thrive/traces"
 )
 
@@ -276,7 +275,7 @@ func summarize(w io.Writer, path string) error {
 		return err
 	}
 	defer t.Close()
-	st := traces.Stats{Endpoint: report.Template}
+	st := traces.Stats{}
 	damage := t.each(func(s *traces.Session) error { st.Add(s); return nil })
 	in := newInspection(t, &st, 10)
 	if damage != nil {

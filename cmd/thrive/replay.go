@@ -17,6 +17,7 @@ import (
 	"github.com/thrive-loadtest/thrive/replay"
 	"github.com/thrive-loadtest/thrive/report"
 	"github.com/thrive-loadtest/thrive/scheduler"
+	"github.com/thrive-loadtest/thrive/traces"
 )
 
 type replayFlags struct {
@@ -328,7 +329,7 @@ func runReplay(cmd *cobra.Command, path string, f *replayFlags) error {
 	}
 	var naming []replay.LoadOption
 	if len(f.endpoints) > 0 {
-		namer, err := report.NewNamer(f.endpoints)
+		namer, err := traces.NewNamer(f.endpoints)
 		if err != nil {
 			return usageError("--endpoint: %v", err)
 		}

@@ -13,7 +13,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/thrive-loadtest/thrive/capture"
-	"github.com/thrive-loadtest/thrive/report"
 	"github.com/thrive-loadtest/thrive/traces"
 )
 
@@ -143,7 +142,7 @@ func newInspectCmd() *cobra.Command {
 				return err
 			}
 			defer t.Close()
-			st := traces.Stats{Endpoint: report.Template}
+			st := traces.Stats{}
 			damage := t.each(func(s *traces.Session) error { st.Add(s); return nil })
 			in := newInspection(t, &st, top)
 			if damage != nil {

@@ -1,4 +1,4 @@
-package report
+package traces
 
 import (
 	"fmt"
@@ -116,10 +116,11 @@ func isHash(s string) bool {
 }
 
 // Namer names endpoints with patterns of the user's first, then Template:
-// a pattern "POST /api/import/{kind}/" names every request whose method is
-// POST and whose path has those segments, any one in place of {kind}.
+// a pattern "POST /api/import/{kind}/" (a method and a path pattern, see
+// MatchPath) names every request whose method is POST and whose path it
+// matches, any one segment in place of {kind}.
 type Namer struct {
-	patterns [][]string // method, then path segments
+	patterns [][2]string // method, path pattern
 }
 
 // NewNamer checks the patterns: METHOD /path/with/{placeholders}/.
@@ -127,34 +128,23 @@ func NewNamer(patterns []string) (*Namer, error) {
 	n := &Namer{}
 	for _, p := range patterns {
 		method, path, ok := strings.Cut(strings.TrimSpace(p), " ")
-		if !ok || method == "" || !strings.HasPrefix(path, "/") {
+		if !ok || method == "" {
 			return nil, fmt.Errorf("endpoint pattern %q: want METHOD /path, with {name} for a varying segment", p)
 		}
-		n.patterns = append(n.patterns, append([]string{method}, strings.Split(path, "/")...))
+		if err := CheckPathPattern(path); err != nil {
+			return nil, fmt.Errorf("endpoint pattern %q: want METHOD /path, with {name} for a varying segment: %w", p, err)
+		}
+		n.patterns = append(n.patterns, [2]string{method, path})
 	}
 	return n, nil
 }
 
 // Name returns the endpoint name of a request.
 func (n *Namer) Name(method, url string) string {
-	if n != nil && len(n.patterns) > 0 {
-		path, _, _ := strings.Cut(RequestURI(url), "?")
-		path, _, _ = strings.Cut(path, "#")
-		raw := strings.Split(path, "/")
+	if n != nil {
 		for _, p := range n.patterns {
-			if p[0] != method || len(p)-1 != len(raw) {
-				continue
-			}
-			match := true
-			for i, seg := range p[1:] {
-				wildcard := strings.HasPrefix(seg, "{") && strings.HasSuffix(seg, "}") && raw[i] != ""
-				if !wildcard && seg != raw[i] {
-					match = false
-					break
-				}
-			}
-			if match {
-				return method + " " + strings.Join(p[1:], "/")
+			if p[0] == method && MatchPath(p[1], url) {
+				return method + " " + p[1]
 			}
 		}
 	}

@@ -1,9 +1,9 @@
-package report_test
+package traces_test
 
 import (
 	"testing"
 
-	"github.com/thrive-loadtest/thrive/report"
+	"github.com/thrive-loadtest/thrive/traces"
 )
 
 func TestTemplate(t *testing.T) {
@@ -24,7 +24,7 @@ func TestTemplate(t *testing.T) {
 		{"root", "GET", "/", "GET /"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := report.Template(tc.method, tc.url); got != tc.want {
+			if got := traces.Template(tc.method, tc.url); got != tc.want {
 				t.Fatalf("Template(%q, %q) = %q, want %q", tc.method, tc.url, got, tc.want)
 			}
 		})
@@ -32,7 +32,7 @@ func TestTemplate(t *testing.T) {
 }
 
 func TestNamer(t *testing.T) {
-	n, err := report.NewNamer([]string{"POST /api/import/{kind}/", "GET /api/users/{name}/profile"})
+	n, err := traces.NewNamer([]string{"POST /api/import/{kind}/", "GET /api/users/{name}/profile"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +48,7 @@ func TestNamer(t *testing.T) {
 			t.Errorf("%s %s: %q, want %q", tc.method, tc.url, got, tc.want)
 		}
 	}
-	if _, err := report.NewNamer([]string{"/no/method"}); err == nil {
+	if _, err := traces.NewNamer([]string{"/no/method"}); err == nil {
 		t.Error("a pattern without a method was accepted")
 	}
 }
