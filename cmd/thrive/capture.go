@@ -275,14 +275,9 @@ func summarize(w io.Writer, path string) error {
 		return err
 	}
 	defer t.Close()
-	st := traces.Stats{}
-	damage := t.each(func(s *traces.Session) error { st.Add(s); return nil })
-	in := newInspection(t, &st, 10)
-	if damage != nil {
-		in.Damage = damage.Error()
-	}
+	in, damage := traces.Inspect(t, 10)
 	fmt.Fprintln(w)
-	if err := printInspection(w, in); err != nil {
+	if err := in.WriteText(w); err != nil {
 		return err
 	}
 	return damage

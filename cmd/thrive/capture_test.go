@@ -176,7 +176,12 @@ func countSessions(path string) int {
 	}
 	defer t.Close()
 	n := 0
-	_ = t.each(func(*traces.Session) error { n++; return nil })
+	for _, err := range t.Sessions() {
+		if err != nil {
+			break
+		}
+		n++
+	}
 	return n
 }
 
@@ -394,7 +399,7 @@ func countExchanges(path string) int {
 	n := 0
 	for {
 		var s traces.Session
-		if t.r.Next(&s) != nil {
+		if t.Reader().Next(&s) != nil {
 			return n
 		}
 		n += len(s.Exchanges)

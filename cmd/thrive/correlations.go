@@ -51,7 +51,7 @@ same place in its own answer. Cookies are not listed: each user's cookie jar car
 			if err != nil {
 				return err
 			}
-			lib, err := replay.Load(t.r, replay.WithCorrelationRules(rules))
+			lib, err := replay.Load(t.Reader(), replay.WithCorrelationRules(rules))
 			t.Close()
 			if err != nil {
 				return fmt.Errorf("%s: %w", args[0], err)

@@ -21,6 +21,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"github.com/thrive-loadtest/thrive/demo"
+	"github.com/thrive-loadtest/thrive/traces"
 )
 
 // Environment that a demo server process passes to the processes it starts,
@@ -319,13 +320,13 @@ func newDemoDriveCmd() *cobra.Command {
 
 func printDrive(w io.Writer, st *demo.DriveStats, took time.Duration) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "sessions\t%d\t%s\n", st.Sessions, shares(st.Profiles, st.Sessions))
+	fmt.Fprintf(tw, "sessions\t%d\t%s\n", st.Sessions, traces.Shares(st.Profiles, st.Sessions))
 	fmt.Fprintf(tw, "requests\t%d\tfailures %d, in %s\n", st.Requests, st.Failures, took.Round(time.Millisecond))
 	status := map[string]int{}
 	for code, n := range st.Status {
 		status[strconv.Itoa(code)] = n
 	}
-	fmt.Fprintf(tw, "status\t\t%s\n", shares(status, st.Requests))
+	fmt.Fprintf(tw, "status\t\t%s\n", traces.Shares(status, st.Requests))
 	fmt.Fprintf(tw, "chat\t%d\tmessages over WebSockets, %d tokens streamed back\n", st.ChatMessages, st.ChatTokens)
 	fmt.Fprintf(tw, "imports\t%d\tstarted, %d seen done\n", st.Imports, st.ImportsDone)
 	names := make([]string, 0, len(st.Endpoints))

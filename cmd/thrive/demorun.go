@@ -117,7 +117,7 @@ func replayDemo(ctx context.Context, cmd *cobra.Command, f *demoFlags, backend s
 	if err != nil {
 		return err
 	}
-	lib, err := replay.Load(t.r)
+	lib, err := replay.Load(t.Reader())
 	t.Close()
 	if err != nil {
 		return err

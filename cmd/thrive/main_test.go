@@ -105,7 +105,7 @@ func TestInspectJSON(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	var got inspection
+	var got traces.Inspection
 	if err := json.Unmarshal([]byte(out), &got); err != nil {
 		t.Fatalf("output is not JSON: %v\n%s", err, out)
 	}
@@ -257,7 +257,7 @@ func TestDamagedTraceKeepsPrefix(t *testing.T) {
 	if code != exitError || !strings.Contains(errOut, cut+": block at byte") || !strings.Contains(errOut, "truncated") {
 		t.Fatalf("exit %d, stderr %q", code, errOut)
 	}
-	var got inspection
+	var got traces.Inspection
 	if err := json.Unmarshal([]byte(out), &got); err != nil {
 		t.Fatal(err)
 	}

@@ -428,7 +428,7 @@ func loadLibrary(warn io.Writer, path, rulesFile string, opts ...replay.LoadOpti
 	if err != nil {
 		return nil, err
 	}
-	lib, err := replay.Load(t.r, append(opts, replay.WithCorrelationRules(rules))...)
+	lib, err := replay.Load(t.Reader(), append(opts, replay.WithCorrelationRules(rules))...)
 	t.Close()
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)

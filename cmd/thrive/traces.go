@@ -4,12 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"os"
-	"slices"
-	"strings"
-	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/thrive-loadtest/thrive/capture"
@@ -25,55 +19,13 @@ func newTracesCmd() *cobra.Command {
 	return cmd
 }
 
-// traceFile is an open trace: the file and a Reader over it.
-type traceFile struct {
-	path string
-	f    *os.File
-	r    *traces.Reader
-	size int64
-}
-
-func openTrace(path string) (*traceFile, error) {
-	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
-		return nil, usageError("%s is a directory, not a trace file", path)
+// openTrace opens a trace file; a directory is a usage error.
+func openTrace(path string) (*traces.File, error) {
+	t, err := traces.Open(path)
+	if errors.Is(err, traces.ErrDirectory) {
+		return nil, usageError("%v", err)
 	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	var size int64
-	if fi, err := f.Stat(); err == nil {
-		size = fi.Size()
-	}
-	r, err := traces.NewReader(f)
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return &traceFile{path: path, f: f, r: r, size: size}, nil
-}
-
-func (t *traceFile) Close() error {
-	t.r.Close()
-	return t.f.Close()
-}
-
-// each calls fn with every session of the trace. A damaged file yields the
-// sessions before the damage, then an error that names the file and byte.
-func (t *traceFile) each(fn func(*traces.Session) error) error {
-	var s traces.Session
-	for {
-		err := t.r.Next(&s)
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("%s: %w (the sessions before it were read)", t.path, err)
-		}
-		if err := fn(&s); err != nil {
-			return err
-		}
-	}
+	return t, err
 }
 
 func newCatCmd() *cobra.Command {
@@ -93,40 +45,17 @@ text when they are UTF-8 and base64 (body_base64) otherwise.`,
 			defer t.Close()
 			enc := json.NewEncoder(cmd.OutOrStdout())
 			enc.SetEscapeHTML(false)
-			return t.each(func(s *traces.Session) error { return enc.Encode(s) })
+			for s, err := range t.Sessions() {
+				if err != nil {
+					return err
+				}
+				if err := enc.Encode(s); err != nil {
+					return err
+				}
+			}
+			return nil
 		},
 	}
-}
-
-// inspection is what `traces inspect --json` prints.
-type inspection struct {
-	File          string         `json:"file"`
-	FileBytes     int64          `json:"file_bytes"`
-	Version       int            `json:"version"`
-	Created       time.Time      `json:"created,omitzero"`
-	Source        string         `json:"source,omitempty"`
-	Target        string         `json:"target,omitempty"`
-	Redacted      []string       `json:"redacted"`
-	Start         time.Time      `json:"start,omitzero"`
-	End           time.Time      `json:"end,omitzero"`
-	SpanSeconds   float64        `json:"span_seconds"`
-	Sessions      int            `json:"sessions"`
-	Profiles      map[string]int `json:"profiles"`
-	KeyedBy       map[string]int `json:"keyed_by"`
-	Hosts         map[string]int `json:"hosts,omitempty"` // requests per scheme://host, for a forward proxy's trace
-	Exchanges     int            `json:"exchanges"`
-	Errors        int            `json:"errors"`
-	StatusClasses map[string]int `json:"status_classes"`
-	WebSockets    int            `json:"ws_connections"`
-	Frames        int            `json:"ws_frames"`
-	FramesSent    int            `json:"ws_frames_sent"`
-	FramesRecv    int            `json:"ws_frames_received"`
-	RequestBytes  int64          `json:"request_bytes"`
-	ResponseBytes int64          `json:"response_bytes"`
-	FrameBytes    int64          `json:"frame_bytes"`
-	Truncated     int            `json:"truncated_bodies"`
-	TopEndpoints  []traces.Count `json:"top_endpoints"`
-	Damage        string         `json:"damage,omitempty"`
 }
 
 func newInspectCmd() *cobra.Command {
@@ -142,12 +71,7 @@ func newInspectCmd() *cobra.Command {
 				return err
 			}
 			defer t.Close()
-			st := traces.Stats{}
-			damage := t.each(func(s *traces.Session) error { st.Add(s); return nil })
-			in := newInspection(t, &st, top)
-			if damage != nil {
-				in.Damage = damage.Error()
-			}
+			in, damage := traces.Inspect(t, top)
 			out := cmd.OutOrStdout()
 			if asJSON {
 				enc := json.NewEncoder(out)
@@ -155,7 +79,7 @@ func newInspectCmd() *cobra.Command {
 				if err := enc.Encode(in); err != nil {
 					return err
 				}
-			} else if err := printInspection(out, in); err != nil {
+			} else if err := in.WriteText(out); err != nil {
 				return err
 			}
 			return damage
@@ -164,104 +88,6 @@ func newInspectCmd() *cobra.Command {
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object instead of text")
 	cmd.Flags().IntVar(&top, "top", 10, "how many endpoints to list")
 	return cmd
-}
-
-func newInspection(t *traceFile, st *traces.Stats, top int) *inspection {
-	m := t.r.Meta()
-	in := &inspection{
-		File: t.path, FileBytes: t.size, Version: m.Version, Created: m.Created, Source: m.Source, Target: m.Target,
-		Redacted: m.Redacted, Start: st.First, End: st.Last, SpanSeconds: st.Span().Seconds(),
-		Sessions: st.Sessions, Profiles: st.Profiles, KeyedBy: st.KeyedBy, Hosts: st.Hosts, Exchanges: st.Exchanges, Errors: st.Errors,
-		StatusClasses: st.StatusClasses(), WebSockets: st.WebSockets,
-		Frames: st.FramesSent + st.FramesReceived, FramesSent: st.FramesSent, FramesRecv: st.FramesReceived,
-		RequestBytes: st.RequestBytes, ResponseBytes: st.ResponseBytes, FrameBytes: st.FrameBytes,
-		Truncated: st.Truncated, TopEndpoints: st.TopEndpoints(top),
-	}
-	if in.Profiles == nil {
-		in.Profiles = map[string]int{}
-	}
-	if in.KeyedBy == nil {
-		in.KeyedBy = map[string]int{}
-	}
-	if in.Redacted == nil {
-		in.Redacted = []string{}
-	}
-	return in
-}
-
-func printInspection(w io.Writer, in *inspection) error {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "trace\t%s (%s, format version %d)\n", in.File, traces.FormatBytes(in.FileBytes), in.Version)
-	rec := "recorded"
-	if !in.Created.IsZero() {
-		rec += " " + in.Created.UTC().Format(time.RFC3339)
-	}
-	if in.Source != "" {
-		rec += " by " + in.Source
-	}
-	if in.Target != "" {
-		rec += ", target " + in.Target
-	}
-	fmt.Fprintf(tw, "origin\t%s\n", rec)
-	if !in.Start.IsZero() {
-		fmt.Fprintf(tw, "span\t%s → %s (%s)\n", in.Start.UTC().Format(time.RFC3339), in.End.UTC().Format(time.RFC3339),
-			time.Duration(in.SpanSeconds*float64(time.Second)).Round(time.Millisecond))
-	}
-	fmt.Fprintf(tw, "sessions\t%d\t%s\n", in.Sessions, shares(in.Profiles, in.Sessions))
-	if len(in.KeyedBy) > 0 {
-		fmt.Fprintf(tw, "keyed by\t\t%s\n", shares(in.KeyedBy, in.Sessions))
-	}
-	if len(in.Hosts) > 0 {
-		fmt.Fprintf(tw, "hosts\t%d\t%s\n", len(in.Hosts), shares(in.Hosts, in.Exchanges))
-	}
-	fmt.Fprintf(tw, "exchanges\t%d\t%s; transport errors %d\n", in.Exchanges, shares(in.StatusClasses, in.Exchanges), in.Errors)
-	fmt.Fprintf(tw, "websockets\t%d\t%d frames: %d sent, %d received\n", in.WebSockets, in.Frames, in.FramesSent, in.FramesRecv)
-	body := in.RequestBytes + in.ResponseBytes + in.FrameBytes
-	ratio := ""
-	if body > 0 {
-		ratio = fmt.Sprintf("; the file is %.1f%% of that", 100*float64(in.FileBytes)/float64(body))
-	}
-	fmt.Fprintf(tw, "bytes\t%s\trequests %s, responses %s, frames %s%s\n", traces.FormatBytes(body),
-		traces.FormatBytes(in.RequestBytes), traces.FormatBytes(in.ResponseBytes), traces.FormatBytes(in.FrameBytes), ratio)
-	if in.Truncated > 0 {
-		fmt.Fprintf(tw, "truncated\t%d\tbodies kept in part (size and SHA-256 kept)\n", in.Truncated)
-	}
-	if len(in.Redacted) > 0 {
-		fmt.Fprintf(tw, "redacted\t%s\n", strings.Join(in.Redacted, ", "))
-	}
-	if len(in.TopEndpoints) > 0 {
-		fmt.Fprintf(tw, "top endpoints\n")
-		for _, c := range in.TopEndpoints {
-			fmt.Fprintf(tw, "\t%d\t%s\n", c.Count, c.Name)
-		}
-	}
-	if in.Damage != "" {
-		fmt.Fprintf(tw, "damage\t%s\n", in.Damage)
-	}
-	return tw.Flush()
-}
-
-// shares renders counts as "a 60 (60.0%), b 40 (40.0%)", largest first.
-func shares(m map[string]int, total int) string {
-	names := make([]string, 0, len(m))
-	for k := range m {
-		names = append(names, k)
-	}
-	slices.SortFunc(names, func(a, b string) int {
-		if m[a] != m[b] {
-			return m[b] - m[a]
-		}
-		return strings.Compare(a, b)
-	})
-	parts := make([]string, len(names))
-	for i, n := range names {
-		label := n
-		if label == "" {
-			label = "(none)"
-		}
-		parts[i] = fmt.Sprintf("%s %d (%.1f%%)", label, m[n], 100*float64(m[n])/float64(max(total, 1)))
-	}
-	return strings.Join(parts, ", ")
 }
 
 func newRepairCmd() *cobra.Command {
