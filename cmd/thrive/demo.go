@@ -1,20 +1,15 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -22,13 +17,6 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/thrive-loadtest/thrive/demo"
 	"github.com/thrive-loadtest/thrive/traces"
-)
-
-// Environment that a demo server process passes to the processes it starts,
-// so that they sign sessions and ids alike.
-const (
-	envSecret = "THRIVE_DEMO_SECRET"
-	envEpoch  = "THRIVE_DEMO_EPOCH"
 )
 
 func newDemoCmd() *cobra.Command {
@@ -134,7 +122,7 @@ func serveDemo(cmd *cobra.Command, f *serveFlags) error {
 	if f.processes < 1 {
 		return usageError("--processes %d: want 1 or more", f.processes)
 	}
-	secret, epoch, err := sharedKeys()
+	secret, epoch, err := demo.SharedKeys()
 	if err != nil {
 		return err
 	}
@@ -151,9 +139,12 @@ func serveDemo(cmd *cobra.Command, f *serveFlags) error {
 		return err
 	}
 	addr := ln.Addr().String()
-	var children []*exec.Cmd
+	children := &demo.Children{}
 	if f.index == 0 && f.processes > 1 {
-		children, err = startChildren(ctx, cmd, f, addr, secret, epoch)
+		exe, err := executable(ctx)
+		if err == nil {
+			children, err = demo.StartChildren(ctx, exe, append([]string{"demo", "serve"}, serveArgs(cmd)...), f.processes, addr, secret, epoch, cmd.ErrOrStderr(), f.grace)
+		}
 		if err != nil {
 			ln.Close()
 			return err
@@ -167,40 +158,27 @@ func serveDemo(cmd *cobra.Command, f *serveFlags) error {
 		fmt.Fprintf(cmd.OutOrStdout(), "ready\n")
 	}
 	serveErr := srv.Serve(ctx, ln, f.grace)
-	var errs []error
-	for _, c := range children {
-		if err := c.Wait(); err != nil && ctx.Err() == nil {
-			errs = append(errs, fmt.Errorf("process %s: %w", c.Args[len(c.Args)-1], err))
-		}
-	}
+	errs := children.Wait(func() bool { return ctx.Err() != nil })
 	return errors.Join(append(errs, serveErr)...)
 }
 
-// sharedKeys returns the signing secret and id epoch: from the environment in
-// a process started by another, made afresh otherwise.
-func sharedKeys() ([]byte, time.Time, error) {
-	if s := os.Getenv(envSecret); s != "" {
-		secret, err := hex.DecodeString(s)
-		if err != nil {
-			return nil, time.Time{}, fmt.Errorf("%s: %w", envSecret, err)
-		}
-		ns, err := strconv.ParseInt(os.Getenv(envEpoch), 10, 64)
-		if err != nil {
-			return nil, time.Time{}, fmt.Errorf("%s: %w", envEpoch, err)
-		}
-		return secret, time.Unix(0, ns), nil
+// executableKey names, in a context, the thrive binary to start more
+// processes of.
+type executableKey struct{}
+
+// executable returns the thrive binary a command starts more processes of:
+// the running one, unless the context names another (the tests run
+// commands in-process, and name the binary they built).
+func executable(ctx context.Context) (string, error) {
+	if p, ok := ctx.Value(executableKey{}).(string); ok {
+		return p, nil
 	}
-	secret, err := demo.NewSecret()
-	return secret, time.Now(), err
+	return os.Executable()
 }
 
-// startChildren starts processes 1..n-1 of the demo backend on addr, with
-// the flags this one was given. They end with SIGTERM when ctx ends.
-func startChildren(ctx context.Context, cmd *cobra.Command, f *serveFlags, addr string, secret []byte, epoch time.Time) ([]*exec.Cmd, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, err
-	}
+// serveArgs are the flags demo serve was given, for its other processes:
+// all but the address and the index, which each is told.
+func serveArgs(cmd *cobra.Command) []string {
 	var args []string
 	cmd.Flags().Visit(func(fl *pflag.Flag) {
 		if fl.Name == "listen" || fl.Name == "process-index" {
@@ -214,62 +192,7 @@ func startChildren(ctx context.Context, cmd *cobra.Command, f *serveFlags, addr 
 		}
 		args = append(args, "--"+fl.Name+"="+fl.Value.String())
 	})
-	env := append(os.Environ(), envSecret+"="+hex.EncodeToString(secret), envEpoch+"="+strconv.FormatInt(epoch.UnixNano(), 10), "THRIVE_MAIN=1")
-	var children []*exec.Cmd
-	// The children's stderr is copied by a goroutine each: one lock keeps
-	// an injected writer from being written by several at once.
-	stderr := &lockedWriter{w: cmd.ErrOrStderr()}
-	for i := 1; i < f.processes; i++ {
-		c := exec.CommandContext(ctx, exe, slices.Concat([]string{"demo", "serve", "--listen", addr}, args, []string{"--process-index", strconv.Itoa(i)})...)
-		c.Env = env
-		c.Stderr = stderr
-		c.Cancel = func() error { return c.Process.Signal(syscall.SIGTERM) }
-		c.WaitDelay = f.grace + 5*time.Second
-		out, err := c.StdoutPipe()
-		if err == nil {
-			err = c.Start()
-		}
-		if err == nil {
-			err = awaitReady(out, 30*time.Second)
-			if err != nil {
-				_ = c.Process.Kill()
-				_ = c.Wait()
-			}
-		}
-		if err != nil {
-			for _, started := range children {
-				_ = started.Process.Kill()
-				_ = started.Wait()
-			}
-			return nil, fmt.Errorf("start demo process %d: %w", i, err)
-		}
-		children = append(children, c)
-	}
-	return children, nil
-}
-
-// awaitReady waits for a started process to say "ready", then drains what
-// else it prints in the background until it exits.
-func awaitReady(out io.Reader, timeout time.Duration) error {
-	ready := make(chan error, 1)
-	go func() {
-		br := bufio.NewReader(out)
-		line, err := br.ReadString('\n')
-		if err == nil && line != "ready\n" {
-			err = fmt.Errorf("said %q instead of ready", line)
-		}
-		ready <- err
-		// The pipe closes when the process exits, which ends this copy.
-		_, _ = io.Copy(io.Discard, br)
-	}()
-	t := time.NewTimer(timeout)
-	defer t.Stop()
-	select {
-	case err := <-ready:
-		return err
-	case <-t.C:
-		return fmt.Errorf("not ready after %v", timeout)
-	}
+	return args
 }
 
 func plural(n int, suffix string) string {
@@ -345,16 +268,4 @@ func printDrive(w io.Writer, st *demo.DriveStats, took time.Duration) {
 		}
 	}
 	_ = tw.Flush()
-}
-
-// lockedWriter serialises writes to w.
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(b []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(b)
 }

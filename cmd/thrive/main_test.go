@@ -5,7 +5,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -17,13 +19,29 @@ import (
 	"github.com/thrive-loadtest/thrive/traces/tracetest"
 )
 
-// TestMain lets the test binary stand in for thrive when a command starts
-// thrive processes of its own (demo serve --processes).
+// thriveBin is the thrive binary the tests that need processes start,
+// built by TestMain (with -race when the tests have it), so that a process
+// a command starts (demo serve --processes) is thrive itself.
+var thriveBin string
+
 func TestMain(m *testing.M) {
-	if os.Getenv("THRIVE_MAIN") == "1" {
-		os.Exit(runInterruptible(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	dir, err := os.MkdirTemp("", "thrive-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
 	}
-	os.Exit(m.Run())
+	thriveBin = filepath.Join(dir, "thrive")
+	args := []string{"build", "-o", thriveBin}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	if out, err := exec.CommandContext(context.Background(), "go", append(args, ".")...).CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "go build of thrive for the tests: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
 }
 
 // thrive runs the command in-process and returns its exit code and output.
