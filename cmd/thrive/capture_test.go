@@ -47,7 +47,7 @@ func thriveProcessPiped(t *testing.T, pipeErr bool, args ...string) (*exec.Cmd, 
 // test's own).
 func thriveProcessAt(t *testing.T, dir string, pipeErr bool, args ...string) (*exec.Cmd, *bufio.Reader, io.Reader) {
 	t.Helper()
-	cmd := exec.CommandContext(context.Background(), thriveBin, args...)
+	cmd := exec.CommandContext(context.Background(), thriveBin(), args...)
 	cmd.Dir = dir
 	var stderr io.Reader
 	if pipeErr {

@@ -23,7 +23,7 @@ import (
 // and returns its base URL.
 func serveInBackground(t *testing.T, args ...string) string {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.WithValue(context.Background(), executableKey{}, thriveBin))
+	ctx, cancel := context.WithCancel(context.WithValue(context.Background(), executableKey{}, thriveBin()))
 	pr, pw := io.Pipe()
 	done := make(chan int, 1)
 	var errOut strings.Builder

@@ -22,16 +22,13 @@ import (
 // thriveBin is the thrive binary the tests that need processes start,
 // built by TestMain (with -race when the tests have it), so that a process
 // a command starts (demo serve --processes) is thrive itself.
-var thriveBin string
+func thriveBin() string {
+	return filepath.Join(os.TempDir(), fmt.Sprintf("thrive-tests-%d", os.Getpid()), "thrive")
+}
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "thrive-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	thriveBin = filepath.Join(dir, "thrive")
-	args := []string{"build", "-o", thriveBin}
+	dir := filepath.Dir(thriveBin())
+	args := []string{"build", "-o", thriveBin()}
 	if raceEnabled {
 		args = append(args, "-race")
 	}
