@@ -39,6 +39,7 @@ type Capture struct {
 	netDialer *net.Dialer
 	sz        *sessionizer
 	sink      Sink
+	sinkOpen  bool // Open has opened it
 	redact    *Redactor
 	// journal keeps the finished exchanges of open sessions against a
 	// kill; nil without WithJournal. The writer goroutine owns it.

@@ -34,8 +34,7 @@ func startProxy(t testing.TB, target string, opts ...capture.Option) *proxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sink.Meta = cp.Meta()
-	if err := sink.Open(); err != nil {
+	if err := cp.Open(); err != nil {
 		t.Fatal(err)
 	}
 	ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")

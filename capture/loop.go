@@ -292,17 +292,8 @@ func (l *lconn) fromClientBytes() {
 // reject answers what cannot be read as a request with 400, as the
 // goroutine relay does, and closes.
 func (l *lconn) reject(err error) {
-	l.lp.c.cfg.errorLog.Printf("capture: bad request from %s: %v", l.ip, err)
-	l.plainAnswer(400, "Bad Request", "thrive capture: "+err.Error()+"\n", true)
+	_, _ = l.client.Write(l.lp.c.badRequest(l.ip, err))
 	l.closeBoth()
-}
-
-func (l *lconn) plainAnswer(status int, reason, body string, closing bool) {
-	msg := fmt.Sprintf("HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\n", status, reason, len(body))
-	if closing {
-		msg += "Connection: close\r\n"
-	}
-	_, _ = l.client.Write([]byte(msg + "\r\n" + body))
 }
 
 func (l *lconn) requestHead(h *head, _ []byte) bool {
@@ -402,7 +393,7 @@ func (l *lconn) dial() {
 	el := l.client.EventLoop()
 	c := l.lp.c
 	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
 		nc, err := c.dialer.DialContext(ctx, "tcp", c.up.addr)
 		cancel()
 		if err == nil {
@@ -540,18 +531,12 @@ func (l *lconn) finish() {
 // answer, records why, and keeps the client when no request body is left
 // unread on it.
 func (l *lconn) badGateway(err error) {
-	c := l.lp.c
-	c.stats.backendErrors.Add(1)
-	rec := l.rec
-	if rec == nil {
+	if l.rec == nil {
+		l.lp.c.stats.backendErrors.Add(1)
 		return
 	}
-	kind := errorKind(err)
-	rec.status = 502
-	rec.err = "backend: " + kind
-	rec.ttfb = time.Now()
 	keep := l.paused && l.bodyless
-	l.plainAnswer(502, "Bad Gateway", "thrive capture: the backend did not answer: "+kind+"\n", !keep)
+	_, _ = l.client.Write(l.lp.c.gatewayFailed(l.rec, err, !keep))
 	l.finish()
 	l.newAnswerStream()
 	if !keep {

@@ -289,18 +289,17 @@ func (k *conn) reject(err error) {
 	if errors.As(err, &ne) && ne.Timeout() {
 		return
 	}
-	k.c.cfg.errorLog.Printf("capture: bad request from %s: %v", k.ip, err)
-	k.plainAnswer(400, "Bad Request", "thrive capture: "+err.Error()+"\n", true)
+	k.write(k.c.badRequest(k.ip, err))
 }
 
 // plainAnswer writes a short text response of the proxy's own.
 func (k *conn) plainAnswer(status int, reason, body string, closing bool) {
-	fmt.Fprintf(k.cw, "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\n", status, reason, len(body))
-	if closing {
-		_, _ = k.cw.WriteString("Connection: close\r\n")
-	}
-	_, _ = k.cw.WriteString("\r\n")
-	_, _ = k.cw.WriteString(body)
+	k.write(ownAnswer(status, reason, body, closing))
+}
+
+// write writes b to the client at once.
+func (k *conn) write(b []byte) {
+	_, _ = k.cw.Write(b)
 	_ = k.cw.Flush()
 }
 
@@ -509,13 +508,8 @@ func (k *conn) readResponseHead(h *head) (*head, error) {
 // answer, and records why. The client connection stays open only when no
 // request body is left unread on it.
 func (k *conn) badGateway(rec *record, err error, keep bool) bool {
-	k.c.stats.backendErrors.Add(1)
 	k.closeBackend()
-	kind := errorKind(err)
-	rec.status = 502
-	rec.err = "backend: " + kind
-	rec.ttfb = time.Now()
-	k.plainAnswer(502, "Bad Gateway", "thrive capture: the backend did not answer: "+kind+"\n", !keep)
+	k.write(k.c.gatewayFailed(rec, err, !keep))
 	return keep
 }
 

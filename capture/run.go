@@ -17,6 +17,10 @@ import (
 // every open session, and closes the sink. It closes ln. The error says what failed:
 // serving, or writing the trace.
 func (c *Capture) Run(ctx context.Context, ln net.Listener) error {
+	if err := c.Open(); err != nil {
+		_ = ln.Close()
+		return err
+	}
 	if c.cfg.journalPath != "" {
 		j, err := openJournal(c.cfg.journalPath, c.Meta())
 		if err != nil {
@@ -164,6 +168,20 @@ func frames(s *traces.Session) int64 {
 		}
 	}
 	return n
+}
+
+// Open opens the capture's sink with the trace's description (Meta), once:
+// a caller that wants a trace it cannot write to fail before it listens
+// calls it before Run, which otherwise does.
+func (c *Capture) Open() error {
+	if c.sinkOpen {
+		return nil
+	}
+	if err := c.sink.Open(c.Meta()); err != nil {
+		return fmt.Errorf("capture: %w", err)
+	}
+	c.sinkOpen = true
+	return nil
 }
 
 // Meta returns the trace header a capture's files should carry.

@@ -10,9 +10,13 @@ import (
 	"github.com/thrive-loadtest/thrive/traces"
 )
 
-// Sink receives the sessions a capture finishes. Only the capture's writer
+// Sink receives the sessions a capture finishes. The capture opens it with
+// the trace's description (Capture.Open, or Run), and then only its writer
 // goroutine calls it.
 type Sink interface {
+	// Open prepares the sink to take sessions of a trace that meta
+	// describes.
+	Open(meta traces.Meta) error
 	// Write records s. It must not keep s.
 	Write(s *traces.Session) error
 	// Flush makes what was written so far reach the operating system, so
@@ -28,11 +32,11 @@ type Sink interface {
 // number before the extension (capture-0001.thrv, capture-0002.thrv, ...).
 type FileSink struct {
 	Path        string
-	Meta        traces.Meta
 	RotateSize  int64         // 0: never by size
 	RotateEvery time.Duration // 0: never by time
 	Options     []traces.WriterOption
 
+	meta    traces.Meta // what Open was given
 	f       *os.File
 	w       *traces.Writer
 	opened  time.Time
@@ -55,15 +59,22 @@ func (fs *FileSink) name() string {
 }
 
 // Open creates the first file, so that a path that cannot be written fails
-// before any traffic is proxied.
-func (fs *FileSink) Open() error {
+// before any traffic is proxied; every file the sink starts has meta as its
+// header.
+func (fs *FileSink) Open(meta traces.Meta) error {
+	fs.meta = meta
+	return fs.open()
+}
+
+// open starts the next file.
+func (fs *FileSink) open() error {
 	fs.seq++
 	fs.current = fs.name()
 	f, err := os.OpenFile(fs.current, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return err
 	}
-	meta := fs.Meta
+	meta := fs.meta
 	if meta.Created.IsZero() || fs.seq > 1 {
 		meta.Created = time.Now().UTC()
 	}
@@ -99,7 +110,7 @@ func (fs *FileSink) closeFile() error {
 // Write writes s to the current file, rotating first when it is due.
 func (fs *FileSink) Write(s *traces.Session) error {
 	if fs.w == nil {
-		if err := fs.Open(); err != nil {
+		if err := fs.open(); err != nil {
 			return err
 		}
 	}
@@ -115,7 +126,7 @@ func (fs *FileSink) Write(s *traces.Session) error {
 		if err := fs.closeFile(); err != nil {
 			return err
 		}
-		if err := fs.Open(); err != nil {
+		if err := fs.open(); err != nil {
 			return err
 		}
 	}

@@ -31,8 +31,7 @@ func record(t *testing.T, backend string, sessions int) []*traces.Session {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sink.Meta = cp.Meta()
-	if err := sink.Open(); err != nil {
+	if err := cp.Open(); err != nil {
 		t.Fatal(err)
 	}
 	ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")

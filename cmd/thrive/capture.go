@@ -204,8 +204,7 @@ func runCapture(cmd *cobra.Command, f *captureFlags) error {
 	if err != nil {
 		return usageError("%v", err)
 	}
-	sink.Meta = cp.Meta()
-	if err := sink.Open(); err != nil {
+	if err := cp.Open(); err != nil {
 		return err
 	}
 	ctx := cmd.Context()

@@ -307,8 +307,7 @@ func TestCaptureStatusLine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sink.Meta = cp.Meta()
-	if err := sink.Open(); err != nil {
+	if err := cp.Open(); err != nil {
 		t.Fatal(err)
 	}
 	pln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")

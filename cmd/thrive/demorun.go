@@ -65,8 +65,7 @@ func runDemo(cmd *cobra.Command, f *demoFlags) error {
 		bln.Close()
 		return err
 	}
-	sink.Meta = cp.Meta()
-	if err := sink.Open(); err != nil {
+	if err := cp.Open(); err != nil {
 		bln.Close()
 		return err
 	}

@@ -23,8 +23,7 @@ func Record(tb testing.TB, target string, drive func(base string), opts ...captu
 	if err != nil {
 		tb.Fatal(err)
 	}
-	sink.Meta = cp.Meta()
-	if err := sink.Open(); err != nil {
+	if err := cp.Open(); err != nil {
 		tb.Fatal(err)
 	}
 	ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")

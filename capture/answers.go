@@ -1,0 +1,49 @@
+package capture
+
+import (
+	"strconv"
+	"time"
+)
+
+// What both relays answer themselves and how they record it: a request
+// they cannot read gets a 400 and is not recorded (there is no exchange to
+// replay); a backend that cannot be reached or does not answer gets the
+// client a 502, recorded with the reason.
+
+// ownAnswer is a short text response of the proxy's own, with Connection:
+// close when closing.
+func ownAnswer(status int, reason, body string, closing bool) []byte {
+	b := make([]byte, 0, 128+len(body))
+	b = append(b, "HTTP/1.1 "...)
+	b = strconv.AppendInt(b, int64(status), 10)
+	b = append(b, ' ')
+	b = append(b, reason...)
+	b = append(b, "\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: "...)
+	b = strconv.AppendInt(b, int64(len(body)), 10)
+	b = append(b, "\r\n"...)
+	if closing {
+		b = append(b, "Connection: close\r\n"...)
+	}
+	b = append(b, "\r\n"...)
+	return append(b, body...)
+}
+
+// badRequest logs a request from ip that could not be read and returns the
+// 400 to answer it with; the client's connection closes after it.
+func (c *Capture) badRequest(ip string, err error) []byte {
+	c.cfg.errorLog.Printf("capture: bad request from %s: %v", ip, err)
+	return ownAnswer(400, "Bad Request", "thrive capture: "+err.Error()+"\n", true)
+}
+
+// gatewayFailed records on rec that the backend did not answer (err says
+// how), counts it, and returns the 502 to answer the client with.
+func (c *Capture) gatewayFailed(rec *record, err error, closing bool) []byte {
+	c.stats.backendErrors.Add(1)
+	kind := errorKind(err)
+	if rec != nil {
+		rec.status = 502
+		rec.err = "backend: " + kind
+		rec.ttfb = time.Now()
+	}
+	return ownAnswer(502, "Bad Gateway", "thrive capture: the backend did not answer: "+kind+"\n", closing)
+}
