@@ -37,7 +37,7 @@ func Unreachable(res *report.Result, target string) error {
 	if res.Requests == 0 || res.Failures != res.Requests {
 		return nil
 	}
-	kinds := map[string]int64{}
+	kinds := map[report.ErrorKind]int64{}
 	for _, e := range res.Endpoints {
 		for k, n := range e.Errors {
 			kinds[k] += n
@@ -47,9 +47,9 @@ func Unreachable(res *report.Result, target string) error {
 		}
 	}
 	switch {
-	case kinds[string(report.ErrRefused)] > 0:
+	case kinds[report.ErrRefused] > 0:
 		return fmt.Errorf("the target %s refused every connection: is it running, and on that port?", target)
-	case kinds[string(report.ErrPorts)] > 0:
+	case kinds[report.ErrPorts] > 0:
 		return fmt.Errorf("out of local ports to %s: use --source-ips 127.0.0.2-127.0.0.9, fewer users per process (--shard), or --shared-pool", target)
 	}
 	var parts []string

@@ -207,14 +207,9 @@ func (c Criterion) Check(res *Result) Verdict {
 func mergedLatency(eps []EndpointStats) (*hdrhistogram.Histogram, error) {
 	all := newHist()
 	for _, e := range eps {
-		if len(e.Hist) == 0 {
-			continue
+		if err := mergeInto(all, e.Hist, e.Name+": latency"); err != nil {
+			return nil, err
 		}
-		h, err := hdrhistogram.Decode(e.Hist)
-		if err != nil {
-			return nil, fmt.Errorf("%s: latency histogram: %w", e.Name, err)
-		}
-		all.Merge(h)
 	}
 	return all, nil
 }

@@ -117,13 +117,9 @@ func WriteHTML(w io.Writer, res *Result) error {
 	var connects, replies, wsFailures int64
 	var connectHist, replyHist []EndpointStats
 	for _, e := range res.Endpoints {
-		h := newHist()
-		if len(e.Hist) > 0 {
-			dh, err := hdrhistogram.Decode(e.Hist)
-			if err != nil {
-				return fmt.Errorf("%s: latency histogram: %w", e.Name, err)
-			}
-			h = dh
+		h, err := decodeHist(e.Hist, e.Name+": latency")
+		if err != nil {
+			return err
 		}
 		all.Merge(h)
 		if profiles[e.Profile] == nil {
@@ -139,7 +135,7 @@ func WriteHTML(w io.Writer, res *Result) error {
 			status["status "+code] += n
 		}
 		for kind, n := range e.Errors {
-			status["error: "+kind] += n
+			status["error: "+string(kind)] += n
 		}
 		switch e.Kind {
 		case "ws-connect":

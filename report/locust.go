@@ -77,15 +77,11 @@ func locustRows(res *Result) ([]*locustRow, error) {
 		}
 		r.requests += e.Requests
 		r.failures += e.Failures
-		if len(e.Hist) > 0 {
-			h, err := hdrhistogram.Decode(e.Hist)
-			if err != nil {
-				return nil, fmt.Errorf("%s: latency histogram: %w", e.Name, err)
-			}
-			r.hist.Merge(h)
+		if err := mergeInto(r.hist, e.Hist, e.Name+": latency"); err != nil {
+			return nil, err
 		}
 		for kind, n := range e.Errors {
-			r.errors[kind] += n
+			r.errors[string(kind)] += n
 		}
 		for code, n := range e.StatusCodes {
 			if c, _ := strconv.Atoi(code); (c >= 400 && c != 429 || e.Kind == "ws-connect" && c != 101) && n > e.AsRecorded[code] {
@@ -171,14 +167,11 @@ func locustHistory(res *Result) ([][]string, error) {
 	cum := newSecondHist()
 	var reqs, fails int64
 	for _, s := range res.Series {
-		var h *hdrhistogram.Histogram
-		if len(s.Hist) > 0 {
-			var err error
-			if h, err = hdrhistogram.Decode(s.Hist); err != nil {
-				return nil, fmt.Errorf("second %d: latency histogram: %w", s.Offset, err)
-			}
-			cum.Merge(h)
+		h, err := decodeHist(s.Hist, fmt.Sprintf("second %d: latency", s.Offset))
+		if err != nil {
+			return nil, err
 		}
+		cum.Merge(h)
 		reqs += s.Requests
 		fails += s.Failures
 		row := []string{strconv.FormatInt(res.Start.Unix()+s.Offset+1, 10), strconv.FormatInt(s.Users, 10), "", "Aggregated",

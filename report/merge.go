@@ -99,7 +99,7 @@ func Merge(rs []*Result) (*Result, error) {
 			}
 			for c, n := range e.Errors {
 				if a.e.Errors == nil {
-					a.e.Errors = map[string]int64{}
+					a.e.Errors = map[ErrorKind]int64{}
 				}
 				a.e.Errors[c] += n
 			}
@@ -159,14 +159,11 @@ func Merge(rs []*Result) (*Result, error) {
 	return m, nil
 }
 
-// shardOf splits "i/n"; a whole run is shard "" of "1".
+// mergeInto adds the histogram enc, if any, to dst.
 func mergeInto(dst *hdrhistogram.Histogram, enc []byte, what string) error {
-	if len(enc) == 0 {
-		return nil
-	}
-	h, err := hdrhistogram.Decode(enc)
+	h, err := decodeHist(enc, what)
 	if err != nil {
-		return fmt.Errorf("%s: histogram: %w", what, err)
+		return err
 	}
 	dst.Merge(h)
 	return nil

@@ -1,6 +1,7 @@
 package report
 
 import (
+	"fmt"
 	"sort"
 	"sync"
 	"time"
@@ -21,6 +22,19 @@ func newHist() *hdrhistogram.Histogram { return hdrhistogram.New(histMin, histMa
 
 // newSecondHist returns a histogram for one second of the run.
 func newSecondHist() *hdrhistogram.Histogram { return hdrhistogram.New(histMin, histMax, 2) }
+
+// decodeHist decodes a histogram of the result file (HdrHistogram's
+// compressed V2 encoding); none is an empty one. The error names what.
+func decodeHist(enc []byte, what string) (*hdrhistogram.Histogram, error) {
+	if len(enc) == 0 {
+		return newHist(), nil
+	}
+	h, err := hdrhistogram.Decode(enc)
+	if err != nil {
+		return nil, fmt.Errorf("%s histogram: %w", what, err)
+	}
+	return h, nil
+}
 
 func micros(d time.Duration) int64 { return min(max(d.Microseconds(), histMin), histMax) }
 

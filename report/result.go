@@ -65,13 +65,13 @@ func (e *EndpointStats) AsRecordedCount() int64 {
 
 // EndpointStats are one endpoint's figures for one profile.
 type EndpointStats struct {
-	Kind        string           `json:"kind"`
-	Name        string           `json:"name"`
-	Profile     string           `json:"profile"`
-	Requests    int64            `json:"requests"`
-	Failures    int64            `json:"failures"`
-	StatusCodes map[string]int64 `json:"status_codes"`
-	Errors      map[string]int64 `json:"errors,omitempty"`
+	Kind        string              `json:"kind"`
+	Name        string              `json:"name"`
+	Profile     string              `json:"profile"`
+	Requests    int64               `json:"requests"`
+	Failures    int64               `json:"failures"`
+	StatusCodes map[string]int64    `json:"status_codes"`
+	Errors      map[ErrorKind]int64 `json:"errors,omitempty"`
 	// AsRecorded counts, by status, the 4xx answers the recording had as
 	// 4xx too: not failures.
 	AsRecorded map[string]int64 `json:"as_recorded,omitempty"`
@@ -154,9 +154,9 @@ func (r *Recorder) Result(target, label string, end time.Time, params RunParams)
 			es.StatusCodes[fmt.Sprint(code)] = n
 		}
 		if len(e.errors) > 0 {
-			es.Errors = map[string]int64{}
+			es.Errors = map[ErrorKind]int64{}
 			for kind, n := range e.errors {
-				es.Errors[string(kind)] = n
+				es.Errors[kind] = n
 			}
 		}
 		for code, n := range e.asRecorded {

@@ -325,7 +325,7 @@ func TestSmallRefusals(t *testing.T) {
 		t.Errorf("merge of a run with itself: exit %d, %q", code, errOut)
 	}
 	// Transport errors are listed by kind, not as a Go map.
-	if err := replay.Unreachable(&report.Result{Requests: 45, Failures: 45, Endpoints: []report.EndpointStats{{Errors: map[string]int64{"tls": 40, "timeout": 5}}}}, "https://x"); err == nil ||
+	if err := replay.Unreachable(&report.Result{Requests: 45, Failures: 45, Endpoints: []report.EndpointStats{{Errors: map[report.ErrorKind]int64{"tls": 40, "timeout": 5}}}}, "https://x"); err == nil ||
 		err.Error() != "no request to https://x got an answer (timeout 5, tls 40)" {
 		t.Errorf("unreachable: %v", err)
 	}
