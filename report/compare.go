@@ -155,9 +155,9 @@ func (c *Comparison) change(b, k, n *epHist) Change {
 	ch := Change{Name: b.name, Profile: b.profile, BaseCount: b.requests, CandCount: k.requests,
 		Base: latencyOf(b.h), Cand: latencyOf(k.h),
 		BaseErrors: float64(b.failures) / float64(max(b.requests, 1)), CandErrors: float64(k.failures) / float64(max(k.requests, 1))}
-	ch.P50Change, ch.P95Change, ch.P99Change = rel(ch.Base.P50, ch.Cand.P50), rel(ch.Base.P95, ch.Cand.P95), rel(ch.Base.P99, ch.Cand.P99)
+	ch.P50Change, ch.P95Change, ch.P99Change = rel(ch.Base.P50Ms, ch.Cand.P50Ms), rel(ch.Base.P95Ms, ch.Cand.P95Ms), rel(ch.Base.P99Ms, ch.Cand.P99Ms)
 	if n != nil {
-		ch.Noise = math.Abs(rel(ch.Base.P95, latencyOf(n.h).P95))
+		ch.Noise = math.Abs(rel(ch.Base.P95Ms, latencyOf(n.h).P95Ms))
 	}
 	if b.h.TotalCount() < c.minRequests || k.h.TotalCount() < c.minRequests {
 		ch.Verdict, ch.PValue = TooFew, 1
@@ -245,9 +245,9 @@ func (c *Comparison) WriteText(w io.Writer, markdown bool) {
 	rows := [][]string{}
 	for _, ch := range append([]Change{c.Overall}, c.Endpoints...) {
 		rows = append(rows, []string{ch.Name, ch.Profile, fmt.Sprintf("%d → %d", ch.BaseCount, ch.CandCount),
-			fmt.Sprintf("%s → %s", fmtMillis(ch.Base.P50), fmtMillis(ch.Cand.P50)),
-			fmt.Sprintf("%s → %s", fmtMillis(ch.Base.P95), fmtMillis(ch.Cand.P95)),
-			fmt.Sprintf("%s → %s", fmtMillis(ch.Base.P99), fmtMillis(ch.Cand.P99)),
+			fmt.Sprintf("%s → %s", fmtMillis(ch.Base.P50Ms), fmtMillis(ch.Cand.P50Ms)),
+			fmt.Sprintf("%s → %s", fmtMillis(ch.Base.P95Ms), fmtMillis(ch.Cand.P95Ms)),
+			fmt.Sprintf("%s → %s", fmtMillis(ch.Base.P99Ms), fmtMillis(ch.Cand.P99Ms)),
 			pct(ch.P95Change), fmt.Sprintf("%.2f%% → %.2f%%", 100*ch.BaseErrors, 100*ch.CandErrors),
 			fmt.Sprintf("%.3g", ch.PValue), ch.Verdict})
 	}

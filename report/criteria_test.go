@@ -37,7 +37,7 @@ func TestPercentilesOfAKnownDistribution(t *testing.T) {
 	// HDR histograms at 3 significant digits: within 0.1%.
 	for _, tc := range []struct {
 		got, want float64
-	}{{a.Latency.P50, 500}, {a.Latency.P90, 900}, {a.Latency.P95, 950}, {a.Latency.P99, 990}, {a.Latency.Max, 1000}} {
+	}{{a.Latency.P50Ms, 500}, {a.Latency.P90Ms, 900}, {a.Latency.P95Ms, 950}, {a.Latency.P99Ms, 990}, {a.Latency.MaxMs, 1000}} {
 		if math.Abs(tc.got-tc.want) > tc.want/1000 {
 			t.Errorf("quantile %.1f ms, want %.0f ms", tc.got, tc.want)
 		}

@@ -130,7 +130,7 @@ func WriteHTML(w io.Writer, res *Result) error {
 		byProfile[e.Profile].Requests += e.Requests
 		byProfile[e.Profile].Failures += e.Failures
 		d.Endpoints = append(d.Endpoints, htmlEndpoint{Kind: e.Kind, Name: e.Name, Profile: e.Profile, Requests: e.Requests,
-			Failures: e.Failures, AsRecorded: e.AsRecordedCount(), RPS: float64(e.Requests) / secs, P50: e.Latency.P50, P95: e.Latency.P95, P99: e.Latency.P99, Max: e.Latency.Max})
+			Failures: e.Failures, AsRecorded: e.AsRecordedCount(), RPS: float64(e.Requests) / secs, P50: e.Latency.P50Ms, P95: e.Latency.P95Ms, P99: e.Latency.P99Ms, Max: e.Latency.MaxMs})
 		for code, n := range e.StatusCodes {
 			status["status "+code] += n
 		}
@@ -160,14 +160,14 @@ func WriteHTML(w io.Writer, res *Result) error {
 	slices.SortFunc(d.Status, func(a, b htmlCount) int { return strings.Compare(a.Name, b.Name) })
 	d.Totals = htmlTotals{Requests: res.Requests, Failures: res.Failures, ErrorRate: float64(res.Failures) / float64(max(res.Requests, 1)),
 		RPS: float64(res.Requests) / secs, P50: float64(all.ValueAtQuantile(50)) / 1000, P95: float64(all.ValueAtQuantile(95)) / 1000,
-		P99: float64(all.ValueAtQuantile(99)) / 1000, LagP99: res.Lag.P99}
+		P99: float64(all.ValueAtQuantile(99)) / 1000, LagP99: res.Lag.P99Ms}
 	for _, q := range []float64{0, 10, 20, 30, 40, 50, 60, 70, 75, 80, 85, 90, 92.5, 95, 96, 97, 98, 99, 99.5, 99.9, 99.99, 100} {
 		d.Distribution = append(d.Distribution, htmlQuantile{Q: q, MS: float64(all.ValueAtQuantile(q)) / 1000})
 	}
 	for _, s := range res.Series {
 		hs := htmlSecond{T: s.Offset, RPS: s.Requests, FPS: s.Failures, Users: s.Users}
 		if len(s.Hist) > 0 {
-			hs.P50, hs.P95, hs.P99, hs.Lag = ptr(s.Latency.P50), ptr(s.Latency.P95), ptr(s.Latency.P99), ptr(s.LagP99)
+			hs.P50, hs.P95, hs.P99, hs.Lag = ptr(s.Latency.P50Ms), ptr(s.Latency.P95Ms), ptr(s.Latency.P99Ms), ptr(s.LagP99)
 		}
 		d.Series = append(d.Series, hs)
 	}
@@ -185,11 +185,11 @@ func WriteHTML(w io.Writer, res *Result) error {
 			{"replies timed", strconv.FormatInt(replies, 10)},
 		}
 		for _, e := range connectHist {
-			d.WebSockets = append(d.WebSockets, htmlFigure{"connect p95 (" + e.Profile + ")", fmt.Sprintf("%.1f ms", e.Latency.P95)})
+			d.WebSockets = append(d.WebSockets, htmlFigure{"connect p95 (" + e.Profile + ")", fmt.Sprintf("%.1f ms", e.Latency.P95Ms)})
 		}
 		for _, e := range replyHist {
-			d.WebSockets = append(d.WebSockets, htmlFigure{"reply first frame p95 (" + e.Profile + ")", fmt.Sprintf("%.1f ms", e.FirstByte.P95)},
-				htmlFigure{"reply complete p95 (" + e.Profile + ")", fmt.Sprintf("%.1f ms", e.Latency.P95)})
+			d.WebSockets = append(d.WebSockets, htmlFigure{"reply first frame p95 (" + e.Profile + ")", fmt.Sprintf("%.1f ms", e.FirstByte.P95Ms)},
+				htmlFigure{"reply complete p95 (" + e.Profile + ")", fmt.Sprintf("%.1f ms", e.Latency.P95Ms)})
 		}
 	} else {
 		d.WebSockets = []htmlFigure{}

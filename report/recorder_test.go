@@ -28,13 +28,13 @@ func TestRecorderCountsAndQuantiles(t *testing.T) {
 	}
 	// Service latency: 1..100 ms (and the refused one at the floor); from
 	// the intended time: 2 ms more.
-	if p := e.ServiceLatency.P50; p < 49 || p > 51 {
+	if p := e.ServiceLatency.P50Ms; p < 49 || p > 51 {
 		t.Fatalf("service p50 %v ms", p)
 	}
-	if p := e.Latency.P50; p < 51 || p > 53 {
+	if p := e.Latency.P50Ms; p < 51 || p > 53 {
 		t.Fatalf("corrected p50 %v ms", p)
 	}
-	if res.Lag.P50 < 1.99 || res.Lag.P50 > 2.01 {
-		t.Fatalf("lag p50 %v ms", res.Lag.P50)
+	if res.Lag.P50Ms < 1.99 || res.Lag.P50Ms > 2.01 {
+		t.Fatalf("lag p50 %v ms", res.Lag.P50Ms)
 	}
 }

@@ -90,11 +90,11 @@ type EndpointStats struct {
 
 // Latency holds quantiles in milliseconds.
 type Latency struct {
-	P50 float64 `json:"p50"`
-	P90 float64 `json:"p90"`
-	P95 float64 `json:"p95"`
-	P99 float64 `json:"p99"`
-	Max float64 `json:"max"`
+	P50Ms float64 `json:"p50"`
+	P90Ms float64 `json:"p90"`
+	P95Ms float64 `json:"p95"`
+	P99Ms float64 `json:"p99"`
+	MaxMs float64 `json:"max"`
 }
 
 // Second is one second of the run: the requests that ended in it.
@@ -112,7 +112,7 @@ type Second struct {
 
 func latencyOf(h *hdrhistogram.Histogram) Latency {
 	ms := func(q float64) float64 { return float64(h.ValueAtQuantile(q)) / 1000 }
-	return Latency{P50: ms(50), P90: ms(90), P95: ms(95), P99: ms(99), Max: float64(h.Max()) / 1000}
+	return Latency{P50Ms: ms(50), P90Ms: ms(90), P95Ms: ms(95), P99Ms: ms(99), MaxMs: float64(h.Max()) / 1000}
 }
 
 func encode(h *hdrhistogram.Histogram) []byte {
@@ -214,8 +214,8 @@ const MaxLagP99 = 10
 // LagWarning says when the generator, not the target, was the bottleneck
 // (schedule lag p99 past MaxLagP99); "" when it was not.
 func (r *Result) LagWarning() string {
-	if r.Lag.P99 <= MaxLagP99 {
+	if r.Lag.P99Ms <= MaxLagP99 {
 		return ""
 	}
-	return fmt.Sprintf("warning: schedule lag p99 is %.1f ms: the generator, not the target, was the bottleneck; use fewer users per process (--shard) or more cores", r.Lag.P99)
+	return fmt.Sprintf("warning: schedule lag p99 is %.1f ms: the generator, not the target, was the bottleneck; use fewer users per process (--shard) or more cores", r.Lag.P99Ms)
 }

@@ -19,12 +19,12 @@ func WriteSummary(w io.Writer, res *Result) {
 	sort.SliceStable(eps, func(i, j int) bool { return eps[i].Requests > eps[j].Requests })
 	for _, e := range eps {
 		fmt.Fprintf(tw, "\t%s\t%s\t%s\t%d\t%d\t%d\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t\n", e.Kind, e.Name, e.Profile, e.Requests, e.Failures,
-			e.AsRecordedCount(), float64(e.Requests)/secs, e.Latency.P50, e.Latency.P95, e.Latency.P99, e.Latency.Max)
+			e.AsRecordedCount(), float64(e.Requests)/secs, e.Latency.P50Ms, e.Latency.P95Ms, e.Latency.P99Ms, e.Latency.MaxMs)
 	}
 	_ = tw.Flush()
 	fmt.Fprintf(w, "requests %d, failures %d (%.2f%%), %.1f req/s; schedule lag p50 %.2f ms, p99 %.2f ms, max %.2f ms\n",
 		res.Requests, res.Failures, 100*float64(res.Failures)/float64(max(res.Requests, 1)), float64(res.Requests)/secs,
-		res.Lag.P50, res.Lag.P99, res.Lag.Max)
+		res.Lag.P50Ms, res.Lag.P99Ms, res.Lag.MaxMs)
 	if res.AsRecorded > 0 {
 		fmt.Fprintf(w, "as recorded: %d answers of 400-499 that were 4xx in the recording too, not counted as failures (--strict-status counts them)\n", res.AsRecorded)
 	}
