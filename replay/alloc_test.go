@@ -89,3 +89,80 @@ func TestSendAllocatesNothing(t *testing.T) {
 		}
 	}
 }
+
+// TestSendPathsAllocations measures every send path once pools are warm:
+// the bare one (0, above), with the user's cookies (an answer that sets
+// one each time), with correlation carrying a live value, with a users
+// file, to a second site (a forward proxy's trace) and through the shared
+// pool. Each is held to what it cost when measured (per pass of the
+// steps), so that a change that adds allocations to a path fails; taking
+// them to 0 is work still to do.
+func TestSendPathsAllocations(t *testing.T) {
+	cookie := staticServerAnswering(t, []byte("HTTP/1.1 200 OK\r\nSet-Cookie: sid=abc123; Path=/; HttpOnly\r\nContent-Type: application/json\r\nContent-Length: 18\r\n\r\n{\"id\":4711,\"ok\":1}"))
+	other := staticServer(t)
+	ex := func(url string, hs ...traces.Header) traces.Exchange {
+		return traces.Exchange{Method: "GET", URL: url, Status: 200, ReqHeader: hs,
+			RespHeader: []traces.Header{{Name: "Content-Type", Value: "application/json"}}, RespBody: traces.Body{Data: []byte(`{"id":1234,"ok":1}`)}}
+	}
+	corr := []*traces.Session{{ID: "c", Profile: "browse", Exchanges: []traces.Exchange{
+		ex("/api/items/"), ex("/api/items/1234/"),
+	}}}
+	users, err := LoadUsers(bytes.NewReader([]byte("password\npw-1\npw-2\n")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	withSecret := []*traces.Session{{ID: "u", Profile: "browse", Exchanges: []traces.Exchange{
+		ex("/api/login?password={{password:0badcafe}}"),
+	}}}
+	twoSites := []*traces.Session{{ID: "f", Profile: "browse", Exchanges: []traces.Exchange{
+		ex("http://app.test/"), ex("http://api.test/api/items/"),
+	}}}
+	for _, tc := range []struct {
+		name   string
+		target string
+		ss     []*traces.Session
+		step   int
+		opts   []Option
+		most   float64
+	}{
+		{"cookies", cookie, corr, 0, nil, 16},
+		{"correlation", cookie, corr, 1, nil, 23},
+		{"users file", cookie, withSecret, 0, []Option{WithUsers(users)}, 6},
+		{"second site", cookie, twoSites, 1, []Option{WithOrigin("http://api.test", other)}, 2},
+		{"shared pool", cookie, corr, 0, []Option{WithSharedPool()}, 19},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			lib := FromSessions(tc.ss)
+			e, err := New(tc.target, lib, tc.opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sink := &countSink{}
+			u := &user{e: e, profile: "browse", sink: sink, hard: context.Background(), scale: 1, shared: e.shared}
+			if e.cfg.users != nil {
+				u.vals = e.cfg.users.values(0, 1)
+			}
+			sc := &lib.scripts[0]
+			var sv *sessionVars
+			if len(sc.vars) > 0 {
+				sv = &sessionVars{script: sc, live: make([]string, len(sc.vars))}
+			}
+			var fills []fill
+			if e.fills != nil {
+				fills = e.fills[0][tc.step]
+			}
+			send := func() {
+				for i := 0; i <= tc.step; i++ {
+					u.send(&sc.steps[i], e.raw[0][i], time.Now(), sv, fills, false)
+				}
+			}
+			send()
+			n := testing.AllocsPerRun(100, send)
+			u.closeConns()
+			t.Logf("%s: %v allocations per pass", tc.name, n)
+			if n > tc.most {
+				t.Errorf("%s: %v allocations per pass, want %v at most", tc.name, n, tc.most)
+			}
+		})
+	}
+}
