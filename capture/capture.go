@@ -227,10 +227,10 @@ func errorKind(err error) string {
 func (c *Capture) finish(rec *record) {
 	held := int64(0)
 	if rec.reqBody != nil {
-		held += int64(len(rec.reqBody.data))
+		held += int64(len(rec.reqBody.Data()))
 	}
 	if rec.respBody != nil {
-		held += int64(len(rec.respBody.data))
+		held += int64(len(rec.respBody.Data()))
 	}
 	if c.buffered.Add(held) > c.cfg.buffer {
 		c.buffered.Add(-held)

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/thrive-loadtest/thrive/capture/wire"
 )
 
 // A forward proxy is what browsers, curl -x, HTTP(S)_PROXY and mobile
@@ -45,12 +47,12 @@ func newUpstream(scheme, authority string) (upstream, error) {
 		host, p = strings.Trim(authority, "[]"), port
 	}
 	if host == "" || strings.ContainsAny(host, " /\\@?#") {
-		return upstream{}, fmt.Errorf("%q: not a host", clip(authority))
+		return upstream{}, fmt.Errorf("%q: not a host", wire.Clip(authority))
 	}
 	n := 0
 	for _, c := range p {
 		if c < '0' || c > '9' {
-			return upstream{}, fmt.Errorf("%q: port %q is not a number", clip(authority), clip(p))
+			return upstream{}, fmt.Errorf("%q: port %q is not a number", wire.Clip(authority), wire.Clip(p))
 		}
 		n = n*10 + int(c-'0')
 		if n > 65535 {
@@ -58,7 +60,7 @@ func newUpstream(scheme, authority string) (upstream, error) {
 		}
 	}
 	if p == "" || n < 1 || n > 65535 {
-		return upstream{}, fmt.Errorf("%q: port %q: want 1 to 65535", clip(authority), clip(p))
+		return upstream{}, fmt.Errorf("%q: port %q: want 1 to 65535", wire.Clip(authority), wire.Clip(p))
 	}
 	up := upstream{scheme: scheme, addr: net.JoinHostPort(host, p)}
 	up.host = up.addr
@@ -103,12 +105,12 @@ func (c *Capture) inScope(host string) bool {
 // reports whether the request is to be relayed as an exchange; when not,
 // route answered it (a CONNECT, a refusal) and serve reports whether the
 // connection goes on.
-func (k *conn) route(h *head) (relay, keep bool) {
+func (k *conn) route(h *wire.Head) (relay, keep bool) {
 	c := k.c
 	k.offScope = false
 	if k.tunnel != nil {
 		// Inside an intercepted CONNECT: every request goes to its host.
-		if h.method == "CONNECT" {
+		if h.Method == "CONNECT" {
 			k.plainAnswer(400, "Bad Request", "thrive capture: CONNECT inside a CONNECT tunnel\n", true)
 			return false, false
 		}
@@ -121,12 +123,12 @@ func (k *conn) route(h *head) (relay, keep bool) {
 			"Proxy-Authenticate: Basic realm=\"thrive capture\"\r\n")
 		return false, false
 	}
-	if h.method == "CONNECT" {
+	if h.Method == "CONNECT" {
 		return false, k.connect(h)
 	}
-	scheme, rest, ok := strings.Cut(h.target, "://")
+	scheme, rest, ok := strings.Cut(h.Target, "://")
 	if !ok || (scheme != "http" && scheme != "https") {
-		c.cfg.errorLog.Printf("capture: a request for %q from %s: a forward proxy is asked for absolute URLs", clip(h.target), k.ip)
+		c.cfg.errorLog.Printf("capture: a request for %q from %s: a forward proxy is asked for absolute URLs", wire.Clip(h.Target), k.ip)
 		k.plainAnswer(400, "Bad Request", "thrive capture: this is a forward proxy (no --target): ask for absolute URLs, as of a proxy (curl -x), or run the capture with --target to put it in front of one backend\n", true)
 		return false, false
 	}
@@ -144,11 +146,11 @@ func (k *conn) route(h *head) (relay, keep bool) {
 
 // authorized reports whether a request to the proxy carries the
 // credentials WithProxyAuth asks for.
-func (c *Capture) authorized(h *head) bool {
+func (c *Capture) authorized(h *wire.Head) bool {
 	if c.cfg.proxyAuth == "" {
 		return true
 	}
-	got := fieldValue(h.fields, "Proxy-Authorization")
+	got := wire.FieldValue(h.Fields, "Proxy-Authorization")
 	scheme, cred, _ := strings.Cut(got, " ")
 	if !strings.EqualFold(scheme, "Basic") {
 		return false
@@ -168,22 +170,22 @@ func (k *conn) answer(status int, reason, body, fields string) {
 // connect serves a CONNECT: intercepted for a host in scope, tunnelled
 // otherwise. It reports whether serve reads requests on from the client
 // (an intercepted tunnel).
-func (k *conn) connect(h *head) bool {
+func (k *conn) connect(h *wire.Head) bool {
 	c := k.c
 	// The authority of the CONNECT; its scheme is known once the client
 	// begins (TLS or not), and only the port's default depends on it.
-	host, _, err := net.SplitHostPort(h.target)
+	host, _, err := net.SplitHostPort(h.Target)
 	if err == nil {
-		_, err = newUpstream("https", h.target)
+		_, err = newUpstream("https", h.Target)
 	}
 	if err != nil {
-		c.cfg.errorLog.Printf("capture: CONNECT %q from %s: want host:port", clip(h.target), k.ip)
-		k.plainAnswer(400, "Bad Request", "thrive capture: CONNECT "+clip(h.target)+": want host:port\n", true)
+		c.cfg.errorLog.Printf("capture: CONNECT %q from %s: want host:port", wire.Clip(h.Target), k.ip)
+		k.plainAnswer(400, "Bad Request", "thrive capture: CONNECT "+wire.Clip(h.Target)+": want host:port\n", true)
 		return false
 	}
 	k.setReadDeadline(time.Time{})
 	if !c.inScope(host) {
-		k.tunnelThrough(h.target)
+		k.tunnelThrough(h.Target)
 		return false
 	}
 	_, _ = k.cw.WriteString("HTTP/1.1 200 Connection Established\r\n\r\n")
@@ -201,7 +203,7 @@ func (k *conn) connect(h *head) bool {
 	if first[0] == 0x16 {
 		scheme = "https"
 	}
-	up, _ := newUpstream(scheme, h.target)
+	up, _ := newUpstream(scheme, h.Target)
 	if scheme == "https" && !k.terminateTLS(host) {
 		return false
 	}
@@ -287,24 +289,24 @@ func (k *conn) tunnelThrough(authority string) {
 // the request line in origin form, Host naming the origin, the client's
 // fields in their order without the hop-by-hop ones and the proxy's own
 // credentials.
-func writeForwardHead(w *bufio.Writer, up upstream, h *head) {
-	_, _ = w.WriteString(h.method)
+func writeForwardHead(w *bufio.Writer, up upstream, h *wire.Head) {
+	_, _ = w.WriteString(h.Method)
 	_ = w.WriteByte(' ')
-	_, _ = w.WriteString(originForm(h.target))
+	_, _ = w.WriteString(originForm(h.Target))
 	_, _ = w.WriteString(" HTTP/1.1\r\nHost: ")
 	_, _ = w.WriteString(up.host)
 	_, _ = w.WriteString("\r\n")
-	for _, f := range h.fields {
-		if h.hopByHop(f.Name) || strings.EqualFold(f.Name, "Host") || strings.EqualFold(f.Name, "Proxy-Authorization") ||
-			(h.upgrade && strings.EqualFold(f.Name, "Sec-WebSocket-Extensions")) {
+	for _, f := range h.Fields {
+		if h.HopByHop(f.Name) || strings.EqualFold(f.Name, "Host") || strings.EqualFold(f.Name, "Proxy-Authorization") ||
+			(h.Upgrade && strings.EqualFold(f.Name, "Sec-WebSocket-Extensions")) {
 			continue
 		}
 		writeField(w, f.Name, f.Value)
 	}
-	if h.chunked {
+	if h.Chunked {
 		_, _ = w.WriteString("Transfer-Encoding: chunked\r\n")
 	}
-	if h.upgrade {
+	if h.Upgrade {
 		_, _ = w.WriteString("Connection: Upgrade\r\nUpgrade: websocket\r\n")
 	}
 	_, _ = w.WriteString("\r\n")

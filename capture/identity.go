@@ -97,10 +97,10 @@ func plausible(v []byte) bool {
 // send back to join its session (tokens, tickets), and the token a login's
 // answer names the session with, if any.
 func answerIdentities(r *record) (given []string, login string) {
-	if r.respBody == nil || r.respBody.sum != nil || len(r.respBody.data) > maxScanned {
+	if r.respBody == nil || !r.respBody.Whole() || len(r.respBody.Data()) > maxScanned {
 		return nil, ""
 	}
-	body := bytes.TrimSpace(r.respBody.data)
+	body := bytes.TrimSpace(r.respBody.Data())
 	if len(body) == 0 || body[0] != '{' && body[0] != '[' {
 		return nil, ""
 	}
@@ -146,8 +146,8 @@ func requestIdentities(r *record) []string {
 			add(f)
 		}
 	}
-	if r.reqBody != nil && r.reqBody.sum == nil && len(r.reqBody.data) <= maxScanned {
-		body := bytes.TrimSpace(r.reqBody.data)
+	if r.reqBody != nil && r.reqBody.Whole() && len(r.reqBody.Data()) <= maxScanned {
+		body := bytes.TrimSpace(r.reqBody.Data())
 		switch {
 		case len(body) == 0:
 		case body[0] == '{' || body[0] == '[':

@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/thrive-loadtest/thrive/capture/wire"
+
 	"github.com/panjf2000/gnet/v2"
 )
 
@@ -55,7 +57,7 @@ type lconn struct {
 	dialing bool
 	ip      string
 
-	req, resp              msgStream
+	req, resp              wire.MsgStream
 	rec                    *record // the exchange in flight
 	head                   []byte  // its forwarded head, kept for a retry while nothing else was sent
 	bodyless               bool    // it has no body
@@ -67,7 +69,7 @@ type lconn struct {
 	retried                bool
 	closing                bool // the last answer closes the connection
 	socket                 bool // upgraded: frames both ways
-	fromClient, fromServer *frameParser
+	fromClient, fromServer *wire.FrameParser
 
 	// deadline is when the client's wait ends, in Unix nanoseconds, zero
 	// for none: the idle time after an answer, the head time once a head
@@ -151,7 +153,7 @@ func (lp *loop) enroll(nc net.Conn) {
 	}
 	l := &lconn{lp: lp, id: lp.c.connIDs.Add(1), ip: clientIP(nc.RemoteAddr().String())}
 	l.bw = bufio.NewWriterSize(&l.hb, 4096)
-	l.req = msgStream{request: true, onHead: l.requestHead, onRaw: l.toBackend, onData: l.requestData, onEnd: l.requestEnd}
+	l.req = wire.MsgStream{Request: true, OnHead: l.requestHead, OnRaw: l.toBackend, OnData: l.requestData, OnEnd: l.requestEnd}
 	l.newAnswerStream()
 	if !c.admit(nc, func() { c.loopConns[l] = struct{}{} }) {
 		return
@@ -173,7 +175,7 @@ func (lp *loop) enroll(nc net.Conn) {
 // newAnswerStream starts following the backend connection afresh: a new
 // one, or the old one after an answer that could not be followed.
 func (l *lconn) newAnswerStream() {
-	l.resp = msgStream{onHead: l.answerHead, onRaw: l.answerRaw, onData: l.answerData, onEnd: l.answerEnd}
+	l.resp = wire.MsgStream{OnHead: l.answerHead, OnRaw: l.answerRaw, OnData: l.answerData, OnEnd: l.answerEnd}
 }
 
 // gone forgets l once its client connection is closed.
@@ -267,13 +269,13 @@ func (l *lconn) fromClientBytes() {
 			return
 		}
 		if l.socket {
-			l.fromClient.feed(buf)
+			l.fromClient.Feed(buf)
 			if l.toBackend(buf); !l.closed {
 				_, _ = l.client.Discard(len(buf))
 			}
 			continue
 		}
-		n, err := l.req.feed(buf)
+		n, err := l.req.Feed(buf)
 		if l.closed {
 			return
 		}
@@ -282,7 +284,7 @@ func (l *lconn) fromClientBytes() {
 			l.reject(err)
 			return
 		}
-		if !l.paused && !l.headStarted && l.req.state == inHead && len(l.req.pending) > 0 {
+		if !l.paused && !l.headStarted && l.req.HeadBegun() {
 			l.headStarted = true
 			l.waitFor(l.lp.c.cfg.headTimeout)
 		}
@@ -296,22 +298,22 @@ func (l *lconn) reject(err error) {
 	l.closeBoth()
 }
 
-func (l *lconn) requestHead(h *head, _ []byte) bool {
+func (l *lconn) requestHead(h *wire.Head, _ []byte) bool {
 	c := l.lp.c
 	l.setBusy(true)
 	l.headStarted = false
 	l.waitFor(0)
-	l.rec = &record{start: time.Now(), method: h.method, url: h.target, host: h.host, reqHeader: h.fields, conn: l.id}
-	l.bodyless = h.requestFraming() == noBody
+	l.rec = &record{start: time.Now(), method: h.Method, url: h.Target, host: h.Host, reqHeader: h.Fields, conn: l.id}
+	l.bodyless = h.RequestFraming() == wire.NoBody
 	if !l.bodyless {
-		l.rec.reqBody = newBodyTap(c.cfg.bodyLimit)
+		l.rec.reqBody = wire.NewTap(c.cfg.bodyLimit)
 	}
 	l.retried = false
 	l.hb.Reset()
-	writeRequestHead(l.bw, c, l.ip, "http", h.proto, h)
+	writeRequestHead(l.bw, c, l.ip, "http", h.Proto, h)
 	_ = l.bw.Flush()
 	l.head = append(l.head[:0], l.hb.Bytes()...)
-	l.resp.expect(h.method)
+	l.resp.Expect(h.Method)
 	l.toBackend(l.head)
 	return l.closed // a backend that cannot be dialled closes the client
 }
@@ -321,7 +323,7 @@ func (l *lconn) requestHead(h *head, _ []byte) bool {
 // over); the rest of the body then goes on unrecorded.
 func (l *lconn) requestData(b []byte) {
 	if l.rec != nil {
-		l.rec.reqBody.observe(b)
+		l.rec.reqBody.Observe(b)
 	}
 }
 
@@ -434,10 +436,10 @@ func (l *lconn) fromBackendBytes() {
 	}
 	var err error
 	if l.socket {
-		l.fromServer.feed(buf)
+		l.fromServer.Feed(buf)
 	} else {
 		// A callback may close both connections; the stream then stops.
-		_, err = l.resp.feed(buf)
+		_, err = l.resp.Feed(buf)
 	}
 	if l.closed {
 		return
@@ -452,23 +454,23 @@ func (l *lconn) fromBackendBytes() {
 	}
 }
 
-func (l *lconn) answerHead(rh *head, _ []byte) bool {
+func (l *lconn) answerHead(rh *wire.Head, _ []byte) bool {
 	rec := l.rec
-	if rec == nil || (rh.status < 200 && rh.status != 101) {
+	if rec == nil || (rh.Status < 200 && rh.Status != 101) {
 		return false
 	}
 	l.begin()
 	rec.ttfb = time.Now()
-	rec.status = rh.status
-	rec.respHeader = rh.fields
-	rec.newKey, rec.ends = l.lp.c.sz.answerKeyOf(rh.fields, rec.method, rec.key)
-	l.closing = rh.close
-	if rh.status == 101 {
+	rec.status = rh.Status
+	rec.respHeader = rh.Fields
+	rec.newKey, rec.ends = l.lp.c.sz.answerKeyOf(rh.Fields, rec.method, rec.key)
+	l.closing = rh.Close
+	if rh.Status == 101 {
 		l.socket = true
-		rec.sock = &socket{}
+		rec.sock = &wire.Socket{}
 		limit := l.lp.c.cfg.bodyLimit
-		l.fromServer = &frameParser{sock: rec.sock, limit: limit, now: time.Now}
-		l.fromClient = &frameParser{sock: rec.sock, fromClient: true, limit: limit, now: time.Now}
+		l.fromServer = &wire.FrameParser{Sock: rec.sock, Limit: limit, Now: time.Now}
+		l.fromClient = &wire.FrameParser{Sock: rec.sock, FromClient: true, Limit: limit, Now: time.Now}
 		l.paused = false
 		if !l.setBusy(false) {
 			l.closeBoth() // the capture is stopping: sockets close at once
@@ -478,21 +480,21 @@ func (l *lconn) answerHead(rh *head, _ []byte) bool {
 		l.fromClientBytes()
 		return l.closed
 	}
-	if rh.responseFraming(rec.method) != noBody {
-		rec.respBody = newBodyTap(l.lp.c.cfg.bodyLimit)
+	if rh.ResponseFraming(rec.method) != wire.NoBody {
+		rec.respBody = wire.NewTap(l.lp.c.cfg.bodyLimit)
 	}
 	return false
 }
 
 func (l *lconn) answerRaw(b []byte) {
 	if l.socket {
-		l.fromServer.feed(b) // the frames after the 101's head
+		l.fromServer.Feed(b) // the frames after the 101's head
 	}
 }
 
 func (l *lconn) answerData(b []byte) {
 	if l.rec != nil {
-		l.rec.respBody.observe(b)
+		l.rec.respBody.Observe(b)
 	}
 }
 
@@ -565,7 +567,7 @@ func (l *lconn) backendClosed(err error) {
 		if l.reused && l.bodyless && !l.retried {
 			l.retried, l.reused = true, false
 			l.newAnswerStream()
-			l.resp.expect(rec.method)
+			l.resp.Expect(rec.method)
 			l.toBackend(l.head)
 			return
 		}
@@ -574,10 +576,10 @@ func (l *lconn) backendClosed(err error) {
 		}
 		l.badGateway(err)
 	case rec != nil:
-		if cerr := l.resp.closed(); cerr != nil {
+		if cerr := l.resp.Closed(); cerr != nil {
 			size := int64(0)
 			if rec.respBody != nil {
-				size = rec.respBody.size
+				size = rec.respBody.Size()
 			}
 			rec.err = fmt.Sprintf("backend: connection closed after %d bytes of the answer", size)
 			l.finish()
@@ -597,7 +599,7 @@ func (l *lconn) clientClosed() {
 	if rec := l.rec; rec != nil && !l.socket {
 		size := int64(0)
 		if rec.respBody != nil {
-			size = rec.respBody.size
+			size = rec.respBody.Size()
 		}
 		if rec.status == 0 {
 			rec.err = "client went away before the answer"
@@ -616,7 +618,7 @@ func (l *lconn) clientClosed() {
 // closeBoth closes the client connection, and so the backend's; the
 // streams stop reading the bytes they were given, which go with them.
 func (l *lconn) closeBoth() {
-	l.req.cut, l.resp.cut = true, true
+	l.req.Cut, l.resp.Cut = true, true
 	if !l.closed {
 		_ = l.client.EventLoop().Close(l.client)
 	}

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/thrive-loadtest/thrive/capture/wire"
+
 	"github.com/thrive-loadtest/thrive/traces"
 )
 
@@ -218,14 +220,14 @@ func (k *conn) serve() {
 		if !headBuffered(k.cr) {
 			k.setReadDeadline(time.Now().Add(k.c.cfg.headTimeout))
 		}
-		h, err := readHead(k.cr, true)
+		h, err := wire.ReadHead(k.cr, true)
 		if err != nil {
 			if !errors.Is(err, io.EOF) {
 				k.reject(err)
 			}
 			return
 		}
-		if h.requestFraming() != noBody || h.upgrade {
+		if h.RequestFraming() != wire.NoBody || h.Upgrade {
 			// The body, or the socket, is read without a deadline. A
 			// request without either reads nothing more from the client,
 			// and the deadline can stay as it is.
@@ -278,7 +280,7 @@ func (k *conn) setReadDeadline(t time.Time) {
 // reading it cannot block.
 func headBuffered(br *bufio.Reader) bool {
 	buf, _ := br.Peek(br.Buffered())
-	end, _ := headEnd(buf)
+	end, _ := wire.HeadEnd(buf)
 	return end >= 0
 }
 
@@ -342,17 +344,17 @@ func (k *conn) dial() error {
 
 // exchange relays one request and its answer and records them. It reports
 // whether the client connection stays open for another request.
-func (k *conn) exchange(h *head) bool {
+func (k *conn) exchange(h *wire.Head) bool {
 	c := k.c
-	rec := &record{start: time.Now(), method: h.method, url: h.target, host: h.host, reqHeader: h.fields, conn: k.id}
+	rec := &record{start: time.Now(), method: h.Method, url: h.Target, host: h.Host, reqHeader: h.Fields, conn: k.id}
 	if c.forward {
 		// The trace keeps each exchange's scheme and host, and not the
 		// proxy's own credentials.
-		rec.url = k.up.scheme + "://" + k.up.host + originForm(h.target)
+		rec.url = k.up.scheme + "://" + k.up.host + originForm(h.Target)
 		rec.host = k.up.host
 		rec.skip = k.offScope
 		if c.cfg.proxyAuth != "" {
-			rec.reqHeader = withoutField(h.fields, "Proxy-Authorization")
+			rec.reqHeader = withoutField(h.Fields, "Proxy-Authorization")
 		}
 	}
 	keep := k.relay(h, rec)
@@ -377,12 +379,12 @@ func (k *conn) begin(rec *record) {
 }
 
 // relay does the work of exchange.
-func (k *conn) relay(h *head, rec *record) bool {
+func (k *conn) relay(h *wire.Head, rec *record) bool {
 	c := k.c
-	reqFraming := h.requestFraming()
-	if reqFraming != noBody {
-		rec.reqBody = newBodyTap(c.cfg.bodyLimit)
-		if h.expect {
+	reqFraming := h.RequestFraming()
+	if reqFraming != wire.NoBody {
+		rec.reqBody = wire.NewTap(c.cfg.bodyLimit)
+		if h.Expect {
 			// Answer for the backend, so the body comes at once; the backend
 			// still answers the request as a whole.
 			_, _ = k.cw.WriteString("HTTP/1.1 100 Continue\r\n\r\n")
@@ -392,7 +394,7 @@ func (k *conn) relay(h *head, rec *record) bool {
 			}
 		}
 	}
-	var rh *head
+	var rh *wire.Head
 	for attempt := 0; ; attempt++ {
 		if k.backend != nil && k.reused && time.Since(k.idle) >= idleCheck && closedWhileIdle(k.backend) {
 			k.closeBackend() // closed while idle: a fresh one, before any of the request goes out
@@ -402,7 +404,7 @@ func (k *conn) relay(h *head, rec *record) bool {
 		}
 		if k.backend == nil {
 			if err := k.dial(); err != nil {
-				return k.badGateway(rec, err, reqFraming == noBody)
+				return k.badGateway(rec, err, reqFraming == wire.NoBody)
 			}
 		}
 		reused := k.reused
@@ -411,14 +413,14 @@ func (k *conn) relay(h *head, rec *record) bool {
 		} else {
 			writeRequestHead(k.bw, k.c, k.ip, k.scheme, "HTTP/1.1", h)
 		}
-		if reqFraming != noBody {
-			res := relayBody(k.bw, k.cr, reqFraming, h.length, rec.reqBody, k.buf, true)
-			if res.rerr != nil {
-				rec.err = fmt.Sprintf("client: %s after %d bytes of the request", errorKind(res.rerr), rec.reqBody.size)
+		if reqFraming != wire.NoBody {
+			res := wire.RelayBody(k.bw, k.cr, reqFraming, h.Length, rec.reqBody, k.buf, true)
+			if res.ReadErr != nil {
+				rec.err = fmt.Sprintf("client: %s after %d bytes of the request", errorKind(res.ReadErr), rec.reqBody.Size())
 				return false
 			}
-			if res.werr != nil {
-				return k.badGateway(rec, res.werr, false)
+			if res.WriteErr != nil {
+				return k.badGateway(rec, res.WriteErr, false)
 			}
 		}
 		err := k.bw.Flush()
@@ -435,52 +437,52 @@ func (k *conn) relay(h *head, rec *record) bool {
 		// once on a fresh one when nothing but the head was sent. The close
 		// shows as an EOF, or as a reset when the request reached a socket
 		// already closed; browsers retry the same way.
-		if reused && attempt == 0 && reqFraming == noBody &&
+		if reused && attempt == 0 && reqFraming == wire.NoBody &&
 			(!sent || errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)) {
 			continue
 		}
 		if errors.Is(err, io.EOF) {
 			err = errNoAnswer
 		}
-		return k.badGateway(rec, err, reqFraming == noBody)
+		return k.badGateway(rec, err, reqFraming == wire.NoBody)
 	}
 	k.reused = true
 	rec.ttfb = time.Now()
 	defer func() { k.idle = time.Now() }()
-	rec.status = rh.status
-	rec.respHeader = rh.fields
-	rec.newKey, rec.ends = c.sz.answerKeyOf(rh.fields, rec.method, rec.key)
-	if rh.status == 101 {
-		if h.upgrade {
+	rec.status = rh.Status
+	rec.respHeader = rh.Fields
+	rec.newKey, rec.ends = c.sz.answerKeyOf(rh.Fields, rec.method, rec.key)
+	if rh.Status == 101 {
+		if h.Upgrade {
 			k.socket(rec, rh)
 		}
 		return false
 	}
-	fr := rh.responseFraming(h.method)
-	rechunk := fr == chunked && h.proto == "HTTP/1.1"
-	closing := h.close || rh.close || fr == untilClose || (fr == chunked && !rechunk)
+	fr := rh.ResponseFraming(h.Method)
+	rechunk := fr == wire.Chunked && h.Proto == "HTTP/1.1"
+	closing := h.Close || rh.Close || fr == wire.UntilClose || (fr == wire.Chunked && !rechunk)
 	k.writeResponseHead(h, rh, rechunk, closing)
-	if fr == noBody {
+	if fr == wire.NoBody {
 		if err := k.cw.Flush(); err != nil {
 			rec.err = "client went away before the answer"
 			return false
 		}
 	} else {
-		rec.respBody = newBodyTap(c.cfg.bodyLimit)
-		res := relayBody(k.cw, k.br, fr, rh.length, rec.respBody, k.buf, rechunk)
+		rec.respBody = wire.NewTap(c.cfg.bodyLimit)
+		res := wire.RelayBody(k.cw, k.br, fr, rh.Length, rec.respBody, k.buf, rechunk)
 		switch {
-		case res.werr != nil:
-			rec.err = fmt.Sprintf("client went away after %d bytes of the answer", rec.respBody.size)
+		case res.WriteErr != nil:
+			rec.err = fmt.Sprintf("client went away after %d bytes of the answer", rec.respBody.Size())
 			k.closeBackend() // the rest of the answer is still on it
 			return false
-		case res.rerr != nil:
-			rec.err = fmt.Sprintf("backend: %s after %d bytes of the answer", errorKind(res.rerr), rec.respBody.size)
+		case res.ReadErr != nil:
+			rec.err = fmt.Sprintf("backend: %s after %d bytes of the answer", errorKind(res.ReadErr), rec.respBody.Size())
 			k.closeBackend()
 			return false
 		}
 	}
 	rec.end = time.Now()
-	if rh.close || fr == untilClose {
+	if rh.Close || fr == wire.UntilClose {
 		k.closeBackend()
 	}
 	return !closing
@@ -491,13 +493,13 @@ var errNoAnswer = errors.New("connection closed without an answer")
 // readResponseHead reads the backend's answer head, passing interim 1xx
 // answers other than 100 Continue (which the proxy gave already) and 101 on
 // to the client.
-func (k *conn) readResponseHead(h *head) (*head, error) {
+func (k *conn) readResponseHead(h *wire.Head) (*wire.Head, error) {
 	for {
-		rh, err := readHead(k.br, false)
-		if err != nil || rh.status >= 200 || rh.status == 101 {
+		rh, err := wire.ReadHead(k.br, false)
+		if err != nil || rh.Status >= 200 || rh.Status == 101 {
 			return rh, err
 		}
-		if rh.status != 100 {
+		if rh.Status != 100 {
 			k.writeResponseHead(h, rh, false, false)
 			_ = k.cw.Flush()
 		}
@@ -521,36 +523,36 @@ func (k *conn) badGateway(rec *record, err error, keep bool) bool {
 // The request line says proto: the goroutine relay speaks HTTP/1.1 to the
 // backend whatever the client spoke, the loop relay passes the client's
 // version on with the answer's bytes as they are.
-func writeRequestHead(w *bufio.Writer, c *Capture, ip, scheme, proto string, h *head) {
-	_, _ = w.WriteString(h.method)
+func writeRequestHead(w *bufio.Writer, c *Capture, ip, scheme, proto string, h *wire.Head) {
+	_, _ = w.WriteString(h.Method)
 	_ = w.WriteByte(' ')
-	_, _ = w.WriteString(c.targetPath(h.target))
+	_, _ = w.WriteString(c.targetPath(h.Target))
 	_ = w.WriteByte(' ')
 	_, _ = w.WriteString(proto)
 	_, _ = w.WriteString("\r\nHost: ")
 	_, _ = w.WriteString(c.target.Host)
 	_, _ = w.WriteString("\r\n")
-	for _, f := range h.fields {
-		if h.hopByHop(f.Name) || forwardedField(f.Name) ||
-			(h.upgrade && strings.EqualFold(f.Name, "Sec-WebSocket-Extensions")) {
+	for _, f := range h.Fields {
+		if h.HopByHop(f.Name) || forwardedField(f.Name) ||
+			(h.Upgrade && strings.EqualFold(f.Name, "Sec-WebSocket-Extensions")) {
 			// Offer no compression extension, so frames can be recorded.
 			continue
 		}
-		writeField(w, f.Name, c.ownOrigin(f, scheme, h.host))
+		writeField(w, f.Name, c.ownOrigin(f, scheme, h.Host))
 	}
 	xff := ip
-	if h.xff != "" {
-		xff = h.xff + ", " + ip
+	if h.XFF != "" {
+		xff = h.XFF + ", " + ip
 	}
 	writeField(w, "X-Forwarded-For", xff)
-	if h.host != "" {
-		writeField(w, "X-Forwarded-Host", h.host)
+	if h.Host != "" {
+		writeField(w, "X-Forwarded-Host", h.Host)
 	}
 	writeField(w, "X-Forwarded-Proto", scheme)
-	if h.chunked {
+	if h.Chunked {
 		_, _ = w.WriteString("Transfer-Encoding: chunked\r\n")
 	}
-	if h.upgrade {
+	if h.Upgrade {
 		_, _ = w.WriteString("Connection: Upgrade\r\nUpgrade: websocket\r\n")
 	}
 	_, _ = w.WriteString("\r\n")
@@ -628,16 +630,16 @@ func (c *Capture) targetPath(target string) string {
 // writeResponseHead writes rh to the client: the backend's fields in their
 // order without its hop-by-hop ones, then the proxy's framing and
 // Connection fields.
-func (k *conn) writeResponseHead(h, rh *head, rechunk, closing bool) {
+func (k *conn) writeResponseHead(h, rh *wire.Head, rechunk, closing bool) {
 	w := k.cw
 	_, _ = w.WriteString("HTTP/1.1 ")
-	_, _ = w.WriteString(strconv.Itoa(rh.status))
+	_, _ = w.WriteString(strconv.Itoa(rh.Status))
 	_ = w.WriteByte(' ')
-	_, _ = w.WriteString(rh.reason)
+	_, _ = w.WriteString(rh.Reason)
 	_, _ = w.WriteString("\r\n")
-	upgrade := rh.status == 101
-	for _, f := range rh.fields {
-		if !upgrade && rh.hopByHop(f.Name) {
+	upgrade := rh.Status == 101
+	for _, f := range rh.Fields {
+		if !upgrade && rh.HopByHop(f.Name) {
 			continue
 		}
 		writeField(w, f.Name, f.Value)
@@ -651,7 +653,7 @@ func (k *conn) writeResponseHead(h, rh *head, rechunk, closing bool) {
 	case upgrade:
 	case closing:
 		_, _ = w.WriteString("Connection: close\r\n")
-	case h.proto == "HTTP/1.0":
+	case h.Proto == "HTTP/1.0":
 		_, _ = w.WriteString("Connection: keep-alive\r\n")
 	}
 	_, _ = w.WriteString("\r\n")
@@ -660,15 +662,15 @@ func (k *conn) writeResponseHead(h, rh *head, rechunk, closing bool) {
 // socket relays an upgraded connection both ways until either side ends,
 // recording every frame. A client frame is recorded before it is passed on,
 // so it is recorded before the server can answer it.
-func (k *conn) socket(rec *record, rh *head) {
+func (k *conn) socket(rec *record, rh *wire.Head) {
 	k.writeResponseHead(nil, rh, false, false)
 	if err := k.cw.Flush(); err != nil {
 		rec.err = "client went away before the upgrade"
 		return
 	}
-	rec.sock = &socket{}
-	fromServer := &frameParser{sock: rec.sock, limit: k.c.cfg.bodyLimit, now: time.Now}
-	fromClient := &frameParser{sock: rec.sock, fromClient: true, limit: k.c.cfg.bodyLimit, now: time.Now}
+	rec.sock = &wire.Socket{}
+	fromServer := &wire.FrameParser{Sock: rec.sock, Limit: k.c.cfg.bodyLimit, Now: time.Now}
+	fromClient := &wire.FrameParser{Sock: rec.sock, FromClient: true, Limit: k.c.cfg.bodyLimit, Now: time.Now}
 	if !k.setState(stateSocket) {
 		k.closeAll()
 	}
@@ -684,11 +686,11 @@ func (k *conn) socket(rec *record, rh *head) {
 }
 
 // pump copies src to dst through a frame parser until either fails.
-func pump(dst io.Writer, src io.Reader, p *frameParser, buf []byte) {
+func pump(dst io.Writer, src io.Reader, p *wire.FrameParser, buf []byte) {
 	for {
 		n, err := src.Read(buf)
 		if n > 0 {
-			p.feed(buf[:n])
+			p.Feed(buf[:n])
 			if _, werr := dst.Write(buf[:n]); werr != nil {
 				return
 			}

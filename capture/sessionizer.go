@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/thrive-loadtest/thrive/capture/wire"
+
 	"github.com/thrive-loadtest/thrive/traces"
 )
 
@@ -28,12 +30,12 @@ type record struct {
 	method, url      string
 	host             string
 	reqHeader        []traces.Header
-	reqBody          *bodyTap
+	reqBody          *wire.Tap
 	status           int
 	respHeader       []traces.Header
-	respBody         *bodyTap
+	respBody         *wire.Tap
 	err              string
-	sock             *socket
+	sock             *wire.Socket
 	conn             uint64 // the client connection it came on; 0 if unknown
 	skip             bool   // relayed but not recorded: a host out of a forward proxy's scope
 
@@ -178,10 +180,10 @@ func (sz *sessionizer) requestKeyOf(h []traces.Header, target, ip string) string
 	if c := credential(h, target); c != "" {
 		return "cred:" + c
 	}
-	if a := fieldValue(h, "Authorization"); a != "" {
+	if a := wire.FieldValue(h, "Authorization"); a != "" {
 		return "auth:" + a
 	}
-	return "ip:" + ip + " ua:" + fieldValue(h, "User-Agent")
+	return "ip:" + ip + " ua:" + wire.FieldValue(h, "User-Agent")
 }
 
 // answerKey looks at a response's Set-Cookie fields for the session cookie:
@@ -548,10 +550,10 @@ func (s *session) build() *traces.Session {
 			URL:        r.url,
 			Host:       r.host,
 			ReqHeader:  r.reqHeader,
-			ReqBody:    r.reqBody.body(),
+			ReqBody:    r.reqBody.Body(),
 			Status:     r.status,
 			RespHeader: r.respHeader,
-			RespBody:   r.respBody.body(),
+			RespBody:   r.respBody.Body(),
 			Error:      r.err,
 		}
 		if !r.ttfb.IsZero() {
@@ -562,15 +564,15 @@ func (s *session) build() *traces.Session {
 		}
 		busyUntil = maxTime(busyUntil, r.end)
 		if r.sock != nil {
-			frames, cl, errs := r.sock.seal()
+			frames, cl, errs := r.sock.Seal()
 			ws := &traces.WebSocket{Frames: make([]traces.Frame, len(frames)), Close: traces.Close{Offset: r.end.Sub(start)}}
-			slices.SortStableFunc(frames, func(a, b timedFrame) int { return a.at.Compare(b.at) })
+			slices.SortStableFunc(frames, func(a, b wire.TimedFrame) int { return a.At.Compare(b.At) })
 			for j, f := range frames {
-				ws.Frames[j] = f.f
-				ws.Frames[j].Offset = f.at.Sub(start)
+				ws.Frames[j] = f.Frame
+				ws.Frames[j].Offset = f.At.Sub(start)
 			}
 			if cl != nil {
-				ws.Close = traces.Close{Offset: cl.at.Sub(start), Code: cl.code, Reason: cl.reason, ByClient: cl.byClient}
+				ws.Close = traces.Close{Offset: cl.At.Sub(start), Code: cl.Code, Reason: cl.Reason, ByClient: cl.ByClient}
 			}
 			if len(errs) > 0 {
 				ex.Error = strings.Join(append([]string{ex.Error}, errs...), "; ")

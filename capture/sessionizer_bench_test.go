@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/thrive-loadtest/thrive/capture/wire"
+
 	"github.com/thrive-loadtest/thrive/traces"
 )
 
@@ -34,8 +36,8 @@ func BenchmarkSessionize(b *testing.B) {
 			for i := range b.N {
 				r := &record{start: t0.Add(time.Duration(i)), end: t0.Add(time.Duration(i) + time.Millisecond), method: "GET",
 					url: fmt.Sprintf("/api/projects/%d/", i%100), reqHeader: tc.header, status: 200, conn: uint64(1 + i%6)}
-				r.respBody = newBodyTap(1 << 20)
-				r.respBody.observe([]byte(tc.body))
+				r.respBody = wire.NewTap(1 << 20)
+				r.respBody.Observe([]byte(tc.body))
 				r.key = sz.requestKeyOf(r.reqHeader, r.url, "10.0.0.1")
 				sz.begin(r)
 				sz.complete(r)

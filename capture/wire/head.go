@@ -1,4 +1,4 @@
-package capture
+package wire
 
 import (
 	"bufio"
@@ -20,36 +20,36 @@ import (
 // arrives. That keeps the trace exactly what the client sent, and it keeps
 // the proxy's added latency to two reads and two writes per exchange.
 
-// maxHead bounds a request or response head: its first line and fields.
-const maxHead = 64 << 10
+// MaxHead bounds a request or response head: its first line and fields.
+const MaxHead = 64 << 10
 
-var errHeadTooLarge = errors.New("head larger than 64 KiB")
+var ErrHeadTooLarge = errors.New("head larger than 64 KiB")
 
-// framing is how a message's body is delimited.
-type framing uint8
+// Framing is how a message's body is delimited.
+type Framing uint8
 
 const (
-	noBody     framing = iota
-	byLength           // Content-Length bytes
-	chunked            // Transfer-Encoding: chunked
-	untilClose         // a response that ends when the server closes
+	NoBody     Framing = iota
+	ByLength           // Content-Length bytes
+	Chunked            // Transfer-Encoding: chunked
+	UntilClose         // a response that ends when the server closes
 )
 
-// head is a parsed request or response head.
-type head struct {
-	// Request: method, target and version. Response: version in proto.
-	method, target, proto string
-	status                int    // response status
-	reason                string // response reason phrase
-	fields                []traces.Header
-	host                  string
-	length                int64 // Content-Length, or -1 when there is none
-	chunked               bool
-	close                 bool // the sender closes after this message
-	upgrade               bool // Connection: upgrade with Upgrade: websocket
-	expect                bool // Expect: 100-continue
-	xff                   string
-	connTokens            []string // field names listed in Connection, lower-cased
+// Head is a parsed request or response head.
+type Head struct {
+	// Request: method, target and version. Response: version in Proto.
+	Method, Target, Proto string
+	Status                int    // response status
+	Reason                string // response reason phrase
+	Fields                []traces.Header
+	Host                  string
+	Length                int64 // Content-Length, or -1 when there is none
+	Chunked               bool
+	Close                 bool // the sender closes after this message
+	Upgrade               bool // Connection: upgrade with Upgrade: websocket
+	Expect                bool // Expect: 100-continue
+	XFF                   string
+	ConnTokens            []string // field names listed in Connection, lower-cased
 }
 
 // readLine reads one line of a head without its line ending, charging it
@@ -66,7 +66,7 @@ func readLine(br *bufio.Reader, budget *int) (string, error) {
 	}
 	*budget -= len(line)
 	if *budget < 0 {
-		return "", errHeadTooLarge
+		return "", ErrHeadTooLarge
 	}
 	if err != nil {
 		if errors.Is(err, io.EOF) && len(line) > 0 {
@@ -81,23 +81,23 @@ func readLine(br *bufio.Reader, budget *int) (string, error) {
 	return string(line), nil
 }
 
-// readHead reads a request head (request set) or a response head. When the
+// ReadHead reads a request head (request set) or a response head. When the
 // whole head is in br's buffer, as it nearly always is, it becomes one
 // string that the fields share.
-func readHead(br *bufio.Reader, request bool) (*head, error) {
+func ReadHead(br *bufio.Reader, request bool) (*Head, error) {
 	if n := br.Buffered(); n > 0 {
 		buf, _ := br.Peek(n)
-		if _, next := headEnd(buf); next >= 0 {
-			h, err := parseHeadBytes(buf[:next], request)
+		if _, next := HeadEnd(buf); next >= 0 {
+			h, err := ParseHeadBytes(buf[:next], request)
 			_, _ = br.Discard(next)
 			return h, err
 		}
 	}
-	budget := maxHead
+	budget := MaxHead
 	lines := func(yield func(string, error) bool) {
 		for {
 			line, err := readLine(br, &budget)
-			if errors.Is(err, io.EOF) && budget < maxHead {
+			if errors.Is(err, io.EOF) && budget < MaxHead {
 				err = io.ErrUnexpectedEOF // the head began, then the stream ended
 			}
 			if !yield(line, err) || err != nil {
@@ -108,10 +108,10 @@ func readHead(br *bufio.Reader, request bool) (*head, error) {
 	return parseHead(lines, request)
 }
 
-// headEnd finds the empty line that ends a head in buf: end is where the
+// HeadEnd finds the empty line that ends a head in buf: end is where the
 // empty line starts, next where what follows it starts; -1 when buf holds
 // no empty line.
-func headEnd(buf []byte) (end, next int) {
+func HeadEnd(buf []byte) (end, next int) {
 	for i := 0; ; {
 		j := bytes.IndexByte(buf[i:], '\n')
 		if j < 0 {
@@ -129,8 +129,8 @@ func headEnd(buf []byte) (end, next int) {
 
 // parseHead parses a head from its lines, the first line first and the
 // empty line that ends it last.
-func parseHead(lines iter.Seq2[string, error], request bool) (*head, error) {
-	h := &head{length: -1, fields: make([]traces.Header, 0, 12)}
+func parseHead(lines iter.Seq2[string, error], request bool) (*Head, error) {
+	h := &Head{Length: -1, Fields: make([]traces.Header, 0, 12)}
 	keepAlive := false
 	first := true
 	for line, err := range lines {
@@ -141,9 +141,9 @@ func parseHead(lines iter.Seq2[string, error], request bool) (*head, error) {
 			first = false
 			if request {
 				var ok bool
-				h.method, h.target, h.proto, ok = splitRequestLine(line)
+				h.Method, h.Target, h.Proto, ok = splitRequestLine(line)
 				if !ok {
-					return nil, fmt.Errorf("malformed request line %q", clip(line))
+					return nil, fmt.Errorf("malformed request line %q", Clip(line))
 				}
 			} else if err := h.parseStatusLine(line); err != nil {
 				return nil, err
@@ -155,57 +155,57 @@ func parseHead(lines iter.Seq2[string, error], request bool) (*head, error) {
 		}
 		name, value, ok := strings.Cut(line, ":")
 		if !ok || name == "" || strings.ContainsAny(name, " \t") {
-			return nil, fmt.Errorf("malformed header line %q", clip(line))
+			return nil, fmt.Errorf("malformed header line %q", Clip(line))
 		}
 		value = strings.Trim(value, " \t")
-		h.fields = append(h.fields, traces.Header{Name: name, Value: value})
+		h.Fields = append(h.Fields, traces.Header{Name: name, Value: value})
 		switch {
 		case strings.EqualFold(name, "Content-Length"):
 			n, err := strconv.ParseInt(value, 10, 64)
-			if err != nil || n < 0 || (h.length >= 0 && n != h.length) {
-				return nil, fmt.Errorf("bad Content-Length %q", clip(value))
+			if err != nil || n < 0 || (h.Length >= 0 && n != h.Length) {
+				return nil, fmt.Errorf("bad Content-Length %q", Clip(value))
 			}
-			h.length = n
+			h.Length = n
 		case strings.EqualFold(name, "Transfer-Encoding"):
 			codings := strings.Split(value, ",")
-			h.chunked = strings.EqualFold(strings.TrimSpace(codings[len(codings)-1]), "chunked")
-			if request && !h.chunked {
-				return nil, fmt.Errorf("unsupported Transfer-Encoding %q", clip(value))
+			h.Chunked = strings.EqualFold(strings.TrimSpace(codings[len(codings)-1]), "chunked")
+			if request && !h.Chunked {
+				return nil, fmt.Errorf("unsupported Transfer-Encoding %q", Clip(value))
 			}
 		case strings.EqualFold(name, "Connection"):
 			for tok := range strings.SplitSeq(value, ",") {
 				tok = strings.ToLower(strings.TrimSpace(tok))
 				switch tok {
 				case "close":
-					h.close = true
+					h.Close = true
 				case "keep-alive":
 					keepAlive = true
 				case "upgrade":
-					h.upgrade = true
+					h.Upgrade = true
 				case "":
 				default:
-					h.connTokens = append(h.connTokens, tok)
+					h.ConnTokens = append(h.ConnTokens, tok)
 				}
 			}
 		case strings.EqualFold(name, "Host"):
-			h.host = value
+			h.Host = value
 		case strings.EqualFold(name, "Expect"):
-			h.expect = strings.EqualFold(value, "100-continue")
+			h.Expect = strings.EqualFold(value, "100-continue")
 		case strings.EqualFold(name, "X-Forwarded-For"):
-			if h.xff != "" {
-				h.xff += ", "
+			if h.XFF != "" {
+				h.XFF += ", "
 			}
-			h.xff += value
+			h.XFF += value
 		}
 	}
-	if h.upgrade {
-		h.upgrade = strings.EqualFold(fieldValue(h.fields, "Upgrade"), "websocket")
+	if h.Upgrade {
+		h.Upgrade = strings.EqualFold(FieldValue(h.Fields, "Upgrade"), "websocket")
 	}
-	if h.chunked {
-		h.length = -1
+	if h.Chunked {
+		h.Length = -1
 	}
-	if h.proto == "HTTP/1.0" && !keepAlive {
-		h.close = true
+	if h.Proto == "HTTP/1.0" && !keepAlive {
+		h.Close = true
 	}
 	return h, nil
 }
@@ -217,26 +217,26 @@ func splitRequestLine(line string) (method, target, proto string, ok bool) {
 	return method, target, proto, ok
 }
 
-func (h *head) parseStatusLine(line string) error {
+func (h *Head) parseStatusLine(line string) error {
 	proto, rest, _ := strings.Cut(line, " ")
 	code, reason, _ := strings.Cut(rest, " ")
 	n, err := strconv.Atoi(code)
 	if !strings.HasPrefix(proto, "HTTP/1.") || err != nil || len(code) != 3 || n < 100 {
-		return fmt.Errorf("malformed status line %q", clip(line))
+		return fmt.Errorf("malformed status line %q", Clip(line))
 	}
-	h.proto, h.status, h.reason = proto, n, reason
+	h.Proto, h.Status, h.Reason = proto, n, reason
 	return nil
 }
 
-// clip shortens what goes into an error message.
-func clip(s string) string {
+// Clip shortens what goes into an error message.
+func Clip(s string) string {
 	if len(s) > 80 {
 		return s[:80] + "…"
 	}
 	return s
 }
 
-func fieldValue(fs []traces.Header, name string) string {
+func FieldValue(fs []traces.Header, name string) string {
 	for _, f := range fs {
 		if strings.EqualFold(f.Name, name) {
 			return f.Value
@@ -245,34 +245,34 @@ func fieldValue(fs []traces.Header, name string) string {
 	return ""
 }
 
-// requestFraming returns how a request's body is delimited.
-func (h *head) requestFraming() framing {
+// RequestFraming returns how a request's body is delimited.
+func (h *Head) RequestFraming() Framing {
 	switch {
-	case h.chunked:
-		return chunked
-	case h.length > 0:
-		return byLength
+	case h.Chunked:
+		return Chunked
+	case h.Length > 0:
+		return ByLength
 	}
-	return noBody
+	return NoBody
 }
 
-// responseFraming returns how the body of a response to method is
+// ResponseFraming returns how the body of a response to method is
 // delimited.
-func (h *head) responseFraming(method string) framing {
+func (h *Head) ResponseFraming(method string) Framing {
 	switch {
-	case method == "HEAD", h.status < 200, h.status == 204, h.status == 304:
-		return noBody
-	case h.chunked:
-		return chunked
-	case h.length >= 0:
-		return byLength
+	case method == "HEAD", h.Status < 200, h.Status == 204, h.Status == 304:
+		return NoBody
+	case h.Chunked:
+		return Chunked
+	case h.Length >= 0:
+		return ByLength
 	}
-	return untilClose
+	return UntilClose
 }
 
-// hopByHop reports whether a field applies to one connection only and so is
+// HopByHop reports whether a field applies to one connection only and so is
 // not forwarded; the proxy writes its own framing and Connection fields.
-func (h *head) hopByHop(name string) bool {
+func (h *Head) HopByHop(name string) bool {
 	switch len(name) {
 	case 2:
 		return strings.EqualFold(name, "TE")
@@ -282,13 +282,13 @@ func (h *head) hopByHop(name string) bool {
 		return strings.EqualFold(name, "Connection") || strings.EqualFold(name, "Keep-Alive")
 	case 14:
 		// A chunked message drops its Content-Length (RFC 9112, 6.3).
-		return h.chunked && strings.EqualFold(name, "Content-Length")
+		return h.Chunked && strings.EqualFold(name, "Content-Length")
 	case 16:
 		return strings.EqualFold(name, "Proxy-Connection")
 	case 17:
 		return strings.EqualFold(name, "Transfer-Encoding")
 	}
-	for _, t := range h.connTokens {
+	for _, t := range h.ConnTokens {
 		if strings.EqualFold(name, t) {
 			return true
 		}
@@ -296,46 +296,46 @@ func (h *head) hopByHop(name string) bool {
 	return false
 }
 
-// bodyResult says how relaying a body ended: a read error is the sender's,
+// BodyResult says how relaying a body ended: a read error is the sender's,
 // a write error the receiver's.
-type bodyResult struct {
-	rerr, werr error
+type BodyResult struct {
+	ReadErr, WriteErr error
 }
 
-// relayBody copies a body delimited by fr (with length n for byLength)
+// RelayBody copies a body delimited by fr (with length n for byLength)
 // from src to dst, showing each piece to tap. It flushes dst whenever src
 // has nothing more buffered, so a stream reaches the receiver as it
 // arrives and a small message goes out in one write. With rechunk it sends
 // a chunked body chunked, trailers included; without, it sends the bytes
 // alone (to an HTTP/1.0 client, which then sees the end by the close).
-func relayBody(dst *bufio.Writer, src *bufio.Reader, fr framing, n int64, tap *bodyTap, buf []byte, rechunk bool) bodyResult {
+func RelayBody(dst *bufio.Writer, src *bufio.Reader, fr Framing, n int64, tap *Tap, buf []byte, rechunk bool) BodyResult {
 	var r io.Reader = src
 	var w io.Writer = dst
 	var cw io.WriteCloser
 	switch fr {
-	case noBody:
-		return bodyResult{}
-	case byLength:
+	case NoBody:
+		return BodyResult{}
+	case ByLength:
 		r = io.LimitReader(src, n)
-	case chunked:
+	case Chunked:
 		r = httputil.NewChunkedReader(src)
 		if rechunk {
 			cw = httputil.NewChunkedWriter(dst)
 			w = cw
 		}
 	}
-	var res bodyResult
+	var res BodyResult
 	for {
 		m, err := r.Read(buf)
 		if m > 0 {
-			tap.observe(buf[:m])
+			tap.Observe(buf[:m])
 			if _, werr := w.Write(buf[:m]); werr != nil {
-				res.werr = werr
+				res.WriteErr = werr
 				return res
 			}
 			if src.Buffered() == 0 {
 				if werr := dst.Flush(); werr != nil {
-					res.werr = werr
+					res.WriteErr = werr
 					return res
 				}
 			}
@@ -344,53 +344,53 @@ func relayBody(dst *bufio.Writer, src *bufio.Reader, fr framing, n int64, tap *b
 			continue
 		}
 		if !errors.Is(err, io.EOF) {
-			res.rerr = err
+			res.ReadErr = err
 			return res
 		}
 		break
 	}
 	switch fr {
-	case byLength:
+	case ByLength:
 		if tap.size < n {
-			res.rerr = io.ErrUnexpectedEOF
+			res.ReadErr = io.ErrUnexpectedEOF
 			return res
 		}
-	case chunked:
-		if res = relayTrailers(dst, src, cw); res.rerr != nil || res.werr != nil {
+	case Chunked:
+		if res = relayTrailers(dst, src, cw); res.ReadErr != nil || res.WriteErr != nil {
 			return res
 		}
 	}
 	if err := dst.Flush(); err != nil {
-		res.werr = err
+		res.WriteErr = err
 	}
 	return res
 }
 
 // relayTrailers reads a chunked body's trailer section and, when cw is set,
 // ends the chunked body on dst with the same trailers.
-func relayTrailers(dst *bufio.Writer, src *bufio.Reader, cw io.WriteCloser) bodyResult {
+func relayTrailers(dst *bufio.Writer, src *bufio.Reader, cw io.WriteCloser) BodyResult {
 	if cw != nil {
 		if err := cw.Close(); err != nil {
-			return bodyResult{werr: err}
+			return BodyResult{WriteErr: err}
 		}
 	}
-	budget := maxHead
+	budget := MaxHead
 	for {
 		line, err := readLine(src, &budget)
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				err = io.ErrUnexpectedEOF
 			}
-			return bodyResult{rerr: err}
+			return BodyResult{ReadErr: err}
 		}
 		if cw != nil {
 			_, _ = dst.WriteString(line)
 			if _, err := dst.WriteString("\r\n"); err != nil {
-				return bodyResult{werr: err}
+				return BodyResult{WriteErr: err}
 			}
 		}
 		if line == "" {
-			return bodyResult{}
+			return BodyResult{}
 		}
 	}
 }

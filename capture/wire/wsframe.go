@@ -1,4 +1,4 @@
-package capture
+package wire
 
 import (
 	"crypto/sha256"
@@ -12,39 +12,39 @@ import (
 	"github.com/thrive-loadtest/thrive/traces"
 )
 
-// socket is the record of one WebSocket connection: the frames both
+// Socket is the record of one WebSocket connection: the frames both
 // directions' parsers found, and how it closed. Its methods are safe for
 // concurrent use by the two parsers and the goroutine that completes the
 // exchange.
-type socket struct {
+type Socket struct {
 	mu     sync.Mutex
-	frames []timedFrame
-	close  *timedClose
+	frames []TimedFrame
+	close  *TimedClose
 	errs   []string
 	sealed bool // the exchange is complete: later frames are not recorded
 }
 
-type timedFrame struct {
-	at time.Time
-	f  traces.Frame
+type TimedFrame struct {
+	At    time.Time
+	Frame traces.Frame
 }
 
-type timedClose struct {
-	at       time.Time
-	code     int
-	reason   string
-	byClient bool
+type TimedClose struct {
+	At       time.Time
+	Code     int
+	Reason   string
+	ByClient bool
 }
 
-func (s *socket) addFrame(at time.Time, f traces.Frame) {
+func (s *Socket) addFrame(at time.Time, f traces.Frame) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.sealed {
-		s.frames = append(s.frames, timedFrame{at, f})
+		s.frames = append(s.frames, TimedFrame{at, f})
 	}
 }
 
-func (s *socket) addClose(c timedClose) {
+func (s *Socket) addClose(c TimedClose) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.sealed && s.close == nil {
@@ -52,7 +52,7 @@ func (s *socket) addClose(c timedClose) {
 	}
 }
 
-func (s *socket) addError(err error) {
+func (s *Socket) addError(err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.sealed {
@@ -60,24 +60,24 @@ func (s *socket) addError(err error) {
 	}
 }
 
-// seal stops recording and returns what was recorded.
-func (s *socket) seal() ([]timedFrame, *timedClose, []string) {
+// Seal stops recording and returns what was recorded.
+func (s *Socket) Seal() ([]TimedFrame, *TimedClose, []string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.sealed = true
 	return s.frames, s.close, s.errs
 }
 
-// frameParser reads one direction of a WebSocket connection (RFC 6455,
+// FrameParser reads one direction of a WebSocket connection (RFC 6455,
 // section 5) from the bytes the proxy relays, and records each message:
 // fragments are joined, control frames recorded as they come. It never
 // changes or holds up the bytes; on a protocol error it stops recording and
 // says why. One goroutine feeds it.
-type frameParser struct {
-	sock       *socket
-	fromClient bool
-	limit      int
-	now        func() time.Time
+type FrameParser struct {
+	Sock       *Socket
+	FromClient bool
+	Limit      int
+	Now        func() time.Time
 
 	head    [14]byte
 	headN   int
@@ -105,17 +105,17 @@ type frameParser struct {
 
 var errFrame = errors.New("websocket frame")
 
-func (p *frameParser) fail(format string, args ...any) {
+func (p *FrameParser) fail(format string, args ...any) {
 	p.failed = true
 	side := "server"
-	if p.fromClient {
+	if p.FromClient {
 		side = "client"
 	}
-	p.sock.addError(fmt.Errorf("%w from %s: %s; frames after it are not recorded", errFrame, side, fmt.Sprintf(format, args...)))
+	p.Sock.addError(fmt.Errorf("%w from %s: %s; frames after it are not recorded", errFrame, side, fmt.Sprintf(format, args...)))
 }
 
-// feed parses b, the next bytes of the stream.
-func (p *frameParser) feed(b []byte) {
+// Feed parses b, the next bytes of the stream.
+func (p *FrameParser) Feed(b []byte) {
 	for len(b) > 0 && !p.failed {
 		if p.headLen == 0 || p.headN < p.headLen {
 			b = p.header(b)
@@ -132,9 +132,9 @@ func (p *frameParser) feed(b []byte) {
 }
 
 // header consumes header bytes from b and returns the rest.
-func (p *frameParser) header(b []byte) []byte {
+func (p *FrameParser) header(b []byte) []byte {
 	if p.headN == 0 {
-		p.frameAt = p.now()
+		p.frameAt = p.Now()
 	}
 	for len(b) > 0 && (p.headLen == 0 || p.headN < p.headLen) {
 		p.head[p.headN] = b[0]
@@ -209,14 +209,14 @@ func (p *frameParser) header(b []byte) []byte {
 }
 
 // payload takes the frame's next payload bytes, unmasking a copy of them.
-func (p *frameParser) payload(b []byte) {
+func (p *FrameParser) payload(b []byte) {
 	if p.op >= 0x8 {
 		start := len(p.ctrl)
 		p.ctrl = append(p.ctrl, b...)
 		p.unmask(p.ctrl[start:])
 		return
 	}
-	keep := min(len(b), max(p.limit-len(p.msg), 0))
+	keep := min(len(b), max(p.Limit-len(p.msg), 0))
 	start := len(p.msg)
 	p.msg = append(p.msg, b[:keep]...)
 	p.unmask(p.msg[start:])
@@ -237,7 +237,7 @@ func (p *frameParser) payload(b []byte) {
 	}
 }
 
-func (p *frameParser) unmask(b []byte) {
+func (p *FrameParser) unmask(b []byte) {
 	if !p.masked {
 		return
 	}
@@ -247,20 +247,20 @@ func (p *frameParser) unmask(b []byte) {
 	}
 }
 
-func (p *frameParser) endFrame() {
+func (p *FrameParser) endFrame() {
 	p.headN, p.headLen = 0, 0
 	if p.op >= 0x8 {
 		payload := append([]byte(nil), p.ctrl...)
 		if traces.Opcode(p.op) == traces.OpClose {
-			c := timedClose{at: p.frameAt, byClient: p.fromClient}
+			c := TimedClose{At: p.frameAt, ByClient: p.FromClient}
 			if len(payload) >= 2 {
-				c.code = int(binary.BigEndian.Uint16(payload))
-				c.reason = string(payload[2:])
+				c.Code = int(binary.BigEndian.Uint16(payload))
+				c.Reason = string(payload[2:])
 			}
-			p.sock.addClose(c)
+			p.Sock.addClose(c)
 			return // the close is the connection's Close, not one of its frames
 		}
-		p.sock.addFrame(p.frameAt, traces.Frame{FromClient: p.fromClient, Opcode: traces.Opcode(p.op), Payload: traces.Body{Data: payload}})
+		p.Sock.addFrame(p.frameAt, traces.Frame{FromClient: p.FromClient, Opcode: traces.Opcode(p.op), Payload: traces.Body{Data: payload}})
 		return
 	}
 	if !p.fin {
@@ -271,6 +271,6 @@ func (p *frameParser) endFrame() {
 		body.Size = p.msgSize
 		copy(body.SHA256[:], p.msgSum.Sum(nil))
 	}
-	p.sock.addFrame(p.msgAt, traces.Frame{FromClient: p.fromClient, Opcode: traces.Opcode(p.msgOp), Payload: body})
+	p.Sock.addFrame(p.msgAt, traces.Frame{FromClient: p.FromClient, Opcode: traces.Opcode(p.msgOp), Payload: body})
 	p.msgAt, p.msg, p.msgSum = time.Time{}, nil, nil
 }

@@ -1,4 +1,4 @@
-package capture
+package wire
 
 import (
 	"bufio"
@@ -18,18 +18,18 @@ func TestReadHead(t *testing.T) {
 		if name == "buffered" {
 			br = bufio.NewReader(r)
 		}
-		h, err := readHead(br, true)
+		h, err := ReadHead(br, true)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		if h.method != "POST" || h.target != "/api/x?q=1" || h.proto != "HTTP/1.1" || h.host != "app.example" ||
-			h.length != 5 || h.chunked || h.close || !h.expect || h.xff != "10.0.0.1" || h.requestFraming() != byLength {
+		if h.Method != "POST" || h.Target != "/api/x?q=1" || h.Proto != "HTTP/1.1" || h.Host != "app.example" ||
+			h.Length != 5 || h.Chunked || h.Close || !h.Expect || h.XFF != "10.0.0.1" || h.RequestFraming() != ByLength {
 			t.Fatalf("%s: %+v", name, h)
 		}
-		if len(h.fields) != 7 || h.fields[1].Name != "x-lower" || h.fields[1].Value != "kept as sent" {
-			t.Fatalf("%s: fields %v", name, h.fields)
+		if len(h.Fields) != 7 || h.Fields[1].Name != "x-lower" || h.Fields[1].Value != "kept as sent" {
+			t.Fatalf("%s: fields %v", name, h.Fields)
 		}
-		if !h.hopByHop("x-hop") || !h.hopByHop("Connection") || h.hopByHop("Content-Length") {
+		if !h.HopByHop("x-hop") || !h.HopByHop("Connection") || h.HopByHop("Content-Length") {
 			t.Fatalf("%s: hop-by-hop fields wrong", name)
 		}
 		if rest, _ := io.ReadAll(br); string(rest) != "hello" {
@@ -42,25 +42,25 @@ func TestReadHeadFraming(t *testing.T) {
 	for _, tc := range []struct {
 		head    string
 		method  string
-		framing framing
+		Framing Framing
 		close   bool
 	}{
-		{"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n", "GET", byLength, false},
-		{"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n", "HEAD", noBody, false},
-		{"HTTP/1.1 204 No Content\r\n\r\n", "GET", noBody, false},
-		{"HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n", "GET", noBody, false},
-		{"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\nContent-Length: 3\r\n\r\n", "GET", chunked, false},
-		{"HTTP/1.1 200 OK\r\n\r\n", "GET", untilClose, false},
-		{"HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\n", "GET", byLength, true},
-		{"HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\nContent-Length: 1\r\n\r\n", "GET", byLength, false},
-		{"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1\r\n\r\n", "GET", byLength, true},
+		{"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n", "GET", ByLength, false},
+		{"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n", "HEAD", NoBody, false},
+		{"HTTP/1.1 204 No Content\r\n\r\n", "GET", NoBody, false},
+		{"HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n", "GET", NoBody, false},
+		{"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\nContent-Length: 3\r\n\r\n", "GET", Chunked, false},
+		{"HTTP/1.1 200 OK\r\n\r\n", "GET", UntilClose, false},
+		{"HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\n", "GET", ByLength, true},
+		{"HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\nContent-Length: 1\r\n\r\n", "GET", ByLength, false},
+		{"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1\r\n\r\n", "GET", ByLength, true},
 	} {
-		h, err := readHead(bufio.NewReader(strings.NewReader(tc.head)), false)
+		h, err := ReadHead(bufio.NewReader(strings.NewReader(tc.head)), false)
 		if err != nil {
 			t.Fatalf("%q: %v", tc.head, err)
 		}
-		if got := h.responseFraming(tc.method); got != tc.framing || h.close != tc.close {
-			t.Errorf("%q for %s: framing %d close %v, want %d %v", tc.head, tc.method, got, h.close, tc.framing, tc.close)
+		if got := h.ResponseFraming(tc.method); got != tc.Framing || h.Close != tc.close {
+			t.Errorf("%q for %s: framing %d close %v, want %d %v", tc.head, tc.method, got, h.Close, tc.Framing, tc.close)
 		}
 	}
 }
@@ -74,23 +74,23 @@ func TestReadHeadRejects(t *testing.T) {
 		"GET / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
 		"GET / HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
 		"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n",
-		"GET / HTTP/1.1\r\nX: " + strings.Repeat("a", maxHead) + "\r\n\r\n",
+		"GET / HTTP/1.1\r\nX: " + strings.Repeat("a", MaxHead) + "\r\n\r\n",
 	} {
-		if _, err := readHead(bufio.NewReader(strings.NewReader(tc)), true); err == nil {
-			t.Errorf("%q accepted", clip(tc))
+		if _, err := ReadHead(bufio.NewReader(strings.NewReader(tc)), true); err == nil {
+			t.Errorf("%q accepted", Clip(tc))
 		}
 	}
 	// A stream that ends before its head does: at once it is io.EOF (a
 	// client that closed an idle connection), later it is unexpected.
-	if _, err := readHead(bufio.NewReader(strings.NewReader("")), true); !errors.Is(err, io.EOF) {
+	if _, err := ReadHead(bufio.NewReader(strings.NewReader("")), true); !errors.Is(err, io.EOF) {
 		t.Errorf("empty stream: %v", err)
 	}
 	for _, cut := range []string{"GET / HT", "GET / HTTP/1.1\r\nHost: x\r\n"} {
-		if _, err := readHead(bufio.NewReader(strings.NewReader(cut)), true); !errors.Is(err, io.ErrUnexpectedEOF) {
+		if _, err := ReadHead(bufio.NewReader(strings.NewReader(cut)), true); !errors.Is(err, io.ErrUnexpectedEOF) {
 			t.Errorf("%q: %v", cut, err)
 		}
 	}
-	if _, err := readHead(bufio.NewReader(strings.NewReader("HTTP/1.1 2000 OK\r\n\r\n")), false); err == nil {
+	if _, err := ReadHead(bufio.NewReader(strings.NewReader("HTTP/1.1 2000 OK\r\n\r\n")), false); err == nil {
 		t.Error("status 2000 accepted")
 	}
 }
@@ -105,8 +105,8 @@ func FuzzReadHead(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte, request bool) {
 		brA := bufio.NewReader(strings.NewReader(string(data)))
 		brB := bufio.NewReaderSize(iotest.OneByteReader(strings.NewReader(string(data))), 16)
-		a, errA := readHead(brA, request)
-		b, errB := readHead(brB, request)
+		a, errA := ReadHead(brA, request)
+		b, errB := ReadHead(brB, request)
 		if (errA == nil) != (errB == nil) {
 			t.Fatalf("paths disagree: %v / %v", errA, errB)
 		}
@@ -118,8 +118,8 @@ func FuzzReadHead(f *testing.F) {
 		if string(restA) != string(restB) {
 			t.Fatalf("paths leave different bodies: %q / %q", restA, restB)
 		}
-		if a.method != b.method || a.target != b.target || a.status != b.status || len(a.fields) != len(b.fields) ||
-			a.length != b.length || a.chunked != b.chunked || a.close != b.close {
+		if a.Method != b.Method || a.Target != b.Target || a.Status != b.Status || len(a.Fields) != len(b.Fields) ||
+			a.Length != b.Length || a.Chunked != b.Chunked || a.Close != b.Close {
 			t.Fatalf("paths disagree: %+v / %+v", a, b)
 		}
 	})

@@ -1,4 +1,4 @@
-package capture
+package wire
 
 import (
 	"bytes"
@@ -54,35 +54,35 @@ func TestFrameParser(t *testing.T) {
 	stream = append(stream, frame(true, 0x8, append([]byte{0x03, 0xe8}, "bye"...), mask)...)
 
 	for _, chunk := range []int{1, 3, 7, 64, 4096, len(stream)} {
-		sock := &socket{}
-		p := &frameParser{sock: sock, fromClient: true, limit: 1000, now: time.Now}
+		sock := &Socket{}
+		p := &FrameParser{Sock: sock, FromClient: true, Limit: 1000, Now: time.Now}
 		rng := rand.New(rand.NewPCG(uint64(chunk), 1))
 		for rest := stream; len(rest) > 0; {
 			n := min(len(rest), 1+rng.IntN(chunk))
-			p.feed(rest[:n])
+			p.Feed(rest[:n])
 			rest = rest[n:]
 		}
-		frames, cl, errs := sock.seal()
+		frames, cl, errs := sock.Seal()
 		if len(errs) != 0 {
 			t.Fatalf("chunk %d: errors %v", chunk, errs)
 		}
 		if len(frames) != 4 {
 			t.Fatalf("chunk %d: %d frames, want ping, text, binary, empty text", chunk, len(frames))
 		}
-		if f := frames[0].f; f.Opcode != traces.OpPing || string(f.Payload.Data) != "ping!" {
+		if f := frames[0].Frame; f.Opcode != traces.OpPing || string(f.Payload.Data) != "ping!" {
 			t.Fatalf("chunk %d: first frame %+v", chunk, f)
 		}
-		if f := frames[1].f; f.Opcode != traces.OpText || string(f.Payload.Data) != "hello" || !f.FromClient {
+		if f := frames[1].Frame; f.Opcode != traces.OpText || string(f.Payload.Data) != "hello" || !f.FromClient {
 			t.Fatalf("chunk %d: joined message %q", chunk, f.Payload.Data)
 		}
-		f := frames[2].f
+		f := frames[2].Frame
 		if f.Opcode != traces.OpBinary || f.Payload.Len() != int64(len(big)) || !bytes.Equal(f.Payload.Data, big[:1000]) || f.Payload.SHA256 != sha256.Sum256(big) {
 			t.Fatalf("chunk %d: capped message: %d bytes kept, size %d", chunk, len(f.Payload.Data), f.Payload.Len())
 		}
-		if f := frames[3].f; f.Opcode != traces.OpText || len(f.Payload.Data) != 0 {
+		if f := frames[3].Frame; f.Opcode != traces.OpText || len(f.Payload.Data) != 0 {
 			t.Fatalf("chunk %d: empty message %+v", chunk, f)
 		}
-		if cl == nil || cl.code != 1000 || cl.reason != "bye" || !cl.byClient {
+		if cl == nil || cl.Code != 1000 || cl.Reason != "bye" || !cl.ByClient {
 			t.Fatalf("chunk %d: close %+v", chunk, cl)
 		}
 	}
@@ -99,11 +99,11 @@ func TestFrameParserStopsOnProtocolErrors(t *testing.T) {
 		{"interleaved messages", append(frame(false, 0x1, []byte("a"), nil), frame(true, 0x1, []byte("b"), nil)...)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			sock := &socket{}
-			p := &frameParser{sock: sock, limit: 100, now: time.Now}
-			p.feed(tc.stream)
-			p.feed(frame(true, 0x1, []byte("after"), nil))
-			frames, _, errs := sock.seal()
+			sock := &Socket{}
+			p := &FrameParser{Sock: sock, Limit: 100, Now: time.Now}
+			p.Feed(tc.stream)
+			p.Feed(frame(true, 0x1, []byte("after"), nil))
+			frames, _, errs := sock.Seal()
 			if len(errs) != 1 || len(frames) != 0 {
 				t.Fatalf("errors %v, frames %d", errs, len(frames))
 			}
@@ -114,11 +114,11 @@ func TestFrameParserStopsOnProtocolErrors(t *testing.T) {
 func TestBodyTap(t *testing.T) {
 	data := bytes.Repeat([]byte("abcdefghij"), 1000)
 	for _, limit := range []int{0, 5, 10000, 20000} {
-		tap := newBodyTap(limit)
+		tap := NewTap(limit)
 		for chunk := range slices.Chunk(data, 7) {
-			tap.observe(chunk)
+			tap.Observe(chunk)
 		}
-		b := tap.body()
+		b := tap.Body()
 		if b.Len() != int64(len(data)) || !bytes.Equal(b.Data, data[:min(limit, len(data))]) {
 			t.Fatalf("limit %d: kept %d of size %d", limit, len(b.Data), b.Len())
 		}

@@ -1,4 +1,4 @@
-package capture
+package wire
 
 import (
 	"bufio"
@@ -15,37 +15,37 @@ import (
 // blockingEvents follows a whole connection's bytes the way the goroutine
 // relay does, with readHead and relayBody.
 func blockingEvents(input []byte, request bool, methods []string) (events []string, failed bool) {
-	br := bufio.NewReaderSize(bytes.NewReader(input), ioBufferSize) // as the relay reads
+	br := bufio.NewReaderSize(bytes.NewReader(input), 16<<10) // as the relay reads (its ioBufferSize)
 	dst := bufio.NewWriter(io.Discard)
 	buf := make([]byte, 4096)
 	for {
 		if _, err := br.Peek(1); errors.Is(err, io.EOF) {
 			return events, false
 		}
-		h, err := readHead(br, request)
+		h, err := ReadHead(br, request)
 		if err != nil {
 			return events, true
 		}
 		events = append(events, headEvent(h))
-		var fr framing
+		var fr Framing
 		if request {
-			fr = h.requestFraming()
+			fr = h.RequestFraming()
 		} else {
-			if h.status == 101 {
+			if h.Status == 101 {
 				rest, _ := io.ReadAll(br)
 				return append(events, fmt.Sprintf("socket %q", rest)), false
 			}
-			if h.status < 200 {
+			if h.Status < 200 {
 				continue
 			}
 			method := ""
 			if len(methods) > 0 {
 				method, methods = methods[0], methods[1:]
 			}
-			fr = h.responseFraming(method)
+			fr = h.ResponseFraming(method)
 		}
-		tap := newBodyTap(1 << 30)
-		if res := relayBody(dst, br, fr, h.length, tap, buf, true); res.rerr != nil {
+		tap := NewTap(1 << 30)
+		if res := RelayBody(dst, br, fr, h.Length, tap, buf, true); res.ReadErr != nil {
 			return events, true
 		}
 		events = append(events, fmt.Sprintf("body %q", tap.data), "end")
@@ -55,36 +55,36 @@ func blockingEvents(input []byte, request bool, methods []string) (events []stri
 // streamEvents feeds the same bytes to a msgStream in pieces cut at cuts,
 // and checks that the heads and raw bytes it reports are the input again.
 func streamEvents(t *testing.T, input []byte, request bool, methods []string, cuts []int) (events []string, failed bool) {
-	s := &msgStream{request: request}
+	s := &MsgStream{Request: request}
 	var data, seen, socket []byte
 	inSocket := false
-	s.onHead = func(h *head, raw []byte) bool {
+	s.OnHead = func(h *Head, raw []byte) bool {
 		events = append(events, headEvent(h))
 		seen = append(seen, raw...)
-		inSocket = !request && h.status == 101
+		inSocket = !request && h.Status == 101
 		return false
 	}
-	s.onRaw = func(b []byte) {
+	s.OnRaw = func(b []byte) {
 		seen = append(seen, b...)
 		if inSocket {
 			socket = append(socket, b...)
 		}
 	}
-	s.onData = func(b []byte) { data = append(data, b...) }
-	s.onEnd = func() bool {
+	s.OnData = func(b []byte) { data = append(data, b...) }
+	s.OnEnd = func() bool {
 		events = append(events, fmt.Sprintf("body %q", data), "end")
 		data = data[:0]
 		return false
 	}
 	for _, m := range methods {
-		s.expect(m)
+		s.Expect(m)
 	}
 	at := 0
 	for _, cut := range append(cuts, len(input)) {
 		if cut <= at || cut > len(input) {
 			continue
 		}
-		n, err := s.feed(input[at:cut])
+		n, err := s.Feed(input[at:cut])
 		if err != nil {
 			return events, true
 		}
@@ -93,7 +93,7 @@ func streamEvents(t *testing.T, input []byte, request bool, methods []string, cu
 		}
 		at = cut
 	}
-	if err := s.closed(); err != nil {
+	if err := s.Closed(); err != nil {
 		return events, true
 	}
 	if inSocket {
@@ -105,14 +105,14 @@ func streamEvents(t *testing.T, input []byte, request bool, methods []string, cu
 	return events, false
 }
 
-func headEvent(h *head) string {
+func headEvent(h *Head) string {
 	var b strings.Builder
-	if h.method != "" {
-		fmt.Fprintf(&b, "head %s %s %s", h.method, h.target, h.proto)
+	if h.Method != "" {
+		fmt.Fprintf(&b, "head %s %s %s", h.Method, h.Target, h.Proto)
 	} else {
-		fmt.Fprintf(&b, "head %d %s", h.status, h.reason)
+		fmt.Fprintf(&b, "head %d %s", h.Status, h.Reason)
 	}
-	for _, f := range h.fields {
+	for _, f := range h.Fields {
 		fmt.Fprintf(&b, "|%s=%s", f.Name, f.Value)
 	}
 	return b.String()
@@ -178,14 +178,14 @@ func TestStreamFollowsAsBlockingReads(t *testing.T) {
 func TestStreamStops(t *testing.T) {
 	input := []byte("GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\n")
 	var targets []string
-	s := &msgStream{request: true}
-	s.onHead = func(h *head, _ []byte) bool { targets = append(targets, h.target); return false }
-	s.onEnd = func() bool { return true }
-	n, err := s.feed(input)
+	s := &MsgStream{Request: true}
+	s.OnHead = func(h *Head, _ []byte) bool { targets = append(targets, h.Target); return false }
+	s.OnEnd = func() bool { return true }
+	n, err := s.Feed(input)
 	if err != nil || n != len("GET /a HTTP/1.1\r\n\r\n") || !slices.Equal(targets, []string{"/a"}) {
 		t.Fatalf("consumed %d, %v, heads %v", n, err, targets)
 	}
-	if m, err := s.feed(input[n:]); err != nil || n+m != len(input) || !slices.Equal(targets, []string{"/a", "/b"}) {
+	if m, err := s.Feed(input[n:]); err != nil || n+m != len(input) || !slices.Equal(targets, []string{"/a", "/b"}) {
 		t.Fatalf("then consumed %d, %v, heads %v", m, err, targets)
 	}
 }

@@ -1,4 +1,4 @@
-package capture
+package wire
 
 import (
 	"crypto/sha256"
@@ -7,20 +7,20 @@ import (
 	"github.com/thrive-loadtest/thrive/traces"
 )
 
-// bodyTap watches a body go through the proxy, keeping its first limit
+// Tap watches a body go through the proxy, keeping its first limit
 // bytes, its size and, once it outgrows limit, a SHA-256 of the whole. Only
 // the goroutine that relays the body touches it until the exchange is
 // complete.
-type bodyTap struct {
+type Tap struct {
 	limit int
 	data  []byte
 	size  int64
 	sum   hash.Hash // non-nil once size > limit
 }
 
-func newBodyTap(limit int) *bodyTap { return &bodyTap{limit: limit} }
+func NewTap(limit int) *Tap { return &Tap{limit: limit} }
 
-func (t *bodyTap) observe(b []byte) {
+func (t *Tap) Observe(b []byte) {
 	if t == nil || len(b) == 0 { // nil: a body not being recorded
 		return
 	}
@@ -43,7 +43,7 @@ func (t *bodyTap) observe(b []byte) {
 }
 
 // body returns what the tap saw as a traces.Body.
-func (t *bodyTap) body() traces.Body {
+func (t *Tap) Body() traces.Body {
 	if t == nil {
 		return traces.Body{}
 	}
@@ -54,3 +54,12 @@ func (t *bodyTap) body() traces.Body {
 	}
 	return b
 }
+
+// Data returns the bytes kept: all of the body, or its first limit bytes.
+func (t *Tap) Data() []byte { return t.data }
+
+// Size returns the body's size so far.
+func (t *Tap) Size() int64 { return t.size }
+
+// Whole reports whether Data holds all of the body.
+func (t *Tap) Whole() bool { return t.sum == nil }

@@ -1,4 +1,4 @@
-package capture
+package wire
 
 import (
 	"bytes"
@@ -8,7 +8,7 @@ import (
 	"strings"
 )
 
-// msgStream follows one direction of an HTTP/1.x connection from its bytes,
+// MsgStream follows one direction of an HTTP/1.x connection from its bytes,
 // fed in pieces of any size as they arrive: it finds each message's head,
 // then its body by the message's framing, and tells what it found. It is
 // the push-driven counterpart of readHead and relayBody, for a relay on an
@@ -22,8 +22,8 @@ import (
 // consumed what it reported so far: the rest waits in the caller's buffer,
 // as a relay lets a client's next request wait until the current answer
 // is over.
-type msgStream struct {
-	request bool
+type MsgStream struct {
+	Request bool
 
 	state   streamState
 	pending []byte // a head, chunk-size line or trailer line begun in an earlier piece
@@ -35,15 +35,19 @@ type msgStream struct {
 	// first (responses only): the answer to a HEAD has no body.
 	methods []string
 
-	// cut, once set (by a callback that closed the connection), makes feed
+	// Cut, once set (by a callback that closed the connection), makes Feed
 	// return at once.
-	cut bool
+	Cut bool
 
-	onHead func(h *head, raw []byte) (stop bool)
-	onRaw  func(b []byte)
-	onData func(b []byte)
-	onEnd  func() (stop bool)
+	OnHead func(h *Head, raw []byte) (stop bool)
+	OnRaw  func(b []byte)
+	OnData func(b []byte)
+	OnEnd  func() (stop bool)
 }
+
+// HeadBegun reports whether a message's head has begun arriving and is not
+// whole yet (a relay then gives it the head timeout).
+func (s *MsgStream) HeadBegun() bool { return s.state == inHead && len(s.pending) > 0 }
 
 type streamState uint8
 
@@ -60,16 +64,16 @@ const (
 
 var errChunkLine = errors.New("malformed chunk line")
 
-// expect notes the method of a request sent on the connection, for the
+// Expect notes the method of a request sent on the connection, for the
 // response stream to know which answers have no body.
-func (s *msgStream) expect(method string) { s.methods = append(s.methods, method) }
+func (s *MsgStream) Expect(method string) { s.methods = append(s.methods, method) }
 
-// feed consumes b, or the part of it before a callback said stop, and
+// Feed consumes b, or the part of it before a callback said stop, and
 // returns how much it consumed. An error is the peer's: the connection
 // cannot be followed further.
-func (s *msgStream) feed(b []byte) (int, error) {
+func (s *MsgStream) Feed(b []byte) (int, error) {
 	n := 0
-	for n < len(b) && !s.cut {
+	for n < len(b) && !s.Cut {
 		m, stop, err := s.step(b[n:])
 		n += m
 		if err != nil || stop {
@@ -80,7 +84,7 @@ func (s *msgStream) feed(b []byte) (int, error) {
 }
 
 // step consumes what it can of b in the current state.
-func (s *msgStream) step(b []byte) (int, bool, error) {
+func (s *MsgStream) step(b []byte) (int, bool, error) {
 	switch s.state {
 	case inHead:
 		return s.head(b)
@@ -135,45 +139,45 @@ func (s *msgStream) step(b []byte) (int, bool, error) {
 
 // head gathers a head and, once whole, parses it and sets the framing of
 // what follows.
-func (s *msgStream) head(b []byte) (int, bool, error) {
+func (s *MsgStream) head(b []byte) (int, bool, error) {
 	var raw []byte
 	var m int
 	if len(s.pending) == 0 {
-		if _, next := headEnd(b); next >= 0 {
+		if _, next := HeadEnd(b); next >= 0 {
 			raw, m = b[:next], next
 		}
 	} else {
 		// The head began in an earlier piece: look for its end across the
 		// join (it may end in the first bytes of b).
 		old := len(s.pending)
-		s.pending = append(s.pending, b[:min(len(b), maxHead+4)]...)
-		if _, next := headEnd(s.pending); next >= 0 {
+		s.pending = append(s.pending, b[:min(len(b), MaxHead+4)]...)
+		if _, next := HeadEnd(s.pending); next >= 0 {
 			raw, m = s.pending[:next], next-old
 		} else {
 			s.pending = s.pending[:old]
 		}
 	}
 	if raw == nil {
-		if len(s.pending)+len(b) > maxHead {
-			return len(b), false, errHeadTooLarge
+		if len(s.pending)+len(b) > MaxHead {
+			return len(b), false, ErrHeadTooLarge
 		}
 		s.pending = append(s.pending, b...)
 		return len(b), false, nil
 	}
-	if len(raw) > maxHead+4 {
-		return m, false, errHeadTooLarge
+	if len(raw) > MaxHead+4 {
+		return m, false, ErrHeadTooLarge
 	}
-	h, err := parseHeadBytes(raw, s.request)
+	h, err := ParseHeadBytes(raw, s.Request)
 	s.pending = s.pending[:0]
 	if err != nil {
 		return m, false, err
 	}
-	stop := s.onHead != nil && s.onHead(h, raw)
-	if s.request {
-		switch fr := h.requestFraming(); fr {
-		case byLength:
-			s.state, s.left = inLength, h.length
-		case chunked:
+	stop := s.OnHead != nil && s.OnHead(h, raw)
+	if s.Request {
+		switch fr := h.RequestFraming(); fr {
+		case ByLength:
+			s.state, s.left = inLength, h.Length
+		case Chunked:
 			s.state = inChunkSize
 		default:
 			stop = s.end() || stop
@@ -185,22 +189,22 @@ func (s *msgStream) head(b []byte) (int, bool, error) {
 		method = s.methods[0]
 	}
 	switch {
-	case h.status == 101:
+	case h.Status == 101:
 		s.state = inSocket
 		return m, stop, nil
-	case h.status < 200:
+	case h.Status < 200:
 		return m, stop, nil // interim: the final answer follows
 	}
 	s.methods = s.methods[min(1, len(s.methods)):]
-	switch h.responseFraming(method) {
-	case byLength:
-		s.state, s.left = inLength, h.length
+	switch h.ResponseFraming(method) {
+	case ByLength:
+		s.state, s.left = inLength, h.Length
 		if s.left == 0 {
 			stop = s.end() || stop
 		}
-	case chunked:
+	case Chunked:
 		s.state = inChunkSize
-	case untilClose:
+	case UntilClose:
 		s.state = inUntilClose
 	default:
 		stop = s.end() || stop
@@ -208,10 +212,10 @@ func (s *msgStream) head(b []byte) (int, bool, error) {
 	return m, stop, nil
 }
 
-// parseHeadBytes parses a whole head, its blank line included: one string
+// ParseHeadBytes parses a whole head, its blank line included: one string
 // that the fields share.
-func parseHeadBytes(raw []byte, request bool) (*head, error) {
-	end, _ := headEnd(raw)
+func ParseHeadBytes(raw []byte, request bool) (*Head, error) {
+	end, _ := HeadEnd(raw)
 	text := string(raw[:end])
 	return parseHead(func(yield func(string, error) bool) {
 		for text != "" {
@@ -227,7 +231,7 @@ func parseHeadBytes(raw []byte, request bool) (*head, error) {
 
 // line gathers one line of at most limit bytes, its line end included; ok
 // when it is whole. Its bytes have gone to onRaw.
-func (s *msgStream) line(b []byte, limit int) (line []byte, m int, ok bool, err error) {
+func (s *MsgStream) line(b []byte, limit int) (line []byte, m int, ok bool, err error) {
 	i := bytes.IndexByte(b, '\n')
 	if i < 0 {
 		if len(s.pending)+len(b) > limit {
@@ -256,12 +260,12 @@ const maxChunkLine = 4096 + 1
 // rules of net/http's chunked reader (CRLF only, hex digits, a bound on
 // framing against data), which stop request smuggling through lenient
 // parsers; trailer lines to those of heads.
-func (s *msgStream) chunkLine(line []byte) bool {
+func (s *MsgStream) chunkLine(line []byte) bool {
 	s.lineErr = nil
 	if s.state == inTrailer {
 		s.budget -= len(line)
 		if s.budget < 0 {
-			s.lineErr = errHeadTooLarge
+			s.lineErr = ErrHeadTooLarge
 			return false
 		}
 		if len(bytes.TrimSuffix(bytes.TrimSuffix(line, []byte("\n")), []byte("\r"))) == 0 {
@@ -287,7 +291,7 @@ func (s *msgStream) chunkLine(line []byte) bool {
 	p, _, _ = bytes.Cut(p, []byte(";")) // a chunk extension
 	n, ok := parseChunkSize(p)
 	if !ok {
-		s.lineErr = fmt.Errorf("%w: %q", errChunkLine, clip(string(line)))
+		s.lineErr = fmt.Errorf("%w: %q", errChunkLine, Clip(string(line)))
 		return false
 	}
 	s.excess = max(s.excess-16-2*int64(n), 0)
@@ -296,7 +300,7 @@ func (s *msgStream) chunkLine(line []byte) bool {
 		return false
 	}
 	if n == 0 {
-		s.state, s.budget = inTrailer, maxHead
+		s.state, s.budget = inTrailer, MaxHead
 		return false
 	}
 	// A size past int64 never completes: the close then cuts the body, as
@@ -329,10 +333,10 @@ func parseChunkSize(p []byte) (uint64, bool) {
 	return n, true
 }
 
-// closed tells the stream its sender closed the connection; it returns the
+// Closed tells the stream its sender closed the connection; it returns the
 // error when a message was cut short, and ends a body that lasts until the
 // close.
-func (s *msgStream) closed() error {
+func (s *MsgStream) Closed() error {
 	switch {
 	case s.state == inUntilClose:
 		s.end()
@@ -347,20 +351,20 @@ func (s *msgStream) closed() error {
 
 var errUnexpectedClose = errors.New("connection closed in the middle of a message")
 
-func (s *msgStream) raw(b []byte) {
-	if s.onRaw != nil && len(b) > 0 {
-		s.onRaw(b)
+func (s *MsgStream) raw(b []byte) {
+	if s.OnRaw != nil && len(b) > 0 {
+		s.OnRaw(b)
 	}
 }
 
-func (s *msgStream) data(b []byte) {
-	if s.onData != nil && len(b) > 0 {
-		s.onData(b)
+func (s *MsgStream) data(b []byte) {
+	if s.OnData != nil && len(b) > 0 {
+		s.OnData(b)
 	}
 }
 
 // end finishes a message: the next bytes begin a head.
-func (s *msgStream) end() bool {
+func (s *MsgStream) end() bool {
 	s.state, s.left = inHead, 0
-	return s.onEnd != nil && s.onEnd()
+	return s.OnEnd != nil && s.OnEnd()
 }
