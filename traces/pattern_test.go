@@ -49,3 +49,33 @@ func TestCheckPathPattern(t *testing.T) {
 		}
 	}
 }
+
+func TestParseBytes(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want int64
+		err  string
+	}{
+		{"512", 512, ""},
+		{"64KB", 64000, ""},
+		{"1MiB", 1 << 20, ""},
+		{" 2 GiB ", 2 << 30, ""},
+		{"1.5k", 1500, ""},
+		{"lots", 0, `size "lots": want a number of bytes such as 512, 64KB or 1MiB`},
+		{"-1", 0, `size "-1": want a number of bytes such as 512, 64KB or 1MiB`},
+		{"3 parsecs", 0, `size "3 parsecs": unknown unit "parsecs"`},
+	} {
+		got, err := traces.ParseBytes(tc.in)
+		switch {
+		case tc.err != "" && (err == nil || err.Error() != tc.err):
+			t.Errorf("%q: %d, %v; want the error %q", tc.in, got, err, tc.err)
+		case tc.err == "" && (err != nil || got != tc.want):
+			t.Errorf("%q: %d, %v; want %d", tc.in, got, err, tc.want)
+		}
+		if tc.err == "" && got >= 1024 {
+			if back, err := traces.ParseBytes(traces.FormatBytes(got)); err != nil || back < got*95/100 || back > got*105/100 {
+				t.Errorf("%q: FormatBytes %q reads back as %d, %v", tc.in, traces.FormatBytes(got), back, err)
+			}
+		}
+	}
+}

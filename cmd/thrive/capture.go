@@ -9,11 +9,9 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
-	"unicode"
 
 	"github.com/spf13/cobra"
 	"github.com/thrive-loadtest/thrive/capture"
@@ -102,25 +100,6 @@ flight finish, closes WebSockets, writes every open session and prints a summary
 	return cmd
 }
 
-// parseSize reads a byte size such as 512, 64KB, 1MiB or 2GB.
-func parseSize(s string) (int64, error) {
-	s = strings.TrimSpace(s)
-	i := strings.IndexFunc(s, func(r rune) bool { return !unicode.IsDigit(r) && r != '.' })
-	num, unit := s, ""
-	if i >= 0 {
-		num, unit = s[:i], strings.ToLower(strings.TrimSpace(s[i:]))
-	}
-	v, err := strconv.ParseFloat(num, 64)
-	if err != nil || v < 0 {
-		return 0, fmt.Errorf("size %q: want a number of bytes such as 512, 64KB or 1MiB", s)
-	}
-	mult := map[string]float64{"": 1, "b": 1, "k": 1e3, "kb": 1e3, "kib": 1 << 10, "m": 1e6, "mb": 1e6, "mib": 1 << 20, "g": 1e9, "gb": 1e9, "gib": 1 << 30}[unit]
-	if mult == 0 {
-		return 0, fmt.Errorf("size %q: unknown unit %q", s, unit)
-	}
-	return int64(v * mult), nil
-}
-
 func runCapture(cmd *cobra.Command, f *captureFlags) error {
 	out := cmd.OutOrStdout()
 	rules := capture.DefaultRules()
@@ -150,11 +129,11 @@ func runCapture(cmd *cobra.Command, f *captureFlags) error {
 	if !forward && (len(f.hosts) > 0 || f.proxyAuth != "" || f.caCert != "" || f.caKey != "") {
 		return usageError("--host, --proxy-auth, --ca-cert and --ca-key are for a forward proxy (no --target)")
 	}
-	maxBody, err := parseSize(f.maxBody)
+	maxBody, err := traces.ParseBytes(f.maxBody)
 	if err != nil {
 		return usageError("--max-body: %v", err)
 	}
-	buffer, err := parseSize(f.buffer)
+	buffer, err := traces.ParseBytes(f.buffer)
 	if err != nil {
 		return usageError("--buffer: %v", err)
 	}
@@ -162,7 +141,7 @@ func runCapture(cmd *cobra.Command, f *captureFlags) error {
 	if f.rotate != "" {
 		if d, err := time.ParseDuration(f.rotate); err == nil {
 			sink.RotateEvery = d
-		} else if n, err := parseSize(f.rotate); err == nil && n > 0 {
+		} else if n, err := traces.ParseBytes(f.rotate); err == nil && n > 0 {
 			sink.RotateSize = n
 		} else {
 			return usageError("--rotate %q: want a size (100MB) or a duration (1h)", f.rotate)
@@ -297,29 +276,9 @@ func statusLine(w io.Writer, cp *capture.Capture, done <-chan struct{}) {
 			fmt.Fprint(w, "\r\033[K")
 			return
 		case <-t.C:
-			fmt.Fprint(w, "\r\033[K"+captureStatus(cp.Stats()))
+			fmt.Fprint(w, "\r\033[K"+cp.Stats().String())
 		}
 	}
-}
-
-// captureStatus is the status line's text: open and written sessions,
-// exchanges, frames, bytes written, backend errors and drops.
-func captureStatus(st capture.Stats) string {
-	line := fmt.Sprintf("open %d · written %d sessions, %d exchanges, %d frames, %s · 502s %d · dropped %d",
-		st.Open, st.Sessions, st.Exchanges, st.Frames, traces.FormatBytes(st.Bytes), st.BackendErrors, st.DroppedExchanges+st.DroppedSessions)
-	if st.TLSFailures > 0 {
-		line += fmt.Sprintf(" · %d clients refused the CA", st.TLSFailures)
-	}
-	if st.ProxyAuthFailures > 0 {
-		line += fmt.Sprintf(" · %d 407s", st.ProxyAuthFailures)
-	}
-	if st.Undecodable > 0 {
-		line += fmt.Sprintf(" · %d bodies did not decode (kept as recorded, not redacted inside)", st.Undecodable)
-	}
-	if st.SinkErr != nil {
-		line += " · " + st.SinkErr.Error()
-	}
-	return line
 }
 
 // forwardOptions are a forward proxy's: its CA (made on first use), the

@@ -329,7 +329,7 @@ func TestCaptureStatusLine(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	line := captureStatus(cp.Stats())
+	line := cp.Stats().String()
 	if want := "open 0 · written 1 sessions, 3 exchanges, 0 frames, "; !strings.HasPrefix(line, want) || !strings.Contains(line, "· 502s 3 · dropped 0") {
 		t.Fatalf("status line %q", line)
 	}

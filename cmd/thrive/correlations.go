@@ -1,13 +1,8 @@
 package main
 
 import (
-	"cmp"
 	"fmt"
-	"io"
 	"os"
-	"slices"
-	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 	"github.com/thrive-loadtest/thrive/replay"
@@ -56,7 +51,7 @@ same place in its own answer. Cookies are not listed: each user's cookie jar car
 			if err != nil {
 				return fmt.Errorf("%s: %w", args[0], err)
 			}
-			printRules(cmd.OutOrStdout(), lib.Rules())
+			replay.WriteRules(cmd.OutOrStdout(), lib.Rules())
 			return nil
 		},
 	}
@@ -65,40 +60,3 @@ same place in its own answer. Cookies are not listed: each user's cookie jar car
 }
 
 // printRules writes one line per rule: sessions, source, targets.
-func printRules(w io.Writer, rules []replay.Rule) {
-	if len(rules) == 0 {
-		fmt.Fprintln(w, "no correlations: no later request sends a value an answer gave")
-		return
-	}
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "sessions\tvalue from\ttaken for\tsent back by")
-	for _, r := range rules {
-		targets := make([]string, 0, len(r.Targets))
-		for t, n := range r.Targets {
-			targets = append(targets, fmt.Sprintf("%s (%d)", t, n))
-		}
-		slices.Sort(targets)
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", r.Count, r.Source, r.Why, strings.Join(targets, ", "))
-	}
-	_ = tw.Flush()
-}
-
-// printCorrelationMisses reports the rules whose value some live answer
-// did not have.
-func printCorrelationMisses(w io.Writer, stats []replay.CorrelationStat) {
-	var missed []replay.CorrelationStat
-	for _, s := range stats {
-		if s.Missing > 0 {
-			missed = append(missed, s)
-		}
-	}
-	slices.SortStableFunc(missed, func(a, b replay.CorrelationStat) int { return cmp.Compare(b.Missing, a.Missing) })
-	const shown = 8
-	for _, s := range missed[:min(len(missed), shown)] {
-		fmt.Fprintf(w, "correlation: %s was not in %d of %d live answers (those requests went out with the recorded value)\n",
-			s.Rule, s.Missing, s.Missing+s.Found)
-	}
-	if len(missed) > shown {
-		fmt.Fprintf(w, "correlation: %d more rules missed their value in some live answers (the result of replay --check lists each)\n", len(missed)-shown)
-	}
-}

@@ -95,7 +95,7 @@ func runDemo(cmd *cobra.Command, f *demoFlags) error {
 	// backend is still there for requests in flight.
 	stopProxy()
 	<-proxyDone
-	printDrive(out, &st, took)
+	st.WriteText(out, took)
 	cs := cp.Stats()
 	fmt.Fprintf(out, "\nrecorded %d sessions, %d exchanges, %d WebSocket frames:\n", cs.Sessions, cs.Exchanges, cs.Frames)
 	serr := summarize(out, f.out)

@@ -478,7 +478,7 @@ func runOnce(cmd *cobra.Command, path string, f *replayFlags, lib *replay.Librar
 		fmt.Fprintln(cmd.ErrOrStderr(), warn)
 	}
 	unfilled := lib.Unfilled(f.usersRows)
-	printUnfilled(cmd.ErrOrStderr(), unfilled)
+	replay.WriteUnfilled(cmd.ErrOrStderr(), unfilled)
 
 	rec := report.NewRecorder(start)
 	var wg sync.WaitGroup
@@ -507,7 +507,7 @@ func runOnce(cmd *cobra.Command, path string, f *replayFlags, lib *replay.Librar
 	verdicts, _ := report.CheckAll(criteria, res)
 	res.Criteria = verdicts
 	report.WriteSummary(out, res)
-	printCorrelationMisses(out, eng.Correlations())
+	replay.WriteCorrelationMisses(out, eng.Correlations())
 	if n := eng.UnfilledFailures(); n > 0 {
 		names := make([]string, len(unfilled))
 		for i, s := range unfilled {
@@ -530,26 +530,6 @@ func runOnce(cmd *cobra.Command, path string, f *replayFlags, lib *replay.Librar
 		fmt.Fprintln(cmd.ErrOrStderr(), w)
 	}
 	return res, runErr
-}
-
-// printUnfilled warns, before a run, of the redacted values requests will
-// send as placeholders, and says how to give them.
-func printUnfilled(w io.Writer, secrets []replay.Secret) {
-	if len(secrets) == 0 {
-		return
-	}
-	fmt.Fprintln(w, "warning: the trace's requests carry redacted values that nothing will fill; they go out as placeholders, and those requests will likely fail:")
-	names := make([]string, len(secrets))
-	for i, s := range secrets {
-		names[i] = s.Name
-		eps := s.Endpoints
-		if len(eps) > 3 {
-			eps = append(eps[:3:3], fmt.Sprintf("and %d more", len(s.Endpoints)-3))
-		}
-		fmt.Fprintf(w, "  %s: in %d requests (%s)\n", s.Name, s.Requests, strings.Join(eps, ", "))
-	}
-	fmt.Fprintf(w, "give them with --users-file users.csv, a CSV whose header names a column for each (%s) and a row per user; or record with --keep-secrets to keep them in the trace\n",
-		strings.Join(names, ","))
 }
 
 func writeResult(path string, res *report.Result) error {
