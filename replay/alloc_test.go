@@ -126,8 +126,8 @@ func TestSendPathsAllocations(t *testing.T) {
 		most   float64
 	}{
 		{"cookies", cookie, corr, 0, nil, 16},
-		{"correlation", cookie, corr, 1, nil, 23},
-		{"users file", cookie, withSecret, 0, []Option{WithUsers(users)}, 6},
+		{"correlation", cookie, corr, 1, nil, 22},
+		{"users file", cookie, withSecret, 0, []Option{WithUsers(users)}, 5},
 		{"second site", cookie, twoSites, 1, []Option{WithOrigin("http://api.test", other)}, 2},
 		{"shared pool", cookie, corr, 0, []Option{WithSharedPool()}, 19},
 	} {

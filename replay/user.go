@@ -214,15 +214,28 @@ func (u *user) send(st *step, raw []byte, due time.Time, sv *sessionVars, fills 
 		smp.Kind = report.LongPoll
 	}
 	e.inflight.Add(1)
+	smp.Sent = time.Now()
+	var room [4]substitution // most requests have fewer: no allocation
+	subs := u.substitutions(room[:0], st, sv, fills)
+	site := e.site(st)
 	var (
 		first  time.Time
 		status int
 		err    error
 	)
-	smp.Sent = time.Now()
-	// Values of the users file and live values of the session replace
-	// their recorded texts.
-	var subs []substitution
+	if u.shared != nil {
+		first, status, err = u.sendShared(u.shared[site], site, st, raw, subs, sv, smp)
+	} else {
+		first, status, err = u.sendOwn(site, st, raw, subs, sv, smp)
+	}
+	return u.observe(st, smp, first, status, err, unfilled)
+}
+
+// substitutions appends to subs what replaces recorded texts in st's
+// request: values of the users file, live values of the session, and
+// cookies a body or URL echoes.
+func (u *user) substitutions(subs []substitution, st *step, sv *sessionVars, fills []fill) []substitution {
+	e := u.e
 	for _, f := range fills {
 		subs = append(subs, substitution{old: f.recorded, new: u.vals[f.column]})
 	}
@@ -236,64 +249,81 @@ func (u *user) send(st *step, raw []byte, due time.Time, sv *sessionVars, fills 
 			}
 		}
 	}
-	site := e.site(st)
-	if u.shared != nil {
-		first, status, err = u.sendShared(u.shared[site], site, st, raw, subs, sv, smp)
-	} else {
-		eager := u.lastWait.Load() < int64(eagerBelow)
-		var buf, sub *[]byte
-		j := &u.jar
-		if e.cfg.recorded {
-			j = nil
-		} else if (len(st.echoes) > 0 && e.cfg.correlate) || !u.jar.empty() || (len(st.conditional) > 0 && u.jar.hasValidators()) {
-			buf, _ = e.wires.Get().(*[]byte)
-			*buf = u.withState(*buf, raw, st, smp.Sent)
-			raw = *buf
-		}
-		var got func(body []byte, header func(string) []byte)
-		switch take := sv != nil && len(st.sets) > 0; {
-		case take && st.validates && j != nil:
-			got = func(body []byte, header func(string) []byte) {
-				sv.take(e, st, body, header)
-				u.jar.keepValidators(st.uri, header)
-			}
-		case take:
-			got = func(body []byte, header func(string) []byte) { sv.take(e, st, body, header) }
-		case st.validates && j != nil:
-			got = func(_ []byte, header func(string) []byte) { u.jar.keepValidators(st.uri, header) }
-		}
-		if st.watchErrors {
-			// A GraphQL or JSON-RPC error comes with a 200.
-			inner := got
-			got = func(body []byte, header func(string) []byte) {
-				if inner != nil {
-					inner(body, header)
-				}
-				smp.Err = apiError(body)
-			}
-		}
-		if u.check != nil {
-			inner := got
-			got = func(body []byte, header func(string) []byte) {
-				if inner != nil {
-					inner(body, header)
-				}
-				u.check.body(st, body)
-			}
-		}
-		if len(subs) > 0 {
-			sub, _ = e.wires.Get().(*[]byte)
-			*sub = substitute(*sub, raw, subs)
-			raw = *sub
-		}
-		first, status, err = e.exchange(u.connsTo(site), site, j, raw, st.head, eager, smp.Sent, got)
-		if buf != nil {
-			e.wires.Put(buf)
-		}
-		if sub != nil {
-			e.wires.Put(sub)
-		}
+	return subs
+}
+
+// sendOwn sends st's prepared request raw on one of the user's own
+// connections to site, with the user's cookies and validators and the
+// substitutions made, and reads the answer.
+func (u *user) sendOwn(site int, st *step, raw []byte, subs []substitution, sv *sessionVars, smp *report.Sample) (first time.Time, status int, err error) {
+	e := u.e
+	eager := u.lastWait.Load() < int64(eagerBelow)
+	var buf, sub *[]byte
+	j := &u.jar
+	if e.cfg.recorded {
+		j = nil
+	} else if (len(st.echoes) > 0 && e.cfg.correlate) || !u.jar.empty() || (len(st.conditional) > 0 && u.jar.hasValidators()) {
+		buf, _ = e.wires.Get().(*[]byte)
+		*buf = u.withState(*buf, raw, st, smp.Sent)
+		raw = *buf
 	}
+	if len(subs) > 0 {
+		sub, _ = e.wires.Get().(*[]byte)
+		*sub = substitute(*sub, raw, subs)
+		raw = *sub
+	}
+	hook := answerHook{u: u, st: st, sv: sv, j: j, smp: smp}
+	var got func(body []byte, header func(string) []byte)
+	if hook.needed() {
+		got = hook.got
+	}
+	first, status, err = e.exchange(u.connsTo(site), site, j, raw, st.head, eager, smp.Sent, got)
+	if buf != nil {
+		e.wires.Put(buf)
+	}
+	if sub != nil {
+		e.wires.Put(sub)
+	}
+	return first, status, err
+}
+
+// answerHook is what is given an answer's body and headers: the session's
+// live values taken, the validators kept (with a jar), a GraphQL or
+// JSON-RPC error found (they come with a 200), the check's record of the
+// body. A value on the sender's stack, so that handing its method over
+// allocates nothing.
+type answerHook struct {
+	u   *user
+	st  *step
+	sv  *sessionVars
+	j   *jar
+	smp *report.Sample
+}
+
+// needed reports whether the answer must be read whole for the hook.
+func (h *answerHook) needed() bool {
+	return h.sv != nil && len(h.st.sets) > 0 || h.st.validates && h.j != nil || h.st.watchErrors || h.u.check != nil
+}
+
+func (h *answerHook) got(body []byte, header func(string) []byte) {
+	if h.sv != nil && len(h.st.sets) > 0 {
+		h.sv.take(h.u.e, h.st, body, header)
+	}
+	if h.st.validates && h.j != nil {
+		h.u.jar.keepValidators(h.st.uri, header)
+	}
+	if h.st.watchErrors {
+		h.smp.Err = apiError(body)
+	}
+	if h.u.check != nil {
+		h.u.check.body(h.st, body)
+	}
+}
+
+// observe completes smp with how the exchange went and reports it, and
+// returns when it ended.
+func (u *user) observe(st *step, smp *report.Sample, first time.Time, status int, err error, unfilled bool) time.Time {
+	e := u.e
 	end := time.Now()
 	e.inflight.Add(-1)
 	smp.Done = end.Sub(smp.Sent)
