@@ -17,6 +17,25 @@ import (
 // each reply from the message to its first and to its last frame, the last
 // being the one that makes as many frames as the recording had.
 func (u *user) socket(active context.Context, stop time.Time, st *step, due, t0 time.Time, sv *sessionVars) {
+	conn := u.connect(st, due, sv)
+	if conn == nil {
+		return
+	}
+	defer conn.Close()
+	u.e.wsConns.Add(1)
+	// The reader hands each server message to converse, which owns
+	// everything else; quit ends the reader should converse end first.
+	arrivals := make(chan arrival, 64)
+	quit := make(chan struct{})
+	defer close(quit)
+	go u.e.readSocket(conn, st.ws.end != nil, arrivals, quit)
+	u.converse(conn, active, stop, st, t0, sv, arrivals)
+}
+
+// connect opens st's WebSocket when it is due, with the session's live
+// values in its URL and headers, and reports the handshake; nil if it
+// failed.
+func (u *user) connect(st *step, due time.Time, sv *sessionVars) *websocket.Conn {
 	e := u.e
 	site := e.site(st)
 	t := &e.targets[site]
@@ -30,13 +49,44 @@ func (u *user) socket(active context.Context, stop time.Time, st *step, due, t0 
 	if sv != nil {
 		subs = sv.substitutions(st)
 	}
-	live := func(b []byte, line bool) string { return string(replaceAll(b, subs, line)) }
+	d := websocket.Dialer{
+		NetDial:          func(_, addr string) (net.Conn, error) { return e.dial(addr) },
+		HandshakeTimeout: e.cfg.timeout,
+		TLSClientConfig:  t.tlsConf,
+	}
+	smp := report.Sample{Kind: report.WSConnect, Profile: u.profile, Endpoint: st.endpoint, Intended: due, Sent: time.Now(), Expected: e.expected(st)}
+	conn, resp, err := d.DialContext(u.hard, scheme+t.host+string(replaceAll(st.uri, subs, true)), u.socketHeader(st, site, subs))
+	smp.Done = time.Since(smp.Sent)
+	smp.FirstByte = smp.Done
+	if resp != nil {
+		smp.Status = resp.StatusCode
+		resp.Body.Close()
+	}
+	if err != nil && resp == nil {
+		smp.Err = classify(err)
+	}
+	u.sink.Observe(&smp)
+	if u.check != nil {
+		u.check.connect(st, &smp)
+	}
+	if err != nil {
+		return nil
+	}
+	return conn
+}
+
+// socketHeader is the handshake's header: the recorded Origin, User-Agent,
+// Authorization and X- headers with live values, the user's cookies for
+// site (or the recorded ones) and the headers that echo them, and those of
+// WithHeader.
+func (u *user) socketHeader(st *step, site int, subs []substitution) http.Header {
+	e := u.e
 	h := http.Header{}
 	for _, kv := range st.headers {
 		name := string(kv[0])
 		if strings.EqualFold(name, "Origin") || strings.EqualFold(name, "User-Agent") ||
 			strings.EqualFold(name, "Authorization") || strings.HasPrefix(strings.ToLower(name), "x-") {
-			h.Add(name, live(e.ownOrigin(kv[0], kv[1], st), false))
+			h.Add(name, string(replaceAll(e.ownOrigin(kv[0], kv[1], st), subs, false)))
 		}
 	}
 	if e.cfg.recorded {
@@ -54,58 +104,30 @@ func (u *user) socket(active context.Context, stop time.Time, st *step, due, t0 
 	for _, kv := range e.cfg.headers {
 		h.Set(kv[0], kv[1])
 	}
-	d := websocket.Dialer{
-		NetDial:          func(_, addr string) (net.Conn, error) { return e.dial(addr) },
-		HandshakeTimeout: e.cfg.timeout,
-		TLSClientConfig:  t.tlsConf,
-	}
-	smp := report.Sample{Kind: report.WSConnect, Profile: u.profile, Endpoint: st.endpoint, Intended: due, Sent: time.Now(), Expected: e.expected(st)}
-	conn, resp, err := d.DialContext(u.hard, scheme+t.host+live(st.uri, true), h)
-	smp.Done = time.Since(smp.Sent)
-	smp.FirstByte = smp.Done
-	if resp != nil {
-		smp.Status = resp.StatusCode
-		resp.Body.Close()
-	}
-	if err != nil && resp == nil {
-		smp.Err = classify(err)
-	}
-	u.sink.Observe(&smp)
-	if u.check != nil {
-		u.check.connect(st, &smp)
-	}
-	if err != nil {
-		return
-	}
-	defer conn.Close()
-	e.wsConns.Add(1)
+	return h
+}
 
-	// The reader hands each server message to the loop below, which owns
-	// everything else; quit ends the reader should the loop end first.
-	arrivals := make(chan arrival, 64)
-	quit := make(chan struct{})
-	defer close(quit)
-	keep := st.ws.end != nil // payloads are needed to see a reply's end
-	go func() {
-		defer close(arrivals)
-		for {
-			_, p, err := conn.ReadMessage()
-			if err != nil {
-				return
-			}
-			e.wsReceived.Add(1)
-			a := arrival{at: time.Now()}
-			if keep {
-				a.payload = p
-			}
-			select {
-			case arrivals <- a:
-			case <-quit:
-				return
-			}
+// readSocket hands each server message of conn to arrivals (with its
+// payload when keep: the end of a reply is told by its shape) until the
+// connection fails or quit closes, then closes arrivals.
+func (e *Engine) readSocket(conn *websocket.Conn, keep bool, arrivals chan<- arrival, quit <-chan struct{}) {
+	defer close(arrivals)
+	for {
+		_, p, err := conn.ReadMessage()
+		if err != nil {
+			return
 		}
-	}()
-	u.converse(conn, active, stop, st, t0, sv, arrivals)
+		e.wsReceived.Add(1)
+		a := arrival{at: time.Now()}
+		if keep {
+			a.payload = p
+		}
+		select {
+		case arrivals <- a:
+		case <-quit:
+			return
+		}
+	}
 }
 
 // arrival is a server message as the reader saw it.
