@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -204,7 +205,11 @@ func runCapture(cmd *cobra.Command, f *captureFlags) error {
 		scheme = "https"
 	}
 	if forward {
-		fmt.Fprintf(out, "capturing as a forward proxy at %s://%s into %s (Ctrl-C to stop); point clients at it (HTTPS_PROXY=%[1]s://%[2]s)\n", scheme, ln.Addr(), f.out)
+		at := ln.Addr().String()
+		if ta, ok := ln.Addr().(*net.TCPAddr); ok && ta.IP.IsUnspecified() {
+			at = "THIS-HOST:" + strconv.Itoa(ta.Port) // every interface: clients name one of this machine's addresses
+		}
+		fmt.Fprintf(out, "capturing as a forward proxy at %s://%s into %s (Ctrl-C to stop); point clients at it (HTTPS_PROXY=%[1]s://%[4]s)\n", scheme, ln.Addr(), f.out, at)
 		if f.proxyAuth == "" && !loopbackListen(ln.Addr()) {
 			fmt.Fprintf(cmd.ErrOrStderr(), "warning: the proxy listens on %s beyond loopback without --proxy-auth: anyone who reaches it can use it\n", ln.Addr())
 		}
