@@ -23,6 +23,7 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/thrive-loadtest/thrive/capture"
+	"github.com/thrive-loadtest/thrive/internal/apptest"
 	"github.com/thrive-loadtest/thrive/traces"
 )
 
@@ -67,23 +68,8 @@ func (c *counter) get(k string) int {
 
 // serveTLS serves h over TLS on addr (host:0) with a certificate for host
 // from the origins' CA.
-func (o *origins) serveTLS(t *testing.T, addr, host string, h http.Handler) *httptest.Server {
-	t.Helper()
-	leaf, err := o.ca.Leaf(host)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewUnstartedServer(h)
-	ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Listener.Close()
-	srv.Listener = ln
-	srv.TLS = &tls.Config{Certificates: []tls.Certificate{*leaf}}
-	srv.StartTLS()
-	t.Cleanup(srv.Close)
-	return srv
+func (o *origins) serveTLS(t *testing.T, addr, host string, h http.Handler) string {
+	return apptest.ServeTLS(t, o.ca, addr, host, h)
 }
 
 // echoApp counts each request and answers its path; /ws upgrades to a
@@ -195,11 +181,11 @@ func TestForwardProxyRecordsEveryHost(t *testing.T) {
 	trust.AddCert(ca.Certificate())
 	client := proxiedClient(p.URL, trust)
 
-	appURL := "https://localhost:" + port(app.URL)
+	appURL := "https://localhost:" + port(app)
 	cases := []struct{ url, want string }{
-		{appURL + "/", "host localhost:" + port(app.URL) + " path /"},
-		{appURL + "/page?x=1", "host localhost:" + port(app.URL) + " path /page"},
-		{api.URL + "/api/items", "host " + strings.TrimPrefix(api.URL, "https://") + " path /api/items"},
+		{appURL + "/", "host localhost:" + port(app) + " path /"},
+		{appURL + "/page?x=1", "host localhost:" + port(app) + " path /page"},
+		{api + "/api/items", "host " + strings.TrimPrefix(api, "https://") + " path /api/items"},
 		{plain.URL + "/plain", "host " + strings.TrimPrefix(plain.URL, "http://") + " path /plain"},
 	}
 	for _, tc := range cases {
@@ -211,7 +197,7 @@ func TestForwardProxyRecordsEveryHost(t *testing.T) {
 		t.Errorf("favicon: %d, want the origin's 404", code)
 	}
 	pu, _ := url.Parse(p.URL)
-	for _, base := range []string{"wss://" + strings.TrimPrefix(api.URL, "https://"), "ws://" + strings.TrimPrefix(plain.URL, "http://")} {
+	for _, base := range []string{"wss://" + strings.TrimPrefix(api, "https://"), "ws://" + strings.TrimPrefix(plain.URL, "http://")} {
 		d := websocket.Dialer{Proxy: http.ProxyURL(pu), TLSClientConfig: &tls.Config{RootCAs: trust}}
 		ws, resp, err := d.Dial(base+"/ws", nil)
 		if err != nil {
@@ -240,8 +226,8 @@ func TestForwardProxyRecordsEveryHost(t *testing.T) {
 	got := strings.Join(urls(ss), "\n")
 	for _, want := range []string{
 		"GET " + appURL + "/", "GET " + appURL + "/page?x=1", "GET " + appURL + "/favicon.ico",
-		"GET " + api.URL + "/api/items", "GET " + plain.URL + "/plain",
-		"GET " + api.URL + "/ws", "GET " + plain.URL + "/ws",
+		"GET " + api + "/api/items", "GET " + plain.URL + "/plain",
+		"GET " + api + "/ws", "GET " + plain.URL + "/ws",
 	} {
 		if !strings.Contains(got+"\n", want+"\n") {
 			t.Errorf("the trace lacks %q; it has\n%s", want, got)
@@ -286,7 +272,7 @@ func TestForwardProxyScopeTrustAndAuth(t *testing.T) {
 	p, ca := startForward(t, o, capture.WithHosts("LOCALHOST"), capture.WithProxyAuth("rec", "s3cret"))
 	trust := x509.NewCertPool()
 	trust.AddCert(ca.Certificate())
-	inURL := "https://localhost:" + port(in.URL)
+	inURL := "https://localhost:" + port(in)
 
 	// Without credentials: 407, for CONNECT and plain requests alike.
 	if err := fails(proxiedClient(p.URL, trust), inURL+"/"); err == nil || !strings.Contains(err.Error(), "Proxy Authentication Required") {
@@ -309,10 +295,10 @@ func TestForwardProxyScopeTrustAndAuth(t *testing.T) {
 	}
 	// Out of scope: tunnelled, so the origin's certificate reaches the
 	// client, which trusts the origins' CA and not the capture's.
-	if code, _ := get(t, proxiedClient(withAuth, o.roots), out.URL+"/out"); code != 200 {
+	if code, _ := get(t, proxiedClient(withAuth, o.roots), out+"/out"); code != 200 {
 		t.Errorf("out of scope: %d", code)
 	}
-	if err := fails(proxiedClient(withAuth, trust), out.URL+"/out-again"); err == nil {
+	if err := fails(proxiedClient(withAuth, trust), out+"/out-again"); err == nil {
 		t.Error("out of scope, the client saw a certificate of the capture's CA")
 	}
 	ss := p.stop()
@@ -363,7 +349,7 @@ func TestForwardProxyBadInput(t *testing.T) {
 	}
 	// A client that sends half a ClientHello and leaves.
 	raw := dialRaw(t, p.URL)
-	raw.send("CONNECT 127.0.0.1:" + port(good.URL) + " HTTP/1.1\r\nHost: x\r\n\r\n")
+	raw.send("CONNECT 127.0.0.1:" + port(good) + " HTTP/1.1\r\nHost: x\r\n\r\n")
 	// A CONNECT's answer has no body: read its head by hand.
 	if line, err := raw.br.ReadString('\n'); err != nil || !strings.HasPrefix(line, "HTTP/1.1 200 ") {
 		t.Errorf("CONNECT: %q, %v", line, err)
@@ -385,7 +371,7 @@ func TestForwardProxyBadInput(t *testing.T) {
 		}
 	}
 	// Still serving.
-	if code, _ := get(t, client, good.URL+"/after"); code != 200 || goodN.get("GET /after") != 1 {
+	if code, _ := get(t, client, good+"/after"); code != 200 || goodN.get("GET /after") != 1 {
 		t.Errorf("after the bad input: %d, origin saw %v", code, goodN.n)
 	}
 	ss := p.stop()
@@ -401,7 +387,7 @@ func TestForwardProxyBadInput(t *testing.T) {
 	if e := errs[expired.url+"/y"]; !strings.Contains(e, "expired") {
 		t.Errorf("expired certificate recorded with %q", e)
 	}
-	if _, ok := errs[good.URL+"/after"]; !ok || len(errs) != 3 {
+	if _, ok := errs[good+"/after"]; !ok || len(errs) != 3 {
 		t.Errorf("recorded %v", errs)
 	}
 }

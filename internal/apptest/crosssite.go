@@ -52,26 +52,8 @@ func NewCrossSite(tb testing.TB) *CrossSite {
 	if err := os.WriteFile(a.CAFile, ca.PEM(), 0o600); err != nil {
 		tb.Fatal(err)
 	}
-	serve := func(addr, host string, h http.Handler) string {
-		leaf, err := ca.Leaf(host)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", addr)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		srv := httptest.NewUnstartedServer(h)
-		srv.Listener.Close()
-		srv.Listener = ln
-		srv.TLS = &tls.Config{Certificates: []tls.Certificate{*leaf}}
-		srv.StartTLS()
-		tb.Cleanup(srv.Close)
-		_, port, _ := net.SplitHostPort(ln.Addr().String())
-		return "https://" + host + ":" + port
-	}
-	a.APIURL = serve("127.0.0.2:0", "127.0.0.2", http.HandlerFunc(a.api))
-	a.AppURL = serve("127.0.0.1:0", "localhost", http.HandlerFunc(a.app))
+	a.APIURL = ServeTLS(tb, ca, "127.0.0.2:0", "127.0.0.2", http.HandlerFunc(a.api))
+	a.AppURL = ServeTLS(tb, ca, "127.0.0.1:0", "localhost", http.HandlerFunc(a.app))
 	return a
 }
 
@@ -197,3 +179,26 @@ const crossSiteScript = `(async () => {
   document.getElementById("done").textContent = "ok";
 })().catch(e => { document.getElementById("done").textContent = "error " + e; });
 `
+
+// ServeTLS serves h over TLS on addr (a loopback host:0) until the test
+// ends, with a certificate for host signed by ca, and returns its URL,
+// https://host:port.
+func ServeTLS(tb testing.TB, ca *capture.CA, addr, host string, h http.Handler) string {
+	tb.Helper()
+	leaf, err := ca.Leaf(host)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", addr)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(h)
+	srv.Listener.Close()
+	srv.Listener = ln
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{*leaf}}
+	srv.StartTLS()
+	tb.Cleanup(srv.Close)
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	return "https://" + net.JoinHostPort(host, port)
+}
