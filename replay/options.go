@@ -1,6 +1,7 @@
 package replay
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -148,7 +149,18 @@ func WithHeader(name, value string) Option {
 // WithSourceIPs spreads new connections over these local addresses, for
 // more ephemeral ports than one address has.
 func WithSourceIPs(ips []net.IP) Option {
-	return func(c *config) error { c.sourceIPs = ips; return nil }
+	return func(c *config) error {
+		for _, ip := range ips {
+			// A connection can only leave from an address of this machine.
+			ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", net.JoinHostPort(ip.String(), "0"))
+			if err != nil {
+				return fmt.Errorf("source IPs: %s is not an address of this machine: %w", ip, err)
+			}
+			ln.Close()
+		}
+		c.sourceIPs = ips
+		return nil
+	}
 }
 
 // WithRecordedCookies makes every user send the cookies, CSRF echoes and

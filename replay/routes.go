@@ -33,6 +33,20 @@ func (r *Routes) Options() []Option {
 	return out
 }
 
+// String lists where the load goes: the target, then each other origin as
+// "recorded → URL", or its URL alone where it is unchanged.
+func (r Routes) String() string {
+	dests := []string{r.Target}
+	for _, o := range r.Origins {
+		if o[0] == o[1] {
+			dests = append(dests, o[1])
+		} else {
+			dests = append(dests, o[0]+" → "+o[1])
+		}
+	}
+	return strings.Join(dests, ", ")
+}
+
 // Remote returns the URLs taken from the trace whose hosts are not
 // loopback: load a run would send to hosts nobody named.
 func (r *Routes) Remote() []string {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -250,4 +252,16 @@ func (p *Plan) User(k int) User {
 func (p *Plan) Session(k, n int) int {
 	idx := p.sessions[p.profile[k]]
 	return idx[draw(p.cfg.Seed, uint64(k), uint64(n), len(idx))]
+}
+
+// ParseShard reads "i/n", shard i of n (0 <= i < n), into Config.Shard and
+// Config.Shards.
+func ParseShard(s string) (shard, shards int, err error) {
+	i, n, ok := strings.Cut(s, "/")
+	si, err1 := strconv.Atoi(i)
+	sn, err2 := strconv.Atoi(n)
+	if !ok || err1 != nil || err2 != nil || sn < 1 || si < 0 || si >= sn {
+		return 0, 0, fmt.Errorf("shard %q: want i/n with 0 <= i < n", s)
+	}
+	return si, sn, nil
 }

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 
@@ -33,11 +32,11 @@ users or run times are compared with a warning that says what differs.`,
 		Example: "  thrive compare base.json candidate.json --format markdown >> $GITHUB_STEP_SUMMARY",
 		Args:    usageArgs(cobra.ExactArgs(2)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			base, err := readResultFile(args[0])
+			base, err := report.ReadFile(args[0])
 			if err != nil {
 				return err
 			}
-			cand, err := readResultFile(args[1])
+			cand, err := report.ReadFile(args[1])
 			if err != nil {
 				return err
 			}
@@ -67,19 +66,6 @@ func parseCriteria(texts []string) ([]report.Criterion, error) {
 	return cs, nil
 }
 
-func readResultFile(path string) (*report.Result, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	r, err := report.ReadResult(f)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return r, nil
-}
-
 // runCompare compares and prints; a regression is an exitCriteria error.
 func runCompare(w io.Writer, base, cand *report.Result, f *compareFlags) error {
 	limit, err := strconv.ParseFloat(strings.TrimSuffix(f.maxRegression, "%"), 64)
@@ -91,7 +77,7 @@ func runCompare(w io.Writer, base, cand *report.Result, f *compareFlags) error {
 	}
 	var noise *report.Result
 	if f.noise != "" {
-		if noise, err = readResultFile(f.noise); err != nil {
+		if noise, err = report.ReadFile(f.noise); err != nil {
 			return err
 		}
 	}

@@ -24,7 +24,7 @@ func resultFile(t *testing.T, seed uint64, slow float64) string {
 		r.Observe(&report.Sample{Kind: report.HTTP, Profile: "browse", Endpoint: "GET /api/projects/{id}/", Status: 200, Intended: start, Sent: start, Done: d})
 	}
 	path := filepath.Join(t.TempDir(), "r.json")
-	if err := writeResult(path, r.Result("http://t", "", start.Add(time.Minute), report.RunParams{Users: 10})); err != nil {
+	if err := r.Result("http://t", "", start.Add(time.Minute), report.RunParams{Users: 10}).WriteFile(path); err != nil {
 		t.Fatal(err)
 	}
 	return path

@@ -112,34 +112,18 @@ func runDemo(cmd *cobra.Command, f *demoFlags) error {
 // replayDemo replays the demo's trace against its backend with the whole
 // session fitted into the run time.
 func replayDemo(ctx context.Context, cmd *cobra.Command, f *demoFlags, backend string) error {
-	t, err := openTrace(f.out)
+	lib, err := replay.LoadFile(f.out)
 	if err != nil {
 		return err
 	}
-	lib, err := replay.Load(t.Reader())
-	t.Close()
-	if err != nil {
-		return err
-	}
-	plan, err := scheduler.New(lib.Sessions(), scheduler.Config{Users: f.users, SpawnRate: float64(f.users), RunTime: f.runTime, AutoScale: true, Seed: 1})
-	if err != nil {
-		return err
-	}
-	// The demo's import job ids are made from the session that started
-	// them: until correlation carries them over (issue 6), the users
-	// present the recorded sessions.
-	eng, err := replay.New(backend, lib, replay.WithStopTimeout(5*time.Second))
-	if err != nil {
-		return err
-	}
-	res, runErr := eng.Play(ctx, plan, time.Now(), nil, "demo", report.RunParams{Users: f.users, Scale: plan.Scale()})
-	fmt.Fprintf(cmd.OutOrStdout(), "(time scale %.3g: every recorded gap multiplied by it so that whole sessions fit)\n", plan.Scale())
-	report.WriteSummary(cmd.OutOrStdout(), res)
 	if f.html == "" {
 		f.html = strings.TrimSuffix(f.out, ".thrv") + "-report.html"
 	}
-	if err := writeReports(cmd.OutOrStdout(), res, "", f.html); err != nil {
-		return errors.Join(runErr, err)
+	run := replay.Run{
+		Trace: f.out, Library: lib, Target: backend, Options: []replay.Option{replay.WithStopTimeout(5 * time.Second)},
+		Plan:  scheduler.Config{Users: f.users, SpawnRate: float64(f.users), RunTime: f.runTime, AutoScale: true, Seed: 1},
+		Label: "demo", Files: report.Files{HTML: f.html}, Out: cmd.OutOrStdout(), Warn: cmd.ErrOrStderr(),
 	}
-	return runErr
+	_, err = run.Play(ctx)
+	return err
 }

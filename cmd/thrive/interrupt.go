@@ -2,38 +2,29 @@ package main
 
 import (
 	"context"
-	"errors"
 	"os"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // interrupt is the cause of a context a signal cancelled.
 type interrupt struct{ sig os.Signal }
 
-func (i interrupt) Error() string { return "interrupted by " + i.name() }
+func (i interrupt) Error() string { return "interrupted by " + unix.SignalName(i.Signal()) }
 
-func (i interrupt) name() string {
+// Signal is the signal (SIGINT or SIGTERM), named in an interrupted run's
+// result.
+func (i interrupt) Signal() syscall.Signal {
 	if i.sig == syscall.SIGTERM {
-		return "SIGTERM"
+		return syscall.SIGTERM
 	}
-	return "SIGINT"
+	return syscall.SIGINT
 }
 
 // code is the exit code of a command a signal stopped, as shells give it:
 // 128 and the signal's number.
-func (i interrupt) code() int {
-	if i.sig == syscall.SIGTERM {
-		return 128 + int(syscall.SIGTERM)
-	}
-	return 128 + int(syscall.SIGINT)
-}
-
-// interrupted returns the signal that stopped ctx, if one did.
-func interrupted(ctx context.Context) (interrupt, bool) {
-	var i interrupt
-	ok := errors.As(context.Cause(ctx), &i)
-	return i, ok
-}
+func (i interrupt) code() int { return 128 + int(i.Signal()) }
 
 type abortKey struct{}
 

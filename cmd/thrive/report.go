@@ -2,8 +2,6 @@ package main
 
 import (
 	"fmt"
-	"io"
-	"os"
 
 	"github.com/spf13/cobra"
 	"github.com/thrive-loadtest/thrive/report"
@@ -22,44 +20,19 @@ criteria) that opens offline.`,
 		Example: "  thrive report result.json --csv run1 --html run1.html",
 		Args:    usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			res, err := readResultFile(args[0])
+			res, err := report.ReadFile(args[0])
 			if err != nil {
 				return err
 			}
 			out := cmd.OutOrStdout()
 			report.WriteSummary(out, res)
 			report.WriteCriteria(out, res.Criteria)
-			return writeReports(out, res, csvPrefix, htmlPath)
+			return report.Files{CSVPrefix: csvPrefix, HTML: htmlPath}.Write(out, res)
 		},
 	}
 	cmd.Flags().StringVar(&csvPrefix, "csv", "", "write Locust's CSV files with this prefix")
 	cmd.Flags().StringVar(&htmlPath, "html", "", "write a self-contained HTML report to this file")
 	return cmd
-}
-
-// writeReports writes the CSV files and the HTML report a result asks for.
-func writeReports(out io.Writer, res *report.Result, csvPrefix, htmlPath string) error {
-	if csvPrefix != "" {
-		if err := report.WriteLocustCSV(csvPrefix, res); err != nil {
-			return err
-		}
-		fmt.Fprintf(out, "Locust CSV files written to %s_*.csv\n", csvPrefix)
-	}
-	if htmlPath != "" {
-		f, err := os.Create(htmlPath)
-		if err != nil {
-			return err
-		}
-		if err := report.WriteHTML(f, res); err != nil {
-			f.Close()
-			return fmt.Errorf("%s: %w", htmlPath, err)
-		}
-		if err := f.Close(); err != nil {
-			return fmt.Errorf("%s: %w", htmlPath, err)
-		}
-		fmt.Fprintf(out, "HTML report written to %s\n", htmlPath)
-	}
-	return nil
 }
 
 func newMergeCmd() *cobra.Command {
@@ -84,7 +57,7 @@ or shard counts, or the same shard twice, are refused with a message that says w
 			}
 			var rs []*report.Result
 			for _, path := range args {
-				r, err := readResultFile(path)
+				r, err := report.ReadFile(path)
 				if err != nil {
 					return err
 				}
@@ -99,11 +72,11 @@ or shard counts, or the same shard twice, are refused with a message that says w
 			w := cmd.OutOrStdout()
 			report.WriteSummary(w, m)
 			report.WriteCriteria(w, verdicts)
-			if err := writeResult(out, m); err != nil {
+			if err := m.WriteFile(out); err != nil {
 				return err
 			}
 			fmt.Fprintf(w, "merged %d results into %s\n", len(rs), out)
-			if err := writeReports(w, m, csvPrefix, htmlPath); err != nil {
+			if err := (report.Files{CSVPrefix: csvPrefix, HTML: htmlPath}).Write(w, m); err != nil {
 				return err
 			}
 			if !passed {

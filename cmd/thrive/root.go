@@ -7,6 +7,8 @@ import (
 	"io"
 
 	"github.com/spf13/cobra"
+	"github.com/thrive-loadtest/thrive/replay"
+	"github.com/thrive-loadtest/thrive/traces"
 )
 
 // Exit codes. Every command maps its errors to one of these here, and only
@@ -48,6 +50,11 @@ func exitCode(err error) int {
 	}
 	if e, ok := errors.AsType[*exitErr](err); ok {
 		return e.code
+	}
+	// A run that could not start, or a directory named as a trace, is bad
+	// usage.
+	if _, ok := errors.AsType[*replay.SetupError](err); ok || errors.Is(err, traces.ErrDirectory) {
+		return exitUsage
 	}
 	return exitError
 }

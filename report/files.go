@@ -1,0 +1,94 @@
+package report
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+)
+
+// ReadFile reads the result file at path (Result.WriteFile).
+func ReadFile(path string) (*Result, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	r, err := ReadResult(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return r, nil
+}
+
+// WriteFile writes r as a result file at path.
+func (r *Result) WriteFile(path string) error {
+	return create(path, r.WriteJSON)
+}
+
+// Files are where a result goes when a run or a merge is over: its result
+// file (JSON), Locust's four CSV files of a prefix, and the HTML report.
+// Each left empty is not written.
+type Files struct {
+	JSON      string
+	CSVPrefix string
+	HTML      string
+}
+
+// Write writes res to each of the files, saying on w what it wrote.
+func (fs Files) Write(w io.Writer, res *Result) error {
+	if fs.JSON != "" {
+		if err := res.WriteFile(fs.JSON); err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "results written to %s\n", fs.JSON)
+	}
+	if fs.CSVPrefix != "" {
+		if err := WriteLocustCSV(fs.CSVPrefix, res); err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "Locust CSV files written to %s_*.csv\n", fs.CSVPrefix)
+	}
+	if fs.HTML != "" {
+		if err := create(fs.HTML, func(f io.Writer) error { return WriteHTML(f, res) }); err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "HTML report written to %s\n", fs.HTML)
+	}
+	return nil
+}
+
+// Writable reports why a file at path could not be written, without
+// writing it: its directory must take a new file, and it must not be a
+// directory. A run checks its outputs so, before its first request: a bad
+// path must not cost a whole run.
+func Writable(path string) error {
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return errors.New("it is a directory")
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".thrive-check-*")
+	if err != nil {
+		return err
+	}
+	name := tmp.Name()
+	tmp.Close()
+	return os.Remove(name)
+}
+
+// create writes a file at path with write, and names path in the error of
+// a write or of the close that flushes it.
+func create(path string, write func(io.Writer) error) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := write(f); err != nil {
+		f.Close()
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
+}
