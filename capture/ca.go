@@ -11,6 +11,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"math/big"
 	"net"
@@ -54,6 +55,29 @@ func DefaultCADir() (string, error) {
 		return "", fmt.Errorf("capture: the CA's directory: %w", err)
 	}
 	return filepath.Join(d, "thrive"), nil
+}
+
+// OpenCA returns the forward proxy's CA and the path of its certificate:
+// the CA of certFile and keyFile, or, both empty, the one in DefaultCADir,
+// made there on first use, which it tells made (clients must then trust
+// it).
+func OpenCA(certFile, keyFile string, made io.Writer) (*CA, string, error) {
+	if certFile != "" || keyFile != "" {
+		ca, err := LoadCA(certFile, keyFile)
+		return ca, certFile, err
+	}
+	dir, err := DefaultCADir()
+	if err != nil {
+		return nil, "", err
+	}
+	ca, created, err := LoadOrCreateCA(dir)
+	if err != nil {
+		return nil, "", err
+	}
+	if created {
+		fmt.Fprintf(made, "made a new CA for the forward proxy in %s; clients must trust it to be recorded over HTTPS: thrive capture --print-ca\n", dir)
+	}
+	return ca, filepath.Join(dir, CACertFile), nil
 }
 
 // LoadOrCreateCA loads the CA kept in dir, or makes one there when it has

@@ -41,6 +41,18 @@ type Inspection struct {
 	Damage        string         `json:"damage,omitempty"`
 }
 
+// InspectFile opens the trace file at path and inspects it (Inspect): a
+// file that does not open is a nil Inspection and the error, a damaged one
+// the Inspection of what was read and the damage.
+func InspectFile(path string, top int) (*Inspection, error) {
+	t, err := Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer t.Close()
+	return Inspect(t, top)
+}
+
 // Inspect reads every session of t and summarizes them with the top
 // endpoints. A damaged file is summarized as far as it was read, Damage
 // saying why, and its error returned too.

@@ -1,21 +1,15 @@
 package main
 
 import (
-	"crypto/tls"
-	"errors"
-	"fmt"
 	"io"
 	"log"
-	"net"
 	"os"
-	"path/filepath"
-	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/thrive-loadtest/thrive/capture"
+	"github.com/thrive-loadtest/thrive/internal/statusline"
 	"github.com/thrive-loadtest/thrive/traces"
 )
 
@@ -102,7 +96,7 @@ flight finish, closes WebSockets, writes every open session and prints a summary
 }
 
 func runCapture(cmd *cobra.Command, f *captureFlags) error {
-	out := cmd.OutOrStdout()
+	out, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
 	rules := capture.DefaultRules()
 	if f.rules != "" {
 		rf, err := os.Open(f.rules)
@@ -123,12 +117,26 @@ func runCapture(cmd *cobra.Command, f *captureFlags) error {
 		_, err = out.Write(y)
 		return err
 	}
+	if (f.caCert == "") != (f.caKey == "") {
+		return usageError("--ca-cert and --ca-key go together")
+	}
 	if f.printCA {
-		return printCA(out, cmd.ErrOrStderr(), f)
+		ca, path, err := capture.OpenCA(f.caCert, f.caKey, io.Discard)
+		if err != nil {
+			return err
+		}
+		if _, err := out.Write(ca.PEM()); err != nil {
+			return err
+		}
+		_, err = io.WriteString(stderr, capture.TrustHelp(path)) // stdout is a PEM file
+		return err
 	}
 	forward := f.target == ""
-	if !forward && (len(f.hosts) > 0 || f.proxyAuth != "" || f.caCert != "" || f.caKey != "") {
+	if !forward && (len(f.hosts) > 0 || f.proxyAuth != "" || f.caCert != "") {
 		return usageError("--host, --proxy-auth, --ca-cert and --ca-key are for a forward proxy (no --target)")
+	}
+	if (f.tlsCert == "") != (f.tlsKey == "") {
+		return usageError("--tls-cert and --tls-key go together")
 	}
 	maxBody, err := traces.ParseBytes(f.maxBody)
 	if err != nil {
@@ -140,220 +148,57 @@ func runCapture(cmd *cobra.Command, f *captureFlags) error {
 	}
 	sink := &capture.FileSink{Path: f.out}
 	if f.rotate != "" {
-		if d, err := time.ParseDuration(f.rotate); err == nil {
-			sink.RotateEvery = d
-		} else if n, err := traces.ParseBytes(f.rotate); err == nil && n > 0 {
-			sink.RotateSize = n
-		} else {
-			return usageError("--rotate %q: want a size (100MB) or a duration (1h)", f.rotate)
+		if sink.RotateEvery, sink.RotateSize, err = capture.ParseRotate(f.rotate); err != nil {
+			return usageError("--%v", err)
 		}
-	}
-	if (f.tlsCert == "") != (f.tlsKey == "") {
-		return usageError("--tls-cert and --tls-key go together")
 	}
 	opts := []capture.Option{
 		capture.WithRules(rules), capture.WithSessionCookies(f.cookies...),
 		capture.WithSessionIdle(f.idle), capture.WithMaxSession(f.maxSession),
 		capture.WithBodyLimit(int(maxBody)), capture.WithBuffer(buffer), capture.WithGrace(f.grace),
+		// Open sessions' exchanges kept against a kill, beside the trace.
+		capture.WithJournal(f.out + capture.JournalSuffix),
+		// What the proxy itself says (bad requests, a recovered panic, a
+		// journal that failed) goes to stderr.
+		capture.WithErrorLog(log.New(stderr, "", log.LstdFlags)),
 	}
-	if len(f.redactHeaders) > 0 {
-		opts = append(opts, capture.WithRedactHeaders(f.redactHeaders...))
+	for _, o := range []struct {
+		set bool
+		opt capture.Option
+	}{
+		{len(f.redactHeaders) > 0, capture.WithRedactHeaders(f.redactHeaders...)}, {f.keepSecrets, capture.WithKeepSecrets()},
+		{f.insecureTarget, capture.WithInsecureTarget()}, {f.eventLoop, capture.WithEventLoop()}, {len(f.hosts) > 0, capture.WithHosts(f.hosts...)},
+	} {
+		if o.set {
+			opts = append(opts, o.opt)
+		}
 	}
-	if f.keepSecrets {
-		opts = append(opts, capture.WithKeepSecrets())
-	}
-	if f.insecureTarget {
-		opts = append(opts, capture.WithInsecureTarget())
-	}
-	if f.eventLoop {
-		opts = append(opts, capture.WithEventLoop())
+	if f.proxyAuth != "" {
+		user, pass, ok := strings.Cut(f.proxyAuth, ":")
+		if !ok {
+			return usageError("--proxy-auth %q: want user:password", f.proxyAuth)
+		}
+		opts = append(opts, capture.WithProxyAuth(user, pass))
 	}
 	if forward {
-		fopts, err := forwardOptions(cmd.ErrOrStderr(), f)
+		ca, _, err := capture.OpenCA(f.caCert, f.caKey, stderr)
 		if err != nil {
 			return err
 		}
-		opts = append(opts, fopts...)
+		opts = append(opts, capture.WithCA(ca))
 	}
-	// Open sessions' exchanges kept against a kill, beside the trace.
-	opts = append(opts, capture.WithJournal(f.out+capture.JournalSuffix))
-	// What the proxy itself says (bad requests, a recovered panic, a
-	// journal that failed) goes to stderr.
-	opts = append(opts, capture.WithErrorLog(log.New(cmd.ErrOrStderr(), "", log.LstdFlags)))
 	cp, err := capture.New(f.target, sink, opts...)
 	if err != nil {
 		return usageError("%v", err)
 	}
-	if err := cp.Open(); err != nil {
-		return err
-	}
-	ctx := cmd.Context()
-	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", f.listen)
-	if err != nil {
-		sink.Close()
-		return err
-	}
-	scheme := "http"
-	if f.tlsCert != "" {
-		cert, err := tls.LoadX509KeyPair(f.tlsCert, f.tlsKey)
-		if err != nil {
-			ln.Close()
-			sink.Close()
-			return fmt.Errorf("--tls-cert/--tls-key: %w", err)
-		}
-		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"http/1.1"}, MinVersion: tls.VersionTLS12})
-		scheme = "https"
-	}
-	if forward {
-		at := ln.Addr().String()
-		if ta, ok := ln.Addr().(*net.TCPAddr); ok && ta.IP.IsUnspecified() {
-			at = "THIS-HOST:" + strconv.Itoa(ta.Port) // every interface: clients name one of this machine's addresses
-		}
-		fmt.Fprintf(out, "capturing as a forward proxy at %s://%s into %s (Ctrl-C to stop); point clients at it (HTTPS_PROXY=%[1]s://%[4]s)\n", scheme, ln.Addr(), f.out, at)
-		if f.proxyAuth == "" && !loopbackListen(ln.Addr()) {
-			fmt.Fprintf(cmd.ErrOrStderr(), "warning: the proxy listens on %s beyond loopback without --proxy-auth: anyone who reaches it can use it\n", ln.Addr())
-		}
-	} else {
-		fmt.Fprintf(out, "capturing %s://%s → %s into %s (Ctrl-C to stop)\n", scheme, ln.Addr(), f.target, f.out)
-	}
-	if f.eventLoop && (forward || scheme == "https" || strings.HasPrefix(f.target, "https:")) {
-		fmt.Fprintln(out, "--event-loop relays a reverse proxy's plain HTTP only: TLS and forward proxies go through the goroutine relay")
-	}
-
-	var wg sync.WaitGroup
-	statusDone := make(chan struct{})
-	if tty, ok := cmd.ErrOrStderr().(*os.File); ok && !f.quiet && isTerminal(tty) {
-		wg.Go(func() { statusLine(tty, cp, statusDone) })
+	rec := capture.Recording{Capture: cp, Sink: sink, Listen: f.listen, TLSCert: f.tlsCert, TLSKey: f.tlsKey, Out: out, Warn: stderr}
+	if !f.quiet {
+		rec.Status = statusline.Terminal(stderr)
 	}
 	stopProfile, err := startCPUProfile(f.cpuProfile)
 	if err != nil {
 		return err
 	}
-	runErr := cp.Run(ctx, ln)
-	stopProfile()
-	close(statusDone)
-	wg.Wait()
-
-	st := cp.Stats()
-	fmt.Fprintf(out, "\ncaptured %d sessions, %d exchanges, %d WebSocket frames into %s", st.Sessions, st.Exchanges, st.Frames, strings.Join(sink.Files(), ", "))
-	if st.TLSFailures > 0 {
-		fmt.Fprintf(out, "; %d clients refused the capture's certificate (see --print-ca; leave pinned hosts out with --host)", st.TLSFailures)
-	}
-	if st.DroppedExchanges+st.DroppedSessions > 0 {
-		fmt.Fprintf(out, "; dropped %d exchanges (buffer full) and %d sessions (trace not writable)", st.DroppedExchanges, st.DroppedSessions)
-	}
-	fmt.Fprintln(out)
-	for _, path := range sink.Files() {
-		if err := summarize(out, path); err != nil {
-			runErr = errors.Join(runErr, err)
-		}
-	}
-	return runErr
-}
-
-// summarize prints what `thrive traces inspect` prints for a file.
-func summarize(w io.Writer, path string) error {
-	t, err := openTrace(path)
-	if err != nil {
-		return err
-	}
-	defer t.Close()
-	in, damage := traces.Inspect(t, 10)
-	fmt.Fprintln(w)
-	if err := in.WriteText(w); err != nil {
-		return err
-	}
-	return damage
-}
-
-func isTerminal(f *os.File) bool {
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
-}
-
-// statusLine redraws one line of figures every second until done closes.
-func statusLine(w io.Writer, cp *capture.Capture, done <-chan struct{}) {
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-done:
-			fmt.Fprint(w, "\r\033[K")
-			return
-		case <-t.C:
-			fmt.Fprint(w, "\r\033[K"+cp.Stats().String())
-		}
-	}
-}
-
-// forwardOptions are a forward proxy's: its CA (made on first use), the
-// hosts in scope and the proxy's credentials.
-func forwardOptions(stderr io.Writer, f *captureFlags) ([]capture.Option, error) {
-	var opts []capture.Option
-	if len(f.hosts) > 0 {
-		opts = append(opts, capture.WithHosts(f.hosts...))
-	}
-	if f.proxyAuth != "" {
-		user, pass, ok := strings.Cut(f.proxyAuth, ":")
-		if !ok {
-			return nil, usageError("--proxy-auth %q: want user:password", f.proxyAuth)
-		}
-		opts = append(opts, capture.WithProxyAuth(user, pass))
-	}
-	ca, err := loadCA(stderr, f)
-	if err != nil {
-		return nil, err
-	}
-	return append(opts, capture.WithCA(ca)), nil
-}
-
-// loadCA loads --ca-cert/--ca-key, or the CA of the config directory,
-// making it on first use.
-func loadCA(stderr io.Writer, f *captureFlags) (*capture.CA, error) {
-	if (f.caCert == "") != (f.caKey == "") {
-		return nil, usageError("--ca-cert and --ca-key go together")
-	}
-	if f.caCert != "" {
-		return capture.LoadCA(f.caCert, f.caKey)
-	}
-	dir, err := capture.DefaultCADir()
-	if err != nil {
-		return nil, err
-	}
-	ca, created, err := capture.LoadOrCreateCA(dir)
-	if err != nil {
-		return nil, err
-	}
-	if created {
-		fmt.Fprintf(stderr, "made a new CA for the forward proxy in %s; clients must trust it to be recorded over HTTPS: thrive capture --print-ca\n", dir)
-	}
-	return ca, nil
-}
-
-// printCA prints the CA's certificate, and to stderr the ways to trust it,
-// so that stdout is a PEM file.
-func printCA(out, stderr io.Writer, f *captureFlags) error {
-	ca, err := loadCA(io.Discard, f)
-	if err != nil {
-		return err
-	}
-	path := f.caCert
-	if path == "" {
-		dir, err := capture.DefaultCADir()
-		if err != nil {
-			return err
-		}
-		path = filepath.Join(dir, capture.CACertFile)
-	}
-	if _, err := out.Write(ca.PEM()); err != nil {
-		return err
-	}
-	_, err = io.WriteString(stderr, capture.TrustHelp(path))
-	return err
-}
-
-// loopbackListen reports whether a listener's address is loopback only.
-func loopbackListen(a net.Addr) bool {
-	ta, ok := a.(*net.TCPAddr)
-	return ok && ta.IP.IsLoopback()
+	defer stopProfile()
+	return rec.Run(cmd.Context())
 }

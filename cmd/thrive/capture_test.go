@@ -169,7 +169,7 @@ func TestCaptureKill9KeepsFinishedSessions(t *testing.T) {
 // countSessions counts the sessions readable in a trace another process is
 // writing, stopping quietly at its unfinished end.
 func countSessions(path string) int {
-	t, err := openTrace(path)
+	t, err := traces.Open(path)
 	if err != nil {
 		return 0
 	}
@@ -389,7 +389,7 @@ func TestCaptureKill9KeepsOpenSessions(t *testing.T) {
 // countExchanges counts the exchanges readable in a trace another process
 // is writing.
 func countExchanges(path string) int {
-	t, err := openTrace(path)
+	t, err := traces.Open(path)
 	if err != nil {
 		return 0
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -42,14 +41,9 @@ same place in its own answer. Cookies are not listed: each user's cookie jar car
 			if err != nil {
 				return err
 			}
-			t, err := openTrace(args[0])
+			lib, err := replay.LoadFile(args[0], replay.WithCorrelationRules(rules))
 			if err != nil {
 				return err
-			}
-			lib, err := replay.Load(t.Reader(), replay.WithCorrelationRules(rules))
-			t.Close()
-			if err != nil {
-				return fmt.Errorf("%s: %w", args[0], err)
 			}
 			replay.WriteRules(cmd.OutOrStdout(), lib.Rules())
 			return nil
@@ -58,5 +52,3 @@ same place in its own answer. Cookies are not listed: each user's cookie jar car
 	cmd.Flags().StringVar(&rulesFile, "correlation-rules", "", "YAML file of correlation rules to add or disable")
 	return cmd
 }
-
-// printRules writes one line per rule: sessions, source, targets.

@@ -98,7 +98,7 @@ func runDemo(cmd *cobra.Command, f *demoFlags) error {
 	st.WriteText(out, took)
 	cs := cp.Stats()
 	fmt.Fprintf(out, "\nrecorded %d sessions, %d exchanges, %d WebSocket frames:\n", cs.Sessions, cs.Exchanges, cs.Frames)
-	serr := summarize(out, f.out)
+	serr := capture.WriteSummary(out, f.out)
 	var rerr error
 	if derr == nil && captureErr == nil && serr == nil && ctx.Err() == nil {
 		fmt.Fprintf(out, "\nreplaying the trace as %d users for %s against the backend:\n", f.users, f.runTime)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -19,15 +18,6 @@ func newTracesCmd() *cobra.Command {
 	return cmd
 }
 
-// openTrace opens a trace file; a directory is a usage error.
-func openTrace(path string) (*traces.File, error) {
-	t, err := traces.Open(path)
-	if errors.Is(err, traces.ErrDirectory) {
-		return nil, usageError("%v", err)
-	}
-	return t, err
-}
-
 func newCatCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "cat FILE",
@@ -38,7 +28,7 @@ text when they are UTF-8 and base64 (body_base64) otherwise.`,
 		Example: `  thrive traces cat capture.thrv | jq -r '.exchanges[] | "\(.status) \(.method) \(.url)"'`,
 		Args:    usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			t, err := openTrace(args[0])
+			t, err := traces.Open(args[0])
 			if err != nil {
 				return err
 			}
@@ -66,12 +56,10 @@ func newInspectCmd() *cobra.Command {
 		Short: "Summarize a trace: span, sessions per profile, exchanges, WebSockets, bytes, top endpoints",
 		Args:  usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			t, err := openTrace(args[0])
-			if err != nil {
-				return err
+			in, damage := traces.InspectFile(args[0], top)
+			if in == nil {
+				return damage
 			}
-			defer t.Close()
-			in, damage := traces.Inspect(t, top)
 			out := cmd.OutOrStdout()
 			if asJSON {
 				enc := json.NewEncoder(out)
