@@ -9,6 +9,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/url"
+	"os"
 	"regexp"
 	"slices"
 	"strconv"
@@ -24,6 +25,20 @@ import (
 type Users struct {
 	cols []string
 	rows [][]string
+}
+
+// LoadUsersFile reads the users file at path, its path named in an error.
+func LoadUsersFile(path string) (*Users, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	u, err := LoadUsers(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return u, nil
 }
 
 // LoadUsers reads a users file.

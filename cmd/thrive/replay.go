@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -19,35 +18,23 @@ import (
 	"github.com/thrive-loadtest/thrive/traces"
 )
 
-// replayFlags are replay's flags: those that are a Run's, a plan's or a
-// file's name in place, the rest to be parsed into them.
+// replayFlags are replay's flags: most are the Run's fields and options
+// in place; these are parsed once all are read.
 type replayFlags struct {
-	run        replay.Run // Target, Label, Files; Plan's Users, SpawnRate, RunTime, Profiles, Seed
-	maps       []string
-	stages     string
-	mix        string
-	scaleTime  string
-	pacing     string
-	shard      string
-	startAt    string
-	thresholds []string
-	endpoints  []string
-	rulesFile  string
-	usersFile  string
-	headers    []string
-	sourceIPs  string
-	baseline   string
-	compare    compareFlags
-	// Engine options that are flags alone.
-	sharedPool, recordedCk, noCorr, strict, insecure bool
-	timeout, stopTimeout, replyIdle                  time.Duration
-	ladder                                           bool
-	maxUsers                                         int
-	ladderTime                                       float64
-	check                                            bool
-	checkSessions                                    int
-	quiet                                            bool
-	cpuProfile                                       string
+	run             replay.Run
+	maps, endpoints []string
+	scaleTime       string
+	rulesFile       string
+	baseline        string
+	compare         compareFlags
+	ladder, check   bool
+	maxUsers        int
+	ladderTime      float64
+	checkSessions   int
+	quiet           bool
+	cpuProfile      string
+	timeout, stopTO time.Duration
+	stagesGiven     bool
 }
 
 func newReplayCmd() *cobra.Command {
@@ -78,24 +65,36 @@ host with the most requests), --map HOST=URL sends another recorded host elsewhe
 			return runReplay(cmd, path, &f)
 		},
 	}
-	fl := cmd.Flags()
+	fl, opts, plan := cmd.Flags(), &f.run.Options, &f.run.Plan
 	fl.StringVar(&f.run.Target, "target", "", "the backend's URL: its scheme and host replace the recorded main ones (default: where the trace was recorded going)")
 	fl.StringArrayVar(&f.maps, "map", nil, "send the requests recorded to HOST to URL instead: HOST=URL (repeatable; HOST as recorded: api.example.com, host:port or https://host:port)")
-	fl.IntVarP(&f.run.Plan.Users, "users", "u", 10, "concurrent users")
-	fl.Float64VarP(&f.run.Plan.SpawnRate, "spawn-rate", "r", 0, "users started a second (0: all at once)")
-	fl.DurationVarP(&f.run.Plan.RunTime, "run-time", "t", time.Minute, "how long the run lasts")
-	fl.StringVar(&f.stages, "stages", "", "ramp instead of --users/--run-time: USERS:DURATION,... (100:2m,1000:5m,0:1m)")
-	fl.StringVar(&f.mix, "mix", "", "profile weights, such as chat=30,browse=60,import=10 (default: as recorded)")
-	fl.StringSliceVar(&f.run.Plan.Profiles, "profiles", nil, "run only these profiles")
-	fl.Uint64Var(&f.run.Plan.Seed, "seed", 1, "the same seed picks the same sessions")
+	fl.IntVarP(&plan.Users, "users", "u", 10, "concurrent users")
+	fl.Float64VarP(&plan.SpawnRate, "spawn-rate", "r", 0, "users started a second (0: all at once)")
+	fl.DurationVarP(&plan.RunTime, "run-time", "t", time.Minute, "how long the run lasts")
+	fl.Func("stages", "ramp instead of --users/--run-time: `USERS:DURATION,...` (100:2m,1000:5m,0:1m)", func(s string) (err error) {
+		plan.Stages, err = scheduler.ParseStages(s)
+		return err
+	})
+	fl.Func("mix", "profile `weights`, such as chat=30,browse=60,import=10 (default: as recorded)", func(s string) (err error) {
+		plan.Mix, err = scheduler.ParseMix(s)
+		return err
+	})
+	fl.StringSliceVar(&plan.Profiles, "profiles", nil, "run only these profiles")
+	fl.Uint64Var(&plan.Seed, "seed", 1, "the same seed picks the same sessions")
 	fl.StringVar(&f.scaleTime, "scale-time", "1", "multiply recorded gaps by this (0.5: twice as fast); alone: fit the longest session into the run time")
 	fl.Lookup("scale-time").NoOptDefVal = "auto"
-	fl.StringVar(&f.pacing, "pacing", "recorded", "recorded: send at recorded offsets; think: wait the recorded think gap after each answer")
-	fl.StringVar(&f.shard, "shard", "", "run shard i of n (i/n): the users k with k mod n = i")
-	fl.BoolVar(&f.sharedPool, "shared-pool", false, "share one connection pool among users instead of one each")
-	fl.BoolVar(&f.recordedCk, "recorded-cookies", false, "send the recorded cookies and CSRF headers instead of each user's own cookie jar")
-	fl.BoolVar(&f.noCorr, "no-correlation", false, "send server-made values (ids, tokens, CSRF echoes) as recorded instead of the live ones")
-	fl.StringArrayVar(&f.thresholds, "threshold", nil, "a success criterion, [SCOPE:]METRIC OP VALUE: 'p95<1s', 'error_rate<1%', 'GET /api/projects/{id}/:p99<500ms', 'status_429>0' (repeatable; failing ones exit 3)")
+	parsedFlag(fl, opts, "pacing", "`recorded|think`: send at recorded offsets (the default), or wait the recorded think gap after each answer", func(s string) (replay.Option, error) {
+		p, err := replay.ParsePacing(s)
+		return replay.WithPacing(p), err
+	})
+	fl.Func("shard", "run shard i of n (`i/n`): the users k with k mod n = i", func(s string) (err error) {
+		plan.Shard, plan.Shards, err = scheduler.ParseShard(s)
+		return err
+	})
+	optionFlag(fl, opts, "shared-pool", "share one connection pool among users instead of one each", replay.WithSharedPool())
+	optionFlag(fl, opts, "recorded-cookies", "send the recorded cookies and CSRF headers instead of each user's own cookie jar", replay.WithRecordedCookies())
+	optionFlag(fl, opts, "no-correlation", "send server-made values (ids, tokens, CSRF echoes) as recorded instead of the live ones", replay.WithoutCorrelation())
+	parsedFlag(fl, &f.run.Criteria, "threshold", "a success `criterion`, [SCOPE:]METRIC OP VALUE: 'p95<1s', 'error_rate<1%', 'GET /api/projects/{id}/:p99<500ms', 'status_429>0' (repeatable; failing ones exit 3)", report.ParseCriterion)
 	fl.StringVar(&f.run.Files.CSVPrefix, "csv", "", "also write Locust's CSV files: PREFIX_stats.csv, PREFIX_stats_history.csv, PREFIX_failures.csv, PREFIX_exceptions.csv")
 	fl.StringArrayVar(&f.endpoints, "endpoint", nil, "name endpoints with a pattern before the automatic templates: 'POST /api/import/{kind}/' (repeatable)")
 	fl.StringVar(&f.baseline, "baseline", "", "compare the run with this result file at the end (see thrive compare); a regression exits 3")
@@ -104,19 +103,38 @@ host with the most requests), --map HOST=URL sends another recorded host elsewhe
 	fl.Float64Var(&f.ladderTime, "ladder-time", 1, "with --ladder, multiply every phase's duration by this (0.01 for a short rehearsal)")
 	fl.StringVar(&f.run.Files.HTML, "html", "", "also write a self-contained HTML report to this file (thrive report renders one later from --out)")
 	fl.StringVar(&f.rulesFile, "correlation-rules", "", "YAML file of correlation rules to add or disable (see thrive traces correlations)")
-	fl.StringVar(&f.usersFile, "users-file", "", "CSV of per-user values (header: column names); columns fill redaction placeholders and fields of their name, one row per user, round robin")
-	fl.StringArrayVarP(&f.headers, "header", "H", nil, "add or replace a header on every request: 'Name: value'")
+	parsedFlag(fl, opts, "users-file", "CSV `file` of per-user values (header: column names); columns fill redaction placeholders and fields of their name, one row per user, round robin", func(path string) (replay.Option, error) {
+		users, err := replay.LoadUsersFile(path)
+		return replay.WithUsers(users), err
+	})
+	fl.FuncP("header", "H", "add or replace a `header` on every request: 'Name: value' (repeatable)", func(h string) error {
+		name, value, ok := strings.Cut(h, ":")
+		if !ok {
+			return errors.New("want 'Name: value'")
+		}
+		*opts = append(*opts, replay.WithHeader(strings.TrimSpace(name), strings.TrimSpace(value)))
+		return nil
+	})
 	fl.DurationVar(&f.timeout, "timeout", 30*time.Second, "timeout of each request")
-	fl.DurationVar(&f.stopTimeout, "stop-timeout", 30*time.Second, "at the end or on Ctrl-C, time requests in flight get to finish")
-	fl.DurationVar(&f.replyIdle, "reply-idle", 0, "a streamed WebSocket reply that has begun is over after this long without a frame (default: 10x the longest gap between its recorded frames, 1s to 10s)")
+	fl.DurationVar(&f.stopTO, "stop-timeout", 30*time.Second, "at the end or on Ctrl-C, time requests in flight get to finish")
+	parsedFlag(fl, opts, "reply-idle", "a streamed WebSocket reply that has begun is over after this `duration` without a frame (default: 10x the longest gap between its recorded frames, 1s to 10s)", func(s string) (replay.Option, error) {
+		d, err := time.ParseDuration(s)
+		return replay.WithReplyIdle(d), err
+	})
 	fl.BoolVar(&f.check, "check", false, "pre-flight: play each recorded session once as one user, hold every answer against its recording (status, JSON shape, WebSocket replies, correlations) and print the divergences with their likely cause and fix; exit 1 if a request that succeeded when recorded fails now")
 	fl.IntVar(&f.checkSessions, "sessions", 0, "with --check, play only the first N sessions of each profile (0: all)")
-	fl.BoolVar(&f.strict, "strict-status", false, "count every status of 400 or more as a failure, as Locust does, even where the recording had the same (by default a 4xx recorded as a 4xx is counted 'as recorded')")
-	fl.StringVar(&f.sourceIPs, "source-ips", "", "spread connections over these local addresses: 127.0.0.2-127.0.0.9")
+	optionFlag(fl, opts, "strict-status", "count every status of 400 or more as a failure, as Locust does, even where the recording had the same (by default a 4xx recorded as a 4xx is counted 'as recorded')", replay.WithStrictStatus())
+	parsedFlag(fl, opts, "source-ips", "spread connections over these local `addresses`: 127.0.0.2-127.0.0.9", func(s string) (replay.Option, error) {
+		ips, err := replay.ParseIPRange(s)
+		return replay.WithSourceIPs(ips), err
+	})
 	fl.StringVarP(&f.run.Files.JSON, "out", "o", "", "write the results as JSON to this file")
 	fl.StringVar(&f.run.Label, "label", "", "the build under test, stored with the results")
-	fl.BoolVar(&f.insecure, "insecure", false, "do not verify the certificate of an https target")
-	fl.StringVar(&f.startAt, "start-at", "", "start at this RFC 3339 time (shards of one run share it)")
+	optionFlag(fl, opts, "insecure", "do not verify the certificate of an https target", replay.WithInsecureTLS())
+	fl.Func("start-at", "start at this RFC 3339 `time` (shards of one run share it)", func(s string) (err error) {
+		f.run.StartAt, err = time.Parse(time.RFC3339Nano, s)
+		return err
+	})
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no status line")
 	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file (for thrive's developers)")
 	_ = fl.MarkHidden("cpuprofile")
@@ -177,25 +195,14 @@ func (f *replayFlags) route(out io.Writer, lib *replay.Library) error {
 	return nil
 }
 
-// plan completes the run's plan with the flags that need parsing.
+// plan completes the run's plan with --scale-time, and checks it.
 func (f *replayFlags) plan(cmd *cobra.Command) error {
 	c := &f.run.Plan
-	if f.stages != "" {
+	if c.Stages != nil {
 		if cmd.Flags().Changed("users") || cmd.Flags().Changed("run-time") || cmd.Flags().Changed("spawn-rate") {
 			return usageError("--stages replaces --users, --spawn-rate and --run-time")
 		}
-		st, err := scheduler.ParseStages(f.stages)
-		if err != nil {
-			return usageError("--stages: %v", err)
-		}
-		c.Stages, c.Users, c.SpawnRate, c.RunTime = st, 0, 0, 0
-	}
-	if f.mix != "" {
-		m, err := scheduler.ParseMix(f.mix)
-		if err != nil {
-			return usageError("--mix: %v", err)
-		}
-		c.Mix = m
+		c.Users, c.SpawnRate, c.RunTime = 0, 0, 0
 	}
 	if f.scaleTime == "auto" {
 		c.AutoScale = true
@@ -204,75 +211,15 @@ func (f *replayFlags) plan(cmd *cobra.Command) error {
 	} else {
 		return usageError("--scale-time %q: want a positive factor, or the flag alone", f.scaleTime)
 	}
-	if f.shard != "" {
-		var err error
-		if c.Shard, c.Shards, err = scheduler.ParseShard(f.shard); err != nil {
-			return usageError("--%v", err)
-		}
-	}
 	if err := c.Validate(); err != nil {
 		return usageError("%v", err)
 	}
-	if f.startAt != "" && !f.ladder {
-		t, err := time.Parse(time.RFC3339Nano, f.startAt)
-		if err != nil {
-			return usageError("--start-at %q: want an RFC 3339 time", f.startAt)
-		}
-		f.run.StartAt = t
-	}
-	return nil
-}
-
-// options adds the engine's options of the flags to the run's.
-func (f *replayFlags) options(ctx context.Context) error {
-	p, err := replay.ParsePacing(f.pacing)
-	if err != nil {
-		return usageError("--pacing: %v", err)
-	}
-	opts := []replay.Option{replay.WithPacing(p), replay.WithTimeout(f.timeout), replay.WithStopTimeout(f.stopTimeout), replay.WithAbort(abortOf(ctx))}
-	for _, o := range []struct {
-		set bool
-		opt replay.Option
-	}{
-		{f.recordedCk, replay.WithRecordedCookies()}, {f.replyIdle > 0, replay.WithReplyIdle(f.replyIdle)}, {f.strict, replay.WithStrictStatus()},
-		{f.noCorr, replay.WithoutCorrelation()}, {f.sharedPool, replay.WithSharedPool()}, {f.insecure, replay.WithInsecureTLS()},
-	} {
-		if o.set {
-			opts = append(opts, o.opt)
-		}
-	}
-	if f.usersFile != "" {
-		uf, err := os.Open(f.usersFile)
-		if err != nil {
-			return usageError("--users-file: %v", err)
-		}
-		users, err := replay.LoadUsers(uf)
-		uf.Close()
-		if err != nil {
-			return usageError("--users-file %s: %v", f.usersFile, err)
-		}
-		opts = append(opts, replay.WithUsers(users))
-	}
-	for _, h := range f.headers {
-		name, value, ok := strings.Cut(h, ":")
-		if !ok {
-			return usageError("--header %q: want 'Name: value'", h)
-		}
-		opts = append(opts, replay.WithHeader(strings.TrimSpace(name), strings.TrimSpace(value)))
-	}
-	if f.sourceIPs != "" {
-		ips, err := replay.ParseIPRange(f.sourceIPs)
-		if err != nil {
-			return usageError("--source-ips: %v", err)
-		}
-		opts = append(opts, replay.WithSourceIPs(ips))
-	}
-	f.run.Options = append(f.run.Options, opts...)
 	return nil
 }
 
 func runReplay(cmd *cobra.Command, path string, f *replayFlags) error {
 	f.run.Trace, f.run.Out, f.run.Warn = path, cmd.OutOrStdout(), cmd.ErrOrStderr()
+	f.run.Options = append(f.run.Options, replay.WithTimeout(f.timeout), replay.WithStopTimeout(f.stopTO), replay.WithAbort(abortOf(cmd.Context())))
 	if !f.quiet {
 		f.run.Status = statusline.Terminal(cmd.ErrOrStderr())
 	}
@@ -282,14 +229,7 @@ func runReplay(cmd *cobra.Command, path string, f *replayFlags) error {
 	if err := f.plan(cmd); err != nil {
 		return err
 	}
-	if err := f.options(cmd.Context()); err != nil {
-		return err
-	}
 	if err := f.checkOutputs(); err != nil {
-		return err
-	}
-	var err error
-	if f.run.Criteria, err = parseCriteria(f.thresholds); err != nil {
 		return err
 	}
 	naming := []replay.LoadOption{}
@@ -300,6 +240,7 @@ func runReplay(cmd *cobra.Command, path string, f *replayFlags) error {
 		}
 		naming = append(naming, replay.WithEndpointNames(namer))
 	}
+	var err error
 	if f.run.Library, err = loadLibrary(cmd.ErrOrStderr(), path, f.rulesFile, naming...); err != nil {
 		return err
 	}
@@ -346,7 +287,7 @@ func runReplay(cmd *cobra.Command, path string, f *replayFlags) error {
 // runLadder runs the ladder's phases (Run.Ladder), those of at most
 // --max-users users, and gives the ladder's verdict.
 func runLadder(cmd *cobra.Command, f *replayFlags) error {
-	if f.stages != "" {
+	if f.run.Plan.Stages != nil {
 		return usageError("--ladder sets users and times itself: leave out --stages")
 	}
 	if f.ladderTime <= 0 {
@@ -379,9 +320,6 @@ func runLadder(cmd *cobra.Command, f *replayFlags) error {
 
 // runCheck is replay --check (Run.Check).
 func runCheck(cmd *cobra.Command, f *replayFlags) error {
-	if err := f.options(cmd.Context()); err != nil {
-		return err
-	}
 	scale := 0.0 // a session in at most 2 s
 	if cmd.Flags().Changed("scale-time") && f.scaleTime != "auto" {
 		if _, err := fmt.Sscan(f.scaleTime, &scale); err != nil || scale <= 0 {

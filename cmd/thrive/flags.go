@@ -1,0 +1,31 @@
+package main
+
+import (
+	"strconv"
+
+	"github.com/spf13/pflag"
+)
+
+// optionFlag declares a flag of no value that adds opt to *opts when it is
+// given (and true).
+func optionFlag[O any](fl *pflag.FlagSet, opts *[]O, name, usage string, opt O) {
+	fl.BoolFunc(name, usage, func(v string) error {
+		on, err := strconv.ParseBool(v)
+		if on {
+			*opts = append(*opts, opt)
+		}
+		return err
+	})
+}
+
+// parsedFlag declares a flag whose every value parse makes into an option
+// added to *opts; parse's error is the flag's.
+func parsedFlag[O any](fl *pflag.FlagSet, opts *[]O, name, usage string, parse func(string) (O, error)) {
+	fl.Func(name, usage, func(v string) error {
+		o, err := parse(v)
+		if err == nil {
+			*opts = append(*opts, o)
+		}
+		return err
+	})
+}
