@@ -34,7 +34,6 @@ type replayFlags struct {
 	quiet           bool
 	cpuProfile      string
 	timeout, stopTO time.Duration
-	stagesGiven     bool
 }
 
 func newReplayCmd() *cobra.Command {
