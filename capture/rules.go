@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/thrive-loadtest/thrive/traces"
@@ -74,6 +75,21 @@ func (rs *Rules) Validate() error {
 		errs = append(errs, errors.New("no default profile"))
 	}
 	return errors.Join(errs...)
+}
+
+// LoadRulesFile reads the rules file at path (ParseRules), its path named
+// in an error.
+func LoadRulesFile(path string) (*Rules, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	rs, err := ParseRules(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return rs, nil
 }
 
 // ParseRules reads rules from YAML and validates them. A missing default

@@ -1,39 +1,39 @@
 package main
 
 import (
+	"errors"
 	"io"
 	"log"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/thrive-loadtest/thrive/capture"
 	"github.com/thrive-loadtest/thrive/internal/statusline"
-	"github.com/thrive-loadtest/thrive/traces"
 )
 
+// captureFlags are capture's flags: most are the Recording's fields and
+// the capture's options in place.
 type captureFlags struct {
-	listen, target, out string
-	rules               string
-	printRules          bool
-	cookies             []string
-	idle, maxSession    time.Duration
-	keepSecrets         bool
-	redactHeaders       []string
-	maxBody, buffer     string
-	rotate              string
-	tlsCert, tlsKey     string
-	insecureTarget      bool
-	eventLoop           bool
-	grace               time.Duration
-	quiet               bool
-	cpuProfile          string
+	rec        capture.Recording
+	sink       capture.FileSink
+	target     string
+	opts       []capture.Option
+	rules      *capture.Rules
+	printRules bool
+	cookies    []string
+	idle       time.Duration
+	maxSession time.Duration
+	maxBody    int64
+	buffer     int64
+	grace      time.Duration
+	quiet      bool
+	cpuProfile string
 	// A forward proxy's (no --target).
 	printCA       bool
 	caCert, caKey string
 	hosts         []string
-	proxyAuth     string
+	proxyAuth     bool
 }
 
 func newCaptureCmd() *cobra.Command {
@@ -65,31 +65,46 @@ flight finish, closes WebSockets, writes every open session and prints a summary
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error { return runCapture(cmd, &f) },
 	}
-	fl := cmd.Flags()
-	fl.StringVar(&f.listen, "listen", "127.0.0.1:9000", "address to listen on (:9000 for every interface)")
+	fl, opts := cmd.Flags(), &f.opts
+	fl.StringVar(&f.rec.Listen, "listen", "127.0.0.1:9000", "address to listen on (:9000 for every interface)")
 	fl.StringVar(&f.target, "target", "", "the backend's URL (http or https): a reverse proxy in front of it; without, a forward proxy")
-	fl.StringVarP(&f.out, "out", "o", "capture.thrv", "the trace file to write")
-	fl.StringVar(&f.rules, "rules", "", "YAML file of profile rules (see --print-rules)")
+	fl.StringVarP(&f.sink.Path, "out", "o", "capture.thrv", "the trace file to write")
+	fl.Func("rules", "YAML `file` of profile rules (see --print-rules)", func(path string) (err error) {
+		f.rules, err = capture.LoadRulesFile(path)
+		return err
+	})
 	fl.BoolVar(&f.printRules, "print-rules", false, "print the built-in profile rules as YAML and exit")
 	fl.StringSliceVar(&f.cookies, "session-cookie", capture.DefaultSessionCookies(), "cookie names that key sessions")
 	fl.DurationVar(&f.idle, "session-idle", 30*time.Minute, "end a session after this long without traffic")
 	fl.DurationVar(&f.maxSession, "max-session", 4*time.Hour, "end a session this long after it began")
-	fl.BoolVar(&f.keepSecrets, "keep-secrets", false, "record credentials as they are (no redaction)")
-	fl.StringArrayVar(&f.redactHeaders, "redact-header", nil, "also redact this header's values (repeatable; headers named *-Key, *-Token, *-Secret are redacted already)")
-	fl.StringVar(&f.maxBody, "max-body", "1MiB", "keep at most this much of each body (the rest: size and SHA-256)")
-	fl.StringVar(&f.buffer, "buffer", "512MiB", "body bytes held for unwritten sessions before exchanges are dropped")
-	fl.StringVar(&f.rotate, "rotate", "", "start a new file at this size (100MB) or age (1h)")
-	fl.StringVar(&f.tlsCert, "tls-cert", "", "listen on TLS with this certificate (PEM)")
-	fl.StringVar(&f.tlsKey, "tls-key", "", "the key of --tls-cert (PEM)")
-	fl.BoolVar(&f.insecureTarget, "insecure-target", false, "do not verify the certificate of an https target")
-	fl.BoolVar(&f.eventLoop, "event-loop", false, "relay plain HTTP on event loops (less added latency; buffers for slow receivers)")
+	optionFlag(fl, opts, "keep-secrets", "record credentials as they are (no redaction)", capture.WithKeepSecrets())
+	parsedFlag(fl, opts, "redact-header", "also redact this `header`'s values (repeatable; headers named *-Key, *-Token, *-Secret are redacted already)", func(h string) (capture.Option, error) {
+		return capture.WithRedactHeaders(h), nil
+	})
+	sizeFlag(fl, &f.maxBody, "max-body", "1MiB", "keep at most this much of each body (the rest: size and SHA-256)")
+	sizeFlag(fl, &f.buffer, "buffer", "512MiB", "body bytes held for unwritten sessions before exchanges are dropped")
+	fl.Func("rotate", "start a new file at this `size` (100MB) or age (1h)", func(s string) (err error) {
+		f.sink.RotateEvery, f.sink.RotateSize, err = capture.ParseRotate(s)
+		return err
+	})
+	fl.StringVar(&f.rec.TLSCert, "tls-cert", "", "listen on TLS with this certificate (PEM)")
+	fl.StringVar(&f.rec.TLSKey, "tls-key", "", "the key of --tls-cert (PEM)")
+	optionFlag(fl, opts, "insecure-target", "do not verify the certificate of an https target", capture.WithInsecureTarget())
+	optionFlag(fl, opts, "event-loop", "relay plain HTTP on event loops (less added latency; buffers for slow receivers)", capture.WithEventLoop())
 	fl.DurationVar(&f.grace, "grace", 10*time.Second, "on stop, time requests in flight get to finish")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no status line")
 	fl.BoolVar(&f.printCA, "print-ca", false, "print the forward proxy's CA certificate (PEM) and how to trust it, and exit")
 	fl.StringVar(&f.caCert, "ca-cert", "", "sign the forward proxy's certificates with this CA (PEM; default: the one in the config directory)")
 	fl.StringVar(&f.caKey, "ca-key", "", "the key of --ca-cert (PEM)")
 	fl.StringArrayVar(&f.hosts, "host", nil, "forward proxy: record only this host (repeatable; *.example.com for subdomains); others are tunnelled")
-	fl.StringVar(&f.proxyAuth, "proxy-auth", "", "forward proxy: clients must present these Basic credentials (user:pass)")
+	parsedFlag(fl, opts, "proxy-auth", "forward proxy: clients must present these Basic `credentials` (user:pass)", func(s string) (capture.Option, error) {
+		user, pass, ok := strings.Cut(s, ":")
+		if !ok {
+			return nil, errors.New("want user:password")
+		}
+		f.proxyAuth = true
+		return capture.WithProxyAuth(user, pass), nil
+	})
 	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the capture to this file (for thrive's developers)")
 	_ = fl.MarkHidden("cpuprofile")
 	return cmd
@@ -97,20 +112,11 @@ flight finish, closes WebSockets, writes every open session and prints a summary
 
 func runCapture(cmd *cobra.Command, f *captureFlags) error {
 	out, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
-	rules := capture.DefaultRules()
-	if f.rules != "" {
-		rf, err := os.Open(f.rules)
-		if err != nil {
-			return err
-		}
-		rules, err = capture.ParseRules(rf)
-		rf.Close()
-		if err != nil {
-			return usageError("%s: %v", f.rules, err)
-		}
+	if f.rules == nil {
+		f.rules = capture.DefaultRules()
 	}
 	if f.printRules {
-		y, err := rules.YAML()
+		y, err := f.rules.YAML()
 		if err != nil {
 			return err
 		}
@@ -132,73 +138,40 @@ func runCapture(cmd *cobra.Command, f *captureFlags) error {
 		return err
 	}
 	forward := f.target == ""
-	if !forward && (len(f.hosts) > 0 || f.proxyAuth != "" || f.caCert != "") {
+	if !forward && (len(f.hosts) > 0 || f.proxyAuth || f.caCert != "") {
 		return usageError("--host, --proxy-auth, --ca-cert and --ca-key are for a forward proxy (no --target)")
 	}
-	if (f.tlsCert == "") != (f.tlsKey == "") {
+	if (f.rec.TLSCert == "") != (f.rec.TLSKey == "") {
 		return usageError("--tls-cert and --tls-key go together")
 	}
-	maxBody, err := traces.ParseBytes(f.maxBody)
-	if err != nil {
-		return usageError("--max-body: %v", err)
-	}
-	buffer, err := traces.ParseBytes(f.buffer)
-	if err != nil {
-		return usageError("--buffer: %v", err)
-	}
-	sink := &capture.FileSink{Path: f.out}
-	if f.rotate != "" {
-		if sink.RotateEvery, sink.RotateSize, err = capture.ParseRotate(f.rotate); err != nil {
-			return usageError("--%v", err)
-		}
-	}
-	opts := []capture.Option{
-		capture.WithRules(rules), capture.WithSessionCookies(f.cookies...),
+	opts := append(f.opts,
+		capture.WithRules(f.rules), capture.WithSessionCookies(f.cookies...),
 		capture.WithSessionIdle(f.idle), capture.WithMaxSession(f.maxSession),
-		capture.WithBodyLimit(int(maxBody)), capture.WithBuffer(buffer), capture.WithGrace(f.grace),
+		capture.WithBodyLimit(int(f.maxBody)), capture.WithBuffer(f.buffer), capture.WithGrace(f.grace),
 		// Open sessions' exchanges kept against a kill, beside the trace.
-		capture.WithJournal(f.out + capture.JournalSuffix),
+		capture.WithJournal(f.sink.Path+capture.JournalSuffix),
 		// What the proxy itself says (bad requests, a recovered panic, a
 		// journal that failed) goes to stderr.
-		capture.WithErrorLog(log.New(stderr, "", log.LstdFlags)),
-	}
-	for _, o := range []struct {
-		set bool
-		opt capture.Option
-	}{
-		{len(f.redactHeaders) > 0, capture.WithRedactHeaders(f.redactHeaders...)}, {f.keepSecrets, capture.WithKeepSecrets()},
-		{f.insecureTarget, capture.WithInsecureTarget()}, {f.eventLoop, capture.WithEventLoop()}, {len(f.hosts) > 0, capture.WithHosts(f.hosts...)},
-	} {
-		if o.set {
-			opts = append(opts, o.opt)
-		}
-	}
-	if f.proxyAuth != "" {
-		user, pass, ok := strings.Cut(f.proxyAuth, ":")
-		if !ok {
-			return usageError("--proxy-auth %q: want user:password", f.proxyAuth)
-		}
-		opts = append(opts, capture.WithProxyAuth(user, pass))
-	}
+		capture.WithErrorLog(log.New(stderr, "", log.LstdFlags)))
 	if forward {
 		ca, _, err := capture.OpenCA(f.caCert, f.caKey, stderr)
 		if err != nil {
 			return err
 		}
-		opts = append(opts, capture.WithCA(ca))
+		opts = append(opts, capture.WithCA(ca), capture.WithHosts(f.hosts...))
 	}
-	cp, err := capture.New(f.target, sink, opts...)
+	cp, err := capture.New(f.target, &f.sink, opts...)
 	if err != nil {
 		return usageError("%v", err)
 	}
-	rec := capture.Recording{Capture: cp, Sink: sink, Listen: f.listen, TLSCert: f.tlsCert, TLSKey: f.tlsKey, Out: out, Warn: stderr}
+	f.rec.Capture, f.rec.Sink, f.rec.Out, f.rec.Warn = cp, &f.sink, out, stderr
 	if !f.quiet {
-		rec.Status = statusline.Terminal(stderr)
+		f.rec.Status = statusline.Terminal(stderr)
 	}
 	stopProfile, err := startCPUProfile(f.cpuProfile)
 	if err != nil {
 		return err
 	}
 	defer stopProfile()
-	return rec.Run(cmd.Context())
+	return f.rec.Run(cmd.Context())
 }

@@ -4,6 +4,7 @@ import (
 	"strconv"
 
 	"github.com/spf13/pflag"
+	"github.com/thrive-loadtest/thrive/traces"
 )
 
 // optionFlag declares a flag of no value that adds opt to *opts when it is
@@ -26,6 +27,16 @@ func parsedFlag[O any](fl *pflag.FlagSet, opts *[]O, name, usage string, parse f
 		if err == nil {
 			*opts = append(*opts, o)
 		}
+		return err
+	})
+}
+
+// sizeFlag declares a flag of a size in bytes (traces.ParseBytes: 1MiB,
+// 100MB).
+func sizeFlag(fl *pflag.FlagSet, n *int64, name, value, usage string) {
+	*n, _ = traces.ParseBytes(value)
+	fl.Func(name, usage+" (default "+value+")", func(s string) (err error) {
+		*n, err = traces.ParseBytes(s)
 		return err
 	})
 }
