@@ -38,6 +38,9 @@ type Run struct {
 	StartAt time.Time
 	// Files are written when the run is over.
 	Files report.Files
+	// Baseline, when set, is a result file the run is compared with at
+	// the end (report.Compare, a p95 more than 10% slower a regression).
+	Baseline string
 	// Out takes the summary and the criteria, Warn the warnings; Status,
 	// when not nil, a status line redrawn every second (a terminal).
 	Out, Warn, Status io.Writer
@@ -67,11 +70,13 @@ func LoadFile(path string, opts ...LoadOption) (*Library, error) {
 }
 
 // Play plays the run once, then prints its summary, correlation misses and
-// criteria and writes its files. It returns a nil result and a SetupError
-// when the run could not start. Else it returns the result and the run's
-// own error: a file that could not be written, or the cause of a
-// cancelled context, in which case the result is marked interrupted, with
-// how long it ran and by what.
+// criteria, writes its files and compares it with its baseline. It
+// returns a nil result and a SetupError when the run could not start.
+// Else it returns the result and, first that applies: the cause of a
+// cancelled context (the result is marked interrupted, with how long it
+// ran and by what), a file that could not be written, a target that
+// answered nothing (Unreachable), or a report.Failure: a regression
+// against the baseline, criteria that failed.
 func (r *Run) Play(ctx context.Context) (*report.Result, error) {
 	plan, err := scheduler.New(r.Library.Sessions(), r.Plan)
 	if err != nil {
@@ -126,7 +131,8 @@ func (r *Run) Play(ctx context.Context) (*report.Result, error) {
 		res.Params.RanFor = res.End.Sub(start).Round(time.Millisecond).String()
 		res.Params.StoppedBy = stopName(context.Cause(ctx))
 		res.Interrupted = true
-		runErr = context.Cause(ctx) // not the engine's "context canceled"
+		// Not the engine's "context canceled".
+		runErr = fmt.Errorf("%w after %s of %s: the results of that part are written", context.Cause(ctx), res.Params.RanFor, res.Params.RunTime)
 	}
 	res.Criteria, _ = report.CheckAll(r.Criteria, res)
 	report.WriteSummary(r.Out, res)
@@ -146,7 +152,32 @@ func (r *Run) Play(ctx context.Context) (*report.Result, error) {
 	if w := res.LagWarning(); w != "" {
 		fmt.Fprintln(r.Warn, w)
 	}
+	if runErr == nil {
+		runErr = Unreachable(res, r.Target)
+	}
+	if runErr == nil && r.Baseline != "" {
+		runErr = r.compare(res)
+	}
+	if runErr == nil {
+		runErr = report.Failed(res.Criteria)
+	}
 	return res, runErr
+}
+
+// compare prints how res compares with the baseline, and returns the
+// regression it finds.
+func (r *Run) compare(res *report.Result) error {
+	base, err := report.ReadFile(r.Baseline)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(r.Out, "\ncompared with %s:\n", r.Baseline)
+	c, err := report.Compare(base, res, nil, 0.1)
+	if err != nil {
+		return err
+	}
+	c.WriteText(r.Out, false)
+	return c.Failed()
 }
 
 // stopName names what stopped a run early: the signal of a cause that
@@ -165,11 +196,11 @@ func stopName(cause error) string {
 // its plan made of the run's (Phase.Config, with timeScale), its criteria
 // the phase's and the run's, its result file that of Files.JSON with
 // .phaseN.json for .json. It stops after the first phase that fails, or
-// when ctx is done, and prints the table of the phases played, which it
-// returns: the last one's Passed says whether the ladder passed. The error
-// is the last phase's run error (a SetupError with no phases when the
-// first could not start).
-func (r *Run) Ladder(ctx context.Context, phases []scheduler.Phase, timeScale float64) ([]report.LadderPhase, error) {
+// when ctx is done, and prints the table of the phases played and the
+// verdict. The error is a SetupError when the first phase could not start,
+// a report.Failure naming the phase that failed, or the error that stopped
+// the phase's run.
+func (r *Run) Ladder(ctx context.Context, phases []scheduler.Phase, timeScale float64) error {
 	var rows []report.LadderPhase
 	var runErr error
 	for i, p := range phases {
@@ -179,35 +210,38 @@ func (r *Run) Ladder(ctx context.Context, phases []scheduler.Phase, timeScale fl
 		for _, text := range p.Criteria {
 			c, err := report.ParseCriterion(text)
 			if err != nil {
-				return nil, err // the built-in criteria parse
+				return err // the built-in criteria parse
 			}
 			phase.Criteria = append(phase.Criteria, c)
 		}
 		phase.Criteria = append(phase.Criteria, r.Criteria...)
-		phase.StartAt = time.Time{}
+		phase.StartAt, phase.Baseline = time.Time{}, ""
 		if r.Files.JSON != "" {
 			phase.Files.JSON = strings.TrimSuffix(r.Files.JSON, ".json") + fmt.Sprintf(".phase%d.json", i)
 		}
 		fmt.Fprintf(r.Out, "\n== ladder phase %d: %d users, spawning %g/s, %s\n", i, p.Users, p.SpawnRate, phase.Plan.RunTime)
 		res, err := phase.Play(ctx)
 		if res == nil {
-			return nil, err
+			return err
 		}
-		row := report.LadderPhase{N: i, Users: p.Users, SpawnRate: p.SpawnRate, RunTime: phase.Plan.RunTime, Result: res,
-			Passed: err == nil && report.FailedCount(res.Criteria) == 0}
-		rows = append(rows, row)
-		if err != nil || !row.Passed {
+		rows = append(rows, report.LadderPhase{N: i, Users: p.Users, SpawnRate: p.SpawnRate, RunTime: phase.Plan.RunTime, Result: res, Passed: err == nil})
+		switch _, failed := errors.AsType[*report.Failure](err); {
+		case ctx.Err() != nil:
+			runErr = fmt.Errorf("%w during phase %d: the results so far are written", context.Cause(ctx), i)
+		case failed:
+			runErr = &report.Failure{What: fmt.Sprintf("ladder phase %d failed its criteria", i)}
+		default:
 			runErr = err
-			break
 		}
-		if ctx.Err() != nil {
+		if runErr != nil {
 			break
 		}
 	}
-	if len(rows) > 0 {
-		report.WriteLadder(r.Out, rows)
+	report.WriteLadder(r.Out, rows)
+	if runErr == nil {
+		fmt.Fprintf(r.Out, "verdict: PASS (%d phases)\n", len(rows))
 	}
-	return rows, runErr
+	return runErr
 }
 
 // Check is the pre-flight: the first perProfile sessions of each profile

@@ -22,6 +22,18 @@ func ReadFile(path string) (*Result, error) {
 	return r, nil
 }
 
+// MergeFiles reads the result files at paths and merges them (Merge).
+func MergeFiles(paths []string) (*Result, error) {
+	rs := make([]*Result, len(paths))
+	for i, path := range paths {
+		var err error
+		if rs[i], err = ReadFile(path); err != nil {
+			return nil, err
+		}
+	}
+	return Merge(rs)
+}
+
 // WriteFile writes r as a result file at path.
 func (r *Result) WriteFile(path string) error {
 	return create(path, r.WriteJSON)

@@ -25,8 +25,6 @@ type replayFlags struct {
 	maps, endpoints []string
 	scaleTime       string
 	rulesFile       string
-	baseline        string
-	compare         compareFlags
 	ladder, check   bool
 	maxUsers        int
 	ladderTime      float64
@@ -96,7 +94,7 @@ host with the most requests), --map HOST=URL sends another recorded host elsewhe
 	parsedFlag(fl, &f.run.Criteria, "threshold", "a success `criterion`, [SCOPE:]METRIC OP VALUE: 'p95<1s', 'error_rate<1%', 'GET /api/projects/{id}/:p99<500ms', 'status_429>0' (repeatable; failing ones exit 3)", report.ParseCriterion)
 	fl.StringVar(&f.run.Files.CSVPrefix, "csv", "", "also write Locust's CSV files: PREFIX_stats.csv, PREFIX_stats_history.csv, PREFIX_failures.csv, PREFIX_exceptions.csv")
 	fl.StringArrayVar(&f.endpoints, "endpoint", nil, "name endpoints with a pattern before the automatic templates: 'POST /api/import/{kind}/' (repeatable)")
-	fl.StringVar(&f.baseline, "baseline", "", "compare the run with this result file at the end (see thrive compare); a regression exits 3")
+	fl.StringVar(&f.run.Baseline, "baseline", "", "compare the run with this result file at the end (see thrive compare); a regression exits 3")
 	fl.BoolVar(&f.ladder, "ladder", false, "run the testing ladder: 100, 1,000, 10,000 (twice) and 100,000 users, each phase with its criteria, stopping after the first that fails")
 	fl.IntVar(&f.maxUsers, "max-users", 0, "with --ladder, run only the phases of at most this many users")
 	fl.Float64Var(&f.ladderTime, "ladder-time", 1, "with --ladder, multiply every phase's duration by this (0.01 for a short rehearsal)")
@@ -254,37 +252,12 @@ func runReplay(cmd *cobra.Command, path string, f *replayFlags) error {
 	if f.ladder {
 		return runLadder(cmd, f)
 	}
-	res, runErr := f.run.Play(cmd.Context())
-	if res == nil {
-		return runErr
-	}
-	if i, ok := errors.AsType[interrupt](runErr); ok {
-		return &exitErr{code: i.code(), err: fmt.Errorf("%w after %s of %s: the results of that part are written", i, res.Params.RanFor, res.Params.RunTime)}
-	}
-	if err := replay.Unreachable(res, f.run.Target); err != nil {
-		return err
-	}
-	if f.baseline != "" && runErr == nil {
-		base, err := report.ReadFile(f.baseline)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(cmd.OutOrStdout(), "\ncompared with %s:\n", f.baseline)
-		if f.compare.maxRegression == "" {
-			f.compare = compareFlags{maxRegression: "10%", format: "text"}
-		}
-		if err := runCompare(cmd.OutOrStdout(), base, res, &f.compare); err != nil {
-			return err
-		}
-	}
-	if n := report.FailedCount(res.Criteria); runErr == nil && n > 0 {
-		return &exitErr{code: exitCriteria, err: fmt.Errorf("%d of %d criteria failed", n, len(res.Criteria))}
-	}
-	return runErr
+	_, err = f.run.Play(cmd.Context())
+	return err
 }
 
 // runLadder runs the ladder's phases (Run.Ladder), those of at most
-// --max-users users, and gives the ladder's verdict.
+// --max-users users.
 func runLadder(cmd *cobra.Command, f *replayFlags) error {
 	if f.run.Plan.Stages != nil {
 		return usageError("--ladder sets users and times itself: leave out --stages")
@@ -299,22 +272,7 @@ func runLadder(cmd *cobra.Command, f *replayFlags) error {
 	if len(phases) == 0 {
 		return usageError("--max-users %d: the ladder's first phase has %d users", f.maxUsers, scheduler.Ladder()[0].Users)
 	}
-	rows, err := f.run.Ladder(cmd.Context(), phases, f.ladderTime)
-	if len(rows) == 0 {
-		return err
-	}
-	last := rows[len(rows)-1]
-	if i, ok := errors.AsType[interrupt](err); ok {
-		return &exitErr{code: i.code(), err: fmt.Errorf("%w during phase %d: the results so far are written", i, last.N)}
-	}
-	if err != nil {
-		return err
-	}
-	if !last.Passed {
-		return &exitErr{code: exitCriteria, err: fmt.Errorf("ladder phase %d failed its criteria", last.N)}
-	}
-	fmt.Fprintf(cmd.OutOrStdout(), "verdict: PASS (%d phases)\n", len(rows))
-	return nil
+	return f.run.Ladder(cmd.Context(), phases, f.ladderTime)
 }
 
 // runCheck is replay --check (Run.Check).
@@ -358,8 +316,8 @@ func (f *replayFlags) checkOutputs() error {
 			return usageError("%s %s: cannot be written: %v", o[0], path, err)
 		}
 	}
-	if f.baseline != "" {
-		if _, err := report.ReadFile(f.baseline); err != nil {
+	if f.run.Baseline != "" {
+		if _, err := report.ReadFile(f.run.Baseline); err != nil {
 			return usageError("--baseline: %v", err)
 		}
 	}

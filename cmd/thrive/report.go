@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -36,8 +37,9 @@ criteria) that opens offline.`,
 }
 
 func newMergeCmd() *cobra.Command {
-	var out, csvPrefix, htmlPath string
-	var thresholds []string
+	var out string
+	var files report.Files
+	var criteria []report.Criterion
 	cmd := &cobra.Command{
 		Use:   "merge SHARD.json... --out ALL.json",
 		Short: "Combine the result files of shards exactly",
@@ -51,43 +53,77 @@ or shard counts, or the same shard twice, are refused with a message that says w
 			if out == "" {
 				return usageError("--out is required")
 			}
-			criteria, err := parseCriteria(thresholds)
+			m, err := report.MergeFiles(args)
 			if err != nil {
 				return err
 			}
-			var rs []*report.Result
-			for _, path := range args {
-				r, err := report.ReadFile(path)
-				if err != nil {
-					return err
-				}
-				rs = append(rs, r)
-			}
-			m, err := report.Merge(rs)
-			if err != nil {
-				return err
-			}
-			verdicts, passed := report.CheckAll(criteria, m)
-			m.Criteria = verdicts
+			m.Criteria, _ = report.CheckAll(criteria, m)
 			w := cmd.OutOrStdout()
 			report.WriteSummary(w, m)
-			report.WriteCriteria(w, verdicts)
+			report.WriteCriteria(w, m.Criteria)
 			if err := m.WriteFile(out); err != nil {
 				return err
 			}
-			fmt.Fprintf(w, "merged %d results into %s\n", len(rs), out)
-			if err := (report.Files{CSVPrefix: csvPrefix, HTML: htmlPath}).Write(w, m); err != nil {
+			fmt.Fprintf(w, "merged %d results into %s\n", len(args), out)
+			if err := files.Write(w, m); err != nil {
 				return err
 			}
-			if !passed {
-				return &exitErr{code: exitCriteria, err: fmt.Errorf("%d of %d criteria failed", report.FailedCount(verdicts), len(verdicts))}
-			}
-			return nil
+			return report.Failed(m.Criteria)
 		},
 	}
 	cmd.Flags().StringVarP(&out, "out", "o", "", "the merged result file to write")
-	cmd.Flags().StringArrayVar(&thresholds, "threshold", nil, "a success criterion on the merged result (repeatable; see thrive replay)")
-	cmd.Flags().StringVar(&csvPrefix, "csv", "", "also write Locust's CSV files with this prefix")
-	cmd.Flags().StringVar(&htmlPath, "html", "", "also write the HTML report to this file")
+	parsedFlag(cmd.Flags(), &criteria, "threshold", "a success `criterion` on the merged result (repeatable; see thrive replay)", report.ParseCriterion)
+	cmd.Flags().StringVar(&files.CSVPrefix, "csv", "", "also write Locust's CSV files with this prefix")
+	cmd.Flags().StringVar(&files.HTML, "html", "", "also write the HTML report to this file")
+	return cmd
+}
+
+func newCompareCmd() *cobra.Command {
+	var noise string
+	maxRegression, format := 0.1, "text"
+	cmd := &cobra.Command{
+		Use:   "compare BASE.json CANDIDATE.json [--noise BASE2.json] [--max-regression 10%] [--format text|markdown|json]",
+		Short: "Tell whether a new build regressed, from two result files",
+		Long: `Compare two runs of the same traffic, endpoint by endpoint: counts, p50/p95/p99 of both and
+their change, error rates, and whether the change is significant (Mann-Whitney U on the
+latency histograms, p < 0.01). The verdict is a regression when a significant change slows
+p95 by more than --max-regression (10%), an improvement when it speeds it up as much, else
+no change; a regression exits 3, for CI. With --noise, a second run of the baseline, a change
+no larger than the baseline's own run-to-run change is not flagged. Runs of different traces,
+users or run times are compared with a warning that says what differs.`,
+		Example: "  thrive compare base.json candidate.json --format markdown >> $GITHUB_STEP_SUMMARY",
+		Args:    usageArgs(cobra.ExactArgs(2)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var rs [3]*report.Result
+			for i, path := range append(args, noise) {
+				if path == "" {
+					continue
+				}
+				var err error
+				if rs[i], err = report.ReadFile(path); err != nil {
+					return err
+				}
+			}
+			c, err := report.Compare(rs[0], rs[1], rs[2], maxRegression)
+			if err != nil {
+				return err
+			}
+			if err := c.Write(cmd.OutOrStdout(), format); err != nil {
+				return err
+			}
+			return c.Failed()
+		},
+	}
+	cmd.Flags().StringVar(&noise, "noise", "", "a second run of the baseline: changes within its own run-to-run change are not flagged")
+	cmd.Flags().Func("max-regression", "the largest significant p95 slow-down that is not a regression, a `share` (default 10%)", func(s string) (err error) {
+		maxRegression, err = report.ParseShare(s)
+		return err
+	})
+	cmd.Flags().Func("format", "text, markdown (for a pull request) or json (default text)", func(s string) error {
+		if format = s; s != "text" && s != "markdown" && s != "json" {
+			return errors.New("want text, markdown or json")
+		}
+		return nil
+	})
 	return cmd
 }

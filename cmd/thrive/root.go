@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/thrive-loadtest/thrive/replay"
+	"github.com/thrive-loadtest/thrive/report"
 	"github.com/thrive-loadtest/thrive/traces"
 )
 
@@ -50,6 +51,12 @@ func exitCode(err error) int {
 	}
 	if e, ok := errors.AsType[*exitErr](err); ok {
 		return e.code
+	}
+	if i, ok := errors.AsType[interrupt](err); ok {
+		return i.code()
+	}
+	if _, ok := errors.AsType[*report.Failure](err); ok {
+		return exitCriteria
 	}
 	// A run that could not start, or a directory named as a trace, is bad
 	// usage.
