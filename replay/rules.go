@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path"
 	"regexp"
 	"strconv"
@@ -40,6 +41,21 @@ type AddedRule struct {
 	Regex  string `yaml:"regex,omitempty"`
 
 	place place
+}
+
+// LoadCorrelationRulesFile reads and checks the rules file at path, its
+// path named in an error.
+func LoadCorrelationRulesFile(path string) (*CorrelationRules, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	rs, err := LoadCorrelationRules(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return rs, nil
 }
 
 // LoadCorrelationRules reads and checks a rules file.

@@ -4,8 +4,24 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strings"
 	"time"
 )
+
+// ErrSameFile is FilterFile's error when it is asked to write over the
+// trace it reads.
+var ErrSameFile = errors.New("the output is the input file")
+
+// sameFile reports whether two paths name one file, existing or not.
+func sameFile(a, b string) bool {
+	fa, errA := os.Stat(a)
+	fb, errB := os.Stat(b)
+	if errA == nil && errB == nil {
+		return os.SameFile(fa, fb)
+	}
+	return filepath.Clean(a) == filepath.Clean(b)
+}
 
 // Bound is one end of a time window: an absolute time, or an offset from
 // the start of a trace's first session. The zero Bound is no bound.
@@ -53,7 +69,9 @@ type Filter struct {
 func (f *Filter) keeper(first time.Time) func(*Session) bool {
 	want := map[string]bool{}
 	for _, p := range f.Profiles {
-		want[p] = true
+		if p = strings.TrimSpace(p); p != "" {
+			want[p] = true
+		}
 	}
 	return func(s *Session) bool {
 		if len(want) > 0 && !want[s.Profile] {
@@ -71,6 +89,9 @@ func (f *Filter) keeper(first time.Time) func(*Session) bool {
 // The new file is whole once FilterFile returns, even when in was damaged:
 // it holds what was read before the damage, and the error says where.
 func FilterFile(in, out string, f Filter) (read, kept int, err error) {
+	if sameFile(in, out) {
+		return 0, 0, fmt.Errorf("%s: %w", out, ErrSameFile)
+	}
 	var first time.Time
 	if f.From.relative || f.To.relative {
 		if first, err = firstStart(in); err != nil {

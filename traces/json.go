@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"strings"
 	"time"
@@ -235,6 +236,23 @@ func (s *Session) UnmarshalJSON(b []byte) error {
 			ws.Frames[k] = Frame{Offset: fromMS(jf.Offset), FromClient: jf.From == "client", Opcode: jf.Opcode, Payload: p}
 		}
 		ex.WebSocket = ws
+	}
+	return nil
+}
+
+// WriteJSONLines writes each session of t as one JSON object per line (as
+// thrive traces cat does). A damaged file is written as far as it reads,
+// and its error returned.
+func (t *File) WriteJSONLines(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	for s, err := range t.Sessions() {
+		if err != nil {
+			return err
+		}
+		if err := enc.Encode(s); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -24,7 +24,7 @@ type replayFlags struct {
 	run             replay.Run
 	maps, endpoints []string
 	scaleTime       string
-	rulesFile       string
+	load            []replay.LoadOption
 	ladder, check   bool
 	maxUsers        int
 	ladderTime      float64
@@ -99,7 +99,7 @@ host with the most requests), --map HOST=URL sends another recorded host elsewhe
 	fl.IntVar(&f.maxUsers, "max-users", 0, "with --ladder, run only the phases of at most this many users")
 	fl.Float64Var(&f.ladderTime, "ladder-time", 1, "with --ladder, multiply every phase's duration by this (0.01 for a short rehearsal)")
 	fl.StringVar(&f.run.Files.HTML, "html", "", "also write a self-contained HTML report to this file (thrive report renders one later from --out)")
-	fl.StringVar(&f.rulesFile, "correlation-rules", "", "YAML file of correlation rules to add or disable (see thrive traces correlations)")
+	rulesFlag(cmd, &f.load)
 	parsedFlag(fl, opts, "users-file", "CSV `file` of per-user values (header: column names); columns fill redaction placeholders and fields of their name, one row per user, round robin", func(path string) (replay.Option, error) {
 		users, err := replay.LoadUsersFile(path)
 		return replay.WithUsers(users), err
@@ -229,19 +229,14 @@ func runReplay(cmd *cobra.Command, path string, f *replayFlags) error {
 	if err := f.checkOutputs(); err != nil {
 		return err
 	}
-	naming := []replay.LoadOption{}
 	if len(f.endpoints) > 0 {
 		namer, err := traces.NewNamer(f.endpoints)
 		if err != nil {
 			return usageError("--endpoint: %v", err)
 		}
-		naming = append(naming, replay.WithEndpointNames(namer))
+		f.load = append(f.load, replay.WithEndpointNames(namer))
 	}
-	var err error
-	if f.run.Library, err = loadLibrary(cmd.ErrOrStderr(), path, f.rulesFile, naming...); err != nil {
-		return err
-	}
-	if err := f.route(cmd.OutOrStdout(), f.run.Library); err != nil {
+	if err := f.loadLibrary(cmd); err != nil {
 		return err
 	}
 	stopProfile, err := startCPUProfile(f.cpuProfile)
@@ -283,11 +278,8 @@ func runCheck(cmd *cobra.Command, f *replayFlags) error {
 			return usageError("--scale-time %q: want a positive factor", f.scaleTime)
 		}
 	}
-	var err error
-	if f.run.Library, err = loadLibrary(cmd.ErrOrStderr(), f.run.Trace, f.rulesFile, replay.ForCheck()); err != nil {
-		return err
-	}
-	if err := f.route(cmd.OutOrStdout(), f.run.Library); err != nil {
+	f.load = append(f.load, replay.ForCheck())
+	if err := f.loadLibrary(cmd); err != nil {
 		return err
 	}
 	rep, err := f.run.Check(cmd.Context(), f.checkSessions, scale)
@@ -324,20 +316,15 @@ func (f *replayFlags) checkOutputs() error {
 	return nil
 }
 
-// loadLibrary reads the trace at path with opts, and the correlation rules
-// of rulesFile if set; a trace read only in part (damaged, or its writer
-// killed) is warned of on warn and replayed as far as it was read.
-func loadLibrary(warn io.Writer, path, rulesFile string, opts ...replay.LoadOption) (*replay.Library, error) {
-	rules, err := loadRules(rulesFile)
-	if err != nil {
-		return nil, err
+// loadLibrary reads the trace, routes its load and warns of a trace read
+// only in part (damaged, or its writer killed), replayed as far as it was
+// read.
+func (f *replayFlags) loadLibrary(cmd *cobra.Command) (err error) {
+	if f.run.Library, err = replay.LoadFile(f.run.Trace, f.load...); err != nil {
+		return err
 	}
-	lib, err := replay.LoadFile(path, append(opts, replay.WithCorrelationRules(rules))...)
-	if err != nil {
-		return nil, err
+	if err := f.run.Library.Damage(); err != nil {
+		fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s: %v; replaying the %s read\n", f.run.Trace, err, f.run.Library)
 	}
-	if err := lib.Damage(); err != nil {
-		fmt.Fprintf(warn, "warning: %s: %v; replaying the %s read\n", path, err, lib)
-	}
-	return lib, nil
+	return f.route(cmd.OutOrStdout(), f.run.Library)
 }

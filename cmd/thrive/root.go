@@ -58,9 +58,9 @@ func exitCode(err error) int {
 	if _, ok := errors.AsType[*report.Failure](err); ok {
 		return exitCriteria
 	}
-	// A run that could not start, or a directory named as a trace, is bad
-	// usage.
-	if _, ok := errors.AsType[*replay.SetupError](err); ok || errors.Is(err, traces.ErrDirectory) {
+	// A run that could not start, a directory named as a trace or a trace
+	// to be written over itself is bad usage.
+	if _, ok := errors.AsType[*replay.SetupError](err); ok || errors.Is(err, traces.ErrDirectory) || errors.Is(err, traces.ErrSameFile) {
 		return exitUsage
 	}
 	return exitError

@@ -2,11 +2,14 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
 	"github.com/thrive-loadtest/thrive/capture"
+	"github.com/thrive-loadtest/thrive/replay"
 	"github.com/thrive-loadtest/thrive/traces"
+	"github.com/thrive-loadtest/thrive/traces/synth"
 )
 
 func newTracesCmd() *cobra.Command {
@@ -33,17 +36,7 @@ text when they are UTF-8 and base64 (body_base64) otherwise.`,
 				return err
 			}
 			defer t.Close()
-			enc := json.NewEncoder(cmd.OutOrStdout())
-			enc.SetEscapeHTML(false)
-			for s, err := range t.Sessions() {
-				if err != nil {
-					return err
-				}
-				if err := enc.Encode(s); err != nil {
-					return err
-				}
-			}
-			return nil
+			return t.WriteJSONLines(cmd.OutOrStdout())
 		},
 	}
 }
@@ -76,6 +69,106 @@ func newInspectCmd() *cobra.Command {
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object instead of text")
 	cmd.Flags().IntVar(&top, "top", 10, "how many endpoints to list")
 	return cmd
+}
+
+func newFilterCmd() *cobra.Command {
+	var flt traces.Filter
+	var out, from, to string
+	cmd := &cobra.Command{
+		Use:   "filter FILE --out NEW [--profile NAME]... [--from T] [--to T]",
+		Short: "Write the sessions of a trace that match profiles and a time window to a new trace",
+		Long: `Write to a new trace the sessions whose profile is one of --profile (all profiles when
+none is given) and whose start lies in [--from, --to). A bound is an RFC 3339 time or an
+offset from the start of the trace's first session, such as 10m.`,
+		Example: "  thrive traces filter capture.thrv --profile chat --out chat.thrv\n" +
+			"  thrive traces filter capture.thrv --from 10m --to 20m --out busy.thrv",
+		Args: usageArgs(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if out == "" {
+				return usageError("--out is required")
+			}
+			var err error
+			if flt.From, err = traces.ParseBound(from); err != nil {
+				return usageError("--from %v", err)
+			}
+			if flt.To, err = traces.ParseBound(to); err != nil {
+				return usageError("--to %v", err)
+			}
+			read, kept, err := traces.FilterFile(args[0], out, flt)
+			if !errors.Is(err, traces.ErrDirectory) && !errors.Is(err, traces.ErrSameFile) {
+				fmt.Fprintf(cmd.OutOrStdout(), "kept %d of %d sessions in %s\n", kept, read, out)
+			}
+			return err
+		},
+	}
+	cmd.Flags().StringSliceVar(&flt.Profiles, "profile", nil, "keep sessions of these profiles (repeat or separate with commas)")
+	cmd.Flags().StringVar(&from, "from", "", "keep sessions that start at or after this time or offset")
+	cmd.Flags().StringVar(&to, "to", "", "keep sessions that start before this time or offset")
+	cmd.Flags().StringVarP(&out, "out", "o", "", "the trace file to write")
+	return cmd
+}
+
+func newSampleCmd() *cobra.Command {
+	var n int
+	var seed uint64
+	var out string
+	cmd := &cobra.Command{
+		Use:   "sample --out FILE",
+		Short: "Write a synthetic trace of browse, chat and import sessions (for trying thrive out)",
+		Args:  usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if out == "" {
+				return usageError("--out is required")
+			}
+			if n < 0 {
+				return usageError("--sessions %d: want 0 or more", n)
+			}
+			size, err := synth.WriteFile(out, n, seed)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "wrote %d sessions to %s (%s)\n", n, out, traces.FormatBytes(size))
+			return nil
+		},
+	}
+	cmd.Flags().IntVarP(&n, "sessions", "n", 100, "how many sessions")
+	cmd.Flags().Uint64Var(&seed, "seed", 1, "the same seed writes the same sessions")
+	cmd.Flags().StringVarP(&out, "out", "o", "", "the trace file to write")
+	return cmd
+}
+
+func newCorrelationsCmd() *cobra.Command {
+	var load []replay.LoadOption
+	cmd := &cobra.Command{
+		Use:   "correlations FILE",
+		Short: "List the server-made values that replay carries over (where each comes from, where it goes)",
+		Long: `List the correlations replay finds in a trace: values an answer gave (a JSON field, a
+Location header) that later requests of the same session send back (in the path, query,
+headers, body or a WebSocket message). At replay each user takes the live value from the
+same place in its own answer. Cookies are not listed: each user's cookie jar carries them.
+--correlation-rules adds rules by hand or disables found ones (see the README).`,
+		Example: "  thrive traces correlations capture.thrv\n  thrive traces correlations capture.thrv --correlation-rules rules.yaml",
+		Args:    usageArgs(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			lib, err := replay.LoadFile(args[0], load...)
+			if err != nil {
+				return err
+			}
+			replay.WriteRules(cmd.OutOrStdout(), lib.Rules())
+			return nil
+		},
+	}
+	rulesFlag(cmd, &load)
+	return cmd
+}
+
+// rulesFlag declares --correlation-rules, whose file is read into a load
+// option.
+func rulesFlag(cmd *cobra.Command, load *[]replay.LoadOption) {
+	parsedFlag(cmd.Flags(), load, "correlation-rules", "YAML `file` of correlation rules to add or disable (see thrive traces correlations)", func(path string) (replay.LoadOption, error) {
+		rs, err := replay.LoadCorrelationRulesFile(path)
+		return replay.WithCorrelationRules(rs), err
+	})
 }
 
 func newRepairCmd() *cobra.Command {
