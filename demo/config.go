@@ -36,6 +36,20 @@ func (l Latency) sample(rng *rand.Rand, scale float64) time.Duration {
 	return time.Duration(d * scale)
 }
 
+// ParseClassLatency reads a class's latency, CLASS=MEDIAN[:P99] (such as
+// list=30ms:150ms), into its option.
+func ParseClassLatency(s string) (Option, error) {
+	class, dist, ok := strings.Cut(s, "=")
+	if !ok || !slices.Contains(Classes(), class) {
+		return nil, fmt.Errorf("%q: want CLASS=MEDIAN[:P99], such as list=30ms:150ms; classes: %s", s, strings.Join(Classes(), ", "))
+	}
+	l, err := ParseLatency(dist)
+	if err != nil {
+		return nil, err
+	}
+	return WithLatency(class, l), nil
+}
+
 // ParseLatency reads "MEDIAN" or "MEDIAN:P99", such as "30ms:150ms".
 func ParseLatency(s string) (Latency, error) {
 	med, p99, hasP99 := strings.Cut(s, ":")
@@ -153,6 +167,9 @@ type Option func(*config) error
 // 0 turns limiting off. The default is 20 a second, bursts of 20.
 func WithRateLimit(perSecond float64, burst int) Option {
 	return func(c *config) error {
+		if burst == 0 {
+			burst = max(1, int(perSecond))
+		}
 		c.rateLimit, c.burst = perSecond, burst
 		return nil
 	}

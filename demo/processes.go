@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -135,4 +136,51 @@ func (l *lockedWriter) Write(b []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(b)
+}
+
+// Processes are the processes that serve one backend on one port
+// (SO_REUSEPORT), as thrive demo serve --processes N runs them: the first
+// (Index 0) starts the others as Exe with Args.
+type Processes struct {
+	Listen   string
+	N, Index int
+	Grace    time.Duration
+	// Exe and Args start another process: the serve command and its
+	// flags, without its address and index, which each is told.
+	Exe  string
+	Args []string
+	// Out takes the line that says the backend listens, Warn the other
+	// processes' stderr.
+	Out, Warn io.Writer
+}
+
+// Serve serves srv (made with secret and epoch, SharedKeys') on the port
+// until ctx ends. The first process starts the others and says where the
+// backend listens once every process does, for a script may send at once;
+// the others say "ready". At the end it waits for the others.
+func (p *Processes) Serve(ctx context.Context, srv *Server, secret []byte, epoch time.Time) error {
+	ln, err := Listen(ctx, p.Listen, p.N > 1)
+	if err != nil {
+		return err
+	}
+	addr := ln.Addr().String()
+	children := &Children{}
+	if p.Index == 0 && p.N > 1 {
+		if children, err = StartChildren(ctx, p.Exe, p.Args, p.N, addr, secret, epoch, p.Warn, p.Grace); err != nil {
+			ln.Close()
+			return err
+		}
+	}
+	if p.Index == 0 {
+		suffix := "es"
+		if p.N == 1 {
+			suffix = ""
+		}
+		fmt.Fprintf(p.Out, "demo backend listening on http://%s (%d process%s)\n", addr, p.N, suffix)
+	} else {
+		fmt.Fprintf(p.Out, "ready\n")
+	}
+	serveErr := srv.Serve(ctx, ln, p.Grace)
+	errs := children.Wait(func() bool { return ctx.Err() != nil })
+	return errors.Join(append(errs, serveErr)...)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"os"
 	"strings"
 	"time"
@@ -38,46 +37,12 @@ passwords so that the logins replay without a users file.`,
 	return cmd
 }
 
-type serveFlags struct {
-	listen       string
-	rateLimit    float64
-	burst        int
-	latencyScale float64
-	latency      []string
-	faults       demo.Faults
-	processes    int
-	index        int
-	grace        time.Duration
-}
-
-func (f *serveFlags) options(secret []byte, epoch time.Time) ([]demo.Option, error) {
-	burst := f.burst
-	if burst == 0 {
-		burst = max(1, int(f.rateLimit))
-	}
-	opts := []demo.Option{
-		demo.WithRateLimit(f.rateLimit, burst),
-		demo.WithLatencyScale(f.latencyScale),
-		demo.WithFaults(f.faults),
-		demo.WithSecret(secret),
-		demo.WithProcess(f.index, f.processes, epoch),
-	}
-	for _, l := range f.latency {
-		class, dist, ok := strings.Cut(l, "=")
-		if !ok {
-			return nil, usageError("--latency %q: want CLASS=MEDIAN[:P99], such as list=30ms:150ms; classes: %s", l, strings.Join(demo.Classes(), ", "))
-		}
-		lat, err := demo.ParseLatency(dist)
-		if err != nil {
-			return nil, usageError("--latency: %v", err)
-		}
-		opts = append(opts, demo.WithLatency(class, lat))
-	}
-	return opts, nil
-}
-
 func newDemoServeCmd() *cobra.Command {
-	f := serveFlags{}
+	var latencies []string
+	var faults demo.Faults
+	var rate, scale float64
+	var burst int
+	p := demo.Processes{}
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the demo backend",
@@ -92,69 +57,49 @@ Latency classes for --latency: ` + strings.Join(demo.Classes(), ", ") + `.`,
 			"  thrive demo serve --processes 4   # four processes on one port (SO_REUSEPORT)",
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return serveDemo(cmd, &f)
+			ctx := cmd.Context()
+			if p.N < 1 {
+				return usageError("--processes %d: want 1 or more", p.N)
+			}
+			var opts []demo.Option
+			for _, l := range latencies {
+				o, err := demo.ParseClassLatency(l)
+				if err != nil {
+					return usageError("--latency %v", err)
+				}
+				opts = append(opts, o)
+			}
+			secret, epoch, err := demo.SharedKeys()
+			if err != nil {
+				return err
+			}
+			srv, err := demo.New(append(opts, demo.WithRateLimit(rate, burst), demo.WithLatencyScale(scale), demo.WithFaults(faults),
+				demo.WithSecret(secret), demo.WithProcess(p.Index, p.N, epoch))...)
+			if err != nil {
+				return usageError("%v", err)
+			}
+			if p.Exe, err = executable(ctx); err != nil {
+				return err
+			}
+			p.Args, p.Out, p.Warn = append([]string{"demo", "serve"}, serveArgs(cmd)...), cmd.OutOrStdout(), cmd.ErrOrStderr()
+			return p.Serve(ctx, srv, secret, epoch)
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.listen, "listen", "127.0.0.1:8000", "address to listen on")
-	fl.Float64Var(&f.rateLimit, "rate-limit", 20, "requests per second per session; 0 for none")
-	fl.IntVar(&f.burst, "burst", 0, "burst of the rate limit (default: the rate, at least 1)")
-	fl.Float64Var(&f.latencyScale, "latency-scale", 1, "multiply every delay (2 is a build twice as slow)")
-	fl.StringArrayVar(&f.latency, "latency", nil, "latency of a class: CLASS=MEDIAN[:P99] (repeatable)")
-	fl.Float64Var(&f.faults.ErrorRatio, "fail-ratio", 0, "share of requests answered 500 or 503")
-	fl.Float64Var(&f.faults.ResetRatio, "reset-ratio", 0, "share of requests whose connection is reset")
-	fl.Float64Var(&f.faults.SlowRatio, "slow-ratio", 0, "share of requests delayed by --slow-time")
-	fl.DurationVar(&f.faults.Slow, "slow-time", 5*time.Second, "delay of slow requests")
-	fl.IntVar(&f.processes, "processes", 1, "server processes sharing the port (SO_REUSEPORT)")
-	fl.IntVar(&f.index, "process-index", 0, "this process's index (set by the first process for the others)")
-	fl.DurationVar(&f.grace, "grace", 5*time.Second, "time requests in flight get to finish on shutdown")
+	fl.StringVar(&p.Listen, "listen", "127.0.0.1:8000", "address to listen on")
+	fl.Float64Var(&rate, "rate-limit", 20, "requests per second per session; 0 for none")
+	fl.IntVar(&burst, "burst", 0, "burst of the rate limit (default: the rate, at least 1)")
+	fl.Float64Var(&scale, "latency-scale", 1, "multiply every delay (2 is a build twice as slow)")
+	fl.StringArrayVar(&latencies, "latency", nil, "latency of a class: CLASS=MEDIAN[:P99] (repeatable)")
+	fl.Float64Var(&faults.ErrorRatio, "fail-ratio", 0, "share of requests answered 500 or 503")
+	fl.Float64Var(&faults.ResetRatio, "reset-ratio", 0, "share of requests whose connection is reset")
+	fl.Float64Var(&faults.SlowRatio, "slow-ratio", 0, "share of requests delayed by --slow-time")
+	fl.DurationVar(&faults.Slow, "slow-time", 5*time.Second, "delay of slow requests")
+	fl.IntVar(&p.N, "processes", 1, "server processes sharing the port (SO_REUSEPORT)")
+	fl.IntVar(&p.Index, "process-index", 0, "this process's index (set by the first process for the others)")
+	fl.DurationVar(&p.Grace, "grace", 5*time.Second, "time requests in flight get to finish on shutdown")
 	_ = fl.MarkHidden("process-index")
 	return cmd
-}
-
-func serveDemo(cmd *cobra.Command, f *serveFlags) error {
-	ctx := cmd.Context()
-	if f.processes < 1 {
-		return usageError("--processes %d: want 1 or more", f.processes)
-	}
-	secret, epoch, err := demo.SharedKeys()
-	if err != nil {
-		return err
-	}
-	opts, err := f.options(secret, epoch)
-	if err != nil {
-		return err
-	}
-	srv, err := demo.New(opts...)
-	if err != nil {
-		return usageError("%v", err)
-	}
-	ln, err := demo.Listen(ctx, f.listen, f.processes > 1)
-	if err != nil {
-		return err
-	}
-	addr := ln.Addr().String()
-	children := &demo.Children{}
-	if f.index == 0 && f.processes > 1 {
-		exe, err := executable(ctx)
-		if err == nil {
-			children, err = demo.StartChildren(ctx, exe, append([]string{"demo", "serve"}, serveArgs(cmd)...), f.processes, addr, secret, epoch, cmd.ErrOrStderr(), f.grace)
-		}
-		if err != nil {
-			ln.Close()
-			return err
-		}
-	}
-	// Say so only once every process listens: a test or a script may start
-	// sending the moment it reads this line.
-	if f.index == 0 {
-		fmt.Fprintf(cmd.OutOrStdout(), "demo backend listening on http://%s (%d process%s)\n", addr, f.processes, plural(f.processes, "es"))
-	} else {
-		fmt.Fprintf(cmd.OutOrStdout(), "ready\n")
-	}
-	serveErr := srv.Serve(ctx, ln, f.grace)
-	errs := children.Wait(func() bool { return ctx.Err() != nil })
-	return errors.Join(append(errs, serveErr)...)
 }
 
 // executableKey names, in a context, the thrive binary to start more
@@ -188,13 +133,6 @@ func serveArgs(cmd *cobra.Command) []string {
 		args = append(args, "--"+fl.Name+"="+fl.Value.String())
 	})
 	return args
-}
-
-func plural(n int, suffix string) string {
-	if n == 1 {
-		return ""
-	}
-	return suffix
 }
 
 func newDemoDriveCmd() *cobra.Command {

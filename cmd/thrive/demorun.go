@@ -7,7 +7,6 @@ import (
 	"net"
 	"os"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -21,18 +20,16 @@ import (
 type demoFlags struct {
 	sessions  int
 	timeScale float64
-	out       string
+	out, html string
 	users     int
 	runTime   time.Duration
-	html      string
 }
 
-// runDemo is the main job, as far as it is built: the demo backend, the
-// capture proxy in front of it, users played through the proxy, and the
-// trace they leave.
+// runDemo is the main job: the demo backend, the capture proxy in front of
+// it, users played through the proxy, the trace they leave, and the trace
+// replayed as many users against the backend.
 func runDemo(cmd *cobra.Command, f *demoFlags) error {
-	ctx := cmd.Context()
-	out := cmd.OutOrStdout()
+	ctx, out := cmd.Context(), cmd.OutOrStdout()
 	if f.timeScale <= 0 || f.sessions < 0 {
 		return usageError("--time-scale %g and --sessions %d: want a positive scale and 0 or more sessions", f.timeScale, f.sessions)
 	}
@@ -45,11 +42,10 @@ func runDemo(cmd *cobra.Command, f *demoFlags) error {
 		tf.Close()
 	}
 	// Imports take 3 s of the backend's time; keep that in step with the
-	// users' faster clock, so that their polls see them finish.
+	// users' faster clock, so that their polls see them finish. The
+	// recorded sessions' gaps, shortened by that clock, would trip the
+	// per-session rate limit.
 	job := time.Duration(float64(3*time.Second) / f.timeScale)
-	// The trace keeps the users' passwords, so that the replayed logins
-	// work without a users file; and the recorded sessions' gaps, shortened
-	// by the driver's faster clock, would trip the per-session rate limit.
 	srv, err := demo.New(demo.WithLatency(demo.ClassJob, demo.Latency{Median: job, P99: job}), demo.WithRateLimit(0, 1))
 	if err != nil {
 		return err
@@ -59,31 +55,24 @@ func runDemo(cmd *cobra.Command, f *demoFlags) error {
 		return err
 	}
 	backend := "http://" + bln.Addr().String()
-	sink := &capture.FileSink{Path: f.out}
-	cp, err := capture.New(backend, sink, capture.WithKeepSecrets())
-	if err != nil {
-		bln.Close()
-		return err
+	// The trace keeps the users' passwords, so that the replayed logins
+	// work without a users file.
+	cp, err := capture.New(backend, &capture.FileSink{Path: f.out}, capture.WithKeepSecrets())
+	if err == nil {
+		err = cp.Open() // the trace can be written
 	}
-	if err := cp.Open(); err != nil {
+	if err != nil {
 		bln.Close()
 		return err
 	}
 	pln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", "127.0.0.1:0")
 	if err != nil {
 		bln.Close()
-		sink.Close()
 		return err
 	}
 	proxy := "http://" + pln.Addr().String()
-
-	bctx, stopBackend := context.WithCancel(context.WithoutCancel(ctx))
-	pctx, stopProxy := context.WithCancel(context.WithoutCancel(ctx))
-	var wg sync.WaitGroup
-	var serveErr, captureErr error
-	wg.Go(func() { serveErr = srv.Serve(bctx, bln, 5*time.Second) })
-	proxyDone := make(chan struct{})
-	go func() { defer close(proxyDone); captureErr = cp.Run(pctx, pln) }()
+	stopBackend := background(ctx, func(ctx context.Context) error { return srv.Serve(ctx, bln, 5*time.Second) })
+	stopProxy := background(ctx, func(ctx context.Context) error { return cp.Run(ctx, pln) })
 
 	fmt.Fprintf(out, "demo backend on %s, capture proxy on %s recording into %s\n", backend, proxy, f.out)
 	fmt.Fprintf(out, "playing %d sessions through the proxy (waits divided by %g)\n\n", f.sessions, f.timeScale)
@@ -93,8 +82,7 @@ func runDemo(cmd *cobra.Command, f *demoFlags) error {
 	took := time.Since(start)
 	// Stop the proxy first, so that it writes every session while the
 	// backend is still there for requests in flight.
-	stopProxy()
-	<-proxyDone
+	captureErr := stopProxy()
 	st.WriteText(out, took)
 	cs := cp.Stats()
 	fmt.Fprintf(out, "\nrecorded %d sessions, %d exchanges, %d WebSocket frames:\n", cs.Sessions, cs.Exchanges, cs.Frames)
@@ -104,9 +92,16 @@ func runDemo(cmd *cobra.Command, f *demoFlags) error {
 		fmt.Fprintf(out, "\nreplaying the trace as %d users for %s against the backend:\n", f.users, f.runTime)
 		rerr = replayDemo(ctx, cmd, f, backend)
 	}
-	stopBackend()
-	wg.Wait()
-	return errors.Join(derr, captureErr, serveErr, serr, rerr)
+	return errors.Join(derr, captureErr, stopBackend(), serr, rerr)
+}
+
+// background runs run in a goroutine with a context of its own, which the
+// returned stop cancels before it waits for run's error.
+func background(ctx context.Context, run func(context.Context) error) (stop func() error) {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan error, 1)
+	go func() { done <- run(ctx) }()
+	return func() error { cancel(); return <-done }
 }
 
 // replayDemo replays the demo's trace against its backend with the whole
