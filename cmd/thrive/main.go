@@ -3,45 +3,185 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"syscall"
+	"runtime"
+	"runtime/debug"
+	"runtime/pprof"
+	"strconv"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"github.com/thrive-loadtest/thrive/internal/interrupt"
+	"github.com/thrive-loadtest/thrive/replay"
+	"github.com/thrive-loadtest/thrive/report"
+	"github.com/thrive-loadtest/thrive/traces"
 )
 
+// main runs a command as the binary does: stopped in two steps by signals
+// (internal/interrupt): the first lets a run finish what is in flight
+// within its stop timeout, write its results and exit 130 or 143; the
+// second cuts what is in flight at once.
 func main() {
-	os.Exit(runInterruptible(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	ctx, stop := interrupt.Notify(context.Background(), os.Stderr)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
 }
 
-// runInterruptible runs a command as the binary does: the first SIGINT or
-// SIGTERM cancels its context with the signal as the cause (a run stops
-// starting sessions, lets requests in flight finish within its stop
-// timeout, writes its results and exits 130 or 143); a second one closes
-// the abort channel the context carries, and what is in flight is cut at
-// once.
-func runInterruptible(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(sigs)
-	ctx, cancel := context.WithCancelCause(context.Background())
-	defer cancel(nil)
-	abort := make(chan struct{})
-	done := make(chan struct{})
-	defer close(done)
-	go func() {
-		select {
-		case s := <-sigs:
-			cancel(interrupt{s})
-			fmt.Fprintf(stderr, "\nthrive: %v: stopping (a replay: again to cut what is in flight)\n", interrupt{s})
-		case <-done:
-			return
+// Exit codes. Every command's errors map to one of these in exitCode, and
+// only main calls os.Exit. A signal that stopped a command adds 128 to
+// its number, as shells do.
+const (
+	exitOK       = 0
+	exitError    = 1 // thrive itself failed: bad input, I/O, a target it cannot reach
+	exitUsage    = 2 // bad flags or arguments
+	exitCriteria = 3 // the run finished but failed its thresholds, or compare found a regression
+)
+
+// exitErr carries the exit code an error should end the process with.
+type exitErr struct {
+	code int
+	err  error
+}
+
+func (e *exitErr) Error() string { return e.err.Error() }
+func (e *exitErr) Unwrap() error { return e.err }
+
+func usageError(format string, args ...any) error {
+	return &exitErr{code: exitUsage, err: fmt.Errorf(format, args...)}
+}
+
+// usageArgs makes an argument check's error a usage error, as a bad
+// flag's is.
+func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := check(cmd, args); err != nil {
+			return usageError("%v (see thrive %s --help)", err, cmd.Name())
 		}
-		select {
-		case <-sigs:
-			close(abort)
-		case <-done:
+		return nil
+	}
+}
+
+func exitCode(err error) int {
+	if err == nil {
+		return exitOK
+	}
+	if e, ok := errors.AsType[*exitErr](err); ok {
+		return e.code
+	}
+	if code, ok := interrupt.ExitCode(err); ok {
+		return code
+	}
+	if _, ok := errors.AsType[*report.Failure](err); ok {
+		return exitCriteria
+	}
+	// A run that could not start, a directory named as a trace or a trace
+	// to be written over itself is bad usage.
+	if _, ok := errors.AsType[*replay.SetupError](err); ok || errors.Is(err, traces.ErrDirectory) || errors.Is(err, traces.ErrSameFile) {
+		return exitUsage
+	}
+	return exitError
+}
+
+// run executes thrive with args and returns the process exit code.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	root := &cobra.Command{
+		Use:   "thrive",
+		Short: "Record real traffic, replay it as a load test",
+		Long: `thrive records real user sessions (through a capture proxy, from packets or HAR files)
+into compressed traces, then replays them as many concurrent users, keeping each
+session's timing and the mix of user profiles, and reports latency distributions.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	// Cobra reports flag errors through this hook; mark them as usage errors.
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &exitErr{code: exitUsage, err: err} })
+	root.AddCommand(newCaptureCmd(), newReplayCmd(), newReportCmd(), newTracesCmd(), newCompareCmd(), newMergeCmd(), newDemoCmd(), newVersionCmd())
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	if err != nil {
+		fmt.Fprintf(stderr, "thrive: %v\n", err)
+	}
+	return exitCode(err)
+}
+
+func newVersionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version of thrive and of its trace format",
+		Args:  usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			version, revision := "(devel)", ""
+			if bi, ok := debug.ReadBuildInfo(); ok {
+				if bi.Main.Version != "" {
+					version = bi.Main.Version
+				}
+				for _, s := range bi.Settings {
+					if s.Key == "vcs.revision" {
+						revision = " " + s.Value
+					}
+				}
+			}
+			_, err := fmt.Fprintf(cmd.OutOrStdout(), "thrive %s%s %s trace format %d\n", version, revision, runtime.Version(), traces.Version)
+			return err
+		},
+	}
+}
+
+// optionFlag declares a flag of no value that adds opt to *opts when it is
+// given (and true).
+func optionFlag[O any](fl *pflag.FlagSet, opts *[]O, name, usage string, opt O) {
+	fl.BoolFunc(name, usage, func(v string) error {
+		on, err := strconv.ParseBool(v)
+		if on {
+			*opts = append(*opts, opt)
 		}
-	}()
-	return run(withAbort(ctx, abort), args, stdin, stdout, stderr)
+		return err
+	})
+}
+
+// parsedFlag declares a flag whose every value parse makes into an option
+// added to *opts; parse's error is the flag's.
+func parsedFlag[O any](fl *pflag.FlagSet, opts *[]O, name, usage string, parse func(string) (O, error)) {
+	fl.Func(name, usage, func(v string) error {
+		o, err := parse(v)
+		if err == nil {
+			*opts = append(*opts, o)
+		}
+		return err
+	})
+}
+
+// sizeFlag declares a flag of a size in bytes (traces.ParseBytes: 1MiB,
+// 100MB).
+func sizeFlag(fl *pflag.FlagSet, n *int64, name, value, usage string) {
+	*n, _ = traces.ParseBytes(value)
+	fl.Func(name, usage+" (default "+value+")", func(s string) (err error) {
+		*n, err = traces.ParseBytes(s)
+		return err
+	})
+}
+
+// startCPUProfile starts writing a CPU profile to path, for the hidden
+// --cpuprofile flags; the returned function stops it. An empty path does
+// nothing.
+func startCPUProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }

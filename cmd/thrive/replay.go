@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/thrive-loadtest/thrive/internal/interrupt"
 	"github.com/thrive-loadtest/thrive/internal/statusline"
 	"github.com/thrive-loadtest/thrive/replay"
 	"github.com/thrive-loadtest/thrive/report"
@@ -216,7 +217,7 @@ func (f *replayFlags) plan(cmd *cobra.Command) error {
 
 func runReplay(cmd *cobra.Command, path string, f *replayFlags) error {
 	f.run.Trace, f.run.Out, f.run.Warn = path, cmd.OutOrStdout(), cmd.ErrOrStderr()
-	f.run.Options = append(f.run.Options, replay.WithTimeout(f.timeout), replay.WithStopTimeout(f.stopTO), replay.WithAbort(abortOf(cmd.Context())))
+	f.run.Options = append(f.run.Options, replay.WithTimeout(f.timeout), replay.WithStopTimeout(f.stopTO), replay.WithAbort(interrupt.Abort(cmd.Context())))
 	if !f.quiet {
 		f.run.Status = statusline.Terminal(cmd.ErrOrStderr())
 	}
