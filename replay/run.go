@@ -24,9 +24,11 @@ type Run struct {
 	// Trace is the trace's path, as the output and the result name it.
 	Trace   string
 	Library *Library
-	// Target and Options make the engine (New); the options of the run's
-	// Routes are among Options.
+	// Target and Options make the engine (New). Prepare sets Library and
+	// Target and adds the routes' options: Maps send the load of other
+	// recorded hosts elsewhere (Library.Routes).
 	Target  string
+	Maps    []string
 	Options []Option
 	// Plan makes the plan (scheduler.New).
 	Plan     scheduler.Config
@@ -52,6 +54,27 @@ type SetupError struct{ Err error }
 
 func (e *SetupError) Error() string { return e.Err.Error() }
 func (e *SetupError) Unwrap() error { return e.Err }
+
+// Prepare loads the library of Trace with opts, warns on Warn of a trace
+// read only in part (replayed as far as it was read), and routes the load
+// (Library.Routes of Target and Maps), saying on Out where it goes. A
+// route that cannot be taken is a SetupError.
+func (r *Run) Prepare(opts ...LoadOption) error {
+	lib, err := LoadFile(r.Trace, opts...)
+	if err != nil {
+		return err
+	}
+	if err := lib.Damage(); err != nil {
+		fmt.Fprintf(r.Warn, "warning: %s: %v; replaying the %s read\n", r.Trace, err, lib)
+	}
+	routes, err := lib.Routes(r.Target, r.Maps)
+	if err != nil {
+		return &SetupError{err}
+	}
+	routes.WriteText(r.Out)
+	r.Library, r.Target, r.Options = lib, routes.Target, append(r.Options, routes.Options()...)
+	return nil
+}
 
 // LoadFile reads the trace file at path into a library (Load), its path named
 // in a read error. A trace read only in part (damaged, or its writer
@@ -201,6 +224,14 @@ func stopName(cause error) string {
 // a report.Failure naming the phase that failed, or the error that stopped
 // the phase's run.
 func (r *Run) Ladder(ctx context.Context, phases []scheduler.Phase, timeScale float64) error {
+	switch {
+	case r.Plan.Stages != nil:
+		return &SetupError{errors.New("the ladder sets users and times itself: leave out the stages")}
+	case timeScale <= 0:
+		return &SetupError{fmt.Errorf("ladder time %g: want a positive factor", timeScale)}
+	case len(phases) == 0:
+		return &SetupError{errors.New("no ladder phases to run")}
+	}
 	var rows []report.LadderPhase
 	var runErr error
 	for i, p := range phases {
@@ -248,7 +279,8 @@ func (r *Run) Ladder(ctx context.Context, phases []scheduler.Phase, timeScale fl
 // of the plan (Plan.Profiles; perProfile 0: all) played once each as one
 // user, with recorded gaps multiplied by scale (0: a session in at most
 // 2 s), every answer held against its recording. It prints the
-// divergences on Out and writes the report as JSON to Files.JSON. The
+// divergences on Out and writes the report as JSON to Files.JSON; a
+// request that succeeded when recorded and fails now is an error. The
 // library must be loaded ForCheck.
 func (r *Run) Check(ctx context.Context, perProfile int, scale float64) (*CheckReport, error) {
 	picked, err := r.Library.CheckSessions(perProfile, r.Plan.Profiles)
@@ -273,6 +305,9 @@ func (r *Run) Check(ctx context.Context, perProfile int, scale float64) (*CheckR
 			return rep, err
 		}
 		fmt.Fprintf(r.Out, "check written to %s\n", r.Files.JSON)
+	}
+	if rep.Regressions > 0 {
+		return rep, fmt.Errorf("check: %d requests that succeeded when recorded fail now", rep.Regressions)
 	}
 	return rep, nil
 }

@@ -1,6 +1,10 @@
 package scheduler
 
-import "time"
+import (
+	"fmt"
+	"slices"
+	"time"
+)
 
 // Phase is a rung of the testing ladder a team climbs: how many users,
 // started how fast, for how long, and the success criteria the phase must
@@ -33,4 +37,18 @@ func (p Phase) Config(base Config, timeScale float64) Config {
 	c.Users, c.SpawnRate, c.Stages = p.Users, p.SpawnRate, nil
 	c.RunTime = max(time.Duration(float64(p.RunTime)*timeScale), time.Second)
 	return c
+}
+
+// LadderUpTo returns the ladder's phases of at most maxUsers users (all
+// for 0), and an error when that leaves none.
+func LadderUpTo(maxUsers int) ([]Phase, error) {
+	all := Ladder()
+	if maxUsers <= 0 {
+		return all, nil
+	}
+	phases := slices.DeleteFunc(slices.Clone(all), func(p Phase) bool { return p.Users > maxUsers })
+	if len(phases) == 0 {
+		return nil, fmt.Errorf("the ladder's first phase has %d users, more than %d", all[0].Users, maxUsers)
+	}
+	return phases, nil
 }

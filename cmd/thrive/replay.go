@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -23,7 +22,7 @@ import (
 // in place; these are parsed once all are read.
 type replayFlags struct {
 	run             replay.Run
-	maps, endpoints []string
+	endpoints       []string
 	scaleTime       string
 	load            []replay.LoadOption
 	ladder, check   bool
@@ -65,7 +64,7 @@ host with the most requests), --map HOST=URL sends another recorded host elsewhe
 	}
 	fl, opts, plan := cmd.Flags(), &f.run.Options, &f.run.Plan
 	fl.StringVar(&f.run.Target, "target", "", "the backend's URL: its scheme and host replace the recorded main ones (default: where the trace was recorded going)")
-	fl.StringArrayVar(&f.maps, "map", nil, "send the requests recorded to HOST to URL instead: HOST=URL (repeatable; HOST as recorded: api.example.com, host:port or https://host:port)")
+	fl.StringArrayVar(&f.run.Maps, "map", nil, "send the requests recorded to HOST to URL instead: HOST=URL (repeatable; HOST as recorded: api.example.com, host:port or https://host:port)")
 	fl.IntVarP(&plan.Users, "users", "u", 10, "concurrent users")
 	fl.Float64VarP(&plan.SpawnRate, "spawn-rate", "r", 0, "users started a second (0: all at once)")
 	fl.DurationVarP(&plan.RunTime, "run-time", "t", time.Minute, "how long the run lasts")
@@ -171,28 +170,6 @@ func traceArg(warn io.Writer, args []string, f *replayFlags) (string, error) {
 	return "", usageError("one trace file, please: got %q", files)
 }
 
-// route decides where the load goes (Library.Routes), and says so. A run
-// whose load goes beyond loopback to hosts that came from the trace rather
-// than a flag says so first of all.
-func (f *replayFlags) route(out io.Writer, lib *replay.Library) error {
-	r, err := lib.Routes(f.run.Target, f.maps)
-	if errors.Is(err, replay.ErrNoTarget) {
-		return usageError("--target is required: the trace does not say where it was recorded going, such as --target http://127.0.0.1:8000")
-	}
-	if err != nil {
-		return usageError("--map: %v", err)
-	}
-	if remote := r.Remote(); len(remote) > 0 {
-		fmt.Fprintf(out, "the load goes beyond this machine, to hosts taken from the trace rather than from a flag: %s (--target and --map send it elsewhere)\n", strings.Join(remote, ", "))
-	}
-	if len(r.Origins) > 0 {
-		fmt.Fprintf(out, "the load goes to %s\n", r)
-	}
-	f.run.Target = r.Target
-	f.run.Options = append(f.run.Options, r.Options()...)
-	return nil
-}
-
 // plan completes the run's plan with --scale-time, and checks it.
 func (f *replayFlags) plan(cmd *cobra.Command) error {
 	c := &f.run.Plan
@@ -237,7 +214,7 @@ func runReplay(cmd *cobra.Command, path string, f *replayFlags) error {
 		}
 		f.load = append(f.load, replay.WithEndpointNames(namer))
 	}
-	if err := f.loadLibrary(cmd); err != nil {
+	if err := f.run.Prepare(f.load...); err != nil {
 		return err
 	}
 	stopProfile, err := startCPUProfile(f.cpuProfile)
@@ -246,51 +223,30 @@ func runReplay(cmd *cobra.Command, path string, f *replayFlags) error {
 	}
 	defer stopProfile()
 	if f.ladder {
-		return runLadder(cmd, f)
+		phases, err := scheduler.LadderUpTo(f.maxUsers)
+		if err != nil {
+			return usageError("--max-users: %v", err)
+		}
+		return f.run.Ladder(cmd.Context(), phases, f.ladderTime)
 	}
 	_, err = f.run.Play(cmd.Context())
 	return err
 }
 
-// runLadder runs the ladder's phases (Run.Ladder), those of at most
-// --max-users users.
-func runLadder(cmd *cobra.Command, f *replayFlags) error {
-	if f.run.Plan.Stages != nil {
-		return usageError("--ladder sets users and times itself: leave out --stages")
-	}
-	if f.ladderTime <= 0 {
-		return usageError("--ladder-time %g: want a positive factor", f.ladderTime)
-	}
-	phases := scheduler.Ladder()
-	if f.maxUsers > 0 {
-		phases = slices.DeleteFunc(phases, func(p scheduler.Phase) bool { return p.Users > f.maxUsers })
-	}
-	if len(phases) == 0 {
-		return usageError("--max-users %d: the ladder's first phase has %d users", f.maxUsers, scheduler.Ladder()[0].Users)
-	}
-	return f.run.Ladder(cmd.Context(), phases, f.ladderTime)
-}
-
-// runCheck is replay --check (Run.Check).
+// runCheck is replay --check (Run.Check): gaps as recorded times
+// --scale-time when it is given a factor, else a session in at most 2 s.
 func runCheck(cmd *cobra.Command, f *replayFlags) error {
-	scale := 0.0 // a session in at most 2 s
+	scale := 0.0
 	if cmd.Flags().Changed("scale-time") && f.scaleTime != "auto" {
 		if _, err := fmt.Sscan(f.scaleTime, &scale); err != nil || scale <= 0 {
 			return usageError("--scale-time %q: want a positive factor", f.scaleTime)
 		}
 	}
-	f.load = append(f.load, replay.ForCheck())
-	if err := f.loadLibrary(cmd); err != nil {
+	if err := f.run.Prepare(append(f.load, replay.ForCheck())...); err != nil {
 		return err
 	}
-	rep, err := f.run.Check(cmd.Context(), f.checkSessions, scale)
-	if err != nil {
-		return err
-	}
-	if rep.Regressions > 0 {
-		return fmt.Errorf("check: %d requests that succeeded when recorded fail now", rep.Regressions)
-	}
-	return nil
+	_, err := f.run.Check(cmd.Context(), f.checkSessions, scale)
+	return err
 }
 
 // checkOutputs makes sure, before the first request, that every file the
@@ -315,17 +271,4 @@ func (f *replayFlags) checkOutputs() error {
 		}
 	}
 	return nil
-}
-
-// loadLibrary reads the trace, routes its load and warns of a trace read
-// only in part (damaged, or its writer killed), replayed as far as it was
-// read.
-func (f *replayFlags) loadLibrary(cmd *cobra.Command) (err error) {
-	if f.run.Library, err = replay.LoadFile(f.run.Trace, f.load...); err != nil {
-		return err
-	}
-	if err := f.run.Library.Damage(); err != nil {
-		fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s: %v; replaying the %s read\n", f.run.Trace, err, f.run.Library)
-	}
-	return f.route(cmd.OutOrStdout(), f.run.Library)
 }
