@@ -277,6 +277,21 @@ func keyID(pub *ecdsa.PublicKey) []byte {
 	return h.Sum(nil)[:20]
 }
 
+// WriteCA writes the PEM of the CA OpenCA(certFile, keyFile) returns to
+// out, and to help the ways to trust it (TrustHelp), so that out can be
+// a PEM file.
+func WriteCA(out, help io.Writer, certFile, keyFile string) error {
+	ca, path, err := OpenCA(certFile, keyFile, io.Discard)
+	if err != nil {
+		return err
+	}
+	if _, err := out.Write(ca.PEM()); err != nil {
+		return err
+	}
+	_, err = io.WriteString(help, TrustHelp(path))
+	return err
+}
+
 // TrustHelp says how to make clients trust the CA whose certificate is at
 // certPath: the system store, NSS (Firefox, Chromium on Linux), macOS and
 // Android.

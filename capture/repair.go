@@ -23,6 +23,15 @@ type Repaired struct {
 	Damage error
 }
 
+// WriteText says what Repair did to the trace at path.
+func (r Repaired) WriteText(w io.Writer, path string) {
+	if r.Damage != nil {
+		fmt.Fprintf(w, "%s was read as far as it goes: %v\n", path, r.Damage)
+	}
+	fmt.Fprintf(w, "%s: %d sessions kept, %d sessions (%d exchanges) recovered from the journal, which is removed\n",
+		path, r.Kept, r.Recovered, r.Exchanges)
+}
+
 // Repair folds into the trace at path the sessions of its journal
 // (path+JournalSuffix) that never reached it: a capture killed while they
 // were open. Their parts are joined by session id, their exchanges put in

@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"io"
 	"log"
 	"strings"
 	"time"
@@ -33,7 +32,6 @@ type captureFlags struct {
 	printCA       bool
 	caCert, caKey string
 	hosts         []string
-	proxyAuth     bool
 }
 
 func newCaptureCmd() *cobra.Command {
@@ -102,7 +100,6 @@ flight finish, closes WebSockets, writes every open session and prints a summary
 		if !ok {
 			return nil, errors.New("want user:password")
 		}
-		f.proxyAuth = true
 		return capture.WithProxyAuth(user, pass), nil
 	})
 	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the capture to this file (for thrive's developers)")
@@ -127,19 +124,11 @@ func runCapture(cmd *cobra.Command, f *captureFlags) error {
 		return usageError("--ca-cert and --ca-key go together")
 	}
 	if f.printCA {
-		ca, path, err := capture.OpenCA(f.caCert, f.caKey, io.Discard)
-		if err != nil {
-			return err
-		}
-		if _, err := out.Write(ca.PEM()); err != nil {
-			return err
-		}
-		_, err = io.WriteString(stderr, capture.TrustHelp(path)) // stdout is a PEM file
-		return err
+		return capture.WriteCA(out, stderr, f.caCert, f.caKey)
 	}
 	forward := f.target == ""
-	if !forward && (len(f.hosts) > 0 || f.proxyAuth || f.caCert != "") {
-		return usageError("--host, --proxy-auth, --ca-cert and --ca-key are for a forward proxy (no --target)")
+	if !forward && f.caCert != "" {
+		return usageError("--ca-cert and --ca-key are for a forward proxy (no --target), as --host and --proxy-auth are")
 	}
 	if (f.rec.TLSCert == "") != (f.rec.TLSKey == "") {
 		return usageError("--tls-cert and --tls-key go together")
@@ -152,13 +141,13 @@ func runCapture(cmd *cobra.Command, f *captureFlags) error {
 		capture.WithJournal(f.sink.Path+capture.JournalSuffix),
 		// What the proxy itself says (bad requests, a recovered panic, a
 		// journal that failed) goes to stderr.
-		capture.WithErrorLog(log.New(stderr, "", log.LstdFlags)))
+		capture.WithErrorLog(log.New(stderr, "", log.LstdFlags)), capture.WithHosts(f.hosts...))
 	if forward {
 		ca, _, err := capture.OpenCA(f.caCert, f.caKey, stderr)
 		if err != nil {
 			return err
 		}
-		opts = append(opts, capture.WithCA(ca), capture.WithHosts(f.hosts...))
+		opts = append(opts, capture.WithCA(ca))
 	}
 	cp, err := capture.New(f.target, &f.sink, opts...)
 	if err != nil {

@@ -1,9 +1,9 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
 	"github.com/thrive-loadtest/thrive/capture"
@@ -53,17 +53,11 @@ func newInspectCmd() *cobra.Command {
 			if in == nil {
 				return damage
 			}
-			out := cmd.OutOrStdout()
+			write := in.WriteText
 			if asJSON {
-				enc := json.NewEncoder(out)
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(in); err != nil {
-					return err
-				}
-			} else if err := in.WriteText(out); err != nil {
-				return err
+				write = func(w io.Writer) error { return writeJSON(w, in) }
 			}
-			return damage
+			return errors.Join(write(cmd.OutOrStdout()), damage)
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object instead of text")
@@ -182,16 +176,10 @@ record) and removes the journal. A capture refuses to start over a journal left 
 		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			rep, err := capture.Repair(args[0])
-			if err != nil {
-				return err
+			if err == nil {
+				rep.WriteText(cmd.OutOrStdout(), args[0])
 			}
-			out := cmd.OutOrStdout()
-			if rep.Damage != nil {
-				fmt.Fprintf(out, "%s was read as far as it goes: %v\n", args[0], rep.Damage)
-			}
-			fmt.Fprintf(out, "%s: %d sessions kept, %d sessions (%d exchanges) recovered from the journal, which is removed\n",
-				args[0], rep.Kept, rep.Recovered, rep.Exchanges)
-			return nil
+			return err
 		},
 	}
 }
