@@ -521,7 +521,7 @@ func (lib *Library) String() string {
 
 // named names a step by the library's endpoint patterns, if it has some.
 func (lib *Library) named(st *step) {
-	if lib.namer == nil {
+	if lib.namer.Len() == 0 {
 		return
 	}
 	st.endpoint = withOperation(lib.namer.Name(string(st.method), string(st.uri)), st.op)

@@ -127,16 +127,33 @@ type Namer struct {
 func NewNamer(patterns []string) (*Namer, error) {
 	n := &Namer{}
 	for _, p := range patterns {
-		method, path, ok := strings.Cut(strings.TrimSpace(p), " ")
-		if !ok || method == "" {
-			return nil, fmt.Errorf("endpoint pattern %q: want METHOD /path, with {name} for a varying segment", p)
+		if err := n.Add(p); err != nil {
+			return nil, err
 		}
-		if err := CheckPathPattern(path); err != nil {
-			return nil, fmt.Errorf("endpoint pattern %q: want METHOD /path, with {name} for a varying segment: %w", p, err)
-		}
-		n.patterns = append(n.patterns, [2]string{method, path})
 	}
 	return n, nil
+}
+
+// Add checks a pattern and names endpoints with it after those added
+// before. The zero Namer has none: it names by Template.
+func (n *Namer) Add(pattern string) error {
+	method, path, ok := strings.Cut(strings.TrimSpace(pattern), " ")
+	if !ok || method == "" {
+		return fmt.Errorf("endpoint pattern %q: want METHOD /path, with {name} for a varying segment", pattern)
+	}
+	if err := CheckPathPattern(path); err != nil {
+		return fmt.Errorf("endpoint pattern %q: want METHOD /path, with {name} for a varying segment: %w", pattern, err)
+	}
+	n.patterns = append(n.patterns, [2]string{method, path})
+	return nil
+}
+
+// Len returns how many patterns n has.
+func (n *Namer) Len() int {
+	if n == nil {
+		return 0
+	}
+	return len(n.patterns)
 }
 
 // Name returns the endpoint name of a request.

@@ -22,7 +22,7 @@ import (
 // in place; these are parsed once all are read.
 type replayFlags struct {
 	run             replay.Run
-	endpoints       []string
+	namer           traces.Namer
 	scaleTime       string
 	load            []replay.LoadOption
 	ladder, check   bool
@@ -93,7 +93,7 @@ host with the most requests), --map HOST=URL sends another recorded host elsewhe
 	optionFlag(fl, opts, "no-correlation", "send server-made values (ids, tokens, CSRF echoes) as recorded instead of the live ones", replay.WithoutCorrelation())
 	parsedFlag(fl, &f.run.Criteria, "threshold", "a success `criterion`, [SCOPE:]METRIC OP VALUE: 'p95<1s', 'error_rate<1%', 'GET /api/projects/{id}/:p99<500ms', 'status_429>0' (repeatable; failing ones exit 3)", report.ParseCriterion)
 	fl.StringVar(&f.run.Files.CSVPrefix, "csv", "", "also write Locust's CSV files: PREFIX_stats.csv, PREFIX_stats_history.csv, PREFIX_failures.csv, PREFIX_exceptions.csv")
-	fl.StringArrayVar(&f.endpoints, "endpoint", nil, "name endpoints with a pattern before the automatic templates: 'POST /api/import/{kind}/' (repeatable)")
+	fl.Func("endpoint", "name endpoints with a `pattern` before the automatic templates: 'POST /api/import/{kind}/' (repeatable)", f.namer.Add)
 	fl.StringVar(&f.run.Baseline, "baseline", "", "compare the run with this result file at the end (see thrive compare); a regression exits 3")
 	fl.BoolVar(&f.ladder, "ladder", false, "run the testing ladder: 100, 1,000, 10,000 (twice) and 100,000 users, each phase with its criteria, stopping after the first that fails")
 	fl.IntVar(&f.maxUsers, "max-users", 0, "with --ladder, run only the phases of at most this many users")
@@ -207,14 +207,7 @@ func runReplay(cmd *cobra.Command, path string, f *replayFlags) error {
 	if err := f.checkOutputs(); err != nil {
 		return err
 	}
-	if len(f.endpoints) > 0 {
-		namer, err := traces.NewNamer(f.endpoints)
-		if err != nil {
-			return usageError("--endpoint: %v", err)
-		}
-		f.load = append(f.load, replay.WithEndpointNames(namer))
-	}
-	if err := f.run.Prepare(f.load...); err != nil {
+	if err := f.run.Prepare(append(f.load, replay.WithEndpointNames(&f.namer))...); err != nil {
 		return err
 	}
 	stopProfile, err := startCPUProfile(f.cpuProfile)
