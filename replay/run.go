@@ -157,7 +157,7 @@ func (r *Run) Play(ctx context.Context) (*report.Result, error) {
 		// Not the engine's "context canceled".
 		runErr = fmt.Errorf("%w after %s of %s: the results of that part are written", context.Cause(ctx), res.Params.RanFor, res.Params.RunTime)
 	}
-	res.Criteria, _ = report.CheckAll(r.Criteria, res)
+	res.Criteria = report.CheckAll(r.Criteria, res)
 	report.WriteSummary(r.Out, res)
 	WriteCorrelationMisses(r.Out, eng.Correlations())
 	if n := eng.UnfilledFailures(); n > 0 {
@@ -182,7 +182,7 @@ func (r *Run) Play(ctx context.Context) (*report.Result, error) {
 		runErr = r.compare(res)
 	}
 	if runErr == nil {
-		runErr = report.Failed(res.Criteria)
+		runErr = res.Criteria.Err()
 	}
 	return res, runErr
 }

@@ -221,14 +221,34 @@ func fmtMillis(ms float64) string {
 	return strconv.FormatFloat(ms, 'f', 1, 64) + " ms"
 }
 
-// CheckAll evaluates every criterion and reports whether all passed.
-func CheckAll(cs []Criterion, res *Result) ([]Verdict, bool) {
-	ok := true
-	out := make([]Verdict, 0, len(cs))
+// Verdicts are a run's criteria checked (CheckAll).
+type Verdicts []Verdict
+
+// CheckAll evaluates every criterion of cs on res.
+func CheckAll(cs []Criterion, res *Result) Verdicts {
+	out := make(Verdicts, 0, len(cs))
 	for _, c := range cs {
-		v := c.Check(res)
-		ok = ok && v.Pass
-		out = append(out, v)
+		out = append(out, c.Check(res))
 	}
-	return out, ok
+	return out
+}
+
+// Failed returns how many of the verdicts failed.
+func (vs Verdicts) Failed() int {
+	n := 0
+	for _, v := range vs {
+		if !v.Pass {
+			n++
+		}
+	}
+	return n
+}
+
+// Err returns a Failure that counts the verdicts that failed, or nil when
+// none did.
+func (vs Verdicts) Err() error {
+	if n := vs.Failed(); n > 0 {
+		return &Failure{fmt.Sprintf("%d of %d criteria failed", n, len(vs))}
+	}
+	return nil
 }

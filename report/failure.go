@@ -16,15 +16,6 @@ type Failure struct{ What string }
 
 func (f *Failure) Error() string { return f.What }
 
-// Failed returns a Failure that counts the verdicts of vs that failed, or
-// nil when none did.
-func Failed(vs []Verdict) error {
-	if n := FailedCount(vs); n > 0 {
-		return &Failure{fmt.Sprintf("%d of %d criteria failed", n, len(vs))}
-	}
-	return nil
-}
-
 // Failed returns a Failure when the comparison's verdict is a regression,
 // else nil.
 func (c *Comparison) Failed() error {

@@ -35,7 +35,7 @@ type htmlData struct {
 	Profiles     []htmlProfile      `json:"profiles"`
 	Status       []htmlCount        `json:"status"`
 	WebSockets   []htmlFigure       `json:"websockets"`
-	Criteria     []Verdict          `json:"criteria"`
+	Criteria     Verdicts           `json:"criteria"`
 	Params       RunParams          `json:"params"`
 	Extra        map[string]float64 `json:"extra,omitempty"`
 }
@@ -108,7 +108,7 @@ func WriteHTML(w io.Writer, res *Result) error {
 	secs := max(res.End.Sub(res.Start).Seconds(), 1e-9)
 	d := htmlData{Criteria: res.Criteria, Params: res.Params}
 	if d.Criteria == nil {
-		d.Criteria = []Verdict{}
+		d.Criteria = Verdicts{}
 	}
 	all := newHist()
 	profiles := map[string]*hdrhistogram.Histogram{}

@@ -42,7 +42,7 @@ type Result struct {
 	Interrupted bool `json:"interrupted,omitempty"`
 	// Criteria are the run's success criteria (--threshold) and how they
 	// fared.
-	Criteria []Verdict `json:"criteria,omitempty"`
+	Criteria Verdicts `json:"criteria,omitempty"`
 }
 
 // WebSocketStats are a run's WebSocket figures: connections opened, and

@@ -39,7 +39,7 @@ func WriteSummary(w io.Writer, res *Result) {
 
 // WriteCriteria writes the criteria table and the verdict; nothing when
 // there are no criteria.
-func WriteCriteria(w io.Writer, vs []Verdict) {
+func WriteCriteria(w io.Writer, vs Verdicts) {
 	if len(vs) == 0 {
 		return
 	}
@@ -53,20 +53,9 @@ func WriteCriteria(w io.Writer, vs []Verdict) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", v.Criterion, v.Actual, verdict)
 	}
 	_ = tw.Flush()
-	if n := FailedCount(vs); n == 0 {
+	if n := vs.Failed(); n == 0 {
 		fmt.Fprintf(w, "verdict: PASS (%d criteria)\n", len(vs))
 	} else {
 		fmt.Fprintf(w, "verdict: FAIL (%d of %d criteria failed)\n", n, len(vs))
 	}
-}
-
-// FailedCount returns how many of vs failed.
-func FailedCount(vs []Verdict) int {
-	n := 0
-	for _, v := range vs {
-		if !v.Pass {
-			n++
-		}
-	}
-	return n
 }

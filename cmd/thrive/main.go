@@ -159,6 +159,14 @@ func parsedFlag[O any](fl *pflag.FlagSet, opts *[]O, name, usage string, parse f
 	})
 }
 
+// valueFlag declares a flag whose value parse reads into *v.
+func valueFlag[T any](fl *pflag.FlagSet, v *T, name, usage string, parse func(string) (T, error)) {
+	fl.Func(name, usage, func(s string) (err error) {
+		*v, err = parse(s)
+		return err
+	})
+}
+
 // sizeFlag declares a flag of a size in bytes (traces.ParseBytes: 1MiB,
 // 100MB).
 func sizeFlag(fl *pflag.FlagSet, n *int64, name, value, usage string) {

@@ -68,14 +68,8 @@ host with the most requests), --map HOST=URL sends another recorded host elsewhe
 	fl.IntVarP(&plan.Users, "users", "u", 10, "concurrent users")
 	fl.Float64VarP(&plan.SpawnRate, "spawn-rate", "r", 0, "users started a second (0: all at once)")
 	fl.DurationVarP(&plan.RunTime, "run-time", "t", time.Minute, "how long the run lasts")
-	fl.Func("stages", "ramp instead of --users/--run-time: `USERS:DURATION,...` (100:2m,1000:5m,0:1m)", func(s string) (err error) {
-		plan.Stages, err = scheduler.ParseStages(s)
-		return err
-	})
-	fl.Func("mix", "profile `weights`, such as chat=30,browse=60,import=10 (default: as recorded)", func(s string) (err error) {
-		plan.Mix, err = scheduler.ParseMix(s)
-		return err
-	})
+	valueFlag(fl, &plan.Stages, "stages", "ramp instead of --users/--run-time: `USERS:DURATION,...` (100:2m,1000:5m,0:1m)", scheduler.ParseStages)
+	valueFlag(fl, &plan.Mix, "mix", "profile `weights`, such as chat=30,browse=60,import=10 (default: as recorded)", scheduler.ParseMix)
 	fl.StringSliceVar(&plan.Profiles, "profiles", nil, "run only these profiles")
 	fl.Uint64Var(&plan.Seed, "seed", 1, "the same seed picks the same sessions")
 	fl.StringVar(&f.scaleTime, "scale-time", "1", "multiply recorded gaps by this (0.5: twice as fast); alone: fit the longest session into the run time")

@@ -57,7 +57,7 @@ or shard counts, or the same shard twice, are refused with a message that says w
 			if err != nil {
 				return err
 			}
-			m.Criteria, _ = report.CheckAll(criteria, m)
+			m.Criteria = report.CheckAll(criteria, m)
 			w := cmd.OutOrStdout()
 			report.WriteSummary(w, m)
 			report.WriteCriteria(w, m.Criteria)
@@ -68,7 +68,7 @@ or shard counts, or the same shard twice, are refused with a message that says w
 			if err := files.Write(w, m); err != nil {
 				return err
 			}
-			return report.Failed(m.Criteria)
+			return m.Criteria.Err()
 		},
 	}
 	cmd.Flags().StringVarP(&out, "out", "o", "", "the merged result file to write")
@@ -115,10 +115,7 @@ users or run times are compared with a warning that says what differs.`,
 		},
 	}
 	cmd.Flags().StringVar(&noise, "noise", "", "a second run of the baseline: changes within its own run-to-run change are not flagged")
-	cmd.Flags().Func("max-regression", "the largest significant p95 slow-down that is not a regression, a `share` (default 10%)", func(s string) (err error) {
-		maxRegression, err = report.ParseShare(s)
-		return err
-	})
+	valueFlag(cmd.Flags(), &maxRegression, "max-regression", "the largest significant p95 slow-down that is not a regression, a `share` (default 10%)", report.ParseShare)
 	cmd.Flags().Func("format", "text, markdown (for a pull request) or json (default text)", func(s string) error {
 		if format = s; s != "text" && s != "markdown" && s != "json" {
 			return errors.New("want text, markdown or json")
