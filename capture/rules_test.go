@@ -70,16 +70,16 @@ rules:
 			t.Errorf("profile %q, want %q", got, tc.want)
 		}
 	}
-	for _, bad := range []string{
-		"rules:\n  - method: GET\n",
-		"rules:\n  - profile: x\n    path: nope\n",
-		"rules:\n  - profile: x\n    path: /[\n",
-		"rules:\n  - profile: x\n    min_share: 2\n",
-		"rules:\n  - profile: x\n    colour: red\n",
-		"rules: [",
+	for _, tc := range []struct{ name, yaml, want string }{
+		{"no profile", "rules:\n  - method: GET\n", "rule 1: no profile"},
+		{"relative path", "rules:\n  - profile: x\n    path: nope\n", `rule 1 (x): path pattern "nope": want a path beginning with /`},
+		{"bad pattern", "rules:\n  - profile: x\n    path: /[\n", `rule 1 (x): path pattern "/[": segment "[": syntax error in pattern`},
+		{"share above 1", "rules:\n  - profile: x\n    min_share: 2\n", "rule 1 (x): min_share 2 not in [0, 1]"},
+		{"unknown field", "rules:\n  - profile: x\n    colour: red\n", "line 3: field colour not found"},
+		{"not YAML", "rules: [", "yaml: line 1"},
 	} {
-		if _, err := ParseRules(strings.NewReader(bad)); err == nil {
-			t.Errorf("accepted %q", bad)
+		if _, err := ParseRules(strings.NewReader(tc.yaml)); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want an error saying %q", tc.name, err, tc.want)
 		}
 	}
 }

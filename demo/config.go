@@ -163,8 +163,9 @@ func (c *config) validate() error {
 type Option func(*config) error
 
 // WithRateLimit limits each session to perSecond requests a second with
-// bursts of burst; requests over it get 429 with Retry-After. A perSecond of
-// 0 turns limiting off. The default is 20 a second, bursts of 20.
+// bursts of burst (0: the rate, at least 1); requests over it get 429 with
+// Retry-After. A perSecond of 0 turns limiting off. The default is 20 a
+// second, bursts of 20.
 func WithRateLimit(perSecond float64, burst int) Option {
 	return func(c *config) error {
 		if burst == 0 {

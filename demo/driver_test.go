@@ -5,6 +5,7 @@ import (
 	"math"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/thrive-loadtest/thrive/demo"
@@ -93,14 +94,18 @@ func TestDriverCountsRefusedConnections(t *testing.T) {
 }
 
 func TestDriverValidate(t *testing.T) {
-	for _, d := range []demo.Driver{
-		{Base: "127.0.0.1:8000"},
-		{Base: "ftp://x"},
-		{Base: "http://127.0.0.1", Sessions: -1},
-		{Base: "http://127.0.0.1", TimeScale: -1},
+	for _, tc := range []struct {
+		name string
+		d    demo.Driver
+		want string
+	}{
+		{"no scheme", demo.Driver{Base: "127.0.0.1:8000"}, `base "127.0.0.1:8000": want an http or https URL`},
+		{"ftp", demo.Driver{Base: "ftp://x"}, `base "ftp://x": want an http or https URL`},
+		{"negative sessions", demo.Driver{Base: "http://127.0.0.1", Sessions: -1}, "sessions -1: want 0 or more"},
+		{"negative time scale", demo.Driver{Base: "http://127.0.0.1", TimeScale: -1}, "time scale -1: want 0 (default) or more"},
 	} {
-		if err := d.Validate(); err == nil {
-			t.Errorf("Validate(%+v) = nil", d)
+		if err := tc.d.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: Validate = %v, want an error saying %q", tc.name, err, tc.want)
 		}
 	}
 }

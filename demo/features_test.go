@@ -277,21 +277,26 @@ func TestOptionsAreValidated(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		opt  demo.Option
+		want string
 	}{
-		{"negative rate", demo.WithRateLimit(-1, 1)},
-		{"zero burst", demo.WithRateLimit(1, 0)},
-		{"negative scale", demo.WithLatencyScale(-2)},
-		{"unknown class", demo.WithLatency("nope", demo.Latency{})},
-		{"p99 below median", demo.WithLatency(demo.ClassList, demo.Latency{Median: time.Second, P99: time.Millisecond})},
-		{"ratio above 1", demo.WithFaults(demo.Faults{ErrorRatio: 1.5})},
-		{"short secret", demo.WithSecret([]byte("short"))},
-		{"process index", demo.WithProcess(3, 3, time.Now())},
+		{"negative rate", demo.WithRateLimit(-1, 1), "rate limit -1/s with burst 1: want a rate of 0 (none) or more and a burst of 1 or more"},
+		{"negative burst", demo.WithRateLimit(1, -1), "rate limit 1/s with burst -1"},
+		{"negative scale", demo.WithLatencyScale(-2), "latency scale -2: want 0 or more"},
+		{"unknown class", demo.WithLatency("nope", demo.Latency{}), `latency class "nope": want one of login, list`},
+		{"p99 below median", demo.WithLatency(demo.ClassList, demo.Latency{Median: time.Second, P99: time.Millisecond}), `latency class "list": median 1s and P99 1ms`},
+		{"ratio above 1", demo.WithFaults(demo.Faults{ErrorRatio: 1.5}), "error ratio 1.5: want a share in [0, 1]"},
+		{"short secret", demo.WithSecret([]byte("short")), "secret: want at least 16 bytes"},
+		{"process index", demo.WithProcess(3, 3, time.Now()), "process 3 of 3: want 0 <= index < count"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, err := demo.New(tc.opt); err == nil {
-				t.Fatal("New accepted a bad option")
+			if _, err := demo.New(tc.opt); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("New = %v, want an error saying %q", err, tc.want)
 			}
 		})
+	}
+	// A burst of 0 is the rate's.
+	if _, err := demo.New(demo.WithRateLimit(5, 0)); err != nil {
+		t.Errorf("a burst of 0: %v", err)
 	}
 }
 

@@ -145,16 +145,16 @@ func TestCorrelateShortIDs(t *testing.T) {
 }
 
 func TestCorrelationRulesFile(t *testing.T) {
-	for _, bad := range []string{
-		"add:\n  - from: GET /x/\n",
-		"add:\n  - from: GET /x/\n    json: $.a\n    header: X\n",
-		"add:\n  - from: GET /x/\n    regex: 'no group'\n",
-		"add:\n  - from: GET /x/\n    json: 'a.b'\n",
-		"disable:\n  - '['\n",
-		"unknown: 1\n",
+	for _, tc := range []struct{ name, yaml, want string }{
+		{"no source", "add:\n  - from: GET /x/\n", "add 1: want from and one of json, header or regex"},
+		{"two sources", "add:\n  - from: GET /x/\n    json: $.a\n    header: X\n", "add 1: want from and one of json, header or regex"},
+		{"regex without a group", "add:\n  - from: GET /x/\n    regex: 'no group'\n", `add 1: regex "no group": want a valid expression with one group`},
+		{"json path without $", "add:\n  - from: GET /x/\n    json: 'a.b'\n", `add 1: json path "a.b": want it to start with $`},
+		{"bad pattern", "disable:\n  - '['\n", `disable "[": syntax error in pattern`},
+		{"unknown field", "unknown: 1\n", "field unknown not found"},
 	} {
-		if _, err := LoadCorrelationRules(strings.NewReader(bad)); err == nil {
-			t.Errorf("%q accepted", bad)
+		if _, err := LoadCorrelationRules(strings.NewReader(tc.yaml)); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want an error saying %q", tc.name, err, tc.want)
 		}
 	}
 	rules, err := LoadCorrelationRules(strings.NewReader(`

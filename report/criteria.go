@@ -61,7 +61,9 @@ func ParseCriterion(s string) (Criterion, error) {
 	case c.Metric == "error_rate":
 		c.Value, err = parseFraction(rest)
 	case c.Metric == "requests", c.Metric == "rps", statusMetric(c.Metric):
-		c.Value, err = strconv.ParseFloat(rest, 64)
+		if c.Value, err = strconv.ParseFloat(rest, 64); err != nil {
+			err = errors.New("want a number")
+		}
 	default:
 		return c, fmt.Errorf("criterion %q: unknown metric %q (p50, p90, p95, p99, max, error_rate, requests, rps, status_429, status_5xx)", s, c.Metric)
 	}
@@ -105,11 +107,15 @@ func parseMillis(s string) (float64, error) {
 }
 
 func parseFraction(s string) (float64, error) {
-	if p, ok := strings.CutSuffix(s, "%"); ok {
-		v, err := strconv.ParseFloat(strings.TrimSpace(p), 64)
-		return v / 100, err
+	p, percent := strings.CutSuffix(s, "%")
+	v, err := strconv.ParseFloat(strings.TrimSpace(p), 64)
+	if err != nil {
+		return 0, errors.New("want a share such as 1% or 0.01")
 	}
-	return strconv.ParseFloat(s, 64)
+	if percent {
+		v /= 100
+	}
+	return v, nil
 }
 
 // Verdict is a criterion checked against a result.

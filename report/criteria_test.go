@@ -73,11 +73,20 @@ func TestCriteria(t *testing.T) {
 			t.Errorf("%s: pass %v (%s), want %v %s", tc.expr, v.Pass, v.Actual, tc.pass, tc.actual)
 		}
 	}
-	for _, bad := range []string{"p95", "p95<", "latency<1s", "p95<fast", "error_rate<a%", "status_999>0", "<1s", "p95~1s"} {
-		if _, err := ParseCriterion(bad); err == nil {
-			t.Errorf("%q accepted", bad)
-		} else if !strings.Contains(err.Error(), bad) {
-			t.Errorf("%q: the error %q does not quote it", bad, err)
+	for _, tc := range []struct{ name, in, want string }{
+		{"no operator", "p95", "want [SCOPE:]METRIC OP VALUE"},
+		{"no value", "p95<", "want an operator (<, <=, >, >=, ==) and a value"},
+		{"unknown metric", "latency<1s", `unknown metric "latency"`},
+		{"latency not a duration", "p95<fast", `value "fast": want a duration such as 1s or 250ms`},
+		{"share not a number", "error_rate<a%", `value "a%": want a share such as 1% or 0.01`},
+		{"count not a number", "requests>many", `value "many": want a number`},
+		{"unknown status", "status_999>0", `unknown metric "status_999"`},
+		{"no metric", "<1s", "want [SCOPE:]METRIC OP VALUE"},
+		{"unknown operator", "p95~1s", "want [SCOPE:]METRIC OP VALUE"},
+	} {
+		// The error quotes the criterion, and says what is wrong with it.
+		if _, err := ParseCriterion(tc.in); err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), tc.in) {
+			t.Errorf("%s: ParseCriterion(%q) = %v, want an error quoting it and saying %q", tc.name, tc.in, err, tc.want)
 		}
 	}
 }

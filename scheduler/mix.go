@@ -28,7 +28,7 @@ func ParseMix(s string) (Mix, error) {
 		}
 		v, err := strconv.ParseFloat(strings.TrimSpace(w), 64)
 		if err != nil {
-			return nil, fmt.Errorf("mix %q: weight of %s: %w", s, name, err)
+			return nil, fmt.Errorf("mix %q: weight of %s %q: want a number", s, name, strings.TrimSpace(w))
 		}
 		name = strings.TrimSpace(name)
 		if _, dup := m[name]; dup {

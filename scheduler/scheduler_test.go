@@ -3,6 +3,7 @@ package scheduler
 import (
 	"math"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -15,9 +16,16 @@ func TestParseMix(t *testing.T) {
 	if m.Share("browse") != 0.6 || m.Share("chat") != 0.3 || m.String() != "browse=60,chat=30,import=10" {
 		t.Fatalf("%v", m)
 	}
-	for _, bad := range []string{"chat", "chat=x", "chat=-1", "chat=0", "a=1,a=2", "a=NaN"} {
-		if _, err := ParseMix(bad); err == nil {
-			t.Errorf("accepted %q", bad)
+	for _, tc := range []struct{ name, in, want string }{
+		{"no weight", "chat", "want PROFILE=WEIGHT pairs"},
+		{"weight not a number", "chat=x", `weight of chat "x": want a number`},
+		{"negative weight", "chat=-1", "weight -1 is not a finite number of 0 or more"},
+		{"all weights zero", "chat=0", "no profile has a weight above 0"},
+		{"profile twice", "a=1,a=2", "a given twice"},
+		{"NaN weight", "a=NaN", "weight NaN is not a finite number"},
+	} {
+		if _, err := ParseMix(tc.in); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: ParseMix(%q) = %v, want an error saying %q", tc.name, tc.in, err, tc.want)
 		}
 	}
 }
@@ -48,9 +56,16 @@ func TestParseStages(t *testing.T) {
 	if !reflect.DeepEqual(st, want) {
 		t.Fatalf("%v", st)
 	}
-	for _, bad := range []string{"", "100", "x:2m", "100:x", "-1:1m", "10:0s"} {
-		if _, err := ParseStages(bad); err == nil {
-			t.Errorf("accepted %q", bad)
+	for _, tc := range []struct{ name, in, want string }{
+		{"empty", "", "no stages"},
+		{"no duration", "100", "want USERS:DURATION pairs"},
+		{"users not a number", "x:2m", `users "x": want a whole number`},
+		{"duration not a duration", "100:x", `duration "x": want a duration`},
+		{"negative users", "-1:1m", "-1 users: want 0 to 10000000"},
+		{"zero duration", "10:0s", "duration 0s is not positive"},
+	} {
+		if _, err := ParseStages(tc.in); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: ParseStages(%q) = %v, want an error saying %q", tc.name, tc.in, err, tc.want)
 		}
 	}
 }
@@ -148,18 +163,22 @@ func TestPlanMixProfilesAndErrors(t *testing.T) {
 	if names, shares := p.Profiles(); !reflect.DeepEqual(names, []string{"import"}) || shares[0] != 1 {
 		t.Fatalf("profiles %v %v", names, shares)
 	}
-	for name, cfg := range map[string]Config{
-		"unknown profile":    {Users: 1, RunTime: time.Minute, Profiles: []string{"admin"}},
-		"mix without traces": {Users: 1, RunTime: time.Minute, Mix: Mix{"admin": 1}},
-		"no users":           {RunTime: time.Minute},
-		"no run time":        {Users: 1},
-		"stages and users":   {Users: 1, Stages: []Stage{{1, time.Second}}},
-		"bad shard":          {Users: 1, RunTime: time.Minute, Shard: 2, Shards: 2},
-		"scale and auto":     {Users: 1, RunTime: time.Minute, Scale: 2, AutoScale: true},
-		"negative scale":     {Users: 1, RunTime: time.Minute, Scale: -1},
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+		want string
+	}{
+		{"unknown profile", Config{Users: 1, RunTime: time.Minute, Profiles: []string{"admin"}}, `profile "admin": the trace has [browse chat import]`},
+		{"mix without traces", Config{Users: 1, RunTime: time.Minute, Mix: Mix{"admin": 1}}, `profile "admin" has weight 1 but no recorded session`},
+		{"no users", Config{RunTime: time.Minute}, "users 0: want 1 to 10000000"},
+		{"no run time", Config{Users: 1}, "run time 0s: want a positive duration"},
+		{"stages and users", Config{Users: 1, Stages: []Stage{{1, time.Second}}}, "stages replace users, spawn rate and run time"},
+		{"bad shard", Config{Users: 1, RunTime: time.Minute, Shard: 2, Shards: 2}, "shard 2/2: want 0 <= shard < shards"},
+		{"scale and auto", Config{Users: 1, RunTime: time.Minute, Scale: 2, AutoScale: true}, "a time scale and an automatic one"},
+		{"negative scale", Config{Users: 1, RunTime: time.Minute, Scale: -1}, "time scale -1: want a positive factor"},
 	} {
-		if _, err := New(ss, cfg); err == nil {
-			t.Errorf("%s: accepted", name)
+		if _, err := New(ss, tc.cfg); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: New = %v, want an error saying %q", tc.name, err, tc.want)
 		}
 	}
 }

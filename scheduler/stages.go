@@ -31,11 +31,11 @@ func ParseStages(s string) ([]Stage, error) {
 		}
 		users, err := strconv.Atoi(strings.TrimSpace(u))
 		if err != nil {
-			return nil, fmt.Errorf("stages %q: users %q: %w", s, u, err)
+			return nil, fmt.Errorf("stages %q: users %q: want a whole number", s, u)
 		}
 		dur, err := time.ParseDuration(strings.TrimSpace(d))
 		if err != nil {
-			return nil, fmt.Errorf("stages %q: duration %q: %w", s, d, err)
+			return nil, fmt.Errorf("stages %q: duration %q: want a duration such as 2m or 90s", s, d)
 		}
 		out = append(out, Stage{Users: users, Duration: dur})
 	}

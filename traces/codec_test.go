@@ -208,14 +208,15 @@ func TestWriterOptions(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		opt  traces.WriterOption
+		want string
 	}{
-		{"zero block", traces.WithBlockSize(0)},
-		{"block too big", traces.WithBlockSize(traces.MaxBlockSize + 1)},
-		{"bad level", traces.WithLevel(99)},
+		{"zero block", traces.WithBlockSize(0), "block size 0 out of range 1..268435456"},
+		{"block too big", traces.WithBlockSize(traces.MaxBlockSize + 1), "block size 268435457 out of range"},
+		{"bad level", traces.WithLevel(99), "compression level 99 out of range"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, err := traces.NewWriter(io.Discard, traces.Meta{}, tc.opt); err == nil {
-				t.Fatal("NewWriter accepted a bad option")
+			if _, err := traces.NewWriter(io.Discard, traces.Meta{}, tc.opt); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("NewWriter = %v, want an error saying %q", err, tc.want)
 			}
 		})
 	}

@@ -1,6 +1,7 @@
 package traces_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/thrive-loadtest/thrive/traces"
@@ -48,7 +49,27 @@ func TestNamer(t *testing.T) {
 			t.Errorf("%s %s: %q, want %q", tc.method, tc.url, got, tc.want)
 		}
 	}
-	if _, err := traces.NewNamer([]string{"/no/method"}); err == nil {
-		t.Error("a pattern without a method was accepted")
+	for _, tc := range []struct{ name, pattern, want string }{
+		{"no method", "/no/method", `endpoint pattern "/no/method": want METHOD /path`},
+		{"relative path", "GET api/x", "want a path beginning with /"},
+		{"bad segment", "GET /api/[", `segment "[": syntax error in pattern`},
+	} {
+		if _, err := traces.NewNamer([]string{tc.pattern}); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: NewNamer(%q) = %v, want an error saying %q", tc.name, tc.pattern, err, tc.want)
+		}
+	}
+	// Added one at a time, patterns name in the order they came; none
+	// names by the templates.
+	var added traces.Namer
+	if added.Len() != 0 || added.Name("GET", "/api/import/github/") != "GET /api/import/github/" {
+		t.Errorf("the zero Namer: %d patterns, %q", added.Len(), added.Name("GET", "/api/import/github/"))
+	}
+	for _, p := range []string{"GET /api/{a}/x", "GET /api/{b}/{c}"} {
+		if err := added.Add(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := added.Name("GET", "/api/q/x"); added.Len() != 2 || got != "GET /api/{a}/x" {
+		t.Errorf("added: %d patterns, %q", added.Len(), got)
 	}
 }

@@ -66,18 +66,18 @@ func TestReadHeadFraming(t *testing.T) {
 }
 
 func TestReadHeadRejects(t *testing.T) {
-	for _, tc := range []string{
-		"GET /\r\n\r\n",
-		"GET / HTTP/2.0\r\n\r\n",
-		"GET / HTTP/1.1\r\nNo colon\r\n\r\n",
-		"GET / HTTP/1.1\r\n folded: value\r\n\r\n",
-		"GET / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
-		"GET / HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
-		"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n",
-		"GET / HTTP/1.1\r\nX: " + strings.Repeat("a", MaxHead) + "\r\n\r\n",
+	for _, tc := range []struct{ name, head, want string }{
+		{"no version", "GET /\r\n\r\n", `malformed request line "GET /"`},
+		{"HTTP/2", "GET / HTTP/2.0\r\n\r\n", `malformed request line "GET / HTTP/2.0"`},
+		{"header without colon", "GET / HTTP/1.1\r\nNo colon\r\n\r\n", `malformed header line "No colon"`},
+		{"folded header", "GET / HTTP/1.1\r\n folded: value\r\n\r\n", `malformed header line " folded: value"`},
+		{"two lengths", "GET / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n", `bad Content-Length "6"`},
+		{"negative length", "GET / HTTP/1.1\r\nContent-Length: -1\r\n\r\n", `bad Content-Length "-1"`},
+		{"gzip transfer coding", "POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", `unsupported Transfer-Encoding "gzip"`},
+		{"head too large", "GET / HTTP/1.1\r\nX: " + strings.Repeat("a", MaxHead) + "\r\n\r\n", "head larger than 64 KiB"},
 	} {
-		if _, err := ReadHead(bufio.NewReader(strings.NewReader(tc)), true); err == nil {
-			t.Errorf("%q accepted", Clip(tc))
+		if _, err := ReadHead(bufio.NewReader(strings.NewReader(tc.head)), true); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %q: %v, want an error saying %q", tc.name, Clip(tc.head), err, tc.want)
 		}
 	}
 	// A stream that ends before its head does: at once it is io.EOF (a
@@ -90,8 +90,8 @@ func TestReadHeadRejects(t *testing.T) {
 			t.Errorf("%q: %v", cut, err)
 		}
 	}
-	if _, err := ReadHead(bufio.NewReader(strings.NewReader("HTTP/1.1 2000 OK\r\n\r\n")), false); err == nil {
-		t.Error("status 2000 accepted")
+	if _, err := ReadHead(bufio.NewReader(strings.NewReader("HTTP/1.1 2000 OK\r\n\r\n")), false); err == nil || !strings.Contains(err.Error(), `malformed status line "HTTP/1.1 2000 OK"`) {
+		t.Errorf("status 2000: %v", err)
 	}
 }
 
