@@ -317,3 +317,22 @@ func TestParseLatency(t *testing.T) {
 		}
 	}
 }
+
+func TestParseClassLatency(t *testing.T) {
+	opt, err := demo.ParseClassLatency("list=30ms:150ms")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := demo.New(opt); err != nil {
+		t.Fatalf("the option: %v", err)
+	}
+	for _, tc := range []struct{ name, in, want string }{
+		{"no class", "30ms", "want CLASS=MEDIAN[:P99], such as list=30ms:150ms; classes: login, list"},
+		{"unknown class", "nope=1ms", `"nope=1ms": want CLASS=MEDIAN[:P99]`},
+		{"bad latency", "list=fast", `"fast"`},
+	} {
+		if _, err := demo.ParseClassLatency(tc.in); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: ParseClassLatency(%q) = %v, want an error saying %q", tc.name, tc.in, err, tc.want)
+		}
+	}
+}

@@ -292,3 +292,33 @@ func TestLadderPhaseConfig(t *testing.T) {
 		}
 	}
 }
+
+func TestParseShard(t *testing.T) {
+	if i, n, err := ParseShard("2/4"); err != nil || i != 2 || n != 4 {
+		t.Fatalf("2/4: %d/%d, %v", i, n, err)
+	}
+	for _, tc := range []struct{ name, in string }{
+		{"no slash", "2"}, {"index past count", "3/3"}, {"negative", "-1/2"}, {"no shards", "0/0"}, {"not numbers", "a/b"},
+	} {
+		if _, _, err := ParseShard(tc.in); err == nil || !strings.Contains(err.Error(), "want i/n with 0 <= i < n") {
+			t.Errorf("%s: ParseShard(%q) = %v", tc.name, tc.in, err)
+		}
+	}
+}
+
+func TestLadderUpTo(t *testing.T) {
+	all, err := LadderUpTo(0)
+	if err != nil || len(all) != len(Ladder()) {
+		t.Fatalf("all: %d phases, %v", len(all), err)
+	}
+	some, err := LadderUpTo(1000)
+	if err != nil || len(some) != 2 || some[1].Users != 1000 {
+		t.Fatalf("up to 1,000: %+v, %v", some, err)
+	}
+	if _, err := LadderUpTo(99); err == nil || !strings.Contains(err.Error(), "first phase has 100 users, more than 99") {
+		t.Errorf("up to 99: %v", err)
+	}
+	if len(Ladder()) != 5 {
+		t.Error("LadderUpTo changed the ladder")
+	}
+}

@@ -1,0 +1,170 @@
+package replay_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/thrive-loadtest/thrive/replay"
+	"github.com/thrive-loadtest/thrive/report"
+	"github.com/thrive-loadtest/thrive/scheduler"
+	"github.com/thrive-loadtest/thrive/traces/synth"
+)
+
+// sampleTrace writes a synthetic trace of n sessions; it names no target.
+func sampleTrace(t *testing.T, n int) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "s.thrv")
+	if _, err := synth.WriteFile(path, n, 1); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestRunPlays plays a Run of the browse sessions (plain HTTP: the server
+// speaks no WebSocket) against a server that counts what it is sent:
+// the result counts what the server saw, the files are written, and the
+// criteria decide the error.
+func TestRunPlays(t *testing.T) {
+	var served atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { served.Add(1) }))
+	defer srv.Close()
+	var out, warn bytes.Buffer
+	dir := t.TempDir()
+	strict, err := report.ParseCriterion("requests>1000000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := replay.Run{
+		Trace: sampleTrace(t, 20), Target: srv.URL, Plan: scheduler.Config{Users: 4, RunTime: 300 * time.Millisecond, AutoScale: true, Seed: 1, Profiles: []string{"browse"}},
+		Criteria: []report.Criterion{strict}, Label: "b1", Files: report.Files{JSON: filepath.Join(dir, "r.json")}, Out: &out, Warn: &warn,
+	}
+	if err := r.Prepare(); err != nil {
+		t.Fatal(err)
+	}
+	res, err := r.Play(context.Background())
+	if res == nil {
+		t.Fatalf("no result: %v", err)
+	}
+	if f, ok := errors.AsType[*report.Failure](err); !ok || f.Error() != "1 of 1 criteria failed" {
+		t.Errorf("error %v, want the failed criterion", err)
+	}
+	// The server's own count is the result's: every request answered.
+	if res.Requests == 0 || res.Requests != served.Load() || res.Failures != 0 {
+		t.Errorf("result: %d requests, %d failures; the server answered %d", res.Requests, res.Failures, served.Load())
+	}
+	if back, err := report.ReadFile(r.Files.JSON); err != nil || back.Requests != res.Requests || back.Label != "b1" {
+		t.Errorf("result file: %v", err)
+	}
+	for _, want := range []string{"replaying " + r.Trace, "verdict: FAIL (1 of 1 criteria failed)", "results written to"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+// TestRunRefuses: a run that cannot start says why, as a SetupError, and
+// sends nothing.
+func TestRunRefuses(t *testing.T) {
+	var served atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { served.Add(1) }))
+	defer srv.Close()
+	trace := sampleTrace(t, 5)
+	plan := scheduler.Config{Users: 2, RunTime: time.Second, Seed: 1}
+	prepared := func(r replay.Run) *replay.Run {
+		r.Trace, r.Target, r.Out, r.Warn = trace, srv.URL, &bytes.Buffer{}, &bytes.Buffer{}
+		if err := r.Prepare(); err != nil {
+			t.Fatal(err)
+		}
+		return &r
+	}
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		run  func() error
+		want string
+	}{
+		{"no target anywhere", func() error {
+			r := replay.Run{Trace: trace, Out: &bytes.Buffer{}, Warn: &bytes.Buffer{}}
+			return r.Prepare()
+		}, "--target is required: the trace does not say where it was recorded going"},
+		{"a host the trace lacks", func() error {
+			r := replay.Run{Trace: trace, Target: srv.URL, Maps: []string{"api.test=http://127.0.0.1:1"}, Out: &bytes.Buffer{}, Warn: &bytes.Buffer{}}
+			return r.Prepare()
+		}, "the trace has no request to api.test"},
+		{"no users", func() error {
+			_, err := prepared(replay.Run{Plan: scheduler.Config{RunTime: time.Second}}).Play(ctx)
+			return err
+		}, "users 0: want 1 to"},
+		{"a start that has passed", func() error {
+			_, err := prepared(replay.Run{Plan: plan, StartAt: time.Now().Add(-time.Hour)}).Play(ctx)
+			return err
+		}, "before now: nothing would be sent"},
+		{"a source address not of this machine", func() error {
+			_, err := prepared(replay.Run{Plan: plan, Options: []replay.Option{replay.WithSourceIPs([]net.IP{net.ParseIP("192.0.2.10")})}}).Play(ctx)
+			return err
+		}, "192.0.2.10 is not an address of this machine"},
+		{"a ladder with stages", func() error {
+			return prepared(replay.Run{Plan: scheduler.Config{Stages: []scheduler.Stage{{Users: 1, Duration: time.Second}}}}).Ladder(ctx, scheduler.Ladder(), 1)
+		}, "the ladder sets users and times itself"},
+		{"a ladder of no time", func() error {
+			return prepared(replay.Run{Plan: plan}).Ladder(ctx, scheduler.Ladder(), 0)
+		}, "ladder time 0: want a positive factor"},
+	} {
+		err := tc.run()
+		if _, setup := errors.AsType[*replay.SetupError](err); !setup || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want a SetupError saying %q", tc.name, err, tc.want)
+		}
+	}
+	if n := served.Load(); n != 0 {
+		t.Errorf("runs that could not start sent %d requests", n)
+	}
+}
+
+func TestLoadFiles(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	users := write("users.csv", "username,password\nann,pw-ann\n")
+	rules := write("rules.yaml", "add:\n  - from: \"GET /x/\"\n    json: \"$.id\"\n")
+	if u, err := replay.LoadUsersFile(users); err != nil || u == nil {
+		t.Fatalf("users file: %v", err)
+	}
+	if _, err := replay.LoadCorrelationRulesFile(rules); err != nil {
+		t.Fatalf("rules file: %v", err)
+	}
+	empty, badRules := write("empty.csv", "username\n"), write("bad.yaml", "unknown: 1\n")
+	for _, tc := range []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"users file missing", second(replay.LoadUsersFile(filepath.Join(dir, "none.csv"))), "no such file"},
+		{"users file without rows", second(replay.LoadUsersFile(empty)), empty + ": users file: no user rows"},
+		{"rules file missing", second(replay.LoadCorrelationRulesFile(filepath.Join(dir, "none.yaml"))), "no such file"},
+		{"rules file invalid", second(replay.LoadCorrelationRulesFile(badRules)), badRules + ": correlation rules"},
+		{"trace missing", second(replay.LoadFile(filepath.Join(dir, "none.thrv"))), "no such file"},
+		{"trace a directory", second(replay.LoadFile(dir)), "is a directory, not a trace file"},
+		{"trace not a trace", second(replay.LoadFile(users)), users},
+	} {
+		if tc.err == nil || !strings.Contains(tc.err.Error(), tc.want) {
+			t.Errorf("%s: %v, want an error saying %q", tc.name, tc.err, tc.want)
+		}
+	}
+}
+
+func second[T any](_ T, err error) error { return err }
