@@ -110,6 +110,15 @@ func ParseRules(r io.Reader) (*Rules, error) {
 	return &rs, nil
 }
 
+// WriteYAML writes the rules as YAML (YAML), as --print-rules prints them.
+func (rs *Rules) WriteYAML(w io.Writer) error {
+	y, err := rs.YAML()
+	if err == nil {
+		_, err = w.Write(y)
+	}
+	return err
+}
+
 // YAML returns the rules as YAML, with a comment on how they apply.
 func (rs *Rules) YAML() ([]byte, error) {
 	var b bytes.Buffer

@@ -49,7 +49,7 @@ type Children struct {
 }
 
 // StartChildren starts processes 1..n-1 of the backend as exe with args
-// (the serve command and its flags, without its address), each told addr,
+// (the serve command and its flags), each told addr (--listen, after args),
 // its index (--process-index i) and the shared secret and epoch in its
 // environment, and waits for each to say "ready". Their stderr goes to
 // stderr, one write at a time. They end with SIGTERM when ctx ends, and
@@ -146,7 +146,8 @@ type Processes struct {
 	N, Index int
 	Grace    time.Duration
 	// Exe and Args start another process: the serve command and its
-	// flags, without its address and index, which each is told.
+	// flags, followed by the address and the index each is told (which
+	// override those of Args).
 	Exe  string
 	Args []string
 	// Out takes the line that says the backend listens, Warn the other

@@ -34,6 +34,22 @@ func MergeFiles(paths []string) (*Result, error) {
 	return Merge(rs)
 }
 
+// CompareFiles compares the result files base and cand (Compare), with
+// noise, a second run of the baseline, when it is not "".
+func CompareFiles(base, cand, noise string, maxRegression float64) (*Comparison, error) {
+	var rs [3]*Result
+	for i, path := range []string{base, cand, noise} {
+		if path == "" {
+			continue
+		}
+		var err error
+		if rs[i], err = ReadFile(path); err != nil {
+			return nil, err
+		}
+	}
+	return Compare(rs[0], rs[1], rs[2], maxRegression)
+}
+
 // WriteFile writes r as a result file at path.
 func (r *Result) WriteFile(path string) error {
 	return create(path, r.WriteJSON)

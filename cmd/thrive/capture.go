@@ -110,12 +110,7 @@ func runCapture(cmd *cobra.Command, f *captureFlags) error {
 		f.rules = capture.DefaultRules()
 	}
 	if f.printRules {
-		y, err := f.rules.YAML()
-		if err != nil {
-			return err
-		}
-		_, err = out.Write(y)
-		return err
+		return f.rules.WriteYAML(out)
 	}
 	if (f.caCert == "") != (f.caKey == "") {
 		return usageError("--ca-cert and --ca-key go together")

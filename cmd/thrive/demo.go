@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 	"github.com/thrive-loadtest/thrive/demo"
 	"github.com/thrive-loadtest/thrive/demo/tour"
 )
@@ -87,7 +86,10 @@ Latency classes for --latency: ` + strings.Join(demo.Classes(), ", ") + `.`,
 			if p.Exe, err = executable(ctx); err != nil {
 				return err
 			}
-			p.Args, p.Out, p.Warn = append([]string{"demo", "serve"}, serveArgs(cmd)...), cmd.OutOrStdout(), cmd.ErrOrStderr()
+			// The others are given this one's command line, then their
+			// address and index, which override its own.
+			p.Args, _ = ctx.Value(argsKey{}).([]string)
+			p.Out, p.Warn = cmd.OutOrStdout(), cmd.ErrOrStderr()
 			return p.Serve(ctx, srv, secret, epoch)
 		},
 	}
@@ -109,8 +111,11 @@ Latency classes for --latency: ` + strings.Join(demo.Classes(), ", ") + `.`,
 }
 
 // executableKey names, in a context, the thrive binary to start more
-// processes of.
-type executableKey struct{}
+// processes of; argsKey the command line it was given (run's args).
+type (
+	executableKey struct{}
+	argsKey       struct{}
+)
 
 // executable returns the thrive binary a command starts more processes of:
 // the running one, unless the context names another (the tests run
@@ -120,25 +125,6 @@ func executable(ctx context.Context) (string, error) {
 		return p, nil
 	}
 	return os.Executable()
-}
-
-// serveArgs are the flags demo serve was given, for its other processes:
-// all but the address and the index, which each is told.
-func serveArgs(cmd *cobra.Command) []string {
-	var args []string
-	cmd.Flags().Visit(func(fl *pflag.Flag) {
-		if fl.Name == "listen" || fl.Name == "process-index" {
-			return
-		}
-		if sv, ok := fl.Value.(pflag.SliceValue); ok {
-			for _, v := range sv.GetSlice() {
-				args = append(args, "--"+fl.Name+"="+v)
-			}
-			return
-		}
-		args = append(args, "--"+fl.Name+"="+fl.Value.String())
-	})
-	return args
 }
 
 func newDemoDriveCmd() *cobra.Command {

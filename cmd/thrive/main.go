@@ -105,7 +105,7 @@ session's timing and the mix of user profiles, and reports latency distributions
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	err := root.ExecuteContext(ctx)
+	err := root.ExecuteContext(context.WithValue(ctx, argsKey{}, args))
 	if err != nil {
 		fmt.Fprintf(stderr, "thrive: %v\n", err)
 	}

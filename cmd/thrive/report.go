@@ -94,17 +94,7 @@ users or run times are compared with a warning that says what differs.`,
 		Example: "  thrive compare base.json candidate.json --format markdown >> $GITHUB_STEP_SUMMARY",
 		Args:    usageArgs(cobra.ExactArgs(2)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var rs [3]*report.Result
-			for i, path := range append(args, noise) {
-				if path == "" {
-					continue
-				}
-				var err error
-				if rs[i], err = report.ReadFile(path); err != nil {
-					return err
-				}
-			}
-			c, err := report.Compare(rs[0], rs[1], rs[2], maxRegression)
+			c, err := report.CompareFiles(args[0], args[1], noise, maxRegression)
 			if err != nil {
 				return err
 			}
