@@ -134,6 +134,16 @@ func WithConnsPerUser(n int) Option {
 	return func(c *config) error { c.connsPerUser = n; return nil }
 }
 
+// ParseHeader reads a header line, "Name: value", into WithHeader's
+// option.
+func ParseHeader(line string) (Option, error) {
+	name, value, ok := strings.Cut(line, ":")
+	if !ok {
+		return nil, fmt.Errorf("header %q: want 'Name: value'", line)
+	}
+	return WithHeader(strings.TrimSpace(name), strings.TrimSpace(value)), nil
+}
+
 // WithHeader adds a header to every request, replacing a recorded one of the
 // same name.
 func WithHeader(name, value string) Option {

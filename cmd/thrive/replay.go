@@ -1,12 +1,10 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -99,12 +97,11 @@ host with the most requests), --map HOST=URL sends another recorded host elsewhe
 		return replay.WithUsers(users), err
 	})
 	fl.FuncP("header", "H", "add or replace a `header` on every request: 'Name: value' (repeatable)", func(h string) error {
-		name, value, ok := strings.Cut(h, ":")
-		if !ok {
-			return errors.New("want 'Name: value'")
+		o, err := replay.ParseHeader(h)
+		if err == nil {
+			*opts = append(*opts, o)
 		}
-		*opts = append(*opts, replay.WithHeader(strings.TrimSpace(name), strings.TrimSpace(value)))
-		return nil
+		return err
 	})
 	fl.DurationVar(&f.timeout, "timeout", 30*time.Second, "timeout of each request")
 	fl.DurationVar(&f.stopTO, "stop-timeout", 30*time.Second, "at the end or on Ctrl-C, time requests in flight get to finish")

@@ -330,3 +330,34 @@ func TestSmallRefusals(t *testing.T) {
 		t.Errorf("unreachable: %v", err)
 	}
 }
+
+// TestReplayHeaders: -H adds a header to every request and replaces a
+// recorded one of its name, as the server sees them; a line without a
+// colon is bad usage.
+func TestReplayHeaders(t *testing.T) {
+	trace := filepath.Join(t.TempDir(), "h.thrv")
+	if code, _, errOut := thrive(t, "traces", "sample", "--sessions", "5", "--out", trace); code != exitOK {
+		t.Fatal(errOut)
+	}
+	var mu sync.Mutex
+	seen := map[string]int{}
+	srv := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen[r.Header.Get("X-Load")+" "+r.Header.Get("User-Agent")]++
+		mu.Unlock()
+	}))
+	defer srv.Close()
+	code, _, errOut := thrive(t, "replay", trace, "--target", srv.URL, "--profiles", "browse", "--users", "2", "--run-time", "300ms", "--scale-time",
+		"-H", "X-Load: on", "--header", "User-Agent:thrive-test", "-q")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != 1 || seen["on thrive-test"] == 0 {
+		t.Errorf("the server saw %v, want every request with X-Load: on and User-Agent: thrive-test", seen)
+	}
+	if code, _, errOut := thrive(t, "replay", trace, "--target", srv.URL, "-H", "X-Load on"); code != exitUsage || !strings.Contains(errOut, `header "X-Load on": want 'Name: value'`) {
+		t.Errorf("a header without a colon: exit %d, %q", code, errOut)
+	}
+}
