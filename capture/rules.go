@@ -5,9 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
+	"github.com/thrive-loadtest/thrive/internal/files"
 	"github.com/thrive-loadtest/thrive/traces"
 	"go.yaml.in/yaml/v3"
 )
@@ -80,16 +80,7 @@ func (rs *Rules) Validate() error {
 // LoadRulesFile reads the rules file at path (ParseRules), its path named
 // in an error.
 func LoadRulesFile(path string) (*Rules, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	rs, err := ParseRules(f)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return rs, nil
+	return files.Parse(path, ParseRules)
 }
 
 // ParseRules reads rules from YAML and validates them. A missing default

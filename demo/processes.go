@@ -11,9 +11,10 @@ import (
 	"os/exec"
 	"slices"
 	"strconv"
-	"sync"
 	"syscall"
 	"time"
+
+	"github.com/thrive-loadtest/thrive/internal/lockedio"
 )
 
 // Environment that a demo server process passes to the processes it starts,
@@ -59,7 +60,7 @@ func StartChildren(ctx context.Context, exe string, args []string, n int, addr s
 	ch := &Children{}
 	// The children's stderr is copied by a goroutine each: one lock keeps
 	// an injected writer from being written by several at once.
-	locked := &lockedWriter{w: stderr}
+	locked := &lockedio.Writer{W: stderr}
 	for i := 1; i < n; i++ {
 		c := exec.CommandContext(ctx, exe, slices.Concat(args, []string{"--listen", addr, "--process-index", strconv.Itoa(i)})...)
 		c.Env = env
@@ -124,18 +125,6 @@ func awaitReady(out io.Reader, timeout time.Duration) error {
 	case <-t.C:
 		return fmt.Errorf("not ready after %v", timeout)
 	}
-}
-
-// lockedWriter serialises writes to w.
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(b []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(b)
 }
 
 // Processes are the processes that serve one backend on one port

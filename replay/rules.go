@@ -4,12 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path"
 	"regexp"
 	"strconv"
 	"strings"
 
+	"github.com/thrive-loadtest/thrive/internal/files"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -46,16 +46,7 @@ type AddedRule struct {
 // LoadCorrelationRulesFile reads and checks the rules file at path, its
 // path named in an error.
 func LoadCorrelationRulesFile(path string) (*CorrelationRules, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	rs, err := LoadCorrelationRules(f)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return rs, nil
+	return files.Parse(path, LoadCorrelationRules)
 }
 
 // LoadCorrelationRules reads and checks a rules file.

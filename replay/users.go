@@ -9,11 +9,12 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/url"
-	"os"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/thrive-loadtest/thrive/internal/files"
 )
 
 // Users are the credentials and other per-user values of a users file: a
@@ -29,16 +30,7 @@ type Users struct {
 
 // LoadUsersFile reads the users file at path, its path named in an error.
 func LoadUsersFile(path string) (*Users, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	u, err := LoadUsers(f)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return u, nil
+	return files.Parse(path, LoadUsers)
 }
 
 // LoadUsers reads a users file.

@@ -6,20 +6,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+
+	"github.com/thrive-loadtest/thrive/internal/files"
 )
 
 // ReadFile reads the result file at path (Result.WriteFile).
 func ReadFile(path string) (*Result, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	r, err := ReadResult(f)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return r, nil
+	return files.Parse(path, ReadResult)
 }
 
 // MergeFiles reads the result files at paths and merges them (Merge).

@@ -1,40 +1,23 @@
 package interrupt
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/thrive-loadtest/thrive/internal/lockedio"
 )
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestTwoSignals sends this process SIGTERM twice: the first cancels the
 // context with the signal as its cause and says so, the second closes the
 // abort channel. Notify has the signals delivered to it, not to the
 // process's default handler.
 func TestTwoSignals(t *testing.T) {
-	var stderr lockedBuffer
+	var stderr lockedio.Buffer
 	ctx, stop := Notify(context.Background(), &stderr)
 	defer stop()
 	if Abort(ctx) == nil || Abort(context.Background()) != nil {

@@ -5,35 +5,18 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/thrive-loadtest/thrive/internal/lockedio"
 )
-
-// lockedBuffer is written by the redrawing goroutine and read by the test.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestStartRedrawsEverySecond, in virtual time: a line a second, each
 // drawn over the last, and cleared when stopped; nothing after.
 func TestStartRedrawsEverySecond(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		var w lockedBuffer
+		var w lockedio.Buffer
 		n := 0
 		stop := Start(&w, func() string { n++; return "line " + strconv.Itoa(n) })
 		time.Sleep(3500 * time.Millisecond)
