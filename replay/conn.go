@@ -205,6 +205,16 @@ const readBufferSize = 2048
 type answerReader struct {
 	p  prefixed
 	br *bufio.Reader
+	// resp is the answer read, and peek its header's Peek, bound once so
+	// that handing it to got allocates nothing.
+	resp fasthttp.Response
+	peek func(string) []byte
+}
+
+func newAnswerReader() *answerReader {
+	ar := &answerReader{br: bufio.NewReaderSize(nil, readBufferSize)}
+	ar.peek = ar.resp.Header.Peek
+	return ar
 }
 
 // got, when set, is given the answer's body and headers.
@@ -238,8 +248,8 @@ func (e *Engine) roundTrip(c net.Conn, site int, j *jar, raw []byte, head, eager
 		ar.p.c = nil
 		e.readers.Put(ar)
 	}()
-	r := fasthttp.AcquireResponse()
-	defer fasthttp.ReleaseResponse(r)
+	r := &ar.resp
+	defer r.Reset()
 	br := ar.br
 	err = r.Header.Read(br)
 	if _, small := errors.AsType[*fasthttp.ErrSmallBuffer](err); small {
@@ -275,7 +285,7 @@ func (e *Engine) roundTrip(c net.Conn, site int, j *jar, raw []byte, head, eager
 				body = b
 			}
 		}
-		got(body, r.Header.Peek)
+		got(body, ar.peek)
 	}
 	// Bytes left in a buffer would belong to no request: do not reuse.
 	return first, status, !r.ConnectionClose() && br.Buffered() == 0 && ar.br.Buffered() == 0, nil

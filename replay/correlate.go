@@ -472,37 +472,7 @@ func (p place) extract(body []byte, header func(string) []byte) (string, bool) {
 		}
 		return "", false
 	}
-	var doc any
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	if dec.Decode(&doc) != nil {
-		return "", false
-	}
-	for _, e := range p.path {
-		switch k := e.(type) {
-		case string:
-			m, ok := doc.(map[string]any)
-			if !ok {
-				return "", false
-			}
-			if doc, ok = m[k]; !ok {
-				return "", false
-			}
-		case int:
-			a, ok := doc.([]any)
-			if !ok || k >= len(a) {
-				return "", false
-			}
-			doc = a[k]
-		}
-	}
-	switch v := doc.(type) {
-	case string:
-		return v, v != ""
-	case json.Number:
-		return v.String(), true
-	}
-	return "", false
+	return jsonAt(body, p.path)
 }
 
 // substitution is a recorded text and the live one that replaces it.
@@ -514,48 +484,64 @@ type substitution struct {
 	idOnly bool
 }
 
-// replaceAll returns b with every recorded text of subs replaced by its
-// live one, in one pass, so that a live value is never taken for another
-// recorded one (a live /projects/1205 must not be replaced again by the
-// rule for /projects/12); the longest recorded text wins where several
-// match. line says b is a request's head, in which ids are replaced in the
-// request line only. It returns b itself when nothing matched.
+// appendReplaced appends b to dst with every recorded text of subs
+// replaced by its live one, in one pass, so that a live value is never
+// taken for another recorded one (a live /projects/1205 must not be
+// replaced again by the rule for /projects/12); the longest recorded text
+// wins where several match. line says b is a request's head, in which ids
+// are replaced in the request line only.
+func appendReplaced(dst, b []byte, subs []substitution, line bool) []byte {
+	lineEnd := sortSubs(b, subs, line)
+	last := 0
+	for at, end, s := nextMatch(b, 0, subs, lineEnd); s != nil; at, end, s = nextMatch(b, end, subs, lineEnd) {
+		dst = append(dst, b[last:at]...)
+		dst = append(dst, s.new...)
+		last = end
+	}
+	return append(dst, b[last:]...)
+}
+
+// replaceAll is appendReplaced into a new slice, or b itself when nothing
+// matched.
 func replaceAll(b []byte, subs []substitution, line bool) []byte {
 	if len(subs) == 0 {
 		return b
 	}
+	if _, _, s := nextMatch(b, 0, subs, sortSubs(b, subs, line)); s == nil {
+		return b
+	}
+	return appendReplaced(nil, b, subs, line)
+}
+
+// sortSubs puts the longest recorded texts first, and returns where b's
+// ids may be replaced up to: its first line when line is set.
+func sortSubs(b []byte, subs []substitution, line bool) (lineEnd int) {
 	if len(subs) > 1 {
 		slices.SortFunc(subs, func(x, y substitution) int { return len(y.old) - len(x.old) })
 	}
-	lineEnd := len(b)
 	if line {
 		if i := bytes.IndexByte(b, '\n'); i >= 0 {
-			lineEnd = i
+			return i
 		}
 	}
-	var out []byte
-	last := 0
-	for i := 0; i < len(b); i++ {
+	return len(b)
+}
+
+// nextMatch finds the first recorded text of subs in b from i on: where it
+// starts and ends, and its substitution; nil when there is none.
+func nextMatch(b []byte, i int, subs []substitution, lineEnd int) (at, end int, _ *substitution) {
+	for ; i < len(b); i++ {
 		for k := range subs {
 			s := &subs[k]
 			if s.old == "" || b[i] != s.old[0] || s.idOnly && i >= lineEnd || !bytes.HasPrefix(b[i:], []byte(s.old)) {
 				continue
 			}
-			end := i + len(s.old)
-			if s.idOnly && !idBoundary(b, i, end) {
-				continue
+			if end := i + len(s.old); !s.idOnly || idBoundary(b, i, end) {
+				return i, end, s
 			}
-			out = append(out, b[last:i]...)
-			out = append(out, s.new...)
-			last = end
-			i = end - 1
-			break
 		}
 	}
-	if out == nil {
-		return b
-	}
-	return append(out, b[last:]...)
+	return 0, 0, nil
 }
 
 // idBoundary reports whether b[at:end] stands in an id position.
@@ -578,28 +564,49 @@ func idBoundary(b []byte, at, end int) bool {
 // by its live one, the Content-Length fixed if the body's length changed.
 func substitute(dst, raw []byte, subs []substitution) []byte {
 	end := bytes.Index(raw, []byte("\r\n\r\n")) + 4
-	head, body := raw[:end], raw[end:]
-	head = replaceAll(head, subs, true)
-	newBody := replaceAll(body, subs, false)
-	if len(newBody) != len(body) {
-		head = setContentLength(head, len(newBody))
+	dst = appendReplaced(dst[:0], raw[:end], subs, true)
+	head := len(dst)
+	dst = appendReplaced(dst, raw[end:], subs, false)
+	if n := len(dst) - head; n != len(raw)-end {
+		dst = setContentLength(dst, head, n)
 	}
-	dst = append(dst[:0], head...)
-	return append(dst, newBody...)
+	return dst
 }
 
-// setContentLength rewrites a head's Content-Length value.
-func setContentLength(head []byte, n int) []byte {
-	i := bytes.Index(bytes.ToLower(head), []byte("\r\ncontent-length:"))
+// setContentLength rewrites, in place, the Content-Length value in the
+// head msg[:head] to n.
+func setContentLength(msg []byte, head, n int) []byte {
+	const name = "\r\ncontent-length:"
+	i := indexFold(msg[:head], name)
 	if i < 0 {
-		return head
+		return msg
 	}
-	start := i + len("\r\ncontent-length:")
-	end := start + bytes.Index(head[start:], []byte("\r\n"))
-	out := append([]byte(nil), head[:start]...)
-	out = append(out, ' ')
-	out = strconv.AppendInt(out, int64(n), 10)
-	return append(out, head[end:]...)
+	start := i + len(name)
+	end := start + bytes.Index(msg[start:head], []byte("\r\n"))
+	var digits [21]byte
+	value := strconv.AppendInt(append(digits[:0], ' '), int64(n), 10)
+	return slices.Replace(msg, start, end, value...)
+}
+
+// indexFold returns where the lower-case ASCII text sub first occurs in b,
+// letters compared without case; -1 when it does not.
+func indexFold(b []byte, sub string) int {
+	for i := 0; i+len(sub) <= len(b); i++ {
+		k := 0
+		for ; k < len(sub); k++ {
+			c, t := b[i+k], sub[k]
+			if t >= 'a' && t <= 'z' {
+				c |= 0x20 // only a letter's case folds
+			}
+			if c != t {
+				break
+			}
+		}
+		if k == len(sub) {
+			return i
+		}
+	}
+	return -1
 }
 
 // sessionVars are the live values of one session being played. A value is
@@ -611,10 +618,9 @@ type sessionVars struct {
 	live   []string
 }
 
-// substitutions returns the recorded → live pairs step st needs, for the
-// values that came.
-func (sv *sessionVars) substitutions(st *step) []substitution {
-	var subs []substitution
+// substitutions appends to subs the recorded → live pairs step st needs,
+// for the values that came.
+func (sv *sessionVars) substitutions(subs []substitution, st *step) []substitution {
 	for _, k := range st.uses {
 		if v := sv.live[k]; v != "" && v != sv.script.vars[k].recorded {
 			subs = append(subs, substitution{old: sv.script.vars[k].recorded, new: v, idOnly: sv.script.vars[k].short})

@@ -92,6 +92,15 @@ func TestPlaceExtractAndSubstitute(t *testing.T) {
 	if got != want {
 		t.Fatalf("substitute\n%q\nwant\n%q", got, want)
 	}
+	// Into a buffer that held another request, with the header in lower
+	// case and a body that grows past ten times its length in digits.
+	dst := []byte("GET /old HTTP/1.1\r\nHost: old\r\n\r\n")
+	raw = []byte("POST /x HTTP/1.1\r\ncontent-length: 9\r\nx-content-length: 9\r\n\r\n{\"v\":\"a\"}")
+	got = string(substitute(dst, raw, []substitution{{old: `"a"`, new: `"abcdefgh"`}}))
+	want = "POST /x HTTP/1.1\r\ncontent-length: 16\r\nx-content-length: 9\r\n\r\n{\"v\":\"abcdefgh\"}"
+	if got != want {
+		t.Fatalf("substitute into a used buffer\n%q\nwant\n%q", got, want)
+	}
 }
 
 // TestShortIDsAreReplacedInIDPositionsOnly: a short id (20) is replaced as

@@ -1,7 +1,6 @@
 package replay
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -113,7 +112,7 @@ func New(targetURL string, lib *Library, opts ...Option) (*Engine, error) {
 	if c.dial != nil {
 		e.dial = c.dial
 	}
-	e.readers.New = func() any { return &answerReader{br: bufio.NewReaderSize(nil, readBufferSize)} }
+	e.readers.New = func() any { return newAnswerReader() }
 	e.samples.New = func() any { return new(report.Sample) }
 	e.bytes.New = func() any { return new([1]byte) }
 	e.wires.New = func() any { b := make([]byte, 0, 1024); return &b }

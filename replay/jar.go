@@ -53,16 +53,17 @@ func (j *jar) goesTo(c *cookie, site int) bool {
 }
 
 // set stores a Set-Cookie header's cookie from site, or deletes it when it
-// has expired (Max-Age ≤ 0 or Expires in the past).
+// has expired (Max-Age ≤ 0 or Expires in the past). A cookie set again
+// with the value it has costs no allocation.
 func (j *jar) set(header []byte, now time.Time, site int) {
 	c := fasthttp.AcquireCookie()
 	defer fasthttp.ReleaseCookie(c)
 	if err := c.ParseBytes(header); err != nil || len(c.Key()) == 0 {
 		return
 	}
-	path := string(c.Path())
-	if path == "" {
-		path = "/"
+	path := c.Path()
+	if len(path) == 0 {
+		path = []byte("/")
 	}
 	expires := c.Expire()
 	if expires.Equal(fasthttp.CookieExpireUnlimited) {
@@ -72,27 +73,31 @@ func (j *jar) set(header []byte, now time.Time, site int) {
 	switch ma := c.MaxAge(); {
 	case ma > 0:
 		expires, gone = now.Add(time.Duration(ma)*time.Second), false
-	case ma < 0, bytes.Contains(bytes.ToLower(header), []byte("max-age=0")):
+	case ma < 0, indexFold(header, "max-age=0") >= 0: // fasthttp reads Max-Age=0 as none
 		gone = true
-	}
-	var domain string
-	if d := c.Domain(); len(d) > 0 {
-		domain = strings.ToLower(strings.TrimPrefix(string(d), "."))
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	for i := range j.cookies {
-		if string(c.Key()) == j.cookies[i].name && j.cookies[i].path == path && j.cookies[i].site == site {
+		k := &j.cookies[i]
+		if string(c.Key()) == k.name && k.path == string(path) && k.site == site {
 			if gone {
 				j.cookies = append(j.cookies[:i], j.cookies[i+1:]...)
-			} else {
-				j.cookies[i].value, j.cookies[i].expires = string(c.Value()), expires
+				return
 			}
+			if k.value != string(c.Value()) {
+				k.value = string(c.Value())
+			}
+			k.expires = expires
 			return
 		}
 	}
 	if !gone {
-		j.cookies = append(j.cookies, cookie{name: string(c.Key()), value: string(c.Value()), path: path, domain: domain, site: site, expires: expires})
+		var domain string
+		if d := c.Domain(); len(d) > 0 {
+			domain = strings.ToLower(strings.TrimPrefix(string(d), "."))
+		}
+		j.cookies = append(j.cookies, cookie{name: string(c.Key()), value: string(c.Value()), path: string(path), domain: domain, site: site, expires: expires})
 	}
 }
 

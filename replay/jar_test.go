@@ -280,6 +280,31 @@ func TestJarPathsAndExpiry(t *testing.T) {
 	}
 }
 
+// TestJarDeletesOneAndKeepsTheRest: a deletion (Max-Age=0, in any case)
+// removes only its cookie, the one after it keeping its value and expiry;
+// a cookie set again with its value keeps it and takes the new expiry.
+func TestJarDeletesOneAndKeepsTheRest(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	var j jar
+	for _, h := range []string{"a=1", "b=2; Max-Age=30", "c=3", "a=; MAX-AGE=0", "c=3; Max-Age=5"} {
+		j.set([]byte(h), now, 0)
+	}
+	for _, tc := range []struct{ at, want string }{
+		{"0s", "Cookie: b=2; c=3\r\n"},
+		{"6s", "Cookie: b=2\r\n"}, // c's new expiry
+		{"31s", ""},               // b's, kept through the deletion before it
+	} {
+		d, _ := time.ParseDuration(tc.at)
+		if got := string(j.appendHeader(nil, []byte("/"), now.Add(d), 0)); got != tc.want {
+			t.Errorf("at +%s: %q, want %q", tc.at, got, tc.want)
+		}
+	}
+	again := []byte("b=2; Max-Age=30")
+	if n := testing.AllocsPerRun(100, func() { j.set(again, now, 0) }); n != 0 {
+		t.Errorf("a cookie set again with its value: %v allocations", n)
+	}
+}
+
 // TestMissingValuesAreCounted: when a live answer lacks the value a rule
 // takes, the miss is counted for the rule and the request goes out with
 // the recorded value.

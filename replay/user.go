@@ -240,7 +240,7 @@ func (u *user) substitutions(subs []substitution, st *step, sv *sessionVars, fil
 		subs = append(subs, substitution{old: f.recorded, new: u.vals[f.column]})
 	}
 	if sv != nil {
-		subs = append(subs, sv.substitutions(st)...)
+		subs = sv.substitutions(subs, st)
 	}
 	if e.cfg.correlate && !e.cfg.recorded {
 		for _, ec := range st.bodyEchoes {

@@ -47,7 +47,7 @@ func (u *user) connect(st *step, due time.Time, sv *sessionVars) *websocket.Conn
 	// header) replace their recorded ones.
 	var subs []substitution
 	if sv != nil {
-		subs = sv.substitutions(st)
+		subs = sv.substitutions(nil, st)
 	}
 	d := websocket.Dialer{
 		NetDial:          func(_, addr string) (net.Conn, error) { return e.dial(addr) },
@@ -158,7 +158,8 @@ func (u *user) converse(conn *websocket.Conn, active context.Context, stop time.
 	e := u.e
 	ws := st.ws
 	var queue []*reply
-	last := time.Now() // when the latest reply was over, or the connection opened
+	var room [4]substitution // a message's live values, most often without allocating
+	last := time.Now()       // when the latest reply was over, or the connection opened
 	sendTimer, waitTimer := time.NewTimer(time.Hour), time.NewTimer(time.Hour)
 	defer sendTimer.Stop()
 	defer waitTimer.Stop()
@@ -221,7 +222,7 @@ func (u *user) converse(conn *websocket.Conn, active context.Context, stop time.
 			_ = conn.SetWriteDeadline(r.smp.Sent.Add(e.cfg.timeout))
 			payload := f.payload
 			if sv != nil {
-				payload = replaceAll(payload, sv.substitutions(st), false)
+				payload = replaceAll(payload, sv.substitutions(room[:0], st), false)
 			}
 			e.wsSent.Add(1)
 			if err := conn.WriteMessage(f.opcode, payload); err != nil {

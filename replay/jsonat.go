@@ -1,0 +1,223 @@
+package replay
+
+import (
+	"encoding/json"
+	"unicode/utf8"
+)
+
+// jsonAt returns the value at path (object keys and array indices) in the
+// JSON document doc, as correlation takes a live value from an answer: a
+// string's text, or a number's as written. It is false when doc does not
+// begin with a valid JSON value, or when the path is not there or leads
+// to another kind of value.
+//
+// It walks the bytes rather than decoding the document, so that an
+// answer's size costs no allocations: only the value returned is one. What
+// it returns is what decoding into an any with UseNumber and following the
+// path would give (the last of repeated keys, invalid UTF-8 as U+FFFD),
+// which FuzzJSONAt holds it to.
+func jsonAt(doc []byte, path []any) (string, bool) {
+	s := jsonScan{b: doc}
+	s.space()
+	start := s.i
+	if !s.skip() || !json.Valid(doc[start:s.i]) {
+		return "", false
+	}
+	s.i = start
+	for _, e := range path {
+		s.space()
+		var ok bool
+		switch k := e.(type) {
+		case string:
+			ok = s.member(k)
+		case int:
+			ok = s.element(k)
+		}
+		if !ok {
+			return "", false
+		}
+	}
+	s.space()
+	switch c := s.b[s.i]; {
+	case c == '"':
+		from := s.i
+		s.skipString()
+		raw := s.b[from:s.i]
+		v := unquote(raw)
+		return v, v != ""
+	case c == '-' || c >= '0' && c <= '9':
+		from := s.i
+		s.skipScalar()
+		return string(s.b[from:s.i]), true
+	}
+	return "", false
+}
+
+// unquote returns the text of a JSON string literal, raw with its quotes.
+func unquote(raw []byte) string {
+	inner := raw[1 : len(raw)-1]
+	plain := utf8.Valid(inner)
+	for _, c := range inner {
+		if c == '\\' {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		return string(inner)
+	}
+	var v string
+	_ = json.Unmarshal(raw, &v) // valid: the document was checked
+	return v
+}
+
+// jsonScan walks a JSON document that json.Valid has passed.
+type jsonScan struct {
+	b []byte
+	i int
+}
+
+func (s *jsonScan) space() {
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
+			return
+		}
+	}
+}
+
+// skip moves past one value, and says whether there was one to move past.
+// It does not check the value: json.Valid does.
+func (s *jsonScan) skip() bool {
+	s.space()
+	if s.i >= len(s.b) {
+		return false
+	}
+	switch s.b[s.i] {
+	case '"':
+		s.skipString()
+	case '{', '[':
+		depth := 0
+		for s.i < len(s.b) {
+			switch s.b[s.i] {
+			case '"':
+				s.skipString()
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+			}
+			s.i++
+			if depth == 0 {
+				break
+			}
+		}
+	default:
+		s.skipScalar()
+	}
+	return true
+}
+
+// skipString moves past a string literal, its opening quote at s.i, or to
+// the end of an unterminated one.
+func (s *jsonScan) skipString() {
+	for s.i++; s.i < len(s.b); s.i++ {
+		switch s.b[s.i] {
+		case '\\':
+			s.i++
+		case '"':
+			s.i++
+			return
+		}
+	}
+	s.i = len(s.b)
+}
+
+func (s *jsonScan) skipScalar() {
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case ',', '}', ']', ' ', '\t', '\n', '\r':
+			return
+		}
+		s.i++
+	}
+}
+
+// member moves to the value of key in the object at s.i: of its last
+// occurrence, as decoding keeps.
+func (s *jsonScan) member(key string) bool {
+	if s.b[s.i] != '{' {
+		return false
+	}
+	s.i++
+	found := -1
+	for {
+		s.space()
+		if s.b[s.i] == '}' {
+			break
+		}
+		from := s.i
+		s.skipString()
+		raw := s.b[from:s.i]
+		s.space()
+		s.i++ // the colon
+		s.space()
+		if keyIs(raw, key) {
+			found = s.i
+		}
+		s.skip()
+		s.space()
+		if s.b[s.i] == ',' {
+			s.i++
+		}
+	}
+	if found < 0 {
+		return false
+	}
+	s.i = found
+	return true
+}
+
+// keyIs reports whether the string literal raw says key. Only a key with
+// an escape or invalid UTF-8 is decoded to be compared (it allocates).
+func keyIs(raw []byte, key string) bool {
+	inner := raw[1 : len(raw)-1]
+	ascii := true
+	for _, c := range inner {
+		if c == '\\' {
+			return unquote(raw) == key
+		}
+		if c >= utf8.RuneSelf {
+			ascii = false
+		}
+	}
+	if !ascii && !utf8.Valid(inner) {
+		return unquote(raw) == key
+	}
+	return string(inner) == key
+}
+
+// element moves to element n of the array at s.i.
+func (s *jsonScan) element(n int) bool {
+	if s.b[s.i] != '[' || n < 0 {
+		return false
+	}
+	s.i++
+	for k := 0; ; k++ {
+		s.space()
+		if s.b[s.i] == ']' {
+			return false
+		}
+		if k == n {
+			return true
+		}
+		s.skip()
+		s.space()
+		if s.b[s.i] == ',' {
+			s.i++
+		}
+	}
+}
