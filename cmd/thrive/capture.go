@@ -76,8 +76,8 @@ flight finish, closes WebSockets, writes every open session and prints a summary
 	parsedFlag(fl, opts, "redact-header", "also redact this `header`'s values (repeatable; headers named *-Key, *-Token, *-Secret are redacted already)", func(h string) (capture.Option, error) {
 		return capture.WithRedactHeaders(h), nil
 	})
-	sizeFlag(fl, &f.maxBody, "max-body", "1MiB", "keep at most this much of each body (the rest: size and SHA-256)")
-	sizeFlag(fl, &f.buffer, "buffer", "512MiB", "body bytes held for unwritten sessions before exchanges are dropped")
+	sizeFlag(fl, &f.maxBody, "max-body", "1MiB", "keep at most this `size` of each body (the rest: size and SHA-256)")
+	sizeFlag(fl, &f.buffer, "buffer", "512MiB", "the `size` of the bodies held for unwritten sessions before exchanges are dropped")
 	fl.Func("rotate", "start a new file at this `size` (100MB) or age (1h)", func(s string) (err error) {
 		f.sink.RotateEvery, f.sink.RotateSize, err = capture.ParseRotate(s)
 		return err

@@ -106,7 +106,7 @@ users or run times are compared with a warning that says what differs.`,
 	}
 	cmd.Flags().StringVar(&noise, "noise", "", "a second run of the baseline: changes within its own run-to-run change are not flagged")
 	valueFlag(cmd.Flags(), &maxRegression, "max-regression", "the largest significant p95 slow-down that is not a regression, a `share` (default 10%)", report.ParseShare)
-	cmd.Flags().Func("format", "text, markdown (for a pull request) or json (default text)", func(s string) error {
+	cmd.Flags().Func("format", "`text|markdown|json`: markdown for a pull request (default text)", func(s string) error {
 		if format = s; s != "text" && s != "markdown" && s != "json" {
 			return errors.New("want text, markdown or json")
 		}
