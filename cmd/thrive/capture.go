@@ -66,7 +66,7 @@ flight finish, closes WebSockets, writes every open session and prints a summary
 	fl, opts := cmd.Flags(), &f.opts
 	fl.StringVar(&f.rec.Listen, "listen", "127.0.0.1:9000", "address to listen on (:9000 for every interface)")
 	fl.StringVar(&f.target, "target", "", "the backend's URL (http or https): a reverse proxy in front of it; without, a forward proxy")
-	fl.StringVarP(&f.sink.Path, "out", "o", "capture.thrv", "the trace file to write")
+	fl.StringVarP(&f.sink.Path, "out", "o", defaultTrace, "the trace file to write")
 	valueFlag(fl, &f.rules, "rules", "YAML `file` of profile rules (see --print-rules)", capture.LoadRulesFile)
 	fl.BoolVar(&f.printRules, "print-rules", false, "print the built-in profile rules as YAML and exit")
 	fl.StringSliceVar(&f.cookies, "session-cookie", capture.DefaultSessionCookies(), "cookie names that key sessions")
