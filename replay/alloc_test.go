@@ -6,6 +6,8 @@ import (
 	"bytes"
 	"context"
 	"net"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -165,5 +167,38 @@ func TestSendPathsAllocations(t *testing.T) {
 				t.Errorf("%s: %v allocations per pass, want %v at most", tc.name, n, tc.most)
 			}
 		})
+	}
+}
+
+// TestJSONAtAllocates only the value it returns, whatever the document's
+// size.
+func TestJSONAtAllocates(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(`{"items":[`)
+	for i := range 200 {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(`{"id":` + strconv.Itoa(i) + `,"name":"project number ` + strconv.Itoa(i) + `","tags":["a","b"]}`)
+	}
+	b.WriteString(`],"next":"/api/items/?page=2"}`)
+	doc, path := []byte(b.String()), []any{"items", 150, "id"}
+	if v, ok := jsonAt(doc, path); v != "150" || !ok {
+		t.Fatalf("%q %v", v, ok)
+	}
+	if n := testing.AllocsPerRun(50, func() { jsonAt(doc, path) }); n > 1 {
+		t.Errorf("%v allocations for a %d-byte answer, want 1 (the value)", n, len(doc))
+	}
+}
+
+// TestJarSetsAgainForNothing: a cookie set again with the value it has (a
+// session cookie every answer repeats) costs no allocation.
+func TestJarSetsAgainForNothing(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	var j jar
+	again := []byte("b=2; Max-Age=30")
+	j.set(again, now, 0)
+	if n := testing.AllocsPerRun(100, func() { j.set(again, now, 0) }); n != 0 {
+		t.Errorf("a cookie set again with its value: %v allocations", n)
 	}
 }

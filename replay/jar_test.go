@@ -299,10 +299,6 @@ func TestJarDeletesOneAndKeepsTheRest(t *testing.T) {
 			t.Errorf("at +%s: %q, want %q", tc.at, got, tc.want)
 		}
 	}
-	again := []byte("b=2; Max-Age=30")
-	if n := testing.AllocsPerRun(100, func() { j.set(again, now, 0) }); n != 0 {
-		t.Errorf("a cookie set again with its value: %v allocations", n)
-	}
 }
 
 // TestMissingValuesAreCounted: when a live answer lacks the value a rule

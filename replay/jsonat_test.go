@@ -100,27 +100,6 @@ func TestJSONAt(t *testing.T) {
 	}
 }
 
-// TestJSONAtAllocates only the value it returns, whatever the document's
-// size.
-func TestJSONAtAllocates(t *testing.T) {
-	var b strings.Builder
-	b.WriteString(`{"items":[`)
-	for i := range 200 {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(`{"id":` + strconv.Itoa(i) + `,"name":"project number ` + strconv.Itoa(i) + `","tags":["a","b"]}`)
-	}
-	b.WriteString(`],"next":"/api/items/?page=2"}`)
-	doc, path := []byte(b.String()), []any{"items", 150, "id"}
-	if v, ok := jsonAt(doc, path); v != "150" || !ok {
-		t.Fatalf("%q %v", v, ok)
-	}
-	if n := testing.AllocsPerRun(50, func() { jsonAt(doc, path) }); n > 1 {
-		t.Errorf("%v allocations for a %d-byte answer, want 1 (the value)", n, len(doc))
-	}
-}
-
 // FuzzJSONAt holds the walk to decoding: on a valid document both give
 // the same; on any other, the walk finds nothing that decoding would not.
 func FuzzJSONAt(f *testing.F) {
