@@ -132,7 +132,8 @@ func TestSendPathsAllocations(t *testing.T) {
 		{"correlation", cookie, corr, 1, nil, 1},
 		{"users file", cookie, withSecret, 0, []Option{WithUsers(users)}, 0},
 		{"second site", cookie, twoSites, 1, []Option{WithOrigin("http://api.test", other)}, 0},
-		{"shared pool", cookie, corr, 0, []Option{WithSharedPool()}, 5}, // fasthttp.HostClient.Do allocates 4
+		{"shared pool", cookie, corr, 0, []Option{WithSharedPool()}, 5},              // fasthttp.HostClient.Do allocates 4
+		{"shared pool, correlation", cookie, corr, 1, []Option{WithSharedPool()}, 9}, // 8 of them fasthttp's, for two requests
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			lib := FromSessions(tc.ss)

@@ -2,6 +2,7 @@ package replay
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -215,6 +216,12 @@ func newAnswerReader() *answerReader {
 	ar := &answerReader{br: bufio.NewReaderSize(nil, readBufferSize)}
 	ar.peek = ar.resp.Header.Peek
 	return ar
+}
+
+// wireReader reads back a request written out, for fasthttp to parse.
+type wireReader struct {
+	r  bytes.Reader
+	br *bufio.Reader
 }
 
 // got, when set, is given the answer's body and headers.

@@ -1,6 +1,7 @@
 package replay
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -54,6 +55,7 @@ type Engine struct {
 	unfilled       [][]bool
 	unfilledFailed atomic.Int64
 	wires          sync.Pool // *[]byte: a request with the user's cookies added
+	wireReaders    sync.Pool // *wireReader: a substituted request read back for the shared pool
 	connsMu        sync.Mutex
 	conns          map[net.Conn]struct{} // every open connection of the users
 	cut            atomic.Bool
@@ -116,6 +118,7 @@ func New(targetURL string, lib *Library, opts ...Option) (*Engine, error) {
 	e.samples.New = func() any { return new(report.Sample) }
 	e.bytes.New = func() any { return new([1]byte) }
 	e.wires.New = func() any { b := make([]byte, 0, 1024); return &b }
+	e.wireReaders.New = func() any { return &wireReader{br: bufio.NewReader(nil)} }
 	e.names = e.siteNames()
 	e.raw = e.prepare()
 	if c.sharedPool {

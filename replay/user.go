@@ -1,7 +1,6 @@
 package replay
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -410,8 +409,18 @@ func (u *user) sendShared(hc *fasthttp.HostClient, site int, st *step, raw []byt
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
 	if len(subs) > 0 {
-		// The request as it goes on the wire, with the values replaced.
-		if err := req.Read(bufio.NewReader(bytes.NewReader(substitute(nil, raw, subs)))); err != nil {
+		// The request as it goes on the wire, with the values replaced,
+		// read back through pooled buffers (Read copies what it needs).
+		sub, _ := e.wires.Get().(*[]byte)
+		*sub = substitute(*sub, raw, subs)
+		wr, _ := e.wireReaders.Get().(*wireReader)
+		wr.r.Reset(*sub)
+		wr.br.Reset(&wr.r)
+		err := req.Read(wr.br)
+		wr.br.Reset(nil)
+		e.wireReaders.Put(wr)
+		e.wires.Put(sub)
+		if err != nil {
 			return time.Time{}, 0, err
 		}
 	} else {
