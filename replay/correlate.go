@@ -491,14 +491,7 @@ type substitution struct {
 // wins where several match. line says b is a request's head, in which ids
 // are replaced in the request line only.
 func appendReplaced(dst, b []byte, subs []substitution, line bool) []byte {
-	lineEnd := sortSubs(b, subs, line)
-	last := 0
-	for at, end, s := nextMatch(b, 0, subs, lineEnd); s != nil; at, end, s = nextMatch(b, end, subs, lineEnd) {
-		dst = append(dst, b[last:at]...)
-		dst = append(dst, s.new...)
-		last = end
-	}
-	return append(dst, b[last:]...)
+	return appendReplacedFrom(dst, b, 0, subs, sortSubs(b, subs, line))
 }
 
 // replaceAll is appendReplaced into a new slice, or b itself when nothing
@@ -507,10 +500,23 @@ func replaceAll(b []byte, subs []substitution, line bool) []byte {
 	if len(subs) == 0 {
 		return b
 	}
-	if _, _, s := nextMatch(b, 0, subs, sortSubs(b, subs, line)); s == nil {
+	lineEnd := sortSubs(b, subs, line)
+	at, _, s := nextMatch(b, 0, subs, lineEnd)
+	if s == nil {
 		return b
 	}
-	return appendReplaced(nil, b, subs, line)
+	return appendReplacedFrom(append(make([]byte, 0, len(b)), b[:at]...), b, at, subs, lineEnd)
+}
+
+// appendReplacedFrom appends b[from:] to dst, replaced, its subs sorted.
+func appendReplacedFrom(dst, b []byte, from int, subs []substitution, lineEnd int) []byte {
+	last := from
+	for at, end, s := nextMatch(b, from, subs, lineEnd); s != nil; at, end, s = nextMatch(b, end, subs, lineEnd) {
+		dst = append(dst, b[last:at]...)
+		dst = append(dst, s.new...)
+		last = end
+	}
+	return append(dst, b[last:]...)
 }
 
 // sortSubs puts the longest recorded texts first, and returns where b's
