@@ -19,3 +19,11 @@ func WithLoopBacklog(n int) Option {
 		return nil
 	}
 }
+
+// Stopping reports whether Run has begun to stop: idle connections close
+// from then on.
+func (c *Capture) Stopping() bool {
+	c.connMu.Lock()
+	defer c.connMu.Unlock()
+	return c.stopping
+}

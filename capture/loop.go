@@ -507,7 +507,9 @@ func (l *lconn) answerEnd() bool {
 	l.reused = true
 	l.paused = false
 	l.waitFor(l.lp.c.cfg.clientIdle)
-	if !l.setBusy(false) {
+	// A next request read in already was sent before the stop: it is
+	// served, as the goroutine relay does.
+	if l.client.InboundBuffered() == 0 && !l.setBusy(false) {
 		l.closeBoth() // the capture is stopping
 		return true
 	}

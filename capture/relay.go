@@ -207,7 +207,10 @@ func (k *conn) serve() {
 	k.cw = bufio.NewWriterSize(k.client, ioBufferSize)
 	k.buf = make([]byte, ioBufferSize)
 	for {
-		if !k.setState(stateIdle) {
+		// A request the client sent before the capture began to stop, and
+		// the proxy has read in already, is served: only a connection with
+		// nothing of a next request is idle.
+		if k.cr.Buffered() == 0 && !k.setState(stateIdle) {
 			return
 		}
 		k.idleDeadline()
