@@ -117,6 +117,13 @@ type sessionizer struct {
 	dirty      map[*session]bool
 }
 
+// loginSettle is how long after a login's answer a request without what it
+// gave may still be its client's: until the answer, the client cannot send
+// it, and a browser sends requests it had queued without it a little after
+// (headless Chromium's favicon, 16 ms after the answer reached the proxy
+// under -race on two cores).
+const loginSettle = time.Second
+
 func newSessionizer(cookies []string, idle, maxAge time.Duration, idPrefix string) *sessionizer {
 	return &sessionizer{cookies: cookies, idle: idle, maxAge: maxAge, idPrefix: idPrefix, open: map[string]*session{},
 		given: map[string]*session{}, conns: map[uint64]*clientConn{}}
@@ -273,12 +280,8 @@ func (sz *sessionizer) complete(r *record) {
 		r.session = s
 	}
 	s.inflight--
-	for s.movedTo != nil && r.start.Before(s.movedAt) && (!s.byLogin || r.conn == 0 && r.newKey == "" && login == "") {
-		// A login's move takes along what was in flight only where no
-		// connection tells whose it was, and never another login.
-		s = s.movedTo
-	}
 	var cs *clientConn
+	followed := false
 	if r.conn != 0 {
 		cs = sz.conns[r.conn]
 		if cs == nil {
@@ -286,6 +289,17 @@ func (sz *sessionizer) complete(r *record) {
 			sz.conns[r.conn] = cs
 		}
 		cs.last = maxTime(cs.last, r.end)
+	}
+	for s.movedTo != nil && r.start.Before(s.movedAt) &&
+		(!s.byLogin || (cs == nil || cs.sess == nil) && r.newKey == "" && login == "") {
+		// A login's move takes along a request sent before its answer
+		// gave the session (a favicon fetched on a second connection while
+		// the page logs in) where no connection tells whose it was, as
+		// login does with those complete already; never another login.
+		// Such a request stays among its connection's anonymous ones: an
+		// identity the connection carries later still takes it.
+		followed = followed || s.byLogin
+		s = s.movedTo
 	}
 	if s.anonymous() {
 		if cs != nil && cs.sess != nil && !cs.sess.done && !cs.sess.ending {
@@ -316,7 +330,7 @@ func (sz *sessionizer) complete(r *record) {
 	sz.pend(s, r)
 	s.last = maxTime(s.last, r.end)
 	if cs != nil {
-		if s.anonymous() {
+		if s.anonymous() || followed && cs.sess == nil {
 			cs.anon = append(cs.anon, r)
 		} else {
 			if cs.sess != s {
@@ -374,7 +388,11 @@ func (sz *sessionizer) login(anon *session, r *record, cs *clientConn, newKey st
 		clear(anon.records[len(kept):])
 		anon.records = kept
 	}
-	anon.movedTo, anon.movedAt, anon.byLogin = target, r.start, true
+	given := r.ttfb
+	if given.IsZero() {
+		given = r.end
+	}
+	anon.movedTo, anon.movedAt, anon.byLogin = target, given.Add(loginSettle), true
 	return target
 }
 

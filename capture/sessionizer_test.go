@@ -96,6 +96,69 @@ func TestSessionizerLogoutAndMaxAge(t *testing.T) {
 	}
 }
 
+// TestSessionizerLoginInFlight: a page logs in as it loads, and the
+// browser fetches its favicon on a second connection before the login's
+// answer gives it the cookie, and a request it queued goes out without
+// the cookie just after the answer. Both are that visit's; a request
+// without the cookie a second later is not, and a favicon whose
+// connection goes on to carry another user's cookie is that user's.
+func TestSessionizerLoginInFlight(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	ms := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Millisecond) }
+	sz := newSessionizer(DefaultSessionCookies(), time.Minute, time.Hour, "t")
+	ua := hdr("User-Agent", "browser")
+	start := func(conn uint64, at int, url string, req []traces.Header) *record {
+		r := &record{start: ms(at), method: "GET", url: url, status: 200, conn: conn}
+		r.key = sz.requestKey(req, "10.0.0.1")
+		sz.begin(r)
+		return r
+	}
+	end := func(r *record, ttfb, at int, resp []traces.Header) {
+		r.ttfb, r.end = ms(ttfb), ms(at)
+		if resp != nil {
+			r.newKey, r.ends = sz.answerKey(resp, r.key)
+		}
+		sz.complete(r)
+	}
+	end(start(1, 0, "/", ua), 5, 10, nil)
+	login := start(1, 100, "/login", ua)
+	favicon := start(2, 110, "/favicon.ico", ua)
+	other := start(3, 115, "/favicon.ico?other", ua)
+	end(login, 150, 160, hdr("Set-Cookie", "connect.sid=A; Path=/; HttpOnly"))
+	end(favicon, 170, 180, nil)
+	end(start(1, 200, "/api", hdr("Cookie", "connect.sid=A")), 210, 220, nil)
+	queued := start(5, 170, "/manifest.json", ua) // queued before the answer, sent without the cookie
+	end(queued, 175, 180, nil)
+	late := start(4, 1300, "/robots.txt", ua) // a second after the answer, without the cookie
+	end(late, 1310, 1320, nil)
+	end(other, 1330, 1340, nil)
+	end(start(3, 1400, "/b", hdr("Cookie", "connect.sid=B")), 1410, 1420, nil) // connection 3 was B's
+
+	got := map[string]string{}
+	for _, s := range sz.sweep(t0.Add(time.Hour), true) {
+		if len(s.records) > 0 {
+			var u []string
+			for _, ex := range s.build().Exchanges {
+				u = append(u, ex.URL)
+			}
+			got[s.key] = strings.Join(u, " ")
+		}
+	}
+	want := map[string]string{
+		"cookie:connect.sid=A":   "/ /login /favicon.ico /manifest.json /api",
+		"cookie:connect.sid=B":   "/favicon.ico?other /b",
+		"ip:10.0.0.1 ua:browser": "/robots.txt",
+	}
+	if len(got) != len(want) {
+		t.Fatalf("sessions %v, want %v", got, want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s holds %q, want %q", k, got[k], v)
+		}
+	}
+}
+
 func TestBuildTiming(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	s := &session{id: "x", key: "k", records: []*record{

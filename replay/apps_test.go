@@ -340,6 +340,11 @@ func TestGraphQLShopInChromium(t *testing.T) {
 	const contexts = 2
 	sessions := recordBrowsers(t, shop.URL, contexts, "done")
 	if len(sessions) != contexts || shop.Counts.Get("br") == 0 {
+		for _, s := range sessions {
+			for _, ex := range s.Exchanges {
+				t.Logf("session %s (%s): %s %s %d %v +%v", s.ID, s.Client, ex.Method, ex.URL, ex.Status, s.Start.Add(ex.Offset).Format("15:04:05.000"), ex.Duration)
+			}
+		}
 		t.Fatalf("%d sessions of %d contexts; the shop counted %s", len(sessions), contexts, shop.Counts.String())
 	}
 	shop.Counts.Reset()
