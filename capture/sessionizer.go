@@ -69,6 +69,10 @@ type session struct {
 	movedTo *session
 	movedAt time.Time
 	byLogin bool // moved by a login, not merged
+	// logins are the logins made from this anonymous session, and login
+	// the one that opened this session, if one did: see settle.
+	logins []*loginWindow
+	login  *loginWindow
 	// pending are the records added since the journal last took this
 	// session's (with a journal only).
 	pending []*record
@@ -76,6 +80,20 @@ type session struct {
 
 // anonymous reports a session keyed by the client's address only.
 func (s *session) anonymous() bool { return strings.HasPrefix(s.key, "ip:") }
+
+// loginWindow is a login made from the anonymous session from, which
+// opened the session to: a request of from that began after the login
+// and up to loginSettle after its answer may be to's client sending what it
+// had queued before it had what the answer gave.
+type loginWindow struct {
+	from, to    *session
+	begin, upTo time.Time
+}
+
+// loginSettle is how long after a login's answer a request without what it
+// gave may still be its client's: headless Chromium sends a page's favicon
+// so, 16 ms after the answer reached the proxy (under -race on two cores).
+const loginSettle = time.Second
 
 // clientConn is what the sessionizer knows of a client connection: the
 // identified session it carried last, and its anonymous exchanges so far,
@@ -116,13 +134,6 @@ type sessionizer struct {
 	journaling bool
 	dirty      map[*session]bool
 }
-
-// loginSettle is how long after a login's answer a request without what it
-// gave may still be its client's: until the answer, the client cannot send
-// it, and a browser sends requests it had queued without it a little after
-// (headless Chromium's favicon, 16 ms after the answer reached the proxy
-// under -race on two cores).
-const loginSettle = time.Second
 
 func newSessionizer(cookies []string, idle, maxAge time.Duration, idPrefix string) *sessionizer {
 	return &sessionizer{cookies: cookies, idle: idle, maxAge: maxAge, idPrefix: idPrefix, open: map[string]*session{},
@@ -280,8 +291,12 @@ func (sz *sessionizer) complete(r *record) {
 		r.session = s
 	}
 	s.inflight--
+	for s.movedTo != nil && r.start.Before(s.movedAt) && (!s.byLogin || r.conn == 0 && r.newKey == "" && login == "") {
+		// A login's move takes along what was in flight only where no
+		// connection tells whose it was, and never another login.
+		s = s.movedTo
+	}
 	var cs *clientConn
-	followed := false
 	if r.conn != 0 {
 		cs = sz.conns[r.conn]
 		if cs == nil {
@@ -289,17 +304,6 @@ func (sz *sessionizer) complete(r *record) {
 			sz.conns[r.conn] = cs
 		}
 		cs.last = maxTime(cs.last, r.end)
-	}
-	for s.movedTo != nil && r.start.Before(s.movedAt) &&
-		(!s.byLogin || (cs == nil || cs.sess == nil) && r.newKey == "" && login == "") {
-		// A login's move takes along a request sent before its answer
-		// gave the session (a favicon fetched on a second connection while
-		// the page logs in) where no connection tells whose it was, as
-		// login does with those complete already; never another login.
-		// Such a request stays among its connection's anonymous ones: an
-		// identity the connection carries later still takes it.
-		followed = followed || s.byLogin
-		s = s.movedTo
 	}
 	if s.anonymous() {
 		if cs != nil && cs.sess != nil && !cs.sess.done && !cs.sess.ending {
@@ -330,7 +334,7 @@ func (sz *sessionizer) complete(r *record) {
 	sz.pend(s, r)
 	s.last = maxTime(s.last, r.end)
 	if cs != nil {
-		if s.anonymous() || followed && cs.sess == nil {
+		if s.anonymous() {
 			cs.anon = append(cs.anon, r)
 		} else {
 			if cs.sess != s {
@@ -388,12 +392,60 @@ func (sz *sessionizer) login(anon *session, r *record, cs *clientConn, newKey st
 		clear(anon.records[len(kept):])
 		anon.records = kept
 	}
+	anon.movedTo, anon.movedAt, anon.byLogin = target, r.start, true
 	given := r.ttfb
 	if given.IsZero() {
 		given = r.end
 	}
-	anon.movedTo, anon.movedAt, anon.byLogin = target, given.Add(loginSettle), true
+	w := &loginWindow{from: anon, to: target, begin: r.start, upTo: given.Add(loginSettle)}
+	anon.logins = append(anon.logins, w)
+	if target.login == nil {
+		target.login = w
+	}
 	return target
+}
+
+// settle is called as s ends. A request left in an anonymous session that
+// no connection or value tied to anyone, and that began within a login's
+// window, goes to that login's session: the favicon a browser fetched on
+// a second connection as its page logged in is that visit's, not a visit
+// of its own. The choice waits until now because a later login takes such
+// requests first (clients sharing an address and User-Agent cannot be
+// told apart otherwise). Callers hold mu.
+func (sz *sessionizer) settle(s *session) {
+	if s.anonymous() {
+		for _, w := range slices.Backward(s.logins) {
+			sz.settleWindow(w)
+		}
+		s.logins = nil
+	} else if w := s.login; w != nil {
+		sz.settleWindow(w)
+		s.login = nil
+	}
+}
+
+// settleWindow moves the requests of w's anonymous session that began in
+// it to its login's session, while neither has ended. Callers hold mu.
+func (sz *sessionizer) settleWindow(w *loginWindow) {
+	if w.from.done || w.to.done {
+		return
+	}
+	// Records join an anonymous session as they end: only the tail that
+	// ended after the login began can have begun in its window.
+	recs := w.from.records
+	i := len(recs)
+	for i > 0 && !recs[i-1].end.Before(w.begin) {
+		i--
+	}
+	tail := slices.DeleteFunc(recs[i:], func(m *record) bool {
+		cs := sz.conns[m.conn]
+		if m.start.Before(w.begin) || m.start.After(w.upTo) || m.newKey != "" || cs != nil && cs.sess != nil {
+			return false
+		}
+		sz.move(m, w.to)
+		return true
+	})
+	w.from.records = recs[:i+len(tail)]
 }
 
 // adopt moves the anonymous requests a connection carried so far to s, the
@@ -460,6 +512,12 @@ func maxTime(a, b time.Time) time.Time {
 	return a
 }
 
+// over reports whether s ends at now (see sweep).
+func (sz *sessionizer) over(s *session, now time.Time, all bool) bool {
+	quiet := s.inflight == 0 && (s.ending || now.Sub(s.last) >= sz.idle)
+	return all || quiet || now.Sub(s.first) >= sz.maxAge
+}
+
 // sweep ends the sessions that are over at now: idle for the idle time, or
 // ending, with nothing in flight; or older than the longest session, in
 // flight or not. With all set, it ends every session. It returns them.
@@ -467,13 +525,17 @@ func (sz *sessionizer) sweep(now time.Time, all bool) []*session {
 	sz.mu.Lock()
 	defer sz.mu.Unlock()
 	var over []*session
+	for _, s := range sz.open {
+		if !s.done && sz.over(s, now, all) {
+			sz.settle(s)
+		}
+	}
 	for k, s := range sz.open {
 		if s.done {
 			delete(sz.open, k) // another key of a session ended below
 			continue
 		}
-		quiet := s.inflight == 0 && (s.ending || now.Sub(s.last) >= sz.idle)
-		if all || quiet || now.Sub(s.first) >= sz.maxAge {
+		if sz.over(s, now, all) {
 			s.done = true
 			delete(sz.dirty, s)
 			for _, sk := range s.keys {
