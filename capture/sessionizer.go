@@ -398,6 +398,11 @@ func (sz *sessionizer) login(anon *session, r *record, cs *clientConn, newKey st
 		given = r.end
 	}
 	w := &loginWindow{from: anon, to: target, begin: r.start, upTo: given.Add(loginSettle)}
+	if n := len(anon.logins); n >= 8 && n&(n-1) == 0 {
+		// Drop the windows of logins whose sessions have ended, now and
+		// then: an address many users log in from keeps only the live ones.
+		anon.logins = slices.DeleteFunc(anon.logins, func(w *loginWindow) bool { return w.to == nil })
+	}
 	anon.logins = append(anon.logins, w)
 	if target.login == nil {
 		target.login = w
@@ -416,10 +421,12 @@ func (sz *sessionizer) settle(s *session) {
 	if s.anonymous() {
 		for _, w := range slices.Backward(s.logins) {
 			sz.settleWindow(w)
+			w.from, w.to = nil, nil // neither session is held for the other's sake
 		}
 		s.logins = nil
 	} else if w := s.login; w != nil {
 		sz.settleWindow(w)
+		w.from, w.to = nil, nil
 		s.login = nil
 	}
 }
@@ -427,7 +434,7 @@ func (sz *sessionizer) settle(s *session) {
 // settleWindow moves the requests of w's anonymous session that began in
 // it to its login's session, while neither has ended. Callers hold mu.
 func (sz *sessionizer) settleWindow(w *loginWindow) {
-	if w.from.done || w.to.done {
+	if w.from == nil || w.from.done || w.to.done {
 		return
 	}
 	// Records join an anonymous session as they end: only the tail that

@@ -1,6 +1,7 @@
 package capture
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -183,5 +184,35 @@ func TestBuildTiming(t *testing.T) {
 	}
 	if !ts.Start.Equal(t0) {
 		t.Fatalf("start %v", ts.Start)
+	}
+}
+
+// TestSessionizerLoginWindowsEnd: an address many users log in from, over
+// hours, keeps the windows of only the logins whose sessions are open.
+func TestSessionizerLoginWindowsEnd(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	sz := newSessionizer(DefaultSessionCookies(), time.Minute, 24*time.Hour, "t")
+	ua := hdr("User-Agent", "browser")
+	var anon *session
+	for i := range 1000 {
+		at := t0.Add(time.Duration(i) * 10 * time.Second)
+		page := exchange(sz, at, "/", ua, nil) // keeps the anonymous session open
+		anon = page.owner
+		exchange(sz, at.Add(time.Second), "/login", ua, hdr("Set-Cookie", fmt.Sprintf("connect.sid=S%d; Path=/; HttpOnly", i)))
+		sz.sweep(at.Add(2*time.Second), false)
+	}
+	if anon.done || !anon.anonymous() {
+		t.Fatalf("the anonymous session ended or is %s", anon.key)
+	}
+	live := 0
+	for _, w := range anon.logins {
+		if w.to != nil {
+			live++
+		}
+	}
+	// About 7 logins' sessions are open at a time (a minute idle, one
+	// login every 10 s); the rest were dropped.
+	if live > 8 || len(anon.logins) > 32 {
+		t.Fatalf("the anonymous session holds %d login windows, %d of them live", len(anon.logins), live)
 	}
 }
