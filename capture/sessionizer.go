@@ -380,17 +380,8 @@ func (sz *sessionizer) login(anon *session, r *record, cs *clientConn, newKey st
 	if cs != nil {
 		sz.adopt(cs, target)
 	}
-	if !anon.done && len(anon.records) > 0 {
-		kept := anon.records[:0]
-		for _, m := range anon.records {
-			if c := sz.conns[m.conn]; m.conn == 0 || c == nil || c.sess == nil {
-				sz.move(m, target)
-			} else {
-				kept = append(kept, m)
-			}
-		}
-		clear(anon.records[len(kept):])
-		anon.records = kept
+	if !anon.done {
+		sz.moveUntied(anon, 0, target, func(*record) bool { return true })
 	}
 	anon.movedTo, anon.movedAt, anon.byLogin = target, r.start, true
 	given := r.ttfb
@@ -444,15 +435,22 @@ func (sz *sessionizer) settleWindow(w *loginWindow) {
 	for i > 0 && !recs[i-1].end.Before(w.begin) {
 		i--
 	}
-	tail := slices.DeleteFunc(recs[i:], func(m *record) bool {
-		cs := sz.conns[m.conn]
-		if m.start.Before(w.begin) || m.start.After(w.upTo) || m.newKey != "" || cs != nil && cs.sess != nil {
+	sz.moveUntied(w.from, i, w.to, func(m *record) bool {
+		return !m.start.Before(w.begin) && !m.start.After(w.upTo) && m.newKey == ""
+	})
+}
+
+// moveUntied moves the records of from, from index i on, that take and
+// whose connection never carried an identity, to to. Callers hold mu.
+func (sz *sessionizer) moveUntied(from *session, i int, to *session, take func(*record) bool) {
+	tail := slices.DeleteFunc(from.records[i:], func(m *record) bool {
+		if cs := sz.conns[m.conn]; cs != nil && cs.sess != nil || !take(m) {
 			return false
 		}
-		sz.move(m, w.to)
+		sz.move(m, to)
 		return true
 	})
-	w.from.records = recs[:i+len(tail)]
+	from.records = from.records[:i+len(tail)]
 }
 
 // adopt moves the anonymous requests a connection carried so far to s, the
@@ -533,7 +531,7 @@ func (sz *sessionizer) sweep(now time.Time, all bool) []*session {
 	defer sz.mu.Unlock()
 	var over []*session
 	for _, s := range sz.open {
-		if !s.done && sz.over(s, now, all) {
+		if (s.login != nil || len(s.logins) > 0) && !s.done && sz.over(s, now, all) {
 			sz.settle(s)
 		}
 	}
