@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"hash/crc32"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -190,20 +192,32 @@ func TestFlippedBytes(t *testing.T) {
 	}
 }
 
-// TestVersionOneFilesStillRead: a version 1 file (no end record) reads
-// whole, as before.
-func TestVersionOneFilesStillRead(t *testing.T) {
+// TestOlderVersionsStillRead: files written by thrive before format version
+// 3 (testdata/v2.thrv, the layout's sessions as that thrive wrote them) read
+// whole, with nothing placed; and as version 1 (no end record), as before.
+func TestOlderVersionsStillRead(t *testing.T) {
 	l := newLayout(t)
-	v1 := bytes.Clone(l.file[:len(l.file)-24]) // no end record
+	v2, err := os.ReadFile("testdata/v2.thrv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v1 := bytes.Clone(v2[:len(v2)-24]) // no end record
 	v1[4] = 1
 	// The header's checksum covers the version.
 	n := binary.LittleEndian.Uint32(v1[6:])
 	binary.LittleEndian.PutUint32(v1[10+n:], crc32.Checksum(v1[4:10+n], crc32.MakeTable(crc32.Castagnoli)))
-	got, err := readAll(t, v1)
-	if err != nil {
-		t.Fatal(err)
+	for _, tc := range []struct {
+		name string
+		file []byte
+	}{{"version 2", v2}, {"version 1", v1}} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := readAll(t, tc.file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			l.checkPrefix(t, got, len(l.sessions))
+		})
 	}
-	l.checkPrefix(t, got, len(l.sessions))
 }
 
 func TestNewerVersionRefused(t *testing.T) {
@@ -213,7 +227,7 @@ func TestNewerVersionRefused(t *testing.T) {
 	if !errors.Is(err, traces.ErrVersion) {
 		t.Fatalf("err = %v, want ErrVersion", err)
 	}
-	want := "header at byte 0: unsupported trace format version: the file has version 3, this thrive reads versions 1 to 2"
+	want := fmt.Sprintf("header at byte 0: unsupported trace format version: the file has version %d, this thrive reads versions 1 to %d", traces.Version+1, traces.Version)
 	if err.Error() != want {
 		t.Fatalf("message:\n got %q\nwant %q", err, want)
 	}

@@ -6,7 +6,7 @@ import (
 )
 
 func decodeAll(payload []byte) ([]*Session, error) {
-	d := decoder{buf: payload}
+	d := decoder{buf: payload, version: Version}
 	var out []*Session
 	for d.pos < len(d.buf) {
 		s := new(Session)

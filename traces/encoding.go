@@ -11,10 +11,11 @@ import (
 // The session encoding inside a block, field by field in this order (see the
 // package doc for why):
 //
-//	session:  str ID, str Profile, str Client, varint Start (Unix ns), uvarint n, n × exchange
+//	session:  str ID, str Profile, str Client, varint Start (Unix ns),
+//	          [v3: str Evidence, byte flags (1 Continues, 2 Strays)], uvarint n, n × exchange
 //	exchange: varint Offset, Think, TTFB, Duration (ns); str Method, URL, Host;
 //	          headers ReqHeader; body ReqBody; uvarint Status; headers RespHeader;
-//	          body RespBody; str Error; byte hasWebSocket [, websocket]
+//	          body RespBody; str Error; byte hasWebSocket [, websocket] [v3: byte Placed]
 //	headers:  uvarint n, n × (str Name, str Value)
 //	body:     bytes Data, uvarint Size [, 32-byte SHA256 when Size > len(Data)]
 //	websocket: uvarint n, n × frame; varint Close.Offset, uvarint Code, str Reason, byte ByClient
@@ -68,6 +69,9 @@ func checkSession(s *Session) error {
 	}
 	for i := range s.Exchanges {
 		ex := &s.Exchanges[i]
+		if ex.Placed > PlacedAnonymous {
+			return fmt.Errorf("session %q: exchange %d: placement %d out of range", s.ID, i, ex.Placed)
+		}
 		if ex.Status < 0 {
 			return fmt.Errorf("session %q: exchange %d: negative status %d", s.ID, i, ex.Status)
 		}
@@ -105,6 +109,15 @@ func appendSession(dst []byte, s *Session) []byte {
 		start = s.Start.UnixNano()
 	}
 	dst = binary.AppendVarint(dst, start)
+	dst = appendString(dst, s.Evidence)
+	var flags byte
+	if s.Continues {
+		flags |= 1
+	}
+	if s.Strays {
+		flags |= 2
+	}
+	dst = append(dst, flags)
 	dst = binary.AppendUvarint(dst, uint64(len(s.Exchanges)))
 	for i := range s.Exchanges {
 		ex := &s.Exchanges[i]
@@ -124,6 +137,7 @@ func appendSession(dst []byte, s *Session) []byte {
 		ws := ex.WebSocket
 		dst = appendBool(dst, ws != nil)
 		if ws == nil {
+			dst = append(dst, byte(ex.Placed))
 			continue
 		}
 		dst = binary.AppendUvarint(dst, uint64(len(ws.Frames)))
@@ -141,6 +155,7 @@ func appendSession(dst []byte, s *Session) []byte {
 		dst = binary.AppendUvarint(dst, uint64(ws.Close.Code))
 		dst = appendString(dst, ws.Close.Reason)
 		dst = appendBool(dst, ws.Close.ByClient)
+		dst = append(dst, byte(ex.Placed))
 	}
 	return dst
 }
@@ -152,6 +167,9 @@ type decoder struct {
 	buf []byte
 	pos int
 	err error
+	// version is the file's format version: fields added since are
+	// left zero for older files.
+	version int
 }
 
 func (d *decoder) fail() {
@@ -277,6 +295,16 @@ func (d *decoder) session(s *Session) error {
 	} else {
 		s.Start = time.Time{}
 	}
+	s.Evidence, s.Continues, s.Strays = "", false, false
+	if d.version >= 3 {
+		s.Evidence = d.string()
+		flags := d.byte()
+		if flags > 3 {
+			d.err = errors.New("bad session flags")
+			d.pos = len(d.buf)
+		}
+		s.Continues, s.Strays = flags&1 != 0, flags&2 != 0
+	}
 	// An exchange takes at least 16 bytes: enough to refuse absurd counts
 	// before allocating for them.
 	n := d.count(16)
@@ -313,6 +341,7 @@ func (d *decoder) exchange(ex *Exchange) {
 	ex.Error = d.string()
 	if !d.bool() {
 		ex.WebSocket = nil
+		d.placed(ex)
 		return
 	}
 	ws := ex.WebSocket
@@ -344,4 +373,20 @@ func (d *decoder) exchange(ex *Exchange) {
 	ws.Close.Code = int(code)
 	ws.Close.Reason = d.string()
 	ws.Close.ByClient = d.bool()
+	d.placed(ex)
+}
+
+// placed reads an exchange's placement (version 3 on).
+func (d *decoder) placed(ex *Exchange) {
+	ex.Placed = PlacedKey
+	if d.version < 3 {
+		return
+	}
+	p := Placement(d.byte())
+	if p > PlacedAnonymous {
+		d.err = errors.New("bad placement")
+		d.pos = len(d.buf)
+		return
+	}
+	ex.Placed = p
 }

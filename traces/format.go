@@ -7,8 +7,10 @@ import (
 )
 
 // Version is the trace format version this thrive writes, and the newest it
-// reads. Version 2 adds the end record; version 1 files are read as before.
-const Version = 2
+// reads. Version 2 adds the end record; version 3 adds what placed each
+// exchange in its session (Session.Evidence, Continues, Strays and
+// Exchange.Placed). Older files are read as before.
+const Version = 3
 
 // MaxBlockSize bounds the decoded size of a block, and so the memory a Reader
 // needs. A single session larger than this cannot be written.

@@ -97,6 +97,7 @@ func FuzzRoundTrip(f *testing.F) {
 			Offset: time.Duration(offset), Think: time.Duration(offset / 3),
 			Method: method, URL: url, ReqHeader: []traces.Header{{Name: hname, Value: hvalue}},
 			ReqBody: traces.Body{Data: req}, Status: status % 1000, RespBody: traces.CapBody(resp, 64),
+			Placed: traces.Placement(opcode % 7),
 		}
 		if ws {
 			ex.WebSocket = &traces.WebSocket{
@@ -104,7 +105,8 @@ func FuzzRoundTrip(f *testing.F) {
 				Close:  traces.Close{Code: int(opcode), Reason: hvalue},
 			}
 		}
-		in := &traces.Session{ID: id, Profile: hname, Client: hvalue, Start: time.Unix(0, offset).UTC(), Exchanges: []traces.Exchange{ex}}
+		in := &traces.Session{ID: id, Profile: hname, Client: hvalue, Start: time.Unix(0, offset).UTC(), Exchanges: []traces.Exchange{ex},
+			Evidence: method, Continues: ws, Strays: opcode&2 != 0}
 		if offset == 0 {
 			in.Start = time.Time{}
 		}

@@ -24,6 +24,9 @@ type jsonSession struct {
 	Profile   string         `json:"profile"`
 	Client    string         `json:"client,omitempty"`
 	Start     time.Time      `json:"start,omitzero"`
+	Evidence  string         `json:"evidence,omitempty"`
+	Continues bool           `json:"continues,omitempty"`
+	Strays    bool           `json:"strays,omitempty"`
 	Exchanges []jsonExchange `json:"exchanges"`
 }
 
@@ -40,6 +43,7 @@ type jsonExchange struct {
 	Response  jsonMessage    `json:"response"`
 	Error     string         `json:"error,omitempty"`
 	WebSocket *jsonWebSocket `json:"websocket,omitempty"`
+	Placed    *Placement     `json:"placed,omitempty"` // absent: by the session's key
 }
 
 type jsonMessage struct {
@@ -165,7 +169,8 @@ func side(client bool) string {
 
 // MarshalJSON encodes s in the readable form `thrive traces cat` prints.
 func (s *Session) MarshalJSON() ([]byte, error) {
-	js := jsonSession{ID: s.ID, Profile: s.Profile, Client: s.Client, Start: s.Start, Exchanges: make([]jsonExchange, len(s.Exchanges))}
+	js := jsonSession{ID: s.ID, Profile: s.Profile, Client: s.Client, Start: s.Start, Evidence: s.Evidence,
+		Continues: s.Continues, Strays: s.Strays, Exchanges: make([]jsonExchange, len(s.Exchanges))}
 	for i := range s.Exchanges {
 		ex := &s.Exchanges[i]
 		je := &js.Exchanges[i]
@@ -176,6 +181,9 @@ func (s *Session) MarshalJSON() ([]byte, error) {
 			Status:   ex.Status,
 			Response: message(ex.RespHeader, &ex.RespBody),
 			Error:    ex.Error,
+		}
+		if ex.Placed != PlacedKey {
+			je.Placed = &ex.Placed
 		}
 		if ws := ex.WebSocket; ws != nil {
 			jw := &jsonWebSocket{Frames: make([]jsonFrame, len(ws.Frames))}
@@ -199,7 +207,7 @@ func (s *Session) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &js); err != nil {
 		return err
 	}
-	*s = Session{ID: js.ID, Profile: js.Profile, Client: js.Client, Start: js.Start}
+	*s = Session{ID: js.ID, Profile: js.Profile, Client: js.Client, Start: js.Start, Evidence: js.Evidence, Continues: js.Continues, Strays: js.Strays}
 	if len(js.Exchanges) > 0 {
 		s.Exchanges = make([]Exchange, len(js.Exchanges))
 	}
@@ -211,6 +219,9 @@ func (s *Session) UnmarshalJSON(b []byte) error {
 			Method: je.Method, URL: je.URL, Host: je.Host,
 			ReqHeader: fromPairs(je.Request.Headers), Status: je.Status,
 			RespHeader: fromPairs(je.Response.Headers), Error: je.Error,
+		}
+		if je.Placed != nil {
+			ex.Placed = *je.Placed
 		}
 		var err error
 		if ex.ReqBody, err = je.Request.body(); err != nil {

@@ -202,7 +202,7 @@ func (r *Reader) tryBlock() (bool, error) {
 	if err != nil || len(raw) != int(h.raw) {
 		return skip()
 	}
-	r.block = decoder{buf: raw}
+	r.block = decoder{buf: raw, version: r.meta.Version}
 	r.left = h.sessions
 	return true, nil
 }

@@ -24,6 +24,20 @@ type Session struct {
 	Client string
 	// Start is the wall-clock time of the session's first request.
 	Start time.Time
+	// Evidence says what tied the session's requests to one visitor, strongest
+	// first, such as "cookie:csrftoken,sessionid connection value": see
+	// Placement for the kinds. Empty in traces older than format version 3.
+	Evidence string
+	// Continues is true when the session began with an identity it did not
+	// get in the session (a cookie or token an earlier visit of the same
+	// client was given, or one given before the capture began): a replay
+	// plays it with the state of the virtual user's earlier session rather
+	// than a fresh browser.
+	Continues bool
+	// Strays is true for a session of sub-resources (a favicon, fonts,
+	// images) that nothing tied to any visit: kept so that they are counted,
+	// never a profile of their own and never replayed.
+	Strays bool
 	// Exchanges are the HTTP exchanges in the order they started. An exchange
 	// that upgraded to a WebSocket carries the connection's frames.
 	Exchanges []Exchange
@@ -69,6 +83,80 @@ type Exchange struct {
 	// WebSocket is non-nil when the exchange upgraded the connection to a
 	// WebSocket; it then holds the connection's frames and close.
 	WebSocket *WebSocket
+
+	// Placed says which evidence put the exchange in its session.
+	Placed Placement
+}
+
+// Placement is the evidence that put an exchange in its session, strongest
+// first. The weak ones (PlacedWindow, PlacedNearest) are the guesses a user
+// may want to check before replaying: traces inspect lists them.
+type Placement uint8
+
+// Placements. The zero value is PlacedKey, so that exchanges of traces older
+// than format version 3 read as placed by their session's key.
+const (
+	// PlacedKey: the request carried the session's identity (a session
+	// cookie, a cookie value the server gave the visit, a credential).
+	PlacedKey Placement = iota
+	// PlacedConnection: it came on a client connection that carried the
+	// visit's identity (a browser never shares a connection between users).
+	PlacedConnection
+	// PlacedValue: it sent back a value only this visit's answers gave (a
+	// ticket, a form token, a redirect's URL, a page it was referred by).
+	PlacedValue
+	// PlacedLogin: it had no identity of its own and came on the login's
+	// connection or with its answer, before the client had what it gave.
+	PlacedLogin
+	// PlacedWindow: nothing tied it; it began while the visit was logging
+	// in (a weak rule: a time window).
+	PlacedWindow
+	// PlacedNearest: a sub-resource nothing tied, given to the visit from
+	// its address that was nearest in time (a weak rule).
+	PlacedNearest
+	// PlacedAnonymous: the session is a client's address and User-Agent;
+	// nothing tells its requests apart.
+	PlacedAnonymous
+)
+
+// String names the placement: "key", "connection", "value", "login",
+// "window", "nearest" or "anonymous".
+func (p Placement) String() string {
+	switch p {
+	case PlacedKey:
+		return "key"
+	case PlacedConnection:
+		return "connection"
+	case PlacedValue:
+		return "value"
+	case PlacedLogin:
+		return "login"
+	case PlacedWindow:
+		return "window"
+	case PlacedNearest:
+		return "nearest"
+	case PlacedAnonymous:
+		return "anonymous"
+	}
+	return strconv.Itoa(int(p))
+}
+
+// Weak reports a placement made by time alone, not by anything the
+// requests carried.
+func (p Placement) Weak() bool { return p == PlacedWindow || p == PlacedNearest }
+
+// MarshalText encodes the placement as String does.
+func (p Placement) MarshalText() ([]byte, error) { return []byte(p.String()), nil }
+
+// UnmarshalText decodes a name written by MarshalText.
+func (p *Placement) UnmarshalText(b []byte) error {
+	for c := PlacedKey; c <= PlacedAnonymous; c++ {
+		if c.String() == string(b) {
+			*p = c
+			return nil
+		}
+	}
+	return fmt.Errorf("placement %q: not one of key, connection, value, login, window, nearest, anonymous", b)
 }
 
 // Header is one header field. Names keep the case they were recorded with.
