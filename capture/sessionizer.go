@@ -48,6 +48,8 @@ type record struct {
 	// journaled marks an exchange of an open session already written to
 	// the journal.
 	journaled bool
+	placed    traces.Placement // what put it in its session
+	gave      []string         // the values it gave, indexed in the sessionizer
 }
 
 // session is a visit being recorded. The sessionizer's lock guards it.
@@ -61,7 +63,11 @@ type session struct {
 	inflight int
 	ending   bool // end as soon as nothing is in flight
 	done     bool
-	given    []string // values its answers gave, indexed in the sessionizer
+	// continues is set on a session opened by an identity its first
+	// request sent but no answer in it gave (see traces.Session.Continues).
+	continues bool
+	// strays is set on an anonymous session of sub-resources only.
+	strays bool
 	// movedTo is the session this one's records went to, at movedAt (a
 	// login took the anonymous requests before it, or a rotated token
 	// showed two sessions to be one): a request that began before then
@@ -105,18 +111,35 @@ type clientConn struct {
 	last time.Time
 }
 
-// sessionizer groups exchanges into sessions. It is safe for concurrent use;
-// the proxy calls begin and complete from request goroutines under a short
-// lock, and the writer goroutine calls sweep.
+// sessionizer groups exchanges into sessions, one per visitor (a browser, an
+// app), from evidence weighed strongest first. It is safe for concurrent
+// use; the proxy calls begin and complete from request goroutines under a
+// short lock, and the writer goroutine calls sweep.
 //
-// A request's key is its session cookie (a configured name, or one learned
-// from what answers did: a cookie set HttpOnly, or by the answer to a POST),
-// else the credential it presents (a bearer token), else the client's
-// address and User-Agent. A login is an anonymous request whose answer sets
-// a session cookie or returns a token in JSON: it starts the session that
-// names and takes along the anonymous requests before it. An anonymous
-// request joins the session its connection carries, or the one session
-// whose answers gave a value it sends back (a WebSocket ticket).
+//   - An identity the request sends: a session cookie (a configured name, or
+//     one learned: set HttpOnly and kept), a cookie value of any name that
+//     the server gave one visit only (the jar's lineage: a CSRF cookie set by
+//     a login page tells seven visitors behind one address apart; a flash
+//     cookie given the same value in two visits tells none), a credential
+//     (a bearer token). Every cookie value the server gives a visit joins
+//     its identity, so a jar that grows continues its visit.
+//   - The client connection: a browser never shares one between users.
+//   - A value only one visit's answers gave that the request sends back: a
+//     ticket or token from a JSON answer, the URL a redirect sent it to, the
+//     page that referred it (see evidence.go).
+//   - Only then time: a request nothing ties that began while a visit from
+//     its address was logging in (a window), or a sub-resource given to the
+//     visit from its address nearest in time; sub-resources nothing places
+//     at all are kept apart as strays, never a visit of their own.
+//
+// A request with no identity waits in its address's anonymous session (the
+// client's address and User-Agent). The first identity an answer gives it
+// (a cookie, a login's token) opens its visitor's session, which takes the
+// requests its connection carried so far.
+//
+// A session ends when idle, when it is older than the longest session, or
+// a moment (endSettle) after an answer deleted its session cookie (a
+// logout), so that the page the logout leads to is still the visit's.
 type sessionizer struct {
 	cookies  []string
 	idle     time.Duration
@@ -127,8 +150,14 @@ type sessionizer struct {
 	mu     sync.Mutex
 	open   map[string]*session
 	nextID uint64
-	given  map[string]*session // value an answer gave → its session; nil if several gave it
+	given  map[string]*record // value an answer gave → the record whose answer gave it; nil if several visits' did
 	conns  map[uint64]*clientConn
+	// gave maps a cookie key to the session an answer gave it to; a key in
+	// open but not here was sent by a client before any answer gave it.
+	gave map[string]*session
+	// shared holds the cookie keys answers gave to two visits (a flash
+	// message's cookie): they tell no one apart.
+	shared map[string]bool
 	// journaling keeps, in dirty, the open sessions with records the
 	// journal has not taken, so that it never scans them all.
 	journaling bool
@@ -137,7 +166,7 @@ type sessionizer struct {
 
 func newSessionizer(cookies []string, idle, maxAge time.Duration, idPrefix string) *sessionizer {
 	return &sessionizer{cookies: cookies, idle: idle, maxAge: maxAge, idPrefix: idPrefix, open: map[string]*session{},
-		given: map[string]*session{}, conns: map[uint64]*clientConn{}}
+		given: map[string]*record{}, conns: map[uint64]*clientConn{}, gave: map[string]*session{}, shared: map[string]bool{}}
 }
 
 // sessionCookie reports whether name keys sessions, configured or learned.
@@ -207,8 +236,9 @@ func (sz *sessionizer) requestKeyOf(h []traces.Header, target, ip string) string
 // answerKey looks at a response's Set-Cookie fields for the session cookie:
 // a new value starts the session it names; a deletion ends the current one.
 // A cookie of a name not configured keys sessions when the answer sets it
-// HttpOnly, or answers a POST (a login), unless it holds a CSRF token or
-// belongs to a CDN.
+// HttpOnly and keeps it (Max-Age or Expires ahead: a login cookie, not a
+// flash message's, which lives as long as the browser), unless it holds a
+// CSRF token or belongs to a CDN.
 func (sz *sessionizer) answerKey(h []traces.Header, reqKey string) (newKey string, ends bool) {
 	return sz.answerKeyOf(h, "", reqKey)
 }
@@ -224,7 +254,8 @@ func (sz *sessionizer) answerKeyOf(h []traces.Header, method, reqKey string) (ne
 			continue
 		}
 		if !sz.sessionCookie(c.Name) {
-			if csrfName(c.Name) || infrastructureCookie(c.Name) || c.Value == "" || !c.HttpOnly && method != "POST" {
+			kept := c.MaxAge > 0 || c.Expires.After(time.Now())
+			if csrfName(c.Name) || infrastructureCookie(c.Name) || c.Value == "" || !c.HttpOnly || !kept {
 				continue
 			}
 			sz.learn(c.Name)
@@ -255,13 +286,40 @@ func (sz *sessionizer) get(key string, now time.Time) *session {
 // begin files a request that has just arrived under its session, so that
 // the session does not end while the request is in flight.
 func (sz *sessionizer) begin(r *record) {
+	cookies := requestCookies(r.reqHeader)
 	sz.mu.Lock()
 	defer sz.mu.Unlock()
-	s := sz.get(r.key, r.start)
+	s := sz.keyed(r, cookies)
 	s.inflight++
 	s.last = r.start
 	r.session = s
 }
+
+// keyed returns the session of the identity r sends, strongest first: its
+// session cookie or credential if a session has it, else a cookie value
+// an answer gave one open session; else the session r's key names, opened
+// now if none (a session cookie or credential no answer gave in this
+// capture: the visit continues one from before). Callers hold mu.
+func (sz *sessionizer) keyed(r *record, cookies []string) *session {
+	if s := sz.open[r.key]; s != nil && !r.anonymous() {
+		return s
+	}
+	for _, k := range cookies {
+		if s := sz.open[k]; s != nil && !sz.shared[k] {
+			r.key = k
+			return s
+		}
+	}
+	s := sz.open[r.key]
+	if s == nil {
+		s = sz.get(r.key, r.start)
+		s.continues = !s.anonymous()
+	}
+	return s
+}
+
+// anonymous reports a request keyed by its client's address only.
+func (r *record) anonymous() bool { return strings.HasPrefix(r.key, "ip:") }
 
 // abandon forgets a request that will not be recorded.
 func (sz *sessionizer) abandon(r *record) {
@@ -275,10 +333,12 @@ func (sz *sessionizer) abandon(r *record) {
 // before the lock is taken.
 func (sz *sessionizer) complete(r *record) {
 	var sent []string
-	if strings.HasPrefix(r.key, "ip:") {
-		sent = requestIdentities(r)
+	if r.session == nil || r.session.anonymous() {
+		sent = append(requestIdentities(r), requestPlaces(r)...)
 	}
 	given, login := answerIdentities(r)
+	given = append(given, answerPlaces(r)...)
+	set := givenCookies(r.respHeader)
 
 	sz.mu.Lock()
 	defer sz.mu.Unlock()
@@ -286,7 +346,7 @@ func (sz *sessionizer) complete(r *record) {
 	if s == nil {
 		// Never filed by begin (cut before its head was whole): file it
 		// now, as the request it was.
-		s = sz.get(r.key, r.start)
+		s = sz.keyed(r, requestCookies(r.reqHeader))
 		s.inflight++
 		r.session = s
 	}
@@ -305,22 +365,42 @@ func (sz *sessionizer) complete(r *record) {
 		}
 		cs.last = maxTime(cs.last, r.end)
 	}
+	r.placed = traces.PlacedKey
 	if s.anonymous() {
-		if cs != nil && cs.sess != nil && !cs.sess.done && !cs.sess.ending {
-			s = cs.sess
+		if cs != nil && cs.sess != nil && !cs.sess.done {
+			s, r.placed = cs.sess, traces.PlacedConnection
 		} else if j := sz.joined(sent); j != nil {
-			s = j
+			s, r.placed = j, traces.PlacedValue
 		}
 	}
 	newKey := r.newKey
 	if newKey == "" && login != "" && "cred:"+login != r.key {
 		newKey = "cred:" + login
 	}
+	if newKey == "" && s.anonymous() {
+		// The first cookie an answer gives a client that had no identity
+		// starts its visit, whatever its name.
+		for _, k := range set {
+			if sz.claimable(k) {
+				newKey = k
+				break
+			}
+		}
+	}
 	if newKey != "" && sz.open[newKey] != s {
-		if s.anonymous() {
+		switch {
+		case s.anonymous():
 			s = sz.login(s, r, cs, newKey)
-		} else {
+			r.placed = traces.PlacedKey
+		case strings.HasPrefix(newKey, "cookie:"):
+			sz.giveCookie(s, newKey, r.start)
+		default:
 			sz.rename(s, newKey, r.start)
+		}
+	}
+	if !s.anonymous() {
+		for _, k := range set {
+			sz.giveCookie(s, k, r.start)
 		}
 	}
 	if s.done {
@@ -344,13 +424,56 @@ func (sz *sessionizer) complete(r *record) {
 		}
 	}
 	for _, v := range given {
-		if cur, ok := sz.given[v]; !ok {
-			sz.given[v] = s
-			s.given = append(s.given, v)
-		} else if cur != s {
-			sz.given[v] = nil // several sessions gave it: it tells none
+		cur, ok := sz.given[v]
+		switch {
+		case !ok:
+			sz.given[v] = r
+			r.gave = append(r.gave, v)
+		case cur != nil && (cur.owner != s || s.anonymous()):
+			// Given in two visits (or twice among clients not yet told
+			// apart): it tells none.
+			sz.given[v] = nil
+			r.gave = append(r.gave, v)
 		}
 	}
+}
+
+// claimable reports whether the cookie key k can open or join a visit: no
+// other visit was given it.
+func (sz *sessionizer) claimable(k string) bool {
+	return !sz.shared[k] && (sz.open[k] == nil || sz.gave[k] == nil)
+}
+
+// maxShared bounds the cookie values remembered as shared; past it they are
+// forgotten and may tell a visit again until given twice again.
+const maxShared = 1 << 16
+
+// giveCookie adds the cookie key k, which an answer gave s, to s's
+// identity: unless another visit was given it too (then it is nobody's),
+// and taking along a session that k opened because its client sent it
+// before the answer that gave it was complete. Callers hold mu.
+func (sz *sessionizer) giveCookie(s *session, k string, at time.Time) {
+	if sz.shared[k] {
+		return
+	}
+	other := sz.open[k]
+	switch {
+	case other == s:
+	case other == nil:
+		sz.open[k] = s
+		s.keys = append(s.keys, k)
+	case sz.gave[k] == nil:
+		sz.rename(s, k, at)
+	default:
+		if len(sz.shared) >= maxShared {
+			clear(sz.shared)
+		}
+		sz.shared[k] = true
+		delete(sz.open, k)
+		delete(sz.gave, k)
+		return
+	}
+	sz.gave[k] = s
 }
 
 // joined returns the one open session whose answers gave one of values, or
@@ -358,10 +481,11 @@ func (sz *sessionizer) complete(r *record) {
 func (sz *sessionizer) joined(values []string) *session {
 	var found *session
 	for _, v := range values {
-		s, ok := sz.given[v]
-		if !ok || s == nil || s.done {
+		g := sz.given[v]
+		if g == nil || g.owner == nil || g.owner.done || g.owner.anonymous() {
 			continue
 		}
+		s := g.owner
 		if found != nil && found != s {
 			return nil
 		}
@@ -370,18 +494,21 @@ func (sz *sessionizer) joined(values []string) *session {
 	return found
 }
 
-// login starts the session newKey names for the login r, which came in the
-// anonymous session anon: the anonymous requests of r's connection go with
-// it, and so do those of anon made on connections that never carried an
-// identity (clients that share an address and User-Agent cannot be told
-// apart before they log in otherwise). Callers hold mu.
+// login starts the session newKey names for r, which came in the
+// anonymous session anon and whose answer gave the client its first
+// identity (a cookie, a login's token): the anonymous requests of r's
+// connection go with it, and so do those of anon that came with no
+// connection to tell whose they were (clients that share an address and
+// User-Agent cannot be told apart otherwise). Requests of other connections
+// stay for stronger evidence, or a window (see settle). Callers hold mu.
 func (sz *sessionizer) login(anon *session, r *record, cs *clientConn, newKey string) *session {
 	target := sz.get(newKey, r.start)
+	target.continues = false // an answer gave it
 	if cs != nil {
 		sz.adopt(cs, target)
 	}
 	if !anon.done {
-		sz.moveUntied(anon, 0, target, func(*record) bool { return true })
+		sz.moveUntied(anon, 0, target, traces.PlacedLogin, func(m *record) bool { return m.conn == 0 })
 	}
 	anon.movedTo, anon.movedAt, anon.byLogin = target, r.start, true
 	given := r.ttfb
@@ -401,25 +528,67 @@ func (sz *sessionizer) login(anon *session, r *record, cs *clientConn, newKey st
 	return target
 }
 
-// settle is called as s ends. A request left in an anonymous session that
-// no connection or value tied to anyone, and that began within a login's
-// window, goes to that login's session: the favicon a browser fetched on
-// a second connection as its page logged in is that visit's, not a visit
-// of its own. The choice waits until now because a later login takes such
-// requests first (clients sharing an address and User-Agent cannot be
-// told apart otherwise). Callers hold mu.
+// settle is called as s ends, before any session of the sweep is marked
+// done. A request left in an anonymous session that no connection or
+// value tied to anyone, and that began within a login's window, goes to
+// that login's session: the favicon a browser fetched on a second
+// connection as its page logged in is that visit's, not a visit of its own.
+// The choice waits until now because a later login takes such requests
+// first (clients sharing an address and User-Agent cannot be told apart
+// otherwise). Callers hold mu.
 func (sz *sessionizer) settle(s *session) {
 	if s.anonymous() {
 		for _, w := range slices.Backward(s.logins) {
 			sz.settleWindow(w)
-			w.from, w.to = nil, nil // neither session is held for the other's sake
 		}
-		s.logins = nil
 	} else if w := s.login; w != nil {
 		sz.settleWindow(w)
+	}
+}
+
+// release lets go of s's login windows once settled: neither session is
+// held for the other's sake. Callers hold mu.
+func (sz *sessionizer) release(s *session) {
+	for _, w := range s.logins {
+		w.from, w.to = nil, nil
+	}
+	s.logins = nil
+	if w := s.login; w != nil {
 		w.from, w.to = nil, nil
 		s.login = nil
 	}
+}
+
+// strays is called as the anonymous session s ends, after settle. When
+// all it has left are sub-resources (an icon, a font, an image: requests a
+// page makes for itself), they are no visit: each goes to the open visit
+// made from s that was nearest in time, or, with none, s is kept apart as
+// strays, never a profile of its own. Callers hold mu.
+func (sz *sessionizer) strays(s *session) {
+	if len(s.records) == 0 || slices.ContainsFunc(s.records, func(r *record) bool { return !subresource(r) }) {
+		return
+	}
+	s.records = slices.DeleteFunc(s.records, func(m *record) bool {
+		var best *session
+		var bestGap time.Duration
+		for _, w := range s.logins {
+			v := w.to
+			if v == nil || v.done || v.anonymous() {
+				continue
+			}
+			gap := max(v.first.Sub(m.start), m.start.Sub(v.last), 0)
+			if best == nil || gap < bestGap {
+				best, bestGap = v, gap
+			}
+		}
+		if best == nil {
+			return false
+		}
+		m.placed = traces.PlacedNearest
+		sz.move(m, best)
+		return true
+	})
+	s.strays = len(s.records) > 0
 }
 
 // settleWindow moves the requests of w's anonymous session that began in
@@ -435,18 +604,20 @@ func (sz *sessionizer) settleWindow(w *loginWindow) {
 	for i > 0 && !recs[i-1].end.Before(w.begin) {
 		i--
 	}
-	sz.moveUntied(w.from, i, w.to, func(m *record) bool {
+	sz.moveUntied(w.from, i, w.to, traces.PlacedWindow, func(m *record) bool {
 		return !m.start.Before(w.begin) && !m.start.After(w.upTo) && m.newKey == ""
 	})
 }
 
 // moveUntied moves the records of from, from index i on, that take and
-// whose connection never carried an identity, to to. Callers hold mu.
-func (sz *sessionizer) moveUntied(from *session, i int, to *session, take func(*record) bool) {
+// whose connection never carried an identity, to to, placed so. Callers
+// hold mu.
+func (sz *sessionizer) moveUntied(from *session, i int, to *session, placed traces.Placement, take func(*record) bool) {
 	tail := slices.DeleteFunc(from.records[i:], func(m *record) bool {
 		if cs := sz.conns[m.conn]; cs != nil && cs.sess != nil || !take(m) {
 			return false
 		}
+		m.placed = placed
 		sz.move(m, to)
 		return true
 	})
@@ -459,6 +630,7 @@ func (sz *sessionizer) adopt(cs *clientConn, s *session) {
 	for _, m := range cs.anon {
 		if o := m.owner; o != nil && o != s && !o.done {
 			o.records = slices.DeleteFunc(o.records, func(x *record) bool { return x == m })
+			m.placed = traces.PlacedConnection
 			sz.move(m, s)
 		}
 	}
@@ -503,6 +675,39 @@ func (sz *sessionizer) rename(s *session, newKey string, at time.Time) {
 	s.keys = append(s.keys, newKey)
 }
 
+// evidence says what tied s's requests together (traces.Session.Evidence):
+// the kinds of identity it was known by, cookies by name, then how its
+// other requests were placed.
+func (s *session) evidence() string {
+	if s.anonymous() {
+		return "address"
+	}
+	var cookies, kinds []string
+	for _, k := range s.keys {
+		switch kind, v, _ := strings.Cut(k, ":"); kind {
+		case "cookie":
+			name, _, _ := strings.Cut(v, "=")
+			cookies = append(cookies, name)
+		case "cred", "auth":
+			kinds = append(kinds, "token")
+		}
+	}
+	slices.Sort(cookies)
+	if len(cookies) > 0 {
+		kinds = append([]string{"cookie:" + strings.Join(slices.Compact(cookies), ",")}, kinds...)
+	}
+	placed := make([]bool, traces.PlacedAnonymous+1)
+	for _, r := range s.records {
+		placed[r.placed] = true
+	}
+	for p := traces.PlacedConnection; p < traces.PlacedAnonymous; p++ {
+		if placed[p] {
+			kinds = append(kinds, p.String())
+		}
+	}
+	return strings.Join(slices.Compact(kinds), " ")
+}
+
 func minTime(a, b time.Time) time.Time {
 	if b.Before(a) {
 		return b
@@ -517,46 +722,70 @@ func maxTime(a, b time.Time) time.Time {
 	return a
 }
 
+// endSettle is how long a session whose cookie an answer deleted (a
+// logout) stays open for what its client sends next: the page the logout
+// leads to, and that page's sub-resources.
+const endSettle = time.Second
+
 // over reports whether s ends at now (see sweep).
 func (sz *sessionizer) over(s *session, now time.Time, all bool) bool {
-	quiet := s.inflight == 0 && (s.ending || now.Sub(s.last) >= sz.idle)
+	quiet := s.inflight == 0 && (s.ending && now.Sub(s.last) >= endSettle || now.Sub(s.last) >= sz.idle)
 	return all || quiet || now.Sub(s.first) >= sz.maxAge
 }
 
 // sweep ends the sessions that are over at now: idle for the idle time, or
-// ending, with nothing in flight; or older than the longest session, in
-// flight or not. With all set, it ends every session. It returns them.
+// ending and settled, with nothing in flight; or older than the longest
+// session, in flight or not. With all set, it ends every session. It
+// returns them.
 func (sz *sessionizer) sweep(now time.Time, all bool) []*session {
 	sz.mu.Lock()
 	defer sz.mu.Unlock()
-	var over []*session
+	ending := map[*session]bool{}
+	var order []*session
 	for _, s := range sz.open {
-		if (s.login != nil || len(s.logins) > 0) && !s.done && sz.over(s, now, all) {
-			sz.settle(s)
+		if !s.done && !ending[s] && sz.over(s, now, all) {
+			ending[s] = true
+			order = append(order, s)
+		}
+	}
+	// Settle while every session is still open, in the order they began,
+	// so that a sweep decides as the next one would.
+	slices.SortFunc(order, func(a, b *session) int { return a.first.Compare(b.first) })
+	for _, s := range order {
+		sz.settle(s)
+	}
+	for _, s := range order {
+		if s.anonymous() {
+			sz.strays(s)
+		}
+	}
+	var over []*session
+	for _, s := range order {
+		sz.release(s)
+		s.done = true
+		delete(sz.dirty, s)
+		for _, sk := range s.keys {
+			if sz.open[sk] == s {
+				delete(sz.open, sk)
+			}
+			if sz.gave[sk] == s {
+				delete(sz.gave, sk)
+			}
+		}
+		for _, m := range s.records {
+			for _, v := range m.gave {
+				if g, ok := sz.given[v]; ok && (g == nil || g == m) {
+					delete(sz.given, v)
+				}
+			}
+		}
+		if len(s.records) > 0 {
+			over = append(over, s)
 		}
 	}
 	for k, s := range sz.open {
 		if s.done {
-			delete(sz.open, k) // another key of a session ended below
-			continue
-		}
-		if sz.over(s, now, all) {
-			s.done = true
-			delete(sz.dirty, s)
-			for _, sk := range s.keys {
-				if sz.open[sk] == s {
-					delete(sz.open, sk)
-				}
-			}
-			delete(sz.open, k)
-			for _, v := range s.given {
-				if sz.given[v] == s {
-					delete(sz.given, v)
-				}
-			}
-			if len(s.records) > 0 {
-				over = append(over, s)
-			}
+			delete(sz.open, k) // a key a merged session's records went on under
 		}
 	}
 	for id, cs := range sz.conns {
@@ -564,7 +793,6 @@ func (sz *sessionizer) sweep(now time.Time, all bool) []*session {
 			delete(sz.conns, id)
 		}
 	}
-	slices.SortFunc(over, func(a, b *session) int { return a.first.Compare(b.first) })
 	return over
 }
 
@@ -624,7 +852,8 @@ func (s *session) build() *traces.Session {
 	recs := s.records
 	slices.SortStableFunc(recs, func(a, b *record) int { return cmp.Compare(a.start.UnixNano(), b.start.UnixNano()) })
 	start := recs[0].start
-	out := &traces.Session{ID: s.id, Client: s.key, Start: start, Exchanges: make([]traces.Exchange, len(recs))}
+	out := &traces.Session{ID: s.id, Client: s.key, Start: start, Exchanges: make([]traces.Exchange, len(recs)),
+		Evidence: s.evidence(), Continues: s.continues, Strays: s.strays}
 	var busyUntil time.Time // the latest end of the exchanges so far
 	for i, r := range recs {
 		ex := &out.Exchanges[i]
@@ -640,6 +869,10 @@ func (s *session) build() *traces.Session {
 			RespHeader: r.respHeader,
 			RespBody:   r.respBody.Body(),
 			Error:      r.err,
+			Placed:     r.placed,
+		}
+		if s.anonymous() {
+			ex.Placed = traces.PlacedAnonymous
 		}
 		if !r.ttfb.IsZero() {
 			ex.TTFB = r.ttfb.Sub(r.start)
