@@ -60,6 +60,7 @@ type Capture struct {
 // request goroutines update them atomically.
 type counters struct {
 	sessions, exchanges, frames, bytes atomic.Int64
+	strays                             atomic.Int64
 	droppedExchanges, droppedSessions  atomic.Int64
 	backendErrors                      atomic.Int64
 	undecodable                        atomic.Int64
@@ -77,6 +78,9 @@ type Stats struct {
 	Exchanges int64 // exchanges written
 	Frames    int64 // WebSocket frames written
 	Bytes     int64 // bytes written to the sink
+	// Strays counts sub-resource requests no visit claimed, written apart
+	// (traces.Session.Strays): not in Sessions or Exchanges.
+	Strays int64
 	// DroppedExchanges counts exchanges not recorded because the buffer was
 	// full; DroppedSessions sessions not written because the sink failed.
 	DroppedExchanges int64
@@ -247,6 +251,7 @@ func (c *Capture) Stats() Stats {
 	st := Stats{
 		Open:              c.sz.openCount(),
 		Sessions:          c.stats.sessions.Load(),
+		Strays:            c.stats.strays.Load(),
 		Exchanges:         c.stats.exchanges.Load(),
 		Frames:            c.stats.frames.Load(),
 		Bytes:             c.stats.bytes.Load(),

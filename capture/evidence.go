@@ -73,19 +73,32 @@ func givenCookies(h []traces.Header) []string {
 
 // place is where a URL leads, without its scheme: "host/path?query", so
 // that a redirect's Location, a request's own target and a Referer compare
-// alike. An origin-form target takes host.
-func place(host, target string) string {
+// alike; kind says which (redirectTo, referredBy). An origin-form target
+// takes host.
+func place(kind, host, target string) string {
 	if i := strings.Index(target, "://"); i >= 0 {
-		return "at:" + target[i+3:]
+		return kind + target[i+3:]
 	}
 	if strings.HasPrefix(target, "//") {
-		return "at:" + target[2:]
+		return kind + target[2:]
 	}
 	if !strings.HasPrefix(target, "/") {
 		return ""
 	}
-	return "at:" + host + target
+	return kind + host + target
 }
+
+// The kinds of place: a redirect's target, which the request that follows
+// it asks for; and a page, which its sub-resources name as their Referer.
+const (
+	redirectTo = "loc:"
+	referredBy = "ref:"
+)
+
+// redirectSettle is how soon after a redirect's answer the request that
+// follows it comes: a browser follows at once, so a request for a common
+// place (/, /login) much later is another client's.
+const redirectSettle = 5 * time.Second
 
 // answerPlaces returns the places an answer sends its client to (a
 // redirect's Location) or that will refer its sub-resources (a page), as
@@ -94,13 +107,13 @@ func answerPlaces(r *record) []string {
 	var out []string
 	if r.status >= 300 && r.status < 400 {
 		if loc := wire.FieldValue(r.respHeader, "Location"); loc != "" {
-			if p := place(r.host, loc); p != "" {
+			if p := place(redirectTo, r.host, loc); p != "" {
 				out = append(out, p)
 			}
 		}
 	}
 	if document(r) {
-		if p := place(r.host, r.url); p != "" {
+		if p := place(referredBy, r.host, r.url); p != "" {
 			out = append(out, p)
 		}
 	}
@@ -112,11 +125,11 @@ func answerPlaces(r *record) []string {
 // it).
 func requestPlaces(r *record) []string {
 	var out []string
-	if p := place(r.host, r.url); p != "" {
+	if p := place(redirectTo, r.host, r.url); p != "" {
 		out = append(out, p)
 	}
 	if ref := wire.FieldValue(r.reqHeader, "Referer"); ref != "" {
-		if p := place(r.host, ref); p != "" {
+		if p := place(referredBy, r.host, ref); p != "" {
 			out = append(out, p)
 		}
 	}

@@ -152,10 +152,19 @@ func TestEvidence(t *testing.T) {
 		steps: []step{
 			{conn: 1, url: "/app/login", status: 302, resp: []string{"Set-Cookie: app_state=zzzzzzzzzzzzzzzz; Path=/",
 				"Location: https://idp.test/authorize?client_id=app&state=s7Hq2LmP0xVb9KcR"}},
-			{conn: 2, ip: "10.0.0.1", at: 20, url: "https://idp.test/authorize?client_id=app&state=s7Hq2LmP0xVb9KcR"},
+			{conn: 2, ip: "10.0.0.1", at: 20, url: "https://idp.test/authorize?client_id=app&state=s7Hq2LmP0xVb9KcR", req: []string{"Sec-Fetch-Dest: document"}},
 			{conn: 3, at: 40, url: "/static/logo.png", req: []string{"Referer: https://idp.test/authorize?client_id=app&state=s7Hq2LmP0xVb9KcR"}},
 		},
 		want: map[string]string{"/app/login": "/app/login(key) https://idp.test/authorize?client_id=app&state=s7Hq2LmP0xVb9KcR(value) /static/logo.png(value)"},
+	}, {
+		name: "a common place a redirect sent one visit to, asked for much later, is another client's",
+		steps: []step{
+			{conn: 1, url: "/logout", method: "POST", req: []string{"Cookie: sessionid=AAAAAAAAAAAAAAAA"}, status: 302,
+				resp: []string{"Location: /"}},
+			{conn: 1, at: 30, url: "/?first"},
+			{conn: 2, at: 10000, url: "/", req: []string{"Sec-Fetch-Dest: document"}},
+		},
+		want: map[string]string{"/logout": "/logout(key) /?first(connection)", "/": "/(anonymous)"},
 	}, {
 		name: "a sub-resource nothing ties goes to the nearest visit from its address; alone, it is strays",
 		steps: []step{

@@ -61,6 +61,9 @@ func (r *Recording) Run(ctx context.Context) error {
 
 	st := c.Stats()
 	fmt.Fprintf(r.Out, "\ncaptured %d sessions, %d exchanges, %d WebSocket frames into %s", st.Sessions, st.Exchanges, st.Frames, strings.Join(r.Sink.Files(), ", "))
+	if st.Strays > 0 {
+		fmt.Fprintf(r.Out, "; %d sub-resource requests no visit claimed, kept apart (not replayed)", st.Strays)
+	}
 	if st.TLSFailures > 0 {
 		fmt.Fprintf(r.Out, "; %d clients refused the capture's certificate (see --print-ca; leave pinned hosts out with --host)", st.TLSFailures)
 	}

@@ -144,7 +144,9 @@ func (c *Capture) write(over []*session) {
 			c.stats.droppedSessions.Add(1)
 			continue
 		}
-		ts.Profile = c.cfg.rules.Profile(ts)
+		if !ts.Strays {
+			ts.Profile = c.cfg.rules.Profile(ts)
+		}
 		if c.redact != nil {
 			c.redact.Session(ts)
 			c.stats.undecodable.Store(c.redact.Undecodable())
@@ -152,6 +154,10 @@ func (c *Capture) write(over []*session) {
 		if err := c.sink.Write(ts); err != nil {
 			c.sinkFailed(err)
 			c.stats.droppedSessions.Add(1)
+			continue
+		}
+		if ts.Strays {
+			c.stats.strays.Add(int64(len(ts.Exchanges)))
 			continue
 		}
 		c.stats.sessions.Add(1)

@@ -369,14 +369,11 @@ func (sz *sessionizer) complete(r *record) {
 	if s.anonymous() {
 		if cs != nil && cs.sess != nil && !cs.sess.done {
 			s, r.placed = cs.sess, traces.PlacedConnection
-		} else if j := sz.joined(sent); j != nil {
+		} else if j := sz.joined(sent, r.start); j != nil {
 			s, r.placed = j, traces.PlacedValue
 		}
 	}
 	newKey := r.newKey
-	if newKey == "" && login != "" && "cred:"+login != r.key {
-		newKey = "cred:" + login
-	}
 	if newKey == "" && s.anonymous() {
 		// The first cookie an answer gives a client that had no identity
 		// starts its visit, whatever its name.
@@ -386,6 +383,9 @@ func (sz *sessionizer) complete(r *record) {
 				break
 			}
 		}
+	}
+	if newKey == "" && login != "" && "cred:"+login != r.key {
+		newKey = "cred:" + login
 	}
 	if newKey != "" && sz.open[newKey] != s {
 		switch {
@@ -478,11 +478,12 @@ func (sz *sessionizer) giveCookie(s *session, k string, at time.Time) {
 
 // joined returns the one open session whose answers gave one of values, or
 // nil. Callers hold mu.
-func (sz *sessionizer) joined(values []string) *session {
+func (sz *sessionizer) joined(values []string, at time.Time) *session {
 	var found *session
 	for _, v := range values {
 		g := sz.given[v]
-		if g == nil || g.owner == nil || g.owner.done || g.owner.anonymous() {
+		if g == nil || g.owner == nil || g.owner.done || g.owner.anonymous() ||
+			strings.HasPrefix(v, redirectTo) && at.Sub(g.end) > redirectSettle {
 			continue
 		}
 		s := g.owner

@@ -36,6 +36,14 @@ type cookie struct {
 	expires           time.Time // zero: for the session
 }
 
+// clear forgets every cookie and validator, keeping the memory.
+func (j *jar) clear() {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.cookies = j.cookies[:0]
+	clear(j.validators)
+}
+
 // goesTo reports whether c goes with requests to site.
 func (j *jar) goesTo(c *cookie, site int) bool {
 	if c.site == site {

@@ -32,7 +32,13 @@ type Library struct {
 	// "", for requests in origin form. counts are their exchanges.
 	origins []string
 	counts  []int
+	// strays counts the exchanges of sessions kept apart as strays.
+	strays int
 }
+
+// Strays returns how many exchanges of the trace were sub-resources that
+// the capture tied to no visit: they are not replayed.
+func (lib *Library) Strays() int { return lib.strays }
 
 // Origin is a site a trace's requests were addressed to, and how many.
 type Origin struct {
@@ -87,6 +93,11 @@ type script struct {
 	id      string
 	profile string
 	length  time.Duration
+	// continues marks a session that began with an identity an earlier
+	// visit was given (traces.Session.Continues): it is played with the
+	// virtual user's state as its earlier session left it, where every
+	// other session is played by a fresh browser.
+	continues bool
 	steps   []step
 	waits   bool       // some step waits for an earlier one's answer
 	vars    []variable // server-made values the session sends back
@@ -317,7 +328,12 @@ func (lib *Library) markValidators() {
 }
 
 func (lib *Library) add(s *traces.Session) {
-	sc := script{id: s.ID, profile: s.Profile, length: s.End()}
+	if s.Strays {
+		// Sub-resources nothing tied to a visit: counted, never replayed.
+		lib.strays += len(s.Exchanges)
+		return
+	}
+	sc := script{id: s.ID, profile: s.Profile, length: s.End(), continues: s.Continues}
 	setBy := map[string]int{} // cookie name → the step whose answer set it last
 	// Correlation and checks read bodies as the application meant them;
 	// requests go out as recorded.

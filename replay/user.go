@@ -63,7 +63,11 @@ func (e *Engine) runUser(soft, hard context.Context, plan *scheduler.Plan, k int
 		// what it has in flight then gets the stop timeout.
 		stop := start.Add(iv.Stop)
 		for time.Now().Before(stop) && soft.Err() == nil {
-			whole := u.play(soft, stop, plan.Session(k, n), time.Now())
+			si := plan.Session(k, n)
+			if n > 0 && !e.lib.scripts[si].continues {
+				u.fresh()
+			}
+			whole := u.play(soft, stop, si, time.Now())
 			n++
 			if !whole {
 				break // the interval is over
@@ -381,6 +385,17 @@ func (u *user) connsTo(site int) *userConns {
 }
 
 // closeConns closes the user's idle connections.
+// fresh makes the user a new browser for its next session: no cookies, no
+// cached validators, no connections. A virtual user is a sequence of
+// visits, as a Locust user is, but each visit is played as it was
+// recorded: one that began logged out begins logged out.
+func (u *user) fresh() {
+	u.jar.clear()
+	if u.shared == nil {
+		u.closeConns()
+	}
+}
+
 func (u *user) closeConns() {
 	u.conns.closeAll(u.e)
 	for i := range u.more {

@@ -1,6 +1,7 @@
 package traces
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"slices"
@@ -38,7 +39,16 @@ type Inspection struct {
 	FrameBytes    int64          `json:"frame_bytes"`
 	Truncated     int            `json:"truncated_bodies"`
 	TopEndpoints  []Count        `json:"top_endpoints"`
-	Damage        string         `json:"damage,omitempty"`
+	// Strays counts the requests for sub-resources that no visit claimed,
+	// kept apart and not replayed; Continuing the sessions that began with
+	// an identity an earlier visit was given; Placed the exchanges by what
+	// placed them in their session; Visits, per session, what keyed it and
+	// its requests placed by time alone.
+	Strays     int            `json:"strays"`
+	Continuing int            `json:"continuing_sessions"`
+	Placed     map[string]int `json:"placed,omitempty"`
+	Visits     []Visit        `json:"visits,omitempty"`
+	Damage     string         `json:"damage,omitempty"`
 }
 
 // InspectFile opens the trace file at path and inspects it (Inspect): a
@@ -75,6 +85,7 @@ func Inspect(t *File, top int) (*Inspection, error) {
 		Frames: st.FramesSent + st.FramesReceived, FramesSent: st.FramesSent, FramesRecv: st.FramesReceived,
 		RequestBytes: st.RequestBytes, ResponseBytes: st.ResponseBytes, FrameBytes: st.FrameBytes,
 		Truncated: st.Truncated, TopEndpoints: st.TopEndpoints(top),
+		Strays: st.Strays, Continuing: st.Continuing, Placed: st.Placed, Visits: st.Visits,
 	}
 	if in.Profiles == nil {
 		in.Profiles = map[string]int{}
@@ -138,10 +149,50 @@ func (in *Inspection) WriteText(w io.Writer) error {
 			fmt.Fprintf(tw, "\t%d\t%s\n", c.Count, c.Name)
 		}
 	}
+	in.writeVisits(tw)
 	if in.Damage != "" {
 		fmt.Fprintf(tw, "damage\t%s\n", in.Damage)
 	}
 	return tw.Flush()
+}
+
+// maxVisitsShown bounds the sessions WriteText lists; --json has them all
+// (up to MaxVisits).
+const maxVisitsShown = 20
+
+// writeVisits prints how the sessions were cut: what placed the
+// exchanges, the strays, and per session its evidence and the requests
+// placed by time alone, those sessions first.
+func (in *Inspection) writeVisits(w io.Writer) {
+	if len(in.Placed) > 0 {
+		fmt.Fprintf(w, "placed by\t\t%s\n", Shares(in.Placed, in.Exchanges))
+	}
+	if in.Strays > 0 {
+		fmt.Fprintf(w, "strays\t%d\tsub-resource requests no visit claimed: kept apart, not replayed\n", in.Strays)
+	}
+	if in.Continuing > 0 {
+		fmt.Fprintf(w, "continuing\t%d\tsessions began with an identity given before them: replayed with the user's earlier state\n", in.Continuing)
+	}
+	if len(in.Visits) == 0 || in.Visits[0].Evidence == "" {
+		return // a trace of a thrive before format version 3, or a synthetic one
+	}
+	vs := slices.Clone(in.Visits)
+	slices.SortStableFunc(vs, func(a, b Visit) int { return len(b.Weak) - len(a.Weak) })
+	fmt.Fprintf(w, "sessions\n")
+	for i, v := range vs {
+		if i == maxVisitsShown {
+			fmt.Fprintf(w, "\t…\t%d more (--json lists up to %d)\n", len(vs)-i, MaxVisits)
+			break
+		}
+		more := ""
+		if v.Continues {
+			more = ", continues"
+		}
+		fmt.Fprintf(w, "\t%s\t%s, %d exchanges: %s%s\n", v.ID, cmp.Or(v.Profile, "(none)"), v.Exchanges, v.Evidence, more)
+		for _, weak := range v.Weak {
+			fmt.Fprintf(w, "\t\tweak: %s\n", weak)
+		}
+	}
 }
 
 // Shares renders counts as "a 60 (60.0%), b 40 (40.0%)", largest first.

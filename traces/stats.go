@@ -50,6 +50,35 @@ type Stats struct {
 	RequestBytes, ResponseBytes, FrameBytes int64
 	// Truncated counts bodies and payloads recorded only in part.
 	Truncated int
+	// Strays counts the exchanges of sessions kept apart as strays
+	// (sub-resources no visit claimed); their sessions are not in
+	// Sessions, Profiles or the other counts.
+	Strays int
+	// Continuing counts sessions that began with an identity an earlier
+	// visit was given.
+	Continuing int
+	// Placed counts exchanges by what placed them in their session.
+	Placed map[string]int
+	// Visits lists, for up to MaxVisits sessions, what keyed each and the
+	// requests placed by a weak rule (time alone), sessions with such
+	// requests first.
+	Visits []Visit
+}
+
+// MaxVisits bounds how many sessions Stats.Visits lists.
+const MaxVisits = 1000
+
+// Visit is what tied one session together, for a user to see a wrong cut
+// before replaying it.
+type Visit struct {
+	ID        string `json:"id"`
+	Profile   string `json:"profile"`
+	Evidence  string `json:"evidence,omitempty"`
+	Exchanges int    `json:"exchanges"`
+	Continues bool   `json:"continues,omitempty"`
+	// Weak lists the requests placed by time alone: "GET /favicon.ico
+	// (window)".
+	Weak []string `json:"weak,omitempty"`
 }
 
 // endpoint names ex's endpoint: its Template, and the operation it
@@ -89,8 +118,16 @@ func (st *Stats) Add(s *Session) {
 		st.Status = map[int]int{}
 		st.Endpoints = map[string]int{}
 	}
+	if s.Strays {
+		st.Strays += len(s.Exchanges)
+		return
+	}
 	st.Sessions++
 	st.Profiles[s.Profile]++
+	if s.Continues {
+		st.Continuing++
+	}
+	st.visit(s)
 	st.KeyedBy[KeyKind(s.Client)]++
 	if !s.Start.IsZero() {
 		if st.First.IsZero() || s.Start.Before(st.First) {
@@ -142,6 +179,33 @@ func (st *Stats) Add(s *Session) {
 }
 
 // Span returns the time from the first session's start to the last one's end.
+// visit notes what placed s's exchanges, and lists s in Visits.
+func (st *Stats) visit(s *Session) {
+	if st.Placed == nil {
+		st.Placed = map[string]int{}
+	}
+	v := Visit{ID: s.ID, Profile: s.Profile, Evidence: s.Evidence, Exchanges: len(s.Exchanges), Continues: s.Continues}
+	for i := range s.Exchanges {
+		ex := &s.Exchanges[i]
+		st.Placed[ex.Placed.String()]++
+		if ex.Placed.Weak() {
+			p, _, _ := strings.Cut(ex.URL, "?")
+			v.Weak = append(v.Weak, ex.Method+" "+p+" ("+ex.Placed.String()+")")
+		}
+	}
+	switch {
+	case len(st.Visits) < MaxVisits:
+		st.Visits = append(st.Visits, v)
+	case len(v.Weak) > 0:
+		// Full: a session with weak placements takes the place of the
+		// last listed one without.
+		if i := slices.IndexFunc(st.Visits, func(o Visit) bool { return len(o.Weak) == 0 }); i >= 0 {
+			st.Visits = slices.Delete(st.Visits, i, i+1)
+			st.Visits = append(st.Visits, v)
+		}
+	}
+}
+
 func (st *Stats) Span() time.Duration {
 	if st.First.IsZero() {
 		return 0
