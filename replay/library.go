@@ -98,9 +98,9 @@ type script struct {
 	// virtual user's state as its earlier session left it, where every
 	// other session is played by a fresh browser.
 	continues bool
-	steps   []step
-	waits   bool       // some step waits for an earlier one's answer
-	vars    []variable // server-made values the session sends back
+	steps     []step
+	waits     bool       // some step waits for an earlier one's answer
+	vars      []variable // server-made values the session sends back
 }
 
 // step is one exchange of a script.
