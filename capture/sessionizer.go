@@ -50,6 +50,7 @@ type record struct {
 	journaled bool
 	placed    traces.Placement // what put it in its session
 	gave      []string         // the values it gave, indexed in the sessionizer
+	places    []string         // the places its answer gave (see place)
 }
 
 // session is a visit being recorded. The sessionizer's lock guards it.
@@ -158,6 +159,9 @@ type sessionizer struct {
 	// shared holds the cookie keys answers gave to two visits (a flash
 	// message's cookie): they tell no one apart.
 	shared map[string]bool
+	// rival holds, for a place (a page, a redirect's target) given by
+	// another client before its latest giver, when that one gave it.
+	rival map[string]time.Time
 	// journaling keeps, in dirty, the open sessions with records the
 	// journal has not taken, so that it never scans them all.
 	journaling bool
@@ -166,7 +170,8 @@ type sessionizer struct {
 
 func newSessionizer(cookies []string, idle, maxAge time.Duration, idPrefix string) *sessionizer {
 	return &sessionizer{cookies: cookies, idle: idle, maxAge: maxAge, idPrefix: idPrefix, open: map[string]*session{},
-		given: map[string]*record{}, conns: map[uint64]*clientConn{}, gave: map[string]*session{}, shared: map[string]bool{}}
+		given: map[string]*record{}, conns: map[uint64]*clientConn{}, gave: map[string]*session{}, shared: map[string]bool{},
+		rival: map[string]time.Time{}}
 }
 
 // sessionCookie reports whether name keys sessions, configured or learned.
@@ -390,7 +395,7 @@ func (sz *sessionizer) complete(r *record) {
 	if newKey != "" && sz.open[newKey] != s {
 		switch {
 		case s.anonymous():
-			s = sz.login(s, r, cs, newKey)
+			s = sz.login(s, r, cs, newKey, sent)
 			r.placed = traces.PlacedKey
 		case strings.HasPrefix(newKey, "cookie:"):
 			sz.giveCookie(s, newKey, r.start)
@@ -425,6 +430,20 @@ func (sz *sessionizer) complete(r *record) {
 	}
 	for _, v := range given {
 		cur, ok := sz.given[v]
+		if isPlace(v) {
+			// Many visits see the same pages: the latest to load one is
+			// the one its sub-resources name, unless another client
+			// loaded it just before (see linked).
+			if ok && cur != nil && cur != r && (cur.owner != s || s.anonymous()) {
+				sz.rival[v] = cur.end
+			}
+			if !ok {
+				r.gave = append(r.gave, v)
+			}
+			sz.given[v] = r
+			r.places = append(r.places, v)
+			continue
+		}
 		switch {
 		case !ok:
 			sz.given[v] = r
@@ -476,14 +495,61 @@ func (sz *sessionizer) giveCookie(s *session, k string, at time.Time) {
 	sz.gave[k] = s
 }
 
+// placeContest is how close two clients' loads of one page (or redirects
+// to one place) must be for a request naming it to tell neither.
+const placeContest = 2 * time.Second
+
+// isPlace reports a value that is a place (see place).
+func isPlace(v string) bool { return strings.HasPrefix(v, redirectTo) || strings.HasPrefix(v, referredBy) }
+
+// linked returns the record whose answer gave v, if it still tells whose
+// a request at at is: a value one answer gave, or a place loaded last by
+// one client with no other just before it, and a redirect's target only
+// while a browser would follow it. Callers hold mu.
+func (sz *sessionizer) linked(v string, at time.Time) *record {
+	g := sz.given[v]
+	if g == nil || g.owner == nil || g.owner.done {
+		return nil
+	}
+	if isPlace(v) {
+		if rival, ok := sz.rival[v]; ok && g.start.Sub(rival) < placeContest {
+			return nil
+		}
+		if strings.HasPrefix(v, redirectTo) && at.Sub(g.end) > redirectSettle {
+			return nil
+		}
+	}
+	return g
+}
+
+// waiting returns the record of anon, the requests of clients not yet told
+// apart, whose answer gave the place v that a request at at names, if one
+// client's did (one connection's, or one record without a connection);
+// nil if none or several. Callers hold mu.
+func (sz *sessionizer) waiting(anon *session, v string, at time.Time) *record {
+	if !isPlace(v) {
+		return nil
+	}
+	var found *record
+	for _, m := range slices.Backward(anon.records) {
+		if !slices.Contains(m.places, v) || strings.HasPrefix(v, redirectTo) && at.Sub(m.end) > redirectSettle {
+			continue
+		}
+		if found != nil && (m.conn == 0 || m.conn != found.conn) {
+			return nil
+		}
+		found = m
+	}
+	return found
+}
+
 // joined returns the one open session whose answers gave one of values, or
 // nil. Callers hold mu.
 func (sz *sessionizer) joined(values []string, at time.Time) *session {
 	var found *session
 	for _, v := range values {
-		g := sz.given[v]
-		if g == nil || g.owner == nil || g.owner.done || g.owner.anonymous() ||
-			strings.HasPrefix(v, redirectTo) && at.Sub(g.end) > redirectSettle {
+		g := sz.linked(v, at)
+		if g == nil || g.owner.anonymous() {
 			continue
 		}
 		s := g.owner
@@ -502,11 +568,29 @@ func (sz *sessionizer) joined(values []string, at time.Time) *session {
 // connection to tell whose they were (clients that share an address and
 // User-Agent cannot be told apart otherwise). Requests of other connections
 // stay for stronger evidence, or a window (see settle). Callers hold mu.
-func (sz *sessionizer) login(anon *session, r *record, cs *clientConn, newKey string) *session {
+func (sz *sessionizer) login(anon *session, r *record, cs *clientConn, newKey string, sent []string) *session {
 	target := sz.get(newKey, r.start)
 	target.continues = false // an answer gave it
 	if cs != nil {
 		sz.adopt(cs, target)
+	}
+	// The page r's Referer names, the redirect r followed: requests of
+	// the same client on other connections (a page and its cross-site
+	// API), and their connections with them, when one client only of
+	// those still waiting in anon loaded it.
+	for _, v := range sent {
+		g := sz.waiting(anon, v, r.start)
+		if g == nil {
+			continue
+		}
+		if gc := sz.conns[g.conn]; g.conn != 0 && gc != nil && gc.sess == nil {
+			sz.adopt(gc, target)
+			gc.sess = target
+		} else if g.conn == 0 {
+			anon.records = slices.DeleteFunc(anon.records, func(x *record) bool { return x == g })
+			sz.move(g, target)
+		}
+		g.placed = traces.PlacedValue
 	}
 	if !anon.done {
 		sz.moveUntied(anon, 0, target, traces.PlacedLogin, func(m *record) bool { return m.conn == 0 })
@@ -777,6 +861,7 @@ func (sz *sessionizer) sweep(now time.Time, all bool) []*session {
 			for _, v := range m.gave {
 				if g, ok := sz.given[v]; ok && (g == nil || g == m) {
 					delete(sz.given, v)
+					delete(sz.rival, v)
 				}
 			}
 		}
