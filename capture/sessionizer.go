@@ -500,7 +500,9 @@ func (sz *sessionizer) giveCookie(s *session, k string, at time.Time) {
 const placeContest = 2 * time.Second
 
 // isPlace reports a value that is a place (see place).
-func isPlace(v string) bool { return strings.HasPrefix(v, redirectTo) || strings.HasPrefix(v, referredBy) }
+func isPlace(v string) bool {
+	return strings.HasPrefix(v, redirectTo) || strings.HasPrefix(v, referredBy)
+}
 
 // linked returns the record whose answer gave v, if it still tells whose
 // a request at at is: a value one answer gave, or a place loaded last by
