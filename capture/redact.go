@@ -181,6 +181,43 @@ func (sc *secrets) mayNameSecret(b []byte) bool {
 	return false
 }
 
+// cookie redacts a cookie's value in any of the syntaxes frameworks and
+// browsers use: spaces around it, double quotes around it (Tornado's and
+// Python's signed values: "2|1:0|…"), none at all (a logout's cleared
+// cookie, "" or empty, is left as it is, so it never takes another
+// cookie's name). The value is named by its cookie and remembered without
+// its quotes and, when it is URL-encoded (Express's s%3A…), decoded too,
+// so that every form it is echoed in is replaced.
+func (sc *secrets) cookie(name, raw string) string {
+	lead := raw[:len(raw)-len(strings.TrimLeft(raw, " \t"))]
+	trail := raw[len(strings.TrimRight(raw, " \t")):]
+	v := strings.TrimSpace(raw)
+	quoted := len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"'
+	if quoted {
+		v = v[1 : len(v)-1]
+	}
+	if v == "" {
+		return raw
+	}
+	p := sc.add(name, v)
+	if dec, err := url.QueryUnescape(v); err == nil && dec != v && len(dec) >= minEchoLength {
+		sc.alias(dec, p)
+	}
+	if quoted {
+		p = `"` + p + `"`
+	}
+	return lead + p + trail
+}
+
+// alias makes value, another form of a secret already named p, replaced
+// by p wherever it is echoed.
+func (sc *secrets) alias(value, p string) {
+	if _, ok := sc.ph[value]; !ok {
+		sc.ph[value] = p
+		sc.ord = append(sc.ord, value)
+	}
+}
+
 func (sc *secrets) add(name, value string) string {
 	if value == "" || strings.HasPrefix(value, "{{") {
 		return value
@@ -310,7 +347,7 @@ func (sc *secrets) headers(hs []traces.Header) {
 				if !ok {
 					continue
 				}
-				pairs[j] = name + "=" + sc.add(strings.TrimSpace(name), value)
+				pairs[j] = name + "=" + sc.cookie(strings.TrimSpace(name), value)
 			}
 			h.Value = strings.Join(pairs, ";")
 		case "sec-websocket-key", "sec-websocket-accept":
@@ -321,7 +358,7 @@ func (sc *secrets) headers(hs []traces.Header) {
 			if !ok {
 				continue
 			}
-			h.Value = name + "=" + sc.add(strings.TrimSpace(name), value)
+			h.Value = name + "=" + sc.cookie(strings.TrimSpace(name), value)
 			if rest != "" {
 				h.Value += ";" + rest
 			}

@@ -203,3 +203,82 @@ func TestRedactSecretHeaders(t *testing.T) {
 		t.Errorf("redacted what is not secret: %v", got)
 	}
 }
+
+// TestRedactCookieSyntaxes: the session cookie of each framework, set by
+// the answer and sent back by a browser (quoted where the browser keeps
+// the quotes, with odd spacing, URL-encoded, in chunks), and named in the
+// session's key as the sessionizer names it (quotes off): no form of the
+// secret is left anywhere in the session, a quoted value keeps its quotes
+// around the placeholder, and a logout's cleared cookie stays cleared,
+// named by nothing.
+func TestRedactCookieSyntaxes(t *testing.T) {
+	const expires = "; expires=Sun, 05 Jan 2099 00:00:00 GMT; HttpOnly; Path=/"
+	for _, tc := range []struct {
+		name    string
+		set     []string // Set-Cookie values
+		cookie  string   // the Cookie header the browser sends back
+		secrets []string // every form of the secret values
+	}{
+		{"Django sessionid", []string{"sessionid=ab3kd93kd0zq9xk2m4n6p8r0t2v4x6z8; Max-Age=1209600" + expires},
+			"csrftoken=Tq0Zf8W2nR4pL6kJ9hG3dS5aY7uI1oE3;sessionid=ab3kd93kd0zq9xk2m4n6p8r0t2v4x6z8", []string{"ab3kd93kd0zq9xk2m4n6p8r0t2v4x6z8"}},
+		{"Rails _app_session", []string{"_app_session=Zm9vYmFyYmF6cXV4cXV1eA%3D%3D--abc123def456ghi789--3e2f1a0b9c8d; path=/; HttpOnly; SameSite=Lax"},
+			"_app_session=Zm9vYmFyYmF6cXV4cXV1eA%3D%3D--abc123def456ghi789--3e2f1a0b9c8d", []string{"Zm9vYmFyYmF6cXV4cXV1eA%3D%3D--abc123def456ghi789--3e2f1a0b9c8d", "Zm9vYmFyYmF6cXV4cXV1eA==--abc123def456ghi789--3e2f1a0b9c8d"}},
+		{"Express connect.sid", []string{"connect.sid=s%3AaBcDeFgHiJkLmNoPqRsTuVwXyZ012345.Xq7vK3%2BJzYp0LmN5oP8qR2sT4uV6wX8yZ0aB1cD2eF; Path=/; HttpOnly"},
+			"connect.sid=s%3AaBcDeFgHiJkLmNoPqRsTuVwXyZ012345.Xq7vK3%2BJzYp0LmN5oP8qR2sT4uV6wX8yZ0aB1cD2eF",
+			[]string{"s%3AaBcDeFgHiJkLmNoPqRsTuVwXyZ012345.Xq7vK3%2BJzYp0LmN5oP8qR2sT4uV6wX8yZ0aB1cD2eF", "s:aBcDeFgHiJkLmNoPqRsTuVwXyZ012345.Xq7vK3+JzYp0LmN5oP8qR2sT4uV6wX8yZ0aB1cD2eF"}},
+		{"Tornado quoted", []string{`username-127-0-0-1-8888="2|1:0|10:1733450000|23:username-127-0-0-1-8888|48:eyJ1c2VybmFtZSI6ICJhbGljZSIsICJuIjogMX0=|5f0ca1e1"` + expires},
+			`_xsrf=2|1a2b3c4d|5e6f7a8b9c0d1e2f|1733450000; username-127-0-0-1-8888="2|1:0|10:1733450000|23:username-127-0-0-1-8888|48:eyJ1c2VybmFtZSI6ICJhbGljZSIsICJuIjogMX0=|5f0ca1e1"`,
+			[]string{"2|1:0|10:1733450000|23:username-127-0-0-1-8888|48:eyJ1c2VybmFtZSI6ICJhbGljZSIsICJuIjogMX0=|5f0ca1e1", "eyJ1c2VybmFtZSI6ICJhbGljZSIsICJuIjogMX0="}},
+		{"Flask session", []string{"session=eyJ1c2VyX2lkIjo0Mn0.Z1K3bA.x9Qz5yF2fO8rK1mN3pL7sT0vW4c; HttpOnly; Path=/"},
+			"session=eyJ1c2VyX2lkIjo0Mn0.Z1K3bA.x9Qz5yF2fO8rK1mN3pL7sT0vW4c", []string{"eyJ1c2VyX2lkIjo0Mn0.Z1K3bA.x9Qz5yF2fO8rK1mN3pL7sT0vW4c"}},
+		{"PHP PHPSESSID", []string{"PHPSESSID=9f1c2e3d4b5a69788796a5b4c3d2e1f0; path=/; HttpOnly"},
+			"  PHPSESSID = 9f1c2e3d4b5a69788796a5b4c3d2e1f0 ;theme=dark", []string{"9f1c2e3d4b5a69788796a5b4c3d2e1f0"}},
+		{"ASP.NET chunked", []string{".AspNetCore.Cookies=chunks-2; path=/; samesite=lax; httponly",
+			".AspNetCore.CookiesC1=CfDJ8Nq3kW0x_firstHalfOfTheTicket_AbCdEf; path=/; samesite=lax; httponly",
+			".AspNetCore.CookiesC2=secondHalfOfTheTicket_GhIjKl-MnOpQr; path=/; samesite=lax; httponly"},
+			".AspNetCore.Cookies=chunks-2; .AspNetCore.CookiesC1=CfDJ8Nq3kW0x_firstHalfOfTheTicket_AbCdEf; .AspNetCore.CookiesC2=secondHalfOfTheTicket_GhIjKl-MnOpQr",
+			[]string{"CfDJ8Nq3kW0x_firstHalfOfTheTicket_AbCdEf", "secondHalfOfTheTicket_GhIjKl-MnOpQr"}},
+		{"Spring JSESSIONID", []string{"JSESSIONID=4F2B9C1D8E7A6B5C4D3E2F1A0B9C8D7E; Path=/; HttpOnly"},
+			"JSESSIONID=4F2B9C1D8E7A6B5C4D3E2F1A0B9C8D7E", []string{"4F2B9C1D8E7A6B5C4D3E2F1A0B9C8D7E"}},
+		{"Laravel encrypted", []string{"laravel_session=eyJpdiI6IkZ3cGx4b0JtT2lzZz09IiwidmFsdWUiOiJhYmMifQ%3D%3D; expires=Sun, 05 Jan 2099 00:00:00 GMT; Max-Age=7200; path=/; httponly; samesite=lax"},
+			"laravel_session=eyJpdiI6IkZ3cGx4b0JtT2lzZz09IiwidmFsdWUiOiJhYmMifQ%3D%3D",
+			[]string{"eyJpdiI6IkZ3cGx4b0JtT2lzZz09IiwidmFsdWUiOiJhYmMifQ%3D%3D", "eyJpdiI6IkZ3cGx4b0JtT2lzZz09IiwidmFsdWUiOiJhYmMifQ=="}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var set []traces.Header
+			for _, v := range tc.set {
+				set = append(set, traces.Header{Name: "Set-Cookie", Value: v})
+			}
+			sc := &sessionizer{cookies: DefaultSessionCookies(), shared: map[string]bool{}}
+			keys := requestCookies([]traces.Header{{Name: "Cookie", Value: tc.cookie}})
+			s := &traces.Session{ID: "s1", Client: sc.requestKey([]traces.Header{{Name: "Cookie", Value: tc.cookie}}, "10.0.0.1") + " " + strings.Join(keys, " "),
+				Exchanges: []traces.Exchange{
+					{Method: "POST", URL: "/login", Status: 302, RespHeader: append(set, traces.Header{Name: "Location", Value: "/home"})},
+					{Method: "GET", URL: "/home", ReqHeader: []traces.Header{{Name: "Cookie", Value: tc.cookie}}, Status: 200,
+						RespBody: traces.Body{Data: []byte(`{"note":"` + tc.secrets[0] + `"}`)}},
+					{Method: "POST", URL: "/logout", ReqHeader: []traces.Header{{Name: "Cookie", Value: tc.cookie}}, Status: 200,
+						RespHeader: []traces.Header{
+							{Name: "Set-Cookie", Value: `messages=""; expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0; Path=/`},
+							{Name: "Set-Cookie", Value: `sessionid=""; expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0; Path=/`},
+						}},
+				}}
+			NewRedactor([]byte("k")).Session(s)
+			js, err := s.MarshalJSON()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, secret := range tc.secrets {
+				if bytes.Contains(js, []byte(secret)) {
+					t.Errorf("the secret %q is left in the session:\n%s", secret, js)
+				}
+			}
+			if strings.Contains(tc.cookie, `="`) && !regexp.MustCompile(`="\{\{[^}]+\}\}"`).MatchString(s.Exchanges[1].ReqHeader[0].Value) {
+				t.Errorf("the quoted value lost its quotes: %s", s.Exchanges[1].ReqHeader[0].Value)
+			}
+			cleared := s.Exchanges[2].RespHeader
+			if !strings.HasPrefix(cleared[0].Value, `messages="";`) || !strings.HasPrefix(cleared[1].Value, `sessionid="";`) {
+				t.Errorf("cleared cookies changed: %v", cleared)
+			}
+		})
+	}
+}
