@@ -34,6 +34,7 @@ type user struct {
 	sink     Sink
 	jar      jar
 	vals     []string // the user's row of the users file
+	valsEsc  []string // and URL-encoded, for form fields
 	hard     context.Context
 	scale    float64
 	timer    *time.Timer
@@ -47,6 +48,7 @@ func (e *Engine) runUser(soft, hard context.Context, plan *scheduler.Plan, k int
 	u.lastWait.Store(math.MaxInt64) // unknown: wait without a buffer until known
 	if e.cfg.users != nil {
 		u.vals = e.cfg.users.values(k, 1)
+		u.valsEsc = escaped(u.vals)
 	}
 	u.jar.names = e.names
 	if e.shared != nil {
@@ -240,7 +242,11 @@ func (u *user) send(st *step, raw []byte, due time.Time, sv *sessionVars, fills 
 func (u *user) substitutions(subs []substitution, st *step, sv *sessionVars, fills []fill) []substitution {
 	e := u.e
 	for _, f := range fills {
-		subs = append(subs, substitution{old: f.recorded, new: u.vals[f.column]})
+		v := u.vals[f.column]
+		if f.escaped {
+			v = u.valsEsc[f.column]
+		}
+		subs = append(subs, substitution{old: f.recorded, new: v})
 	}
 	if sv != nil {
 		subs = sv.substitutions(subs, st)

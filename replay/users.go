@@ -73,6 +73,15 @@ func (u *Users) Len() int { return len(u.rows) }
 
 var templateRE = regexp.MustCompile(`\{\{\s*(user\.index|random\.uuid)\s*\}\}`)
 
+// escaped returns vals URL-encoded as a form's values are.
+func escaped(vals []string) []string {
+	out := make([]string, len(vals))
+	for i, v := range vals {
+		out[i] = url.QueryEscape(v)
+	}
+	return out
+}
+
 // values returns user k's value of each column, templates expanded.
 func (u *Users) values(k int, seed uint64) []string {
 	row := u.rows[k%len(u.rows)]
@@ -103,6 +112,10 @@ func (u *Users) values(k int, seed uint64) []string {
 type fill struct {
 	recorded string
 	column   int
+	// escaped marks a form field's value as it stands URL-encoded in a
+	// body or query (user0%40example.test): the user's value goes in
+	// encoded too.
+	escaped bool
 }
 
 var placeholderRE = regexp.MustCompile(`\{\{([A-Za-z0-9_.\[\]-]+)(:[0-9a-f]+)?\}\}`)
@@ -125,9 +138,9 @@ func (u *Users) column(name string) int {
 // and form fields named after a column in the body and the query.
 func (u *Users) fills(st *step) []fill {
 	var out []fill
-	add := func(recorded string, col int) {
+	add := func(recorded string, col int, escaped bool) {
 		if recorded != "" && !slices.ContainsFunc(out, func(f fill) bool { return f.recorded == recorded }) {
-			out = append(out, fill{recorded, col})
+			out = append(out, fill{recorded, col, escaped})
 		}
 	}
 	text := string(st.uri) + "\n" + string(st.body)
@@ -136,12 +149,12 @@ func (u *Users) fills(st *step) []fill {
 	}
 	for _, m := range placeholderRE.FindAllStringSubmatch(text, -1) {
 		if c := u.column(m[1]); c >= 0 {
-			add(m[0], c)
+			add(m[0], c, false)
 		}
 	}
-	fields := map[string]string{}
+	fields, form := map[string]string{}, map[string]string{}
 	if q := bytes.IndexByte(st.uri, '?'); q >= 0 {
-		formFields(string(st.uri[q+1:]), fields)
+		formFields(string(st.uri[q+1:]), form)
 	}
 	body := bytes.TrimSpace(st.body)
 	switch {
@@ -151,11 +164,19 @@ func (u *Users) fills(st *step) []fill {
 			jsonFields(doc, fields)
 		}
 	case len(body) > 0:
-		formFields(string(body), fields)
+		formFields(string(body), form)
 	}
 	for name, v := range fields {
 		if c := u.column(name); c >= 0 {
-			add(v, c)
+			add(v, c, false)
+		}
+	}
+	for name, v := range form {
+		if c := u.column(name); c >= 0 {
+			if esc := url.QueryEscape(v); esc != v {
+				add(esc, c, true)
+			}
+			add(v, c, false)
 		}
 	}
 	slices.SortFunc(out, func(a, b fill) int { return len(b.recorded) - len(a.recorded) }) // longest first
