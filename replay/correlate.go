@@ -61,6 +61,10 @@ type place struct {
 	path    []any          // JSON: object keys (string) and array indices (int)
 	regex   *regexp.Regexp // set for a rule's regular expression
 	label   string         // how a found regex place is named (html NAME)
+	// expr is a link's shape (see links.go), compiled into regex only for
+	// the variables kept; nth is which match of it holds the value.
+	expr string
+	nth  int
 }
 
 func (p place) String() string {
@@ -204,6 +208,7 @@ func answerValues(ex *traces.Exchange) (out []candidate) {
 	if body[0] != '{' && body[0] != '[' {
 		if bytes.Contains(body[:min(len(body), 512)], []byte("<")) {
 			out = append(out, htmlValues(body)...)
+			out = append(out, linkValues(body)...)
 		}
 		return out
 	}
@@ -438,11 +443,19 @@ func correlate(s *traces.Session, rules *CorrelationRules) ([]variable, [][]int)
 	// Keep only the variables some request uses, renumbered.
 	keep := map[int]int{}
 	var used []variable
+	compiled := map[string]*regexp.Regexp{}
 	for i := range uses {
 		for n, k := range uses[i] {
 			if _, ok := keep[k]; !ok {
 				keep[k] = len(used)
-				used = append(used, vars[k])
+				v := vars[k]
+				if e := v.place.expr; e != "" {
+					if compiled[e] == nil {
+						compiled[e] = regexp.MustCompile(e)
+					}
+					v.place.regex = compiled[e]
+				}
+				used = append(used, v)
 			}
 			uses[i][n] = keep[k]
 		}
@@ -464,7 +477,16 @@ func (p place) extract(body []byte, header func(string) []byte) (string, bool) {
 		return string(v), len(v) > 0
 	}
 	if p.regex != nil {
-		m := p.regex.FindSubmatch(body)
+		var m [][]byte
+		if p.nth > 0 {
+			all := p.regex.FindAllSubmatch(body, p.nth+1)
+			if len(all) <= p.nth {
+				return "", false
+			}
+			m = all[p.nth]
+		} else {
+			m = p.regex.FindSubmatch(body)
+		}
 		for _, g := range m[min(len(m), 1):] {
 			if len(g) > 0 {
 				return string(g), true
