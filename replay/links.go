@@ -50,7 +50,7 @@ func linkValues(body []byte) []candidate {
 		query, _, _ = strings.Cut(query, "#")
 		segs := strings.Split(path, "/")
 		for j, seg := range segs {
-			if !isDigits(seg) && !(len(seg) >= minValue && strings.ContainsAny(seg, "0123456789")) {
+			if !isDigits(seg) && (len(seg) < minValue || !strings.ContainsAny(seg, "0123456789")) {
 				continue
 			}
 			var b strings.Builder

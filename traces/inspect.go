@@ -164,7 +164,8 @@ const maxVisitsShown = 20
 // exchanges, the strays, and per session its evidence and the requests
 // placed by time alone, those sessions first.
 func (in *Inspection) writeVisits(w io.Writer) {
-	if len(in.Placed) > 0 {
+	cut := len(in.Visits) > 0 && in.Visits[0].Evidence != "" // not a trace of a thrive before format version 3, nor a synthetic one
+	if cut {
 		fmt.Fprintf(w, "placed by\t\t%s\n", Shares(in.Placed, in.Exchanges))
 	}
 	if in.Strays > 0 {
@@ -173,8 +174,8 @@ func (in *Inspection) writeVisits(w io.Writer) {
 	if in.Continuing > 0 {
 		fmt.Fprintf(w, "continuing\t%d\tsessions began with an identity given before them: replayed with the user's earlier state\n", in.Continuing)
 	}
-	if len(in.Visits) == 0 || in.Visits[0].Evidence == "" {
-		return // a trace of a thrive before format version 3, or a synthetic one
+	if !cut {
+		return
 	}
 	vs := slices.Clone(in.Visits)
 	slices.SortStableFunc(vs, func(a, b Visit) int { return len(b.Weak) - len(a.Weak) })

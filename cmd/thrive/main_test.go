@@ -97,7 +97,7 @@ func TestUnknownFlagIsUsageError(t *testing.T) {
 
 func TestVersion(t *testing.T) {
 	code, out, _ := thrive(t, "version")
-	if code != exitOK || !strings.Contains(out, "trace format 2") {
+	if code != exitOK || !strings.Contains(out, fmt.Sprintf("trace format %d", traces.Version)) {
 		t.Fatalf("exit %d, out %q", code, out)
 	}
 }
@@ -155,7 +155,7 @@ func TestInspectText(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("exit %d", code)
 	}
-	for _, want := range []string{"format version 2", "sessions    30", "top endpoints", "GET /api/projects/{id}/", "redacted    header:Cookie"} {
+	for _, want := range []string{fmt.Sprintf("format version %d", traces.Version), "sessions    30", "top endpoints", "GET /api/projects/{id}/", "redacted    header:Cookie"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
