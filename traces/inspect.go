@@ -179,7 +179,7 @@ func (in *Inspection) writeVisits(w io.Writer) {
 	}
 	vs := slices.Clone(in.Visits)
 	slices.SortStableFunc(vs, func(a, b Visit) int { return len(b.Weak) - len(a.Weak) })
-	fmt.Fprintf(w, "sessions\n")
+	fmt.Fprintf(w, "visits\n")
 	for i, v := range vs {
 		if i == maxVisitsShown {
 			fmt.Fprintf(w, "\t…\t%d more (--json lists up to %d)\n", len(vs)-i, MaxVisits)
