@@ -62,13 +62,19 @@ var userRE = regexp.MustCompile(`user(\d+)`)
 // checkVisits holds the sessions to the n visits the browsers made: one
 // session per context, whose requests all name that context's user (in
 // its URLs and form bodies) and none other, with one login (a request
-// matching login) and one logout; no session is made of sub-resources
-// alone. It logs every session when it fails.
+// matching login) and one logout, all of one profile (the visits were
+// alike). It logs every session when it fails.
 func checkVisits(t *testing.T, visits []*traces.Session, n int, login, logout string) {
 	t.Helper()
 	bad := len(visits) != n
 	if bad {
 		t.Errorf("%d sessions of %d browser contexts", len(visits), n)
+	}
+	for _, s := range visits {
+		if s.Profile != visits[0].Profile {
+			t.Errorf("session %s is %q, %s is %q", s.ID, s.Profile, visits[0].ID, visits[0].Profile)
+			bad = true
+		}
 	}
 	seen := map[string]bool{}
 	for _, s := range visits {
@@ -237,7 +243,12 @@ func TestVirtualUserSecondVisit(t *testing.T) {
 func TestTornadoInChromium(t *testing.T) {
 	app := apptest.NewTornado(t)
 	const contexts = 7
-	visits, strays := recordVisits(t, app.URL, contexts, 0, func(u string) string { return "/login?u=" + u + "&next=/tree" })
+	start := func(u string) string { return "/login?u=" + u + "&next=/tree" }
+	t.Run("staggered", func(t *testing.T) {
+		visits, _ := recordVisits(t, app.URL, contexts, 150*time.Millisecond, start)
+		checkVisits(t, visits, contexts, "POST /login", "GET /logout")
+	})
+	visits, strays := recordVisits(t, app.URL, contexts, 0, start)
 	checkVisits(t, visits, contexts, "POST /login", "GET /logout")
 	t.Logf("strays: %d sessions", len(strays))
 	for _, s := range visits {
@@ -285,7 +296,12 @@ func TestTornadoInChromium(t *testing.T) {
 func TestLaravelInChromium(t *testing.T) {
 	app := apptest.NewLaravel(t)
 	const contexts = 7
-	visits, strays := recordVisits(t, app.URL, contexts, 0, func(u string) string { return "/login?u=" + u })
+	start := func(u string) string { return "/login?u=" + u }
+	t.Run("staggered", func(t *testing.T) {
+		visits, _ := recordVisits(t, app.URL, contexts, 150*time.Millisecond, start)
+		checkVisits(t, visits, contexts, "POST /login", "POST /logout")
+	})
+	visits, strays := recordVisits(t, app.URL, contexts, 0, start)
 	checkVisits(t, visits, contexts, "POST /login", "POST /logout")
 	for _, s := range strays {
 		t.Logf("strays %s: %v", s.ID, endpointsOf(s))
