@@ -62,12 +62,24 @@ type place struct {
 	regex   *regexp.Regexp // set for a rule's regular expression
 	label   string         // how a found regex place is named (html NAME)
 	// expr is a link's shape (see links.go), compiled into regex only for
-	// the variables kept; nth is which match of it holds the value.
+	// the variables kept; nth is which match of it holds the value, or
+	// which form of the key form (see forms.go).
 	expr string
 	nth  int
+	// form, field and fieldNth place a form's field: the form's key, the
+	// field's name, which occurrence of it.
+	form     string
+	field    string
+	fieldNth int
+	// param, with header, is a query parameter of the URL the header
+	// holds (a redirect's state and code), as it stands encoded.
+	param string
 }
 
 func (p place) String() string {
+	if p.header != "" && p.param != "" {
+		return fmt.Sprintf("header %s query %s", p.header, p.param)
+	}
 	if p.header != "" && p.segment > 0 {
 		return fmt.Sprintf("header %s segment %d", p.header, p.segment)
 	}
@@ -199,6 +211,13 @@ func answerValues(ex *traces.Exchange) (out []candidate) {
 					out = append(out, candidate{value: seg, place: place{header: h.Name, segment: i + 1}, short: shortValue(seg)})
 				}
 			}
+			// The values of its query: an authorization server's state
+			// and code, a signed URL's signature, as they stand encoded.
+			for name, v := range queryParams(h.Value) {
+				if len(v) >= minValue || idName(name) && v != "" {
+					out = append(out, candidate{value: v, place: place{header: h.Name, param: name}, short: shortValue(v)})
+				}
+			}
 		}
 	}()
 	body := ex.RespBody.Data
@@ -207,6 +226,7 @@ func answerValues(ex *traces.Exchange) (out []candidate) {
 	}
 	if body[0] != '{' && body[0] != '[' {
 		if bytes.Contains(body[:min(len(body), 512)], []byte("<")) {
+			out = append(out, formValues(body)...)
 			out = append(out, htmlValues(body)...)
 			out = append(out, linkValues(body)...)
 		}
@@ -222,6 +242,26 @@ func answerValues(ex *traces.Exchange) (out []candidate) {
 			out = append(out, candidate{value: v, place: place{path: append([]any(nil), path...)}, short: short})
 		}
 	})
+	return out
+}
+
+// queryParams returns the parameters of a URL's query, values as they
+// stand (still encoded): the first of each name.
+func queryParams(u string) map[string]string {
+	_, q, ok := strings.Cut(u, "?")
+	if !ok {
+		return nil
+	}
+	q, _, _ = strings.Cut(q, "#")
+	out := map[string]string{}
+	for kv := range strings.SplitSeq(q, "&") {
+		k, v, _ := strings.Cut(kv, "=")
+		if name, err := url.QueryUnescape(k); err == nil && name != "" {
+			if _, ok := out[name]; !ok {
+				out[name] = v
+			}
+		}
+	}
 	return out
 }
 
@@ -465,8 +505,15 @@ func correlate(s *traces.Session, rules *CorrelationRules) ([]variable, [][]int)
 
 // extract finds the value at p in a live answer's body or headers.
 func (p place) extract(body []byte, header func(string) []byte) (string, bool) {
+	if p.form != "" {
+		return p.formValue(body)
+	}
 	if p.header != "" {
 		v := header(p.header)
+		if p.param != "" {
+			pv, ok := queryParams(string(v))[p.param]
+			return pv, ok && pv != ""
+		}
 		if p.segment > 0 {
 			segs := pathSegments(string(v))
 			if p.segment > len(segs) || segs[p.segment-1] == "" {

@@ -229,7 +229,7 @@ func TestCorrelateHTMLAndHeaders(t *testing.T) {
 	}}
 	sameRules(t, rules(s),
 		"GET /form header X-Request-Token = hdr-tok-778899 -> 1",
-		"GET /form html authenticity_token = inp-tok-abcdef -> 1",
+		"GET /form form GET (its page) #1 authenticity_token = inp-tok-abcdef -> 1",
 		"GET /form html csrf-token = meta-tok-123456 -> 1",
 	)
 	vars, _ := correlate(s, nil)

@@ -341,8 +341,24 @@ func (lib *Library) add(s *traces.Session) {
 	vars, uses := correlate(plain, lib.rules)
 	sc.vars = vars
 	polls := longPolls(plain, vars, uses)
+	// The request that ended last so far, and when: a request that began
+	// after every earlier one had ended followed it (a script that awaits
+	// each call, a page's sub-resources after the page), and waits for it
+	// at replay as its client had to, so that a slow answer is never
+	// overtaken by what came after it (a delete before the read it
+	// followed).
+	lastEnd, lastEnded := -1, time.Duration(-1)
 	for i := range s.Exchanges {
 		ex := &s.Exchanges[i]
+		follows := -1
+		if lastEnd >= 0 && ex.Offset >= lastEnded {
+			follows = lastEnd
+		}
+		if end := ex.Offset + ex.Duration; ex.WebSocket == nil && !polls[endpointOf(&plain.Exchanges[i])] && end > lastEnded {
+			lastEnd, lastEnded = i, end
+		} else if ex.WebSocket != nil || polls[endpointOf(&plain.Exchanges[i])] {
+			lastEnded = max(lastEnded, ex.Offset) // it goes on beside what follows
+		}
 		st := step{
 			offset: ex.Offset, think: ex.Think,
 			method:   []byte(ex.Method),
@@ -371,6 +387,9 @@ func (lib *Library) add(s *traces.Session) {
 			if j, ok := setBy[c[0]]; ok && !slices.Contains(st.waitFor, j) {
 				st.waitFor = append(st.waitFor, j)
 			}
+		}
+		if follows >= 0 && !slices.Contains(st.waitFor, follows) {
+			st.waitFor = append(st.waitFor, follows)
 		}
 		st.uses = uses[i]
 		for _, k := range uses[i] {

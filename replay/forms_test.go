@@ -1,0 +1,103 @@
+package replay
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/thrive-loadtest/thrive/traces"
+)
+
+// cardRows is a board page with a row per card id, each with an edit and a
+// delete form of its own token (Rails' per-form CSRF tokens), and a
+// changelist of checkboxes valued with the ids.
+func cardRows(prefix string, ids ...int) string {
+	var b strings.Builder
+	b.WriteString(`<html><body><meta name="csrf-token" content="` + prefix + `-meta-token">`)
+	for _, id := range ids {
+		fmt.Fprintf(&b, `<div><form action="/boards/14-plan/cards/%d" method="post"><input type="hidden" name="_method" value="patch">`+
+			`<input type="hidden" name="authenticity_token" value="%s-edit-%d"><input name="card[title]" value="t"></form>`, id, prefix, id)
+		fmt.Fprintf(&b, `<form class="button_to" method="post" action="http://app.test/boards/14-plan/cards/%d"><input type="hidden" name="_method" value="delete">`+
+			`<button type="submit">Delete</button><input type="hidden" name="authenticity_token" value="%s-delete-%d"></form></div>`, id, prefix, id)
+	}
+	b.WriteString(`<form action="/admin/tracker/task/" method="post">`)
+	for _, id := range ids {
+		fmt.Fprintf(&b, `<input type="checkbox" name="_selected_action" value="%d" class="action-select">`, id)
+	}
+	b.WriteString(`<input type="hidden" name="task_set-0-id" value="121"></form></body></html>`)
+	return b.String()
+}
+
+// TestCorrelateFormsOfOnePage: the values of a page with several forms
+// are placed by their form (method, _method and action shape, which such
+// form, which occurrence of the field), so the delete of the second row
+// sends the second row's delete token and id in a live page whose tokens
+// and ids are all other; a short id in a hidden input named like an id,
+// and checkboxes valued with ids, are values too.
+func TestCorrelateFormsOfOnePage(t *testing.T) {
+	page := cardRows("rec", 7, 8)
+	s := &traces.Session{Exchanges: []traces.Exchange{
+		exch("GET", "/boards/14-plan", "", page),
+		exch("POST", "/boards/14-plan/cards/8", "_method=delete&authenticity_token=rec-delete-8", ""),
+		exch("POST", "/boards/14-plan/cards/7", "_method=patch&authenticity_token=rec-edit-7&card%5Btitle%5D=new", ""),
+		exch("POST", "/admin/tracker/task/", "action=delete_selected&_selected_action=8&task_set-0-id=121", ""),
+	}}
+	vars, _ := correlate(s, nil)
+	live := []byte(cardRows("live", 31, 32))
+	want := map[string]string{"rec-delete-8": "live-delete-32", "rec-edit-7": "live-edit-31", "8": "32", "121": "121"}
+	found := map[string]bool{}
+	for _, v := range vars {
+		w, ok := want[v.recorded]
+		if !ok {
+			continue
+		}
+		found[v.recorded] = true
+		if got, ok := v.place.extract(live, nil); !ok || got != w {
+			t.Errorf("%s (%s): extracted %q %v from the live page, want %q", v.recorded, v.rule, got, ok, w)
+		}
+	}
+	for v := range want {
+		if !found[v] {
+			t.Errorf("no variable for %s; rules:\n%s", v, strings.Join(rules(s), "\n"))
+		}
+	}
+}
+
+// TestCorrelateRedirectQuery: an authorization server's redirect carries
+// state and code in its query; the next requests send them back (the
+// callback's URL, a form body): each is a variable placed by its parameter,
+// found again in a live Location.
+func TestCorrelateRedirectQuery(t *testing.T) {
+	login := exch("GET", "/login", "", "")
+	login.Status = 302
+	login.RespHeader = []traces.Header{{Name: "Location", Value: "http://idp.test/authorize?client_id=web&state=st-1a2b3c4d5e6f&nonce=n-998877665544&code_challenge=ch_AbC-dEf123"}}
+	authorize := exch("GET", "http://idp.test/authorize?client_id=web&state=st-1a2b3c4d5e6f&nonce=n-998877665544&code_challenge=ch_AbC-dEf123", "",
+		`<form method="post" action="/login"><input type="hidden" name="state" value="st-1a2b3c4d5e6f"></form>`)
+	post := exch("POST", "http://idp.test/login", "username=u&state=st-1a2b3c4d5e6f", "")
+	post.Status = 302
+	post.RespHeader = []traces.Header{{Name: "Location", Value: "http://app.test/callback?code=c0de-5f4e3d2c1b0a&state=st-1a2b3c4d5e6f"}}
+	s := &traces.Session{Exchanges: []traces.Exchange{login, authorize, post,
+		exch("GET", "/callback?code=c0de-5f4e3d2c1b0a&state=st-1a2b3c4d5e6f", "", "")}}
+	vars, uses := correlate(s, nil)
+	byValue := map[string]variable{}
+	for _, v := range vars {
+		byValue[v.recorded] = v
+	}
+	liveLocation := map[string]string{
+		"st-1a2b3c4d5e6f":   "http://idp.test/authorize?client_id=web&state=LIVE-STATE&nonce=n-1&code_challenge=x",
+		"c0de-5f4e3d2c1b0a": "http://app.test/callback?code=LIVE-CODE&state=LIVE-STATE",
+	}
+	for value, loc := range liveLocation {
+		v, ok := byValue[value]
+		if !ok || v.place.param == "" {
+			t.Fatalf("%s: no variable from the redirect's query; rules:\n%s", value, strings.Join(rules(s), "\n"))
+		}
+		got, ok := v.place.extract(nil, func(string) []byte { return []byte(loc) })
+		if !ok || !strings.HasPrefix(got, "LIVE-") {
+			t.Errorf("%s: extracted %q from %s", v.rule, got, loc)
+		}
+	}
+	if len(uses[3]) == 0 || len(uses[2]) == 0 {
+		t.Errorf("the login form and the callback use no variable: %v", uses)
+	}
+}
