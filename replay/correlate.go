@@ -74,11 +74,18 @@ type place struct {
 	// param, with header, is a query parameter of the URL the header
 	// holds (a redirect's state and code), as it stands encoded.
 	param string
+	// prefix takes the leading digits of the value found: the id of a
+	// slug (Rails' to_param: /boards/14-sprint-planning), which pages and
+	// scripts send alone.
+	prefix bool
 }
 
 func (p place) String() string {
 	if p.header != "" && p.param != "" {
 		return fmt.Sprintf("header %s query %s", p.header, p.param)
+	}
+	if p.header != "" && p.segment > 0 && p.prefix {
+		return fmt.Sprintf("header %s segment %d id", p.header, p.segment)
 	}
 	if p.header != "" && p.segment > 0 {
 		return fmt.Sprintf("header %s segment %d", p.header, p.segment)
@@ -210,6 +217,9 @@ func answerValues(ex *traces.Exchange) (out []candidate) {
 				if isDigits(seg) || len(seg) >= minValue && strings.ContainsAny(seg, "0123456789") {
 					out = append(out, candidate{value: seg, place: place{header: h.Name, segment: i + 1}, short: shortValue(seg)})
 				}
+				if id := slugID(seg); id != "" {
+					out = append(out, candidate{value: id, place: place{header: h.Name, segment: i + 1, prefix: true}, short: shortValue(id)})
+				}
 			}
 			// The values of its query: an authorization server's state
 			// and code, a signed URL's signature, as they stand encoded.
@@ -243,6 +253,16 @@ func answerValues(ex *traces.Exchange) (out []candidate) {
 		}
 	})
 	return out
+}
+
+// slugID returns the id a slug begins with (14 of 14-sprint-planning), or
+// "".
+func slugID(seg string) string {
+	i := strings.IndexByte(seg, '-')
+	if i <= 0 || i == len(seg)-1 || !isDigits(seg[:i]) {
+		return ""
+	}
+	return seg[:i]
 }
 
 // queryParams returns the parameters of a URL's query, values as they
@@ -518,6 +538,10 @@ func (p place) extract(body []byte, header func(string) []byte) (string, bool) {
 			segs := pathSegments(string(v))
 			if p.segment > len(segs) || segs[p.segment-1] == "" {
 				return "", false
+			}
+			if p.prefix {
+				id := slugID(segs[p.segment-1])
+				return id, id != ""
 			}
 			return segs[p.segment-1], true
 		}

@@ -101,3 +101,28 @@ func TestCorrelateRedirectQuery(t *testing.T) {
 		t.Errorf("the login form and the callback use no variable: %v", uses)
 	}
 }
+
+// TestCorrelateSlugID: a create answered by a redirect to a slug
+// (/boards/14-sprint-planning, Rails' to_param) whose page's script then
+// asks for the id alone (/api/boards/14/cards): the id is a variable,
+// taken from the live redirect's slug.
+func TestCorrelateSlugID(t *testing.T) {
+	create := exch("POST", "/boards", "board%5Bname%5D=Sprint+planning", "")
+	create.Status = 303
+	create.RespHeader = []traces.Header{{Name: "Location", Value: "http://app.test/boards/14-sprint-planning"}}
+	s := &traces.Session{Exchanges: []traces.Exchange{create,
+		exch("GET", "/boards/14-sprint-planning", "", "<html></html>"),
+		exch("GET", "/api/boards/14/cards", "", "[]")}}
+	vars, uses := correlate(s, nil)
+	for _, k := range uses[2] {
+		v := vars[k]
+		if v.recorded != "14" || !v.place.prefix {
+			continue
+		}
+		if got, ok := v.place.extract(nil, func(string) []byte { return []byte("/boards/207-sprint-planning") }); !ok || got != "207" {
+			t.Fatalf("%s: extracted %q %v", v.rule, got, ok)
+		}
+		return
+	}
+	t.Fatalf("the cards request uses no slug id; rules:\n%s", strings.Join(rules(s), "\n"))
+}
