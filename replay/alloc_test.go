@@ -145,7 +145,6 @@ func TestSendPathsAllocations(t *testing.T) {
 			u := &user{e: e, profile: "browse", sink: sink, hard: context.Background(), scale: 1, shared: e.shared}
 			if e.cfg.users != nil {
 				u.vals = e.cfg.users.values(0, 1)
-				u.valsEsc = escaped(u.vals)
 			}
 			sc := &lib.scripts[0]
 			var sv *sessionVars

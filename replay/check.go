@@ -214,7 +214,6 @@ func (e *Engine) Check(ctx context.Context, sessions []int, scale float64) (*Che
 		u.lastWait.Store(math.MaxInt64)
 		if e.cfg.users != nil {
 			u.vals = e.cfg.users.values(n, 1)
-			u.valsEsc = escaped(u.vals)
 		}
 		u.play(ctx, time.Now().Add(24*time.Hour), si, time.Now())
 		u.closeConns()

@@ -175,6 +175,9 @@ type wsFrame struct {
 
 // hopHeaders are not replayed: they describe the recorded connection, not
 // the request. Host is set from the target.
+// safeMethod reports a method that changes nothing at the server.
+func safeMethod(m string) bool { return m == "GET" || m == "HEAD" || m == "OPTIONS" }
+
 func hopHeader(name string) bool {
 	switch strings.ToLower(name) {
 	case "host", "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding",
@@ -343,15 +346,16 @@ func (lib *Library) add(s *traces.Session) {
 	polls := longPolls(plain, vars, uses)
 	// The request that ended last so far, and when: a request that began
 	// after every earlier one had ended followed it (a script that awaits
-	// each call, a page's sub-resources after the page), and waits for it
-	// at replay as its client had to, so that a slow answer is never
-	// overtaken by what came after it (a delete before the read it
-	// followed).
+	// each call). Where either changes something (neither is a GET, HEAD
+	// or OPTIONS), it waits for it at replay as its client had to, so that
+	// a slow answer is never overtaken by what came after it: a delete
+	// before the read it followed, a read before the write it followed.
+	// Reads after reads keep their recorded times.
 	lastEnd, lastEnded := -1, time.Duration(-1)
 	for i := range s.Exchanges {
 		ex := &s.Exchanges[i]
 		follows := -1
-		if lastEnd >= 0 && ex.Offset >= lastEnded {
+		if lastEnd >= 0 && ex.Offset >= lastEnded && (!safeMethod(ex.Method) || !safeMethod(s.Exchanges[lastEnd].Method)) {
 			follows = lastEnd
 		}
 		if end := ex.Offset + ex.Duration; ex.WebSocket == nil && !polls[endpointOf(&plain.Exchanges[i])] && end > lastEnded {

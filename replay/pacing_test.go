@@ -81,7 +81,7 @@ func runVirtual(t *testing.T, srv *pipeServer, lib *Library, cfg scheduler.Confi
 // with the given users-file values, and returns what it reported.
 func playOnce(e *Engine, k int, vals []string) *collect {
 	sink := &collect{}
-	u := &user{e: e, k: k, profile: "browse", sink: sink, hard: context.Background(), scale: 1, timer: time.NewTimer(time.Hour), vals: vals, valsEsc: escaped(vals)}
+	u := &user{e: e, k: k, profile: "browse", sink: sink, hard: context.Background(), scale: 1, timer: time.NewTimer(time.Hour), vals: vals}
 	u.lastWait.Store(int64(time.Hour))
 	u.play(context.Background(), time.Now().Add(time.Hour), 0, time.Now())
 	u.conns.closeAll(e)

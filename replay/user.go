@@ -34,11 +34,15 @@ type user struct {
 	sink     Sink
 	jar      jar
 	vals     []string // the user's row of the users file
-	valsEsc  []string // and URL-encoded, for form fields
-	hard     context.Context
-	scale    float64
-	timer    *time.Timer
-	check    *checker // set when the user plays for a check
+	// filled holds, per fill of the users file, the text that replaces
+	// its recorded one for this user, made once; requests sent at once
+	// (recorded pacing) share it, hence the lock.
+	fillMu sync.Mutex
+	filled map[*fill]string
+	hard   context.Context
+	scale  float64
+	timer  *time.Timer
+	check  *checker // set when the user plays for a check
 }
 
 func (e *Engine) runUser(soft, hard context.Context, plan *scheduler.Plan, k int, start time.Time, sink Sink) {
@@ -48,7 +52,6 @@ func (e *Engine) runUser(soft, hard context.Context, plan *scheduler.Plan, k int
 	u.lastWait.Store(math.MaxInt64) // unknown: wait without a buffer until known
 	if e.cfg.users != nil {
 		u.vals = e.cfg.users.values(k, 1)
-		u.valsEsc = escaped(u.vals)
 	}
 	u.jar.names = e.names
 	if e.shared != nil {
@@ -241,12 +244,21 @@ func (u *user) send(st *step, raw []byte, due time.Time, sv *sessionVars, fills 
 // cookies a body or URL echoes.
 func (u *user) substitutions(subs []substitution, st *step, sv *sessionVars, fills []fill) []substitution {
 	e := u.e
-	for _, f := range fills {
-		v := u.vals[f.column]
-		if f.escaped {
-			v = u.valsEsc[f.column]
+	if len(fills) > 0 {
+		u.fillMu.Lock()
+		for i := range fills {
+			f := &fills[i]
+			v, ok := u.filled[f]
+			if !ok {
+				if u.filled == nil {
+					u.filled = map[*fill]string{}
+				}
+				v = f.with(u.vals[f.column])
+				u.filled[f] = v
+			}
+			subs = append(subs, substitution{old: f.recorded, new: v})
 		}
-		subs = append(subs, substitution{old: f.recorded, new: v})
+		u.fillMu.Unlock()
 	}
 	if sv != nil {
 		subs = sv.substitutions(subs, st)

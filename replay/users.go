@@ -73,15 +73,6 @@ func (u *Users) Len() int { return len(u.rows) }
 
 var templateRE = regexp.MustCompile(`\{\{\s*(user\.index|random\.uuid)\s*\}\}`)
 
-// escaped returns vals URL-encoded as a form's values are.
-func escaped(vals []string) []string {
-	out := make([]string, len(vals))
-	for i, v := range vals {
-		out[i] = url.QueryEscape(v)
-	}
-	return out
-}
-
 // values returns user k's value of each column, templates expanded.
 func (u *Users) values(k int, seed uint64) []string {
 	row := u.rows[k%len(u.rows)]
@@ -114,8 +105,38 @@ type fill struct {
 	column   int
 	// escaped marks a form field's value as it stands URL-encoded in a
 	// body or query (user0%40example.test): the user's value goes in
-	// encoded too.
-	escaped bool
+	// encoded too; json, in a JSON string, escaped as JSON.
+	escaped, json bool
+	// prefix and suffix, when recorded is a field with its name
+	// (username=user0, "username": "user0"), are what stays around the
+	// value: the field is filled where it stands, never another text
+	// that happens to hold the recorded value (a login_hint=user0).
+	prefix, suffix string
+}
+
+// jsonEscaped returns v as it stands inside a JSON string.
+func jsonEscaped(v string) string {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+	out := strings.TrimSpace(b.String())
+	return out[1 : len(out)-1]
+}
+
+// with returns the text that replaces f.recorded for value, escaped for
+// where it goes.
+func (f *fill) with(value string) string {
+	switch {
+	case f.escaped:
+		value = url.QueryEscape(value)
+	case f.json:
+		value = jsonEscaped(value)
+	}
+	if f.prefix == "" && f.suffix == "" {
+		return value
+	}
+	return f.prefix + value + f.suffix
 }
 
 var placeholderRE = regexp.MustCompile(`\{\{([A-Za-z0-9_.\[\]-]+)(:[0-9a-f]+)?\}\}`)
@@ -138,9 +159,9 @@ func (u *Users) column(name string) int {
 // and form fields named after a column in the body and the query.
 func (u *Users) fills(st *step) []fill {
 	var out []fill
-	add := func(recorded string, col int, escaped bool) {
-		if recorded != "" && !slices.ContainsFunc(out, func(f fill) bool { return f.recorded == recorded }) {
-			out = append(out, fill{recorded, col, escaped})
+	add := func(f fill) {
+		if f.recorded != "" && !slices.ContainsFunc(out, func(o fill) bool { return o.recorded == f.recorded }) {
+			out = append(out, f)
 		}
 	}
 	text := string(st.uri) + "\n" + string(st.body)
@@ -149,9 +170,12 @@ func (u *Users) fills(st *step) []fill {
 	}
 	for _, m := range placeholderRE.FindAllStringSubmatch(text, -1) {
 		if c := u.column(m[1]); c >= 0 {
-			add(m[0], c, false)
+			add(fill{recorded: m[0], column: c})
 		}
 	}
+	// Fields named after a column are filled where they stand: the
+	// recorded text is the field with its name, in the query, a form body
+	// or a JSON body.
 	fields, form := map[string]string{}, map[string]string{}
 	if q := bytes.IndexByte(st.uri, '?'); q >= 0 {
 		formFields(string(st.uri[q+1:]), form)
@@ -168,15 +192,24 @@ func (u *Users) fills(st *step) []fill {
 	}
 	for name, v := range fields {
 		if c := u.column(name); c >= 0 {
-			add(v, c, false)
+			re := regexp.MustCompile(`"` + regexp.QuoteMeta(name) + `"\s*:\s*"` + regexp.QuoteMeta(jsonEscaped(v)) + `"`)
+			if m := re.Find(st.body); m != nil {
+				add(fill{recorded: string(m), column: c, json: true, prefix: string(m[:len(m)-len(jsonEscaped(v))-1]), suffix: `"`})
+			} else {
+				add(fill{recorded: v, column: c})
+			}
 		}
 	}
 	for name, v := range form {
 		if c := u.column(name); c >= 0 {
-			if esc := url.QueryEscape(v); esc != v {
-				add(esc, c, true)
+			key := url.QueryEscape(name) + "="
+			if f := (fill{recorded: key + url.QueryEscape(v), column: c, escaped: true, prefix: key}); strings.Contains(text, f.recorded) {
+				add(f)
+			} else if f := (fill{recorded: key + v, column: c, prefix: key}); strings.Contains(text, f.recorded) {
+				add(f)
+			} else {
+				add(fill{recorded: v, column: c})
 			}
-			add(v, c, false)
 		}
 	}
 	slices.SortFunc(out, func(a, b fill) int { return len(b.recorded) - len(a.recorded) }) // longest first

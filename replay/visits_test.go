@@ -129,7 +129,7 @@ func mapsKeys(m map[string]bool) func(func(string) bool) {
 // column (the login form's field) is value with {{user.index}} in it, the
 // password pw-u{{user.index}}, for twice the longest visit (at least 4 s),
 // and returns what failed.
-func replayVisits(t *testing.T, target string, visits []*traces.Session, users int, column, value string) *collect {
+func replayVisits(t *testing.T, target string, visits []*traces.Session, users int, column, value string, opts ...replay.Option) *collect {
 	t.Helper()
 	u, err := replay.LoadUsers(strings.NewReader(column + ",password\n" + value + ",pw-u{{user.index}}\n"))
 	if err != nil {
@@ -139,7 +139,7 @@ func replayVisits(t *testing.T, target string, visits []*traces.Session, users i
 	for _, s := range visits {
 		longest = max(longest, 2*s.End())
 	}
-	_, sink := run(t, target, visits, users, longest, replay.WithUsers(u))
+	_, sink := run(t, target, visits, users, longest, append([]replay.Option{replay.WithUsers(u)}, opts...)...)
 	return sink
 }
 
