@@ -3,6 +3,7 @@ package replay_test
 import (
 	"fmt"
 	"net/http"
+	"os"
 	"net/url"
 	"regexp"
 	"slices"
@@ -66,6 +67,13 @@ var userRE = regexp.MustCompile(`user(\d+)`)
 // alike). It logs every session when it fails.
 func checkVisits(t *testing.T, visits []*traces.Session, n int, login, logout string) {
 	t.Helper()
+	checkVisitsOf(t, visits, n, map[string]int{login: 1, logout: 1})
+}
+
+// checkVisitsOf is checkVisits with the requests each session must hold,
+// and how many of each ("METHOD path").
+func checkVisitsOf(t *testing.T, visits []*traces.Session, n int, each map[string]int) {
+	t.Helper()
 	bad := len(visits) != n
 	if bad {
 		t.Errorf("%d sessions of %d browser contexts", len(visits), n)
@@ -79,7 +87,7 @@ func checkVisits(t *testing.T, visits []*traces.Session, n int, login, logout st
 	seen := map[string]bool{}
 	for _, s := range visits {
 		users := map[string]bool{}
-		logins, logouts := 0, 0
+		held := map[string]int{}
 		for _, ex := range s.Exchanges {
 			text := ex.URL + " " + string(ex.ReqBody.Data)
 			if u, err := url.QueryUnescape(text); err == nil {
@@ -88,16 +96,14 @@ func checkVisits(t *testing.T, visits []*traces.Session, n int, login, logout st
 			for _, m := range userRE.FindAllStringSubmatch(text, -1) {
 				users[m[1]] = true
 			}
-			req := ex.Method + " " + strings.SplitN(ex.URL, "?", 2)[0]
-			if req == login {
-				logins++
-			}
-			if req == logout {
-				logouts++
-			}
+			held[ex.Method+" "+strings.SplitN(ex.URL, "?", 2)[0]]++
 		}
-		if len(users) != 1 || logins != 1 || logouts != 1 {
-			t.Errorf("session %s (%s): users %v, %d logins, %d logouts", s.ID, s.Evidence, slices.Sorted(mapsKeys(users)), logins, logouts)
+		ok := len(users) == 1
+		for req, want := range each {
+			ok = ok && held[req] == want
+		}
+		if !ok {
+			t.Errorf("session %s (%s): users %v, requests %v, want %v", s.ID, s.Evidence, slices.Sorted(mapsKeys(users)), held, each)
 			bad = true
 		}
 		for u := range users {
@@ -314,6 +320,70 @@ func TestLaravelInChromium(t *testing.T) {
 	sink := replayVisits(t, app.URL, visits, users, "email", "u{{user.index}}@example.test")
 	loggedIn(t, app.Users(), users)
 	if c := &app.Counts; c.Get("419") > 0 || c.Get("403") > 0 || c.Get("login redirects") > 0 || c.Get("login refused") > 0 {
+		t.Errorf("the app counted %s", c.String())
+	}
+	failures(t, sink)
+}
+
+// TestTurboInChromium: a Rails app with Hotwire conventions (per-form
+// CSRF tokens, an edit and a delete form per card, each with its own
+// token and _method; boards created by a 303 to a slug whose id a script
+// sends alone; a list paged by signed cursors in rel=next links), seven
+// contexts at once: one session per context; 30 replayed users log in and
+// the app refuses nothing: no wrong form token, no foreign board, no
+// foreign cursor.
+func TestTurboInChromium(t *testing.T) {
+	if os.Getenv("THRIVE_KNOWN_GAPS") == "" {
+		// The capture rewrites a form's Origin to the target while it
+		// tells the backend its own host in X-Forwarded-Host, which Rails
+		// trusts: every form POST through it is refused (422) before any
+		// replay. Open in issue 23; THRIVE_KNOWN_GAPS=1 runs it.
+		t.Skip("known gap: Origin rewritten against X-Forwarded-Host (issue 23)")
+	}
+	app := apptest.NewTurbo(t)
+	const contexts = 7
+	visits, _ := recordVisits(t, app.URL, contexts, 0, func(u string) string { return "/session/new?u=" + u })
+	checkVisitsOf(t, visits, contexts, map[string]int{"POST /session": 2})
+	if t.Failed() {
+		return
+	}
+	app.Counts.Reset()
+	const users = 30
+	sink := replayVisits(t, app.URL, visits, users, "email_address", "u{{user.index}}@example.test")
+	loggedIn(t, app.Users(), users)
+	if c := &app.Counts; c.Get("422 csrf") > 0 || c.Get("404 foreign") > 0 || c.Get("400 cursor") > 0 || c.Get("login refused") > 0 || c.Get("login redirects") > 0 {
+		t.Errorf("the app counted %s", c.String())
+	}
+	failures(t, sink)
+}
+
+// TestFormsetInChromium: a Django admin whose change page edits and
+// deletes tasks through an inline formset (each row's id in a hidden
+// input) and whose task list deletes in bulk through checkboxes valued
+// with ids, ids shared by all users so that theirs interleave; seven
+// contexts at once: one session per context; 30 replayed users log in and
+// no row or checkbox names another user's task.
+func TestFormsetInChromium(t *testing.T) {
+	if os.Getenv("THRIVE_KNOWN_GAPS") == "" {
+		// A recorded project id and task id of the same small value are
+		// one variable today: a row's task id is sent with the live
+		// project id (formset invalid in 20 of 64 visits). Open in issue
+		// 23 (sinks choose their source by name); THRIVE_KNOWN_GAPS=1
+		// runs it.
+		t.Skip("known gap: small ids that collide (issue 23)")
+	}
+	app := apptest.NewFormset(t)
+	const contexts = 7
+	visits, _ := recordVisits(t, app.URL, contexts, 0, func(u string) string { return "/admin/?u=" + u })
+	checkVisits(t, visits, contexts, "POST /admin/login/", "POST /admin/logout/")
+	if t.Failed() {
+		return
+	}
+	app.Counts.Reset()
+	const users = 30
+	sink := replayVisits(t, app.URL, visits, users, "username", "u{{user.index}}")
+	loggedIn(t, app.Users(), users)
+	if c := &app.Counts; c.Get("formset invalid") > 0 || c.Get("bulk refused") > 0 || c.Get("foreign task touched") > 0 || c.Get("403 csrf") > 0 || c.Get("login refused") > 0 {
 		t.Errorf("the app counted %s", c.String())
 	}
 	failures(t, sink)

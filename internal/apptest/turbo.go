@@ -96,6 +96,16 @@ const (
 )
 
 // NewTurbo starts a Turbo on loopback until the test ends.
+// turboHost is request.host as Rails reads it: the last X-Forwarded-Host
+// a proxy in front added, else Host.
+func turboHost(r *http.Request) string {
+	if f := r.Header.Get("X-Forwarded-Host"); f != "" {
+		parts := strings.Split(f, ",")
+		return strings.TrimSpace(parts[len(parts)-1])
+	}
+	return r.Host
+}
+
 func NewTurbo(tb testing.TB) *Turbo {
 	a := &Turbo{users: map[string]int{}, names: map[int]string{}, boards: map[int]*turboBoard{}, cards: map[int]*turboCard{}}
 	// Rails.application.key_generator: PBKDF2 of secret_key_base, 1000
@@ -309,7 +319,7 @@ func (a *Turbo) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if c.uid == 0 && (action == "sessions#destroy" || !strings.HasPrefix(action, "sessions#")) {
-		c.sess.ReturnTo = "http://" + r.Host + r.URL.RequestURI() // request_authentication
+		c.sess.ReturnTo = "http://" + turboHost(r) + r.URL.RequestURI() // request_authentication
 		c.a.Counts.Add("login redirects", 1)
 		c.redirect(http.StatusFound, "/session/new")
 		return
@@ -389,7 +399,7 @@ func (c *turboCall) valid(t string) bool {
 
 // forgery is verify_authenticity_token: why the request is refused, or "".
 func (c *turboCall) forgery() string {
-	base := "http://" + c.r.Host
+	base := "http://" + turboHost(c.r)
 	switch o := c.r.Header.Get("Origin"); {
 	case c.method == http.MethodGet || c.method == http.MethodHead:
 	case o != "" && o != base:
@@ -430,7 +440,7 @@ func (c *turboCall) send(status int, ctype, body string) {
 // redirect is redirect_to: an absolute Location, and Rails' little body.
 func (c *turboCall) redirect(status int, to string) {
 	if strings.HasPrefix(to, "/") {
-		to = "http://" + c.r.Host + to
+		to = "http://" + turboHost(c.r) + to
 	}
 	c.w.Header().Set("Location", to)
 	c.send(status, "text/html; charset=utf-8", `<html><body>You are being <a href="`+turboEsc(to)+`">redirected</a>.</body></html>`)
@@ -678,7 +688,7 @@ func (c *turboCall) apiCards(ids []int) {
 		k := c.a.cards[id]
 		title, _ := json.Marshal(k.title)
 		fmt.Fprintf(&b, `%s{"id":%d,"title":%s,"board_id":%d,"created_at":"%s","updated_at":"%s","url":"http://%s/boards/%d/cards/%d.json"}`,
-			map[bool]string{true: ","}[i > 0], id, title, ids[0], k.created.Format(t), k.updated.Format(t), c.r.Host, ids[0], id)
+			map[bool]string{true: ","}[i > 0], id, title, ids[0], k.created.Format(t), k.updated.Format(t), turboHost(c.r), ids[0], id)
 	}
 	c.send(http.StatusOK, "application/json; charset=utf-8", "["+b.String()+"]")
 }
