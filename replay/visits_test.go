@@ -3,8 +3,8 @@ package replay_test
 import (
 	"fmt"
 	"net/http"
-	"os"
 	"net/url"
+	"os"
 	"regexp"
 	"slices"
 	"strings"
