@@ -5,6 +5,7 @@ import (
 	"net"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/thrive-loadtest/thrive/capture"
 	"github.com/thrive-loadtest/thrive/traces"
@@ -17,9 +18,30 @@ import (
 // sessions it wrote, and the trace file's path.
 func Record(tb testing.TB, target string, drive func(base string), opts ...capture.Option) ([]*traces.Session, string) {
 	tb.Helper()
+	return recordThrough(tb, target, drive, opts)
+}
+
+// RecordForward runs a forward proxy capture (no target: the browser or
+// app is pointed at it, every host in scope recorded) with opts, calls
+// drive with the proxy's address (http://127.0.0.1:PORT), stops the
+// capture as Ctrl-C would and returns the sessions it wrote. Its CA is made
+// for the test; plain HTTP origins need no trust in it.
+func RecordForward(tb testing.TB, drive func(proxy string), opts ...capture.Option) []*traces.Session {
+	tb.Helper()
+	ca, _, err := capture.NewCA(time.Now())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	sessions, _ := recordThrough(tb, "", drive, append([]capture.Option{capture.WithCA(ca)}, opts...))
+	return sessions
+}
+
+// recordThrough runs a capture of target ("" for a forward proxy) on a
+// loopback port while drive runs, and reads back what it wrote.
+func recordThrough(tb testing.TB, target string, drive func(addr string), opts []capture.Option) ([]*traces.Session, string) {
+	tb.Helper()
 	path := filepath.Join(tb.TempDir(), "capture.thrv")
-	sink := &capture.FileSink{Path: path}
-	cp, err := capture.New(target, sink, opts...)
+	cp, err := capture.New(target, &capture.FileSink{Path: path}, opts...)
 	if err != nil {
 		tb.Fatal(err)
 	}
