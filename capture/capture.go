@@ -32,6 +32,9 @@ type Capture struct {
 	cfg     config
 	target  *url.URL // nil for a forward proxy
 	forward bool
+	// keepHost sends the client's Host, Origin and Referer as they are
+	// (see HostHeader).
+	keepHost bool
 	up      upstream // the reverse proxy's backend
 	dialer  interface {
 		DialContext(ctx context.Context, network, addr string) (net.Conn, error)
@@ -144,6 +147,7 @@ func New(target string, sink Sink, opts ...Option) (*Capture, error) {
 		cfg:       c,
 		target:    u,
 		forward:   u == nil,
+		keepHost:  u != nil && keepsHost(c.hostHeader, u.Hostname()),
 		up:        up,
 		sz:        newSessionizer(c.cookies, c.idle, c.maxSession, fmt.Sprintf("%x", idPrefix)),
 		sink:      sink,
@@ -290,4 +294,21 @@ func withoutField(fs []traces.Header, name string) []traces.Header {
 		return fs
 	}
 	return slices.DeleteFunc(slices.Clone(fs), func(f traces.Header) bool { return strings.EqualFold(f.Name, name) })
+}
+
+// keepsHost decides HostAuto: a target on this machine answers to any name
+// and is reached through the proxy, so it sees the client's; a named
+// remote target may route by its own name (a virtual host, a CDN).
+func keepsHost(h HostHeader, host string) bool {
+	switch h {
+	case HostClient:
+		return true
+	case HostTarget:
+		return false
+	}
+	if strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -219,7 +219,7 @@ func TestHTTPSTargetAndForwardedHeaders(t *testing.T) {
 		_, _ = io.WriteString(w, "ok")
 	}))
 	defer backend.Close()
-	p := startProxy(t, backend.URL, capture.WithInsecureTarget())
+	p := startProxy(t, backend.URL, capture.WithInsecureTarget(), capture.WithHostHeader(capture.HostTarget))
 	req, _ := http.NewRequestWithContext(context.Background(), "GET", p.URL+"/x", nil)
 	req.Host = "app.example"
 	resp, err := http.DefaultClient.Do(req)

@@ -29,6 +29,7 @@ type config struct {
 	insecureTLS bool
 	errorLog    *log.Logger
 	eventLoop   bool
+	hostHeader  HostHeader
 	loopBacklog int           // bytes a loop connection's receiver may leave untaken
 	clientIdle  time.Duration // a keep-alive client connection with no request
 	headTimeout time.Duration // from a request's first byte to its last header
@@ -180,6 +181,48 @@ func WithGrace(d time.Duration) Option {
 // does not do yet.
 func WithEventLoop() Option {
 	return func(c *config) error { c.eventLoop = true; return nil }
+}
+
+// HostHeader says which Host a reverse proxy's backend sees (see
+// WithHostHeader).
+type HostHeader int
+
+// Host headers.
+const (
+	// HostAuto keeps the client's Host for a target on this machine
+	// (a loopback address or localhost) and names the target otherwise.
+	HostAuto HostHeader = iota
+	// HostClient keeps the Host the client sent, and Origin and Referer as
+	// they are: the backend sees the proxy's name wherever it looks (Host,
+	// X-Forwarded-Host, Origin), as behind nginx with proxy_set_header
+	// Host $host, so that its absolute URLs lead back through the proxy
+	// and its origin checks hold whichever header it trusts.
+	HostClient
+	// HostTarget sends the target's own name as Host (a virtual host that
+	// routes by it), and an Origin or Referer that names the proxy names
+	// the target instead; X-Forwarded-Host still says the proxy's. A
+	// backend that trusts X-Forwarded-Host (Rails, Laravel and Symfony
+	// behind trusted proxies) then sees an Origin that is not its own.
+	HostTarget
+)
+
+// ParseHostHeader reads "auto", "client" or "target".
+func ParseHostHeader(s string) (HostHeader, error) {
+	switch s {
+	case "auto", "":
+		return HostAuto, nil
+	case "client":
+		return HostClient, nil
+	case "target":
+		return HostTarget, nil
+	}
+	return HostAuto, fmt.Errorf("host header %q: want auto, client or target", s)
+}
+
+// WithHostHeader sets which Host a reverse proxy's backend sees: HostAuto
+// by default.
+func WithHostHeader(h HostHeader) Option {
+	return func(c *config) error { c.hostHeader = h; return nil }
 }
 
 // WithInsecureTarget skips the verification of an https target's

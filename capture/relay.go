@@ -519,7 +519,8 @@ func (k *conn) badGateway(rec *record, err error, keep bool) bool {
 }
 
 // writeRequestHead writes the forwarded head of h to the backend: the
-// client's fields in their order, Host set to the target, X-Forwarded-For,
+// client's fields in their order, Host kept or set to the target (see
+// HostHeader), X-Forwarded-For,
 // -Host and -Proto added as reverse proxies do, hop-by-hop fields replaced
 // by the proxy's own.
 //
@@ -533,7 +534,11 @@ func writeRequestHead(w *bufio.Writer, c *Capture, ip, scheme, proto string, h *
 	_ = w.WriteByte(' ')
 	_, _ = w.WriteString(proto)
 	_, _ = w.WriteString("\r\nHost: ")
-	_, _ = w.WriteString(c.target.Host)
+	if c.keepHost && h.Host != "" {
+		_, _ = w.WriteString(h.Host)
+	} else {
+		_, _ = w.WriteString(c.target.Host)
+	}
 	_, _ = w.WriteString("\r\n")
 	for _, f := range h.Fields {
 		if h.HopByHop(f.Name) || forwardedField(f.Name) ||
@@ -567,6 +572,9 @@ func writeRequestHead(w *bufio.Writer, c *Capture, ip, scheme, proto string, h *
 // form (gorilla/websocket, Django's CSRF) sees its own, as it would without
 // the proxy. The trace keeps the value the client sent.
 func (c *Capture) ownOrigin(f traces.Header, scheme, host string) string {
+	if c.keepHost {
+		return f.Value // the backend sees the proxy's name: they agree
+	}
 	var isOrigin bool
 	switch len(f.Name) {
 	case 6:

@@ -417,39 +417,65 @@ func TestPipelinedRequests(t *testing.T) {
 	}
 }
 
-// TestOriginNamesTheTarget: an Origin or Referer that names the proxy (the
-// page was loaded through it) reaches the backend naming the backend, as a
-// browser that went there directly would send, so that origin checks of
-// WebSockets and forms pass; others pass as they are, and the trace keeps
-// what the client sent.
-func TestOriginNamesTheTarget(t *testing.T) {
-	var mu sync.Mutex
-	var seen []string
-	backend := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		seen = append(seen, r.Header.Get("Origin")+" "+r.Header.Get("Referer"))
-		mu.Unlock()
-	}))
-	defer backend.Close()
-	p := startProxy(t, backend.URL)
-	own := p.URL
-	c := dialRaw(t, p.URL)
-	host := strings.TrimPrefix(own, "http://")
-	for _, hs := range []string{
-		"Origin: " + own + "\r\nReferer: " + own + "/page?x=1\r\n",
-		"Origin: https://elsewhere.example\r\nReferer: " + own + "evil.example/\r\n",
+// TestHostHeader: with the target's name (HostTarget), an Origin or
+// Referer that names the proxy (the page was loaded through it) reaches the
+// backend naming the backend, as a browser that went there directly would
+// send, so that origin checks against Host pass; with the client's (the
+// default for a target on this machine), Host, Origin and Referer reach it
+// as the client sent them, agreeing with X-Forwarded-Host, so that origin
+// checks pass whichever the backend trusts (Rails trusts
+// X-Forwarded-Host). Others pass as they are, and the trace keeps what the
+// client sent.
+func TestHostHeader(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts []capture.Option
+		// want returns what the backend sees (Host Origin Referer) of the
+		// two requests, from the proxy's and the backend's URLs.
+		want func(own, backend string) []string
+	}{
+		{"target", []capture.Option{capture.WithHostHeader(capture.HostTarget)}, func(own, backend string) []string {
+			return []string{
+				strings.TrimPrefix(backend, "http://") + " " + backend + " " + backend + "/page?x=1",
+				strings.TrimPrefix(backend, "http://") + " https://elsewhere.example " + own + "evil.example/",
+			}
+		}},
+		{"auto, a target on this machine", nil, func(own, _ string) []string {
+			return []string{
+				strings.TrimPrefix(own, "http://") + " " + own + " " + own + "/page?x=1",
+				strings.TrimPrefix(own, "http://") + " https://elsewhere.example " + own + "evil.example/",
+			}
+		}},
 	} {
-		c.send("GET / HTTP/1.1\r\nHost: " + host + "\r\n" + hs + "\r\n")
-		c.response("GET")
-	}
-	sessions := p.stop()
-	mu.Lock()
-	defer mu.Unlock()
-	want := []string{backend.URL + " " + backend.URL + "/page?x=1", "https://elsewhere.example " + own + "evil.example/"}
-	if strings.Join(seen, "\n") != strings.Join(want, "\n") {
-		t.Fatalf("the backend saw\n%s\nwant\n%s", strings.Join(seen, "\n"), strings.Join(want, "\n"))
-	}
-	if len(sessions) != 1 || sessions[0].Exchanges[0].ReqHeader[1].Value != own {
-		t.Fatalf("the trace does not keep the Origin the client sent: %+v", sessions)
+		t.Run(tc.name, func(t *testing.T) {
+			var mu sync.Mutex
+			var seen []string
+			backend := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+				mu.Lock()
+				seen = append(seen, r.Host+" "+r.Header.Get("Origin")+" "+r.Header.Get("Referer"))
+				mu.Unlock()
+			}))
+			defer backend.Close()
+			p := startProxy(t, backend.URL, tc.opts...)
+			own := p.URL
+			c := dialRaw(t, p.URL)
+			host := strings.TrimPrefix(own, "http://")
+			for _, hs := range []string{
+				"Origin: " + own + "\r\nReferer: " + own + "/page?x=1\r\n",
+				"Origin: https://elsewhere.example\r\nReferer: " + own + "evil.example/\r\n",
+			} {
+				c.send("GET / HTTP/1.1\r\nHost: " + host + "\r\n" + hs + "\r\n")
+				c.response("GET")
+			}
+			sessions := p.stop()
+			mu.Lock()
+			defer mu.Unlock()
+			if want := tc.want(own, backend.URL); strings.Join(seen, "\n") != strings.Join(want, "\n") {
+				t.Fatalf("the backend saw\n%s\nwant\n%s", strings.Join(seen, "\n"), strings.Join(want, "\n"))
+			}
+			if len(sessions) != 1 || sessions[0].Exchanges[0].ReqHeader[1].Value != own {
+				t.Fatalf("the trace does not keep the Origin the client sent: %+v", sessions)
+			}
+		})
 	}
 }

@@ -361,11 +361,12 @@ func visitThenReplay(t *testing.T, a appVisits) {
 // foreign cursor.
 func TestTurboInChromium(t *testing.T) {
 	if os.Getenv("THRIVE_KNOWN_GAPS") == "" {
-		// The capture rewrites a form's Origin to the target while it
-		// tells the backend its own host in X-Forwarded-Host, which Rails
-		// trusts: every form POST through it is refused (422) before any
-		// replay. Open in issue 23; THRIVE_KNOWN_GAPS=1 runs it.
-		t.Skip("known gap: Origin rewritten against X-Forwarded-Host (issue 23)")
+		// Recorded board and card ids of the same small value are one
+		// variable today: a card's form is sent to the live board's id
+		// (16 of 87 visits refused with 422, 20 with 404). Open in issue
+		// 23 (sinks choose their source by name); THRIVE_KNOWN_GAPS=1
+		// runs it.
+		t.Skip("known gap: small ids that collide (issue 23)")
 	}
 	app := apptest.NewTurbo(t)
 	visitThenReplay(t, appVisits{url: app.URL, start: func(u string) string { return "/session/new?u=" + u },

@@ -85,6 +85,10 @@ flight finish, closes WebSockets, writes every open session and prints a summary
 	fl.StringVar(&f.rec.TLSCert, "tls-cert", "", "listen on TLS with this certificate (PEM)")
 	fl.StringVar(&f.rec.TLSKey, "tls-key", "", "the key of --tls-cert (PEM)")
 	optionFlag(fl, opts, "insecure-target", "do not verify the certificate of an https target", capture.WithInsecureTarget())
+	parsedFlag(fl, opts, "host-header", "which `Host` the target sees: client (the proxy's name, Origin and Referer as sent), target (its own; Origin and Referer rewritten), auto (client for a target on this machine)", func(s string) (capture.Option, error) {
+		h, err := capture.ParseHostHeader(s)
+		return capture.WithHostHeader(h), err
+	})
 	optionFlag(fl, opts, "event-loop", "relay plain HTTP on event loops (less added latency; buffers for slow receivers)", capture.WithEventLoop())
 	fl.DurationVar(&f.grace, "grace", 10*time.Second, "on stop, time requests in flight get to finish")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no status line")
