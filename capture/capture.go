@@ -35,8 +35,8 @@ type Capture struct {
 	// keepHost sends the client's Host, Origin and Referer as they are
 	// (see HostHeader).
 	keepHost bool
-	up      upstream // the reverse proxy's backend
-	dialer  interface {
+	up       upstream // the reverse proxy's backend
+	dialer   interface {
 		DialContext(ctx context.Context, network, addr string) (net.Conn, error)
 	}
 	netDialer *net.Dialer
