@@ -42,6 +42,14 @@ type variable struct {
 	// its id-like name or place: it is found and replaced only in id
 	// positions (a whole path segment, a query, JSON or form value).
 	short bool
+	// prefix, set for a form's field as its submission sends it, is the
+	// "name=" that recorded begins with: the live text is prefix and the
+	// live value URL-encoded, then suffix.
+	prefix, suffix string
+	// context is the path segment before an id in the URL it came from
+	// (boards for /boards/14): a request's /api/boards/14/cards wants the
+	// board's 14, not a card's.
+	context string
 }
 
 // why says why a variable was taken, for reports.
@@ -114,8 +122,9 @@ func (p place) String() string {
 
 // candidate is a value seen in an answer.
 type candidate struct {
-	value string
-	place place
+	value   string
+	place   place
+	context string // the path segment before it in a URL, if it is an id in one
 	// short marks a value shorter than the length rule, kept for its
 	// id-like name or place.
 	short bool
@@ -213,12 +222,17 @@ func answerValues(ex *traces.Exchange) (out []candidate) {
 			if !strings.EqualFold(h.Name, "Location") && !strings.EqualFold(h.Name, "Content-Location") {
 				continue
 			}
-			for i, seg := range pathSegments(h.Value) {
+			segs := pathSegments(h.Value)
+			for i, seg := range segs {
+				var before string
+				if i > 0 {
+					before = segs[i-1]
+				}
 				if isDigits(seg) || len(seg) >= minValue && strings.ContainsAny(seg, "0123456789") {
-					out = append(out, candidate{value: seg, place: place{header: h.Name, segment: i + 1}, short: shortValue(seg)})
+					out = append(out, candidate{value: seg, place: place{header: h.Name, segment: i + 1}, short: shortValue(seg), context: before})
 				}
 				if id := slugID(seg); id != "" {
-					out = append(out, candidate{value: id, place: place{header: h.Name, segment: i + 1, prefix: true}, short: shortValue(id)})
+					out = append(out, candidate{value: id, place: place{header: h.Name, segment: i + 1, prefix: true}, short: shortValue(id), context: before})
 				}
 			}
 			// The values of its query: an authorization server's state
@@ -253,6 +267,23 @@ func answerValues(ex *traces.Exchange) (out []candidate) {
 		}
 	})
 	return out
+}
+
+// jsonDoc reports a body that is a JSON object or array.
+func jsonDoc(b []byte) bool {
+	b = bytes.TrimSpace(b)
+	return len(b) > 0 && (b[0] == '{' || b[0] == '[')
+}
+
+// needsJSONEscape reports a value that JSON writes otherwise inside a
+// string: with a quote, a backslash or a control character.
+func needsJSONEscape(v string) bool {
+	for i := range len(v) {
+		if c := v[i]; c == '"' || c == '\\' || c < 0x20 {
+			return true
+		}
+	}
+	return false
 }
 
 // slugID returns the id a slug begins with (14 of 14-sprint-planning), or
@@ -489,6 +520,14 @@ func correlate(s *traces.Session, rules *CorrelationRules) ([]variable, [][]int)
 		seen := map[string]bool{}
 		for _, c := range append(addedValues(ex, rules), answerValues(ex)...) {
 			rule := endpointOf(ex) + " " + c.place.String()
+			if seen[c.value] && c.context != "" && !seen[c.value+"/"+c.context] && !rules.disabled(rule) {
+				// The same id in another URL of the answer (a card 3 of
+				// board 3): kept for the requests that name it by its
+				// context (see affine).
+				seen[c.value+"/"+c.context] = true
+				vars = append(vars, variable{recorded: c.value, from: i, place: c.place, rule: rule, short: c.short, context: c.context})
+				continue
+			}
 			if seen[c.value] || strings.Contains(own, c.value) && !c.short || c.short && clientSent[c.value] || rules.disabled(rule) {
 				// The same value twice in one answer keeps its first place;
 				// a value the client sent first is the client's, not the
@@ -496,10 +535,13 @@ func correlate(s *traces.Session, rules *CorrelationRules) ([]variable, [][]int)
 				continue
 			}
 			seen[c.value] = true
+			seen[c.value+"/"+c.context] = true
 			byValue[c.value] = len(vars)
-			vars = append(vars, variable{recorded: c.value, from: i, place: c.place, rule: rule, short: c.short})
+			vars = append(vars, variable{recorded: c.value, from: i, place: c.place, rule: rule, short: c.short, context: c.context})
 		}
 	}
+	vars, uses = affine(s, vars, uses)
+	vars, uses = submissions(s, vars, uses)
 	// Keep only the variables some request uses, renumbered.
 	keep := map[int]int{}
 	var used []variable
@@ -722,6 +764,11 @@ type sessionVars struct {
 func (sv *sessionVars) substitutions(subs []substitution, st *step) []substitution {
 	for _, k := range st.uses {
 		if v := sv.live[k]; v != "" && v != sv.script.vars[k].recorded {
+			if st.jsonBody && needsJSONEscape(v) {
+				// A live value with a quote, a backslash or a newline
+				// goes into a JSON body as JSON writes it.
+				v = jsonEscaped(v)
+			}
 			subs = append(subs, substitution{old: sv.script.vars[k].recorded, new: v, idOnly: sv.script.vars[k].short})
 		}
 	}
@@ -739,6 +786,9 @@ func (sv *sessionVars) take(e *Engine, st *step, body []byte, header func(string
 			continue
 		}
 		c.found.Add(1)
+		if v.prefix != "" {
+			live = v.prefix + url.QueryEscape(live) + v.suffix
+		}
 		sv.live[k] = live
 	}
 }
@@ -803,4 +853,57 @@ func (lib *Library) Rules() []Rule {
 		return strings.Compare(a.Source, b.Source)
 	})
 	return out
+}
+
+// affine adds, for each id in a request's path whose value several sources
+// gave, a variable that takes it from the source of the same context: the
+// path segment before it (the 3 of /api/boards/3/cards from the board's
+// /boards/3-plan, not from a card's /cards/3 that came later), replaced
+// with its context around it, never the same value elsewhere. It returns
+// vars and uses with them added.
+func affine(s *traces.Session, vars []variable, uses [][]int) ([]variable, [][]int) {
+	for i := range s.Exchanges {
+		uri := traces.RequestURI(s.Exchanges[i].URL)
+		path, _, hasQuery := strings.Cut(uri, "?")
+		segs := strings.Split(path, "/")
+		for n := 2; n < len(segs); n++ {
+			seg, before := segs[n], segs[n-1]
+			if !isDigits(seg) || before == "" || isDigits(before) {
+				continue
+			}
+			// The variable the request takes this value from today.
+			cur := -1
+			for _, k := range uses[i] {
+				if vars[k].recorded == seg {
+					cur = k
+				}
+			}
+			if cur < 0 || vars[cur].context == before {
+				continue
+			}
+			best := -1
+			for k := range vars {
+				if v := &vars[k]; v.from < i && v.recorded == seg && v.context == before && v.prefix == "" && (best < 0 || v.from >= vars[best].from) {
+					best = k
+				}
+			}
+			if best < 0 || vars[best].from == vars[cur].from && vars[cur].context == "" {
+				continue // the same answer gave it under a name (a JSON id and its URL): no doubt
+			}
+			after := " " // the request line's end
+			switch {
+			case n+1 < len(segs):
+				after = "/"
+			case hasQuery:
+				after = "?"
+			}
+			v := vars[best]
+			v.prefix, v.suffix = "/"+before+"/", after
+			v.recorded = v.prefix + seg + after
+			v.rule += " (by context " + before + ")"
+			uses[i] = append(uses[i], len(vars))
+			vars = append(vars, v)
+		}
+	}
+	return vars, uses
 }

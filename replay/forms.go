@@ -1,10 +1,14 @@
 package replay
 
 import (
+	"bytes"
 	"html"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/thrive-loadtest/thrive/traces"
 )
 
 // A page may hold several forms, each with values of its own: a Rails page
@@ -48,6 +52,7 @@ func attrs(tag string) map[string]string {
 // fields in order.
 type form struct {
 	key    string
+	action string // the action's path and query, "" for the page's own
 	fields []field
 }
 
@@ -56,6 +61,9 @@ type form struct {
 type field struct {
 	name, value string
 	checkable   bool
+	// given marks a field whose value the page gives and the user does not
+	// type: hidden inputs, checkboxes, radio buttons, buttons.
+	given bool
 }
 
 // forms returns the forms of an HTML page, each with its key.
@@ -88,9 +96,14 @@ func forms(body []byte) []form {
 				method = strings.ToLower(a["value"])
 			}
 			typ := strings.ToLower(a["type"])
-			f.fields = append(f.fields, field{name, a["value"], typ == "checkbox" || typ == "radio"})
+			if strings.HasPrefix(strings.ToLower(string(m[0])), "<button") && typ == "" {
+				typ = "submit"
+			}
+			check := typ == "checkbox" || typ == "radio"
+			f.fields = append(f.fields, field{name, a["value"], check, check || typ == "hidden" || typ == "submit" || typ == "button"})
 		}
 		f.key = method + " " + actionShape(open["action"])
+		f.action = actionPath(open["action"])
 		out = append(out, f)
 		adv := loc[1]
 		if end != nil {
@@ -99,6 +112,21 @@ func forms(body []byte) []form {
 		rest = rest[adv:]
 	}
 	return out
+}
+
+// actionPath is a form action's path and query, its scheme and host left
+// out.
+func actionPath(action string) string {
+	if i := strings.Index(action, "://"); i >= 0 {
+		rest := action[i+3:]
+		if j := strings.IndexAny(rest, "/?#"); j >= 0 {
+			action = rest[j:]
+		} else {
+			action = "/"
+		}
+	}
+	action, _, _ = strings.Cut(action, "#")
+	return action
 }
 
 // actionShape is a form action's path with its ids made wildcards, its
@@ -179,6 +207,9 @@ func (p place) formValue(body []byte) (string, bool) {
 			k++
 			continue
 		}
+		if p.field == "" {
+			return f.action, f.action != ""
+		}
 		j := 0
 		for _, fv := range f.fields {
 			if fv.name != p.field {
@@ -199,4 +230,108 @@ func (p place) formValue(body []byte) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// submissions adds to vars the values each request of s sends as the
+// submission of a form of an earlier page, as a browser sends them: the
+// form is the latest page's form of the request's method (or _method) and
+// action; its action is the request's path (ids and all, however many
+// collide: a board and a card both 1), and each field the page gave (a
+// hidden input, a checkbox, a button) that the body sends as it was is a
+// field of its own, "name=value", never the same value elsewhere. It
+// returns vars and uses with them added.
+func submissions(s *traces.Session, vars []variable, uses [][]int) ([]variable, [][]int) {
+	for i := range s.Exchanges {
+		ex := &s.Exchanges[i]
+		body := string(ex.ReqBody.Data)
+		if ex.Method == "GET" || len(body) == 0 || strings.HasPrefix(strings.TrimSpace(body), "{") || !strings.Contains(body, "=") {
+			continue
+		}
+		vals, err := url.ParseQuery(body)
+		if err != nil {
+			continue
+		}
+		method := strings.ToLower(ex.Method)
+		if m := vals.Get("_method"); m != "" {
+			method = strings.ToLower(m)
+		}
+		path := traces.RequestURI(ex.URL)
+		key := method + " " + actionShape(path)
+		for j, pages := i-1, 0; j >= 0 && pages < maxPagesBack; j-- {
+			page := s.Exchanges[j].RespBody.Data
+			if !bytes.Contains(page, []byte("<form")) && !bytes.Contains(page, []byte("<FORM")) {
+				continue
+			}
+			pages++
+			own := traces.RequestURI(s.Exchanges[j].URL)
+			nth, found := 0, -1
+			var f form
+			for _, g := range forms(page) {
+				if g.key != key && !(g.action == "" && method+" "+actionShape(own) == key) {
+					continue
+				}
+				if action := cmpOr(g.action, own); action == path && found < 0 {
+					found, f = nth, g
+				}
+				nth++
+			}
+			if found < 0 {
+				continue
+			}
+			rule := endpointOf(&s.Exchanges[j]) + " form " + strings.ToUpper(method) + " " + actionShape(path) + " #" + strconv.Itoa(found+1)
+			add := func(v variable) {
+				v.from, v.rule = j, rule+v.rule
+				uses[i] = append(uses[i], len(vars))
+				vars = append(vars, v)
+			}
+			if f.action != "" && path != actionShape(path) {
+				add(variable{recorded: path, place: place{form: f.key, nth: found, label: "action"}, rule: " action"})
+			}
+			seen := map[string]int{}
+			for _, fv := range f.fields {
+				k := seen[fv.name]
+				seen[fv.name] = k + 1
+				if !fv.given || fv.value == "" {
+					continue
+				}
+				prefix := url.QueryEscape(fv.name) + "="
+				old := prefix + url.QueryEscape(fv.value)
+				if !formSends(body, old) {
+					continue
+				}
+				add(variable{recorded: old, prefix: prefix, place: place{form: f.key, nth: found, field: fv.name, fieldNth: k}, rule: " " + fv.name})
+			}
+			break
+		}
+	}
+	return vars, uses
+}
+
+// maxPagesBack bounds how many earlier pages with forms a submission is
+// looked for in: a form is submitted from one of the last pages a visitor
+// saw, and a long session must not cost its length squared.
+const maxPagesBack = 16
+
+// formSends reports whether a form body sends the field text name=value
+// whole (at the start or after an &, up to an & or the end).
+func formSends(body, text string) bool {
+	for i := 0; ; {
+		j := strings.Index(body[i:], text)
+		if j < 0 {
+			return false
+		}
+		at := i + j
+		end := at + len(text)
+		if (at == 0 || body[at-1] == '&') && (end == len(body) || body[end] == '&') {
+			return true
+		}
+		i = at + 1
+	}
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
 }

@@ -2,6 +2,7 @@ package replay
 
 import (
 	"fmt"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -125,4 +126,65 @@ func TestCorrelateSlugID(t *testing.T) {
 		return
 	}
 	t.Fatalf("the cards request uses no slug id; rules:\n%s", strings.Join(rules(s), "\n"))
+}
+
+// TestCorrelateFormSubmission: a request that submits a form of an earlier
+// page is that form's, whatever ids collide: board 1's card 1 is deleted
+// through its own form (its action, its token, its hidden id) while board
+// 1 is also the id a redirect gave; live, the card is 32 of board 15, and
+// the request goes to the live form's action with the live form's fields.
+func TestCorrelateFormSubmission(t *testing.T) {
+	rows := func(board, card int, token string) string {
+		return fmt.Sprintf(`<html><body><a href="/boards/%[1]d">board</a><form action="/boards/%[1]d/cards/%[2]d" method="post">`+
+			`<input type="hidden" name="_method" value="delete"><input type="hidden" name="authenticity_token" value="%[3]s">`+
+			`<input type="hidden" name="card_id" value="%[2]d"><button type="submit">Delete</button></form></body></html>`, board, card, token)
+	}
+	create := exch("POST", "/boards", "name=plan", "")
+	create.Status = 303
+	create.RespHeader = []traces.Header{{Name: "Location", Value: "/boards/1"}}
+	s := &traces.Session{Exchanges: []traces.Exchange{create,
+		exch("GET", "/boards/1", "", rows(1, 1, "rec-token-abc")),
+		exch("POST", "/boards/1/cards/1", "_method=delete&authenticity_token=rec-token-abc&card_id=1", "")}}
+	vars, uses := correlate(s, nil)
+	live := []byte(rows(15, 32, "live-token+/="))
+	sv := &sessionVars{script: &script{vars: vars}, live: make([]string, len(vars))}
+	for _, k := range uses[2] {
+		v := &vars[k]
+		got, ok := v.place.extract(live, func(string) []byte { return []byte("/boards/15") })
+		if !ok {
+			t.Fatalf("%s: not found live", v.rule)
+		}
+		if v.prefix != "" {
+			got = v.prefix + url.QueryEscape(got)
+		}
+		sv.live[k] = got
+	}
+	raw := "POST /boards/1/cards/1 HTTP/1.1\r\nHost: h\r\nContent-Length: 57\r\n\r\n_method=delete&authenticity_token=rec-token-abc&card_id=1"
+	st := &step{uses: uses[2]}
+	out := string(substitute(nil, []byte(raw), sv.substitutions(nil, st)))
+	want := "POST /boards/15/cards/32 HTTP/1.1\r\nHost: h\r\nContent-Length: 64\r\n\r\n_method=delete&authenticity_token=live-token%2B%2F%3D&card_id=32"
+	if out != want {
+		t.Fatalf("sent\n%q\nwant\n%q\nrules:\n%s", out, want, strings.Join(rules(s), "\n"))
+	}
+}
+
+// TestLiveValueEscapedForJSON: a live value with a newline and a quote
+// goes into a JSON body as JSON writes it, where the recorded one stood.
+func TestLiveValueEscapedForJSON(t *testing.T) {
+	s := &traces.Session{Exchanges: []traces.Exchange{
+		exch("GET", "/api/draft", "", `{"draft":"draft-text-1234"}`),
+		exch("POST", "/api/save", `{"text":"draft-text-1234"}`, "")}}
+	lib := FromSessions([]*traces.Session{s})
+	sc := &lib.scripts[0]
+	sv := &sessionVars{script: sc, live: make([]string, len(sc.vars))}
+	for k, v := range sc.vars {
+		if got, ok := v.place.extract([]byte(`{"draft":"line one\nsaid \"hi\""}`), nil); ok {
+			sv.live[k] = got
+		}
+	}
+	raw := `{"text":"draft-text-1234"}`
+	got := string(replaceAll([]byte(raw), sv.substitutions(nil, &sc.steps[1]), false))
+	if want := `{"text":"line one\nsaid \"hi\""}`; got != want {
+		t.Fatalf("body %s, want %s", got, want)
+	}
 }

@@ -121,6 +121,7 @@ type step struct {
 	host        string    // the recorded Host: an Origin or Referer naming it names the target at replay
 	origin      int       // the index of its origin in the library's, 0 for a request in origin form
 	head        bool      // a HEAD request: its answer has no body
+	jsonBody    bool      // its body is JSON: live values go in JSON-escaped
 	ws          *wsScript // non-nil for a WebSocket upgrade
 	// echoes are headers whose recorded value was a cookie of the same
 	// request (a CSRF token echoed from its cookie): they are sent with
@@ -372,6 +373,7 @@ func (lib *Library) add(s *traces.Session) {
 			op:       plain.Exchanges[i].Operation(),
 			longPoll: polls[endpointOf(&plain.Exchanges[i])],
 			head:     ex.Method == "HEAD",
+			jsonBody: jsonDoc(ex.ReqBody.Data),
 			status:   ex.Status,
 			host:     ex.Host,
 			origin:   lib.originOf(ex.URL),

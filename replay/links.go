@@ -65,7 +65,11 @@ func linkValues(body []byte) []candidate {
 				}
 			}
 			b.WriteString(`[?#"]`)
-			out = append(out, linkCandidate(seg, b.String(), shapes))
+			c := linkCandidate(seg, b.String(), shapes)
+			if j > 0 {
+				c.context = segs[j-1]
+			}
+			out = append(out, c)
 		}
 		if query == "" {
 			continue
