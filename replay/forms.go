@@ -267,7 +267,7 @@ func submissions(s *traces.Session, vars []variable, uses [][]int) ([]variable, 
 			nth, found := 0, -1
 			var f form
 			for _, g := range forms(page) {
-				if g.key != key && !(g.action == "" && method+" "+actionShape(own) == key) {
+				if g.key != key && (g.action != "" || method+" "+actionShape(own) != key) {
 					continue
 				}
 				if action := cmpOr(g.action, own); action == path && found < 0 {
