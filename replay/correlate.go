@@ -515,7 +515,12 @@ func correlate(s *traces.Session, rules *CorrelationRules) ([]variable, [][]int)
 			}
 		}
 		for v := range ids {
-			clientSent[v] = true
+			// A value the client sent that an answer had given it is the
+			// server's still (a card's id sent back to edit it): only one
+			// no answer gave is the client's own.
+			if _, given := byValue[v]; !given {
+				clientSent[v] = true
+			}
 		}
 		seen := map[string]bool{}
 		for _, c := range append(addedValues(ex, rules), answerValues(ex)...) {
@@ -541,7 +546,7 @@ func correlate(s *traces.Session, rules *CorrelationRules) ([]variable, [][]int)
 		}
 	}
 	vars, uses = affine(s, vars, uses)
-	vars, uses = submissions(s, vars, uses)
+	vars, uses = submissions(s, rules, vars, uses)
 	// Keep only the variables some request uses, renumbered.
 	keep := map[int]int{}
 	var used []variable

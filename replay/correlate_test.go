@@ -186,14 +186,17 @@ add:
 		exch("POST", "/api/token/", "", `{"data":[{"t":"k42"}]}`),
 		exch("GET", "/api/projects/?page=abcdef2", "", `{}`, traces.Header{Name: "Authorization", Value: "Bearer k42"}),
 	}}
+	// The login's submission of the login page's form takes its field
+	// from the live form too, as a browser would.
+	const submitted = "GET /login/ form POST /login/ #1 csrfmiddlewaretoken = csrfmiddlewaretoken=Zx9Q -> 1"
 	sameRules(t, rulesWith(s, rules),
 		`GET /login/ regex name="csrfmiddlewaretoken" value="([^"]+)" = Zx9Q -> 1`,
+		submitted,
 		"POST /api/token/ $.data[0].t = k42 -> 3",
 	)
-	// Without the file, the next page link is found, and the rest is not.
-	if got := strings.Join(rulesWith(s, nil), "\n"); got != "POST /login/ $.next = /api/projects/?page=abcdef2 -> 3" {
-		t.Fatalf("without rules: %s", got)
-	}
+	// Without the file, the next page link and the form are found, and
+	// the rest is not.
+	sameRules(t, rulesWith(s, nil), "POST /login/ $.next = /api/projects/?page=abcdef2 -> 3", submitted)
 }
 
 // rulesWith is rules with a rules file.

@@ -240,7 +240,7 @@ func (p place) formValue(body []byte) (string, bool) {
 // hidden input, a checkbox, a button) that the body sends as it was is a
 // field of its own, "name=value", never the same value elsewhere. It
 // returns vars and uses with them added.
-func submissions(s *traces.Session, vars []variable, uses [][]int) ([]variable, [][]int) {
+func submissions(s *traces.Session, rules *CorrelationRules, vars []variable, uses [][]int) ([]variable, [][]int) {
 	for i := range s.Exchanges {
 		ex := &s.Exchanges[i]
 		body := string(ex.ReqBody.Data)
@@ -280,7 +280,9 @@ func submissions(s *traces.Session, vars []variable, uses [][]int) ([]variable, 
 			}
 			rule := endpointOf(&s.Exchanges[j]) + " form " + strings.ToUpper(method) + " " + actionShape(path) + " #" + strconv.Itoa(found+1)
 			add := func(v variable) {
-				v.from, v.rule = j, rule+v.rule
+				if v.from, v.rule = j, rule+v.rule; rules.disabled(v.rule) {
+					return
+				}
 				uses[i] = append(uses[i], len(vars))
 				vars = append(vars, v)
 			}

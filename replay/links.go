@@ -50,7 +50,7 @@ func linkValues(body []byte) []candidate {
 		query, _, _ = strings.Cut(query, "#")
 		segs := strings.Split(path, "/")
 		for j, seg := range segs {
-			if !isDigits(seg) && (len(seg) < minValue || !strings.ContainsAny(seg, "0123456789")) {
+			if !idSegment(seg) || slugID(seg) != "" && !isDigits(seg) && len(seg) < minValue {
 				continue
 			}
 			var b strings.Builder
@@ -58,9 +58,14 @@ func linkValues(body []byte) []candidate {
 				if k > 0 {
 					b.WriteString("/")
 				}
-				if k == j {
+				switch {
+				case k == j:
 					b.WriteString(`([^/"?#]+)`)
-				} else {
+				case idSegment(s):
+					// Another id of the link (a card's in its board's
+					// link): any, as the live page has its own.
+					b.WriteString(`[^/"?#]+`)
+				default:
 					b.WriteString(regexp.QuoteMeta(s))
 				}
 			}
@@ -105,4 +110,10 @@ func linkCandidate(v, expr string, shapes map[string]int) candidate {
 	return candidate{value: v, short: shortValue(v),
 		place: place{expr: `(?i)(?:href|action|data-url|data-href)\s*=\s*"[^"]*?` + expr, nth: n,
 			label: "link " + strings.ReplaceAll(expr, `([^/"?#]+)`, "{id}") + " #" + strconv.Itoa(n+1)}}
+}
+
+// idSegment reports a path segment that is an id: digits, a long value
+// with digits, or a slug that begins with an id.
+func idSegment(s string) bool {
+	return isDigits(s) || len(s) >= minValue && strings.ContainsAny(s, "0123456789") || slugID(s) != ""
 }

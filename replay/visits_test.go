@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -360,14 +359,6 @@ func visitThenReplay(t *testing.T, a appVisits) {
 // the app refuses nothing: no wrong form token, no foreign board, no
 // foreign cursor.
 func TestTurboInChromium(t *testing.T) {
-	if os.Getenv("THRIVE_KNOWN_GAPS") == "" {
-		// Recorded board and card ids of the same small value are one
-		// variable today: a card's form is sent to the live board's id
-		// (16 of 87 visits refused with 422, 20 with 404). Open in issue
-		// 23 (sinks choose their source by name); THRIVE_KNOWN_GAPS=1
-		// runs it.
-		t.Skip("known gap: small ids that collide (issue 23)")
-	}
 	app := apptest.NewTurbo(t)
 	visitThenReplay(t, appVisits{url: app.URL, start: func(u string) string { return "/session/new?u=" + u },
 		each: map[string]int{"POST /session": 2}, column: "email_address", value: "u{{user.index}}@example.test",
