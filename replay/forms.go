@@ -133,22 +133,11 @@ func actionPath(action string) string {
 // host and query left out: the same form of another user's page has the
 // same shape.
 func actionShape(action string) string {
-	if i := strings.Index(action, "://"); i >= 0 {
-		rest := action[i+3:]
-		if j := strings.IndexAny(rest, "/?#"); j >= 0 {
-			action = rest[j:]
-		} else {
-			action = "/"
-		}
-	}
-	action, _, _ = strings.Cut(action, "?")
-	action, _, _ = strings.Cut(action, "#")
+	action, _, _ = strings.Cut(actionPath(action), "?")
 	segs := strings.Split(action, "/")
 	for i, s := range segs {
-		if isDigits(s) || len(s) >= minValue && strings.ContainsAny(s, "0123456789") {
+		if idSegment(s) { // a slug with its id first too (Rails' to_param)
 			segs[i] = "{id}"
-		} else if j := strings.IndexByte(s, '-'); j > 0 && isDigits(s[:j]) {
-			segs[i] = "{id}" // a slug with its id first (Rails' to_param)
 		}
 	}
 	return strings.Join(segs, "/")
