@@ -179,28 +179,29 @@ func ordinaryHeader(name string) bool {
 	return false
 }
 
-// htmlValueRE finds the hidden inputs and meta tags of an HTML answer that
-// carry tokens (a CSRF token in a form or in a meta tag), name before
-// value or after it.
-var htmlValueRE = regexp.MustCompile(`(?i)<(?:input|meta)\b[^>]*?\b(?:name|property)="([^"]+)"[^>]*?\b(?:value|content)="([^"]*)"|<(?:input|meta)\b[^>]*?\b(?:value|content)="([^"]*)"[^>]*?\b(?:name|property)="([^"]+)"`)
+// htmlTagRE finds the input and meta tags of an HTML answer, which carry
+// tokens (a CSRF token in a form or in a meta tag).
+var htmlTagRE = regexp.MustCompile(`(?i)<(?:input|meta)\b[^>]*>`)
 
 // htmlValues returns the named values of an HTML body's inputs and meta
-// tags, each with a regular expression that finds it again in a live one.
+// tags (name or property, value or content, in any order), each with a
+// regular expression that finds it again in a live one.
 func htmlValues(body []byte) []candidate {
 	var out []candidate
-	for _, m := range htmlValueRE.FindAllSubmatch(body, -1) {
-		name, value := string(m[1]), string(m[2])
-		if len(m[1]) == 0 {
-			name, value = string(m[4]), string(m[3])
+	for _, tag := range htmlTagRE.FindAll(body, -1) {
+		if !bytes.Contains(tag, []byte(`="`)) {
+			continue
 		}
-		if len(value) < minValue {
+		a := attrs(string(tag))
+		name, value := cmpOr(a["name"], a["property"]), cmpOr(a["value"], a["content"])
+		if name == "" || len(value) < minValue {
 			continue
 		}
 		// Found again in a live page whichever order its attributes are in.
 		q := regexp.QuoteMeta(name)
 		expr := `(?i)<(?:input|meta)\b[^>]*?\b(?:name|property)="` + q + `"[^>]*?\b(?:value|content)="([^"]*)"` +
 			`|<(?:input|meta)\b[^>]*?\b(?:value|content)="([^"]*)"[^>]*?\b(?:name|property)="` + q + `"`
-		out = append(out, candidate{value: value, place: place{regex: regexp.MustCompile(expr), label: "html " + name}})
+		out = append(out, candidate{value: value, place: place{expr: expr, label: "html " + name}}) // compiled if kept
 	}
 	return out
 }

@@ -94,3 +94,35 @@ func benchmarkCorrelation(b *testing.B, coding string) {
 		})
 	}
 }
+
+// BenchmarkLoadPages is what preparing a session of server-rendered pages
+// costs at load: 20 pages of 20 rows, each with a link and an edit and a
+// delete form of its own token, each page followed by the submission of
+// one of its forms. Forms, links and submissions are all read.
+//
+//	go test -run XXX -bench LoadPages -benchmem ./replay/
+func BenchmarkLoadPages(b *testing.B) {
+	s := &traces.Session{}
+	for p := range 20 {
+		var page strings.Builder
+		page.WriteString("<html><body>")
+		for r := range 20 {
+			id := 100*p + r
+			fmt.Fprintf(&page, `<a href="/items/%d">item</a><form action="/items/%d" method="post"><input type="hidden" name="_method" value="patch">`+
+				`<input type="hidden" name="token" value="tok-%d-edit"></form><form action="/items/%d" method="post">`+
+				`<input type="hidden" name="_method" value="delete"><input type="hidden" name="token" value="tok-%d-del"></form>`, id, id, id, id, id)
+		}
+		page.WriteString("</body></html>")
+		id := 100*p + 7
+		s.Exchanges = append(s.Exchanges,
+			traces.Exchange{Method: "GET", URL: fmt.Sprintf("/items?page=%d", p), Status: 200, RespBody: traces.Body{Data: []byte(page.String())}},
+			traces.Exchange{Method: "POST", URL: fmt.Sprintf("/items/%d", id), Status: 303,
+				ReqBody: traces.Body{Data: []byte(fmt.Sprintf("_method=delete&token=tok-%d-del", id))}})
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if lib := FromSessions([]*traces.Session{s}); len(lib.scripts[0].vars) == 0 {
+			b.Fatal("no variable found")
+		}
+	}
+}

@@ -230,6 +230,7 @@ func (p place) formValue(body []byte) (string, bool) {
 // field of its own, "name=value", never the same value elsewhere. It
 // returns vars and uses with them added.
 func submissions(s *traces.Session, rules *CorrelationRules, vars []variable, uses [][]int) ([]variable, [][]int) {
+	parsed := map[int][]form{}
 	for i := range s.Exchanges {
 		ex := &s.Exchanges[i]
 		body := string(ex.ReqBody.Data)
@@ -252,10 +253,13 @@ func submissions(s *traces.Session, rules *CorrelationRules, vars []variable, us
 				continue
 			}
 			pages++
+			if parsed[j] == nil {
+				parsed[j] = forms(page) // each page parsed once, however many submissions look at it
+			}
 			own := traces.RequestURI(s.Exchanges[j].URL)
 			nth, found := 0, -1
 			var f form
-			for _, g := range forms(page) {
+			for _, g := range parsed[j] {
 				if g.key != key && (g.action != "" || method+" "+actionShape(own) != key) {
 					continue
 				}
