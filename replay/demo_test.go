@@ -157,8 +157,9 @@ func TestEachUserIsItsOwnUser(t *testing.T) {
 			t.Fatal(err)
 		}
 		// Every user plays at least its first session whole: the longest
-		// session fits in the run.
-		plan, err := scheduler.New(lib.Sessions(), scheduler.Config{Users: users, RunTime: 2 * time.Second, AutoScale: true, Seed: 3})
+		// session fits in the run, with room for a loaded machine (a
+		// write waits for the request it followed).
+		plan, err := scheduler.New(lib.Sessions(), scheduler.Config{Users: users, RunTime: 3 * time.Second, AutoScale: true, Seed: 3})
 		if err != nil {
 			t.Fatal(err)
 		}
