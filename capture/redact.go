@@ -267,7 +267,7 @@ func (rd *Redactor) Session(s *traces.Session) {
 			continue
 		}
 		olds = append(olds, v, sc.ph[v])
-		if esc := jsonEscaped(v); esc != v {
+		if esc := traces.EscapeJSONString(v); esc != v {
 			olds = append(olds, esc, sc.ph[v])
 		}
 		if esc := url.QueryEscape(v); esc != v {
@@ -292,15 +292,6 @@ func (rd *Redactor) Session(s *traces.Session) {
 			}
 		}
 	}
-}
-
-func jsonEscaped(v string) string {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(v)
-	s := strings.TrimSpace(b.String())
-	return s[1 : len(s)-1]
 }
 
 func replaceHeaders(r *strings.Replacer, hs []traces.Header) {
@@ -474,7 +465,7 @@ func (sc *secrets) jsonFields(b []byte) []byte {
 		if v, ok := tok.(string); ok && v != "" && sc.rd.field.MatchString(top.key) {
 			p := `"` + sc.add(top.key, v) + `"`
 			lit, _ := json.Marshal(v) // escapes <, > and & as \u003c...
-			olds = append(olds, `"`+jsonEscaped(v)+`"`, p, string(lit), p)
+			olds = append(olds, `"`+traces.EscapeJSONString(v)+`"`, p, string(lit), p)
 		}
 		top.expectKey = true
 	}

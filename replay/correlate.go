@@ -773,7 +773,7 @@ func (sv *sessionVars) substitutions(subs []substitution, st *step) []substituti
 			if st.jsonBody && needsJSONEscape(v) {
 				// A live value with a quote, a backslash or a newline
 				// goes into a JSON body as JSON writes it.
-				v = jsonEscaped(v)
+				v = traces.EscapeJSONString(v)
 			}
 			subs = append(subs, substitution{old: sv.script.vars[k].recorded, new: v, idOnly: sv.script.vars[k].short})
 		}

@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/thrive-loadtest/thrive/internal/files"
+	"github.com/thrive-loadtest/thrive/traces"
 )
 
 // Users are the credentials and other per-user values of a users file: a
@@ -114,16 +115,6 @@ type fill struct {
 	prefix, suffix string
 }
 
-// jsonEscaped returns v as it stands inside a JSON string.
-func jsonEscaped(v string) string {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(v)
-	out := strings.TrimSpace(b.String())
-	return out[1 : len(out)-1]
-}
-
 // with returns the text that replaces f.recorded for value, escaped for
 // where it goes.
 func (f *fill) with(value string) string {
@@ -131,7 +122,7 @@ func (f *fill) with(value string) string {
 	case f.escaped:
 		value = url.QueryEscape(value)
 	case f.json:
-		value = jsonEscaped(value)
+		value = traces.EscapeJSONString(value)
 	}
 	if f.prefix == "" && f.suffix == "" {
 		return value
@@ -192,9 +183,9 @@ func (u *Users) fills(st *step) []fill {
 	}
 	for name, v := range fields {
 		if c := u.column(name); c >= 0 {
-			re := regexp.MustCompile(`"` + regexp.QuoteMeta(name) + `"\s*:\s*"` + regexp.QuoteMeta(jsonEscaped(v)) + `"`)
+			re := regexp.MustCompile(`"` + regexp.QuoteMeta(name) + `"\s*:\s*"` + regexp.QuoteMeta(traces.EscapeJSONString(v)) + `"`)
 			if m := re.Find(st.body); m != nil {
-				add(fill{recorded: string(m), column: c, json: true, prefix: string(m[:len(m)-len(jsonEscaped(v))-1]), suffix: `"`})
+				add(fill{recorded: string(m), column: c, json: true, prefix: string(m[:len(m)-len(traces.EscapeJSONString(v))-1]), suffix: `"`})
 			} else {
 				add(fill{recorded: v, column: c})
 			}

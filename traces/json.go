@@ -267,3 +267,15 @@ func (t *File) WriteJSONLines(w io.Writer) error {
 	}
 	return nil
 }
+
+// EscapeJSONString returns v as it stands inside a JSON string, without
+// its quotes and with <, > and & left as they are: how a redacted or live
+// value is found, or written, inside a JSON body.
+func EscapeJSONString(v string) string {
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+	s := strings.TrimSpace(b.String())
+	return s[1 : len(s)-1]
+}
