@@ -886,8 +886,8 @@ func (sz *sessionizer) sweep(now time.Time, all bool) []*session {
 
 // unjournaled returns, for each open session, its finished exchanges not
 // yet journaled, as sessions of those exchanges only, and marks them
-// journaled. The records are complete and no longer written to, so they can
-// be built outside the lock.
+// journaled. The records are complete; what placed them may change later
+// under the lock, so the sessions hold copies, built outside it.
 func (sz *sessionizer) unjournaled() []*session {
 	sz.mu.Lock()
 	defer sz.mu.Unlock()
@@ -897,7 +897,11 @@ func (sz *sessionizer) unjournaled() []*session {
 		for _, r := range s.pending {
 			if !r.journaled && r.owner == s { // a record moved on is taken where it went
 				r.journaled = true
-				recs = append(recs, r)
+				// A copy: what placed the record may still change (a
+				// connection's later login adopts it) while the copy is
+				// built outside the lock.
+				c := *r
+				recs = append(recs, &c)
 			}
 		}
 		s.pending = nil
