@@ -86,9 +86,15 @@ type place struct {
 	// slug (Rails' to_param: /boards/14-sprint-planning), which pages and
 	// scripts send alone.
 	prefix bool
+	// left is the text before a value found by its boundary (see
+	// found.go), nth which occurrence of it.
+	left string
 }
 
 func (p place) String() string {
+	if p.left != "" {
+		return p.boundaryString()
+	}
 	if p.header != "" && p.param != "" {
 		return fmt.Sprintf("header %s query %s", p.header, p.param)
 	}
@@ -249,6 +255,7 @@ func answerValues(ex *traces.Exchange) (out []candidate) {
 	if ex.RespBody.Truncated() || len(body) == 0 {
 		return out
 	}
+	body = jsonPart(body)
 	if body[0] != '{' && body[0] != '[' {
 		if bytes.Contains(body[:min(len(body), 512)], []byte("<")) {
 			out = append(out, formValues(body)...)
@@ -315,6 +322,33 @@ func queryParams(u string) map[string]string {
 		}
 	}
 	return out
+}
+
+// jsonPart returns the JSON document of an answer that puts a prefix
+// before it: an XSSI guard ()]}', for(;;);, while(1);) or an Engine.IO
+// packet's type digits (0{"sid":…}, 42["event",…]). Any other body is
+// returned as it is.
+func jsonPart(b []byte) []byte {
+	if len(b) == 0 || b[0] == '{' || b[0] == '[' {
+		return b
+	}
+	for _, guard := range []string{")]}'", "for(;;);", "while(1);"} {
+		if rest, ok := bytes.CutPrefix(b, []byte(guard)); ok {
+			rest = bytes.TrimLeft(rest, ",\r\n \t")
+			if len(rest) > 0 && (rest[0] == '{' || rest[0] == '[') {
+				return rest
+			}
+			return b
+		}
+	}
+	i := 0
+	for i < len(b) && i < 4 && b[i] >= '0' && b[i] <= '9' {
+		i++
+	}
+	if i > 0 && i < len(b) && (b[i] == '{' || b[i] == '[') {
+		return b[i:]
+	}
+	return b
 }
 
 // decodeJSON decodes a JSON object or array, numbers kept as written.
@@ -505,6 +539,7 @@ func correlate(s *traces.Session, rules *CorrelationRules) ([]variable, [][]int)
 	var vars []variable
 	byValue := map[string]int{}     // recorded value → its variable, latest source
 	clientSent := map[string]bool{} // values requests sent in id positions so far
+	var tokens tokenSources
 	for i := range s.Exchanges {
 		ex := &s.Exchanges[i]
 		own := requestText(ex)
@@ -515,6 +550,8 @@ func correlate(s *traces.Session, rules *CorrelationRules) ([]variable, [][]int)
 				uses[i] = append(uses[i], k)
 			}
 		}
+		// What no known place gave, the text of an answer may have.
+		vars, uses = tokens.found(s, i, vars, uses, byValue, rules)
 		for v := range ids {
 			// A value the client sent that an answer had given it is the
 			// server's still (a card's id sent back to edit it): only one
@@ -545,6 +582,7 @@ func correlate(s *traces.Session, rules *CorrelationRules) ([]variable, [][]int)
 			byValue[c.value] = len(vars)
 			vars = append(vars, variable{recorded: c.value, from: i, place: c.place, rule: rule, short: c.short, context: c.context})
 		}
+		tokens.answered(i, ex)
 	}
 	vars, uses = affine(s, vars, uses)
 	vars, uses = submissions(s, rules, vars, uses)
@@ -575,6 +613,9 @@ func correlate(s *traces.Session, rules *CorrelationRules) ([]variable, [][]int)
 func (p place) extract(body []byte, header func(string) []byte) (string, bool) {
 	if p.form != "" {
 		return p.formValue(body)
+	}
+	if p.left != "" {
+		return p.boundaryValue(body)
 	}
 	if p.header != "" {
 		v := header(p.header)
@@ -613,7 +654,7 @@ func (p place) extract(body []byte, header func(string) []byte) (string, bool) {
 		}
 		return "", false
 	}
-	return jsonAt(body, p.path)
+	return jsonAt(jsonPart(body), p.path)
 }
 
 // substitution is a recorded text and the live one that replaces it.

@@ -1,0 +1,273 @@
+package replay
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+
+	"github.com/thrive-loadtest/thrive/traces"
+)
+
+// A value the server gave is followed wherever it goes, whatever the shape
+// of the answer that gave it: a Socket.IO handshake (0{"sid":"…"}), a token
+// in a script (window.csrf = "…"), a JSON document in an HTML attribute, a
+// value in plain text. After the answers' known places (JSON paths, forms,
+// links, headers) have been read, every token a request sends that an
+// earlier answer's text held before any request had sent it becomes a
+// variable found again by its left boundary: the text just before it in
+// that answer (up to a delimiter, at most maxLeft bytes, no digits: those
+// differ from user to user), and which occurrence of that text it
+// followed. This is how LoadRunner's and JMeter's correlation recorders
+// find values by boundaries, made automatic.
+
+// maxLeft is the longest left boundary; minLeft the shortest that says
+// where a value is.
+const (
+	maxLeft = 32
+	minLeft = 3
+	// maxTokenized is how much of an answer is read for tokens.
+	maxTokenized = 1 << 20
+)
+
+// tokenChar reports the bytes of a token: letters, digits and - _ . ~
+// (URL-safe base64, UUIDs, JWTs, hex).
+func tokenChar(c byte) bool { return alnum(c) || c == '-' || c == '_' || c == '.' || c == '~' }
+
+// leftStop reports the bytes a left boundary does not reach past.
+func leftStop(c byte) bool {
+	return c == '\n' || c == '\r' || c == '<' || c == '>' || c == '{' || c == '}' || c == '[' || c == ']' ||
+		c == ',' || c == '(' || c == ')' || c == '?' || c >= '0' && c <= '9'
+}
+
+// tokenLike reports a token that is a value made for someone, not a word
+// or a small number: 8 or more bytes with letters and digits, 16 or more
+// with both cases, or 6 or more digits.
+func tokenLike(t string) bool {
+	var letter, digit, upper, lower bool
+	for i := range len(t) {
+		switch c := t[i]; {
+		case c >= '0' && c <= '9':
+			digit = true
+		case c >= 'a' && c <= 'z':
+			letter, lower = true, true
+		case c >= 'A' && c <= 'Z':
+			letter, upper = true, true
+		}
+	}
+	switch {
+	case letter && digit:
+		return len(t) >= 8
+	case digit:
+		return len(t) >= 6
+	default:
+		return len(t) >= 16 && upper && lower
+	}
+}
+
+// eachToken calls f for each token-like token of b.
+func eachToken(b []byte, f func(t string)) {
+	for i := 0; i < len(b); {
+		if !tokenChar(b[i]) {
+			i++
+			continue
+		}
+		j := i
+		for j < len(b) && tokenChar(b[j]) {
+			j++
+		}
+		// A token's edges are not its dots and dashes: "abc123." ends a
+		// sentence.
+		s, e := i, j
+		for s < e && !alnum(b[s]) {
+			s++
+		}
+		for e > s && !alnum(b[e-1]) {
+			e--
+		}
+		if t := b[s:e]; len(t) >= 6 && tokenLike(string(t)) {
+			f(string(t))
+		}
+		i = j
+	}
+}
+
+// staticAsset reports a request path of a file the page loads (a script,
+// a style sheet, an image, a font): the tokens in its name are the build's
+// fingerprints, not anyone's values.
+func staticAsset(path string) bool {
+	path, _, _ = strings.Cut(path, "?")
+	dot := strings.LastIndexByte(path, '.')
+	if dot < 0 || dot < strings.LastIndexByte(path, '/') {
+		return false
+	}
+	switch strings.ToLower(path[dot+1:]) {
+	case "js", "mjs", "css", "map", "png", "jpg", "jpeg", "gif", "svg", "ico", "webp", "avif", "woff", "woff2", "ttf", "otf", "eot":
+		return true
+	}
+	return false
+}
+
+// sentTokens calls f for the token-like tokens a request sends where a
+// value could go back: its target (unless it loads a static file), its
+// headers but cookies, its body and its WebSocket messages.
+func sentTokens(ex *traces.Exchange, f func(t string)) {
+	if !staticAsset(ex.URL) {
+		eachToken([]byte(ex.URL), f)
+	}
+	for _, h := range ex.ReqHeader {
+		if !strings.EqualFold(h.Name, "Cookie") && !hopHeader(h.Name) && !strings.EqualFold(h.Name, "User-Agent") {
+			eachToken([]byte(h.Value), f)
+		}
+	}
+	eachToken(ex.ReqBody.Data, f)
+	if ws := ex.WebSocket; ws != nil {
+		for _, fr := range ws.Frames {
+			if fr.FromClient {
+				eachToken(fr.Payload.Data, f)
+			}
+		}
+	}
+}
+
+// answerText is the part of an answer whose tokens are read: a body that
+// is text.
+func answerText(ex *traces.Exchange) []byte {
+	b := ex.RespBody.Data
+	if ex.RespBody.Truncated() || len(b) == 0 || bytes.IndexByte(b[:min(len(b), 512)], 0) >= 0 {
+		return nil
+	}
+	return b[:min(len(b), maxTokenized)]
+}
+
+// indexToken returns where t first stands as a whole token in b, or -1.
+func indexToken(b []byte, t string) int {
+	for i := 0; ; {
+		j := bytes.Index(b[i:], []byte(t))
+		if j < 0 {
+			return -1
+		}
+		at := i + j
+		end := at + len(t)
+		if (at == 0 || !alnum(b[at-1])) && (end == len(b) || !alnum(b[end])) {
+			return at
+		}
+		i = at + 1
+	}
+}
+
+// boundaryPlace returns the place of token t in the answer body b: its
+// left boundary and which occurrence of it precedes t. It is false when t
+// has no left boundary of minLeft bytes.
+func boundaryPlace(b []byte, t string) (place, bool) {
+	at := indexToken(b, t)
+	if at < 0 {
+		return place{}, false
+	}
+	start := at
+	for start > 0 && at-start < maxLeft && !leftStop(b[start-1]) {
+		start--
+	}
+	left := b[start:at]
+	if len(bytes.TrimSpace(left)) < minLeft {
+		return place{}, false
+	}
+	nth := 0
+	for from := 0; ; nth++ {
+		j := bytes.Index(b[from:at], left)
+		if j < 0 {
+			break
+		}
+		from += j + len(left)
+	}
+	return place{left: string(left), nth: nth - 1}, true
+}
+
+// boundaryValue finds the value at a boundary place in a live answer: the
+// token after the nth occurrence of its left boundary.
+func (p place) boundaryValue(b []byte) (string, bool) {
+	from := 0
+	for k := 0; k <= p.nth; k++ {
+		j := bytes.Index(b[from:], []byte(p.left))
+		if j < 0 {
+			return "", false
+		}
+		from += j + len(p.left)
+	}
+	end := from
+	for end < len(b) && tokenChar(b[end]) {
+		end++
+	}
+	for end > from && !alnum(b[end-1]) {
+		end--
+	}
+	return string(b[from:end]), end > from
+}
+
+// boundaryString names a boundary place for reports.
+func (p place) boundaryString() string {
+	if p.nth > 0 {
+		return fmt.Sprintf("text after %q (#%d)", p.left, p.nth+1)
+	}
+	return fmt.Sprintf("text after %q", p.left)
+}
+
+// tokenSources follows the tokens of a session's answers: which answer
+// gave each last, and which the client sent before any answer gave them.
+type tokenSources struct {
+	given      map[string]int  // token → the latest answer that held it
+	clientMade map[string]bool // tokens a request sent before any answer held them
+}
+
+// answered reads the tokens of answer i.
+func (ts *tokenSources) answered(i int, ex *traces.Exchange) {
+	if ts.given == nil {
+		ts.given = map[string]int{}
+		ts.clientMade = map[string]bool{}
+	}
+	eachToken(answerText(ex), func(t string) { ts.given[t] = i })
+}
+
+// found adds, for each token request i of s sends that an earlier answer
+// held first and no variable carries yet, a variable that finds it again
+// by its boundary in that answer. It returns vars and uses with them.
+func (ts *tokenSources) found(s *traces.Session, i int, vars []variable, uses [][]int, byValue map[string]int, rules *CorrelationRules) ([]variable, [][]int) {
+	if ts.given == nil {
+		ts.given, ts.clientMade = map[string]int{}, map[string]bool{}
+	}
+	carried := func(t string) bool {
+		if _, ok := byValue[t]; ok {
+			return true
+		}
+		for _, k := range uses[i] {
+			if strings.Contains(vars[k].recorded, t) {
+				return true
+			}
+		}
+		return false
+	}
+	sentTokens(&s.Exchanges[i], func(t string) {
+		if ts.clientMade[t] {
+			return
+		}
+		j, ok := ts.given[t]
+		if !ok {
+			ts.clientMade[t] = true
+			return
+		}
+		if carried(t) {
+			return
+		}
+		p, ok := boundaryPlace(answerText(&s.Exchanges[j]), t)
+		if !ok {
+			return
+		}
+		rule := endpointOf(&s.Exchanges[j]) + " " + p.String()
+		if rules.disabled(rule) {
+			return
+		}
+		byValue[t] = len(vars)
+		uses[i] = append(uses[i], len(vars))
+		vars = append(vars, variable{recorded: t, from: j, place: p, rule: rule})
+	})
+	return vars, uses
+}

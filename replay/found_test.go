@@ -1,0 +1,104 @@
+package replay
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/thrive-loadtest/thrive/traces"
+)
+
+// TestCorrelateFoundByBoundary: values an answer gave in no shape the
+// known places read (a Socket.IO handshake's prefixed JSON, a token set by
+// a script, JSON held in an HTML attribute with its quotes as entities)
+// are carried to the requests that send them, found again in live answers
+// by the text before them; tokens the client made first (a cache buster,
+// a value the server only echoed) are not.
+func TestCorrelateFoundByBoundary(t *testing.T) {
+	page := func(csrf, state string) string {
+		return `<html><head><script>window.App = { csrf: "` + csrf + `" };</script></head>` +
+			`<body><div id="app" data-page="{&quot;props&quot;:{&quot;team&quot;:&quot;` + state + `&quot;}}"></div></body></html>`
+	}
+	s := &traces.Session{Exchanges: []traces.Exchange{
+		exch("GET", "/chat", "", page("rec9Tok3nAbCdEf", "team-7f3a9c21")),
+		exch("GET", "/socket.io/?EIO=4&transport=polling&t=PqW8x2Lk", "", `0{"sid":"lRk9x_3A2bQ7yTzUAAAB","upgrades":["websocket"],"pingInterval":25000}`),
+		exch("POST", "/socket.io/?EIO=4&transport=polling&sid=lRk9x_3A2bQ7yTzUAAAB", `40{"token":"rec9Tok3nAbCdEf"}`, "ok"),
+		exch("GET", "/api/teams/team-7f3a9c21/echo?nonce=cl1entM4de99", "", `{"nonce":"cl1entM4de99"}`),
+		exch("GET", "/socket.io/?EIO=4&transport=websocket&sid=lRk9x_3A2bQ7yTzUAAAB&n=cl1entM4de99", "", ""),
+	}}
+	vars, uses := correlate(s, nil)
+	live := map[int][]byte{
+		0: []byte(page("liveT0ken77xyz", "team-0b0b0b0b")),
+		1: []byte(`0{"sid":"Zz_live-sid-1234567","upgrades":["websocket"],"pingInterval":25000}`),
+	}
+	want := map[string]string{"rec9Tok3nAbCdEf": "liveT0ken77xyz", "team-7f3a9c21": "team-0b0b0b0b", "lRk9x_3A2bQ7yTzUAAAB": "Zz_live-sid-1234567"}
+	got := map[string]bool{}
+	for _, v := range vars {
+		if strings.Contains(v.recorded, "cl1entM4de99") || strings.Contains(v.recorded, "PqW8x2Lk") {
+			t.Errorf("the client's own %q became a variable (%s)", v.recorded, v.rule)
+			continue
+		}
+		w, ok := want[v.recorded]
+		if !ok {
+			continue
+		}
+		got[v.recorded] = true
+		if x, ok := v.place.extract(live[v.from], nil); !ok || x != w {
+			t.Errorf("%s (%s): extracted %q %v from the live answer, want %q", v.recorded, v.rule, x, ok, w)
+		}
+	}
+	for v := range want {
+		if !got[v] {
+			t.Errorf("no variable for %s; rules:\n%s", v, strings.Join(rules(s), "\n"))
+		}
+	}
+	// The WebSocket's sid comes from the handshake: the upgrade waits for it.
+	var sid bool
+	for _, k := range uses[4] {
+		sid = sid || vars[k].recorded == "lRk9x_3A2bQ7yTzUAAAB" && vars[k].from == 1
+	}
+	if !sid {
+		t.Errorf("the upgrade does not take the handshake's sid; rules:\n%s", strings.Join(rules(s), "\n"))
+	}
+}
+
+// TestJSONPart: the JSON of bodies that put a guard or a packet type
+// before it is read, any other body is left alone.
+func TestJSONPart(t *testing.T) {
+	for in, want := range map[string]string{
+		`0{"sid":"x"}`:       `{"sid":"x"}`,
+		`42["message",1]`:    `["message",1]`,
+		")]}',\n{\"a\":1}":   `{"a":1}`,
+		`for(;;);{"a":1}`:    `{"a":1}`,
+		`while(1);[1]`:       `[1]`,
+		`{"a":1}`:            `{"a":1}`,
+		`12345`:              `12345`,
+		`<html>0{</html>`:    `<html>0{</html>`,
+		`99999{"too":"long"`: `99999{"too":"long"`,
+	} {
+		if got := string(jsonPart([]byte(in))); got != want {
+			t.Errorf("jsonPart(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestBoundaryPlace: the left boundary stops at a delimiter and at digits
+// (which differ from user to user), and counts the occurrences before.
+func TestBoundaryPlace(t *testing.T) {
+	b := []byte(`{"a":{"tok":"first1234x"},"b":{"tok":"second123x"}} id=42 key=abc123def456`)
+	for _, tc := range []struct{ token, left string }{
+		{"second123x", `"tok":"`},
+		{"abc123def456", ` key=`},
+	} {
+		p, ok := boundaryPlace(b, tc.token)
+		if !ok || p.left != tc.left {
+			t.Errorf("%s: boundary %q %v, want %q", tc.token, p.left, ok, tc.left)
+			continue
+		}
+		if v, ok := p.boundaryValue(b); !ok || v != tc.token {
+			t.Errorf("%s: found %q again", tc.token, v)
+		}
+	}
+	if p, ok := boundaryPlace([]byte(`["/abc123def"]`), "abc123def"); ok {
+		t.Errorf("a boundary of %q is no place", p.left)
+	}
+}
