@@ -325,6 +325,9 @@ func (e *Engine) cause(si, j, firstFailure int, o *observed, ck *checker) (cause
 			if ck.sv.live[k] == "" {
 				v := &sc.vars[k]
 				how := ""
+				if v.from < 0 {
+					continue
+				}
 				if src := ck.obs[&sc.steps[v.from]]; src != nil && src.err == "" {
 					how = fmt.Sprintf(" (it answered %d)", src.status)
 				}

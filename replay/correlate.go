@@ -50,10 +50,16 @@ type variable struct {
 	// (boards for /boards/14): a request's /api/boards/14/cards wants the
 	// board's 14, not a card's.
 	context string
+	// fresh marks a value the client made (a UUID): no answer gives it,
+	// from is -1, and each play of the session makes its own.
+	fresh bool
 }
 
 // why says why a variable was taken, for reports.
 func (v *variable) why() string {
+	if v.fresh {
+		return "made by the client"
+	}
 	if v.short {
 		return "id-like name"
 	}
@@ -121,6 +127,8 @@ func (p place) String() string {
 			b.WriteString("." + k)
 		case int:
 			fmt.Fprintf(&b, "[%d]", k)
+		case inJSON:
+			b.WriteString("|json")
 		}
 	}
 	return b.String()
@@ -388,8 +396,16 @@ func isDigits(s string) bool {
 	return s != ""
 }
 
+// stringJSON decodes a string that holds a JSON object or array.
+func stringJSON(s string) (any, bool) {
+	if len(s) < 2 || s[0] != '{' && s[0] != '[' || s[len(s)-1] != '}' && s[len(s)-1] != ']' {
+		return nil, false
+	}
+	return decodeJSON([]byte(s))
+}
+
 // walk calls f for each non-empty string and each integer of a JSON
-// document.
+// document, and of JSON documents held in its strings.
 func walk(doc any, path []any, f func(path []any, v string)) {
 	switch d := doc.(type) {
 	case map[string]any:
@@ -401,9 +417,14 @@ func walk(doc any, path []any, f func(path []any, v string)) {
 			walk(v, append(path, i), f)
 		}
 	case string:
-		if d != "" {
-			f(path, d)
+		if d == "" {
+			return
 		}
+		if inner, ok := stringJSON(d); ok {
+			walk(inner, append(path, inJSON{}), f)
+			return
+		}
+		f(path, d)
 	case json.Number:
 		if s := d.String(); !strings.ContainsAny(s, ".eE") {
 			f(path, s)
@@ -571,7 +592,7 @@ func correlate(s *traces.Session, rules *CorrelationRules) ([]variable, [][]int)
 				vars = append(vars, variable{recorded: c.value, from: i, place: c.place, rule: rule, short: c.short, context: c.context})
 				continue
 			}
-			if seen[c.value] || strings.Contains(own, c.value) && !c.short || c.short && clientSent[c.value] || rules.disabled(rule) {
+			if seen[c.value] || strings.Contains(own, c.value) && !c.short || c.short && clientSent[c.value] || rules.disabled(rule) || tokens.isFresh(c.value) {
 				// The same value twice in one answer keeps its first place;
 				// a value the client sent first is the client's, not the
 				// server's.
@@ -743,7 +764,8 @@ func idBoundary(b []byte, at, end int) bool {
 		next = b[end]
 	}
 	if prev == '"' {
-		return next == '"'
+		// In JSON held in a JSON string, quotes are escaped: \"42\".
+		return next == '"' || next == '\\' && end+1 < len(b) && b[end+1] == '"'
 	}
 	return strings.IndexByte("/=:[, ", prev) >= 0 && strings.IndexByte("/?&#,]} \r\n", next) >= 0
 }
@@ -804,6 +826,18 @@ func indexFold(b []byte, sub string) int {
 type sessionVars struct {
 	script *script
 	live   []string
+}
+
+// newSessionVars makes the live values of a play of s: none yet but the
+// values the client makes, made afresh.
+func newSessionVars(s *script) *sessionVars {
+	sv := &sessionVars{script: s, live: make([]string, len(s.vars))}
+	for k := range s.vars {
+		if s.vars[k].fresh {
+			sv.live[k] = freshUUID(s.vars[k].recorded)
+		}
+	}
+	return sv
 }
 
 // substitutions appends to subs the recorded → live pairs step st needs,

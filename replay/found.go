@@ -2,7 +2,9 @@ package replay
 
 import (
 	"bytes"
+	"crypto/rand"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/thrive-loadtest/thrive/traces"
@@ -216,6 +218,7 @@ func (p place) boundaryString() string {
 type tokenSources struct {
 	given      map[string]int  // token → the latest answer that held it
 	clientMade map[string]bool // tokens a request sent before any answer held them
+	fresh      map[string]int  // client-made UUIDs → their variable
 }
 
 // answered reads the tokens of answer i.
@@ -246,12 +249,29 @@ func (ts *tokenSources) found(s *traces.Session, i int, vars []variable, uses []
 		return false
 	}
 	sentTokens(&s.Exchanges[i], func(t string) {
-		if ts.clientMade[t] {
+		j, given := ts.given[t]
+		if !given && !ts.clientMade[t] {
+			ts.clientMade[t] = true
+		}
+		if ts.clientMade[t] && uuidShaped(t) {
+			// A UUID the page made (a WebSocket's session id, an
+			// idempotency key, an object's client-side id) is unique by
+			// design: each virtual user makes its own.
+			k, ok := ts.fresh[t]
+			if !ok {
+				if ts.fresh == nil {
+					ts.fresh = map[string]int{}
+				}
+				k = len(vars)
+				ts.fresh[t] = k
+				vars = append(vars, variable{recorded: t, from: -1, fresh: true, rule: "client-made UUID (fresh per user)"})
+			}
+			if !slices.Contains(uses[i], k) {
+				uses[i] = append(uses[i], k)
+			}
 			return
 		}
-		j, ok := ts.given[t]
-		if !ok {
-			ts.clientMade[t] = true
+		if ts.clientMade[t] {
 			return
 		}
 		if carried(t) {
@@ -270,4 +290,52 @@ func (ts *tokenSources) found(s *traces.Session, i int, vars []variable, uses []
 		vars = append(vars, variable{recorded: t, from: j, place: p, rule: rule})
 	})
 	return vars, uses
+}
+
+// isFresh reports a value the client made fresh for each user.
+func (ts *tokenSources) isFresh(v string) bool {
+	_, ok := ts.fresh[v]
+	return ok
+}
+
+// uuidShaped reports a UUID as RFC 9562 writes it: 8-4-4-4-12 hex digits,
+// of any version.
+func uuidShaped(t string) bool {
+	if len(t) != 36 {
+		return false
+	}
+	for i := range len(t) {
+		c := t[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// freshUUID returns a random (version 4) UUID written in the case of like.
+func freshUUID(like string) string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	digits := "0123456789abcdef"
+	if strings.ToUpper(like) == like {
+		digits = "0123456789ABCDEF"
+	}
+	out := make([]byte, 0, 36)
+	for i, c := range b {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			out = append(out, '-')
+		}
+		out = append(out, digits[c>>4], digits[c&0xf])
+	}
+	return string(out)
 }

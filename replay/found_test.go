@@ -1,6 +1,7 @@
 package replay
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -100,5 +101,90 @@ func TestBoundaryPlace(t *testing.T) {
 	}
 	if p, ok := boundaryPlace([]byte(`["/abc123def"]`), "abc123def"); ok {
 		t.Errorf("a boundary of %q is no place", p.left)
+	}
+}
+
+// TestFreshClientUUIDs: a UUID the page made (a kernel channel's
+// session_id, sent in the WebSocket's URL and in every message) is made
+// afresh for each play of the session, the same in all its requests; a
+// UUID the server gave stays the server's (a variable from its answer).
+func TestFreshClientUUIDs(t *testing.T) {
+	const mine, kernel = "5b9e1c1e-2f6a-4c8e-9d43-0c1f7a2b3e4d", "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
+	ws := exch("GET", "/api/kernels/"+kernel+"/channels?session_id="+mine, "", "")
+	ws.WebSocket = &traces.WebSocket{Frames: []traces.Frame{{FromClient: true, Opcode: 1,
+		Payload: traces.Body{Data: []byte(`{"header":{"msg_id":"x","session":"` + mine + `"}}`)}}}}
+	s := &traces.Session{Exchanges: []traces.Exchange{
+		exch("POST", "/api/sessions", `{"path":"a.ipynb"}`, `{"id":"9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a","kernel":{"id":"`+kernel+`"}}`),
+		ws,
+		exch("DELETE", "/api/sessions/9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a?client="+mine, "", ""),
+	}}
+	vars, uses := correlate(s, nil)
+	sc := &script{vars: vars}
+	a, b := newSessionVars(sc), newSessionVars(sc)
+	var fresh, server int
+	for k, v := range vars {
+		switch {
+		case v.recorded == mine:
+			fresh++
+			if !v.fresh || a.live[k] == "" || a.live[k] == mine || a.live[k] == b.live[k] || !uuidShaped(a.live[k]) {
+				t.Errorf("the page's UUID: fresh %v, plays make %q and %q", v.fresh, a.live[k], b.live[k])
+			}
+			if !slices.Contains(uses[1], k) || !slices.Contains(uses[2], k) {
+				t.Errorf("the page's UUID is not replaced in every request that sends it: uses %v", uses)
+			}
+		case v.recorded == kernel:
+			server++
+			if v.fresh || v.from != 0 {
+				t.Errorf("the kernel's id (%s) is not the server's", v.rule)
+			}
+		}
+	}
+	if fresh != 1 || server != 1 {
+		t.Errorf("%d variables for the page's UUID, %d for the kernel's; rules:\n%s", fresh, server, strings.Join(rules(s), "\n"))
+	}
+}
+
+// TestCorrelateJSONInStrings: JSON held in a JSON string is read as JSON,
+// as a source (a doc id in an answer's JSON string) and as a sink
+// (ActionCable's identifier): the subscription of doc 42 takes the live id
+// of the doc this session created, a number or a string, replaced where it
+// stands in the escaped text.
+func TestCorrelateJSONInStrings(t *testing.T) {
+	sub := func(id string) string {
+		return `{"command":"subscribe","identifier":"{\"channel\":\"DocChannel\",\"doc_id\":` + id + `}"}`
+	}
+	ws := exch("GET", "/cable", "", "")
+	ws.WebSocket = &traces.WebSocket{Frames: []traces.Frame{
+		{FromClient: true, Opcode: 1, Payload: traces.Body{Data: []byte(sub("42"))}},
+		{FromClient: true, Opcode: 1, Payload: traces.Body{Data: []byte(sub(`\"42\"`))}},
+	}}
+	s := &traces.Session{Exchanges: []traces.Exchange{
+		exch("GET", "/users/7", "", `{"id":7,"name":"ann"}`),
+		exch("POST", "/docs", `{"title":"a"}`, `{"event":"created","payload":"{\"doc\":{\"doc_id\":42}}"}`),
+		exch("GET", "/docs/7", "", `{"id":7}`),
+		ws,
+	}}
+	vars, uses := correlate(s, nil)
+	var v *variable
+	for _, k := range uses[3] {
+		if vars[k].recorded == "42" {
+			v = &vars[k]
+		}
+	}
+	if v == nil || v.from != 1 {
+		t.Fatalf("the subscription does not take the created doc's id; rules:\n%s", strings.Join(rules(s), "\n"))
+	}
+	if got, ok := v.place.extract([]byte(`{"event":"created","payload":"{\"doc\":{\"doc_id\":1042}}"}`), nil); !ok || got != "1042" {
+		t.Errorf("%s: extracted %q %v from the live answer", v.rule, got, ok)
+	}
+	subs := []substitution{{old: "42", new: "1042", idOnly: true}}
+	for i, f := range ws.WebSocket.Frames {
+		want := sub("1042")
+		if i == 1 {
+			want = sub(`\"1042\"`)
+		}
+		if got := string(replaceAll(f.Payload.Data, subs, false)); got != want {
+			t.Errorf("frame %d: %s, want %s", i, got, want)
+		}
 	}
 }

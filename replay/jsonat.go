@@ -24,7 +24,7 @@ func jsonAt(doc []byte, path []any) (string, bool) {
 		return "", false
 	}
 	s.i = start
-	for _, e := range path {
+	for n, e := range path {
 		s.space()
 		var ok bool
 		switch k := e.(type) {
@@ -32,6 +32,15 @@ func jsonAt(doc []byte, path []any) (string, bool) {
 			ok = s.member(k)
 		case int:
 			ok = s.element(k)
+		case inJSON:
+			// JSON held in a string (ActionCable's identifier): the path
+			// goes on in the string's text.
+			if s.b[s.i] != '"' {
+				return "", false
+			}
+			from := s.i
+			s.skipString()
+			return jsonAt([]byte(unquote(s.b[from:s.i])), path[n+1:])
 		}
 		if !ok {
 			return "", false
@@ -52,6 +61,9 @@ func jsonAt(doc []byte, path []any) (string, bool) {
 	}
 	return "", false
 }
+
+// inJSON is a step of a JSON path into a string that holds JSON.
+type inJSON struct{}
 
 // unquote returns the text of a JSON string literal, raw with its quotes.
 func unquote(raw []byte) string {

@@ -399,7 +399,7 @@ func (lib *Library) add(s *traces.Session) {
 		}
 		st.uses = uses[i]
 		for _, k := range uses[i] {
-			if j := vars[k].from; !slices.Contains(st.waitFor, j) {
+			if j := vars[k].from; j >= 0 && !slices.Contains(st.waitFor, j) {
 				st.waitFor = append(st.waitFor, j)
 			}
 		}
@@ -436,7 +436,9 @@ func (lib *Library) add(s *traces.Session) {
 		sc.steps = append(sc.steps, st)
 	}
 	for k, v := range vars {
-		sc.steps[v.from].sets = append(sc.steps[v.from].sets, k)
+		if v.from >= 0 {
+			sc.steps[v.from].sets = append(sc.steps[v.from].sets, k)
+		}
 	}
 	for _, st := range sc.steps {
 		if len(st.conditional) > 0 {

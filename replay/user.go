@@ -122,7 +122,7 @@ func (u *user) play(active context.Context, stop time.Time, si int, t0 time.Time
 	// The session's live values, when it has server-made ones to carry.
 	var sv *sessionVars
 	if len(s.vars) > 0 && u.e.cfg.correlate {
-		sv = &sessionVars{script: s, live: make([]string, len(s.vars))}
+		sv = newSessionVars(s)
 	}
 	if u.check != nil {
 		u.check.sv = sv
