@@ -149,7 +149,7 @@ func TestSendPathsAllocations(t *testing.T) {
 			sc := &lib.scripts[0]
 			var sv *sessionVars
 			if len(sc.vars) > 0 {
-				sv = &sessionVars{script: sc, live: make([]string, len(sc.vars))}
+				sv = newSessionVars(sc)
 			}
 			var fills []fill
 			if e.fills != nil {

@@ -80,6 +80,7 @@ type observed struct {
 	silent  int // of which ended by silence
 	empty   int // of which got no frame
 	frames  int
+	skipped report.ErrorKind // why it was not sent, if it was not
 }
 
 // checker gathers what one played session's steps got.
@@ -109,6 +110,14 @@ func (c *checker) http(st *step, smp *report.Sample) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	o.status, o.err = smp.Status, smp.Err
+}
+
+// skip notes a request not sent for want of a value.
+func (c *checker) skip(st *step, why report.ErrorKind) {
+	o := c.get(st)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	o.skipped = why
 }
 
 // body keeps a copy of an HTTP answer's body.
@@ -251,6 +260,11 @@ func (e *Engine) compare(rep *CheckReport, si int, ck *checker, add func(Diverge
 		rep.Requests++
 		of[st.endpoint]++
 		d := Divergence{Endpoint: st.endpoint}
+		if o.skipped != "" {
+			add(Divergence{Endpoint: st.endpoint, Kind: "skipped", What: "not sent: " + strings.TrimPrefix(string(o.skipped), "skipped: "),
+				Cause: "the answer that gives the value failed or lacked it (see that answer's divergence)"})
+			continue
+		}
 		switch {
 		case o.err != "":
 			rep.TransportErrors++
@@ -303,7 +317,7 @@ func (e *Engine) compare(rep *CheckReport, si int, ck *checker, add func(Diverge
 				if ck.sv.live[k] == "" {
 					v := &sc.vars[k]
 					add(Divergence{Endpoint: st.endpoint, Kind: "correlation", What: fmt.Sprintf("the value at %s was not in the live answer", v.place),
-						Cause: fmt.Sprintf("later requests send the recorded %q instead (rule %s)", v.recorded, v.rule),
+						Cause: fmt.Sprintf("later requests that send it (the recorded %q) are not sent (rule %s)", v.recorded, v.rule),
 						Fix:   fmt.Sprintf("if the answer no longer carries it, switch the rule off (--correlation-rules: disable: [%q])", v.rule)})
 				}
 			}

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync/atomic"
 
+	"github.com/thrive-loadtest/thrive/report"
 	"github.com/thrive-loadtest/thrive/traces"
 )
 
@@ -53,6 +54,14 @@ type variable struct {
 	// fresh marks a value the client made (a UUID): no answer gives it,
 	// from is -1, and each play of the session makes its own.
 	fresh bool
+	// ws marks a value a WebSocket's server message gave (from is the
+	// socket's step); frame is the index of the client message whose
+	// reply held it, -1 before any.
+	ws    bool
+	frame int
+	// skipWhy is what a request that needs the value and did not get it
+	// is counted as: "skipped: depends on RULE".
+	skipWhy report.ErrorKind
 }
 
 // why says why a variable was taken, for reports.
@@ -571,7 +580,9 @@ func correlate(s *traces.Session, rules *CorrelationRules) ([]variable, [][]int)
 				uses[i] = append(uses[i], k)
 			}
 		}
-		// What no known place gave, the text of an answer may have.
+		// What a socket's own replies gave, then what no known place
+		// gave but the text of an answer had.
+		vars, uses = tokens.frameFlow(s, i, vars, uses, rules)
 		vars, uses = tokens.found(s, i, vars, uses, byValue, rules)
 		for v := range ids {
 			// A value the client sent that an answer had given it is the
@@ -607,6 +618,9 @@ func correlate(s *traces.Session, rules *CorrelationRules) ([]variable, [][]int)
 	}
 	vars, uses = affine(s, vars, uses)
 	vars, uses = submissions(s, rules, vars, uses)
+	for k := range vars {
+		vars[k].skipWhy = report.ErrorKind("skipped: depends on " + vars[k].rule)
+	}
 	// Keep only the variables some request uses, renumbered.
 	keep := map[int]int{}
 	var used []variable
@@ -826,12 +840,14 @@ func indexFold(b []byte, sub string) int {
 type sessionVars struct {
 	script *script
 	live   []string
+	// skipped says, per step, why it was not sent (see unmet).
+	skipped []report.ErrorKind
 }
 
 // newSessionVars makes the live values of a play of s: none yet but the
 // values the client makes, made afresh.
 func newSessionVars(s *script) *sessionVars {
-	sv := &sessionVars{script: s, live: make([]string, len(s.vars))}
+	sv := &sessionVars{script: s, live: make([]string, len(s.vars)), skipped: make([]report.ErrorKind, len(s.steps))}
 	for k := range s.vars {
 		if s.vars[k].fresh {
 			sv.live[k] = freshUUID(s.vars[k].recorded)
@@ -872,6 +888,52 @@ func (sv *sessionVars) take(e *Engine, st *step, body []byte, header func(string
 		}
 		sv.live[k] = live
 	}
+}
+
+// takeFrame reads the values a live server message of st's socket gives,
+// msg being the index of the latest client message sent (-1 before any):
+// each variable of the reply it came in takes the first frame that has
+// it.
+func (sv *sessionVars) takeFrame(e *Engine, st *step, msg int, payload []byte) {
+	for _, k := range st.ws.sets {
+		v := &sv.script.vars[k]
+		if v.frame > msg || sv.live[k] != "" {
+			continue
+		}
+		if live, ok := v.place.extract(payload, nil); ok {
+			e.corr[v.rule].found.Add(1)
+			sv.live[k] = live
+		}
+	}
+}
+
+// unmet returns why step st cannot be sent: the first server-made value
+// it sends that did not come (its answer failed, was never sent, or
+// lacked it), as "skipped: depends on RULE"; "" when all came. Values the
+// client makes and those of a socket's replies are not its to wait for.
+func (sv *sessionVars) unmet(st *step) report.ErrorKind {
+	for _, k := range st.uses {
+		if v := &sv.script.vars[k]; sv.live[k] == "" && !v.fresh && !v.ws {
+			why := v.skipWhy
+			if w := sv.skipped[v.from]; w != "" {
+				why = w // the first value that did not come, not the chain
+			}
+			sv.skipped[st.index] = why
+			return why
+		}
+	}
+	return ""
+}
+
+// missing reports whether a message's values from the socket's replies
+// have not all come.
+func (sv *sessionVars) missing(needs []int) bool {
+	for _, k := range needs {
+		if sv.live[k] == "" {
+			return true
+		}
+	}
+	return false
 }
 
 // corrCount counts how often a rule found its value in a live answer.

@@ -219,6 +219,7 @@ type tokenSources struct {
 	given      map[string]int  // token → the latest answer that held it
 	clientMade map[string]bool // tokens a request sent before any answer held them
 	fresh      map[string]int  // client-made UUIDs → their variable
+	framed     map[string]bool // tokens a WebSocket's server frames gave
 }
 
 // answered reads the tokens of answer i.
@@ -249,6 +250,9 @@ func (ts *tokenSources) found(s *traces.Session, i int, vars []variable, uses []
 		return false
 	}
 	sentTokens(&s.Exchanges[i], func(t string) {
+		if ts.framed[t] {
+			return // the socket's own reply gave it (see frameFlow)
+		}
 		j, given := ts.given[t]
 		if !given && !ts.clientMade[t] {
 			ts.clientMade[t] = true
@@ -338,4 +342,138 @@ func freshUUID(like string) string {
 		out = append(out, digits[c>>4], digits[c&0xf])
 	}
 	return string(out)
+}
+
+// frameFlow finds the values a WebSocket's server messages gave that its
+// later client messages send back: a chat message's id its edit names, a
+// join reply's token, a handshake's sid. Each becomes a variable of the
+// socket's step read from the live frames of the reply it came in (frame:
+// the index of the client message it answered, -1 before any), in the
+// socket's own goroutine, which also sends the messages that use it.
+// Values of the reply's JSON (after a packet-type prefix) are taken as
+// from an answer; other tokens by their left boundary. Tokens the server
+// frames gave are marked so that no HTTP answer is taken for them.
+func (ts *tokenSources) frameFlow(s *traces.Session, i int, vars []variable, uses [][]int, rules *CorrelationRules) ([]variable, [][]int) {
+	ws := s.Exchanges[i].WebSocket
+	if ws == nil {
+		return vars, uses
+	}
+	endpoint := "WS " + strings.TrimPrefix(endpointOf(&s.Exchanges[i]), s.Exchanges[i].Method+" ")
+	local := map[string]int{}  // value → its variable
+	tokens := map[string]int{} // token of a server frame → the frame
+	sent := map[string]bool{}  // values client messages sent so far
+	use := func(k int) {
+		if !slices.Contains(uses[i], k) {
+			uses[i] = append(uses[i], k)
+		}
+	}
+	msg := -1
+	for fi, f := range ws.Frames {
+		if f.Opcode != traces.OpText && f.Opcode != traces.OpBinary {
+			continue
+		}
+		payload := f.Payload.Data
+		if f.FromClient {
+			msg++
+			ids := map[string]bool{}
+			framePositions(payload, ids)
+			text := string(payload)
+			for v, k := range local {
+				if vars[k].short && ids[v] || !vars[k].short && sends(text, v) {
+					use(k)
+				}
+			}
+			eachToken(payload, func(t string) {
+				if _, ok := local[t]; ok {
+					return
+				}
+				from, ok := tokens[t]
+				if !ok || sent[t] {
+					return
+				}
+				p, ok := boundaryPlace(ws.Frames[from].Payload.Data, t)
+				if !ok {
+					return
+				}
+				rule := endpoint + " reply " + p.String()
+				if rules.disabled(rule) {
+					return
+				}
+				local[t] = len(vars)
+				use(len(vars))
+				vars = append(vars, variable{recorded: t, from: i, ws: true, frame: frameOf(ws.Frames, from), place: p, rule: rule})
+			})
+			for v := range ids {
+				if _, ok := local[v]; !ok {
+					sent[v] = true
+				}
+			}
+			eachToken(payload, func(t string) {
+				if _, ok := tokens[t]; !ok {
+					sent[t] = true
+				}
+			})
+			continue
+		}
+		eachToken(payload, func(t string) {
+			if _, ok := tokens[t]; !ok && !sent[t] {
+				tokens[t] = fi
+				if ts.given == nil {
+					ts.given, ts.clientMade = map[string]int{}, map[string]bool{}
+				}
+				if _, given := ts.given[t]; !given {
+					ts.inFrames(t)
+				}
+			}
+		})
+		doc, ok := decodeJSON(jsonPart(payload))
+		if !ok {
+			continue
+		}
+		walk(doc, nil, func(path []any, v string) {
+			short := shortValue(v)
+			if short && !idPath(path) || sent[v] {
+				return
+			}
+			if _, ok := local[v]; ok {
+				return
+			}
+			p := place{path: append([]any(nil), path...)}
+			rule := endpoint + " reply " + p.String()
+			if rules.disabled(rule) {
+				return
+			}
+			local[v] = len(vars)
+			vars = append(vars, variable{recorded: v, from: i, ws: true, frame: msg, place: p, rule: rule, short: short})
+		})
+	}
+	return vars, uses
+}
+
+// inFrames marks a token a server frame gave: not the client's own.
+func (ts *tokenSources) inFrames(t string) {
+	if ts.framed == nil {
+		ts.framed = map[string]bool{}
+	}
+	ts.framed[t] = true
+}
+
+// frameOf returns the index of the client message whose reply frame fi
+// is (-1 before any).
+func frameOf(frames []traces.Frame, fi int) int {
+	msg := -1
+	for _, f := range frames[:fi] {
+		if f.FromClient && (f.Opcode == traces.OpText || f.Opcode == traces.OpBinary) {
+			msg++
+		}
+	}
+	return msg
+}
+
+// framePositions adds to into the values a message sends in id positions:
+// its JSON values (after a packet-type prefix), or its form values.
+func framePositions(payload []byte, into map[string]bool) {
+	if doc, ok := decodeJSON(jsonPart(payload)); ok {
+		walk(doc, nil, func(_ []any, v string) { into[v] = true })
+	}
 }

@@ -105,6 +105,7 @@ type script struct {
 
 // step is one exchange of a script.
 type step struct {
+	index         int // in its script
 	offset, think time.Duration
 	method        []byte
 	uri           []byte // path and query
@@ -160,6 +161,36 @@ type wsScript struct {
 	frames []wsFrame // what the client sent, with the replies they got
 	close  time.Duration
 	end    *endShape // what the last frame of a reply looks like; nil if unknown
+	// sets are the script's variables the server's messages give (see
+	// frameFlow).
+	sets []int
+}
+
+// needs notes, for each client message, the variables of the socket's
+// replies (of uses) that it sends: it waits for them.
+func (w *wsScript) needs(vars []variable, uses []int) {
+	for i := range w.frames {
+		f := &w.frames[i]
+		var ids map[string]bool
+		for _, k := range uses {
+			v := &vars[k]
+			if !v.ws || v.frame >= i {
+				continue
+			}
+			if v.short {
+				if ids == nil {
+					ids = map[string]bool{}
+					framePositions(f.payload, ids)
+				}
+				if !ids[v.recorded] {
+					continue
+				}
+			} else if !sends(string(f.payload), v.recorded) {
+				continue
+			}
+			f.needs = append(f.needs, k)
+		}
+	}
 }
 
 type wsFrame struct {
@@ -172,6 +203,9 @@ type wsFrame struct {
 	// overlaps marks a message whose reply was still coming when the next
 	// message was sent: the next one does not wait for it.
 	overlaps bool
+	// needs are the variables of the socket's replies it sends: it goes
+	// out once they have come (or the request timeout has passed).
+	needs []int
 }
 
 // hopHeaders are not replayed: they describe the recorded connection, not
@@ -365,6 +399,7 @@ func (lib *Library) add(s *traces.Session) {
 			lastEnded = max(lastEnded, ex.Offset) // it goes on beside what follows
 		}
 		st := step{
+			index:  i,
 			offset: ex.Offset, think: ex.Think,
 			method:   []byte(ex.Method),
 			uri:      []byte(traces.RequestURI(ex.URL)),
@@ -399,7 +434,7 @@ func (lib *Library) add(s *traces.Session) {
 		}
 		st.uses = uses[i]
 		for _, k := range uses[i] {
-			if j := vars[k].from; j >= 0 && !slices.Contains(st.waitFor, j) {
+			if j := vars[k].from; j >= 0 && j != i && !slices.Contains(st.waitFor, j) {
 				st.waitFor = append(st.waitFor, j)
 			}
 		}
@@ -431,12 +466,16 @@ func (lib *Library) add(s *traces.Session) {
 		lib.named(&st)
 		if ws := ex.WebSocket; ws != nil {
 			st.ws = wsScriptOf(ws)
+			st.ws.needs(vars, uses[i])
 			st.endpoint = "WS " + strings.TrimPrefix(st.endpoint, ex.Method+" ")
 		}
 		sc.steps = append(sc.steps, st)
 	}
 	for k, v := range vars {
-		if v.from >= 0 {
+		switch {
+		case v.ws:
+			sc.steps[v.from].ws.sets = append(sc.steps[v.from].ws.sets, k)
+		case v.from >= 0:
 			sc.steps[v.from].sets = append(sc.steps[v.from].sets, k)
 		}
 	}

@@ -94,7 +94,7 @@ func WriteCorrelationMisses(w io.Writer, stats []CorrelationStat) {
 	slices.SortStableFunc(missed, func(a, b CorrelationStat) int { return cmp.Compare(b.Missing, a.Missing) })
 	const shown = 8
 	for _, s := range missed[:min(len(missed), shown)] {
-		fmt.Fprintf(w, "correlation: %s was not in %d of %d live answers (those requests went out with the recorded value)\n",
+		fmt.Fprintf(w, "correlation: %s was not in %d of %d live answers (the requests that send it were not sent: skipped)\n",
 			s.Rule, s.Missing, s.Missing+s.Found)
 	}
 	if len(missed) > shown {

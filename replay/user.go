@@ -217,6 +217,19 @@ const eagerBelow = 5 * time.Millisecond
 func (u *user) send(st *step, raw []byte, due time.Time, sv *sessionVars, fills []fill, unfilled bool) time.Time {
 	e := u.e
 	smp, _ := e.samples.Get().(*report.Sample)
+	if sv != nil && len(st.uses) > 0 {
+		if why := sv.unmet(st); why != "" {
+			// A value it sends did not come: a browser would have had no
+			// link to follow, no form to submit.
+			*smp = report.Sample{Kind: report.Skipped, Profile: u.profile, Endpoint: st.endpoint, Intended: due, Sent: time.Now(), Err: why}
+			if u.check != nil {
+				u.check.skip(st, why)
+			}
+			u.sink.Observe(smp)
+			e.samples.Put(smp)
+			return time.Now()
+		}
+	}
 	*smp = report.Sample{Kind: report.HTTP, Profile: u.profile, Endpoint: st.endpoint, Intended: due, Expected: e.expected(st)}
 	if st.longPoll {
 		smp.Kind = report.LongPoll

@@ -28,7 +28,7 @@ func (u *user) socket(active context.Context, stop time.Time, st *step, due, t0 
 	arrivals := make(chan arrival, 64)
 	quit := make(chan struct{})
 	defer close(quit)
-	go u.e.readSocket(conn, st.ws.end != nil, arrivals, quit)
+	go u.e.readSocket(conn, st.ws.end != nil || sv != nil && len(st.ws.sets) > 0, arrivals, quit)
 	u.converse(conn, active, stop, st, t0, sv, arrivals)
 }
 
@@ -133,7 +133,7 @@ func (e *Engine) readSocket(conn *websocket.Conn, keep bool, arrivals chan<- arr
 // arrival is a server message as the reader saw it.
 type arrival struct {
 	at      time.Time
-	payload []byte // only when the end of a reply is told by its shape
+	payload []byte // only when the end of a reply is told by its shape, or it gives values
 }
 
 // reply is a client message whose reply is awaited.
@@ -179,9 +179,11 @@ func (u *user) converse(conn *websocket.Conn, active context.Context, stop time.
 	}
 	next := 0
 	sending := true
+	sent := -1 // the latest message sent
 	for {
 		// When the next message goes out, if it may now.
 		var sendAt time.Time
+		waitValues := false
 		canSend := sending && next < len(ws.frames)
 		if canSend {
 			f := &ws.frames[next]
@@ -190,6 +192,11 @@ func (u *user) converse(conn *websocket.Conn, active context.Context, stop time.
 			switch {
 			case len(queue) > 0 && !prevOverlaps:
 				canSend = false
+			case sv != nil && len(f.needs) > 0 && sv.missing(f.needs) && time.Since(last) < e.cfg.timeout:
+				// It sends a value a reply has not given yet: it waits
+				// for the frame, as the page did.
+				canSend = false
+				waitValues = true
 			case e.cfg.pacing == Think || (!prevOverlaps && last.After(sendAt)):
 				sendAt = last
 			}
@@ -201,6 +208,11 @@ func (u *user) converse(conn *websocket.Conn, active context.Context, stop time.
 			break
 		}
 		var sendC, waitC <-chan time.Time
+		if waitValues && len(queue) == 0 {
+			// Until the values come or the request timeout passes.
+			waitTimer.Reset(time.Until(last.Add(e.cfg.timeout)))
+			waitC = waitTimer.C
+		}
 		if canSend {
 			sendTimer.Reset(time.Until(sendAt))
 			sendC = sendTimer.C
@@ -225,6 +237,7 @@ func (u *user) converse(conn *websocket.Conn, active context.Context, stop time.
 				payload = replaceAll(payload, sv.substitutions(room[:0], st), false)
 			}
 			e.wsSent.Add(1)
+			sent = next - 1
 			if err := conn.WriteMessage(f.opcode, payload); err != nil {
 				r.smp.Err = classify(err)
 				u.sink.Observe(&r.smp)
@@ -243,6 +256,9 @@ func (u *user) converse(conn *websocket.Conn, active context.Context, stop time.
 				}
 				return
 			}
+			if sv != nil && len(ws.sets) > 0 {
+				sv.takeFrame(e, st, sent, a.payload)
+			}
 			if len(queue) == 0 {
 				continue // nothing awaited: a push, or the rest of a reply given up on
 			}
@@ -256,6 +272,9 @@ func (u *user) converse(conn *websocket.Conn, active context.Context, stop time.
 				finish(r, a.at, "", false)
 			}
 		case now := <-waitC:
+			if len(queue) == 0 {
+				continue // the values a message needs did not come: it goes without them
+			}
 			r := queue[0]
 			switch {
 			case r.got == 0 || now.Sub(r.smp.Sent) >= e.cfg.timeout:

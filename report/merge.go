@@ -69,6 +69,7 @@ func Merge(rs []*Result) (*Result, error) {
 		m.Requests += r.Requests
 		m.Failures += r.Failures
 		m.AsRecorded += r.AsRecorded
+		m.Skipped += r.Skipped
 		m.Clamped += r.Clamped
 		m.WebSocket.Connections += r.WebSocket.Connections
 		m.WebSocket.FramesSent += r.WebSocket.FramesSent
@@ -88,6 +89,12 @@ func Merge(rs []*Result) (*Result, error) {
 			a.e.Requests += e.Requests
 			a.e.Failures += e.Failures
 			a.e.EndedBySilence += e.EndedBySilence
+			for why, n := range e.Skipped {
+				if a.e.Skipped == nil {
+					a.e.Skipped = map[ErrorKind]int64{}
+				}
+				a.e.Skipped[why] += n
+			}
 			for c, n := range e.AsRecorded {
 				if a.e.AsRecorded == nil {
 					a.e.AsRecorded = map[string]int64{}

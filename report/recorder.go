@@ -64,8 +64,9 @@ type endpointKey struct {
 type endpointStats struct {
 	requests, failures int64
 	status             map[int]int64
-	asRecorded         map[int]int64 // 4xx answers the recording had as 4xx, by status
-	silent             int64         // WebSocket replies that ended by a silence
+	asRecorded         map[int]int64       // 4xx answers the recording had as 4xx, by status
+	silent             int64               // WebSocket replies that ended by a silence
+	skipped            map[ErrorKind]int64 // requests not sent, by why
 	errors             map[ErrorKind]int64
 	latency            *hdrhistogram.Histogram // from Sent to Done
 	corrected          *hdrhistogram.Histogram // from Intended to Done
@@ -90,12 +91,22 @@ func NewRecorder(start time.Time) *Recorder {
 // Observe records s.
 func (r *Recorder) Observe(s *Sample) {
 	k := endpointKey{s.Kind, s.Profile, s.Endpoint}
+	if s.Kind == Skipped {
+		k.kind = HTTP
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	e := r.endpoints[k]
 	if e == nil {
 		e = &endpointStats{status: map[int]int64{}, errors: map[ErrorKind]int64{}, latency: newHist(), corrected: newHist(), firstByte: newHist()}
 		r.endpoints[k] = e
+	}
+	if s.Kind == Skipped {
+		if e.skipped == nil {
+			e.skipped = map[ErrorKind]int64{}
+		}
+		e.skipped[s.Err]++
+		return
 	}
 	e.requests++
 	failed := s.Failed()

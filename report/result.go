@@ -28,6 +28,9 @@ type Result struct {
 	// AsRecorded counts the 4xx answers the recording had as 4xx too
 	// (a favicon missing then and now): neither failures nor successes.
 	AsRecorded int64 `json:"as_recorded,omitempty"`
+	// Skipped counts the requests not sent because a value they needed
+	// did not come (see EndpointStats.Skipped).
+	Skipped int64 `json:"skipped,omitempty"`
 	// Clamped counts measurements outside the histograms' range (1 µs to
 	// 60 s), recorded at the nearest end.
 	Clamped   int64           `json:"clamped"`
@@ -78,6 +81,12 @@ type EndpointStats struct {
 	// EndedBySilence counts the WebSocket replies that ended with a
 	// silence rather than a frame shaped like the recorded last one.
 	EndedBySilence int64 `json:"ended_by_silence,omitempty"`
+	// Skipped counts, by why ("skipped: depends on POST /docs $.id"), the
+	// requests not sent because a value they needed did not come: as a
+	// browser has no link to follow when the page that gave it failed.
+	// They are not requests, and not failures: the failure is their
+	// source's.
+	Skipped map[ErrorKind]int64 `json:"skipped,omitempty"`
 	// Latency is from the intended send time (no coordinated omission);
 	// ServiceLatency from the actual one.
 	Latency        Latency `json:"latency_ms"`
@@ -167,6 +176,13 @@ func (r *Recorder) Result(target, label string, end time.Time, params RunParams)
 			res.AsRecorded += n
 		}
 		es.EndedBySilence = e.silent
+		for why, n := range e.skipped {
+			if es.Skipped == nil {
+				es.Skipped = map[ErrorKind]int64{}
+			}
+			es.Skipped[why] = n
+			res.Skipped += n
+		}
 		res.Requests += e.requests
 		res.Failures += e.failures
 		res.Endpoints = append(res.Endpoints, es)

@@ -17,6 +17,10 @@ const (
 	// long-polling feed): its latency is the wait, not the target's
 	// slowness, and it is kept apart from the other requests'.
 	LongPoll
+	// Skipped is an HTTP request not sent because a value it needed did
+	// not come (its source failed, or its live answer lacked it): Err
+	// says which ("skipped: depends on …"). It has no latency.
+	Skipped
 )
 
 // ErrorKind names why a request failed at the transport level; empty when it
@@ -68,6 +72,8 @@ type Sample struct {
 // apart (status_429), so it does not make the error rate.
 func (s *Sample) Failed() bool {
 	switch {
+	case s.Kind == Skipped:
+		return false // its source's failure is the failure
 	case s.Err != "":
 		return true
 	case s.Kind == WSConnect:

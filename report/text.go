@@ -1,7 +1,9 @@
 package report
 
 import (
+	"cmp"
 	"fmt"
+	"maps"
 	"io"
 	"slices"
 	"sort"
@@ -34,6 +36,36 @@ func WriteSummary(w io.Writer, res *Result) {
 	}
 	if silent > 0 {
 		fmt.Fprintf(w, "WebSocket replies that ended by a silence, with no frame shaped like the recorded last one: %d (--reply-idle sets the silence)\n", silent)
+	}
+	writeSkipped(w, res)
+}
+
+// writeSkipped writes how many requests were not sent for want of a
+// value, and the most common reasons.
+func writeSkipped(w io.Writer, res *Result) {
+	if res.Skipped == 0 {
+		return
+	}
+	why := map[ErrorKind]int64{}
+	for _, e := range res.Endpoints {
+		for k, n := range e.Skipped {
+			why[k] += n
+		}
+	}
+	keys := slices.Collect(maps.Keys(why))
+	slices.SortFunc(keys, func(a, b ErrorKind) int {
+		if why[a] != why[b] {
+			return cmp.Compare(why[b], why[a])
+		}
+		return cmp.Compare(a, b)
+	})
+	fmt.Fprintf(w, "skipped: %d requests not sent because a value they needed did not come (its answer failed or lacked it):\n", res.Skipped)
+	const shown = 5
+	for _, k := range keys[:min(len(keys), shown)] {
+		fmt.Fprintf(w, "  %d  %s\n", why[k], k)
+	}
+	if len(keys) > shown {
+		fmt.Fprintf(w, "  … and %d more reasons (the result file lists each, per endpoint)\n", len(keys)-shown)
 	}
 }
 
