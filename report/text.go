@@ -3,8 +3,8 @@ package report
 import (
 	"cmp"
 	"fmt"
-	"maps"
 	"io"
+	"maps"
 	"slices"
 	"sort"
 	"text/tabwriter"
