@@ -31,7 +31,11 @@ func usersFileOf(t *testing.T, name string) *replay.Users {
 func failures(t *testing.T, sink *collect) {
 	t.Helper()
 	n := 0
+	skipped := map[string]int{}
 	for _, s := range sink.samples {
+		if s.Kind == report.Skipped {
+			skipped[s.Endpoint+": "+string(s.Err)]++
+		}
 		if s.Failed() {
 			if n < 5 {
 				t.Errorf("%s %s: status %d, error %q", kind(s.Kind), s.Endpoint, s.Status, s.Err)
@@ -41,6 +45,11 @@ func failures(t *testing.T, sink *collect) {
 	}
 	if n > 0 {
 		t.Errorf("%d of %d requests failed", n, len(sink.samples))
+	}
+	// A request is skipped when a value it needs did not come: here,
+	// where nothing failed, that is a value correlation lost.
+	for why, k := range skipped {
+		t.Errorf("%d skipped: %s", k, why)
 	}
 }
 

@@ -257,14 +257,15 @@ func (e *Engine) compare(rep *CheckReport, si int, ck *checker, add func(Diverge
 		if o == nil {
 			continue // not played: the session was cut
 		}
-		rep.Requests++
-		of[st.endpoint]++
-		d := Divergence{Endpoint: st.endpoint}
 		if o.skipped != "" {
+			of[st.endpoint]++
 			add(Divergence{Endpoint: st.endpoint, Kind: "skipped", What: "not sent: " + strings.TrimPrefix(string(o.skipped), "skipped: "),
 				Cause: "the answer that gives the value failed or lacked it (see that answer's divergence)"})
 			continue
 		}
+		rep.Requests++
+		of[st.endpoint]++
+		d := Divergence{Endpoint: st.endpoint}
 		switch {
 		case o.err != "":
 			rep.TransportErrors++

@@ -62,6 +62,9 @@ type variable struct {
 	// skipWhy is what a request that needs the value and did not get it
 	// is counted as: "skipped: depends on RULE".
 	skipWhy report.ErrorKind
+	// keys, for a short value, are the JSON keys under which requests
+	// send it (see sinkKeys); nil when none do.
+	keys []string
 }
 
 // why says why a variable was taken, for reports.
@@ -104,11 +107,29 @@ type place struct {
 	// left is the text before a value found by its boundary (see
 	// found.go), nth which occurrence of it.
 	left string
+	// uri takes the path and query of the URL found (a presigned URL in
+	// JSON, an absolute Location), as a request to the same site sends it.
+	uri bool
 }
 
 func (p place) String() string {
 	if p.left != "" {
 		return p.boundaryString()
+	}
+	if p.header == "" && p.path != nil && (p.uri || p.param != "" || p.segment > 0) {
+		jp := place{path: p.path}
+		switch {
+		case p.uri:
+			return jp.String() + " path and query"
+		case p.param != "":
+			return jp.String() + " query " + p.param
+		case p.prefix:
+			return fmt.Sprintf("%s segment %d id", jp, p.segment)
+		}
+		return fmt.Sprintf("%s segment %d", jp, p.segment)
+	}
+	if p.header != "" && p.uri {
+		return fmt.Sprintf("header %s path and query", p.header)
 	}
 	if p.header != "" && p.param != "" {
 		return fmt.Sprintf("header %s query %s", p.header, p.param)
@@ -246,26 +267,7 @@ func answerValues(ex *traces.Exchange) (out []candidate) {
 			if !strings.EqualFold(h.Name, "Location") && !strings.EqualFold(h.Name, "Content-Location") {
 				continue
 			}
-			segs := pathSegments(h.Value)
-			for i, seg := range segs {
-				var before string
-				if i > 0 {
-					before = segs[i-1]
-				}
-				if isDigits(seg) || len(seg) >= minValue && strings.ContainsAny(seg, "0123456789") {
-					out = append(out, candidate{value: seg, place: place{header: h.Name, segment: i + 1}, short: shortValue(seg), context: before})
-				}
-				if id := slugID(seg); id != "" {
-					out = append(out, candidate{value: id, place: place{header: h.Name, segment: i + 1, prefix: true}, short: shortValue(id), context: before})
-				}
-			}
-			// The values of its query: an authorization server's state
-			// and code, a signed URL's signature, as they stand encoded.
-			for name, v := range queryParams(h.Value) {
-				if len(v) >= minValue || idName(name) && v != "" {
-					out = append(out, candidate{value: v, place: place{header: h.Name, param: name}, short: shortValue(v)})
-				}
-			}
+			out = append(out, urlParts(h.Value, place{header: h.Name})...)
 		}
 	}()
 	body := ex.RespBody.Data
@@ -290,8 +292,58 @@ func answerValues(ex *traces.Exchange) (out []candidate) {
 		if !short || idPath(path) {
 			out = append(out, candidate{value: v, place: place{path: append([]any(nil), path...)}, short: short})
 		}
+		if urlValue(v) {
+			// The parts of a URL the answer gives (a presigned upload's
+			// URL, a next page's link), after the whole.
+			out = append(out, urlParts(v, place{path: append([]any(nil), path...)})...)
+		}
 	})
 	return out
+}
+
+// urlParts returns the values of the parts of a URL found at base: its
+// path and query when it is absolute (a request to the same site sends
+// them alone), the ids in its path (and the id a slug begins with), and
+// the values of its query (an authorization server's state and code, a
+// signed URL's signature), as they stand encoded.
+func urlParts(u string, base place) []candidate {
+	var out []candidate
+	if uri := traces.RequestURI(u); uri != u && len(uri) >= minValue {
+		p := base
+		p.uri = true
+		out = append(out, candidate{value: uri, place: p})
+	}
+	segs := pathSegments(u)
+	for i, seg := range segs {
+		var before string
+		if i > 0 {
+			before = segs[i-1]
+		}
+		if isDigits(seg) || len(seg) >= minValue && strings.ContainsAny(seg, "0123456789") {
+			p := base
+			p.segment = i + 1
+			out = append(out, candidate{value: seg, place: p, short: shortValue(seg), context: before})
+		}
+		if id := slugID(seg); id != "" {
+			p := base
+			p.segment, p.prefix = i+1, true
+			out = append(out, candidate{value: id, place: p, short: shortValue(id), context: before})
+		}
+	}
+	for name, v := range queryParams(u) {
+		if len(v) >= minValue || idName(name) && v != "" {
+			p := base
+			p.param = name
+			out = append(out, candidate{value: v, place: p, short: shortValue(v)})
+		}
+	}
+	return out
+}
+
+// urlValue reports a JSON string that is a URL: absolute, or a path with
+// a query.
+func urlValue(v string) bool {
+	return strings.HasPrefix(v, "http://") || strings.HasPrefix(v, "https://") || strings.HasPrefix(v, "/") && strings.Contains(v, "?")
 }
 
 // jsonDoc reports a body that is a JSON object or array.
@@ -403,6 +455,153 @@ func isDigits(s string) bool {
 		}
 	}
 	return s != ""
+}
+
+// sinkKeys holds the short values (small ids) to the JSON keys that name
+// them: a value sent in a request's JSON (body or WebSocket messages, JSON
+// in strings included) goes there only under an id-like key or its
+// source's own key (doc_id, project), never under another (a version 2, a
+// count 2), and a request that sends it nowhere else does not use it. It
+// sets each short variable's keys and returns uses without those.
+func sinkKeys(s *traces.Session, vars []variable, uses [][]int) [][]int {
+	for i := range s.Exchanges {
+		ex := &s.Exchanges[i]
+		var under map[string][]string // value → the JSON keys it is sent under
+		kept := uses[i][:0]
+		for _, k := range uses[i] {
+			v := &vars[k]
+			if !v.short || v.prefix != "" {
+				kept = append(kept, k)
+				continue
+			}
+			if under == nil {
+				under = jsonSinks(ex)
+			}
+			ok := len(under[v.recorded]) == 0 // not in JSON: a path, a query, a form
+			for _, key := range under[v.recorded] {
+				if idName(key) || namesSource(key, v) {
+					ok = true
+					if !slices.Contains(v.keys, key) {
+						v.keys = append(v.keys, key)
+					}
+				}
+			}
+			if !ok && !sentOutsideJSON(ex, v.recorded) {
+				continue
+			}
+			if v.keys == nil {
+				v.keys = []string{}
+			}
+			kept = append(kept, k)
+		}
+		uses[i] = kept
+	}
+	return uses
+}
+
+// namesSource reports whether a JSON key names what a variable's source
+// is: a key of its JSON path, or the thing of one (tag of tags_ids, order
+// of $.order.id, project of project_id), or its URL context.
+func namesSource(key string, v *variable) bool {
+	n := nounOf(key)
+	if n == "" {
+		return false
+	}
+	if nounOf(v.context) == n || nounOf(v.place.field) == n {
+		return true
+	}
+	for _, e := range v.place.path {
+		if k, ok := e.(string); ok && (k == key || nounOf(k) == n) {
+			return true
+		}
+	}
+	return false
+}
+
+// nounOf is the thing a key names, lower case and singular, without an id
+// suffix: order for orderId, order_id, orders; "" for id itself.
+func nounOf(key string) string {
+	k := strings.ToLower(key)
+	for _, suf := range []string{"_ids", "ids", "_id", "id", "_pk", "pk", "_uuid", "uuid", "_key", "_slug"} {
+		if len(k) > len(suf) && strings.HasSuffix(k, suf) {
+			k = k[:len(k)-len(suf)]
+			break
+		}
+	}
+	k = strings.TrimRight(k, "_-")
+	if strings.HasSuffix(k, "ies") {
+		k = k[:len(k)-3] + "y"
+	} else {
+		k = strings.TrimSuffix(k, "s")
+	}
+	switch k {
+	case "", "i", "p", "uu":
+		return ""
+	}
+	return k
+}
+
+// jsonSinks returns the values a request sends in JSON (its body, its
+// WebSocket messages), each with the keys it is sent under.
+func jsonSinks(ex *traces.Exchange) map[string][]string {
+	out := map[string][]string{}
+	add := func(b []byte) {
+		doc, ok := decodeJSON(jsonPart(bytes.TrimSpace(b)))
+		if !ok {
+			return
+		}
+		walk(doc, nil, func(path []any, v string) {
+			key := ""
+			for i := len(path) - 1; i >= 0; i-- {
+				if k, ok := path[i].(string); ok {
+					key = k
+					break
+				}
+			}
+			if !slices.Contains(out[v], key) {
+				out[v] = append(out[v], key)
+			}
+		})
+	}
+	add(ex.ReqBody.Data)
+	if ws := ex.WebSocket; ws != nil {
+		for _, f := range ws.Frames {
+			if f.FromClient {
+				add(f.Payload.Data)
+			}
+		}
+	}
+	return out
+}
+
+// sentOutsideJSON reports whether a request sends v in an id position of
+// its URL or of a form body.
+func sentOutsideJSON(ex *traces.Exchange, v string) bool {
+	ids := map[string]bool{}
+	idPositions(&traces.Exchange{URL: ex.URL}, ids)
+	if ids[v] {
+		return true
+	}
+	if b := bytes.TrimSpace(ex.ReqBody.Data); len(b) > 0 && b[0] != '{' && b[0] != '[' {
+		if vals, err := url.ParseQuery(string(b)); err == nil {
+			for _, vs := range vals {
+				if slices.Contains(vs, v) {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// inArray reports a JSON path through an array element.
+func inArray(path []any) bool {
+	for _, e := range path {
+		if _, ok := e.(int); ok {
+			return true
+		}
+	}
+	return false
 }
 
 // stringJSON decodes a string that holds a JSON object or array.
@@ -524,6 +723,9 @@ func idPositions(ex *traces.Exchange, into map[string]bool) {
 		if seg != "" {
 			into[seg] = true
 		}
+		if dot := strings.LastIndexByte(seg, '.'); dot > 0 && formatExt([]byte(seg[dot:])) {
+			into[seg[:dot]] = true
+		}
 	}
 	fields := func(text string) {
 		if vals, err := url.ParseQuery(text); err == nil {
@@ -603,10 +805,17 @@ func correlate(s *traces.Session, rules *CorrelationRules) ([]variable, [][]int)
 				vars = append(vars, variable{recorded: c.value, from: i, place: c.place, rule: rule, short: c.short, context: c.context})
 				continue
 			}
-			if seen[c.value] || strings.Contains(own, c.value) && !c.short || c.short && clientSent[c.value] || rules.disabled(rule) || tokens.isFresh(c.value) {
+			if seen[c.value] || strings.Contains(own, c.value) && !c.short || c.short && clientSent[c.value] || rules.disabled(rule) || tokens.clientMade[c.value] {
 				// The same value twice in one answer keeps its first place;
 				// a value the client sent first is the client's, not the
 				// server's.
+				continue
+			}
+			if k, ok := byValue[c.value]; ok && inArray(c.place.path) && !inArray(vars[k].place.path) && vars[k].place.left == "" {
+				// A list that holds a value an answer gave alone (the
+				// notebook a create named, now in the listing) does not
+				// displace it: other users' items shift the list, and the
+				// answer that made it names this user's.
 				continue
 			}
 			seen[c.value] = true
@@ -618,6 +827,7 @@ func correlate(s *traces.Session, rules *CorrelationRules) ([]variable, [][]int)
 	}
 	vars, uses = affine(s, vars, uses)
 	vars, uses = submissions(s, rules, vars, uses)
+	uses = sinkKeys(s, vars, uses)
 	for k := range vars {
 		vars[k].skipWhy = report.ErrorKind("skipped: depends on " + vars[k].rule)
 	}
@@ -654,22 +864,7 @@ func (p place) extract(body []byte, header func(string) []byte) (string, bool) {
 	}
 	if p.header != "" {
 		v := header(p.header)
-		if p.param != "" {
-			pv, ok := queryParams(string(v))[p.param]
-			return pv, ok && pv != ""
-		}
-		if p.segment > 0 {
-			segs := pathSegments(string(v))
-			if p.segment > len(segs) || segs[p.segment-1] == "" {
-				return "", false
-			}
-			if p.prefix {
-				id := slugID(segs[p.segment-1])
-				return id, id != ""
-			}
-			return segs[p.segment-1], true
-		}
-		return string(v), len(v) > 0
+		return p.urlPart(string(v), len(v) > 0)
 	}
 	if p.regex != nil {
 		var m [][]byte
@@ -689,7 +884,33 @@ func (p place) extract(body []byte, header func(string) []byte) (string, bool) {
 		}
 		return "", false
 	}
-	return jsonAt(jsonPart(body), p.path)
+	return p.urlPart(jsonAt(jsonPart(body), p.path))
+}
+
+// urlPart takes from a value found the part of a URL p names: a query
+// parameter, a path segment (or the id of a slug in it), or its path and
+// query; the value itself when p names none.
+func (p place) urlPart(v string, ok bool) (string, bool) {
+	switch {
+	case !ok:
+		return "", false
+	case p.uri:
+		return traces.RequestURI(v), true
+	case p.param != "":
+		pv, ok := queryParams(v)[p.param]
+		return pv, ok && pv != ""
+	case p.segment > 0:
+		segs := pathSegments(v)
+		if p.segment > len(segs) || segs[p.segment-1] == "" {
+			return "", false
+		}
+		if p.prefix {
+			id := slugID(segs[p.segment-1])
+			return id, id != ""
+		}
+		return segs[p.segment-1], true
+	}
+	return v, true
 }
 
 // substitution is a recorded text and the live one that replaces it.
@@ -699,6 +920,9 @@ type substitution struct {
 	// the request line and body only: a short id (201) must not change a
 	// Content-Length of 201 or a year.
 	idOnly bool
+	// keys, with idOnly, are the JSON keys under which old is replaced
+	// in a JSON text: a doc's id 2 under doc_id, not a version 2.
+	keys []string
 }
 
 // appendReplaced appends b to dst with every recorded text of subs
@@ -759,12 +983,52 @@ func nextMatch(b []byte, i int, subs []substitution, lineEnd int) (at, end int, 
 			if s.old == "" || b[i] != s.old[0] || s.idOnly && i >= lineEnd || !bytes.HasPrefix(b[i:], []byte(s.old)) {
 				continue
 			}
-			if end := i + len(s.old); !s.idOnly || idBoundary(b, i, end) {
+			if end := i + len(s.old); !s.idOnly || idBoundary(b, i, end) && keyed(b, i, s.keys) {
 				return i, end, s
 			}
 		}
 	}
 	return 0, 0, nil
+}
+
+// keyed reports whether the value at b[at] may be replaced where it
+// stands: anywhere but as a JSON member's value, and there only under one
+// of keys (nil: any).
+func keyed(b []byte, at int, keys []string) bool {
+	if keys == nil {
+		return true
+	}
+	i := at - 1
+	if i >= 0 && b[i] == '"' {
+		i-- // a string value's quote
+		if i >= 0 && b[i] == '\\' {
+			i-- // escaped, in JSON held in a string
+		}
+	}
+	for i >= 0 && b[i] == ' ' {
+		i--
+	}
+	if i < 0 || b[i] != ':' {
+		return true // not a member's value: a path segment, a form field
+	}
+	i--
+	for i >= 0 && b[i] == ' ' {
+		i--
+	}
+	if i < 0 || b[i] != '"' {
+		return false
+	}
+	end := i
+	if end > 0 && b[end-1] == '\\' {
+		end--
+	}
+	start := bytes.LastIndexByte(b[:end], '"')
+	if start < 0 {
+		return false
+	}
+	key := string(b[start+1 : end])
+	key = strings.TrimSuffix(key, "\\")
+	return slices.Contains(keys, key)
 }
 
 // idBoundary reports whether b[at:end] stands in an id position.
@@ -781,7 +1045,23 @@ func idBoundary(b []byte, at, end int) bool {
 		// In JSON held in a JSON string, quotes are escaped: \"42\".
 		return next == '"' || next == '\\' && end+1 < len(b) && b[end+1] == '"'
 	}
+	if next == '.' && formatExt(b[end:]) {
+		next = '/' // /docs/6.json: the id before a format
+	}
 	return strings.IndexByte("/=:[, ", prev) >= 0 && strings.IndexByte("/?&#,]} \r\n", next) >= 0
+}
+
+// formatExt reports whether b begins with a format extension that ends a
+// path segment (.json of /docs/6.json, Rails' respond_to formats).
+func formatExt(b []byte) bool {
+	if len(b) < 2 || b[1] < 'a' || b[1] > 'z' {
+		return false // not HTTP/1.1's
+	}
+	n := 1
+	for n < len(b) && n <= 5 && ('a' <= b[n] && b[n] <= 'z' || '0' <= b[n] && b[n] <= '9') {
+		n++
+	}
+	return n > 1 && (n == len(b) || strings.IndexByte("/?# \r\n", b[n]) >= 0)
 }
 
 // substitute writes raw into dst with every recorded value of subs replaced
@@ -840,14 +1120,16 @@ func indexFold(b []byte, sub string) int {
 type sessionVars struct {
 	script *script
 	live   []string
-	// skipped says, per step, why it was not sent (see unmet).
+	// skipped says, per step, why it was not sent (see unmet); failed
+	// marks the steps others wait for whose answers failed.
 	skipped []report.ErrorKind
+	failed  []bool
 }
 
 // newSessionVars makes the live values of a play of s: none yet but the
 // values the client makes, made afresh.
 func newSessionVars(s *script) *sessionVars {
-	sv := &sessionVars{script: s, live: make([]string, len(s.vars)), skipped: make([]report.ErrorKind, len(s.steps))}
+	sv := &sessionVars{script: s, live: make([]string, len(s.vars)), skipped: make([]report.ErrorKind, len(s.steps)), failed: make([]bool, len(s.steps))}
 	for k := range s.vars {
 		if s.vars[k].fresh {
 			sv.live[k] = freshUUID(s.vars[k].recorded)
@@ -866,7 +1148,7 @@ func (sv *sessionVars) substitutions(subs []substitution, st *step) []substituti
 				// goes into a JSON body as JSON writes it.
 				v = traces.EscapeJSONString(v)
 			}
-			subs = append(subs, substitution{old: sv.script.vars[k].recorded, new: v, idOnly: sv.script.vars[k].short})
+			subs = append(subs, substitution{old: sv.script.vars[k].recorded, new: v, idOnly: sv.script.vars[k].short, keys: sv.script.vars[k].keys})
 		}
 	}
 	return subs
@@ -908,16 +1190,23 @@ func (sv *sessionVars) takeFrame(e *Engine, st *step, msg int, payload []byte) {
 }
 
 // unmet returns why step st cannot be sent: the first server-made value
-// it sends that did not come (its answer failed, was never sent, or
-// lacked it), as "skipped: depends on RULE"; "" when all came. Values the
-// client makes and those of a socket's replies are not its to wait for.
+// it needs that did not come because its answer failed or was itself
+// skipped, as "skipped: depends on RULE"; "" when none. A value missing
+// from an answer that succeeded goes out as recorded (and is counted
+// missing): the rule may have taken a coincidence. Values the client
+// makes and those of a socket's replies are not its to wait for.
 func (sv *sessionVars) unmet(st *step) report.ErrorKind {
-	for _, k := range st.uses {
-		if v := &sv.script.vars[k]; sv.live[k] == "" && !v.fresh && !v.ws {
-			why := v.skipWhy
-			if w := sv.skipped[v.from]; w != "" {
-				why = w // the first value that did not come, not the chain
-			}
+	for _, k := range st.needs {
+		v := &sv.script.vars[k]
+		if sv.live[k] != "" || v.fresh || v.ws {
+			continue
+		}
+		why := sv.skipped[v.from]
+		if why == "" && sv.failed[v.from] {
+			why = v.skipWhy
+		}
+		if why != "" {
+			// The first value that did not come is named, not the chain.
 			sv.skipped[st.index] = why
 			return why
 		}

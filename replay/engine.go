@@ -88,10 +88,7 @@ func New(targetURL string, lib *Library, opts ...Option) (*Engine, error) {
 	if c.users != nil {
 		e.fills = make([][][]fill, len(lib.scripts))
 		for i := range lib.scripts {
-			e.fills[i] = make([][]fill, len(lib.scripts[i].steps))
-			for j := range lib.scripts[i].steps {
-				e.fills[i][j] = c.users.fills(&lib.scripts[i].steps[j])
-			}
+			e.fills[i] = c.users.sessionFills(&lib.scripts[i])
 		}
 	}
 	e.unfilled = make([][]bool, len(lib.scripts))

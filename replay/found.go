@@ -56,11 +56,14 @@ func tokenLike(t string) bool {
 			letter, upper = true, true
 		}
 	}
+	if len(t) >= 10 && isDigits(t[:4]) && t[4] == '-' && isDigits(t[5:7]) && t[7] == '-' {
+		return false // a date: 2026-12-06T05, which clocks give everyone
+	}
 	switch {
 	case letter && digit:
 		return len(t) >= 8
 	case digit:
-		return len(t) >= 6
+		return len(t) >= 6 && isDigits(t) // not 127.0.0.1, 2024-01-31
 	default:
 		return len(t) >= 16 && upper && lower
 	}
@@ -229,6 +232,15 @@ func (ts *tokenSources) answered(i int, ex *traces.Exchange) {
 		ts.clientMade = map[string]bool{}
 	}
 	eachToken(answerText(ex), func(t string) { ts.given[t] = i })
+	// A cookie's or a redirect's value is the server's too, though no
+	// body holds it.
+	for _, h := range ex.RespHeader {
+		eachToken([]byte(h.Value), func(t string) {
+			if _, ok := ts.given[t]; !ok {
+				ts.given[t] = i
+			}
+		})
+	}
 }
 
 // found adds, for each token request i of s sends that an earlier answer
@@ -367,6 +379,15 @@ func (ts *tokenSources) frameFlow(s *traces.Session, i int, vars []variable, use
 			uses[i] = append(uses[i], k)
 		}
 	}
+	// What the client sent before the socket's messages (in its URL: a
+	// session id the page made) is the client's when a reply echoes it.
+	ex := &s.Exchanges[i]
+	eachToken([]byte(ex.URL), func(t string) { sent[t] = true })
+	idPositions(&traces.Exchange{URL: ex.URL}, sent)
+	for _, h := range ex.ReqHeader {
+		eachToken([]byte(h.Value), func(t string) { sent[t] = true })
+	}
+	clients := func(v string) bool { return sent[v] || ts.clientMade[v] }
 	msg := -1
 	for fi, f := range ws.Frames {
 		if f.Opcode != traces.OpText && f.Opcode != traces.OpBinary {
@@ -388,7 +409,7 @@ func (ts *tokenSources) frameFlow(s *traces.Session, i int, vars []variable, use
 					return
 				}
 				from, ok := tokens[t]
-				if !ok || sent[t] {
+				if !ok || clients(t) {
 					return
 				}
 				p, ok := boundaryPlace(ws.Frames[from].Payload.Data, t)
@@ -416,7 +437,7 @@ func (ts *tokenSources) frameFlow(s *traces.Session, i int, vars []variable, use
 			continue
 		}
 		eachToken(payload, func(t string) {
-			if _, ok := tokens[t]; !ok && !sent[t] {
+			if _, ok := tokens[t]; !ok && !clients(t) {
 				tokens[t] = fi
 				if ts.given == nil {
 					ts.given, ts.clientMade = map[string]int{}, map[string]bool{}
@@ -432,7 +453,7 @@ func (ts *tokenSources) frameFlow(s *traces.Session, i int, vars []variable, use
 		}
 		walk(doc, nil, func(path []any, v string) {
 			short := shortValue(v)
-			if short && !idPath(path) || sent[v] {
+			if short && !idPath(path) || clients(v) {
 				return
 			}
 			if _, ok := local[v]; ok {

@@ -188,3 +188,63 @@ func TestCorrelateJSONInStrings(t *testing.T) {
 		}
 	}
 }
+
+// TestCorrelateCreatedOverListed: a notebook the create answer named and a
+// listing then held (at an index other users' files shift) is taken from
+// the create's answer, not the listing.
+func TestCorrelateCreatedOverListed(t *testing.T) {
+	s := &traces.Session{Exchanges: []traces.Exchange{
+		exch("POST", "/api/contents/", `{"type":"notebook"}`, `{"name":"Untitled3.ipynb","path":"Untitled3.ipynb"}`),
+		exch("GET", "/api/contents/", "", `{"content":[{"path":"Untitled.ipynb"},{"path":"Untitled3.ipynb"}]}`),
+		exch("PATCH", "/api/contents/Untitled3.ipynb", `{"path":"mine.ipynb"}`, `{"path":"mine.ipynb"}`),
+	}}
+	vars, uses := correlate(s, nil)
+	for _, k := range uses[2] {
+		if vars[k].recorded == "Untitled3.ipynb" && vars[k].from != 0 {
+			t.Errorf("the rename takes the notebook's name from %s", vars[k].rule)
+		}
+	}
+	if len(uses[2]) == 0 {
+		t.Errorf("the rename takes no value; rules:\n%s", strings.Join(rules(s), "\n"))
+	}
+}
+
+// TestSmallIDsByKey: a small id is replaced in JSON only under the keys
+// that name it (the subscription's doc_id), never under another that
+// holds the same number (the edit's version); in a path it is replaced
+// where it stands. correlate gives the variable those keys.
+func TestSmallIDsByKey(t *testing.T) {
+	frame := `{"command":"message","identifier":"{\"channel\":\"DocChannel\",\"doc_id\":2}","data":"{\"version\":2,\"action\":\"edit\"}"}`
+	ws := exch("GET", "/cable", "", "")
+	ws.WebSocket = &traces.WebSocket{Frames: []traces.Frame{{FromClient: true, Opcode: 1, Payload: traces.Body{Data: []byte(frame)}}}}
+	s := &traces.Session{Exchanges: []traces.Exchange{
+		exch("POST", "/docs", "title=a", ""),
+		exch("GET", "/docs/2.json", "", `{"id":2,"version":2}`),
+		ws,
+		exch("PATCH", "/docs/2", `{"doc":{"title":"b","version":2}}`, ""),
+	}}
+	s.Exchanges[0].Status = 302
+	s.Exchanges[0].RespHeader = []traces.Header{{Name: "Location", Value: "/docs/2"}}
+	vars, uses := correlate(s, nil)
+	var v *variable
+	for _, k := range uses[2] {
+		if vars[k].recorded == "2" {
+			v = &vars[k]
+		}
+	}
+	if v == nil {
+		t.Fatalf("the subscription takes no doc id; rules:\n%s", strings.Join(rules(s), "\n"))
+	}
+	if !slices.Contains(v.keys, "doc_id") || slices.Contains(v.keys, "version") {
+		t.Errorf("keys %q", v.keys)
+	}
+	subs := []substitution{{old: "2", new: "37", idOnly: true, keys: v.keys}}
+	want := strings.Replace(frame, `doc_id\":2`, `doc_id\":37`, 1)
+	if got := string(replaceAll([]byte(frame), subs, false)); got != want {
+		t.Errorf("frame\n%s\nwant\n%s", got, want)
+	}
+	patch := []byte("PATCH /docs/2 HTTP/1.1\r\n\r\n" + `{"doc":{"title":"b","version":2}}`)
+	if got := string(replaceAll(patch, subs, true)); got != "PATCH /docs/37 HTTP/1.1\r\n\r\n"+`{"doc":{"title":"b","version":2}}` {
+		t.Errorf("patch: %q", got)
+	}
+}

@@ -301,9 +301,10 @@ func TestJarDeletesOneAndKeepsTheRest(t *testing.T) {
 	}
 }
 
-// TestMissingValuesAreCounted: when a live answer lacks the value a rule
-// takes, the miss is counted for the rule and the request goes out with
-// the recorded value.
+// TestMissingValuesAreCounted: when a live answer that succeeded lacks
+// the value a rule takes, the miss is counted for the rule and the request
+// goes out with the recorded value (the rule may have taken a
+// coincidence; see TestSkipWhenTheSourceFailed for answers that failed).
 func TestMissingValuesAreCounted(t *testing.T) {
 	var mu sync.Mutex
 	var got []string

@@ -137,8 +137,10 @@ type step struct {
 	waitFor []int
 	awaited bool
 	// uses are the script's variables this request sends; sets those its
-	// answer gives.
-	uses, sets []int
+	// answer gives. needs are the uses it sends outside Referer and
+	// Origin (which name the page it came from, and go out whatever that
+	// page was): without them it is not sent (see unmet).
+	uses, sets, needs []int
 	// conditional lists the cache validators the recorded request sent
 	// (If-None-Match, If-Modified-Since): the user sends them only with
 	// validators of its own. validates marks a request whose answer's
@@ -433,6 +435,7 @@ func (lib *Library) add(s *traces.Session) {
 			st.waitFor = append(st.waitFor, follows)
 		}
 		st.uses = uses[i]
+		st.needs = needed(ex, vars, uses[i])
 		for _, k := range uses[i] {
 			if j := vars[k].from; j >= 0 && j != i && !slices.Contains(st.waitFor, j) {
 				st.waitFor = append(st.waitFor, j)
@@ -492,6 +495,39 @@ func (lib *Library) add(s *traces.Session) {
 	}
 	lib.scripts = append(lib.scripts, sc)
 	lib.infos = append(lib.infos, scheduler.SessionInfo{Profile: s.Profile, Length: sc.length})
+}
+
+// needed returns the variables of uses that ex sends outside its Referer
+// and Origin headers.
+func needed(ex *traces.Exchange, vars []variable, uses []int) []int {
+	if len(uses) == 0 {
+		return nil
+	}
+	var b strings.Builder
+	b.WriteString(ex.URL)
+	for _, h := range ex.ReqHeader {
+		if !strings.EqualFold(h.Name, "Referer") && !strings.EqualFold(h.Name, "Origin") && !strings.EqualFold(h.Name, "Cookie") {
+			b.WriteString("\n" + h.Value)
+		}
+	}
+	b.WriteString("\n")
+	b.Write(ex.ReqBody.Data)
+	if ws := ex.WebSocket; ws != nil {
+		for _, f := range ws.Frames {
+			if f.FromClient {
+				b.WriteString("\n")
+				b.Write(f.Payload.Data)
+			}
+		}
+	}
+	text := b.String()
+	var out []int
+	for _, k := range uses {
+		if strings.Contains(text, vars[k].recorded) {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // decoded returns s with its bodies decoded by their Content-Encoding,

@@ -217,7 +217,7 @@ const eagerBelow = 5 * time.Millisecond
 func (u *user) send(st *step, raw []byte, due time.Time, sv *sessionVars, fills []fill, unfilled bool) time.Time {
 	e := u.e
 	smp, _ := e.samples.Get().(*report.Sample)
-	if sv != nil && len(st.uses) > 0 {
+	if sv != nil && len(st.needs) > 0 {
 		if why := sv.unmet(st); why != "" {
 			// A value it sends did not come: a browser would have had no
 			// link to follow, no form to submit.
@@ -249,7 +249,7 @@ func (u *user) send(st *step, raw []byte, due time.Time, sv *sessionVars, fills 
 	} else {
 		first, status, err = u.sendOwn(site, st, raw, subs, sv, smp)
 	}
-	return u.observe(st, smp, first, status, err, unfilled)
+	return u.observe(st, smp, first, status, err, unfilled, sv)
 }
 
 // substitutions appends to subs what replaces recorded texts in st's
@@ -356,7 +356,7 @@ func (h *answerHook) got(body []byte, header func(string) []byte) {
 
 // observe completes smp with how the exchange went and reports it, and
 // returns when it ended.
-func (u *user) observe(st *step, smp *report.Sample, first time.Time, status int, err error, unfilled bool) time.Time {
+func (u *user) observe(st *step, smp *report.Sample, first time.Time, status int, err error, unfilled bool, sv *sessionVars) time.Time {
 	e := u.e
 	end := time.Now()
 	e.inflight.Add(-1)
@@ -375,6 +375,9 @@ func (u *user) observe(st *step, smp *report.Sample, first time.Time, status int
 	}
 	if unfilled && smp.Failed() {
 		e.unfilledFailed.Add(1)
+	}
+	if sv != nil && st.awaited && smp.Failed() {
+		sv.failed[st.index] = true // before the steps that wait for it read it
 	}
 	if u.check != nil {
 		u.check.http(st, smp)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net/url"
 	"regexp"
@@ -133,22 +134,29 @@ func (f *fill) with(value string) string {
 var placeholderRE = regexp.MustCompile(`\{\{([A-Za-z0-9_.\[\]-]+)(:[0-9a-f]+)?\}\}`)
 
 // column returns the column that fills a placeholder or field of name:
-// the column of that name, or of its innermost bracketed part (a Rails or
-// PHP form's user[password] is filled by a password column); -1 if none.
+// the column of that name, or of its innermost part, its case aside (a
+// Rails or PHP form's user[password], an ASP.NET model's Input.Password,
+// both filled by a password column); -1 if none.
 func (u *Users) column(name string) int {
 	if c := slices.Index(u.cols, name); c >= 0 {
 		return c
 	}
+	inner := ""
 	if i := strings.LastIndexByte(name, '['); i >= 0 && strings.HasSuffix(name, "]") {
-		return slices.Index(u.cols, name[i+1:len(name)-1])
+		inner = name[i+1 : len(name)-1]
+	} else if i := strings.LastIndexByte(name, '.'); i >= 0 && i+1 < len(name) {
+		inner = name[i+1:]
 	}
-	return -1
+	if inner == "" {
+		return -1
+	}
+	return slices.IndexFunc(u.cols, func(c string) bool { return strings.EqualFold(c, inner) })
 }
 
 // fills finds what the columns replace in a recorded request: redaction
 // placeholders named after a column anywhere, and the values of JSON keys
 // and form fields named after a column in the body and the query.
-func (u *Users) fills(st *step) []fill {
+func (u *Users) fills(st *step, typed map[string]int) []fill {
 	var out []fill
 	add := func(f fill) {
 		if f.recorded != "" && !slices.ContainsFunc(out, func(o fill) bool { return o.recorded == f.recorded }) {
@@ -183,6 +191,9 @@ func (u *Users) fills(st *step) []fill {
 	}
 	for name, v := range fields {
 		if c := u.column(name); c >= 0 {
+			if typed != nil && len(v) >= minValue {
+				typed[v] = c
+			}
 			re := regexp.MustCompile(`"` + regexp.QuoteMeta(name) + `"\s*:\s*"` + regexp.QuoteMeta(traces.EscapeJSONString(v)) + `"`)
 			if m := re.Find(st.body); m != nil {
 				add(fill{recorded: string(m), column: c, json: true, prefix: string(m[:len(m)-len(traces.EscapeJSONString(v))-1]), suffix: `"`})
@@ -193,6 +204,9 @@ func (u *Users) fills(st *step) []fill {
 	}
 	for name, v := range form {
 		if c := u.column(name); c >= 0 {
+			if typed != nil && len(v) >= minValue {
+				typed[v] = c
+			}
 			key := url.QueryEscape(name) + "="
 			if f := (fill{recorded: key + url.QueryEscape(v), column: c, escaped: true, prefix: key}); strings.Contains(text, f.recorded) {
 				add(f)
@@ -204,6 +218,42 @@ func (u *Users) fills(st *step) []fill {
 		}
 	}
 	slices.SortFunc(out, func(a, b fill) int { return len(b.recorded) - len(a.recorded) }) // longest first
+	return out
+}
+
+// sessionFills returns the fills of each step of sc: the fields each
+// names, and every other place a later (or earlier) request of the
+// session sends a value one of them was recorded with, as a whole token,
+// as it stands or URL-encoded: a name the user typed for a file goes
+// wherever the file's name went (its URL, the listing's look-up). Values
+// shorter than correlation's length rule are filled in their fields only.
+func (u *Users) sessionFills(sc *script) [][]fill {
+	out := make([][]fill, len(sc.steps))
+	typed := map[string]int{}
+	for j := range sc.steps {
+		out[j] = u.fills(&sc.steps[j], typed)
+	}
+	if len(typed) == 0 {
+		return out
+	}
+	values := slices.Sorted(maps.Keys(typed))
+	for j := range sc.steps {
+		st := &sc.steps[j]
+		text := string(st.uri) + "\n" + string(st.body)
+		for _, h := range st.headers {
+			text += "\n" + string(h[1])
+		}
+		for _, v := range values {
+			for _, f := range []fill{{recorded: v, column: typed[v]}, {recorded: url.QueryEscape(v), column: typed[v], escaped: true}} {
+				if f.escaped && f.recorded == v || !sends(text, f.recorded) ||
+					slices.ContainsFunc(out[j], func(o fill) bool { return o.recorded == f.recorded }) {
+					continue
+				}
+				out[j] = append(out[j], f)
+			}
+		}
+		slices.SortFunc(out[j], func(a, b fill) int { return len(b.recorded) - len(a.recorded) })
+	}
 	return out
 }
 

@@ -136,7 +136,15 @@ func mapsKeys(m map[string]bool) func(func(string) bool) {
 // and returns what failed.
 func replayVisits(t *testing.T, target string, visits []*traces.Session, users int, column, value string, opts ...replay.Option) *collect {
 	t.Helper()
-	u, err := replay.LoadUsers(strings.NewReader(column + ",password\n" + value + ",pw-u{{user.index}}\n"))
+	// More columns may follow the column's name and value: ",path", ",report-u{{user.index}}.ipynb".
+	head, row, _ := strings.Cut(column, ",")
+	vals, more, _ := strings.Cut(value, ",")
+	if row != "" {
+		head, vals = head+",password,"+row, vals+",pw-u{{user.index}},"+more
+	} else {
+		head, vals = head+",password", vals+",pw-u{{user.index}}"
+	}
+	u, err := replay.LoadUsers(strings.NewReader(head + "\n" + vals + "\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -340,6 +348,13 @@ func visitThenReplay(t *testing.T, a appVisits) {
 		return
 	}
 	a.counts.Reset()
+	defer func() {
+		if t.Failed() {
+			var b strings.Builder
+			replay.WriteRules(&b, replay.FromSessions(visits).Rules())
+			t.Logf("correlations:\n%s", b.String())
+		}
+	}()
 	sink := replayVisits(t, a.url, visits, users, a.column, a.value)
 	loggedIn(t, a.users(), users)
 	for _, r := range a.refusals {

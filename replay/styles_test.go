@@ -1,0 +1,75 @@
+package replay_test
+
+import (
+	"testing"
+
+	"github.com/thrive-loadtest/thrive/internal/apptest"
+)
+
+// These tests replay apps in the conventions of frameworks this project's
+// issues did not describe, each written by someone who never saw the
+// replayer, from the framework's own source and documentation; each app
+// counts from its own side what it refused. Seven Chromium contexts are
+// recorded at once through the capture, then replayed as 30 users with a
+// users file (visitThenReplay).
+
+// TestActionCableInChromium: Rails documents edited live over ActionCable:
+// the doc's id travels in a JSON string inside the subscription's JSON
+// (identifier), the edits carry the version the last broadcast gave, the
+// cable is authorized by the encrypted session cookie. Replayed: no
+// rejected subscription, no stale version, no foreign doc.
+func TestActionCableInChromium(t *testing.T) {
+	app := apptest.NewCable(t)
+	visitThenReplay(t, appVisits{url: app.URL, start: func(u string) string { return "/docs?u=" + u },
+		each: map[string]int{"POST /session": 2}, column: "email_address", value: "u{{user.index}}@example.test",
+		counts: &app.Counts, users: app.Users,
+		refusals: []string{"login refused", "422 csrf", "404 foreign", "404 missing", "rejected subscriptions", "stale version",
+			"cable unauthorized", "cable unknown subscription", "cable bad command", "invalid session cookie", "400 params"}})
+}
+
+// TestAspNetInChromium: ASP.NET Core Razor Pages with Identity: chunked
+// identity cookies, antiforgery tokens bound to the cookie token and the
+// user (one per render, in every form and in a script variable that a
+// fetch sends as a header), named page handlers (?handler=Delete), a
+// RowVersion concurrency token. Replayed: no antiforgery refusal, no stale
+// RowVersion, no foreign todo.
+func TestAspNetInChromium(t *testing.T) {
+	app := apptest.NewAspNet(t)
+	visitThenReplay(t, appVisits{url: app.URL, start: func(u string) string { return "/Todos?u=" + u },
+		each:   map[string]int{"POST /Identity/Account/Login": 1, "POST /Identity/Account/Logout": 1},
+		column: "Input.Email", value: "u{{user.index}}@example.test", counts: &app.Counts, users: app.Users,
+		refusals: []string{"login refused", "antiforgery refused", "ticket refused", "concurrency refused", "404 foreign",
+			"404 missing", "404 mismatch", "401 anonymous", "invalid"}})
+}
+
+// TestUploadsInChromium: Rails Active Storage direct uploads to an
+// S3-style store (a JSON blob answered with a signed id and a presigned
+// PUT URL, the form then naming the signed id), downloads through a
+// redirect to a presigned GET, and a multipart CSV import. Replayed: no
+// presigned URL refused, no signed id refused, no malformed multipart.
+func TestUploadsInChromium(t *testing.T) {
+	app := apptest.NewUploads(t)
+	visitThenReplay(t, appVisits{url: app.URL, start: func(u string) string { return "/uploads?u=" + u },
+		each: map[string]int{"POST /session": 2}, column: "email_address", value: "u{{user.index}}@example.test",
+		counts: &app.Counts, users: app.Users,
+		refusals: []string{"login refused", "422 csrf", "403 presigned", "400 bad digest", "404 no such key", "bad signed_id",
+			"multipart refused", "400 params", "422 invalid", "404 foreign", "404 missing", "bad session cookie"}})
+}
+
+// TestJupyterInChromium: a Jupyter Server shared by a team: one directory
+// listing for all (other users' notebooks shift every index), notebooks
+// renamed to a name the user types, kernel channels opened with a session
+// id the page makes (crypto.randomUUID) and messages whose ids the page
+// makes too, the notebook deleted by the path the listing gives. Replayed
+// with the typed name templated in the users file (a path column): no
+// session id shared by two users, no rename collision, no other user's
+// file touched.
+func TestJupyterInChromium(t *testing.T) {
+	app := apptest.NewJupyter(t)
+	visitThenReplay(t, appVisits{url: app.URL, start: func(u string) string { return "/lab?u=" + u },
+		each:   map[string]int{"POST /login": 1, "GET /logout": 1},
+		column: "username,path", value: "u{{user.index}},report-u{{user.index}}.ipynb", counts: &app.Counts, users: app.Users,
+		refusals: []string{"login refused", "403 xsrf", "403 anonymous", "409 rename", "foreign file", "404 file", "404 session",
+			"404 kernel", "foreign kernel", "session_id clash", "session_id mismatch", "msg_id reused", "login cookie invalid", "bad message",
+			"execution errors"}})
+}
