@@ -424,6 +424,34 @@ func (ts *tokenSources) frameFlow(s *traces.Session, i int, vars []variable, use
 				use(len(vars))
 				vars = append(vars, variable{recorded: t, from: i, ws: true, frame: frameOf(ws.Frames, from), place: p, rule: rule})
 			})
+			// A small id the message sends under an id's name that a
+			// reply gave under any (a LiveView diff's dynamic "0": "17",
+			// a list's element): the latest reply that holds it.
+			if doc, ok := decodeJSON(jsonPart(payload)); ok {
+				walk(doc, nil, func(path []any, v string) {
+					if _, ok := local[v]; ok || !shortValue(v) || !idPath(path) || clients(v) {
+						return
+					}
+					for j := fi - 1; j >= 0; j-- {
+						g := ws.Frames[j]
+						if g.FromClient || g.Opcode != traces.OpText && g.Opcode != traces.OpBinary {
+							continue
+						}
+						p, ok := leafPath(g.Payload.Data, v)
+						if !ok {
+							continue
+						}
+						rule := endpoint + " reply " + p.String()
+						if rules.disabled(rule) {
+							return
+						}
+						local[v] = len(vars)
+						use(len(vars))
+						vars = append(vars, variable{recorded: v, from: i, ws: true, frame: frameOf(ws.Frames, j), place: p, rule: rule, short: true})
+						return
+					}
+				})
+			}
 			for v := range ids {
 				if _, ok := local[v]; !ok {
 					sent[v] = true
@@ -469,6 +497,21 @@ func (ts *tokenSources) frameFlow(s *traces.Session, i int, vars []variable, use
 		})
 	}
 	return vars, uses
+}
+
+// leafPath returns the place of the first JSON leaf of payload that is v.
+func leafPath(payload []byte, v string) (place, bool) {
+	doc, ok := decodeJSON(jsonPart(payload))
+	if !ok {
+		return place{}, false
+	}
+	var found []any
+	walk(doc, nil, func(path []any, leaf string) {
+		if found == nil && leaf == v {
+			found = append([]any{}, path...)
+		}
+	})
+	return place{path: found}, found != nil
 }
 
 // inFrames marks a token a server frame gave: not the client's own.

@@ -1,6 +1,7 @@
 package replay_test
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/thrive-loadtest/thrive/internal/apptest"
@@ -72,4 +73,32 @@ func TestJupyterInChromium(t *testing.T) {
 		refusals: []string{"login refused", "403 xsrf", "403 anonymous", "409 rename", "foreign file", "404 file", "404 session",
 			"404 kernel", "foreign kernel", "session_id clash", "session_id mismatch", "msg_id reused", "login cookie invalid", "bad message",
 			"execution errors"}})
+}
+
+// TestSocketIOInChromium: an Express chat with express-session and a
+// Socket.IO 4 server: the Engine.IO handshake gives its sid in a prefixed
+// JSON body (0{"sid":…}), which the next polls and the WebSocket upgrade
+// send in their queries; the room is a UUID a server event gives, message
+// ids come in acknowledgements (43N[{"id":…}]) and the edits send them
+// back. Replayed: no unknown sid, no foreign room or message.
+func TestSocketIOInChromium(t *testing.T) {
+	app := apptest.NewSocketIO(t)
+	visitThenReplay(t, appVisits{url: app.URL, start: func(u string) string { return "/chat?u=" + u },
+		each: map[string]int{"POST /login": 1, "POST /logout": 1}, column: "username", value: "u{{user.index}}",
+		counts: &app.Counts, users: app.Users, refusals: slices.DeleteFunc(slices.Clone(apptest.SocketIORefusals), func(r string) bool { return r == "login redirects" })})
+}
+
+// TestLiveViewInChromium: a Phoenix LiveView behind phx.gen.auth: signed
+// session tokens in the dead render's data-phx-session and data-phx-static
+// attributes, sent back in the socket's phx_join (an array protocol,
+// [join_ref, ref, topic, event, payload]); todo ids that come only in the
+// join's and events' rendered diffs and that click events send back.
+// Replayed: no join refused, no foreign or missing todo.
+func TestLiveViewInChromium(t *testing.T) {
+	app := apptest.NewLiveView(t)
+	visitThenReplay(t, appVisits{url: app.URL, start: func(u string) string { return "/todos?u=" + u },
+		each:   map[string]int{"POST /users/log_in": 1, "POST /users/log_out": 1},
+		column: "email", value: "u{{user.index}}@example.test", counts: &app.Counts, users: app.Users,
+		refusals: []string{"login refused", "csrf refused", "ws refused", "ws no session", "join refused", "foreign todo", "missing todo",
+			"bad event", "unmatched topic", "bad message", "todo invalid", "logout without session", "404"}})
 }
