@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/thrive-loadtest/thrive/traces"
 )
@@ -35,10 +36,17 @@ const (
 // (URL-safe base64, UUIDs, JWTs, hex).
 func tokenChar(c byte) bool { return alnum(c) || c == '-' || c == '_' || c == '.' || c == '~' }
 
-// leftStop reports the bytes a left boundary does not reach past.
+// leftStop reports the bytes a left boundary does not reach past: the
+// delimiters of the text around a value (see delimiter), digits (which
+// differ from user to user) and the inner bytes of base64 (+ /).
 func leftStop(c byte) bool {
+	return delimiter(c) || c >= '0' && c <= '9' || c == '+' || c == '/'
+}
+
+// delimiter reports the bytes that end what stands before a value.
+func delimiter(c byte) bool {
 	return c == '\n' || c == '\r' || c == '<' || c == '>' || c == '{' || c == '}' || c == '[' || c == ']' ||
-		c == ',' || c == '(' || c == ')' || c == '?' || c >= '0' && c <= '9'
+		c == ',' || c == '(' || c == ')' || c == '?'
 }
 
 // tokenLike reports a token that is a value made for someone, not a word
@@ -80,13 +88,13 @@ func eachToken(b []byte, f func(t string)) {
 		for j < len(b) && tokenChar(b[j]) {
 			j++
 		}
-		// A token's edges are not its dots and dashes: "abc123." ends a
-		// sentence.
+		// A token's edges are not its dots: "abc123." ends a sentence.
+		// (Base64url ends with - or _ as well as any letter.)
 		s, e := i, j
-		for s < e && !alnum(b[s]) {
+		for s < e && b[s] == '.' {
 			s++
 		}
-		for e > s && !alnum(b[e-1]) {
+		for e > s && b[e-1] == '.' {
 			e--
 		}
 		if t := b[s:e]; len(t) >= 6 && tokenLike(string(t)) {
@@ -153,7 +161,7 @@ func indexToken(b []byte, t string) int {
 		}
 		at := i + j
 		end := at + len(t)
-		if (at == 0 || !alnum(b[at-1])) && (end == len(b) || !alnum(b[end])) {
+		if (at == 0 || !tokenChar(b[at-1]) || b[at-1] == '.') && (end == len(b) || !tokenChar(b[end]) || b[end] == '.') {
 			return at
 		}
 		i = at + 1
@@ -171,6 +179,14 @@ func boundaryPlace(b []byte, t string) (place, bool) {
 	start := at
 	for start > 0 && at-start < maxLeft && !leftStop(b[start-1]) {
 		start--
+	}
+	if start > 0 && !delimiter(b[start-1]) {
+		// It stopped inside a word (at a digit, inside base64, at the
+		// length limit): that word is the end of another value, not a
+		// name; the boundary begins after it.
+		for start < at && tokenChar(b[start]) {
+			start++
+		}
 	}
 	left := b[start:at]
 	if len(bytes.TrimSpace(left)) < minLeft {
@@ -202,7 +218,7 @@ func (p place) boundaryValue(b []byte) (string, bool) {
 	for end < len(b) && tokenChar(b[end]) {
 		end++
 	}
-	for end > from && !alnum(b[end-1]) {
+	for end > from && b[end-1] == '.' {
 		end--
 	}
 	return string(b[from:end]), end > from
@@ -261,12 +277,30 @@ func (ts *tokenSources) found(s *traces.Session, i int, vars []variable, uses []
 		}
 		return false
 	}
+	// A socket's message is sent later than its upgrade: an answer of a
+	// request begun after the upgrade may have given what it sends (a
+	// Socket.IO poll held open while the socket upgraded).
+	late := lateAnswers(s, i)
 	sentTokens(&s.Exchanges[i], func(t string) {
 		if ts.framed[t] {
 			return // the socket's own reply gave it (see frameFlow)
 		}
 		j, given := ts.given[t]
 		if !given && !ts.clientMade[t] {
+			if j, ok := late(t); ok {
+				if carried(t) {
+					return
+				}
+				p, ok := boundaryPlace(answerText(&s.Exchanges[j]), t)
+				rule := endpointOf(&s.Exchanges[j]) + " " + p.String()
+				if !ok || rules.disabled(rule) {
+					return
+				}
+				byValue[t] = len(vars)
+				uses[i] = append(uses[i], len(vars))
+				vars = append(vars, variable{recorded: t, from: j, place: p, rule: rule})
+				return
+			}
 			ts.clientMade[t] = true
 		}
 		if ts.clientMade[t] && uuidShaped(t) {
@@ -306,6 +340,33 @@ func (ts *tokenSources) found(s *traces.Session, i int, vars []variable, uses []
 		vars = append(vars, variable{recorded: t, from: j, place: p, rule: rule})
 	})
 	return vars, uses
+}
+
+// lateAnswers returns, for a WebSocket exchange i of s, a look-up of the
+// later exchanges whose answers ended before the first of i's messages
+// that sends a token: the latest such (nil look-up for other exchanges).
+func lateAnswers(s *traces.Session, i int) func(t string) (int, bool) {
+	ws := s.Exchanges[i].WebSocket
+	if ws == nil || i+1 == len(s.Exchanges) {
+		return func(string) (int, bool) { return 0, false }
+	}
+	return func(t string) (int, bool) {
+		at := time.Duration(-1)
+		for _, f := range ws.Frames {
+			if f.FromClient && indexToken(f.Payload.Data, t) >= 0 {
+				at = f.Offset
+				break
+			}
+		}
+		best := -1
+		for j := i + 1; j < len(s.Exchanges) && s.Exchanges[j].Offset < at; j++ {
+			ex := &s.Exchanges[j]
+			if ex.WebSocket == nil && ex.Offset+ex.Duration < at && indexToken(answerText(ex), t) >= 0 {
+				best = j
+			}
+		}
+		return best, best >= 0
+	}
 }
 
 // isFresh reports a value the client made fresh for each user.
@@ -398,6 +459,16 @@ func (ts *tokenSources) frameFlow(s *traces.Session, i int, vars []variable, use
 			msg++
 			ids := map[string]bool{}
 			framePositions(payload, ids)
+			// What the client sends in no id's name (a Phoenix ref "17",
+			// a counter) does not make a small number its own.
+			named := map[string]bool{}
+			if doc, ok := decodeJSON(jsonPart(payload)); ok {
+				walk(doc, nil, func(path []any, v string) {
+					if !shortValue(v) || idPath(path) {
+						named[v] = true
+					}
+				})
+			}
 			text := string(payload)
 			for v, k := range local {
 				if vars[k].short && ids[v] || !vars[k].short && sends(text, v) {
@@ -437,7 +508,14 @@ func (ts *tokenSources) frameFlow(s *traces.Session, i int, vars []variable, use
 						if g.FromClient || g.Opcode != traces.OpText && g.Opcode != traces.OpBinary {
 							continue
 						}
-						p, ok := leafPath(g.Payload.Data, v)
+						var asked []byte // the message this reply answers
+						for q := j - 1; q >= 0; q-- {
+							if ws.Frames[q].FromClient {
+								asked = ws.Frames[q].Payload.Data
+								break
+							}
+						}
+						p, ok := leafPath(g.Payload.Data, v, asked)
 						if !ok {
 							continue
 						}
@@ -452,7 +530,7 @@ func (ts *tokenSources) frameFlow(s *traces.Session, i int, vars []variable, use
 					}
 				})
 			}
-			for v := range ids {
+			for v := range named {
 				if _, ok := local[v]; !ok {
 					sent[v] = true
 				}
@@ -499,16 +577,33 @@ func (ts *tokenSources) frameFlow(s *traces.Session, i int, vars []variable, use
 	return vars, uses
 }
 
-// leafPath returns the place of the first JSON leaf of payload that is v.
-func leafPath(payload []byte, v string) (place, bool) {
+// leafPath returns the place of the JSON leaf of payload that is v and
+// most likely an id: under an id's name, else in a list's element (a
+// row), else any; never where the message it answers, asked, had the same
+// value (an echoed ref).
+func leafPath(payload []byte, v string, asked []byte) (place, bool) {
 	doc, ok := decodeJSON(jsonPart(payload))
 	if !ok {
 		return place{}, false
 	}
 	var found []any
+	rank := 0
 	walk(doc, nil, func(path []any, leaf string) {
-		if found == nil && leaf == v {
-			found = append([]any{}, path...)
+		if leaf != v {
+			return
+		}
+		if a, ok := jsonAt(jsonPart(asked), path); ok && a == v {
+			return
+		}
+		r := 1
+		switch {
+		case idPath(path):
+			r = 3
+		case inArray(path[min(1, len(path)):]):
+			r = 2 // a row's, not the envelope's $[0]
+		}
+		if r > rank {
+			found, rank = append([]any{}, path...), r
 		}
 	})
 	return place{path: found}, found != nil

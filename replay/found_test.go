@@ -248,3 +248,18 @@ func TestSmallIDsByKey(t *testing.T) {
 		t.Errorf("patch: %q", got)
 	}
 }
+
+// TestBoundaryAfterAValue: a boundary never holds the end of the value
+// before it (a signed token's base64 tail), which differs from user to
+// user.
+func TestBoundaryAfterAValue(t *testing.T) {
+	b := []byte(`<div id="phx-F9x" data-phx-session="SFMy.g2gD+dAAFHs" data-phx-static="SFMy.Zm9vYmFy1234xyz">`)
+	p, ok := boundaryPlace(b, "SFMy.Zm9vYmFy1234xyz")
+	if !ok || strings.Contains(p.left, "FHs") {
+		t.Fatalf("boundary %q %v", p.left, ok)
+	}
+	live := []byte(`<div id="phx-Q2w" data-phx-session="SFMy.other/Tok3n+Xy" data-phx-static="SFMy.live0static9">`)
+	if v, ok := p.boundaryValue(live); !ok || v != "SFMy.live0static9" {
+		t.Errorf("found %q %v in the live page (boundary %q)", v, ok, p.left)
+	}
+}

@@ -136,6 +136,11 @@ type step struct {
 	// browser had to. awaited marks the steps others wait for.
 	waitFor []int
 	awaited bool
+	// afterWS are the WebSocket conversations a request that changes
+	// something came after: it waits until each has had the replies to
+	// the messages sent before it was (the page saved, then shut the
+	// kernel down), so that it never overtakes them.
+	afterWS []wsPoint
 	// uses are the script's variables this request sends; sets those its
 	// answer gives. needs are the uses it sends outside Referer and
 	// Origin (which name the page it came from, and go out whatever that
@@ -150,6 +155,12 @@ type step struct {
 	// recorded holds the headers left out for the above, as recorded, for
 	// an engine made WithRecordedCookies.
 	recorded [][2][]byte
+}
+
+// wsPoint is how far a step's WebSocket conversation had gone: its first
+// msgs client messages had been sent, and answered.
+type wsPoint struct {
+	step, msgs int
 }
 
 // echo is a header sent with the value of a cookie.
@@ -170,12 +181,16 @@ type wsScript struct {
 
 // needs notes, for each client message, the variables of the socket's
 // replies (of uses) that it sends: it waits for them.
-func (w *wsScript) needs(vars []variable, uses []int) {
+func (w *wsScript) needs(vars []variable, uses []int, self int) {
 	for i := range w.frames {
 		f := &w.frames[i]
 		var ids map[string]bool
 		for _, k := range uses {
 			v := &vars[k]
+			if j := v.from; !v.ws && j > self && sends(string(f.payload), v.recorded) && !slices.Contains(f.after, j) {
+				f.after = append(f.after, j) // a later request's answer gives it
+				continue
+			}
 			if !v.ws || v.frame >= i {
 				continue
 			}
@@ -196,6 +211,7 @@ func (w *wsScript) needs(vars []variable, uses []int) {
 }
 
 type wsFrame struct {
+	index   int // among the client's messages
 	offset  time.Duration
 	opcode  int
 	payload []byte
@@ -206,8 +222,11 @@ type wsFrame struct {
 	// message was sent: the next one does not wait for it.
 	overlaps bool
 	// needs are the variables of the socket's replies it sends: it goes
-	// out once they have come (or the request timeout has passed).
+	// out once they have come (or the request timeout has passed). after
+	// are the later steps of the session whose answers give values it
+	// sends: it goes out once they have answered.
 	needs []int
+	after []int
 }
 
 // hopHeaders are not replayed: they describe the recorded connection, not
@@ -434,10 +453,13 @@ func (lib *Library) add(s *traces.Session) {
 		if follows >= 0 && !slices.Contains(st.waitFor, follows) {
 			st.waitFor = append(st.waitFor, follows)
 		}
+		if !safeMethod(ex.Method) && ex.WebSocket == nil {
+			st.afterWS = conversationsBefore(s, i)
+		}
 		st.uses = uses[i]
 		st.needs = needed(ex, vars, uses[i])
 		for _, k := range uses[i] {
-			if j := vars[k].from; j >= 0 && j != i && !slices.Contains(st.waitFor, j) {
+			if j := vars[k].from; j >= 0 && j < i && !slices.Contains(st.waitFor, j) {
 				st.waitFor = append(st.waitFor, j)
 			}
 		}
@@ -469,7 +491,7 @@ func (lib *Library) add(s *traces.Session) {
 		lib.named(&st)
 		if ws := ex.WebSocket; ws != nil {
 			st.ws = wsScriptOf(ws)
-			st.ws.needs(vars, uses[i])
+			st.ws.needs(vars, uses[i], i)
 			st.endpoint = "WS " + strings.TrimPrefix(st.endpoint, ex.Method+" ")
 		}
 		sc.steps = append(sc.steps, st)
@@ -495,6 +517,30 @@ func (lib *Library) add(s *traces.Session) {
 	}
 	lib.scripts = append(lib.scripts, sc)
 	lib.infos = append(lib.infos, scheduler.SessionInfo{Profile: s.Profile, Length: sc.length})
+}
+
+// conversationsBefore returns, for each WebSocket of s open before
+// exchange i began, how many client messages it had sent, all answered,
+// by then.
+func conversationsBefore(s *traces.Session, i int) []wsPoint {
+	var out []wsPoint
+	at := s.Exchanges[i].Offset
+	for j := range s.Exchanges[:i] {
+		ws := s.Exchanges[j].WebSocket
+		if ws == nil {
+			continue
+		}
+		msgs := 0
+		for _, f := range ws.Frames {
+			if f.FromClient && (f.Opcode == traces.OpText || f.Opcode == traces.OpBinary) && f.Offset < at {
+				msgs++
+			}
+		}
+		if msgs > 0 {
+			out = append(out, wsPoint{step: j, msgs: msgs})
+		}
+	}
+	return out
 }
 
 // needed returns the variables of uses that ex sends outside its Referer

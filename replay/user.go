@@ -138,6 +138,25 @@ func (u *user) play(active context.Context, stop time.Time, si int, t0 time.Time
 			}
 		}
 	}
+	// talked[j][m] closes when step j's WebSocket has had the reply to its
+	// message m (or will have no more), for the requests that wait for
+	// it (recorded pacing only).
+	var talked [][]chan struct{}
+	if answered != nil {
+		for i := range s.steps {
+			for _, w := range s.steps[i].afterWS {
+				if talked == nil {
+					talked = make([][]chan struct{}, len(s.steps))
+				}
+				if talked[w.step] == nil {
+					talked[w.step] = make([]chan struct{}, len(s.steps[w.step].ws.frames))
+					for m := range talked[w.step] {
+						talked[w.step][m] = make(chan struct{})
+					}
+				}
+			}
+		}
+	}
 	for i := range s.steps {
 		st, raw := &s.steps[i], raws[i]
 		due := t0.Add(u.scaled(st.offset))
@@ -161,6 +180,18 @@ func (u *user) play(active context.Context, stop time.Time, si int, t0 time.Time
 				due = now
 			}
 		}
+		if talked != nil && len(st.afterWS) > 0 {
+			for _, w := range st.afterWS {
+				select {
+				case <-talked[w.step][w.msgs-1]:
+				case <-active.Done():
+					return false
+				}
+			}
+			if now := time.Now(); now.After(due) {
+				due = now
+			}
+		}
 		var fin chan struct{}
 		if answered != nil {
 			fin = answered[i]
@@ -173,7 +204,11 @@ func (u *user) play(active context.Context, stop time.Time, si int, t0 time.Time
 		switch {
 		case st.ws != nil:
 			// A WebSocket lives alongside the session's other requests.
-			wg.Go(func() { u.socket(active, stop, st, due, t0, sv) })
+			var told []chan struct{}
+			if talked != nil {
+				told = talked[i]
+			}
+			wg.Go(func() { u.socket(active, stop, st, due, t0, sv, told, answered) })
 			closeIf(fin)
 		case u.e.cfg.pacing == Think:
 			done = u.send(st, raw, due, sv, fills, unf)

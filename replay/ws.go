@@ -16,7 +16,18 @@ import (
 // with think pacing, once the reply to the one before has come), and times
 // each reply from the message to its first and to its last frame, the last
 // being the one that makes as many frames as the recording had.
-func (u *user) socket(active context.Context, stop time.Time, st *step, due, t0 time.Time, sv *sessionVars) {
+func (u *user) socket(active context.Context, stop time.Time, st *step, due, t0 time.Time, sv *sessionVars, told, answered []chan struct{}) {
+	// Whatever happens, the requests that wait for the conversation go on
+	// once it is over.
+	defer func() {
+		for _, c := range told {
+			select {
+			case <-c:
+			default:
+				close(c)
+			}
+		}
+	}()
 	conn := u.connect(st, due, sv)
 	if conn == nil {
 		return
@@ -29,7 +40,7 @@ func (u *user) socket(active context.Context, stop time.Time, st *step, due, t0 
 	quit := make(chan struct{})
 	defer close(quit)
 	go u.e.readSocket(conn, st.ws.end != nil || sv != nil && len(st.ws.sets) > 0, arrivals, quit)
-	u.converse(conn, active, stop, st, t0, sv, arrivals)
+	u.converse(conn, active, stop, st, t0, sv, arrivals, told, answered)
 }
 
 // connect opens st's WebSocket when it is due, with the session's live
@@ -154,7 +165,12 @@ type reply struct {
 // request timeout. A message waits for the reply before it to be over,
 // unless the recorded user did not wait either. Frames that come when no
 // reply is awaited are counted and left alone.
-func (u *user) converse(conn *websocket.Conn, active context.Context, stop time.Time, st *step, t0 time.Time, sv *sessionVars, arrivals <-chan arrival) {
+func (u *user) converse(conn *websocket.Conn, active context.Context, stop time.Time, st *step, t0 time.Time, sv *sessionVars, arrivals <-chan arrival, told, answered []chan struct{}) {
+	tell := func(f *wsFrame) {
+		if told != nil {
+			close(told[f.index])
+		}
+	}
 	e := u.e
 	ws := st.ws
 	var queue []*reply
@@ -174,6 +190,7 @@ func (u *user) converse(conn *websocket.Conn, active context.Context, stop time.
 		if u.check != nil {
 			u.check.reply(st, r)
 		}
+		tell(r.msg)
 		queue = queue[1:]
 		last = now
 	}
@@ -229,6 +246,20 @@ func (u *user) converse(conn *websocket.Conn, active context.Context, stop time.
 		select {
 		case <-sendC:
 			f := &ws.frames[next]
+			if answered != nil {
+				// The later requests whose answers give what it sends.
+				for _, j := range f.after {
+					if answered[j] == nil {
+						continue
+					}
+					select {
+					case <-answered[j]:
+					case <-time.After(e.cfg.timeout):
+					case <-u.hard.Done():
+						return
+					}
+				}
+			}
 			next++
 			r := &reply{msg: f, smp: report.Sample{Kind: report.WSReply, Profile: u.profile, Endpoint: st.endpoint, Intended: sendAt, Sent: time.Now(), Status: 101}}
 			_ = conn.SetWriteDeadline(r.smp.Sent.Add(e.cfg.timeout))
@@ -245,6 +276,7 @@ func (u *user) converse(conn *websocket.Conn, active context.Context, stop time.
 			}
 			if f.replies == 0 {
 				u.sink.Observe(&r.smp)
+				tell(f)
 				last = r.smp.Sent
 				continue
 			}

@@ -211,7 +211,7 @@ func wsScriptOf(ws *traces.WebSocket) *wsScript {
 		switch {
 		case !data:
 		case f.FromClient:
-			w.frames = append(w.frames, wsFrame{offset: f.Offset, opcode: int(f.Opcode), payload: f.Payload.Data})
+			w.frames = append(w.frames, wsFrame{index: len(w.frames), offset: f.Offset, opcode: int(f.Opcode), payload: f.Payload.Data})
 			groups = append(groups, nil)
 		case len(groups) > 0:
 			groups[len(groups)-1] = append(groups[len(groups)-1], f)

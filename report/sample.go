@@ -65,15 +65,21 @@ type Sample struct {
 	Silent bool
 }
 
-// Failed reports whether the sample counts as a failure: a transport error,
-// a 5xx, a 4xx where the recording had no 4xx (see AsRecorded), or a
-// WebSocket handshake that did not switch protocols. A 429 never is: it is
+// Failed reports whether the sample counts as a failure: a transport error
+// (but a request cut by the run's end), a 5xx, a 4xx where the recording
+// had no 4xx (see AsRecorded), or a WebSocket handshake that did not
+// switch protocols. A 429 never is: it is
 // the target shedding load as designed, which load tests expect and count
 // apart (status_429), so it does not make the error rate.
 func (s *Sample) Failed() bool {
 	switch {
 	case s.Kind == Skipped:
 		return false // its source's failure is the failure
+	case s.Err == ErrStopped:
+		// Cut by the run's end, not by the target (a poll held open for
+		// a socket the cut session never opened): counted apart, as k6
+		// counts interrupted iterations.
+		return false
 	case s.Err != "":
 		return true
 	case s.Kind == WSConnect:
