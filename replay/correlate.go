@@ -1269,7 +1269,7 @@ func (lib *Library) Rules() []Rule {
 			r.Count++
 			for j := range sc.steps {
 				if slices.Contains(sc.steps[j].uses, k) {
-					r.Targets[sc.steps[j].endpoint]++
+					r.Targets[sc.steps[j].endpoint+" "+sinkOf(&sc.steps[j], &v)]++
 				}
 			}
 		}
@@ -1285,6 +1285,104 @@ func (lib *Library) Rules() []Rule {
 		return strings.Compare(a.Source, b.Source)
 	})
 	return out
+}
+
+// sinkOf says where a request sends a variable's value: a path segment,
+// a query parameter, a header, a form field, a JSON path (into JSON held
+// in strings), a WebSocket message.
+func sinkOf(st *step, v *variable) string {
+	rec := v.recorded
+	if v.prefix != "" {
+		rec = strings.TrimSuffix(strings.TrimPrefix(rec, v.prefix), v.suffix)
+		if v.place.field != "" {
+			return "form " + v.place.field
+		}
+	}
+	uri := string(st.uri)
+	path, query, _ := strings.Cut(uri, "?")
+	for n, seg := range strings.Split(strings.TrimPrefix(path, "/"), "/") {
+		if seg == rec || strings.TrimSuffix(seg, "."+afterDot(seg)) == rec {
+			return fmt.Sprintf("path segment %d", n+1)
+		}
+	}
+	if v.uri() && strings.HasPrefix(uri, rec) {
+		return "path and query"
+	}
+	if vals, err := url.ParseQuery(query); err == nil {
+		for _, name := range slices.Sorted(maps.Keys(vals)) {
+			if slices.Contains(vals[name], rec) || slices.Contains(vals[name], unescaped(rec)) {
+				return "query " + name
+			}
+		}
+	}
+	for _, h := range st.headers {
+		if sends(string(h[1]), rec) {
+			return "header " + string(h[0])
+		}
+	}
+	if where := bodySink(st.body, rec); where != "" {
+		return where
+	}
+	if st.ws != nil {
+		for i, f := range st.ws.frames {
+			if where := bodySink(f.payload, rec); where != "" {
+				return fmt.Sprintf("message %d %s", i+1, where)
+			}
+		}
+	}
+	if strings.Contains(uri, rec) {
+		return "target"
+	}
+	return "body"
+}
+
+// uri reports a variable that is a URL's path and query.
+func (v *variable) uri() bool { return v.place.uri || strings.HasPrefix(v.recorded, "/") }
+
+func afterDot(s string) string {
+	if i := strings.LastIndexByte(s, '.'); i >= 0 {
+		return s[i+1:]
+	}
+	return ""
+}
+
+func unescaped(s string) string {
+	if u, err := url.QueryUnescape(s); err == nil {
+		return u
+	}
+	return s
+}
+
+// bodySink says where a body sends rec: a JSON path or a form field; ""
+// when it does not.
+func bodySink(body []byte, rec string) string {
+	b := bytes.TrimSpace(body)
+	if doc, ok := decodeJSON(jsonPart(b)); ok {
+		where := ""
+		walk(doc, nil, func(path []any, v string) {
+			if where == "" && (v == rec || sends(v, rec)) {
+				where = "json " + place{path: path}.String()
+			}
+		})
+		if where != "" {
+			return where
+		}
+	}
+	if len(b) > 0 && b[0] != '{' && b[0] != '[' {
+		if vals, err := url.ParseQuery(string(b)); err == nil {
+			for _, name := range slices.Sorted(maps.Keys(vals)) {
+				for _, x := range vals[name] {
+					if x == rec || x == unescaped(rec) || sends(x, rec) {
+						return "form " + name
+					}
+				}
+			}
+		}
+	}
+	if bytes.Contains(b, []byte(rec)) {
+		return "body"
+	}
+	return ""
 }
 
 // affine adds, for each id in a request's path whose value several sources

@@ -194,9 +194,9 @@ add:
 		submitted,
 		"POST /api/token/ $.data[0].t = k42 -> 3",
 	)
-	// Without the file, the next page link and the form are found, and
-	// the rest is not.
-	sameRules(t, rulesWith(s, nil), "POST /login/ $.next = /api/projects/?page=abcdef2 -> 3", submitted)
+	// Without the file, the next page link (and its query's value) and
+	// the form are found, and the rest is not.
+	sameRules(t, rulesWith(s, nil), "POST /login/ $.next = /api/projects/?page=abcdef2 -> 3", "POST /login/ $.next query page = abcdef2 -> 3", submitted)
 }
 
 // rulesWith is rules with a rules file.

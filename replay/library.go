@@ -175,8 +175,10 @@ type wsScript struct {
 	close  time.Duration
 	end    *endShape // what the last frame of a reply looks like; nil if unknown
 	// sets are the script's variables the server's messages give (see
-	// frameFlow).
-	sets []int
+	// frameFlow). elsewhere says some message has values that may come
+	// on the socket instead of in their answer.
+	sets      []int
+	elsewhere bool
 }
 
 // needs notes, for each client message, the variables of the socket's
@@ -189,6 +191,10 @@ func (w *wsScript) needs(vars []variable, uses []int, self int) {
 			v := &vars[k]
 			if j := v.from; !v.ws && j > self && sends(string(f.payload), v.recorded) && !slices.Contains(f.after, j) {
 				f.after = append(f.after, j) // a later request's answer gives it
+				continue
+			}
+			if !v.ws && !v.fresh && v.from >= 0 && v.from < self && sends(string(f.payload), v.recorded) {
+				f.elsewhere = append(f.elsewhere, k)
 				continue
 			}
 			if !v.ws || v.frame >= i {
@@ -207,6 +213,7 @@ func (w *wsScript) needs(vars []variable, uses []int, self int) {
 			}
 			f.needs = append(f.needs, k)
 		}
+		w.elsewhere = w.elsewhere || len(f.elsewhere) > 0
 	}
 }
 
@@ -227,6 +234,11 @@ type wsFrame struct {
 	// sends: it goes out once they have answered.
 	needs []int
 	after []int
+	// elsewhere are the values of earlier answers it sends: one their
+	// live answer lacked may come on the socket instead (a Socket.IO
+	// event that missed the poll it came in when recorded), and the
+	// message waits for it there.
+	elsewhere []int
 }
 
 // hopHeaders are not replayed: they describe the recorded connection, not

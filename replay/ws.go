@@ -39,7 +39,7 @@ func (u *user) socket(active context.Context, stop time.Time, st *step, due, t0 
 	arrivals := make(chan arrival, 64)
 	quit := make(chan struct{})
 	defer close(quit)
-	go u.e.readSocket(conn, st.ws.end != nil || sv != nil && len(st.ws.sets) > 0, arrivals, quit)
+	go u.e.readSocket(conn, st.ws.end != nil || sv != nil && (len(st.ws.sets) > 0 || st.ws.elsewhere), arrivals, quit)
 	u.converse(conn, active, stop, st, t0, sv, arrivals, told, answered)
 }
 
@@ -197,6 +197,17 @@ func (u *user) converse(conn *websocket.Conn, active context.Context, stop time.
 	next := 0
 	sending := true
 	sent := -1 // the latest message sent
+	// Values of earlier answers that their live answers lacked, found in
+	// the socket's frames instead: the socket's own, never shared.
+	var moved map[int]string
+	lacks := func(f *wsFrame) bool {
+		for _, k := range f.elsewhere {
+			if sv.live[k] == "" && moved[k] == "" {
+				return true
+			}
+		}
+		return false
+	}
 	for {
 		// When the next message goes out, if it may now.
 		var sendAt time.Time
@@ -209,7 +220,7 @@ func (u *user) converse(conn *websocket.Conn, active context.Context, stop time.
 			switch {
 			case len(queue) > 0 && !prevOverlaps:
 				canSend = false
-			case sv != nil && len(f.needs) > 0 && sv.missing(f.needs) && time.Since(last) < e.cfg.timeout:
+			case sv != nil && (len(f.needs) > 0 && sv.missing(f.needs) || len(f.elsewhere) > 0 && lacks(f)) && time.Since(last) < e.cfg.timeout:
 				// It sends a value a reply has not given yet: it waits
 				// for the frame, as the page did.
 				canSend = false
@@ -265,7 +276,13 @@ func (u *user) converse(conn *websocket.Conn, active context.Context, stop time.
 			_ = conn.SetWriteDeadline(r.smp.Sent.Add(e.cfg.timeout))
 			payload := f.payload
 			if sv != nil {
-				payload = replaceAll(payload, sv.substitutions(room[:0], st), false)
+				subs := sv.substitutions(room[:0], st)
+				for k, v := range moved {
+					if sv.live[k] == "" && v != "" {
+						subs = append(subs, substitution{old: sv.script.vars[k].recorded, new: v, idOnly: sv.script.vars[k].short, keys: sv.script.vars[k].keys})
+					}
+				}
+				payload = replaceAll(payload, subs, false)
 			}
 			e.wsSent.Add(1)
 			sent = next - 1
@@ -290,6 +307,18 @@ func (u *user) converse(conn *websocket.Conn, active context.Context, stop time.
 			}
 			if sv != nil && len(ws.sets) > 0 {
 				sv.takeFrame(e, st, sent, a.payload)
+			}
+			if sv != nil && next < len(ws.frames) {
+				for _, k := range ws.frames[next].elsewhere {
+					if sv.live[k] == "" && moved[k] == "" {
+						if v, ok := sv.script.vars[k].place.extract(a.payload, nil); ok {
+							if moved == nil {
+								moved = map[int]string{}
+							}
+							moved[k] = v
+						}
+					}
+				}
 			}
 			if len(queue) == 0 {
 				continue // nothing awaited: a push, or the rest of a reply given up on
