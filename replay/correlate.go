@@ -1120,16 +1120,21 @@ func indexFold(b []byte, sub string) int {
 type sessionVars struct {
 	script *script
 	live   []string
-	// skipped says, per step, why it was not sent (see unmet); failed
-	// marks the steps others wait for whose answers failed.
-	skipped []report.ErrorKind
-	failed  []bool
+	// steps say how each step went, for the steps that wait for it.
+	steps []stepState
+}
+
+// stepState is how a step of a play went: why it was not sent (see
+// unmet), or whether its answer failed (for the steps others wait for).
+type stepState struct {
+	skipped report.ErrorKind
+	failed  bool
 }
 
 // newSessionVars makes the live values of a play of s: none yet but the
 // values the client makes, made afresh.
 func newSessionVars(s *script) *sessionVars {
-	sv := &sessionVars{script: s, live: make([]string, len(s.vars)), skipped: make([]report.ErrorKind, len(s.steps)), failed: make([]bool, len(s.steps))}
+	sv := &sessionVars{script: s, live: make([]string, len(s.vars)), steps: make([]stepState, len(s.steps))}
 	for k := range s.vars {
 		if s.vars[k].fresh {
 			sv.live[k] = freshUUID(s.vars[k].recorded)
@@ -1201,13 +1206,13 @@ func (sv *sessionVars) unmet(st *step) report.ErrorKind {
 		if sv.live[k] != "" || v.fresh || v.ws {
 			continue
 		}
-		why := sv.skipped[v.from]
-		if why == "" && sv.failed[v.from] {
+		why := sv.steps[v.from].skipped
+		if why == "" && sv.steps[v.from].failed {
 			why = v.skipWhy
 		}
 		if why != "" {
 			// The first value that did not come is named, not the chain.
-			sv.skipped[st.index] = why
+			sv.steps[st.index].skipped = why
 			return why
 		}
 	}

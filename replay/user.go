@@ -120,43 +120,13 @@ func (u *user) play(active context.Context, stop time.Time, si int, t0 time.Time
 	s := &u.e.lib.scripts[si]
 	raws := u.e.raw[si]
 	// The session's live values, when it has server-made ones to carry.
-	var sv *sessionVars
-	if len(s.vars) > 0 && u.e.cfg.correlate {
-		sv = newSessionVars(s)
-	}
+	// (Values never assigned again, so that the closures below copy them
+	// rather than move them to the heap.)
+	sv := u.liveValues(s)
 	if u.check != nil {
 		u.check.sv = sv
 	}
-	// answered[i] closes when step i's answer is in, for the steps that
-	// others wait for (recorded pacing only: think pacing is sequential).
-	var answered []chan struct{}
-	if s.waits && u.e.cfg.pacing == Recorded && !u.e.cfg.recorded {
-		answered = make([]chan struct{}, len(s.steps))
-		for i := range s.steps {
-			if s.steps[i].awaited {
-				answered[i] = make(chan struct{})
-			}
-		}
-	}
-	// talked[j][m] closes when step j's WebSocket has had the reply to its
-	// message m (or will have no more), for the requests that wait for
-	// it (recorded pacing only).
-	var talked [][]chan struct{}
-	if answered != nil {
-		for i := range s.steps {
-			for _, w := range s.steps[i].afterWS {
-				if talked == nil {
-					talked = make([][]chan struct{}, len(s.steps))
-				}
-				if talked[w.step] == nil {
-					talked[w.step] = make([]chan struct{}, len(s.steps[w.step].ws.frames))
-					for m := range talked[w.step] {
-						talked[w.step][m] = make(chan struct{})
-					}
-				}
-			}
-		}
-	}
+	answered, talked := u.waits(s)
 	for i := range s.steps {
 		st, raw := &s.steps[i], raws[i]
 		due := t0.Add(u.scaled(st.offset))
@@ -220,6 +190,46 @@ func (u *user) play(active context.Context, stop time.Time, si int, t0 time.Time
 		}
 	}
 	return true
+}
+
+// liveValues returns the live values of a play of s, nil when it carries
+// none.
+func (u *user) liveValues(s *script) *sessionVars {
+	if len(s.vars) > 0 && u.e.cfg.correlate {
+		return newSessionVars(s)
+	}
+	return nil
+}
+
+// waits returns what a play of s waits on, under recorded pacing only
+// (think pacing is sequential): answered[i] closes when step i's answer
+// is in, for the steps that others wait for; talked[j][m] when step j's
+// WebSocket has had the reply to its message m (or will have no more),
+// for the requests that wait for it.
+func (u *user) waits(s *script) (answered []chan struct{}, talked [][]chan struct{}) {
+	if !s.waits || u.e.cfg.pacing != Recorded || u.e.cfg.recorded {
+		return nil, nil
+	}
+	answered = make([]chan struct{}, len(s.steps))
+	for i := range s.steps {
+		if s.steps[i].awaited {
+			answered[i] = make(chan struct{})
+		}
+	}
+	for i := range s.steps {
+		for _, w := range s.steps[i].afterWS {
+			if talked == nil {
+				talked = make([][]chan struct{}, len(s.steps))
+			}
+			if talked[w.step] == nil {
+				talked[w.step] = make([]chan struct{}, len(s.steps[w.step].ws.frames))
+				for m := range talked[w.step] {
+					talked[w.step][m] = make(chan struct{})
+				}
+			}
+		}
+	}
+	return answered, talked
 }
 
 func closeIf(c chan struct{}) {
@@ -412,7 +422,7 @@ func (u *user) observe(st *step, smp *report.Sample, first time.Time, status int
 		e.unfilledFailed.Add(1)
 	}
 	if sv != nil && st.awaited && smp.Failed() {
-		sv.failed[st.index] = true // before the steps that wait for it read it
+		sv.steps[st.index].failed = true // before the steps that wait for it read it
 	}
 	if u.check != nil {
 		u.check.http(st, smp)
