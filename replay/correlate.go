@@ -1321,7 +1321,7 @@ func sinkOf(st *step, v *variable) string {
 		}
 	}
 	for _, h := range st.headers {
-		if sends(string(h[1]), rec) {
+		if !v.short && sends(string(h[1]), rec) {
 			return "header " + string(h[0])
 		}
 	}

@@ -50,7 +50,25 @@ func fold(seg string) string {
 	case isHash(seg):
 		return "{hash}"
 	}
+	// An id before a format (Rails' /docs/6.json, /report/12.csv).
+	if dot := strings.LastIndexByte(seg, '.'); dot > 0 && dot < len(seg)-1 && isDigits(seg[:dot]) && isLower(seg[dot+1:]) {
+		return "{id}" + seg[dot:]
+	}
 	return seg
+}
+
+// isLower reports a short extension of lower-case letters and digits
+// that begins with a letter (json, csv, mp4).
+func isLower(s string) bool {
+	if len(s) > 5 || s[0] < 'a' || s[0] > 'z' {
+		return false
+	}
+	for i := range len(s) {
+		if c := s[i]; (c < 'a' || c > 'z') && (c < '0' || c > '9') {
+			return false
+		}
+	}
+	return true
 }
 
 func isDigits(s string) bool {

@@ -12,6 +12,9 @@ func TestTemplate(t *testing.T) {
 		name, method, url, want string
 	}{
 		{"numeric id", "GET", "/api/projects/123/", "GET /api/projects/{id}/"},
+		{"id before a format", "GET", "/docs/6.json", "GET /docs/{id}.json"},
+		{"not a format", "GET", "/v/1.2", "GET /v/1.2"},
+		{"a file name", "GET", "/static/app.js", "GET /static/app.js"},
 		{"query dropped", "GET", "/api/projects/?page=2", "GET /api/projects/"},
 		{"nested ids", "GET", "/api/import/jobs/991/steps/4", "GET /api/import/jobs/{id}/steps/{id}"},
 		{"uuid", "DELETE", "/v1/items/3f2504e0-4f89-11d3-9a0c-0305e82c3301", "DELETE /v1/items/{uuid}"},

@@ -137,10 +137,13 @@ func newCorrelationsCmd() *cobra.Command {
 		Use:   "correlations FILE",
 		Short: "List the server-made values that replay carries over (where each comes from, where it goes)",
 		Long: `List the correlations replay finds in a trace: values an answer gave (a JSON field, a
-Location header) that later requests of the same session send back (in the path, query,
-headers, body or a WebSocket message). At replay each user takes the live value from the
-same place in its own answer. Cookies are not listed: each user's cookie jar carries them.
---correlation-rules adds rules by hand or disables found ones (see the README).`,
+header, a part of a URL, a form's field, a link, a WebSocket reply, or any token of its text,
+found again by the text before it) that later requests of the same session send back, and
+where each sends it (a path segment, a query parameter, a header, a form field, a JSON path,
+a WebSocket message). UUIDs the client made are listed too: each user makes its own. At
+replay each user takes the live value from the same place in its own answer. Cookies are
+not listed: each user's cookie jar carries them. --correlation-rules adds rules by hand or
+disables found ones (see the README).`,
 		Example: "  thrive traces correlations capture.thrv\n  thrive traces correlations capture.thrv --correlation-rules rules.yaml",
 		Args:    usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
