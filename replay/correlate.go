@@ -464,9 +464,47 @@ func isDigits(s string) bool {
 // count 2), and a request that sends it nowhere else does not use it. It
 // sets each short variable's keys and returns uses without those.
 func sinkKeys(s *traces.Session, vars []variable, uses [][]int) [][]int {
+	same := map[string][]int{} // a small value → its variables, in order
+	for k := range vars {
+		if v := &vars[k]; v.short && v.prefix == "" {
+			same[v.recorded] = append(same[v.recorded], k)
+		}
+	}
 	for i := range s.Exchanges {
 		ex := &s.Exchanges[i]
 		var under map[string][]string // value → the JSON keys it is sent under
+		before := func(value string) []int {
+			var out []int
+			for _, k := range same[value] {
+				if vars[k].from < i || vars[k].ws && vars[k].from == i {
+					out = append(out, k)
+				}
+			}
+			return out
+		}
+		// Among several sources of one small value (user 1, cart item 1,
+		// order 1), a JSON key takes the latest that it names (orderId:
+		// the order's), whichever came last.
+		if len(uses[i]) > 0 {
+			under = jsonSinks(ex)
+			for value, keys := range under {
+				cands := before(value)
+				if len(cands) < 2 {
+					continue
+				}
+				for _, key := range keys {
+					best := -1
+					for _, k := range cands {
+						if namesSource(key, &vars[k]) {
+							best = k
+						}
+					}
+					if best >= 0 && !slices.Contains(uses[i], best) {
+						uses[i] = append(uses[i], best)
+					}
+				}
+			}
+		}
 		kept := uses[i][:0]
 		for _, k := range uses[i] {
 			v := &vars[k]
@@ -477,9 +515,17 @@ func sinkKeys(s *traces.Session, vars []variable, uses [][]int) [][]int {
 			if under == nil {
 				under = jsonSinks(ex)
 			}
+			named := func(key string) bool { // by another source of the value
+				for _, k2 := range before(v.recorded) {
+					if k2 != k && namesSource(key, &vars[k2]) {
+						return true
+					}
+				}
+				return false
+			}
 			ok := len(under[v.recorded]) == 0 // not in JSON: a path, a query, a form
 			for _, key := range under[v.recorded] {
-				if idName(key) || namesSource(key, v) {
+				if namesSource(key, v) || idName(key) && !named(key) {
 					ok = true
 					if !slices.Contains(v.keys, key) {
 						v.keys = append(v.keys, key)

@@ -369,12 +369,6 @@ func lateAnswers(s *traces.Session, i int) func(t string) (int, bool) {
 	}
 }
 
-// isFresh reports a value the client made fresh for each user.
-func (ts *tokenSources) isFresh(v string) bool {
-	_, ok := ts.fresh[v]
-	return ok
-}
-
 // uuidShaped reports a UUID as RFC 9562 writes it: 8-4-4-4-12 hex digits,
 // of any version.
 func uuidShaped(t string) bool {
@@ -389,7 +383,7 @@ func uuidShaped(t string) bool {
 				return false
 			}
 		default:
-			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			if (c < '0' || c > '9') && (c < 'a' || c > 'f') && (c < 'A' || c > 'F') {
 				return false
 			}
 		}

@@ -123,8 +123,8 @@ func TestFreshClientUUIDs(t *testing.T) {
 	a, b := newSessionVars(sc), newSessionVars(sc)
 	var fresh, server int
 	for k, v := range vars {
-		switch {
-		case v.recorded == mine:
+		switch v.recorded {
+		case mine:
 			fresh++
 			if !v.fresh || a.live[k] == "" || a.live[k] == mine || a.live[k] == b.live[k] || !uuidShaped(a.live[k]) {
 				t.Errorf("the page's UUID: fresh %v, plays make %q and %q", v.fresh, a.live[k], b.live[k])
@@ -132,7 +132,7 @@ func TestFreshClientUUIDs(t *testing.T) {
 			if !slices.Contains(uses[1], k) || !slices.Contains(uses[2], k) {
 				t.Errorf("the page's UUID is not replaced in every request that sends it: uses %v", uses)
 			}
-		case v.recorded == kernel:
+		case kernel:
 			server++
 			if v.fresh || v.from != 0 {
 				t.Errorf("the kernel's id (%s) is not the server's", v.rule)
@@ -261,5 +261,31 @@ func TestBoundaryAfterAValue(t *testing.T) {
 	live := []byte(`<div id="phx-Q2w" data-phx-session="SFMy.other/Tok3n+Xy" data-phx-static="SFMy.live0static9">`)
 	if v, ok := p.boundaryValue(live); !ok || v != "SFMy.live0static9" {
 		t.Errorf("found %q %v in the live page (boundary %q)", v, ok, p.left)
+	}
+}
+
+// TestSmallIDsByName: user 1, cart item 1 and order 1 in one session; the
+// order look-up's orderId takes the order's id, though the cart item's
+// came last, and a user_id the user's.
+func TestSmallIDsByName(t *testing.T) {
+	s := &traces.Session{Exchanges: []traces.Exchange{
+		exch("GET", "/api/me", "", `{"user":{"id":1,"name":"ann"}}`),
+		exch("POST", "/api/checkout", `{"cart":true}`, `{"data":{"checkout":{"order":{"id":1,"total":"9.50"}}}}`),
+		exch("POST", "/api/cart/items", `{"sku":"abc"}`, `{"item":{"id":1}}`),
+		exch("POST", "/graphql", `{"query":"query Order($orderId: ID!) { order(id: $orderId) { total } }","variables":{"orderId":1,"user_id":1}}`, `{}`),
+	}}
+	vars, uses := correlate(s, nil)
+	live := map[int]string{0: "71", 1: "305", 2: "9044"}
+	var subs []substitution
+	for _, k := range uses[3] {
+		v := vars[k]
+		if v.recorded == "1" {
+			subs = append(subs, substitution{old: "1", new: live[v.from], idOnly: true, keys: v.keys})
+		}
+	}
+	body := []byte(s.Exchanges[3].ReqBody.Data)
+	got := string(replaceAll(body, subs, false))
+	if !strings.Contains(got, `"orderId":305`) || !strings.Contains(got, `"user_id":71`) {
+		t.Errorf("sent %s; rules:\n%s", got, strings.Join(rules(s), "\n"))
 	}
 }
