@@ -110,6 +110,10 @@ type place struct {
 	// uri takes the path and query of the URL found (a presigned URL in
 	// JSON, an absolute Location), as a request to the same site sends it.
 	uri bool
+	// siblings, for a value of a list's element (path[list] is its
+	// index), are the fields that identify the element (see listed).
+	list     int
+	siblings map[string]string
 }
 
 func (p place) String() string {
@@ -806,13 +810,38 @@ func idPositions(ex *traces.Exchange, into map[string]bool) {
 	}
 }
 
-// correlate finds the variables of a session: values of earlier answers
-// that later requests send. The latest answer that had a value before a
-// request is its source. A value of the length rule is found anywhere in a
-// later request; a shorter one with an id-like name only in an id position,
-// and only if no request sent it in such a position first. It returns the
-// variables and, for each exchange, the indices of those its request uses.
+// correlate is the value flow of a (decoded) session: which values of
+// earlier answers later requests send, and where. It runs in three named
+// stages, the same for replay, --check and traces correlations:
+//
+//   - findValues: every value each answer gives (its known places, then
+//     any token of its text, then a socket's replies) against what each
+//     request sends, in the session's order; the latest answer that had
+//     a value before a request is its source, a value the client sent
+//     first stays the client's, a UUID it made is made afresh;
+//   - chooseEdges: among several sources of one value, the one whose
+//     position names the sink (the path segment before an id, the form a
+//     request submits, the JSON key that names the thing);
+//   - usedValues: the variables some request uses, renumbered, their
+//     expressions compiled.
+//
+// It returns the variables and, for each exchange, the indices of those
+// its request uses. Building the steps from them (waits, echoes, socket
+// scripts) is Library.add's; substituting live values at run time is
+// sessionVars'.
 func correlate(s *traces.Session, rules *CorrelationRules) ([]variable, [][]int) {
+	vars, uses := findValues(s, rules)
+	vars, uses = chooseEdges(s, rules, vars, uses)
+	vars, uses = usedValues(vars, uses)
+	listIdentity(s, vars)
+	return vars, uses
+}
+
+// findValues is correlate's first stage. A value of the length rule is
+// found anywhere in a later request; a shorter one with an id-like name
+// only in an id position, and only if no request sent it in such a
+// position first.
+func findValues(s *traces.Session, rules *CorrelationRules) ([]variable, [][]int) {
 	uses := make([][]int, len(s.Exchanges))
 	var vars []variable
 	byValue := map[string]int{}     // recorded value → its variable, latest source
@@ -871,13 +900,24 @@ func correlate(s *traces.Session, rules *CorrelationRules) ([]variable, [][]int)
 		}
 		tokens.answered(i, ex)
 	}
+	return vars, uses
+}
+
+// chooseEdges is correlate's second stage: where several sources gave a
+// value, each request takes it from the one its position names.
+func chooseEdges(s *traces.Session, rules *CorrelationRules, vars []variable, uses [][]int) ([]variable, [][]int) {
 	vars, uses = affine(s, vars, uses)
 	vars, uses = submissions(s, rules, vars, uses)
-	uses = sinkKeys(s, vars, uses)
+	return vars, sinkKeys(s, vars, uses)
+}
+
+// usedValues is correlate's last stage: the variables some request uses,
+// renumbered, with their expressions compiled and what a request that
+// lacks one is counted as.
+func usedValues(vars []variable, uses [][]int) ([]variable, [][]int) {
 	for k := range vars {
 		vars[k].skipWhy = report.ErrorKind("skipped: depends on " + vars[k].rule)
 	}
-	// Keep only the variables some request uses, renumbered.
 	keep := map[int]int{}
 	var used []variable
 	compiled := map[string]*regexp.Regexp{}
@@ -911,6 +951,9 @@ func (p place) extract(body []byte, header func(string) []byte) (string, bool) {
 	if p.header != "" {
 		v := header(p.header)
 		return p.urlPart(string(v), len(v) > 0)
+	}
+	if p.siblings != nil {
+		return p.urlPart(p.listed(body))
 	}
 	if p.regex != nil {
 		var m [][]byte

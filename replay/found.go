@@ -3,7 +3,9 @@ package replay
 import (
 	"bytes"
 	"crypto/rand"
+	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -629,4 +631,132 @@ func framePositions(payload []byte, into map[string]bool) {
 	if doc, ok := decodeJSON(jsonPart(payload)); ok {
 		walk(doc, nil, func(_ []any, v string) { into[v] = true })
 	}
+}
+
+// A value taken from a list (the third of a listing's items) is located
+// by what identifies its element, not by its index, which other users'
+// items shift: the element whose other fields match the recorded one's
+// most (its name, its title, its path), else the recorded index.
+
+// maxSiblings bounds the fields kept to identify a list's element.
+const maxSiblings = 8
+
+// listIdentity gives each variable taken from a list element of a JSON
+// answer the fields that identify that element: its scalar fields other
+// than ids (which differ from user to user) and the value's own.
+func listIdentity(s *traces.Session, vars []variable) {
+	docs := map[int]any{}
+	for k := range vars {
+		v := &vars[k]
+		last := -1
+		for n, e := range v.place.path {
+			if _, ok := e.(int); ok {
+				last = n
+			}
+			if _, ok := e.(inJSON); ok {
+				last = -1 // inside JSON held in a string: left by index
+				break
+			}
+		}
+		if last < 0 || v.ws || v.from < 0 || v.place.left != "" || v.place.header != "" {
+			continue
+		}
+		doc, ok := docs[v.from]
+		if !ok {
+			doc, _ = decodeJSON(jsonPart(s.Exchanges[v.from].RespBody.Data))
+			docs[v.from] = doc
+		}
+		elem, ok := jsonNode(doc, v.place.path[:last+1]).(map[string]any)
+		if !ok {
+			continue
+		}
+		own := ""
+		if last+1 < len(v.place.path) {
+			own, _ = v.place.path[last+1].(string)
+		}
+		sib := map[string]string{}
+		for _, key := range slices.Sorted(maps.Keys(elem)) {
+			val, ok := scalarText(elem[key])
+			if !ok || key == own || idName(key) || val == "" || len(val) > 64 || len(sib) == maxSiblings {
+				continue
+			}
+			sib[key] = val
+		}
+		if len(sib) > 0 {
+			v.place.list, v.place.siblings = last, sib
+		}
+	}
+}
+
+// jsonNode returns the value at path in a decoded document, nil if none.
+func jsonNode(doc any, path []any) any {
+	for _, e := range path {
+		switch k := e.(type) {
+		case string:
+			m, ok := doc.(map[string]any)
+			if !ok {
+				return nil
+			}
+			doc = m[k]
+		case int:
+			a, ok := doc.([]any)
+			if !ok || k >= len(a) {
+				return nil
+			}
+			doc = a[k]
+		default:
+			return nil
+		}
+	}
+	return doc
+}
+
+// scalarText returns a string's or a number's text.
+func scalarText(v any) (string, bool) {
+	switch x := v.(type) {
+	case string:
+		return x, true
+	case json.Number:
+		return x.String(), true
+	}
+	return "", false
+}
+
+// listed finds a list element's value in a live answer: in the element
+// whose identifying fields match the recorded one's most, else at the
+// recorded index.
+func (p place) listed(body []byte) (string, bool) {
+	doc, ok := decodeJSON(jsonPart(body))
+	if !ok {
+		return "", false
+	}
+	list, ok := jsonNode(doc, p.path[:p.list]).([]any)
+	if !ok {
+		return "", false
+	}
+	best, score, ties := -1, 0, 0
+	for n, el := range list {
+		m, ok := el.(map[string]any)
+		if !ok {
+			continue
+		}
+		hits := 0
+		for key, want := range p.siblings {
+			if got, ok := scalarText(m[key]); ok && got == want {
+				hits++
+			}
+		}
+		switch {
+		case hits > score:
+			best, score, ties = n, hits, 0
+		case hits == score && hits > 0:
+			ties++
+		}
+	}
+	at := p.path[p.list].(int)
+	if best >= 0 && (ties == 0 || best == at) {
+		at = best
+	}
+	v, ok := scalarText(jsonNode(list, append([]any{at}, p.path[p.list+1:]...)))
+	return v, ok && v != ""
 }

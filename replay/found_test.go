@@ -289,3 +289,26 @@ func TestSmallIDsByName(t *testing.T) {
 		t.Errorf("sent %s; rules:\n%s", got, strings.Join(rules(s), "\n"))
 	}
 }
+
+// TestListedByIdentity: a product a session took from a listing (by its
+// id, at index 1) is found again in a live listing whose order changed
+// (other users' items came first) by its other fields, not by its index;
+// with no field to tell it, by its index.
+func TestListedByIdentity(t *testing.T) {
+	s := &traces.Session{Exchanges: []traces.Exchange{
+		exch("GET", "/api/products", "", `{"items":[{"id":101111,"name":"Red Mug","kind":"mug"},{"id":102222,"name":"Blue Shirt","kind":"shirt"}]}`),
+		exch("POST", "/api/cart", `{"product_id":102222}`, `{}`),
+	}}
+	vars, uses := correlate(s, nil)
+	if len(uses[1]) != 1 {
+		t.Fatalf("uses %v; rules:\n%s", uses, strings.Join(rules(s), "\n"))
+	}
+	p := vars[uses[1][0]].place
+	live := `{"items":[{"id":900001,"name":"Green Hat","kind":"hat"},{"id":900002,"name":"Red Mug","kind":"mug"},{"id":900003,"name":"Blue Shirt","kind":"shirt"}]}`
+	if got, ok := p.extract([]byte(live), nil); !ok || got != "900003" {
+		t.Errorf("%s: took %q %v from the reordered listing, want 900003", vars[uses[1][0]].rule, got, ok)
+	}
+	if got, ok := p.extract([]byte(`{"items":[{"id":7},{"id":8}]}`), nil); !ok || got != "8" {
+		t.Errorf("without fields: took %q %v, want the recorded index's 8", got, ok)
+	}
+}

@@ -398,6 +398,13 @@ func (lib *Library) markValidators() {
 	}
 }
 
+// add prepares a recorded session for replay, in stages: decode (bodies
+// as the application meant them, requests still sent as recorded), the
+// value flow (correlate: values found, edges chosen), then the script:
+// each step's timing, what it waits for (the answers that gave its
+// cookies and values, the request it followed, the conversations it came
+// after), its echoes of cookies, and the socket's messages with what each
+// waits for.
 func (lib *Library) add(s *traces.Session) {
 	if s.Strays {
 		// Sub-resources nothing tied to a visit: counted, never replayed.
