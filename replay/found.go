@@ -753,7 +753,7 @@ func (p place) listed(body []byte) (string, bool) {
 			ties++
 		}
 	}
-	at := p.path[p.list].(int)
+	at, _ := p.path[p.list].(int) // listIdentity set list at an index
 	if best >= 0 && (ties == 0 || best == at) {
 		at = best
 	}
