@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/thrive-loadtest/thrive/report"
@@ -62,6 +63,11 @@ type variable struct {
 	// skipWhy is what a request that needs the value and did not get it
 	// is counted as: "skipped: depends on RULE".
 	skipWhy report.ErrorKind
+	// portable marks a value whose live answer may not be the one it
+	// came in when recorded: one found by its boundary in any text, or in
+	// a packet of a stream (0{…}, 42[…]); when its answer lacks it, the
+	// session's later answers and frames are searched (see seek).
+	portable bool
 	// keys, for a short value, are the JSON keys under which requests
 	// send it (see sinkKeys); nil when none do.
 	keys []string
@@ -834,6 +840,13 @@ func correlate(s *traces.Session, rules *CorrelationRules) ([]variable, [][]int)
 	vars, uses = chooseEdges(s, rules, vars, uses)
 	vars, uses = usedValues(vars, uses)
 	listIdentity(s, vars)
+	for k := range vars {
+		v := &vars[k]
+		if v.from >= 0 && !v.ws && v.prefix == "" {
+			body := s.Exchanges[v.from].RespBody.Data
+			v.portable = v.place.left != "" || v.place.path != nil && len(body) > 0 && len(jsonPart(body)) != len(body)
+		}
+	}
 	return vars, uses
 }
 
@@ -1211,6 +1224,25 @@ type sessionVars struct {
 	live   []string
 	// steps say how each step went, for the steps that wait for it.
 	steps []stepState
+	// pending are the values their answers lacked, with what was found of
+	// them elsewhere since (see seek); seeking counts those still sought,
+	// wake tells a socket waiting for one that one came.
+	mu      sync.Mutex
+	pending map[int]string
+	seeking atomic.Int32
+	sought  atomic.Bool
+	wake    chan struct{}
+}
+
+// waker returns the channel that says a value sought came, nil while
+// nothing is sought.
+func (sv *sessionVars) waker() <-chan struct{} {
+	if !sv.sought.Load() {
+		return nil
+	}
+	sv.mu.Lock()
+	defer sv.mu.Unlock()
+	return sv.wake
 }
 
 // stepState is how a step of a play went: why it was not sent (see
@@ -1236,7 +1268,7 @@ func newSessionVars(s *script) *sessionVars {
 // for the values that came.
 func (sv *sessionVars) substitutions(subs []substitution, st *step) []substitution {
 	for _, k := range st.uses {
-		if v := sv.live[k]; v != "" && v != sv.script.vars[k].recorded {
+		if v := sv.value(k); v != "" && v != sv.script.vars[k].recorded {
 			if st.jsonBody && needsJSONEscape(v) {
 				// A live value with a quote, a backslash or a newline
 				// goes into a JSON body as JSON writes it.
@@ -1256,6 +1288,9 @@ func (sv *sessionVars) take(e *Engine, st *step, body []byte, header func(string
 		c := e.corr[v.rule]
 		if !ok {
 			c.missing.Add(1)
+			if v.portable {
+				sv.seek(k)
+			}
 			continue
 		}
 		c.found.Add(1)
@@ -1264,6 +1299,63 @@ func (sv *sessionVars) take(e *Engine, st *step, body []byte, header func(string
 		}
 		sv.live[k] = live
 	}
+}
+
+// seek marks a value its answer lacked: the session's later answers and
+// socket frames are searched for it at the same place (an event that came
+// in another poll, or on the socket, than when recorded).
+func (sv *sessionVars) seek(k int) {
+	sv.mu.Lock()
+	defer sv.mu.Unlock()
+	if sv.pending == nil {
+		sv.pending = map[int]string{}
+		sv.wake = make(chan struct{}, 1)
+		sv.sought.Store(true)
+	}
+	if _, ok := sv.pending[k]; !ok {
+		sv.pending[k] = ""
+		sv.seeking.Add(1)
+	}
+}
+
+// lookElsewhere searches an answer or a frame for the values sought.
+func (sv *sessionVars) lookElsewhere(body []byte, header func(string) []byte) {
+	if sv.seeking.Load() == 0 {
+		return
+	}
+	sv.mu.Lock()
+	defer sv.mu.Unlock()
+	for k, got := range sv.pending {
+		if got != "" {
+			continue
+		}
+		v := &sv.script.vars[k]
+		if header == nil && v.place.header != "" {
+			continue
+		}
+		if live, ok := v.place.extract(body, header); ok {
+			if v.prefix != "" {
+				live = v.prefix + url.QueryEscape(live) + v.suffix
+			}
+			sv.pending[k] = live
+			sv.seeking.Add(-1)
+			select {
+			case sv.wake <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
+// value returns the live value of variable k: from its answer, or found
+// elsewhere; "" if neither.
+func (sv *sessionVars) value(k int) string {
+	if v := sv.live[k]; v != "" || !sv.sought.Load() {
+		return v
+	}
+	sv.mu.Lock()
+	defer sv.mu.Unlock()
+	return sv.pending[k]
 }
 
 // takeFrame reads the values a live server message of st's socket gives,
@@ -1292,7 +1384,7 @@ func (sv *sessionVars) takeFrame(e *Engine, st *step, msg int, payload []byte) {
 func (sv *sessionVars) unmet(st *step) report.ErrorKind {
 	for _, k := range st.needs {
 		v := &sv.script.vars[k]
-		if sv.live[k] != "" || v.fresh || v.ws {
+		if v.fresh || v.ws || sv.value(k) != "" {
 			continue
 		}
 		why := sv.steps[v.from].skipped

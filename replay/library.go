@@ -101,6 +101,9 @@ type script struct {
 	steps     []step
 	waits     bool       // some step waits for an earlier one's answer
 	vars      []variable // server-made values the session sends back
+	// portable says some value may come in another answer than its own
+	// (variable.portable): every answer is read for it.
+	portable bool
 }
 
 // step is one exchange of a script.
@@ -161,6 +164,9 @@ type step struct {
 // msgs client messages had been sent, and answered.
 type wsPoint struct {
 	step, msgs int
+	// gap is how long after that message's reply (or the message, when
+	// it had none) the request came.
+	gap time.Duration
 }
 
 // echo is a header sent with the value of a cookie.
@@ -243,6 +249,10 @@ type wsFrame struct {
 
 // hopHeaders are not replayed: they describe the recorded connection, not
 // the request. Host is set from the target.
+// maxChangesBack is how many of the latest requests that changed
+// something a request looks back over for the one it came after.
+const maxChangesBack = 16
+
 // safeMethod reports a method that changes nothing at the server.
 func safeMethod(m string) bool { return m == "GET" || m == "HEAD" || m == "OPTIONS" }
 
@@ -418,6 +428,7 @@ func (lib *Library) add(s *traces.Session) {
 	plain := decoded(s)
 	vars, uses := correlate(plain, lib.rules)
 	sc.vars = vars
+	sc.portable = slices.ContainsFunc(vars, func(v variable) bool { return v.portable })
 	polls := longPolls(plain, vars, uses)
 	// The request that ended last so far, and when: a request that began
 	// after every earlier one had ended followed it (a script that awaits
@@ -427,11 +438,26 @@ func (lib *Library) add(s *traces.Session) {
 	// before the read it followed, a read before the write it followed.
 	// Reads after reads keep their recorded times.
 	lastEnd, lastEnded := -1, time.Duration(-1)
+	// The requests that changed something, for the one that ended last
+	// before a request began: that request came after it (a socket's
+	// upgrade after the POST that connected it), whatever else was still
+	// going, and waits for it.
+	var changes []int
 	for i := range s.Exchanges {
 		ex := &s.Exchanges[i]
 		follows := -1
 		if lastEnd >= 0 && ex.Offset >= lastEnded && (!safeMethod(ex.Method) || !safeMethod(s.Exchanges[lastEnd].Method)) {
 			follows = lastEnd
+		}
+		after := -1
+		for n := len(changes) - 1; n >= max(0, len(changes)-maxChangesBack); n-- {
+			j := changes[n]
+			if end := s.Exchanges[j].Offset + s.Exchanges[j].Duration; end <= ex.Offset && (after < 0 || end > s.Exchanges[after].Offset+s.Exchanges[after].Duration) {
+				after = j
+			}
+		}
+		if !safeMethod(ex.Method) && ex.WebSocket == nil && !polls[endpointOf(&plain.Exchanges[i])] {
+			changes = append(changes, i)
 		}
 		if end := ex.Offset + ex.Duration; ex.WebSocket == nil && !polls[endpointOf(&plain.Exchanges[i])] && end > lastEnded {
 			lastEnd, lastEnded = i, end
@@ -471,6 +497,9 @@ func (lib *Library) add(s *traces.Session) {
 		}
 		if follows >= 0 && !slices.Contains(st.waitFor, follows) {
 			st.waitFor = append(st.waitFor, follows)
+		}
+		if after >= 0 && !slices.Contains(st.waitFor, after) {
+			st.waitFor = append(st.waitFor, after)
 		}
 		if !safeMethod(ex.Method) && ex.WebSocket == nil {
 			st.afterWS = conversationsBefore(s, i)
@@ -549,14 +578,18 @@ func conversationsBefore(s *traces.Session, i int) []wsPoint {
 		if ws == nil {
 			continue
 		}
-		msgs := 0
+		msgs, last := 0, time.Duration(0)
 		for _, f := range ws.Frames {
-			if f.FromClient && (f.Opcode == traces.OpText || f.Opcode == traces.OpBinary) && f.Offset < at {
+			if f.Offset >= at || f.Opcode != traces.OpText && f.Opcode != traces.OpBinary {
+				continue
+			}
+			if f.FromClient {
 				msgs++
 			}
+			last = f.Offset // the message, or the latest frame of its reply
 		}
 		if msgs > 0 {
-			out = append(out, wsPoint{step: j, msgs: msgs})
+			out = append(out, wsPoint{step: j, msgs: msgs, gap: max(at-last, 0)})
 		}
 	}
 	return out

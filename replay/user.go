@@ -152,14 +152,21 @@ func (u *user) play(active context.Context, stop time.Time, si int, t0 time.Time
 		}
 		if talked != nil && len(st.afterWS) > 0 {
 			for _, w := range st.afterWS {
+				c := &talked[w.step][w.msgs-1]
 				select {
-				case <-talked[w.step][w.msgs-1]:
+				case <-c.done:
 				case <-active.Done():
 					return false
 				}
+				// As long after the conversation's point as when recorded:
+				// a request on another connection must not race the
+				// message it followed to the server.
+				if at := c.at.Add(u.scaled(w.gap)); at.After(due) {
+					due = at
+				}
 			}
-			if now := time.Now(); now.After(due) {
-				due = now
+			if !due.Before(stop) || !sleepUntil(active, u.timer, due) {
+				return false
 			}
 		}
 		var fin chan struct{}
@@ -174,7 +181,7 @@ func (u *user) play(active context.Context, stop time.Time, si int, t0 time.Time
 		switch {
 		case st.ws != nil:
 			// A WebSocket lives alongside the session's other requests.
-			var told []chan struct{}
+			var told []point
 			if talked != nil {
 				told = talked[i]
 			}
@@ -201,12 +208,29 @@ func (u *user) liveValues(s *script) *sessionVars {
 	return nil
 }
 
+// point is a moment of a WebSocket conversation that requests wait for:
+// done closes when it has come (and at is when).
+type point struct {
+	done chan struct{}
+	at   time.Time
+}
+
+// reach marks the point come now, once.
+func (p *point) reach() {
+	select {
+	case <-p.done:
+	default:
+		p.at = time.Now()
+		close(p.done)
+	}
+}
+
 // waits returns what a play of s waits on, under recorded pacing only
 // (think pacing is sequential): answered[i] closes when step i's answer
-// is in, for the steps that others wait for; talked[j][m] when step j's
-// WebSocket has had the reply to its message m (or will have no more),
-// for the requests that wait for it.
-func (u *user) waits(s *script) (answered []chan struct{}, talked [][]chan struct{}) {
+// is in, for the steps that others wait for; talked[j][m] comes when step
+// j's WebSocket has had the reply to its message m (or will have no
+// more), for the requests that wait for it.
+func (u *user) waits(s *script) (answered []chan struct{}, talked [][]point) {
 	if !s.waits || u.e.cfg.pacing != Recorded || u.e.cfg.recorded {
 		return nil, nil
 	}
@@ -219,12 +243,12 @@ func (u *user) waits(s *script) (answered []chan struct{}, talked [][]chan struc
 	for i := range s.steps {
 		for _, w := range s.steps[i].afterWS {
 			if talked == nil {
-				talked = make([][]chan struct{}, len(s.steps))
+				talked = make([][]point, len(s.steps))
 			}
 			if talked[w.step] == nil {
-				talked[w.step] = make([]chan struct{}, len(s.steps[w.step].ws.frames))
+				talked[w.step] = make([]point, len(s.steps[w.step].ws.frames))
 				for m := range talked[w.step] {
-					talked[w.step][m] = make(chan struct{})
+					talked[w.step][m].done = make(chan struct{})
 				}
 			}
 		}
@@ -381,12 +405,15 @@ type answerHook struct {
 
 // needed reports whether the answer must be read whole for the hook.
 func (h *answerHook) needed() bool {
-	return h.sv != nil && len(h.st.sets) > 0 || h.st.validates && h.j != nil || h.st.watchErrors || h.u.check != nil
+	return h.sv != nil && (len(h.st.sets) > 0 || h.sv.script.portable) || h.st.validates && h.j != nil || h.st.watchErrors || h.u.check != nil
 }
 
 func (h *answerHook) got(body []byte, header func(string) []byte) {
-	if h.sv != nil && len(h.st.sets) > 0 {
-		h.sv.take(h.u.e, h.st, body, header)
+	if h.sv != nil {
+		h.sv.lookElsewhere(body, header) // before take: an answer's own values are not elsewhere
+		if len(h.st.sets) > 0 {
+			h.sv.take(h.u.e, h.st, body, header)
+		}
 	}
 	if h.st.validates && h.j != nil {
 		h.u.jar.keepValidators(h.st.uri, header)

@@ -16,16 +16,12 @@ import (
 // with think pacing, once the reply to the one before has come), and times
 // each reply from the message to its first and to its last frame, the last
 // being the one that makes as many frames as the recording had.
-func (u *user) socket(active context.Context, stop time.Time, st *step, due, t0 time.Time, sv *sessionVars, told, answered []chan struct{}) {
+func (u *user) socket(active context.Context, stop time.Time, st *step, due, t0 time.Time, sv *sessionVars, told []point, answered []chan struct{}) {
 	// Whatever happens, the requests that wait for the conversation go on
 	// once it is over.
 	defer func() {
-		for _, c := range told {
-			select {
-			case <-c:
-			default:
-				close(c)
-			}
+		for m := range told {
+			told[m].reach()
 		}
 	}()
 	conn := u.connect(st, due, sv)
@@ -39,7 +35,7 @@ func (u *user) socket(active context.Context, stop time.Time, st *step, due, t0 
 	arrivals := make(chan arrival, 64)
 	quit := make(chan struct{})
 	defer close(quit)
-	go u.e.readSocket(conn, st.ws.end != nil || sv != nil && (len(st.ws.sets) > 0 || st.ws.elsewhere), arrivals, quit)
+	go u.e.readSocket(conn, st.ws.end != nil || sv != nil && (len(st.ws.sets) > 0 || st.ws.elsewhere || sv.seeking.Load() > 0), arrivals, quit)
 	u.converse(conn, active, stop, st, t0, sv, arrivals, told, answered)
 }
 
@@ -165,10 +161,10 @@ type reply struct {
 // request timeout. A message waits for the reply before it to be over,
 // unless the recorded user did not wait either. Frames that come when no
 // reply is awaited are counted and left alone.
-func (u *user) converse(conn *websocket.Conn, active context.Context, stop time.Time, st *step, t0 time.Time, sv *sessionVars, arrivals <-chan arrival, told, answered []chan struct{}) {
+func (u *user) converse(conn *websocket.Conn, active context.Context, stop time.Time, st *step, t0 time.Time, sv *sessionVars, arrivals <-chan arrival, told []point, answered []chan struct{}) {
 	tell := func(f *wsFrame) {
 		if told != nil {
-			close(told[f.index])
+			told[f.index].reach()
 		}
 	}
 	e := u.e
@@ -197,17 +193,17 @@ func (u *user) converse(conn *websocket.Conn, active context.Context, stop time.
 	next := 0
 	sending := true
 	sent := -1 // the latest message sent
-	// Values of earlier answers that their live answers lacked, found in
-	// the socket's frames instead: the socket's own, never shared.
-	var moved map[int]string
+	// Values of earlier answers that their live answers lacked, sought in
+	// the session's later answers and frames (sessionVars.seek).
 	lacks := func(f *wsFrame) bool {
 		for _, k := range f.elsewhere {
-			if sv.live[k] == "" && moved[k] == "" {
+			if sv.value(k) == "" {
 				return true
 			}
 		}
 		return false
 	}
+	var wake <-chan struct{} // nil until something is sought: never ready
 	for {
 		// When the next message goes out, if it may now.
 		var sendAt time.Time
@@ -234,6 +230,9 @@ func (u *user) converse(conn *websocket.Conn, active context.Context, stop time.
 		}
 		if !canSend && len(queue) == 0 && (!sending || next >= len(ws.frames)) {
 			break
+		}
+		if wake == nil && sv != nil {
+			wake = sv.waker()
 		}
 		var sendC, waitC <-chan time.Time
 		if waitValues && len(queue) == 0 {
@@ -276,13 +275,7 @@ func (u *user) converse(conn *websocket.Conn, active context.Context, stop time.
 			_ = conn.SetWriteDeadline(r.smp.Sent.Add(e.cfg.timeout))
 			payload := f.payload
 			if sv != nil {
-				subs := sv.substitutions(room[:0], st)
-				for k, v := range moved {
-					if sv.live[k] == "" && v != "" {
-						subs = append(subs, substitution{old: sv.script.vars[k].recorded, new: v, idOnly: sv.script.vars[k].short, keys: sv.script.vars[k].keys})
-					}
-				}
-				payload = replaceAll(payload, subs, false)
+				payload = replaceAll(payload, sv.substitutions(room[:0], st), false)
 			}
 			e.wsSent.Add(1)
 			sent = next - 1
@@ -308,17 +301,8 @@ func (u *user) converse(conn *websocket.Conn, active context.Context, stop time.
 			if sv != nil && len(ws.sets) > 0 {
 				sv.takeFrame(e, st, sent, a.payload)
 			}
-			if sv != nil && next < len(ws.frames) {
-				for _, k := range ws.frames[next].elsewhere {
-					if sv.live[k] == "" && moved[k] == "" {
-						if v, ok := sv.script.vars[k].place.extract(a.payload, nil); ok {
-							if moved == nil {
-								moved = map[int]string{}
-							}
-							moved[k] = v
-						}
-					}
-				}
+			if sv != nil {
+				sv.lookElsewhere(a.payload, nil)
 			}
 			if len(queue) == 0 {
 				continue // nothing awaited: a push, or the rest of a reply given up on
@@ -343,6 +327,7 @@ func (u *user) converse(conn *websocket.Conn, active context.Context, stop time.
 			default:
 				finish(r, now, "", true)
 			}
+		case <-wake: // a value sought came: look again
 		case <-u.hard.Done():
 			return
 		}

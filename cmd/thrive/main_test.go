@@ -322,7 +322,7 @@ func TestTracesCorrelations(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
 	// The synthetic imports answer with a job id that the job polls send.
-	if !strings.Contains(out, "POST /api/import/github/ $.job_id") || !strings.Contains(out, "GET /api/import/jobs/{id}/ (") {
+	if !strings.Contains(out, "POST /api/import/github/ $.job_id") || !strings.Contains(out, "GET /api/import/jobs/{id}/ path segment 4 (") {
 		t.Fatalf("output lacks the import job rule:\n%s", out)
 	}
 	rules := filepath.Join(t.TempDir(), "rules.yaml")

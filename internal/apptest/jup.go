@@ -1610,7 +1610,10 @@ func (conn *jupConn) answer(a *Jupyter, channel string, in *jupIn, parent json.R
 			Engine          string `json:"engine"`
 			Status          string `json:"status"`
 		}
+		// Counted before the reply goes out: whoever reads the reply may
+		// read the counts next.
 		if v, ok := jupEval(in.Content.Code); ok {
+			a.Counts.Add("executions answered", 1)
 			conn.send(a, "iopub", "execute_result", parent, nil, struct {
 				Data           map[string]string `json:"data"`
 				Metadata       struct{}          `json:"metadata"`
@@ -1622,8 +1625,8 @@ func (conn *jupConn) answer(a *Jupyter, channel string, in *jupIn, parent json.R
 				UserExpressions struct{} `json:"user_expressions"`
 				Payload         []any    `json:"payload"`
 			}{Status: "ok", ExecutionCount: n, Payload: []any{}})
-			a.Counts.Add("executions answered", 1)
 		} else {
+			a.Counts.Add("execution errors", 1)
 			tb := []string{"\x1b[0;31m---------------------------------------------------------------------------\x1b[0m",
 				"\x1b[0;31mNameError\x1b[0m: this kernel only adds small integers"}
 			type errContent struct {
@@ -1636,7 +1639,6 @@ func (conn *jupConn) answer(a *Jupyter, channel string, in *jupIn, parent json.R
 			conn.send(a, "iopub", "error", parent, nil, errContent{Ename: "NameError", Evalue: "this kernel only adds small integers", Traceback: tb})
 			conn.send(a, channel, "execute_reply", parent, meta{started, true, k.session, "error"},
 				errContent{"error", n, "NameError", "this kernel only adds small integers", tb})
-			a.Counts.Add("execution errors", 1)
 		}
 		busy("idle")
 	default: // ipykernel logs "Unknown message type" and answers nothing
