@@ -729,10 +729,16 @@ func addedValues(ex *traces.Exchange, rules *CorrelationRules) []candidate {
 // requestText is what a request sends that could carry a value back: its
 // target, headers but cookies, body and WebSocket messages.
 func requestText(ex *traces.Exchange) string {
+	return sentText(ex, func(name string) bool { return !strings.EqualFold(name, "Cookie") && !hopHeader(name) })
+}
+
+// sentText is a request's target, its headers that header keeps, its body
+// and its WebSocket messages, one text.
+func sentText(ex *traces.Exchange, header func(name string) bool) string {
 	var b strings.Builder
 	b.WriteString(ex.URL)
 	for _, h := range ex.ReqHeader {
-		if !strings.EqualFold(h.Name, "Cookie") && !hopHeader(h.Name) {
+		if header(h.Name) {
 			b.WriteString("\n" + h.Value)
 		}
 	}
@@ -1267,7 +1273,17 @@ func newSessionVars(s *script) *sessionVars {
 // substitutions appends to subs the recorded → live pairs step st needs,
 // for the values that came.
 func (sv *sessionVars) substitutions(subs []substitution, st *step) []substitution {
+	return sv.substitutionsAfter(subs, st, nil)
+}
+
+// substitutionsAfter is substitutions for a socket's message that waited
+// for the answers of the later steps after: only their values, of the
+// later steps', may be read (the others are still being written).
+func (sv *sessionVars) substitutionsAfter(subs []substitution, st *step, after []int) []substitution {
 	for _, k := range st.uses {
+		if from := sv.script.vars[k].from; from > st.index && !slices.Contains(after, from) {
+			continue
+		}
 		if v := sv.value(k); v != "" && v != sv.script.vars[k].recorded {
 			if st.jsonBody && needsJSONEscape(v) {
 				// A live value with a quote, a backslash or a newline

@@ -443,8 +443,20 @@ func (lib *Library) add(s *traces.Session) {
 	// upgrade after the POST that connected it), whatever else was still
 	// going, and waits for it.
 	var changes []int
+	// The latest request to each endpoint: one to the same endpoint that
+	// ended before a request began came before it (a long-polling
+	// transport's polls, one at a time), and it waits for it.
+	same := map[string]int{}
 	for i := range s.Exchanges {
 		ex := &s.Exchanges[i]
+		endpoint := endpointOf(&plain.Exchanges[i])
+		prior := -1
+		if j, ok := same[endpoint]; ok && s.Exchanges[j].Offset+s.Exchanges[j].Duration <= ex.Offset {
+			prior = j
+		}
+		if ex.WebSocket == nil {
+			same[endpoint] = i
+		}
 		follows := -1
 		if lastEnd >= 0 && ex.Offset >= lastEnded && (!safeMethod(ex.Method) || !safeMethod(s.Exchanges[lastEnd].Method)) {
 			follows = lastEnd
@@ -501,6 +513,9 @@ func (lib *Library) add(s *traces.Session) {
 		if after >= 0 && !slices.Contains(st.waitFor, after) {
 			st.waitFor = append(st.waitFor, after)
 		}
+		if prior >= 0 && !slices.Contains(st.waitFor, prior) {
+			st.waitFor = append(st.waitFor, prior)
+		}
 		if !safeMethod(ex.Method) && ex.WebSocket == nil {
 			st.afterWS = conversationsBefore(s, i)
 		}
@@ -543,6 +558,25 @@ func (lib *Library) add(s *traces.Session) {
 			st.endpoint = "WS " + strings.TrimPrefix(st.endpoint, ex.Method+" ")
 		}
 		sc.steps = append(sc.steps, st)
+	}
+	// A socket's message waits for the later requests whose answers give
+	// what it sends (wsScript.needs), and for those begun beside the
+	// socket that had answered before it was sent (a poll the upgrade
+	// released): they are awaited.
+	for i := range sc.steps {
+		if ws := sc.steps[i].ws; ws != nil {
+			for m := range ws.frames {
+				f := &ws.frames[m]
+				for j := i + 1; j < len(s.Exchanges) && s.Exchanges[j].Offset < f.offset; j++ {
+					if ex := &s.Exchanges[j]; ex.WebSocket == nil && ex.Offset+ex.Duration <= f.offset && !slices.Contains(f.after, j) {
+						f.after = append(f.after, j)
+					}
+				}
+				for _, j := range f.after {
+					sc.steps[j].awaited, sc.waits = true, true
+				}
+			}
+		}
 	}
 	for k, v := range vars {
 		switch {
@@ -601,24 +635,9 @@ func needed(ex *traces.Exchange, vars []variable, uses []int) []int {
 	if len(uses) == 0 {
 		return nil
 	}
-	var b strings.Builder
-	b.WriteString(ex.URL)
-	for _, h := range ex.ReqHeader {
-		if !strings.EqualFold(h.Name, "Referer") && !strings.EqualFold(h.Name, "Origin") && !strings.EqualFold(h.Name, "Cookie") {
-			b.WriteString("\n" + h.Value)
-		}
-	}
-	b.WriteString("\n")
-	b.Write(ex.ReqBody.Data)
-	if ws := ex.WebSocket; ws != nil {
-		for _, f := range ws.Frames {
-			if f.FromClient {
-				b.WriteString("\n")
-				b.Write(f.Payload.Data)
-			}
-		}
-	}
-	text := b.String()
+	text := sentText(ex, func(name string) bool {
+		return !strings.EqualFold(name, "Referer") && !strings.EqualFold(name, "Origin") && !strings.EqualFold(name, "Cookie")
+	})
 	var out []int
 	for _, k := range uses {
 		if strings.Contains(text, vars[k].recorded) {

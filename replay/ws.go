@@ -171,6 +171,10 @@ func (u *user) converse(conn *websocket.Conn, active context.Context, stop time.
 	ws := st.ws
 	var queue []*reply
 	var room [4]substitution // a message's live values, most often without allocating
+	var readyRoom [4]int
+	kick, kickFor := make(chan struct{}, 1), -1
+	quit := make(chan struct{})
+	defer close(quit)
 	last := time.Now()       // when the latest reply was over, or the connection opened
 	sendTimer, waitTimer := time.NewTimer(time.Hour), time.NewTimer(time.Hour)
 	defer sendTimer.Stop()
@@ -216,6 +220,15 @@ func (u *user) converse(conn *websocket.Conn, active context.Context, stop time.
 			switch {
 			case len(queue) > 0 && !prevOverlaps:
 				canSend = false
+			case len(f.after) > 0 && answered != nil && !allClosed(f.after, answered) && time.Since(last) < e.cfg.timeout:
+				// It came after requests begun beside the socket that had
+				// answered (a poll released by the upgrade): it waits
+				// for them, reading the socket meanwhile.
+				canSend, waitValues = false, true
+				if kickFor != next {
+					kickFor = next
+					go awaitAll(f.after, answered, kick, quit)
+				}
 			case sv != nil && (len(f.needs) > 0 && sv.missing(f.needs) || len(f.elsewhere) > 0 && lacks(f)) && time.Since(last) < e.cfg.timeout:
 				// It sends a value a reply has not given yet: it waits
 				// for the frame, as the page did.
@@ -256,17 +269,18 @@ func (u *user) converse(conn *websocket.Conn, active context.Context, stop time.
 		select {
 		case <-sendC:
 			f := &ws.frames[next]
+			// The later requests whose answers give what it sends: only
+			// the values of those that answered may be read.
+			ready := readyRoom[:0]
 			if answered != nil {
-				// The later requests whose answers give what it sends.
 				for _, j := range f.after {
 					if answered[j] == nil {
 						continue
 					}
 					select {
 					case <-answered[j]:
-					case <-time.After(e.cfg.timeout):
-					case <-u.hard.Done():
-						return
+						ready = append(ready, j)
+					default:
 					}
 				}
 			}
@@ -275,7 +289,7 @@ func (u *user) converse(conn *websocket.Conn, active context.Context, stop time.
 			_ = conn.SetWriteDeadline(r.smp.Sent.Add(e.cfg.timeout))
 			payload := f.payload
 			if sv != nil {
-				payload = replaceAll(payload, sv.substitutions(room[:0], st), false)
+				payload = replaceAll(payload, sv.substitutionsAfter(room[:0], st, ready), false)
 			}
 			e.wsSent.Add(1)
 			sent = next - 1
@@ -328,6 +342,7 @@ func (u *user) converse(conn *websocket.Conn, active context.Context, stop time.
 				finish(r, now, "", true)
 			}
 		case <-wake: // a value sought came: look again
+		case <-kick: // the requests a message came after answered
 		case <-u.hard.Done():
 			return
 		}
@@ -341,6 +356,41 @@ func (u *user) converse(conn *websocket.Conn, active context.Context, stop time.
 	}
 	sleepUntil(active, sendTimer, closeAt)
 	_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
+}
+
+// allClosed reports whether the answers of steps have all come (a step
+// not awaited counts as come).
+func allClosed(steps []int, answered []chan struct{}) bool {
+	for _, j := range steps {
+		if answered[j] == nil {
+			continue
+		}
+		select {
+		case <-answered[j]:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// awaitAll tells kick once the answers of steps have come, unless quit
+// closes first.
+func awaitAll(steps []int, answered []chan struct{}, kick chan<- struct{}, quit <-chan struct{}) {
+	for _, j := range steps {
+		if answered[j] == nil {
+			continue
+		}
+		select {
+		case <-answered[j]:
+		case <-quit:
+			return
+		}
+	}
+	select {
+	case kick <- struct{}{}:
+	default:
+	}
 }
 
 // replyIdle is how long the reply to msg may stay silent once begun.
