@@ -175,7 +175,7 @@ func (u *user) converse(conn *websocket.Conn, active context.Context, stop time.
 	kick, kickFor := make(chan struct{}, 1), -1
 	quit := make(chan struct{})
 	defer close(quit)
-	last := time.Now()       // when the latest reply was over, or the connection opened
+	last := time.Now() // when the latest reply was over, or the connection opened
 	sendTimer, waitTimer := time.NewTimer(time.Hour), time.NewTimer(time.Hour)
 	defer sendTimer.Stop()
 	defer waitTimer.Stop()
