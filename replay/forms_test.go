@@ -160,7 +160,7 @@ func TestCorrelateFormSubmission(t *testing.T) {
 		sv.live[k] = got
 	}
 	raw := "POST /boards/1/cards/1 HTTP/1.1\r\nHost: h\r\nContent-Length: 57\r\n\r\n_method=delete&authenticity_token=rec-token-abc&card_id=1"
-	st := &step{uses: uses[2]}
+	st := &step{index: 2, uses: uses[2]}
 	out := string(substitute(nil, []byte(raw), sv.substitutions(nil, st)))
 	want := "POST /boards/15/cards/32 HTTP/1.1\r\nHost: h\r\nContent-Length: 64\r\n\r\n_method=delete&authenticity_token=live-token%2B%2F%3D&card_id=32"
 	if out != want {
