@@ -440,7 +440,13 @@ func (ts *tokenSources) frameFlow(s *traces.Session, i int, vars []variable, use
 	// session id the page made) is the client's when a reply echoes it.
 	ex := &s.Exchanges[i]
 	eachToken([]byte(ex.URL), func(t string) { sent[t] = true })
-	idPositions(&traces.Exchange{URL: ex.URL}, sent)
+	// Small values only under an id's name (not EIO=4, whose 4 a reply
+	// may give as a message's id).
+	for name, v := range queryParams(ex.URL) {
+		if idName(name) {
+			sent[v] = true
+		}
+	}
 	for _, h := range ex.ReqHeader {
 		eachToken([]byte(h.Value), func(t string) { sent[t] = true })
 	}

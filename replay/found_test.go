@@ -312,3 +312,23 @@ func TestListedByIdentity(t *testing.T) {
 		t.Errorf("without fields: took %q %v, want the recorded index's 8", got, ok)
 	}
 }
+
+// TestFrameIDNotInURL: a small number the socket's URL holds under no id's
+// name (Engine.IO's EIO=4) does not make a reply's message id 4 the
+// client's: the edit takes the live id from the acknowledgement.
+func TestFrameIDNotInURL(t *testing.T) {
+	ws := exch("GET", "/socket.io/?EIO=4&transport=websocket&sid=abcDEF123456", "", "")
+	ws.WebSocket = &traces.WebSocket{Frames: []traces.Frame{
+		{FromClient: true, Opcode: 1, Payload: traces.Body{Data: []byte(`421["message",{"text":"hi"}]`)}},
+		{Opcode: 1, Payload: traces.Body{Data: []byte(`431[{"id":4}]`)}},
+		{FromClient: true, Opcode: 1, Payload: traces.Body{Data: []byte(`422["edit",{"id":4,"text":"hi!"}]`)}},
+	}}
+	s := &traces.Session{Exchanges: []traces.Exchange{ws}}
+	vars, uses := correlate(s, nil)
+	for _, k := range uses[0] {
+		if v := vars[k]; v.ws && v.recorded == "4" {
+			return
+		}
+	}
+	t.Errorf("the edit does not take the acknowledged id; rules:\n%s", strings.Join(rules(s), "\n"))
+}
