@@ -28,17 +28,35 @@ const maxBody = 64 << 20
 // one per overdue request.
 type userConns struct {
 	mu   sync.Mutex
-	idle []net.Conn
+	idle []idleConn
 	open int        // idle and busy
 	free *sync.Cond // made when a request first has to wait
 }
+
+// idleConn is a kept connection and until when it may be used again: a
+// browser closes a connection before the server would (Keep-Alive:
+// timeout=5), and one left unused for long.
+type idleConn struct {
+	c     net.Conn
+	until time.Time
+}
+
+// browserIdle is how long a browser keeps an unused connection (Firefox's
+// network.http.keep-alive.timeout); a server's Keep-Alive timeout, less a
+// margin, shortens it.
+const browserIdle = 115 * time.Second
+
+// keepAliveMargin is how much before a server's announced Keep-Alive
+// timeout a connection is closed, so that a request never crosses its
+// close on the wire.
+const keepAliveMargin = time.Second
 
 // closeAll closes the idle connections.
 func (uc *userConns) closeAll(e *Engine) {
 	uc.mu.Lock()
 	defer uc.mu.Unlock()
-	for _, c := range uc.idle {
-		e.closeConn(c)
+	for _, ic := range uc.idle {
+		e.closeConn(ic.c)
 	}
 	uc.open -= len(uc.idle)
 	uc.idle = nil
@@ -87,10 +105,16 @@ func (e *Engine) acquire(uc *userConns, t *target) (c net.Conn, reused bool, err
 	uc.mu.Lock()
 	for {
 		if n := len(uc.idle); n > 0 {
-			c = uc.idle[n-1]
+			ic := uc.idle[n-1]
 			uc.idle = uc.idle[:n-1]
+			if time.Now().After(ic.until) {
+				// Kept too long: the server may have closed it.
+				uc.open--
+				e.closeConn(ic.c)
+				continue
+			}
 			uc.mu.Unlock()
-			return c, true, nil
+			return ic.c, true, nil
 		}
 		if e.cut.Load() {
 			uc.mu.Unlock()
@@ -130,11 +154,12 @@ func (e *Engine) acquire(uc *userConns, t *target) (c net.Conn, reused bool, err
 	return c, false, nil
 }
 
-// release keeps c for the user's next request, or closes it.
-func (e *Engine) release(uc *userConns, c net.Conn, keep bool) {
+// release keeps c for the user's next request for as long as idle, or
+// closes it.
+func (e *Engine) release(uc *userConns, c net.Conn, keep bool, idle time.Duration) {
 	if keep {
 		uc.mu.Lock()
-		uc.idle = append(uc.idle, c)
+		uc.idle = append(uc.idle, idleConn{c: c, until: time.Now().Add(idle)})
 		if uc.free != nil {
 			uc.free.Signal()
 		}
@@ -163,22 +188,27 @@ func stale(err error) bool {
 //
 // With eager, it takes the read buffer at once and saves the one-byte read:
 // for a user whose answers come fast, holding the buffer costs nothing.
-func (e *Engine) exchange(uc *userConns, site int, j *jar, raw []byte, head, eager bool, sent time.Time, got func([]byte, func(string) []byte)) (first time.Time, status int, err error) {
+func (e *Engine) exchange(uc *userConns, site int, j *jar, raw []byte, head, eager bool, sent time.Time, got *answerHook) (first time.Time, status int, err error) {
 	for attempt := 0; ; attempt++ {
 		c, reused, err := e.acquire(uc, &e.targets[site])
 		if err != nil {
 			return time.Time{}, 0, err
 		}
 		var keep bool
-		first, status, keep, err = e.roundTrip(c, site, j, raw, head, eager, sent, got)
+		var idle time.Duration
+		first, status, keep, idle, err = e.roundTrip(c, site, j, raw, head, eager, sent, got)
 		if err == nil {
-			e.release(uc, c, keep)
+			e.release(uc, c, keep, idle)
 			return first, status, nil
 		}
 		e.drop(uc, c)
 		if !reused || attempt > 0 || !first.IsZero() || !stale(err) {
 			return first, status, err
 		}
+		// The server had closed the kept connection before any byte of
+		// the answer came: a browser sends the request again on a new
+		// one, whatever its method (the server never read it).
+		e.retriedStale.Add(1)
 	}
 }
 
@@ -224,13 +254,15 @@ type wireReader struct {
 	br *bufio.Reader
 }
 
-// got, when set, is given the answer's body and headers.
-func (e *Engine) roundTrip(c net.Conn, site int, j *jar, raw []byte, head, eager bool, sent time.Time, got func([]byte, func(string) []byte)) (first time.Time, status int, keep bool, err error) {
+// got, when set, is given the answer's status and headers, and its body
+// when it wants it.
+// The connection may be kept for idle.
+func (e *Engine) roundTrip(c net.Conn, site int, j *jar, raw []byte, head, eager bool, sent time.Time, got *answerHook) (first time.Time, status int, keep bool, idle time.Duration, err error) {
 	if err := c.SetDeadline(sent.Add(e.cfg.timeout)); err != nil {
-		return time.Time{}, 0, false, err
+		return time.Time{}, 0, false, 0, err
 	}
 	if _, err := c.Write(raw); err != nil {
-		return time.Time{}, 0, false, err
+		return time.Time{}, 0, false, 0, err
 	}
 	ar, _ := e.readers.Get().(*answerReader)
 	if eager {
@@ -244,7 +276,7 @@ func (e *Engine) roundTrip(c net.Conn, site int, j *jar, raw []byte, head, eager
 		e.bytes.Put(one)
 		if err != nil {
 			e.readers.Put(ar)
-			return time.Time{}, 0, false, err
+			return time.Time{}, 0, false, 0, err
 		}
 		first = time.Now()
 		ar.p = prefixed{b: b, c: c}
@@ -266,7 +298,7 @@ func (e *Engine) roundTrip(c net.Conn, site int, j *jar, raw []byte, head, eager
 		err = r.Header.Read(br)
 	}
 	if err != nil {
-		return first, 0, false, err
+		return first, 0, false, 0, err
 	}
 	if first.IsZero() {
 		first = time.Now()
@@ -282,18 +314,47 @@ func (e *Engine) roundTrip(c net.Conn, site int, j *jar, raw []byte, head, eager
 	// at SkipBody: it would wait for the Content-Length a HEAD announces.)
 	if !head && status >= 200 && status != 204 && status != 304 {
 		if err := r.ReadBody(br, maxBody); err != nil {
-			return first, status, false, err
+			return first, status, false, 0, err
 		}
 	}
 	if got != nil {
-		body := r.Body()
-		if len(r.Header.ContentEncoding()) > 0 {
-			if b, err := r.BodyUncompressed(); err == nil {
-				body = b
+		var body []byte
+		if got.wantsBody() {
+			body = r.Body()
+			if len(r.Header.ContentEncoding()) > 0 {
+				if b, err := r.BodyUncompressed(); err == nil {
+					body = b
+				}
 			}
 		}
-		got(body, ar.peek)
+		got.got(status, body, ar.peek)
 	}
 	// Bytes left in a buffer would belong to no request: do not reuse.
-	return first, status, !r.ConnectionClose() && br.Buffered() == 0 && ar.br.Buffered() == 0, nil
+	return first, status, !r.ConnectionClose() && br.Buffered() == 0 && ar.br.Buffered() == 0, keepAliveFor(r.Header.Peek("Keep-Alive")), nil
+}
+
+// keepAliveFor returns how long a connection may stay unused after an
+// answer whose Keep-Alive header is h (timeout=5, max=100): a margin less
+// than the server's timeout, or a browser's own limit.
+func keepAliveFor(h []byte) time.Duration {
+	for len(h) > 0 {
+		var part []byte
+		part, h, _ = bytes.Cut(h, []byte(","))
+		k, v, ok := bytes.Cut(bytes.TrimSpace(part), []byte("="))
+		if !ok || !bytes.EqualFold(bytes.TrimSpace(k), []byte("timeout")) {
+			continue
+		}
+		n := 0
+		for _, c := range bytes.TrimSpace(v) {
+			if c < '0' || c > '9' || n > 1e6 {
+				n = -1
+				break
+			}
+			n = n*10 + int(c-'0')
+		}
+		if n >= 0 {
+			return min(max(time.Duration(n)*time.Second-keepAliveMargin, 0), browserIdle)
+		}
+	}
+	return browserIdle
 }

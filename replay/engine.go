@@ -60,6 +60,9 @@ type Engine struct {
 	conns          map[net.Conn]struct{} // every open connection of the users
 	cut            atomic.Bool
 	// WebSocket figures: connections opened, messages sent and received.
+	// retriedStale counts requests sent again on a new connection because
+	// the server had closed the kept one.
+	retriedStale               atomic.Int64
 	wsConns, wsSent, wsReceived atomic.Int64 // the stop timeout passed: no new connection
 	raw                         [][][]byte   // raw[session][step]: the request as it goes on the wire
 }
@@ -317,3 +320,7 @@ spawning:
 	wg.Wait()
 	return ctx.Err()
 }
+
+// RetriedStale returns how many requests were sent again on a new
+// connection because the server had closed the kept one.
+func (e *Engine) RetriedStale() int64 { return e.retriedStale.Load() }

@@ -121,12 +121,13 @@ type step struct {
 	// watchErrors marks an operation whose recorded answer had no errors:
 	// a live answer with some (at any status) is a failure.
 	watchErrors bool
-	status      int       // the recorded answer's status, what the live one is judged against
-	host        string    // the recorded Host: an Origin or Referer naming it names the target at replay
-	origin      int       // the index of its origin in the library's, 0 for a request in origin form
-	head        bool      // a HEAD request: its answer has no body
-	jsonBody    bool      // its body is JSON: live values go in JSON-escaped
-	ws          *wsScript // non-nil for a WebSocket upgrade
+	status      int         // the recorded answer's status, what the live one is judged against
+	x           expectation // what else of the recorded answer the live one is held to
+	host        string      // the recorded Host: an Origin or Referer naming it names the target at replay
+	origin      int         // the index of its origin in the library's, 0 for a request in origin form
+	head        bool        // a HEAD request: its answer has no body
+	jsonBody    bool        // its body is JSON: live values go in JSON-escaped
+	ws          *wsScript   // non-nil for a WebSocket upgrade
 	// echoes are headers whose recorded value was a cookie of the same
 	// request (a CSRF token echoed from its cookie): they are sent with
 	// the user's live cookie of that name.
@@ -180,6 +181,7 @@ type wsScript struct {
 	frames []wsFrame // what the client sent, with the replies they got
 	close  time.Duration
 	end    *endShape // what the last frame of a reply looks like; nil if unknown
+	said   []string  // the refusals the server's recorded frames stated (see judgeBody)
 	// sets are the script's variables the server's messages give (see
 	// frameFlow). elsewhere says some message has values that may come
 	// on the socket instead of in their answer.
@@ -443,6 +445,14 @@ func (lib *Library) add(s *traces.Session) {
 	// upgrade after the POST that connected it), whatever else was still
 	// going, and waits for it.
 	var changes []int
+	// The page the visit began at: a redirect there is one to its start.
+	first := ""
+	for i := range s.Exchanges {
+		if ex := &s.Exchanges[i]; ex.Method == "GET" && ex.WebSocket == nil {
+			first = folded(ex.URL)
+			break
+		}
+	}
 	// The latest request to each endpoint: one to the same endpoint that
 	// ended before a request began came before it (a long-polling
 	// transport's polls, one at a time), and it waits for it.
@@ -488,6 +498,7 @@ func (lib *Library) add(s *traces.Session) {
 			head:     ex.Method == "HEAD",
 			jsonBody: jsonDoc(ex.ReqBody.Data),
 			status:   ex.Status,
+			x:        expectationOf(&plain.Exchanges[i], first),
 			host:     ex.Host,
 			origin:   lib.originOf(ex.URL),
 		}

@@ -27,6 +27,7 @@ func (e *Engine) Play(ctx context.Context, plan *scheduler.Plan, start time.Time
 	err := e.Run(ctx, plan, start, rec)
 	res := rec.Result(e.targetURL, label, time.Now(), params)
 	res.WebSocket = e.WebSocketStats()
+	res.RetriedStale = e.retriedStale.Load()
 	return res, err
 }
 

@@ -44,6 +44,10 @@ func (e *Engine) build(req *fasthttp.Request, st *step) {
 
 // expected returns the status a live answer to st is judged against: the
 // recorded one, or none with WithStrictStatus.
+// judges reports whether answers are held to what their recordings said
+// (redirects, refusals in the body), not by their status alone.
+func (e *Engine) judges() bool { return !e.cfg.strictStatus }
+
 func (e *Engine) expected(st *step) int {
 	if e.cfg.strictStatus {
 		return 0

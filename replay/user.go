@@ -376,9 +376,9 @@ func (u *user) sendOwn(site int, st *step, raw []byte, subs []substitution, sv *
 		raw = *sub
 	}
 	hook := answerHook{u: u, st: st, sv: sv, j: j, smp: smp}
-	var got func(body []byte, header func(string) []byte)
+	var got *answerHook
 	if hook.needed() {
-		got = hook.got
+		got = &hook
 	}
 	first, status, err = e.exchange(u.connsTo(site), site, j, raw, st.head, eager, smp.Sent, got)
 	if buf != nil {
@@ -403,12 +403,28 @@ type answerHook struct {
 	smp *report.Sample
 }
 
-// needed reports whether the answer must be read whole for the hook.
+// needed reports whether the hook has anything to do with the answer.
 func (h *answerHook) needed() bool {
-	return h.sv != nil && (len(h.st.sets) > 0 || h.sv.script.portable) || h.st.validates && h.j != nil || h.st.watchErrors || h.u.check != nil
+	return h.wantsBody() || h.st.validates && h.j != nil || h.u.e.judges()
 }
 
-func (h *answerHook) got(body []byte, header func(string) []byte) {
+// wantsBody reports whether the answer must be read whole for the hook.
+func (h *answerHook) wantsBody() bool {
+	return h.sv != nil && (len(h.st.sets) > 0 || h.sv.script.portable) || h.st.watchErrors || h.u.check != nil ||
+		h.st.x.judgeBody && h.u.e.judges()
+}
+
+func (h *answerHook) got(status int, body []byte, header func(string) []byte) {
+	if h.u.e.judges() {
+		// What the answer says, held against what was recorded.
+		h.smp.Err = h.st.x.judgeStatus(h.st.status, status, header("Location"))
+	}
+	if h.st.watchErrors && h.smp.Err == "" {
+		h.smp.Err = apiError(body) // named as the API names it
+	}
+	if h.u.e.judges() && h.smp.Err == "" && h.st.x.judgeBody && status < 400 {
+		h.smp.Err = judgeBody(body, h.st.x.said)
+	}
 	if h.sv != nil {
 		h.sv.lookElsewhere(body, header) // before take: an answer's own values are not elsewhere
 		if len(h.st.sets) > 0 {
@@ -417,9 +433,6 @@ func (h *answerHook) got(body []byte, header func(string) []byte) {
 	}
 	if h.st.validates && h.j != nil {
 		h.u.jar.keepValidators(h.st.uri, header)
-	}
-	if h.st.watchErrors {
-		h.smp.Err = apiError(body)
 	}
 	if h.u.check != nil {
 		h.u.check.body(h.st, body)
@@ -572,7 +585,11 @@ func (u *user) sendShared(hc *fasthttp.HostClient, site int, st *step, raw []byt
 	for _, v := range resp.Header.Cookies() {
 		u.jar.set(v, time.Now(), site)
 	}
-	if sv != nil && len(st.sets) > 0 || st.watchErrors {
+	judge := e.judges()
+	if judge {
+		smp.Err = st.x.judgeStatus(st.status, resp.StatusCode(), resp.Header.Peek("Location"))
+	}
+	if sv != nil && len(st.sets) > 0 || st.watchErrors || judge && st.x.judgeBody && smp.Err == "" && resp.StatusCode() < 400 {
 		first = time.Now()
 		body := resp.Body() // reads a streamed body whole
 		if len(resp.Header.ContentEncoding()) > 0 {
@@ -583,8 +600,11 @@ func (u *user) sendShared(hc *fasthttp.HostClient, site int, st *step, raw []byt
 		if sv != nil && len(st.sets) > 0 {
 			sv.take(e, st, body, resp.Header.Peek)
 		}
-		if st.watchErrors {
+		if st.watchErrors && smp.Err == "" {
 			smp.Err = apiError(body)
+		}
+		if judge && st.x.judgeBody && smp.Err == "" && resp.StatusCode() < 400 {
+			smp.Err = judgeBody(body, st.x.said)
 		}
 		return first, resp.StatusCode(), nil
 	}

@@ -35,7 +35,7 @@ func (u *user) socket(active context.Context, stop time.Time, st *step, due, t0 
 	arrivals := make(chan arrival, 64)
 	quit := make(chan struct{})
 	defer close(quit)
-	go u.e.readSocket(conn, st.ws.end != nil || sv != nil && (len(st.ws.sets) > 0 || st.ws.elsewhere || sv.seeking.Load() > 0), arrivals, quit)
+	go u.e.readSocket(conn, st.ws.end != nil || u.e.judges() || sv != nil && (len(st.ws.sets) > 0 || st.ws.elsewhere || sv.seeking.Load() > 0), arrivals, quit)
 	u.converse(conn, active, stop, st, t0, sv, arrivals, told, answered)
 }
 
@@ -196,7 +196,8 @@ func (u *user) converse(conn *websocket.Conn, active context.Context, stop time.
 	}
 	next := 0
 	sending := true
-	sent := -1 // the latest message sent
+	refused := false // the server said it refused, or closed while a reply was awaited
+	sent := -1       // the latest message sent
 	// Values of earlier answers that their live answers lacked, sought in
 	// the session's later answers and frames (sessionVars.seek).
 	lacks := func(f *wsFrame) bool {
@@ -307,8 +308,22 @@ func (u *user) converse(conn *websocket.Conn, active context.Context, stop time.
 			queue = append(queue, r)
 		case a, ok := <-arrivals:
 			if !ok {
+				// The server closed the socket (or it broke): what was
+				// awaited fails, and so does a conversation cut short,
+				// unless the server said why already.
+				now := time.Now()
 				for len(queue) > 0 {
-					finish(queue[0], time.Now(), report.ErrClosed, false)
+					if refused {
+						r := queue[0]
+						r.smp.Kind = report.Skipped
+						finish(r, now, "skipped: the server closed the socket after refusing", false)
+						continue
+					}
+					finish(queue[0], now, report.ErrClosed, false)
+					refused = true
+				}
+				if !refused && sending && next < len(ws.frames) && e.judges() {
+					u.sink.Observe(&report.Sample{Kind: report.WSReply, Profile: u.profile, Endpoint: st.endpoint, Intended: now, Sent: now, Status: 101, Err: errClosedEarly})
 				}
 				return
 			}
@@ -318,7 +333,17 @@ func (u *user) converse(conn *websocket.Conn, active context.Context, stop time.
 			if sv != nil {
 				sv.lookElsewhere(a.payload, nil)
 			}
+			var said report.ErrorKind
+			if e.judges() {
+				said = judgeBody(a.payload, ws.said)
+			}
 			if len(queue) == 0 {
+				if said != "" && !refused {
+					// A refusal that answers no message (a disconnect
+					// at connection): the conversation failed.
+					refused = true
+					u.sink.Observe(&report.Sample{Kind: report.WSReply, Profile: u.profile, Endpoint: st.endpoint, Intended: a.at, Sent: a.at, Status: 101, Err: said})
+				}
 				continue // nothing awaited: a push, or the rest of a reply given up on
 			}
 			r := queue[0]
@@ -327,6 +352,11 @@ func (u *user) converse(conn *websocket.Conn, active context.Context, stop time.
 				r.smp.FirstByte = a.at.Sub(r.smp.Sent)
 			}
 			r.last = a.at
+			if said != "" {
+				refused = true
+				finish(r, a.at, said, false)
+				continue
+			}
 			if ws.end != nil && ws.end.matches(a.payload) || ws.end == nil && r.got >= r.msg.replies {
 				finish(r, a.at, "", false)
 			}

@@ -234,6 +234,15 @@ func wsScriptOf(ws *traces.WebSocket) *wsScript {
 		}
 		wf.idle = min(max(10*gap, minReplyIdle), maxReplyIdle)
 	}
+	for _, f := range ws.Frames {
+		if !f.FromClient && (f.Opcode == traces.OpText || f.Opcode == traces.OpBinary) {
+			for _, r := range refusalsOf(jsonPart(bytes.TrimSpace(f.Payload.Data))) {
+				if !slices.Contains(w.said, r) {
+					w.said = append(w.said, r)
+				}
+			}
+		}
+	}
 	w.end = findEndShape(last, others)
 	if w.end == nil {
 		w.end = cutEndShape(groups)

@@ -70,6 +70,7 @@ func Merge(rs []*Result) (*Result, error) {
 		m.Failures += r.Failures
 		m.AsRecorded += r.AsRecorded
 		m.Skipped += r.Skipped
+		m.RetriedStale += r.RetriedStale
 		m.Clamped += r.Clamped
 		m.WebSocket.Connections += r.WebSocket.Connections
 		m.WebSocket.FramesSent += r.WebSocket.FramesSent

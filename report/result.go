@@ -31,6 +31,10 @@ type Result struct {
 	// Skipped counts the requests not sent because a value they needed
 	// did not come (see EndpointStats.Skipped).
 	Skipped int64 `json:"skipped,omitempty"`
+	// RetriedStale counts requests sent again, once, on a new connection
+	// because the server had closed the kept-alive one before answering
+	// (as browsers do): not failures.
+	RetriedStale int64 `json:"retried_stale,omitempty"`
 	// Clamped counts measurements outside the histograms' range (1 µs to
 	// 60 s), recorded at the nearest end.
 	Clamped   int64           `json:"clamped"`

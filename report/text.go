@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"sort"
+	"strconv"
 	"text/tabwriter"
 )
 
@@ -37,7 +38,47 @@ func WriteSummary(w io.Writer, res *Result) {
 	if silent > 0 {
 		fmt.Fprintf(w, "WebSocket replies that ended by a silence, with no frame shaped like the recorded last one: %d (--reply-idle sets the silence)\n", silent)
 	}
+	writeFailureKinds(w, res)
+	if res.RetriedStale > 0 {
+		fmt.Fprintf(w, "retried: %d requests sent again on a new connection, as a browser does, because the server had closed the kept-alive one (not failures)\n", res.RetriedStale)
+	}
 	writeSkipped(w, res)
+}
+
+// writeFailureKinds writes what the failures were, the most common
+// first: transport errors, refusals the answers stated (a redirect to the
+// login page, a form refused, {"ok":false}), failing statuses.
+func writeFailureKinds(w io.Writer, res *Result) {
+	if res.Failures == 0 {
+		return
+	}
+	why := map[string]int64{}
+	for _, e := range res.Endpoints {
+		for k, n := range e.Errors {
+			if k != ErrStopped {
+				why[string(k)] += n
+			}
+		}
+		for code, n := range e.StatusCodes {
+			if c, _ := strconv.Atoi(code); (c >= 400 && c != 429 || e.Kind == "ws-connect" && c != 101) && n > e.AsRecorded[code] {
+				why["HTTP "+code] += n - e.AsRecorded[code]
+			}
+		}
+	}
+	keys := slices.Collect(maps.Keys(why))
+	slices.SortFunc(keys, func(a, b string) int { return cmp.Or(cmp.Compare(why[b], why[a]), cmp.Compare(a, b)) })
+	fmt.Fprint(w, "failures by kind:")
+	const shown = 6
+	for i, k := range keys[:min(len(keys), shown)] {
+		if i > 0 {
+			fmt.Fprint(w, ",")
+		}
+		fmt.Fprintf(w, " %s %d", k, why[k])
+	}
+	if len(keys) > shown {
+		fmt.Fprintf(w, " and %d more kinds", len(keys)-shown)
+	}
+	fmt.Fprintln(w)
 }
 
 // writeSkipped writes how many requests were not sent for want of a

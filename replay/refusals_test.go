@@ -1,0 +1,134 @@
+package replay_test
+
+import (
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/thrive-loadtest/thrive/internal/apptest"
+	"github.com/thrive-loadtest/thrive/replay"
+	"github.com/thrive-loadtest/thrive/traces"
+)
+
+// These tests make apps refuse in the forms they refuse in (a form shown
+// again, a redirect to the login page, a subscription rejected or a
+// socket disconnected inside a 101) and hold thrive's failures to the
+// refusals the app counted from its own side: none missed, none invented.
+// Every third replayed user has a wrong password, so that its visit is
+// refused at its login and at whatever it does after.
+
+// wrongThird is a users file in which every third user's password is
+// wrong.
+func wrongThird(t *testing.T, column, value string) *replay.Users {
+	t.Helper()
+	good := value + ",pw-u{{user.index}}"
+	u, err := replay.LoadUsers(strings.NewReader(column + ",password\n" + good + "\n" + good + "\n" + value + ",wrong-password\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// refusalsCounted replays visits as users users with every third
+// password wrong, and holds thrive's failures to the refusals the app
+// counted: the sum of the counts named refusals, less the redirects to
+// the login page that the recording had too (a visit that begins logged
+// out is sent there once), which the app counts as loginRedirects.
+func refusalsCounted(t *testing.T, a appVisits, visits []*traces.Session, users int, loginRedirects string) {
+	t.Helper()
+	// The visits end before their logout, as most visits do: a logout
+	// without a login is sent to the login page as the recorded one was,
+	// the same answer, though the app counts it a refusal.
+	for _, s := range visits {
+		for i := len(s.Exchanges) - 1; i > 0; i-- {
+			if ex := &s.Exchanges[i]; ex.Method == "POST" && (strings.Contains(ex.URL, "logout") || strings.Contains(string(ex.ReqBody.Data), "_method=delete")) {
+				s.Exchanges = s.Exchanges[:i]
+				break
+			}
+		}
+	}
+	a.counts.Reset()
+	longest := 4 * time.Second
+	for _, s := range visits {
+		longest = max(longest, 2*s.End())
+	}
+	// The endpoints whose recorded answer was a redirect to the login page.
+	toLogin := map[string]bool{}
+	for _, s := range visits {
+		for _, ex := range s.Exchanges {
+			for _, h := range ex.RespHeader {
+				if ex.Status/100 == 3 && strings.EqualFold(h.Name, "Location") && (strings.Contains(h.Value, "/session/new") || strings.Contains(h.Value, "/login")) {
+					toLogin[traces.Template(ex.Method, ex.URL)] = true
+				}
+			}
+		}
+	}
+	_, sink := run(t, a.url, visits, users, longest, replay.WithUsers(wrongThird(t, a.column, a.value)))
+	asRecorded := 0
+	failed := map[string]int{}
+	total := 0
+	for _, s := range sink.samples {
+		if s.Failed() {
+			failed[s.Endpoint+": "+string(s.Err)+" "+strconv.Itoa(s.Status)]++
+			total++
+		} else if toLogin[s.Endpoint] && s.Status == 302 {
+			// Both apps send to the login page with a 302, and after a
+			// logout with a 303 or a page.
+			asRecorded++
+		}
+	}
+	var refused int64
+	for _, r := range a.refusals {
+		refused += a.counts.Get(r)
+	}
+	if a.counts.Get(loginRedirects) < int64(asRecorded) {
+		t.Errorf("%d redirects to the login page as recorded, the app counted %d", asRecorded, a.counts.Get(loginRedirects))
+	}
+	refused -= int64(asRecorded)
+	if refused == 0 {
+		t.Fatalf("the app refused nothing: %s", a.counts.String())
+	}
+	t.Logf("thrive counted %d failures, the app %d refusals: %v", total, refused, failed)
+	if int64(total) != refused {
+		t.Errorf("thrive counted %d failures, the app %d refusals (%d redirects to the login page as recorded): %s", total, refused, asRecorded, a.counts.String())
+		for _, k := range slices.Sorted(maps.Keys(failed)) {
+			t.Logf("%5d %s", failed[k], k)
+		}
+	}
+}
+
+// TestRefusalsOfDjangoAdmin: the admin shows the login form again (200)
+// where the recorded login was a 302, and sends every page of a visit
+// that did not log in to its login page.
+func TestRefusalsOfDjangoAdmin(t *testing.T) {
+	app := apptest.NewDjangoAdmin(t)
+	a := appVisits{url: app.URL, start: func(u string) string { return "/admin/?u=" + u }, counts: &app.Counts,
+		column: "username", value: "u{{user.index}}",
+		refusals: []string{"login refused", "login redirects", "403", "404 post"}}
+	visits, _ := recordVisits(t, app.URL, 3, 0, a.start)
+	checkVisits(t, visits, 3, "POST /admin/login/", "POST /admin/logout/")
+	if t.Failed() {
+		return
+	}
+	refusalsCounted(t, a, visits, 12, "login redirects")
+}
+
+// TestRefusalsOfActionCable: a Rails app whose login redirects back to
+// its form, whose pages redirect to it, and whose cable disconnects a
+// connection without a user ({"type":"disconnect"} inside the 101).
+func TestRefusalsOfActionCable(t *testing.T) {
+	app := apptest.NewCable(t)
+	a := appVisits{url: app.URL, start: func(u string) string { return "/docs?u=" + u }, counts: &app.Counts,
+		column: "email_address", value: "u{{user.index}}@example.test",
+		refusals: []string{"login refused", "login redirects", "422 csrf", "404 foreign", "404 missing", "rejected subscriptions", "stale version",
+			"cable unauthorized", "cable unknown subscription", "cable bad command", "invalid session cookie", "400 params"}}
+	visits, _ := recordVisits(t, app.URL, 3, 0, a.start)
+	checkVisitsOf(t, visits, 3, map[string]int{"POST /session": 2})
+	if t.Failed() {
+		return
+	}
+	refusalsCounted(t, a, visits, 12, "login redirects")
+}
