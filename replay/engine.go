@@ -62,7 +62,7 @@ type Engine struct {
 	// WebSocket figures: connections opened, messages sent and received.
 	// retriedStale counts requests sent again on a new connection because
 	// the server had closed the kept one.
-	retriedStale               atomic.Int64
+	retriedStale                atomic.Int64
 	wsConns, wsSent, wsReceived atomic.Int64 // the stop timeout passed: no new connection
 	raw                         [][][]byte   // raw[session][step]: the request as it goes on the wire
 }
