@@ -75,12 +75,12 @@ func TestSendAllocatesNothing(t *testing.T) {
 			u.lastWait.Store(int64(time.Hour)) // a slow target: wait without a buffer
 		}
 		st, raw := &lib.scripts[0].steps[0], e.raw[0][0]
-		u.send(st, raw, time.Now(), nil, nil, false) // dial, and warm the pools
+		u.send(st, raw, time.Now(), nil, nil, false, nil, 0) // dial, and warm the pools
 		n := testing.AllocsPerRun(200, func() {
 			if !eager {
 				u.lastWait.Store(int64(time.Hour))
 			}
-			u.send(st, raw, time.Now(), nil, nil, false)
+			u.send(st, raw, time.Now(), nil, nil, false, nil, 0)
 		})
 		u.conns.closeAll(e)
 		if sink.n.Load() != 202 {
@@ -157,7 +157,7 @@ func TestSendPathsAllocations(t *testing.T) {
 			}
 			send := func() {
 				for i := 0; i <= tc.step; i++ {
-					u.send(&sc.steps[i], e.raw[0][i], time.Now(), sv, fills, false)
+					u.send(&sc.steps[i], e.raw[0][i], time.Now(), sv, fills, false, nil, 0)
 				}
 			}
 			send()

@@ -32,7 +32,11 @@ func failures(t *testing.T, sink *collect) {
 	t.Helper()
 	n := 0
 	skipped := map[string]int{}
+	silent := map[string]int{}
 	for _, s := range sink.samples {
+		if s.Silent {
+			silent[s.Endpoint]++
+		}
 		if s.Kind == report.Skipped {
 			skipped[s.Endpoint+": "+string(s.Err)]++
 		}
@@ -50,6 +54,11 @@ func failures(t *testing.T, sink *collect) {
 	// where nothing failed, that is a value correlation lost.
 	for why, k := range skipped {
 		t.Errorf("%d skipped: %s", k, why)
+	}
+	// A reply the recording saw end ends with a frame of its last one's
+	// shape, not after a silence.
+	for ep, k := range silent {
+		t.Errorf("%s: %d replies ended by a silence", ep, k)
 	}
 }
 

@@ -81,6 +81,11 @@ type observed struct {
 	empty   int // of which got no frame
 	frames  int
 	skipped report.ErrorKind // why it was not sent, if it was not
+	// location is the live answer's Location; sent and ended when the
+	// request went out and its answer ended (its last poll's, for a poll
+	// loop), to tell a request that overtook one it followed.
+	location   string
+	sent, done time.Time
 }
 
 // checker gathers what one played session's steps got.
@@ -110,6 +115,18 @@ func (c *checker) http(st *step, smp *report.Sample) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	o.status, o.err = smp.Status, smp.Err
+	if o.sent.IsZero() {
+		o.sent = smp.Sent
+	}
+	o.done = smp.Sent.Add(smp.Done)
+}
+
+// answered notes what of an answer's header the check tells.
+func (c *checker) answered(st *step, header func(string) []byte) {
+	o := c.get(st)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	o.location = string(header("Location"))
 }
 
 // skip notes a request not sent for want of a value.
@@ -240,11 +257,43 @@ func (e *Engine) Check(ctx context.Context, sessions []int, scale float64) (*Che
 	return rep, nil
 }
 
+// judged reports an error that the answer stated rather than the
+// transport: a redirect to the login page, a form refused, a refusal in
+// its body, a poll loop never done, an API's error.
+func judged(err report.ErrorKind) bool {
+	switch err {
+	case "", report.ErrRefused, report.ErrTimeout, report.ErrReset, report.ErrClosed, report.ErrTLS, report.ErrPorts,
+		report.ErrFiles, report.ErrStopped, report.ErrOther:
+		return false
+	}
+	return true
+}
+
+// saidWhat says how an answer the check judged a failure differs from its
+// recording.
+func (e *Engine) saidWhat(st *step, o *observed) string {
+	rec := fmt.Sprint(st.status)
+	if st.x.location != "" {
+		rec += " → " + st.x.location
+	}
+	live := fmt.Sprint(o.status)
+	if o.location != "" {
+		live += " → " + o.location
+	}
+	switch o.err {
+	case errRedirectLogin, errRedirectElsewhere, errUnexpectedRedirect, errFormRefused:
+		return fmt.Sprintf("%s: answered %s where the recording had %s", o.err, live, rec)
+	case errPollUnfinished:
+		return fmt.Sprintf("polled %d times, ten times the recording, and the answer never took the shape that ended the loop (%s)", maxPolls*st.poll.polls, st.poll.final)
+	}
+	return fmt.Sprintf("the answer (%d) says %s, which the recorded one did not", o.status, o.err)
+}
+
 // regressed reports whether a live answer fails where the recorded one
 // succeeded.
 func regressed(recorded int, o *observed) bool {
 	ok := recorded > 0 && recorded < 400
-	return ok && (o.err != "" || o.status >= 500 || o.status >= 400 && o.status != 429)
+	return ok && (o.err != "" && o.err != report.ErrStopped || o.status >= 500 || o.status >= 400 && o.status != 429)
 }
 
 // compare holds what the steps of script si got against their recording.
@@ -267,6 +316,8 @@ func (e *Engine) compare(rep *CheckReport, si int, ck *checker, add func(Diverge
 		of[st.endpoint]++
 		d := Divergence{Endpoint: st.endpoint}
 		switch {
+		case judged(o.err):
+			d.Kind, d.What = "answer", e.saidWhat(st, o)
 		case o.err != "":
 			rep.TransportErrors++
 			d.Kind, d.What = "error", fmt.Sprintf("failed (%s) where the recording had %d", o.err, st.status)
@@ -355,15 +406,80 @@ func (e *Engine) cause(si, j, firstFailure int, o *observed, ck *checker) (cause
 		f := &sc.steps[firstFailure]
 		return fmt.Sprintf("an earlier request of the session failed first: %s", f.endpoint), "look at that one first"
 	}
-	if ss := e.lib.recorded[si][j].suspects; len(ss) > 0 {
+	rec := &e.lib.recorded[si][j]
+	if e.fills != nil && len(e.fills[si][j]) > 0 && (o.err == errFormRefused || o.err == errRedirectLogin || o.status == 401 || o.status == 403) {
+		var cols []string
+		for c, name := range e.cfg.users.cols {
+			if slices.ContainsFunc(e.fills[si][j], func(f fill) bool { return f.column == c }) {
+				cols = append(cols, name)
+			}
+		}
+		return fmt.Sprintf("it sends the users file's %s, and the target refused them: a login refused", strings.Join(cols, ", ")),
+			"check that the users file's rows are accounts the target has, with their passwords"
+	}
+	if ss := rec.suspects; len(ss) > 0 {
 		s := ss[0]
 		rule := s.from + " " + s.place.String()
 		return fmt.Sprintf("it sent %s, which came from %s and was sent back unchanged", s.value, rule), ruleFix(s)
 	}
-	if o.err != "" {
+	if len(rec.cookies) > 0 && (o.err == errRedirectLogin || o.status == 401 || o.status == 403) {
+		return fmt.Sprintf("it sent the cookie %s, which no earlier answer of its session set: the session began in the middle of a visit (the login that set it is in another session), so the replayed user does not have it",
+				strings.Join(rec.cookies, ", ")),
+			"record whole visits: a session is cut after --idle of silence (raise it), or log in within the recording"
+	}
+	if k := e.overtook(si, j, ck); k >= 0 {
+		return fmt.Sprintf("it went out before the answer of %s had ended, where it was recorded after it: it overtook what it followed", sc.steps[k].endpoint),
+			"--scale-time 1 plays the session at its recorded pace"
+	}
+	if o.err != "" && !judged(o.err) {
 		return "the target did not answer: " + string(o.err), "check that the target is up and reachable from here"
 	}
-	return fmt.Sprintf("the target answers differently; its answer began %q", truncate(o.body, 120)), ""
+	return "the first difference from the recording: " + e.firstDifference(si, j, o), ""
+}
+
+// overtook returns the earlier step of script si whose recorded answer
+// ended before step j began but whose live answer ended after step j was
+// sent; -1 if none did.
+func (e *Engine) overtook(si, j int, ck *checker) int {
+	sc := &e.lib.scripts[si]
+	oj := ck.obs[&sc.steps[j]]
+	if oj == nil || oj.sent.IsZero() {
+		return -1
+	}
+	for k := j - 1; k >= 0; k-- {
+		st := &sc.steps[k]
+		ok := ck.obs[st]
+		if ok == nil || st.ws != nil || ok.done.IsZero() || st.offset+e.lib.recorded[si][k].duration > sc.steps[j].offset {
+			continue
+		}
+		if ok.done.After(oj.sent) {
+			return k
+		}
+	}
+	return -1
+}
+
+// firstDifference names the first way the live answer of step j differs
+// from the recorded one: status and redirect, then its JSON shape, then
+// its beginning.
+func (e *Engine) firstDifference(si, j int, o *observed) string {
+	st := &e.lib.scripts[si].steps[j]
+	switch {
+	case judged(o.err):
+		return e.saidWhat(st, o)
+	case o.status != st.status:
+		live := fmt.Sprint(o.status)
+		if o.location != "" {
+			live += " → " + o.location
+		}
+		return fmt.Sprintf("status %s where the recording had %d; the answer began %q", live, st.status, truncate(o.body, 120))
+	}
+	if rec := e.lib.recorded[si][j]; rec.shape != nil {
+		if ch := shapeChanges(rec.shape, jsonShape(o.body)); len(ch) > 0 {
+			return "the JSON answer at " + ch[0]
+		}
+	}
+	return fmt.Sprintf("the answer began %q", truncate(o.body, 120))
 }
 
 // ruleFix writes the correlation rule that would carry s over.

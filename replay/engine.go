@@ -62,9 +62,12 @@ type Engine struct {
 	// WebSocket figures: connections opened, messages sent and received.
 	// retriedStale counts requests sent again on a new connection because
 	// the server had closed the kept one.
-	retriedStale                atomic.Int64
-	wsConns, wsSent, wsReceived atomic.Int64 // the stop timeout passed: no new connection
-	raw                         [][][]byte   // raw[session][step]: the request as it goes on the wire
+	retriedStale atomic.Int64
+	// pollLoops counts the poll loops played, polls their requests, and
+	// pollsUnfinished the loops that reached their bound first.
+	pollLoops, polls, pollsUnfinished atomic.Int64
+	wsConns, wsSent, wsReceived       atomic.Int64 // the stop timeout passed: no new connection
+	raw                               [][][]byte   // raw[session][step]: the request as it goes on the wire
 }
 
 // New returns an Engine that replays lib against target (an http or https

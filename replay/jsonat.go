@@ -1,6 +1,7 @@
 package replay
 
 import (
+	"bytes"
 	"encoding/json"
 	"unicode/utf8"
 )
@@ -136,12 +137,21 @@ func (s *jsonScan) skip() bool {
 // skipString moves past a string literal, its opening quote at s.i, or to
 // the end of an unterminated one.
 func (s *jsonScan) skipString() {
-	for s.i++; s.i < len(s.b); s.i++ {
-		switch s.b[s.i] {
-		case '\\':
-			s.i++
-		case '"':
-			s.i++
+	open := s.i
+	for i := s.i + 1; i < len(s.b); {
+		j := bytes.IndexByte(s.b[i:], '"')
+		if j < 0 {
+			break
+		}
+		i += j
+		// A quote after an odd number of backslashes is escaped.
+		n := 0
+		for k := i - 1; k > open && s.b[k] == '\\'; k-- {
+			n++
+		}
+		i++
+		if n%2 == 0 {
+			s.i = i
 			return
 		}
 	}

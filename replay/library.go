@@ -123,11 +123,15 @@ type step struct {
 	watchErrors bool
 	status      int         // the recorded answer's status, what the live one is judged against
 	x           expectation // what else of the recorded answer the live one is held to
-	host        string      // the recorded Host: an Origin or Referer naming it names the target at replay
-	origin      int         // the index of its origin in the library's, 0 for a request in origin form
-	head        bool        // a HEAD request: its answer has no body
-	jsonBody    bool        // its body is JSON: live values go in JSON-escaped
-	ws          *wsScript   // non-nil for a WebSocket upgrade
+	// poll is the poll loop this request begins; inLoop marks a later
+	// poll of a loop, played by the loop's first request.
+	poll     *pollLoop
+	inLoop   bool
+	host     string    // the recorded Host: an Origin or Referer naming it names the target at replay
+	origin   int       // the index of its origin in the library's, 0 for a request in origin form
+	head     bool      // a HEAD request: its answer has no body
+	jsonBody bool      // its body is JSON: live values go in JSON-escaped
+	ws       *wsScript // non-nil for a WebSocket upgrade
 	// echoes are headers whose recorded value was a cookie of the same
 	// request (a CSRF token echoed from its cookie): they are sent with
 	// the user's live cookie of that name.
@@ -140,6 +144,12 @@ type step struct {
 	// browser had to. awaited marks the steps others wait for.
 	waitFor []int
 	awaited bool
+	// waitGap is, per step of waitFor, how long after its answer ended
+	// this request began when recorded (0 if before, and for priorOnly:
+	// the request to the same endpoint before, which it only does not
+	// overtake).
+	waitGap   []time.Duration
+	priorOnly int
 	// afterWS are the WebSocket conversations a request that changes
 	// something came after: it waits until each has had the replies to
 	// the messages sent before it was (the page saved, then shut the
@@ -182,6 +192,9 @@ type wsScript struct {
 	close  time.Duration
 	end    *endShape // what the last frame of a reply looks like; nil if unknown
 	said   []string  // the refusals the server's recorded frames stated (see judgeBody)
+	// idClient and idServer are where a message carries its id and where
+	// the frames of its reply carry it back (see replyIDs); nil if none.
+	idClient, idServer []any
 	// sets are the script's variables the server's messages give (see
 	// frameFlow). elsewhere says some message has values that may come
 	// on the socket instead of in their answer.
@@ -432,6 +445,14 @@ func (lib *Library) add(s *traces.Session) {
 	sc.vars = vars
 	sc.portable = slices.ContainsFunc(vars, func(v variable) bool { return v.portable })
 	polls := longPolls(plain, vars, uses)
+	// A poll loop is played as a loop by its first request: the values its
+	// last answer gave come from the live loop's last answer.
+	loops, memberOf := pollLoops(plain, polls)
+	for k := range vars {
+		if h, ok := memberOf[vars[k].from]; ok && !vars[k].ws {
+			vars[k].from = h
+		}
+	}
 	// The request that ended last so far, and when: a request that began
 	// after every earlier one had ended followed it (a script that awaits
 	// each call). Where either changes something (neither is a GET, HEAD
@@ -524,8 +545,12 @@ func (lib *Library) add(s *traces.Session) {
 		if after >= 0 && !slices.Contains(st.waitFor, after) {
 			st.waitFor = append(st.waitFor, after)
 		}
+		st.priorOnly = -1
 		if prior >= 0 && !slices.Contains(st.waitFor, prior) {
 			st.waitFor = append(st.waitFor, prior)
+			if !slices.ContainsFunc(uses[i], func(k int) bool { return vars[k].from == prior }) {
+				st.priorOnly = prior
+			}
 		}
 		if !safeMethod(ex.Method) && ex.WebSocket == nil {
 			st.afterWS = conversationsBefore(s, i)
@@ -563,6 +588,8 @@ func (lib *Library) add(s *traces.Session) {
 			}
 		}
 		lib.named(&st)
+		st.poll = loops[i]
+		_, st.inLoop = memberOf[i]
 		if ws := ex.WebSocket; ws != nil {
 			st.ws = wsScriptOf(ws)
 			st.ws.needs(vars, uses[i], i)
@@ -586,6 +613,50 @@ func (lib *Library) add(s *traces.Session) {
 				for _, j := range f.after {
 					sc.steps[j].awaited, sc.waits = true, true
 				}
+			}
+		}
+	}
+	if memberOf != nil {
+		// What waited for a later poll waits for the loop.
+		remap := func(js []int, self int) []int {
+			out := js[:0]
+			for _, j := range js {
+				if h, ok := memberOf[j]; ok {
+					j = h
+				}
+				if j != self && !slices.Contains(out, j) {
+					out = append(out, j)
+				}
+			}
+			return out
+		}
+		for i := range sc.steps {
+			st := &sc.steps[i]
+			st.waitFor = remap(st.waitFor, i)
+			for _, j := range st.waitFor {
+				sc.steps[j].awaited = true
+			}
+			if st.ws != nil {
+				for m := range st.ws.frames {
+					st.ws.frames[m].after = remap(st.ws.frames[m].after, -1)
+					for _, j := range st.ws.frames[m].after {
+						sc.steps[j].awaited = true
+					}
+				}
+			}
+		}
+	}
+	// How long after each answer it waits for a request came.
+	for i := range sc.steps {
+		st := &sc.steps[i]
+		st.waitGap = make([]time.Duration, len(st.waitFor))
+		for n, j := range st.waitFor {
+			end := s.Exchanges[j].Offset + s.Exchanges[j].Duration
+			if lp := sc.steps[j].poll; lp != nil {
+				end = s.Exchanges[j].Offset + lp.span
+			}
+			if j != st.priorOnly {
+				st.waitGap[n] = max(s.Exchanges[i].Offset-end, 0)
 			}
 		}
 	}

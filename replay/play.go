@@ -28,6 +28,7 @@ func (e *Engine) Play(ctx context.Context, plan *scheduler.Plan, start time.Time
 	res := rec.Result(e.targetURL, label, time.Now(), params)
 	res.WebSocket = e.WebSocketStats()
 	res.RetriedStale = e.retriedStale.Load()
+	res.Polls = report.PollStats{Loops: e.pollLoops.Load(), Polls: e.polls.Load(), Unfinished: e.pollsUnfinished.Load()}
 	return res, err
 }
 

@@ -5,6 +5,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/thrive-loadtest/thrive/traces"
 )
@@ -20,6 +21,32 @@ type recordedStep struct {
 	// suspects are values the request sends in id positions that an
 	// earlier answer of the session gave and that no rule correlates.
 	suspects []suspect
+	// cookies are the cookies the request sent that no earlier answer of
+	// its session set: the session began with them (it was cut from the
+	// visit that logged in).
+	cookies []string
+	// duration is how long the recorded answer took.
+	duration time.Duration
+}
+
+// unsetCookies returns the names of the cookies ex sent that none of the
+// earlier exchanges' answers set.
+func unsetCookies(ex *traces.Exchange, earlier []traces.Exchange) []string {
+	var out []string
+	for _, c := range recordedCookies(ex.ReqHeader) {
+		set := false
+		for j := range earlier {
+			for _, h := range earlier[j].RespHeader {
+				if name, _, ok := strings.Cut(h.Value, "="); ok && strings.EqualFold(h.Name, "Set-Cookie") && strings.TrimSpace(name) == c[0] {
+					set = true
+				}
+			}
+		}
+		if !set && !slices.Contains(out, c[0]) {
+			out = append(out, c[0])
+		}
+	}
+	return out
 }
 
 // suspect is a server-made value a request sent back as recorded.
@@ -99,6 +126,14 @@ func recordedOf(s *traces.Session, vars []variable, uses [][]int) []recordedStep
 		place place
 	}
 	given := map[string]source{} // value → the latest answer that gave it
+	// Values a request sent before any answer gave them are the client's
+	// (an id the page made): a server that echoes them did not make them.
+	clients := map[string]bool{}
+	for _, v := range vars {
+		if v.from < 0 {
+			clients[v.recorded] = true
+		}
+	}
 	for i := range s.Exchanges {
 		ex := &s.Exchanges[i]
 		if !ex.RespBody.Truncated() {
@@ -106,9 +141,16 @@ func recordedOf(s *traces.Session, vars []variable, uses [][]int) []recordedStep
 		}
 		ids := map[string]bool{}
 		idPositions(ex, ids)
+		for v := range ids {
+			if _, ok := given[v]; !ok {
+				clients[v] = true
+			}
+		}
+		out[i].cookies = unsetCookies(ex, s.Exchanges[:i])
+		out[i].duration = ex.Duration
 		for _, v := range slices.Sorted(maps.Keys(ids)) {
 			src, ok := given[v]
-			if !ok || slices.ContainsFunc(uses[i], func(k int) bool { return vars[k].recorded == v }) {
+			if !ok || clients[v] || slices.ContainsFunc(uses[i], func(k int) bool { return vars[k].recorded == v }) {
 				continue
 			}
 			if len(out[i].suspects) < 3 {

@@ -132,3 +132,99 @@ func TestRefusalsOfActionCable(t *testing.T) {
 	}
 	refusalsCounted(t, a, visits, 12, "login redirects")
 }
+
+// checkOf checks sessions against target with users, and returns the
+// report.
+func checkOf(t *testing.T, target string, sessions []*traces.Session, users *replay.Users) *replay.CheckReport {
+	t.Helper()
+	lib := replay.FromSessions(sessions, replay.ForCheck())
+	e, err := replay.New(target, lib, replay.WithUsers(users))
+	if err != nil {
+		t.Fatal(err)
+	}
+	which, err := lib.CheckSessions(0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := e.Check(t.Context(), which, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}
+
+// TestCheckNamesTheCause: --check on a Django admin visit says, for each
+// way it is made to fail, what failed and why: a wrong password is a
+// login refused with the users file's values (not a value to correlate),
+// and the pages after it failed because it did; a session cut after its
+// login began without the cookie the login set. As recorded, it finds
+// nothing.
+func TestCheckNamesTheCause(t *testing.T) {
+	app := apptest.NewDjangoAdmin(t)
+	sessions, _ := apptest.Record(t, app.URL, func(base string) { apptest.DjangoAdminClient(t, base, "user0") })
+	if len(sessions) != 1 {
+		t.Fatalf("recorded %d sessions", len(sessions))
+	}
+	users := func(password string) *replay.Users {
+		u, err := replay.LoadUsers(strings.NewReader("username,password\nu{{user.index}}," + password + "\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u
+	}
+	show := func(rep *replay.CheckReport) string {
+		var b strings.Builder
+		for _, d := range rep.Divergences {
+			b.WriteString(d.Endpoint + " [" + d.Kind + "] " + d.What + " | cause: " + d.Cause + " | after: " + d.After + "\n")
+		}
+		return b.String()
+	}
+	t.Run("as recorded", func(t *testing.T) {
+		if rep := checkOf(t, app.URL, sessions, users("pw-u{{user.index}}")); len(rep.Divergences) > 0 {
+			t.Errorf("divergences against the app as recorded:\n%s", show(rep))
+		}
+	})
+	t.Run("wrong password", func(t *testing.T) {
+		rep := checkOf(t, app.URL, sessions, users("wrong"))
+		text := show(rep)
+		login := false
+		for _, d := range rep.Divergences {
+			switch {
+			case strings.HasPrefix(d.Endpoint, "POST /admin/login/"):
+				login = true
+				if !strings.Contains(d.What, "form refused") || !strings.Contains(d.Cause, "users file's username, password") {
+					t.Errorf("the login: %s | %s", d.What, d.Cause)
+				}
+			case d.Regression && d.After == "":
+				t.Errorf("%s failed for a cause of its own: %s", d.Endpoint, d.Cause)
+			}
+			if strings.Contains(d.Fix, "correlation rule") {
+				t.Errorf("%s: a rule suggested: %s", d.Endpoint, d.Fix)
+			}
+		}
+		if !login {
+			t.Errorf("no divergence at the login:\n%s", text)
+		}
+		t.Logf("\n%s", text)
+	})
+	t.Run("session cut after its login", func(t *testing.T) {
+		s := *sessions[0]
+		for i, ex := range s.Exchanges {
+			if ex.Method == "POST" && strings.HasPrefix(ex.URL, "/admin/login/") {
+				s.Exchanges = slices.Clone(s.Exchanges[i+1:])
+				break
+			}
+		}
+		base := s.Exchanges[0].Offset
+		for i := range s.Exchanges {
+			s.Exchanges[i].Offset -= base
+		}
+		rep := checkOf(t, app.URL, []*traces.Session{&s}, users("pw-u{{user.index}}"))
+		text := show(rep)
+		if len(rep.Divergences) == 0 || !strings.Contains(rep.Divergences[0].What, "redirect: login") ||
+			!strings.Contains(rep.Divergences[0].Cause, "the session began in the middle of a visit") {
+			t.Errorf("the cut session's first divergence does not name the cut:\n%s", text)
+		}
+		t.Logf("\n%s", text)
+	})
+}

@@ -3,6 +3,7 @@ package replay_test
 import (
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/thrive-loadtest/thrive/internal/apptest"
 )
@@ -101,4 +102,34 @@ func TestLiveViewInChromium(t *testing.T) {
 		column: "email", value: "u{{user.index}}@example.test", counts: &app.Counts, users: app.Users,
 		refusals: []string{"login refused", "csrf refused", "ws refused", "ws no session", "join refused", "foreign todo", "missing todo",
 			"bad event", "unmatched topic", "bad message", "todo invalid", "logout without session", "404"}})
+}
+
+// TestJupyterSlowKernelInChromium: the Jupyter visits replayed against a
+// kernel that takes 400 ms per execution, far slower than recorded: each
+// reply is awaited until its idle status (a nested field), the page's
+// save and kernel shutdown wait for the conversation they followed, so no
+// execution is killed by its own user's shutdown, nothing is refused,
+// and no reply ends by a silence.
+func TestJupyterSlowKernelInChromium(t *testing.T) {
+	app := apptest.NewJupyter(t)
+	const contexts, users = 3, 10
+	visits, _ := recordVisits(t, app.URL, contexts, 0, func(u string) string { return "/lab?u=" + u })
+	checkVisitsOf(t, visits, contexts, map[string]int{"POST /login": 1, "GET /logout": 1})
+	if t.Failed() {
+		return
+	}
+	app.ExecDelay = 400 * time.Millisecond
+	app.Counts.Reset()
+	sink := replayVisits(t, app.URL, visits, users, "username,path", "u{{user.index}},report-u{{user.index}}.ipynb")
+	if n := app.Counts.Get("executions killed"); n > 0 || app.Counts.Get("executions answered") == 0 {
+		t.Errorf("the kernel counted %s", app.Counts.String())
+	}
+	for _, r := range []string{"login refused", "403 xsrf", "403 anonymous", "409 rename", "foreign file", "404 file", "404 session",
+		"404 kernel", "foreign kernel", "session_id clash", "session_id mismatch", "msg_id reused", "bad message", "execution errors"} {
+		if app.Counts.Get(r) > 0 {
+			t.Errorf("the app counted %s", app.Counts.String())
+			break
+		}
+	}
+	failures(t, sink)
 }

@@ -127,6 +127,10 @@ func (u *user) play(active context.Context, stop time.Time, si int, t0 time.Time
 		u.check.sv = sv
 	}
 	answered, talked := u.waits(s)
+	var ended []time.Time // when each awaited step's answer ended, written before its answered closes
+	if answered != nil {
+		ended = make([]time.Time, len(s.steps))
+	}
 	for i := range s.steps {
 		st, raw := &s.steps[i], raws[i]
 		due := t0.Add(u.scaled(st.offset))
@@ -136,18 +140,28 @@ func (u *user) play(active context.Context, stop time.Time, si int, t0 time.Time
 		if !due.Before(stop) || !sleepUntil(active, u.timer, due) || u.hard.Err() != nil {
 			return false
 		}
+		scheduled := due
 		if answered != nil && len(st.waitFor) > 0 {
-			// Waiting for the answers that give this request's cookies and
-			// values is the target's time, not the generator's lag.
-			for _, j := range st.waitFor {
+			// It followed these answers when recorded (they gave its
+			// cookies and values, or it came after them): it goes out
+			// after them, as long after as it did. Waiting for them is the
+			// target's time, not the generator's lag; how long it waited
+			// is reported apart.
+			for n, j := range st.waitFor {
 				select {
 				case <-answered[j]:
 				case <-active.Done():
 					return false
 				}
+				if at := ended[j].Add(u.scaled(st.waitGap[n])); at.After(due) {
+					due = at
+				}
 			}
 			if now := time.Now(); now.After(due) {
 				due = now
+			}
+			if due.After(scheduled) && (!due.Before(stop) || !sleepUntil(active, u.timer, due)) {
+				return false
 			}
 		}
 		if talked != nil && len(st.afterWS) > 0 {
@@ -173,6 +187,17 @@ func (u *user) play(active context.Context, stop time.Time, si int, t0 time.Time
 		if answered != nil {
 			fin = answered[i]
 		}
+		if st.inLoop {
+			closeIf(fin) // its loop's first request plays it
+			continue
+		}
+		waited := due.Sub(scheduled)
+		answer := func(end time.Time) {
+			if fin != nil {
+				ended[i] = end
+				close(fin)
+			}
+		}
 		var fills []fill
 		if u.e.fills != nil {
 			fills = u.e.fills[si][i]
@@ -186,17 +211,57 @@ func (u *user) play(active context.Context, stop time.Time, si int, t0 time.Time
 				told = talked[i]
 			}
 			wg.Go(func() { u.socket(active, stop, st, due, t0, sv, told, answered) })
-			closeIf(fin)
+			answer(time.Now())
+		case st.poll != nil && u.e.cfg.pacing == Think:
+			done = u.pollLoop(active, st, raw, due, sv, fills, unf, waited)
+		case st.poll != nil:
+			wg.Go(func() { answer(u.pollLoop(active, st, raw, due, sv, fills, unf, waited)) })
 		case u.e.cfg.pacing == Think:
-			done = u.send(st, raw, due, sv, fills, unf)
+			done = u.send(st, raw, due, sv, fills, unf, nil, 0)
 		case u.inlineFits(s, i, t0):
-			u.send(st, raw, due, sv, fills, unf)
-			closeIf(fin)
+			answer(u.send(st, raw, due, sv, fills, unf, nil, waited))
 		default:
-			wg.Go(func() { u.send(st, raw, due, sv, fills, unf); closeIf(fin) })
+			wg.Go(func() { answer(u.send(st, raw, due, sv, fills, unf, nil, waited)) })
 		}
 	}
 	return true
+}
+
+// pollLoop plays the poll loop st begins: it sends st, and again after
+// the recorded interval, until the answer has the loop's final shape, the
+// bound is reached, or the run ends. It returns when the last answer
+// ended.
+func (u *user) pollLoop(active context.Context, st *step, raw []byte, due time.Time, sv *sessionVars, fills []fill, unfilled bool, waited time.Duration) time.Time {
+	lp := st.poll
+	ps := pollState{loop: lp}
+	limit := maxPolls * lp.polls
+	until := time.Now().Add(u.e.cfg.timeout + maxPolls*u.scaled(lp.span))
+	polls := int64(0)
+	var end time.Time
+	timer := time.NewTimer(time.Hour) // the user's own is its session's
+	defer timer.Stop()
+	for n := 0; ; n++ {
+		ps.last = n+1 >= limit || time.Now().After(until)
+		end = u.send(st, raw, due, sv, fills, unfilled, &ps, waited)
+		waited = 0
+		polls++
+		if ps.final || ps.last || active.Err() != nil || u.hard.Err() != nil {
+			break
+		}
+		if ps.failed {
+			break // the poll failed, or could not be sent
+		}
+		due = end.Add(u.scaled(lp.interval))
+		if !sleepUntil(active, timer, due) {
+			break
+		}
+	}
+	u.e.pollLoops.Add(1)
+	u.e.polls.Add(polls)
+	if !ps.final && ps.last {
+		u.e.pollsUnfinished.Add(1)
+	}
+	return end
 }
 
 // liveValues returns the live values of a play of s, nil when it carries
@@ -283,7 +348,10 @@ const eagerBelow = 5 * time.Millisecond
 // send sends one request due at due and reports it; it returns when the
 // answer has been read to its end. It allocates nothing: the sample, the
 // read buffer and the response come from pools.
-func (u *user) send(st *step, raw []byte, due time.Time, sv *sessionVars, fills []fill, unfilled bool) time.Time {
+//
+// In a poll loop, ps is told whether the answer was the loop's last.
+// waited is how much later than scheduled due is (see play).
+func (u *user) send(st *step, raw []byte, due time.Time, sv *sessionVars, fills []fill, unfilled bool, ps *pollState, waited time.Duration) time.Time {
 	e := u.e
 	smp, _ := e.samples.Get().(*report.Sample)
 	if sv != nil && len(st.needs) > 0 {
@@ -294,12 +362,15 @@ func (u *user) send(st *step, raw []byte, due time.Time, sv *sessionVars, fills 
 			if u.check != nil {
 				u.check.skip(st, why)
 			}
+			if ps != nil {
+				ps.failed = true
+			}
 			u.sink.Observe(smp)
 			e.samples.Put(smp)
 			return time.Now()
 		}
 	}
-	*smp = report.Sample{Kind: report.HTTP, Profile: u.profile, Endpoint: st.endpoint, Intended: due, Expected: e.expected(st)}
+	*smp = report.Sample{Kind: report.HTTP, Profile: u.profile, Endpoint: st.endpoint, Intended: due, Expected: e.expected(st), Waited: waited}
 	if st.longPoll {
 		smp.Kind = report.LongPoll
 	}
@@ -314,11 +385,11 @@ func (u *user) send(st *step, raw []byte, due time.Time, sv *sessionVars, fills 
 		err    error
 	)
 	if u.shared != nil {
-		first, status, err = u.sendShared(u.shared[site], site, st, raw, subs, sv, smp)
+		first, status, err = u.sendShared(u.shared[site], site, st, raw, subs, sv, smp, ps)
 	} else {
-		first, status, err = u.sendOwn(site, st, raw, subs, sv, smp)
+		first, status, err = u.sendOwn(site, st, raw, subs, sv, smp, ps)
 	}
-	return u.observe(st, smp, first, status, err, unfilled, sv)
+	return u.observe(st, smp, first, status, err, unfilled, sv, ps)
 }
 
 // substitutions appends to subs what replaces recorded texts in st's
@@ -358,7 +429,7 @@ func (u *user) substitutions(subs []substitution, st *step, sv *sessionVars, fil
 // sendOwn sends st's prepared request raw on one of the user's own
 // connections to site, with the user's cookies and validators and the
 // substitutions made, and reads the answer.
-func (u *user) sendOwn(site int, st *step, raw []byte, subs []substitution, sv *sessionVars, smp *report.Sample) (first time.Time, status int, err error) {
+func (u *user) sendOwn(site int, st *step, raw []byte, subs []substitution, sv *sessionVars, smp *report.Sample, ps *pollState) (first time.Time, status int, err error) {
 	e := u.e
 	eager := u.lastWait.Load() < int64(eagerBelow)
 	var buf, sub *[]byte
@@ -375,7 +446,7 @@ func (u *user) sendOwn(site int, st *step, raw []byte, subs []substitution, sv *
 		*sub = substitute(*sub, raw, subs)
 		raw = *sub
 	}
-	hook := answerHook{u: u, st: st, sv: sv, j: j, smp: smp}
+	hook := answerHook{u: u, st: st, sv: sv, j: j, smp: smp, ps: ps}
 	var got *answerHook
 	if hook.needed() {
 		got = &hook
@@ -401,6 +472,7 @@ type answerHook struct {
 	sv  *sessionVars
 	j   *jar
 	smp *report.Sample
+	ps  *pollState // in a poll loop
 }
 
 // needed reports whether the hook has anything to do with the answer.
@@ -410,7 +482,7 @@ func (h *answerHook) needed() bool {
 
 // wantsBody reports whether the answer must be read whole for the hook.
 func (h *answerHook) wantsBody() bool {
-	return h.sv != nil && (len(h.st.sets) > 0 || h.sv.script.portable) || h.st.watchErrors || h.u.check != nil ||
+	return h.sv != nil && (len(h.st.sets) > 0 || h.sv.script.portable) || h.st.watchErrors || h.u.check != nil || h.ps != nil ||
 		h.st.x.judgeBody && h.u.e.judges()
 }
 
@@ -425,9 +497,15 @@ func (h *answerHook) got(status int, body []byte, header func(string) []byte) {
 	if h.u.e.judges() && h.smp.Err == "" && h.st.x.judgeBody && status < 400 {
 		h.smp.Err = judgeBody(body, h.st.x.said)
 	}
+	if h.ps != nil {
+		h.ps.final = status >= 200 && status < 300 && h.ps.loop.final.matches(jsonPart(body))
+		if !h.ps.final && h.ps.last && h.smp.Err == "" && status < 400 {
+			h.smp.Err = errPollUnfinished
+		}
+	}
 	if h.sv != nil {
 		h.sv.lookElsewhere(body, header) // before take: an answer's own values are not elsewhere
-		if len(h.st.sets) > 0 {
+		if len(h.st.sets) > 0 && (h.ps == nil || h.ps.final || h.ps.last) {
 			h.sv.take(h.u.e, h.st, body, header)
 		}
 	}
@@ -435,13 +513,14 @@ func (h *answerHook) got(status int, body []byte, header func(string) []byte) {
 		h.u.jar.keepValidators(h.st.uri, header)
 	}
 	if h.u.check != nil {
+		h.u.check.answered(h.st, header)
 		h.u.check.body(h.st, body)
 	}
 }
 
 // observe completes smp with how the exchange went and reports it, and
 // returns when it ended.
-func (u *user) observe(st *step, smp *report.Sample, first time.Time, status int, err error, unfilled bool, sv *sessionVars) time.Time {
+func (u *user) observe(st *step, smp *report.Sample, first time.Time, status int, err error, unfilled bool, sv *sessionVars, ps *pollState) time.Time {
 	e := u.e
 	end := time.Now()
 	e.inflight.Add(-1)
@@ -466,6 +545,9 @@ func (u *user) observe(st *step, smp *report.Sample, first time.Time, status int
 	}
 	if u.check != nil {
 		u.check.http(st, smp)
+	}
+	if ps != nil {
+		ps.failed = smp.Failed()
 	}
 	u.sink.Observe(smp)
 	e.samples.Put(smp)
@@ -536,7 +618,7 @@ func (e *Engine) siteNames() [][]string {
 }
 
 // sendShared sends a step through the engine's shared pool to site.
-func (u *user) sendShared(hc *fasthttp.HostClient, site int, st *step, raw []byte, subs []substitution, sv *sessionVars, smp *report.Sample) (first time.Time, status int, err error) {
+func (u *user) sendShared(hc *fasthttp.HostClient, site int, st *step, raw []byte, subs []substitution, sv *sessionVars, smp *report.Sample, ps *pollState) (first time.Time, status int, err error) {
 	e := u.e
 	req := fasthttp.AcquireRequest()
 	resp := fasthttp.AcquireResponse()
@@ -589,7 +671,7 @@ func (u *user) sendShared(hc *fasthttp.HostClient, site int, st *step, raw []byt
 	if judge {
 		smp.Err = st.x.judgeStatus(st.status, resp.StatusCode(), resp.Header.Peek("Location"))
 	}
-	if sv != nil && len(st.sets) > 0 || st.watchErrors || judge && st.x.judgeBody && smp.Err == "" && resp.StatusCode() < 400 {
+	if sv != nil && len(st.sets) > 0 || st.watchErrors || ps != nil || judge && st.x.judgeBody && smp.Err == "" && resp.StatusCode() < 400 {
 		first = time.Now()
 		body := resp.Body() // reads a streamed body whole
 		if len(resp.Header.ContentEncoding()) > 0 {
@@ -597,7 +679,13 @@ func (u *user) sendShared(hc *fasthttp.HostClient, site int, st *step, raw []byt
 				body = b
 			}
 		}
-		if sv != nil && len(st.sets) > 0 {
+		if ps != nil {
+			ps.final = resp.StatusCode()/100 == 2 && ps.loop.final.matches(jsonPart(body))
+			if !ps.final && ps.last && smp.Err == "" && resp.StatusCode() < 400 {
+				smp.Err = errPollUnfinished
+			}
+		}
+		if sv != nil && len(st.sets) > 0 && (ps == nil || ps.final || ps.last) {
 			sv.take(e, st, body, resp.Header.Peek)
 		}
 		if st.watchErrors && smp.Err == "" {

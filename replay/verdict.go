@@ -125,8 +125,8 @@ func (x *expectation) judgeStatus(recorded, status int, loc []byte) report.Error
 // the recorded one did not, or "".
 func judgeBody(b []byte, said []string) report.ErrorKind {
 	b = jsonPart(bytes.TrimSpace(b))
-	if !jsonDoc(b) || !json.Valid(b) {
-		return ""
+	if !jsonDoc(b) {
+		return "" // the scan is safe on any bytes: no json.Valid pass first, which would cost more than it
 	}
 	var name string
 	scanRefusals(b, func(key, value, named string) bool {
@@ -178,16 +178,31 @@ func scanRefusals(b []byte, fn func(path, value, name string) bool) {
 	var keys [maxSaidDepth + 1][]byte
 	var label []byte // the latest word a discriminating field said, to name a nested refusal
 	var object func(depth int) bool
+	// str moves past the string at s.i and returns its raw text; false
+	// when it is not terminated (a document cut short).
+	str := func() ([]byte, bool) {
+		from := s.i
+		s.skipString()
+		if s.i-from < 2 || s.b[s.i-1] != '"' {
+			return nil, false
+		}
+		return s.b[from+1 : s.i-1], true
+	}
 	value := func(depth int, key []byte) bool {
 		s.space()
+		if s.i >= len(s.b) {
+			return false
+		}
 		from := s.i
 		switch c := s.b[s.i]; {
 		case c == '{' && depth < maxSaidDepth && !errorField(key):
 			keys[depth] = key
 			return object(depth + 1)
 		case c == '"':
-			s.skipString()
-			raw := s.b[from+1 : s.i-1]
+			raw, ok := str()
+			if !ok {
+				return false
+			}
 			switch {
 			case errorField(key) && len(raw) > 0:
 				if !fn(pathOf(keys[:depth], key), string(raw), nameOf(label, raw, key)) {
@@ -228,17 +243,27 @@ func scanRefusals(b []byte, fn func(path, value, name string) bool) {
 				s.i++
 				return true
 			}
-			from := s.i
-			s.skipString()
-			key := s.b[from+1 : s.i-1]
+			if s.b[s.i] != '"' {
+				return false // not JSON
+			}
+			key, ok := str()
+			if !ok {
+				return false
+			}
 			s.space()
-			s.i++ // :
+			if s.i >= len(s.b) || s.b[s.i] != ':' {
+				return false
+			}
+			s.i++
 			if !value(depth, key) {
 				return false
 			}
 			s.space()
-			if s.i < len(s.b) && s.b[s.i] == ',' {
+			switch {
+			case s.i < len(s.b) && s.b[s.i] == ',':
 				s.i++
+			case s.i < len(s.b) && s.b[s.i] != '}':
+				return false // not JSON
 			}
 		}
 	}
@@ -259,9 +284,11 @@ func scanRefusals(b []byte, fn func(path, value, name string) bool) {
 					return
 				}
 			case '"':
-				from := s.i
-				s.skipString()
-				if raw := s.b[from+1 : s.i-1]; word(raw) {
+				raw, ok := str()
+				if !ok {
+					return
+				}
+				if word(raw) {
 					if failureWord(raw) {
 						if !fn("["+string(rune('0'+min(n, 9)))+"]", string(raw), nameOf(label, raw, nil)) {
 							return
@@ -274,8 +301,11 @@ func scanRefusals(b []byte, fn func(path, value, name string) bool) {
 				s.skip()
 			}
 			s.space()
-			if s.i < len(s.b) && s.b[s.i] == ',' {
+			switch {
+			case s.i < len(s.b) && s.b[s.i] == ',':
 				s.i++
+			case s.i < len(s.b) && s.b[s.i] != ']':
+				return // not JSON
 			}
 		}
 	}
@@ -293,15 +323,18 @@ func tuple(b []byte) bool {
 		if s.b[s.i] == '"' {
 			from := s.i
 			s.skipString()
-			if word(s.b[from+1 : s.i-1]) {
+			if s.i-from >= 2 && s.b[s.i-1] == '"' && word(s.b[from+1:s.i-1]) {
 				return true
 			}
 		} else {
 			s.skip()
 		}
 		s.space()
-		if s.i < len(s.b) && s.b[s.i] == ',' {
+		switch {
+		case s.i < len(s.b) && s.b[s.i] == ',':
 			s.i++
+		case s.i < len(s.b) && s.b[s.i] != ']':
+			return false // not JSON
 		}
 	}
 }

@@ -1,6 +1,10 @@
 package replay
 
 import (
+	"bytes"
+	"encoding/json"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/thrive-loadtest/thrive/report"
@@ -86,4 +90,73 @@ func exchangeFor(method string, status int, location string) *traces.Exchange {
 		ex.RespHeader = []traces.Header{{Name: "Location", Value: location}}
 	}
 	return ex
+}
+
+// TestNoSuspectTheClientMade: a value the client sent before any answer
+// gave it (an id the page made, which the server then echoes) is never a
+// suspect for --check to suggest a correlation rule for; one the server
+// made first is.
+func TestNoSuspectTheClientMade(t *testing.T) {
+	s := &traces.Session{Exchanges: []traces.Exchange{
+		{Method: "POST", URL: "/api/cells", Status: 201, ReqBody: traces.Body{Data: []byte(`{"msg_id":"c7f3a2b1d9e8"}`)},
+			RespBody: traces.Body{Data: []byte(`{"msg_id":"c7f3a2b1d9e8","cell":"k29fj38s7d"}`)}},
+		{Method: "GET", URL: "/api/cells/c7f3a2b1d9e8", Status: 200},
+		{Method: "GET", URL: "/api/kernels/k29fj38s7d", Status: 200},
+	}}
+	rec := recordedOf(s, nil, make([][]int, len(s.Exchanges)))
+	if len(rec[1].suspects) > 0 {
+		t.Errorf("the client's own id is a suspect: %+v", rec[1].suspects)
+	}
+	if len(rec[2].suspects) != 1 || rec[2].suspects[0].value != "k29fj38s7d" {
+		t.Errorf("the server's id is not the suspect: %+v", rec[2].suspects)
+	}
+}
+
+// BenchmarkJudgeBody: what holding a JSON answer to its recording costs
+// per answer (it allocates nothing unless the answer refuses).
+func BenchmarkJudgeBody(b *testing.B) {
+	for _, tc := range []struct {
+		name string
+		body string
+	}{
+		{"object 1KB", `{"id":7,"status":"active","title":"Video summary agent","description":"` + strings.Repeat("word ", 180) + `"}`},
+		{"list 8KB", `{"count":40,"results":[` + strings.Repeat(`{"id":12345,"state":"done","name":"report-2026-12.csv","owner":{"id":3,"type":"user"}},`, 39) +
+			`{"id":12346,"state":"done","name":"last.csv","owner":{"id":3,"type":"user"}}]}`},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			body := []byte(tc.body)
+			said := refusalsOf(body)
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if judgeBody(body, said) != "" {
+					b.Fatal("refused")
+				}
+			}
+		})
+	}
+}
+
+// FuzzScanRefusals: the scan of live answers takes any bytes (it is not
+// given only valid JSON): it never panics nor loops, and on a valid
+// document it finds what it finds in the same document compacted.
+func FuzzScanRefusals(f *testing.F) {
+	for _, s := range []string{`{"type":"reject_subscription"}`, `["1","2","t","phx_reply",{"status":"error"}]`, `{"ok":false,"error":{"a":1}}`,
+		`{"a":{"b":{"status":"failed"}}}`, `{"errors":[1]}`, `{"x":"\"`, `[`, `{"`, `{"a"`, `{"a":`, `["word","`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var found []string
+		scanRefusals(b, func(path, value, name string) bool { found = append(found, path+"="+value); return true })
+		if json.Valid(b) {
+			var c bytes.Buffer
+			if json.Compact(&c, b) == nil {
+				var again []string
+				scanRefusals(c.Bytes(), func(path, value, name string) bool { again = append(again, path+"="+value); return true })
+				if !slices.Equal(found, again) {
+					t.Errorf("%q: %v, compacted %v", b, found, again)
+				}
+			}
+		}
+	})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -35,7 +36,7 @@ func (u *user) socket(active context.Context, stop time.Time, st *step, due, t0 
 	arrivals := make(chan arrival, 64)
 	quit := make(chan struct{})
 	defer close(quit)
-	go u.e.readSocket(conn, st.ws.end != nil || u.e.judges() || sv != nil && (len(st.ws.sets) > 0 || st.ws.elsewhere || sv.seeking.Load() > 0), arrivals, quit)
+	go u.e.readSocket(conn, st.ws.end != nil || u.e.judges() || st.ws.idServer != nil || sv != nil && (len(st.ws.sets) > 0 || st.ws.elsewhere || sv.seeking.Load() > 0), arrivals, quit)
 	u.converse(conn, active, stop, st, t0, sv, arrivals, told, answered)
 }
 
@@ -149,6 +150,7 @@ type reply struct {
 	msg  *wsFrame
 	got  int       // frames so far
 	last time.Time // the latest frame
+	id   string    // the id its reply's frames carry back, when the socket's replies do
 }
 
 // converse sends each client message at its recorded offset from t0 (or,
@@ -191,7 +193,9 @@ func (u *user) converse(conn *websocket.Conn, active context.Context, stop time.
 			u.check.reply(st, r)
 		}
 		tell(r.msg)
-		queue = queue[1:]
+		if i := slices.Index(queue, r); i >= 0 {
+			queue = slices.Delete(queue, i, i+1)
+		}
 		last = now
 	}
 	next := 0
@@ -292,6 +296,9 @@ func (u *user) converse(conn *websocket.Conn, active context.Context, stop time.
 			if sv != nil {
 				payload = replaceAll(payload, sv.substitutionsAfter(room[:0], st, ready), false)
 			}
+			if ws.idClient != nil {
+				r.id, _ = jsonAt(jsonPart(payload), ws.idClient)
+			}
 			e.wsSent.Add(1)
 			sent = next - 1
 			if err := conn.WriteMessage(f.opcode, payload); err != nil {
@@ -337,6 +344,9 @@ func (u *user) converse(conn *websocket.Conn, active context.Context, stop time.
 			if e.judges() {
 				said = judgeBody(a.payload, ws.said)
 			}
+			if said == "" && heartbeat(a.payload) {
+				continue // the connection's pulse, no part of a reply
+			}
 			if len(queue) == 0 {
 				if said != "" && !refused {
 					// A refusal that answers no message (a disconnect
@@ -347,6 +357,18 @@ func (u *user) converse(conn *websocket.Conn, active context.Context, stop time.
 				continue // nothing awaited: a push, or the rest of a reply given up on
 			}
 			r := queue[0]
+			if ws.idServer != nil {
+				// A frame that carries an id belongs to the message that
+				// sent it, however replies interleave.
+				id, ok := jsonAt(jsonPart(a.payload), ws.idServer)
+				i := slices.IndexFunc(queue, func(q *reply) bool { return ok && q.id == id })
+				switch {
+				case i >= 0:
+					r = queue[i]
+				case said == "":
+					continue // a push, the rest of a reply given up on, or another's
+				}
+			}
 			r.got++
 			if r.got == 1 {
 				r.smp.FirstByte = a.at.Sub(r.smp.Sent)

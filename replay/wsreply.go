@@ -3,6 +3,7 @@ package replay
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -25,7 +26,7 @@ import (
 // discriminators returns the JSON fields that usually say what a message
 // is.
 func discriminators() []string {
-	return []string{"type", "event", "status", "done", "finish_reason", "object", "kind", "action", "op"}
+	return []string{"type", "event", "status", "done", "finish_reason", "object", "kind", "action", "op", "msg_type", "state", "execution_state"}
 }
 
 // endShape recognises the last frame of a reply.
@@ -46,7 +47,7 @@ func (m *endShape) matches(p []byte) bool {
 			return false
 		}
 		for k, v := range m.fields {
-			if compact(obj[k]) != v {
+			if compact(fieldAt(obj, k)) != v {
 				return false
 			}
 		}
@@ -82,6 +83,39 @@ func object(p []byte) (map[string]json.RawMessage, bool) {
 	}
 	var obj map[string]json.RawMessage
 	return obj, json.Unmarshal(p, &obj) == nil
+}
+
+// fieldAt returns the value at a field's name in obj, or in an object it
+// holds for a dotted name (content.execution_state).
+func fieldAt(obj map[string]json.RawMessage, name string) json.RawMessage {
+	outer, inner, nested := strings.Cut(name, ".")
+	if !nested {
+		return obj[name]
+	}
+	in, ok := object(obj[outer])
+	if !ok {
+		return nil
+	}
+	return in[inner]
+}
+
+// withNested returns names and, for each object among obj's fields, the
+// dotted names of its fields that are among names (a kernel message's
+// content.execution_state).
+func withNested(obj map[string]json.RawMessage, names []string) []string {
+	out := slices.Clone(names)
+	for _, k := range slices.Sorted(maps.Keys(obj)) {
+		in, ok := object(obj[k])
+		if !ok {
+			continue
+		}
+		for _, n := range names {
+			if _, ok := in[n]; ok {
+				out = append(out, k+"."+n)
+			}
+		}
+	}
+	return out
 }
 
 func compact(v json.RawMessage) string {
@@ -137,13 +171,13 @@ func findEndShape(last, others [][]byte) *endShape {
 		constant := func(names []string) map[string]string {
 			out := map[string]string{}
 			for _, k := range names {
-				v := compact(objs[0][k])
+				v := compact(fieldAt(objs[0], k))
 				if !scalar(v) {
 					continue
 				}
 				same := true
 				for _, o := range objs[1:] {
-					if compact(o[k]) != v {
+					if compact(fieldAt(o, k)) != v {
 						same = false
 						break
 					}
@@ -154,7 +188,7 @@ func findEndShape(last, others [][]byte) *endShape {
 			}
 			return out
 		}
-		known := constant(discriminators())
+		known := constant(withNested(objs[0], discriminators()))
 		if len(known) > 0 {
 			if m := (&endShape{fields: known}); separates(m) {
 				return m
@@ -213,8 +247,21 @@ func wsScriptOf(ws *traces.WebSocket) *wsScript {
 		case f.FromClient:
 			w.frames = append(w.frames, wsFrame{index: len(w.frames), offset: f.Offset, opcode: int(f.Opcode), payload: f.Payload.Data})
 			groups = append(groups, nil)
+		case heartbeat(f.Payload.Data):
+			// The server's own pulse, whatever the client sent: no part
+			// of a reply.
 		case len(groups) > 0:
 			groups[len(groups)-1] = append(groups[len(groups)-1], f)
+		}
+	}
+	if c, sv, byID := replyIDs(ws); byID != nil {
+		// Replies carry the id of the message they answer: each is the
+		// frames that carry its message's id, however they interleave.
+		w.idClient, w.idServer, groups = c, sv, byID
+		for i := range groups {
+			if i+1 < len(groups) && len(groups[i]) > 0 && groups[i][len(groups[i])-1].Offset > w.frames[i+1].offset {
+				w.frames[i].overlaps = true
+			}
 		}
 	}
 	var last, others [][]byte
@@ -244,10 +291,10 @@ func wsScriptOf(ws *traces.WebSocket) *wsScript {
 		}
 	}
 	w.end = findEndShape(last, others)
-	if w.end == nil {
+	if w.end == nil && w.idClient == nil {
 		w.end = cutEndShape(groups)
 	}
-	if w.end != nil {
+	if w.end != nil && w.idClient == nil {
 		for i, g := range groups {
 			// A reply whose recorded frames stop short of the end shape
 			// was still going when the next message was sent: the user
@@ -321,4 +368,221 @@ func endsInOrder(groups [][]traces.Frame, m *endShape) (int, bool) {
 		}
 	}
 	return ends, true
+}
+
+// Bounds on what replyIDs reads of a socket.
+const (
+	maxIDMessages = 200
+	maxIDFrames   = 4000
+	maxIDDepth    = 4
+)
+
+// replyIDs finds where a socket's client messages carry an id that the
+// server's frames answering them carry back: a kernel message's
+// header.msg_id in its replies' parent_header.msg_id, a JSON-RPC id, a
+// Phoenix ref. The id is a field whose value differs in every message
+// that has it; the server's field holds, in every frame that has it, the
+// id of a message sent before the frame, for at least two messages. It
+// returns both paths and, per client message, the frames that answered
+// it; nil when no such field is found.
+func replyIDs(ws *traces.WebSocket) (client, server []any, groups [][]traces.Frame) {
+	type leaf struct {
+		path  []any
+		value string
+	}
+	leavesOf := func(p []byte) map[string]leaf {
+		doc, ok := decodeJSON(jsonPart(bytes.TrimSpace(p)))
+		if !ok {
+			return nil
+		}
+		out := map[string]leaf{}
+		walk(doc, nil, func(path []any, v string) {
+			if len(path) <= maxIDDepth {
+				out[fmt.Sprint(path...)] = leaf{slices.Clone(path), v}
+			}
+		})
+		return out
+	}
+	type message struct {
+		at     time.Duration
+		leaves map[string]leaf
+	}
+	var msgs []message
+	var frames []traces.Frame
+	for _, f := range ws.Frames {
+		switch {
+		case f.Opcode != traces.OpText && f.Opcode != traces.OpBinary:
+		case f.FromClient:
+			if len(msgs) < maxIDMessages {
+				msgs = append(msgs, message{f.Offset, leavesOf(f.Payload.Data)})
+			}
+		case len(frames) < maxIDFrames:
+			frames = append(frames, f)
+		}
+	}
+	if len(msgs) < 2 {
+		return nil, nil, nil
+	}
+	// Client fields whose values differ in every message: value → the
+	// fields and messages that hold it.
+	type holder struct {
+		key string
+		msg int
+	}
+	seen := map[string]map[string]bool{} // field → values
+	distinct := map[string]bool{}
+	for _, m := range msgs {
+		for k, l := range m.leaves {
+			if seen[k] == nil {
+				seen[k], distinct[k] = map[string]bool{}, true
+			}
+			if seen[k][l.value] {
+				distinct[k] = false
+			}
+			seen[k][l.value] = true
+		}
+	}
+	// An id is in every message, named so (msg_id, id, ref) or at an
+	// array's place (Phoenix's [join_ref, ref, ...]).
+	memo := map[string]bool{}
+	idLike := func(k string) bool {
+		if v, ok := memo[k]; ok {
+			return v
+		}
+		var path []any
+		for _, m := range msgs {
+			l, ok := m.leaves[k]
+			if !ok {
+				memo[k] = false
+				return false
+			}
+			path = l.path
+		}
+		_, index := path[len(path)-1].(int)
+		memo[k] = idNamed(path[len(path)-1]) || index
+		return memo[k]
+	}
+	held := map[string][]holder{}
+	for i, m := range msgs {
+		for k, l := range m.leaves {
+			if distinct[k] && len(seen[k]) >= 2 && idLike(k) {
+				held[l.value] = append(held[l.value], holder{k, i})
+			}
+		}
+	}
+	type pair struct{ c, s string }
+	hits, answered := map[pair]int{}, map[pair]map[int]bool{}
+	present := map[string]int{}
+	serverLeaves := make([]map[string]leaf, len(frames))
+	serverPath := map[string][]any{}
+	for n, f := range frames {
+		serverLeaves[n] = leavesOf(f.Payload.Data)
+		for k, l := range serverLeaves[n] {
+			present[k]++
+			serverPath[k] = l.path
+			for _, h := range held[l.value] {
+				if msgs[h.msg].at <= f.Offset {
+					p := pair{h.key, k}
+					hits[p]++
+					if answered[p] == nil {
+						answered[p] = map[int]bool{}
+					}
+					answered[p][h.msg] = true
+				}
+			}
+		}
+	}
+	var best pair
+	bestScore := -1
+	for _, p := range slices.SortedFunc(maps.Keys(hits), func(a, b pair) int { return strings.Compare(a.c+" "+a.s, b.c+" "+b.s) }) {
+		if hits[p] != present[p.s] || len(answered[p]) < 2 {
+			continue
+		}
+		score := hits[p]
+		if last := serverPath[p.s][len(serverPath[p.s])-1]; idNamed(last) {
+			score += 1 << 20
+		}
+		if score > bestScore {
+			best, bestScore = p, score
+		}
+	}
+	if bestScore < 0 {
+		return nil, nil, nil
+	}
+	var cpath []any
+	for _, m := range msgs {
+		if l, ok := m.leaves[best.c]; ok {
+			cpath = l.path
+			break
+		}
+	}
+	groups = make([][]traces.Frame, 0, len(msgs))
+	ids := map[string]int{}
+	for i, m := range msgs {
+		groups = append(groups, nil)
+		if l, ok := m.leaves[best.c]; ok {
+			ids[l.value] = i
+		}
+	}
+	for n, f := range frames {
+		if l, ok := serverLeaves[n][best.s]; ok {
+			if i, ok := ids[l.value]; ok {
+				groups[i] = append(groups[i], f)
+			}
+		}
+	}
+	// Messages past the bound keep their place.
+	for len(groups) < countClient(ws) {
+		groups = append(groups, nil)
+	}
+	return cpath, serverPath[best.s], groups
+}
+
+// countClient counts a socket's client data messages.
+func countClient(ws *traces.WebSocket) int {
+	n := 0
+	for _, f := range ws.Frames {
+		if f.FromClient && (f.Opcode == traces.OpText || f.Opcode == traces.OpBinary) {
+			n++
+		}
+	}
+	return n
+}
+
+// idNamed reports a path step whose name says id or ref.
+func idNamed(step any) bool {
+	k, ok := step.(string)
+	k = strings.ToLower(k)
+	return ok && (strings.Contains(k, "id") || strings.Contains(k, "ref"))
+}
+
+// heartbeat reports a server frame that is the connection's pulse rather
+// than a reply: an Engine.IO ping, or a short JSON message whose type says
+// ping, pong, heartbeat or keepalive (ActionCable's {"type":"ping"}).
+func heartbeat(p []byte) bool {
+	p = bytes.TrimSpace(p)
+	if len(p) == 1 && (p[0] == '2' || p[0] == '3') {
+		return true
+	}
+	if len(p) == 0 || p[0] != '{' || len(p) > 256 || !json.Valid(p) {
+		return false
+	}
+	found := false
+	s := jsonScan{b: p}
+	for _, k := range []string{"type", "event", "op", "msg_type", "action", "command"} {
+		s.i = 0
+		if !s.member(k) {
+			continue
+		}
+		s.space()
+		if s.i < len(p) && p[s.i] == '"' {
+			from := s.i
+			s.skipString()
+			if keyOneOf(p[from+1:max(s.i-1, from+1)], "ping", "pong", "heartbeat", "keepalive", "keep_alive", "keep-alive", "hb") {
+				found = true
+			}
+		}
+		break
+	}
+	return found
 }

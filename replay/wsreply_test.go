@@ -1,6 +1,7 @@
 package replay
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -131,5 +132,55 @@ func TestShapeChanges(t *testing.T) {
 				t.Fatalf("got %q, want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestRepliesByID: a kernel's replies carry the id of the request they
+// answer (parent_header.msg_id) and end with a status frame whose nested
+// execution_state is idle, while busy frames share its msg_type; two
+// requests sent at once get interleaved replies. Each reply is told by
+// its id, and ends at its idle frame.
+func TestRepliesByID(t *testing.T) {
+	msg := func(client bool, ms int, id, typ, content string) traces.Frame {
+		var p string
+		if client {
+			p = `{"header":{"msg_id":"` + id + `","msg_type":"` + typ + `","session":"s1"},"parent_header":{},"content":{}}`
+		} else {
+			p = `{"header":{"msg_id":"srv-` + typ + `-` + id + `","session":"k1"},"msg_type":"` + typ + `","parent_header":{"msg_id":"` + id + `","session":"s1"},"content":` + content + `}`
+		}
+		return traces.Frame{FromClient: client, Offset: time.Duration(ms) * time.Millisecond, Opcode: traces.OpText, Payload: traces.Body{Data: []byte(p)}}
+	}
+	const a, b = "5f0c2a9e-0001", "5f0c2a9e-0002"
+	ws := &traces.WebSocket{Frames: []traces.Frame{
+		msg(true, 10, a, "execute_request", ""),
+		msg(true, 11, b, "execute_request", ""),
+		msg(false, 12, a, "status", `{"execution_state":"busy"}`),
+		msg(false, 13, b, "status", `{"execution_state":"busy"}`),
+		msg(false, 14, a, "execute_result", `{"data":{"text/plain":"2"}}`),
+		msg(false, 15, a, "execute_reply", `{"status":"ok"}`),
+		msg(false, 16, b, "execute_reply", `{"status":"ok"}`),
+		msg(false, 17, a, "status", `{"execution_state":"idle"}`),
+		msg(false, 18, b, "status", `{"execution_state":"idle"}`),
+	}}
+	w := wsScriptOf(ws)
+	if fmt.Sprint(w.idClient) != "[header msg_id]" || fmt.Sprint(w.idServer) != "[parent_header msg_id]" {
+		t.Fatalf("ids at %v and %v", w.idClient, w.idServer)
+	}
+	if w.frames[0].replies != 4 || w.frames[1].replies != 3 || !w.frames[0].overlaps {
+		t.Errorf("replies %d and %d, overlaps %v", w.frames[0].replies, w.frames[1].replies, w.frames[0].overlaps)
+	}
+	if w.end == nil || w.end.String() != "fields content.execution_state=\"idle\",msg_type=\"status\"" {
+		t.Errorf("end shape %v", w.end)
+	}
+}
+
+func TestHeartbeat(t *testing.T) {
+	for p, want := range map[string]bool{
+		`{"type":"ping","message":1733472000}`: true, "2": true, `{"event":"heartbeat"}`: true, `{"op":"hb"}`: true,
+		`{"type":"confirm_subscription"}`: false, `{"identifier":"x","message":{"type":"ping"}}`: false, "42[\"ping\"]": false, `{"type":"pingu"}`: false,
+	} {
+		if got := heartbeat([]byte(p)); got != want {
+			t.Errorf("heartbeat(%s) = %v", p, got)
+		}
 	}
 }

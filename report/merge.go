@@ -59,7 +59,7 @@ func Merge(rs []*Result) (*Result, error) {
 	}
 	endpoints := map[[3]string]*acc{}
 	var order [][3]string
-	lag := newHist()
+	lag, waited := newHist(), newHist()
 	seconds := map[int64]*Second{}
 	secHists := map[int64]*hdrhistogram.Histogram{}
 	secLags := map[int64]float64{}
@@ -71,12 +71,20 @@ func Merge(rs []*Result) (*Result, error) {
 		m.AsRecorded += r.AsRecorded
 		m.Skipped += r.Skipped
 		m.RetriedStale += r.RetriedStale
+		m.Polls.Loops += r.Polls.Loops
+		m.Polls.Polls += r.Polls.Polls
+		m.Polls.Unfinished += r.Polls.Unfinished
 		m.Clamped += r.Clamped
 		m.WebSocket.Connections += r.WebSocket.Connections
 		m.WebSocket.FramesSent += r.WebSocket.FramesSent
 		m.WebSocket.FramesReceived += r.WebSocket.FramesReceived
 		if err := mergeInto(lag, r.LagHist, "lag"); err != nil {
 			return nil, err
+		}
+		if len(r.WaitedHist) > 0 {
+			if err := mergeInto(waited, r.WaitedHist, "waited"); err != nil {
+				return nil, err
+			}
 		}
 		for _, e := range r.Endpoints {
 			k := [3]string{e.Kind, e.Name, e.Profile}
@@ -143,6 +151,9 @@ func Merge(rs []*Result) (*Result, error) {
 		m.Params.Users = users
 	}
 	m.Lag, m.LagHist = latencyOf(lag), encode(lag)
+	if waited.TotalCount() > 0 {
+		m.Waits, m.Waited, m.WaitedHist = waited.TotalCount(), latencyOf(waited), encode(waited)
+	}
 	slices.SortFunc(order, func(a, b [3]string) int { return strings.Compare(a[0]+a[1]+a[2], b[0]+b[1]+b[2]) })
 	for _, k := range order {
 		a := endpoints[k]

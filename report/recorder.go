@@ -45,6 +45,7 @@ type Recorder struct {
 	start     time.Time
 	endpoints map[endpointKey]*endpointStats
 	lag       *hdrhistogram.Histogram
+	waited    *hdrhistogram.Histogram // made at the first request that waited for its causes
 	seconds   map[int64]*second
 	clamped   int64 // values outside the histograms' range
 	// Seconds are kept by when their requests ended; a second's latency
@@ -133,6 +134,12 @@ func (r *Recorder) Observe(s *Sample) {
 		r.record(e.firstByte, s.FirstByte)
 	}
 	r.record(r.lag, max(s.Lag(), 0))
+	if s.Waited > 0 {
+		if r.waited == nil {
+			r.waited = newHist()
+		}
+		r.record(r.waited, s.Waited)
+	}
 	sec := int64(s.Sent.Add(s.Done).Sub(r.start) / time.Second)
 	ps := r.seconds[sec]
 	if ps == nil {

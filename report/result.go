@@ -35,13 +35,22 @@ type Result struct {
 	// because the server had closed the kept-alive one before answering
 	// (as browsers do): not failures.
 	RetriedStale int64 `json:"retried_stale,omitempty"`
+	// Polls are the poll loops replayed (a job polled until done).
+	Polls PollStats `json:"polls,omitzero"`
 	// Clamped counts measurements outside the histograms' range (1 µs to
 	// 60 s), recorded at the nearest end.
 	Clamped   int64           `json:"clamped"`
 	Endpoints []EndpointStats `json:"endpoints"`
 	Lag       Latency         `json:"lag_ms"`
 	LagHist   []byte          `json:"lag_histogram"`
-	Series    []Second        `json:"series"`
+	// Waited is how much later than scheduled the requests that waited
+	// for their causes went out (the answer or reply they followed when
+	// recorded was slower live): the order of the recording kept, at the
+	// cost of its timing. Waits counts them.
+	Waits      int64    `json:"waits,omitempty"`
+	Waited     Latency  `json:"waited_ms,omitzero"`
+	WaitedHist []byte   `json:"waited_histogram,omitempty"`
+	Series     []Second `json:"series"`
 	// WebSocket counts the run's sockets and their messages.
 	WebSocket WebSocketStats `json:"websocket"`
 	// Interrupted says the run was stopped (Ctrl-C, SIGTERM) before its
@@ -50,6 +59,15 @@ type Result struct {
 	// Criteria are the run's success criteria (--threshold) and how they
 	// fared.
 	Criteria Verdicts `json:"criteria,omitempty"`
+}
+
+// PollStats count a run's poll loops: requests repeated until their
+// answer says the job is done, as the recorded page did. Unfinished
+// loops reached their bound (ten times the recorded polls) first.
+type PollStats struct {
+	Loops      int64 `json:"loops"`
+	Polls      int64 `json:"polls"`
+	Unfinished int64 `json:"unfinished"`
 }
 
 // WebSocketStats are a run's WebSocket figures: connections opened, and
@@ -156,6 +174,9 @@ func (r *Recorder) Result(target, label string, end time.Time, params RunParams)
 	defer r.mu.Unlock()
 	res := &Result{Version: FormatVersion, Target: target, Label: label, Start: r.start, End: end, Params: params,
 		Clamped: r.clamped, Lag: latencyOf(r.lag), LagHist: encode(r.lag)}
+	if r.waited != nil {
+		res.Waits, res.Waited, res.WaitedHist = r.waited.TotalCount(), latencyOf(r.waited), encode(r.waited)
+	}
 	for _, k := range r.sortedKeys() {
 		e := r.endpoints[k]
 		es := EndpointStats{

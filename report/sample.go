@@ -60,6 +60,10 @@ type Sample struct {
 	// is judged against; 0 judges every status of 400 or more a failure
 	// (--strict-status).
 	Expected int
+	// Waited is how much later than scheduled it was sent because it
+	// waited for the live answers or replies it followed when recorded;
+	// Intended includes it (the schedule lag and latency do not).
+	Waited time.Duration
 	// Silent marks a WSReply that ended by a silence rather than with a
 	// frame shaped like the recorded reply's last.
 	Silent bool

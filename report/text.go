@@ -39,6 +39,13 @@ func WriteSummary(w io.Writer, res *Result) {
 		fmt.Fprintf(w, "WebSocket replies that ended by a silence, with no frame shaped like the recorded last one: %d (--reply-idle sets the silence)\n", silent)
 	}
 	writeFailureKinds(w, res)
+	if res.Waits > 0 {
+		fmt.Fprintf(w, "waited: %d requests went out later than scheduled, after the live answers they followed when recorded (p50 %.1f ms, p99 %.1f ms, max %.1f ms)\n",
+			res.Waits, res.Waited.P50Ms, res.Waited.P99Ms, res.Waited.MaxMs)
+	}
+	if p := res.Polls; p.Loops > 0 {
+		fmt.Fprintf(w, "polls: %d loops polled until done, %.1f polls per loop, %d never done\n", p.Loops, float64(p.Polls)/float64(p.Loops), p.Unfinished)
+	}
 	if res.RetriedStale > 0 {
 		fmt.Fprintf(w, "retried: %d requests sent again on a new connection, as a browser does, because the server had closed the kept-alive one (not failures)\n", res.RetriedStale)
 	}

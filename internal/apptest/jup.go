@@ -135,6 +135,10 @@ import (
 type Jupyter struct {
 	URL    string
 	Counts Counts
+	// ExecDelay is how long each execution runs before its result (a
+	// slower kernel than the one recorded). An execution whose kernel is
+	// shut down meanwhile counts "executions killed".
+	ExecDelay time.Duration
 
 	mu       sync.Mutex
 	secret   []byte // the cookie_secret
@@ -1604,6 +1608,16 @@ func (conn *jupConn) answer(a *Jupyter, channel string, in *jupIn, parent json.R
 			Code           string `json:"code"`
 			ExecutionCount int    `json:"execution_count"`
 		}{in.Content.Code, n})
+		if a.ExecDelay > 0 {
+			time.Sleep(a.ExecDelay) // the kernel computing
+			a.mu.Lock()
+			_, alive := a.kernels[k.id]
+			a.mu.Unlock()
+			if !alive {
+				a.Counts.Add("executions killed", 1)
+				return
+			}
+		}
 		type meta struct {
 			Started         string `json:"started"`
 			DependenciesMet bool   `json:"dependencies_met"`
