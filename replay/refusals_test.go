@@ -60,7 +60,7 @@ func refusalsCounted(t *testing.T, a appVisits, visits []*traces.Session, users 
 	for _, s := range visits {
 		for _, ex := range s.Exchanges {
 			for _, h := range ex.RespHeader {
-				if ex.Status/100 == 3 && strings.EqualFold(h.Name, "Location") && (strings.Contains(h.Value, "/session/new") || strings.Contains(h.Value, "/login")) {
+				if ex.Status/100 == 3 && strings.EqualFold(h.Name, "Location") && (strings.Contains(h.Value, "/session/new") || strings.Contains(strings.ToLower(h.Value), "/login") || strings.Contains(h.Value, "/log_in")) {
 					toLogin[traces.Template(ex.Method, ex.URL)] = true
 				}
 			}
@@ -92,6 +92,13 @@ func refusalsCounted(t *testing.T, a appVisits, visits []*traces.Session, users 
 		t.Fatalf("the app refused nothing: %s", a.counts.String())
 	}
 	t.Logf("thrive counted %d failures, the app %d refusals: %v", total, refused, failed)
+	if testing.Verbose() {
+		all := map[string]int{}
+		for _, s := range sink.samples {
+			all[s.Endpoint+" "+strconv.Itoa(s.Status)+" "+string(s.Err)]++
+		}
+		t.Logf("all: %v", all)
+	}
 	if int64(total) != refused {
 		t.Errorf("thrive counted %d failures, the app %d refusals (%d redirects to the login page as recorded): %s", total, refused, asRecorded, a.counts.String())
 		for _, k := range slices.Sorted(maps.Keys(failed)) {
@@ -227,4 +234,70 @@ func TestCheckNamesTheCause(t *testing.T) {
 		}
 		t.Logf("\n%s", text)
 	})
+}
+
+// TestRefusalsOfLaravel: a Laravel app sends a refused login back to its
+// form with a 302 (the recorded login went on to the dashboard), and every
+// page of a visit that did not log in to the login page.
+func TestRefusalsOfLaravel(t *testing.T) {
+	app := apptest.NewLaravel(t)
+	a := appVisits{url: app.URL, start: func(u string) string { return "/login?u=" + u }, counts: &app.Counts,
+		column: "email", value: "u{{user.index}}@example.test",
+		refusals: []string{"login refused", "login redirects", "419", "403", "401", "404", "405", "invalid"}}
+	visits, _ := recordVisits(t, app.URL, 3, 0, a.start)
+	checkVisits(t, visits, 3, "POST /login", "POST /logout")
+	if t.Failed() {
+		return
+	}
+	refusalsCounted(t, a, visits, 12, "login redirects")
+}
+
+// TestRefusalsOfAspNet: ASP.NET Core Identity shows a refused login's
+// page again with a 200, and sends the pages of a visit that did not log
+// in to its login page; its API answers 401.
+func TestRefusalsOfAspNet(t *testing.T) {
+	app := apptest.NewAspNet(t)
+	a := appVisits{url: app.URL, start: func(u string) string { return "/Todos?u=" + u }, counts: &app.Counts,
+		column: "Input.Email", value: "u{{user.index}}@example.test",
+		refusals: []string{"login refused", "login redirects", "antiforgery refused", "ticket refused", "concurrency refused", "404 foreign",
+			"404 missing", "404 mismatch", "401 anonymous", "invalid"}}
+	visits, _ := recordVisits(t, app.URL, 3, 0, a.start)
+	checkVisitsOf(t, visits, 3, map[string]int{"POST /Identity/Account/Login": 1, "POST /Identity/Account/Logout": 1})
+	if t.Failed() {
+		return
+	}
+	refusalsCounted(t, a, visits, 12, "login redirects")
+}
+
+// TestRefusalsOfLiveView: Phoenix LiveView behind phx.gen.auth: a refused
+// login goes back to its form, the dead render of a visit not logged in
+// redirects to the login page, and a socket join without a session is
+// answered phx_reply with status error inside the 101.
+func TestRefusalsOfLiveView(t *testing.T) {
+	app := apptest.NewLiveView(t)
+	a := appVisits{url: app.URL, start: func(u string) string { return "/todos?u=" + u }, counts: &app.Counts,
+		column: "email", value: "u{{user.index}}@example.test",
+		refusals: []string{"login refused", "login redirects", "csrf refused", "ws refused", "ws no session", "join refused", "foreign todo",
+			"missing todo", "bad event", "unmatched topic", "bad message", "todo invalid", "logout without session", "404"}}
+	visits, _ := recordVisits(t, app.URL, 3, 0, a.start)
+	checkVisitsOf(t, visits, 3, map[string]int{"POST /users/log_in": 1, "POST /users/log_out": 1})
+	if t.Failed() {
+		return
+	}
+	refusalsCounted(t, a, visits, 12, "login redirects")
+}
+
+// TestRefusalsOfSocketIO: an Express chat with express-session and
+// Socket.IO: a refused login, pages and Engine.IO handshakes of a visit
+// not logged in, and socket events refused in acknowledgements.
+func TestRefusalsOfSocketIO(t *testing.T) {
+	app := apptest.NewSocketIO(t)
+	a := appVisits{url: app.URL, start: func(u string) string { return "/chat?u=" + u }, counts: &app.Counts,
+		column: "username", value: "u{{user.index}}", refusals: apptest.SocketIORefusals}
+	visits, _ := recordVisits(t, app.URL, 3, 0, a.start)
+	checkVisitsOf(t, visits, 3, map[string]int{"POST /login": 1, "POST /logout": 1})
+	if t.Failed() {
+		return
+	}
+	refusalsCounted(t, a, visits, 12, "login redirects")
 }

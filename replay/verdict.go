@@ -3,6 +3,8 @@ package replay
 import (
 	"bytes"
 	"encoding/json"
+	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/thrive-loadtest/thrive/report"
@@ -40,6 +42,9 @@ type expectation struct {
 	// endpoints are (/posts/{id}/); toLogin when it was a login page.
 	location string
 	toLogin  bool
+	// queryError marks a recorded redirect that carried an error in its
+	// query already.
+	queryError bool
 	// changes marks a request that changes something (not GET, HEAD or
 	// OPTIONS): a page where it had a redirect is a refused form.
 	changes bool
@@ -62,6 +67,7 @@ func expectationOf(ex *traces.Exchange, first string) expectation {
 		if loc := respHeader(ex, "Location"); loc != "" {
 			x.location = folded(loc)
 			x.toLogin = loginPage(loc, first)
+			x.queryError = queryError(loc) != ""
 		}
 	}
 	if ex.WebSocket != nil {
@@ -69,7 +75,7 @@ func expectationOf(ex *traces.Exchange, first string) expectation {
 	}
 	if b, ok := ex.ResponseContent(); ok && jsonDoc(jsonPart(b)) {
 		x.judgeBody = true
-		x.said = refusalsOf(jsonPart(b))
+		x.said = refusalsOf(b)
 	}
 	return x
 }
@@ -106,6 +112,11 @@ func (x *expectation) judgeStatus(recorded, status int, loc []byte) report.Error
 	switch {
 	case redirect(status) && len(loc) > 0:
 		l := string(loc)
+		if e := queryError(l); e != "" && !x.queryError {
+			// An OAuth/OIDC refusal goes back to the client's redirect
+			// URI with error=access_denied (RFC 6749, 4.1.2.1).
+			return report.ErrorKind("redirect: " + e)
+		}
 		if loginPage(l, x.first) && (!redirect(recorded) || !x.toLogin) {
 			return errRedirectLogin
 		}
@@ -124,35 +135,77 @@ func (x *expectation) judgeStatus(recorded, status int, loc []byte) report.Error
 // judgeBody returns the refusal a live JSON answer or frame states that
 // the recorded one did not, or "".
 func judgeBody(b []byte, said []string) report.ErrorKind {
-	b = jsonPart(bytes.TrimSpace(b))
-	if !jsonDoc(b) {
-		return "" // the scan is safe on any bytes: no json.Valid pass first, which would cost more than it
-	}
 	var name string
-	scanRefusals(b, func(key, value, named string) bool {
-		for _, s := range said {
-			if len(s) == len(key)+1+len(value) && strings.HasPrefix(s, key) && s[len(key)] == '=' && strings.HasSuffix(s, value) {
-				return true // as recorded
+	messages(b, func(doc []byte, args, connectError bool) bool {
+		if connectError {
+			if !slices.Contains(said, connectErrorSaid) {
+				name = "connect_error"
 			}
+			return name == ""
 		}
-		name = named
-		return false
+		if !jsonDoc(doc) {
+			return true // the scan is safe on any bytes: no json.Valid pass first, which would cost more than it
+		}
+		scanRefusals(doc, args, func(key, value, named string) bool {
+			for _, s := range said {
+				if len(s) == len(key)+1+len(value) && strings.HasPrefix(s, key) && s[len(key)] == '=' && strings.HasSuffix(s, value) {
+					return true // as recorded
+				}
+			}
+			name = named
+			return false
+		})
+		return name == ""
 	})
 	return report.ErrorKind(name)
 }
 
-// refusalsOf lists the refusals a recorded JSON document states, as
+// connectErrorSaid is how a recorded Socket.IO connect error is kept
+// among the refusals an answer said.
+const connectErrorSaid = "socket.io=connect_error"
+
+// refusalsOf lists the refusals a recorded answer or frame states, as
 // path=value.
 func refusalsOf(b []byte) []string {
-	if !json.Valid(b) {
-		return nil
-	}
 	var out []string
-	scanRefusals(b, func(key, value, _ string) bool {
-		out = append(out, key+"="+value)
+	messages(b, func(doc []byte, args, connectError bool) bool {
+		switch {
+		case connectError:
+			out = append(out, connectErrorSaid)
+		case json.Valid(doc):
+			scanRefusals(doc, args, func(key, value, _ string) bool {
+				out = append(out, key+"="+value)
+				return true
+			})
+		}
 		return true
 	})
 	return out
+}
+
+// messages calls fn, until it returns false, for each message of an
+// answer or a frame: the body itself, or each packet of an Engine.IO
+// payload (separated by 0x1e), with its JSON document (after an XSSI
+// guard or a packet type's digits), whether the document is an argument
+// list (digits before an array: Socket.IO's 42["event",{…}] and acks,
+// 43N[{…}]), and whether the packet is a Socket.IO connect error
+// (44{"message":…}).
+func messages(b []byte, fn func(doc []byte, args, connectError bool) bool) {
+	for len(b) > 0 {
+		p := b
+		if i := bytes.IndexByte(b, 0x1e); i >= 0 {
+			p, b = b[:i], b[i+1:]
+		} else {
+			b = nil
+		}
+		p = bytes.TrimSpace(p)
+		doc := jsonPart(p)
+		prefix := p[:len(p)-len(doc)]
+		digits := len(prefix) > 0 && strings.Trim(string(prefix), "0123456789") == ""
+		if !fn(doc, digits && len(doc) > 0 && doc[0] == '[', digits && string(prefix) == "44" && len(doc) > 0 && doc[0] == '{') {
+			return
+		}
+	}
 }
 
 // maxSaidDepth bounds how deep in nested objects a refusal is looked for:
@@ -172,7 +225,7 @@ const maxSaidDepth = 2
 // word: Phoenix's [join_ref, ref, topic, event, payload], Socket.IO's
 // ["event", {...}]); never in the records of a list. It allocates only
 // for what it finds.
-func scanRefusals(b []byte, fn func(path, value, name string) bool) {
+func scanRefusals(b []byte, args bool, fn func(path, value, name string) bool) {
 	s := jsonScan{b: b}
 	s.space()
 	var keys [maxSaidDepth + 1][]byte
@@ -271,7 +324,7 @@ func scanRefusals(b []byte, fn func(path, value, name string) bool) {
 	case s.i >= len(s.b):
 	case s.b[s.i] == '{':
 		object(0)
-	case s.b[s.i] == '[' && tuple(b[s.i:]):
+	case s.b[s.i] == '[' && (args || tuple(b[s.i:])):
 		s.i++
 		for n := 0; ; n++ {
 			s.space()
@@ -499,4 +552,27 @@ func sameKind(a, b string) bool {
 // the application's: with a digit or a '{' (folded), or words joined.
 func valueLike(seg string) bool {
 	return strings.ContainsAny(seg, "0123456789{-_.~%") || len(seg) >= 16
+}
+
+// queryError returns the error a redirect's query states (error=,
+// error_code=), named by its value when that is a word; "" when none.
+func queryError(loc string) string {
+	_, q, ok := strings.Cut(loc, "?")
+	if !ok {
+		return ""
+	}
+	q, _, _ = strings.Cut(q, "#")
+	vals, err := url.ParseQuery(q)
+	if err != nil {
+		return ""
+	}
+	for _, k := range []string{"error", "error_code", "errorCode"} {
+		if v := vals.Get(k); v != "" {
+			if word([]byte(v)) {
+				return v
+			}
+			return "error"
+		}
+	}
+	return ""
 }

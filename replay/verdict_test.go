@@ -35,8 +35,12 @@ func TestJudgeBody(t *testing.T) {
 		{`{"result":"success"}`, `{"result":"NotFound"}`, "NotFound"},
 		{`{"type":"user"}`, `{"type":"nothing"}`, ""}, // "not" before nothing
 		{`<html>error</html>`, `<html>error</html>`, ""},
+		{`431[{"id":"m1"}]`, `431[{"error":"forbidden"}]`, "forbidden"},         // a Socket.IO ack's arguments
+		{`40{"sid":"x"}`, `44{"message":"unauthorized"}`, "connect_error"},       // a Socket.IO connect refused
+		{"40{\"sid\":\"x\"}\x1e42[\"joined\",{}]", "40{\"sid\":\"x\"}\x1e43[{\"ok\":false}]", "ok:false"}, // packets of a poll
+		{`[{"id":1}]`, `[{"error":"gone"}]`, ""}, // a list's records
 	} {
-		said := refusalsOf(jsonPart([]byte(tc.recorded)))
+		said := refusalsOf([]byte(tc.recorded))
 		if got := judgeBody([]byte(tc.live), said); got != tc.want {
 			t.Errorf("recorded %s, live %s: %q, want %q (recorded said %v)", tc.recorded, tc.live, got, tc.want, said)
 		}
@@ -75,6 +79,9 @@ func TestJudgeStatus(t *testing.T) {
 		{"the visit's first page", "POST", 302, "/posts/", 302, "/start", errRedirectLogin},
 		{"not modified", "GET", 200, "", 304, "", ""},
 		{"get now a page", "GET", 302, "/x", 200, "", ""},
+		{"oauth refused", "GET", 302, "https://app.test/callback?code=x1&state=s", 302, "https://app.test/callback?error=access_denied&state=s", "redirect: access_denied"},
+		{"oauth as recorded", "GET", 302, "/callback?error=login_required", 302, "/callback?error=login_required", ""},
+		{"laravel back with errors", "POST", 302, "/projects/5", 302, "/projects/create", errRedirectElsewhere},
 	} {
 		ex := exchangeFor(tc.method, tc.recorded, tc.recordedLocation)
 		x := expectationOf(ex, "/start")
@@ -147,12 +154,12 @@ func FuzzScanRefusals(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var found []string
-		scanRefusals(b, func(path, value, name string) bool { found = append(found, path+"="+value); return true })
+		scanRefusals(b, false, func(path, value, name string) bool { found = append(found, path+"="+value); return true })
 		if json.Valid(b) {
 			var c bytes.Buffer
 			if json.Compact(&c, b) == nil {
 				var again []string
-				scanRefusals(c.Bytes(), func(path, value, name string) bool { again = append(again, path+"="+value); return true })
+				scanRefusals(c.Bytes(), false, func(path, value, name string) bool { again = append(again, path+"="+value); return true })
 				if !slices.Equal(found, again) {
 					t.Errorf("%q: %v, compacted %v", b, found, again)
 				}

@@ -283,7 +283,7 @@ func wsScriptOf(ws *traces.WebSocket) *wsScript {
 	}
 	for _, f := range ws.Frames {
 		if !f.FromClient && (f.Opcode == traces.OpText || f.Opcode == traces.OpBinary) {
-			for _, r := range refusalsOf(jsonPart(bytes.TrimSpace(f.Payload.Data))) {
+			for _, r := range refusalsOf(f.Payload.Data) {
 				if !slices.Contains(w.said, r) {
 					w.said = append(w.said, r)
 				}
