@@ -35,10 +35,10 @@ func TestJudgeBody(t *testing.T) {
 		{`{"result":"success"}`, `{"result":"NotFound"}`, "NotFound"},
 		{`{"type":"user"}`, `{"type":"nothing"}`, ""}, // "not" before nothing
 		{`<html>error</html>`, `<html>error</html>`, ""},
-		{`431[{"id":"m1"}]`, `431[{"error":"forbidden"}]`, "forbidden"},         // a Socket.IO ack's arguments
-		{`40{"sid":"x"}`, `44{"message":"unauthorized"}`, "connect_error"},       // a Socket.IO connect refused
+		{`431[{"id":"m1"}]`, `431[{"error":"forbidden"}]`, "forbidden"},                                   // a Socket.IO ack's arguments
+		{`40{"sid":"x"}`, `44{"message":"unauthorized"}`, "connect_error"},                                // a Socket.IO connect refused
 		{"40{\"sid\":\"x\"}\x1e42[\"joined\",{}]", "40{\"sid\":\"x\"}\x1e43[{\"ok\":false}]", "ok:false"}, // packets of a poll
-		{`[{"id":1}]`, `[{"error":"gone"}]`, ""}, // a list's records
+		{`[{"id":1}]`, `[{"error":"gone"}]`, ""},                                                          // a list's records
 	} {
 		said := refusalsOf([]byte(tc.recorded))
 		if got := judgeBody([]byte(tc.live), said); got != tc.want {
