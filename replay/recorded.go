@@ -150,7 +150,7 @@ func recordedOf(s *traces.Session, vars []variable, uses [][]int) []recordedStep
 		out[i].duration = ex.Duration
 		for _, v := range slices.Sorted(maps.Keys(ids)) {
 			src, ok := given[v]
-			if !ok || clients[v] || slices.ContainsFunc(uses[i], func(k int) bool { return vars[k].recorded == v }) {
+			if !ok || clients[v] || !idValue(v) || slices.ContainsFunc(uses[i], func(k int) bool { return vars[k].recorded == v }) {
 				continue
 			}
 			if len(out[i].suspects) < 3 {
@@ -189,4 +189,16 @@ func allAnswerValues(ex *traces.Exchange) []candidate {
 		}
 	})
 	return out
+}
+
+// idValue reports a value that may be an id a server made: a number, or a
+// token of letters and digits (not text someone typed, such as a cell's
+// source code).
+func idValue(v string) bool {
+	for i := range len(v) {
+		if !tokenChar(v[i]) {
+			return false
+		}
+	}
+	return isDigits(v) || tokenLike(v)
 }

@@ -108,7 +108,8 @@ func TestNoSuspectTheClientMade(t *testing.T) {
 		{Method: "POST", URL: "/api/cells", Status: 201, ReqBody: traces.Body{Data: []byte(`{"msg_id":"c7f3a2b1d9e8"}`)},
 			RespBody: traces.Body{Data: []byte(`{"msg_id":"c7f3a2b1d9e8","cell":"k29fj38s7d"}`)}},
 		{Method: "GET", URL: "/api/cells/c7f3a2b1d9e8", Status: 200},
-		{Method: "GET", URL: "/api/kernels/k29fj38s7d", Status: 200},
+		{Method: "GET", URL: "/api/kernels/k29fj38s7d", Status: 200, RespBody: traces.Body{Data: []byte(`{"cells":[{"source":"print(1+1)"}]}`)}},
+		{Method: "PUT", URL: "/api/notebook", Status: 200, ReqBody: traces.Body{Data: []byte(`{"cells":[{"source":"print(1+1)"}]}`)}},
 	}}
 	rec := recordedOf(s, nil, make([][]int, len(s.Exchanges)))
 	if len(rec[1].suspects) > 0 {
@@ -116,6 +117,9 @@ func TestNoSuspectTheClientMade(t *testing.T) {
 	}
 	if len(rec[2].suspects) != 1 || rec[2].suspects[0].value != "k29fj38s7d" {
 		t.Errorf("the server's id is not the suspect: %+v", rec[2].suspects)
+	}
+	if len(rec[3].suspects) > 0 {
+		t.Errorf("a cell's source code is a suspect: %+v", rec[3].suspects)
 	}
 }
 
