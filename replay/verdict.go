@@ -134,7 +134,16 @@ func (x *expectation) judgeStatus(recorded, status int, loc []byte) report.Error
 
 // judgeBody returns the refusal a live JSON answer or frame states that
 // the recorded one did not, or "".
-func judgeBody(b []byte, said []string) report.ErrorKind {
+func judgeBody(b []byte, said []string) report.ErrorKind { return judgeAt(b, said, maxSaidDepth) }
+
+// judgePush is judgeBody for a frame that answers no message (a
+// broadcast, a server's own notice): only its own top-level fields tell,
+// not the payload it carries, which may be about someone else (another
+// user's presence_diff, {"type":"user_disconnected"} in a chat).
+func judgePush(b []byte, said []string) report.ErrorKind { return judgeAt(b, said, 0) }
+
+// judgeAt is judgeBody reading nested objects to depth.
+func judgeAt(b []byte, said []string, depth int) report.ErrorKind {
 	var name string
 	messages(b, func(doc []byte, args, connectError bool) bool {
 		if connectError {
@@ -146,7 +155,7 @@ func judgeBody(b []byte, said []string) report.ErrorKind {
 		if !jsonDoc(doc) {
 			return true // the scan is safe on any bytes: no json.Valid pass first, which would cost more than it
 		}
-		scanRefusals(doc, args, func(key, value, named string) bool {
+		scanRefusals(doc, args, depth, func(key, value, named string) bool {
 			for _, s := range said {
 				if len(s) == len(key)+1+len(value) && strings.HasPrefix(s, key) && s[len(key)] == '=' && strings.HasSuffix(s, value) {
 					return true // as recorded
@@ -173,7 +182,7 @@ func refusalsOf(b []byte) []string {
 		case connectError:
 			out = append(out, connectErrorSaid)
 		case json.Valid(doc):
-			scanRefusals(doc, args, func(key, value, _ string) bool {
+			scanRefusals(doc, args, maxSaidDepth, func(key, value, _ string) bool {
 				out = append(out, key+"="+value)
 				return true
 			})
@@ -225,7 +234,7 @@ const maxSaidDepth = 2
 // word: Phoenix's [join_ref, ref, topic, event, payload], Socket.IO's
 // ["event", {...}]); never in the records of a list. It allocates only
 // for what it finds.
-func scanRefusals(b []byte, args bool, fn func(path, value, name string) bool) {
+func scanRefusals(b []byte, args bool, maxDepth int, fn func(path, value, name string) bool) {
 	s := jsonScan{b: b}
 	s.space()
 	var keys [maxSaidDepth + 1][]byte
@@ -248,7 +257,7 @@ func scanRefusals(b []byte, args bool, fn func(path, value, name string) bool) {
 		}
 		from := s.i
 		switch c := s.b[s.i]; {
-		case c == '{' && depth < maxSaidDepth && !errorField(key):
+		case c == '{' && depth < maxDepth && !errorField(key):
 			keys[depth] = key
 			return object(depth + 1)
 		case c == '"':
@@ -333,7 +342,9 @@ func scanRefusals(b []byte, args bool, fn func(path, value, name string) bool) {
 			}
 			switch c := s.b[s.i]; c {
 			case '{':
-				if !object(1) {
+				if maxDepth < 1 {
+					s.skip() // a payload, not read at this depth
+				} else if !object(1) {
 					return
 				}
 			case '"':
@@ -410,7 +421,7 @@ func nameOf(label, raw, key []byte) string {
 	if !word(raw) {
 		v = string(key)
 	}
-	if len(label) > 0 && !bytes.Equal(label, raw) {
+	if len(label) > 0 && !bytes.Equal(label, raw) && bytes.IndexByte(label, ':') < 0 { // not a topic (room:lobby)
 		v = string(label) + ":" + v
 	}
 	if len(v) > maxErrorKind {

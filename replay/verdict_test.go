@@ -47,6 +47,21 @@ func TestJudgeBody(t *testing.T) {
 	}
 }
 
+// TestJudgePush: a frame that answers no message is judged by its own
+// fields, not by the payload it carries about someone else.
+func TestJudgePush(t *testing.T) {
+	for live, want := range map[string]report.ErrorKind{
+		`{"type":"disconnect","reason":"unauthorized"}`:                              "disconnect",
+		`{"identifier":"x","message":{"type":"user_disconnected","user":"bob"}}`:     "",
+		`["3",null,"room:1","presence_diff",{"leaves":{"bob":{}},"status":"error"}]`: "",
+		`["3","3","lv:1","phx_error",{}]`:                                            "phx_error",
+	} {
+		if got := judgePush([]byte(live), nil); got != want {
+			t.Errorf("%s: %q, want %q", live, got, want)
+		}
+	}
+}
+
 func TestFailureWord(t *testing.T) {
 	for w, want := range map[string]bool{
 		"reject_subscription": true, "AuthFailed": true, "not_found": true, "error": true, "ERROR": true,
@@ -158,12 +173,12 @@ func FuzzScanRefusals(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var found []string
-		scanRefusals(b, false, func(path, value, name string) bool { found = append(found, path+"="+value); return true })
+		scanRefusals(b, false, maxSaidDepth, func(path, value, name string) bool { found = append(found, path+"="+value); return true })
 		if json.Valid(b) {
 			var c bytes.Buffer
 			if json.Compact(&c, b) == nil {
 				var again []string
-				scanRefusals(c.Bytes(), false, func(path, value, name string) bool { again = append(again, path+"="+value); return true })
+				scanRefusals(c.Bytes(), false, maxSaidDepth, func(path, value, name string) bool { again = append(again, path+"="+value); return true })
 				if !slices.Equal(found, again) {
 					t.Errorf("%q: %v, compacted %v", b, found, again)
 				}

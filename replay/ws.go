@@ -362,7 +362,11 @@ func (u *user) converse(conn *websocket.Conn, active context.Context, stop time.
 			}
 			var said report.ErrorKind
 			if e.judges() {
-				said = judgeBody(a.payload, ws.said)
+				if len(queue) == 0 {
+					said = judgePush(a.payload, ws.said)
+				} else {
+					said = judgeBody(a.payload, ws.said)
+				}
 			}
 			if said == "" && heartbeat(a.payload) {
 				continue // the connection's pulse, no part of a reply
