@@ -156,6 +156,7 @@ func TestPollUntilDone(t *testing.T) {
 			}
 			p := res.Polls
 			per := float64(p.Polls) / float64(max(p.Loops, 1))
+			t.Logf("%d loops, %.1f polls per loop (%d recorded), %d never done; %d requests waited, p99 %.1f ms", p.Loops, per, recorded, p.Unfinished, res.Waits, res.Waited.P99Ms)
 			// Sessions the run's end cut fetch no result.
 			if p.Loops < users || p.Unfinished > 0 || !tc.per(per) || j.fetch.Load() > p.Loops || j.fetch.Load() < p.Loops-users || j.polls.Load() != p.Polls {
 				t.Errorf("%+v (%.1f per loop, %d recorded); the server counted %d polls, %d results", p, per, recorded, j.polls.Load(), j.fetch.Load())
