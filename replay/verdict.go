@@ -153,8 +153,15 @@ func judgeAt(b []byte, said []string, depth int) report.ErrorKind {
 			return name == ""
 		}
 		if !jsonDoc(doc) {
-			return true // the scan is safe on any bytes: no json.Valid pass first, which would cost more than it
+			// A text protocol's frame says what it is in its first word
+			// (STOMP's ERROR).
+			if w := firstWord(doc); failureWord(w) && !slices.Contains(said, "text="+string(w)) {
+				name = string(w)
+			}
+			return name == ""
 		}
+		// The scan is safe on any bytes: no json.Valid pass first, which
+		// would cost more than it.
 		scanRefusals(doc, args, depth, func(key, value, named string) bool {
 			for _, s := range said {
 				if len(s) == len(key)+1+len(value) && strings.HasPrefix(s, key) && s[len(key)] == '=' && strings.HasSuffix(s, value) {
@@ -181,6 +188,10 @@ func refusalsOf(b []byte) []string {
 		switch {
 		case connectError:
 			out = append(out, connectErrorSaid)
+		case !jsonDoc(doc):
+			if w := firstWord(doc); failureWord(w) {
+				out = append(out, "text="+string(w))
+			}
 		case json.Valid(doc):
 			scanRefusals(doc, args, maxSaidDepth, func(key, value, _ string) bool {
 				out = append(out, key+"="+value)
@@ -586,4 +597,15 @@ func queryError(loc string) string {
 		}
 	}
 	return ""
+}
+
+// firstWord returns a text message's first word: up to a space, a colon
+// or the end of its first line.
+func firstWord(b []byte) []byte {
+	for i, c := range b {
+		if c == ' ' || c == ':' || c == '\n' || c == '\r' || c == 0 {
+			return b[:i]
+		}
+	}
+	return b
 }

@@ -39,6 +39,9 @@ func TestJudgeBody(t *testing.T) {
 		{`40{"sid":"x"}`, `44{"message":"unauthorized"}`, "connect_error"},                                // a Socket.IO connect refused
 		{"40{\"sid\":\"x\"}\x1e42[\"joined\",{}]", "40{\"sid\":\"x\"}\x1e43[{\"ok\":false}]", "ok:false"}, // packets of a poll
 		{`[{"id":1}]`, `[{"error":"gone"}]`, ""},                                                          // a list's records
+		{"RECEIPT\nreceipt-id:1\n\n\x00", "ERROR\nmessage:Access denied\n\nboard 7\x00", "ERROR"},         // STOMP
+		{"ERROR\nmessage:x\n\n\x00", "ERROR\nmessage:y\n\n\x00", ""},
+		{"MESSAGE\n\n{}\x00", "CONNECTED\nversion:1.2\n\n\x00", ""},
 	} {
 		said := refusalsOf([]byte(tc.recorded))
 		if got := judgeBody([]byte(tc.live), said); got != tc.want {
