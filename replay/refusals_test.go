@@ -107,39 +107,6 @@ func refusalsCounted(t *testing.T, a appVisits, visits []*traces.Session, users 
 	}
 }
 
-// TestRefusalsOfDjangoAdmin: the admin shows the login form again (200)
-// where the recorded login was a 302, and sends every page of a visit
-// that did not log in to its login page.
-func TestRefusalsOfDjangoAdmin(t *testing.T) {
-	app := apptest.NewDjangoAdmin(t)
-	a := appVisits{url: app.URL, start: func(u string) string { return "/admin/?u=" + u }, counts: &app.Counts,
-		column: "username", value: "u{{user.index}}",
-		refusals: []string{"login refused", "login redirects", "403", "404 post"}}
-	visits, _ := recordVisits(t, app.URL, 3, 0, a.start)
-	checkVisits(t, visits, 3, "POST /admin/login/", "POST /admin/logout/")
-	if t.Failed() {
-		return
-	}
-	refusalsCounted(t, a, visits, 12, "login redirects")
-}
-
-// TestRefusalsOfActionCable: a Rails app whose login redirects back to
-// its form, whose pages redirect to it, and whose cable disconnects a
-// connection without a user ({"type":"disconnect"} inside the 101).
-func TestRefusalsOfActionCable(t *testing.T) {
-	app := apptest.NewCable(t)
-	a := appVisits{url: app.URL, start: func(u string) string { return "/docs?u=" + u }, counts: &app.Counts,
-		column: "email_address", value: "u{{user.index}}@example.test",
-		refusals: []string{"login refused", "login redirects", "422 csrf", "404 foreign", "404 missing", "rejected subscriptions", "stale version",
-			"cable unauthorized", "cable unknown subscription", "cable bad command", "invalid session cookie", "400 params"}}
-	visits, _ := recordVisits(t, app.URL, 3, 0, a.start)
-	checkVisitsOf(t, visits, 3, map[string]int{"POST /session": 2})
-	if t.Failed() {
-		return
-	}
-	refusalsCounted(t, a, visits, 12, "login redirects")
-}
-
 // checkOf checks sessions against target with users, and returns the
 // report.
 func checkOf(t *testing.T, target string, sessions []*traces.Session, users *replay.Users) *replay.CheckReport {
@@ -236,68 +203,78 @@ func TestCheckNamesTheCause(t *testing.T) {
 	})
 }
 
-// TestRefusalsOfLaravel: a Laravel app sends a refused login back to its
-// form with a 302 (the recorded login went on to the dashboard), and every
-// page of a visit that did not log in to the login page.
-func TestRefusalsOfLaravel(t *testing.T) {
-	app := apptest.NewLaravel(t)
-	a := appVisits{url: app.URL, start: func(u string) string { return "/login?u=" + u }, counts: &app.Counts,
-		column: "email", value: "u{{user.index}}@example.test",
-		refusals: []string{"login refused", "login redirects", "419", "403", "401", "404", "405", "invalid"}}
-	visits, _ := recordVisits(t, app.URL, 3, 0, a.start)
-	checkVisits(t, visits, 3, "POST /login", "POST /logout")
-	if t.Failed() {
-		return
+// TestRefusals: apps in the conventions of six frameworks, each refusing
+// in its own forms, recorded by three Chromium contexts and replayed as
+// 12 users (refusalsCounted): thrive's failures equal the refusals each
+// app counted.
+func TestRefusals(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		app  func(t *testing.T) appVisits
+	}{
+		// The admin shows the login form again (200) where the recorded
+		// login was a 302, and sends every page of a visit that did not
+		// log in to its login page.
+		{"Django admin", func(t *testing.T) appVisits {
+			app := apptest.NewDjangoAdmin(t)
+			return appVisits{url: app.URL, start: func(u string) string { return "/admin/?u=" + u }, counts: &app.Counts,
+				each: map[string]int{"POST /admin/login/": 1, "POST /admin/logout/": 1}, column: "username", value: "u{{user.index}}",
+				refusals: []string{"login refused", "login redirects", "403", "404 post"}}
+		}},
+		// A Rails app whose login answers 422, whose pages redirect to
+		// it, and whose cable disconnects a connection without a user
+		// ({"type":"disconnect"} inside the 101).
+		{"Rails ActionCable", func(t *testing.T) appVisits {
+			app := apptest.NewCable(t)
+			return appVisits{url: app.URL, start: func(u string) string { return "/docs?u=" + u }, counts: &app.Counts,
+				each: map[string]int{"POST /session": 2}, column: "email_address", value: "u{{user.index}}@example.test",
+				refusals: []string{"login refused", "login redirects", "422 csrf", "404 foreign", "404 missing", "rejected subscriptions", "stale version",
+					"cable unauthorized", "cable unknown subscription", "cable bad command", "invalid session cookie", "400 params"}}
+		}},
+		// Laravel sends a refused login back to its form with a 302 (the
+		// recorded one went on to the dashboard); its API answers 401.
+		{"Laravel", func(t *testing.T) appVisits {
+			app := apptest.NewLaravel(t)
+			return appVisits{url: app.URL, start: func(u string) string { return "/login?u=" + u }, counts: &app.Counts,
+				each: map[string]int{"POST /login": 1, "POST /logout": 1}, column: "email", value: "u{{user.index}}@example.test",
+				refusals: []string{"login refused", "login redirects", "419", "403", "401", "404", "405", "invalid"}}
+		}},
+		// ASP.NET Core Identity shows a refused login's page again with a
+		// 200, and sends the pages of a visit not logged in to its login.
+		{"ASP.NET Core", func(t *testing.T) appVisits {
+			app := apptest.NewAspNet(t)
+			return appVisits{url: app.URL, start: func(u string) string { return "/Todos?u=" + u }, counts: &app.Counts,
+				each:   map[string]int{"POST /Identity/Account/Login": 1, "POST /Identity/Account/Logout": 1},
+				column: "Input.Email", value: "u{{user.index}}@example.test",
+				refusals: []string{"login refused", "login redirects", "antiforgery refused", "ticket refused", "concurrency refused", "404 foreign",
+					"404 missing", "404 mismatch", "401 anonymous", "invalid"}}
+		}},
+		// Phoenix LiveView behind phx.gen.auth: a socket without a session
+		// is refused at its join (phx_reply with status error).
+		{"Phoenix LiveView", func(t *testing.T) appVisits {
+			app := apptest.NewLiveView(t)
+			return appVisits{url: app.URL, start: func(u string) string { return "/todos?u=" + u }, counts: &app.Counts,
+				each: map[string]int{"POST /users/log_in": 1, "POST /users/log_out": 1}, column: "email", value: "u{{user.index}}@example.test",
+				refusals: []string{"login refused", "login redirects", "csrf refused", "ws refused", "ws no session", "join refused", "foreign todo",
+					"missing todo", "bad event", "unmatched topic", "bad message", "todo invalid", "logout without session", "404"}}
+		}},
+		// Express with express-session and Socket.IO: a connect refused
+		// (44{…}), events refused in their acknowledgements.
+		{"Express Socket.IO", func(t *testing.T) appVisits {
+			app := apptest.NewSocketIO(t)
+			return appVisits{url: app.URL, start: func(u string) string { return "/chat?u=" + u }, counts: &app.Counts,
+				each: map[string]int{"POST /login": 1, "POST /logout": 1}, column: "username", value: "u{{user.index}}",
+				refusals: apptest.SocketIORefusals}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := tc.app(t)
+			visits, _ := recordVisits(t, a.url, 3, 0, a.start)
+			checkVisitsOf(t, visits, 3, a.each)
+			if t.Failed() {
+				return
+			}
+			refusalsCounted(t, a, visits, 12, "login redirects")
+		})
 	}
-	refusalsCounted(t, a, visits, 12, "login redirects")
-}
-
-// TestRefusalsOfAspNet: ASP.NET Core Identity shows a refused login's
-// page again with a 200, and sends the pages of a visit that did not log
-// in to its login page; its API answers 401.
-func TestRefusalsOfAspNet(t *testing.T) {
-	app := apptest.NewAspNet(t)
-	a := appVisits{url: app.URL, start: func(u string) string { return "/Todos?u=" + u }, counts: &app.Counts,
-		column: "Input.Email", value: "u{{user.index}}@example.test",
-		refusals: []string{"login refused", "login redirects", "antiforgery refused", "ticket refused", "concurrency refused", "404 foreign",
-			"404 missing", "404 mismatch", "401 anonymous", "invalid"}}
-	visits, _ := recordVisits(t, app.URL, 3, 0, a.start)
-	checkVisitsOf(t, visits, 3, map[string]int{"POST /Identity/Account/Login": 1, "POST /Identity/Account/Logout": 1})
-	if t.Failed() {
-		return
-	}
-	refusalsCounted(t, a, visits, 12, "login redirects")
-}
-
-// TestRefusalsOfLiveView: Phoenix LiveView behind phx.gen.auth: a refused
-// login goes back to its form, the dead render of a visit not logged in
-// redirects to the login page, and a socket join without a session is
-// answered phx_reply with status error inside the 101.
-func TestRefusalsOfLiveView(t *testing.T) {
-	app := apptest.NewLiveView(t)
-	a := appVisits{url: app.URL, start: func(u string) string { return "/todos?u=" + u }, counts: &app.Counts,
-		column: "email", value: "u{{user.index}}@example.test",
-		refusals: []string{"login refused", "login redirects", "csrf refused", "ws refused", "ws no session", "join refused", "foreign todo",
-			"missing todo", "bad event", "unmatched topic", "bad message", "todo invalid", "logout without session", "404"}}
-	visits, _ := recordVisits(t, app.URL, 3, 0, a.start)
-	checkVisitsOf(t, visits, 3, map[string]int{"POST /users/log_in": 1, "POST /users/log_out": 1})
-	if t.Failed() {
-		return
-	}
-	refusalsCounted(t, a, visits, 12, "login redirects")
-}
-
-// TestRefusalsOfSocketIO: an Express chat with express-session and
-// Socket.IO: a refused login, pages and Engine.IO handshakes of a visit
-// not logged in, and socket events refused in acknowledgements.
-func TestRefusalsOfSocketIO(t *testing.T) {
-	app := apptest.NewSocketIO(t)
-	a := appVisits{url: app.URL, start: func(u string) string { return "/chat?u=" + u }, counts: &app.Counts,
-		column: "username", value: "u{{user.index}}", refusals: apptest.SocketIORefusals}
-	visits, _ := recordVisits(t, app.URL, 3, 0, a.start)
-	checkVisitsOf(t, visits, 3, map[string]int{"POST /login": 1, "POST /logout": 1})
-	if t.Failed() {
-		return
-	}
-	refusalsCounted(t, a, visits, 12, "login redirects")
 }

@@ -83,11 +83,7 @@ func locustRows(res *Result) ([]*locustRow, error) {
 		for kind, n := range e.Errors {
 			r.errors[string(kind)] += n
 		}
-		for code, n := range e.StatusCodes {
-			if c, _ := strconv.Atoi(code); (c >= 400 && c != 429 || e.Kind == "ws-connect" && c != 101) && n > e.AsRecorded[code] {
-				r.errors["HTTP "+code] += n - e.AsRecorded[code]
-			}
-		}
+		e.failingStatuses(func(code string, n int64) { r.errors["HTTP "+code] += n })
 	}
 	slices.SortFunc(rows, func(a, b *locustRow) int {
 		return cmp.Or(strings.Compare(a.name, b.name), strings.Compare(a.typ, b.typ))

@@ -66,14 +66,9 @@ func writeFailureKinds(w io.Writer, res *Result) {
 				why[string(k)] += n
 			}
 		}
-		for code, n := range e.StatusCodes {
-			if c, _ := strconv.Atoi(code); (c >= 400 && c != 429 || e.Kind == "ws-connect" && c != 101) && n > e.AsRecorded[code] {
-				why["HTTP "+code] += n - e.AsRecorded[code]
-			}
-		}
+		e.failingStatuses(func(code string, n int64) { why["HTTP "+code] += n })
 	}
-	keys := slices.Collect(maps.Keys(why))
-	slices.SortFunc(keys, func(a, b string) int { return cmp.Or(cmp.Compare(why[b], why[a]), cmp.Compare(a, b)) })
+	keys := byCount(why)
 	fmt.Fprint(w, "failures by kind:")
 	const shown = 6
 	for i, k := range keys[:min(len(keys), shown)] {
@@ -88,6 +83,25 @@ func writeFailureKinds(w io.Writer, res *Result) {
 	fmt.Fprintln(w)
 }
 
+// byCount returns the keys of counts, the largest count first (ties in
+// key order).
+func byCount[K cmp.Ordered](counts map[K]int64) []K {
+	keys := slices.Collect(maps.Keys(counts))
+	slices.SortFunc(keys, func(a, b K) int { return cmp.Or(cmp.Compare(counts[b], counts[a]), cmp.Compare(a, b)) })
+	return keys
+}
+
+// failingStatuses calls fn with each status of e that failed, and how
+// many times: a 4xx (but 429) beyond those as recorded, a 5xx, a socket's
+// handshake answered otherwise than 101.
+func (e *EndpointStats) failingStatuses(fn func(code string, n int64)) {
+	for code, n := range e.StatusCodes {
+		if c, _ := strconv.Atoi(code); (c >= 400 && c != 429 || e.Kind == "ws-connect" && c != 101) && n > e.AsRecorded[code] {
+			fn(code, n-e.AsRecorded[code])
+		}
+	}
+}
+
 // writeSkipped writes how many requests were not sent for want of a
 // value, and the most common reasons.
 func writeSkipped(w io.Writer, res *Result) {
@@ -100,13 +114,7 @@ func writeSkipped(w io.Writer, res *Result) {
 			why[k] += n
 		}
 	}
-	keys := slices.Collect(maps.Keys(why))
-	slices.SortFunc(keys, func(a, b ErrorKind) int {
-		if why[a] != why[b] {
-			return cmp.Compare(why[b], why[a])
-		}
-		return cmp.Compare(a, b)
-	})
+	keys := byCount(why)
 	fmt.Fprintf(w, "skipped: %d requests not sent because a value they needed did not come (its answer failed or lacked it):\n", res.Skipped)
 	const shown = 5
 	for _, k := range keys[:min(len(keys), shown)] {
