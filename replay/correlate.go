@@ -427,7 +427,38 @@ func jsonPart(b []byte) []byte {
 	if i > 0 && i < len(b) && (b[i] == '{' || b[i] == '[') {
 		return b[i:]
 	}
+	if _, body, ok := textFrame(b); ok && len(body) > 0 && (body[0] == '{' || body[0] == '[') {
+		return body
+	}
 	return b
+}
+
+// textFrame splits a text protocol's frame (STOMP's "MESSAGE\nname:value\n
+// …\n\nbody\x00") into its header lines and its body; false when b is
+// not one: a first line of capital letters, then lines with a colon, then
+// an empty line.
+func textFrame(b []byte) (head, body []byte, ok bool) {
+	nl := bytes.IndexByte(b, '\n')
+	if nl < 3 {
+		return nil, nil, false
+	}
+	for _, c := range bytes.TrimSuffix(b[:nl], []byte("\r")) {
+		if c < 'A' || c > 'Z' {
+			return nil, nil, false
+		}
+	}
+	k := bytes.Index(b[nl:], []byte("\n\n"))
+	if k < 0 {
+		return nil, nil, false
+	}
+	end := nl + k
+	head = b[min(nl+1, end):end]
+	for _, line := range bytes.Split(head, []byte("\n")) {
+		if len(line) > 0 && bytes.IndexByte(line, ':') < 0 {
+			return nil, nil, false
+		}
+	}
+	return head, bytes.TrimRight(b[end+2:], "\x00\r\n"), true
 }
 
 // decodeJSON decodes a JSON object or array, numbers kept as written.

@@ -637,6 +637,19 @@ func framePositions(payload []byte, into map[string]bool) {
 	if doc, ok := decodeJSON(jsonPart(payload)); ok {
 		walk(doc, nil, func(_ []any, v string) { into[v] = true })
 	}
+	// A text frame's headers that hold paths (STOMP's
+	// destination:/app/boards/1/cards/5/move): their segments.
+	if head, _, ok := textFrame(payload); ok {
+		for _, line := range bytes.Split(head, []byte("\n")) {
+			if _, v, ok := bytes.Cut(line, []byte(":")); ok && len(v) > 0 && v[0] == '/' {
+				for _, seg := range pathSegments(string(v)) {
+					if seg != "" {
+						into[seg] = true
+					}
+				}
+			}
+		}
+	}
 }
 
 // A value taken from a list (the third of a listing's items) is located

@@ -203,7 +203,7 @@ func TestCheckNamesTheCause(t *testing.T) {
 	})
 }
 
-// TestRefusals: apps in the conventions of six frameworks, each refusing
+// TestRefusals: apps in the conventions of seven frameworks, each refusing
 // in its own forms, recorded by three Chromium contexts and replayed as
 // 12 users (refusalsCounted): thrive's failures equal the refusals each
 // app counted.
@@ -265,6 +265,17 @@ func TestRefusals(t *testing.T) {
 			return appVisits{url: app.URL, start: func(u string) string { return "/chat?u=" + u }, counts: &app.Counts,
 				each: map[string]int{"POST /login": 1, "POST /logout": 1}, column: "username", value: "u{{user.index}}",
 				refusals: apptest.SocketIORefusals}
+		}},
+		// Spring Boot with Spring Security and STOMP over WebSocket: a
+		// refused login goes to /login?error, a STOMP frame refused is an
+		// ERROR frame (not JSON) and the socket closes.
+		{"Spring STOMP", func(t *testing.T) appVisits {
+			app := apptest.NewSpringBoard(t)
+			return appVisits{url: app.URL, start: func(u string) string { return "/boards?u=" + u }, counts: &app.Counts,
+				each: map[string]int{"POST /login": 1, "POST /logout": 1, "POST /boards": 1}, column: "username", value: "u{{user.index}}",
+				refusals: []string{"login refused", "login redirects", "unknown session", "403 csrf", "403 origin", "404 foreign", "404 missing",
+					"404 route", "405 method", "400 bad request", "400 firewall", "400 handshake", "form invalid", "stomp csrf", "stomp foreign",
+					"stomp missing", "stomp denied", "stomp bad frame", "stomp invalid", "stomp dropped"}}
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -39,7 +39,7 @@ const (
 // expectation is what a step's recorded answer says it should get.
 type expectation struct {
 	// location is the recorded redirect's target path, folded as
-	// endpoints are (/posts/{id}/); toLogin when it was a login page.
+	// endpoints are (/posts/{id}/); toLogin when it named a login.
 	location string
 	toLogin  bool
 	// queryError marks a recorded redirect that carried an error in its
@@ -66,7 +66,7 @@ func expectationOf(ex *traces.Exchange, first string) expectation {
 	if redirect(ex.Status) {
 		if loc := respHeader(ex, "Location"); loc != "" {
 			x.location = folded(loc)
-			x.toLogin = loginPage(loc, first)
+			x.toLogin = loginPage(loc)
 			x.queryError = queryError(loc) != ""
 		}
 	}
@@ -91,13 +91,11 @@ func folded(u string) string {
 }
 
 // loginPage reports whether a redirect's target is where a visitor proves
-// who they are: a path naming a login, or the page a visit begins at.
-func loginPage(loc, first string) bool {
-	p := folded(loc)
-	if p == first && first != "" {
-		return true
-	}
-	l := strings.ToLower(p)
+// who they are: a path naming a login. (A redirect to the page the visit
+// began at is one too where the recorded one went elsewhere; see
+// judgeStatus: a login's success often goes back there.)
+func loginPage(loc string) bool {
+	l := strings.ToLower(folded(loc))
 	for _, w := range []string{"login", "log_in", "log-in", "signin", "sign_in", "sign-in", "auth", "sso", "session/new", "sessions/new"} {
 		if strings.Contains(l, w) {
 			return true
@@ -117,7 +115,8 @@ func (x *expectation) judgeStatus(recorded, status int, loc []byte) report.Error
 			// URI with error=access_denied (RFC 6749, 4.1.2.1).
 			return report.ErrorKind("redirect: " + e)
 		}
-		if loginPage(l, x.first) && (!redirect(recorded) || !x.toLogin) {
+		toStart := x.first != "" && folded(l) == x.first && x.location != x.first
+		if (loginPage(l) || toStart) && (!redirect(recorded) || !x.toLogin) {
 			return errRedirectLogin
 		}
 		switch {

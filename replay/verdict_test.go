@@ -100,6 +100,8 @@ func TestJudgeStatus(t *testing.T) {
 		{"oauth refused", "GET", 302, "https://app.test/callback?code=x1&state=s", 302, "https://app.test/callback?error=access_denied&state=s", "redirect: access_denied"},
 		{"oauth as recorded", "GET", 302, "/callback?error=login_required", 302, "/callback?error=login_required", ""},
 		{"laravel back with errors", "POST", 302, "/projects/5", 302, "/projects/create", errRedirectElsewhere},
+		{"login back to the saved first page, refused", "POST", 302, "http://h/start?u=a&continue", 302, "/login?error", errRedirectLogin},
+		{"login back to the saved first page", "POST", 302, "http://h/start?u=a&continue", 302, "http://127.0.0.1:1/start?u=a&continue", ""},
 	} {
 		ex := exchangeFor(tc.method, tc.recorded, tc.recordedLocation)
 		x := expectationOf(ex, "/start")
@@ -174,7 +176,10 @@ func FuzzScanRefusals(f *testing.F) {
 		`{"a":{"b":{"status":"failed"}}}`, `{"errors":[1]}`, `{"x":"\"`, `[`, `{"`, `{"a"`, `{"a":`, `["word","`} {
 		f.Add([]byte(s))
 	}
+	f.Add([]byte("MESSAGE\n\n{}\x00"))
+	f.Add([]byte("SEND\ndestination:/app/b/1\n\n{\"a\":1}\x00"))
 	f.Fuzz(func(t *testing.T, b []byte) {
+		judgeBody(b, nil) // any bytes, whole: text frames, packets, prefixes
 		var found []string
 		scanRefusals(b, false, maxSaidDepth, func(path, value, name string) bool { found = append(found, path+"="+value); return true })
 		if json.Valid(b) {
