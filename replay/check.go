@@ -407,7 +407,7 @@ func (e *Engine) cause(si, j, firstFailure int, o *observed, ck *checker) (cause
 		return fmt.Sprintf("an earlier request of the session failed first: %s", f.endpoint), "look at that one first"
 	}
 	rec := &e.lib.recorded[si][j]
-	if e.fills != nil && len(e.fills[si][j]) > 0 && (o.err == errFormRefused || o.err == errRedirectLogin || o.status == 401 || o.status == 403) {
+	if e.fills != nil && len(e.fills[si][j]) > 0 && (o.err == errFormRefused || o.err == errRedirectLogin || o.status >= 400 && o.status < 500) {
 		var cols []string
 		for c, name := range e.cfg.users.cols {
 			if slices.ContainsFunc(e.fills[si][j], func(f fill) bool { return f.column == c }) {

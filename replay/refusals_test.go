@@ -286,6 +286,22 @@ func TestRefusals(t *testing.T) {
 				return
 			}
 			refusalsCounted(t, a, visits, 12, "login redirects")
+			// --check, with the third user's password wrong, names the
+			// cause: a login refused with the users file's values, and
+			// what failed after it, after it.
+			rep := checkOf(t, a.url, visits, wrongThird(t, a.column, a.value))
+			named := false
+			for _, d := range rep.Divergences {
+				switch {
+				case strings.Contains(d.Cause, "users file's"):
+					named = true
+				case d.Regression && d.After == "" && d.Kind != "skipped" && (d.Cause == "" || strings.HasPrefix(d.Cause, "the first difference")):
+					t.Errorf("--check: %s [%s] %s: no cause but %q", d.Endpoint, d.Kind, d.What, d.Cause)
+				}
+			}
+			if !named {
+				t.Errorf("--check did not name the refused login: %+v", rep.Divergences)
+			}
 		})
 	}
 }

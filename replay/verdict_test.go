@@ -194,3 +194,22 @@ func FuzzScanRefusals(f *testing.F) {
 		}
 	})
 }
+
+// TestTextFrames: a text protocol's frame (STOMP) gives the JSON of its
+// body as a source, and the paths of its headers are id positions.
+func TestTextFrames(t *testing.T) {
+	msg := []byte("MESSAGE\ndestination:/topic/boards.2\ncontent-length:20\n\n{\"id\":4,\"boardId\":2}\x00")
+	if got := string(jsonPart(msg)); got != `{"id":4,"boardId":2}` {
+		t.Errorf("jsonPart: %q", got)
+	}
+	ids := map[string]bool{}
+	framePositions([]byte("SEND\ndestination:/app/boards/2/cards/4/move\nreceipt:r-1\n\n{}\x00"), ids)
+	for _, want := range []string{"2", "4"} {
+		if !ids[want] {
+			t.Errorf("%s is not an id position: %v", want, ids)
+		}
+	}
+	if _, _, ok := textFrame([]byte("hello\nworld\n\n{}")); ok {
+		t.Error("a text that is not a frame")
+	}
+}
