@@ -1447,6 +1447,26 @@ func (sv *sessionVars) unmet(st *step) report.ErrorKind {
 	return ""
 }
 
+// unmetBefore is unmet for the values of the steps before st only: those
+// it waited for, whose live values may be read.
+func (sv *sessionVars) unmetBefore(st *step) report.ErrorKind {
+	for _, k := range st.needs {
+		v := &sv.script.vars[k]
+		if v.fresh || v.ws || v.from < 0 || v.from >= st.index || sv.value(k) != "" {
+			continue
+		}
+		why := sv.steps[v.from].skipped
+		if why == "" && sv.steps[v.from].failed {
+			why = v.skipWhy
+		}
+		if why != "" {
+			sv.steps[st.index].skipped = why
+			return why
+		}
+	}
+	return ""
+}
+
 // missing reports whether a message's values from the socket's replies
 // have not all come.
 func (sv *sessionVars) missing(needs []int) bool {

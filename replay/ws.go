@@ -26,7 +26,9 @@ func (u *user) socket(active context.Context, stop time.Time, st *step, due, t0 
 		}
 	}()
 	if sv != nil && len(st.needs) > 0 {
-		if why := sv.unmet(st); why != "" {
+		// Only the values of earlier answers, which it waited for: later
+		// ones are its messages' (they wait for them on their own).
+		if why := sv.unmetBefore(st); why != "" {
 			// Its URL or headers need a value that did not come (the
 			// page that gave its token failed): a page would not open it.
 			u.sink.Observe(&report.Sample{Kind: report.Skipped, Profile: u.profile, Endpoint: st.endpoint, Intended: due, Sent: time.Now(), Err: why})
@@ -245,20 +247,11 @@ func (u *user) converse(conn *websocket.Conn, active context.Context, stop time.
 					kickFor = next
 					go awaitAll(f.after, answered, kick, quit)
 				}
-			case sv != nil && (len(f.needs) > 0 && sv.missing(f.needs) || len(f.elsewhere) > 0 && lacks(f)) && time.Since(last) < e.cfg.timeout && !refused:
+			case sv != nil && (len(f.needs) > 0 && sv.missing(f.needs) || len(f.elsewhere) > 0 && lacks(f)) && time.Since(last) < e.cfg.timeout:
 				// It sends a value a reply has not given yet: it waits
 				// for the frame, as the page did.
 				canSend = false
 				waitValues = true
-			case sv != nil && len(f.needs) > 0 && sv.missing(f.needs) && len(queue) == 0:
-				// The value never came (the server refused what would
-				// have given it): a page would have nothing to send.
-				now := time.Now()
-				u.sink.Observe(&report.Sample{Kind: report.Skipped, Profile: u.profile, Endpoint: st.endpoint, Intended: now, Sent: now,
-					Err: "skipped: a value it sends never came on the socket"})
-				tell(f)
-				next++
-				continue
 			case e.cfg.pacing == Think || (!prevOverlaps && last.After(sendAt)):
 				sendAt = last
 			}
