@@ -1428,10 +1428,18 @@ func (sv *sessionVars) takeFrame(e *Engine, st *step, msg int, payload []byte) {
 // from an answer that succeeded goes out as recorded (and is counted
 // missing): the rule may have taken a coincidence. Values the client
 // makes and those of a socket's replies are not its to wait for.
-func (sv *sessionVars) unmet(st *step) report.ErrorKind {
+func (sv *sessionVars) unmet(st *step) report.ErrorKind { return sv.unmetOf(st, len(sv.steps)) }
+
+// unmetBefore is unmet for the values of the steps before st only: those
+// it waited for, whose live values may be read (a socket's later requests
+// still run, and its messages wait for their values on their own).
+func (sv *sessionVars) unmetBefore(st *step) report.ErrorKind { return sv.unmetOf(st, st.index) }
+
+// unmetOf is unmet for the values of the steps before step upTo.
+func (sv *sessionVars) unmetOf(st *step, upTo int) report.ErrorKind {
 	for _, k := range st.needs {
 		v := &sv.script.vars[k]
-		if v.fresh || v.ws || sv.value(k) != "" {
+		if v.fresh || v.ws || v.from < 0 || v.from >= upTo || sv.value(k) != "" {
 			continue
 		}
 		why := sv.steps[v.from].skipped
@@ -1440,26 +1448,6 @@ func (sv *sessionVars) unmet(st *step) report.ErrorKind {
 		}
 		if why != "" {
 			// The first value that did not come is named, not the chain.
-			sv.steps[st.index].skipped = why
-			return why
-		}
-	}
-	return ""
-}
-
-// unmetBefore is unmet for the values of the steps before st only: those
-// it waited for, whose live values may be read.
-func (sv *sessionVars) unmetBefore(st *step) report.ErrorKind {
-	for _, k := range st.needs {
-		v := &sv.script.vars[k]
-		if v.fresh || v.ws || v.from < 0 || v.from >= st.index || sv.value(k) != "" {
-			continue
-		}
-		why := sv.steps[v.from].skipped
-		if why == "" && sv.steps[v.from].failed {
-			why = v.skipWhy
-		}
-		if why != "" {
 			sv.steps[st.index].skipped = why
 			return why
 		}

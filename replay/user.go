@@ -353,23 +353,18 @@ const eagerBelow = 5 * time.Millisecond
 // waited is how much later than scheduled due is (see play).
 func (u *user) send(st *step, raw []byte, due time.Time, sv *sessionVars, fills []fill, unfilled bool, ps *pollState, waited time.Duration) time.Time {
 	e := u.e
-	smp, _ := e.samples.Get().(*report.Sample)
 	if sv != nil && len(st.needs) > 0 {
 		if why := sv.unmet(st); why != "" {
 			// A value it sends did not come: a browser would have had no
 			// link to follow, no form to submit.
-			*smp = report.Sample{Kind: report.Skipped, Profile: u.profile, Endpoint: st.endpoint, Intended: due, Sent: time.Now(), Err: why}
-			if u.check != nil {
-				u.check.skip(st, why)
-			}
 			if ps != nil {
 				ps.failed = true
 			}
-			u.sink.Observe(smp)
-			e.samples.Put(smp)
+			u.skip(st, due, why)
 			return time.Now()
 		}
 	}
+	smp, _ := e.samples.Get().(*report.Sample)
 	*smp = report.Sample{Kind: report.HTTP, Profile: u.profile, Endpoint: st.endpoint, Intended: due, Expected: e.expected(st), Waited: waited}
 	if st.longPoll {
 		smp.Kind = report.LongPoll
@@ -390,6 +385,17 @@ func (u *user) send(st *step, raw []byte, due time.Time, sv *sessionVars, fills 
 		first, status, err = u.sendOwn(site, st, raw, subs, sv, smp, ps)
 	}
 	return u.observe(st, smp, first, status, err, unfilled, sv, ps)
+}
+
+// skip reports step st, due at due, not sent for why.
+func (u *user) skip(st *step, due time.Time, why report.ErrorKind) {
+	smp, _ := u.e.samples.Get().(*report.Sample)
+	*smp = report.Sample{Kind: report.Skipped, Profile: u.profile, Endpoint: st.endpoint, Intended: due, Sent: time.Now(), Err: why}
+	if u.check != nil {
+		u.check.skip(st, why)
+	}
+	u.sink.Observe(smp)
+	u.e.samples.Put(smp)
 }
 
 // substitutions appends to subs what replaces recorded texts in st's

@@ -26,15 +26,10 @@ func (u *user) socket(active context.Context, stop time.Time, st *step, due, t0 
 		}
 	}()
 	if sv != nil && len(st.needs) > 0 {
-		// Only the values of earlier answers, which it waited for: later
-		// ones are its messages' (they wait for them on their own).
 		if why := sv.unmetBefore(st); why != "" {
 			// Its URL or headers need a value that did not come (the
 			// page that gave its token failed): a page would not open it.
-			u.sink.Observe(&report.Sample{Kind: report.Skipped, Profile: u.profile, Endpoint: st.endpoint, Intended: due, Sent: time.Now(), Err: why})
-			if u.check != nil {
-				u.check.skip(st, why)
-			}
+			u.skip(st, due, why)
 			return
 		}
 	}
@@ -214,7 +209,11 @@ func (u *user) converse(conn *websocket.Conn, active context.Context, stop time.
 	next := 0
 	sending := true
 	refused := false // the server said it refused, or closed while a reply was awaited
-	sent := -1       // the latest message sent
+	// failed reports the conversation failed at at, with no reply awaited.
+	failed := func(at time.Time, err report.ErrorKind) {
+		u.sink.Observe(&report.Sample{Kind: report.WSReply, Profile: u.profile, Endpoint: st.endpoint, Intended: at, Sent: at, Status: 101, Err: err})
+	}
+	sent := -1 // the latest message sent
 	// Values of earlier answers that their live answers lacked, sought in
 	// the session's later answers and frames (sessionVars.seek).
 	lacks := func(f *wsFrame) bool {
@@ -343,7 +342,7 @@ func (u *user) converse(conn *websocket.Conn, active context.Context, stop time.
 					refused = true
 				}
 				if !refused && sending && next < len(ws.frames) && e.judges() {
-					u.sink.Observe(&report.Sample{Kind: report.WSReply, Profile: u.profile, Endpoint: st.endpoint, Intended: now, Sent: now, Status: 101, Err: errClosedEarly})
+					failed(now, errClosedEarly)
 				}
 				return
 			}
@@ -369,7 +368,7 @@ func (u *user) converse(conn *websocket.Conn, active context.Context, stop time.
 					// A refusal that answers no message (a disconnect
 					// at connection): the conversation failed.
 					refused = true
-					u.sink.Observe(&report.Sample{Kind: report.WSReply, Profile: u.profile, Endpoint: st.endpoint, Intended: a.at, Sent: a.at, Status: 101, Err: said})
+					failed(a.at, said)
 				}
 				continue // nothing awaited: a push, or the rest of a reply given up on
 			}
