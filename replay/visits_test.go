@@ -152,7 +152,11 @@ func replayVisits(t *testing.T, target string, visits []*traces.Session, users i
 	for _, s := range visits {
 		longest = max(longest, 2*s.End())
 	}
-	_, sink := run(t, target, visits, users, longest, append([]replay.Option{replay.WithUsers(u)}, opts...)...)
+	// A reply ends at a frame of its recorded last one's shape; the
+	// silence that also ends one is set past what a loaded machine (two
+	// cores, Chromium, 30 users, -race) may pause for, so that a reply
+	// ended by a silence means its end frame never came.
+	_, sink := run(t, target, visits, users, longest, append([]replay.Option{replay.WithUsers(u), replay.WithReplyIdle(5 * time.Second)}, opts...)...)
 	return sink
 }
 
