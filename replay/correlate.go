@@ -1345,12 +1345,55 @@ func (sv *sessionVars) take(e *Engine, st *step, body []byte, header func(string
 			live = v.prefix + url.QueryEscape(live) + v.suffix
 		}
 		sv.live[k] = live
+		if v.portable && sv.sought.Load() {
+			sv.found(k)
+		}
 	}
 }
 
-// seek marks a value its answer lacked: the session's later answers and
-// socket frames are searched for it at the same place (an event that came
-// in another poll, or on the socket, than when recorded).
+// expect starts seeking the values that may come elsewhere than in their
+// own answer (variable.portable) among ks, before that answer comes: the
+// step that gives them is about to be sent, or a socket that sends them
+// opened. A socket's frame or a parallel request's answer may carry such
+// a value before its own answer is in, and lack it after (a Socket.IO
+// event flushed on the upgrade rather than in the poll it came in when
+// recorded). Its own answer, should it have the value, still gives it.
+func (sv *sessionVars) expect(ks []int) {
+	for _, k := range ks {
+		if sv.script.vars[k].portable {
+			sv.seek(k)
+		}
+	}
+}
+
+// found ends the search for value k: its own answer gave it.
+func (sv *sessionVars) found(k int) {
+	sv.mu.Lock()
+	defer sv.mu.Unlock()
+	if got, ok := sv.pending[k]; ok {
+		if got == "" {
+			sv.seeking.Add(-1)
+		}
+		delete(sv.pending, k)
+	}
+}
+
+// awaiting reports whether value k is sought and has not been found: its
+// own answer has not given it (yet), and nothing else has.
+func (sv *sessionVars) awaiting(k int) bool {
+	if !sv.sought.Load() {
+		return false
+	}
+	sv.mu.Lock()
+	defer sv.mu.Unlock()
+	got, ok := sv.pending[k]
+	return ok && got == ""
+}
+
+// seek marks a value its answer lacked, or may lack (expect): the
+// session's later answers and socket frames are searched for it at the
+// same place (an event that came in another poll, or on the socket, than
+// when recorded).
 func (sv *sessionVars) seek(k int) {
 	sv.mu.Lock()
 	defer sv.mu.Unlock()

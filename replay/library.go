@@ -197,9 +197,11 @@ type wsScript struct {
 	idClient, idServer []any
 	// sets are the script's variables the server's messages give (see
 	// frameFlow). elsewhere says some message has values that may come
-	// on the socket instead of in their answer.
+	// on the socket instead of in their answer; early are those of later
+	// steps, sought from the socket's opening on (sessionVars.expect).
 	sets      []int
 	elsewhere bool
+	early     []int
 }
 
 // needs notes, for each client message, the variables of the socket's
@@ -210,8 +212,19 @@ func (w *wsScript) needs(vars []variable, uses []int, self int) {
 		var ids map[string]bool
 		for _, k := range uses {
 			v := &vars[k]
-			if j := v.from; !v.ws && j > self && sends(string(f.payload), v.recorded) && !slices.Contains(f.after, j) {
-				f.after = append(f.after, j) // a later request's answer gives it
+			if j := v.from; !v.ws && j > self && sends(string(f.payload), v.recorded) {
+				// A later request's answer gives it; should that answer
+				// lack it, it may come on this socket, even before the
+				// request is sent (an event flushed on the upgrade).
+				if !slices.Contains(f.after, j) {
+					f.after = append(f.after, j)
+				}
+				if v.portable && !slices.Contains(f.elsewhere, k) {
+					f.elsewhere = append(f.elsewhere, k)
+					if !slices.Contains(w.early, k) {
+						w.early = append(w.early, k)
+					}
+				}
 				continue
 			}
 			if !v.ws && !v.fresh && v.from >= 0 && v.from < self && sends(string(f.payload), v.recorded) {
@@ -255,10 +268,11 @@ type wsFrame struct {
 	// sends: it goes out once they have answered.
 	needs []int
 	after []int
-	// elsewhere are the values of earlier answers it sends: one their
-	// live answer lacked may come on the socket instead (a Socket.IO
-	// event that missed the poll it came in when recorded), and the
-	// message waits for it there.
+	// elsewhere are the values of other answers it sends that may come
+	// elsewhere than in their own (variable.portable): one its live answer
+	// lacked may come on the socket instead (a Socket.IO event that
+	// missed the poll it came in when recorded), and the message waits
+	// for it there.
 	elsewhere []int
 }
 

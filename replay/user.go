@@ -191,6 +191,9 @@ func (u *user) play(active context.Context, stop time.Time, si int, t0 time.Time
 			closeIf(fin) // its loop's first request plays it
 			continue
 		}
+		if sv != nil && s.portable {
+			sv.expect(st.sets) // from now on they may come elsewhere
+		}
 		waited := due.Sub(scheduled)
 		answer := func(end time.Time) {
 			if fin != nil {

@@ -33,6 +33,9 @@ func (u *user) socket(active context.Context, stop time.Time, st *step, due, t0 
 			return
 		}
 	}
+	if sv != nil {
+		sv.expect(st.ws.early)
+	}
 	conn := u.connect(st, due, sv)
 	if conn == nil {
 		return
@@ -217,12 +220,7 @@ func (u *user) converse(conn *websocket.Conn, active context.Context, stop time.
 	// Values of earlier answers that their live answers lacked, sought in
 	// the session's later answers and frames (sessionVars.seek).
 	lacks := func(f *wsFrame) bool {
-		for _, k := range f.elsewhere {
-			if sv.value(k) == "" {
-				return true
-			}
-		}
-		return false
+		return slices.ContainsFunc(f.elsewhere, sv.awaiting)
 	}
 	var wake <-chan struct{} // nil until something is sought: never ready
 	for {
