@@ -375,14 +375,18 @@ const (
 	maxIDMessages = 200
 	maxIDFrames   = 4000
 	maxIDDepth    = 4
+	// maxIDStrays: at most one frame in this many that hold the server's
+	// id field may hold no id of a message sent before it.
+	maxIDStrays = 5
 )
 
 // replyIDs finds where a socket's client messages carry an id that the
 // server's frames answering them carry back: a kernel message's
 // header.msg_id in its replies' parent_header.msg_id, a JSON-RPC id, a
 // Phoenix ref. The id is a field whose value differs in every message
-// that has it; the server's field holds, in every frame that has it, the
-// id of a message sent before the frame, for at least two messages. It
+// that has it; the server's field holds, in nearly every frame that has it
+// (see maxIDStrays), the id of a message sent before the frame, for at
+// least two messages. It
 // returns both paths and, per client message, the frames that answered
 // it; nil when no such field is found.
 func replyIDs(ws *traces.WebSocket) (client, server []any, groups [][]traces.Frame) {
@@ -495,10 +499,14 @@ func replyIDs(ws *traces.WebSocket) (client, server []any, groups [][]traces.Fra
 	var best pair
 	bestScore := -1
 	for _, p := range slices.SortedFunc(maps.Keys(hits), func(a, b pair) int { return strings.Compare(a.c+" "+a.s, b.c+" "+b.s) }) {
-		if hits[p] != present[p.s] || len(answered[p]) < 2 {
+		// A few frames may hold another value there: the server's own
+		// messages (a kernel's status on connecting, with the id of a
+		// request the server made itself).
+		misses := present[p.s] - hits[p]
+		if misses*maxIDStrays > hits[p] || len(answered[p]) < 2 {
 			continue
 		}
-		score := hits[p]
+		score := hits[p] - misses
 		if last := serverPath[p.s][len(serverPath[p.s])-1]; idNamed(last) {
 			score += 1 << 20
 		}

@@ -138,8 +138,10 @@ func TestShapeChanges(t *testing.T) {
 // TestRepliesByID: a kernel's replies carry the id of the request they
 // answer (parent_header.msg_id) and end with a status frame whose nested
 // execution_state is idle, while busy frames share its msg_type; two
-// requests sent at once get interleaved replies. Each reply is told by
-// its id, and ends at its idle frame.
+// requests sent at once get interleaved replies; the server sends a
+// status of its own on connecting, with the id of a request it made
+// itself (Jupyter Server's nudge). Each reply is told by its id, and ends
+// at its idle frame.
 func TestRepliesByID(t *testing.T) {
 	msg := func(client bool, ms int, id, typ, content string) traces.Frame {
 		var p string
@@ -152,6 +154,7 @@ func TestRepliesByID(t *testing.T) {
 	}
 	const a, b = "5f0c2a9e-0001", "5f0c2a9e-0002"
 	ws := &traces.WebSocket{Frames: []traces.Frame{
+		msg(false, 2, "k1_7_0", "status", `{"execution_state":"idle"}`),
 		msg(true, 10, a, "execute_request", ""),
 		msg(true, 11, b, "execute_request", ""),
 		msg(false, 12, a, "status", `{"execution_state":"busy"}`),
