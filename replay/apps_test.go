@@ -57,10 +57,8 @@ func failures(t *testing.T, sink *collect) {
 	}
 	// A reply the recording saw end ends with a frame of its last one's
 	// shape, not after a silence.
-	// (Logged, not failed: under -race on two cores a few Jupyter replies
-	// still end so in some CI runs, a cause not found yet.)
 	for ep, k := range silent {
-		t.Logf("%s: %d replies ended by a silence", ep, k)
+		t.Errorf("%s: %d replies ended by a silence", ep, k)
 	}
 }
 

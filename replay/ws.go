@@ -162,7 +162,16 @@ type reply struct {
 	got  int       // frames so far
 	last time.Time // the latest frame
 	id   string    // the id its reply's frames carry back, when the socket's replies do
+	// hold puts off the silence that ends it: the replayer was not
+	// awake to hear the frames that may have come (see stallSlack).
+	hold time.Time
 }
+
+// stallSlack is how late a timer may fire before the replayer counts
+// itself as having stalled (a starved or paused process): a reply's
+// silence is then not the server's, whose frames may wait unread in the
+// socket, and the reply is given as long again to show them.
+const stallSlack = 100 * time.Millisecond
 
 // converse sends each client message at its recorded offset from t0 (or,
 // with think pacing, once the reply before it is over) and times each
@@ -222,6 +231,83 @@ func (u *user) converse(conn *websocket.Conn, active context.Context, stop time.
 	lacks := func(f *wsFrame) bool {
 		return slices.ContainsFunc(f.elsewhere, sv.awaiting)
 	}
+	// arrive takes a server message (ok false: the socket ended) and
+	// reports whether the conversation is over.
+	arrive := func(a arrival, ok bool) bool {
+		if !ok {
+			// The server closed the socket (or it broke): what was
+			// awaited fails, and so does a conversation cut short,
+			// unless the server said why already.
+			now := time.Now()
+			for len(queue) > 0 {
+				if refused {
+					r := queue[0]
+					r.smp.Kind = report.Skipped
+					finish(r, now, "skipped: the server closed the socket after refusing", false)
+					continue
+				}
+				finish(queue[0], now, report.ErrClosed, false)
+				refused = true
+			}
+			if !refused && sending && next < len(ws.frames) && e.judges() {
+				failed(now, errClosedEarly)
+			}
+			return true
+		}
+		if sv != nil && len(ws.sets) > 0 {
+			sv.takeFrame(e, st, sent, a.payload)
+		}
+		if sv != nil {
+			sv.lookElsewhere(a.payload, nil)
+		}
+		var said report.ErrorKind
+		if e.judges() {
+			if len(queue) == 0 {
+				said = judgePush(a.payload, ws.said)
+			} else {
+				said = judgeBody(a.payload, ws.said)
+			}
+		}
+		if said == "" && heartbeat(a.payload) {
+			return false // the connection's pulse, no part of a reply
+		}
+		if len(queue) == 0 {
+			if said != "" && !refused {
+				// A refusal that answers no message (a disconnect
+				// at connection): the conversation failed.
+				refused = true
+				failed(a.at, said)
+			}
+			return false // nothing awaited: a push, or the rest of a reply given up on
+		}
+		r := queue[0]
+		if ws.idServer != nil {
+			// A frame that carries an id belongs to the message that
+			// sent it, however replies interleave.
+			id, ok := jsonAt(jsonPart(a.payload), ws.idServer)
+			i := slices.IndexFunc(queue, func(q *reply) bool { return ok && q.id == id })
+			switch {
+			case i >= 0:
+				r = queue[i]
+			case said == "":
+				return false // a push, the rest of a reply given up on, or another's
+			}
+		}
+		r.got++
+		if r.got == 1 {
+			r.smp.FirstByte = a.at.Sub(r.smp.Sent)
+		}
+		r.last = a.at
+		if said != "" {
+			refused = true
+			finish(r, a.at, said, false)
+			return false
+		}
+		if ws.end != nil && ws.end.matches(a.payload) || ws.end == nil && r.got >= r.msg.replies {
+			finish(r, a.at, "", false)
+		}
+		return false
+	}
 	var wake <-chan struct{} // nil until something is sought: never ready
 	for {
 		// When the next message goes out, if it may now.
@@ -272,11 +358,16 @@ func (u *user) converse(conn *websocket.Conn, active context.Context, stop time.
 			sendTimer.Reset(time.Until(sendAt))
 			sendC = sendTimer.C
 		}
+		var deadline time.Time
 		if len(queue) > 0 {
 			r := queue[0]
-			deadline := r.smp.Sent.Add(e.cfg.timeout)
+			deadline = r.smp.Sent.Add(e.cfg.timeout)
 			if r.got > 0 {
-				deadline = minTime(deadline, r.last.Add(u.replyIdle(r.msg)))
+				silence := r.last.Add(u.replyIdle(r.msg))
+				if r.hold.After(silence) {
+					silence = r.hold
+				}
+				deadline = minTime(deadline, silence)
 			}
 			waitTimer.Reset(time.Until(deadline))
 			waitC = waitTimer.C
@@ -324,77 +415,8 @@ func (u *user) converse(conn *websocket.Conn, active context.Context, stop time.
 			}
 			queue = append(queue, r)
 		case a, ok := <-arrivals:
-			if !ok {
-				// The server closed the socket (or it broke): what was
-				// awaited fails, and so does a conversation cut short,
-				// unless the server said why already.
-				now := time.Now()
-				for len(queue) > 0 {
-					if refused {
-						r := queue[0]
-						r.smp.Kind = report.Skipped
-						finish(r, now, "skipped: the server closed the socket after refusing", false)
-						continue
-					}
-					finish(queue[0], now, report.ErrClosed, false)
-					refused = true
-				}
-				if !refused && sending && next < len(ws.frames) && e.judges() {
-					failed(now, errClosedEarly)
-				}
+			if arrive(a, ok) {
 				return
-			}
-			if sv != nil && len(ws.sets) > 0 {
-				sv.takeFrame(e, st, sent, a.payload)
-			}
-			if sv != nil {
-				sv.lookElsewhere(a.payload, nil)
-			}
-			var said report.ErrorKind
-			if e.judges() {
-				if len(queue) == 0 {
-					said = judgePush(a.payload, ws.said)
-				} else {
-					said = judgeBody(a.payload, ws.said)
-				}
-			}
-			if said == "" && heartbeat(a.payload) {
-				continue // the connection's pulse, no part of a reply
-			}
-			if len(queue) == 0 {
-				if said != "" && !refused {
-					// A refusal that answers no message (a disconnect
-					// at connection): the conversation failed.
-					refused = true
-					failed(a.at, said)
-				}
-				continue // nothing awaited: a push, or the rest of a reply given up on
-			}
-			r := queue[0]
-			if ws.idServer != nil {
-				// A frame that carries an id belongs to the message that
-				// sent it, however replies interleave.
-				id, ok := jsonAt(jsonPart(a.payload), ws.idServer)
-				i := slices.IndexFunc(queue, func(q *reply) bool { return ok && q.id == id })
-				switch {
-				case i >= 0:
-					r = queue[i]
-				case said == "":
-					continue // a push, the rest of a reply given up on, or another's
-				}
-			}
-			r.got++
-			if r.got == 1 {
-				r.smp.FirstByte = a.at.Sub(r.smp.Sent)
-			}
-			r.last = a.at
-			if said != "" {
-				refused = true
-				finish(r, a.at, said, false)
-				continue
-			}
-			if ws.end != nil && ws.end.matches(a.payload) || ws.end == nil && r.got >= r.msg.replies {
-				finish(r, a.at, "", false)
 			}
 		case now := <-waitC:
 			if len(queue) == 0 {
@@ -404,6 +426,15 @@ func (u *user) converse(conn *websocket.Conn, active context.Context, stop time.
 			switch {
 			case r.got == 0 || now.Sub(r.smp.Sent) >= e.cfg.timeout:
 				finish(r, now, report.ErrTimeout, false)
+			case len(arrivals) > 0:
+				// A frame read as the timer fired: no silence.
+				if a, ok := <-arrivals; arrive(a, ok) {
+					return
+				}
+			case time.Since(deadline) > stallSlack:
+				// The replayer woke late (the timer's value is when it
+				// was due, not when it ran): the silence may be its own.
+				r.hold = time.Now().Add(time.Since(deadline))
 			default:
 				finish(r, now, "", true)
 			}
