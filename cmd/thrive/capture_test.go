@@ -26,6 +26,7 @@ import (
 	"github.com/thrive-loadtest/thrive/capture"
 	"github.com/thrive-loadtest/thrive/demo"
 	"github.com/thrive-loadtest/thrive/traces"
+	"golang.org/x/sys/unix"
 )
 
 // thriveProcess runs thrive as a child process (the test binary standing in,
@@ -89,13 +90,18 @@ func startCaptureProcess(t *testing.T, target, out string, args ...string) (*exe
 	return cmd, m[1], stdout
 }
 
-// TestCaptureSIGTERMLosesNothing stops a capture with SIGTERM while its
-// sessions are open (the idle time is an hour) and finds every exchange in
-// the trace.
+// TestCaptureSIGTERMLosesNothing stops a capture with SIGTERM (and with
+// SIGHUP, as a closed terminal sends it) while its sessions are open (the
+// idle time is an hour), finds every exchange in the trace, and the exit
+// code the README gives: 143, 129.
 func TestCaptureSIGTERMLosesNothing(t *testing.T) {
 	backend := serveInBackground(t, "--latency-scale", "0", "--rate-limit", "0")
-	for _, relay := range [][]string{nil, {"--event-loop"}} {
-		t.Run(strings.Join(append([]string{"relay"}, relay...), " "), func(t *testing.T) {
+	for _, tc := range []struct {
+		relay []string
+		sig   syscall.Signal
+	}{{nil, syscall.SIGTERM}, {[]string{"--event-loop"}, syscall.SIGTERM}, {nil, syscall.SIGHUP}} {
+		relay := tc.relay
+		t.Run(strings.Join(append([]string{"relay", unix.SignalName(tc.sig)}, relay...), " "), func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "c.thrv")
 			cmd, url, stdout := startCaptureProcess(t, backend, out, append([]string{"--session-idle", "1h"}, relay...)...)
 			d := demo.Driver{Base: url, Sessions: 20, Concurrency: 5, TimeScale: 1e6, Seed: 2}
@@ -103,11 +109,11 @@ func TestCaptureSIGTERMLosesNothing(t *testing.T) {
 			if err != nil || st.Failures != 0 {
 				t.Fatalf("driver: %v, %d failures", err, st.Failures)
 			}
-			if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			if err := cmd.Process.Signal(tc.sig); err != nil {
 				t.Fatal(err)
 			}
 			rest, _ := io.ReadAll(stdout)
-			if err := cmd.Wait(); err != nil {
+			if err := cmd.Wait(); cmd.ProcessState.ExitCode() != 128+int(tc.sig) {
 				t.Fatalf("capture exited with %v:\n%s", err, rest)
 			}
 			if !strings.Contains(string(rest), "captured 20 sessions") {
@@ -279,7 +285,7 @@ func TestCaptureListensOnTLSAndRotates(t *testing.T) {
 	}
 	_ = cmd.Process.Signal(syscall.SIGTERM)
 	_, _ = io.ReadAll(stdout)
-	if err := cmd.Wait(); err != nil {
+	if err := cmd.Wait(); cmd.ProcessState.ExitCode() != 143 {
 		t.Fatal(err)
 	}
 	files, _ := filepath.Glob(filepath.Join(dir, "c-*.thrv"))

@@ -23,7 +23,7 @@ import (
 
 // main runs a command as the binary does: stopped in two steps by signals
 // (internal/interrupt): the first lets a run finish what is in flight
-// within its stop timeout, write its results and exit 130 or 143; the
+// within its stop timeout, write its results and exit 130, 143 or 129; the
 // second cuts what is in flight at once.
 func main() {
 	ctx, stop := interrupt.Notify(context.Background(), os.Stderr)

@@ -1,5 +1,5 @@
 // Package interrupt stops a command in two steps, as thrive's do: the first
-// SIGINT or SIGTERM cancels its context with the signal as the cause (a
+// SIGINT, SIGTERM or SIGHUP cancels its context with the signal as the cause (a
 // run stops starting work, lets what is in flight finish, writes its
 // results); a second closes an abort channel the context carries, and what
 // is in flight is cut at once.
@@ -22,7 +22,7 @@ type Signal struct{ sig syscall.Signal }
 
 func (s Signal) Error() string { return "interrupted by " + unix.SignalName(s.sig) }
 
-// Signal is the signal: SIGINT or SIGTERM.
+// Signal is the signal: SIGINT, SIGTERM or SIGHUP.
 func (s Signal) Signal() syscall.Signal { return s.sig }
 
 // ExitCode returns the exit code of a command that err says a signal
@@ -41,12 +41,13 @@ func Abort(ctx context.Context) <-chan struct{} {
 	return ch
 }
 
-// Notify returns a context that the first SIGINT or SIGTERM cancels, with
+// Notify returns a context that the first SIGINT, SIGTERM or SIGHUP (the
+// terminal that ran it closed) cancels, with
 // a Signal as its cause and a line on stderr, and whose Abort channel the
 // second closes. stop stops listening.
 func Notify(parent context.Context, stderr io.Writer) (ctx context.Context, stop func()) {
 	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	ctx, cancel := context.WithCancelCause(parent)
 	abort := make(chan struct{})
 	done := make(chan struct{})
@@ -54,8 +55,8 @@ func Notify(parent context.Context, stderr io.Writer) (ctx context.Context, stop
 		select {
 		case s := <-sigs:
 			cause := Signal{syscall.SIGINT}
-			if s == syscall.SIGTERM {
-				cause.sig = syscall.SIGTERM
+			if s, ok := s.(syscall.Signal); ok {
+				cause.sig = s
 			}
 			cancel(cause)
 			fmt.Fprintf(stderr, "\nthrive: %v: stopping (a replay: again to cut what is in flight)\n", cause)

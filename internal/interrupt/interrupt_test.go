@@ -58,3 +58,22 @@ func TestTwoSignals(t *testing.T) {
 		t.Error("an error no signal caused has a signal's exit code")
 	}
 }
+
+// TestHangUp: SIGHUP (the terminal that ran the command closed) stops it
+// as SIGTERM does, instead of killing it unflushed, and exits 129.
+func TestHangUp(t *testing.T) {
+	var stderr lockedio.Buffer
+	ctx, stop := Notify(context.Background(), &stderr)
+	defer stop()
+	if err := syscall.Kill(syscall.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-ctx.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("SIGHUP did not cancel the context")
+	}
+	if code, ok := ExitCode(context.Cause(ctx)); !ok || code != 129 {
+		t.Fatalf("cause %v: exit %d, %v", context.Cause(ctx), code, ok)
+	}
+}
