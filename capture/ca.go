@@ -64,6 +64,9 @@ func DefaultCADir() (string, error) {
 func OpenCA(certFile, keyFile string, made io.Writer) (*CA, string, error) {
 	if certFile != "" || keyFile != "" {
 		ca, err := LoadCA(certFile, keyFile)
+		if err == nil {
+			warnReadableKey(made, keyFile)
+		}
 		return ca, certFile, err
 	}
 	dir, err := DefaultCADir()
@@ -77,7 +80,20 @@ func OpenCA(certFile, keyFile string, made io.Writer) (*CA, string, error) {
 	if created {
 		fmt.Fprintf(made, "made a new CA for the forward proxy in %s; clients must trust it to be recorded over HTTPS: thrive capture --print-ca\n", dir)
 	}
+	warnReadableKey(made, filepath.Join(dir, CAKeyFile))
 	return ca, filepath.Join(dir, CACertFile), nil
+}
+
+// warnReadableKey says so on w when the CA key at path can be read by
+// others than its owner: whoever reads it can sign certificates that every
+// client trusting the CA accepts, and read their HTTPS.
+func warnReadableKey(w io.Writer, path string) {
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm()&0o077 == 0 {
+		return
+	}
+	fmt.Fprintf(w, "warning: the CA key %s can be read by others (mode %04o): whoever reads it can intercept the HTTPS of every client that trusts the CA; chmod 600 %s\n",
+		path, fi.Mode().Perm(), path)
 }
 
 // LoadOrCreateCA loads the CA kept in dir, or makes one there when it has

@@ -66,6 +66,20 @@ func TestOpenCA(t *testing.T) {
 	if _, _, err := capture.OpenCA(path+".missing", key, &made); err == nil || !strings.Contains(err.Error(), path+".missing") {
 		t.Errorf("a missing certificate: %v", err)
 	}
+	// The key is made readable by its owner only; one others can read is
+	// warned of, given or kept.
+	if fi, err := os.Stat(key); err != nil || fi.Mode().Perm() != 0o600 || strings.Contains(made.String(), "warning") {
+		t.Fatalf("the key made: %v, said %q", err, made.String())
+	}
+	if err := os.Chmod(key, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, files := range [][2]string{{path, key}, {"", ""}} {
+		made.Reset()
+		if _, _, err := capture.OpenCA(files[0], files[1], &made); err != nil || !strings.Contains(made.String(), "warning: the CA key "+key+" can be read by others (mode 0644)") {
+			t.Errorf("a readable key (%q): %v, said %q", files[1], err, made.String())
+		}
+	}
 }
 
 func TestLoadRulesFile(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/thrive-loadtest/thrive/internal/files"
 	"github.com/thrive-loadtest/thrive/traces"
 )
 
@@ -74,7 +75,7 @@ func Repair(path string) (Repaired, error) {
 	}
 	defer tr.Close()
 	tmp := path + ".repair"
-	out, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	out, err := files.Create(tmp)
 	if err != nil {
 		return rep, fmt.Errorf("repair: %w", err)
 	}

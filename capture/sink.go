@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/thrive-loadtest/thrive/internal/files"
 	"github.com/thrive-loadtest/thrive/traces"
 )
 
@@ -70,7 +71,7 @@ func (fs *FileSink) Open(meta traces.Meta) error {
 func (fs *FileSink) open() error {
 	fs.seq++
 	fs.current = fs.name()
-	f, err := os.OpenFile(fs.current, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	f, err := files.Create(fs.current)
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/thrive-loadtest/thrive/internal/files"
 	"github.com/thrive-loadtest/thrive/report"
 )
 
@@ -509,5 +510,5 @@ func (rep *CheckReport) writeFile(path string) error {
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(path, append(b, '\n'), 0o644) //nolint:gosec // a report for the user to read
+	return os.WriteFile(path, append(b, '\n'), files.Private)
 }

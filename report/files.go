@@ -100,7 +100,7 @@ func Writable(path string) error {
 // create writes a file at path with write, and names path in the error of
 // a write or of the close that flushes it.
 func create(path string, write func(io.Writer) error) error {
-	f, err := os.Create(path)
+	f, err := files.Create(path)
 	if err != nil {
 		return err
 	}

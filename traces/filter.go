@@ -3,6 +3,7 @@ package traces
 import (
 	"errors"
 	"fmt"
+	"github.com/thrive-loadtest/thrive/internal/files"
 	"os"
 	"path/filepath"
 	"strings"
@@ -103,7 +104,7 @@ func FilterFile(in, out string, f Filter) (read, kept int, err error) {
 		return 0, 0, err
 	}
 	defer t.Close()
-	dst, err := os.Create(out)
+	dst, err := files.Create(out)
 	if err != nil {
 		return 0, 0, err
 	}

@@ -53,3 +53,35 @@ func TestReplayNamesUnfilledSecrets(t *testing.T) {
 		t.Errorf("the app counted %s", app.Counts.String())
 	}
 }
+
+// TestFilesArePrivate: what thrive writes holds users' sessions (a trace,
+// even redacted) or the target's URLs and figures (results): the capture's
+// trace, a filtered trace, the result file, Locust's CSV files and the HTML
+// report are readable by their owner only.
+func TestFilesArePrivate(t *testing.T) {
+	app := apptest.NewDjango(t)
+	_, trace := apptest.Record(t, app.URL, func(base string) { apptest.DjangoClient(t, base, "alice") })
+	dir := t.TempDir()
+	filtered := filepath.Join(dir, "filtered.thrv")
+	if code, _, errOut := thrive(t, "traces", "filter", trace, "--out", filtered); code != exitOK {
+		t.Fatalf("filter: exit %d: %s", code, errOut)
+	}
+	res, html, csv := filepath.Join(dir, "r.json"), filepath.Join(dir, "r.html"), filepath.Join(dir, "r")
+	if code, _, errOut := thrive(t, "replay", filtered, "--target", app.URL, "--users", "1", "--run-time", "300ms",
+		"--out", res, "--html", html, "--csv", csv); code != exitOK {
+		t.Fatalf("replay: exit %d: %s", code, errOut)
+	}
+	csvs, _ := filepath.Glob(csv + "_*.csv")
+	if len(csvs) != 4 {
+		t.Fatalf("CSV files: %v", csvs)
+	}
+	for _, p := range append([]string{trace, filtered, res, html}, csvs...) {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: mode %v", p, fi.Mode().Perm())
+		}
+	}
+}

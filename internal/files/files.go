@@ -24,3 +24,14 @@ func Parse[T any](path string, parse func(io.Reader) (T, error)) (T, error) {
 	}
 	return v, nil
 }
+
+// Private is the mode of the files thrive writes: a trace holds users'
+// sessions even redacted, a result file the target's URLs and figures, so
+// only their owner may read them (as dumpcap writes its captures).
+const Private os.FileMode = 0o600
+
+// Create creates the file at path, or truncates it, for writing, with the
+// mode Private when it is new.
+func Create(path string) (*os.File, error) {
+	return os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, Private)
+}

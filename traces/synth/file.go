@@ -2,16 +2,16 @@ package synth
 
 import (
 	"fmt"
-	"os"
 	"time"
 
+	"github.com/thrive-loadtest/thrive/internal/files"
 	"github.com/thrive-loadtest/thrive/traces"
 )
 
 // WriteFile writes a trace of n sessions of the corpus of seed to path (as
 // thrive traces sample does), synced to disk, and returns its size.
 func WriteFile(path string, n int, seed uint64) (int64, error) {
-	f, err := os.Create(path)
+	f, err := files.Create(path)
 	if err != nil {
 		return 0, err
 	}
