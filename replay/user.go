@@ -43,6 +43,16 @@ type user struct {
 	scale  float64
 	timer  *time.Timer
 	check  *checker // set when the user plays for a check
+	// failed says a request of the session being played failed.
+	failed atomic.Bool
+}
+
+// report hands a sample to the sink, noting a failure.
+func (u *user) report(s *report.Sample) {
+	if s.Failed() {
+		u.failed.Store(true)
+	}
+	u.sink.Observe(s)
 }
 
 func (e *Engine) runUser(soft, hard context.Context, plan *scheduler.Plan, k int, start time.Time, sink Sink) {
@@ -72,10 +82,18 @@ func (e *Engine) runUser(soft, hard context.Context, plan *scheduler.Plan, k int
 			if n > 0 && !e.lib.scripts[si].continues {
 				u.fresh()
 			}
-			whole := u.play(soft, stop, si, time.Now())
+			t0 := time.Now()
+			u.failed.Store(false)
+			whole := u.play(soft, stop, si, t0)
 			n++
 			if !whole {
 				break // the interval is over
+			}
+			if u.failed.Load() && !sleepUntil(soft, u.timer, minTime(t0.Add(u.scaled(e.lib.scripts[si].length)), stop)) {
+				// A session that failed (a socket refused at once) keeps
+				// its recorded length before the next begins: no user
+				// loops faster than its recording.
+				return
 			}
 		}
 	}
@@ -397,7 +415,7 @@ func (u *user) skip(st *step, due time.Time, why report.ErrorKind) {
 	if u.check != nil {
 		u.check.skip(st, why)
 	}
-	u.sink.Observe(smp)
+	u.report(smp)
 	u.e.samples.Put(smp)
 }
 
@@ -558,7 +576,7 @@ func (u *user) observe(st *step, smp *report.Sample, first time.Time, status int
 	if ps != nil {
 		ps.failed = smp.Failed()
 	}
-	u.sink.Observe(smp)
+	u.report(smp)
 	e.samples.Put(smp)
 	return end
 }

@@ -27,6 +27,9 @@ const (
 	// errRedirectElsewhere: a redirect to another kind of page than the
 	// recorded one's.
 	errRedirectElsewhere report.ErrorKind = "redirect: elsewhere"
+	// errBadHandshake is a WebSocket handshake answered with no upgrade
+	// (RFC 6455 §4.1: a wrong Sec-WebSocket-Accept, or no 101).
+	errBadHandshake report.ErrorKind = "bad handshake"
 	// errFormRefused: a change answered with a page (the form and its
 	// errors) where the recording had a redirect.
 	errFormRefused report.ErrorKind = "form refused"

@@ -81,10 +81,15 @@ func (u *user) connect(st *step, due time.Time, sv *sessionVars) *websocket.Conn
 		smp.Status = resp.StatusCode
 		resp.Body.Close()
 	}
-	if err != nil && resp == nil {
+	switch {
+	case err != nil && resp == nil:
 		smp.Err = classify(err)
+	case err != nil && resp.StatusCode < 400:
+		// An answer that is no upgrade (a 200, a 101 whose
+		// Sec-WebSocket-Accept does not answer the key): no socket.
+		smp.Err = errBadHandshake
 	}
-	u.sink.Observe(&smp)
+	u.report(&smp)
 	if u.check != nil {
 		u.check.connect(st, &smp)
 	}
@@ -208,7 +213,7 @@ func (u *user) converse(conn *websocket.Conn, active context.Context, stop time.
 		} else {
 			r.smp.Done = now.Sub(r.smp.Sent)
 		}
-		u.sink.Observe(&r.smp)
+		u.report(&r.smp)
 		if u.check != nil {
 			u.check.reply(st, r)
 		}
@@ -223,7 +228,7 @@ func (u *user) converse(conn *websocket.Conn, active context.Context, stop time.
 	refused := false // the server said it refused, or closed while a reply was awaited
 	// failed reports the conversation failed at at, with no reply awaited.
 	failed := func(at time.Time, err report.ErrorKind) {
-		u.sink.Observe(&report.Sample{Kind: report.WSReply, Profile: u.profile, Endpoint: st.endpoint, Intended: at, Sent: at, Status: 101, Err: err})
+		u.report(&report.Sample{Kind: report.WSReply, Profile: u.profile, Endpoint: st.endpoint, Intended: at, Sent: at, Status: 101, Err: err})
 	}
 	sent := -1 // the latest message sent
 	// Values of earlier answers that their live answers lacked, sought in
@@ -404,11 +409,11 @@ func (u *user) converse(conn *websocket.Conn, active context.Context, stop time.
 			sent = next - 1
 			if err := conn.WriteMessage(f.opcode, payload); err != nil {
 				r.smp.Err = classify(err)
-				u.sink.Observe(&r.smp)
+				u.report(&r.smp)
 				return
 			}
 			if f.replies == 0 {
-				u.sink.Observe(&r.smp)
+				u.report(&r.smp)
 				tell(f)
 				last = r.smp.Sent
 				continue
