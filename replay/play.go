@@ -55,8 +55,17 @@ func Unreachable(res *report.Result, target string) error {
 		return fmt.Errorf("out of local ports to %s: use --source-ips 127.0.0.2-127.0.0.9, fewer users per process (--shard), or --shared-pool", target)
 	}
 	var parts []string
+	unreadable := true // every error an answer that came but could not be read
 	for _, k := range slices.Sorted(maps.Keys(kinds)) {
 		parts = append(parts, fmt.Sprintf("%s %d", k, kinds[k]))
+		unreadable = unreadable && strings.HasPrefix(string(k), "answer: ")
+	}
+	if unreadable {
+		hint := ": is it an HTTP server, and on that port?"
+		if kinds[errTLSAnswer] > 0 {
+			hint = ": it speaks TLS, so its URL begins with https://"
+		}
+		return fmt.Errorf("%s answered every request with what HTTP/1.1 cannot read (%s)%s", target, strings.Join(parts, ", "), hint)
 	}
 	return fmt.Errorf("no request to %s got an answer (%s)", target, strings.Join(parts, ", "))
 }

@@ -755,8 +755,44 @@ func classify(err error) report.ErrorKind {
 		return report.ErrTimeout
 	case errors.As(err, &te), errors.As(err, &ce), strings.Contains(err.Error(), "tls:"):
 		return report.ErrTLS
-	case errors.Is(err, fasthttp.ErrConnectionClosed), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+	}
+	if kind := badAnswer(err); kind != "" {
+		return kind
+	}
+	if errors.Is(err, fasthttp.ErrConnectionClosed) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 		return report.ErrClosed
 	}
 	return report.ErrOther
+}
+
+// Answers that came but that HTTP/1.1 cannot read, by what was wrong.
+const (
+	errNotHTTP         report.ErrorKind = "answer: not HTTP"          // HTTP/0.9, a status line of another protocol
+	errTLSAnswer       report.ErrorKind = "answer: TLS"               // a TLS server asked in plain HTTP
+	errHeadersTooLarge report.ErrorKind = "answer: headers too large" // a header block past the read buffer
+	errBadLength       report.ErrorKind = "answer: bad length"        // a Content-Length that is no number
+	errBodyTooLarge    report.ErrorKind = "answer: body too large"    // past the body limit
+)
+
+// badAnswer names an answer that came and could not be read as HTTP, ""
+// for other errors. fasthttp says so only in its messages (with the bytes
+// it read: "buffer size=N, contents: …"), which the replay tests pin.
+func badAnswer(err error) report.ErrorKind {
+	if _, ok := errors.AsType[*fasthttp.ErrSmallBuffer](err); ok {
+		return errHeadersTooLarge
+	}
+	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
+		return errBodyTooLarge
+	}
+	msg := err.Error()
+	if !strings.Contains(msg, "error when reading response headers") || strings.Contains(msg, "buffer size=0,") {
+		return "" // nothing came: the connection closed, or timed out
+	}
+	switch {
+	case strings.Contains(msg, "content-length"):
+		return errBadLength
+	case strings.Contains(msg, `contents: "\x16\x03`):
+		return errTLSAnswer
+	}
+	return errNotHTTP
 }
