@@ -15,18 +15,6 @@ func ReadFile(path string) (*Result, error) {
 	return files.Parse(path, ReadResult)
 }
 
-// MergeFiles reads the result files at paths and merges them (Merge).
-func MergeFiles(paths []string) (*Result, error) {
-	rs := make([]*Result, len(paths))
-	for i, path := range paths {
-		var err error
-		if rs[i], err = ReadFile(path); err != nil {
-			return nil, err
-		}
-	}
-	return Merge(rs)
-}
-
 // CompareFiles compares the result files base and cand (Compare), with
 // noise, a second run of the baseline, when it is not "".
 func CompareFiles(base, cand, noise string, maxRegression float64) (*Comparison, error) {

@@ -37,10 +37,10 @@ func TestFilesWriteAndRead(t *testing.T) {
 	if err != nil || back.Requests != 1 || back.Label != "b1" {
 		t.Fatalf("read back: %+v, %v", back, err)
 	}
-	if _, err := report.MergeFiles([]string{fs.JSON, fs.JSON}); err == nil || !strings.Contains(err.Error(), "a whole run, not a shard") {
+	if _, err := (report.Merger{}).MergeFiles([]string{fs.JSON, fs.JSON}); err == nil || !strings.Contains(err.Error(), "a whole run, not a shard") {
 		t.Errorf("a whole run merged with itself: %v", err)
 	}
-	if _, err := report.MergeFiles([]string{fs.JSON, fs.JSON + ".missing"}); err == nil || !strings.Contains(err.Error(), fs.JSON+".missing") {
+	if _, err := (report.Merger{}).MergeFiles([]string{fs.JSON, fs.JSON + ".missing"}); err == nil || !strings.Contains(err.Error(), fs.JSON+".missing") {
 		t.Errorf("a missing shard: %v", err)
 	}
 }

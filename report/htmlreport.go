@@ -23,6 +23,7 @@ var htmlFiles embed.FS
 // offline and can be mailed or archived as it is.
 
 type htmlPage struct {
+	Partial                               string // a partial merge's note (Result.PartialNote)
 	Title, Target, Label, Start, Duration string
 	JSON                                  template.JS
 }
@@ -218,7 +219,7 @@ func WriteHTML(w io.Writer, res *Result) error {
 	if title == "" {
 		title = res.Target
 	}
-	page := htmlPage{Title: title, Target: res.Target, Label: res.Label, Start: res.Start.UTC().Format(time.RFC3339),
+	page := htmlPage{Title: title, Target: res.Target, Label: res.Label, Partial: res.PartialNote(), Start: res.Start.UTC().Format(time.RFC3339),
 		Duration: res.End.Sub(res.Start).Round(time.Second).String(), JSON: template.JS(js)} //nolint:gosec // JSON from json.Marshal
 	return tmpl.Execute(w, page)
 }

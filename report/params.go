@@ -16,6 +16,10 @@ type RunParams struct {
 	Library string `json:"library"`
 	// Mix is the profile mix the plan gave: "browse 60%, chat 30%, import 10%".
 	Mix string `json:"mix"`
+	// Partial, in a merge of shards made on purpose from an incomplete or
+	// inconsistent set (Merger.Partial), says what was missing or
+	// differed; empty for a run and for a merge of all its shards.
+	Partial string `json:"partial,omitempty"`
 	// Pacing is "recorded" or "think".
 	Pacing string `json:"pacing"`
 	// RanFor is how long an interrupted run ran; empty for a whole run.

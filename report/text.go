@@ -28,6 +28,9 @@ func WriteSummary(w io.Writer, res *Result) {
 	fmt.Fprintf(w, "requests %d, failures %d (%.2f%%), %.1f req/s; schedule lag p50 %.2f ms, p99 %.2f ms, max %.2f ms\n",
 		res.Requests, res.Failures, 100*float64(res.Failures)/float64(max(res.Requests, 1)), float64(res.Requests)/secs,
 		res.Lag.P50Ms, res.Lag.P99Ms, res.Lag.MaxMs)
+	if note := res.PartialNote(); note != "" {
+		fmt.Fprintln(w, note)
+	}
 	if res.AsRecorded > 0 {
 		fmt.Fprintf(w, "as recorded: %d answers of 400-499 that were 4xx in the recording too, not counted as failures (--strict-status counts them)\n", res.AsRecorded)
 	}

@@ -40,20 +40,29 @@ func newMergeCmd() *cobra.Command {
 	var out string
 	var files report.Files
 	var criteria []report.Criterion
+	var merger report.Merger
 	cmd := &cobra.Command{
-		Use:   "merge SHARD.json... --out ALL.json",
+		Use:   "merge SHARD.json... --out ALL.json [--partial]",
 		Short: "Combine the result files of shards exactly",
 		Long: `Combine the result files of the shards of one run (thrive replay --shard i/n): histograms are
 added bucket by bucket, so merged percentiles are those of all the samples together; counts
-add up; the per-second series are aligned by time. Files of different traces, seeds, targets
-or shard counts, or the same shard twice, are refused with a message that says which.`,
+add up; the per-second series are aligned by time. A set that is not every shard of one run
+is refused (exit 2) with a message that says what is missing or differs, in which files: a
+shard missing, given twice or interrupted, a whole run among shards, or shards that ran
+with a different target, trace, seed, --users, --run-time, --scale-time, --pacing, profile
+mix, label or shard count, or at different times (runs that do not overlap, or starts
+further apart than a tenth of the run and 5 s). --partial merges such a set on purpose:
+the merged result's params.partial, and the summary, say what was missing or differed.`,
 		Example: "  thrive merge shard-*.json --out all.json --threshold 'p95<1s' --html all.html",
 		Args:    usageArgs(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if out == "" {
 				return usageError("--out is required")
 			}
-			m, err := report.MergeFiles(args)
+			m, err := merger.MergeFiles(args)
+			if mm, ok := errors.AsType[*report.Mismatch](err); ok {
+				return usageError("not the shards of one whole run: %v (--partial merges them all the same, and says so in the merged result)", mm)
+			}
 			if err != nil {
 				return err
 			}
@@ -72,6 +81,7 @@ or shard counts, or the same shard twice, are refused with a message that says w
 		},
 	}
 	cmd.Flags().StringVarP(&out, "out", "o", "", "the merged result file to write")
+	cmd.Flags().BoolVar(&merger.Partial, "partial", false, "merge shards that are not every shard of one run (missing, twice, or of different runs), saying so in the merged result")
 	parsedFlag(cmd.Flags(), &criteria, "threshold", "a success `criterion` on the merged result (repeatable; see thrive replay)", report.ParseCriterion)
 	cmd.Flags().StringVar(&files.CSVPrefix, "csv", "", "also write Locust's CSV files with this prefix")
 	cmd.Flags().StringVar(&files.HTML, "html", "", "also write the HTML report to this file")
