@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/thrive-loadtest/thrive/internal/interrupt"
 	"github.com/thrive-loadtest/thrive/internal/statusline"
 	"github.com/thrive-loadtest/thrive/traces"
 )
@@ -73,6 +74,13 @@ func (r *Recording) Run(ctx context.Context) error {
 	fmt.Fprintln(r.Out)
 	for _, path := range r.Sink.Files() {
 		runErr = errors.Join(runErr, WriteSummary(r.Out, path))
+	}
+	if cause := context.Cause(ctx); runErr == nil && cause != nil {
+		if _, bySignal := interrupt.ExitCode(cause); bySignal {
+			// Stopped by a signal, everything written: the error says
+			// which, for the exit code (130, 143, 129).
+			return fmt.Errorf("capture %w: every session captured is written", cause)
+		}
 	}
 	return runErr
 }

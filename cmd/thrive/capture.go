@@ -1,16 +1,13 @@
 package main
 
 import (
-	"context"
 	"errors"
-	"fmt"
 	"log"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/thrive-loadtest/thrive/capture"
-	"github.com/thrive-loadtest/thrive/internal/interrupt"
 	"github.com/thrive-loadtest/thrive/internal/statusline"
 )
 
@@ -161,15 +158,5 @@ func runCapture(cmd *cobra.Command, f *captureFlags) error {
 		return err
 	}
 	defer stopProfile()
-	if err := f.rec.Run(cmd.Context()); err != nil {
-		return err
-	}
-	if cause := context.Cause(cmd.Context()); cause != nil {
-		if _, bySignal := interrupt.ExitCode(cause); bySignal {
-			// Stopped by a signal, everything written: the exit code
-			// says which (130, 143, 129), as the README promises.
-			return fmt.Errorf("capture %w: every session captured is written", cause)
-		}
-	}
-	return nil
+	return f.rec.Run(cmd.Context())
 }
