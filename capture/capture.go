@@ -47,6 +47,8 @@ type Capture struct {
 	// journal keeps the finished exchanges of open sessions against a
 	// kill; nil without WithJournal. The writer goroutine owns it.
 	journal *journal
+	// lock is held on the trace while Run writes it (see lockTrace).
+	lock *traceLock
 
 	connMu    sync.Mutex
 	conns     map[*conn]struct{}  // client connections being served
@@ -183,8 +185,12 @@ func New(target string, sink Sink, opts ...Option) (*Capture, error) {
 		}}
 	}
 	if c.journalPath != "" {
+		trace := strings.TrimSuffix(c.journalPath, JournalSuffix)
+		if err := checkUnlocked(trace); err != nil {
+			return nil, fmt.Errorf("capture: %w", err)
+		}
 		if _, err := os.Stat(c.journalPath); err == nil {
-			return nil, fmt.Errorf("capture: %s: %w: run thrive traces repair on its trace first, or remove it", c.journalPath, ErrJournal)
+			return nil, fmt.Errorf("capture: %s: %w: run thrive traces repair %s first (removing the journal loses the sessions it holds)", c.journalPath, ErrJournal, trace)
 		}
 	}
 	return cp, nil

@@ -34,7 +34,7 @@ func openJournal(path string, meta traces.Meta) (*journal, error) {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		if errors.Is(err, os.ErrExist) {
-			return nil, fmt.Errorf("%s: %w: run thrive traces repair on its trace first, or remove it", path, ErrJournal)
+			return nil, fmt.Errorf("%s: %w: run thrive traces repair on its trace first (removing the journal loses the sessions it holds)", path, ErrJournal)
 		}
 		return nil, err
 	}

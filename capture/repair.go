@@ -44,6 +44,11 @@ func (r Repaired) WriteText(w io.Writer, path string) {
 // them count, and the last is the one rewritten.
 func Repair(path string) (Repaired, error) {
 	var rep Repaired
+	lock, err := lockTrace(path, "traces repair")
+	if err != nil {
+		return rep, fmt.Errorf("repair: %w", err)
+	}
+	defer lock.release()
 	jpath := path + JournalSuffix
 	jf, err := os.Open(jpath)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
@@ -25,6 +26,8 @@ func (c *Capture) Run(ctx context.Context, ln net.Listener) error {
 		j, err := openJournal(c.cfg.journalPath, c.Meta())
 		if err != nil {
 			_ = ln.Close()
+			_ = c.sink.Close()
+			c.lock.release()
 			return fmt.Errorf("capture: journal: %w", err)
 		}
 		c.journal = j
@@ -74,6 +77,7 @@ func (c *Capture) Run(ctx context.Context, ln net.Listener) error {
 	}
 	close(stopWriter)
 	wg.Wait()
+	c.lock.release() // the trace and its journal are written, or left for a repair
 	if p := c.stats.sinkErr.Load(); p != nil {
 		err = errors.Join(err, *p)
 	}
@@ -183,7 +187,17 @@ func (c *Capture) Open() error {
 	if c.sinkOpen {
 		return nil
 	}
+	if c.cfg.journalPath != "" {
+		// The trace is this process's to write until Run ends.
+		l, err := lockTrace(strings.TrimSuffix(c.cfg.journalPath, JournalSuffix), "capture")
+		if err != nil {
+			return fmt.Errorf("capture: %w", err)
+		}
+		c.lock = l
+	}
 	if err := c.sink.Open(c.Meta()); err != nil {
+		c.lock.release()
+		c.lock = nil
 		return fmt.Errorf("capture: %w", err)
 	}
 	c.sinkOpen = true

@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"io"
 	"math/big"
 	"net"
@@ -407,5 +408,45 @@ func countExchanges(path string) int {
 			return n
 		}
 		n += len(s.Exchanges)
+	}
+}
+
+// TestOneWriterPerTrace: while a capture writes a trace, a repair of it
+// and a second capture onto it are refused, naming the process that
+// writes it, and leave its trace and journal as they were; once the
+// capture stopped, its trace has every session and no lock is left.
+func TestOneWriterPerTrace(t *testing.T) {
+	backend := serveInBackground(t, "--latency-scale", "0", "--rate-limit", "0")
+	out := filepath.Join(t.TempDir(), "c.thrv")
+	cmd, url, stdout := startCaptureProcess(t, backend, out, "--session-idle", "1h")
+	d := demo.Driver{Base: url, Sessions: 6, Concurrency: 3, TimeScale: 1e6, Seed: 3}
+	st, err := d.Run(context.Background())
+	if err != nil || st.Failures != 0 {
+		t.Fatalf("driver: %v, %d failures", err, st.Failures)
+	}
+	holder := fmt.Sprintf("is being written by another process (pid %d, thrive capture, since ", cmd.Process.Pid)
+	if code, _, errOut := thrive(t, "traces", "repair", out); code == exitOK || !strings.Contains(errOut, holder) {
+		t.Errorf("a repair of the trace being written: exit %d, %s", code, errOut)
+	}
+	if _, err := os.Stat(out + capture.JournalSuffix); err != nil {
+		t.Errorf("the live journal after the refused repair: %v", err)
+	}
+	if code, _, errOut := thrive(t, "capture", "--listen", "127.0.0.1:0", "--target", backend, "--out", out); code == exitOK || !strings.Contains(errOut, holder) {
+		t.Errorf("a second capture onto the trace: exit %d, %s", code, errOut)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.ReadAll(stdout)
+	_ = cmd.Wait()
+	exchanges := 0
+	for _, s := range readTrace(t, out) {
+		exchanges += len(s.Exchanges)
+	}
+	if exchanges != st.Requests {
+		t.Errorf("%d exchanges in the trace, the driver made %d requests", exchanges, st.Requests)
+	}
+	if _, err := os.Stat(out + capture.LockSuffix); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the lock after the capture stopped: %v", err)
 	}
 }
