@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -15,8 +16,12 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// maxBody bounds the response bodies a user reads.
-const maxBody = 64 << 20
+// keptBody bounds what a user keeps of an answer's body, for the live
+// values, the errors and the refusals it is read for: the rest streams
+// past, counted and discarded, as wrk and hey discard whole bodies. A
+// value past it is not found (and counted missing); a compressed body
+// longer than it is not decoded.
+const keptBody = 4 << 20
 
 // userConns are one virtual user's keep-alive connections to the target,
 // as a browser keeps them. Between requests a user holds only its idle
@@ -240,6 +245,7 @@ type answerReader struct {
 	// that handing it to got allocates nothing.
 	resp fasthttp.Response
 	peek func(string) []byte
+	kept []byte // what is kept of the body, at most keptBody
 }
 
 func newAnswerReader() *answerReader {
@@ -312,14 +318,23 @@ func (e *Engine) roundTrip(c net.Conn, site int, j *jar, raw []byte, head, eager
 	// No body follows a HEAD's answer, nor a 1xx, 204 or 304 (RFC 9112,
 	// 6.3), whatever its headers say. (fasthttp's ReadBody does not look
 	// at SkipBody: it would wait for the Content-Length a HEAD announces.)
+	want := got != nil && got.wantsBody()
 	if !head && status >= 200 && status != 204 && status != 304 {
-		if err := r.ReadBody(br, maxBody); err != nil {
+		r.StreamBody = true
+		if err := r.ReadBody(br, 0); err != nil {
 			return first, status, false, 0, err
 		}
+		ar.kept, err = keepBody(ar.kept[:0], r.BodyStream(), want)
+		_ = r.CloseBodyStream()
+		r.StreamBody = false
+		if err != nil {
+			return first, status, false, 0, err
+		}
+		r.SetBodyRaw(ar.kept)
 	}
 	if got != nil {
 		var body []byte
-		if got.wantsBody() {
+		if want {
 			body = r.Body()
 			if len(r.Header.ContentEncoding()) > 0 {
 				if b, err := r.BodyUncompressed(); err == nil {
@@ -331,6 +346,28 @@ func (e *Engine) roundTrip(c net.Conn, site int, j *jar, raw []byte, head, eager
 	}
 	// Bytes left in a buffer would belong to no request: do not reuse.
 	return first, status, !r.ConnectionClose() && br.Buffered() == 0 && ar.br.Buffered() == 0, keepAliveFor(r.Header.Peek("Keep-Alive")), nil
+}
+
+// keepBody reads a body from its stream to its end: the first keptBody bytes
+// appended to dst when want, the rest discarded as it comes.
+func keepBody(dst []byte, stream io.Reader, want bool) ([]byte, error) {
+	if want {
+		for len(dst) < keptBody {
+			if len(dst) == cap(dst) {
+				dst = slices.Grow(dst, min(max(cap(dst), 4096), keptBody-len(dst)))
+			}
+			n, err := stream.Read(dst[len(dst):min(cap(dst), keptBody)])
+			dst = dst[:len(dst)+n]
+			if errors.Is(err, io.EOF) {
+				return dst, nil
+			}
+			if err != nil {
+				return dst, err
+			}
+		}
+	}
+	_, err := io.Copy(io.Discard, stream)
+	return dst, err
 }
 
 // keepAliveFor returns how long a connection may stay unused after an

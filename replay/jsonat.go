@@ -22,6 +22,11 @@ func jsonAt(doc []byte, path []any) (string, bool) {
 	s.space()
 	start := s.i
 	if !s.skip() || !json.Valid(doc[start:s.i]) {
+		if len(doc) >= keptBody {
+			// The head of a longer answer (keepBody): what it holds
+			// before the cut is read as far as it goes.
+			return jsonAtHead(doc, path)
+		}
 		return "", false
 	}
 	s.i = start
@@ -242,4 +247,96 @@ func (s *jsonScan) element(n int) bool {
 			s.i++
 		}
 	}
+}
+
+// jsonAtHead is jsonAt for the head of a document cut short: it walks
+// path checking every byte it reads, takes the first occurrence of a
+// repeated key (the rest may be past the cut), and is false where the path
+// or its value runs past the end. FuzzJSONAtHead holds it to never panic.
+func jsonAtHead(doc []byte, path []any) (string, bool) {
+	s := jsonScan{b: doc}
+	at := func(c byte) bool { return s.i < len(s.b) && s.b[s.i] == c }
+	for _, e := range path {
+		s.space()
+		switch k := e.(type) {
+		case string:
+			if !at('{') {
+				return "", false
+			}
+			s.i++
+			for {
+				s.space()
+				if !at('"') {
+					return "", false // the end of the object, or of the head
+				}
+				from := s.i
+				s.skipString()
+				if s.i > len(s.b) || s.i-from < 2 || s.b[s.i-1] != '"' {
+					return "", false
+				}
+				raw := s.b[from:s.i]
+				s.space()
+				if !at(':') {
+					return "", false
+				}
+				s.i++
+				s.space()
+				if keyIs(raw, k) {
+					break
+				}
+				if !s.skip() {
+					return "", false
+				}
+				s.space()
+				if !at(',') {
+					return "", false
+				}
+				s.i++
+			}
+		case int:
+			if !at('[') || k < 0 {
+				return "", false
+			}
+			s.i++
+			for n := 0; n < k; n++ {
+				s.space()
+				if at(']') || !s.skip() {
+					return "", false
+				}
+				s.space()
+				if !at(',') {
+					return "", false
+				}
+				s.i++
+			}
+			s.space()
+			if at(']') {
+				return "", false
+			}
+		default:
+			return "", false // JSON in a string is not read from a head
+		}
+	}
+	s.space()
+	switch {
+	case at('"'):
+		from := s.i
+		s.skipString()
+		if s.i-from < 2 || s.b[s.i-1] != '"' {
+			return "", false
+		}
+		var v string
+		if json.Unmarshal(s.b[from:s.i], &v) != nil {
+			return "", false
+		}
+		return v, v != ""
+	case at('-') || s.i < len(s.b) && s.b[s.i] >= '0' && s.b[s.i] <= '9':
+		from := s.i
+		s.skipScalar()
+		if s.i >= len(s.b) {
+			return "", false // the number may go on past the cut
+		}
+		return string(s.b[from:s.i]), true
+	}
+	return "", false
 }

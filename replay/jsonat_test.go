@@ -128,3 +128,46 @@ func FuzzJSONAt(f *testing.F) {
 		}
 	})
 }
+
+// TestJSONAtHead: the head of an answer longer than a user keeps is read
+// as far as it goes: a value before the cut is found, one across it or
+// past it is not.
+func TestJSONAtHead(t *testing.T) {
+	for _, tc := range []struct {
+		head, path, want string
+		ok               bool
+	}{
+		{`{"token":"tok-1","rows":[1,2,3`, "token", "tok-1", true},
+		{`{"meta":{"next":"c2"},"rows":["a","b"`, "meta.next", "c2", true},
+		{`[{"id":7},{"id":8},{"i`, "1.id", "8", true},
+		{`{"rows":[1,2,3`, "token", "", false},
+		{`{"token":"tok-`, "token", "", false},
+		{`{"n":12`, "n", "", false}, // the number may go on
+		{`{"a":"x","a":"y","b":[`, "a", "x", true},
+	} {
+		got, ok := jsonAtHead([]byte(tc.head), parsePath(tc.path))
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("%s at %s: %q %v, want %q %v", tc.head, tc.path, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
+// FuzzJSONAtHead: any bytes as the head of an answer, any path: no panic,
+// and a string found is one the head holds.
+func FuzzJSONAtHead(f *testing.F) {
+	for _, seed := range []struct{ doc, path string }{
+		{`{"a":{"b":[1,"x",{"c":"d"`, "a.b.2.c"},
+		{`{"a":"\u00e9","a":"b"`, "a"},
+		{`[{"id":12},{"id":"\ud83d`, "1.id"},
+		{`{"a":"unterminated\`, "a"},
+		{`{"a" "b"`, "a"},
+	} {
+		f.Add([]byte(seed.doc), seed.path)
+	}
+	f.Fuzz(func(t *testing.T, doc []byte, p string) {
+		got, ok := jsonAtHead(doc, parsePath(p))
+		if ok && got == "" {
+			t.Fatalf("%q at %q: empty and found", doc, p)
+		}
+	})
+}

@@ -700,7 +700,19 @@ func (u *user) sendShared(hc *fasthttp.HostClient, site int, st *step, raw []byt
 	}
 	if sv != nil && len(st.sets) > 0 || st.watchErrors || ps != nil || judge && st.x.judgeBody && smp.Err == "" && resp.StatusCode() < 400 {
 		first = time.Now()
-		body := resp.Body() // reads a streamed body whole
+		if stream := resp.BodyStream(); stream != nil {
+			// At most keptBody of it is kept, the rest discarded.
+			buf, _ := e.wires.Get().(*[]byte)
+			kept, err := keepBody((*buf)[:0], stream, true)
+			_ = resp.CloseBodyStream()
+			*buf = kept
+			defer e.wires.Put(buf)
+			if err != nil {
+				return first, resp.StatusCode(), err
+			}
+			resp.SetBodyRaw(kept)
+		}
+		body := resp.Body()
 		if len(resp.Header.ContentEncoding()) > 0 {
 			if b, err := resp.BodyUncompressed(); err == nil {
 				body = b

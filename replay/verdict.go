@@ -30,6 +30,8 @@ const (
 	// errBadHandshake is a WebSocket handshake answered with no upgrade
 	// (RFC 6455 §4.1: a wrong Sec-WebSocket-Accept, or no 101).
 	errBadHandshake report.ErrorKind = "bad handshake"
+	// errFrameTooLarge is a server message past maxFrame.
+	errFrameTooLarge report.ErrorKind = "frame too large"
 	// errFormRefused: a change answered with a page (the form and its
 	// errors) where the recording had a redirect.
 	errFormRefused report.ErrorKind = "form refused"

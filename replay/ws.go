@@ -2,6 +2,7 @@ package replay
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/http"
 	"slices"
@@ -41,6 +42,7 @@ func (u *user) socket(active context.Context, stop time.Time, st *step, due, t0 
 		return
 	}
 	defer conn.Close()
+	conn.SetReadLimit(maxFrame)
 	u.e.wsConns.Add(1)
 	// The reader hands each server message to converse, which owns
 	// everything else; quit ends the reader should converse end first.
@@ -138,6 +140,12 @@ func (e *Engine) readSocket(conn *websocket.Conn, keep bool, arrivals chan<- arr
 	defer close(arrivals)
 	for {
 		_, p, err := conn.ReadMessage()
+		if errors.Is(err, websocket.ErrReadLimit) {
+			select {
+			case arrivals <- arrival{at: time.Now(), tooLarge: true}:
+			case <-quit:
+			}
+		}
 		if err != nil {
 			return
 		}
@@ -158,7 +166,15 @@ func (e *Engine) readSocket(conn *websocket.Conn, keep bool, arrivals chan<- arr
 type arrival struct {
 	at      time.Time
 	payload []byte // only when the end of a reply is told by its shape, or it gives values
+	// tooLarge says the server sent a message past maxFrame: the reader
+	// stopped there, and the socket is closed.
+	tooLarge bool
 }
+
+// maxFrame bounds a server message a user reads (gorilla's read limit):
+// one announcing more fails the conversation as frame too large rather
+// than being held whole.
+const maxFrame = 16 << 20
 
 // reply is a client message whose reply is awaited.
 type reply struct {
@@ -239,6 +255,15 @@ func (u *user) converse(conn *websocket.Conn, active context.Context, stop time.
 	// arrive takes a server message (ok false: the socket ended) and
 	// reports whether the conversation is over.
 	arrive := func(a arrival, ok bool) bool {
+		if ok && a.tooLarge {
+			if len(queue) == 0 {
+				failed(a.at, errFrameTooLarge)
+			}
+			for len(queue) > 0 {
+				finish(queue[0], a.at, errFrameTooLarge, false)
+			}
+			return true
+		}
 		if !ok {
 			// The server closed the socket (or it broke): what was
 			// awaited fails, and so does a conversation cut short,

@@ -1,0 +1,164 @@
+package replay_test
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"runtime/metrics"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/thrive-loadtest/thrive/replay"
+	"github.com/thrive-loadtest/thrive/report"
+	"github.com/thrive-loadtest/thrive/traces"
+)
+
+// heapPeak samples the Go heap's live objects every few milliseconds until
+// stop is called, which returns the highest figure seen.
+func heapPeak() (stop func() uint64) {
+	var peak atomic.Uint64
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+		t := time.NewTicker(5 * time.Millisecond)
+		defer t.Stop()
+		for {
+			metrics.Read(s)
+			if v := s[0].Value.Uint64(); v > peak.Load() {
+				peak.Store(v)
+			}
+			select {
+			case <-t.C:
+			case <-done:
+				return
+			}
+		}
+	})
+	return func() uint64 { close(done); wg.Wait(); return peak.Load() }
+}
+
+// TestLargeAnswersBounded: answers far past what a user keeps (72 MiB,
+// with and without a length) stream past the user, who keeps the head it
+// reads values from: each succeeds, the token at its head is taken and
+// sent back, and the heap stays far below the users' answers together
+// (3 × 72 MiB; before, each user held up to 64 MiB, then failed).
+func TestLargeAnswersBounded(t *testing.T) {
+	const size = 72 << 20
+	var given sync.Map // token → true
+	var used, wrong atomic.Int64
+	pad := []byte(strings.Repeat(" ", 64<<10))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/export":
+			tok := fmt.Sprintf("tok-%d", time.Now().UnixNano())
+			given.Store(tok, true)
+			w.Header().Set("Content-Type", "application/json")
+			if r.URL.Query().Get("chunked") == "" {
+				w.Header().Set("Content-Length", fmt.Sprint(size))
+			}
+			head := `{"token":"` + tok + `","rows":"`
+			bw := bufio.NewWriter(w)
+			_, _ = bw.WriteString(head)
+			n := len(head)
+			for n+len(pad) < size-2 {
+				if _, err := bw.Write(pad); err != nil {
+					return
+				}
+				n += len(pad)
+			}
+			_, _ = bw.WriteString(strings.Repeat(" ", size-2-n) + `"}`)
+			_ = bw.Flush()
+		case "/use":
+			if _, ok := given.Load(r.URL.Query().Get("token")); ok {
+				used.Add(1)
+			} else {
+				wrong.Add(1)
+				w.WriteHeader(http.StatusForbidden)
+			}
+		}
+	}))
+	defer srv.Close()
+	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+	json := func(b string) traces.Body { return traces.Body{Data: []byte(b), Size: int64(len(b))} }
+	ct := []traces.Header{{Name: "Content-Type", Value: "application/json"}}
+	for _, query := range []string{"", "?chunked=1"} {
+		t.Run("export"+query, func(t *testing.T) {
+			used.Store(0)
+			wrong.Store(0)
+			s := &traces.Session{ID: "x", Profile: "export", Exchanges: []traces.Exchange{
+				{Duration: ms(300), Method: "GET", URL: "/export" + query, Status: 200, RespHeader: ct, RespBody: json(`{"token":"tok-1733472000000000000","rows":""}`)},
+				{Offset: ms(400), Duration: ms(1), Method: "GET", URL: "/use?token=tok-1733472000000000000", Status: 200},
+			}}
+			peak := heapPeak()
+			_, sink := run(t, srv.URL, []*traces.Session{s}, 3, 5*time.Second, replay.WithTimeout(20*time.Second))
+			p := peak()
+			if p > 200<<20 {
+				t.Errorf("the heap reached %d MiB", p>>20)
+			}
+			t.Logf("heap peak %d MiB", p>>20)
+			for _, smp := range sink.samples {
+				if smp.Failed() || smp.Kind == report.Skipped {
+					t.Fatalf("%s %s: status %d, error %q", kind(smp.Kind), smp.Endpoint, smp.Status, smp.Err)
+				}
+			}
+			if used.Load() == 0 || wrong.Load() > 0 {
+				t.Errorf("the server counted %d tokens sent back, %d wrong", used.Load(), wrong.Load())
+			}
+		})
+	}
+}
+
+// TestHugeFrameRefused: a server message announcing 1 GiB is not read:
+// the reply fails as frame too large at once, and the heap stays small.
+func TestHugeFrameRefused(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, err := (&websocket.Upgrader{}).Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		if _, _, err := conn.ReadMessage(); err != nil {
+			return
+		}
+		// A text frame, FIN, unmasked, with a 64-bit length of 1 GiB, and
+		// the first of its bytes.
+		head := []byte{0x81, 127, 0, 0, 0, 0, 0x40, 0, 0, 0}
+		_, _ = conn.UnderlyingConn().Write(append(head, bytes.Repeat([]byte("a"), 64<<10)...))
+		_, _, _ = conn.ReadMessage() // until the client goes
+	}))
+	defer srv.Close()
+	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+	text := func(b string) traces.Body { return traces.Body{Data: []byte(b), Size: int64(len(b))} }
+	s := &traces.Session{ID: "ws", Profile: "chat", Exchanges: []traces.Exchange{{
+		Duration: ms(200), Method: "GET", URL: "/ws", Status: 101, WebSocket: &traces.WebSocket{
+			Frames: []traces.Frame{
+				{Offset: ms(10), FromClient: true, Opcode: traces.OpText, Payload: text("go")},
+				{Offset: ms(11), Opcode: traces.OpText, Payload: text(`{"ok":true}`)},
+			},
+			Close: traces.Close{Offset: ms(200), Code: 1000},
+		}}}}
+	peak := heapPeak()
+	_, sink := run(t, srv.URL, []*traces.Session{s}, 2, time.Second)
+	if p := peak(); p > 200<<20 {
+		t.Errorf("the heap reached %d MiB", p>>20)
+	}
+	n := 0
+	for _, smp := range sink.samples {
+		if smp.Kind == report.WSReply {
+			n++
+			if smp.Err != "frame too large" {
+				t.Errorf("a reply: error %q", smp.Err)
+			}
+		}
+	}
+	if n == 0 {
+		t.Error("no reply")
+	}
+}
