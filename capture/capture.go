@@ -49,6 +49,11 @@ type Capture struct {
 	journal *journal
 	// lock is held on the trace while Run writes it (see lockTrace).
 	lock *traceLock
+	// unflushed are the sessions the sink took that are not known to be
+	// on disk yet, and confirmed how many the sink has said are (the
+	// writer goroutine's alone).
+	unflushed []pendingSession
+	confirmed int64
 
 	connMu    sync.Mutex
 	conns     map[*conn]struct{}  // client connections being served

@@ -116,16 +116,23 @@ func (c *Capture) writeLoop(stop <-chan struct{}) {
 
 func (c *Capture) sinkFailed(err error) {
 	e := fmt.Errorf("capture: %w", err)
-	c.stats.sinkErr.CompareAndSwap(nil, &e)
+	if c.stats.sinkErr.CompareAndSwap(nil, &e) {
+		// Said at once, not only at the stop: the users are still served,
+		// and every session from now on is lost.
+		c.cfg.errorLog.Printf("%v: the trace keeps the sessions written before, whole; sessions from now on are dropped and counted (the status line says so)", e)
+	}
 }
 
 func (c *Capture) flush() {
 	if c.stats.sinkErr.Load() != nil {
+		c.flushed(true)
 		return
 	}
-	if err := c.sink.Flush(); err != nil {
+	err := c.sink.Flush()
+	if err != nil {
 		c.sinkFailed(err)
 	}
+	c.flushed(err != nil)
 	c.noteSize()
 }
 
@@ -160,14 +167,52 @@ func (c *Capture) write(over []*session) {
 			c.stats.droppedSessions.Add(1)
 			continue
 		}
-		if ts.Strays {
-			c.stats.strays.Add(int64(len(ts.Exchanges)))
+		// Counted written once it is in a block on disk (flushed).
+		c.unflushed = append(c.unflushed, pendingSession{stray: ts.Strays, exchanges: int64(len(ts.Exchanges)), frames: frames(ts)})
+	}
+}
+
+// pendingSession is a session the sink took that is not yet known to be
+// on disk: counted written once it is (flushed), dropped if the sink
+// fails first (a full disk), never both.
+type pendingSession struct {
+	stray             bool
+	exchanges, frames int64
+}
+
+// writtenCounter is a sink that knows how many of the sessions it took
+// are in whole blocks on disk (FileSink).
+type writtenCounter interface{ Written() int64 }
+
+// flushed counts the pending sessions the sink has now put on disk as
+// written; when failed, the rest as dropped.
+func (c *Capture) flushed(failed bool) {
+	n := len(c.unflushed) // a sink that does not say: all of them, unless it failed
+	if failed {
+		n = 0
+	}
+	if wc, ok := c.sink.(writtenCounter); ok {
+		n = max(min(int(wc.Written()-c.confirmed), len(c.unflushed)), 0)
+	}
+	for _, p := range c.unflushed[:n] {
+		if p.stray {
+			c.stats.strays.Add(p.exchanges)
 			continue
 		}
 		c.stats.sessions.Add(1)
-		c.stats.exchanges.Add(int64(len(ts.Exchanges)))
-		c.stats.frames.Add(frames(ts))
+		c.stats.exchanges.Add(p.exchanges)
+		c.stats.frames.Add(p.frames)
 	}
+	c.confirmed += int64(n)
+	if failed {
+		for _, p := range c.unflushed[n:] {
+			if !p.stray {
+				c.stats.droppedSessions.Add(1)
+			}
+		}
+		n = len(c.unflushed)
+	}
+	c.unflushed = append(c.unflushed[:0], c.unflushed[n:]...)
 }
 
 func frames(s *traces.Session) int64 {

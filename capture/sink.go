@@ -2,6 +2,7 @@ package capture
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -45,6 +46,12 @@ type FileSink struct {
 	done    int64 // bytes in files already closed
 	files   []string
 	current string
+	// good is the current file's size up to its last whole block: a write
+	// that fails (a full disk) is cut back to it, so that the file stays
+	// readable to the last session written whole.
+	good int64
+	// written counts the sessions of the files already closed.
+	written int64
 }
 
 var _ Sink = (*FileSink)(nil)
@@ -84,7 +91,7 @@ func (fs *FileSink) open() error {
 		f.Close()
 		return fmt.Errorf("%s: %w", fs.current, err)
 	}
-	fs.f, fs.w, fs.opened = f, w, time.Now()
+	fs.f, fs.w, fs.opened, fs.good = f, w, time.Now(), w.Size()
 	fs.files = append(fs.files, fs.current)
 	return nil
 }
@@ -93,8 +100,22 @@ func (fs *FileSink) closeFile() error {
 	if fs.w == nil {
 		return nil
 	}
-	err := fs.w.Close()
+	// The open block first: should it fail, the file is cut back, and its
+	// end record still fits where the block was.
+	err := fs.w.Flush()
+	if err != nil {
+		fs.cut()
+	} else {
+		fs.good = fs.w.Size()
+	}
+	if cerr := fs.w.Close(); cerr != nil {
+		fs.cut() // whole blocks, without the end record
+		if err == nil {
+			err = cerr
+		}
+	}
 	fs.done += fs.w.Size()
+	fs.written += fs.w.Written()
 	if serr := fs.f.Sync(); err == nil && serr != nil {
 		err = serr
 	}
@@ -132,9 +153,31 @@ func (fs *FileSink) Write(s *traces.Session) error {
 		}
 	}
 	if err := fs.w.Write(s); err != nil {
+		fs.cut()
 		return fmt.Errorf("%s: %w", fs.current, err)
 	}
+	fs.good = fs.w.Size()
 	return nil
+}
+
+// cut takes the current file back to its last whole block, after a write
+// that failed part way (truncating needs no space), and its writer with
+// it: the sessions of the block that failed are lost, the file stays
+// readable, and closing it can still write its end record.
+func (fs *FileSink) cut() {
+	if fs.f != nil && fs.f.Truncate(fs.good) == nil {
+		if _, err := fs.f.Seek(fs.good, io.SeekStart); err == nil {
+			fs.w.Rewind(fs.good)
+		}
+	}
+}
+
+// Written returns the number of sessions in whole blocks of the files.
+func (fs *FileSink) Written() int64 {
+	if fs.w == nil {
+		return fs.written
+	}
+	return fs.written + fs.w.Written()
 }
 
 // Flush writes the open block of the current file.
@@ -143,8 +186,10 @@ func (fs *FileSink) Flush() error {
 		return nil
 	}
 	if err := fs.w.Flush(); err != nil {
+		fs.cut()
 		return fmt.Errorf("%s: %w", fs.current, err)
 	}
+	fs.good = fs.w.Size()
 	return nil
 }
 

@@ -180,6 +180,19 @@ func (w *Writer) Flush() error {
 	return nil
 }
 
+// Rewind forgets a write that failed part way (a full disk): dst has been
+// cut back to off, the end of the last block written whole, and the
+// sessions of the open block are dropped. The writer goes on from there,
+// and its Close can still write the end record that says the file is
+// whole.
+func (w *Writer) Rewind(off int64) {
+	w.off, w.err = off, nil
+	w.raw, w.sessions = w.raw[:0], 0
+}
+
+// Written returns the number of sessions in the blocks written whole.
+func (w *Writer) Written() int64 { return int64(w.total) }
+
 // Buffered returns the encoded size of the sessions in the open block, not
 // yet compressed or written.
 func (w *Writer) Buffered() int { return len(w.raw) }

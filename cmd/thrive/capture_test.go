@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -448,5 +449,69 @@ func TestOneWriterPerTrace(t *testing.T) {
 	}
 	if _, err := os.Stat(out + capture.LockSuffix); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the lock after the capture stopped: %v", err)
+	}
+}
+
+// TestCaptureFullDisk fills the disk under a capture (a small tmpfs, where
+// the machine lets the test mount one): the users are still served, the
+// capture says at once (not only at its stop) that the trace can no
+// longer be written, and at its stop the trace reads whole to its last
+// written session, which is as many as the summary says it captured.
+func TestCaptureFullDisk(t *testing.T) {
+	dir := t.TempDir()
+	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size=64k"); err != nil {
+		t.Skipf("no small tmpfs to fill here (%v)", err)
+	}
+	t.Cleanup(func() { _ = unix.Unmount(dir, unix.MNT_DETACH) })
+	backend := serveInBackground(t, "--latency-scale", "0", "--rate-limit", "0")
+	out := filepath.Join(dir, "c.thrv")
+	cmd, stdout, stderr := thriveProcessPiped(t, true, "capture", "--listen", "127.0.0.1:0", "--target", backend, "--out", out, "--session-idle", "100ms")
+	line, err := stdout.ReadString('\n')
+	m := capturingRE.FindStringSubmatch(line)
+	if err != nil || m == nil {
+		t.Fatalf("capture said %q, %v", line, err)
+	}
+	said := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			if strings.Contains(sc.Text(), "the trace keeps the sessions written before") {
+				said <- sc.Text()
+			}
+		}
+		close(said)
+	}()
+	// Some sessions reach the file first; then more than the disk holds.
+	first := demo.Driver{Base: m[1], Sessions: 20, Concurrency: 4, TimeScale: 1e6, Seed: 4}
+	if st, err := first.Run(context.Background()); err != nil || st.Failures != 0 {
+		t.Fatalf("driver: %v, %d failures", err, st.Failures)
+	}
+	for deadline := time.Now().Add(15 * time.Second); countSessions(out) < 20 && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond) // polling a file another process writes
+	}
+	d := demo.Driver{Base: m[1], Sessions: 600, Concurrency: 4, TimeScale: 1e6, Seed: 5}
+	st, err := d.Run(context.Background())
+	if err != nil || st.Failures != 0 {
+		t.Fatalf("driver: %v, %d failures: the users must be served whatever the disk", err, st.Failures)
+	}
+	select {
+	case l := <-said:
+		t.Logf("said at once: %s", l)
+	case <-time.After(30 * time.Second):
+		t.Fatal("the capture did not say the trace failed while it ran")
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	rest, _ := io.ReadAll(stdout)
+	_ = cmd.Wait()
+	var captured int
+	if _, err := fmt.Sscanf(string(rest[bytes.Index(rest, []byte("captured ")):]), "captured %d sessions", &captured); err != nil {
+		t.Fatalf("summary %q: %v", rest, err)
+	}
+	got := len(readTrace(t, out))
+	t.Logf("the trace holds %d sessions, the summary says %d captured, of %d", got, captured, 20+d.Sessions)
+	if got < 20 || got != captured || !strings.Contains(string(rest), "sessions (trace not writable)") {
+		t.Errorf("the trace holds %d sessions; the summary says:\n%s", got, rest)
 	}
 }
