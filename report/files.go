@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/thrive-loadtest/thrive/internal/files"
+	"time"
 )
 
 // ReadFile reads the result file at path (Result.WriteFile).
@@ -49,7 +50,13 @@ type Files struct {
 func (fs Files) Write(w io.Writer, res *Result) error {
 	if fs.JSON != "" {
 		if err := res.WriteFile(fs.JSON); err != nil {
-			return err
+			// A long run is not lost to a full disk: its result goes to
+			// the temporary directory, which is often another disk.
+			fallback := filepath.Join(os.TempDir(), "thrive-result-"+time.Now().Format("20060102-150405.000")+".json")
+			if ferr := res.WriteFile(fallback); ferr != nil {
+				return errors.Join(err, ferr)
+			}
+			return fmt.Errorf("%w: the results are written to %s instead", err, fallback)
 		}
 		fmt.Fprintf(w, "results written to %s\n", fs.JSON)
 	}
@@ -72,6 +79,9 @@ func (fs Files) Write(w io.Writer, res *Result) error {
 // writing it: its directory must take a new file, and it must not be a
 // directory. A run checks its outputs so, before its first request: a bad
 // path must not cost a whole run.
+//
+// A megabyte (writableSpace) is written and synced there too: a full disk
+// takes an empty file, and would fail the result only at the end.
 func Writable(path string) error {
 	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
 		return errors.New("it is a directory")
@@ -80,10 +90,22 @@ func Writable(path string) error {
 	if err != nil {
 		return err
 	}
-	name := tmp.Name()
-	tmp.Close()
-	return os.Remove(name)
+	defer os.Remove(tmp.Name())
+	_, err = tmp.Write(make([]byte, writableSpace))
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("no room for the results (%d bytes tried): %w", writableSpace, err)
+	}
+	return nil
 }
+
+// writableSpace is what Writable writes: more than most result files.
+const writableSpace = 1 << 20
 
 // create writes a file at path with write, and names path in the error of
 // a write or of the close that flushes it.
@@ -94,9 +116,11 @@ func create(path string, write func(io.Writer) error) error {
 	}
 	if err := write(f); err != nil {
 		f.Close()
+		_ = os.Remove(path) // half a file would read as a broken one
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	if err := f.Close(); err != nil {
+		_ = os.Remove(path)
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	return nil
