@@ -5,11 +5,8 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
-	"errors"
-	"io"
+	"hash"
 	"net/url"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -28,8 +25,9 @@ import (
 // owns it.
 type Redactor struct {
 	key   []byte
-	field *regexp.Regexp
 	names map[string]string // secret value → name, across sessions
+	stack []jsonLevel       // scratch for jsonFields
+	mac   hash.Hash         // keyed with key, made on first use
 	// undecodable counts compressed bodies that did not decode, which are
 	// kept as recorded and not redacted inside.
 	undecodable int64
@@ -120,23 +118,30 @@ const minEchoLength = 6
 func RedactionPolicy() []string {
 	return []string{
 		"header:Authorization", "header:Proxy-Authorization", "header:Cookie", "header:Set-Cookie",
-		"headers:*-Key, *-Token, *-Secret (X-API-Key, X-Auth-Token, X-CSRF-Token...) and --redact-header names",
-		"fields:password,pwd,secret,token,api_key,access_key,private_key,credential,otp (JSON, form and query; names containing these)",
-		"echoes:every later occurrence of a redacted value in the session",
+		"names:one rule for headers, query and fragment parameters (URL, Location, Referer), URL-encoded and multipart form fields, " +
+			"JSON keys at any depth and the strings of arrays they hold (bodies, WebSocket messages, Socket.IO packets, SSE data: lines, " +
+			"multipart parts, query values), and --redact-header names",
+		"names:split at -_.[] and camelCase, whole parts, any case; secret when the last part is password, passwd, pwd, pass, " +
+			"passphrase, passcode, secret, token, credential, otp, jwt, cookie, authorization, apikey, sessionid (or ends in token, " +
+			"password, secret, apikey), or key, auth, session, sig, signature, or one of these followed by id, value, hash, hint, " +
+			"confirm(ation), new, old or digits; refresh and access as a whole name outside headers; code as a whole query or form name",
+		"not:keyboard, monkey, author, authorName, codeName, zipcode, token_type, signature_method, Sec-WebSocket-Key, " +
+			"a field named session alone, a session id that is a UUID the client made (no answer gave it)",
+		"echoes:every later occurrence of a redacted value in the session (for key, auth, session, sig, signature, refresh, " +
+			"access and code, only of values without spaces that have a digit or 20 bytes; key after api, access, private, session, client... as strong)",
 	}
 }
-
-const secretFieldPattern = `(?i)pass(word|wd)?|pwd|secret|token|api[-_]?key|access[-_]?key|private[-_]?key|credential|otp`
 
 // NewRedactor returns a Redactor whose hashes are keyed with key; the same
 // key gives the same placeholders in every trace.
 func NewRedactor(key []byte) *Redactor {
-	return &Redactor{key: slices.Clone(key), field: regexp.MustCompile(secretFieldPattern), names: map[string]string{}}
+	return &Redactor{key: slices.Clone(key), names: map[string]string{}}
 }
 
 // placeholder returns the placeholder for value, naming it name unless the
 // value was seen before under another name.
 func (rd *Redactor) placeholder(name, value string) string {
+	name = placeholderName(name)
 	if n, ok := rd.names[value]; ok {
 		name = n
 	} else {
@@ -145,40 +150,31 @@ func (rd *Redactor) placeholder(name, value string) string {
 		}
 		rd.names[value] = name
 	}
-	m := hmac.New(sha256.New, rd.key)
-	m.Write([]byte(value))
-	return "{{" + name + ":" + hex.EncodeToString(m.Sum(nil)[:4]) + "}}"
+	if rd.mac == nil {
+		rd.mac = hmac.New(sha256.New, rd.key)
+	}
+	rd.mac.Reset()
+	rd.mac.Write([]byte(value))
+	var sum [sha256.Size]byte
+	return "{{" + name + ":" + hex.EncodeToString(rd.mac.Sum(sum[:0])[:4]) + "}}"
 }
 
 // secrets collects the secret values of one session, with their
 // placeholders.
 type secrets struct {
-	rd  *Redactor
-	ph  map[string]string // value → placeholder
-	ord []string          // values, longest first when replacing
-	low []byte            // scratch for mayNameSecret
+	rd *Redactor
+	ph map[string]secret // value → its placeholder
+	// answer: what is being redacted is the server's (an answer, a server
+	// message), so no value in it is one the client made.
+	answer bool
 }
 
-// secretFragments are parts that every name secretFieldPattern matches
-// contains, lower-cased: a document with none of them names no secret.
-var secretFragments = [...]string{"pass", "pwd", "secret", "token", "key", "credential", "otp"} //nolint:gochecknoglobals // constant table
-
-// mayNameSecret reports whether b might hold a secret-looking field name,
-// so that documents without one (most answers) skip the JSON scan.
-func (sc *secrets) mayNameSecret(b []byte) bool {
-	sc.low = sc.low[:0]
-	for _, c := range b {
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		sc.low = append(sc.low, c)
-	}
-	for _, f := range secretFragments {
-		if bytes.Contains(sc.low, []byte(f)) {
-			return true
-		}
-	}
-	return false
+// secret is a value to replace.
+type secret struct {
+	placeholder string
+	// echo: the value is replaced wherever it appears in the session, not
+	// only where it was found.
+	echo bool
 }
 
 // cookie redacts a cookie's value in any of the syntaxes frameworks and
@@ -199,7 +195,7 @@ func (sc *secrets) cookie(name, raw string) string {
 	if v == "" {
 		return raw
 	}
-	p := sc.add(name, v)
+	p := sc.add(name, v, strongSecret)
 	if dec, err := url.QueryUnescape(v); err == nil && dec != v && len(dec) >= minEchoLength {
 		sc.alias(dec, p)
 	}
@@ -213,21 +209,32 @@ func (sc *secrets) cookie(name, raw string) string {
 // by p wherever it is echoed.
 func (sc *secrets) alias(value, p string) {
 	if _, ok := sc.ph[value]; !ok {
-		sc.ph[value] = p
-		sc.ord = append(sc.ord, value)
+		sc.ph[value] = secret{placeholder: p, echo: true}
 	}
 }
 
-func (sc *secrets) add(name, value string) string {
+// add returns the placeholder of value, a secret found under name, and
+// notes it for replacing where it is echoed: always for a strong name, and
+// for a weak one when the value looks like a credential. A session id the
+// client made (clientMade) is returned as it is.
+func (sc *secrets) add(name, value string, st strength) string {
 	if value == "" || strings.HasPrefix(value, "{{") {
 		return value
 	}
-	if p, ok := sc.ph[value]; ok {
-		return p
+	s, ok := sc.ph[value]
+	if !ok && st == sessionSecret && !sc.answer && clientMade(value) {
+		return value
+	}
+	echo := st == strongSecret || credentialLike(value)
+	if ok {
+		if echo && !s.echo {
+			s.echo = true
+			sc.ph[value] = s
+		}
+		return s.placeholder
 	}
 	p := sc.rd.placeholder(name, value)
-	sc.ph[value] = p
-	sc.ord = append(sc.ord, value)
+	sc.ph[value] = secret{placeholder: p, echo: echo}
 	return p
 }
 
@@ -235,7 +242,8 @@ func (sc *secrets) add(name, value string) string {
 func (rd *Redactor) Session(s *traces.Session) {
 	bodies := rd.decodeBodies(s)
 	defer rd.encodeBodies(bodies)
-	sc := &secrets{rd: rd, ph: map[string]string{}}
+	defer stillTruncated(s)
+	sc := &secrets{rd: rd, ph: map[string]secret{}}
 	// First the places where secrets live by definition, in order, so that a
 	// secret is named after where it first appeared.
 	for i := range s.Exchanges {
@@ -243,95 +251,202 @@ func (rd *Redactor) Session(s *traces.Session) {
 		ex.URL = sc.query(ex.URL)
 		sc.headers(ex.ReqHeader)
 		ex.ReqBody.Data = sc.body(ex.ReqHeader, ex.ReqBody.Data)
+		sc.answer = true
 		sc.headers(ex.RespHeader)
 		ex.RespBody.Data = sc.body(ex.RespHeader, ex.RespBody.Data)
 		if ws := ex.WebSocket; ws != nil {
 			for j := range ws.Frames {
 				f := &ws.Frames[j]
 				if f.Opcode == traces.OpText {
-					f.Payload.Data = sc.jsonFields(f.Payload.Data)
+					sc.answer = !f.FromClient
+					f.Payload.Data = sc.message(f.Payload.Data)
 				}
 			}
 		}
+		sc.answer = false
 	}
-	if len(sc.ord) == 0 {
+	r := sc.echoes()
+	if r == nil {
 		return
 	}
 	// Then every other place a secret was echoed: headers, URLs, bodies,
-	// frames. Longer values first, so a secret that contains another is
-	// replaced whole.
-	var olds []string
-	slices.SortFunc(sc.ord, func(a, b string) int { return len(b) - len(a) })
-	for _, v := range sc.ord {
-		if len(v) < minEchoLength {
-			continue
-		}
-		olds = append(olds, v, sc.ph[v])
-		if esc := traces.EscapeJSONString(v); esc != v {
-			olds = append(olds, esc, sc.ph[v])
-		}
-		if esc := url.QueryEscape(v); esc != v {
-			olds = append(olds, esc, sc.ph[v])
-		}
-	}
-	if len(olds) == 0 {
-		return
-	}
-	r := strings.NewReplacer(olds...)
-	s.Client = r.Replace(s.Client)
+	// frames.
+	s.Client = r.replace(s.Client)
 	for i := range s.Exchanges {
 		ex := &s.Exchanges[i]
-		ex.URL = r.Replace(ex.URL)
-		replaceHeaders(r, ex.ReqHeader)
-		replaceHeaders(r, ex.RespHeader)
-		ex.ReqBody.Data = replaceBytes(r, ex.ReqBody.Data)
-		ex.RespBody.Data = replaceBytes(r, ex.RespBody.Data)
+		ex.URL = r.replace(ex.URL)
+		r.headers(ex.ReqHeader)
+		r.headers(ex.RespHeader)
+		ex.ReqBody.Data = r.bytes(ex.ReqBody.Data)
+		ex.RespBody.Data = r.bytes(ex.RespBody.Data)
 		if ws := ex.WebSocket; ws != nil {
 			for j := range ws.Frames {
-				ws.Frames[j].Payload.Data = replaceBytes(r, ws.Frames[j].Payload.Data)
+				ws.Frames[j].Payload.Data = r.bytes(ws.Frames[j].Payload.Data)
 			}
 		}
 	}
 }
 
-func replaceHeaders(r *strings.Replacer, hs []traces.Header) {
-	for i := range hs {
-		hs[i].Value = r.Replace(hs[i].Value)
+// stillTruncated keeps the bodies of s that were recorded truncated
+// shorter than their size, which placeholders longer than the values they
+// replaced could have made them: a trace cannot carry more bytes of a body
+// than its size. What is cut is the end of what was kept, redacted.
+func stillTruncated(s *traces.Session) {
+	fit := func(b *traces.Body) {
+		if b.Size > 0 && int64(len(b.Data)) >= b.Size {
+			b.Data = b.Data[:b.Size-1]
+		}
+	}
+	for i := range s.Exchanges {
+		ex := &s.Exchanges[i]
+		fit(&ex.ReqBody)
+		fit(&ex.RespBody)
+		if ws := ex.WebSocket; ws != nil {
+			for j := range ws.Frames {
+				fit(&ws.Frames[j].Payload)
+			}
+		}
 	}
 }
 
-func replaceBytes(r *strings.Replacer, b []byte) []byte {
+// echoer replaces the secrets of a session wherever they were echoed.
+type echoer struct {
+	r    *strings.Replacer
+	olds [][]byte // what r replaces, for telling cheaply that it has nothing to do
+}
+
+// echoes returns the echoer of the session's secrets, or nil if none is
+// replaced where echoed: each secret as found, JSON-escaped and
+// URL-escaped, longer values first, so a secret that contains another is
+// replaced whole.
+func (sc *secrets) echoes() *echoer {
+	var vals []string
+	for v, s := range sc.ph {
+		if s.echo && len(v) >= minEchoLength {
+			vals = append(vals, v)
+		}
+	}
+	if len(vals) == 0 {
+		return nil
+	}
+	slices.SortFunc(vals, func(a, b string) int {
+		if len(a) != len(b) {
+			return len(b) - len(a)
+		}
+		return strings.Compare(a, b)
+	})
+	e := &echoer{}
+	var pairs []string
+	for _, v := range vals {
+		p := sc.ph[v].placeholder
+		pairs = append(pairs, v, p)
+		if esc := traces.EscapeJSONString(v); esc != v {
+			pairs = append(pairs, esc, p)
+		}
+		if esc := url.QueryEscape(v); esc != v {
+			pairs = append(pairs, esc, p)
+		}
+	}
+	for i := 0; i < len(pairs); i += 2 {
+		e.olds = append(e.olds, []byte(pairs[i]))
+	}
+	e.r = strings.NewReplacer(pairs...)
+	return e
+}
+
+// maxLookups is how many secrets an echoer looks up one by one before it
+// runs its replacer, which would copy: past it, the replacer's one pass
+// over the text is quicker (an answer that lists thousands of tokens).
+const maxLookups = 16
+
+func (e *echoer) replace(s string) string {
+	if len(e.olds) > maxLookups {
+		return e.r.Replace(s)
+	}
+	for _, o := range e.olds {
+		if strings.Contains(s, string(o)) {
+			return e.r.Replace(s)
+		}
+	}
+	return s
+}
+
+func (e *echoer) headers(hs []traces.Header) {
+	for i := range hs {
+		hs[i].Value = e.replace(hs[i].Value)
+	}
+}
+
+// bytes returns b with the secrets replaced: b itself, not copied, when
+// none is in it.
+func (e *echoer) bytes(b []byte) []byte {
 	if len(b) == 0 {
 		return b
 	}
-	s := r.Replace(string(b))
-	if s == string(b) {
+	if len(e.olds) > maxLookups {
+		if s := e.r.Replace(string(b)); s != string(b) {
+			return []byte(s)
+		}
 		return b
 	}
-	return []byte(s)
+	for _, o := range e.olds {
+		if contains(b, o) {
+			return []byte(e.r.Replace(string(b)))
+		}
+	}
+	return b
 }
 
-// secretHeader reports a header whose value is a secret: one named like an
-// API key or token (X-API-Key, X-Auth-Token, X-Client-Secret), or one the
-// user named.
-func (rd *Redactor) secretHeader(lower string) bool {
-	return strings.HasSuffix(lower, "-key") || strings.HasSuffix(lower, "-token") || strings.HasSuffix(lower, "-secret") ||
-		slices.Contains(rd.headers, lower)
+// contains is bytes.Contains, but looks a long secret (a JWT) up by its
+// first bytes: bytes.Index takes those on its vector path, while for a
+// long one whose first byte is common in b (a hex file) it falls back to
+// Rabin-Karp, several times slower.
+func contains(b, o []byte) bool {
+	const prefix = 32
+	if len(o) <= prefix {
+		return bytes.Contains(b, o)
+	}
+	for i := 0; i+len(o) <= len(b); i++ {
+		j := bytes.Index(b[i:], o[:prefix])
+		if j < 0 {
+			return false
+		}
+		i += j
+		if bytes.HasPrefix(b[i:], o) {
+			return true
+		}
+	}
+	return false
+}
+
+// secretHeader reports a header whose value is a secret: one whose name
+// names a secret (X-API-Key, Apikey, X-Auth-Token, X-Session,
+// X-Amz-Signature), or one the user named.
+func (rd *Redactor) secretHeader(name string) strength {
+	if st := secretName(name, inHeader); st != notSecret {
+		return st
+	}
+	for _, h := range rd.headers {
+		if strings.EqualFold(h, name) {
+			return strongSecret
+		}
+	}
+	return notSecret
 }
 
 // headers redacts credential headers in place.
 func (sc *secrets) headers(hs []traces.Header) {
 	for i := range hs {
 		h := &hs[i]
-		switch strings.ToLower(h.Name) {
-		case "authorization", "proxy-authorization":
+		switch name := h.Name; {
+		case eqFold(name, "authorization"), eqFold(name, "proxy-authorization"):
 			scheme, cred, ok := strings.Cut(h.Value, " ")
 			if !ok {
-				h.Value = sc.add("authorization", h.Value)
+				h.Value = sc.add("authorization", h.Value, strongSecret)
 				continue
 			}
-			h.Value = scheme + " " + sc.add(strings.ToLower(scheme), cred)
-		case "cookie":
+			h.Value = scheme + " " + sc.add(strings.ToLower(scheme), cred, strongSecret)
+		case eqFold(name, "cookie"):
 			pairs := strings.Split(h.Value, ";")
 			for j, p := range pairs {
 				name, value, ok := strings.Cut(p, "=")
@@ -341,9 +456,11 @@ func (sc *secrets) headers(hs []traces.Header) {
 				pairs[j] = name + "=" + sc.cookie(strings.TrimSpace(name), value)
 			}
 			h.Value = strings.Join(pairs, ";")
-		case "sec-websocket-key", "sec-websocket-accept":
+		case eqFold(name, "sec-websocket-key"), eqFold(name, "sec-websocket-accept"):
 			// A nonce of the handshake, not a secret.
-		case "set-cookie":
+		case eqFold(name, "location"), eqFold(name, "content-location"), eqFold(name, "referer"):
+			h.Value = sc.query(h.Value)
+		case eqFold(name, "set-cookie"):
 			first, rest, _ := strings.Cut(h.Value, ";")
 			name, value, ok := strings.Cut(first, "=")
 			if !ok {
@@ -354,123 +471,42 @@ func (sc *secrets) headers(hs []traces.Header) {
 				h.Value += ";" + rest
 			}
 		default:
-			if sc.rd.secretHeader(strings.ToLower(h.Name)) {
-				h.Value = sc.add(strings.ToLower(h.Name), h.Value)
+			if st := sc.rd.secretHeader(name); st != notSecret {
+				h.Value = sc.add(strings.ToLower(name), h.Value, st)
 			}
 		}
 	}
 }
 
-// query redacts secret-looking parameters of a URL's query.
-func (sc *secrets) query(u string) string {
-	path, q, ok := strings.Cut(u, "?")
-	if !ok {
-		return u
-	}
-	return path + "?" + sc.form(q)
-}
-
-// form redacts secret-looking fields of a URL-encoded form, keeping the
-// order and encoding of everything else.
-func (sc *secrets) form(q string) string {
-	parts := strings.Split(q, "&")
-	for i, p := range parts {
-		k, v, ok := strings.Cut(p, "=")
-		if !ok {
-			continue
-		}
-		name, err := url.QueryUnescape(k)
-		if err != nil || !sc.rd.field.MatchString(name) {
-			continue
-		}
-		value, err := url.QueryUnescape(v)
-		if err != nil {
-			value = v
-		}
-		parts[i] = k + "=" + sc.add(name, value)
-	}
-	return strings.Join(parts, "&")
-}
-
-func contentType(hs []traces.Header) string {
+// contentType returns the Content-Type of a body, lower case, and as sent
+// (for a multipart boundary).
+func contentType(hs []traces.Header) (lower, raw string) {
 	for _, h := range hs {
 		if strings.EqualFold(h.Name, "Content-Type") {
-			return strings.ToLower(h.Value)
+			return strings.ToLower(h.Value), h.Value
 		}
 	}
-	return ""
+	return "", ""
 }
 
-// body redacts the secret fields of a JSON or form body.
+// body redacts the secret fields of a body by its Content-Type: JSON
+// (also when the type does not say so), a URL-encoded or multipart form, a
+// server-sent event stream.
 func (sc *secrets) body(hs []traces.Header, b []byte) []byte {
 	if len(b) == 0 {
 		return b
 	}
-	ct := contentType(hs)
+	ct, raw := contentType(hs)
 	switch {
-	case strings.Contains(ct, "json"), b[0] == '{' || b[0] == '[':
-		return sc.jsonFields(b)
+	case strings.HasPrefix(ct, "multipart/"):
+		return sc.multipart(raw, b)
+	case strings.HasPrefix(ct, "text/event-stream"):
+		return sc.events(b)
 	case strings.HasPrefix(ct, "application/x-www-form-urlencoded"):
-		return []byte(sc.form(string(b)))
-	}
-	return b
-}
-
-// jsonFields redacts the string values of secret-looking keys in a JSON
-// document, in place of their quoted literals, keeping the rest of the bytes
-// as they were. Anything that is not JSON is returned as it was.
-func (sc *secrets) jsonFields(b []byte) []byte {
-	if len(b) == 0 || (b[0] != '{' && b[0] != '[') || !sc.mayNameSecret(b) {
+		if red := sc.form(string(b)); red != string(b) {
+			return []byte(red)
+		}
 		return b
 	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	type level struct {
-		object    bool
-		expectKey bool
-		key       string
-	}
-	var stack []level
-	var olds []string
-	for {
-		tok, err := dec.Token()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return b // not JSON after all
-		}
-		if d, ok := tok.(json.Delim); ok {
-			switch d {
-			case '{', '[':
-				stack = append(stack, level{object: d == '{', expectKey: d == '{'})
-			default:
-				stack = stack[:len(stack)-1]
-				if n := len(stack); n > 0 && stack[n-1].object {
-					stack[n-1].expectKey = true
-				}
-			}
-			continue
-		}
-		n := len(stack)
-		if n == 0 || !stack[n-1].object {
-			continue // a value in an array, or at the top
-		}
-		top := &stack[n-1]
-		if top.expectKey {
-			top.key, _ = tok.(string)
-			top.expectKey = false
-			continue
-		}
-		if v, ok := tok.(string); ok && v != "" && sc.rd.field.MatchString(top.key) {
-			p := `"` + sc.add(top.key, v) + `"`
-			lit, _ := json.Marshal(v) // escapes <, > and & as \u003c...
-			olds = append(olds, `"`+traces.EscapeJSONString(v)+`"`, p, string(lit), p)
-		}
-		top.expectKey = true
-	}
-	if len(olds) == 0 {
-		return b
-	}
-	return []byte(strings.NewReplacer(olds...).Replace(string(b)))
+	return sc.jsonFields(b)
 }
