@@ -24,7 +24,11 @@ func TestFailedHandshake(t *testing.T) {
 	}{
 		{"404", "", func(w http.ResponseWriter) { http.NotFound(w, nil) }},
 		{"wrong accept", "bad handshake", func(w http.ResponseWriter) {
-			conn, buf, err := w.(http.Hijacker).Hijack()
+			hj, ok := w.(http.Hijacker)
+			if !ok {
+				return
+			}
+			conn, buf, err := hj.Hijack()
 			if err != nil {
 				return
 			}

@@ -90,7 +90,7 @@ func Writable(path string) error {
 	if err != nil {
 		return err
 	}
-	defer os.Remove(tmp.Name())
+	defer func() { _ = os.Remove(tmp.Name()) }()
 	_, err = tmp.Write(make([]byte, writableSpace))
 	if err == nil {
 		err = tmp.Sync()
