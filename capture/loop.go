@@ -31,7 +31,13 @@ import (
 // connection, the backend's framing and Connection fields are right for the
 // client as they are. Two msgStreams follow the two directions to record
 // the exchanges; after a 101 the frames are recorded as the goroutine relay
-// records them.
+// records them. Both read heads with the goroutine relay's parser (wire),
+// so both relays refuse the same requests; and only the bytes the answer
+// stream reads as answers reach the client: a backend's bytes that are not
+// an answer get the client a 502 as from the goroutine relay, and an answer
+// whose framing is in doubt goes without its Content-Length and closes
+// both connections after it, so nothing that follows it is taken for the
+// answer to the client's next request.
 //
 // TLS is not handled on the loop: the goroutine relay serves it. Nor is
 // holding back a sender whose receiver is slower: gnet reads whatever
@@ -62,6 +68,7 @@ type lconn struct {
 	head                   []byte  // its forwarded head, kept for a retry while nothing else was sent
 	bodyless               bool    // it has no body
 	out                    []byte  // what waits for the backend to connect
+	toClient               []byte  // answers' bytes read, not yet written to the client
 	hb                     bytes.Buffer
 	bw                     *bufio.Writer
 	paused                 bool // a request is whole: the next waits for the answer
@@ -294,8 +301,26 @@ func (l *lconn) fromClientBytes() {
 // reject answers what cannot be read as a request with 400, as the
 // goroutine relay does, and closes.
 func (l *lconn) reject(err error) {
-	_, _ = l.client.Write(l.lp.c.badRequest(l.ip, err))
+	l.writeClient(l.lp.c.badRequest(l.ip, err))
 	l.closeBoth()
+}
+
+// writeClient writes b to the client after the answers' bytes read before
+// it.
+func (l *lconn) writeClient(b []byte) {
+	l.flushClient()
+	_, _ = l.client.Write(b)
+}
+
+// flushClient writes to the client the answers' bytes the answer stream
+// has read, in one write.
+func (l *lconn) flushClient() {
+	if len(l.toClient) == 0 || l.closed {
+		return
+	}
+	_, _ = l.client.Write(l.toClient) // gnet copies what it cannot write at once
+	l.toClient = l.toClient[:0]
+	l.checkBacklog(l.client, "client")
 }
 
 func (l *lconn) requestHead(h *wire.Head, _ []byte) bool {
@@ -419,8 +444,9 @@ func (l *lconn) dial() {
 	}()
 }
 
-// fromBackendBytes passes what the backend sent on to the client as it is,
-// and follows it to record the answer.
+// fromBackendBytes follows what the backend sent to record the answer,
+// and passes on to the client, as they are, the bytes the answer stream
+// reads as answers (answerHead, answerRaw gather them).
 func (l *lconn) fromBackendBytes() {
 	b := l.backend
 	if b == nil || l.closed {
@@ -430,31 +456,55 @@ func (l *lconn) fromBackendBytes() {
 	if len(buf) == 0 {
 		return
 	}
-	_, _ = l.client.Write(buf)
-	if l.checkBacklog(l.client, "client"); l.closed {
+	if l.socket {
+		_, _ = l.client.Write(buf)
+		if l.checkBacklog(l.client, "client"); l.closed {
+			return
+		}
+		l.fromServer.Feed(buf)
+		_, _ = b.Discard(len(buf))
 		return
 	}
-	var err error
-	if l.socket {
-		l.fromServer.Feed(buf)
-	} else {
-		// A callback may close both connections; the stream then stops.
-		_, err = l.resp.Feed(buf)
-	}
-	if l.closed {
+	// A callback may close both connections; the stream then stops.
+	_, err := l.resp.Feed(buf)
+	if l.flushClient(); l.closed {
 		return
 	}
 	_, _ = b.Discard(len(buf))
 	if err != nil {
-		if l.rec != nil {
-			l.rec.err = "backend: " + err.Error()
-		}
-		l.finish()
-		l.closeBoth()
+		l.badAnswer(err)
 	}
 }
 
-func (l *lconn) answerHead(rh *wire.Head, _ []byte) bool {
+// badAnswer ends the exchange in flight when the backend's bytes are not
+// an answer (a malformed head, a bad chunk line), of which none went to the
+// client. Before its answer began, the client gets a 502 as from the
+// goroutine relay, and keeps its connection when no request body is left
+// unread on it; after, both connections are cut.
+func (l *lconn) badAnswer(err error) {
+	rec := l.rec
+	if rec == nil || rec.status != 0 {
+		if rec != nil {
+			rec.err = "backend: " + err.Error()
+		}
+		l.finish()
+		l.closeBoth()
+		return
+	}
+	if backend := l.backend; backend != nil {
+		l.backend, l.reused = nil, false // closed here: backendClosed is not for it
+		_ = l.client.EventLoop().Close(backend)
+	}
+	l.badGateway(err)
+}
+
+func (l *lconn) answerHead(rh *wire.Head, raw []byte) bool {
+	if rh.Faulty {
+		// Its Content-Length is not passed on, and the connections close
+		// after it (answerEnd), as the goroutine relay does.
+		raw = wire.ClosingHead(raw)
+	}
+	l.toClient = append(l.toClient, raw...)
 	rec := l.rec
 	if rec == nil || (rh.Status < 200 && rh.Status != 101) {
 		return false
@@ -477,6 +527,7 @@ func (l *lconn) answerHead(rh *wire.Head, _ []byte) bool {
 			return true
 		}
 		// What came after the upgrade request is frames already.
+		l.flushClient()
 		l.fromClientBytes()
 		return l.closed
 	}
@@ -487,6 +538,7 @@ func (l *lconn) answerHead(rh *wire.Head, _ []byte) bool {
 }
 
 func (l *lconn) answerRaw(b []byte) {
+	l.toClient = append(l.toClient, b...)
 	if l.socket {
 		l.fromServer.Feed(b) // the frames after the 101's head
 	}
@@ -504,6 +556,12 @@ func (l *lconn) answerEnd() bool {
 	}
 	l.rec.end = time.Now()
 	l.finish()
+	if l.closing {
+		// The answer said the connection closes after it, or its framing
+		// was in doubt: whatever follows it is not the next answer.
+		l.closeBoth()
+		return true
+	}
 	l.reused = true
 	l.paused = false
 	l.waitFor(l.lp.c.cfg.clientIdle)
@@ -540,7 +598,7 @@ func (l *lconn) badGateway(err error) {
 		return
 	}
 	keep := l.paused && l.bodyless
-	_, _ = l.client.Write(l.lp.c.gatewayFailed(l.rec, err, !keep))
+	l.writeClient(l.lp.c.gatewayFailed(l.rec, err, !keep))
 	l.finish()
 	l.newAnswerStream()
 	if !keep {
@@ -617,10 +675,14 @@ func (l *lconn) clientClosed() {
 	l.gone()
 }
 
-// closeBoth closes the client connection, and so the backend's; the
-// streams stop reading the bytes they were given, which go with them.
+// closeBoth closes the client connection, and so the backend's, after the
+// answers' bytes read so far; the streams stop reading the bytes they were
+// given, which go with them.
 func (l *lconn) closeBoth() {
 	l.req.Cut, l.resp.Cut = true, true
+	if !l.closed {
+		l.flushClient()
+	}
 	if !l.closed {
 		_ = l.client.EventLoop().Close(l.client)
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"math"
 	"net/http/httputil"
 	"strconv"
 	"strings"
@@ -50,6 +51,13 @@ type Head struct {
 	Expect                bool // Expect: 100-continue
 	XFF                   string
 	ConnTokens            []string // field names listed in Connection, lower-cased
+	// Faulty marks a response whose framing is in doubt: a
+	// Transfer-Encoding with a Content-Length, or in HTTP/1.0, or whose
+	// final coding is not chunked. It is read by its Transfer-Encoding,
+	// its Content-Length is not passed on, and Close is set: the
+	// connection is not trusted past it (RFC 9112, 6.1 and 6.3). A request
+	// so framed is refused.
+	Faulty bool
 }
 
 // readLine reads one line of a head without its line ending, charging it
@@ -127,18 +135,53 @@ func HeadEnd(buf []byte) (end, next int) {
 	}
 }
 
+// The rules that keep a message's framing unambiguous (RFC 9112, 11.2):
+// a proxy that reads a request one way while the origin reads it another
+// lets a client hide a second request in the first, which the origin
+// serves and the proxy neither answers nor records. So the head parser
+// refuses, as nginx and Go's net/http do, what parsers downstream read in
+// different ways:
+//
+//   - a request with both Transfer-Encoding and Content-Length (6.3, 3:
+//     the RFC lets a server read it by its Transfer-Encoding, but it is
+//     what request smuggling is made of, and a 400 leaves no bytes of it to
+//     be read as another request: nginx does so);
+//   - a Content-Length that is not digits alone (a sign, spaces or commas
+//     inside, a hex prefix, nothing), that overflows, or that differs from
+//     another Content-Length field (6.3, 5);
+//   - a Transfer-Encoding in an HTTP/1.0 request (6.1: its framing is
+//     faulty; refused rather than read and closed after, since an origin
+//     that speaks HTTP/1.0 would take the chunked body for the next
+//     request), and any Transfer-Encoding of a request but chunked alone in
+//     one field (6.3, 4: a final coding other than chunked leaves the length
+//     unknown; codings before chunked would reach the origin undone);
+//   - a field line that begins with whitespace (obs-fold, 5.2), a field
+//     name that is not a token (whitespace before the colon, 5.1, or a
+//     control character), a value with a control character other than
+//     HTAB (NUL, a bare CR, DEL: RFC 9110, 5.5), a request line whose
+//     method is not a token or whose target holds whitespace or a control
+//     character (3), more than one Host field (3.2).
+//
+// An answer's framing is settled by Head.frame: its Transfer-Encoding
+// wins over its Content-Length, and the connection is closed after it.
+
 // parseHead parses a head from its lines, the first line first and the
 // empty line that ends it last.
 func parseHead(lines iter.Seq2[string, error], request bool) (*Head, error) {
 	h := &Head{Length: -1, Fields: make([]traces.Header, 0, 12)}
-	keepAlive := false
-	first := true
+	// What the loop's body shares, in one value: the body is a closure, so
+	// each variable it shares is an allocation of its own.
+	var st struct {
+		begun, keepAlive bool
+		length, coding   string // the first Content-Length, the last Transfer-Encoding
+		codings, hosts   int
+	}
 	for line, err := range lines {
 		if err != nil {
 			return nil, err
 		}
-		if first {
-			first = false
+		if !st.begun {
+			st.begun = true
 			if request {
 				var ok bool
 				h.Method, h.Target, h.Proto, ok = splitRequestLine(line)
@@ -153,25 +196,21 @@ func parseHead(lines iter.Seq2[string, error], request bool) (*Head, error) {
 		if line == "" {
 			break
 		}
-		name, value, ok := strings.Cut(line, ":")
-		if !ok || name == "" || strings.ContainsAny(name, " \t") {
-			return nil, fmt.Errorf("malformed header line %q", Clip(line))
+		name, value, err := fieldLine(line)
+		if err != nil {
+			return nil, err
 		}
-		value = strings.Trim(value, " \t")
 		h.Fields = append(h.Fields, traces.Header{Name: name, Value: value})
 		switch {
 		case strings.EqualFold(name, "Content-Length"):
-			n, err := strconv.ParseInt(value, 10, 64)
-			if err != nil || n < 0 || (h.Length >= 0 && n != h.Length) {
+			n, ok := parseLength(value)
+			if !ok || (h.Length >= 0 && value != st.length) {
 				return nil, fmt.Errorf("bad Content-Length %q", Clip(value))
 			}
-			h.Length = n
+			h.Length, st.length = n, value
 		case strings.EqualFold(name, "Transfer-Encoding"):
-			codings := strings.Split(value, ",")
-			h.Chunked = strings.EqualFold(strings.TrimSpace(codings[len(codings)-1]), "chunked")
-			if request && !h.Chunked {
-				return nil, fmt.Errorf("unsupported Transfer-Encoding %q", Clip(value))
-			}
+			st.codings++
+			st.coding = value
 		case strings.EqualFold(name, "Connection"):
 			for tok := range strings.SplitSeq(value, ",") {
 				tok = strings.ToLower(strings.TrimSpace(tok))
@@ -179,7 +218,7 @@ func parseHead(lines iter.Seq2[string, error], request bool) (*Head, error) {
 				case "close":
 					h.Close = true
 				case "keep-alive":
-					keepAlive = true
+					st.keepAlive = true
 				case "upgrade":
 					h.Upgrade = true
 				case "":
@@ -189,6 +228,7 @@ func parseHead(lines iter.Seq2[string, error], request bool) (*Head, error) {
 			}
 		case strings.EqualFold(name, "Host"):
 			h.Host = value
+			st.hosts++
 		case strings.EqualFold(name, "Expect"):
 			h.Expect = strings.EqualFold(value, "100-continue")
 		case strings.EqualFold(name, "X-Forwarded-For"):
@@ -198,22 +238,139 @@ func parseHead(lines iter.Seq2[string, error], request bool) (*Head, error) {
 			h.XFF += value
 		}
 	}
+	if request && st.hosts > 1 {
+		return nil, fmt.Errorf("%d Host fields, one expected", st.hosts)
+	}
 	if h.Upgrade {
 		h.Upgrade = strings.EqualFold(FieldValue(h.Fields, "Upgrade"), "websocket")
 	}
-	if h.Chunked {
-		h.Length = -1
-	}
-	if h.Proto == "HTTP/1.0" && !keepAlive {
+	if h.Proto == "HTTP/1.0" && !st.keepAlive {
 		h.Close = true
 	}
+	if st.codings > 0 {
+		if err := h.frame(request, st.codings, st.coding); err != nil {
+			return nil, err
+		}
+	}
 	return h, nil
+}
+
+// frame settles the framing of a message with a Transfer-Encoding: n
+// fields, the last of which says coding.
+func (h *Head) frame(request bool, n int, coding string) error {
+	h.Chunked = strings.EqualFold(finalCoding(coding), "chunked")
+	if request {
+		switch {
+		case h.Proto == "HTTP/1.0":
+			return errors.New("Transfer-Encoding in an HTTP/1.0 request")
+		case h.Length >= 0:
+			return errors.New("both Transfer-Encoding and Content-Length")
+		case !h.Chunked:
+			return fmt.Errorf("Transfer-Encoding %q: chunked is not the final coding", Clip(coding))
+		case n > 1:
+			return fmt.Errorf("%d Transfer-Encoding fields", n)
+		case !strings.EqualFold(coding, "chunked"):
+			return fmt.Errorf("unsupported Transfer-Encoding %q (chunked alone is supported)", Clip(coding))
+		}
+		return nil
+	}
+	// An answer: the Transfer-Encoding wins, and a body not chunked last
+	// lasts until the close (6.3, 3 and 4).
+	h.Faulty = h.Length >= 0 || h.Proto == "HTTP/1.0" || !h.Chunked
+	h.Close = h.Close || h.Faulty
+	h.Length = -1
+	return nil
+}
+
+// finalCoding returns the last coding a Transfer-Encoding value lists.
+func finalCoding(v string) string {
+	for v != "" {
+		i := strings.LastIndexByte(v, ',')
+		if c := strings.Trim(v[i+1:], " \t"); c != "" || i < 0 {
+			return c
+		}
+		v = v[:i]
+	}
+	return ""
+}
+
+// parseLength parses a Content-Length value: decimal digits alone (RFC
+// 9112, 6.3), which strconv.ParseInt does not insist on (it takes a sign),
+// and not past int64.
+func parseLength(v string) (int64, bool) {
+	var n int64
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if c < '0' || c > '9' || n > (math.MaxInt64-9)/10 {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, v != ""
+}
+
+// fieldLine splits a field line into its name and its value without the
+// whitespace around it, and refuses obs-fold, a name that is not a token
+// and a value with a control character other than HTAB.
+func fieldLine(line string) (name, value string, err error) {
+	if line[0] == ' ' || line[0] == '\t' {
+		return "", "", fmt.Errorf("folded header line %q", Clip(line))
+	}
+	name, value, ok := strings.Cut(line, ":")
+	if !ok || !isToken(name) {
+		return "", "", fmt.Errorf("malformed header line %q", Clip(line))
+	}
+	value = strings.Trim(value, " \t")
+	if i := controlChar(value); i >= 0 {
+		return "", "", fmt.Errorf("control character %q in header %q", value[i], Clip(name))
+	}
+	return name, value, nil
+}
+
+// tokenLow and tokenHigh have bit c set for each byte c below 64, and c+64
+// below 128, that a token may hold (RFC 9110, 5.6.2): letters, digits and
+// !#$%&'*+-.^_`|~. Constants, so that the check is two shifts a byte.
+const (
+	tokenLow  uint64 = 0x03ff6cfa00000000
+	tokenHigh uint64 = 0x57ffffffc7fffffe
+)
+
+// isToken reports whether s is a token.
+func isToken(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c < 64:
+			if tokenLow>>c&1 == 0 {
+				return false
+			}
+		case c < 128:
+			if tokenHigh>>(c-64)&1 == 0 {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return s != ""
+}
+
+// controlChar returns the index of the first control character in s other
+// than HTAB (DEL included), or -1. Bytes from 0x80 are obs-text, allowed.
+func controlChar(s string) int {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < ' ' && c != '\t' || c == 0x7f {
+			return i
+		}
+	}
+	return -1
 }
 
 func splitRequestLine(line string) (method, target, proto string, ok bool) {
 	method, rest, ok1 := strings.Cut(line, " ")
 	target, proto, ok2 := strings.Cut(rest, " ")
-	ok = ok1 && ok2 && method != "" && target != "" && (proto == "HTTP/1.1" || proto == "HTTP/1.0")
+	ok = ok1 && ok2 && isToken(method) && target != "" && (proto == "HTTP/1.1" || proto == "HTTP/1.0") &&
+		controlChar(target) < 0 && strings.IndexByte(target, '\t') < 0
 	return method, target, proto, ok
 }
 
@@ -221,7 +378,7 @@ func (h *Head) parseStatusLine(line string) error {
 	proto, rest, _ := strings.Cut(line, " ")
 	code, reason, _ := strings.Cut(rest, " ")
 	n, err := strconv.Atoi(code)
-	if !strings.HasPrefix(proto, "HTTP/1.") || err != nil || len(code) != 3 || n < 100 {
+	if !strings.HasPrefix(proto, "HTTP/1.") || err != nil || len(code) != 3 || n < 100 || controlChar(reason) >= 0 {
 		return fmt.Errorf("malformed status line %q", Clip(line))
 	}
 	h.Proto, h.Status, h.Reason = proto, n, reason
@@ -281,8 +438,9 @@ func (h *Head) HopByHop(name string) bool {
 	case 10:
 		return strings.EqualFold(name, "Connection") || strings.EqualFold(name, "Keep-Alive")
 	case 14:
-		// A chunked message drops its Content-Length (RFC 9112, 6.3).
-		return h.Chunked && strings.EqualFold(name, "Content-Length")
+		// An answer's Content-Length that its Transfer-Encoding overrides
+		// is not passed on (RFC 9112, 6.3); a request never has both.
+		return h.Faulty && strings.EqualFold(name, "Content-Length")
 	case 16:
 		return strings.EqualFold(name, "Proxy-Connection")
 	case 17:
@@ -294,6 +452,35 @@ func (h *Head) HopByHop(name string) bool {
 		}
 	}
 	return false
+}
+
+// ClosingHead returns raw, the head of an answer whose framing is in doubt
+// (Faulty), as a relay that passes heads on as they are passes it on:
+// without its Content-Length, which its Transfer-Encoding overrides (RFC
+// 9112, 6.3: an intermediary must remove it), and saying Connection: close
+// in place of its own Connection fields, since the connection closes after
+// it. The lines keep their line ends.
+func ClosingHead(raw []byte) []byte {
+	out := make([]byte, 0, len(raw)+len("Connection: close\r\n"))
+	for first := true; len(raw) > 0; first = false {
+		i := bytes.IndexByte(raw, '\n') + 1
+		if i == 0 {
+			i = len(raw)
+		}
+		line := raw[:i]
+		raw = raw[i:]
+		if len(bytes.TrimRight(line, "\r\n")) == 0 {
+			out = append(out, "Connection: close\r\n"...)
+			out = append(out, line...)
+			break
+		}
+		name, _, _ := bytes.Cut(line, []byte(":"))
+		if !first && (bytes.EqualFold(name, []byte("Content-Length")) || bytes.EqualFold(name, []byte("Connection"))) {
+			continue
+		}
+		out = append(out, line...)
+	}
+	return out
 }
 
 // BodyResult says how relaying a body ended: a read error is the sender's,
