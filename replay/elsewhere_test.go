@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/thrive-loadtest/thrive/internal/apptest"
 	"github.com/thrive-loadtest/thrive/report"
 	"github.com/thrive-loadtest/thrive/traces"
 )
@@ -27,24 +28,12 @@ type upgradeFlush struct {
 	n    int
 	sess map[string]*flushSess
 	// counts by outcome: joined, foreign room, unknown sid
-	counts map[string]int
+	counts apptest.Counts
 }
 
 type flushSess struct {
 	room     string
 	upgraded chan struct{}
-}
-
-func (s *upgradeFlush) count(name string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.counts[name]++
-}
-
-func (s *upgradeFlush) get(name string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.counts[name]
 }
 
 func (s *upgradeFlush) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -61,7 +50,7 @@ func (s *upgradeFlush) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	se := s.sess[sid]
 	s.mu.Unlock()
 	if se == nil {
-		s.count("unknown sid")
+		s.counts.Add("unknown sid", 1)
 		http.Error(w, `{"code":1,"message":"Session ID unknown"}`, http.StatusBadRequest)
 		return
 	}
@@ -97,15 +86,15 @@ func (s *upgradeFlush) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case strings.HasPrefix(msg, "42"):
 			var args []string
 			if json.Unmarshal(p[2:], &args) != nil || len(args) != 2 {
-				s.count("bad packet")
+				s.counts.Add("bad packet", 1)
 				continue
 			}
 			if args[1] != se.room {
-				s.count("foreign room")
+				s.counts.Add("foreign room", 1)
 				_ = conn.WriteMessage(websocket.TextMessage, []byte(`43[{"error":"forbidden"}]`))
 				continue
 			}
-			s.count("joined")
+			s.counts.Add("joined", 1)
 			_ = conn.WriteMessage(websocket.TextMessage, []byte(`43[{"ok":true}]`))
 		}
 	}
@@ -116,7 +105,7 @@ func (s *upgradeFlush) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // and the poll lacks it: the socket's message that sends it finds it
 // there. The server refuses no join, and thrive fails nothing.
 func TestValueFlushedOnTheUpgrade(t *testing.T) {
-	srv := &upgradeFlush{sess: map[string]*flushSess{}, counts: map[string]int{}}
+	srv := &upgradeFlush{sess: map[string]*flushSess{}}
 	ts := httptest.NewServer(srv)
 	defer ts.Close()
 	const room = "0001e0c2-4e1a-4b2c-9d3e-00000ec4b33a"
@@ -137,8 +126,8 @@ func TestValueFlushedOnTheUpgrade(t *testing.T) {
 	}}
 	srv.live = true
 	_, sink := run(t, ts.URL, []*traces.Session{s}, 5, 2*time.Second)
-	if srv.get("joined") == 0 || srv.get("foreign room") > 0 || srv.get("unknown sid") > 0 {
-		t.Errorf("the server counted %v", srv.counts)
+	if srv.counts.Get("joined") == 0 || srv.counts.Get("foreign room") > 0 || srv.counts.Get("unknown sid") > 0 {
+		t.Errorf("the server counted %s", srv.counts.String())
 	}
 	n := 0
 	for _, smp := range sink.samples {

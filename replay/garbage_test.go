@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/thrive-loadtest/thrive/internal/loopbacktest"
 	"github.com/thrive-loadtest/thrive/replay"
 	"github.com/thrive-loadtest/thrive/report"
 	"github.com/thrive-loadtest/thrive/scheduler"
@@ -17,28 +18,13 @@ import (
 // then closes the connection.
 func garbageServer(t *testing.T, answer string) string {
 	t.Helper()
-	ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				buf := make([]byte, 4096)
-				if _, err := c.Read(buf); err != nil {
-					return
-				}
-				_, _ = c.Write([]byte(answer))
-			}()
+	return "http://" + loopbacktest.Serve(t, func(c net.Conn) {
+		buf := make([]byte, 4096)
+		if _, err := c.Read(buf); err != nil {
+			return
 		}
-	}()
-	return "http://" + ln.Addr().String()
+		_, _ = c.Write([]byte(answer))
+	})
 }
 
 // TestUnreadableAnswers: a target that answers what HTTP/1.1 cannot read
