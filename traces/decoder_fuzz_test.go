@@ -5,17 +5,19 @@ import (
 	"testing"
 )
 
-func decodeAll(payload []byte) ([]*Session, error) {
+func decodeAll(payload []byte) ([]*Session, []part, error) {
 	d := decoder{buf: payload, version: Version}
 	var out []*Session
+	var parts []part
 	for d.pos < len(d.buf) {
 		s := new(Session)
-		if err := d.session(s); err != nil {
-			return out, err
+		p, err := d.session(s)
+		if err != nil {
+			return out, parts, err
 		}
-		out = append(out, s)
+		out, parts = append(out, s), append(parts, p)
 	}
-	return out, nil
+	return out, parts, nil
 }
 
 // FuzzDecodeSession fuzzes the block payload decoder directly: through a
@@ -26,25 +28,29 @@ func FuzzDecodeSession(f *testing.F) {
 		Method: "GET", URL: "/x", ReqHeader: []Header{{Name: "A", Value: "b"}}, Status: 200,
 		RespBody:  CapBody([]byte("0123456789"), 4),
 		WebSocket: &WebSocket{Frames: []Frame{{FromClient: true, Opcode: OpText, Payload: Body{Data: []byte("hi")}}}, Close: Close{Code: 1000}},
-	}}}))
+	}}}, part{}))
+	f.Add(appendSession(nil, &Session{ID: "b", Exchanges: []Exchange{{
+		Method: "GET", URL: "/ws", Status: 101,
+		WebSocket: &WebSocket{Frames: []Frame{{Opcode: OpText, Payload: Body{Data: []byte("x")}}}, Open: true},
+	}}}, part{n: 2, more: true}))
 	f.Add([]byte{0, 0, 0, 0, 2})
 	f.Fuzz(func(t *testing.T, payload []byte) {
-		got, err := decodeAll(payload)
+		got, parts, err := decodeAll(payload)
 		if err != nil {
 			return
 		}
 		var again []byte
-		for _, s := range got {
+		for i, s := range got {
 			if checkSession(s) != nil {
 				return // a body size the Writer refuses
 			}
-			again = appendSession(again, s)
+			again = appendSession(again, s, parts[i])
 		}
-		back, err := decodeAll(again)
+		back, backParts, err := decodeAll(again)
 		if err != nil {
 			t.Fatalf("re-encoded sessions do not decode: %v", err)
 		}
-		if !reflect.DeepEqual(back, got) {
+		if !reflect.DeepEqual(back, got) || !reflect.DeepEqual(backParts, parts) {
 			t.Fatalf("sessions changed on the second trip:\n got %+v\nwant %+v", back, got)
 		}
 	})

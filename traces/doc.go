@@ -14,13 +14,19 @@
 //	end:    "TEND" | blocks u32 | sessions u64 | 0 u32 | crc32c u32          (version 2)
 //
 // All integers are little endian. Each block's payload is one zstd frame
-// holding whole sessions, so every block decodes on its own, and its magic
+// holding whole records, so every block decodes on its own, and its magic
 // and header checksum let a reader find the next block after a damaged one:
 // damage costs only the sessions of the blocks it hit, and the Reader's last
 // error names where they were. The end record, written by Writer.Close,
 // tells a whole file from one cut at a block boundary. A file cut inside a
-// block yields every session before the cut. Blocks end at session
-// boundaries, so a replayer never sees half a session.
+// block yields every session before the cut.
+//
+// A record is a session, or (version 4) a part of one: a session of any
+// length or size is written in parts as it goes (Writer.WritePart; a
+// capture's long poll or all-day socket) or when it is too large for one
+// record, and the Reader joins them, so a replayer never sees half a
+// session unless the file lacks its last part, and then says so
+// (Session.Partial).
 //
 // # Why a hand-rolled binary encoding
 //

@@ -12,10 +12,12 @@ import (
 // package doc for why):
 //
 //	session:  str ID, str Profile, str Client, varint Start (Unix ns),
-//	          [v3: str Evidence, byte flags (1 Continues, 2 Strays)], uvarint n, n × exchange
+//	          [v3: str Evidence, byte flags (1 Continues, 2 Strays, v4: 4 Part, 8 More)],
+//	          [v4, Part: uvarint part number, from 1], uvarint n, n × exchange
 //	exchange: varint Offset, Think, TTFB, Duration (ns); str Method, URL, Host;
 //	          headers ReqHeader; body ReqBody; uvarint Status; headers RespHeader;
-//	          body RespBody; str Error; byte hasWebSocket [, websocket] [v3: byte Placed]
+//	          body RespBody; str Error; byte hasWebSocket [, websocket]
+//	          [v3: byte Placed, v4: | 0x80 when the WebSocket is Open]
 //	headers:  uvarint n, n × (str Name, str Value)
 //	body:     bytes Data, uvarint Size [, 32-byte SHA256 when Size > len(Data)]
 //	websocket: uvarint n, n × frame; varint Close.Offset, uvarint Code, str Reason, byte ByClient
@@ -98,9 +100,35 @@ func checkSession(s *Session) error {
 	return nil
 }
 
-// appendSession appends the encoding of s to dst. s must have passed
-// checkSession.
-func appendSession(dst []byte, s *Session) []byte {
+// part says where a record stands in a session written in parts: its
+// number from 1 (0: the session whole, in one record) and whether more
+// parts follow.
+type part struct {
+	n    uint64
+	more bool
+}
+
+// Session flags (format version 3 on; Part and More from version 4).
+const (
+	flagContinues = 1 << iota
+	flagStrays
+	flagPart
+	flagMore
+)
+
+// appendSession appends the encoding of s, as the record p says, to dst. s
+// must have passed checkSession.
+func appendSession(dst []byte, s *Session, p part) []byte {
+	dst = appendSessionHead(dst, s, p, len(s.Exchanges))
+	for i := range s.Exchanges {
+		dst = appendExchange(dst, &s.Exchanges[i])
+	}
+	return dst
+}
+
+// appendSessionHead appends the fields of s before its exchanges, for a
+// record of n of them.
+func appendSessionHead(dst []byte, s *Session, p part, n int) []byte {
 	dst = appendString(dst, s.ID)
 	dst = appendString(dst, s.Profile)
 	dst = appendString(dst, s.Client)
@@ -112,53 +140,68 @@ func appendSession(dst []byte, s *Session) []byte {
 	dst = appendString(dst, s.Evidence)
 	var flags byte
 	if s.Continues {
-		flags |= 1
+		flags |= flagContinues
 	}
 	if s.Strays {
-		flags |= 2
+		flags |= flagStrays
+	}
+	if p.n > 0 {
+		flags |= flagPart
+		if p.more {
+			flags |= flagMore
+		}
 	}
 	dst = append(dst, flags)
-	dst = binary.AppendUvarint(dst, uint64(len(s.Exchanges)))
-	for i := range s.Exchanges {
-		ex := &s.Exchanges[i]
-		dst = binary.AppendVarint(dst, int64(ex.Offset))
-		dst = binary.AppendVarint(dst, int64(ex.Think))
-		dst = binary.AppendVarint(dst, int64(ex.TTFB))
-		dst = binary.AppendVarint(dst, int64(ex.Duration))
-		dst = appendString(dst, ex.Method)
-		dst = appendString(dst, ex.URL)
-		dst = appendString(dst, ex.Host)
-		dst = appendHeaders(dst, ex.ReqHeader)
-		dst = appendBody(dst, &ex.ReqBody)
-		dst = binary.AppendUvarint(dst, uint64(ex.Status))
-		dst = appendHeaders(dst, ex.RespHeader)
-		dst = appendBody(dst, &ex.RespBody)
-		dst = appendString(dst, ex.Error)
-		ws := ex.WebSocket
-		dst = appendBool(dst, ws != nil)
-		if ws == nil {
-			dst = append(dst, byte(ex.Placed))
-			continue
-		}
-		dst = binary.AppendUvarint(dst, uint64(len(ws.Frames)))
-		for j := range ws.Frames {
-			f := &ws.Frames[j]
-			dst = binary.AppendVarint(dst, int64(f.Offset))
-			b := byte(f.Opcode) << 1
-			if f.FromClient {
-				b |= 1
-			}
-			dst = append(dst, b)
-			dst = appendBody(dst, &f.Payload)
-		}
-		dst = binary.AppendVarint(dst, int64(ws.Close.Offset))
-		dst = binary.AppendUvarint(dst, uint64(ws.Close.Code))
-		dst = appendString(dst, ws.Close.Reason)
-		dst = appendBool(dst, ws.Close.ByClient)
-		dst = append(dst, byte(ex.Placed))
+	if p.n > 0 {
+		dst = binary.AppendUvarint(dst, p.n)
 	}
-	return dst
+	return binary.AppendUvarint(dst, uint64(n))
 }
+
+func appendExchange(dst []byte, ex *Exchange) []byte {
+	dst = binary.AppendVarint(dst, int64(ex.Offset))
+	dst = binary.AppendVarint(dst, int64(ex.Think))
+	dst = binary.AppendVarint(dst, int64(ex.TTFB))
+	dst = binary.AppendVarint(dst, int64(ex.Duration))
+	dst = appendString(dst, ex.Method)
+	dst = appendString(dst, ex.URL)
+	dst = appendString(dst, ex.Host)
+	dst = appendHeaders(dst, ex.ReqHeader)
+	dst = appendBody(dst, &ex.ReqBody)
+	dst = binary.AppendUvarint(dst, uint64(ex.Status))
+	dst = appendHeaders(dst, ex.RespHeader)
+	dst = appendBody(dst, &ex.RespBody)
+	dst = appendString(dst, ex.Error)
+	ws := ex.WebSocket
+	dst = appendBool(dst, ws != nil)
+	if ws == nil {
+		return append(dst, byte(ex.Placed))
+	}
+	dst = binary.AppendUvarint(dst, uint64(len(ws.Frames)))
+	for j := range ws.Frames {
+		f := &ws.Frames[j]
+		dst = binary.AppendVarint(dst, int64(f.Offset))
+		b := byte(f.Opcode) << 1
+		if f.FromClient {
+			b |= 1
+		}
+		dst = append(dst, b)
+		dst = appendBody(dst, &f.Payload)
+	}
+	dst = binary.AppendVarint(dst, int64(ws.Close.Offset))
+	dst = binary.AppendUvarint(dst, uint64(ws.Close.Code))
+	dst = appendString(dst, ws.Close.Reason)
+	dst = appendBool(dst, ws.Close.ByClient)
+	placed := byte(ex.Placed)
+	if ws.Open {
+		placed |= openSocket
+	}
+	return append(dst, placed)
+}
+
+// openSocket marks, in an exchange's placement byte (version 4 on), a
+// WebSocket whose frames go on in a later part.
+const openSocket = 0x80
 
 // decoder reads sessions out of one decompressed block. Strings and slices it
 // returns alias buf, which is never written again once decoded: that is what
@@ -285,8 +328,10 @@ func (d *decoder) body(b *Body) {
 	}
 }
 
-// session decodes the next session into s, reusing the memory of its slices.
-func (d *decoder) session(s *Session) error {
+// session decodes the next session into s, reusing the memory of its
+// slices, and says which part of it the record holds.
+func (d *decoder) session(s *Session) (part, error) {
+	var p part
 	s.ID = d.string()
 	s.Profile = d.string()
 	s.Client = d.string()
@@ -295,15 +340,26 @@ func (d *decoder) session(s *Session) error {
 	} else {
 		s.Start = time.Time{}
 	}
-	s.Evidence, s.Continues, s.Strays = "", false, false
+	s.Evidence, s.Continues, s.Strays, s.Partial = "", false, false, false
 	if d.version >= 3 {
 		s.Evidence = d.string()
 		flags := d.byte()
-		if flags > 3 {
+		valid := byte(flagContinues | flagStrays)
+		if d.version >= 4 {
+			valid |= flagPart | flagMore
+		}
+		if flags&^valid != 0 || flags&flagMore != 0 && flags&flagPart == 0 {
 			d.err = errors.New("bad session flags")
 			d.pos = len(d.buf)
 		}
-		s.Continues, s.Strays = flags&1 != 0, flags&2 != 0
+		s.Continues, s.Strays = flags&flagContinues != 0, flags&flagStrays != 0
+		if flags&flagPart != 0 {
+			p = part{n: d.uvarint(), more: flags&flagMore != 0}
+			if p.n == 0 && d.err == nil {
+				d.err = errors.New("part number 0")
+				d.pos = len(d.buf)
+			}
+		}
 	}
 	// An exchange takes at least 16 bytes: enough to refuse absurd counts
 	// before allocating for them.
@@ -318,7 +374,7 @@ func (d *decoder) session(s *Session) error {
 	if n == 0 {
 		s.Exchanges = nil
 	}
-	return d.err
+	return p, d.err
 }
 
 func (d *decoder) exchange(ex *Exchange) {
@@ -373,6 +429,7 @@ func (d *decoder) exchange(ex *Exchange) {
 	ws.Close.Code = int(code)
 	ws.Close.Reason = d.string()
 	ws.Close.ByClient = d.bool()
+	ws.Open = false
 	d.placed(ex)
 }
 
@@ -382,7 +439,12 @@ func (d *decoder) placed(ex *Exchange) {
 	if d.version < 3 {
 		return
 	}
-	p := Placement(d.byte())
+	b := d.byte()
+	if d.version >= 4 && ex.WebSocket != nil {
+		ex.WebSocket.Open = b&openSocket != 0
+		b &^= openSocket
+	}
+	p := Placement(b)
 	if p > PlacedAnonymous {
 		d.err = errors.New("bad placement")
 		d.pos = len(d.buf)

@@ -9,12 +9,20 @@ import (
 // Version is the trace format version this thrive writes, and the newest it
 // reads. Version 2 adds the end record; version 3 adds what placed each
 // exchange in its session (Session.Evidence, Continues, Strays and
-// Exchange.Placed). Older files are read as before.
-const Version = 3
+// Exchange.Placed); version 4 adds sessions written in parts (a part number
+// and whether more follow, WebSocket.Open), so that a session of any length
+// and size reaches the file. Older files are read as before.
+const Version = 4
 
 // MaxBlockSize bounds the decoded size of a block, and so the memory a Reader
-// needs. A single session larger than this cannot be written.
+// needs for one block. A session larger than maxRecord is written in parts,
+// which the Reader joins.
 const MaxBlockSize = 256 << 20
+
+// maxRecord is the largest encoding of a session a Writer puts in one
+// record; a larger session is written in parts of at most this size (an
+// exchange, or a WebSocket's frames, split at their own boundaries).
+const maxRecord = 32 << 20
 
 // DefaultBlockSize is the decoded size at which a Writer closes a block. Larger
 // blocks compress a little better; smaller ones lose less to a damaged byte.

@@ -7,13 +7,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/klauspost/compress/zstd"
 )
 
 // Reader reads sessions from a trace file as a stream, holding one block in
-// memory at a time.
+// memory at a time, and the parts read of sessions written in parts until
+// their last part comes.
 //
 // A damaged block costs only its own sessions: Next goes on with the next
 // intact block (found by its magic and header checksum) and, once the rest
@@ -35,6 +37,12 @@ type Reader struct {
 	// damage lists the regions skipped for damage, in file order.
 	damage []damaged
 	ended  bool // the end record was read
+	// open holds the parts read of sessions written in parts whose last
+	// part has not come yet, first seen first in openOrder; unjoined are
+	// those the read ended without, still to be returned.
+	open      map[string]*openSession
+	openOrder []string
+	unjoined  []*Session
 }
 
 // damaged is a region of the file a Reader skipped.
@@ -106,23 +114,87 @@ func (r *Reader) Offset() int64 { return r.off }
 // Next overwrites every field of s and reuses the memory of its slices, so a
 // caller that keeps sessions passes a new Session each time. The strings and
 // bytes of s point into the decoded block (see Session).
+//
+// A session written in parts (Writer.WritePart) is returned once, joined,
+// where its last part is; the Reader holds its earlier parts until then.
+// Parts whose last part the file lacks are returned, joined and marked
+// Partial, after every other session and before the error that ends the
+// read, if any.
 func (r *Reader) Next(s *Session) error {
+	if len(r.unjoined) > 0 {
+		*s = *r.unjoined[0]
+		r.unjoined = r.unjoined[1:]
+		return nil
+	}
 	if r.err != nil {
 		return r.err
 	}
-	for r.left == 0 {
-		if err := r.readBlock(); err != nil {
-			return err
+	for {
+		for r.left == 0 {
+			if err := r.readBlock(); err != nil {
+				if r.leftOpen() {
+					return r.Next(s)
+				}
+				return err
+			}
+		}
+		p, err := r.block.session(s)
+		if err != nil {
+			return r.fail("block", r.blkOff, fmt.Errorf("%w: session %d: %w", ErrCorrupt, r.sessionsIn()-r.left, err))
+		}
+		r.left--
+		if r.left == 0 && r.block.pos != len(r.block.buf) {
+			return r.fail("block", r.blkOff, fmt.Errorf("%w: %d bytes after the last session", ErrCorrupt, len(r.block.buf)-r.block.pos))
+		}
+		if p.n == 0 {
+			return nil
+		}
+		// A part: held apart from s, whose memory the caller may reuse.
+		c := new(Session)
+		*c, *s = *s, Session{}
+		o := r.open[c.ID]
+		if o == nil {
+			if r.open == nil {
+				r.open = map[string]*openSession{}
+			}
+			o = &openSession{}
+			id := strings.Clone(c.ID) // not the block's memory, which the key would pin
+			r.open[id] = o
+			r.openOrder = append(r.openOrder, id)
+		}
+		o.parts = append(o.parts, c)
+		o.gap = o.gap || p.n != uint64(len(o.parts))
+		if p.more {
+			continue
+		}
+		delete(r.open, c.ID)
+		if len(r.openOrder) > 2*len(r.open)+16 {
+			r.openOrder = slices.DeleteFunc(r.openOrder, func(id string) bool { return r.open[id] == nil })
+		}
+		*s = *joinParts(o.parts)
+		s.Partial = o.gap
+		return nil
+	}
+}
+
+// openSession is the parts read so far of a session written in parts.
+type openSession struct {
+	parts []*Session
+	gap   bool // a part is missing before the last one read
+}
+
+// leftOpen moves the sessions whose last part was not read to unjoined,
+// and reports whether there were any.
+func (r *Reader) leftOpen() bool {
+	for _, id := range r.openOrder {
+		if o := r.open[id]; o != nil {
+			j := joinParts(o.parts)
+			j.Partial = true
+			r.unjoined = append(r.unjoined, j)
 		}
 	}
-	if err := r.block.session(s); err != nil {
-		return r.fail("block", r.blkOff, fmt.Errorf("%w: session %d: %w", ErrCorrupt, r.sessionsIn()-r.left, err))
-	}
-	r.left--
-	if r.left == 0 && r.block.pos != len(r.block.buf) {
-		return r.fail("block", r.blkOff, fmt.Errorf("%w: %d bytes after the last session", ErrCorrupt, len(r.block.buf)-r.block.pos))
-	}
-	return nil
+	r.open, r.openOrder = nil, nil
+	return len(r.unjoined) > 0
 }
 
 func (r *Reader) sessionsIn() uint32 { return binary.LittleEndian.Uint32(r.head[12:]) }

@@ -38,6 +38,12 @@ type Session struct {
 	// images) that nothing tied to any visit: kept so that they are counted,
 	// never a profile of their own and never replayed.
 	Strays bool
+	// Partial is set by a Reader on a session written in parts (see
+	// Writer.WritePart) of which the file holds only some: its writer
+	// stopped before the last part (a killed capture), a rotation put the
+	// others in another file, or a damaged block took one. It is not
+	// written.
+	Partial bool
 	// Exchanges are the HTTP exchanges in the order they started. An exchange
 	// that upgraded to a WebSocket carries the connection's frames.
 	Exchanges []Exchange
@@ -208,6 +214,11 @@ type WebSocket struct {
 	Frames []Frame
 	// Close says how the connection ended.
 	Close Close
+	// Open is set on a socket still open when its part of the session was
+	// written (see Writer.WritePart): its frames go on in a later part, and
+	// a Reader joins them. On a session a Reader returns it is set only when
+	// the later parts are not in the file (Session.Partial).
+	Open bool
 }
 
 // Opcode is a WebSocket frame opcode (RFC 6455, section 5.2).

@@ -28,7 +28,12 @@ type Writer struct {
 	err       error
 	closed    bool
 	blocks    uint32 // blocks written, for the end record
-	total     uint64 // sessions written, for the end record
+	total     uint64 // records written, for the end record
+	// parts holds, for each session with parts written (WritePart) and
+	// not yet its last, the number of the last one.
+	parts map[string]uint64
+	whole uint32 // sessions the open block ends: whole, or a last part
+	ended uint64 // sessions ended in the blocks written
 }
 
 type writerConfig struct {
@@ -113,8 +118,25 @@ func (w *Writer) write(b []byte) error {
 }
 
 // Write adds s to the open block, and writes the block out when it has
-// reached the block size. Write does not keep s.
-func (w *Writer) Write(s *Session) error {
+// reached the block size. Write does not keep s. When WritePart wrote parts
+// of s.ID before, s is the session's last part. A session whose encoding
+// passes maxRecord is written in parts, which a Reader joins: whole
+// exchanges where they fit, a WebSocket's frames over several parts where
+// one does not.
+func (w *Writer) Write(s *Session) error { return w.add(s, false) }
+
+// WritePart writes s as a part of the session s.ID that more parts follow:
+// the exchanges it finished so far, so that the writer of a session that
+// goes on (a long-polling dashboard, a socket open all day) need not hold
+// them. Its later parts are given to WritePart and the last one to Write,
+// each with the exchanges not in an earlier part, except a WebSocket marked
+// Open: a later part carries it again with the frames that came since. A
+// part's Start and offsets may be its own; a Reader joins the parts into
+// one session by their times, with the last part's Profile, Client,
+// Evidence, Continues and Strays.
+func (w *Writer) WritePart(s *Session) error { return w.add(s, true) }
+
+func (w *Writer) add(s *Session, more bool) error {
 	if w.err != nil {
 		return w.err
 	}
@@ -125,14 +147,29 @@ func (w *Writer) Write(s *Session) error {
 		return fmt.Errorf("traces: %w", err)
 	}
 	mark := len(w.raw)
-	w.raw = appendSession(w.raw, s)
-	if len(w.raw)-mark > MaxBlockSize {
+	p := w.nextPart(s.ID, more)
+	w.raw = appendSession(w.raw, s, p)
+	if len(w.raw)-mark > maxRecord {
 		w.raw = w.raw[:mark]
-		return fmt.Errorf("traces: session %q encodes to more than %d bytes", s.ID, MaxBlockSize)
+		return w.split(s, more)
 	}
+	return w.record(mark, s.ID, p)
+}
+
+// nextPart says which part of session id the next record is.
+func (w *Writer) nextPart(id string, more bool) part {
+	if n := w.parts[id]; more || n > 0 {
+		return part{n: n + 1, more: more}
+	}
+	return part{}
+}
+
+// record counts the record appended to the open block at mark, and writes
+// the block when it is due.
+func (w *Writer) record(mark int, id string, p part) error {
 	if len(w.raw) > MaxBlockSize {
-		// s does not fit in the open block: write the block without it,
-		// then start the next one with it.
+		// The record does not fit in the open block: write the block
+		// without it, then start the next one with it.
 		tail := append([]byte(nil), w.raw[mark:]...)
 		w.raw = w.raw[:mark]
 		if err := w.Flush(); err != nil {
@@ -141,11 +178,90 @@ func (w *Writer) Write(s *Session) error {
 		w.raw = append(w.raw, tail...)
 	}
 	w.sessions++
+	if p.more {
+		if w.parts == nil {
+			w.parts = map[string]uint64{}
+		}
+		w.parts[id] = p.n
+	} else {
+		delete(w.parts, id)
+		w.whole++
+	}
 	if len(w.raw) >= w.blockSize {
 		return w.Flush()
 	}
 	return nil
 }
+
+// put appends one record of s that split made to fit.
+func (w *Writer) put(s *Session, more bool) error {
+	mark := len(w.raw)
+	p := w.nextPart(s.ID, more)
+	w.raw = appendSession(w.raw, s, p)
+	if len(w.raw)-mark > MaxBlockSize {
+		w.raw = w.raw[:mark]
+		return fmt.Errorf("traces: session %q: one exchange encodes to more than %d bytes", s.ID, MaxBlockSize)
+	}
+	return w.record(mark, s.ID, p)
+}
+
+// split writes s, whose encoding passes maxRecord, in parts of about that
+// size at most; the last is a last part unless more.
+func (w *Writer) split(s *Session, more bool) error {
+	sub := *s
+	var pending []Exchange
+	size := 0
+	emit := func(last bool) error {
+		sub.Exchanges = pending
+		err := w.put(&sub, more || !last)
+		pending, size = nil, 0
+		return err
+	}
+	var scratch []byte
+	for i := range s.Exchanges {
+		ex := s.Exchanges[i]
+		scratch = appendExchange(scratch[:0], &ex)
+		n := len(scratch)
+		if size > 0 && size+n > maxRecord {
+			if err := emit(false); err != nil {
+				return err
+			}
+		}
+		ws := ex.WebSocket
+		if n <= maxRecord || ws == nil || len(ws.Frames) < 2 {
+			pending, size = append(pending, ex), size+n
+			continue
+		}
+		// A socket too large for one part: its frames over several, each
+		// piece Open but the last.
+		frames := ws.Frames
+		for len(frames) > 0 {
+			k, fsize := 0, 0
+			for k < len(frames) && (k == 0 || fsize+frameSize(&frames[k]) <= maxRecord/2) {
+				fsize += frameSize(&frames[k])
+				k++
+			}
+			c := *ws
+			c.Frames, c.Open = frames[:k], true
+			frames = frames[k:]
+			piece := ex
+			piece.WebSocket = &c
+			if len(frames) == 0 {
+				c.Open = ws.Open
+				pending, size = append(pending, piece), size+fsize
+				break
+			}
+			pending = append(pending, piece)
+			if err := emit(false); err != nil {
+				return err
+			}
+		}
+	}
+	return emit(true)
+}
+
+// frameSize is about the encoded size of f.
+func frameSize(f *Frame) int { return len(f.Payload.Data) + 2*binary.MaxVarintLen64 + 1 + 32 }
 
 // Flush writes the open block, if it holds any session, to the destination.
 // It does not sync the destination: callers that need durability call Sync
@@ -172,8 +288,9 @@ func (w *Writer) Flush() error {
 	}
 	w.blocks++
 	w.total += uint64(w.sessions)
+	w.ended += uint64(w.whole)
 	w.raw = w.raw[:0]
-	w.sessions = 0
+	w.sessions, w.whole = 0, 0
 	if cap(w.raw) > 2*w.blockSize {
 		w.raw = nil // one huge session need not pin its memory
 	}
@@ -187,11 +304,12 @@ func (w *Writer) Flush() error {
 // whole.
 func (w *Writer) Rewind(off int64) {
 	w.off, w.err = off, nil
-	w.raw, w.sessions = w.raw[:0], 0
+	w.raw, w.sessions, w.whole = w.raw[:0], 0, 0
 }
 
-// Written returns the number of sessions in the blocks written whole.
-func (w *Writer) Written() int64 { return int64(w.total) }
+// Written returns the number of sessions the blocks written whole end: a
+// session in one record, or the last part of one written in parts.
+func (w *Writer) Written() int64 { return int64(w.ended) }
 
 // Buffered returns the encoded size of the sessions in the open block, not
 // yet compressed or written.
