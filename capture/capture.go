@@ -161,6 +161,9 @@ func New(target string, sink Sink, opts ...Option) (*Capture, error) {
 		conns:     map[*conn]struct{}{},
 		loopConns: map[*lconn]struct{}{},
 	}
+	if c.partLimits != nil {
+		cp.sz.partLimits = *c.partLimits
+	}
 	if c.redact {
 		key := c.redactKey
 		if key == nil {

@@ -27,3 +27,16 @@ func (c *Capture) Stopping() bool {
 	defer c.connMu.Unlock()
 	return c.stopping
 }
+
+// WithPartLimits sets when a long session hands its finished exchanges on
+// in parts (see defaultPartLimits), for tests that cannot record 16 MiB
+// and wait 5 s.
+func WithPartLimits(bytes int64, exchanges, frames int, settle time.Duration) Option {
+	return func(c *config) error {
+		c.partLimits = &partLimits{bytes: bytes, exchanges: exchanges, frames: frames, settle: settle}
+		return nil
+	}
+}
+
+// Buffered returns the body bytes held for sessions not yet written.
+func (c *Capture) Buffered() int64 { return c.buffered.Load() }

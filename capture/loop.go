@@ -518,6 +518,7 @@ func (l *lconn) answerHead(rh *wire.Head, raw []byte) bool {
 	if rh.Status == 101 {
 		l.socket = true
 		rec.sock = &wire.Socket{}
+		l.lp.c.sz.socket(rec)
 		limit := l.lp.c.cfg.bodyLimit
 		l.fromServer = &wire.FrameParser{Sock: rec.sock, Limit: limit, Now: time.Now}
 		l.fromClient = &wire.FrameParser{Sock: rec.sock, FromClient: true, Limit: limit, Now: time.Now}

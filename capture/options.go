@@ -31,6 +31,7 @@ type config struct {
 	eventLoop   bool
 	hostHeader  HostHeader
 	loopBacklog int           // bytes a loop connection's receiver may leave untaken
+	partLimits  *partLimits   // when long sessions are written in parts; nil: the defaults
 	clientIdle  time.Duration // a keep-alive client connection with no request
 	headTimeout time.Duration // from a request's first byte to its last header
 

@@ -239,11 +239,19 @@ func (sc *secrets) add(name, value string, st strength) string {
 }
 
 // Session redacts s in place.
-func (rd *Redactor) Session(s *traces.Session) {
+func (rd *Redactor) Session(s *traces.Session) { rd.part(s, rd.secrets()) }
+
+// secrets returns an empty set of a session's secrets.
+func (rd *Redactor) secrets() *secrets { return &secrets{rd: rd, ph: map[string]secret{}} }
+
+// part redacts s, a session or a part of one, in place, with sc holding
+// the secrets its earlier parts had, so that a secret found in one part is
+// replaced where a later part echoes it.
+func (rd *Redactor) part(s *traces.Session, sc *secrets) {
 	bodies := rd.decodeBodies(s)
 	defer rd.encodeBodies(bodies)
 	defer stillTruncated(s)
-	sc := &secrets{rd: rd, ph: map[string]secret{}}
+	sc.answer = false
 	// First the places where secrets live by definition, in order, so that a
 	// secret is named after where it first appeared.
 	for i := range s.Exchanges {

@@ -680,6 +680,7 @@ func (k *conn) socket(rec *record, rh *wire.Head) {
 		return
 	}
 	rec.sock = &wire.Socket{}
+	k.c.sz.socket(rec)
 	fromServer := &wire.FrameParser{Sock: rec.sock, Limit: k.c.cfg.bodyLimit, Now: time.Now}
 	fromClient := &wire.FrameParser{Sock: rec.sock, FromClient: true, Limit: k.c.cfg.bodyLimit, Now: time.Now}
 	if !k.setState(stateSocket) {

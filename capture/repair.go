@@ -90,7 +90,14 @@ func Repair(path string) (Repaired, error) {
 	if err != nil {
 		return rep, fmt.Errorf("repair: %w", err)
 	}
+	// A session the capture wrote in parts whose last part it never wrote
+	// waits for what the journal has of its end.
+	unfinished := map[string]*traces.Session{}
 	if rep.Damage, err = each(tr, func(s *traces.Session) error {
+		if s.Partial {
+			unfinished[s.ID] = s
+			return nil
+		}
 		have[s.ID] = true
 		rep.Kept++
 		return w.Write(s)
@@ -117,6 +124,12 @@ func Repair(path string) (Repaired, error) {
 		return rep, fmt.Errorf("repair: %w", err)
 	}
 	rules := DefaultRules()
+	for id, s := range unfinished {
+		if parts[id] == nil {
+			order = append(order, id)
+		}
+		parts[id] = append([]*traces.Session{s}, notIn(s, parts[id])...)
+	}
 	for _, id := range order {
 		s := join(parts[id])
 		s.Profile = rules.Profile(s)
@@ -171,6 +184,31 @@ func each(r *traces.Reader, f func(*traces.Session) error) (damage, err error) {
 			return nil, err
 		}
 	}
+}
+
+// notIn returns the parts of the journal with only the exchanges that s,
+// which the trace has some parts of, lacks: an exchange is the same when it
+// began at the same time with the same method.
+func notIn(s *traces.Session, parts []*traces.Session) []*traces.Session {
+	type key struct {
+		at     int64
+		method string
+	}
+	seen := map[key]bool{}
+	for _, ex := range s.Exchanges {
+		seen[key{s.Start.Add(ex.Offset).UnixNano(), ex.Method}] = true
+	}
+	var out []*traces.Session
+	for _, p := range parts {
+		c := *p
+		c.Exchanges = slices.DeleteFunc(slices.Clone(p.Exchanges), func(ex traces.Exchange) bool {
+			return seen[key{p.Start.Add(ex.Offset).UnixNano(), ex.Method}]
+		})
+		if len(c.Exchanges) > 0 {
+			out = append(out, &c)
+		}
+	}
+	return out
 }
 
 // join makes one session of the parts the journal kept of it: every

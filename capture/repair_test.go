@@ -2,8 +2,10 @@ package capture
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -80,5 +82,56 @@ func TestRepairRotated(t *testing.T) {
 	}
 	if n := len(tracetest.ReadFile(t, filepath.Join(dir, "c-0001.thrv"))); n != 2 {
 		t.Fatalf("the first file changed: %d sessions", n)
+	}
+}
+
+// TestRepairUnfinishedParts: a capture killed while a long session was
+// being written in parts leaves the parts in the trace and the session's
+// exchanges (those in the parts too) in the journal. Repair joins them,
+// each exchange once.
+func TestRepairUnfinishedParts(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "c.thrv")
+	t0 := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
+	ex := func(url string, off time.Duration) traces.Exchange {
+		return traces.Exchange{Method: "GET", URL: url, Status: 200, Offset: off, Duration: 100 * time.Millisecond}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := traces.NewWriter(f, traces.Meta{Source: "proxy"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		off := time.Duration(i) * time.Second
+		if err := w.WritePart(&traces.Session{ID: "long", Client: "cookie:sid=x", Start: t0, Exchanges: []traces.Exchange{ex(fmt.Sprint("/p", i), off)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	// The journal took every exchange as it finished, in its own pieces:
+	// the three in the trace's parts and two more.
+	writeTrace(t, path+JournalSuffix, false,
+		&traces.Session{ID: "long", Client: "cookie:sid=x", Start: t0, Exchanges: []traces.Exchange{ex("/p0", 0), ex("/p1", time.Second)}},
+		&traces.Session{ID: "long", Client: "cookie:sid=x", Start: t0.Add(2 * time.Second), Exchanges: []traces.Exchange{ex("/p2", 0), ex("/p3", time.Second), ex("/p4", 2*time.Second)}})
+	rep, err := Repair(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := tracetest.ReadFile(t, path)
+	if len(got) != 1 || got[0].Partial || rep.Recovered != 1 {
+		t.Fatalf("repaired trace has %d sessions (recovered %d), want the long one whole", len(got), rep.Recovered)
+	}
+	var urls []string
+	for _, e := range got[0].Exchanges {
+		urls = append(urls, fmt.Sprintf("%s@%v", e.URL, e.Offset))
+	}
+	if want := []string{"/p0@0s", "/p1@1s", "/p2@2s", "/p3@3s", "/p4@4s"}; !slices.Equal(urls, want) {
+		t.Fatalf("exchanges %v, want %v", urls, want)
 	}
 }

@@ -140,16 +140,43 @@ func (r *Rule) matches(ex *traces.Exchange) bool {
 
 // Profile returns the profile the rules give s.
 func (rs *Rules) Profile(s *traces.Session) string {
-	for i := range rs.Rules {
-		r := &rs.Rules[i]
-		n := 0
-		for j := range s.Exchanges {
-			if r.matches(&s.Exchanges[j]) {
-				n++
+	var t tally
+	rs.count(&t, s.Exchanges)
+	return rs.profile(&t)
+}
+
+// tally counts the exchanges of a session, and those each rule matches:
+// a session written in parts gets the profile all its parts give.
+type tally struct {
+	total   int
+	matched []int
+}
+
+// count adds exchanges to t.
+func (rs *Rules) count(t *tally, exchanges []traces.Exchange) {
+	if t.matched == nil {
+		t.matched = make([]int, len(rs.Rules))
+	}
+	for j := range exchanges {
+		for i := range rs.Rules {
+			if rs.Rules[i].matches(&exchanges[j]) {
+				t.matched[i]++
 			}
 		}
-		if n > 0 && float64(n) >= r.MinShare*float64(len(s.Exchanges)) {
-			return r.Profile
+	}
+	t.total += len(exchanges)
+}
+
+// profile returns the profile of the first rule that matches at least its
+// share of the exchanges t counted.
+func (rs *Rules) profile(t *tally) string {
+	for i := range rs.Rules {
+		n := 0
+		if t.matched != nil {
+			n = t.matched[i]
+		}
+		if n > 0 && float64(n) >= rs.Rules[i].MinShare*float64(t.total) {
+			return rs.Rules[i].Profile
 		}
 	}
 	return rs.Default

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -94,6 +95,7 @@ func (c *Capture) writeLoop(stop <-chan struct{}) {
 		select {
 		case now := <-t.C:
 			c.write(c.sz.sweep(now, false))
+			c.writeParts(c.sz.parts(now))
 			c.flush()
 			c.journalOpen()
 		case <-stop:
@@ -142,7 +144,8 @@ func (c *Capture) noteSize() {
 	}
 }
 
-// write builds, labels, redacts and writes finished sessions.
+// write builds, labels, redacts and writes finished sessions: whole, or
+// the last part of one written in parts.
 func (c *Capture) write(over []*session) {
 	for _, s := range over {
 		var held int64
@@ -155,11 +158,24 @@ func (c *Capture) write(over []*session) {
 			c.stats.droppedSessions.Add(1)
 			continue
 		}
+		cr := s.carry
 		if !ts.Strays {
-			ts.Profile = c.cfg.rules.Profile(ts)
+			if cr == nil {
+				ts.Profile = c.cfg.rules.Profile(ts)
+			} else {
+				c.cfg.rules.count(&cr.tally, uncounted(ts.Exchanges, s.records, cr))
+				ts.Profile = c.cfg.rules.profile(&cr.tally)
+			}
 		}
 		if c.redact != nil {
-			c.redact.Session(ts)
+			if cr == nil {
+				c.redact.Session(ts)
+			} else {
+				if cr.secrets == nil {
+					cr.secrets = c.redact.secrets()
+				}
+				c.redact.part(ts, cr.secrets)
+			}
 			c.stats.undecodable.Store(c.redact.Undecodable())
 		}
 		if err := c.sink.Write(ts); err != nil {
@@ -168,8 +184,70 @@ func (c *Capture) write(over []*session) {
 			continue
 		}
 		// Counted written once it is in a block on disk (flushed).
-		c.unflushed = append(c.unflushed, pendingSession{stray: ts.Strays, exchanges: int64(len(ts.Exchanges)), frames: frames(ts)})
+		p := pendingSession{stray: ts.Strays, exchanges: int64(len(ts.Exchanges)), frames: frames(ts)}
+		if cr != nil {
+			p.exchanges += cr.exchanges
+			p.frames += cr.frames
+		}
+		c.unflushed = append(c.unflushed, p)
 	}
+}
+
+// writeParts builds, redacts and writes the parts of long sessions that a
+// sweep handed on (see parts.go).
+func (c *Capture) writeParts(parts []partOut) {
+	for i := range parts {
+		p := &parts[i]
+		cr := p.s.carry
+		var held int64
+		for _, r := range p.recs {
+			held += r.held
+		}
+		ts := p.build()
+		c.buffered.Add(-held)
+		if c.stats.sinkErr.Load() != nil {
+			continue // the session is counted dropped when it ends
+		}
+		socks := make([]*record, len(p.sockets))
+		for j := range p.sockets {
+			socks[j] = p.sockets[j].r
+		}
+		c.cfg.rules.count(&cr.tally, uncounted(ts.Exchanges, append(p.recs, socks...), cr))
+		if c.redact != nil {
+			if cr.secrets == nil {
+				cr.secrets = c.redact.secrets()
+			}
+			c.redact.part(ts, cr.secrets)
+			c.stats.undecodable.Store(c.redact.Undecodable())
+		}
+		if err := c.sink.WritePart(ts); err != nil {
+			c.sinkFailed(err)
+			continue
+		}
+		cr.exchanges += int64(len(p.recs))
+		cr.frames += frames(ts)
+	}
+}
+
+// uncounted returns the exchanges the rules have not counted for a session
+// written in parts: a socket is counted once, in the first part that has
+// it. recs are the records exchanges were built from, in order, then the
+// open sockets.
+func uncounted(exchanges []traces.Exchange, recs []*record, cr *partCarry) []traces.Exchange {
+	if !slices.ContainsFunc(exchanges, func(ex traces.Exchange) bool { return ex.WebSocket != nil }) {
+		return exchanges
+	}
+	var out []traces.Exchange
+	for i := range exchanges {
+		if exchanges[i].WebSocket != nil && i < len(recs) {
+			if slices.Contains(cr.counted, recs[i]) {
+				continue
+			}
+			cr.counted = append(cr.counted, recs[i])
+		}
+		out = append(out, exchanges[i])
+	}
+	return out
 }
 
 // pendingSession is a session the sink took that is not yet known to be

@@ -83,6 +83,9 @@ type session struct {
 	// pending are the records added since the journal last took this
 	// session's (with a journal only).
 	pending []*record
+	// carry is what a session written in parts keeps of the parts handed
+	// on (see parts.go); nil for one written whole.
+	carry *partCarry
 }
 
 // anonymous reports a session keyed by the client's address only.
@@ -166,12 +169,16 @@ type sessionizer struct {
 	// journal has not taken, so that it never scans them all.
 	journaling bool
 	dirty      map[*session]bool
+	// sockets are the WebSocket exchanges in flight, whose frames a long
+	// session hands on in parts (see parts.go).
+	sockets    map[*record]bool
+	partLimits partLimits
 }
 
 func newSessionizer(cookies []string, idle, maxAge time.Duration, idPrefix string) *sessionizer {
 	return &sessionizer{cookies: cookies, idle: idle, maxAge: maxAge, idPrefix: idPrefix, open: map[string]*session{},
 		given: map[string]*record{}, conns: map[uint64]*clientConn{}, gave: map[string]*session{}, shared: map[string]bool{},
-		rival: map[string]time.Time{}}
+		rival: map[string]time.Time{}, partLimits: defaultPartLimits()}
 }
 
 // sessionCookie reports whether name keys sessions, configured or learned.
@@ -330,6 +337,7 @@ func (r *record) anonymous() bool { return strings.HasPrefix(r.key, "ip:") }
 func (sz *sessionizer) abandon(r *record) {
 	sz.mu.Lock()
 	defer sz.mu.Unlock()
+	delete(sz.sockets, r)
 	r.session.inflight--
 }
 
@@ -347,6 +355,7 @@ func (sz *sessionizer) complete(r *record) {
 
 	sz.mu.Lock()
 	defer sz.mu.Unlock()
+	delete(sz.sockets, r)
 	s := r.session
 	if s == nil {
 		// Never filed by begin (cut before its head was whole): file it
@@ -652,8 +661,8 @@ func (sz *sessionizer) release(s *session) {
 // made from s that was nearest in time, or, with none, s is kept apart as
 // strays, never a profile of its own. Callers hold mu.
 func (sz *sessionizer) strays(s *session) {
-	if len(s.records) == 0 || slices.ContainsFunc(s.records, func(r *record) bool { return !subresource(r) }) {
-		return
+	if len(s.records) == 0 || s.carry != nil || slices.ContainsFunc(s.records, func(r *record) bool { return !subresource(r) }) {
+		return // a visit, or one whose parts already are
 	}
 	s.records = slices.DeleteFunc(s.records, func(m *record) bool {
 		var best *session
@@ -787,6 +796,11 @@ func (s *session) evidence() string {
 	for _, r := range s.records {
 		placed[r.placed] = true
 	}
+	if s.carry != nil {
+		for p := range placed {
+			placed[p] = placed[p] || s.carry.placed&(1<<p) != 0
+		}
+	}
 	for p := traces.PlacedConnection; p < traces.PlacedAnonymous; p++ {
 		if placed[p] {
 			kinds = append(kinds, p.String())
@@ -867,8 +881,8 @@ func (sz *sessionizer) sweep(now time.Time, all bool) []*session {
 				}
 			}
 		}
-		if len(s.records) > 0 {
-			over = append(over, s)
+		if len(s.records) > 0 || s.carry != nil {
+			over = append(over, s) // a session in parts has a last one to write, even empty
 		}
 	}
 	for k, s := range sz.open {
@@ -939,16 +953,29 @@ func (sz *sessionizer) openCount() int {
 // build turns a finished session into a traces.Session: exchanges in the
 // order they started, with offsets from the first and think gaps. The
 // session is no longer shared once sweep has returned it, so no lock is
-// needed.
+// needed. For a session written in parts it is the last part, with the
+// parts' start and think gaps going on from theirs.
 func (s *session) build() *traces.Session {
 	recs := s.records
 	slices.SortStableFunc(recs, func(a, b *record) int { return cmp.Compare(a.start.UnixNano(), b.start.UnixNano()) })
-	start := recs[0].start
-	out := &traces.Session{ID: s.id, Client: s.key, Start: start, Exchanges: make([]traces.Exchange, len(recs)),
+	var start, busy time.Time
+	switch {
+	case s.carry != nil:
+		start, busy = s.carry.base, s.carry.busy
+	case len(recs) > 0:
+		start = recs[0].start
+	}
+	return &traces.Session{ID: s.id, Client: s.key, Start: start, Exchanges: exchanges(recs, start, s.anonymous(), &busy),
 		Evidence: s.evidence(), Continues: s.continues, Strays: s.strays}
-	var busyUntil time.Time // the latest end of the exchanges so far
+}
+
+// exchanges turns records, in the order they started, into exchanges with
+// offsets from start and think gaps after busy, the latest end of those
+// before, which it moves on.
+func exchanges(recs []*record, start time.Time, anonymous bool, busy *time.Time) []traces.Exchange {
+	out := make([]traces.Exchange, len(recs))
 	for i, r := range recs {
-		ex := &out.Exchanges[i]
+		ex := &out[i]
 		*ex = traces.Exchange{
 			Offset:     r.start.Sub(start),
 			Duration:   r.end.Sub(r.start),
@@ -963,24 +990,19 @@ func (s *session) build() *traces.Session {
 			Error:      r.err,
 			Placed:     r.placed,
 		}
-		if s.anonymous() {
+		if anonymous {
 			ex.Placed = traces.PlacedAnonymous
 		}
 		if !r.ttfb.IsZero() {
 			ex.TTFB = r.ttfb.Sub(r.start)
 		}
-		if i > 0 && r.start.After(busyUntil) {
-			ex.Think = r.start.Sub(busyUntil)
+		if !busy.IsZero() && r.start.After(*busy) {
+			ex.Think = r.start.Sub(*busy)
 		}
-		busyUntil = maxTime(busyUntil, r.end)
+		*busy = maxTime(*busy, r.end)
 		if r.sock != nil {
 			frames, cl, errs := r.sock.Seal()
-			ws := &traces.WebSocket{Frames: make([]traces.Frame, len(frames)), Close: traces.Close{Offset: r.end.Sub(start)}}
-			slices.SortStableFunc(frames, func(a, b wire.TimedFrame) int { return a.At.Compare(b.At) })
-			for j, f := range frames {
-				ws.Frames[j] = f.Frame
-				ws.Frames[j].Offset = f.At.Sub(start)
-			}
+			ws := &traces.WebSocket{Frames: socketFrames(frames, start), Close: traces.Close{Offset: r.end.Sub(start)}}
 			if cl != nil {
 				ws.Close = traces.Close{Offset: cl.At.Sub(start), Code: cl.Code, Reason: cl.Reason, ByClient: cl.ByClient}
 			}
@@ -990,6 +1012,18 @@ func (s *session) build() *traces.Session {
 			}
 			ex.WebSocket = ws
 		}
+	}
+	return out
+}
+
+// socketFrames returns frames in the order they came, with offsets from
+// start.
+func socketFrames(frames []wire.TimedFrame, start time.Time) []traces.Frame {
+	slices.SortStableFunc(frames, func(a, b wire.TimedFrame) int { return a.At.Compare(b.At) })
+	out := make([]traces.Frame, len(frames))
+	for j, f := range frames {
+		out[j] = f.Frame
+		out[j].Offset = f.At.Sub(start)
 	}
 	return out
 }

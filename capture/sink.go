@@ -19,8 +19,12 @@ type Sink interface {
 	// Open prepares the sink to take sessions of a trace that meta
 	// describes.
 	Open(meta traces.Meta) error
-	// Write records s. It must not keep s.
+	// Write records s, or the last part of s.ID when WritePart wrote
+	// parts of it before. It must not keep s.
 	Write(s *traces.Session) error
+	// WritePart records s as a part of the session s.ID that more parts
+	// follow (traces.Writer.WritePart). It must not keep s.
+	WritePart(s *traces.Session) error
 	// Flush makes what was written so far reach the operating system, so
 	// that a killed process loses at most what came since.
 	Flush() error
@@ -130,7 +134,14 @@ func (fs *FileSink) closeFile() error {
 }
 
 // Write writes s to the current file, rotating first when it is due.
-func (fs *FileSink) Write(s *traces.Session) error {
+func (fs *FileSink) Write(s *traces.Session) error { return fs.write(s, false) }
+
+// WritePart writes s as a part of a session that more parts follow. A
+// rotation between two parts of a session leaves each file with the parts
+// it got: a reader of one file alone reads the session as Partial.
+func (fs *FileSink) WritePart(s *traces.Session) error { return fs.write(s, true) }
+
+func (fs *FileSink) write(s *traces.Session, part bool) error {
 	if fs.w == nil {
 		if err := fs.open(); err != nil {
 			return err
@@ -145,14 +156,20 @@ func (fs *FileSink) Write(s *traces.Session) error {
 	}
 	due := (fs.RotateSize > 0 && fs.w.Size() >= fs.RotateSize) || (fs.RotateEvery > 0 && time.Since(fs.opened) >= fs.RotateEvery)
 	if due {
+		prev := fs.w
 		if err := fs.closeFile(); err != nil {
 			return err
 		}
 		if err := fs.open(); err != nil {
 			return err
 		}
+		fs.w.Resume(prev)
 	}
-	if err := fs.w.Write(s); err != nil {
+	write := fs.w.Write
+	if part {
+		write = fs.w.WritePart
+	}
+	if err := write(s); err != nil {
 		fs.cut()
 		return fmt.Errorf("%s: %w", fs.current, err)
 	}

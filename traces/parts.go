@@ -88,6 +88,21 @@ func joinParts(parts []*Session) *Session {
 	})
 	if len(j.Exchanges) == 0 {
 		j.Exchanges = nil
+	} else if d := j.Exchanges[0].Offset; d < 0 {
+		// An exchange began before the earliest part's Start (a part's
+		// writer may give every part one Start): the session starts there.
+		j.Start = j.Start.Add(d)
+		for i := range j.Exchanges {
+			ex := &j.Exchanges[i]
+			ex.Offset -= d
+			if ws := ex.WebSocket; ws != nil {
+				ws.Frames = slices.Clone(ws.Frames)
+				for k := range ws.Frames {
+					ws.Frames[k].Offset -= d
+				}
+				ws.Close.Offset -= d
+			}
+		}
 	}
 	return &j
 }

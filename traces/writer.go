@@ -307,6 +307,19 @@ func (w *Writer) Rewind(off int64) {
 	w.raw, w.sessions, w.whole = w.raw[:0], 0, 0
 }
 
+// Resume numbers on, in w, the parts of the sessions that prev (the
+// writer of the file before, when a capture rotates its files) left
+// unfinished, so that a reader of w's file alone reads them as Partial:
+// they began in the other file.
+func (w *Writer) Resume(prev *Writer) {
+	for id, n := range prev.parts {
+		if w.parts == nil {
+			w.parts = map[string]uint64{}
+		}
+		w.parts[id] = n
+	}
+}
+
 // Written returns the number of sessions the blocks written whole end: a
 // session in one record, or the last part of one written in parts.
 func (w *Writer) Written() int64 { return int64(w.ended) }

@@ -21,7 +21,8 @@ type Socket struct {
 	frames []TimedFrame
 	close  *TimedClose
 	errs   []string
-	sealed bool // the exchange is complete: later frames are not recorded
+	sealed bool  // the exchange is complete: later frames are not recorded
+	bytes  int64 // payload bytes of frames
 }
 
 type TimedFrame struct {
@@ -41,6 +42,7 @@ func (s *Socket) addFrame(at time.Time, f traces.Frame) {
 	defer s.mu.Unlock()
 	if !s.sealed {
 		s.frames = append(s.frames, TimedFrame{at, f})
+		s.bytes += int64(len(f.Payload.Data))
 	}
 }
 
@@ -58,6 +60,25 @@ func (s *Socket) addError(err error) {
 	if !s.sealed {
 		s.errs = append(s.errs, err.Error())
 	}
+}
+
+// Drain returns the frames recorded since the last Drain and forgets them,
+// going on recording: a socket open for hours is written in parts, not
+// held whole.
+func (s *Socket) Drain() []TimedFrame {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f := s.frames
+	s.frames, s.bytes = nil, 0
+	return f
+}
+
+// Held returns the number of frames recorded since the last Drain and the
+// bytes of their payloads.
+func (s *Socket) Held() (frames int, bytes int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.frames), s.bytes
 }
 
 // Seal stops recording and returns what was recorded.
