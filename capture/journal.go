@@ -6,6 +6,7 @@ import (
 	"os"
 	"slices"
 
+	"github.com/klauspost/compress/zstd"
 	"github.com/thrive-loadtest/thrive/traces"
 )
 
@@ -39,7 +40,9 @@ func openJournal(path string, meta traces.Meta) (*journal, error) {
 		return nil, err
 	}
 	meta.Source = "journal"
-	w, err := traces.NewWriter(f, meta, traces.WithBlockSize(256<<10))
+	// The fastest level: a journal lives until the capture stops, and its
+	// writing must keep up with the trace's.
+	w, err := traces.NewWriter(f, meta, traces.WithBlockSize(256<<10), traces.WithLevel(zstd.SpeedFastest))
 	if err != nil {
 		f.Close()
 		_ = os.Remove(path)

@@ -18,9 +18,9 @@ import (
 // 1,000 finished exchanges, or its open sockets more than 10,000 frames or
 // 16 MiB of them (defaultPartLimits), the writer hands on, as a part of the
 // session (traces.Writer.WritePart), the exchanges that finished 5 s ago or
-// more, with the frames its open sockets recorded so far. Memory is then
-// bounded by what sessions do within those 5 s and these sizes, not by
-// their length. A part's exchanges no longer move: the evidence that could
+// more (all that finished, once it holds 64 MiB), with the frames its open
+// sockets recorded so far. Memory is then bounded by what sessions do
+// within those 5 s and these sizes, not by their length. A part's exchanges no longer move: the evidence that could
 // move them comes within moments of them, not minutes.
 type partLimits struct {
 	bytes     int64
@@ -97,10 +97,20 @@ func (sz *sessionizer) parts(now time.Time) []partOut {
 			continue
 		}
 		seen[s] = true
-		var held int64
+		var held, all int64
 		n := 0
 		for _, r := range s.records {
-			if now.Sub(r.end) >= lim.settle {
+			all += r.held
+		}
+		// A session downloading fast would fill the capture's buffer
+		// within the settle time: past four parts' worth, memory wins over
+		// the evidence that might still move a record.
+		settle := lim.settle
+		if all >= 4*lim.bytes {
+			settle = 0
+		}
+		for _, r := range s.records {
+			if now.Sub(r.end) >= settle {
 				held += r.held
 				n++
 			}
@@ -115,7 +125,7 @@ func (sz *sessionizer) parts(now time.Time) []partOut {
 		}
 		p := partOut{s: s}
 		s.records = slices.DeleteFunc(s.records, func(r *record) bool {
-			if now.Sub(r.end) < lim.settle {
+			if now.Sub(r.end) < settle {
 				return false
 			}
 			p.recs = append(p.recs, r)
