@@ -46,6 +46,7 @@ type Inspection struct {
 	// its requests placed by time alone.
 	Strays     int            `json:"strays"`
 	Continuing int            `json:"continuing_sessions"`
+	Partial    int            `json:"partial_sessions,omitempty"`
 	Placed     map[string]int `json:"placed,omitempty"`
 	Visits     []Visit        `json:"visits,omitempty"`
 	Damage     string         `json:"damage,omitempty"`
@@ -85,7 +86,7 @@ func Inspect(t *File, top int) (*Inspection, error) {
 		Frames: st.FramesSent + st.FramesReceived, FramesSent: st.FramesSent, FramesRecv: st.FramesReceived,
 		RequestBytes: st.RequestBytes, ResponseBytes: st.ResponseBytes, FrameBytes: st.FrameBytes,
 		Truncated: st.Truncated, TopEndpoints: st.TopEndpoints(top),
-		Strays: st.Strays, Continuing: st.Continuing, Placed: st.Placed, Visits: st.Visits,
+		Strays: st.Strays, Continuing: st.Continuing, Partial: st.Partial, Placed: st.Placed, Visits: st.Visits,
 	}
 	if in.Profiles == nil {
 		in.Profiles = map[string]int{}
@@ -170,6 +171,9 @@ func (in *Inspection) writeVisits(w io.Writer) {
 	}
 	if in.Strays > 0 {
 		fmt.Fprintf(w, "strays\t%d\tsub-resource requests no visit claimed: kept apart, not replayed\n", in.Strays)
+	}
+	if in.Partial > 0 {
+		fmt.Fprintf(w, "partial\t%d\tsessions written in parts of which the file lacks some (a killed capture: traces repair; a rotation: the other file)\n", in.Partial)
 	}
 	if in.Continuing > 0 {
 		fmt.Fprintf(w, "continuing\t%d\tsessions began with an identity given before them: replayed with the user's earlier state\n", in.Continuing)

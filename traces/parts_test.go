@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -130,6 +133,15 @@ func TestPartsOfAnUnfinishedSession(t *testing.T) {
 	}
 	if off := got[1].Exchanges[2].Offset; off != 2*time.Second {
 		t.Errorf("third exchange at %v, want 2s", off)
+	}
+	path := filepath.Join(t.TempDir(), "cut.thrv")
+	if err := os.WriteFile(path, buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	in, _ := traces.InspectFile(path, 5)
+	var out bytes.Buffer
+	if in == nil || in.WriteText(&out) != nil || in.Partial != 1 || !strings.Contains(out.String(), "partial  1  sessions written in parts") {
+		t.Errorf("inspect does not count the partial session:\n%s", out.String())
 	}
 }
 

@@ -57,6 +57,9 @@ type Stats struct {
 	// Continuing counts sessions that began with an identity an earlier
 	// visit was given.
 	Continuing int
+	// Partial counts sessions the file holds only some parts of (see
+	// Session.Partial).
+	Partial int
 	// Placed counts exchanges by what placed them in their session.
 	Placed map[string]int
 	// Visits lists, for up to MaxVisits sessions, what keyed each and the
@@ -126,6 +129,9 @@ func (st *Stats) Add(s *Session) {
 	st.Profiles[s.Profile]++
 	if s.Continues {
 		st.Continuing++
+	}
+	if s.Partial {
+		st.Partial++
 	}
 	st.visit(s)
 	st.KeyedBy[KeyKind(s.Client)]++
