@@ -49,6 +49,10 @@ type partCarry struct {
 	tally             tally     // the rules' matches, for the profile
 	secrets           *secrets  // what redaction found, for its echoes
 	counted           []*record // sockets counted in tally already
+	// fast is set while the session finishes so much that each sweep
+	// hands on all it finished: the journal leaves its exchanges to the
+	// next part, a moment later, rather than write them twice.
+	fast bool
 }
 
 // partOut is a part a sweep hands on: the finished records taken out of
@@ -109,6 +113,9 @@ func (sz *sessionizer) parts(now time.Time) []partOut {
 		if all >= 4*lim.bytes {
 			settle = 0
 		}
+		if s.carry != nil {
+			s.carry.fast = settle == 0
+		}
 		for _, r := range s.records {
 			if now.Sub(r.end) >= settle {
 				held += r.held
@@ -139,6 +146,7 @@ func (sz *sessionizer) parts(now time.Time) []partOut {
 			if s.carry.base.IsZero() && len(p.recs) > 0 {
 				s.carry.base = p.recs[0].start
 			}
+			s.carry.fast = settle == 0
 		}
 		for _, r := range p.recs {
 			s.carry.placed |= 1 << r.placed

@@ -906,7 +906,15 @@ func (sz *sessionizer) unjournaled() []*session {
 	sz.mu.Lock()
 	defer sz.mu.Unlock()
 	var out []*session
+	var later []*session
 	for s := range sz.dirty {
+		if s.carry != nil && s.carry.fast {
+			// The next part takes them (see partCarry.fast); those it
+			// took already are let go.
+			s.pending = slices.DeleteFunc(s.pending, func(r *record) bool { return r.journaled })
+			later = append(later, s)
+			continue
+		}
 		var recs []*record
 		for _, r := range s.pending {
 			if !r.journaled && r.owner == s { // a record moved on is taken where it went
@@ -924,6 +932,9 @@ func (sz *sessionizer) unjournaled() []*session {
 		}
 	}
 	clear(sz.dirty)
+	for _, s := range later {
+		sz.dirty[s] = true
+	}
 	return out
 }
 

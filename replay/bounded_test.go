@@ -17,6 +17,7 @@ import (
 	"github.com/thrive-loadtest/thrive/replay"
 	"github.com/thrive-loadtest/thrive/report"
 	"github.com/thrive-loadtest/thrive/traces"
+	"golang.org/x/sys/unix"
 )
 
 // heapPeak samples the Go heap's live objects every few milliseconds until
@@ -160,5 +161,34 @@ func TestHugeFrameRefused(t *testing.T) {
 	}
 	if n == 0 {
 		t.Error("no reply")
+	}
+}
+
+// TestAdmissionCountsKeptAnswers: the memory admission check counts, per
+// user, the largest answer of the trace a user keeps (at most 4 MiB), not
+// only what every user holds: 8,000 users of a trace of 10 MiB answers
+// need 32 GB, which a 16 KiB figure called 128 MB.
+func TestAdmissionCountsKeptAnswers(t *testing.T) {
+	big := &traces.Session{ID: "a", Profile: "browse", Exchanges: []traces.Exchange{{Method: "GET", URL: "/export", Status: 200,
+		RespBody: traces.Body{Data: []byte("first bytes"), Size: 10 << 20}}}}
+	small := &traces.Session{ID: "b", Profile: "browse", Exchanges: []traces.Exchange{{Method: "GET", URL: "/", Status: 200,
+		RespBody: traces.Body{Data: bytes.Repeat([]byte("x"), 1000)}}}}
+	if got := replay.FromSessions([]*traces.Session{small}).BytesPerUser(); got != replay.BytesPerUser+1000 {
+		t.Errorf("a trace of 1,000-byte answers: %d bytes a user, want %d", got, replay.BytesPerUser+1000)
+	}
+	per := replay.FromSessions([]*traces.Session{small, big}).BytesPerUser()
+	if per != replay.BytesPerUser+4<<20 {
+		t.Fatalf("a trace with a 10 MiB answer: %d bytes a user, want 16 KiB and the 4 MiB kept", per)
+	}
+	var si unix.Sysinfo_t
+	if err := unix.Sysinfo(&si); err != nil {
+		t.Skip(err)
+	}
+	users := int(uint64(si.Totalram)*uint64(si.Unit)/uint64(per)) + 1
+	if _, err := replay.CheckResources(users, per, true); err == nil || !strings.Contains(err.Error(), "largest answer") {
+		t.Errorf("%d users of 4 MiB answers on this machine: %v, want refused", users, err)
+	}
+	if _, err := replay.CheckResources(users, replay.BytesPerUser, true); err != nil {
+		t.Errorf("the same users of small answers: %v", err)
 	}
 }

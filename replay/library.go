@@ -34,7 +34,14 @@ type Library struct {
 	counts  []int
 	// strays counts the exchanges of sessions kept apart as strays.
 	strays int
+	// largest is the largest answer a user keeps of the recorded ones
+	// (at most keptBody).
+	largest int64
 }
+
+// BytesPerUser is what a user replaying this library may hold: what every
+// user holds, and the largest answer it keeps.
+func (lib *Library) BytesPerUser() int64 { return BytesPerUser + lib.largest }
 
 // Strays returns how many exchanges of the trace were sub-resources that
 // the capture tied to no visit: they are not replayed.
@@ -449,6 +456,10 @@ func (lib *Library) add(s *traces.Session) {
 		// Sub-resources nothing tied to a visit: counted, never replayed.
 		lib.strays += len(s.Exchanges)
 		return
+	}
+	for i := range s.Exchanges {
+		b := &s.Exchanges[i].RespBody
+		lib.largest = max(lib.largest, min(max(b.Size, int64(len(b.Data))), keptBody))
 	}
 	sc := script{id: s.ID, profile: s.Profile, length: s.End(), continues: s.Continues}
 	setBy := map[string]int{} // cookie name → the step whose answer set it last

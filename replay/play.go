@@ -75,16 +75,17 @@ func Unreachable(res *report.Result, target string) error {
 const BytesPerUser = 16 << 10
 
 // CheckResources looks, before anything is allocated, at what users in
-// this process need: more memory than the machine has is an error, more open files than the process may hold (without
-// a shared pool) a warning. Go raises the soft limit of open files to the
-// hard one at start.
-func CheckResources(users int, sharedPool bool) (warning string, err error) {
+// this process need, each perUser bytes (Library.BytesPerUser): more
+// memory than the machine has is an error, more open files than the
+// process may hold (without a shared pool) a warning. Go raises the soft
+// limit of open files to the hard one at start.
+func CheckResources(users int, perUser int64, sharedPool bool) (warning string, err error) {
 	var si unix.Sysinfo_t
 	if unix.Sysinfo(&si) == nil {
 		total := uint64(si.Totalram) * uint64(si.Unit)
-		if need := uint64(users) * BytesPerUser; need > total {
-			return "", fmt.Errorf("%d users in this process need about %s (16 KiB each), and this machine has %s: run them as shards (--shard i/n) on several machines",
-				users, traces.FormatBytes(int64(need)), traces.FormatBytes(int64(total)))
+		if need := uint64(users) * uint64(perUser); need > total {
+			return "", fmt.Errorf("%d users in this process need about %s (%s each, with the largest answer a user keeps), and this machine has %s: run them as shards (--shard i/n) on several machines",
+				users, traces.FormatBytes(int64(need)), traces.FormatBytes(perUser), traces.FormatBytes(int64(total)))
 		}
 	}
 	var lim syscall.Rlimit

@@ -130,7 +130,7 @@ func (r *Run) Play(ctx context.Context) (*report.Result, error) {
 	}
 	fmt.Fprintf(r.Out, "replaying %s (%s) against %s: %d users (%d in this process), %s, time scale %.4g, pacing %s, mix %s\n",
 		r.Trace, r.Library, r.Target, plan.TotalUsers(), len(plan.Users()), plan.Duration(), plan.Scale(), params.Pacing, params.Mix)
-	warn, err := CheckResources(len(plan.Users()), eng.cfg.sharedPool)
+	warn, err := CheckResources(len(plan.Users()), r.Library.BytesPerUser(), eng.cfg.sharedPool)
 	if err != nil {
 		return nil, &SetupError{err}
 	}
