@@ -9,6 +9,7 @@ import (
 	"net"
 	"runtime/debug"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -50,6 +51,10 @@ type loop struct {
 	cli  *gnet.Client
 	stop chan struct{} // ends the ticker
 	done chan struct{}
+	// dials are the backend dials in flight: the loops stop only once
+	// each has put its connection on its loop (which closes it, its
+	// client gone) or failed, so that none is left open and unowned.
+	dials sync.WaitGroup
 }
 
 // lconn is one client connection on a loop and the backend connection
@@ -134,6 +139,7 @@ func (lp *loop) tick() {
 func (lp *loop) close() {
 	close(lp.stop)
 	<-lp.done
+	lp.dials.Wait()
 	_ = lp.cli.Stop()
 }
 
@@ -419,7 +425,7 @@ func (l *lconn) dial() {
 	l.dialing = true
 	el := l.client.EventLoop()
 	c := l.lp.c
-	go func() {
+	l.lp.dials.Go(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
 		nc, err := c.dialer.DialContext(ctx, "tcp", c.up.addr)
 		cancel()
@@ -441,7 +447,7 @@ func (l *lconn) dial() {
 				return nil
 			}))
 		}
-	}()
+	})
 }
 
 // fromBackendBytes follows what the backend sent to record the answer,

@@ -561,6 +561,12 @@ func strictChunked(br *bufio.Reader) ([]byte, error) {
 		if strings.TrimRight(line, "\r\n") == "" && strings.Count(line, "\r") <= 1 {
 			return body, nil
 		}
+		// A trailer field, held to the rules of a header field.
+		name, value, ok := strings.Cut(strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r"), ":")
+		if !ok || name == "" || strings.ContainsAny(name, " \t\r\n\x00") ||
+			strings.IndexFunc(value, func(r rune) bool { return r < ' ' && r != '\t' || r == 0x7f }) >= 0 {
+			return nil, fmt.Errorf("trailer line %q", line)
+		}
 	}
 }
 
@@ -692,5 +698,38 @@ func looseChunked(b []byte) (body, rest []byte, ok bool) {
 		if l == "" {
 			return body, b, true
 		}
+	}
+}
+
+// TestBadTrailerNotPassedOn: a chunked request whose trailer section holds
+// what no header may (a NUL, a folded line, a name that is not a token)
+// is cut at that line: the origin, which has its body already, never reads
+// the line, and no answer comes to a request it never got whole.
+func TestBadTrailerNotPassedOn(t *testing.T) {
+	for _, tc := range []struct{ name, trailer string }{
+		{"NUL in a trailer", "X-T: a\x00b\r\n"},
+		{"folded trailer", "X-T: a\r\n b\r\n"},
+		{"trailer name not a token", "X T: a\r\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, mode := range relayModes() {
+				t.Run(mode.name, func(t *testing.T) {
+					o := newStrictOrigin(t)
+					p := startProxy(t, "http://"+o.addr, mode.opts...)
+					rc := dialRaw(t, p.URL)
+					rc.send("POST /trailer HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n" + tc.trailer + "\r\n")
+					_ = rc.c.SetReadDeadline(time.Now().Add(2 * time.Second))
+					got, _ := io.ReadAll(rc.br)
+					if bytes.Contains(got, []byte(" 200 ")) {
+						t.Errorf("answered %q: the request was passed on whole", got)
+					}
+					p.stop()
+					o.settle()
+					if reqs, faults := o.requests(); len(reqs) != 0 || len(faults) != 0 {
+						t.Errorf("the origin got requests %v; faults %v", reqs, faults)
+					}
+				})
+			}
+		})
 	}
 }

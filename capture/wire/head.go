@@ -570,6 +570,13 @@ func relayTrailers(dst *bufio.Writer, src *bufio.Reader, cw io.WriteCloser) Body
 			}
 			return BodyResult{ReadErr: err}
 		}
+		if line != "" {
+			// A trailer field, held to a header field's rules: a line
+			// nobody reads alike is not passed on.
+			if _, _, err := fieldLine(line); err != nil {
+				return BodyResult{ReadErr: fmt.Errorf("trailer: %w", err)}
+			}
+		}
 		if cw != nil {
 			_, _ = dst.WriteString(line)
 			if _, err := dst.WriteString("\r\n"); err != nil {

@@ -268,8 +268,12 @@ func (s *MsgStream) chunkLine(line []byte) bool {
 			s.lineErr = ErrHeadTooLarge
 			return false
 		}
-		if len(bytes.TrimSuffix(bytes.TrimSuffix(line, []byte("\n")), []byte("\r"))) == 0 {
+		field := bytes.TrimSuffix(bytes.TrimSuffix(line, []byte("\n")), []byte("\r"))
+		if len(field) == 0 {
 			return s.end()
+		}
+		if _, _, err := fieldLine(string(field)); err != nil {
+			s.lineErr = fmt.Errorf("trailer: %w", err)
 		}
 		return false
 	}
