@@ -1,12 +1,16 @@
 package capture
 
 import (
+	"errors"
 	"strconv"
 	"time"
+
+	"github.com/thrive-loadtest/thrive/capture/wire"
 )
 
 // What both relays answer themselves and how they record it: a request
-// they cannot read gets a 400 and is not recorded (there is no exchange to
+// they cannot read gets a 400 (a 501 for a transfer coding they do not
+// undo) and is not recorded (there is no exchange to
 // replay); a backend that cannot be reached or does not answer gets the
 // client a 502, recorded with the reason.
 
@@ -32,6 +36,9 @@ func ownAnswer(status int, reason, body string, closing bool) []byte {
 // 400 to answer it with; the client's connection closes after it.
 func (c *Capture) badRequest(ip string, err error) []byte {
 	c.cfg.errorLog.Printf("capture: bad request from %s: %v", ip, err)
+	if errors.Is(err, wire.ErrUnsupportedCoding) {
+		return ownAnswer(501, "Not Implemented", "thrive capture: "+err.Error()+"\n", true)
+	}
 	return ownAnswer(400, "Bad Request", "thrive capture: "+err.Error()+"\n", true)
 }
 

@@ -89,9 +89,15 @@ func TestSmugglingRefused(t *testing.T) {
 					rc.send(tc.send)
 					_ = rc.c.SetReadDeadline(time.Now().Add(2 * time.Second))
 					got, err := io.ReadAll(rc.br)
-					if err != nil || !bytes.HasPrefix(got, []byte("HTTP/1.1 400 Bad Request\r\n")) ||
+					status := "HTTP/1.1 400 Bad Request\r\n"
+					if strings.Contains(tc.name, "gzip then chunked") {
+						// A coding it does not undo: 501, as nginx and
+						// net/http answer (RFC 9112, 6.1).
+						status = "HTTP/1.1 501 Not Implemented\r\n"
+					}
+					if err != nil || !bytes.HasPrefix(got, []byte(status)) ||
 						bytes.Count(got, []byte("HTTP/1.1 ")) != 1 {
-						t.Errorf("answered %q (%v); want a 400, then the close", got, err)
+						t.Errorf("answered %q (%v); want %q, then the close", got, err, status)
 					}
 					sessions := p.stop()
 					o.settle()

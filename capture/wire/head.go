@@ -26,6 +26,11 @@ const MaxHead = 64 << 10
 
 var ErrHeadTooLarge = errors.New("head larger than 64 KiB")
 
+// ErrUnsupportedCoding refuses a request whose Transfer-Encoding lists a
+// coding before chunked, which the proxy does not undo: a server answers it
+// 501 (RFC 9112, 6.1), as nginx and Go's net/http do.
+var ErrUnsupportedCoding = errors.New("unsupported Transfer-Encoding")
+
 // Framing is how a message's body is delimited.
 type Framing uint8
 
@@ -270,7 +275,7 @@ func (h *Head) frame(request bool, n int, coding string) error {
 		case n > 1:
 			return fmt.Errorf("%d Transfer-Encoding fields", n)
 		case !strings.EqualFold(coding, "chunked"):
-			return fmt.Errorf("unsupported Transfer-Encoding %q (chunked alone is supported)", Clip(coding))
+			return fmt.Errorf("%w %q (chunked alone is supported)", ErrUnsupportedCoding, Clip(coding))
 		}
 		return nil
 	}
