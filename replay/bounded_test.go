@@ -3,7 +3,9 @@ package replay_test
 import (
 	"bufio"
 	"bytes"
+	"encoding/base64"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"runtime/metrics"
@@ -14,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/klauspost/compress/gzip"
 	"github.com/thrive-loadtest/thrive/replay"
 	"github.com/thrive-loadtest/thrive/report"
 	"github.com/thrive-loadtest/thrive/traces"
@@ -190,5 +193,56 @@ func TestAdmissionCountsKeptAnswers(t *testing.T) {
 	}
 	if _, err := replay.CheckResources(users, replay.BytesPerUser, true); err != nil {
 		t.Errorf("the same users of small answers: %v", err)
+	}
+}
+
+// TestLargeCompressedAnswer: a gzip answer longer than what a user keeps
+// (4 MiB) is decoded as far as the kept bytes go, so a token at its head is
+// still found and sent back; before, the cut stream did not decode at all
+// and the server refused the recorded token.
+func TestLargeCompressedAnswer(t *testing.T) {
+	var used, wrong atomic.Int64
+	var given sync.Map
+	pad := make([]byte, 9<<20)
+	_, _ = rand.NewChaCha8([32]byte{1}).Read(pad) // random bytes do not compress: the stream passes 4 MiB
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/export":
+			tok := fmt.Sprintf("tok-%d", time.Now().UnixNano())
+			given.Store(tok, true)
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Content-Encoding", "gzip")
+			zw := gzip.NewWriter(w)
+			_, _ = fmt.Fprintf(zw, `{"token":%q,"rows":%q}`, tok, base64.StdEncoding.EncodeToString(pad))
+			_ = zw.Close()
+		case "/use":
+			if _, ok := given.Load(r.URL.Query().Get("token")); ok {
+				used.Add(1)
+			} else {
+				wrong.Add(1)
+				w.WriteHeader(http.StatusForbidden)
+			}
+		}
+	}))
+	defer srv.Close()
+	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+	rec, err := traces.Encode([]byte(`{"token":"tok-1733472000000000000","rows":""}`), []string{"gzip"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &traces.Session{ID: "x", Profile: "export", Exchanges: []traces.Exchange{
+		{Duration: ms(300), Method: "GET", URL: "/export", Status: 200, ReqHeader: []traces.Header{{Name: "Accept-Encoding", Value: "gzip"}},
+			RespHeader: []traces.Header{{Name: "Content-Type", Value: "application/json"}, {Name: "Content-Encoding", Value: "gzip"}},
+			RespBody:   traces.Body{Data: rec, Size: int64(len(rec))}},
+		{Offset: ms(400), Duration: ms(1), Method: "GET", URL: "/use?token=tok-1733472000000000000", Status: 200},
+	}}
+	_, sink := run(t, srv.URL, []*traces.Session{s}, 2, 3*time.Second, replay.WithTimeout(20*time.Second))
+	for _, smp := range sink.samples {
+		if smp.Failed() || smp.Kind == report.Skipped {
+			t.Fatalf("%s %s: status %d, error %q", kind(smp.Kind), smp.Endpoint, smp.Status, smp.Err)
+		}
+	}
+	if used.Load() == 0 || wrong.Load() > 0 {
+		t.Errorf("the server counted %d tokens sent back, %d wrong", used.Load(), wrong.Load())
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/thrive-loadtest/thrive/traces"
 	"github.com/valyala/fasthttp"
 )
 
@@ -20,8 +21,27 @@ import (
 // values, the errors and the refusals it is read for: the rest streams
 // past, counted and discarded, as wrk and hey discard whole bodies. A
 // value past it is not found (and counted missing); a compressed body
-// longer than it is not decoded.
+// longer than it decodes as far as it goes (see content).
 const keptBody = 4 << 20
+
+// content returns an answer's body as the application meant it: decoded
+// by its Content-Encoding, a body cut at keptBody as far as what was kept
+// decodes; as it came when it does not decode.
+func content(r *fasthttp.Response) []byte {
+	body := r.Body()
+	ce := r.Header.ContentEncoding()
+	if len(ce) == 0 {
+		return body
+	}
+	if b, err := r.BodyUncompressed(); err == nil {
+		return b
+	}
+	codings := traces.ContentEncoding([]traces.Header{{Name: "Content-Encoding", Value: string(ce)}})
+	if b := traces.DecodePrefix(body, codings, keptBody); b != nil {
+		return b
+	}
+	return body
+}
 
 // userConns are one virtual user's keep-alive connections to the target,
 // as a browser keeps them. Between requests a user holds only its idle
@@ -335,12 +355,7 @@ func (e *Engine) roundTrip(c net.Conn, site int, j *jar, raw []byte, head, eager
 	if got != nil {
 		var body []byte
 		if want {
-			body = r.Body()
-			if len(r.Header.ContentEncoding()) > 0 {
-				if b, err := r.BodyUncompressed(); err == nil {
-					body = b
-				}
-			}
+			body = content(r)
 		}
 		got.got(status, body, ar.peek)
 	}

@@ -712,12 +712,7 @@ func (u *user) sendShared(hc *fasthttp.HostClient, site int, st *step, raw []byt
 			}
 			resp.SetBodyRaw(kept)
 		}
-		body := resp.Body()
-		if len(resp.Header.ContentEncoding()) > 0 {
-			if b, err := resp.BodyUncompressed(); err == nil {
-				body = b
-			}
-		}
+		body := content(resp)
 		if ps != nil {
 			ps.final = resp.StatusCode()/100 == 2 && ps.loop.final.matches(jsonPart(body))
 			if !ps.final && ps.last && smp.Err == "" && resp.StatusCode() < 400 {

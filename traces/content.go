@@ -1,6 +1,7 @@
 package traces
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -60,39 +61,66 @@ func Decode(data []byte, codings []string) ([]byte, error) {
 	return data, nil
 }
 
-func decodeOne(data []byte, coding string) ([]byte, error) {
-	var r io.Reader
+// DecodePrefix decodes what data, the first bytes of a body encoded by
+// codings (an answer cut where its reader stopped keeping it), holds: the
+// first bytes of the content, at most limit, as far as they decode. It
+// returns nil when not even the start decodes.
+func DecodePrefix(data []byte, codings []string, limit int) []byte {
+	var r io.Reader = bytes.NewReader(data)
+	for i := len(codings) - 1; i >= 0; i-- {
+		d, closer, err := codingReader(r, codings[i])
+		if err != nil {
+			return nil
+		}
+		defer closer()
+		r = d
+	}
+	out, _ := io.ReadAll(io.LimitReader(r, int64(limit))) // what came before the cut
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// codingReader returns a reader of what r holds encoded by coding, and what
+// releases it.
+func codingReader(r io.Reader, coding string) (io.Reader, func(), error) {
 	switch coding {
 	case "gzip", "x-gzip":
-		zr, err := gzip.NewReader(bytes.NewReader(data))
+		zr, err := gzip.NewReader(r)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		defer zr.Close()
-		r = zr
+		return zr, func() { _ = zr.Close() }, nil
 	case "deflate":
-		zr, err := zlib.NewReader(bytes.NewReader(data))
-		if err != nil {
-			// Some servers send raw deflate under this name.
-			fr := flate.NewReader(bytes.NewReader(data))
-			defer fr.Close()
-			r = fr
-		} else {
-			defer zr.Close()
-			r = zr
+		br := bufio.NewReader(r)
+		if head, err := br.Peek(2); err == nil && (uint16(head[0])<<8|uint16(head[1]))%31 == 0 && head[0]&0x0f == 8 {
+			zr, err := zlib.NewReader(br)
+			if err == nil {
+				return zr, func() { _ = zr.Close() }, nil
+			}
 		}
+		// Some servers send raw deflate under this name.
+		fr := flate.NewReader(br)
+		return fr, func() { _ = fr.Close() }, nil
 	case "br":
-		r = brotli.NewReader(bytes.NewReader(data))
+		return brotli.NewReader(r), func() {}, nil
 	case "zstd":
-		zr, err := zstd.NewReader(bytes.NewReader(data), zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(MaxDecoded))
+		zr, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(MaxDecoded))
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		defer zr.Close()
-		r = zr
-	default:
-		return nil, errors.New("unknown coding")
+		return zr, zr.Close, nil
 	}
+	return nil, nil, errors.New("unknown coding")
+}
+
+func decodeOne(data []byte, coding string) ([]byte, error) {
+	r, closer, err := codingReader(bytes.NewReader(data), coding)
+	if err != nil {
+		return nil, err
+	}
+	defer closer()
 	out, err := io.ReadAll(io.LimitReader(r, MaxDecoded+1))
 	if err != nil {
 		return nil, err

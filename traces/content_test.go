@@ -3,6 +3,7 @@ package traces
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -88,5 +89,31 @@ func TestJSONShowsDecodedBodies(t *testing.T) {
 	var back Session
 	if err := back.UnmarshalJSON(b); err != nil || !bytes.Equal(back.Exchanges[0].RespBody.Data, gz) {
 		t.Fatalf("read back %v: %q", err, back.Exchanges[0].RespBody.Data)
+	}
+}
+
+// TestDecodePrefix: the first bytes of an encoded body, cut anywhere past
+// the coding's own header, decode to the first bytes of its content, in
+// every coding a capture meets.
+func TestDecodePrefix(t *testing.T) {
+	var content []byte
+	for i := range 40000 {
+		content = fmt.Appendf(content, `{"token":"t%x","n":%d}`, i*i*7919, i) // about 1 MB, compressible but not all alike
+	}
+	for _, coding := range []string{"gzip", "deflate", "br", "zstd"} {
+		enc, err := Encode(content, []string{coding})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := DecodePrefix(enc[:len(enc)*3/4], []string{coding}, 1<<20)
+		if len(got) < 1000 || !bytes.Equal(got, content[:len(got)]) {
+			t.Errorf("%s: three quarters of the stream decode to %d bytes, not the content's start", coding, len(got))
+		}
+		if got := DecodePrefix(enc, []string{coding}, 100); !bytes.Equal(got, content[:100]) {
+			t.Errorf("%s: the limit gives %d bytes, want 100", coding, len(got))
+		}
+	}
+	if got := DecodePrefix([]byte("not gzip at all"), []string{"gzip"}, 100); got != nil {
+		t.Errorf("garbage decodes to %q", got)
 	}
 }
