@@ -101,10 +101,15 @@ func Compare(base, cand, noise *Result, maxRegression float64) (*Comparison, err
 			c.Verdict = Improvement
 		}
 	}
+	var only []string
 	for k := range ch {
 		if bh[k] == nil {
-			c.Warnings = append(c.Warnings, "only the candidate has "+k)
+			only = append(only, k)
 		}
+	}
+	slices.Sort(only) // the same words, in the same order, every time
+	for _, k := range only {
+		c.Warnings = append(c.Warnings, "only the candidate has "+k)
 	}
 	all := func(m map[string]*epHist) *epHist {
 		if m == nil {
@@ -274,10 +279,11 @@ func (c *Comparison) WriteText(w io.Writer, markdown bool) {
 		}
 	}
 	line := func(cells []string) {
+		var b strings.Builder
 		for i, cell := range cells {
-			fmt.Fprintf(w, "%-*s  ", widths[i], cell)
+			fmt.Fprintf(&b, "%-*s  ", widths[i], cell)
 		}
-		fmt.Fprintln(w)
+		fmt.Fprintln(w, strings.TrimRight(b.String(), " "))
 	}
 	line(head)
 	for _, r := range rows {

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"testing"
 )
 
@@ -57,5 +58,26 @@ func TestLocustCSV(t *testing.T) {
 	}
 	if ex := readCSV(t, prefix+"_exceptions.csv"); !slices.Equal(ex[0], wantExceptCols) || len(ex) != 1 {
 		t.Fatalf("exceptions %q", ex)
+	}
+}
+
+// TestFailingStatusesAsSamplesFail: the statuses listed as failures are
+// those Sample.Failed fails: a socket's handshake answered 429 is a
+// refusal to wait for, not a failure (it was listed as one).
+func TestFailingStatusesAsSamplesFail(t *testing.T) {
+	for _, tc := range []struct {
+		kind string
+		code int
+	}{{"http", 200}, {"http", 404}, {"http", 429}, {"http", 500}, {"ws-connect", 101}, {"ws-connect", 200}, {"ws-connect", 429}, {"ws-connect", 503}} {
+		e := &EndpointStats{Kind: tc.kind, StatusCodes: map[string]int64{strconv.Itoa(tc.code): 1}}
+		listed := false
+		e.failingStatuses(func(string, int64) { listed = true })
+		kind := HTTP
+		if tc.kind == "ws-connect" {
+			kind = WSConnect
+		}
+		if failed := (&Sample{Kind: kind, Status: tc.code}).Failed(); listed != failed {
+			t.Errorf("%s %d: listed as a failure %v, the sample failed %v", tc.kind, tc.code, listed, failed)
+		}
 	}
 }

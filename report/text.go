@@ -81,7 +81,7 @@ func writeFailureKinds(w io.Writer, res *Result) {
 		fmt.Fprintf(w, " %s %d", k, why[k])
 	}
 	if len(keys) > shown {
-		fmt.Fprintf(w, " and %d more kinds", len(keys)-shown)
+		fmt.Fprintf(w, " and %d more %s", len(keys)-shown, plural(len(keys)-shown, "kind", "kinds"))
 	}
 	fmt.Fprintln(w)
 }
@@ -99,7 +99,7 @@ func byCount[K cmp.Ordered](counts map[K]int64) []K {
 // handshake answered otherwise than 101.
 func (e *EndpointStats) failingStatuses(fn func(code string, n int64)) {
 	for code, n := range e.StatusCodes {
-		if c, _ := strconv.Atoi(code); (c >= 400 && c != 429 || e.Kind == "ws-connect" && c != 101) && n > e.AsRecorded[code] {
+		if c, _ := strconv.Atoi(code); c != 429 && (c >= 400 || e.Kind == "ws-connect" && c != 101) && n > e.AsRecorded[code] {
 			fn(code, n-e.AsRecorded[code])
 		}
 	}
@@ -124,7 +124,7 @@ func writeSkipped(w io.Writer, res *Result) {
 		fmt.Fprintf(w, "  %d  %s\n", why[k], k)
 	}
 	if len(keys) > shown {
-		fmt.Fprintf(w, "  … and %d more reasons (the result file lists each, per endpoint)\n", len(keys)-shown)
+		fmt.Fprintf(w, "  … and %d more %s (the result file lists each, per endpoint)\n", len(keys)-shown, plural(len(keys)-shown, "reason", "reasons"))
 	}
 }
 
