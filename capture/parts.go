@@ -188,22 +188,8 @@ func (p *partOut) build() *traces.Session {
 	ts := &traces.Session{ID: s.id, Client: s.key, Start: cr.base, Continues: s.continues,
 		Exchanges: exchanges(recs, cr.base, s.anonymous(), &cr.busy)}
 	for _, sp := range p.sockets {
-		r := sp.r
-		ex := traces.Exchange{
-			Offset:     r.start.Sub(cr.base),
-			Method:     r.method,
-			URL:        r.url,
-			Host:       r.host,
-			ReqHeader:  r.reqHeader,
-			ReqBody:    r.reqBody.Body(),
-			Status:     r.status,
-			RespHeader: r.respHeader,
-			RespBody:   r.respBody.Body(),
-			WebSocket:  &traces.WebSocket{Frames: socketFrames(sp.frames, cr.base), Open: true},
-		}
-		if !r.ttfb.IsZero() {
-			ex.TTFB = r.ttfb.Sub(r.start)
-		}
+		ex := sp.r.exchange(cr.base)
+		ex.WebSocket = &traces.WebSocket{Frames: socketFrames(sp.frames, cr.base), Open: true}
 		ts.Exchanges = append(ts.Exchanges, ex)
 	}
 	return ts

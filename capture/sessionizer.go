@@ -987,25 +987,10 @@ func exchanges(recs []*record, start time.Time, anonymous bool, busy *time.Time)
 	out := make([]traces.Exchange, len(recs))
 	for i, r := range recs {
 		ex := &out[i]
-		*ex = traces.Exchange{
-			Offset:     r.start.Sub(start),
-			Duration:   r.end.Sub(r.start),
-			Method:     r.method,
-			URL:        r.url,
-			Host:       r.host,
-			ReqHeader:  r.reqHeader,
-			ReqBody:    r.reqBody.Body(),
-			Status:     r.status,
-			RespHeader: r.respHeader,
-			RespBody:   r.respBody.Body(),
-			Error:      r.err,
-			Placed:     r.placed,
-		}
+		*ex = r.exchange(start)
+		ex.Duration, ex.Error, ex.Placed = r.end.Sub(r.start), r.err, r.placed
 		if anonymous {
 			ex.Placed = traces.PlacedAnonymous
-		}
-		if !r.ttfb.IsZero() {
-			ex.TTFB = r.ttfb.Sub(r.start)
 		}
 		if !busy.IsZero() && r.start.After(*busy) {
 			ex.Think = r.start.Sub(*busy)
@@ -1025,6 +1010,26 @@ func exchanges(recs []*record, start time.Time, anonymous bool, busy *time.Time)
 		}
 	}
 	return out
+}
+
+// exchange returns what r asked and was answered, with its offset from
+// start.
+func (r *record) exchange(start time.Time) traces.Exchange {
+	ex := traces.Exchange{
+		Offset:     r.start.Sub(start),
+		Method:     r.method,
+		URL:        r.url,
+		Host:       r.host,
+		ReqHeader:  r.reqHeader,
+		ReqBody:    r.reqBody.Body(),
+		Status:     r.status,
+		RespHeader: r.respHeader,
+		RespBody:   r.respBody.Body(),
+	}
+	if !r.ttfb.IsZero() {
+		ex.TTFB = r.ttfb.Sub(r.start)
+	}
+	return ex
 }
 
 // socketFrames returns frames in the order they came, with offsets from

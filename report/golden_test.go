@@ -2,14 +2,11 @@ package report_test
 
 import (
 	"bytes"
-	"fmt"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
+	"github.com/thrive-loadtest/thrive/internal/golden"
 	"github.com/thrive-loadtest/thrive/report"
 )
 
@@ -19,7 +16,6 @@ import (
 //
 //	go test ./report -run <TestName> -update
 //
-// The -update flag is the package's, declared in text_test.go.
 
 // goldenStart is when every fixed run of these tests starts.
 var goldenStart = time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC) //nolint:gochecknoglobals // a fixed time, read only
@@ -28,54 +24,7 @@ var goldenStart = time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC) //nolint:gocheck
 // that file with -update.
 func checkGolden(t *testing.T, got []byte) {
 	t.Helper()
-	path := filepath.Join("testdata", t.Name()+".golden")
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("wrote %s", path)
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v\nrun `go test ./report -run %s -update` to write it", err, t.Name())
-	}
-	if msg := firstDifference(want, got); msg != "" {
-		t.Errorf("%s differs from the output %s\nif the change is intended, run `go test ./report -run %s -update`",
-			path, msg, t.Name())
-	}
-}
-
-// firstDifference describes the first line where got differs from want,
-// or returns "" when they are equal.
-func firstDifference(want, got []byte) string {
-	if bytes.Equal(want, got) {
-		return ""
-	}
-	// Lines keep their newline, so that a missing last one shows.
-	lines := func(b []byte) []string {
-		ls := strings.SplitAfter(string(b), "\n")
-		if ls[len(ls)-1] == "" {
-			ls = ls[:len(ls)-1]
-		}
-		return ls
-	}
-	wl, gl := lines(want), lines(got)
-	line := func(ls []string, i int) string {
-		if i >= len(ls) {
-			return "(end of output)"
-		}
-		return fmt.Sprintf("%q", ls[i])
-	}
-	i := 0
-	for i < len(wl) && i < len(gl) && wl[i] == gl[i] {
-		i++
-	}
-	return fmt.Sprintf("at line %d:\n  want: %s\n  got:  %s\n(want %d bytes in %d lines, got %d bytes in %d lines)",
-		i+1, line(wl, i), line(gl, i), len(want), len(wl), len(got), len(gl))
+	golden.Check(t, "./report", got)
 }
 
 // endpointRun says what requests a fixed run makes to one endpoint.

@@ -2,17 +2,14 @@ package report_test
 
 import (
 	"bytes"
-	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/thrive-loadtest/thrive/internal/golden"
 	"github.com/thrive-loadtest/thrive/report"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files") //nolint:gochecknoglobals // test flag
 
 // fixedResult is a result made from known samples at fixed times.
 func fixedResult() *report.Result {
@@ -69,17 +66,5 @@ func TestSummaryGolden(t *testing.T) {
 	if n := strings.Count(b.String(), "  FAIL\n"); vs.Failed() != n || (vs.Err() == nil) != (n == 0) {
 		t.Fatalf("%d verdicts failed, Err %v; the table shows %d", vs.Failed(), vs.Err(), n)
 	}
-	path := filepath.Join("testdata", "summary.golden")
-	if *update {
-		if err := os.WriteFile(path, b.Bytes(), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(b.Bytes(), want) {
-		t.Fatalf("summary changed; got\n%s\nwant\n%s", b.String(), want)
-	}
+	golden.CheckFile(t, "./report", filepath.Join("testdata", "summary.golden"), b.Bytes())
 }
