@@ -203,8 +203,9 @@ func TestAdmissionCountsKeptAnswers(t *testing.T) {
 func TestLargeCompressedAnswer(t *testing.T) {
 	var used, wrong atomic.Int64
 	var given sync.Map
-	pad := make([]byte, 9<<20)
-	_, _ = rand.NewChaCha8([32]byte{1}).Read(pad) // random bytes do not compress: the stream passes 4 MiB
+	raw := make([]byte, 5<<20)
+	_, _ = rand.NewChaCha8([32]byte{1}).Read(raw)
+	pad := base64.StdEncoding.EncodeToString(raw) // compresses to three quarters: the stream passes 4 MiB
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/export":
@@ -212,8 +213,8 @@ func TestLargeCompressedAnswer(t *testing.T) {
 			given.Store(tok, true)
 			w.Header().Set("Content-Type", "application/json")
 			w.Header().Set("Content-Encoding", "gzip")
-			zw := gzip.NewWriter(w)
-			_, _ = fmt.Fprintf(zw, `{"token":%q,"rows":%q}`, tok, base64.StdEncoding.EncodeToString(pad))
+			zw, _ := gzip.NewWriterLevel(w, gzip.BestSpeed)
+			_, _ = fmt.Fprintf(zw, `{"token":%q,"rows":%q}`, tok, pad)
 			_ = zw.Close()
 		case "/use":
 			if _, ok := given.Load(r.URL.Query().Get("token")); ok {
@@ -236,7 +237,7 @@ func TestLargeCompressedAnswer(t *testing.T) {
 			RespBody:   traces.Body{Data: rec, Size: int64(len(rec))}},
 		{Offset: ms(400), Duration: ms(1), Method: "GET", URL: "/use?token=tok-1733472000000000000", Status: 200},
 	}}
-	_, sink := run(t, srv.URL, []*traces.Session{s}, 2, 3*time.Second, replay.WithTimeout(20*time.Second))
+	_, sink := run(t, srv.URL, []*traces.Session{s}, 2, 6*time.Second, replay.WithTimeout(20*time.Second))
 	for _, smp := range sink.samples {
 		if smp.Failed() || smp.Kind == report.Skipped {
 			t.Fatalf("%s %s: status %d, error %q", kind(smp.Kind), smp.Endpoint, smp.Status, smp.Err)

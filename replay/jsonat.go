@@ -6,6 +6,11 @@ import (
 	"unicode/utf8"
 )
 
+// minHead is how long a document that is not valid JSON must be to be
+// read as the head of a longer answer cut where a user stopped keeping it
+// (keptBody): a short one is an answer that is not JSON.
+const minHead = 64 << 10
+
 // jsonAt returns the value at path (object keys and array indices) in the
 // JSON document doc, as correlation takes a live value from an answer: a
 // string's text, or a number's as written. It is false when doc does not
@@ -22,9 +27,11 @@ func jsonAt(doc []byte, path []any) (string, bool) {
 	s.space()
 	start := s.i
 	if !s.skip() || !json.Valid(doc[start:s.i]) {
-		if len(doc) >= keptBody {
-			// The head of a longer answer (keepBody): what it holds
-			// before the cut is read as far as it goes.
+		if len(doc) >= minHead {
+			// The head of a longer answer (keepBody; a compressed one
+			// decodes to about as much, or less when it did not
+			// compress): what it holds before the cut is read as far as
+			// it goes.
 			return jsonAtHead(doc, path)
 		}
 		return "", false

@@ -279,6 +279,7 @@ func TestRefusals(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			a := tc.app(t)
 			visits, _ := recordVisits(t, a.url, 3, 0, a.start)
 			checkVisitsOf(t, visits, 3, a.each)
