@@ -419,9 +419,10 @@ func (lib *Library) load(r *traces.Reader) (*Library, error) {
 	return lib, nil
 }
 
-// FromSessions makes a Library of sessions already in memory. Options that
+// fromSessions makes a Library of sessions already in memory (tests use
+// it as FromSessions, through export_test.go). Options that
 // fail are ignored (none does today).
-func FromSessions(ss []*traces.Session, opts ...LoadOption) *Library {
+func fromSessions(ss []*traces.Session, opts ...LoadOption) *Library {
 	lib, err := newLibrary(opts)
 	if err != nil {
 		lib = &Library{}
