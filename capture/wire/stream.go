@@ -105,10 +105,10 @@ func (s *MsgStream) step(b []byte) (int, bool, error) {
 		// Exactly CRLF after a chunk's data, as net/http insists.
 		m := min(2-len(s.pending), len(b))
 		s.pending = append(s.pending, b[:m]...)
-		s.raw(b[:m])
 		if !bytes.HasPrefix([]byte("\r\n"), s.pending) {
 			return m, false, fmt.Errorf("%w: chunk data longer than its size", errChunkLine)
 		}
+		s.raw(b[:m])
 		if len(s.pending) == 2 {
 			s.pending = s.pending[:0]
 			s.state = inChunkSize
@@ -230,7 +230,9 @@ func ParseHeadBytes(raw []byte, request bool) (*Head, error) {
 }
 
 // line gathers one line of at most limit bytes, its line end included; ok
-// when it is whole. Its bytes have gone to onRaw.
+// when it is whole. Its bytes go to onRaw only once chunkLine has found it
+// good: a line cut across reads is never passed on half before it is
+// judged.
 func (s *MsgStream) line(b []byte, limit int) (line []byte, m int, ok bool, err error) {
 	i := bytes.IndexByte(b, '\n')
 	if i < 0 {
@@ -238,10 +240,8 @@ func (s *MsgStream) line(b []byte, limit int) (line []byte, m int, ok bool, err 
 			return nil, len(b), false, errChunkLine
 		}
 		s.pending = append(s.pending, b...)
-		s.raw(b)
 		return nil, len(b), false, nil
 	}
-	s.raw(b[:i+1])
 	if len(s.pending) > 0 {
 		s.pending = append(s.pending, b[:i+1]...)
 		line = s.pending
@@ -270,11 +270,14 @@ func (s *MsgStream) chunkLine(line []byte) bool {
 		}
 		field := bytes.TrimSuffix(bytes.TrimSuffix(line, []byte("\n")), []byte("\r"))
 		if len(field) == 0 {
+			s.raw(line)
 			return s.end()
 		}
 		if _, _, err := fieldLine(string(field)); err != nil {
 			s.lineErr = fmt.Errorf("trailer: %w", err)
+			return false
 		}
+		s.raw(line)
 		return false
 	}
 	cr := bytes.IndexByte(line, '\r')
@@ -303,6 +306,7 @@ func (s *MsgStream) chunkLine(line []byte) bool {
 		s.lineErr = fmt.Errorf("%w: too much framing for its data", errChunkLine)
 		return false
 	}
+	s.raw(line)
 	if n == 0 {
 		s.state, s.budget = inTrailer, MaxHead
 		return false
