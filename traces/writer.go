@@ -146,6 +146,9 @@ func (w *Writer) add(s *Session, more bool) error {
 	if err := checkSession(s); err != nil {
 		return fmt.Errorf("traces: %w", err)
 	}
+	if bodyBytes(s) > maxRecord {
+		return w.split(s, more) // not encoded whole first: it may be huge
+	}
 	mark := len(w.raw)
 	p := w.nextPart(s.ID, more)
 	w.raw = appendSession(w.raw, s, p)
@@ -154,6 +157,22 @@ func (w *Writer) add(s *Session, more bool) error {
 		return w.split(s, more)
 	}
 	return w.record(mark, s.ID, p)
+}
+
+// bodyBytes returns the bytes of s's bodies and messages, less than its
+// encoding.
+func bodyBytes(s *Session) int {
+	n := 0
+	for i := range s.Exchanges {
+		ex := &s.Exchanges[i]
+		n += len(ex.ReqBody.Data) + len(ex.RespBody.Data)
+		if ws := ex.WebSocket; ws != nil {
+			for j := range ws.Frames {
+				n += len(ws.Frames[j].Payload.Data)
+			}
+		}
+	}
+	return n
 }
 
 // nextPart says which part of session id the next record is.
