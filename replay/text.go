@@ -39,6 +39,14 @@ func (rep *CheckReport) WriteText(w io.Writer, target string) {
 		}
 	}
 	fmt.Fprintf(w, "\ncorrelation: %s found the value in every live answer, %d missed some\n", count(found, "rule"), missing)
+	for _, c := range rep.Correlations {
+		if c.Missing > 0 {
+			fmt.Fprintf(w, "  missed: %s, in %d of %d live answers\n", c.Rule, c.Missing, c.Found+c.Missing)
+		}
+	}
+	if rep.TransportErrors > 0 {
+		fmt.Fprintf(w, "%s got no answer at all\n", count(rep.TransportErrors, "request"))
+	}
 	if len(rep.Divergences) == 0 {
 		fmt.Fprintln(w, "every answer is as recorded")
 	}
