@@ -55,14 +55,12 @@ func heapPeak() (stop func() uint64) {
 // (3 × 72 MiB; before, each user held up to 64 MiB, then failed).
 func TestLargeAnswersBounded(t *testing.T) {
 	const size = 72 << 20
-	var given sync.Map // token → true
-	var used, wrong atomic.Int64
+	tokens := new(ledger)
 	pad := []byte(strings.Repeat(" ", 64<<10))
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/export":
-			tok := fmt.Sprintf("tok-%d", time.Now().UnixNano())
-			given.Store(tok, true)
+			tok := tokens.give()
 			w.Header().Set("Content-Type", "application/json")
 			if r.URL.Query().Get("chunked") == "" {
 				w.Header().Set("Content-Length", fmt.Sprint(size))
@@ -80,12 +78,7 @@ func TestLargeAnswersBounded(t *testing.T) {
 			_, _ = bw.WriteString(strings.Repeat(" ", size-2-n) + `"}`)
 			_ = bw.Flush()
 		case "/use":
-			if _, ok := given.Load(r.URL.Query().Get("token")); ok {
-				used.Add(1)
-			} else {
-				wrong.Add(1)
-				w.WriteHeader(http.StatusForbidden)
-			}
+			tokens.use(w, r)
 		}
 	}))
 	defer srv.Close()
@@ -94,8 +87,8 @@ func TestLargeAnswersBounded(t *testing.T) {
 	ct := []traces.Header{{Name: "Content-Type", Value: "application/json"}}
 	for _, query := range []string{"", "?chunked=1"} {
 		t.Run("export"+query, func(t *testing.T) {
-			used.Store(0)
-			wrong.Store(0)
+			tokens.used.Store(0)
+			tokens.wrong.Store(0)
 			s := &traces.Session{ID: "x", Profile: "export", Exchanges: []traces.Exchange{
 				{Duration: ms(300), Method: "GET", URL: "/export" + query, Status: 200, RespHeader: ct, RespBody: json(`{"token":"tok-1733472000000000000","rows":""}`)},
 				{Offset: ms(400), Duration: ms(1), Method: "GET", URL: "/use?token=tok-1733472000000000000", Status: 200},
@@ -112,8 +105,8 @@ func TestLargeAnswersBounded(t *testing.T) {
 					t.Fatalf("%s %s: status %d, error %q", kind(smp.Kind), smp.Endpoint, smp.Status, smp.Err)
 				}
 			}
-			if used.Load() == 0 || wrong.Load() > 0 {
-				t.Errorf("the server counted %d tokens sent back, %d wrong", used.Load(), wrong.Load())
+			if tokens.used.Load() == 0 || tokens.wrong.Load() > 0 {
+				t.Errorf("the server counted %d tokens sent back, %d wrong", tokens.used.Load(), tokens.wrong.Load())
 			}
 		})
 	}
@@ -201,28 +194,21 @@ func TestAdmissionCountsKeptAnswers(t *testing.T) {
 // still found and sent back; before, the cut stream did not decode at all
 // and the server refused the recorded token.
 func TestLargeCompressedAnswer(t *testing.T) {
-	var used, wrong atomic.Int64
-	var given sync.Map
+	tokens := new(ledger)
 	raw := make([]byte, 5<<20)
 	_, _ = rand.NewChaCha8([32]byte{1}).Read(raw)
 	pad := base64.StdEncoding.EncodeToString(raw) // compresses to three quarters: the stream passes 4 MiB
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/export":
-			tok := fmt.Sprintf("tok-%d", time.Now().UnixNano())
-			given.Store(tok, true)
+			tok := tokens.give()
 			w.Header().Set("Content-Type", "application/json")
 			w.Header().Set("Content-Encoding", "gzip")
 			zw, _ := gzip.NewWriterLevel(w, gzip.BestSpeed)
 			_, _ = fmt.Fprintf(zw, `{"token":%q,"rows":%q}`, tok, pad)
 			_ = zw.Close()
 		case "/use":
-			if _, ok := given.Load(r.URL.Query().Get("token")); ok {
-				used.Add(1)
-			} else {
-				wrong.Add(1)
-				w.WriteHeader(http.StatusForbidden)
-			}
+			tokens.use(w, r)
 		}
 	}))
 	defer srv.Close()
@@ -243,7 +229,32 @@ func TestLargeCompressedAnswer(t *testing.T) {
 			t.Fatalf("%s %s: status %d, error %q", kind(smp.Kind), smp.Endpoint, smp.Status, smp.Err)
 		}
 	}
-	if used.Load() == 0 || wrong.Load() > 0 {
-		t.Errorf("the server counted %d tokens sent back, %d wrong", used.Load(), wrong.Load())
+	if tokens.used.Load() == 0 || tokens.wrong.Load() > 0 {
+		t.Errorf("the server counted %d tokens sent back, %d wrong", tokens.used.Load(), tokens.wrong.Load())
 	}
+}
+
+// ledger is a test server's account of the tokens it gave and of those
+// sent back to it.
+type ledger struct {
+	given       sync.Map // token → true
+	used, wrong atomic.Int64
+}
+
+// give returns a new token, noted as given.
+func (l *ledger) give() string {
+	tok := fmt.Sprintf("tok-%d", time.Now().UnixNano())
+	l.given.Store(tok, true)
+	return tok
+}
+
+// use answers a request that sends back the token in its query: a 403
+// for one never given.
+func (l *ledger) use(w http.ResponseWriter, r *http.Request) {
+	if _, ok := l.given.Load(r.URL.Query().Get("token")); ok {
+		l.used.Add(1)
+		return
+	}
+	l.wrong.Add(1)
+	w.WriteHeader(http.StatusForbidden)
 }
