@@ -247,7 +247,6 @@ func TestRailsStyleApp(t *testing.T) {
 // its token, with the WebSocket in it; replayed as 50 users, the app counts
 // a login per user and no 401, foreign cursor or refused ticket.
 func TestSinglePageAppInChromium(t *testing.T) {
-	t.Parallel() // a browser of its own, an app of its own: overlaps the others\' waits
 	app := apptest.NewSPA(t)
 	const contexts = 3
 	sessions := recordBrowsers(t, app.URL, contexts, "done 200")
@@ -355,7 +354,6 @@ func TestGraphQLShop(t *testing.T) {
 // are brotli-compressed, every cursor and id is still found, and 30
 // replayed users cause no error the recording did not have.
 func TestGraphQLShopInChromium(t *testing.T) {
-	t.Parallel() // a browser of its own, an app of its own: overlaps the others\' waits
 	shop := apptest.NewShop(t)
 	const contexts = 2
 	sessions := recordBrowsers(t, shop.URL, contexts, "done")

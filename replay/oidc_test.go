@@ -20,7 +20,7 @@ import (
 // IdP nor the app refuses anything: no state mismatch, no reused code, no
 // PKCE failure, no foreign note.
 func TestOIDCInChromium(t *testing.T) {
-	t.Parallel() // a browser of its own, an app of its own: overlaps the others\' waits
+	t.Parallel() // a browser of its own, an app of its own: overlaps the others' waits
 	app := apptest.NewOIDC(t)
 	const contexts = 5
 	// Only the two origins are in scope: Chromium's own calls home are

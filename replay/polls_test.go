@@ -173,7 +173,7 @@ func TestPollUntilDone(t *testing.T) {
 // three times slower: every loop polls until its live task succeeded, so
 // the app counts no rows asked for before (409) and refuses nothing.
 func TestCeleryImportsInChromium(t *testing.T) {
-	t.Parallel() // a browser of its own, an app of its own: overlaps the others\' waits
+	t.Parallel() // a browser of its own, an app of its own: overlaps the others' waits
 	app := apptest.NewCeleryImports(t)
 	const contexts, users = 5, 30
 	visits, _ := recordVisits(t, app.URL, contexts, 0, func(u string) string { return "/imports/?u=" + u })

@@ -21,7 +21,7 @@ import (
 // cable is authorized by the encrypted session cookie. Replayed: no
 // rejected subscription, no stale version, no foreign doc.
 func TestActionCableInChromium(t *testing.T) {
-	t.Parallel() // a browser of its own, an app of its own: overlaps the others\' waits
+	t.Parallel() // a browser of its own, an app of its own: overlaps the others' waits
 	app := apptest.NewCable(t)
 	visitThenReplay(t, appVisits{url: app.URL, start: func(u string) string { return "/docs?u=" + u },
 		each: map[string]int{"POST /session": 2}, column: "email_address", value: "u{{user.index}}@example.test",
@@ -37,7 +37,7 @@ func TestActionCableInChromium(t *testing.T) {
 // RowVersion concurrency token. Replayed: no antiforgery refusal, no stale
 // RowVersion, no foreign todo.
 func TestAspNetInChromium(t *testing.T) {
-	t.Parallel() // a browser of its own, an app of its own: overlaps the others\' waits
+	t.Parallel() // a browser of its own, an app of its own: overlaps the others' waits
 	app := apptest.NewAspNet(t)
 	visitThenReplay(t, appVisits{url: app.URL, start: func(u string) string { return "/Todos?u=" + u },
 		each:   map[string]int{"POST /Identity/Account/Login": 1, "POST /Identity/Account/Logout": 1},
@@ -52,7 +52,7 @@ func TestAspNetInChromium(t *testing.T) {
 // redirect to a presigned GET, and a multipart CSV import. Replayed: no
 // presigned URL refused, no signed id refused, no malformed multipart.
 func TestUploadsInChromium(t *testing.T) {
-	t.Parallel() // a browser of its own, an app of its own: overlaps the others\' waits
+	t.Parallel() // a browser of its own, an app of its own: overlaps the others' waits
 	app := apptest.NewUploads(t)
 	visitThenReplay(t, appVisits{url: app.URL, start: func(u string) string { return "/uploads?u=" + u },
 		each: map[string]int{"POST /session": 2}, column: "email_address", value: "u{{user.index}}@example.test",
@@ -70,7 +70,7 @@ func TestUploadsInChromium(t *testing.T) {
 // session id shared by two users, no rename collision, no other user's
 // file touched.
 func TestJupyterInChromium(t *testing.T) {
-	t.Parallel() // a browser of its own, an app of its own: overlaps the others\' waits
+	t.Parallel() // a browser of its own, an app of its own: overlaps the others' waits
 	app := apptest.NewJupyter(t)
 	visitThenReplay(t, appVisits{url: app.URL, start: func(u string) string { return "/lab?u=" + u },
 		each:   map[string]int{"POST /login": 1, "GET /logout": 1},
@@ -87,7 +87,7 @@ func TestJupyterInChromium(t *testing.T) {
 // ids come in acknowledgements (43N[{"id":…}]) and the edits send them
 // back. Replayed: no unknown sid, no foreign room or message.
 func TestSocketIOInChromium(t *testing.T) {
-	t.Parallel() // a browser of its own, an app of its own: overlaps the others\' waits
+	t.Parallel() // a browser of its own, an app of its own: overlaps the others' waits
 	app := apptest.NewSocketIO(t)
 	visitThenReplay(t, appVisits{url: app.URL, start: func(u string) string { return "/chat?u=" + u },
 		each: map[string]int{"POST /login": 1, "POST /logout": 1}, column: "username", value: "u{{user.index}}",
@@ -101,7 +101,7 @@ func TestSocketIOInChromium(t *testing.T) {
 // join's and events' rendered diffs and that click events send back.
 // Replayed: no join refused, no foreign or missing todo.
 func TestLiveViewInChromium(t *testing.T) {
-	t.Parallel() // a browser of its own, an app of its own: overlaps the others\' waits
+	t.Parallel() // a browser of its own, an app of its own: overlaps the others' waits
 	app := apptest.NewLiveView(t)
 	visitThenReplay(t, appVisits{url: app.URL, start: func(u string) string { return "/todos?u=" + u },
 		each:   map[string]int{"POST /users/log_in": 1, "POST /users/log_out": 1},
@@ -117,7 +117,7 @@ func TestLiveViewInChromium(t *testing.T) {
 // execution is killed by its own user's shutdown, nothing is refused,
 // and no reply ends by a silence.
 func TestJupyterSlowKernelInChromium(t *testing.T) {
-	t.Parallel() // a browser of its own, an app of its own: overlaps the others\' waits
+	t.Parallel() // a browser of its own, an app of its own: overlaps the others' waits
 	app := apptest.NewJupyter(t)
 	const contexts, users = 3, 10
 	visits, _ := recordVisits(t, app.URL, contexts, 0, func(u string) string { return "/lab?u=" + u })

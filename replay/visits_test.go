@@ -181,7 +181,7 @@ func loggedIn(t *testing.T, who []string, users int) {
 // CSRF failure, no redirect to the login page but the one each visit
 // began with, no foreign post.
 func TestDjangoAdminInChromium(t *testing.T) {
-	t.Parallel() // a browser of its own, an app of its own: overlaps the others\' waits
+	t.Parallel() // a browser of its own, an app of its own: overlaps the others' waits
 	for _, tc := range []struct {
 		name string
 		gap  time.Duration
@@ -259,7 +259,7 @@ func TestVirtualUserSecondVisit(t *testing.T) {
 // trace holds gets past the server's login. Replayed as 30 users: 30
 // logged in, no refusal.
 func TestTornadoInChromium(t *testing.T) {
-	t.Parallel() // a browser of its own, an app of its own: overlaps the others\' waits
+	t.Parallel() // a browser of its own, an app of its own: overlaps the others' waits
 	app := apptest.NewTornado(t)
 	const contexts = 7
 	start := func(u string) string { return "/login?u=" + u + "&next=/tree" }
@@ -313,7 +313,7 @@ func TestTornadoInChromium(t *testing.T) {
 // sub-resources in it, none a profile of its own. Replayed as 30 users:
 // 30 logged in, no 419, no 403.
 func TestLaravelInChromium(t *testing.T) {
-	t.Parallel() // a browser of its own, an app of its own: overlaps the others\' waits
+	t.Parallel() // a browser of its own, an app of its own: overlaps the others' waits
 	app := apptest.NewLaravel(t)
 	start := func(u string) string { return "/login?u=" + u }
 	t.Run("staggered", func(t *testing.T) {
@@ -381,7 +381,7 @@ func visitThenReplay(t *testing.T, a appVisits) {
 // the app refuses nothing: no wrong form token, no foreign board, no
 // foreign cursor.
 func TestTurboInChromium(t *testing.T) {
-	t.Parallel() // a browser of its own, an app of its own: overlaps the others\' waits
+	t.Parallel() // a browser of its own, an app of its own: overlaps the others' waits
 	app := apptest.NewTurbo(t)
 	visitThenReplay(t, appVisits{url: app.URL, start: func(u string) string { return "/session/new?u=" + u },
 		each: map[string]int{"POST /session": 2}, column: "email_address", value: "u{{user.index}}@example.test",
@@ -395,7 +395,7 @@ func TestTurboInChromium(t *testing.T) {
 // contexts at once: one session per context; 30 replayed users log in and
 // no row or checkbox names another user's task.
 func TestFormsetInChromium(t *testing.T) {
-	t.Parallel() // a browser of its own, an app of its own: overlaps the others\' waits
+	t.Parallel() // a browser of its own, an app of its own: overlaps the others' waits
 	app := apptest.NewFormset(t)
 	visitThenReplay(t, appVisits{url: app.URL, start: func(u string) string { return "/admin/?u=" + u },
 		each: map[string]int{"POST /admin/login/": 1, "POST /admin/logout/": 1}, column: "username", value: "u{{user.index}}",
