@@ -148,10 +148,7 @@ func (c *Capture) noteSize() {
 // the last part of one written in parts.
 func (c *Capture) write(over []*session) {
 	for _, s := range over {
-		var held int64
-		for _, r := range s.records {
-			held += r.held
-		}
+		held := heldBy(s.records)
 		ts := s.build()
 		c.buffered.Add(-held)
 		if c.stats.sinkErr.Load() != nil {
@@ -167,17 +164,7 @@ func (c *Capture) write(over []*session) {
 				ts.Profile = c.cfg.rules.profile(&cr.tally)
 			}
 		}
-		if c.redact != nil {
-			if cr == nil {
-				c.redact.Session(ts)
-			} else {
-				if cr.secrets == nil {
-					cr.secrets = c.redact.secrets()
-				}
-				c.redact.part(ts, cr.secrets)
-			}
-			c.stats.undecodable.Store(c.redact.Undecodable())
-		}
+		c.redactSession(ts, cr)
 		if err := c.sink.Write(ts); err != nil {
 			c.sinkFailed(err)
 			c.stats.droppedSessions.Add(1)
@@ -193,16 +180,39 @@ func (c *Capture) write(over []*session) {
 	}
 }
 
+// redactSession redacts ts, a whole session (cr nil) or a part of one
+// whose earlier parts' secrets cr carries.
+func (c *Capture) redactSession(ts *traces.Session, cr *partCarry) {
+	if c.redact == nil {
+		return
+	}
+	if cr == nil {
+		c.redact.Session(ts)
+	} else {
+		if cr.secrets == nil {
+			cr.secrets = c.redact.secrets()
+		}
+		c.redact.part(ts, cr.secrets)
+	}
+	c.stats.undecodable.Store(c.redact.Undecodable())
+}
+
+// heldBy returns the body bytes recs hold in the capture's buffer.
+func heldBy(recs []*record) int64 {
+	var n int64
+	for _, r := range recs {
+		n += r.held
+	}
+	return n
+}
+
 // writeParts builds, redacts and writes the parts of long sessions that a
 // sweep handed on (see parts.go).
 func (c *Capture) writeParts(parts []partOut) {
 	for i := range parts {
 		p := &parts[i]
 		cr := p.s.carry
-		var held int64
-		for _, r := range p.recs {
-			held += r.held
-		}
+		held := heldBy(p.recs)
 		ts := p.build()
 		c.buffered.Add(-held)
 		if c.stats.sinkErr.Load() != nil {
@@ -213,13 +223,7 @@ func (c *Capture) writeParts(parts []partOut) {
 			socks[j] = p.sockets[j].r
 		}
 		c.cfg.rules.count(&cr.tally, uncounted(ts.Exchanges, append(p.recs, socks...), cr))
-		if c.redact != nil {
-			if cr.secrets == nil {
-				cr.secrets = c.redact.secrets()
-			}
-			c.redact.part(ts, cr.secrets)
-			c.stats.undecodable.Store(c.redact.Undecodable())
-		}
+		c.redactSession(ts, cr)
 		if err := c.sink.WritePart(ts); err != nil {
 			c.sinkFailed(err)
 			continue
