@@ -78,7 +78,7 @@ func OpenCA(certFile, keyFile string, made io.Writer) (*CA, string, error) {
 		return nil, "", err
 	}
 	if created {
-		fmt.Fprintf(made, "made a new CA for the forward proxy in %s; clients must trust it to be recorded over HTTPS: thrive capture --print-ca\n", dir)
+		fmt.Fprintf(made, "made a new CA for the forward proxy: %s; clients must trust it to be recorded over HTTPS\n", filepath.Join(dir, CACertFile))
 	}
 	warnReadableKey(made, filepath.Join(dir, CAKeyFile))
 	return ca, filepath.Join(dir, CACertFile), nil
@@ -291,37 +291,4 @@ func keyID(pub *ecdsa.PublicKey) []byte {
 	h := crypto.SHA256.New()
 	h.Write(b)
 	return h.Sum(nil)[:20]
-}
-
-// WriteCA writes the PEM of the CA OpenCA(certFile, keyFile) returns to
-// out, and to help the ways to trust it (TrustHelp), so that out can be
-// a PEM file.
-func WriteCA(out, help io.Writer, certFile, keyFile string) error {
-	ca, path, err := OpenCA(certFile, keyFile, io.Discard)
-	if err != nil {
-		return err
-	}
-	if _, err := out.Write(ca.PEM()); err != nil {
-		return err
-	}
-	_, err = io.WriteString(help, TrustHelp(path))
-	return err
-}
-
-// TrustHelp says how to make clients trust the CA whose certificate is at
-// certPath: the system store, NSS (Firefox, Chromium on Linux), macOS and
-// Android.
-func TrustHelp(certPath string) string {
-	return fmt.Sprintf(`# Trust this CA only on machines and browsers you record with; its key signs for any host.
-# Debian/Ubuntu system store (curl, Go, Python):
-sudo cp %[1]s /usr/local/share/ca-certificates/thrive-capture.crt && sudo update-ca-certificates
-# Fedora/RHEL: sudo cp %[1]s /etc/pki/ca-trust/source/anchors/ && sudo update-ca-trust
-# Chromium and Firefox on Linux (NSS; certutil is in libnss3-tools):
-certutil -d sql:$HOME/.pki/nssdb -A -t C,, -n "thrive capture" -i %[1]s
-# macOS keychain:
-sudo security add-trusted-cert -d -r trustRoot -k /Library/Keychains/System.keychain %[1]s
-# Android: Settings > Security > Encryption & credentials > Install a certificate > CA certificate, pick %[1]s
-# (apps trust user CAs only when their network security config allows it)
-# One command: curl --cacert %[1]s -x http://127.0.0.1:9000 https://example.test/
-`, certPath)
 }

@@ -112,6 +112,21 @@ type Stats struct {
 	SinkErr error
 }
 
+// Target is the backend a reverse proxy relays to; nil for a forward
+// proxy.
+func (c *Capture) Target() *url.URL { return c.target }
+
+// Forward reports whether c is a forward proxy.
+func (c *Capture) Forward() bool { return c.forward }
+
+// ProxyAuth reports whether a forward proxy's clients must give
+// credentials (WithProxyAuth).
+func (c *Capture) ProxyAuth() bool { return c.cfg.proxyAuth != "" }
+
+// EventLoop reports whether c relays on event loops (WithEventLoop)
+// what they relay: a reverse proxy's plain HTTP.
+func (c *Capture) EventLoop() bool { return c.cfg.eventLoop }
+
 // New returns a Capture that relays to target (an http or https URL), or
 // a forward proxy when target is empty (which needs WithCA), and writes
 // what it records to sink.

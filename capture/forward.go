@@ -119,7 +119,7 @@ func (k *conn) route(h *wire.Head) (relay, keep bool) {
 	}
 	if !c.authorized(h) {
 		c.stats.proxyAuthFailures.Add(1)
-		k.answer(407, "Proxy Authentication Required", "thrive capture: proxy authentication required (--proxy-auth)\n",
+		k.answer(407, "Proxy Authentication Required", c.cfg.advice.ProxyAuth,
 			"Proxy-Authenticate: Basic realm=\"thrive capture\"\r\n")
 		return false, false
 	}
@@ -129,7 +129,7 @@ func (k *conn) route(h *wire.Head) (relay, keep bool) {
 	scheme, rest, ok := strings.Cut(h.Target, "://")
 	if !ok || (scheme != "http" && scheme != "https") {
 		c.cfg.errorLog.Printf("capture: a request for %q from %s: a forward proxy is asked for absolute URLs", wire.Clip(h.Target), k.ip)
-		k.plainAnswer(400, "Bad Request", "thrive capture: this is a forward proxy (no --target): ask for absolute URLs, as of a proxy (curl -x), or run the capture with --target to put it in front of one backend\n", true)
+		k.plainAnswer(400, "Bad Request", c.cfg.advice.NotAProxy, true)
 		return false, false
 	}
 	authority, _, _ := strings.Cut(rest, "/")
@@ -236,7 +236,7 @@ func (k *conn) terminateTLS(host string) bool {
 	cancel()
 	if err != nil {
 		c.stats.tlsFailures.Add(1)
-		c.cfg.errorLog.Printf("capture: TLS with a client of %s from %s: %v (does the client trust the capture's CA? see thrive capture --print-ca; a client that pins its certificates can be left out of --host)", host, k.ip, err)
+		c.cfg.errorLog.Printf("capture: TLS with a client of %s from %s: %v (%s)", host, k.ip, err, c.cfg.advice.TLSRefused)
 		return false
 	}
 	k.client = tc

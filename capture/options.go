@@ -39,6 +39,7 @@ type config struct {
 	ca          *CA
 	hosts       []string // in scope, lower-cased; "*.example.com" for its subdomains
 	proxyAuth   string   // user:pass clients must present; "" for none
+	advice      Advice
 	targetRoots *x509.CertPool
 	dialer      *net.Dialer // nil: the capture's own
 }
@@ -58,6 +59,7 @@ func defaultConfig() config {
 		loopBacklog: 64 << 20,
 		clientIdle:  5 * time.Minute,
 		headTimeout: 30 * time.Second,
+		advice:      DefaultAdvice(),
 	}
 }
 
@@ -312,6 +314,45 @@ func WithDialer(d *net.Dialer) Option {
 			return errors.New("nil dialer")
 		}
 		c.dialer = d
+		return nil
+	}
+}
+
+// Advice is what a forward proxy tells its clients, and its error log,
+// about how to use it, in the words of the face that runs the capture
+// (its flags); the defaults name no setting.
+type Advice struct {
+	// ProxyAuth is the body of the answer 407 to a client without the
+	// proxy's credentials.
+	ProxyAuth string
+	// NotAProxy is the body of the answer 400 to a request for a path
+	// rather than an absolute URL: the client took the forward proxy for
+	// a server.
+	NotAProxy string
+	// TLSRefused follows, in the error log, a client's refusal of the
+	// certificate the proxy made for a host.
+	TLSRefused string
+}
+
+// DefaultAdvice is the advice of a capture not told WithAdvice.
+func DefaultAdvice() Advice {
+	return Advice{
+		ProxyAuth:  "thrive capture: proxy authentication required\n",
+		NotAProxy:  "thrive capture: this is a forward proxy: ask for absolute URLs, as of a proxy (curl -x)\n",
+		TLSRefused: "does the client trust the capture's CA? a client that pins its certificates can be left out of the hosts recorded",
+	}
+}
+
+// WithAdvice sets what a forward proxy tells its clients and its error
+// log (Advice); an empty field keeps the default's.
+func WithAdvice(a Advice) Option {
+	return func(c *config) error {
+		d := &c.advice
+		for _, f := range [][2]*string{{&d.ProxyAuth, &a.ProxyAuth}, {&d.NotAProxy, &a.NotAProxy}, {&d.TLSRefused, &a.TLSRefused}} {
+			if *f[1] != "" {
+				*f[0] = *f[1]
+			}
+		}
 		return nil
 	}
 }

@@ -120,7 +120,7 @@ func RedactionPolicy() []string {
 		"header:Authorization", "header:Proxy-Authorization", "header:Cookie", "header:Set-Cookie",
 		"names:one rule for headers, query and fragment parameters (URL, Location, Referer), URL-encoded and multipart form fields, " +
 			"JSON keys at any depth and the strings of arrays they hold (bodies, WebSocket messages, Socket.IO packets, SSE data: lines, " +
-			"multipart parts, query values), and --redact-header names",
+			"multipart parts, query values), and the header names the capture is told to redact",
 		"names:split at -_.[] and camelCase, whole parts, any case; secret when the last part is password, passwd, pwd, pass, " +
 			"passphrase, passcode, secret, token, credential, otp, jwt, cookie, authorization, apikey, sessionid (or ends in token, " +
 			"password, secret, apikey), or key, auth, session, sig, signature, or one of these followed by id, value, hash, hint, " +

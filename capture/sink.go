@@ -228,3 +228,14 @@ func (fs *FileSink) Size() int64 {
 
 // Files returns the files written, in order.
 func (fs *FileSink) Files() []string { return fs.files }
+
+// ParseRotate reads a FileSink's rotation: a size (100MB) or an age (1h).
+func ParseRotate(s string) (every time.Duration, size int64, err error) {
+	if d, err := time.ParseDuration(s); err == nil && d > 0 {
+		return d, 0, nil
+	}
+	if n, err := traces.ParseBytes(s); err == nil && n > 0 {
+		return 0, n, nil
+	}
+	return 0, 0, fmt.Errorf("rotate %q: want a size (100MB) or a duration (1h)", s)
+}

@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"slices"
 	"strconv"
 	"syscall"
 	"time"
@@ -47,22 +46,23 @@ func SharedKeys() ([]byte, time.Time, error) {
 // one port (SO_REUSEPORT), started by process 0.
 type Children struct {
 	cmds []*exec.Cmd
+	n    []int // each one's index
 }
 
-// StartChildren starts processes 1..n-1 of the backend as exe with args
-// (the serve command and its flags), each told addr (--listen, after args),
-// its index (--process-index i) and the shared secret and epoch in its
+// StartChildren starts processes 1..n-1 of the backend as exe with
+// args(addr, i) (the serve command and its flags, telling process i to
+// listen on addr as the i-th), the shared secret and epoch in its
 // environment, and waits for each to say "ready". Their stderr goes to
 // stderr, one write at a time. They end with SIGTERM when ctx ends, and
 // are killed grace and 5 s later.
-func StartChildren(ctx context.Context, exe string, args []string, n int, addr string, secret []byte, epoch time.Time, stderr io.Writer, grace time.Duration) (*Children, error) {
+func StartChildren(ctx context.Context, exe string, args func(addr string, i int) []string, n int, addr string, secret []byte, epoch time.Time, stderr io.Writer, grace time.Duration) (*Children, error) {
 	env := append(os.Environ(), EnvSecret+"="+hex.EncodeToString(secret), EnvEpoch+"="+strconv.FormatInt(epoch.UnixNano(), 10))
 	ch := &Children{}
 	// The children's stderr is copied by a goroutine each: one lock keeps
 	// an injected writer from being written by several at once.
 	locked := &lockedio.Writer{W: stderr}
 	for i := 1; i < n; i++ {
-		c := exec.CommandContext(ctx, exe, slices.Concat(args, []string{"--listen", addr, "--process-index", strconv.Itoa(i)})...)
+		c := exec.CommandContext(ctx, exe, args(addr, i)...)
 		c.Env = env
 		c.Stderr = locked
 		c.Cancel = func() error { return c.Process.Signal(syscall.SIGTERM) }
@@ -85,7 +85,7 @@ func StartChildren(ctx context.Context, exe string, args []string, n int, addr s
 			}
 			return nil, fmt.Errorf("start demo process %d: %w", i, err)
 		}
-		ch.cmds = append(ch.cmds, c)
+		ch.cmds, ch.n = append(ch.cmds, c), append(ch.n, i)
 	}
 	return ch, nil
 }
@@ -95,9 +95,9 @@ func StartChildren(ctx context.Context, exe string, args []string, n int, addr s
 // nothing).
 func (ch *Children) Wait(stopped func() bool) []error {
 	var errs []error
-	for _, c := range ch.cmds {
+	for k, c := range ch.cmds {
 		if err := c.Wait(); err != nil && !stopped() {
-			errs = append(errs, fmt.Errorf("process %s: %w", c.Args[len(c.Args)-1], err))
+			errs = append(errs, fmt.Errorf("process %d: %w", ch.n[k], err))
 		}
 	}
 	return errs
@@ -134,11 +134,10 @@ type Processes struct {
 	Listen   string
 	N, Index int
 	Grace    time.Duration
-	// Exe and Args start another process: the serve command and its
-	// flags, followed by the address and the index each is told (which
-	// override those of Args).
+	// Exe and Args start another process: Args(addr, i) is the command
+	// line of process i, listening on addr.
 	Exe  string
-	Args []string
+	Args func(addr string, i int) []string
 	// Out takes the line that says the backend listens, Warn the other
 	// processes' stderr.
 	Out, Warn io.Writer

@@ -55,7 +55,28 @@ type Divergence struct {
 	After string `json:"after,omitempty"`
 	Cause string `json:"cause,omitempty"`
 	Fix   string `json:"fix,omitempty"`
+	// Settings are what the fix changes, if it is a setting's change.
+	Settings []Setting `json:"settings,omitempty"`
 }
+
+// A Setting names a setting of the replay or of the capture that a fix
+// changes, with the value to give it, if the fix knows one. Names are
+// the engines' own (the result file's params use them too); the
+// application layer says how its user changes each.
+type Setting struct {
+	Name  string `json:"name"`
+	Value string `json:"value,omitempty"`
+}
+
+// The settings a check's fixes change.
+const (
+	SetScale            = "scale"             // the factor of recorded gaps (scheduler.Config.Scale)
+	SetReplyIdle        = "reply_idle"        // the silence that ends a WebSocket reply (WithReplyIdle)
+	SetCorrelationRules = "correlation_rules" // a file of correlation rules (WithRules)
+	SetUsersFile        = "users_file"        // a file of values per user (WithUsers)
+	SetKeepSecrets      = "capture.keep_secrets"
+	SetIdle             = "capture.idle" // the silence that ends a captured session
+)
 
 // rank orders divergences: regressions of their own first, then those that
 // follow an earlier failure, then the rest.
@@ -331,7 +352,7 @@ func (e *Engine) compare(rep *CheckReport, si int, ck *checker, add func(Diverge
 			d.Regression = regressed(st.status, o) || st.ws != nil
 			if d.Regression {
 				rep.Regressions++
-				d.Cause, d.Fix = e.cause(si, j, firstFailure, o, ck)
+				d.Cause, d.Fix, d.Settings = e.cause(si, j, firstFailure, o, ck)
 				if firstFailure >= 0 && strings.HasPrefix(d.Cause, "an earlier request") {
 					d.After = sc.steps[firstFailure].endpoint
 				}
@@ -341,7 +362,7 @@ func (e *Engine) compare(rep *CheckReport, si int, ck *checker, add func(Diverge
 			}
 			if o.status == 429 {
 				d.Cause = "the target shed load: the check shortens the recorded gaps, so a session asks faster than its user did"
-				d.Fix = "--scale-time 1 plays the sessions at their recorded pace"
+				d.Fix, d.Settings = "play the sessions at their recorded pace", []Setting{{SetScale, "1"}}
 			}
 			add(d)
 			continue
@@ -355,7 +376,7 @@ func (e *Engine) compare(rep *CheckReport, si int, ck *checker, add func(Diverge
 				add(Divergence{Endpoint: st.endpoint, Kind: "websocket",
 					What:  fmt.Sprintf("%d of %d replies ended by a silence, with no frame shaped like the recorded last (%s)", o.silent, o.replies, st.ws.end),
 					Cause: "the replies end differently than when recorded",
-					Fix:   "nothing, if the replies are whole; --reply-idle sets how long a silence ends one"})
+					Fix:   "nothing, if the replies are whole; else a longer silence that ends one", Settings: []Setting{{Name: SetReplyIdle}}})
 			}
 			continue
 		}
@@ -371,7 +392,7 @@ func (e *Engine) compare(rep *CheckReport, si int, ck *checker, add func(Diverge
 					v := &sc.vars[k]
 					add(Divergence{Endpoint: st.endpoint, Kind: "correlation", What: fmt.Sprintf("the value at %s was not in the live answer", v.place),
 						Cause: fmt.Sprintf("later requests that send it (the recorded %q) are not sent (rule %s)", v.recorded, v.rule),
-						Fix:   fmt.Sprintf("if the answer no longer carries it, switch the rule off (--correlation-rules: disable: [%q])", v.rule)})
+						Fix:   fmt.Sprintf("if the answer no longer carries it, switch the rule off in a correlation rules file:\n  disable: [%q]", v.rule), Settings: []Setting{{Name: SetCorrelationRules}}})
 				}
 			}
 		}
@@ -380,12 +401,13 @@ func (e *Engine) compare(rep *CheckReport, si int, ck *checker, add func(Diverge
 
 // cause explains why step j of script si failed where its recording
 // succeeded, and says what to do.
-func (e *Engine) cause(si, j, firstFailure int, o *observed, ck *checker) (cause, fix string) {
+func (e *Engine) cause(si, j, firstFailure int, o *observed, ck *checker) (cause, fix string, settings []Setting) {
 	sc := &e.lib.scripts[si]
 	st := &sc.steps[j]
 	if names := unfilledNames(sc, st, e.cfg.users); len(names) > 0 {
 		return fmt.Sprintf("it sends the redacted %s, which nothing fills", strings.Join(names, ", ")),
-			fmt.Sprintf("give it with --users-file users.csv (a CSV with a %s column, a row per user), or record with --keep-secrets", names[0])
+			fmt.Sprintf("give it in a users file (a CSV with a %s column, a row per user), or record keeping the secrets", names[0]),
+			[]Setting{{SetUsersFile, "users.csv"}, {Name: SetKeepSecrets}}
 	}
 	if ck.sv != nil {
 		for _, k := range st.uses {
@@ -399,13 +421,13 @@ func (e *Engine) cause(si, j, firstFailure int, o *observed, ck *checker) (cause
 					how = fmt.Sprintf(" (it answered %d)", src.status)
 				}
 				return fmt.Sprintf("it needs the value %q from %s, which the live answer did not have%s", v.recorded, v.rule, how),
-					"look at that answer's divergences"
+					"look at that answer's divergences", nil
 			}
 		}
 	}
 	if firstFailure >= 0 {
 		f := &sc.steps[firstFailure]
-		return fmt.Sprintf("an earlier request of the session failed first: %s", f.endpoint), "look at that one first"
+		return fmt.Sprintf("an earlier request of the session failed first: %s", f.endpoint), "look at that one first", nil
 	}
 	rec := &e.lib.recorded[si][j]
 	if e.fills != nil && len(e.fills[si][j]) > 0 && (o.err == errFormRefused || o.err == errRedirectLogin || o.status >= 400 && o.status < 500) {
@@ -416,26 +438,26 @@ func (e *Engine) cause(si, j, firstFailure int, o *observed, ck *checker) (cause
 			}
 		}
 		return fmt.Sprintf("it sends the users file's %s, and the target refused them: a login refused", strings.Join(cols, ", ")),
-			"check that the users file's rows are accounts the target has, with their passwords"
+			"check that the users file's rows are accounts the target has, with their passwords", nil
 	}
 	if ss := rec.suspects; len(ss) > 0 {
 		s := ss[0]
 		rule := s.from + " " + s.place.String()
-		return fmt.Sprintf("it sent %s, which came from %s and was sent back unchanged", s.value, rule), ruleFix(s)
+		return fmt.Sprintf("it sent %s, which came from %s and was sent back unchanged", s.value, rule), ruleFix(s), []Setting{{Name: SetCorrelationRules}}
 	}
 	if len(rec.cookies) > 0 && (o.err == errRedirectLogin || o.status == 401 || o.status == 403) {
 		return fmt.Sprintf("it sent the cookie %s, which no earlier answer of its session set: the session began in the middle of a visit (the login that set it is in another session), so the replayed user does not have it",
 				strings.Join(rec.cookies, ", ")),
-			"record whole visits: a session is cut after --idle of silence (raise it), or log in within the recording"
+			"record whole visits: a session is cut after a silence (raise it), or log in within the recording", []Setting{{Name: SetIdle}}
 	}
 	if k := e.overtook(si, j, ck); k >= 0 {
 		return fmt.Sprintf("it went out before the answer of %s had ended, where it was recorded after it: it overtook what it followed", sc.steps[k].endpoint),
-			"--scale-time 1 plays the session at its recorded pace"
+			"play the session at its recorded pace", []Setting{{SetScale, "1"}}
 	}
 	if o.err != "" && !judged(o.err) {
-		return "the target did not answer: " + string(o.err), "check that the target is up and reachable from here"
+		return "the target did not answer: " + string(o.err), "check that the target is up and reachable from here", nil
 	}
-	return "the first difference from the recording: " + e.firstDifference(si, j, o), ""
+	return "the first difference from the recording: " + e.firstDifference(si, j, o), "", nil
 }
 
 // overtook returns the earlier step of script si whose recorded answer
@@ -492,9 +514,9 @@ func ruleFix(s suspect) string {
 	case s.place.path != nil:
 		what = fmt.Sprintf("json: %q", s.place.String())
 	default:
-		return "write a correlation rule for it (--correlation-rules; see thrive traces correlations)"
+		return "write a correlation rule for it in a correlation rules file (the trace's correlations list the rules found)"
 	}
-	return fmt.Sprintf("add a correlation rule, in a file given with --correlation-rules:\n  add:\n    - from: %q\n      %s", s.from, what)
+	return fmt.Sprintf("add a correlation rule, in a correlation rules file:\n  add:\n    - from: %q\n      %s", s.from, what)
 }
 
 func truncate(b []byte, n int) string {
@@ -504,8 +526,8 @@ func truncate(b []byte, n int) string {
 	return string(b)
 }
 
-// writeFile writes the report as indented JSON at path.
-func (rep *CheckReport) writeFile(path string) error {
+// WriteFile writes the report as indented JSON at path.
+func (rep *CheckReport) WriteFile(path string) error {
 	b, err := json.MarshalIndent(rep, "", "  ")
 	if err != nil {
 		return err

@@ -378,6 +378,22 @@ func newLibrary(opts []LoadOption) (*Library, error) {
 	return lib, nil
 }
 
+// LoadFile reads the trace file at path into a library (Load), its path named
+// in a read error. A trace read only in part (damaged, or its writer
+// killed) is a library of what was read, with its Damage.
+func LoadFile(path string, opts ...LoadOption) (*Library, error) {
+	t, err := traces.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer t.Close()
+	lib, err := Load(t.Reader(), opts...)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return lib, nil
+}
+
 // Load reads every session of r into a Library, finding correlations as
 // it goes.
 func Load(r *traces.Reader, opts ...LoadOption) (*Library, error) {

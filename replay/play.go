@@ -52,7 +52,7 @@ func Unreachable(res *report.Result, target string) error {
 	case kinds[report.ErrRefused] > 0:
 		return fmt.Errorf("the target %s refused every connection: is it running, and on that port?", target)
 	case kinds[report.ErrPorts] > 0:
-		return fmt.Errorf("out of local ports to %s: use --source-ips 127.0.0.2-127.0.0.9, fewer users per process (--shard), or --shared-pool", target)
+		return &PortsError{Target: target}
 	}
 	var parts []string
 	unreadable := true // every error an answer that came but could not be read
@@ -70,6 +70,19 @@ func Unreachable(res *report.Result, target string) error {
 	return fmt.Errorf("no request to %s got an answer (%s)", target, strings.Join(parts, ", "))
 }
 
+// CheckResources is CheckResources for users of the engine's library in
+// this process, its pool shared or not.
+func (e *Engine) CheckResources(users int) (*FilesWarning, error) {
+	return CheckResources(users, e.lib.BytesPerUser(), e.cfg.sharedPool)
+}
+
+// Pacing is how the engine paces a session's requests.
+func (e *Engine) Pacing() Pacing { return e.cfg.pacing }
+
+// Unfilled lists the redacted values the engine's requests will send as
+// placeholders: what neither its users nor the trace fill.
+func (e *Engine) Unfilled() []Secret { return e.lib.Unfilled(e.cfg.users) }
+
 // BytesPerUser is what a replayed user holds, with room: benchmark 3
 // measured 14.5-15.4 KiB.
 const BytesPerUser = 16 << 10
@@ -79,22 +92,52 @@ const BytesPerUser = 16 << 10
 // memory than the machine has is an error, more open files than the
 // process may hold (without a shared pool) a warning. Go raises the soft
 // limit of open files to the hard one at start.
-func CheckResources(users int, perUser int64, sharedPool bool) (warning string, err error) {
+func CheckResources(users int, perUser int64, sharedPool bool) (warning *FilesWarning, err error) {
 	var si unix.Sysinfo_t
 	if unix.Sysinfo(&si) == nil {
 		total := uint64(si.Totalram) * uint64(si.Unit)
 		if need := uint64(users) * uint64(perUser); need > total {
-			return "", fmt.Errorf("%d users in this process need about %s (%s each, with the largest answer a user keeps), and this machine has %s: run them as shards (--shard i/n) on several machines",
-				users, traces.FormatBytes(int64(need)), traces.FormatBytes(perUser), traces.FormatBytes(int64(total)))
+			return nil, &MemoryError{Users: users, Need: int64(need), PerUser: perUser, Total: int64(total)}
 		}
 	}
 	var lim syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		return "", nil //nolint:nilerr // no figure to check against: let the run try
+		return nil, nil //nolint:nilerr // no figure to check against: let the run try
 	}
 	need := uint64(users) + 64 // a connection a user at least, and some to spare
 	if sharedPool || need <= lim.Cur {
-		return "", nil
+		return nil, nil
 	}
-	return fmt.Sprintf("warning: %d users need at least %d open files, and this process may hold %d: run the users as shards in several processes (--shard i/n with a shared --start-at), or use --shared-pool", users, need, lim.Cur), nil
+	return &FilesWarning{Users: users, Need: need, Limit: lim.Cur}, nil
+}
+
+// A PortsError says that no connection to Target could be made for want
+// of a local port (the ephemeral range is used up, much of it in
+// TIME-WAIT): more source addresses, fewer users per process or a shared
+// pool are the ways out.
+type PortsError struct{ Target string }
+
+func (e *PortsError) Error() string { return "out of local ports to " + e.Target }
+
+// A MemoryError says that the users of a process need more memory than
+// the machine has: PerUser each, Need in all, Total on the machine.
+type MemoryError struct {
+	Users                int
+	Need, PerUser, Total int64
+}
+
+func (e *MemoryError) Error() string {
+	return fmt.Sprintf("%d users in this process need about %s (%s each, with the largest answer a user keeps), and this machine has %s",
+		e.Users, traces.FormatBytes(e.Need), traces.FormatBytes(e.PerUser), traces.FormatBytes(e.Total))
+}
+
+// A FilesWarning says that the users of a process, a connection each at
+// least, need more open files (Need) than the process may hold (Limit).
+type FilesWarning struct {
+	Users       int
+	Need, Limit uint64
+}
+
+func (w *FilesWarning) String() string {
+	return fmt.Sprintf("%d users need at least %d open files, and this process may hold %d", w.Users, w.Need, w.Limit)
 }

@@ -3,7 +3,6 @@ package replay
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/url"
 	"slices"
@@ -48,18 +47,6 @@ func (r Routes) String() string {
 	return strings.Join(dests, ", ")
 }
 
-// WriteText says where the load goes when it goes to more than the target,
-// and first of all when it goes beyond loopback to hosts that came from
-// the trace rather than from the user.
-func (r Routes) WriteText(w io.Writer) {
-	if remote := r.Remote(); len(remote) > 0 {
-		fmt.Fprintf(w, "the load goes beyond this machine, to hosts taken from the trace rather than from a flag: %s (--target and --map send it elsewhere)\n", strings.Join(remote, ", "))
-	}
-	if len(r.Origins) > 0 {
-		fmt.Fprintf(w, "the load goes to %s\n", r)
-	}
-}
-
 // Remote returns the URLs taken from the trace whose hosts are not
 // loopback: load a run would send to hosts nobody named.
 func (r *Routes) Remote() []string {
@@ -80,7 +67,11 @@ func (r *Routes) Remote() []string {
 
 // ErrNoTarget is Routes' error when neither the user nor the trace names
 // a target.
-var ErrNoTarget = errors.New("--target is required: the trace does not say where it was recorded going, such as --target http://127.0.0.1:8000")
+var ErrNoTarget = errors.New("no target: the trace does not say where it was recorded going")
+
+// ErrMapNoHost is Routes' error for maps of a trace whose requests name
+// no host (a reverse proxy's): there is only the target to give.
+var ErrMapNoHost = errors.New("map: the trace's requests name no host (a reverse proxy's trace)")
 
 // Routes decides where a run's requests go. target replaces the main
 // origin (the one with the most requests, or a reverse proxy's recorded
@@ -108,7 +99,7 @@ func (lib *Library) Routes(target string, maps []string) (Routes, error) {
 	if len(origins) == 0 {
 		// Requests in origin form: one target, the flag's or the trace's.
 		if len(maps) > 0 {
-			return r, errors.New("map: the trace's requests name no host (a reverse proxy's trace): give --target only")
+			return r, ErrMapNoHost
 		}
 		r.Target = target
 		if r.Target == "" {

@@ -357,9 +357,9 @@ func visitThenReplay(t *testing.T, a appVisits) {
 	a.counts.Reset()
 	defer func() {
 		if t.Failed() {
-			var b strings.Builder
-			replay.WriteRules(&b, replay.FromSessions(visits).Rules())
-			t.Logf("correlations:\n%s", b.String())
+			for _, r := range replay.FromSessions(visits).Rules() {
+				t.Logf("correlation: %d sessions, %s, %s, sent back by %v", r.Count, r.Source, r.Why, r.Targets)
+			}
 		}
 	}()
 	sink := replayVisits(t, a.url, visits, users, a.column, a.value)

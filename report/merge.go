@@ -261,16 +261,16 @@ func mismatches(rs []*Result, names []string) []string {
 		what string
 		get  func(*Result) string
 	}{
-		{"ran against different targets (--target)", func(r *Result) string { return r.Target }},
+		{"ran against different targets", func(r *Result) string { return r.Target }},
 		{"replayed different trace files", param("trace")},
 		{"replayed different traces", param("library")},
-		{"ran with different --seed", param("seed")},
-		{"ran with different --users", param("users")},
-		{"ran with different --run-time", param("run_time")},
-		{"ran with different --scale-time", param("scale")},
-		{"ran with different --pacing", param("pacing")},
-		{"ran with different profile mixes (--mix, --profiles)", param("mix")},
-		{"ran with different labels (--label)", func(r *Result) string { return r.Label }},
+		{"ran with different seeds", param("seed")},
+		{"ran with different user counts", param("users")},
+		{"ran with different run times", param("run_time")},
+		{"ran with different time scales", param("scale")},
+		{"ran with different pacings", param("pacing")},
+		{"ran with different profile mixes", param("mix")},
+		{"ran with different labels", func(r *Result) string { return r.Label }},
 	} {
 		if d := disagreement(names, func(i int) string { return p.get(rs[i]) }); d != "" {
 			out = append(out, "the shards "+p.what+": "+d)
@@ -315,7 +315,7 @@ func shardMismatches(rs []*Result, names []string) []string {
 			}
 		case s == "":
 			if len(rs) > 1 {
-				out = append(out, names[k]+" is a whole run, not a shard (--shard i/n): there is nothing to merge it with")
+				out = append(out, names[k]+" is a whole run, not a shard: there is nothing to merge it with")
 			}
 		case err != nil:
 			out = append(out, fmt.Sprintf("%s: %v", names[k], err))
@@ -325,7 +325,7 @@ func shardMismatches(rs []*Result, names []string) []string {
 	}
 	if d := disagreement(named, func(k int) string { return strconv.Itoa(count[k]) }); d != "" {
 		// Which shards are missing depends on which count is right.
-		return append(out, "the shards ran with different shard counts (--shard i/n): "+d)
+		return append(out, "the shards ran with different shard counts: "+d)
 	}
 	if len(idx) == 0 {
 		return out
@@ -402,7 +402,7 @@ func timeMismatch(rs []*Result, names []string) string {
 		a, b := rs[first].Start, rs[last].Start
 		layout := clockLayout(a, b)
 		return fmt.Sprintf("the shards ran at different times: %s started at %s, %s at %s (UTC), %v apart: the shards of one run start within %v "+
-			"(a tenth of the longest, at least %v; give them one --start-at)", names[first], a.UTC().Format(layout), names[last], b.UTC().Format(layout),
+			"(a tenth of the longest, at least %v; give them one start time)", names[first], a.UTC().Format(layout), names[last], b.UTC().Format(layout),
 			apart.Round(time.Millisecond), slack.Round(time.Millisecond), startSlack)
 	}
 	return ""

@@ -126,9 +126,9 @@ func TestMergeRefuses(t *testing.T) {
 		{"a shard twice", 2, func(rs []*Result) []*Result { rs[1].Params.Shard = "0/2"; return rs },
 			"a.json and b.json are both shard 0/2; shard 1/2 is missing: the files given are shard 0/2 (a.json and b.json)"},
 		{"different shard counts", 2, func(rs []*Result) []*Result { rs[1].Params.Shard = "1/3"; return rs },
-			"the shards ran with different shard counts (--shard i/n): 2 in a.json, 3 in b.json"},
+			"the shards ran with different shard counts: 2 in a.json, 3 in b.json"},
 		{"a whole run among shards", 2, func(rs []*Result) []*Result { rs[1].Params.Shard = ""; return rs },
-			"b.json is a whole run, not a shard (--shard i/n): there is nothing to merge it with; shard 1/2 is missing: the files given are shard 0/2 (a.json)"},
+			"b.json is a whole run, not a shard: there is nothing to merge it with; shard 1/2 is missing: the files given are shard 0/2 (a.json)"},
 		{"a merge among shards", 2, func(rs []*Result) []*Result { rs[1].Params.Shard = "2 of 2 merged"; return rs },
 			"b.json is a merge of shards (2 of 2 merged), not a shard: merge the shards themselves; shard 1/2 is missing: the files given are shard 0/2 (a.json)"},
 		{"a shard out of range", 2, func(rs []*Result) []*Result { rs[1].Params.Shard = "2/2"; return rs },
@@ -138,27 +138,27 @@ func TestMergeRefuses(t *testing.T) {
 			return rs
 		}, "b.json was interrupted by SIGTERM after 12s of 1m0s"},
 		{"different users", 2, func(rs []*Result) []*Result { rs[1].Params.Users = 200; return rs },
-			"the shards ran with different --users: 100 in a.json, 200 in b.json"},
+			"the shards ran with different user counts: 100 in a.json, 200 in b.json"},
 		{"one of eight with other users", 8, func(rs []*Result) []*Result { rs[3].Params.Users = 200; return rs },
-			"the shards ran with different --users: 200 in d.json, 100 in the 7 other files"},
+			"the shards ran with different user counts: 200 in d.json, 100 in the 7 other files"},
 		{"different run times", 2, func(rs []*Result) []*Result { rs[0].Params.RunTime = "30s"; return rs },
-			"the shards ran with different --run-time: 30s in a.json, 1m0s in b.json"},
+			"the shards ran with different run times: 30s in a.json, 1m0s in b.json"},
 		{"different time scales", 2, func(rs []*Result) []*Result { rs[1].Params.Scale = 0.5; return rs },
-			"the shards ran with different --scale-time: 1 in a.json, 0.5 in b.json"},
+			"the shards ran with different time scales: 1 in a.json, 0.5 in b.json"},
 		{"different seeds", 2, func(rs []*Result) []*Result { rs[1].Params.Seed = 2; return rs },
-			"the shards ran with different --seed: 1 in a.json, 2 in b.json"},
+			"the shards ran with different seeds: 1 in a.json, 2 in b.json"},
 		{"different pacing", 2, func(rs []*Result) []*Result { rs[1].Params.Pacing = "think"; return rs },
-			"the shards ran with different --pacing: recorded in a.json, think in b.json"},
+			"the shards ran with different pacings: recorded in a.json, think in b.json"},
 		{"different profiles", 2, func(rs []*Result) []*Result { rs[1].Params.Mix = "browse 50%, chat 50%"; return rs },
-			`the shards ran with different profile mixes (--mix, --profiles): "browse 100%" in a.json, "browse 50%, chat 50%" in b.json`},
+			`the shards ran with different profile mixes: "browse 100%" in a.json, "browse 50%, chat 50%" in b.json`},
 		{"different trace files", 2, func(rs []*Result) []*Result { rs[1].Params.Trace = "u.thrv"; return rs },
 			"the shards replayed different trace files: t.thrv in a.json, u.thrv in b.json"},
 		{"different traces", 2, func(rs []*Result) []*Result { rs[1].Params.Library = "12 sessions, 50 exchanges"; return rs },
 			`the shards replayed different traces: "10 sessions, 40 exchanges" in a.json, "12 sessions, 50 exchanges" in b.json`},
 		{"different targets", 2, func(rs []*Result) []*Result { rs[1].Target = "http://u"; return rs },
-			"the shards ran against different targets (--target): http://t in a.json, http://u in b.json"},
+			"the shards ran against different targets: http://t in a.json, http://u in b.json"},
 		{"different labels", 2, func(rs []*Result) []*Result { rs[1].Label = "v2"; return rs },
-			`the shards ran with different labels (--label): "" in a.json, v2 in b.json`},
+			`the shards ran with different labels: "" in a.json, v2 in b.json`},
 		{"runs that do not overlap", 2, func(rs []*Result) []*Result {
 			rs[1].Start, rs[1].End = at("2026-11-02 10:05:00"), at("2026-11-02 10:06:00")
 			return rs
@@ -170,7 +170,7 @@ func TestMergeRefuses(t *testing.T) {
 		{"starts too far apart", 2, func(rs []*Result) []*Result {
 			rs[1].Start, rs[1].End = at("2026-11-02 10:00:40"), at("2026-11-02 10:01:40")
 			return rs
-		}, "the shards ran at different times: a.json started at 10:00:00, b.json at 10:00:40 (UTC), 40s apart: the shards of one run start within 6s (a tenth of the longest, at least 5s; give them one --start-at)"},
+		}, "the shards ran at different times: a.json started at 10:00:00, b.json at 10:00:40 (UTC), 40s apart: the shards of one run start within 6s (a tenth of the longest, at least 5s; give them one start time)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rs, nameOf := shardSet(tc.shards)

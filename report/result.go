@@ -258,5 +258,5 @@ func (r *Result) LagWarning() string {
 	if r.Lag.P99Ms <= MaxLagP99 {
 		return ""
 	}
-	return fmt.Sprintf("warning: schedule lag p99 is %.1f ms: the generator, not the target, was the bottleneck; use fewer users per process (--shard) or more cores", r.Lag.P99Ms)
+	return fmt.Sprintf("schedule lag p99 is %.1f ms: the generator, not the target, was the bottleneck", r.Lag.P99Ms)
 }

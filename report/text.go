@@ -32,14 +32,14 @@ func WriteSummary(w io.Writer, res *Result) {
 		fmt.Fprintln(w, note)
 	}
 	if res.AsRecorded > 0 {
-		fmt.Fprintf(w, "as recorded: %d answers of 400-499 that were 4xx in the recording too, not counted as failures (--strict-status counts them)\n", res.AsRecorded)
+		fmt.Fprintf(w, "as recorded: %d answers of 400-499 that were 4xx in the recording too, not counted as failures\n", res.AsRecorded)
 	}
 	var silent int64
 	for _, e := range res.Endpoints {
 		silent += e.EndedBySilence
 	}
 	if silent > 0 {
-		fmt.Fprintf(w, "WebSocket replies that ended by a silence, with no frame shaped like the recorded last one: %d (--reply-idle sets the silence)\n", silent)
+		fmt.Fprintf(w, "WebSocket replies that ended by a silence, with no frame shaped like the recorded last one: %d\n", silent)
 	}
 	writeFailureKinds(w, res)
 	if res.Waits > 0 {

@@ -186,7 +186,7 @@ func (in *Inspection) writeVisits(w io.Writer) {
 	fmt.Fprintf(w, "visits\n")
 	for i, v := range vs {
 		if i == maxVisitsShown {
-			fmt.Fprintf(w, "\t…\t%d more (--json lists up to %d)\n", len(vs)-i, MaxVisits)
+			fmt.Fprintf(w, "\t…\t%d more (the JSON form lists up to %d)\n", len(vs)-i, MaxVisits)
 			break
 		}
 		more := ""

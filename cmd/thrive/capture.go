@@ -8,13 +8,14 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/thrive-loadtest/thrive/capture"
+	"github.com/thrive-loadtest/thrive/internal/app"
 	"github.com/thrive-loadtest/thrive/internal/statusline"
 )
 
 // captureFlags are capture's flags: most are the Recording's fields and
 // the capture's options in place.
 type captureFlags struct {
-	rec        capture.Recording
+	rec        app.Recording
 	sink       capture.FileSink
 	target     string
 	opts       []capture.Option
@@ -120,7 +121,7 @@ func runCapture(cmd *cobra.Command, f *captureFlags) error {
 		return usageError("--ca-cert and --ca-key go together")
 	}
 	if f.printCA {
-		return capture.WriteCA(out, stderr, f.caCert, f.caKey)
+		return app.WriteCA(out, stderr, f.caCert, f.caKey)
 	}
 	forward := f.target == ""
 	if !forward && f.caCert != "" {
@@ -137,7 +138,7 @@ func runCapture(cmd *cobra.Command, f *captureFlags) error {
 		capture.WithJournal(f.sink.Path+capture.JournalSuffix),
 		// What the proxy itself says (bad requests, a recovered panic, a
 		// journal that failed) goes to stderr.
-		capture.WithErrorLog(log.New(stderr, "", log.LstdFlags)), capture.WithHosts(f.hosts...))
+		capture.WithErrorLog(log.New(stderr, "", log.LstdFlags)), capture.WithHosts(f.hosts...), capture.WithAdvice(app.Advice()))
 	if forward {
 		ca, _, err := capture.OpenCA(f.caCert, f.caKey, stderr)
 		if err != nil {

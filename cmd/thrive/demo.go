@@ -4,16 +4,18 @@ import (
 	"context"
 	"errors"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/thrive-loadtest/thrive/demo"
-	"github.com/thrive-loadtest/thrive/demo/tour"
+	"github.com/thrive-loadtest/thrive/internal/app"
 )
 
 func newDemoCmd() *cobra.Command {
-	var t tour.Tour
+	var t app.Tour
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Run the sample backend, record real sessions through the capture proxy, replay them as many users",
@@ -88,7 +90,10 @@ Latency classes for --latency: ` + strings.Join(demo.Classes(), ", ") + `.`,
 			}
 			// The others are given this one's command line, then their
 			// address and index, which override its own.
-			p.Args, _ = ctx.Value(argsKey{}).([]string)
+			args, _ := ctx.Value(argsKey{}).([]string)
+			p.Args = func(addr string, i int) []string {
+				return slices.Concat(args, []string{"--listen", addr, "--process-index", strconv.Itoa(i)})
+			}
 			p.Out, p.Warn = cmd.OutOrStdout(), cmd.ErrOrStderr()
 			return p.Serve(ctx, srv, secret, epoch)
 		},

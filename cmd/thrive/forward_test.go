@@ -172,7 +172,7 @@ func TestReplayDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, _, stderr = thrive(t, "replay", "--users=10000", "--scale-time")
-	if code != exitUsage || !strings.Contains(stderr, "replaying capture.thrv") || !strings.Contains(stderr, "--target is required: the trace does not say") {
+	if code != exitUsage || !strings.Contains(stderr, "replaying capture.thrv") || !strings.Contains(stderr, "no target: the trace does not say") || !strings.Contains(stderr, "hint: give one with --target") {
 		t.Errorf("a trace without a target: exit %d, %q", code, stderr)
 	}
 	for _, args := range [][]string{

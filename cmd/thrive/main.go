@@ -15,8 +15,9 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"github.com/thrive-loadtest/thrive/internal/app"
+	"github.com/thrive-loadtest/thrive/internal/hint"
 	"github.com/thrive-loadtest/thrive/internal/interrupt"
-	"github.com/thrive-loadtest/thrive/replay"
 	"github.com/thrive-loadtest/thrive/report"
 	"github.com/thrive-loadtest/thrive/traces"
 )
@@ -81,7 +82,7 @@ func exitCode(err error) int {
 	}
 	// A run that could not start, a directory named as a trace or a trace
 	// to be written over itself is bad usage.
-	if _, ok := errors.AsType[*replay.SetupError](err); ok || errors.Is(err, traces.ErrDirectory) || errors.Is(err, traces.ErrSameFile) {
+	if _, ok := errors.AsType[*app.SetupError](err); ok || errors.Is(err, traces.ErrDirectory) || errors.Is(err, traces.ErrSameFile) {
 		return exitUsage
 	}
 	return exitError
@@ -108,6 +109,9 @@ session's timing and the mix of user profiles, and reports latency distributions
 	err := root.ExecuteContext(context.WithValue(ctx, argsKey{}, args))
 	if err != nil {
 		fmt.Fprintf(stderr, "thrive: %v\n", err)
+		for _, h := range hint.Of(err) {
+			fmt.Fprintf(stderr, "hint: %s\n", h)
+		}
 	}
 	return exitCode(err)
 }

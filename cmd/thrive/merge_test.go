@@ -98,7 +98,7 @@ func TestMergeRefusesOtherSets(t *testing.T) {
 		want  string
 	}{
 		{"one shard of two", []string{a}, "shard 1/2 is missing: the files given are shard 0/2 (" + a + ")"},
-		{"different users", []string{a, users}, "the shards ran with different --users: 100 in " + a + ", 200 in " + users},
+		{"different users", []string{a, users}, "the shards ran with different user counts: 100 in " + a + ", 200 in " + users},
 		{"different times", []string{a, late},
 			"the shards ran at different times: " + a + " 10:00:00–10:01:00 and " + late + " 10:05:00–10:06:00 (UTC) do not overlap"},
 		{"a shard twice", []string{a, a, b}, a + " and " + a + " are both shard 0/2"},

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/thrive-loadtest/thrive/internal/app"
 	"github.com/thrive-loadtest/thrive/internal/interrupt"
 	"github.com/thrive-loadtest/thrive/internal/statusline"
 	"github.com/thrive-loadtest/thrive/replay"
@@ -19,7 +20,7 @@ import (
 // replayFlags are replay's flags: most are the Run's fields and options
 // in place; these are parsed once all are read.
 type replayFlags struct {
-	run             replay.Run
+	run             app.Replay
 	namer           traces.Namer
 	scaleTime       string
 	load            []replay.LoadOption
@@ -170,13 +171,11 @@ func (f *replayFlags) plan(cmd *cobra.Command) error {
 		}
 		c.Users, c.SpawnRate, c.RunTime = 0, 0, 0
 	}
-	if f.scaleTime == "auto" {
-		c.AutoScale = true
-	} else if v, err := strconv.ParseFloat(f.scaleTime, 64); err == nil && v > 0 {
-		c.Scale = v
-	} else {
-		return usageError("--scale-time %q: want a positive factor, or the flag alone", f.scaleTime)
+	var err error
+	if c.Scale, err = f.scale(); err != nil {
+		return err
 	}
+	c.AutoScale = c.Scale == 0
 	if err := c.Validate(); err != nil {
 		return usageError("%v", err)
 	}
@@ -217,19 +216,32 @@ func runReplay(cmd *cobra.Command, path string, f *replayFlags) error {
 	return err
 }
 
-// runCheck is replay --check (Run.Check): gaps as recorded times
+// scale reads --scale-time: a positive factor, or 0 for the flag alone
+// (fit the longest session into the run time).
+func (f *replayFlags) scale() (float64, error) {
+	if f.scaleTime == "auto" {
+		return 0, nil
+	}
+	if v, err := strconv.ParseFloat(f.scaleTime, 64); err == nil && v > 0 {
+		return v, nil
+	}
+	return 0, usageError("--scale-time %q: want a positive factor, or the flag alone", f.scaleTime)
+}
+
+// runCheck is replay --check (Replay.Check): gaps as recorded times
 // --scale-time when it is given a factor, else a session in at most 2 s.
 func runCheck(cmd *cobra.Command, f *replayFlags) error {
-	scale := 0.0
-	if cmd.Flags().Changed("scale-time") && f.scaleTime != "auto" {
-		if _, err := fmt.Sscan(f.scaleTime, &scale); err != nil || scale <= 0 {
-			return usageError("--scale-time %q: want a positive factor", f.scaleTime)
-		}
+	scale, err := f.scale()
+	if err != nil {
+		return err
+	}
+	if !cmd.Flags().Changed("scale-time") {
+		scale = 0 // the default factor, 1, is not the check's
 	}
 	if err := f.run.Prepare(append(f.load, replay.ForCheck())...); err != nil {
 		return err
 	}
-	_, err := f.run.Check(cmd.Context(), f.checkSessions, scale)
+	_, err = f.run.Check(cmd.Context(), f.checkSessions, scale)
 	return err
 }
 

@@ -239,7 +239,7 @@ func TestReplayBadFlags(t *testing.T) {
 		args []string
 		msg  string
 	}{
-		{[]string{"replay", trace}, "--target is required"},
+		{[]string{"replay", trace}, "no target: the trace does not say where it was recorded going\nhint: give one with --target"},
 		{[]string{"replay", trace, "--target", "http://127.0.0.1:1", "--mix", "chat"}, "--mix"},
 		{[]string{"replay", trace, "--target", "http://127.0.0.1:1", "--stages", "10:1m", "--users", "5"}, "--stages replaces"},
 		{[]string{"replay", trace, "--target", "http://127.0.0.1:1", "--shard", "3/3"}, "--shard"},

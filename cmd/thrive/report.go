@@ -2,9 +2,9 @@ package main
 
 import (
 	"errors"
-	"fmt"
 
 	"github.com/spf13/cobra"
+	"github.com/thrive-loadtest/thrive/internal/app"
 	"github.com/thrive-loadtest/thrive/report"
 )
 
@@ -38,8 +38,7 @@ criteria) that opens offline.`,
 
 func newMergeCmd() *cobra.Command {
 	var out string
-	var files report.Files
-	var criteria []report.Criterion
+	var f app.Finish
 	var merger report.Merger
 	cmd := &cobra.Command{
 		Use:   "merge SHARD.json... --out ALL.json [--partial]",
@@ -59,32 +58,15 @@ the merged result's params.partial, and the summary, say what was missing or dif
 			if out == "" {
 				return usageError("--out is required")
 			}
-			m, err := merger.MergeFiles(args)
-			if mm, ok := errors.AsType[*report.Mismatch](err); ok {
-				return usageError("not the shards of one whole run: %v (--partial merges them all the same, and says so in the merged result)", mm)
-			}
-			if err != nil {
-				return err
-			}
-			m.Criteria = report.CheckAll(criteria, m)
-			w := cmd.OutOrStdout()
-			report.WriteSummary(w, m)
-			report.WriteCriteria(w, m.Criteria)
-			if err := m.WriteFile(out); err != nil {
-				return err
-			}
-			fmt.Fprintf(w, "merged %d results into %s\n", len(args), out)
-			if err := files.Write(w, m); err != nil {
-				return err
-			}
-			return m.Criteria.Err()
+			f.Files.JSON, f.Out, f.Warn = out, cmd.OutOrStdout(), cmd.ErrOrStderr()
+			return f.Merge(&merger, args)
 		},
 	}
 	cmd.Flags().StringVarP(&out, "out", "o", "", "the merged result file to write")
 	cmd.Flags().BoolVar(&merger.Partial, "partial", false, "merge shards that are not every shard of one run (missing, twice, or of different runs), saying so in the merged result")
-	parsedFlag(cmd.Flags(), &criteria, "threshold", "a success `criterion` on the merged result (repeatable; see thrive replay)", report.ParseCriterion)
-	cmd.Flags().StringVar(&files.CSVPrefix, "csv", "", "also write Locust's CSV files with this prefix")
-	cmd.Flags().StringVar(&files.HTML, "html", "", "also write the HTML report to this file")
+	parsedFlag(cmd.Flags(), &f.Criteria, "threshold", "a success `criterion` on the merged result (repeatable; see thrive replay)", report.ParseCriterion)
+	cmd.Flags().StringVar(&f.Files.CSVPrefix, "csv", "", "also write Locust's CSV files with this prefix")
+	cmd.Flags().StringVar(&f.Files.HTML, "html", "", "also write the HTML report to this file")
 	return cmd
 }
 

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/thrive-loadtest/thrive/capture"
+	"github.com/thrive-loadtest/thrive/internal/app"
 	"github.com/thrive-loadtest/thrive/replay"
 	"github.com/thrive-loadtest/thrive/traces"
 	"github.com/thrive-loadtest/thrive/traces/synth"
@@ -151,7 +152,7 @@ disables found ones (see the README).`,
 			if err != nil {
 				return err
 			}
-			replay.WriteRules(cmd.OutOrStdout(), lib.Rules())
+			app.WriteRules(cmd.OutOrStdout(), lib.Rules())
 			return nil
 		},
 	}

@@ -1,9 +1,10 @@
-package replay_test
+package app_test
 
 import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -14,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/thrive-loadtest/thrive/internal/app"
+	"github.com/thrive-loadtest/thrive/internal/hint"
 	"github.com/thrive-loadtest/thrive/replay"
 	"github.com/thrive-loadtest/thrive/report"
 	"github.com/thrive-loadtest/thrive/scheduler"
@@ -44,10 +47,13 @@ func TestRunPlays(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := replay.Run{
-		Trace: sampleTrace(t, 20), Target: srv.URL, Plan: scheduler.Config{Users: 4, RunTime: 300 * time.Millisecond, AutoScale: true, Seed: 1, Profiles: []string{"browse"}},
-		Criteria: []report.Criterion{strict}, Label: "b1", Files: report.Files{JSON: filepath.Join(dir, "r.json")}, Out: &out, Warn: &warn,
+	r := app.Replay{
+		Trace: sampleTrace(t, 20), Target: srv.URL, Plan: scheduler.Config{Users: 4, RunTime: 2 * time.Second, AutoScale: true, Seed: 1, Profiles: []string{"browse"}},
+		Label:  "b1",
+		Finish: app.Finish{Criteria: []report.Criterion{strict}, Files: report.Files{JSON: filepath.Join(dir, "r.json")}, Out: &out, Warn: &warn},
 	}
+	var snaps []app.Snapshot // Watch is called from the status line's goroutine, Play waits for it
+	r.Watch = func(s app.Snapshot) { snaps = append(snaps, s) }
 	if err := r.Prepare(); err != nil {
 		t.Fatal(err)
 	}
@@ -65,6 +71,10 @@ func TestRunPlays(t *testing.T) {
 	if back, err := report.ReadFile(r.Files.JSON); err != nil || back.Requests != res.Requests || back.Label != "b1" {
 		t.Errorf("result file: %v", err)
 	}
+	// The run's progress, each second: users playing, requests so far.
+	if len(snaps) == 0 || snaps[0].Users == 0 || snaps[len(snaps)-1].Requests > res.Requests || snaps[0].At.IsZero() {
+		t.Errorf("snapshots %+v of a run of %d requests", snaps, res.Requests)
+	}
 	for _, want := range []string{"replaying " + r.Trace, "verdict: FAIL (1 of 1 criteria failed)", "results written to"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
@@ -80,7 +90,7 @@ func TestRunRefuses(t *testing.T) {
 	defer srv.Close()
 	trace := sampleTrace(t, 5)
 	plan := scheduler.Config{Users: 2, RunTime: time.Second, Seed: 1}
-	prepared := func(r replay.Run) *replay.Run {
+	prepared := func(r app.Replay) *app.Replay {
 		r.Trace, r.Target, r.Out, r.Warn = trace, srv.URL, &bytes.Buffer{}, &bytes.Buffer{}
 		if err := r.Prepare(); err != nil {
 			t.Fatal(err)
@@ -92,37 +102,41 @@ func TestRunRefuses(t *testing.T) {
 		name string
 		run  func() error
 		want string
+		hint string
 	}{
 		{"no target anywhere", func() error {
-			r := replay.Run{Trace: trace, Out: &bytes.Buffer{}, Warn: &bytes.Buffer{}}
+			r := app.Replay{Trace: trace, Finish: app.Finish{Out: &bytes.Buffer{}, Warn: &bytes.Buffer{}}}
 			return r.Prepare()
-		}, "--target is required: the trace does not say where it was recorded going"},
+		}, "no target: the trace does not say where it was recorded going", "--target http://127.0.0.1:8000"},
 		{"a host the trace lacks", func() error {
-			r := replay.Run{Trace: trace, Target: srv.URL, Maps: []string{"api.test=http://127.0.0.1:1"}, Out: &bytes.Buffer{}, Warn: &bytes.Buffer{}}
+			r := app.Replay{Trace: trace, Target: srv.URL, Maps: []string{"api.test=http://127.0.0.1:1"}, Finish: app.Finish{Out: &bytes.Buffer{}, Warn: &bytes.Buffer{}}}
 			return r.Prepare()
-		}, "the trace has no request to api.test"},
+		}, "the trace has no request to api.test", ""},
 		{"no users", func() error {
-			_, err := prepared(replay.Run{Plan: scheduler.Config{RunTime: time.Second}}).Play(ctx)
+			_, err := prepared(app.Replay{Plan: scheduler.Config{RunTime: time.Second}}).Play(ctx)
 			return err
-		}, "users 0: want 1 to"},
+		}, "users 0: want 1 to", ""},
 		{"a start that has passed", func() error {
-			_, err := prepared(replay.Run{Plan: plan, StartAt: time.Now().Add(-time.Hour)}).Play(ctx)
+			_, err := prepared(app.Replay{Plan: plan, StartAt: time.Now().Add(-time.Hour)}).Play(ctx)
 			return err
-		}, "before now: nothing would be sent"},
+		}, "before now: nothing would be sent", ""},
 		{"a source address not of this machine", func() error {
-			_, err := prepared(replay.Run{Plan: plan, Options: []replay.Option{replay.WithSourceIPs([]net.IP{net.ParseIP("192.0.2.10")})}}).Play(ctx)
+			_, err := prepared(app.Replay{Plan: plan, Options: []replay.Option{replay.WithSourceIPs([]net.IP{net.ParseIP("192.0.2.10")})}}).Play(ctx)
 			return err
-		}, "192.0.2.10 is not an address of this machine"},
+		}, "192.0.2.10 is not an address of this machine", ""},
 		{"a ladder with stages", func() error {
-			return prepared(replay.Run{Plan: scheduler.Config{Stages: []scheduler.Stage{{Users: 1, Duration: time.Second}}}}).Ladder(ctx, scheduler.Ladder(), 1)
-		}, "the ladder sets users and times itself"},
+			return prepared(app.Replay{Plan: scheduler.Config{Stages: []scheduler.Stage{{Users: 1, Duration: time.Second}}}}).Ladder(ctx, scheduler.Ladder(), 1)
+		}, "the ladder sets users and times itself", ""},
 		{"a ladder of no time", func() error {
-			return prepared(replay.Run{Plan: plan}).Ladder(ctx, scheduler.Ladder(), 0)
-		}, "ladder time 0: want a positive factor"},
+			return prepared(app.Replay{Plan: plan}).Ladder(ctx, scheduler.Ladder(), 0)
+		}, "ladder time 0: want a positive factor", ""},
 	} {
 		err := tc.run()
-		if _, setup := errors.AsType[*replay.SetupError](err); !setup || !strings.Contains(err.Error(), tc.want) {
+		if _, setup := errors.AsType[*app.SetupError](err); !setup || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v, want a SetupError saying %q", tc.name, err, tc.want)
+		}
+		if hints := hint.Of(err); tc.hint != "" && (len(hints) != 1 || !strings.Contains(hints[0], tc.hint)) {
+			t.Errorf("%s: hints %q, want one saying %q", tc.name, hints, tc.hint)
 		}
 	}
 	if n := served.Load(); n != 0 {
@@ -168,3 +182,37 @@ func TestLoadFiles(t *testing.T) {
 }
 
 func second[T any](_ T, err error) error { return err }
+
+// TestHints: the engines' typed errors get the advice of their kind, in
+// the flags' words, wherever they are wrapped; others none.
+func TestHints(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{fmt.Errorf("phase 2: %w", &replay.PortsError{Target: "http://x"}), "--source-ips"},
+		{&replay.MemoryError{Users: 9, Need: 9 << 30, PerUser: 1 << 30, Total: 4 << 30}, "--shard i/n"},
+		{fmt.Errorf("routes: %w", replay.ErrMapNoHost), "give --target only"},
+	} {
+		if h := hint.Of(app.Hint(tc.err)); len(h) != 1 || !strings.Contains(h[0], tc.want) {
+			t.Errorf("%v: hints %q, want %q", tc.err, h, tc.want)
+		}
+	}
+	if h := hint.Of(app.Hint(errors.New("other"))); h != nil {
+		t.Errorf("another error got hints %q", h)
+	}
+}
+
+// TestStatusLine: a snapshot's status line, its rate from the snapshot
+// before.
+func TestStatusLine(t *testing.T) {
+	at := time.Date(2026, 12, 6, 9, 0, 0, 0, time.UTC)
+	prev := app.Snapshot{At: at, Users: 10, Requests: 100}
+	s := app.Snapshot{At: at.Add(2 * time.Second), Users: 12, Requests: 700, Failures: 3, P95: 41400 * time.Microsecond, LagP99: 1230 * time.Microsecond}
+	if got, want := s.StatusLine(prev), "users 12 · 300 req/s · p95 41ms · errors 3 · lag p99 1.2ms"; got != want {
+		t.Errorf("status line %q, want %q", got, want)
+	}
+	if got := s.StatusLine(app.Snapshot{}); !strings.HasPrefix(got, "users 12 · 0 req/s") {
+		t.Errorf("the first status line %q", got)
+	}
+}

@@ -1,4 +1,4 @@
-package replay
+package app
 
 import (
 	"cmp"
@@ -7,14 +7,18 @@ import (
 	"slices"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/thrive-loadtest/thrive/replay"
 )
 
-// What replay writes for people to read: a check's report, correlation
-// rules and misses, the secrets nothing fills.
+// What the replay's engine found, written for people to read: a check's
+// report, correlation rules and misses, the secrets nothing fills, where
+// the load goes.
 
-// WriteText writes the check's divergences against target, regressions
-// first, each with its cause and fix, as thrive replay --check prints them.
-func (rep *CheckReport) WriteText(w io.Writer, target string) {
+// writeCheck writes the check's divergences against target, regressions
+// first, each with its cause, its fix and the flags that make it, as
+// thrive replay --check prints them.
+func writeCheck(w io.Writer, rep *replay.CheckReport, target string) {
 	fmt.Fprintf(w, "check: %s played once against %s: %s, %s, %s\n", count(rep.Sessions, "session"), target,
 		count(rep.Requests, "request"), count(rep.Regressions, "regression"), count(len(rep.Divergences)-regressionKinds(rep), "other divergence"))
 	for _, d := range rep.Divergences {
@@ -28,6 +32,9 @@ func (rep *CheckReport) WriteText(w io.Writer, target string) {
 		}
 		if d.Fix != "" {
 			fmt.Fprintf(w, "  fix:   %s\n", strings.ReplaceAll(d.Fix, "\n", "\n         "))
+		}
+		if len(d.Settings) > 0 {
+			fmt.Fprintf(w, "  with:  %s\n", settingsText(d.Settings))
 		}
 	}
 	found, missing := 0, 0
@@ -52,7 +59,7 @@ func (rep *CheckReport) WriteText(w io.Writer, target string) {
 	}
 }
 
-func regressionKinds(rep *CheckReport) int {
+func regressionKinds(rep *replay.CheckReport) int {
 	n := 0
 	for _, d := range rep.Divergences {
 		if d.Regression {
@@ -72,7 +79,7 @@ func count(n int, noun string) string {
 
 // WriteRules writes correlation rules as a table, as thrive traces
 // correlations prints them.
-func WriteRules(w io.Writer, rules []Rule) {
+func WriteRules(w io.Writer, rules []replay.Rule) {
 	if len(rules) == 0 {
 		fmt.Fprintln(w, "no correlations: no later request sends a value an answer gave")
 		return
@@ -90,16 +97,16 @@ func WriteRules(w io.Writer, rules []Rule) {
 	_ = tw.Flush()
 }
 
-// WriteCorrelationMisses writes the rules whose value some live answer
+// writeCorrelationMisses writes the rules whose value some live answer
 // did not have, most missed first.
-func WriteCorrelationMisses(w io.Writer, stats []CorrelationStat) {
-	var missed []CorrelationStat
+func writeCorrelationMisses(w io.Writer, stats []replay.CorrelationStat) {
+	var missed []replay.CorrelationStat
 	for _, s := range stats {
 		if s.Missing > 0 {
 			missed = append(missed, s)
 		}
 	}
-	slices.SortStableFunc(missed, func(a, b CorrelationStat) int { return cmp.Compare(b.Missing, a.Missing) })
+	slices.SortStableFunc(missed, func(a, b replay.CorrelationStat) int { return cmp.Compare(b.Missing, a.Missing) })
 	const shown = 8
 	for _, s := range missed[:min(len(missed), shown)] {
 		fmt.Fprintf(w, "correlation: %s was not in %d of %d live answers (the requests that send it were not sent: skipped)\n",
@@ -110,9 +117,9 @@ func WriteCorrelationMisses(w io.Writer, stats []CorrelationStat) {
 	}
 }
 
-// WriteUnfilled warns, before a run, of the redacted values requests will
+// writeUnfilled warns, before a run, of the redacted values requests will
 // send as placeholders, and says how to give them.
-func WriteUnfilled(w io.Writer, secrets []Secret) {
+func writeUnfilled(w io.Writer, secrets []replay.Secret) {
 	if len(secrets) == 0 {
 		return
 	}
@@ -128,4 +135,16 @@ func WriteUnfilled(w io.Writer, secrets []Secret) {
 	}
 	fmt.Fprintf(w, "give them with --users-file users.csv, a CSV whose header names a column for each (%s) and a row per user; or record with --keep-secrets to keep them in the trace\n",
 		strings.Join(names, ","))
+}
+
+// writeRoutes says where the load goes when it goes to more than the
+// target, and first of all when it goes beyond loopback to hosts that came
+// from the trace rather than from the user.
+func writeRoutes(w io.Writer, r replay.Routes) {
+	if remote := r.Remote(); len(remote) > 0 {
+		fmt.Fprintf(w, "the load goes beyond this machine, to hosts taken from the trace rather than from a flag: %s (--target and --map send it elsewhere)\n", strings.Join(remote, ", "))
+	}
+	if len(r.Origins) > 0 {
+		fmt.Fprintf(w, "the load goes to %s\n", r)
+	}
 }

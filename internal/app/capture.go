@@ -1,4 +1,4 @@
-package capture
+package app
 
 import (
 	"context"
@@ -9,8 +9,8 @@ import (
 	"net"
 	"strconv"
 	"strings"
-	"time"
 
+	"github.com/thrive-loadtest/thrive/capture"
 	"github.com/thrive-loadtest/thrive/internal/interrupt"
 	"github.com/thrive-loadtest/thrive/internal/statusline"
 	"github.com/thrive-loadtest/thrive/traces"
@@ -21,15 +21,26 @@ import (
 // point, redrawing a status line while it records, and printing what it
 // recorded once it stops.
 type Recording struct {
-	Capture *Capture
+	Capture *capture.Capture
 	// Sink is the capture's sink: the files it wrote are summarized.
-	Sink   *FileSink
+	Sink   *capture.FileSink
 	Listen string
 	// TLSCert and TLSKey, both set, make the proxy listen on TLS.
 	TLSCert, TLSKey string
 	// Out takes what the recording says, Warn its warnings; Status, when
 	// not nil, a status line redrawn every second (a terminal).
 	Out, Warn, Status io.Writer
+}
+
+// Advice is what a forward proxy tells its clients and its log, in the
+// command line's words (capture.WithAdvice).
+func Advice() capture.Advice {
+	return capture.Advice{
+		ProxyAuth: "thrive capture: proxy authentication required (--proxy-auth)\n",
+		NotAProxy: "thrive capture: this is a forward proxy (no --target): ask for absolute URLs, as of a proxy (curl -x), " +
+			"or run the capture with --target to put it in front of one backend\n",
+		TLSRefused: "does the client trust the capture's CA? see thrive capture --print-ca; a client that pins its certificates can be left out of --host",
+	}
 }
 
 // Run records until ctx ends (Capture.Run), then prints the figures and
@@ -101,31 +112,53 @@ func WriteSummary(w io.Writer, path string) error {
 // could use it without credentials.
 func (r *Recording) announce(addr net.Addr, scheme string) {
 	c := r.Capture
-	if c.forward {
+	if c.Forward() {
 		at := addr.String()
 		ta, _ := addr.(*net.TCPAddr)
 		if ta != nil && ta.IP.IsUnspecified() {
 			at = "THIS-HOST:" + strconv.Itoa(ta.Port) // every interface: clients name one of this machine's addresses
 		}
 		fmt.Fprintf(r.Out, "capturing as a forward proxy at %s://%s into %s (Ctrl-C to stop); point clients at it (HTTPS_PROXY=%[1]s://%[4]s)\n", scheme, addr, r.Sink.Path, at)
-		if c.cfg.proxyAuth == "" && (ta == nil || !ta.IP.IsLoopback()) {
+		if !c.ProxyAuth() && (ta == nil || !ta.IP.IsLoopback()) {
 			fmt.Fprintf(r.Warn, "warning: the proxy listens on %s beyond loopback without --proxy-auth: anyone who reaches it can use it\n", addr)
 		}
 	} else {
-		fmt.Fprintf(r.Out, "capturing %s://%s → %s into %s (Ctrl-C to stop)\n", scheme, addr, c.target, r.Sink.Path)
+		fmt.Fprintf(r.Out, "capturing %s://%s → %s into %s (Ctrl-C to stop)\n", scheme, addr, c.Target(), r.Sink.Path)
 	}
-	if c.cfg.eventLoop && (c.forward || scheme == "https" || c.target.Scheme == "https") {
+	if c.EventLoop() && (c.Forward() || scheme == "https" || c.Target().Scheme == "https") {
 		fmt.Fprintln(r.Out, "--event-loop relays a reverse proxy's plain HTTP only: TLS and forward proxies go through the goroutine relay")
 	}
 }
 
-// ParseRotate reads a FileSink's rotation: a size (100MB) or an age (1h).
-func ParseRotate(s string) (every time.Duration, size int64, err error) {
-	if d, err := time.ParseDuration(s); err == nil && d > 0 {
-		return d, 0, nil
+// WriteCA writes the PEM of the CA capture.OpenCA(certFile, keyFile)
+// returns to out, and to help the ways to trust it (TrustHelp), so that
+// out can be a PEM file.
+func WriteCA(out, help io.Writer, certFile, keyFile string) error {
+	ca, path, err := capture.OpenCA(certFile, keyFile, io.Discard)
+	if err != nil {
+		return err
 	}
-	if n, err := traces.ParseBytes(s); err == nil && n > 0 {
-		return 0, n, nil
+	if _, err := out.Write(ca.PEM()); err != nil {
+		return err
 	}
-	return 0, 0, fmt.Errorf("rotate %q: want a size (100MB) or a duration (1h)", s)
+	_, err = io.WriteString(help, TrustHelp(path))
+	return err
+}
+
+// TrustHelp says how to make clients trust the CA whose certificate is at
+// certPath: the system store, NSS (Firefox, Chromium on Linux), macOS and
+// Android.
+func TrustHelp(certPath string) string {
+	return fmt.Sprintf(`# Trust this CA only on machines and browsers you record with; its key signs for any host.
+# Debian/Ubuntu system store (curl, Go, Python):
+sudo cp %[1]s /usr/local/share/ca-certificates/thrive-capture.crt && sudo update-ca-certificates
+# Fedora/RHEL: sudo cp %[1]s /etc/pki/ca-trust/source/anchors/ && sudo update-ca-trust
+# Chromium and Firefox on Linux (NSS; certutil is in libnss3-tools):
+certutil -d sql:$HOME/.pki/nssdb -A -t C,, -n "thrive capture" -i %[1]s
+# macOS keychain:
+sudo security add-trusted-cert -d -r trustRoot -k /Library/Keychains/System.keychain %[1]s
+# Android: Settings > Security > Encryption & credentials > Install a certificate > CA certificate, pick %[1]s
+# (apps trust user CAs only when their network security config allows it)
+# One command: curl --cacert %[1]s -x http://127.0.0.1:9000 https://example.test/
+`, certPath)
 }

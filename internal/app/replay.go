@@ -1,4 +1,4 @@
-package replay
+package app
 
 import (
 	"context"
@@ -10,42 +10,44 @@ import (
 	"time"
 
 	"github.com/thrive-loadtest/thrive/internal/statusline"
+	"github.com/thrive-loadtest/thrive/replay"
 	"github.com/thrive-loadtest/thrive/report"
 	"github.com/thrive-loadtest/thrive/scheduler"
-	"github.com/thrive-loadtest/thrive/traces"
 	"golang.org/x/sys/unix"
 )
 
-// A Run is one load test as thrive replay runs it: a plan of a library's
-// sessions played against a target, its criteria checked, and what it
-// found printed and written. Play plays it once, Ladder climbs the testing
-// ladder with it, Check plays each session once against its recording.
-type Run struct {
+// A Replay is one load test as thrive replay runs it: a plan of a
+// library's sessions played against a target, its criteria checked, and
+// what it found printed and written. Play plays it once, Ladder climbs the
+// testing ladder with it, Check plays each session once against its
+// recording.
+type Replay struct {
 	// Trace is the trace's path, as the output and the result name it.
 	Trace   string
-	Library *Library
-	// Target and Options make the engine (New). Prepare sets Library and
-	// Target and adds the routes' options: Maps send the load of other
-	// recorded hosts elsewhere (Library.Routes).
+	Library *replay.Library
+	// Target and Options make the engine (replay.New). Prepare sets
+	// Library and Target and adds the routes' options: Maps send the load
+	// of other recorded hosts elsewhere (Library.Routes).
 	Target  string
 	Maps    []string
-	Options []Option
+	Options []replay.Option
 	// Plan makes the plan (scheduler.New).
-	Plan     scheduler.Config
-	Criteria []report.Criterion
+	Plan scheduler.Config
 	// Label names the build under test in the result.
 	Label string
 	// StartAt is when the first users start (the shards of one run share
 	// it); zero: 100 ms from now.
 	StartAt time.Time
-	// Files are written when the run is over.
-	Files report.Files
-	// Baseline, when set, is a result file the run is compared with at
-	// the end (report.Compare, a p95 more than 10% slower a regression).
-	Baseline string
-	// Out takes the summary and the criteria, Warn the warnings; Status,
-	// when not nil, a status line redrawn every second (a terminal).
-	Out, Warn, Status io.Writer
+	// Finish is what is done with the result: its criteria, files and
+	// baseline, and where the summary goes.
+	Finish
+	// Status, when not nil, takes a status line redrawn every second (a
+	// terminal).
+	Status io.Writer
+	// Watch, when not nil, is given the run's progress every second while
+	// it plays, as the status line is: another face of the run (a live
+	// page, an exporter) reads the same snapshots.
+	Watch func(Snapshot)
 }
 
 // A SetupError says why a run could not start: its plan, its options or
@@ -55,12 +57,20 @@ type SetupError struct{ Err error }
 func (e *SetupError) Error() string { return e.Err.Error() }
 func (e *SetupError) Unwrap() error { return e.Err }
 
-// Prepare loads the library of Trace with opts, warns on Warn of a trace
-// read only in part (replayed as far as it was read), and routes the load
-// (Library.Routes of Target and Maps), saying on Out where it goes. A
-// route that cannot be taken is a SetupError.
-func (r *Run) Prepare(opts ...LoadOption) error {
-	lib, err := LoadFile(r.Trace, opts...)
+// setup makes err, if not nil, a SetupError with the hints it has.
+func setup(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &SetupError{Hint(err)}
+}
+
+// Prepare loads the library of Trace with opts, warns of a trace read
+// only in part (replayed as far as it was read), and routes the load
+// (Library.Routes of Target and Maps), saying where it goes. A route that
+// cannot be taken is a SetupError.
+func (r *Replay) Prepare(opts ...replay.LoadOption) error {
+	lib, err := replay.LoadFile(r.Trace, opts...)
 	if err != nil {
 		return err
 	}
@@ -69,52 +79,36 @@ func (r *Run) Prepare(opts ...LoadOption) error {
 	}
 	routes, err := lib.Routes(r.Target, r.Maps)
 	if err != nil {
-		return &SetupError{err}
+		return setup(err)
 	}
-	routes.WriteText(r.Out)
+	writeRoutes(r.Out, routes)
 	r.Library, r.Target, r.Options = lib, routes.Target, append(r.Options, routes.Options()...)
 	return nil
 }
 
-// LoadFile reads the trace file at path into a library (Load), its path named
-// in a read error. A trace read only in part (damaged, or its writer
-// killed) is a library of what was read, with its Damage.
-func LoadFile(path string, opts ...LoadOption) (*Library, error) {
-	t, err := traces.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer t.Close()
-	lib, err := Load(t.Reader(), opts...)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return lib, nil
-}
-
-// Play plays the run once, then prints its summary, correlation misses and
-// criteria, writes its files and compares it with its baseline. It
-// returns a nil result and a SetupError when the run could not start.
-// Else it returns the result and, first that applies: the cause of a
-// cancelled context (the result is marked interrupted, with how long it
-// ran and by what), a file that could not be written, a target that
-// answered nothing (Unreachable), or a report.Failure: a regression
-// against the baseline, criteria that failed.
-func (r *Run) Play(ctx context.Context) (*report.Result, error) {
+// Play plays the run once, then finishes it (Finish.Result): its
+// summary, correlation misses, criteria, files and baseline. It returns a
+// nil result and a SetupError when the run could not start. Else it
+// returns the result and, first that applies: the cause of a cancelled
+// context (the result is marked interrupted, with how long it ran and by
+// what), a file that could not be written, a target that answered nothing
+// (replay.Unreachable), or a report.Failure: a regression against the
+// baseline, criteria that failed.
+func (r *Replay) Play(ctx context.Context) (*report.Result, error) {
 	plan, err := scheduler.New(r.Library.Sessions(), r.Plan)
 	if err != nil {
-		return nil, &SetupError{err}
+		return nil, setup(err)
 	}
-	eng, err := New(r.Target, r.Library, r.Options...)
+	eng, err := replay.New(r.Target, r.Library, r.Options...)
 	if err != nil {
-		return nil, &SetupError{err}
+		return nil, setup(err)
 	}
 	start := r.StartAt
 	if start.IsZero() {
 		start = time.Now().Add(100 * time.Millisecond)
 	} else if end := start.Add(plan.Duration()); end.Before(time.Now()) {
-		return nil, &SetupError{fmt.Errorf("start at %s: the run (%v) would have ended at %s, before now: nothing would be sent",
-			start.Format(time.RFC3339), plan.Duration(), end.Format(time.RFC3339))}
+		return nil, setup(fmt.Errorf("start at %s: the run (%v) would have ended at %s, before now: nothing would be sent",
+			start.Format(time.RFC3339), plan.Duration(), end.Format(time.RFC3339)))
 	}
 	names, shares := plan.Profiles()
 	mix := make([]string, len(names))
@@ -122,7 +116,7 @@ func (r *Run) Play(ctx context.Context) (*report.Result, error) {
 		mix[i] = fmt.Sprintf("%s %.0f%%", n, 100*shares[i])
 	}
 	params := report.RunParams{
-		Trace: r.Trace, Users: plan.TotalUsers(), RunTime: plan.Duration().String(), Scale: plan.Scale(), Pacing: eng.cfg.pacing.String(),
+		Trace: r.Trace, Users: plan.TotalUsers(), RunTime: plan.Duration().String(), Scale: plan.Scale(), Pacing: eng.Pacing().String(),
 		Seed: r.Plan.Seed, Mix: strings.Join(mix, ", "), Library: r.Library.String(),
 	}
 	if r.Plan.Shards > 0 {
@@ -130,24 +124,18 @@ func (r *Run) Play(ctx context.Context) (*report.Result, error) {
 	}
 	fmt.Fprintf(r.Out, "replaying %s (%s) against %s: %d users (%d in this process), %s, time scale %.4g, pacing %s, mix %s\n",
 		r.Trace, r.Library, r.Target, plan.TotalUsers(), len(plan.Users()), plan.Duration(), plan.Scale(), params.Pacing, params.Mix)
-	warn, err := CheckResources(len(plan.Users()), r.Library.BytesPerUser(), eng.cfg.sharedPool)
+	warn, err := eng.CheckResources(len(plan.Users()))
 	if err != nil {
-		return nil, &SetupError{err}
+		return nil, setup(err)
 	}
-	if warn != "" {
-		fmt.Fprintln(r.Warn, warn)
+	if warn != nil {
+		writeWarning(r.Warn, warn.String(), filesHint)
 	}
-	unfilled := r.Library.Unfilled(eng.cfg.users)
-	WriteUnfilled(r.Warn, unfilled)
+	unfilled := eng.Unfilled()
+	writeUnfilled(r.Warn, unfilled)
 
 	rec := report.NewRecorder(start)
-	var last int64
-	stopStatus := statusline.Start(r.Status, func() string {
-		st, tot := eng.Status(), rec.Totals()
-		defer func() { last = tot.Requests }()
-		return fmt.Sprintf("users %d · %d req/s · p95 %s · errors %d · lag p99 %s",
-			st.Users, tot.Requests-last, tot.P95.Round(time.Millisecond), tot.Failures, tot.LagP99.Round(100*time.Microsecond))
-	})
+	stopStatus := r.watch(eng, rec)
 	res, runErr := eng.Play(ctx, plan, start, rec, r.Label, params)
 	stopStatus()
 	if ctx.Err() != nil {
@@ -157,50 +145,63 @@ func (r *Run) Play(ctx context.Context) (*report.Result, error) {
 		// Not the engine's "context canceled".
 		runErr = fmt.Errorf("%w after %s of %s: the results of that part are written", context.Cause(ctx), res.Params.RanFor, res.Params.RunTime)
 	}
-	res.Criteria = report.CheckAll(r.Criteria, res)
-	report.WriteSummary(r.Out, res)
-	WriteCorrelationMisses(r.Out, eng.Correlations())
-	if n := eng.UnfilledFailures(); n > 0 {
-		names := make([]string, len(unfilled))
-		for i, s := range unfilled {
-			names[i] = s.Name
+	if runErr == nil {
+		runErr = replay.Unreachable(res, r.Target)
+	}
+	return res, r.Result(res, Hint(runErr), func(w io.Writer) {
+		writeCorrelationMisses(w, eng.Correlations())
+		if n := eng.UnfilledFailures(); n > 0 {
+			names := make([]string, len(unfilled))
+			for i, s := range unfilled {
+				names[i] = s.Name
+			}
+			fmt.Fprintf(w, "%d failed requests carried a redacted value that nothing filled (%s)\n", n, strings.Join(names, ", "))
+			writeHint(w, unfilledHint)
 		}
-		fmt.Fprintf(r.Out, "%d failed requests carried a redacted value that nothing filled (%s): give it with --users-file, or record with --keep-secrets\n",
-			n, strings.Join(names, ", "))
-	}
-	report.WriteCriteria(r.Out, res.Criteria)
-	if err := r.Files.Write(r.Out, res); err != nil {
-		return res, err
-	}
-	if w := res.LagWarning(); w != "" {
-		fmt.Fprintln(r.Warn, w)
-	}
-	if runErr == nil {
-		runErr = Unreachable(res, r.Target)
-	}
-	if runErr == nil && r.Baseline != "" {
-		runErr = r.compare(res)
-	}
-	if runErr == nil {
-		runErr = res.Criteria.Err()
-	}
-	return res, runErr
+	})
 }
 
-// compare prints how res compares with the baseline, and returns the
-// regression it finds.
-func (r *Run) compare(res *report.Result) error {
-	base, err := report.ReadFile(r.Baseline)
-	if err != nil {
-		return err
+// A Snapshot is a run's progress at one moment: what the status line
+// prints every second, and what any other face of the run (a live page,
+// an exporter) reads.
+type Snapshot struct {
+	At    time.Time
+	Users int64
+	// Requests and Failures so far; P95 of the answers so far.
+	Requests, Failures int64
+	P95                time.Duration
+	// LagP99 is the 99th percentile of how late requests went out.
+	LagP99 time.Duration
+}
+
+// StatusLine writes s as the status line does, its rate of requests since
+// last.
+func (s Snapshot) StatusLine(last Snapshot) string {
+	rate := 0.0
+	if d := s.At.Sub(last.At); !last.At.IsZero() && d > 0 {
+		rate = float64(s.Requests-last.Requests) / d.Seconds()
 	}
-	fmt.Fprintf(r.Out, "\ncompared with %s:\n", r.Baseline)
-	c, err := report.Compare(base, res, nil, 0.1)
-	if err != nil {
-		return err
+	return fmt.Sprintf("users %d · %.0f req/s · p95 %s · errors %d · lag p99 %s",
+		s.Users, rate, s.P95.Round(time.Millisecond), s.Failures, s.LagP99.Round(100*time.Microsecond))
+}
+
+// watch gives, every second until the returned stop, the progress of
+// eng recording into rec to the status line and to Watch.
+func (r *Replay) watch(eng *replay.Engine, rec *report.Recorder) (stop func()) {
+	w := r.Status
+	if w == nil && r.Watch != nil {
+		w = io.Discard // no line to draw, but snapshots to take
 	}
-	c.WriteText(r.Out, false)
-	return c.Failed()
+	var last Snapshot
+	return statusline.Start(w, func() string {
+		tot := rec.Totals()
+		s := Snapshot{At: time.Now(), Users: eng.Status().Users, Requests: tot.Requests, Failures: tot.Failures, P95: tot.P95, LagP99: tot.LagP99}
+		if r.Watch != nil {
+			r.Watch(s)
+		}
+		defer func() { last = s }()
+		return s.StatusLine(last)
+	})
 }
 
 // stopName names what stopped a run early: the signal of a cause that
@@ -223,7 +224,7 @@ func stopName(cause error) string {
 // verdict. The error is a SetupError when the first phase could not start,
 // a report.Failure naming the phase that failed, or the error that stopped
 // the phase's run.
-func (r *Run) Ladder(ctx context.Context, phases []scheduler.Phase, timeScale float64) error {
+func (r *Replay) Ladder(ctx context.Context, phases []scheduler.Phase, timeScale float64) error {
 	switch {
 	case r.Plan.Stages != nil:
 		return &SetupError{errors.New("the ladder sets users and times itself: leave out the stages")}
@@ -279,19 +280,19 @@ func (r *Run) Ladder(ctx context.Context, phases []scheduler.Phase, timeScale fl
 // of the plan (Plan.Profiles; perProfile 0: all) played once each as one
 // user, with recorded gaps multiplied by scale (0: a session in at most
 // 2 s), every answer held against its recording. It prints the
-// divergences on Out and writes the report as JSON to Files.JSON; a
-// request that succeeded when recorded and fails now is an error. The
-// library must be loaded ForCheck.
-func (r *Run) Check(ctx context.Context, perProfile int, scale float64) (*CheckReport, error) {
+// divergences and writes the report as JSON to Files.JSON; a request that
+// succeeded when recorded and fails now is an error. The library must be
+// loaded ForCheck.
+func (r *Replay) Check(ctx context.Context, perProfile int, scale float64) (*replay.CheckReport, error) {
 	picked, err := r.Library.CheckSessions(perProfile, r.Plan.Profiles)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", r.Trace, err)
 	}
-	eng, err := New(r.Target, r.Library, r.Options...)
+	eng, err := replay.New(r.Target, r.Library, r.Options...)
 	if err != nil {
-		return nil, &SetupError{err}
+		return nil, setup(err)
 	}
-	WriteUnfilled(r.Warn, r.Library.Unfilled(eng.cfg.users))
+	writeUnfilled(r.Warn, eng.Unfilled())
 	rep, err := eng.Check(ctx, picked, scale)
 	if err != nil {
 		return nil, err
@@ -299,9 +300,9 @@ func (r *Run) Check(ctx context.Context, perProfile int, scale float64) (*CheckR
 	if rep.Requests > 0 && rep.TransportErrors == rep.Requests {
 		return nil, fmt.Errorf("check: no request to %s got an answer: is it running, and on that port?", r.Target)
 	}
-	rep.WriteText(r.Out, r.Target)
+	writeCheck(r.Out, rep, r.Target)
 	if r.Files.JSON != "" {
-		if err := rep.writeFile(r.Files.JSON); err != nil {
+		if err := rep.WriteFile(r.Files.JSON); err != nil {
 			return rep, err
 		}
 		fmt.Fprintf(r.Out, "check written to %s\n", r.Files.JSON)

@@ -1,15 +1,4 @@
-// Package tour is thrive's main job on a built-in default, as thrive demo
-// runs it: the demo backend on a loopback port, the capture proxy in front
-// of it, user sessions driven through the proxy into a trace, and the
-// trace replayed as many users against the backend, with its report.
-//
-// It holds the decisions that make the demo hold together: the backend's
-// import jobs keep pace with the driver's faster clock and its rate limit
-// is off (the recorded gaps, shortened, would trip it); the trace keeps
-// the users' passwords so that the replayed logins work without a users
-// file; the proxy stops before the backend, so that it writes every
-// session while the backend still answers what is in flight.
-package tour
+package app
 
 import (
 	"context"
@@ -28,7 +17,17 @@ import (
 	"github.com/thrive-loadtest/thrive/scheduler"
 )
 
-// Tour is one run of the main job.
+// A Tour is thrive's main job on a built-in default, as thrive demo runs
+// it: the demo backend on a loopback port, the capture proxy in front of
+// it, user sessions driven through the proxy into a trace, and the trace
+// replayed as many users against the backend, with its report.
+//
+// It holds the decisions that make the demo hold together: the backend's
+// import jobs keep pace with the driver's faster clock and its rate limit
+// is off (the recorded gaps, shortened, would trip it); the trace keeps
+// the users' passwords so that the replayed logins work without a users
+// file; the proxy stops before the backend, so that it writes every
+// session while the backend still answers what is in flight.
 type Tour struct {
 	// Sessions are driven through the proxy, their waits divided by
 	// TimeScale.
@@ -107,7 +106,7 @@ func (t *Tour) Run(ctx context.Context) error {
 	st.WriteText(t.Out, took)
 	cs := cp.Stats()
 	fmt.Fprintf(t.Out, "\nrecorded %d sessions, %d exchanges, %d WebSocket frames:\n", cs.Sessions, cs.Exchanges, cs.Frames)
-	serr := capture.WriteSummary(t.Out, t.Trace)
+	serr := WriteSummary(t.Out, t.Trace)
 	var rerr error
 	if derr == nil && captureErr == nil && serr == nil && ctx.Err() == nil {
 		fmt.Fprintf(t.Out, "\nreplaying the trace as %d users for %s against the backend:\n", t.Users, t.RunTime)
@@ -126,10 +125,11 @@ func (t *Tour) replay(ctx context.Context, backend string) error {
 	if t.HTML == "" {
 		t.HTML = strings.TrimSuffix(t.Trace, ".thrv") + "-report.html"
 	}
-	run := replay.Run{
+	run := Replay{
 		Trace: t.Trace, Library: lib, Target: backend, Options: []replay.Option{replay.WithStopTimeout(5 * time.Second)},
-		Plan:  scheduler.Config{Users: t.Users, SpawnRate: float64(t.Users), RunTime: t.RunTime, AutoScale: true, Seed: 1},
-		Label: "demo", Files: report.Files{HTML: t.HTML}, Out: t.Out, Warn: t.Warn,
+		Plan:   scheduler.Config{Users: t.Users, SpawnRate: float64(t.Users), RunTime: t.RunTime, AutoScale: true, Seed: 1},
+		Label:  "demo",
+		Finish: Finish{Files: report.Files{HTML: t.HTML}, Out: t.Out, Warn: t.Warn},
 	}
 	_, err = run.Play(ctx)
 	return err
