@@ -39,6 +39,44 @@ func Template(method, url string) string {
 	return b.String()
 }
 
+// EndpointName names an endpoint as reports and correlation rules do: its
+// method and path template (template, as Template or a Namer gives it),
+// then the GraphQL operation or JSON-RPC method the request carries, if
+// any ("POST /graphql Checkout"). It is the one place that joins the two,
+// so that every name of an endpoint is spelled alike.
+func EndpointName(template, op string) string {
+	if op == "" {
+		return template
+	}
+	return template + " " + op
+}
+
+// Endpoint returns the EndpointName of ex: its Template and operation. A
+// WebSocket's upgrade is named as the GET it is; SocketEndpoint gives the
+// name reports use for the socket.
+func Endpoint(ex *Exchange) string {
+	return EndpointName(Template(ex.Method, ex.URL), ex.Operation())
+}
+
+// socketMethod stands in a WebSocket's endpoint name for the method of its
+// upgrade request.
+const socketMethod = "WS "
+
+// SocketEndpoint names the WebSocket whose upgrade request, of method
+// method, has the endpoint name name: WS in place of the method ("GET
+// /ws/chat/" becomes "WS /ws/chat/"), so that reports keep a socket's
+// handshake and messages apart from HTTP requests.
+func SocketEndpoint(method, name string) string {
+	return socketMethod + strings.TrimPrefix(name, method+" ")
+}
+
+// SocketPath returns a socket's endpoint name (SocketEndpoint's) without
+// its WS, and any other name as it is: the name Locust's CSV gives beside
+// a type that already says it is a WebSocket's.
+func SocketPath(name string) string {
+	return strings.TrimPrefix(name, socketMethod)
+}
+
 func fold(seg string) string {
 	switch {
 	case seg == "":

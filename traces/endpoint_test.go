@@ -76,3 +76,36 @@ func TestNamer(t *testing.T) {
 		t.Errorf("added: %d patterns, %q", added.Len(), got)
 	}
 }
+
+// TestEndpoint checks the names of endpoints: Template and operation, and a
+// WebSocket's WS in place of its upgrade's method and back.
+func TestEndpoint(t *testing.T) {
+	for _, tc := range []struct {
+		name, method, url, body, want, socket string
+	}{
+		{"plain", "GET", "/api/items/42?page=2", "", "GET /api/items/{id}", "WS /api/items/{id}"},
+		{"GraphQL operation", "POST", "/graphql", `{"operationName":"Checkout","query":"mutation Checkout { checkout { id } }"}`, "POST /graphql Checkout", "WS /graphql Checkout"},
+		{"WebSocket upgrade", "GET", "ws://host/ws/chat/", "", "GET /ws/chat/", "WS /ws/chat/"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ex := &traces.Exchange{Method: tc.method, URL: tc.url, ReqBody: traces.Body{Data: []byte(tc.body)}}
+			got := traces.Endpoint(ex)
+			if got != tc.want {
+				t.Fatalf("Endpoint = %q, want %q", got, tc.want)
+			}
+			socket := traces.SocketEndpoint(tc.method, got)
+			if socket != tc.socket {
+				t.Fatalf("SocketEndpoint(%q, %q) = %q, want %q", tc.method, got, socket, tc.socket)
+			}
+			if path, want := traces.SocketPath(socket), strings.TrimPrefix(got, tc.method+" "); path != want {
+				t.Fatalf("SocketPath(%q) = %q, want %q", socket, path, want)
+			}
+			if path := traces.SocketPath(got); path != got {
+				t.Fatalf("SocketPath(%q) = %q, want it as it is", got, path)
+			}
+		})
+	}
+	if got := traces.EndpointName("POST /api/import/{kind}/", ""); got != "POST /api/import/{kind}/" {
+		t.Fatalf("EndpointName without an operation = %q", got)
+	}
+}

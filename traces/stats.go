@@ -84,16 +84,6 @@ type Visit struct {
 	Weak []string `json:"weak,omitempty"`
 }
 
-// endpoint names ex's endpoint: its Template, and the operation it
-// carries (POST /graphql Checkout).
-func (st *Stats) endpoint(ex *Exchange) string {
-	name := Template(ex.Method, ex.URL)
-	if op := ex.Operation(); op != "" {
-		name += " " + op
-	}
-	return name
-}
-
 // KeyKind names what a session's Client key is: "cookie" (a session
 // cookie), "token" (a bearer token or other credential a login returned),
 // "authorization" (another Authorization header), "address" (the client's
@@ -162,7 +152,7 @@ func (st *Stats) Add(s *Session) {
 		if ex.Error != "" {
 			st.Errors++
 		}
-		name := st.endpoint(ex)
+		name := Endpoint(ex)
 		if _, ok := st.Endpoints[name]; !ok && len(st.Endpoints) >= MaxEndpoints {
 			name = OtherEndpoints
 		}
