@@ -734,7 +734,7 @@ func addedValues(ex *traces.Exchange, rules *CorrelationRules) []candidate {
 		return nil
 	}
 	var out []candidate
-	endpoint := endpointOf(ex)
+	endpoint := traces.Endpoint(ex)
 	header := func(name string) []byte {
 		for _, h := range ex.RespHeader {
 			if strings.EqualFold(h.Name, name) {
@@ -921,7 +921,7 @@ func findValues(s *traces.Session, rules *CorrelationRules) ([]variable, [][]int
 		}
 		seen := map[string]bool{}
 		for _, c := range append(addedValues(ex, rules), answerValues(ex)...) {
-			rule := endpointOf(ex) + " " + c.place.String()
+			rule := traces.Endpoint(ex) + " " + c.place.String()
 			if seen[c.value] && c.context != "" && !seen[c.value+"/"+c.context] && !rules.disabled(rule) {
 				// The same id in another URL of the answer (a card 3 of
 				// board 3): kept for the requests that name it by its

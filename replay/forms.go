@@ -271,7 +271,7 @@ func submissions(s *traces.Session, rules *CorrelationRules, vars []variable, us
 			if found < 0 {
 				continue
 			}
-			rule := endpointOf(&s.Exchanges[j]) + " form " + strings.ToUpper(method) + " " + actionShape(path) + " #" + strconv.Itoa(found+1)
+			rule := traces.Endpoint(&s.Exchanges[j]) + " form " + strings.ToUpper(method) + " " + actionShape(path) + " #" + strconv.Itoa(found+1)
 			add := func(v variable) {
 				if v.from, v.rule = j, rule+v.rule; rules.disabled(v.rule) {
 					return

@@ -294,7 +294,7 @@ func (ts *tokenSources) found(s *traces.Session, i int, vars []variable, uses []
 					return
 				}
 				p, ok := boundaryPlace(answerText(&s.Exchanges[j]), t)
-				rule := endpointOf(&s.Exchanges[j]) + " " + p.String()
+				rule := traces.Endpoint(&s.Exchanges[j]) + " " + p.String()
 				if !ok || rules.disabled(rule) {
 					return
 				}
@@ -333,7 +333,7 @@ func (ts *tokenSources) found(s *traces.Session, i int, vars []variable, uses []
 		if !ok {
 			return
 		}
-		rule := endpointOf(&s.Exchanges[j]) + " " + p.String()
+		rule := traces.Endpoint(&s.Exchanges[j]) + " " + p.String()
 		if rules.disabled(rule) {
 			return
 		}
@@ -427,7 +427,7 @@ func (ts *tokenSources) frameFlow(s *traces.Session, i int, vars []variable, use
 	if ws == nil {
 		return vars, uses
 	}
-	endpoint := "WS " + strings.TrimPrefix(endpointOf(&s.Exchanges[i]), s.Exchanges[i].Method+" ")
+	endpoint := traces.SocketEndpoint(s.Exchanges[i].Method, traces.Endpoint(&s.Exchanges[i]))
 	local := map[string]int{}  // value → its variable
 	tokens := map[string]int{} // token of a server frame → the frame
 	sent := map[string]bool{}  // values client messages sent so far

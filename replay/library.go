@@ -522,7 +522,7 @@ func (lib *Library) add(s *traces.Session) {
 	same := map[string]int{}
 	for i := range s.Exchanges {
 		ex := &s.Exchanges[i]
-		endpoint := endpointOf(&plain.Exchanges[i])
+		endpoint := traces.Endpoint(&plain.Exchanges[i])
 		prior := -1
 		if j, ok := same[endpoint]; ok && s.Exchanges[j].Offset+s.Exchanges[j].Duration <= ex.Offset {
 			prior = j
@@ -541,12 +541,12 @@ func (lib *Library) add(s *traces.Session) {
 				after = j
 			}
 		}
-		if !safeMethod(ex.Method) && ex.WebSocket == nil && !polls[endpointOf(&plain.Exchanges[i])] {
+		if !safeMethod(ex.Method) && ex.WebSocket == nil && !polls[traces.Endpoint(&plain.Exchanges[i])] {
 			changes = append(changes, i)
 		}
-		if end := ex.Offset + ex.Duration; ex.WebSocket == nil && !polls[endpointOf(&plain.Exchanges[i])] && end > lastEnded {
+		if end := ex.Offset + ex.Duration; ex.WebSocket == nil && !polls[traces.Endpoint(&plain.Exchanges[i])] && end > lastEnded {
 			lastEnd, lastEnded = i, end
-		} else if ex.WebSocket != nil || polls[endpointOf(&plain.Exchanges[i])] {
+		} else if ex.WebSocket != nil || polls[traces.Endpoint(&plain.Exchanges[i])] {
 			lastEnded = max(lastEnded, ex.Offset) // it goes on beside what follows
 		}
 		st := step{
@@ -555,9 +555,9 @@ func (lib *Library) add(s *traces.Session) {
 			method:   []byte(ex.Method),
 			uri:      []byte(traces.RequestURI(ex.URL)),
 			body:     ex.ReqBody.Data,
-			endpoint: endpointOf(&plain.Exchanges[i]),
+			endpoint: traces.Endpoint(&plain.Exchanges[i]),
 			op:       plain.Exchanges[i].Operation(),
-			longPoll: polls[endpointOf(&plain.Exchanges[i])],
+			longPoll: polls[traces.Endpoint(&plain.Exchanges[i])],
 			head:     ex.Method == "HEAD",
 			jsonBody: jsonDoc(ex.ReqBody.Data),
 			status:   ex.Status,
@@ -635,7 +635,7 @@ func (lib *Library) add(s *traces.Session) {
 		if ws := ex.WebSocket; ws != nil {
 			st.ws = wsScriptOf(ws)
 			st.ws.needs(vars, uses[i], i)
-			st.endpoint = "WS " + strings.TrimPrefix(st.endpoint, ex.Method+" ")
+			st.endpoint = traces.SocketEndpoint(ex.Method, st.endpoint)
 		}
 		sc.steps = append(sc.steps, st)
 	}
@@ -830,7 +830,7 @@ func longPolls(s *traces.Session, vars []variable, uses [][]int) map[string]bool
 	last := map[string]int{} // endpoint → its latest exchange
 	for i := range s.Exchanges {
 		ex := &s.Exchanges[i]
-		name := endpointOf(ex)
+		name := traces.Endpoint(ex)
 		if j, ok := last[name]; ok {
 			prev := &s.Exchanges[j]
 			fromPrev := slices.ContainsFunc(uses[i], func(k int) bool { return vars[k].from == j })
@@ -851,21 +851,6 @@ func withoutEncoding(hs []traces.Header) []traces.Header {
 	return slices.DeleteFunc(slices.Clone(hs), func(h traces.Header) bool { return strings.EqualFold(h.Name, "Content-Encoding") })
 }
 
-// endpointOf names an exchange's endpoint as reports do: its method and
-// path template, and the GraphQL operation or JSON-RPC method it carries
-// (POST /graphql Checkout).
-func endpointOf(ex *traces.Exchange) string {
-	return withOperation(traces.Template(ex.Method, ex.URL), ex.Operation())
-}
-
-// withOperation adds an operation's name to an endpoint's.
-func withOperation(name, op string) string {
-	if op == "" {
-		return name
-	}
-	return name + " " + op
-}
-
 // Sessions returns what the scheduler needs to know of the sessions.
 func (lib *Library) Sessions() []scheduler.SessionInfo { return lib.infos }
 
@@ -883,5 +868,5 @@ func (lib *Library) named(st *step) {
 	if lib.namer.Len() == 0 {
 		return
 	}
-	st.endpoint = withOperation(lib.namer.Name(string(st.method), string(st.uri)), st.op)
+	st.endpoint = traces.EndpointName(lib.namer.Name(string(st.method), string(st.uri)), st.op)
 }

@@ -42,7 +42,7 @@ func pollLoops(s *traces.Session, long map[string]bool) (loops map[int]*pollLoop
 	var order []key
 	for i := range s.Exchanges {
 		ex := &s.Exchanges[i]
-		if ex.WebSocket != nil || long[endpointOf(ex)] || ex.RespBody.Truncated() || ex.Status < 200 || ex.Status >= 300 {
+		if ex.WebSocket != nil || long[traces.Endpoint(ex)] || ex.RespBody.Truncated() || ex.Status < 200 || ex.Status >= 300 {
 			continue
 		}
 		k := key{ex.Method, ex.URL, string(ex.ReqBody.Data)}

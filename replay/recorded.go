@@ -157,7 +157,7 @@ func recordedOf(s *traces.Session, vars []variable, uses [][]int) []recordedStep
 				out[i].suspects = append(out[i].suspects, suspect{value: v, from: src.from, place: src.place})
 			}
 		}
-		endpoint := endpointOf(ex)
+		endpoint := traces.Endpoint(ex)
 		for _, c := range allAnswerValues(ex) {
 			if !ids[c.value] {
 				given[c.value] = source{endpoint, c.place}
