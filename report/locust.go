@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/thrive-loadtest/thrive/traces"
 )
 
 // Locust's CSV files (--csv PREFIX), column for column as Locust 2.x writes
@@ -56,7 +57,7 @@ type locustRow struct {
 // typeAndName splits an endpoint into Locust's Type (the method) and Name.
 func typeAndName(e EndpointStats) (string, string) {
 	if e.Kind != "http" {
-		return e.Kind, strings.TrimPrefix(e.Name, "WS ")
+		return e.Kind, traces.SocketPath(e.Name)
 	}
 	if m, rest, ok := strings.Cut(e.Name, " "); ok {
 		return m, rest
