@@ -36,7 +36,11 @@ func relay(c net.Conn, target string) {
 	defer c.Close()
 	b, err := (&net.Dialer{}).DialContext(context.Background(), "tcp", target)
 	if err != nil {
-		log.Print(err)
+		// The client's connection closes unanswered: its client sees EOF.
+		// On loopback the error is mostly "cannot assign requested
+		// address", every ephemeral port towards the target held by a
+		// socket, most of them in TIME-WAIT.
+		log.Printf("%v: closing the client's connection unanswered", err)
 		return
 	}
 	defer b.Close()

@@ -29,10 +29,21 @@ func (r *relay) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	if c.LocalAddr().String() == r.listen {
 		// A client: dial its backend on this loop; what it sends before
 		// the backend is connected waits in its buffer.
-		if _, err := c.EventLoop().Register(gnet.NewContext(context.Background(), c), r.target); err != nil {
+		done, err := c.EventLoop().Register(gnet.NewContext(context.Background(), c), r.target)
+		if err != nil {
 			log.Print(err)
 			return nil, gnet.Close
 		}
+		// The dial happens off the loop, and a failed one is told only
+		// here: close the client then, as copyrelay does, or it would
+		// wait for an answer forever (every ephemeral port towards the
+		// target held, on loopback, most of them in TIME-WAIT).
+		go func() {
+			if res, ok := <-done; ok && res.Err != nil {
+				log.Printf("%v: closing the client's connection unanswered", res.Err)
+				_ = c.Close() // safe from another goroutine
+			}
+		}()
 		return nil, gnet.None
 	}
 	// A backend: its context is its client until the two are paired.
