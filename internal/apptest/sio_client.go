@@ -435,6 +435,12 @@ func (k *sioConn) leave() {
 	_ = k.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNoStatusReceived, ""), time.Now().Add(time.Second))
 	select {
 	case <-k.readDone:
+		// The server answers the close frame as it reads it, then ends
+		// the engine, then closes the connection: a browser's socket is
+		// gone once the server has closed it, and so is the engine.
+		nc := k.ws.NetConn()
+		_ = nc.SetReadDeadline(time.Now().Add(2 * time.Second))
+		_, _ = io.Copy(io.Discard, nc)
 	case <-time.After(2 * time.Second):
 	}
 	k.ws.Close()
