@@ -62,18 +62,16 @@ type loop struct {
 // Run's stop reads under the capture's connMu.
 type lconn struct {
 	lp      *loop
-	id      uint64 // the connection's number, for the sessionizer
 	client  gnet.Conn
 	backend gnet.Conn // nil until connected
 	dialing bool
 	ip      string
 
 	req, resp              wire.MsgStream
-	rec                    *record // the exchange in flight
-	head                   []byte  // its forwarded head, kept for a retry while nothing else was sent
-	bodyless               bool    // it has no body
-	out                    []byte  // what waits for the backend to connect
-	toClient               []byte  // answers' bytes read, not yet written to the client
+	x                      exchange // the request being relayed
+	head                   []byte   // its forwarded head, kept for a retry while nothing else was sent
+	out                    []byte   // what waits for the backend to connect
+	toClient               []byte   // answers' bytes read, not yet written to the client
 	hb                     bytes.Buffer
 	bw                     *bufio.Writer
 	paused                 bool // a request is whole: the next waits for the answer
@@ -164,7 +162,8 @@ func (lp *loop) enroll(nc net.Conn) {
 		c.goServe(nc)
 		return
 	}
-	l := &lconn{lp: lp, id: lp.c.connIDs.Add(1), ip: clientIP(nc.RemoteAddr().String())}
+	l := &lconn{lp: lp, ip: clientIP(nc.RemoteAddr().String())}
+	l.x = exchange{c: c, ip: l.ip, conn: c.connIDs.Add(1)}
 	l.bw = bufio.NewWriterSize(&l.hb, 4096)
 	l.req = wire.MsgStream{Request: true, OnHead: l.requestHead, OnRaw: l.toBackend, OnData: l.requestData, OnEnd: l.requestEnd}
 	l.newAnswerStream()
@@ -334,11 +333,7 @@ func (l *lconn) requestHead(h *wire.Head, _ []byte) bool {
 	l.setBusy(true)
 	l.headStarted = false
 	l.waitFor(0)
-	l.rec = &record{start: time.Now(), method: h.Method, url: h.Target, host: h.Host, reqHeader: h.Fields, conn: l.id}
-	l.bodyless = h.RequestFraming() == wire.NoBody
-	if !l.bodyless {
-		l.rec.reqBody = wire.NewTap(c.cfg.bodyLimit)
-	}
+	l.x.start(h)
 	l.retried = false
 	l.hb.Reset()
 	writeRequestHead(l.bw, c, l.ip, "http", h.Proto, h)
@@ -353,30 +348,20 @@ func (l *lconn) requestHead(h *wire.Head, _ []byte) bool {
 // have come and gone already (a backend can refuse a body before it is
 // over); the rest of the body then goes on unrecorded.
 func (l *lconn) requestData(b []byte) {
-	if l.rec != nil {
-		l.rec.reqBody.Observe(b)
+	if l.x.rec != nil {
+		l.x.rec.reqBody.Observe(b)
 	}
 }
 
 // requestEnd holds the client's next request until the answer is over,
 // unless it is over already.
 func (l *lconn) requestEnd() bool {
-	if l.rec == nil {
+	if l.x.rec == nil {
 		return false
 	}
-	l.begin()
+	l.x.file()
 	l.paused = true
 	return true
-}
-
-// begin files the exchange under its session, once, while the backend
-// works on it.
-func (l *lconn) begin() {
-	if rec := l.rec; rec != nil && rec.session == nil {
-		sz := l.lp.c.sz
-		rec.key = sz.requestKeyOf(rec.reqHeader, rec.url, l.ip)
-		sz.begin(rec)
-	}
 }
 
 // toBackend sends b to the backend, dialling it first when needed.
@@ -394,10 +379,10 @@ func (l *lconn) toBackend(b []byte) {
 		// The client sends more than the backlog before the backend is
 		// even connected.
 		l.lp.c.cfg.errorLog.Printf("capture: backend of %s not connected with more than %d bytes waiting for it; connection cut", l.ip, l.lp.c.cfg.loopBacklog)
-		if l.rec != nil && l.rec.err == "" {
-			l.rec.err = "backend too slow: not connected with more than the backlog waiting for it"
+		if l.x.rec != nil && l.x.rec.err == "" {
+			l.x.rec.err = "backend too slow: not connected with more than the backlog waiting for it"
 		}
-		l.finish()
+		l.x.finish()
 		l.closeBoth()
 	}
 }
@@ -412,10 +397,10 @@ func (l *lconn) checkBacklog(to gnet.Conn, who string) {
 		return
 	}
 	l.lp.c.cfg.errorLog.Printf("capture: %s of %s too slow: more than %d bytes waiting for it; connection cut", who, l.ip, limit)
-	if l.rec != nil && l.rec.err == "" {
-		l.rec.err = fmt.Sprintf("%s too slow: more than %d bytes waiting for it", who, limit)
+	if l.x.rec != nil && l.x.rec.err == "" {
+		l.x.rec.err = fmt.Sprintf("%s too slow: more than %d bytes waiting for it", who, limit)
 	}
-	l.finish()
+	l.x.finish()
 	l.closeBoth()
 }
 
@@ -488,12 +473,12 @@ func (l *lconn) fromBackendBytes() {
 // goroutine relay, and keeps its connection when no request body is left
 // unread on it; after, both connections are cut.
 func (l *lconn) badAnswer(err error) {
-	rec := l.rec
+	rec := l.x.rec
 	if rec == nil || rec.status != 0 {
 		if rec != nil {
 			rec.err = "backend: " + err.Error()
 		}
-		l.finish()
+		l.x.finish()
 		l.closeBoth()
 		return
 	}
@@ -511,11 +496,11 @@ func (l *lconn) answerHead(rh *wire.Head, raw []byte) bool {
 		raw = wire.ClosingHead(raw)
 	}
 	l.toClient = append(l.toClient, raw...)
-	rec := l.rec
+	rec := l.x.rec
 	if rec == nil || (rh.Status < 200 && rh.Status != 101) {
 		return false
 	}
-	l.begin()
+	l.x.file()
 	rec.ttfb = time.Now()
 	rec.status = rh.Status
 	rec.respHeader = rh.Fields
@@ -552,17 +537,17 @@ func (l *lconn) answerRaw(b []byte) {
 }
 
 func (l *lconn) answerData(b []byte) {
-	if l.rec != nil {
-		l.rec.respBody.Observe(b)
+	if l.x.rec != nil {
+		l.x.rec.respBody.Observe(b)
 	}
 }
 
 func (l *lconn) answerEnd() bool {
-	if l.rec == nil {
+	if l.x.rec == nil {
 		return false
 	}
-	l.rec.end = time.Now()
-	l.finish()
+	l.x.rec.end = time.Now()
+	l.x.finish()
 	if l.closing {
 		// The answer said the connection closes after it, or its framing
 		// was in doubt: whatever follows it is not the next answer.
@@ -582,31 +567,17 @@ func (l *lconn) answerEnd() bool {
 	return l.closed
 }
 
-// finish hands the exchange in flight to the sessionizer.
-func (l *lconn) finish() {
-	rec := l.rec
-	if rec == nil {
-		return
-	}
-	l.begin() // a request cut before it was filed (a bad chunk line) is filed now
-	l.rec = nil
-	if rec.end.IsZero() {
-		rec.end = time.Now()
-	}
-	l.lp.c.finish(rec)
-}
-
 // badGateway answers 502 for a backend that could not be reached or did not
 // answer, records why, and keeps the client when no request body is left
 // unread on it.
 func (l *lconn) badGateway(err error) {
-	if l.rec == nil {
+	if l.x.rec == nil {
 		l.lp.c.stats.backendErrors.Add(1)
 		return
 	}
-	keep := l.paused && l.bodyless
-	l.writeClient(l.lp.c.gatewayFailed(l.rec, err, !keep))
-	l.finish()
+	keep := l.paused && l.x.bodyless
+	l.writeClient(l.lp.c.gatewayFailed(l.x.rec, err, !keep))
+	l.x.finish()
 	l.newAnswerStream()
 	if !keep {
 		l.closeBoth()
@@ -623,15 +594,15 @@ func (l *lconn) backendClosed(err error) {
 	if l.closed {
 		return
 	}
-	switch rec := l.rec; {
+	switch rec := l.x.rec; {
 	case l.socket:
-		l.finish()
+		l.x.finish()
 		l.closeBoth()
 	case rec != nil && rec.status == 0:
 		// No answer began. A keep-alive connection the backend closed while
 		// it was idle: try once on a fresh one when nothing but the head
 		// was sent, as the goroutine relay does.
-		if l.reused && l.bodyless && !l.retried {
+		if l.reused && l.x.bodyless && !l.retried {
 			l.retried, l.reused = true, false
 			l.newAnswerStream()
 			l.resp.Expect(rec.method)
@@ -649,7 +620,7 @@ func (l *lconn) backendClosed(err error) {
 				size = rec.respBody.Size()
 			}
 			rec.err = fmt.Sprintf("backend: connection closed after %d bytes of the answer", size)
-			l.finish()
+			l.x.finish()
 		}
 		l.closeBoth()
 	case l.closing:
@@ -663,7 +634,7 @@ func (l *lconn) backendClosed(err error) {
 
 func (l *lconn) clientClosed() {
 	l.closed = true
-	if rec := l.rec; rec != nil && !l.socket {
+	if rec := l.x.rec; rec != nil && !l.socket {
 		size := int64(0)
 		if rec.respBody != nil {
 			size = rec.respBody.Size()
@@ -674,7 +645,7 @@ func (l *lconn) clientClosed() {
 			rec.err = "client went away after " + strconv.FormatInt(size, 10) + " bytes of the answer"
 		}
 	}
-	l.finish()
+	l.x.finish()
 	if l.backend != nil {
 		_ = l.client.EventLoop().Close(l.backend)
 		l.backend = nil

@@ -41,7 +41,6 @@ const (
 // guards.
 type conn struct {
 	c      *Capture
-	id     uint64   // the connection's number, for the sessionizer
 	raw    net.Conn // the connection accepted; closing it ends every read and write
 	client net.Conn // raw, or TLS over it
 	ip     string
@@ -57,6 +56,7 @@ type conn struct {
 
 	buf   []byte
 	state connState
+	x     exchange // the request being relayed
 
 	// Forward proxy: up is where the request being relayed goes, backendUp
 	// where the open backend connection goes, tunnel the one origin of an
@@ -99,7 +99,8 @@ func (c *Capture) accept(ln net.Listener, handle func(net.Conn)) error {
 
 // goServe serves nc on a goroutine of its own.
 func (c *Capture) goServe(nc net.Conn) {
-	k := &conn{c: c, id: c.connIDs.Add(1), raw: nc, client: nc, ip: clientIP(nc.RemoteAddr().String()), scheme: "http", state: stateBusy, up: c.up}
+	k := &conn{c: c, raw: nc, client: nc, ip: clientIP(nc.RemoteAddr().String()), scheme: "http", state: stateBusy, up: c.up}
+	k.x = exchange{c: c, ip: k.ip, conn: c.connIDs.Add(1)}
 	if c.admit(nc, func() { c.conns[k] = struct{}{} }) {
 		go k.serve()
 	}
@@ -348,45 +349,21 @@ func (k *conn) dial() error {
 // exchange relays one request and its answer and records them. It reports
 // whether the client connection stays open for another request.
 func (k *conn) exchange(h *wire.Head) bool {
-	c := k.c
-	rec := &record{start: time.Now(), method: h.Method, url: h.Target, host: h.Host, reqHeader: h.Fields, conn: k.id}
-	if c.forward {
-		// The trace keeps each exchange's scheme and host, and not the
-		// proxy's own credentials.
-		rec.url = k.up.scheme + "://" + k.up.host + originForm(h.Target)
-		rec.host = k.up.host
-		rec.skip = k.offScope
-		if c.cfg.proxyAuth != "" {
-			rec.reqHeader = withoutField(h.Fields, "Proxy-Authorization")
-		}
+	k.x.start(h)
+	if k.c.forward {
+		k.x.forwardTo(k.up, k.offScope)
 	}
-	keep := k.relay(h, rec)
-	if rec.skip {
-		return keep
-	}
-	k.begin(rec)
-	if rec.end.IsZero() {
-		rec.end = time.Now()
-	}
-	c.finish(rec)
+	keep := k.relay(h)
+	k.x.finish()
 	return keep
 }
 
-// begin files rec under its session, once. The relay calls it while the
-// backend works on the request, off the path of the answer.
-func (k *conn) begin(rec *record) {
-	if rec.session == nil && !rec.skip {
-		rec.key = k.c.sz.requestKeyOf(rec.reqHeader, rec.url, k.ip)
-		k.c.sz.begin(rec)
-	}
-}
-
 // relay does the work of exchange.
-func (k *conn) relay(h *wire.Head, rec *record) bool {
+func (k *conn) relay(h *wire.Head) bool {
 	c := k.c
+	rec := k.x.rec
 	reqFraming := h.RequestFraming()
 	if reqFraming != wire.NoBody {
-		rec.reqBody = wire.NewTap(c.cfg.bodyLimit)
 		if h.Expect {
 			// Answer for the backend, so the body comes at once; the backend
 			// still answers the request as a whole.
@@ -429,7 +406,7 @@ func (k *conn) relay(h *wire.Head, rec *record) bool {
 		err := k.bw.Flush()
 		sent := err == nil
 		if sent {
-			k.begin(rec)
+			k.x.file()
 			rh, err = k.readResponseHead(h)
 		}
 		if err == nil {

@@ -9,9 +9,9 @@ import (
 	"github.com/thrive-loadtest/thrive/traces"
 )
 
-// exchange runs one request through the sessionizer at time at, as the
+// passExchange runs one request through the sessionizer at time at, as the
 // proxy would: begin, then complete with the answer's headers.
-func exchange(sz *sessionizer, at time.Time, url string, req, resp []traces.Header) *record {
+func passExchange(sz *sessionizer, at time.Time, url string, req, resp []traces.Header) *record {
 	r := &record{start: at, end: at.Add(10 * time.Millisecond), method: "GET", url: url, status: 200, reqHeader: req, respHeader: resp}
 	r.key = sz.requestKey(req, "10.0.0.1")
 	sz.begin(r)
@@ -42,15 +42,15 @@ func TestSessionizer(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	sz := newSessionizer(DefaultSessionCookies(), time.Minute, time.Hour, "t")
 	ua := []string{"User-Agent", "browser"}
-	exchange(sz, t0, "/csrf", hdr(ua...), nil)
-	exchange(sz, t0.Add(time.Second), "/login", hdr(ua...), hdr("Set-Cookie", "sessionid=A; Path=/"))
-	exchange(sz, t0.Add(2*time.Second), "/a1", hdr("Cookie", "sessionid=A"), nil)
-	exchange(sz, t0.Add(3*time.Second), "/b1", hdr("Cookie", "other=1; connect.sid=B"), nil)
-	exchange(sz, t0.Add(4*time.Second), "/token", hdr("Authorization", "Bearer T"), nil)
+	passExchange(sz, t0, "/csrf", hdr(ua...), nil)
+	passExchange(sz, t0.Add(time.Second), "/login", hdr(ua...), hdr("Set-Cookie", "sessionid=A; Path=/"))
+	passExchange(sz, t0.Add(2*time.Second), "/a1", hdr("Cookie", "sessionid=A"), nil)
+	passExchange(sz, t0.Add(3*time.Second), "/b1", hdr("Cookie", "other=1; connect.sid=B"), nil)
+	passExchange(sz, t0.Add(4*time.Second), "/token", hdr("Authorization", "Bearer T"), nil)
 	// A login from the holder of A that rotates its cookie to C (as
 	// Django, Rails and Express do at login) goes on with the same visit.
-	exchange(sz, t0.Add(5*time.Second), "/login", hdr("Cookie", "sessionid=A"), hdr("Set-Cookie", "sessionid=C; Path=/"))
-	exchange(sz, t0.Add(6*time.Second), "/c1", hdr("Cookie", "sessionid=C"), nil)
+	passExchange(sz, t0.Add(5*time.Second), "/login", hdr("Cookie", "sessionid=A"), hdr("Set-Cookie", "sessionid=C; Path=/"))
+	passExchange(sz, t0.Add(6*time.Second), "/c1", hdr("Cookie", "sessionid=C"), nil)
 
 	if over := sz.sweep(t0.Add(7*time.Second), false); len(over) != 0 {
 		t.Fatalf("ended %d sessions before any was idle", len(over))
@@ -80,8 +80,8 @@ func TestSessionizer(t *testing.T) {
 func TestSessionizerLogoutAndMaxAge(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	sz := newSessionizer([]string{"sid"}, time.Hour, 10*time.Minute, "t")
-	exchange(sz, t0, "/a", hdr("Cookie", "sid=X"), nil)
-	exchange(sz, t0.Add(time.Second), "/logout", hdr("Cookie", "sid=X"), hdr("Set-Cookie", "sid=; Max-Age=0"))
+	passExchange(sz, t0, "/a", hdr("Cookie", "sid=X"), nil)
+	passExchange(sz, t0.Add(time.Second), "/logout", hdr("Cookie", "sid=X"), hdr("Set-Cookie", "sid=; Max-Age=0"))
 	// The session stays open a moment for the page the logout leads to.
 	if over := sz.sweep(t0.Add(1500*time.Millisecond), false); len(over) != 0 {
 		t.Fatal("logout ended the session before its client could follow it")
@@ -92,7 +92,7 @@ func TestSessionizerLogoutAndMaxAge(t *testing.T) {
 	// Busy for 20 minutes: the longest session is 10, so two sessions.
 	var n int
 	for i := range 20 {
-		exchange(sz, t0.Add(time.Duration(i)*time.Minute), "/p", hdr("Cookie", "sid=Y"), nil)
+		passExchange(sz, t0.Add(time.Duration(i)*time.Minute), "/p", hdr("Cookie", "sid=Y"), nil)
 		n += len(sz.sweep(t0.Add(time.Duration(i)*time.Minute+time.Second), false))
 	}
 	n += len(sz.sweep(t0.Add(time.Hour), true))
@@ -200,9 +200,9 @@ func TestSessionizerLoginWindowsEnd(t *testing.T) {
 	var anon *session
 	for i := range 1000 {
 		at := t0.Add(time.Duration(i) * 10 * time.Second)
-		page := exchange(sz, at, "/", ua, nil) // keeps the anonymous session open
+		page := passExchange(sz, at, "/", ua, nil) // keeps the anonymous session open
 		anon = page.owner
-		exchange(sz, at.Add(time.Second), "/login", ua, hdr("Set-Cookie", fmt.Sprintf("connect.sid=S%d; Path=/; HttpOnly", i)))
+		passExchange(sz, at.Add(time.Second), "/login", ua, hdr("Set-Cookie", fmt.Sprintf("connect.sid=S%d; Path=/; HttpOnly", i)))
 		sz.sweep(at.Add(2*time.Second), false)
 	}
 	if anon.done || !anon.anonymous() {

@@ -1,0 +1,80 @@
+package capture
+
+import (
+	"time"
+
+	"github.com/thrive-loadtest/thrive/capture/wire"
+)
+
+// An exchange is one request and its answer on a client connection, from
+// the request's head to the record the sessionizer gets. The capture's two
+// relays only move bytes: the goroutine relay (relay.go) over net.Conns, the
+// event loops (loop.go) over gnet's connections. Each calls its
+// connection's exchange at every step of the lifecycle, and the exchange
+// decides, once for both, what is recorded; as httputil.ReverseProxy keeps
+// that apart from the Transport that moves the bytes.
+//
+// A connection keeps one exchange and starts it afresh for each request, so
+// that it costs no allocation of its own.
+type exchange struct {
+	c    *Capture
+	ip   string // the client's address, for the session key
+	conn uint64 // the client connection's number, for the sessionizer
+
+	rec      *record // the exchange in flight; nil between exchanges
+	bodyless bool    // its request has no body
+}
+
+// start begins the exchange of the request whose head is h: its record,
+// with a tap for its body if it has one.
+func (x *exchange) start(h *wire.Head) {
+	x.rec = &record{start: time.Now(), method: h.Method, url: h.Target, host: h.Host, reqHeader: h.Fields, conn: x.conn}
+	x.bodyless = h.RequestFraming() == wire.NoBody
+	if !x.bodyless {
+		x.rec.reqBody = wire.NewTap(x.c.cfg.bodyLimit)
+	}
+}
+
+// forwardTo records the exchange as a forward proxy's to the origin of up:
+// the trace keeps each exchange's scheme and host, and not the proxy's own
+// credentials. An exchange with a host out of scope (offScope) is relayed
+// and not recorded.
+func (x *exchange) forwardTo(up upstream, offScope bool) {
+	rec := x.rec
+	rec.url = up.scheme + "://" + up.host + originForm(rec.url)
+	rec.host = up.host
+	rec.skip = offScope
+	if x.c.cfg.proxyAuth != "" {
+		rec.reqHeader = withoutField(rec.reqHeader, "Proxy-Authorization")
+	}
+}
+
+// file puts the exchange in flight under its session, once. The relays
+// call it while the backend works on the request, off the path of the
+// answer.
+func (x *exchange) file() {
+	if rec := x.rec; rec != nil && rec.session == nil && !rec.skip {
+		rec.key = x.c.sz.requestKeyOf(rec.reqHeader, rec.url, x.ip)
+		x.c.sz.begin(rec)
+	}
+}
+
+// finish ends the exchange in flight, if any, and hands its record to the
+// sessionizer, unless it is not to be recorded. One cut short before it was
+// filed (a bad chunk line, a backend that could not be reached) is filed
+// now.
+func (x *exchange) finish() {
+	rec := x.rec
+	if rec == nil {
+		return
+	}
+	x.file()
+	x.rec = nil
+	if rec.skip {
+		return
+	}
+	if rec.end.IsZero() {
+		rec.end = time.Now()
+	}
+	x.c.finish(rec)
+}
