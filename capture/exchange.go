@@ -1,6 +1,8 @@
 package capture
 
 import (
+	"context"
+	"net"
 	"time"
 
 	"github.com/thrive-loadtest/thrive/capture/wire"
@@ -77,4 +79,16 @@ func (x *exchange) finish() {
 		rec.end = time.Now()
 	}
 	x.c.finish(rec)
+}
+
+// dialBackend connects to the backend for up, for either relay: a reverse
+// proxy's through its dialer (TLS to an https target), a forward proxy's
+// origin through dialUp; in dialTimeout at most, TLS included.
+func (c *Capture) dialBackend(up upstream) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
+	defer cancel()
+	if c.forward {
+		return c.dialUp(ctx, up)
+	}
+	return c.dialer.DialContext(ctx, "tcp", up.addr)
 }

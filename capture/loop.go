@@ -404,16 +404,14 @@ func (l *lconn) checkBacklog(to gnet.Conn, who string) {
 	l.closeBoth()
 }
 
-// dial connects the backend as the goroutine relay does (its dialer, 10 s
-// at most), off the loop, then puts the connection on the client's loop.
+// dial connects the backend (dialBackend) off the loop, then puts the
+// connection on the client's loop.
 func (l *lconn) dial() {
 	l.dialing = true
 	el := l.client.EventLoop()
 	c := l.lp.c
 	l.lp.dials.Go(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
-		nc, err := c.dialer.DialContext(ctx, "tcp", c.up.addr)
-		cancel()
+		nc, err := c.dialBackend(c.up)
 		if err == nil {
 			var res <-chan gnet.RegisteredResult
 			if res, err = el.Enroll(gnet.NewContext(context.Background(), backendOf{l}), nc); err != nil {

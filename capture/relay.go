@@ -319,16 +319,10 @@ func (k *conn) closeBackend() {
 	}
 }
 
+// dial connects the backend connection for the request being relayed, and
+// its buffers.
 func (k *conn) dial() error {
-	ctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
-	defer cancel()
-	var b net.Conn
-	var err error
-	if k.c.forward {
-		b, err = k.c.dialUp(ctx, k.up)
-	} else {
-		b, err = k.c.dialer.DialContext(ctx, "tcp", k.c.up.addr)
-	}
+	b, err := k.c.dialBackend(k.up)
 	if err != nil {
 		return err
 	}
