@@ -3,7 +3,6 @@ package capture
 import (
 	"errors"
 	"strconv"
-	"time"
 
 	"github.com/thrive-loadtest/thrive/capture/wire"
 )
@@ -12,7 +11,7 @@ import (
 // they cannot read gets a 400 (a 501 for a transfer coding they do not
 // undo) and is not recorded (there is no exchange to
 // replay); a backend that cannot be reached or does not answer gets the
-// client a 502, recorded with the reason.
+// client a 502, recorded with the reason (exchange.badGateway).
 
 // ownAnswer is a short text response of the proxy's own, with Connection:
 // close when closing.
@@ -40,17 +39,4 @@ func (c *Capture) badRequest(ip string, err error) []byte {
 		return ownAnswer(501, "Not Implemented", "thrive capture: "+err.Error()+"\n", true)
 	}
 	return ownAnswer(400, "Bad Request", "thrive capture: "+err.Error()+"\n", true)
-}
-
-// gatewayFailed records on rec that the backend did not answer (err says
-// how), counts it, and returns the 502 to answer the client with.
-func (c *Capture) gatewayFailed(rec *record, err error, closing bool) []byte {
-	c.stats.backendErrors.Add(1)
-	kind := errorKind(err)
-	if rec != nil {
-		rec.status = 502
-		rec.err = "backend: " + kind
-		rec.ttfb = time.Now()
-	}
-	return ownAnswer(502, "Bad Gateway", "thrive capture: the backend did not answer: "+kind+"\n", closing)
 }

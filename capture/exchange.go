@@ -2,6 +2,7 @@ package capture
 
 import (
 	"context"
+	"errors"
 	"net"
 	"time"
 
@@ -79,6 +80,31 @@ func (x *exchange) finish() {
 		rec.end = time.Now()
 	}
 	x.c.finish(rec)
+}
+
+// errNoAnswer is why a backend that closed its connection before any answer
+// did not answer.
+var errNoAnswer = errors.New("connection closed without an answer")
+
+// badGateway records that the backend did not answer the exchange in
+// flight (err says why: it could not be reached, closed the connection, or
+// sent what is not an answer), counts it, and returns the 502 to answer
+// the client with. The client's connection stays open (keep) only when no
+// request body is left unread on it: the request has none, and whole says
+// it was read to its end. With no exchange in flight the failure is
+// counted, and there is nothing to answer.
+func (x *exchange) badGateway(err error, whole bool) (answer []byte, keep bool) {
+	x.c.stats.backendErrors.Add(1)
+	rec := x.rec
+	if rec == nil {
+		return nil, false
+	}
+	kind := errorKind(err)
+	rec.status = 502
+	rec.err = "backend: " + kind
+	rec.ttfb = time.Now()
+	keep = x.bodyless && whole
+	return ownAnswer(502, "Bad Gateway", "thrive capture: the backend did not answer: "+kind+"\n", !keep), keep
 }
 
 // dialBackend connects to the backend for up, for either relay: a reverse

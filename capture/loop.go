@@ -565,16 +565,15 @@ func (l *lconn) answerEnd() bool {
 	return l.closed
 }
 
-// badGateway answers 502 for a backend that could not be reached or did not
-// answer, records why, and keeps the client when no request body is left
-// unread on it.
+// badGateway answers the client for a backend that could not be reached
+// or did not answer (exchange.badGateway), ends the exchange, and goes on
+// reading the client's requests when its connection stays open.
 func (l *lconn) badGateway(err error) {
-	if l.x.rec == nil {
-		l.lp.c.stats.backendErrors.Add(1)
-		return
+	answer, keep := l.x.badGateway(err, l.paused)
+	if answer == nil {
+		return // no exchange in flight
 	}
-	keep := l.paused && l.x.bodyless
-	l.writeClient(l.lp.c.gatewayFailed(l.x.rec, err, !keep))
+	l.writeClient(answer)
 	l.x.finish()
 	l.newAnswerStream()
 	if !keep {

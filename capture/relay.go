@@ -378,7 +378,7 @@ func (k *conn) relay(h *wire.Head) bool {
 		}
 		if k.backend == nil {
 			if err := k.dial(); err != nil {
-				return k.badGateway(rec, err, reqFraming == wire.NoBody)
+				return k.badGateway(err, k.x.bodyless) // nothing but the head was read
 			}
 		}
 		reused := k.reused
@@ -394,7 +394,7 @@ func (k *conn) relay(h *wire.Head) bool {
 				return false
 			}
 			if res.WriteErr != nil {
-				return k.badGateway(rec, res.WriteErr, false)
+				return k.badGateway(res.WriteErr, false)
 			}
 		}
 		err := k.bw.Flush()
@@ -418,7 +418,7 @@ func (k *conn) relay(h *wire.Head) bool {
 		if errors.Is(err, io.EOF) {
 			err = errNoAnswer
 		}
-		return k.badGateway(rec, err, reqFraming == wire.NoBody)
+		return k.badGateway(err, true)
 	}
 	k.reused = true
 	rec.ttfb = time.Now()
@@ -462,8 +462,6 @@ func (k *conn) relay(h *wire.Head) bool {
 	return !closing
 }
 
-var errNoAnswer = errors.New("connection closed without an answer")
-
 // readResponseHead reads the backend's answer head, passing interim 1xx
 // answers other than 100 Continue (which the proxy gave already) and 101 on
 // to the client.
@@ -480,12 +478,14 @@ func (k *conn) readResponseHead(h *wire.Head) (*wire.Head, error) {
 	}
 }
 
-// badGateway answers 502 for a backend that could not be reached or did not
-// answer, and records why. The client connection stays open only when no
-// request body is left unread on it.
-func (k *conn) badGateway(rec *record, err error, keep bool) bool {
+// badGateway closes the backend connection of a backend that could not be
+// reached or did not answer, and answers the client (exchange.badGateway);
+// whole says the request was read to its end. It reports whether the
+// client connection stays open.
+func (k *conn) badGateway(err error, whole bool) bool {
 	k.closeBackend()
-	k.write(k.c.gatewayFailed(rec, err, !keep))
+	answer, keep := k.x.badGateway(err, whole)
+	k.write(answer)
 	return keep
 }
 
