@@ -82,6 +82,46 @@ func (x *exchange) finish() {
 	x.c.finish(rec)
 }
 
+// finalAnswer reports whether rh, a head the backend sent, is the answer to
+// the request in flight: not an interim 1xx, but for 101, which switches
+// the connection to a WebSocket.
+func finalAnswer(rh *wire.Head) bool {
+	return rh.Status >= 200 || rh.Status == 101
+}
+
+// answered records the head of the backend's answer to the exchange in
+// flight (a final one: finalAnswer), with a tap for its body if it has
+// one, and returns how the body is framed.
+func (x *exchange) answered(rh *wire.Head) wire.Framing {
+	x.file()
+	rec := x.rec
+	rec.ttfb = time.Now()
+	rec.status = rh.Status
+	rec.respHeader = rh.Fields
+	rec.newKey, rec.ends = x.c.sz.answerKeyOf(rh.Fields, rec.method, rec.key)
+	fr := rh.ResponseFraming(rec.method)
+	if fr != wire.NoBody {
+		rec.respBody = wire.NewTap(x.c.cfg.bodyLimit)
+	}
+	return fr
+}
+
+// upgraded records that the exchange in flight switched to a WebSocket
+// (its answer was a 101 to an upgrade): a socket for its frames, which the
+// sessionizer hands on in parts while it lasts, and a parser for each
+// direction that records the frames it is fed. A client frame is to be fed
+// before it is passed on, so that it is recorded before the server can
+// answer it.
+func (x *exchange) upgraded() (fromClient, fromServer *wire.FrameParser) {
+	rec := x.rec
+	rec.sock = &wire.Socket{}
+	x.c.sz.socket(rec)
+	limit := x.c.cfg.bodyLimit
+	fromServer = &wire.FrameParser{Sock: rec.sock, Limit: limit, Now: time.Now}
+	fromClient = &wire.FrameParser{Sock: rec.sock, FromClient: true, Limit: limit, Now: time.Now}
+	return fromClient, fromServer
+}
+
 // errNoAnswer is why a backend that closed its connection before any answer
 // did not answer.
 var errNoAnswer = errors.New("connection closed without an answer")

@@ -494,23 +494,14 @@ func (l *lconn) answerHead(rh *wire.Head, raw []byte) bool {
 		raw = wire.ClosingHead(raw)
 	}
 	l.toClient = append(l.toClient, raw...)
-	rec := l.x.rec
-	if rec == nil || (rh.Status < 200 && rh.Status != 101) {
+	if l.x.rec == nil || !finalAnswer(rh) {
 		return false
 	}
-	l.x.file()
-	rec.ttfb = time.Now()
-	rec.status = rh.Status
-	rec.respHeader = rh.Fields
-	rec.newKey, rec.ends = l.lp.c.sz.answerKeyOf(rh.Fields, rec.method, rec.key)
+	l.x.answered(rh)
 	l.closing = rh.Close
 	if rh.Status == 101 {
 		l.socket = true
-		rec.sock = &wire.Socket{}
-		l.lp.c.sz.socket(rec)
-		limit := l.lp.c.cfg.bodyLimit
-		l.fromServer = &wire.FrameParser{Sock: rec.sock, Limit: limit, Now: time.Now}
-		l.fromClient = &wire.FrameParser{Sock: rec.sock, FromClient: true, Limit: limit, Now: time.Now}
+		l.fromClient, l.fromServer = l.x.upgraded()
 		l.paused = false
 		if !l.setBusy(false) {
 			l.closeBoth() // the capture is stopping: sockets close at once
@@ -520,9 +511,6 @@ func (l *lconn) answerHead(rh *wire.Head, raw []byte) bool {
 		l.flushClient()
 		l.fromClientBytes()
 		return l.closed
-	}
-	if rh.ResponseFraming(rec.method) != wire.NoBody {
-		rec.respBody = wire.NewTap(l.lp.c.cfg.bodyLimit)
 	}
 	return false
 }

@@ -421,18 +421,14 @@ func (k *conn) relay(h *wire.Head) bool {
 		return k.badGateway(err, true)
 	}
 	k.reused = true
-	rec.ttfb = time.Now()
 	defer func() { k.idle = time.Now() }()
-	rec.status = rh.Status
-	rec.respHeader = rh.Fields
-	rec.newKey, rec.ends = c.sz.answerKeyOf(rh.Fields, rec.method, rec.key)
+	fr := k.x.answered(rh)
 	if rh.Status == 101 {
 		if h.Upgrade {
-			k.socket(rec, rh)
+			k.socket(rh)
 		}
 		return false
 	}
-	fr := rh.ResponseFraming(h.Method)
 	rechunk := fr == wire.Chunked && h.Proto == "HTTP/1.1"
 	closing := h.Close || rh.Close || fr == wire.UntilClose || (fr == wire.Chunked && !rechunk)
 	k.writeResponseHead(h, rh, rechunk, closing)
@@ -442,7 +438,6 @@ func (k *conn) relay(h *wire.Head) bool {
 			return false
 		}
 	} else {
-		rec.respBody = wire.NewTap(c.cfg.bodyLimit)
 		res := wire.RelayBody(k.cw, k.br, fr, rh.Length, rec.respBody, k.buf, rechunk)
 		switch {
 		case res.WriteErr != nil:
@@ -468,7 +463,7 @@ func (k *conn) relay(h *wire.Head) bool {
 func (k *conn) readResponseHead(h *wire.Head) (*wire.Head, error) {
 	for {
 		rh, err := wire.ReadHead(k.br, false)
-		if err != nil || rh.Status >= 200 || rh.Status == 101 {
+		if err != nil || finalAnswer(rh) {
 			return rh, err
 		}
 		if rh.Status != 100 {
@@ -641,19 +636,17 @@ func (k *conn) writeResponseHead(h, rh *wire.Head, rechunk, closing bool) {
 	_, _ = w.WriteString("\r\n")
 }
 
-// socket relays an upgraded connection both ways until either side ends,
-// recording every frame. A client frame is recorded before it is passed on,
-// so it is recorded before the server can answer it.
-func (k *conn) socket(rec *record, rh *wire.Head) {
+// socket passes the 101 rh on to the client, then relays the upgraded
+// connection both ways until either side ends, recording every frame
+// (exchange.upgraded).
+func (k *conn) socket(rh *wire.Head) {
+	rec := k.x.rec
 	k.writeResponseHead(nil, rh, false, false)
 	if err := k.cw.Flush(); err != nil {
 		rec.err = "client went away before the upgrade"
 		return
 	}
-	rec.sock = &wire.Socket{}
-	k.c.sz.socket(rec)
-	fromServer := &wire.FrameParser{Sock: rec.sock, Limit: k.c.cfg.bodyLimit, Now: time.Now}
-	fromClient := &wire.FrameParser{Sock: rec.sock, FromClient: true, Limit: k.c.cfg.bodyLimit, Now: time.Now}
+	fromClient, fromServer := k.x.upgraded()
 	if !k.setState(stateSocket) {
 		k.closeAll()
 	}
