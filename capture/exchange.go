@@ -26,6 +26,7 @@ type exchange struct {
 
 	rec      *record // the exchange in flight; nil between exchanges
 	bodyless bool    // its request has no body
+	retried  bool    // its request went again on a fresh backend connection
 }
 
 // start begins the exchange of the request whose head is h: its record,
@@ -36,6 +37,7 @@ func (x *exchange) start(h *wire.Head) {
 	if !x.bodyless {
 		x.rec.reqBody = wire.NewTap(x.c.cfg.bodyLimit)
 	}
+	x.retried = false
 }
 
 // forwardTo records the exchange as a forward proxy's to the origin of up:
@@ -120,6 +122,20 @@ func (x *exchange) upgraded() (fromClient, fromServer *wire.FrameParser) {
 	fromServer = &wire.FrameParser{Sock: rec.sock, Limit: limit, Now: time.Now}
 	fromClient = &wire.FrameParser{Sock: rec.sock, FromClient: true, Limit: limit, Now: time.Now}
 	return fromClient, fromServer
+}
+
+// retries reports whether the request in flight goes again, once, on a
+// fresh backend connection, the backend having closed the one it went on
+// before it answered. It does when that connection had answered before
+// (reused), a keep-alive connection the backend closed while it was idle,
+// and nothing but the head was sent, which the relays still have (a body
+// is passed on as it comes); browsers retry the same way.
+func (x *exchange) retries(reused bool) bool {
+	if !reused || !x.bodyless || x.retried {
+		return false
+	}
+	x.retried = true
+	return true
 }
 
 // errNoAnswer is why a backend that closed its connection before any answer

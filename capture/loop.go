@@ -76,7 +76,6 @@ type lconn struct {
 	bw                     *bufio.Writer
 	paused                 bool // a request is whole: the next waits for the answer
 	reused                 bool // the backend connection has answered already
-	retried                bool
 	closing                bool // the last answer closes the connection
 	socket                 bool // upgraded: frames both ways
 	fromClient, fromServer *wire.FrameParser
@@ -334,7 +333,6 @@ func (l *lconn) requestHead(h *wire.Head, _ []byte) bool {
 	l.headStarted = false
 	l.waitFor(0)
 	l.x.start(h)
-	l.retried = false
 	l.hb.Reset()
 	writeRequestHead(l.bw, c, l.ip, "http", h.Proto, h)
 	_ = l.bw.Flush()
@@ -584,11 +582,9 @@ func (l *lconn) backendClosed(err error) {
 		l.x.finish()
 		l.closeBoth()
 	case rec != nil && rec.status == 0:
-		// No answer began. A keep-alive connection the backend closed while
-		// it was idle: try once on a fresh one when nothing but the head
-		// was sent, as the goroutine relay does.
-		if l.reused && l.x.bodyless && !l.retried {
-			l.retried, l.reused = true, false
+		// The backend closed the connection before it answered.
+		if l.x.retries(l.reused) {
+			l.reused = false
 			l.newAnswerStream()
 			l.resp.Expect(rec.method)
 			l.toBackend(l.head)

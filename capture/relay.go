@@ -369,7 +369,7 @@ func (k *conn) relay(h *wire.Head) bool {
 		}
 	}
 	var rh *wire.Head
-	for attempt := 0; ; attempt++ {
+	for {
 		if k.backend != nil && k.reused && time.Since(k.idle) >= idleCheck && closedWhileIdle(k.backend) {
 			k.closeBackend() // closed while idle: a fresh one, before any of the request goes out
 		}
@@ -407,12 +407,10 @@ func (k *conn) relay(h *wire.Head) bool {
 			break
 		}
 		k.closeBackend()
-		// A keep-alive connection the backend closed while it was idle: try
-		// once on a fresh one when nothing but the head was sent. The close
-		// shows as an EOF, or as a reset when the request reached a socket
-		// already closed; browsers retry the same way.
-		if reused && attempt == 0 && reqFraming == wire.NoBody &&
-			(!sent || errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)) {
+		// The backend closed the connection before it answered: the close
+		// shows as a failure to send, as an EOF, or as a reset when the
+		// request reached a socket already closed.
+		if (!sent || errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)) && k.x.retries(reused) {
 			continue
 		}
 		if errors.Is(err, io.EOF) {
