@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"strconv"
 	"time"
 
 	"github.com/thrive-loadtest/thrive/capture/wire"
@@ -82,6 +83,33 @@ func (x *exchange) finish() {
 		rec.end = time.Now()
 	}
 	x.c.finish(rec)
+}
+
+// answerSize is how many bytes of its answer's body the exchange in
+// flight has seen.
+func (x *exchange) answerSize() int64 {
+	if x.rec.respBody == nil {
+		return 0
+	}
+	return x.rec.respBody.Size()
+}
+
+// clientGone records that the client went away before the answer to the
+// exchange in flight was through, unless a reason is recorded already.
+func (x *exchange) clientGone() {
+	rec := x.rec
+	switch {
+	case rec.status == 0:
+		rec.err = "client went away before the answer"
+	case rec.err == "":
+		rec.err = "client went away after " + strconv.FormatInt(x.answerSize(), 10) + " bytes of the answer"
+	}
+}
+
+// backendCut records that the backend's connection failed, err says how,
+// in the middle of the answer to the exchange in flight.
+func (x *exchange) backendCut(err error) {
+	x.rec.err = "backend: " + errorKind(err) + " after " + strconv.FormatInt(x.answerSize(), 10) + " bytes of the answer"
 }
 
 // finalAnswer reports whether rh, a head the backend sent, is the answer to

@@ -6,9 +6,9 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"io"
 	"net"
 	"runtime/debug"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -596,11 +596,7 @@ func (l *lconn) backendClosed(err error) {
 		l.badGateway(err)
 	case rec != nil:
 		if cerr := l.resp.Closed(); cerr != nil {
-			size := int64(0)
-			if rec.respBody != nil {
-				size = rec.respBody.Size()
-			}
-			rec.err = fmt.Sprintf("backend: connection closed after %d bytes of the answer", size)
+			l.x.backendCut(io.ErrUnexpectedEOF) // closed in the middle of the answer
 			l.x.finish()
 		}
 		l.closeBoth()
@@ -615,16 +611,8 @@ func (l *lconn) backendClosed(err error) {
 
 func (l *lconn) clientClosed() {
 	l.closed = true
-	if rec := l.x.rec; rec != nil && !l.socket {
-		size := int64(0)
-		if rec.respBody != nil {
-			size = rec.respBody.Size()
-		}
-		if rec.status == 0 {
-			rec.err = "client went away before the answer"
-		} else if rec.err == "" {
-			rec.err = "client went away after " + strconv.FormatInt(size, 10) + " bytes of the answer"
-		}
+	if l.x.rec != nil && !l.socket {
+		l.x.clientGone()
 	}
 	l.x.finish()
 	if l.backend != nil {

@@ -439,11 +439,11 @@ func (k *conn) relay(h *wire.Head) bool {
 		res := wire.RelayBody(k.cw, k.br, fr, rh.Length, rec.respBody, k.buf, rechunk)
 		switch {
 		case res.WriteErr != nil:
-			rec.err = fmt.Sprintf("client went away after %d bytes of the answer", rec.respBody.Size())
+			k.x.clientGone()
 			k.closeBackend() // the rest of the answer is still on it
 			return false
 		case res.ReadErr != nil:
-			rec.err = fmt.Sprintf("backend: %s after %d bytes of the answer", errorKind(res.ReadErr), rec.respBody.Size())
+			k.x.backendCut(res.ReadErr)
 			k.closeBackend()
 			return false
 		}
