@@ -25,20 +25,21 @@ import (
 // adds to a request (bench/capture.sh): no goroutine is parked and woken per
 // read, and no idle thread is woken to look for work.
 //
-// Requests go to the backend with their heads rewritten as the goroutine
-// relay rewrites them (Host, X-Forwarded-*, hop-by-hop fields), in the
+// Requests go to the backend with their heads rewritten by
+// writeRequestHead (Host, X-Forwarded-*, hop-by-hop fields), in the
 // client's HTTP version, and their bodies as they came. Answers go back to
 // the client byte for byte: with one backend connection per client
 // connection, the backend's framing and Connection fields are right for the
-// client as they are. Two msgStreams follow the two directions to record
-// the exchanges; after a 101 the frames are recorded as the goroutine relay
-// records them. Both read heads with the goroutine relay's parser (wire),
-// so both relays refuse the same requests; and only the bytes the answer
-// stream reads as answers reach the client: a backend's bytes that are not
-// an answer get the client a 502 as from the goroutine relay, and an answer
-// whose framing is in doubt goes without its Content-Length and closes
-// both connections after it, so nothing that follows it is taken for the
-// answer to the client's next request.
+// client as they are. Two MsgStreams follow the two directions and drive
+// the connection's exchange (exchange.go), which records what they read
+// (after a 101, the frames) and decides the 502s and the retries for both
+// relays. Both relays read heads with one parser (wire), so both refuse
+// the same requests; and only the bytes the answer stream reads as answers
+// reach the client: a backend's bytes that are not an answer get the
+// client the 502 of exchange.badGateway, and an answer whose framing is in
+// doubt goes without its Content-Length and closes both connections after
+// it, so nothing that follows it is taken for the answer to the client's
+// next request.
 //
 // TLS is not handled on the loop: the goroutine relay serves it. Nor is
 // holding back a sender whose receiver is slower: gnet reads whatever
@@ -302,8 +303,8 @@ func (l *lconn) fromClientBytes() {
 	}
 }
 
-// reject answers what cannot be read as a request with 400, as the
-// goroutine relay does, and closes.
+// reject answers what cannot be read as a request with the capture's 400
+// (Capture.badRequest), and closes.
 func (l *lconn) reject(err error) {
 	l.writeClient(l.lp.c.badRequest(l.ip, err))
 	l.closeBoth()
@@ -465,9 +466,8 @@ func (l *lconn) fromBackendBytes() {
 
 // badAnswer ends the exchange in flight when the backend's bytes are not
 // an answer (a malformed head, a bad chunk line), of which none went to the
-// client. Before its answer began, the client gets a 502 as from the
-// goroutine relay, and keeps its connection when no request body is left
-// unread on it; after, both connections are cut.
+// client. Before its answer began, the client gets the 502 of
+// exchange.badGateway; after, both connections are cut.
 func (l *lconn) badAnswer(err error) {
 	rec := l.x.rec
 	if rec == nil || rec.status != 0 {
@@ -485,10 +485,13 @@ func (l *lconn) badAnswer(err error) {
 	l.badGateway(err)
 }
 
+// answerHead passes a head the backend sent on to the client, and records
+// a final one (exchange.answered); after a 101 both connections carry
+// frames. It reports whether the answer stream is to stop.
 func (l *lconn) answerHead(rh *wire.Head, raw []byte) bool {
 	if rh.Faulty {
-		// Its Content-Length is not passed on, and the connections close
-		// after it (answerEnd), as the goroutine relay does.
+		// Its Content-Length, which its Transfer-Encoding overrides, is
+		// not passed on, and the connections close after it (answerEnd).
 		raw = wire.ClosingHead(raw)
 	}
 	l.toClient = append(l.toClient, raw...)
@@ -526,6 +529,9 @@ func (l *lconn) answerData(b []byte) {
 	}
 }
 
+// answerEnd hands the exchange over, and reads the client's next request
+// unless the connections close. It reports whether the answer stream is to
+// stop.
 func (l *lconn) answerEnd() bool {
 	if l.x.rec == nil {
 		return false
@@ -542,7 +548,7 @@ func (l *lconn) answerEnd() bool {
 	l.paused = false
 	l.waitFor(l.lp.c.cfg.clientIdle)
 	// A next request read in already was sent before the stop: it is
-	// served, as the goroutine relay does.
+	// served, and only a connection with nothing of a next one is idle.
 	if l.client.InboundBuffered() == 0 && !l.setBusy(false) {
 		l.closeBoth() // the capture is stopping
 		return true
@@ -572,6 +578,11 @@ func (l *lconn) badGateway(err error) {
 	l.fromClientBytes()
 }
 
+// backendClosed ends what the closed backend connection was carrying (err
+// says why it closed, when it failed): a WebSocket ends, the request
+// waiting for an answer goes again or gets a 502, an answer cut short is
+// recorded so, and a connection closed while idle is dialled anew for the
+// next request.
 func (l *lconn) backendClosed(err error) {
 	l.backend = nil
 	if l.closed {
@@ -609,6 +620,8 @@ func (l *lconn) backendClosed(err error) {
 	}
 }
 
+// clientClosed records why the exchange in flight ended, if one is, hands
+// it over, and closes the backend connection.
 func (l *lconn) clientClosed() {
 	l.closed = true
 	if l.x.rec != nil && !l.socket {
