@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -237,13 +236,11 @@ func (lp *loop) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	return nil, gnet.None
 }
 
-// survive keeps a panic in one connection's handling from taking the
-// capture down, as net/http does for a handler: it is logged and counted,
-// and the connection is closed. Deferred by every callback of the loops.
+// survive closes gc after a panic in its handling (Capture.survived).
+// Deferred by every callback of the loops.
 func (lp *loop) survive(gc gnet.Conn) {
 	if v := recover(); v != nil {
-		lp.c.stats.panics.Add(1)
-		lp.c.cfg.errorLog.Printf("capture: panic on a connection from %s (closed; the capture goes on): %v\n%s", gc.RemoteAddr(), v, debug.Stack())
+		lp.c.survived(gc.RemoteAddr(), v)
 		_ = gc.Close()
 	}
 }

@@ -120,6 +120,14 @@ func (c *Capture) admit(nc net.Conn, add func()) bool {
 	return true
 }
 
+// survived logs and counts v, a panic recovered in the handling of a
+// connection from client, which is closed: one connection's panic never
+// takes the capture down, as net/http's does not for a handler.
+func (c *Capture) survived(client, v any) {
+	c.stats.panics.Add(1)
+	c.cfg.errorLog.Printf("capture: panic on a connection from %s (closed; the capture goes on): %v\n%s", client, v, debug.Stack())
+}
+
 func clientIP(remote string) string {
 	if host, _, err := net.SplitHostPort(remote); err == nil {
 		return host
@@ -183,9 +191,7 @@ func (k *conn) closeAll() {
 func (k *conn) serve() {
 	defer func() {
 		if v := recover(); v != nil {
-			// One connection's panic never takes the capture down.
-			k.c.stats.panics.Add(1)
-			k.c.cfg.errorLog.Printf("capture: panic on a connection from %s (closed; the capture goes on): %v\n%s", k.ip, v, debug.Stack())
+			k.c.survived(k.ip, v)
 		}
 		k.closeBackend()
 		_ = k.client.Close()
