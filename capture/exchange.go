@@ -15,8 +15,10 @@ import (
 // relays only move bytes: the goroutine relay (relay.go) over net.Conns, the
 // event loops (loop.go) over gnet's connections. Each calls its
 // connection's exchange at every step of the lifecycle, and the exchange
-// decides, once for both, what is recorded; as httputil.ReverseProxy keeps
-// that apart from the Transport that moves the bytes.
+// decides, once for both, what is recorded, what the client is answered
+// when the backend fails it (badGateway), when a request goes again
+// (retries) and what a 101 sets up (upgraded); as httputil.ReverseProxy
+// keeps its policy apart from the Transport that moves the bytes.
 //
 // A connection keeps one exchange and starts it afresh for each request, so
 // that it costs no allocation of its own.
@@ -65,51 +67,16 @@ func (x *exchange) file() {
 	}
 }
 
-// finish ends the exchange in flight, if any, and hands its record to the
-// sessionizer, unless it is not to be recorded. One cut short before it was
-// filed (a bad chunk line, a backend that could not be reached) is filed
-// now.
-func (x *exchange) finish() {
-	rec := x.rec
-	if rec == nil {
-		return
+// dialBackend connects to the backend for up, for either relay: a reverse
+// proxy's through its dialer (TLS to an https target), a forward proxy's
+// origin through dialUp; in dialTimeout at most, TLS included.
+func (c *Capture) dialBackend(up upstream) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
+	defer cancel()
+	if c.forward {
+		return c.dialUp(ctx, up)
 	}
-	x.file()
-	x.rec = nil
-	if rec.skip {
-		return
-	}
-	if rec.end.IsZero() {
-		rec.end = time.Now()
-	}
-	x.c.finish(rec)
-}
-
-// answerSize is how many bytes of its answer's body the exchange in
-// flight has seen.
-func (x *exchange) answerSize() int64 {
-	if x.rec.respBody == nil {
-		return 0
-	}
-	return x.rec.respBody.Size()
-}
-
-// clientGone records that the client went away before the answer to the
-// exchange in flight was through, unless a reason is recorded already.
-func (x *exchange) clientGone() {
-	rec := x.rec
-	switch {
-	case rec.status == 0:
-		rec.err = "client went away before the answer"
-	case rec.err == "":
-		rec.err = "client went away after " + strconv.FormatInt(x.answerSize(), 10) + " bytes of the answer"
-	}
-}
-
-// backendCut records that the backend's connection failed, err says how,
-// in the middle of the answer to the exchange in flight.
-func (x *exchange) backendCut(err error) {
-	x.rec.err = "backend: " + errorKind(err) + " after " + strconv.FormatInt(x.answerSize(), 10) + " bytes of the answer"
+	return c.dialer.DialContext(ctx, "tcp", up.addr)
 }
 
 // finalAnswer reports whether rh, a head the backend sent, is the answer to
@@ -137,7 +104,7 @@ func (x *exchange) answered(rh *wire.Head) wire.Framing {
 }
 
 // upgraded records that the exchange in flight switched to a WebSocket
-// (its answer was a 101 to an upgrade): a socket for its frames, which the
+// (its answer was a 101): a socket for its frames, which the
 // sessionizer hands on in parts while it lasts, and a parser for each
 // direction that records the frames it is fed. A client frame is to be fed
 // before it is passed on, so that it is recorded before the server can
@@ -191,14 +158,49 @@ func (x *exchange) badGateway(err error, whole bool) (answer []byte, keep bool) 
 	return ownAnswer(502, "Bad Gateway", "thrive capture: the backend did not answer: "+kind+"\n", !keep), keep
 }
 
-// dialBackend connects to the backend for up, for either relay: a reverse
-// proxy's through its dialer (TLS to an https target), a forward proxy's
-// origin through dialUp; in dialTimeout at most, TLS included.
-func (c *Capture) dialBackend(up upstream) (net.Conn, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
-	defer cancel()
-	if c.forward {
-		return c.dialUp(ctx, up)
+// answerSize is how many bytes of its answer's body the exchange in
+// flight has seen.
+func (x *exchange) answerSize() int64 {
+	if x.rec.respBody == nil {
+		return 0
 	}
-	return c.dialer.DialContext(ctx, "tcp", up.addr)
+	return x.rec.respBody.Size()
+}
+
+// clientGone records that the client went away before the answer to the
+// exchange in flight was through, unless a reason is recorded already.
+func (x *exchange) clientGone() {
+	rec := x.rec
+	switch {
+	case rec.status == 0:
+		rec.err = "client went away before the answer"
+	case rec.err == "":
+		rec.err = "client went away after " + strconv.FormatInt(x.answerSize(), 10) + " bytes of the answer"
+	}
+}
+
+// backendCut records that the backend's connection failed, err says how,
+// in the middle of the answer to the exchange in flight.
+func (x *exchange) backendCut(err error) {
+	x.rec.err = "backend: " + errorKind(err) + " after " + strconv.FormatInt(x.answerSize(), 10) + " bytes of the answer"
+}
+
+// finish ends the exchange in flight, if any, and hands its record to the
+// sessionizer, unless it is not to be recorded. One cut short before it was
+// filed (a bad chunk line, a backend that could not be reached) is filed
+// now.
+func (x *exchange) finish() {
+	rec := x.rec
+	if rec == nil {
+		return
+	}
+	x.file()
+	x.rec = nil
+	if rec.skip {
+		return
+	}
+	if rec.end.IsZero() {
+		rec.end = time.Now()
+	}
+	x.c.finish(rec)
 }
