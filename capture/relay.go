@@ -122,7 +122,8 @@ func (c *Capture) admit(nc net.Conn, add func()) bool {
 
 // survived logs and counts v, a panic recovered in the handling of a
 // connection from client, which is closed: one connection's panic never
-// takes the capture down, as net/http's does not for a handler.
+// takes the capture down, as a handler's never takes net/http's server
+// down.
 func (c *Capture) survived(client, v any) {
 	c.stats.panics.Add(1)
 	c.cfg.errorLog.Printf("capture: panic on a connection from %s (closed; the capture goes on): %v\n%s", client, v, debug.Stack())
