@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/thrive-loadtest/thrive/capture"
 	"github.com/thrive-loadtest/thrive/demo"
 	"github.com/thrive-loadtest/thrive/demo/demotest"
@@ -200,5 +201,76 @@ func TestEachUserIsItsOwnUser(t *testing.T) {
 				t.Errorf("%s: %d CSRF refusals and %d unknown jobs, want both; statuses %v", tc.name, csrf, jobs404, status)
 			}
 		}
+	}
+}
+
+// TestSocketsEndWithTheRun plays a session whose second message went out
+// after the answer of a request begun beside the socket, in a run that
+// ends before that request is due: the message, which would wait for the
+// answer, is not sent, and the run ends with its run time rather than when
+// the wait runs out (the request timeout, 30 s: a chat run of the demo took
+// 32 s of 2). A stop timeout of a minute is the margin: no machine
+// takes it.
+func TestSocketsEndWithTheRun(t *testing.T) {
+	var mu sync.Mutex
+	got := map[string]int{}
+	up := websocket.Upgrader{}
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		got[r.URL.Path]++
+		mu.Unlock()
+		if r.URL.Path != "/ws" {
+			return
+		}
+		conn, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		for {
+			_, p, err := conn.ReadMessage()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			got["message "+string(p)]++
+			mu.Unlock()
+			if conn.WriteMessage(websocket.TextMessage, append([]byte("re:"), p...)) != nil {
+				return
+			}
+		}
+	}))
+	defer ts.Close()
+	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+	text := func(b string) traces.Body { return traces.Body{Data: []byte(b), Size: int64(len(b))} }
+	s := &traces.Session{ID: "chat", Profile: "chat", Exchanges: []traces.Exchange{
+		{Offset: 0, Duration: ms(700), Method: "GET", URL: "/ws", Status: 101, WebSocket: &traces.WebSocket{Frames: []traces.Frame{
+			{Offset: ms(10), FromClient: true, Opcode: traces.OpText, Payload: text("a")},
+			{Offset: ms(11), Opcode: traces.OpText, Payload: text("re:a")},
+			{Offset: ms(600), FromClient: true, Opcode: traces.OpText, Payload: text("b")},
+			{Offset: ms(601), Opcode: traces.OpText, Payload: text("re:b")},
+		}, Close: traces.Close{Offset: ms(700), Code: 1000}}},
+		{Offset: ms(300), Duration: ms(5), Method: "GET", URL: "/api/x", Status: 200},
+	}}
+	lib := replay.FromSessions([]*traces.Session{s})
+	e, err := replay.New(ts.URL, lib, replay.WithStopTimeout(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := scheduler.New(lib.Sessions(), scheduler.Config{Users: 1, RunTime: 200 * time.Millisecond, Scale: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := e.Run(context.Background(), plan, start, &collect{}); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took >= 20*time.Second {
+		t.Errorf("a run of 200 ms ended after %v: its socket waited for a request the run's end left unsent", took.Round(time.Second))
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if got["/ws"] != 1 || got["message a"] != 1 || got["message b"] != 0 || got["/api/x"] != 0 {
+		t.Errorf("the server saw %v, want the socket and its first message only", got)
 	}
 }

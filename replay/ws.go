@@ -340,6 +340,11 @@ func (u *user) converse(conn *websocket.Conn, active context.Context, stop time.
 	}
 	var wake <-chan struct{} // nil until something is sought: never ready
 	for {
+		if sending && active.Err() != nil {
+			// The run is over: nothing more is sent, whatever a message
+			// was waiting for; a reply in flight is still awaited.
+			sending = false
+		}
 		// When the next message goes out, if it may now.
 		var sendAt time.Time
 		waitValues := false
@@ -387,6 +392,10 @@ func (u *user) converse(conn *websocket.Conn, active context.Context, stop time.
 		if canSend {
 			sendTimer.Reset(time.Until(sendAt))
 			sendC = sendTimer.C
+		}
+		var over <-chan struct{} // the run's end, while messages may go
+		if sending {
+			over = active.Done()
 		}
 		var deadline time.Time
 		if len(queue) > 0 {
@@ -468,6 +477,7 @@ func (u *user) converse(conn *websocket.Conn, active context.Context, stop time.
 			default:
 				finish(r, now, "", true)
 			}
+		case <-over: // the run ended: nothing more is sent
 		case <-wake: // a value sought came: look again
 		case <-kick: // the requests a message came after answered
 		case <-u.hard.Done():
