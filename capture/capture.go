@@ -152,7 +152,7 @@ func New(target string, sink Sink, opts ...Option) (*Capture, error) {
 		if len(c.hosts) > 0 || c.proxyAuth != "" {
 			errs = append(errs, errors.New("hosts in scope and proxy authentication are for a forward proxy (no target)"))
 		}
-	} else if c.ca == nil {
+	} else if c.ca == nil && c.source == "" {
 		errs = append(errs, errors.New("a forward proxy (no target) needs a CA to sign its certificates (WithCA)"))
 	}
 	if sink == nil {

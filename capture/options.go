@@ -40,6 +40,7 @@ type config struct {
 	hosts       []string // in scope, lower-cased; "*.example.com" for its subdomains
 	proxyAuth   string   // user:pass clients must present; "" for none
 	advice      Advice
+	source      string // an import's: what saw its exchanges (see Import); "" for the relays
 	targetRoots *x509.CertPool
 	dialer      *net.Dialer // nil: the capture's own
 }

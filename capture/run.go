@@ -334,9 +334,15 @@ func (c *Capture) Open() error {
 // Meta returns the trace header a capture's files should carry.
 func (c *Capture) Meta() traces.Meta {
 	m := traces.Meta{Created: time.Now().UTC(), Source: "proxy"}
-	if c.forward {
+	switch {
+	case c.cfg.source != "":
+		m.Source = c.cfg.source
+		if c.target != nil {
+			m.Target = c.target.String()
+		}
+	case c.forward:
 		m.Source = SourceForward // each exchange names its scheme and host
-	} else {
+	default:
 		m.Target = c.target.String()
 	}
 	if c.redact != nil {

@@ -295,3 +295,14 @@ func (p *FrameParser) endFrame() {
 	p.Sock.addFrame(p.msgAt, traces.Frame{FromClient: p.FromClient, Opcode: traces.Opcode(p.msgOp), Payload: body})
 	p.msgAt, p.msg, p.msgSum = time.Time{}, nil, nil
 }
+
+// RecordedSocket returns a socket that holds frames and close, as a
+// source other than the relays recorded them (a file of packets, a HAR):
+// nothing more is recorded on it.
+func RecordedSocket(frames []TimedFrame, close *TimedClose) *Socket {
+	s := &Socket{frames: frames, close: close, sealed: true}
+	for _, f := range frames {
+		s.bytes += int64(len(f.Frame.Payload.Data))
+	}
+	return s
+}

@@ -1,0 +1,99 @@
+package capture_test
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/thrive-loadtest/thrive/capture"
+	"github.com/thrive-loadtest/thrive/traces"
+	"github.com/thrive-loadtest/thrive/traces/tracetest"
+)
+
+// TestImport feeds exchanges another source saw, by their own times: a
+// visit that logs in (its session cookie set by the login's answer), its
+// chat socket, and an hour later in the source's time another client's
+// visit. They go the relays' way: the login's password is redacted, the
+// visits are sessions of their own keyed by their cookies, the first is
+// written once the source's clock passes its idle time (before the import
+// is closed), the profile rules label them, and the trace names its
+// source.
+func TestImport(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "imported.thrv")
+	im, err := capture.NewImport("har", "", &capture.FileSink{Path: path}, capture.WithSessionIdle(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 12, 6, 9, 0, 0, 0, time.UTC)
+	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+	body := func(s string) traces.Body { return traces.Body{Data: []byte(s), Size: int64(len(s))} }
+	h := func(kv ...string) []traces.Header {
+		var out []traces.Header
+		for i := 0; i < len(kv); i += 2 {
+			out = append(out, traces.Header{Name: kv[i], Value: kv[i+1]})
+		}
+		return out
+	}
+	ua := "Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0"
+	im.Add(t0, "c1", "10.0.0.7", &traces.Exchange{Method: "GET", URL: "http://app.test/login/", Host: "app.test", ReqHeader: h("User-Agent", ua),
+		Status: 200, TTFB: ms(5), Duration: ms(8), RespHeader: h("Content-Type", "text/html"), RespBody: body("<form>")})
+	im.Add(t0.Add(ms(900)), "c1", "10.0.0.7", &traces.Exchange{Method: "POST", URL: "http://app.test/login/", Host: "app.test",
+		ReqHeader: h("User-Agent", ua, "Content-Type", "application/x-www-form-urlencoded"), ReqBody: body("username=ann&password=hunter2"),
+		Status: 302, TTFB: ms(20), Duration: ms(21), RespHeader: h("Location", "/chat/", "Set-Cookie", "sessionid=s-ann; Path=/; HttpOnly")})
+	im.Add(t0.Add(ms(1000)), "c2", "10.0.0.7", &traces.Exchange{Method: "GET", URL: "http://app.test/ws/chat/", Host: "app.test",
+		ReqHeader: h("User-Agent", ua, "Cookie", "sessionid=s-ann", "Upgrade", "websocket"), Status: 101, TTFB: ms(2), Duration: ms(3000),
+		WebSocket: &traces.WebSocket{Frames: []traces.Frame{
+			{Offset: ms(100), FromClient: true, Opcode: traces.OpText, Payload: body(`{"message":"hi"}`)},
+			{Offset: ms(130), Opcode: traces.OpText, Payload: body(`{"type":"done"}`)},
+		}, Close: traces.Close{Offset: ms(3000), Code: 1000, ByClient: true}}})
+	if st := im.Stats(); st.Sessions != 0 {
+		t.Fatalf("%d sessions written while the first visit is open in the source's time", st.Sessions)
+	}
+	later := t0.Add(time.Hour)
+	im.Add(later, "c3", "10.0.0.9", &traces.Exchange{Method: "GET", URL: "http://app.test/", Host: "app.test", ReqHeader: h("User-Agent", ua, "Cookie", "sessionid=s-bob"),
+		Status: 200, TTFB: ms(3), Duration: ms(4)})
+	if st := im.Stats(); st.Sessions != 1 {
+		t.Errorf("%d sessions written an hour later in the source's time, want the first visit's", st.Sessions)
+	}
+	if err := im.Close(); err != nil {
+		t.Fatal(err)
+	}
+	sessions := tracetest.ReadFile(t, path)
+	if len(sessions) != 2 {
+		t.Fatalf("%d sessions, want 2", len(sessions))
+	}
+	ann, bob := sessions[0], sessions[1]
+	if len(ann.Exchanges) != 3 || !ann.Start.Equal(t0) || len(bob.Exchanges) != 1 || !bob.Start.Equal(later) {
+		t.Fatalf("sessions: %d exchanges from %v, %d from %v", len(ann.Exchanges), ann.Start, len(bob.Exchanges), bob.Start)
+	}
+	if got := string(ann.Exchanges[1].ReqBody.Data); strings.Contains(got, "hunter2") || !strings.Contains(got, "username=ann") {
+		t.Errorf("the login's body %q: the password is not redacted", got)
+	}
+	ws := ann.Exchanges[2].WebSocket
+	if ws == nil || len(ws.Frames) != 2 || ws.Frames[0].Offset != ann.Exchanges[2].Offset+ms(100) || ws.Close.Code != 1000 {
+		t.Fatalf("the socket: %+v", ws)
+	}
+	if ann.Profile != "chat" {
+		t.Errorf("the visit with a chat socket is %q", ann.Profile)
+	}
+	in, err := traces.InspectFile(path, 5)
+	if err != nil || in.Source != "har" {
+		t.Errorf("the trace's source: %+v, %v", in, err)
+	}
+}
+
+// TestImportOfNothing: an import given no exchange says so, and an
+// import names its source.
+func TestImportOfNothing(t *testing.T) {
+	im, err := capture.NewImport("pcap", "", &capture.FileSink{Path: filepath.Join(t.TempDir(), "none.thrv")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := im.Close(); err == nil || !strings.Contains(err.Error(), "the pcap had no exchange to import") {
+		t.Errorf("closing an empty import: %v", err)
+	}
+	if _, err := capture.NewImport("", "", &capture.FileSink{Path: filepath.Join(t.TempDir(), "x.thrv")}); err == nil {
+		t.Error("an import without its source")
+	}
+}
