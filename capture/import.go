@@ -53,14 +53,11 @@ func NewImport(source, target string, sink Sink, opts ...Option) (*Import, error
 // connection the source names conn ("" when it names none), from the
 // client at address client (a session's key of last resort, with the
 // User-Agent). ex's Offset is not read; its TTFB and Duration are from
-// start, and so are its WebSocket frames' offsets. Exchanges are added in
-// the order they began; one that began before the latest is taken as
-// beginning then.
+// start, and so are its WebSocket frames' offsets. Exchanges come about
+// in the order they began (a source that reassembles connections hands on
+// each as it ends): the clock is the latest start, or what Advance says.
 func (im *Import) Add(start time.Time, conn, client string, ex *traces.Exchange) {
-	if start.Before(im.now) {
-		start = im.now
-	}
-	im.now = start
+	im.now = maxTime(im.now, start)
 	c := im.c
 	x := exchange{c: c, ip: client, conn: im.conn(conn)}
 	x.rec = &record{start: start, method: ex.Method, url: ex.URL, host: ex.Host, reqHeader: ex.ReqHeader, conn: x.conn}
@@ -82,11 +79,19 @@ func (im *Import) Add(start time.Time, conn, client string, ex *traces.Exchange)
 	}
 	x.finish()
 	im.added++
+	im.Advance(start)
+}
+
+// Advance moves the import's clock to now, if later: the source's time
+// has come that far (a packet of that time was read), and the sessions
+// over by it are written once a flush interval of it has passed.
+func (im *Import) Advance(now time.Time) {
+	im.now = maxTime(im.now, now)
 	if im.swept.IsZero() {
-		im.swept = start
+		im.swept = im.now
 	}
-	if start.Sub(im.swept) >= c.cfg.flushEvery {
-		im.sweep(start)
+	if im.now.Sub(im.swept) >= im.c.cfg.flushEvery {
+		im.sweep(im.now)
 	}
 }
 
