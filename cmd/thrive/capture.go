@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"github.com/thrive-loadtest/thrive/capture"
 	"github.com/thrive-loadtest/thrive/internal/app"
 	"github.com/thrive-loadtest/thrive/internal/statusline"
@@ -67,18 +68,8 @@ flight finish, closes WebSockets, writes every open session and prints a summary
 	fl, opts := cmd.Flags(), &f.opts
 	fl.StringVar(&f.rec.Listen, "listen", "127.0.0.1:9000", "address to listen on (:9000 for every interface)")
 	fl.StringVar(&f.target, "target", "", "the backend's URL (http or https): a reverse proxy in front of it; without, a forward proxy")
-	fl.StringVarP(&f.sink.Path, "out", "o", defaultTrace, "the trace file to write")
-	valueFlag(fl, &f.rules, "rules", "YAML `file` of profile rules (see --print-rules)", capture.LoadRulesFile)
+	sessionFlags(fl, &f)
 	fl.BoolVar(&f.printRules, "print-rules", false, "print the built-in profile rules as YAML and exit")
-	fl.StringSliceVar(&f.cookies, "session-cookie", capture.DefaultSessionCookies(), "cookie names that key sessions")
-	fl.DurationVar(&f.idle, "session-idle", 30*time.Minute, "end a session after this long without traffic")
-	fl.DurationVar(&f.maxSession, "max-session", 4*time.Hour, "end a session this long after it began")
-	optionFlag(fl, opts, "keep-secrets", "record credentials as they are (no redaction)", capture.WithKeepSecrets())
-	parsedFlag(fl, opts, "redact-header", "also redact this `header`'s values (repeatable; headers named *-Key, *-Token, *-Secret are redacted already)", func(h string) (capture.Option, error) {
-		return capture.WithRedactHeaders(h), nil
-	})
-	sizeFlag(fl, &f.maxBody, "max-body", "1MiB", "keep at most this `size` of each body (the rest: size and SHA-256)")
-	sizeFlag(fl, &f.buffer, "buffer", "512MiB", "the `size` of the bodies held for unwritten sessions before exchanges are dropped")
 	fl.Func("rotate", "start a new file at this `size` (100MB) or age (1h)", func(s string) (err error) {
 		f.sink.RotateEvery, f.sink.RotateSize, err = capture.ParseRotate(s)
 		return err
@@ -109,11 +100,55 @@ flight finish, closes WebSockets, writes every open session and prints a summary
 	return cmd
 }
 
-func runCapture(cmd *cobra.Command, f *captureFlags) error {
-	out, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
+// sessionFlags declares the flags of how exchanges make sessions in a
+// trace, which capture and import share.
+func sessionFlags(fl *pflag.FlagSet, f *captureFlags) {
+	fl.StringVarP(&f.sink.Path, "out", "o", defaultTrace, "the trace file to write")
+	valueFlag(fl, &f.rules, "rules", "YAML `file` of profile rules (see thrive capture --print-rules)", capture.LoadRulesFile)
+	fl.StringSliceVar(&f.cookies, "session-cookie", capture.DefaultSessionCookies(), "cookie names that key sessions")
+	fl.DurationVar(&f.idle, "session-idle", 30*time.Minute, "end a session after this long without traffic")
+	fl.DurationVar(&f.maxSession, "max-session", 4*time.Hour, "end a session this long after it began")
+	optionFlag(fl, &f.opts, "keep-secrets", "record credentials as they are (no redaction)", capture.WithKeepSecrets())
+	parsedFlag(fl, &f.opts, "redact-header", "also redact this `header`'s values (repeatable; headers named *-Key, *-Token, *-Secret are redacted already)", func(h string) (capture.Option, error) {
+		return capture.WithRedactHeaders(h), nil
+	})
+	sizeFlag(fl, &f.maxBody, "max-body", "1MiB", "keep at most this `size` of each body (the rest: size and SHA-256)")
+	sizeFlag(fl, &f.buffer, "buffer", "512MiB", "the `size` of the bodies held for unwritten sessions before exchanges are dropped")
+}
+
+// sessionOptions returns the capture options sessionFlags set.
+func (f *captureFlags) sessionOptions() []capture.Option {
 	if f.rules == nil {
 		f.rules = capture.DefaultRules()
 	}
+	return append(f.opts, capture.WithRules(f.rules), capture.WithSessionCookies(f.cookies...), capture.WithSessionIdle(f.idle),
+		capture.WithMaxSession(f.maxSession), capture.WithBodyLimit(int(f.maxBody)), capture.WithBuffer(f.buffer))
+}
+
+func newImportCmd() *cobra.Command {
+	f := captureFlags{}
+	cmd := &cobra.Command{
+		Use:   "import FILE... [--out FILE]",
+		Short: "Make a trace of what another tool recorded: HAR files",
+		Long: `Make a trace of HAR files (Chrome's, Firefox's and Playwright's, WebSocket messages
+included) as the capture would have recorded their exchanges: grouped into sessions,
+labelled by the profile rules, credentials redacted unless --keep-secrets. Several files
+make one trace, each a client of its own. Entries the browser served from its cache, or
+never sent, are left out and counted.`,
+		Example: "  thrive import session.har --out trace.thrv\n  thrive import a.har b.har --rules rules.yaml",
+		Args:    usageArgs(cobra.MinimumNArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			im := app.Import{Files: args, Sink: &f.sink, Options: f.sessionOptions(), Out: cmd.OutOrStdout()}
+			return im.Run()
+		},
+	}
+	sessionFlags(cmd.Flags(), &f)
+	return cmd
+}
+
+func runCapture(cmd *cobra.Command, f *captureFlags) error {
+	out, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
+	opts := f.sessionOptions()
 	if f.printRules {
 		return f.rules.WriteYAML(out)
 	}
@@ -130,10 +165,7 @@ func runCapture(cmd *cobra.Command, f *captureFlags) error {
 	if (f.rec.TLSCert == "") != (f.rec.TLSKey == "") {
 		return usageError("--tls-cert and --tls-key go together")
 	}
-	opts := append(f.opts,
-		capture.WithRules(f.rules), capture.WithSessionCookies(f.cookies...),
-		capture.WithSessionIdle(f.idle), capture.WithMaxSession(f.maxSession),
-		capture.WithBodyLimit(int(f.maxBody)), capture.WithBuffer(f.buffer), capture.WithGrace(f.grace),
+	opts = append(opts, capture.WithGrace(f.grace),
 		// Open sessions' exchanges kept against a kill, beside the trace.
 		capture.WithJournal(f.sink.Path+capture.JournalSuffix),
 		// What the proxy itself says (bad requests, a recovered panic, a
@@ -154,7 +186,7 @@ func runCapture(cmd *cobra.Command, f *captureFlags) error {
 	if !f.quiet {
 		f.rec.Status = statusline.Terminal(stderr)
 	}
-	stopProfile, err := startCPUProfile(f.cpuProfile)
+	stopProfile, err := app.StartCPUProfile(f.cpuProfile)
 	if err != nil {
 		return err
 	}

@@ -28,6 +28,7 @@ import (
 	"github.com/thrive-loadtest/thrive/capture"
 	"github.com/thrive-loadtest/thrive/demo"
 	"github.com/thrive-loadtest/thrive/traces"
+	"github.com/thrive-loadtest/thrive/traces/tracetest"
 	"golang.org/x/sys/unix"
 )
 
@@ -513,5 +514,39 @@ func TestCaptureFullDisk(t *testing.T) {
 	t.Logf("the trace holds %d sessions, the summary says %d captured, of %d", got, captured, 20+d.Sessions)
 	if got < 20 || got != captured || !strings.Contains(string(rest), "sessions (trace not writable)") {
 		t.Errorf("the trace holds %d sessions; the summary says:\n%s", got, rest)
+	}
+}
+
+// TestImportHAR: thrive import makes one trace of several HAR files
+// (Chrome's and Playwright's), saying what each held and left out; a
+// truncated one is an error naming its entry, after what it held before
+// is written.
+func TestImportHAR(t *testing.T) {
+	dir := t.TempDir()
+	har := func(name string) string { return filepath.Join("..", "..", "capture", "importer", "testdata", name) }
+	out := filepath.Join(dir, "imported.thrv")
+	code, stdout, errOut := thrive(t, "import", har("chrome.har"), har("playwright.har"), "--out", out)
+	if code != exitOK || !strings.Contains(stdout, "chrome.har: 12 entries, 7 imported; 3 served from the browser's cache") ||
+		!strings.Contains(stdout, "playwright.har: 7 entries, 6 imported") || !strings.Contains(stdout, "origin      recorded") {
+		t.Fatalf("import: exit %d\n%s\n%s", code, stdout, errOut)
+	}
+	sessions := tracetest.ReadFile(t, out)
+	exchanges := 0
+	for _, s := range sessions {
+		exchanges += len(s.Exchanges)
+	}
+	if exchanges != 13 {
+		t.Errorf("%d exchanges in %d sessions, want the 13 imported", exchanges, len(sessions))
+	}
+	cut := filepath.Join(dir, "cut.thrv")
+	code, stdout, errOut = thrive(t, "import", har("truncated.har"), "--out", cut)
+	if code != exitError || !strings.Contains(errOut, "truncated.har: entry 6: unexpected EOF") || !strings.Contains(stdout, "3 imported") {
+		t.Fatalf("a truncated HAR: exit %d\n%s\n%s", code, stdout, errOut)
+	}
+	if n := len(tracetest.ReadFile(t, cut)); n == 0 {
+		t.Error("the sessions before the damage are not written")
+	}
+	if code, _, errOut := thrive(t, "import", out, "--out", filepath.Join(dir, "x.thrv")); code != exitError || !strings.Contains(errOut, "import reads HAR files (.har) so far") {
+		t.Errorf("a trace given to import: exit %d, %s", code, errOut)
 	}
 }

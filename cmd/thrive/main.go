@@ -8,9 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime"
-	"runtime/debug"
-	"runtime/pprof"
 	"strconv"
 
 	"github.com/spf13/cobra"
@@ -101,7 +98,7 @@ session's timing and the mix of user profiles, and reports latency distributions
 	}
 	// Cobra reports flag errors through this hook; mark them as usage errors.
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &exitErr{code: exitUsage, err: err} })
-	root.AddCommand(newCaptureCmd(), newReplayCmd(), newReportCmd(), newTracesCmd(), newCompareCmd(), newMergeCmd(), newDemoCmd(), newVersionCmd())
+	root.AddCommand(newCaptureCmd(), newReplayCmd(), newReportCmd(), newTracesCmd(), newCompareCmd(), newMergeCmd(), newDemoCmd(), newImportCmd(), newVersionCmd())
 	root.SetArgs(args)
 	root.SetIn(stdin)
 	root.SetOut(stdout)
@@ -122,18 +119,7 @@ func newVersionCmd() *cobra.Command {
 		Short: "Print the version of thrive and of its trace format",
 		Args:  usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			version, revision := "(devel)", ""
-			if bi, ok := debug.ReadBuildInfo(); ok {
-				if bi.Main.Version != "" {
-					version = bi.Main.Version
-				}
-				for _, s := range bi.Settings {
-					if s.Key == "vcs.revision" {
-						revision = " " + s.Value
-					}
-				}
-			}
-			_, err := fmt.Fprintf(cmd.OutOrStdout(), "thrive %s%s %s trace format %d\n", version, revision, runtime.Version(), traces.Version)
+			_, err := fmt.Fprintln(cmd.OutOrStdout(), app.Version())
 			return err
 		},
 	}
@@ -179,24 +165,6 @@ func sizeFlag(fl *pflag.FlagSet, n *int64, name, value, usage string) {
 		*n, err = traces.ParseBytes(s)
 		return err
 	})
-}
-
-// startCPUProfile starts writing a CPU profile to path, for the hidden
-// --cpuprofile flags; the returned function stops it. An empty path does
-// nothing.
-func startCPUProfile(path string) (stop func(), err error) {
-	if path == "" {
-		return func() {}, nil
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		return nil, err
-	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 // writeJSON writes v as indented JSON, for the commands' --json.

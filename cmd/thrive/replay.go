@@ -200,7 +200,7 @@ func runReplay(cmd *cobra.Command, path string, f *replayFlags) error {
 	if err := f.run.Prepare(append(f.load, replay.WithEndpointNames(&f.namer))...); err != nil {
 		return err
 	}
-	stopProfile, err := startCPUProfile(f.cpuProfile)
+	stopProfile, err := app.StartCPUProfile(f.cpuProfile)
 	if err != nil {
 		return err
 	}
