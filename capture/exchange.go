@@ -3,6 +3,7 @@ package capture
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"strconv"
 	"time"
@@ -133,9 +134,26 @@ func (x *exchange) retries(reused bool) bool {
 	return true
 }
 
-// errNoAnswer is why a backend that closed its connection before any answer
-// did not answer.
+// errNoAnswer is why a backend that closed its connection before any byte
+// of an answer did not answer.
 var errNoAnswer = errors.New("connection closed without an answer")
+
+// noAnswer returns why the backend did not answer the exchange in flight,
+// its connection having failed before the answer's head was through: err
+// is how the relay saw the connection fail, begun whether any byte of the
+// answer had come. A close before any byte is errNoAnswer on both relays,
+// whether it shows as an EOF (a read's, or gnet's for a peer's close) or
+// as nil (gnet's for a close it saw no error in); a close in the middle of
+// the head is io.ErrUnexpectedEOF; any other failure is err itself.
+func noAnswer(err error, begun bool) error {
+	if err == nil || errors.Is(err, io.EOF) {
+		if begun {
+			return io.ErrUnexpectedEOF
+		}
+		return errNoAnswer
+	}
+	return err
+}
 
 // badGateway records that the backend did not answer the exchange in
 // flight (err says why: it could not be reached, closed the connection, or

@@ -598,10 +598,7 @@ func (l *lconn) backendClosed(err error) {
 			l.toBackend(l.head)
 			return
 		}
-		if err == nil {
-			err = errNoAnswer
-		}
-		l.badGateway(err)
+		l.badGateway(noAnswer(err, l.resp.HeadBegun()))
 	case rec != nil:
 		if cerr := l.resp.Closed(); cerr != nil {
 			l.x.backendCut(io.ErrUnexpectedEOF) // closed in the middle of the answer

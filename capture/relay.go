@@ -405,10 +405,10 @@ func (k *conn) relay(h *wire.Head) bool {
 			}
 		}
 		err := k.bw.Flush()
-		sent := err == nil
+		sent, begun := err == nil, false
 		if sent {
 			k.x.file()
-			rh, err = k.readResponseHead(h)
+			rh, begun, err = k.readResponseHead(h)
 		}
 		if err == nil {
 			break
@@ -420,10 +420,7 @@ func (k *conn) relay(h *wire.Head) bool {
 		if (!sent || errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)) && k.x.retries(reused) {
 			continue
 		}
-		if errors.Is(err, io.EOF) {
-			err = errNoAnswer
-		}
-		return k.badGateway(err, true)
+		return k.badGateway(noAnswer(err, begun), true)
 	}
 	k.reused = true
 	defer func() { k.idle = time.Now() }()
@@ -464,12 +461,16 @@ func (k *conn) relay(h *wire.Head) bool {
 
 // readResponseHead reads the backend's answer head, passing interim 1xx
 // answers other than 100 Continue (which the proxy gave already) and 101 on
-// to the client.
-func (k *conn) readResponseHead(h *wire.Head) (*wire.Head, error) {
+// to the client. On a failure, begun says whether any byte of the answer
+// had come.
+func (k *conn) readResponseHead(h *wire.Head) (rh *wire.Head, begun bool, err error) {
 	for {
+		if _, err := k.br.Peek(1); err != nil {
+			return nil, false, err
+		}
 		rh, err := wire.ReadHead(k.br, false)
 		if err != nil || finalAnswer(rh) {
-			return rh, err
+			return rh, true, err
 		}
 		if rh.Status != 100 {
 			k.writeResponseHead(h, rh, false, false)
