@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/thrive-loadtest/thrive/capture/wire"
@@ -121,13 +122,17 @@ func (x *exchange) upgraded() (fromClient, fromServer *wire.FrameParser) {
 }
 
 // retries reports whether the request in flight goes again, once, on a
-// fresh backend connection, the backend having closed the one it went on
-// before it answered. It does when that connection had answered before
-// (reused), a keep-alive connection the backend closed while it was idle,
-// and nothing but the head was sent, which the relays still have (a body
-// is passed on as it comes); browsers retry the same way.
-func (x *exchange) retries(reused bool) bool {
-	if !reused || !x.bodyless || x.retried {
+// fresh backend connection, the one it went on having failed before the
+// answer's head was through (err and begun as unanswered takes them). It
+// does only when the backend closed or reset that connection before any
+// byte of an answer, the connection had answered before (reused), and
+// nothing but the head was sent: that is a keep-alive connection the
+// backend closed while it was idle, the race net/http's Transport retries
+// too, and the relays still have the head (a body is passed on as it
+// comes). A backend that had begun an answer, or sent what is not one,
+// did answer: its failure goes to the client (badGateway).
+func (x *exchange) retries(reused bool, err error, begun bool) bool {
+	if _, closed := unanswered(err, begun); !closed || !reused || !x.bodyless || x.retried {
 		return false
 	}
 	x.retried = true
@@ -138,21 +143,27 @@ func (x *exchange) retries(reused bool) bool {
 // of an answer did not answer.
 var errNoAnswer = errors.New("connection closed without an answer")
 
-// noAnswer returns why the backend did not answer the exchange in flight,
-// its connection having failed before the answer's head was through: err
-// is how the relay saw the connection fail, begun whether any byte of the
-// answer had come. A close before any byte is errNoAnswer on both relays,
-// whether it shows as an EOF (a read's, or gnet's for a peer's close) or
-// as nil (gnet's for a close it saw no error in); a close in the middle of
-// the head is io.ErrUnexpectedEOF; any other failure is err itself.
-func noAnswer(err error, begun bool) error {
-	if err == nil || errors.Is(err, io.EOF) {
-		if begun {
-			return io.ErrUnexpectedEOF
-		}
-		return errNoAnswer
+// unanswered classifies how the backend's connection failed the exchange
+// in flight before the answer's head was through: err is how the relay saw
+// it fail, begun whether any byte of the answer had come. closed says the
+// backend closed or reset the connection before any byte: an EOF (a
+// read's, or gnet's for a peer's close), nil (gnet's for a close it saw no
+// error in), a reset, or a send that found the connection closed (EPIPE);
+// retries goes by it. cause is why the backend did not answer, for
+// badGateway: errNoAnswer for a close before any byte, on both relays;
+// io.ErrUnexpectedEOF for a close in the middle of the head; err itself
+// for anything else.
+func unanswered(err error, begun bool) (cause error, closed bool) {
+	ended := err == nil || errors.Is(err, io.EOF)
+	switch {
+	case ended && begun:
+		return io.ErrUnexpectedEOF, false
+	case ended:
+		return errNoAnswer, true
+	case begun:
+		return err, false
 	}
-	return err
+	return err, errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
 // badGateway records that the backend did not answer the exchange in

@@ -3,8 +3,10 @@ package capture_test
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -28,6 +30,14 @@ func records(sessions []*traces.Session) []string {
 	return got
 }
 
+// resetOnClose makes the close of c, a TCP connection, a reset, as a peer
+// that drops a connection sends.
+func resetOnClose(c net.Conn) {
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0)
+	}
+}
+
 // TestBackendClosesBeforeAnswering: a backend that reads a request and
 // closes its connection before any byte of an answer did not answer; on
 // both relays the client gets the 502 saying so, and the trace records it
@@ -48,5 +58,67 @@ func TestBackendClosesBeforeAnswering(t *testing.T) {
 				t.Errorf("recorded %q, want %q", got, want)
 			}
 		})
+	}
+}
+
+// TestRetryOnlyAClosedIdleConnection: a bodiless request that went out on
+// a reused backend connection goes again, once, on a fresh one when the
+// backend closed or reset that connection before any byte of an answer,
+// the race of a keep-alive connection closed while idle; on both relays,
+// not when the backend had begun an answer (part of a head, then the
+// close) or sent what is not one: the client gets that backend's 502.
+func TestRetryOnlyAClosedIdleConnection(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		second func(c net.Conn) // what the first connection does with the second request
+		answer string           // what the client gets for the second request
+		record string           // how it is recorded
+	}{
+		{"closed", func(net.Conn) {}, "200 fresh", "/2 200 "},
+		{"reset", resetOnClose, "200 fresh", "/2 200 "},
+		{"closed in the head", func(c net.Conn) { _, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Le") },
+			"502 thrive capture: the backend did not answer: connection closed\n", "/2 502 backend: connection closed"},
+		{"not an answer", func(c net.Conn) { _, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: +5\r\n\r\nforged") },
+			`502 thrive capture: the backend did not answer: bad Content-Length "+5"` + "\n", `/2 502 backend: bad Content-Length "+5"`},
+	} {
+		for _, mode := range relayModes() {
+			t.Run(tc.name+"/"+mode.name, func(t *testing.T) {
+				var conns atomic.Int32
+				origin := serveRaw(t, func(c net.Conn) {
+					first := conns.Add(1) == 1
+					br := bufio.NewReader(c)
+					for i := 1; ; i++ {
+						if _, err := http1Head(br); err != nil {
+							return
+						}
+						answer := "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfresh"
+						switch {
+						case first && i == 2:
+							tc.second(c)
+							return
+						case first:
+							answer = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nold"
+						}
+						if _, err := io.WriteString(c, answer); err != nil {
+							return
+						}
+					}
+				})
+				p := startProxy(t, "http://"+origin, mode.opts...)
+				rc := dialRaw(t, p.URL)
+				_ = rc.c.SetReadDeadline(time.Now().Add(20 * time.Second)) // a bound should the relay stall
+				rc.send("GET /1 HTTP/1.1\r\nHost: x\r\n\r\n")
+				if a, body := rc.response("GET"); a.StatusCode != 200 || body != "old" {
+					t.Fatalf("the first request: %d %q", a.StatusCode, body)
+				}
+				rc.send("GET /2 HTTP/1.1\r\nHost: x\r\n\r\n")
+				if a, body := rc.response("GET"); fmt.Sprint(a.StatusCode, " ", body) != tc.answer {
+					t.Errorf("the second request: %d %q, want %q", a.StatusCode, body, tc.answer)
+				}
+				if got := records(p.stop()); len(got) != 2 || got[1] != tc.record {
+					t.Errorf("recorded %q, want %q second", got, tc.record)
+				}
+			})
+		}
 	}
 }

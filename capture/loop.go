@@ -590,15 +590,18 @@ func (l *lconn) backendClosed(err error) {
 		l.x.finish()
 		l.closeBoth()
 	case rec != nil && rec.status == 0:
-		// The backend closed the connection before it answered.
-		if l.x.retries(l.reused) {
+		// The backend's connection failed before the answer's head was
+		// through.
+		begun := l.resp.HeadBegun()
+		if l.x.retries(l.reused, err, begun) {
 			l.reused = false
 			l.newAnswerStream()
 			l.resp.Expect(rec.method)
 			l.toBackend(l.head)
 			return
 		}
-		l.badGateway(noAnswer(err, l.resp.HeadBegun()))
+		cause, _ := unanswered(err, begun)
+		l.badGateway(cause)
 	case rec != nil:
 		if cerr := l.resp.Closed(); cerr != nil {
 			l.x.backendCut(io.ErrUnexpectedEOF) // closed in the middle of the answer

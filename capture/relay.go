@@ -405,8 +405,8 @@ func (k *conn) relay(h *wire.Head) bool {
 			}
 		}
 		err := k.bw.Flush()
-		sent, begun := err == nil, false
-		if sent {
+		begun := false
+		if err == nil {
 			k.x.file()
 			rh, begun, err = k.readResponseHead(h)
 		}
@@ -414,13 +414,11 @@ func (k *conn) relay(h *wire.Head) bool {
 			break
 		}
 		k.closeBackend()
-		// The backend closed the connection before it answered: the close
-		// shows as a failure to send, as an EOF, or as a reset when the
-		// request reached a socket already closed.
-		if (!sent || errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)) && k.x.retries(reused) {
+		if k.x.retries(reused, err, begun) {
 			continue
 		}
-		return k.badGateway(noAnswer(err, begun), true)
+		cause, _ := unanswered(err, begun)
+		return k.badGateway(cause, true)
 	}
 	k.reused = true
 	defer func() { k.idle = time.Now() }()
