@@ -2,6 +2,7 @@ package capture_test
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -120,5 +121,46 @@ func TestRetryOnlyAClosedIdleConnection(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestMalformedBodyRecordedWithItsSize: a backend whose answer goes wrong
+// after its head (a bad chunk line after a chunk of 5 bytes) is recorded on
+// both relays as "backend: <what> after 5 bytes of the answer", with the 5
+// bytes, and both connections close: the client has the head already, and
+// no 502 can follow it.
+func TestMalformedBodyRecordedWithItsSize(t *testing.T) {
+	for _, mode := range relayModes() {
+		t.Run(mode.name, func(t *testing.T) {
+			ended := make(chan error, 1) // how the backend's connection ended
+			origin := serveRaw(t, func(c net.Conn) {
+				br := bufio.NewReader(c)
+				_, err := http1Head(br)
+				if err == nil {
+					_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nZZZ\r\n")
+					_ = c.SetReadDeadline(time.Now().Add(20 * time.Second)) // a bound should the relay keep it open
+					_, err = br.ReadByte()
+				}
+				ended <- err
+			})
+			p := startProxy(t, "http://"+origin, mode.opts...)
+			rc := dialRaw(t, p.URL)
+			_ = rc.c.SetReadDeadline(time.Now().Add(20 * time.Second)) // a bound should the relay stall
+			rc.send("GET /a HTTP/1.1\r\nHost: x\r\n\r\n")
+			if got, err := io.ReadAll(rc.br); err != nil || !strings.HasPrefix(string(got), "HTTP/1.1 200 OK\r\n") {
+				t.Errorf("the client got %q (%v); want the head, then the close", got, err)
+			}
+			if err := <-ended; !errors.Is(err, io.EOF) {
+				t.Errorf("the backend's connection ended with %v; want the relay to close it", err)
+			}
+			sessions := p.stop()
+			got := records(sessions)
+			if len(got) != 1 || !strings.HasPrefix(got[0], "/a 200 backend: ") || !strings.HasSuffix(got[0], " after 5 bytes of the answer") {
+				t.Fatalf(`recorded %q, want "/a 200 backend: <what> after 5 bytes of the answer"`, got)
+			}
+			if body := sessions[0].Exchanges[0].RespBody.Data; string(body) != "hello" {
+				t.Errorf("recorded the body %q", body)
+			}
+		})
 	}
 }

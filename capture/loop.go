@@ -464,12 +464,13 @@ func (l *lconn) fromBackendBytes() {
 // badAnswer ends the exchange in flight when the backend's bytes are not
 // an answer (a malformed head, a bad chunk line), of which none went to the
 // client. Before its answer began, the client gets the 502 of
-// exchange.badGateway; after, both connections are cut.
+// exchange.badGateway; after, the answer is recorded as cut short
+// (exchange.backendCut) and both connections are cut.
 func (l *lconn) badAnswer(err error) {
 	rec := l.x.rec
 	if rec == nil || rec.status != 0 {
 		if rec != nil {
-			rec.err = "backend: " + err.Error()
+			l.x.backendCut(err)
 		}
 		l.x.finish()
 		l.closeBoth()
