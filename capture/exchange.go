@@ -197,15 +197,20 @@ func (x *exchange) answerSize() int64 {
 }
 
 // clientGone records that the client went away before the answer to the
-// exchange in flight was through, unless a reason is recorded already.
+// exchange in flight was through, unless a reason is recorded already: it
+// went away before the answer when none of the answer's body had passed
+// (the head of a bodiless answer among it), whichever relay noticed and
+// however, and after how many bytes of the answer otherwise.
 func (x *exchange) clientGone() {
 	rec := x.rec
-	switch {
-	case rec.status == 0:
-		rec.err = "client went away before the answer"
-	case rec.err == "":
-		rec.err = "client went away after " + strconv.FormatInt(x.answerSize(), 10) + " bytes of the answer"
+	if rec.status != 0 && rec.err != "" {
+		return // the answer's own failure is recorded already
 	}
+	if n := x.answerSize(); rec.status != 0 && n > 0 {
+		rec.err = "client went away after " + strconv.FormatInt(n, 10) + " bytes of the answer"
+		return
+	}
+	rec.err = "client went away before the answer"
 }
 
 // backendCut records that the backend's connection failed, err says how,

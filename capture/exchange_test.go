@@ -164,3 +164,63 @@ func TestMalformedBodyRecordedWithItsSize(t *testing.T) {
 		})
 	}
 }
+
+// onLoops reports whether mode is the event loops', which pass an answer's
+// head on as soon as they have it; the goroutine relay sends a head with
+// the first bytes of its body.
+func (m relayMode) onLoops() bool { return len(m.opts) > 0 }
+
+// TestClientGoneBeforeAnswerBody: a client that resets its connection
+// before any byte of an answer's body could reach it (a 204, a
+// Content-Length of 0, an empty chunked body whose head it may have read)
+// is recorded on both relays as gone before the answer, whichever relay
+// notices first and however it notices: the event loops at once, the
+// goroutine relay when the answer's write fails.
+func TestClientGoneBeforeAnswerBody(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		before, after string // what the backend sends before the client leaves, and after
+	}{
+		{"204", "", "HTTP/1.1 204 No Content\r\n\r\n"},
+		{"Content-Length 0", "", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"},
+		{"empty chunked body", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", "0\r\n\r\n"},
+	} {
+		for _, mode := range relayModes() {
+			t.Run(tc.name+"/"+mode.name, func(t *testing.T) {
+				asked, left := make(chan struct{}, 1), make(chan struct{})
+				origin := serveRaw(t, func(c net.Conn) {
+					br := bufio.NewReader(c)
+					if _, err := http1Head(br); err != nil {
+						return
+					}
+					_, _ = io.WriteString(c, tc.before)
+					asked <- struct{}{}
+					<-left
+					_, _ = io.WriteString(c, tc.after)
+					_ = c.SetReadDeadline(time.Now().Add(20 * time.Second)) // a bound should the relay keep it open
+					_, _ = br.ReadByte()
+				})
+				p := startProxy(t, "http://"+origin, mode.opts...)
+				rc := dialRaw(t, p.URL)
+				_ = rc.c.SetReadDeadline(time.Now().Add(20 * time.Second)) // a bound should the relay stall
+				rc.send("GET /a HTTP/1.1\r\nHost: x\r\n\r\n")
+				select {
+				case <-asked:
+				case <-time.After(20 * time.Second):
+					t.Fatal("the request did not reach the backend")
+				}
+				if tc.before != "" && mode.onLoops() {
+					if line, err := rc.br.ReadString('\n'); err != nil || line != "HTTP/1.1 200 OK\r\n" {
+						t.Fatalf("the client got %q (%v) of the head", line, err)
+					}
+				}
+				resetOnClose(rc.c)
+				_ = rc.c.Close()
+				close(left)
+				if got := records(p.stop()); len(got) != 1 || !strings.HasSuffix(got[0], " client went away before the answer") {
+					t.Errorf(`recorded %q, want "/a <status> client went away before the answer"`, got)
+				}
+			})
+		}
+	}
+}

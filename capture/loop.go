@@ -527,14 +527,20 @@ func (l *lconn) answerData(b []byte) {
 	}
 }
 
-// answerEnd hands the exchange over, and reads the client's next request
-// unless the connections close. It reports whether the answer stream is to
-// stop.
+// answerEnd passes the answer on to the client, hands the exchange over,
+// and reads the client's next request unless the connections close. It
+// reports whether the answer stream is to stop.
 func (l *lconn) answerEnd() bool {
 	if l.x.rec == nil {
 		return false
 	}
 	l.x.rec.end = time.Now()
+	// The answer goes before the exchange is handed over, so that a client
+	// its write finds gone is recorded so (clientClosed), as the
+	// goroutine relay records it.
+	if l.flushClient(); l.closed {
+		return true
+	}
 	l.x.finish()
 	if l.closing {
 		// The answer said the connection closes after it, or its framing

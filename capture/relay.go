@@ -434,7 +434,7 @@ func (k *conn) relay(h *wire.Head) bool {
 	k.writeResponseHead(h, rh, rechunk, closing)
 	if fr == wire.NoBody {
 		if err := k.cw.Flush(); err != nil {
-			rec.err = "client went away before the answer"
+			k.x.clientGone()
 			return false
 		}
 	} else {
