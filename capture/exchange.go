@@ -17,9 +17,10 @@ import (
 // relays only move bytes: the goroutine relay (relay.go) over net.Conns, the
 // event loops (loop.go) over gnet's connections. Each calls its
 // connection's exchange at every step of the lifecycle, and the exchange
-// decides, once for both, what is recorded, what the client is answered
-// when the backend fails it (badGateway), when a request goes again
-// (retries) and what a 101 sets up (upgraded); as httputil.ReverseProxy
+// decides, once for both, what is recorded (a failure's words among it:
+// unanswered, backendCut, clientGone), what the client is answered when
+// the backend fails it (badGateway), when a request goes again (retries)
+// and what a 101 sets up (switches, upgraded); as httputil.ReverseProxy
 // keeps its policy apart from the Transport that moves the bytes.
 //
 // A connection keeps one exchange and starts it afresh for each request, so
@@ -31,6 +32,7 @@ type exchange struct {
 
 	rec      *record // the exchange in flight; nil between exchanges
 	bodyless bool    // its request has no body
+	upgrade  bool    // its request asked for a WebSocket
 	retried  bool    // its request went again on a fresh backend connection
 }
 
@@ -39,6 +41,7 @@ type exchange struct {
 func (x *exchange) start(h *wire.Head) {
 	x.rec = &record{start: time.Now(), method: h.Method, url: h.Target, host: h.Host, reqHeader: h.Fields, conn: x.conn}
 	x.bodyless = h.RequestFraming() == wire.NoBody
+	x.upgrade = h.Upgrade
 	if !x.bodyless {
 		x.rec.reqBody = wire.NewTap(x.c.cfg.bodyLimit)
 	}
@@ -103,6 +106,20 @@ func (x *exchange) answered(rh *wire.Head) wire.Framing {
 		rec.respBody = wire.NewTap(x.c.cfg.bodyLimit)
 	}
 	return fr
+}
+
+// switches reports whether the 101 that answered the exchange in flight
+// switches the connection to a WebSocket (upgraded follows): only when the
+// request asked for one. A 101 to a request that asked for no upgrade is
+// none, and what follows it is neither an answer nor frames the client
+// asked for: it is recorded with its error, and the relays pass nothing of
+// it on and close both connections.
+func (x *exchange) switches() bool {
+	if x.upgrade {
+		return true
+	}
+	x.rec.err = "backend: 101 Switching Protocols to a request that asked for no upgrade"
+	return false
 }
 
 // upgraded records that the exchange in flight switched to a WebSocket

@@ -224,3 +224,43 @@ func TestClientGoneBeforeAnswerBody(t *testing.T) {
 		}
 	}
 }
+
+// TestSwitchWithoutUpgradeCloses: a 101 to a request that asked for no
+// upgrade is not a WebSocket. On both relays it is recorded with its
+// error and no socket, nothing of it reaches the client, and both
+// connections close.
+func TestSwitchWithoutUpgradeCloses(t *testing.T) {
+	for _, mode := range relayModes() {
+		t.Run(mode.name, func(t *testing.T) {
+			ended := make(chan error, 1) // how the backend's connection ended
+			origin := serveRaw(t, func(c net.Conn) {
+				br := bufio.NewReader(c)
+				_, err := http1Head(br)
+				if err == nil {
+					_, _ = io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+					_ = c.SetReadDeadline(time.Now().Add(20 * time.Second)) // a bound should the relay keep it open
+					_, err = br.ReadByte()
+				}
+				ended <- err
+			})
+			p := startProxy(t, "http://"+origin, mode.opts...)
+			rc := dialRaw(t, p.URL)
+			_ = rc.c.SetReadDeadline(time.Now().Add(20 * time.Second)) // a bound should the relay stall
+			rc.send("GET /a HTTP/1.1\r\nHost: x\r\n\r\n")
+			if got, err := io.ReadAll(rc.br); err != nil || len(got) != 0 {
+				t.Errorf("the client got %q (%v); want the close alone", got, err)
+			}
+			if err := <-ended; !errors.Is(err, io.EOF) {
+				t.Errorf("the backend's connection ended with %v; want the relay to close it", err)
+			}
+			sessions := p.stop()
+			want := "/a 101 backend: 101 Switching Protocols to a request that asked for no upgrade"
+			if got := records(sessions); len(got) != 1 || got[0] != want {
+				t.Fatalf("recorded %q, want %q", got, want)
+			}
+			if sessions[0].Exchanges[0].WebSocket != nil {
+				t.Error("recorded a WebSocket")
+			}
+		})
+	}
+}

@@ -484,34 +484,49 @@ func (l *lconn) badAnswer(err error) {
 }
 
 // answerHead passes a head the backend sent on to the client, and records
-// a final one (exchange.answered); after a 101 both connections carry
-// frames. It reports whether the answer stream is to stop.
+// a final one (exchange.answered); a 101 is for switched. It reports
+// whether the answer stream is to stop.
 func (l *lconn) answerHead(rh *wire.Head, raw []byte) bool {
 	if rh.Faulty {
 		// Its Content-Length, which its Transfer-Encoding overrides, is
 		// not passed on, and the connections close after it (answerEnd).
 		raw = wire.ClosingHead(raw)
 	}
-	l.toClient = append(l.toClient, raw...)
 	if l.x.rec == nil || !finalAnswer(rh) {
+		l.toClient = append(l.toClient, raw...)
 		return false
 	}
 	l.x.answered(rh)
-	l.closing = rh.Close
 	if rh.Status == 101 {
-		l.socket = true
-		l.fromClient, l.fromServer = l.x.upgraded()
-		l.paused = false
-		if !l.setBusy(false) {
-			l.closeBoth() // the capture is stopping: sockets close at once
-			return true
-		}
-		// What came after the upgrade request is frames already.
-		l.flushClient()
-		l.fromClientBytes()
-		return l.closed
+		return l.switched(raw)
 	}
+	l.toClient = append(l.toClient, raw...)
+	l.closing = rh.Close
 	return false
+}
+
+// switched follows a 101, raw, that answered the request in flight: when
+// it switches to a WebSocket (exchange.switches) it is passed on, and both
+// connections carry frames; when not, nothing of it is passed on and both
+// connections close. It reports whether the answer stream is to stop.
+func (l *lconn) switched(raw []byte) bool {
+	if !l.x.switches() {
+		l.x.finish()
+		l.closeBoth()
+		return true
+	}
+	l.toClient = append(l.toClient, raw...)
+	l.socket = true
+	l.fromClient, l.fromServer = l.x.upgraded()
+	l.paused = false
+	if !l.setBusy(false) {
+		l.closeBoth() // the capture is stopping: sockets close at once
+		return true
+	}
+	// What came after the upgrade request is frames already.
+	l.flushClient()
+	l.fromClientBytes()
+	return l.closed
 }
 
 func (l *lconn) answerRaw(b []byte) {

@@ -424,7 +424,7 @@ func (k *conn) relay(h *wire.Head) bool {
 	defer func() { k.idle = time.Now() }()
 	fr := k.x.answered(rh)
 	if rh.Status == 101 {
-		if h.Upgrade {
+		if k.x.switches() {
 			k.socket(rh)
 		}
 		return false
