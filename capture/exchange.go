@@ -111,7 +111,7 @@ func (x *exchange) answered(rh *wire.Head) wire.Framing {
 // switches reports whether the 101 that answered the exchange in flight
 // switches the connection to a WebSocket (upgraded follows): only when the
 // request asked for one. A 101 to a request that asked for no upgrade is
-// none, and what follows it is neither an answer nor frames the client
+// not one, and what follows it is neither an answer nor frames the client
 // asked for: it is recorded with its error, and the relays pass nothing of
 // it on and close both connections.
 func (x *exchange) switches() bool {
@@ -214,10 +214,10 @@ func (x *exchange) answerSize() int64 {
 }
 
 // clientGone records that the client went away before the answer to the
-// exchange in flight was through, unless a reason is recorded already: it
-// went away before the answer when none of the answer's body had passed
-// (the head of a bodiless answer among it), whichever relay noticed and
-// however, and after how many bytes of the answer otherwise.
+// exchange in flight was through, unless a reason is recorded already. It
+// went away before the answer while none of the answer's body had passed,
+// a bodiless answer's head included, and after N bytes of the answer once
+// N had; the same whichever relay noticed, and however.
 func (x *exchange) clientGone() {
 	rec := x.rec
 	if rec.status != 0 && rec.err != "" {

@@ -463,11 +463,10 @@ func (k *conn) relay(h *wire.Head) bool {
 // had come.
 func (k *conn) readResponseHead(h *wire.Head) (rh *wire.Head, begun bool, err error) {
 	for {
-		if _, err := k.br.Peek(1); err != nil {
+		if _, err = k.br.Peek(1); err != nil {
 			return nil, false, err
 		}
-		rh, err := wire.ReadHead(k.br, false)
-		if err != nil || finalAnswer(rh) {
+		if rh, err = wire.ReadHead(k.br, false); err != nil || finalAnswer(rh) {
 			return rh, true, err
 		}
 		if rh.Status != 100 {
