@@ -132,17 +132,7 @@ func TestRetryOnlyAClosedIdleConnection(t *testing.T) {
 func TestMalformedBodyRecordedWithItsSize(t *testing.T) {
 	for _, mode := range relayModes() {
 		t.Run(mode.name, func(t *testing.T) {
-			ended := make(chan error, 1) // how the backend's connection ended
-			origin := serveRaw(t, func(c net.Conn) {
-				br := bufio.NewReader(c)
-				_, err := http1Head(br)
-				if err == nil {
-					_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nZZZ\r\n")
-					_ = c.SetReadDeadline(time.Now().Add(20 * time.Second)) // a bound should the relay keep it open
-					_, err = br.ReadByte()
-				}
-				ended <- err
-			})
+			origin, ended := answerOnce(t, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nZZZ\r\n")
 			p := startProxy(t, "http://"+origin, mode.opts...)
 			rc := dialRaw(t, p.URL)
 			_ = rc.c.SetReadDeadline(time.Now().Add(20 * time.Second)) // a bound should the relay stall
@@ -232,17 +222,7 @@ func TestClientGoneBeforeAnswerBody(t *testing.T) {
 func TestSwitchWithoutUpgradeCloses(t *testing.T) {
 	for _, mode := range relayModes() {
 		t.Run(mode.name, func(t *testing.T) {
-			ended := make(chan error, 1) // how the backend's connection ended
-			origin := serveRaw(t, func(c net.Conn) {
-				br := bufio.NewReader(c)
-				_, err := http1Head(br)
-				if err == nil {
-					_, _ = io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
-					_ = c.SetReadDeadline(time.Now().Add(20 * time.Second)) // a bound should the relay keep it open
-					_, err = br.ReadByte()
-				}
-				ended <- err
-			})
+			origin, ended := answerOnce(t, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
 			p := startProxy(t, "http://"+origin, mode.opts...)
 			rc := dialRaw(t, p.URL)
 			_ = rc.c.SetReadDeadline(time.Now().Add(20 * time.Second)) // a bound should the relay stall
@@ -263,4 +243,23 @@ func TestSwitchWithoutUpgradeCloses(t *testing.T) {
 			}
 		})
 	}
+}
+
+// answerOnce serves a backend that reads one request head, writes answer,
+// then waits for the relay to close the connection; ended says how the
+// connection ended: io.EOF when the relay closed it, sending nothing more.
+func answerOnce(t *testing.T, answer string) (origin string, ended <-chan error) {
+	t.Helper()
+	done := make(chan error, 1)
+	origin = serveRaw(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		_, err := http1Head(br)
+		if err == nil {
+			_, _ = io.WriteString(c, answer)
+			_ = c.SetReadDeadline(time.Now().Add(20 * time.Second)) // a bound should the relay keep it open
+			_, err = br.ReadByte()
+		}
+		done <- err
+	})
+	return origin, done
 }
