@@ -87,7 +87,7 @@ type lconn struct {
 	headStarted bool
 
 	busy   bool      // connMu: an exchange is in flight
-	gc     gnet.Conn // connMu: the client connection, for Run's stop
+	gc     gnet.Conn // connMu: the client connection, for Run's stop; set when it opens
 	closed bool
 }
 
@@ -169,18 +169,13 @@ func (lp *loop) enroll(nc net.Conn) {
 	if !c.admit(nc, func() { c.loopConns[l] = struct{}{} }) {
 		return
 	}
-	gc, err := lp.cli.EnrollContext(nc, l)
-	if err != nil {
+	// Whether a stop closes the connection is decided on its loop, when
+	// it opens (OnOpen): EnrollContext returns only after that, by when
+	// the loop may have read a request and be serving it.
+	if _, err := lp.cli.EnrollContext(nc, l); err != nil {
 		c.cfg.errorLog.Printf("capture: %v", err)
 		l.gone()
-		return
 	}
-	c.connMu.Lock()
-	l.gc = gc
-	if c.stopping {
-		_ = gc.Close()
-	}
-	c.connMu.Unlock()
 }
 
 // newAnswerStream starts following the backend connection afresh: a new
@@ -198,6 +193,25 @@ func (l *lconn) gone() {
 		c.connWG.Done()
 	}
 	c.connMu.Unlock()
+}
+
+// opened hands the client connection, just opened on its loop, to Run's
+// stop (gc); it reports false when the capture is stopping, and the
+// connection is to close with nothing of it read. It runs on the loop
+// before any request is read, so a stop either finds the connection, and
+// leaves it to close after its exchange if one is in flight, or closes it
+// before it reads anything: never one whose request was read before the
+// stop, as a check on the accepting goroutine after EnrollContext
+// returned could, the loop having read and forwarded a request by then.
+func (l *lconn) opened() bool {
+	c := l.lp.c
+	c.connMu.Lock()
+	defer c.connMu.Unlock()
+	if c.stopping {
+		return false
+	}
+	l.gc = l.client
+	return true
 }
 
 // setBusy notes whether an exchange is in flight; it reports false when
@@ -221,6 +235,9 @@ func (lp *loop) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	switch x := gc.Context().(type) {
 	case *lconn:
 		x.client = gc
+		if !x.opened() {
+			return nil, gnet.Close // the capture is stopping
+		}
 		x.waitFor(x.lp.c.cfg.clientIdle)
 	case backendOf:
 		l := x.l
