@@ -31,10 +31,16 @@ type packet struct {
 }
 
 // t0 is when every built capture begins.
-var t0 = time.Date(2026, 12, 6, 9, 0, 0, 0, time.UTC)
+const t0s = "2026-12-06T09:00:00Z"
+
+// t0 is t0s as a time.
+func t0() time.Time {
+	t, _ := time.Parse(time.RFC3339, t0s)
+	return t
+}
 
 // newCapture returns an empty capture.
-func newCapture(t testing.TB) *capture { return &capture{t: t, t0: t0} }
+func newCapture(t testing.TB) *capture { return &capture{t: t, t0: t0()} }
 
 // wait moves the capture's clock on by d.
 func (c *capture) wait(d time.Duration) { c.clock += d }

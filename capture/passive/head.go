@@ -2,6 +2,7 @@ package passive
 
 import (
 	"bytes"
+	"strings"
 
 	"github.com/thrive-loadtest/thrive/capture/wire"
 )
@@ -42,7 +43,7 @@ func findHead(buf []byte, request bool) (at, keep int) {
 }
 
 // methods are those a request head is looked for by inside a line.
-var methods = [][]byte{[]byte("GET "), []byte("POST "), []byte("PUT "), []byte("DELETE "), []byte("HEAD "), []byte("OPTIONS "), []byte("PATCH ")}
+const methods = "GET POST PUT DELETE HEAD OPTIONS PATCH"
 
 // candidate reports whether a head may begin at buf[i].
 func candidate(buf []byte, i int, request bool) bool {
@@ -52,8 +53,11 @@ func candidate(buf []byte, i int, request bool) bool {
 	if !request {
 		return buf[i] == 'H' && bytes.HasPrefix(buf[i:], []byte("HTTP/1."))
 	}
-	for _, m := range methods {
-		if buf[i] == m[0] && bytes.HasPrefix(buf[i:], m) {
+	if buf[i] < 'A' || buf[i] > 'Z' {
+		return false
+	}
+	for m := range strings.FieldsSeq(methods) {
+		if bytes.HasPrefix(buf[i:], []byte(m+" ")) {
 			return true
 		}
 	}
@@ -88,7 +92,7 @@ func digits(b []byte) bool {
 // to find heads among a body's bytes).
 func token(b []byte) bool {
 	for _, c := range b {
-		if !('A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+		if (c < 'A' || c > 'Z') && (c < '0' || c > '9') && c != '-' && c != '_' {
 			return false
 		}
 	}

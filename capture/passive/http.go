@@ -93,10 +93,6 @@ const (
 	maxLine = 8 << 10
 )
 
-// zeros stand for lost bytes of a body of known length, which keeps the
-// parser in step; they are not recorded.
-var zeros [32 << 10]byte
-
 // reset gives the side a fresh parser; the answers' one expects the
 // methods of the requests waiting, for the answers to HEAD.
 func (s *side) reset() {
@@ -342,6 +338,9 @@ func (s *side) current() *exchange {
 func (s *side) fill(n int64) {
 	s.filling = true
 	defer func() { s.filling = false }()
+	// Zeros stand for the lost bytes, which keeps the parser in step; they
+	// are not recorded.
+	zeros := make([]byte, min(n, 32<<10))
 	for n > 0 {
 		k := int(min(n, int64(len(zeros))))
 		if _, err := s.s.Feed(zeros[:k]); err != nil {

@@ -10,7 +10,6 @@ package passive
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -142,7 +141,7 @@ type source struct {
 }
 
 // pcapngMagic begins a pcapng file (its section header block's type).
-var pcapngMagic = []byte{0x0a, 0x0d, 0x0d, 0x0a}
+const pcapngMagic = "\x0a\x0d\x0d\x0a"
 
 // openSource reads the file's header: pcapng by its magic, else pcap.
 func openSource(r io.Reader) (*source, error) {
@@ -151,7 +150,7 @@ func openSource(r io.Reader) (*source, error) {
 	if err != nil {
 		return nil, fmt.Errorf("not a pcap or pcapng file: %d bytes", len(magic))
 	}
-	if bytes.Equal(magic, pcapngMagic) {
+	if string(magic) == pcapngMagic {
 		ng, err := pcapgo.NewNgReader(br, pcapgo.DefaultNgReaderOptions)
 		if err != nil {
 			return nil, fmt.Errorf("pcapng header: %w", err)

@@ -51,11 +51,11 @@ func TestKeepAlive(t *testing.T) {
 				string(a.ex.RespBody.Data) != "hello wor!" || len(a.ex.ReqHeader) != 2 || len(a.ex.RespHeader) != 2 {
 				t.Errorf("first: %+v", a.ex)
 			}
-			if !a.start.Equal(t0.Add(103*ms)) || a.ex.TTFB != 21*ms || a.ex.Duration != 27*ms {
-				t.Errorf("first at %v, TTFB %v, duration %v", a.start.Sub(t0), a.ex.TTFB, a.ex.Duration)
+			if !a.start.Equal(t0().Add(103*ms)) || a.ex.TTFB != 21*ms || a.ex.Duration != 27*ms {
+				t.Errorf("first at %v, TTFB %v, duration %v", a.start.Sub(t0()), a.ex.TTFB, a.ex.Duration)
 			}
-			if b.ex.Method != "POST" || string(b.ex.ReqBody.Data) != "a=1&b=2" || b.ex.Status != 201 || !b.start.Equal(t0.Add(631*ms)) || b.ex.Duration != 12*ms {
-				t.Errorf("second at %v: %+v", b.start.Sub(t0), b.ex)
+			if b.ex.Method != "POST" || string(b.ex.ReqBody.Data) != "a=1&b=2" || b.ex.Status != 201 || !b.start.Equal(t0().Add(631*ms)) || b.ex.Duration != 12*ms {
+				t.Errorf("second at %v: %+v", b.start.Sub(t0()), b.ex)
 			}
 		})
 	}
@@ -154,8 +154,8 @@ func TestOutOfOrder(t *testing.T) {
 	if x := out[0].ex; x.Method != "POST" || string(x.ReqBody.Data) != "abcdef" || string(x.RespBody.Data) != "ok!!" {
 		t.Errorf("out of order: %+v", x)
 	}
-	if !out[0].start.Equal(t0.Add(8 * ms)) {
-		t.Errorf("the request starts at %v, its first byte's packet (captured third) at 8ms", out[0].start.Sub(t0))
+	if !out[0].start.Equal(t0().Add(8 * ms)) {
+		t.Errorf("the request starts at %v, its first byte's packet (captured third) at 8ms", out[0].start.Sub(t0()))
 	}
 	if x := out[1].ex; x.Method != "PUT" || string(x.ReqBody.Data) != "hi" || x.Status != 204 || x.TTFB < 50*ms {
 		t.Errorf("100 Continue: %+v", x)
