@@ -44,7 +44,9 @@ func newServer(t *testing.T) *server {
 	mux.HandleFunc("/chunked", func(w http.ResponseWriter, r *http.Request) {
 		s.count(r)
 		_, _ = io.WriteString(w, "first part ")
-		w.(http.Flusher).Flush()
+		if f, ok := w.(http.Flusher); ok {
+			f.Flush()
+		}
 		_, _ = io.WriteString(w, "second part")
 	})
 	mux.HandleFunc("/gzip", func(w http.ResponseWriter, r *http.Request) {
@@ -119,7 +121,7 @@ func startTcpdump(t *testing.T, port string) *tcpdump {
 		skip("tcpdump is not on PATH (apt-get install tcpdump): %v", err)
 	}
 	td := &tcpdump{seen: make(chan struct{}), done: make(chan error, 1)}
-	td.cmd = exec.Command(path, "-i", "lo", "-w", "-", "-U", "--immediate-mode", "-s", "0", "tcp", "port", port)
+	td.cmd = exec.CommandContext(t.Context(), path, "-i", "lo", "-w", "-", "-U", "--immediate-mode", "-s", "0", "tcp", "port", port)
 	stdout, err := td.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -177,7 +179,9 @@ func (td *tcpdump) stop(t *testing.T) []byte {
 	if err := td.cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
-	<-td.done
+	if err := <-td.done; err != nil {
+		t.Logf("tcpdump: %v", err) // its exit status on SIGINT
+	}
 	td.mu.Lock()
 	defer td.mu.Unlock()
 	return td.file.Bytes()
@@ -196,7 +200,7 @@ func TestTcpdump(t *testing.T) {
 	keep := &http.Client{}
 	once := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 	do := func(c *http.Client, method, path, body string) {
-		req, err := http.NewRequest(method, base+path, strings.NewReader(body))
+		req, err := http.NewRequestWithContext(t.Context(), method, base+path, strings.NewReader(body))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -214,10 +218,11 @@ func TestTcpdump(t *testing.T) {
 	do(keep, "HEAD", "/a", "")
 	do(once, "GET", "/b", "")
 	do(once, "PUT", "/c", strings.Repeat("x", 100_000))
-	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(base, "http")+"/ws", nil)
+	ws, resp, err := websocket.DefaultDialer.DialContext(t.Context(), "ws"+strings.TrimPrefix(base, "http")+"/ws", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	_ = resp.Body.Close()
 	for _, m := range []string{"hello", "world", strings.Repeat("long ", 100)} {
 		if err := ws.WriteMessage(websocket.TextMessage, []byte(m)); err != nil {
 			t.Fatal(err)
