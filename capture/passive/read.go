@@ -144,7 +144,8 @@ type source struct {
 const pcapngMagic = "\x0a\x0d\x0d\x0a"
 
 // openSource reads the file's header: pcapng by its magic, else pcap.
-func openSource(r io.Reader) (*source, error) {
+func openSource(r io.Reader) (src *source, err error) {
+	defer readerPanic(&err)
 	br := bufio.NewReaderSize(r, 64<<10)
 	magic, err := br.Peek(4)
 	if err != nil {
@@ -165,11 +166,22 @@ func openSource(r io.Reader) (*source, error) {
 }
 
 // ReadPacketData returns the next packet, io.EOF after the last.
-func (s *source) ReadPacketData() ([]byte, gopacket.CaptureInfo, error) {
+func (s *source) ReadPacketData() (data []byte, ci gopacket.CaptureInfo, err error) {
+	defer readerPanic(&err)
 	if s.ng != nil {
 		return s.ng.ReadPacketData()
 	}
 	return s.pcap.ReadPacketData()
+}
+
+// readerPanic turns a panic of gopacket's file readers into *err: in
+// v1.1.19 some malformed files make them panic (a pcapng interface's
+// timestamp resolution past 2^63 divides by zero, an empty option is
+// indexed), and a damaged file is an error, not a crash.
+func readerPanic(err *error) {
+	if v := recover(); v != nil {
+		*err = fmt.Errorf("malformed (the reader failed: %v)", v)
+	}
 }
 
 // linkType returns the link type of the interface a packet was captured
