@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"fmt"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -350,9 +351,20 @@ func FuzzRead(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, file []byte) {
-		_, err := Read(bytes.NewReader(file), "fuzz.pcap", Filter{Ports: []int{8000}}, func(time.Time, string, string, *traces.Exchange) {}, nil)
-		if err != nil && !strings.Contains(err.Error(), "fuzz.pcap") {
-			t.Errorf("error without the file's name: %v", err)
+		done := make(chan error, 1)
+		go func() {
+			_, err := Read(bytes.NewReader(file), "fuzz.pcap", Filter{Ports: []int{8000}}, func(time.Time, string, string, *traces.Exchange) {}, nil)
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if err != nil && !strings.Contains(err.Error(), "fuzz.pcap") {
+				t.Errorf("error without the file's name: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			// A watchdog, not a wait: a small file is read in far less.
+			buf := make([]byte, 1<<20)
+			t.Fatalf("reading %d bytes took over 10 s:\n%s", len(file), buf[:runtime.Stack(buf, true)])
 		}
 	})
 }
