@@ -190,6 +190,24 @@ func (c *capture) pcapng() []byte {
 	return out.Bytes()
 }
 
+// sll2 writes the capture as a pcap file of link type Linux SLL2 (276, as
+// tcpdump -i any writes), which pcapgo's writer cannot name: its header is
+// patched, and each packet's Ethernet header becomes an SLL2 one.
+func (c *capture) sll2() []byte {
+	cooked := *c
+	cooked.pkts = nil
+	for _, p := range c.pkts {
+		h := make([]byte, 20, 20+len(p.data)-14)
+		binary.BigEndian.PutUint16(h, 0x0800)  // IPv4
+		binary.BigEndian.PutUint32(h[4:], 1)   // the interface's index
+		binary.BigEndian.PutUint16(h[8:], 772) // ARPHRD_LOOPBACK
+		cooked.pkts = append(cooked.pkts, packet{at: p.at, data: append(h, p.data[14:]...)})
+	}
+	file := cooked.pcap()
+	binary.LittleEndian.PutUint32(file[20:], 276)
+	return file
+}
+
 // got is an exchange Read handed on, with where it came from.
 type got struct {
 	start        time.Time

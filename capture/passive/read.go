@@ -10,6 +10,7 @@ package passive
 
 import (
 	"bufio"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -215,7 +216,8 @@ func newReader(f Filter, add AddFunc) *reader {
 // packet decodes one packet and, when it is TCP the filter selects, gives
 // it to the assembler.
 func (rd *reader) packet(data []byte, ci gopacket.CaptureInfo, lt layers.LinkType) {
-	p := gopacket.NewPacket(data, lt, gopacket.DecodeOptions{Lazy: true, NoCopy: true})
+	data, dec := decoder(data, lt)
+	p := gopacket.NewPacket(data, dec, gopacket.DecodeOptions{Lazy: true, NoCopy: true})
 	nl := p.NetworkLayer()
 	if nl == nil {
 		rd.stats.Undecoded++
@@ -234,6 +236,25 @@ func (rd *reader) packet(data []byte, ci gopacket.CaptureInfo, lt layers.LinkTyp
 	// segment it queues, whose time is that packet's.
 	rd.asm.AssembleWithContext(nf, tcp, &packetContext{ci})
 	rd.flush(ci.Timestamp)
+}
+
+// linkTypeLinuxSLL2 is the link type of Linux's "any" device since libpcap
+// 1.10 (tcpdump -i any), 276, which gopacket v1.1.19 does not decode, as
+// its readers give it: layers.LinkType is a byte there, so 276 reads as
+// 20, a link type nothing else has.
+const linkTypeLinuxSLL2 = layers.LinkType(276 & 0xff)
+
+// decoder returns how to decode a packet of link type lt: its own
+// decoder, or for Linux SLL2 its 20-byte header's protocol type, the
+// header cut off.
+func decoder(data []byte, lt layers.LinkType) ([]byte, gopacket.Decoder) {
+	if lt != linkTypeLinuxSLL2 {
+		return data, lt
+	}
+	if len(data) < 20 {
+		return data, gopacket.DecodeFunc(func([]byte, gopacket.PacketBuilder) error { return errors.New("Linux SLL2 header cut short") })
+	}
+	return data[20:], layers.EthernetType(binary.BigEndian.Uint16(data))
 }
 
 // flush, once a second of the capture's time, takes the bytes still

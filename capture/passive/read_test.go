@@ -62,6 +62,15 @@ func TestKeepAlive(t *testing.T) {
 	}
 }
 
+// TestLinuxSLL2 reads a capture of Linux's any device (tcpdump -i any),
+// whose link type gopacket does not decode.
+func TestLinuxSLL2(t *testing.T) {
+	out, st := mustRead(t, keepAlive(t).sll2())
+	if len(out) != 2 || st.Exchanges != 2 || st.Undecoded != 0 || out[1].ex.Status != 201 {
+		t.Fatalf("%d exchanges, %+v", len(out), st)
+	}
+}
+
 // pipelined builds two requests in one segment, answered in one.
 func pipelined(t testing.TB) *capture {
 	c := newCapture(t)
