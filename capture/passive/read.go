@@ -252,7 +252,7 @@ func decoder(data []byte, lt layers.LinkType) ([]byte, gopacket.Decoder) {
 		return data, lt
 	}
 	if len(data) < 20 {
-		return data, gopacket.DecodeFunc(func([]byte, gopacket.PacketBuilder) error { return errors.New("Linux SLL2 header cut short") })
+		return data, gopacket.DecodeFunc(func([]byte, gopacket.PacketBuilder) error { return errors.New("a Linux SLL2 header cut short") })
 	}
 	return data[20:], layers.EthernetType(binary.BigEndian.Uint16(data))
 }
