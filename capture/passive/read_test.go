@@ -377,3 +377,92 @@ func FuzzRead(f *testing.F) {
 		}
 	})
 }
+
+// TestUpgradeRefusedAndUntilClose reads an upgrade request refused (the
+// client's next bytes are a request again), a client gap inside a request
+// body, and an HTTP/1.0 answer that lasts until the server closes.
+func TestUpgradeRefusedAndUntilClose(t *testing.T) {
+	c := newCapture(t)
+	tc := c.conn(40010).open()
+	tc.client("GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+	tc.server("HTTP/1.1 403 Forbidden\r\nContent-Length: 2\r\n\r\nno")
+	tc.client("POST /form HTTP/1.1\r\nHost: h\r\nContent-Length: 12\r\n\r\nabcd")
+	tc.next(true, []byte("efgh"))
+	tc.client("ijkl")
+	tc.server("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+	tc.client("GET /old HTTP/1.0\r\n\r\n")
+	tc.server("HTTP/1.0 200 OK\r\n\r\nuntil ")
+	c.wait(30 * ms)
+	tc.server("the close")
+	tc.close()
+	out, st := mustRead(t, c.pcap())
+	if len(out) != 3 || st.Exchanges != 2 || st.Incomplete != 1 {
+		t.Fatalf("%d exchanges, %+v", len(out), st)
+	}
+	if x := out[0].ex; x.URL != "/ws" || x.Status != 403 || x.WebSocket != nil {
+		t.Errorf("refused: %+v", x)
+	}
+	if x := out[1].ex; x.URL != "/form" || string(x.ReqBody.Data) != "abcdijkl" || x.Status != 200 || x.Error != "capture: 4 bytes missing (lost packets)" {
+		t.Errorf("a gap in a request body: %+v", x)
+	}
+	if x := out[2].ex; x.URL != "/old" || string(x.RespBody.Data) != "until the close" || x.Error != "" || x.Duration < 30*ms {
+		t.Errorf("until the close: %+v", x)
+	}
+}
+
+// TestFilterHosts selects by server address as well as port.
+func TestFilterHosts(t *testing.T) {
+	file := keepAlive(t).pcap()
+	for hosts, want := range map[string]int{"10.0.0.1": 2, "10.0.0.2": 0, "not an address": 0} {
+		var n int
+		_, err := Read(bytes.NewReader(file), "hosts.pcap", Filter{Ports: []int{8000}, Hosts: []string{hosts}}, func(time.Time, string, string, *traces.Exchange) { n++ }, nil)
+		if err != nil || n != want {
+			t.Errorf("hosts %q: %d exchanges, want %d (%v)", hosts, n, want, err)
+		}
+	}
+	if st, _ := Read(bytes.NewReader(file), "ports.pcap", Filter{}, nil, nil); st.Connections != 0 {
+		t.Errorf("port 80 by default: %+v", st)
+	}
+}
+
+// TestFlushByTime hands on an exchange a lost segment held up once
+// gapWait of the capture's time has passed, and ends a connection idle
+// for idleAfter, while the file goes on: what a reader holds is bounded
+// by the connections open, not by the file.
+func TestFlushByTime(t *testing.T) {
+	c := newCapture(t)
+	a := c.conn(40020).open()
+	a.client("GET /held HTTP/1.1\r\nHost: h\r\n\r\n")
+	a.server("HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nab")
+	a.next(false, []byte("cd"))
+	a.server("efgh")
+	lost := c.now()
+	c.wait(gapWait + 2*time.Second)
+	b := c.conn(40021).open()
+	b.client("GET /idle HTTP/1.1\r\nHost: h\r\n\r\n") // never answered, never closed
+	idle := c.now()
+	c.wait(idleAfter + 2*time.Second)
+	d := c.conn(40022).open()
+	d.client("GET /last HTTP/1.1\r\nHost: h\r\n\r\n")
+	d.server("HTTP/1.1 204 No Content\r\n\r\n")
+	var clock time.Time
+	seen := map[string]time.Time{} // the clock when each exchange was handed on
+	_, err := Read(bytes.NewReader(c.pcap()), "flush.pcap", Filter{Ports: []int{8000}}, func(_ time.Time, _, _ string, ex *traces.Exchange) {
+		seen[ex.URL] = clock
+		if ex.URL == "/held" && (ex.Error == "" || string(ex.RespBody.Data) != "abefgh") {
+			t.Errorf("held: %+v", ex)
+		}
+	}, func(now time.Time) { clock = now })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if at, ok := seen["/held"]; !ok || at.Sub(lost) > gapWait+2*time.Second {
+		t.Errorf("the exchange behind the gap handed on at %v, %v after the loss", at, at.Sub(lost))
+	}
+	if at, ok := seen["/idle"]; !ok || at.Sub(idle) > idleAfter+2*time.Second {
+		t.Errorf("the idle connection's exchange handed on at %v, %v after", at, at.Sub(idle))
+	}
+	if len(seen) != 3 {
+		t.Errorf("%d exchanges", len(seen))
+	}
+}
