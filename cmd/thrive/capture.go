@@ -126,23 +126,30 @@ func (f *captureFlags) sessionOptions() []capture.Option {
 }
 
 func newImportCmd() *cobra.Command {
-	f := captureFlags{}
+	f, im := captureFlags{}, app.Import{}
 	cmd := &cobra.Command{
-		Use:   "import FILE... [--out FILE]",
-		Short: "Make a trace of what another tool recorded: HAR files",
+		Use:   "import FILE... [--port N] [--out FILE]",
+		Short: "Make a trace of what another tool recorded: HAR files, packet captures",
 		Long: `Make a trace of HAR files (Chrome's, Firefox's and Playwright's, WebSocket messages
-included) as the capture would have recorded their exchanges: grouped into sessions,
-labelled by the profile rules, credentials redacted unless --keep-secrets. Several files
-make one trace, each a client of its own. Entries the browser served from its cache, or
-never sent, are left out and counted.`,
-		Example: "  thrive import session.har --out trace.thrv\n  thrive import a.har b.har --rules rules.yaml",
-		Args:    usageArgs(cobra.MinimumNArgs(1)),
+included) or of packet captures (pcap, pcapng: tcpdump, Wireshark; "-" reads standard
+input) as the capture would have recorded their exchanges: grouped into sessions,
+labelled by the profile rules, credentials redacted unless --keep-secrets. Several HAR
+files make one trace, each a client of its own; entries the browser served from its
+cache, or never sent, are left out and counted. Packets are reassembled into TCP
+connections to --port, their HTTP/1.x exchanges and WebSocket frames timed by the
+packets; what a gap in the capture cut is kept marked incomplete, or dropped and
+counted. HTTPS cannot be read from packets: record it with the forward proxy.`,
+		Example: "  thrive import session.har --out trace.thrv\n  thrive import a.har b.har --rules rules.yaml\n" +
+			"  thrive import capture.pcap --port 8000 --out trace.thrv\n  tcpdump -i lo -w - port 8000 | thrive import - --port 8000",
+		Args: usageArgs(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			im := app.Import{Files: args, Sink: &f.sink, Options: f.sessionOptions(), Out: cmd.OutOrStdout()}
+			im.Files, im.Sink, im.Options, im.In, im.Out = args, &f.sink, f.sessionOptions(), cmd.InOrStdin(), cmd.OutOrStdout()
 			return im.Run()
 		},
 	}
 	sessionFlags(cmd.Flags(), &f)
+	cmd.Flags().IntSliceVar(&im.Ports, "port", nil, "a packet capture's HTTP servers' `port` (repeatable; default 80)")
+	cmd.Flags().StringVar(&im.Target, "target", "", "where a packet capture's requests went, for the trace (default: the first server seen, http://IP:PORT)")
 	return cmd
 }
 

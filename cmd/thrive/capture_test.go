@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -546,7 +547,84 @@ func TestImportHAR(t *testing.T) {
 	if n := len(tracetest.ReadFile(t, cut)); n == 0 {
 		t.Error("the sessions before the damage are not written")
 	}
-	if code, _, errOut := thrive(t, "import", out, "--out", filepath.Join(dir, "x.thrv")); code != exitError || !strings.Contains(errOut, "import reads HAR files (.har) so far") {
+	if code, _, errOut := thrive(t, "import", out, "--out", filepath.Join(dir, "x.thrv")); code != exitError || !strings.Contains(errOut, "import reads HAR files (.har) and packet captures (.pcap, .pcapng) so far") {
 		t.Errorf("a trace given to import: exit %d, %s", code, errOut)
+	}
+}
+
+// TestImportPcapOfTheDemo records the demo driver's sessions against the
+// demo backend with tcpdump on loopback, imports the capture, and checks
+// the trace against what the driver did: every request and WebSocket
+// upgrade an exchange, every chat message a frame sent, a session per
+// visit; then the trace replays against the backend with no failure.
+// tcpdump comes from .ci/run (THRIVE_REQUIRE_TCPDUMP=1 there).
+func TestImportPcapOfTheDemo(t *testing.T) {
+	if _, err := exec.LookPath("tcpdump"); err != nil {
+		if os.Getenv("THRIVE_REQUIRE_TCPDUMP") == "1" {
+			t.Fatal("tcpdump is required (THRIVE_REQUIRE_TCPDUMP=1) and not on PATH")
+		}
+		t.Skip("no tcpdump: apt-get install tcpdump")
+	}
+	backend := serveInBackground(t, "--latency-scale", "0", "--rate-limit", "0")
+	port := backend[strings.LastIndex(backend, ":")+1:]
+	dir := t.TempDir()
+	pcap := filepath.Join(dir, "demo.pcap")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	dump := exec.CommandContext(ctx, "tcpdump", "-i", "lo", "-w", pcap, "-U", "--immediate-mode", "-B", "16384", "tcp port "+port)
+	stderr, err := dump.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dump.Start(); err != nil {
+		t.Fatal(err)
+	}
+	said := bufio.NewReader(stderr)
+	if line, err := said.ReadString('\n'); err != nil || !strings.Contains(line, "listening on lo") {
+		_ = dump.Process.Kill()
+		t.Skipf("tcpdump cannot capture here: %q %v", line, err)
+	}
+	code, stdout, errOut := thrive(t, "demo", "drive", "--base", backend, "--sessions", "12", "--time-scale", "1000", "--json")
+	if code != exitOK {
+		t.Fatalf("drive: %s", errOut)
+	}
+	var drove demo.DriveStats
+	if err := json.Unmarshal([]byte(stdout), &drove); err != nil {
+		t.Fatal(err)
+	}
+	_ = dump.Process.Signal(os.Interrupt)
+	rest, _ := io.ReadAll(said)
+	if err := dump.Wait(); err != nil {
+		t.Fatalf("tcpdump: %v: %s", err, rest)
+	}
+	if m := regexp.MustCompile(`(?m)^(\d+) packets? dropped by kernel`).FindSubmatch(rest); m == nil || string(m[1]) != "0" {
+		t.Fatalf("the kernel dropped packets, or tcpdump did not say: %s", rest)
+	}
+	trace := filepath.Join(dir, "demo.thrv")
+	code, stdout, errOut = thrive(t, "import", pcap, "--port", port, "--out", trace, "--keep-secrets")
+	if code != exitOK || !strings.Contains(stdout, " 0 incomplete") {
+		t.Fatalf("import: exit %d\n%s\n%s", code, stdout, errOut)
+	}
+	sessions := tracetest.ReadFile(t, trace)
+	exchanges, sent := 0, 0
+	for _, s := range sessions {
+		exchanges += len(s.Exchanges)
+		for _, ex := range s.Exchanges {
+			if ex.WebSocket != nil {
+				for _, f := range ex.WebSocket.Frames {
+					if f.FromClient && f.Opcode == traces.OpText {
+						sent++
+					}
+				}
+			}
+		}
+	}
+	if exchanges != drove.Requests || sent != drove.ChatMessages || len(sessions) != drove.Sessions {
+		t.Errorf("the trace: %d sessions, %d exchanges, %d chat messages; the driver played %d sessions, %d requests, %d messages",
+			len(sessions), exchanges, sent, drove.Sessions, drove.Requests, drove.ChatMessages)
+	}
+	code, stdout, errOut = thrive(t, "replay", trace, "--users", "12", "--run-time", "2s", "--scale-time", "-q")
+	if code != exitOK || !strings.Contains(stdout, "failures 0 (0.00%)") {
+		t.Fatalf("replaying the imported trace: exit %d\n%s\n%s", code, stdout, errOut)
 	}
 }
