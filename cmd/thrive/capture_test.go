@@ -569,39 +569,21 @@ func TestImportPcapOfTheDemo(t *testing.T) {
 	port := backend[strings.LastIndex(backend, ":")+1:]
 	dir := t.TempDir()
 	pcap := filepath.Join(dir, "demo.pcap")
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	dump := exec.CommandContext(ctx, "tcpdump", "-i", "lo", "-w", pcap, "-U", "--immediate-mode", "-B", "16384", "tcp port "+port)
-	stderr, err := dump.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := dump.Start(); err != nil {
-		t.Fatal(err)
-	}
-	said := bufio.NewReader(stderr)
-	if line, err := said.ReadString('\n'); err != nil || !strings.Contains(line, "listening on lo") {
-		_ = dump.Process.Kill()
-		t.Skipf("tcpdump cannot capture here: %q %v", line, err)
-	}
-	code, stdout, errOut := thrive(t, "demo", "drive", "--base", backend, "--sessions", "12", "--time-scale", "1000", "--json")
-	if code != exitOK {
-		t.Fatalf("drive: %s", errOut)
-	}
+	// The kernel drops packets when tcpdump falls behind (a loaded
+	// machine): the recording is then not whole, and is made again.
 	var drove demo.DriveStats
-	if err := json.Unmarshal([]byte(stdout), &drove); err != nil {
-		t.Fatal(err)
-	}
-	_ = dump.Process.Signal(os.Interrupt)
-	rest, _ := io.ReadAll(said)
-	if err := dump.Wait(); err != nil {
-		t.Fatalf("tcpdump: %v: %s", err, rest)
-	}
-	if m := regexp.MustCompile(`(?m)^(\d+) packets? dropped by kernel`).FindSubmatch(rest); m == nil || string(m[1]) != "0" {
-		t.Fatalf("the kernel dropped packets, or tcpdump did not say: %s", rest)
+	for attempt := 1; ; attempt++ {
+		dropped := recordDemo(t, backend, port, pcap, &drove)
+		if dropped == "" {
+			break
+		}
+		if attempt == 3 {
+			t.Fatalf("the kernel dropped packets in each of 3 recordings: %s", dropped)
+		}
+		t.Logf("recording %d: the kernel dropped packets (%s): again", attempt, dropped)
 	}
 	trace := filepath.Join(dir, "demo.thrv")
-	code, stdout, errOut = thrive(t, "import", pcap, "--port", port, "--out", trace, "--keep-secrets")
+	code, stdout, errOut := thrive(t, "import", pcap, "--port", port, "--out", trace, "--keep-secrets")
 	if code != exitOK || !strings.Contains(stdout, " 0 incomplete") {
 		t.Fatalf("import: exit %d\n%s\n%s", code, stdout, errOut)
 	}
@@ -627,4 +609,49 @@ func TestImportPcapOfTheDemo(t *testing.T) {
 	if code != exitOK || !strings.Contains(stdout, "failures 0 (0.00%)") {
 		t.Fatalf("replaying the imported trace: exit %d\n%s\n%s", code, stdout, errOut)
 	}
+}
+
+// recordDemo runs tcpdump on loopback into pcap while the demo driver
+// plays 12 sessions against backend (on port), and fills drove with what
+// the driver did. It returns what tcpdump said of the packets the kernel
+// dropped, or "" when it dropped none. Its ring holds 2,048 packets of
+// loopback's largest.
+func recordDemo(t *testing.T, backend, port, pcap string, drove *demo.DriveStats) (dropped string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	dump := exec.CommandContext(ctx, "tcpdump", "-i", "lo", "-w", pcap, "-U", "--immediate-mode", "-s", "65600", "-B", "131072", "tcp port "+port)
+	stderr, err := dump.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dump.Start(); err != nil {
+		t.Fatal(err)
+	}
+	said := bufio.NewReader(stderr)
+	if line, err := said.ReadString('\n'); err != nil || !strings.Contains(line, "listening on lo") {
+		_ = dump.Process.Kill()
+		_ = dump.Wait()
+		t.Skipf("tcpdump cannot capture here: %q %v", line, err)
+	}
+	code, stdout, errOut := thrive(t, "demo", "drive", "--base", backend, "--sessions", "12", "--time-scale", "1000", "--json")
+	if code != exitOK {
+		t.Fatalf("drive: %s", errOut)
+	}
+	if err := json.Unmarshal([]byte(stdout), drove); err != nil {
+		t.Fatal(err)
+	}
+	_ = dump.Process.Signal(os.Interrupt)
+	rest, _ := io.ReadAll(said)
+	if err := dump.Wait(); err != nil {
+		t.Fatalf("tcpdump: %v: %s", err, rest)
+	}
+	m := regexp.MustCompile(`(?m)^(\d+) packets? dropped by kernel`).FindSubmatch(rest)
+	switch {
+	case m == nil:
+		t.Fatalf("tcpdump did not say what the kernel dropped: %s", rest)
+	case string(m[1]) != "0":
+		return string(m[0])
+	}
+	return ""
 }
