@@ -8,8 +8,6 @@
 // chain, so that wrapping the error further (fmt.Errorf with %w) keeps it.
 package hint
 
-import "errors"
-
 // A Hinter is an error that carries advice for the user.
 type Hinter interface {
 	error
@@ -55,10 +53,4 @@ func Of(err error) []string {
 		}
 	}
 	return hints
-}
-
-// Is reports whether err carries any hint.
-func Is(err error) bool {
-	_, ok := errors.AsType[Hinter](err)
-	return ok
 }
