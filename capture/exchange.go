@@ -101,6 +101,9 @@ func (x *exchange) answered(rh *wire.Head) wire.Framing {
 	rec.status = rh.Status
 	rec.respHeader = rh.Fields
 	rec.newKey, rec.ends = x.c.sz.answerKeyOf(rh.Fields, rec.method, rec.key)
+	if !rec.skip {
+		x.c.sz.announce(rec) // before the head goes on: the browser acts on it at once
+	}
 	fr := rh.ResponseFraming(rec.method)
 	if fr != wire.NoBody {
 		rec.respBody = wire.NewTap(x.c.cfg.bodyLimit)

@@ -51,6 +51,12 @@ type record struct {
 	placed    traces.Placement // what put it in its session
 	gave      []string         // the values it gave, indexed in the sessionizer
 	places    []string         // the places its answer gave (see place)
+	// announced are the places its answer's head gave before the record
+	// was complete (see announce), and after the records that name one of
+	// them, waiting to be filed until it is.
+	announced []string
+	after     []*record
+	ev        *evidence // a waiting record's evidence
 }
 
 // session is a visit being recorded. The sessionizer's lock guards it.
@@ -169,6 +175,9 @@ type sessionizer struct {
 	// journal has not taken, so that it never scans them all.
 	journaling bool
 	dirty      map[*session]bool
+	// soon maps a place an answer's head gave (announce) to its record,
+	// until the record is complete.
+	soon map[string]*record
 	// sockets are the WebSocket exchanges in flight, whose frames a long
 	// session hands on in parts (see parts.go).
 	sockets    map[*record]bool
@@ -178,7 +187,7 @@ type sessionizer struct {
 func newSessionizer(cookies []string, idle, maxAge time.Duration, idPrefix string) *sessionizer {
 	return &sessionizer{cookies: cookies, idle: idle, maxAge: maxAge, idPrefix: idPrefix, open: map[string]*session{},
 		given: map[string]*record{}, conns: map[uint64]*clientConn{}, gave: map[string]*session{}, shared: map[string]bool{},
-		rival: map[string]time.Time{}, partLimits: defaultPartLimits()}
+		rival: map[string]time.Time{}, soon: map[string]*record{}, partLimits: defaultPartLimits()}
 }
 
 // sessionCookie reports whether name keys sessions, configured or learned.
@@ -339,32 +348,109 @@ func (sz *sessionizer) abandon(r *record) {
 	defer sz.mu.Unlock()
 	delete(sz.sockets, r)
 	r.session.inflight--
+	sz.arrived(r)
+}
+
+// evidence is what a finished exchange's request and answer hold that
+// places it (see complete).
+type evidence struct {
+	sent  []string // the identity values and places the request sent, when it has no identity of its own
+	given []string // the values and places its answer gave
+	login string   // the login its answer made, if any
+	set   []string // the cookie keys its answer set
+}
+
+// announce indexes the places the head of r's answer gives (a redirect's
+// target, a page), before the head is relayed: a browser follows a redirect
+// and fetches a page's sub-resources as soon as the head reaches it, so the
+// requests that name them may end before r does; they wait for r (see
+// coming).
+func (sz *sessionizer) announce(r *record) {
+	places := answerPlaces(r)
+	if len(places) == 0 {
+		return
+	}
+	sz.mu.Lock()
+	defer sz.mu.Unlock()
+	for _, v := range places {
+		sz.soon[v] = r
+	}
+	r.announced = places
+}
+
+// coming returns the record, not yet complete, whose answer's head gave one
+// of the places r sent, if one did: r is filed once that record is, when
+// the place can tell whose r is. Callers hold mu.
+func (sz *sessionizer) coming(sent []string, r *record) *record {
+	for _, v := range sent {
+		if g := sz.soon[v]; g != nil && g != r && g.owner == nil && isPlace(v) {
+			return g
+		}
+	}
+	return nil
+}
+
+// arrived ends r's announcement, r being complete (or abandoned), and files
+// the records that waited for it. Callers hold mu.
+func (sz *sessionizer) arrived(r *record) {
+	for _, v := range r.announced {
+		if sz.soon[v] == r {
+			delete(sz.soon, v)
+		}
+	}
+	r.announced = nil
+	waiting := r.after
+	r.after = nil
+	for _, w := range waiting {
+		ev := w.ev
+		w.ev = nil
+		sz.file(w, *ev)
+	}
+}
+
+// overdue files the records still waiting for a record announced more than
+// redirectSettle before now (all of them when all is set): one that never
+// completes delays no one for long, and loses no one. Callers hold mu.
+func (sz *sessionizer) overdue(now time.Time, all bool) {
+	for _, g := range sz.soon {
+		if all || now.Sub(g.ttfb) > redirectSettle {
+			sz.arrived(g)
+		}
+	}
 }
 
 // complete adds a finished exchange to its session (see sessionizer for
 // how it is found). The request and answer are scanned for identity values
 // before the lock is taken.
 func (sz *sessionizer) complete(r *record) {
-	var sent []string
+	ev := evidence{set: givenCookies(r.respHeader)}
 	if r.session == nil || r.session.anonymous() {
-		sent = append(requestIdentities(r), requestPlaces(r)...)
+		ev.sent = append(requestIdentities(r), requestPlaces(r)...)
 	}
-	given, login := answerIdentities(r)
-	given = append(given, answerPlaces(r)...)
-	set := givenCookies(r.respHeader)
+	ev.given, ev.login = answerIdentities(r)
+	ev.given = append(ev.given, answerPlaces(r)...)
 
 	sz.mu.Lock()
 	defer sz.mu.Unlock()
 	delete(sz.sockets, r)
-	s := r.session
-	if s == nil {
+	if r.session == nil {
 		// Never filed by begin (cut before its head was whole): file it
 		// now, as the request it was.
-		s = sz.keyed(r, requestCookies(r.reqHeader))
-		s.inflight++
-		r.session = s
+		r.session = sz.keyed(r, requestCookies(r.reqHeader))
+		r.session.inflight++
 	}
-	s.inflight--
+	r.session.inflight--
+	sz.file(r, ev)
+	sz.arrived(r)
+}
+
+// file puts the finished exchange r in its session, by the evidence ev, and
+// indexes the values its answer gave; or, when only a record not yet
+// complete can place it, leaves it waiting for that one (see announce).
+// Callers hold mu.
+func (sz *sessionizer) file(r *record, ev evidence) {
+	sent, given, login, set := ev.sent, ev.given, ev.login, ev.set
+	s := r.session
 	for s.movedTo != nil && r.start.Before(s.movedAt) && (!s.byLogin || r.conn == 0 && r.newKey == "" && login == "") {
 		// A login's move takes along what was in flight only where no
 		// connection tells whose it was, and never another login.
@@ -385,6 +471,11 @@ func (sz *sessionizer) complete(r *record) {
 			s, r.placed = cs.sess, traces.PlacedConnection
 		} else if j := sz.joined(sent, r.start); j != nil {
 			s, r.placed = j, traces.PlacedValue
+		} else if g := sz.coming(sent, r); g != nil {
+			r.ev = new(evidence)
+			*r.ev = ev
+			g.after = append(g.after, r)
+			return
 		}
 	}
 	newKey := r.newKey
@@ -841,6 +932,7 @@ func (sz *sessionizer) over(s *session, now time.Time, all bool) bool {
 func (sz *sessionizer) sweep(now time.Time, all bool) []*session {
 	sz.mu.Lock()
 	defer sz.mu.Unlock()
+	sz.overdue(now, all)
 	ending := map[*session]bool{}
 	var order []*session
 	for _, s := range sz.open {

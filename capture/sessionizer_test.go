@@ -220,3 +220,61 @@ func TestSessionizerLoginWindowsEnd(t *testing.T) {
 		t.Fatalf("the anonymous session holds %d login windows, %d of them live", len(anon.logins), live)
 	}
 }
+
+// TestSessionizerRedirectFollowedFirst: a browser follows a redirect as
+// soon as the head reaches it, so the request the redirect sent it to (on
+// another connection, to another origin) may complete before the record
+// of the redirect does. The redirect's place was announced with its head,
+// before the head was relayed: the request waits for the redirect's record
+// and joins its visit, rather than open a visit of its own by the cookie
+// its answer gives. Two clients share an address and User-Agent, so
+// nothing else tells them apart.
+func TestSessionizerRedirectFollowedFirst(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	ms := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Millisecond) }
+	sz := newSessionizer(DefaultSessionCookies(), time.Minute, time.Hour, "t")
+	ua := hdr("User-Agent", "browser")
+	start := func(conn uint64, at int, host, url string, req []traces.Header) *record {
+		r := &record{start: ms(at), method: "GET", host: host, url: url, conn: conn, reqHeader: req}
+		r.key = sz.requestKey(req, "10.0.0.1")
+		sz.begin(r)
+		return r
+	}
+	head := func(r *record, at, status int, resp []traces.Header) {
+		r.ttfb, r.status, r.respHeader = ms(at), status, resp
+		r.newKey, r.ends = sz.answerKey(resp, r.key)
+		sz.announce(r)
+	}
+	end := func(r *record, at int) {
+		r.end = ms(at)
+		sz.complete(r)
+	}
+	for i, user := range []string{"A", "B"} {
+		at := 1000 * i
+		login := start(uint64(10*i+1), at, "app.test", "/login?u="+user, ua)
+		head(login, at+5, 302, hdr("Location", "http://idp.test/authorize?state=S"+user, "Set-Cookie", "session="+user+"; Path=/; HttpOnly"))
+		authorize := start(uint64(10*i+2), at+6, "idp.test", "/authorize?state=S"+user, ua)
+		head(authorize, at+8, 200, hdr("Set-Cookie", "AUTH_SESSION_ID=X"+user+"; Path=/; HttpOnly; Max-Age=600", "Content-Type", "text/html"))
+		end(authorize, at+9)
+		end(login, at+20) // the redirect's body ends after the request it sent the browser to
+		post := start(uint64(10*i+2), at+100, "idp.test", "/login", append(hdr("Cookie", "AUTH_SESSION_ID=X"+user), ua...))
+		head(post, at+105, 302, hdr("Location", "http://app.test/callback?code=C"+user))
+		end(post, at+106)
+		cb := start(uint64(10*i+1), at+110, "app.test", "/callback?code=C"+user, append(hdr("Cookie", "session="+user), ua...))
+		head(cb, at+115, 200, nil)
+		end(cb, at+116)
+	}
+	got := map[string]string{}
+	for _, s := range sz.sweep(t0.Add(time.Hour), true) {
+		if len(s.records) > 0 {
+			got[s.key] = strings.Join(urls(s), " ")
+		}
+	}
+	want := map[string]string{
+		"cookie:session=A": "/login?u=A /authorize?state=SA /login /callback?code=CA",
+		"cookie:session=B": "/login?u=B /authorize?state=SB /login /callback?code=CB",
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("sessions:\n%v\nwant\n%v", got, want)
+	}
+}
