@@ -111,14 +111,13 @@ func (im *Import) conn(name string) uint64 {
 }
 
 // tap holds a body as the relays' taps do: the first body limit of it,
-// with the size and digest of the rest.
+// with the whole size and digest when it is longer (or the source kept
+// only its first bytes).
 func (im *Import) tap(b traces.Body) *wire.Tap {
 	if b.Size == 0 && len(b.Data) == 0 {
 		return nil
 	}
-	t := wire.NewTap(im.c.cfg.bodyLimit)
-	t.Observe(b.Data)
-	return t
+	return wire.TapOf(b, im.c.cfg.bodyLimit)
 }
 
 // recordedSocket makes the socket of a WebSocket that ws holds, its

@@ -1,6 +1,8 @@
 package capture_test
 
 import (
+	"bytes"
+	"crypto/sha256"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -95,5 +97,40 @@ func TestImportOfNothing(t *testing.T) {
 	}
 	if _, err := capture.NewImport("", "", &capture.FileSink{Path: filepath.Join(t.TempDir(), "x.thrv")}); err == nil {
 		t.Error("an import without its source")
+	}
+}
+
+// TestImportLongBodies: a body longer than the body limit is kept as the
+// relays keep one, its first bytes with the size and SHA-256 of the whole;
+// and a body the source itself cut short (a packet reader keeps the first
+// MiB) keeps the whole size and digest the source gave, not those of the
+// bytes it kept.
+func TestImportLongBodies(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "long.thrv")
+	const limit = 4096
+	im, err := capture.NewImport("pcap", "", &capture.FileSink{Path: path}, capture.WithBodyLimit(limit), capture.WithKeepSecrets())
+	if err != nil {
+		t.Fatal(err)
+	}
+	upload := bytes.Repeat([]byte("0123456789abcdef"), 3*limit/16+5)
+	whole := bytes.Repeat([]byte("x"), 1<<20)
+	cut := traces.Body{Data: whole[:1000], Size: int64(len(whole)), SHA256: sha256.Sum256(whole)}
+	t0 := time.Date(2026, 12, 6, 9, 0, 0, 0, time.UTC)
+	im.Add(t0, "c1", "10.0.0.7", &traces.Exchange{Method: "POST", URL: "http://app.test/upload", Host: "app.test",
+		ReqHeader: []traces.Header{{Name: "Cookie", Value: "sessionid=s1"}}, ReqBody: traces.Body{Data: upload},
+		Status: 200, TTFB: time.Millisecond, Duration: 2 * time.Millisecond, RespBody: cut})
+	if err := im.Close(); err != nil {
+		t.Fatal(err)
+	}
+	sessions := tracetest.ReadFile(t, path)
+	if len(sessions) != 1 || len(sessions[0].Exchanges) != 1 {
+		t.Fatalf("%d sessions", len(sessions))
+	}
+	ex := sessions[0].Exchanges[0]
+	if b := ex.ReqBody; len(b.Data) != limit || b.Len() != int64(len(upload)) || b.SHA256 != sha256.Sum256(upload) {
+		t.Errorf("the upload: %d bytes kept of %d, digest %x", len(b.Data), b.Len(), b.SHA256[:4])
+	}
+	if b := ex.RespBody; len(b.Data) != 1000 || b.Len() != int64(len(whole)) || b.SHA256 != cut.SHA256 {
+		t.Errorf("the answer the source cut short: %d bytes kept of %d, digest %x", len(b.Data), b.Len(), b.SHA256[:4])
 	}
 }

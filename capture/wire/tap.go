@@ -16,9 +16,28 @@ type Tap struct {
 	data  []byte
 	size  int64
 	sum   hash.Hash // non-nil once size > limit
+	// digest is the SHA-256 of a body another source cut short (TapOf),
+	// when known is set.
+	digest [sha256.Size]byte
+	known  bool
 }
 
 func NewTap(limit int) *Tap { return &Tap{limit: limit} }
+
+// TapOf returns a tap that saw b, a body another source recorded (a packet
+// capture, a HAR), with limit as a relay's tap has it: b's first limit
+// bytes, and b's whole size and SHA-256 when b was cut short, by the source
+// or by limit.
+func TapOf(b traces.Body, limit int) *Tap {
+	t := NewTap(limit)
+	if !b.Truncated() {
+		t.Observe(b.Data)
+		return t
+	}
+	t.data = b.Data[:min(limit, len(b.Data))]
+	t.size, t.digest, t.known = b.Len(), b.SHA256, true
+	return t
+}
 
 func (t *Tap) Observe(b []byte) {
 	if t == nil || len(b) == 0 { // nil: a body not being recorded
@@ -48,6 +67,9 @@ func (t *Tap) Body() traces.Body {
 		return traces.Body{}
 	}
 	b := traces.Body{Data: t.data}
+	if t.known {
+		b.Size, b.SHA256 = t.size, t.digest
+	}
 	if t.sum != nil {
 		b.Size = t.size
 		copy(b.SHA256[:], t.sum.Sum(nil))
@@ -62,4 +84,4 @@ func (t *Tap) Data() []byte { return t.data }
 func (t *Tap) Size() int64 { return t.size }
 
 // Whole reports whether Data holds all of the body.
-func (t *Tap) Whole() bool { return t.sum == nil }
+func (t *Tap) Whole() bool { return t.sum == nil && !t.known }
