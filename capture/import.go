@@ -31,9 +31,10 @@ type Import struct {
 // NewImport returns an import of the exchanges that source saw ("pcap",
 // "interface", "har", "gor": the trace's Source) into sink, with the
 // capture's options (rules, redaction, session cookies and idle time, body
-// limit). target, when not "", is where the requests went (a reverse
-// proxy's backend, for requests in origin form): the trace's target. It
-// opens sink.
+// limit, journal). target, when not "", is where the requests went (a
+// reverse proxy's backend, for requests in origin form): the trace's
+// target. It opens sink, and the journal that keeps the open sessions'
+// exchanges against a kill when the options ask for one.
 func NewImport(source, target string, sink Sink, opts ...Option) (*Import, error) {
 	if source == "" {
 		return nil, errors.New("capture: an import names its source")
@@ -44,6 +45,9 @@ func NewImport(source, target string, sink Sink, opts ...Option) (*Import, error
 		return nil, err
 	}
 	if err := c.Open(); err != nil {
+		return nil, err
+	}
+	if err := c.startJournal(); err != nil {
 		return nil, err
 	}
 	return &Import{c: c, conns: map[string]uint64{}}, nil
@@ -141,6 +145,7 @@ func (im *Import) sweep(now time.Time) {
 	c.write(c.sz.sweep(now, false))
 	c.writeParts(c.sz.parts(now))
 	c.flush()
+	c.journalOpen()
 	im.swept = now
 }
 
@@ -154,10 +159,7 @@ func (im *Import) Close() error {
 	c := im.c
 	c.write(c.sz.sweep(im.now, true))
 	c.flush()
-	err := c.sink.Close()
-	if err != nil {
-		c.sinkFailed(err)
-	}
+	c.closeSink()
 	c.lock.release()
 	if p := c.stats.sinkErr.Load(); p != nil {
 		return *p

@@ -23,18 +23,9 @@ func (c *Capture) Run(ctx context.Context, ln net.Listener) error {
 		_ = ln.Close()
 		return err
 	}
-	if c.cfg.journalPath != "" {
-		j, err := openJournal(c.cfg.journalPath, c.Meta())
-		if err != nil {
-			_ = ln.Close()
-			_ = c.sink.Close()
-			c.lock.release()
-			return fmt.Errorf("capture: journal: %w", err)
-		}
-		c.journal = j
-		c.sz.mu.Lock()
-		c.sz.journaling = true
-		c.sz.mu.Unlock()
+	if err := c.startJournal(); err != nil {
+		_ = ln.Close()
+		return err
 	}
 	var wg sync.WaitGroup
 	stopWriter := make(chan struct{})
@@ -85,6 +76,39 @@ func (c *Capture) Run(ctx context.Context, ln net.Listener) error {
 	return err
 }
 
+// startJournal opens the journal of open sessions, if the capture keeps
+// one; when it cannot, it closes the sink and lets go of the trace.
+func (c *Capture) startJournal() error {
+	if c.cfg.journalPath == "" {
+		return nil
+	}
+	j, err := openJournal(c.cfg.journalPath, c.Meta())
+	if err != nil {
+		_ = c.sink.Close()
+		c.lock.release()
+		return fmt.Errorf("capture: journal: %w", err)
+	}
+	c.journal = j
+	c.sz.mu.Lock()
+	c.sz.journaling = true
+	c.sz.mu.Unlock()
+	return nil
+}
+
+// closeSink closes the sink, every session written, and then the journal:
+// removed when the trace has everything, kept for a repair when not.
+func (c *Capture) closeSink() {
+	if err := c.sink.Close(); err != nil {
+		c.sinkFailed(err)
+	}
+	if c.stats.sinkErr.Load() == nil {
+		c.closeJournal() // every session is in the trace
+	} else if c.journal != nil {
+		_ = c.journal.w.Close()
+		_ = c.journal.f.Close() // kept: the trace did not get everything
+	}
+}
+
 // writeLoop is the capture's one writer: every flush interval it ends the
 // sessions that are over, writes them and flushes the sink; when stop
 // closes it writes every session left and closes the sink.
@@ -101,15 +125,7 @@ func (c *Capture) writeLoop(stop <-chan struct{}) {
 		case <-stop:
 			c.write(c.sz.sweep(time.Now(), true))
 			c.flush()
-			if err := c.sink.Close(); err != nil {
-				c.sinkFailed(err)
-			}
-			if c.stats.sinkErr.Load() == nil {
-				c.closeJournal() // every session is in the trace
-			} else if c.journal != nil {
-				_ = c.journal.w.Close()
-				_ = c.journal.f.Close() // kept: the trace did not get everything
-			}
+			c.closeSink()
 			c.noteSize()
 			return
 		}

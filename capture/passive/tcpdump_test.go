@@ -201,6 +201,17 @@ func TestTcpdump(t *testing.T) {
 	s := newServer(t)
 	_, port, _ := net.SplitHostPort(s.srv.Listener.Addr().String())
 	td := startTcpdump(t, "lo", port)
+	s.traffic(t)
+	file := td.stop(t)
+	s.check(t, port, func(add AddFunc) (Stats, error) {
+		return Read(bytes.NewReader(file), "tcpdump.pcap", Filter{Ports: []int{atoi(t, port)}}, add, nil)
+	})
+}
+
+// traffic makes the test's requests to s, ending with /marker: keep-alive
+// and not, chunked and gzipped answers, a HEAD, a POST, a large PUT, a
+// gorilla/websocket echo.
+func (s *server) traffic(t *testing.T) {
 	base := s.srv.URL
 	keep := &http.Client{}
 	once := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
@@ -240,12 +251,15 @@ func TestTcpdump(t *testing.T) {
 	<-s.wsDone
 	_ = ws.Close()
 	do(once, "GET", "/marker", "")
-	file := td.stop(t)
 	keep.CloseIdleConnections()
+}
 
+// check reads the traffic with read and holds what it handed on to what
+// the server counted.
+func (s *server) check(t *testing.T, port string, read func(AddFunc) (Stats, error)) {
 	var got []string
 	var sock *traces.WebSocket
-	st, err := Read(bytes.NewReader(file), "tcpdump.pcap", Filter{Ports: []int{atoi(t, port)}}, func(_ time.Time, _, _ string, ex *traces.Exchange) {
+	st, err := read(func(_ time.Time, _, _ string, ex *traces.Exchange) {
 		path, _, _ := strings.Cut(ex.URL, "?")
 		if path == "/marker" {
 			return
@@ -260,7 +274,7 @@ func TestTcpdump(t *testing.T) {
 		if path == "/gzip" && (len(ex.RespBody.Data) == 0 || ex.RespBody.Data[0] != 0x1f) {
 			t.Errorf("gzip body not as sent: % x", ex.RespBody.Data[:min(4, len(ex.RespBody.Data))])
 		}
-	}, nil)
+	})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,30 +16,27 @@ import (
 // captureFlags are capture's flags: most are the Recording's fields and
 // the capture's options in place.
 type captureFlags struct {
-	rec        app.Recording
-	sink       capture.FileSink
-	target     string
-	opts       []capture.Option
-	rules      *capture.Rules
-	printRules bool
-	cookies    []string
-	idle       time.Duration
-	maxSession time.Duration
-	maxBody    int64
-	buffer     int64
-	grace      time.Duration
-	quiet      bool
-	cpuProfile string
+	rec                     app.Recording
+	sink                    capture.FileSink
+	target, cpuProfile      string
+	opts                    []capture.Option
+	rules                   *capture.Rules
+	cookies, hosts          []string // hosts: a forward proxy's scope, or a passive capture's servers
+	idle, maxSession, grace time.Duration
+	maxBody, buffer         int64
+	printRules, quiet       bool
 	// A forward proxy's (no --target).
 	printCA       bool
 	caCert, caKey string
-	hosts         []string
+	// A passive capture's (--interface).
+	live app.Import
+	face string
 }
 
 func newCaptureCmd() *cobra.Command {
 	f := captureFlags{}
 	cmd := &cobra.Command{
-		Use:   "capture [--listen ADDR] [--target URL] [--out FILE]",
+		Use:   "capture [--listen ADDR] [--target URL] [--out FILE] | --interface NAME --port N",
 		Short: "Record real sessions through a proxy into a trace",
 		Long: `Run a proxy and record what goes through it: every HTTP exchange and WebSocket frame,
 grouped into sessions (one client's visit: its session cookie, else its credential, else
@@ -51,7 +48,8 @@ plain HTTP is relayed to the host each request names, HTTPS and wss:// through C
 decrypted with certificates signed by the capture's own CA (made on first use in the
 user's config directory; --print-ca prints it and how to trust it). --host limits what is
 recorded; other hosts are tunnelled untouched. With --target it is a reverse proxy in
-front of that one backend.
+front of that one backend. With --interface it is no proxy: it watches the packets of
+the HTTP servers on --port on that interface (Linux, CAP_NET_RAW) and records the same.
 
 Sessions are written when they end (idle, a new login, --max-session, or when the capture
 stops); finished sessions reach the file every second. Ctrl-C or SIGTERM lets requests in
@@ -61,7 +59,7 @@ flight finish, closes WebSockets, writes every open session and prints a summary
 			"  thrive capture --host api.example.com --host '*.example.com'\n" +
 			"  thrive capture --listen 127.0.0.1:9000 --target http://127.0.0.1:8000 --out capture.thrv\n" +
 			"  thrive capture --target https://staging.example --tls-cert cert.pem --tls-key key.pem --rotate 1h\n" +
-			"  thrive capture --print-rules > rules.yaml",
+			"  thrive capture --print-rules > rules.yaml\n  sudo thrive capture --interface eth0 --port 8000",
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error { return runCapture(cmd, &f) },
 	}
@@ -87,7 +85,9 @@ flight finish, closes WebSockets, writes every open session and prints a summary
 	fl.BoolVar(&f.printCA, "print-ca", false, "print the forward proxy's CA certificate (PEM) and how to trust it, and exit")
 	fl.StringVar(&f.caCert, "ca-cert", "", "sign the forward proxy's certificates with this CA (PEM; default: the one in the config directory)")
 	fl.StringVar(&f.caKey, "ca-key", "", "the key of --ca-cert (PEM)")
-	fl.StringArrayVar(&f.hosts, "host", nil, "forward proxy: record only this host (repeatable; *.example.com for subdomains); others are tunnelled")
+	fl.StringArrayVar(&f.hosts, "host", nil, "forward proxy: record only this host (repeatable; *.example.com for subdomains); others are tunnelled; --interface: this server's IP")
+	fl.StringVar(&f.face, "interface", "", "record the packets on this network `interface` (no proxy): the servers on --port")
+	fl.IntSliceVar(&f.live.Ports, "port", nil, "--interface: the HTTP servers' `port` (repeatable; default 80)")
 	parsedFlag(fl, opts, "proxy-auth", "forward proxy: clients must present these Basic `credentials` (user:pass)", func(s string) (capture.Option, error) {
 		user, pass, ok := strings.Cut(s, ":")
 		if !ok {
@@ -168,6 +168,13 @@ func runCapture(cmd *cobra.Command, f *captureFlags) error {
 	forward := f.target == ""
 	if !forward && f.caCert != "" {
 		return usageError("--ca-cert and --ca-key are for a forward proxy (no --target), as --host and --proxy-auth are")
+	}
+	if f.face != "" {
+		f.live.Hosts, f.live.Target, f.live.Sink, f.live.Out, f.live.Options = f.hosts, f.target, &f.sink, out, opts
+		if !f.quiet {
+			f.live.Status = statusline.Terminal(stderr)
+		}
+		return f.live.Live(cmd.Context(), f.face)
 	}
 	if (f.rec.TLSCert == "") != (f.rec.TLSKey == "") {
 		return usageError("--tls-cert and --tls-key go together")

@@ -655,3 +655,104 @@ func recordDemo(t *testing.T, backend, port, pcap string, drove *demo.DriveStats
 	}
 	return ""
 }
+
+// TestCaptureInterface records the demo driver's sessions against the
+// demo backend from loopback's packets (thrive capture --interface): the
+// trace holds exactly the sessions, requests and chat messages the driver
+// made, and a SIGTERM ends it with every session written and its journal
+// gone. Killed with -9 instead, its journal held every exchange, and a
+// repair makes them a whole trace. Without CAP_NET_RAW it says which
+// privilege is missing and how to grant it. It needs root (.ci/run:
+// THRIVE_REQUIRE_TCPDUMP=1).
+func TestCaptureInterface(t *testing.T) {
+	if os.Geteuid() != 0 {
+		if os.Getenv("THRIVE_REQUIRE_TCPDUMP") == "1" {
+			t.Fatal("capturing packets needs root here (THRIVE_REQUIRE_TCPDUMP=1)")
+		}
+		t.Skip("capturing packets needs root or CAP_NET_RAW")
+	}
+	backend := serveInBackground(t, "--latency-scale", "0", "--rate-limit", "0")
+	port := backend[strings.LastIndex(backend, ":")+1:]
+	live := func(out string) (*exec.Cmd, *bufio.Reader) {
+		cmd, stdout := thriveProcess(t, "capture", "--interface", "lo", "--port", port, "--out", out, "--session-idle", "1h", "-q")
+		if line, err := stdout.ReadString('\n'); err != nil || !strings.Contains(line, "capturing HTTP to and from ports ["+port+"] on lo") {
+			t.Fatalf("capture said %q, %v", line, err)
+		}
+		return cmd, stdout
+	}
+	drive := func(sessions int) demo.DriveStats {
+		d := demo.Driver{Base: backend, Sessions: sessions, Concurrency: 4, TimeScale: 1e6, Seed: 5}
+		st, err := d.Run(context.Background())
+		if err != nil || st.Failures != 0 {
+			t.Fatalf("driver: %v, %d failures", err, st.Failures)
+		}
+		return st
+	}
+	// waitJournal polls the journal, bounded, until it holds n exchanges.
+	waitJournal := func(out string, n int) {
+		deadline := time.Now().Add(15 * time.Second)
+		for countExchanges(out+capture.JournalSuffix) < n && time.Now().Before(deadline) {
+			time.Sleep(100 * time.Millisecond) // polling a file another process writes
+		}
+	}
+
+	out := filepath.Join(t.TempDir(), "live.thrv")
+	cmd, stdout := live(out)
+	st := drive(12)
+	waitJournal(out, st.Requests)
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	rest, _ := io.ReadAll(stdout)
+	if err := cmd.Wait(); cmd.ProcessState.ExitCode() != 143 {
+		t.Fatalf("capture exited with %v:\n%s", err, rest)
+	}
+	if !strings.Contains(string(rest), "the kernel passed") || !strings.Contains(string(rest), "by interface, target http://127.0.0.1:"+port) {
+		t.Errorf("summary:\n%s", rest)
+	}
+	if strings.Contains(string(rest), "and dropped 0\n") {
+		sessions := readTrace(t, out)
+		exchanges, sent := 0, 0
+		for _, s := range sessions {
+			exchanges += len(s.Exchanges)
+			for _, ex := range s.Exchanges {
+				if ex.WebSocket != nil {
+					for _, f := range ex.WebSocket.Frames {
+						if f.FromClient && f.Opcode == traces.OpText {
+							sent++
+						}
+					}
+				}
+			}
+		}
+		if len(sessions) != st.Sessions || exchanges != st.Requests || sent != st.ChatMessages {
+			t.Errorf("the trace: %d sessions, %d exchanges, %d chat messages; the driver played %d sessions, %d requests, %d messages\n%s",
+				len(sessions), exchanges, sent, st.Sessions, st.Requests, st.ChatMessages, rest)
+		}
+	} else {
+		t.Logf("the kernel dropped packets on a loaded machine: the counts are not held\n%s", rest)
+	}
+	if _, err := os.Stat(out + capture.JournalSuffix); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a clean stop left the journal: %v", err)
+	}
+
+	killed := filepath.Join(t.TempDir(), "killed.thrv")
+	cmd, _ = live(killed)
+	st = drive(4)
+	waitJournal(killed, st.Requests)
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+	if code, stdout, errOut := thrive(t, "traces", "repair", killed); code != exitOK || !strings.Contains(stdout, "4 sessions") {
+		t.Fatalf("repair after kill -9: exit %d\n%s\n%s", code, stdout, errOut)
+	}
+	if n := countExchanges(killed); n != st.Requests {
+		t.Errorf("%d exchanges after kill -9 and repair, the driver made %d", n, st.Requests)
+	}
+
+	nobody := exec.CommandContext(t.Context(), thriveBin(), "capture", "--interface", "lo", "--port", port, "--out", filepath.Join(t.TempDir(), "x.thrv"))
+	nobody.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	said, _ := nobody.CombinedOutput()
+	if nobody.ProcessState.ExitCode() != exitError || !strings.Contains(string(said), "CAP_NET_RAW") || !strings.Contains(string(said), "hint: grant it: sudo setcap cap_net_raw+ep") {
+		t.Errorf("without the privilege: exit %d\n%s", nobody.ProcessState.ExitCode(), said)
+	}
+}

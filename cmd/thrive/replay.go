@@ -20,17 +20,15 @@ import (
 // replayFlags are replay's flags: most are the Run's fields and options
 // in place; these are parsed once all are read.
 type replayFlags struct {
-	run             app.Replay
-	namer           traces.Namer
-	scaleTime       string
-	load            []replay.LoadOption
-	ladder, check   bool
-	maxUsers        int
-	ladderTime      float64
-	checkSessions   int
-	quiet           bool
-	cpuProfile      string
-	timeout, stopTO time.Duration
+	run                     app.Replay
+	namer                   traces.Namer
+	scaleTime               string
+	load                    []replay.LoadOption
+	ladder, check, quiet    bool
+	maxUsers, checkSessions int
+	ladderTime              float64
+	cpuProfile              string
+	timeout, stopTO         time.Duration
 }
 
 func newReplayCmd() *cobra.Command {

@@ -3,6 +3,7 @@ package app
 import (
 	"bufio"
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -11,11 +12,15 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/thrive-loadtest/thrive/capture"
 	"github.com/thrive-loadtest/thrive/capture/importer"
 	"github.com/thrive-loadtest/thrive/capture/passive"
+	"github.com/thrive-loadtest/thrive/internal/hint"
+	"github.com/thrive-loadtest/thrive/internal/interrupt"
+	"github.com/thrive-loadtest/thrive/internal/statusline"
 	"github.com/thrive-loadtest/thrive/traces"
 )
 
@@ -33,6 +38,8 @@ type Import struct {
 	// (when "", the first server seen, as http://IP:PORT).
 	Ports  []int
 	Target string
+	// Hosts, when not empty, are the only servers recorded (IP addresses).
+	Hosts []string
 	// In is read for the file "-".
 	In io.Reader
 	// Sink is the trace written.
@@ -41,8 +48,11 @@ type Import struct {
 	// redaction, body limit.
 	Options []capture.Option
 	// Out takes what the import says: what each file held and left out,
-	// and the trace's summary.
-	Out io.Writer
+	// and the trace's summary. Status, when not nil, takes a live
+	// capture's status line, redrawn every second (a terminal).
+	Out, Status io.Writer
+
+	live bool // a live capture (Live), not an import of files
 }
 
 // Run imports the files. Exchanges read before a damaged file's damage
@@ -86,7 +96,11 @@ func (im *Import) Run() error {
 func (im *Import) close(imp *capture.Import) error {
 	err := imp.Close()
 	st := imp.Stats()
-	fmt.Fprintf(im.Out, "imported %d sessions, %d exchanges, %d WebSocket frames into %s\n", st.Sessions, st.Exchanges, st.Frames, im.Sink.Path)
+	verb := "imported"
+	if im.live {
+		verb = "captured"
+	}
+	fmt.Fprintf(im.Out, "%s %d sessions, %d exchanges, %d WebSocket frames into %s\n", verb, st.Sessions, st.Exchanges, st.Frames, im.Sink.Path)
 	if err == nil {
 		err = WriteSummary(im.Out, im.Sink.Path)
 	}
@@ -107,36 +121,121 @@ func isPackets(path string) bool {
 // clock the packets' time: memory holds the open connections, not the
 // file.
 func (im *Import) packets() error {
-	var imp *capture.Import
-	var openErr, readErr error
-	add := func(start time.Time, conn, client string, ex *traces.Exchange) {
-		if imp == nil && openErr == nil {
-			target := im.Target
-			if _, server, ok := strings.Cut(conn, ">"); ok && target == "" {
-				target = "http://" + server
-			}
-			imp, openErr = capture.NewImport("pcap", target, im.Sink, im.Options...)
-		}
-		if imp != nil {
-			imp.Add(start, conn, client, ex)
-		}
-	}
-	advance := func(t time.Time) {
-		if imp != nil {
-			imp.Advance(t)
-		}
-	}
+	lz := &lazyImport{im: im, source: "pcap"}
+	var readErr error
 	for _, path := range im.Files {
-		readErr = errors.Join(readErr, im.readPackets(path, add, advance))
+		readErr = errors.Join(readErr, im.readPackets(path, lz.add, lz.advance))
 	}
+	return lz.close(readErr, strings.Join(im.Files, ", "))
+}
+
+// A lazyImport is the capture.Import of packets, opened with the first
+// exchange: the trace's target, unless given, is the first server seen.
+type lazyImport struct {
+	im      *Import
+	source  string
+	imp     atomic.Pointer[capture.Import] // read by a status line
+	openErr error
+}
+
+// add hands an exchange to the import, opening it first.
+func (lz *lazyImport) add(start time.Time, conn, client string, ex *traces.Exchange) {
+	imp := lz.imp.Load()
+	if imp == nil && lz.openErr == nil {
+		target := lz.im.Target
+		if _, server, ok := strings.Cut(conn, ">"); ok && target == "" {
+			target = "http://" + server
+		}
+		imp, lz.openErr = capture.NewImport(lz.source, target, lz.im.Sink, lz.im.Options...)
+		lz.imp.Store(imp)
+	}
+	if imp != nil {
+		imp.Add(start, conn, client, ex)
+	}
+}
+
+// advance moves the import's clock.
+func (lz *lazyImport) advance(t time.Time) {
+	if imp := lz.imp.Load(); imp != nil {
+		imp.Advance(t)
+	}
+}
+
+// close ends the import and says what the trace holds; with nothing to
+// import from where (the files, the interface), it says so.
+func (lz *lazyImport) close(readErr error, where string) error {
+	imp := lz.imp.Load()
 	if imp == nil {
-		ports := im.Ports
+		ports := lz.im.Ports
 		if len(ports) == 0 {
 			ports = []int{80}
 		}
-		return errors.Join(readErr, openErr, fmt.Errorf("import: no HTTP exchange to or from ports %v in %s", ports, strings.Join(im.Files, ", ")))
+		return errors.Join(readErr, lz.openErr, fmt.Errorf("import: no HTTP exchange to or from ports %v in %s", ports, where))
 	}
-	return errors.Join(readErr, im.close(imp))
+	return errors.Join(readErr, lz.im.close(imp))
+}
+
+// status is the status line of a live capture: the trace's figures and
+// the packets' (read, dropped by the kernel).
+func (lz *lazyImport) status(h *passive.Interface, read *atomic.Pointer[passive.Stats]) string {
+	line := "open 0 · written 0 sessions"
+	if imp := lz.imp.Load(); imp != nil {
+		line = imp.Stats().String()
+	}
+	_, drops := h.Kernel()
+	st := read.Load()
+	if st == nil {
+		st = &passive.Stats{}
+	}
+	return fmt.Sprintf("%s · %d packets, %d exchanges, %d incomplete · kernel dropped %d", line, st.Packets, st.Exchanges, st.Incomplete, drops)
+}
+
+// Live records what the interface carries to and from the ports (thrive
+// capture --interface), until ctx ends: the same sessions, rules,
+// redaction, journal and rotation as a proxy's capture, the packets' times
+// its clock, a status line on Status once a second (with the packets the
+// kernel dropped), and at the end what it read and the trace's summary.
+func (im *Import) Live(ctx context.Context, iface string) error {
+	f := passive.Filter{Ports: im.Ports, Hosts: im.Hosts}
+	h, err := passive.OpenInterface(iface, f)
+	if err != nil {
+		if errors.Is(err, passive.ErrPrivilege) {
+			err = hint.With(err, "grant it: sudo setcap cap_net_raw+ep \"$(command -v thrive)\", or run as root; or record with tcpdump and thrive import the pcap")
+		}
+		return err
+	}
+	defer h.Close()
+	im.live = true
+	fmt.Fprintf(im.Out, "capturing HTTP to and from ports %v on %s into %s (Ctrl-C to stop)\n", portsOr80(im.Ports), iface, im.Sink.Path)
+	// Open sessions' exchanges kept against a kill, beside the trace.
+	im.Options = append(im.Options, capture.WithJournal(im.Sink.Path+capture.JournalSuffix))
+	lz := &lazyImport{im: im, source: "interface"}
+	var read atomic.Pointer[passive.Stats]
+	stopStatus := statusline.Start(im.Status, func() string { return lz.status(h, &read) })
+	st, readErr := passive.Live(ctx, h, f, lz.add, lz.advance, func(st passive.Stats) { read.Store(&st) })
+	stopStatus()
+	packets, drops := h.Kernel()
+	im.writeStats(iface, st)
+	fmt.Fprintf(im.Out, "%s: the kernel passed %d packets to the capture and dropped %d\n", iface, packets, drops)
+	if drops > 0 {
+		writeWarning(im.Out, fmt.Sprintf("%s: the kernel dropped %d of %d packets: the capture could not keep up, and exchanges they carried are incomplete or dropped", iface, drops, packets),
+			"give the capture a core of its own, or narrow it with --port and --host")
+	}
+	err = lz.close(readErr, iface)
+	if cause := context.Cause(ctx); err == nil && cause != nil {
+		if _, bySignal := interrupt.ExitCode(cause); bySignal {
+			return fmt.Errorf("capture %w: every session captured is written", cause)
+		}
+	}
+	return err
+}
+
+// portsOr80 returns ports, or port 80 when there are none.
+func portsOr80(ports []int) []int {
+	if len(ports) == 0 {
+		return []int{80}
+	}
+	return ports
 }
 
 // readPackets reads the packet capture at path ("-": In) and says what it
@@ -151,7 +250,14 @@ func (im *Import) readPackets(path string, add passive.AddFunc, advance func(tim
 		defer f.Close()
 		r = f
 	}
-	st, err := passive.Read(bufio.NewReaderSize(r, 1<<20), path, passive.Filter{Ports: im.Ports}, add, advance)
+	st, err := passive.Read(bufio.NewReaderSize(r, 1<<20), path, passive.Filter{Ports: im.Ports, Hosts: im.Hosts}, add, advance)
+	im.writeStats(path, st)
+	return err
+}
+
+// writeStats says what the packets from where held and what of them was
+// lost.
+func (im *Import) writeStats(path string, st passive.Stats) {
 	fmt.Fprintf(im.Out, "%s: %d packets, %d connections, %d exchanges whole, %d incomplete", path, st.Packets, st.Connections, st.Exchanges, st.Incomplete)
 	for _, why := range slices.Sorted(maps.Keys(st.Dropped)) {
 		fmt.Fprintf(im.Out, "; %d dropped: %s", st.Dropped[why], why)
@@ -164,7 +270,6 @@ func (im *Import) readPackets(path string, add passive.AddFunc, advance func(tim
 		writeWarning(im.Out, fmt.Sprintf("%s: %d connections carried TLS, which packets do not show the requests of: skipped", path, st.TLS),
 			"record HTTPS with the forward proxy: thrive capture --listen :9000, its CA trusted (--print-ca)")
 	}
-	return err
 }
 
 // read reads the HAR file at path, and says what it held and what it left
