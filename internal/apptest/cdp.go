@@ -30,7 +30,10 @@ type Browser struct {
 	mu      sync.Mutex
 	next    int
 	pending map[int]chan cdpReply
-	done    chan struct{} // closed when the reader ends
+	// listeners take the events of the pages (by session id) that asked
+	// for them; the reader calls them, so they must not block.
+	listeners map[string]func(method string, params json.RawMessage)
+	done      chan struct{} // closed when the reader ends
 }
 
 type cdpReply struct {
@@ -80,7 +83,7 @@ func StartBrowserWith(tb testing.TB, home string, args ...string) *Browser {
 	if err := cmd.Start(); err != nil {
 		tb.Fatal(err)
 	}
-	b := &Browser{tb: tb, cmd: cmd, pending: map[int]chan cdpReply{}, done: make(chan struct{})}
+	b := &Browser{tb: tb, cmd: cmd, pending: map[int]chan cdpReply{}, listeners: map[string]func(string, json.RawMessage){}, done: make(chan struct{})}
 	tb.Cleanup(func() {
 		if b.conn != nil {
 			b.conn.Close()
@@ -117,18 +120,28 @@ func StartBrowserWith(tb testing.TB, home string, args ...string) *Browser {
 	return b
 }
 
-// read hands each answer to its caller; events are left alone.
+// read hands each answer to its caller, and each event to the listener of
+// the page it came from (events of pages that have none are dropped).
 func (b *Browser) read() {
 	defer close(b.done)
 	for {
 		var m struct {
-			ID int `json:"id"`
+			ID        int             `json:"id"`
+			Method    string          `json:"method"`
+			Params    json.RawMessage `json:"params"`
+			SessionID string          `json:"sessionId"`
 			cdpReply
 		}
 		if err := b.conn.ReadJSON(&m); err != nil {
 			return
 		}
 		if m.ID == 0 {
+			b.mu.Lock()
+			listen := b.listeners[m.SessionID]
+			b.mu.Unlock()
+			if listen != nil && m.Method != "" {
+				listen(m.Method, m.Params)
+			}
 			continue
 		}
 		b.mu.Lock()
@@ -177,10 +190,27 @@ func (b *Browser) call(session, method string, params any, timeout time.Duration
 type Page struct {
 	b       *Browser
 	session string
+	// net is the page's network traffic, when it records it (Record).
+	net *netLog
 }
 
 // Open opens url in a new browser context of its own and returns its page.
 func (b *Browser) Open(url string) *Page {
+	b.tb.Helper()
+	return b.open(url, false)
+}
+
+// Record opens url as Open does, with the page's network traffic recorded
+// from its first request, as Chrome DevTools records a tab's: see
+// Page.HAR.
+func (b *Browser) Record(url string) *Page {
+	b.tb.Helper()
+	return b.open(url, true)
+}
+
+// open opens url in a new browser context, recording the page's traffic
+// if record is set.
+func (b *Browser) open(url string, record bool) *Page {
 	b.tb.Helper()
 	var bc struct {
 		ID string `json:"browserContextId"`
@@ -216,6 +246,11 @@ func (b *Browser) Open(url string) *Page {
 		}
 	}
 	p := &Page{b: b, session: s.ID}
+	if record {
+		if err := p.record(t.ID); err != nil {
+			b.tb.Fatalf("devtools: %v", err)
+		}
+	}
 	if _, err := b.call(p.session, "Page.navigate", map[string]any{"url": url}, 30*time.Second); err != nil {
 		b.tb.Fatalf("devtools: %v", err)
 	}
