@@ -344,7 +344,10 @@ func startedAt(s string) (time.Time, error) {
 }
 
 // requestURL parses an entry's URL, which HAR gives absolute, and returns
-// it with its text without the fragment, which is never sent.
+// it with its text without the fragment, which is never sent. A
+// WebSocket's URL (ws, wss), which Chrome writes for its handshake, is
+// returned as the HTTP request the handshake is (http, https), as the
+// capture records it: a page and its sockets are one origin to a replay.
 func requestURL(raw string) (*url.URL, string, error) {
 	if raw == "" {
 		return nil, "", errors.New("request.url: missing")
@@ -356,6 +359,10 @@ func requestURL(raw string) (*url.URL, string, error) {
 	}
 	if webScheme(u.Scheme) && u.Host == "" {
 		return nil, "", fmt.Errorf("request.url %q: no host", raw)
+	}
+	if scheme, ok := map[string]string{"ws": "http", "wss": "https"}[strings.ToLower(u.Scheme)]; ok {
+		u.Scheme = scheme
+		target = u.String()
 	}
 	return u, target, nil
 }

@@ -145,7 +145,7 @@ func TestReadHARChrome(t *testing.T) {
 		t.Errorf("failed: host %q, conn %q; want the URL's host and the pageref", failed.Host, failed.Conn)
 	}
 
-	ws := find(t, out, "GET", "wss://shop.example.com/live", 101)
+	ws := find(t, out, "GET", "https://shop.example.com/live", 101)
 	if ws.WebSocket == nil {
 		t.Fatal("no WebSocket on the 101")
 	}
@@ -216,7 +216,7 @@ func TestReadHARFirefox(t *testing.T) {
 	if !bytes.HasPrefix(card.RespBody.Data, []byte("\x89PNG")) || card.Host != "cdn.example.org" {
 		t.Errorf("card: host %q, body %q", card.Host, card.RespBody.Data)
 	}
-	ws := find(t, out, "GET", "wss://shop.example.com/live", 101)
+	ws := find(t, out, "GET", "https://shop.example.com/live", 101)
 	if ws.WebSocket == nil || len(ws.WebSocket.Frames) != 0 || ws.WebSocket.Close.Offset != ms(29) || ws.Duration != ms(29) {
 		t.Errorf("socket without messages: %+v, duration %v", ws.WebSocket, ws.Duration)
 	}
@@ -245,7 +245,7 @@ func TestReadHARPlaywright(t *testing.T) {
 		"GET https://app.example.com/static/logo.webp",
 		"POST https://app.example.com/login",
 		"GET https://app.example.com/dashboard",
-		"GET wss://app.example.com/socket",
+		"GET https://app.example.com/socket",
 		"GET https://telemetry.example.com/collect?e=view",
 	}
 	if !slices.Equal(order, wantOrder) {
@@ -268,7 +268,7 @@ func TestReadHARPlaywright(t *testing.T) {
 		t.Errorf("login body %q", post.ReqBody.Data)
 	}
 
-	ws := find(t, out, "GET", "wss://app.example.com/socket", 101)
+	ws := find(t, out, "GET", "https://app.example.com/socket", 101)
 	if ws.WebSocket == nil || len(ws.WebSocket.Frames) != 3 {
 		t.Fatalf("socket %+v", ws.WebSocket)
 	}
@@ -563,5 +563,31 @@ func TestReadHAREmpty(t *testing.T) {
 	out, st, err := ReadHAR(strings.NewReader(`{"log": {"version": "1.2", "entries": [], "pages": [{"id": "page_1", "x": [1, {"y": null}]}]}, "z": 1}`), "x.har")
 	if err != nil || len(out) != 0 || st != (HARStats{}) {
 		t.Errorf("%d exchanges, stats %+v, error %v", len(out), st, err)
+	}
+}
+
+// TestReadHARSocketURL: a WebSocket's entry, which Chrome's DevTools
+// writes with its ws or wss URL, is the HTTP request of its handshake, as
+// the capture records it, so that a replay sees the page and its sockets
+// as one origin.
+func TestReadHARSocketURL(t *testing.T) {
+	for _, tc := range []struct{ name, url, want string }{
+		{"ws", "ws://127.0.0.1:8080/ws/chat/?room=1", "http://127.0.0.1:8080/ws/chat/?room=1"},
+		{"wss", "wss://chat.example.com/live#x", "https://chat.example.com/live"},
+		{"upper case", "WSS://chat.example.com/live", "https://chat.example.com/live"},
+		{"http stays", "http://127.0.0.1:8080/ws/chat/", "http://127.0.0.1:8080/ws/chat/"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			doc := `{"log":{"entries":[{"startedDateTime":"2026-05-12T09:14:03.117Z","time":5,"_resourceType":"websocket",
+				"request":{"method":"GET","url":"` + tc.url + `","headers":[]},"response":{"status":101,"headers":[],"content":{"size":0}},
+				"timings":{"send":1,"wait":4,"receive":0},"_webSocketMessages":[{"type":"send","time":1778577243.2,"opcode":1,"data":"hi"}]}]}}`
+			out, _, err := ReadHAR(strings.NewReader(doc), "socket.har")
+			if err != nil || len(out) != 1 {
+				t.Fatalf("%d exchanges, %v", len(out), err)
+			}
+			if out[0].URL != tc.want || out[0].WebSocket == nil || len(out[0].WebSocket.Frames) != 1 {
+				t.Errorf("URL %q, socket %+v; want %q with its message", out[0].URL, out[0].WebSocket, tc.want)
+			}
+		})
 	}
 }
