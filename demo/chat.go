@@ -84,6 +84,7 @@ func (s *Server) chatSocket(w http.ResponseWriter, r *http.Request, c *call) {
 	defer conn.Close()
 	conn.SetReadLimit(maxBody)
 
+	received, sent := s.metrics.messages.WithLabelValues("received"), s.metrics.messages.WithLabelValues("sent")
 	msgs := make(chan string, 8)
 	readDone := make(chan struct{})
 	go func() {
@@ -94,6 +95,7 @@ func (s *Server) chatSocket(w http.ResponseWriter, r *http.Request, c *call) {
 			if err != nil {
 				return
 			}
+			received.Inc()
 			select {
 			case msgs <- chatMessage(data):
 			case <-s.closing:
@@ -127,10 +129,12 @@ func (s *Server) chatSocket(w http.ResponseWriter, r *http.Request, c *call) {
 			if err := conn.WriteMessage(websocket.TextMessage, buf); err != nil {
 				return
 			}
+			sent.Inc()
 		}
 		buf = fmt.Appendf(buf[:0], `{"type":"done","tokens":%d}`, n)
 		if err := conn.WriteMessage(websocket.TextMessage, buf); err != nil {
 			return
 		}
+		sent.Inc()
 	}
 }

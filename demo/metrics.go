@@ -10,8 +10,11 @@ type metrics struct {
 	requests  *prometheus.CounterVec
 	duration  *prometheus.HistogramVec
 	websocket prometheus.Gauge
-	logins    prometheus.Counter
-	faults    *prometheus.CounterVec
+	// messages counts WebSocket data messages by direction: "received"
+	// from clients, "sent" to them.
+	messages *prometheus.CounterVec
+	logins   prometheus.Counter
+	faults   *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -30,6 +33,10 @@ func newMetrics() *metrics {
 			Name: "websocket_connections",
 			Help: "WebSocket connections open now.",
 		}),
+		messages: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "websocket_messages_total",
+			Help: "WebSocket data messages, by direction: received from clients, sent to them.",
+		}, []string{"direction"}),
 		logins: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "demo_logins_total",
 			Help: "Successful logins, each a new session.",
@@ -39,6 +46,6 @@ func newMetrics() *metrics {
 			Help: "Injected faults, by kind: error, reset, slow.",
 		}, []string{"kind"}),
 	}
-	m.reg.MustRegister(m.requests, m.duration, m.websocket, m.logins, m.faults)
+	m.reg.MustRegister(m.requests, m.duration, m.websocket, m.messages, m.logins, m.faults)
 	return m
 }

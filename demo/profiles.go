@@ -121,14 +121,19 @@ func (u *user) search(ctx context.Context) {
 	u.call(ctx, http.MethodGet, "/api/search/?q="+url.QueryEscape(q), "GET /api/search/", nil, nil)
 }
 
-func (u *user) message() string {
-	qs := []string{
+// chatMessages are what users ask the chat.
+func chatMessages() []string {
+	return []string{
 		"How do I import my GitHub repository?",
 		"Suggest a project that uses video summaries",
 		"What tools work well for a study planner?",
 		"Can you help me write a description for my portfolio?",
 		"Which agents are popular this week?",
 	}
+}
+
+func (u *user) message() string {
+	qs := chatMessages()
 	return qs[u.rng.IntN(len(qs))]
 }
 

@@ -107,6 +107,7 @@ func (s *Server) routes() {
 	s.handle("GET /ws/chat/", "", s.chatSocket)
 	s.handle("POST /api/import/{kind}/", ClassImport, s.startImport)
 	s.handle("GET /api/import/jobs/{id}/", ClassImport, s.job)
+	s.handle("GET /visit", "", s.visit)
 	s.handle("/", "", func(w http.ResponseWriter, _ *http.Request, _ *call) {
 		writeJSON(w, http.StatusNotFound, `{"detail":"Not found."}`)
 	})
