@@ -108,22 +108,39 @@ const (
 // packet, once every exchange before it is handed on (those still open
 // are handed on incomplete).
 func Read(r io.Reader, name string, f Filter, add AddFunc, advance func(time.Time)) (Stats, error) {
-	src, err := openSource(r)
+	rd := NewReader(f, add)
+	err := rd.Read(r, name, advance)
+	return rd.Close(), err
+}
+
+// A Reader reads packet captures in a row as one capture cut into files
+// (tcpdump -C, -G, -W): a connection open at the end of one file goes on
+// in the next. It is used by one goroutine.
+type Reader struct{ rd *reader }
+
+// NewReader returns a Reader of the traffic f selects, which hands each
+// exchange to add (see Read).
+func NewReader(f Filter, add AddFunc) *Reader { return &Reader{rd: newReader(f, add)} }
+
+// Read reads the packets of one file, r (name names it in errors), as
+// Read does, leaving the connections still open for the next file. Its
+// error names the file and the packet of a malformed or truncated file.
+func (r *Reader) Read(in io.Reader, name string, advance func(time.Time)) error {
+	src, err := openSource(in)
 	if err != nil {
-		return Stats{}, fmt.Errorf("passive: %s: %w", name, err)
+		return fmt.Errorf("passive: %s: %w", name, err)
 	}
-	rd := newReader(f, add)
-	for {
+	rd := r.rd
+	for n := int64(1); ; n++ {
 		data, ci, err := src.ReadPacketData()
 		if errors.Is(err, io.EOF) {
-			break
+			return nil
 		}
 		if err != nil {
-			rd.finish()
 			if errors.Is(err, io.ErrUnexpectedEOF) {
 				err = fmt.Errorf("truncated: %w", err)
 			}
-			return rd.stats, fmt.Errorf("passive: %s: packet %d: %w", name, rd.stats.Packets+1, err)
+			return fmt.Errorf("passive: %s: packet %d: %w", name, n, err)
 		}
 		rd.stats.Packets++
 		rd.packet(data, ci, src.linkType(ci))
@@ -131,8 +148,16 @@ func Read(r io.Reader, name string, f Filter, add AddFunc, advance func(time.Tim
 			advance(ci.Timestamp)
 		}
 	}
-	rd.finish()
-	return rd.stats, nil
+}
+
+// Stats returns what the Reader read so far.
+func (r *Reader) Stats() Stats { return r.rd.stats }
+
+// Close hands on what the connections still open hold, incomplete (the
+// capture ended), and returns what the Reader read.
+func (r *Reader) Close() Stats {
+	r.rd.finish()
+	return r.rd.stats
 }
 
 // source is a pcap or pcapng reader.

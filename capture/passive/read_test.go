@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"fmt"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -464,5 +465,32 @@ func TestFlushByTime(t *testing.T) {
 	}
 	if len(seen) != 3 {
 		t.Errorf("%d exchanges", len(seen))
+	}
+}
+
+// TestRotatedFiles reads a capture that tcpdump -C cut into two files in
+// the middle of an answer: read in a row, the connection goes on across
+// the cut, and both exchanges are whole.
+func TestRotatedFiles(t *testing.T) {
+	c := keepAlive(t)
+	whole := c.pkts
+	cut := slices.IndexFunc(whole, func(p packet) bool { return bytes.Contains(p.data, []byte(" wor!")) })
+	if cut < 0 {
+		t.Fatal("no packet carries the answer's second part")
+	}
+	c.pkts = whole[:cut]
+	first := c.pcap()
+	c.pkts = whole[cut:]
+	second := c.pcap()
+	var out []traces.Exchange
+	rd := NewReader(Filter{Ports: []int{8000}}, func(_ time.Time, _, _ string, ex *traces.Exchange) { out = append(out, *ex) })
+	for i, file := range [][]byte{first, second} {
+		if err := rd.Read(bytes.NewReader(file), fmt.Sprintf("cut%d.pcap", i), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st := rd.Close()
+	if len(out) != 2 || st.Exchanges != 2 || st.Incomplete != 0 || string(out[0].RespBody.Data) != "hello wor!" {
+		t.Fatalf("%d exchanges, stats %+v", len(out), st)
 	}
 }

@@ -122,11 +122,14 @@ func isPackets(path string) bool {
 // file.
 func (im *Import) packets() error {
 	lz := &lazyImport{im: im, source: "pcap"}
+	rd := passive.NewReader(passive.Filter{Ports: im.Ports, Hosts: im.Hosts}, lz.add)
 	var readErr error
 	for _, path := range im.Files {
-		readErr = errors.Join(readErr, im.readPackets(path, lz.add, lz.advance))
+		readErr = errors.Join(readErr, im.readPackets(rd, path, lz.advance))
 	}
-	return lz.close(readErr, strings.Join(im.Files, ", "))
+	where := strings.Join(im.Files, ", ")
+	im.writeStats(where, rd.Close())
+	return lz.close(readErr, where)
 }
 
 // A lazyImport is the capture.Import of packets, opened with the first
@@ -238,9 +241,9 @@ func portsOr80(ports []int) []int {
 	return ports
 }
 
-// readPackets reads the packet capture at path ("-": In) and says what it
-// held.
-func (im *Import) readPackets(path string, add passive.AddFunc, advance func(time.Time)) error {
+// readPackets reads the packet capture at path ("-": In) with rd, the
+// files before it read already, and says how many packets it held.
+func (im *Import) readPackets(rd *passive.Reader, path string, advance func(time.Time)) error {
 	r := im.In
 	if path != "-" {
 		f, err := os.Open(path)
@@ -250,8 +253,11 @@ func (im *Import) readPackets(path string, add passive.AddFunc, advance func(tim
 		defer f.Close()
 		r = f
 	}
-	st, err := passive.Read(bufio.NewReaderSize(r, 1<<20), path, passive.Filter{Ports: im.Ports, Hosts: im.Hosts}, add, advance)
-	im.writeStats(path, st)
+	before := rd.Stats().Packets
+	err := rd.Read(bufio.NewReaderSize(r, 1<<20), path, advance)
+	if len(im.Files) > 1 {
+		fmt.Fprintf(im.Out, "%s: %d packets\n", path, rd.Stats().Packets-before)
+	}
 	return err
 }
 
