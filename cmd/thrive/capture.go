@@ -149,6 +149,7 @@ counted. HTTPS cannot be read from packets: record it with the forward proxy.`,
 	}
 	sessionFlags(cmd.Flags(), &f)
 	cmd.Flags().IntSliceVar(&im.Ports, "port", nil, "a packet capture's HTTP servers' `port` (repeatable; default 80)")
+	cmd.Flags().StringArrayVar(&im.Hosts, "host", nil, "a packet capture's HTTP server's `IP` (repeatable; default any)")
 	cmd.Flags().StringVar(&im.Target, "target", "", "where a packet capture's requests went, for the trace (default: the first server seen, http://IP:PORT)")
 	return cmd
 }

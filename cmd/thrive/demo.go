@@ -45,7 +45,7 @@ passwords so that the logins replay without a users file.`,
 }
 
 func newDemoServeCmd() *cobra.Command {
-	var latencies []string
+	var opts []demo.Option
 	var faults demo.Faults
 	var rate, scale float64
 	var burst int
@@ -67,14 +67,6 @@ Latency classes for --latency: ` + strings.Join(demo.Classes(), ", ") + `.`,
 			ctx := cmd.Context()
 			if p.N < 1 {
 				return usageError("--processes %d: want 1 or more", p.N)
-			}
-			var opts []demo.Option
-			for _, l := range latencies {
-				o, err := demo.ParseClassLatency(l)
-				if err != nil {
-					return usageError("--latency %v", err)
-				}
-				opts = append(opts, o)
 			}
 			secret, epoch, err := demo.SharedKeys()
 			if err != nil {
@@ -103,7 +95,7 @@ Latency classes for --latency: ` + strings.Join(demo.Classes(), ", ") + `.`,
 	fl.Float64Var(&rate, "rate-limit", 20, "requests per second per session; 0 for none")
 	fl.IntVar(&burst, "burst", 0, "burst of the rate limit (default: the rate, at least 1)")
 	fl.Float64Var(&scale, "latency-scale", 1, "multiply every delay (2 is a build twice as slow)")
-	fl.StringArrayVar(&latencies, "latency", nil, "latency of a class: CLASS=MEDIAN[:P99] (repeatable)")
+	parsedFlag(fl, &opts, "latency", "latency of a class: CLASS=MEDIAN[:P99] (repeatable)", demo.ParseClassLatency)
 	fl.Float64Var(&faults.ErrorRatio, "fail-ratio", 0, "share of requests answered 500 or 503")
 	fl.Float64Var(&faults.ResetRatio, "reset-ratio", 0, "share of requests whose connection is reset")
 	fl.Float64Var(&faults.SlowRatio, "slow-ratio", 0, "share of requests delayed by --slow-time")
