@@ -279,6 +279,11 @@ func (c *Capture) finish(rec *record) {
 	c.sz.complete(rec)
 }
 
+// pressed reports whether the bodies held for unwritten sessions fill
+// half the buffer or more: the sessions then hand on parts (see
+// sessionizer.parts) rather than the buffer fill and drop exchanges.
+func (c *Capture) pressed() bool { return c.buffered.Load() >= c.cfg.buffer/2 }
+
 // Stats returns the capture's figures so far.
 func (c *Capture) Stats() Stats {
 	st := Stats{

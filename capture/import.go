@@ -143,7 +143,7 @@ func recordedSocket(start time.Time, ws *traces.WebSocket) *wire.Socket {
 func (im *Import) sweep(now time.Time) {
 	c := im.c
 	c.write(c.sz.sweep(now, false))
-	c.writeParts(c.sz.parts(now))
+	c.writeParts(c.sz.parts(now, c.pressed()))
 	c.flush()
 	c.journalOpen()
 	im.swept = now

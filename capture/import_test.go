@@ -3,6 +3,7 @@ package capture_test
 import (
 	"bytes"
 	"crypto/sha256"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -132,5 +133,43 @@ func TestImportLongBodies(t *testing.T) {
 	}
 	if b := ex.RespBody; len(b.Data) != 1000 || b.Len() != int64(len(whole)) || b.SHA256 != cut.SHA256 {
 		t.Errorf("the answer the source cut short: %d bytes kept of %d, digest %x", len(b.Data), b.Len(), b.SHA256[:4])
+	}
+}
+
+// TestImportManySessionsOpen: a source with far more sessions open at once
+// (an hour's idle time) than the buffer holds bodies of: once the buffer
+// is half full, the sessions hand on what they finished as parts, so that
+// nothing is dropped, and the trace holds every exchange, each session
+// whole once its parts are read together.
+func TestImportManySessionsOpen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "many.thrv")
+	im, err := capture.NewImport("pcap", "", &capture.FileSink{Path: path}, capture.WithBuffer(64<<10), capture.WithSessionIdle(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 12, 6, 9, 0, 0, 0, time.UTC)
+	body := traces.Body{Data: bytes.Repeat([]byte("j"), 1024)}
+	const sessions, each = 300, 4
+	for i := range sessions {
+		for j := range each {
+			at := t0.Add(time.Duration(i)*200*time.Millisecond + time.Duration(j)*50*time.Millisecond)
+			im.Add(at, fmt.Sprintf("c%d", i), "10.0.0.7", &traces.Exchange{Method: "GET", URL: fmt.Sprintf("http://app.test/api/items/%d", j),
+				Host: "app.test", ReqHeader: []traces.Header{{Name: "Cookie", Value: fmt.Sprintf("sessionid=s%d", i)}},
+				Status: 200, TTFB: time.Millisecond, Duration: 2 * time.Millisecond, RespBody: body})
+		}
+	}
+	if err := im.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if st := im.Stats(); st.DroppedExchanges != 0 || st.Exchanges != sessions*each {
+		t.Fatalf("%d exchanges written, %d dropped; want %d, none dropped", st.Exchanges, st.DroppedExchanges, sessions*each)
+	}
+	got := tracetest.ReadFile(t, path)
+	n := 0
+	for _, s := range got {
+		n += len(s.Exchanges)
+	}
+	if len(got) != sessions || n != sessions*each {
+		t.Errorf("the trace holds %d sessions, %d exchanges; want %d, %d", len(got), n, sessions, sessions*each)
 	}
 }

@@ -79,8 +79,13 @@ func (sz *sessionizer) socket(r *record) {
 }
 
 // parts takes the parts due at now out of the open sessions (see
-// defaultPartLimits).
-func (sz *sessionizer) parts(now time.Time) []partOut {
+// defaultPartLimits). When pressed (the capture's buffer is half full:
+// many sessions open at once, none of them long) every identified session
+// hands on all it finished, whatever its size: memory is then bounded by
+// the buffer and what arrives within a sweep, not by the sessions an idle
+// time keeps open, and wins over evidence that might still move a record.
+// Anonymous sessions keep theirs, which a login may still take.
+func (sz *sessionizer) parts(now time.Time, pressed bool) []partOut {
 	lim := &sz.partLimits
 	sz.mu.Lock()
 	defer sz.mu.Unlock()
@@ -110,7 +115,7 @@ func (sz *sessionizer) parts(now time.Time) []partOut {
 		// within the settle time: past four parts' worth, memory wins over
 		// the evidence that might still move a record.
 		settle := lim.settle
-		if all >= 4*lim.bytes {
+		if all >= 4*lim.bytes || pressed && !s.anonymous() {
 			settle = 0
 		}
 		if s.carry != nil {
@@ -127,7 +132,8 @@ func (sz *sessionizer) parts(now time.Time) []partOut {
 			f, b := r.sock.Held()
 			frames, fbytes = frames+f, fbytes+b
 		}
-		if held < lim.bytes && n < lim.exchanges && frames < lim.frames && fbytes < lim.bytes {
+		due := held >= lim.bytes || n >= lim.exchanges || frames >= lim.frames || fbytes >= lim.bytes
+		if !due && (!pressed || n == 0 || s.anonymous()) {
 			continue
 		}
 		p := partOut{s: s}

@@ -119,7 +119,7 @@ func (c *Capture) writeLoop(stop <-chan struct{}) {
 		select {
 		case now := <-t.C:
 			c.write(c.sz.sweep(now, false))
-			c.writeParts(c.sz.parts(now))
+			c.writeParts(c.sz.parts(now, c.pressed()))
 			c.flush()
 			c.journalOpen()
 		case <-stop:
