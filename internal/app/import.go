@@ -30,7 +30,10 @@ import (
 // HAR files (Chrome, Firefox, Playwright), several making one trace, their
 // entries merged by time, each file a client of its own; or packet
 // captures (pcap, pcapng: tcpdump, Wireshark), read in the order given as
-// tcpdump -C rotates them, "-" for standard input.
+// tcpdump -C rotates them, "-" for standard input; or GoReplay's files
+// (.gor, .gor.gz), read in the order of the chunks GoReplay rotates to
+// (requests_0.gor, requests_1.gor, ... requests_10.gor), each request
+// paired with its response wherever the two are.
 type Import struct {
 	Files []string
 	// Ports are a packet capture's servers' ports whose traffic is HTTP
@@ -59,6 +62,12 @@ type Import struct {
 // are imported, and the damage is the error; the trace is written either
 // way.
 func (im *Import) Run() error {
+	if slices.ContainsFunc(im.Files, isGor) {
+		if slices.ContainsFunc(im.Files, func(p string) bool { return !isGor(p) }) {
+			return errors.New("import: GoReplay files go in imports of their own")
+		}
+		return im.gor()
+	}
 	if slices.ContainsFunc(im.Files, isPackets) {
 		if !slices.ContainsFunc(im.Files, isHAR) {
 			return im.packets()
@@ -282,7 +291,7 @@ func (im *Import) writeStats(path string, st passive.Stats) {
 // out.
 func (im *Import) read(path string) ([]importer.Seen, error) {
 	if !isHAR(path) {
-		return nil, fmt.Errorf("%s: import reads HAR files (.har) and packet captures (.pcap, .pcapng) so far: %s", path, cmp.Or(filepath.Ext(path), "no extension"))
+		return nil, fmt.Errorf("%s: import reads HAR files (.har), packet captures (.pcap, .pcapng) and GoReplay files (.gor) so far: %s", path, cmp.Or(filepath.Ext(path), "no extension"))
 	}
 	f, err := os.Open(path)
 	if err != nil {
