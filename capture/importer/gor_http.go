@@ -89,9 +89,9 @@ func gorExchange(reqData, respData []byte) (*traces.Exchange, error) {
 	case resp.bad != nil:
 		ex.Error = "gor: malformed response: " + resp.bad.Error()
 	case !req.ended:
-		ex.Error = "gor: the request is cut short (GoReplay's --copy-buffer-size)"
+		ex.Error = "gor: the request is cut short (GoReplay cuts a message at its copy buffer's size)"
 	case !resp.ended:
-		ex.Error = "gor: the response is cut short (GoReplay's --copy-buffer-size)"
+		ex.Error = "gor: the response is cut short (GoReplay cuts a message at its copy buffer's size)"
 	case req.extra > 0:
 		ex.Error = fmt.Sprintf("gor: %d bytes after the request, not read", req.extra)
 	case resp.extra > 0 && rh.Status == 101:

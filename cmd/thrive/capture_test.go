@@ -547,7 +547,7 @@ func TestImportHAR(t *testing.T) {
 	if n := len(tracetest.ReadFile(t, cut)); n == 0 {
 		t.Error("the sessions before the damage are not written")
 	}
-	if code, _, errOut := thrive(t, "import", out, "--out", filepath.Join(dir, "x.thrv")); code != exitError || !strings.Contains(errOut, "import reads HAR files (.har) and packet captures (.pcap, .pcapng) so far") {
+	if code, _, errOut := thrive(t, "import", out, "--out", filepath.Join(dir, "x.thrv")); code != exitError || !strings.Contains(errOut, "import reads HAR files (.har), packet captures (.pcap, .pcapng) and GoReplay files (.gor) so far") {
 		t.Errorf("a trace given to import: exit %d, %s", code, errOut)
 	}
 }

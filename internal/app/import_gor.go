@@ -14,10 +14,13 @@ import (
 	"github.com/thrive-loadtest/thrive/capture/importer"
 )
 
-// isGor tells a GoReplay file by its name: .gor, or .gor.gz.
+// isGor tells a GoReplay file by its name: .gor or .gor.gz, or a chunk of
+// one (requests_0.gor, and requests.gor_0.gz, as GoReplay numbers the
+// chunks of requests.gor.gz).
 func isGor(path string) bool {
 	p := strings.ToLower(path)
-	return strings.HasSuffix(p, ".gor") || strings.HasSuffix(p, ".gor.gz")
+	_, _, chunk := gorChunk(path)
+	return strings.HasSuffix(p, ".gor") || strings.HasSuffix(p, ".gor.gz") || chunk
 }
 
 // gor imports GoReplay files, each exchange as the second of its payloads
@@ -98,20 +101,22 @@ func gorChunks(files []string) []string {
 }
 
 // gorChunk splits a chunk's name into the name GoReplay was given and the
-// chunk's number: "requests_3.gor.gz" is "requests.gor.gz" and 3.
+// chunk's number: "requests_3.gor" is "requests.gor" and 3,
+// "requests.gor_3.gz" "requests.gor.gz" and 3.
 func gorChunk(path string) (name string, n int, ok bool) {
-	ext := ".gor"
-	if strings.HasSuffix(strings.ToLower(path), ".gz") {
+	lower := strings.ToLower(path)
+	ext := filepath.Ext(lower)
+	if strings.HasSuffix(lower, ".gor.gz") {
 		ext = ".gor.gz"
 	}
 	stem := path[:len(path)-len(ext)]
 	i := strings.LastIndexByte(stem, '_')
-	if i < 0 || strings.ContainsRune(stem[i:], filepath.Separator) {
+	if i < 0 || ext != ".gor" && ext != ".gor.gz" && (ext != ".gz" || !strings.HasSuffix(strings.ToLower(stem[:i]), ".gor")) {
 		return "", 0, false
 	}
 	n, err := strconv.Atoi(stem[i+1:])
 	if err != nil || n < 0 {
 		return "", 0, false
 	}
-	return stem[:i] + ext, n, true
+	return stem[:i] + path[len(stem):], n, true
 }
