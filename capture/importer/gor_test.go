@@ -370,7 +370,9 @@ func TestReadGorTimes(t *testing.T) {
 // of no frames; a message GoReplay cut short is kept with an error that
 // says so; a payload that is not HTTP is left out and counted.
 func TestReadGorMessages(t *testing.T) {
-	rec := func(kind byte, id, data string) string { return string(kind) + " " + id + " 1000 0\n" + data + gorSeparator }
+	rec := func(kind byte, id, data string) string {
+		return string(kind) + " " + id + " 1000 0\n" + data + gorSeparator
+	}
 	upgrade := "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
 	switched := "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
 	file := rec('1', "a", upgrade) + rec('2', "a", switched) +
