@@ -129,7 +129,7 @@ func newImportCmd() *cobra.Command {
 	f, im := captureFlags{}, app.Import{}
 	cmd := &cobra.Command{
 		Use:   "import FILE... [--port N] [--out FILE]",
-		Short: "Make a trace of what another tool recorded: HAR files, packet captures",
+		Short: "Make a trace of what another tool recorded: HAR files, packet captures, GoReplay files",
 		Long: `Make a trace of HAR files (Chrome's, Firefox's and Playwright's, WebSocket messages
 included) or of packet captures (pcap, pcapng: tcpdump, Wireshark; "-" reads standard
 input) as the capture would have recorded their exchanges: grouped into sessions,
@@ -138,7 +138,8 @@ files make one trace, each a client of its own; entries the browser served from 
 cache, or never sent, are left out and counted. Packets are reassembled into TCP
 connections to --port, their HTTP/1.x exchanges and WebSocket frames timed by the
 packets; what a gap in the capture cut is kept marked incomplete, or dropped and
-counted. HTTPS cannot be read from packets: record it with the forward proxy.`,
+counted. HTTPS cannot be read from packets: record it with the forward proxy. GoReplay
+files (.gor, .gor.gz: gor --input-raw-track-response) pair each request with its response.`,
 		Example: "  thrive import session.har --out trace.thrv\n  thrive import a.har b.har --rules rules.yaml\n" +
 			"  thrive import capture.pcap --port 8000 --out trace.thrv\n  tcpdump -i lo -w - port 8000 | thrive import - --port 8000",
 		Args: usageArgs(cobra.MinimumNArgs(1)),
