@@ -74,7 +74,7 @@ func (c *conn) ReassembledSG(sg reassembly.ScatterGather, _ reassembly.Assembler
 	if skip > 0 {
 		at := time.Time{}
 		if length > 0 {
-			at = sg.CaptureInfo(0).Timestamp
+			at, _ = timeAt(sg, 0)
 		}
 		s.take(chunk{at: at, gap: int64(skip)})
 	}
@@ -82,19 +82,45 @@ func (c *conn) ReassembledSG(sg reassembly.ScatterGather, _ reassembly.Assembler
 		return
 	}
 	data := sg.Fetch(length)
+	var prev time.Time
 	for off := 0; off < length; {
-		at := sg.CaptureInfo(off).Timestamp
+		at, ok := timeAt(sg, off)
+		if !ok {
+			at = prev
+		}
 		end := runEnd(sg, off, length, at)
 		s.take(chunk{at: at, b: data[off:end]})
-		off = end
+		off, prev = end, at
 	}
+}
+
+// timeAt returns the time of the packet that carried sg's byte at off, or
+// false when gopacket cannot tell. A segment that came before the bytes
+// ahead of it waits in pages of 1,900 bytes, and gopacket v1.1.19 keeps
+// the packet's context in its first page only: asking for the time of a
+// later page dereferences a nil context. Those bytes are the rest of the
+// packet of the page before, so the caller takes that page's time.
+func timeAt(sg reassembly.ScatterGather, off int) (at time.Time, ok bool) {
+	defer func() {
+		if recover() != nil {
+			at, ok = time.Time{}, false
+		}
+	}()
+	return sg.CaptureInfo(off).Timestamp, true
 }
 
 // runEnd returns where the run of bytes from off that came in packets of
 // time at ends: the first offset after it of another time, found by
 // galloping then halving, since most runs are one packet or all of sg.
+// A byte whose time gopacket cannot tell (see timeAt) counts as of the
+// run's time, as the rest of a packet of the run, though it may be of a
+// later one: such bytes came out of order, and their run's time is at most
+// the reordering's delay early.
 func runEnd(sg reassembly.ScatterGather, off, length int, at time.Time) int {
-	same := func(i int) bool { return sg.CaptureInfo(i).Timestamp.Equal(at) }
+	same := func(i int) bool {
+		t, ok := timeAt(sg, i)
+		return !ok || t.Equal(at)
+	}
 	if same(length - 1) {
 		return length
 	}

@@ -145,10 +145,17 @@ files (.gor, .gor.gz: gor --input-raw-track-response) pair each request with its
 		Args: usageArgs(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			im.Files, im.Sink, im.Options, im.In, im.Out = args, &f.sink, f.sessionOptions(), cmd.InOrStdin(), cmd.OutOrStdout()
+			stopProfile, err := app.StartCPUProfile(f.cpuProfile)
+			if err != nil {
+				return err
+			}
+			defer stopProfile()
 			return im.Run()
 		},
 	}
 	sessionFlags(cmd.Flags(), &f)
+	cmd.Flags().StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the import to this file (for thrive's developers)")
+	_ = cmd.Flags().MarkHidden("cpuprofile")
 	cmd.Flags().IntSliceVar(&im.Ports, "port", nil, "a packet capture's HTTP servers' `port` (repeatable; default 80)")
 	cmd.Flags().StringArrayVar(&im.Hosts, "host", nil, "a packet capture's HTTP server's `IP` (repeatable; default any)")
 	cmd.Flags().StringVar(&im.Target, "target", "", "where a packet capture's requests went, for the trace (default: the first server seen, http://IP:PORT)")
@@ -171,6 +178,11 @@ func runCapture(cmd *cobra.Command, f *captureFlags) error {
 	if !forward && f.caCert != "" {
 		return usageError("--ca-cert and --ca-key are for a forward proxy (no --target), as --host and --proxy-auth are")
 	}
+	stopProfile, err := app.StartCPUProfile(f.cpuProfile)
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
 	if f.face != "" {
 		f.live.Hosts, f.live.Target, f.live.Sink, f.live.Out, f.live.Options = f.hosts, f.target, &f.sink, out, opts
 		if !f.quiet {
@@ -202,10 +214,5 @@ func runCapture(cmd *cobra.Command, f *captureFlags) error {
 	if !f.quiet {
 		f.rec.Status = statusline.Terminal(stderr)
 	}
-	stopProfile, err := app.StartCPUProfile(f.cpuProfile)
-	if err != nil {
-		return err
-	}
-	defer stopProfile()
 	return f.rec.Run(cmd.Context())
 }
