@@ -559,12 +559,7 @@ func TestImportHAR(t *testing.T) {
 // visit; then the trace replays against the backend with no failure.
 // tcpdump comes from .ci/run (THRIVE_REQUIRE_TCPDUMP=1 there).
 func TestImportPcapOfTheDemo(t *testing.T) {
-	if _, err := exec.LookPath("tcpdump"); err != nil {
-		if os.Getenv("THRIVE_REQUIRE_TCPDUMP") == "1" {
-			t.Fatal("tcpdump is required (THRIVE_REQUIRE_TCPDUMP=1) and not on PATH")
-		}
-		t.Skip("no tcpdump: apt-get install tcpdump")
-	}
+	requireTcpdump(t)
 	backend := serveInBackground(t, "--latency-scale", "0", "--rate-limit", "0")
 	port := backend[strings.LastIndex(backend, ":")+1:]
 	dir := t.TempDir()
@@ -614,46 +609,77 @@ func TestImportPcapOfTheDemo(t *testing.T) {
 // recordDemo runs tcpdump on loopback into pcap while the demo driver
 // plays 12 sessions against backend (on port), and fills drove with what
 // the driver did. It returns what tcpdump said of the packets the kernel
-// dropped, or "" when it dropped none. Its ring holds 2,048 packets of
-// loopback's largest.
+// dropped, or "" when it dropped none.
 func recordDemo(t *testing.T, backend, port, pcap string, drove *demo.DriveStats) (dropped string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
+	stop := startTcpdump(t, port, pcap)
+	code, stdout, errOut := thrive(t, "demo", "drive", "--base", backend, "--sessions", "12", "--time-scale", "1000", "--json")
+	if code != exitOK {
+		stop()
+		t.Fatalf("drive: %s", errOut)
+	}
+	if err := json.Unmarshal([]byte(stdout), drove); err != nil {
+		stop()
+		t.Fatal(err)
+	}
+	return stop()
+}
+
+// requireTcpdump skips t without tcpdump, or fails it when
+// THRIVE_REQUIRE_TCPDUMP=1 (as .ci/run sets it).
+func requireTcpdump(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("tcpdump"); err != nil {
+		if os.Getenv("THRIVE_REQUIRE_TCPDUMP") == "1" {
+			t.Fatal("tcpdump is required (THRIVE_REQUIRE_TCPDUMP=1) and not on PATH")
+		}
+		t.Skip("no tcpdump: apt-get install tcpdump")
+	}
+}
+
+// startTcpdump runs tcpdump on loopback into pcap, for the traffic of
+// port, once it listens (the test is skipped where it cannot capture).
+// Its ring holds 2,048 packets of loopback's largest. The returned stop
+// ends it and returns what it said of the packets the kernel dropped, or
+// "" when it dropped none.
+func startTcpdump(t *testing.T, port, pcap string) (stop func() (dropped string)) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	dump := exec.CommandContext(ctx, "tcpdump", "-i", "lo", "-w", pcap, "-U", "--immediate-mode", "-s", "65600", "-B", "131072", "tcp port "+port)
 	stderr, err := dump.StderrPipe()
 	if err != nil {
+		cancel()
 		t.Fatal(err)
 	}
 	if err := dump.Start(); err != nil {
+		cancel()
 		t.Fatal(err)
 	}
 	said := bufio.NewReader(stderr)
 	if line, err := said.ReadString('\n'); err != nil || !strings.Contains(line, "listening on lo") {
 		_ = dump.Process.Kill()
 		_ = dump.Wait()
+		cancel()
 		t.Skipf("tcpdump cannot capture here: %q %v", line, err)
 	}
-	code, stdout, errOut := thrive(t, "demo", "drive", "--base", backend, "--sessions", "12", "--time-scale", "1000", "--json")
-	if code != exitOK {
-		t.Fatalf("drive: %s", errOut)
+	t.Cleanup(func() { cancel(); _ = dump.Wait() }) // when the test ends before stop
+	return func() string {
+		t.Helper()
+		defer cancel()
+		_ = dump.Process.Signal(os.Interrupt)
+		rest, _ := io.ReadAll(said)
+		if err := dump.Wait(); err != nil {
+			t.Fatalf("tcpdump: %v: %s", err, rest)
+		}
+		m := regexp.MustCompile(`(?m)^(\d+) packets? dropped by kernel`).FindSubmatch(rest)
+		switch {
+		case m == nil:
+			t.Fatalf("tcpdump did not say what the kernel dropped: %s", rest)
+		case string(m[1]) != "0":
+			return string(m[0])
+		}
+		return ""
 	}
-	if err := json.Unmarshal([]byte(stdout), drove); err != nil {
-		t.Fatal(err)
-	}
-	_ = dump.Process.Signal(os.Interrupt)
-	rest, _ := io.ReadAll(said)
-	if err := dump.Wait(); err != nil {
-		t.Fatalf("tcpdump: %v: %s", err, rest)
-	}
-	m := regexp.MustCompile(`(?m)^(\d+) packets? dropped by kernel`).FindSubmatch(rest)
-	switch {
-	case m == nil:
-		t.Fatalf("tcpdump did not say what the kernel dropped: %s", rest)
-	case string(m[1]) != "0":
-		return string(m[0])
-	}
-	return ""
 }
 
 // TestCaptureInterface records the demo driver's sessions against the

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -156,4 +157,120 @@ func traceCounts(sessions []*traces.Session) traceFigures {
 		}
 	}
 	return f
+}
+
+// TestImportChromiumAndPacketsOfDjangoAdmin: four contexts of a headless
+// Chromium visit a Django-style admin directly (log in, add, change and
+// delete posts, log out), recording HARs, while tcpdump records the same
+// visits on loopback (again when the kernel dropped packets). The HARs
+// and the packet capture are each imported: each trace has a session per
+// context, with one login each, and every request the admin counted.
+// Each replays as 12 users with a users file: every user logs in, no
+// request fails, and the admin refuses nothing (its own counts).
+func TestImportChromiumAndPacketsOfDjangoAdmin(t *testing.T) {
+	requireTcpdump(t)
+	const contexts, users = 4, 12
+	dir := t.TempDir()
+	pcap := filepath.Join(dir, "admin.pcap")
+	var app *apptest.DjangoAdmin
+	var hars []string
+	for attempt := 1; ; attempt++ {
+		app = apptest.NewDjangoAdmin(t)
+		stop := startTcpdump(t, port(app.URL), pcap)
+		var urls []string
+		for i := range contexts {
+			urls = append(urls, fmt.Sprintf("%s/admin/?u=user%d", app.URL, i))
+		}
+		hars = recordHARs(t, dir, urls)
+		dropped := stop()
+		if dropped == "" {
+			break
+		}
+		if attempt == 3 {
+			t.Fatalf("the kernel dropped packets in each of 3 recordings: %s", dropped)
+		}
+		t.Logf("recording %d: the kernel dropped packets (%s): again", attempt, dropped)
+	}
+	requests := int(app.Counts.Get("requests"))
+	if n := app.Counts.Get("sessions"); n != contexts {
+		t.Fatalf("the admin counted %d logins of %d contexts: %s", n, contexts, app.Counts.String())
+	}
+	usersFile := filepath.Join(dir, "users.csv")
+	if err := os.WriteFile(usersFile, []byte("username,password\nu{{user.index}},pw-u{{user.index}}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		files []string
+	}{{"HAR", hars}, {"pcap", []string{pcap, "--port", port(app.URL)}}} {
+		t.Run(tc.name, func(t *testing.T) {
+			trace := filepath.Join(dir, tc.name+".thrv")
+			code, stdout, errOut := thrive(t, append(append([]string{"import"}, tc.files...), "--out", trace, "--keep-secrets")...)
+			if code != exitOK {
+				t.Fatalf("import: exit %d\n%s\n%s", code, stdout, errOut)
+			}
+			sessions := tracetest.ReadFile(t, trace)
+			checkAdminVisits(t, sessions, contexts, requests)
+			app.Counts.Reset()
+			code, stdout, errOut = thrive(t, "replay", trace, "--target", app.URL, "--users", fmt.Sprint(users), "--users-file", usersFile,
+				"--run-time", "4s", "--scale-time", "-q")
+			if code != exitOK || !strings.Contains(stdout, "failures 0 (0.00%)") || strings.Contains(stdout, "requests 0,") {
+				t.Errorf("replaying the %s trace as %d users: exit %d\n%s\n%s", tc.name, users, code, stdout, errOut)
+			}
+			checkAdminReplay(t, app, users)
+		})
+	}
+}
+
+// port returns the port of a URL of the form http://host:port.
+func port(base string) string { return base[strings.LastIndex(base, ":")+1:] }
+
+// checkAdminVisits holds the sessions of a trace to the admin's visits: a
+// session per context, each with one login and one logout, and requests
+// exchanges in all, each answered. (The admin's pages move on once loaded:
+// a navigation that cut off a request would leave it in a HAR unanswered,
+// with no word of whether the server saw it.)
+func checkAdminVisits(t *testing.T, sessions []*traces.Session, contexts, requests int) {
+	t.Helper()
+	exchanges := 0
+	for _, s := range sessions {
+		logins, logouts := 0, 0
+		for _, ex := range s.Exchanges {
+			exchanges++
+			if ex.Status == 0 {
+				t.Errorf("session %s: unanswered %s %s (%s)", s.ID, ex.Method, ex.URL, ex.Error)
+			}
+			switch {
+			case ex.Method == http.MethodPost && strings.Contains(ex.URL, "/admin/login/"):
+				logins++
+			case ex.Method == http.MethodPost && strings.Contains(ex.URL, "/admin/logout/"):
+				logouts++
+			}
+		}
+		if logins != 1 || logouts != 1 {
+			t.Errorf("session %s: %d logins, %d logouts in %d exchanges", s.ID, logins, logouts, len(s.Exchanges))
+		}
+	}
+	if len(sessions) != contexts || exchanges != requests {
+		t.Errorf("%d sessions, %d exchanges; %d contexts, the admin counted %d requests", len(sessions), exchanges, contexts, requests)
+	}
+}
+
+// checkAdminReplay checks the admin's counts of a replay as users users:
+// each logged in (u0, u1, ...), and nothing refused.
+func checkAdminReplay(t *testing.T, app *apptest.DjangoAdmin, users int) {
+	t.Helper()
+	who := app.Users()
+	for i := range users {
+		if !slices.Contains(who, fmt.Sprintf("u%d", i)) {
+			t.Errorf("u%d never logged in; the admin saw %v", i, who)
+			break
+		}
+	}
+	for _, refusal := range []string{"403", "login refused", "404 post", "405"} {
+		if app.Counts.Get(refusal) > 0 {
+			t.Errorf("the admin counted %s", app.Counts.String())
+			break
+		}
+	}
 }

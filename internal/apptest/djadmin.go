@@ -39,7 +39,8 @@ import (
 // user name. One departure: a post that is not the user's is a 404, where
 // Django's admin redirects to its index with a warning message.
 //
-// Counts: "sessions" (logins), "login refused", "login redirects"
+// Counts: "requests" (every request it answered, static files and the
+// favicon among them), "sessions" (logins), "login refused", "login redirects"
 // (anonymous requests sent to the login page), "posts created", "posts
 // changed", "posts deleted", "messages shown", "logouts", "403" with "403
 // csrf", "404" with "404 post" (a post that is not the user's) or "404
@@ -377,6 +378,7 @@ func adminRoute(p string) (view string, id int) {
 }
 
 func (d *DjangoAdmin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	d.Counts.Add("requests", 1)
 	h, p := w.Header(), r.URL.Path
 	h.Set("Server", "WSGIServer/0.2 CPython/3.12.8")
 	if strings.HasPrefix(p, "/static/") { // runserver serves them before any middleware
@@ -715,8 +717,10 @@ ul.messagelist li.success { background: #dfd url(../img/icon-yes.svg) 40px 12px 
 // page: log in as the u of the next URL, go to the changelist, add two
 // posts (the second with "Save and continue editing"), change the second,
 // delete the first, log out; the logged-out page says "done". A page acts
-// only as the step it expects (a reloaded one does nothing), after 20 to
-// 80 ms, and shows anything unexpected as "error: ...".
+// only as the step it expects (a reloaded one does nothing), 20 to 80 ms
+// after it has loaded (its style sheets' images too, which a navigation
+// would cut off, leaving the server to have seen them or not), and shows
+// anything unexpected as "error: ...".
 const adminVisitJS = `(() => {
   const S = sessionStorage, q = s => document.querySelector(s), root = document.getElementById("root");
   const fail = m => { root.textContent = "error: " + m; }, cls = document.body.classList, path = location.pathname;
@@ -746,7 +750,8 @@ const adminVisitJS = `(() => {
   if (q(".errornote")) return fail(q(".errornote").textContent.trim());
   if (kind !== steps[n]) return n > 0 && kind === steps[n - 1] || fail("page " + kind + " " + path + " at step " + n);
   S.setItem("visit.step", n + 1);
-  setTimeout(() => { try { acts[n](); } catch (e) { fail(e.message); } }, 20 + Math.random() * 60);
+  const act = () => setTimeout(() => { try { acts[n](); } catch (e) { fail(e.message); } }, 20 + Math.random() * 60);
+  if (document.readyState === "complete") act(); else addEventListener("load", act);
 })();
 `
 

@@ -152,7 +152,8 @@ type harTimings struct {
 // redirects each an entry, with bodies, and each WebSocket with its
 // messages. Settled means every request over, with its bodies and its raw
 // headers (which the browser reports apart, and may report after the
-// page saw the answer), and every WebSocket closed. It waits up to
+// page saw the answer), and every WebSocket closed; a request of a
+// document the page left may stay pending, as DevTools shows it. It waits up to
 // timeout, and is an error for a page not opened by Record, or a page
 // whose traffic did not settle (the document is returned with it).
 func (p *Page) HAR(timeout time.Duration) ([]byte, error) {
@@ -192,7 +193,10 @@ func (n *netLog) unsettled() string {
 		return fmt.Sprintf("%d bodies being fetched", n.fetching)
 	}
 	for _, h := range n.hops {
-		if h.end == 0 {
+		// A request of a page the frame left may never end: Chromium
+		// sends no event for one the navigation cut off (DevTools shows
+		// it pending). It is written as it stands.
+		if h.end == 0 && h.page == n.pageID() {
 			return "request " + h.request.Method + " " + h.request.URL + " not over"
 		}
 	}
@@ -301,7 +305,11 @@ func (h *hop) entry() harEntry {
 			e.Connection = strconv.FormatFloat(r.ConnectionID, 'f', -1, 64)
 		}
 	}
-	e.Timings = timings(h.issue, respTime, h.end, timing)
+	end := h.end
+	if end == 0 {
+		end = -1 // not over
+	}
+	e.Timings = timings(h.issue, respTime, end, timing)
 	e.Time = e.Timings.total()
 	return e
 }
