@@ -154,8 +154,9 @@ type harTimings struct {
 // headers (which the browser reports apart, and may report after the
 // page saw the answer), and every WebSocket closed; a request of a
 // document the page left may stay pending, as DevTools shows it. It waits up to
-// timeout, and is an error for a page not opened by Record, or a page
-// whose traffic did not settle (the document is returned with it).
+// timeout, and is an error for a page not opened by Record, a page whose
+// traffic did not settle, or one whose bodies the browser dropped before
+// they were asked for (the document is returned with it).
 func (p *Page) HAR(timeout time.Duration) ([]byte, error) {
 	if p.net == nil {
 		return nil, errors.New("har: the page was not opened by Record")
@@ -163,6 +164,9 @@ func (p *Page) HAR(timeout time.Duration) ([]byte, error) {
 	err := p.net.settle(timeout)
 	p.net.mu.Lock()
 	doc := p.net.har()
+	if n := len(p.net.lost); n > 0 {
+		err = errors.Join(err, fmt.Errorf("har: %d bodies the browser no longer held when asked (the page had moved on), such as %s", n, p.net.lost[0]))
+	}
 	p.net.mu.Unlock()
 	b, jerr := json.MarshalIndent(doc, "", "  ")
 	return b, errors.Join(err, jerr)

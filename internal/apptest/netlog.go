@@ -30,7 +30,8 @@ type netLog struct {
 	sockets   map[string]*socket
 	order     []*socket
 	pages     []*harPageLoad
-	fetching  int // body fetches under way
+	fetching  int      // body fetches under way
+	lost      []string // the URLs whose bodies the browser no longer held
 	fetches   sync.WaitGroup
 }
 
@@ -457,6 +458,8 @@ func (n *netLog) fetch(h *hop) {
 		defer n.mu.Unlock()
 		if bodyOK {
 			h.body = &body
+		} else if wantBody {
+			n.lost = append(n.lost, h.request.URL)
 		}
 		if postOK {
 			h.postData = &post.PostData
