@@ -30,9 +30,12 @@ type netLog struct {
 	sockets   map[string]*socket
 	order     []*socket
 	pages     []*harPageLoad
-	fetching  int      // body fetches under way
-	lost      []string // the URLs whose bodies the browser no longer held
-	fetches   sync.WaitGroup
+	// bodies are the bodies read at the response stage (netfetch.go), by
+	// request id, until the request's hop that they answer is over.
+	bodies   map[string]*cdpBody
+	fetching int      // body fetches under way
+	lost     []string // the URLs whose bodies the browser no longer held
+	fetches  sync.WaitGroup
 }
 
 // hop is one request of a request id: the first, or one a redirect made.
@@ -195,10 +198,11 @@ func (h cdpHeaders) get(name string) string {
 }
 
 // record makes p keep its network traffic: it listens to the page's
-// events and enables the Network and Page domains, before any navigation.
+// events, enables the Network and Page domains and intercepts the page's
+// answers to read their bodies (netfetch.go), before any navigation.
 func (p *Page) record(target string) error {
 	p.net = &netLog{p: p, frame: target, changed: make(chan struct{}), byID: map[string][]*hop{},
-		reqExtra: map[string][]reqExtraInfo{}, respExtra: map[string][]respExtraInfo{}, sockets: map[string]*socket{}}
+		reqExtra: map[string][]reqExtraInfo{}, respExtra: map[string][]respExtraInfo{}, sockets: map[string]*socket{}, bodies: map[string]*cdpBody{}}
 	p.b.mu.Lock()
 	p.b.listeners[p.session] = p.net.on
 	p.b.mu.Unlock()
@@ -213,7 +217,7 @@ func (p *Page) record(target string) error {
 			return err
 		}
 	}
-	return nil
+	return p.net.intercept()
 }
 
 // on takes one event of the page. It runs on the browser's reader, so it
@@ -237,6 +241,7 @@ func (n *netLog) on(method string, params json.RawMessage) {
 		"Network.webSocketClosed":                    n.webSocketClosed,
 		"Page.domContentEventFired":                  n.pageEvent(false),
 		"Page.loadEventFired":                        n.pageEvent(true),
+		"Fetch.requestPaused":                        n.requestPaused,
 	}
 	h := handlers[method]
 	if h == nil {
@@ -437,12 +442,16 @@ func (n *netLog) loadingFailed(params json.RawMessage) error {
 	return nil
 }
 
-// fetch asks the browser for h's response body (when its answer has one)
-// and for the body it sent (when the event did not hold it), in a
-// goroutine: the browser answers on the reader that called on.
+// fetch asks the browser for h's response body (when its answer has one
+// that was not read at the response stage) and for the body it sent (when
+// the event did not hold it), in a goroutine: the browser answers on the
+// reader that called on.
 func (n *netLog) fetch(h *hop) {
 	wantPost := h.request.HasPostData && h.postData == nil
 	wantBody := h.failure == "" && h.response != nil && bodied(h.request.Method, h.response.Status)
+	if b := n.takeBody(h); b != nil && wantBody {
+		h.body, wantBody = b, false
+	}
 	if !wantPost && !wantBody {
 		return
 	}
