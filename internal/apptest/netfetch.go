@@ -22,9 +22,10 @@ import (
 // the response stage and reads its body (Fetch.getResponseBody) while the
 // browser holds the answer back, so the page has not seen it yet, let
 // alone moved on; then lets it go on unchanged (Fetch.continueRequest).
-// What is never paused is asked of the Network domain as its request
-// finishes: an answer from the renderer's memory cache, which the
-// network stack never sees, and whatever Fetch could not read. A
+// The network stack never sees an answer from the renderer's memory
+// cache, so it is never paused: its body is that of the URL's earlier
+// load, which the log saw. Whatever has no body by then is asked of the
+// Network domain as its request finishes. A
 // WebSocket's handshake is not paused; a redirect is, and has no body.
 
 // intercept makes the browser pause every answer of the page for the

@@ -32,7 +32,12 @@ type netLog struct {
 	pages     []*harPageLoad
 	// bodies are the bodies read at the response stage (netfetch.go), by
 	// request id, until the request's hop that they answer is over.
-	bodies   map[string]*cdpBody
+	bodies map[string]*cdpBody
+	// byURL is the body of each URL's latest load, which an answer from
+	// the memory cache repeats: the renderer's memory cache is its own,
+	// and the page's (a context of its own) was empty when it began, so
+	// the resource it holds is one the log saw loaded.
+	byURL    map[string]*cdpBody
 	fetching int      // body fetches under way
 	lost     []string // the URLs whose bodies the browser no longer held
 	fetches  sync.WaitGroup
@@ -202,7 +207,7 @@ func (h cdpHeaders) get(name string) string {
 // answers to read their bodies (netfetch.go), before any navigation.
 func (p *Page) record(target string) error {
 	p.net = &netLog{p: p, frame: target, changed: make(chan struct{}), byID: map[string][]*hop{},
-		reqExtra: map[string][]reqExtraInfo{}, respExtra: map[string][]respExtraInfo{}, sockets: map[string]*socket{}, bodies: map[string]*cdpBody{}}
+		reqExtra: map[string][]reqExtraInfo{}, respExtra: map[string][]respExtraInfo{}, sockets: map[string]*socket{}, bodies: map[string]*cdpBody{}, byURL: map[string]*cdpBody{}}
 	p.b.mu.Lock()
 	p.b.listeners[p.session] = p.net.on
 	p.b.mu.Unlock()
@@ -442,15 +447,21 @@ func (n *netLog) loadingFailed(params json.RawMessage) error {
 	return nil
 }
 
-// fetch asks the browser for h's response body (when its answer has one
-// that was not read at the response stage) and for the body it sent (when
-// the event did not hold it), in a goroutine: the browser answers on the
-// reader that called on.
+// fetch gives h its response body, when its answer has one: the body
+// read at the response stage, or for an answer from the memory cache the
+// body of the URL's earlier load. It asks the browser for the body it
+// still lacks and for the body h sent (when the event did not hold it), in
+// a goroutine: the browser answers on the reader that called on.
 func (n *netLog) fetch(h *hop) {
 	wantPost := h.request.HasPostData && h.postData == nil
 	wantBody := h.failure == "" && h.response != nil && bodied(h.request.Method, h.response.Status)
 	if b := n.takeBody(h); b != nil && wantBody {
-		h.body, wantBody = b, false
+		h.body = b
+	} else if wantBody && h.memory {
+		h.body = n.byURL[h.request.URL]
+	}
+	if h.body != nil {
+		n.byURL[h.request.URL], wantBody = h.body, false
 	}
 	if !wantPost && !wantBody {
 		return
@@ -467,6 +478,7 @@ func (n *netLog) fetch(h *hop) {
 		defer n.mu.Unlock()
 		if bodyOK {
 			h.body = &body
+			n.byURL[h.request.URL] = h.body
 		} else if wantBody {
 			n.lost = append(n.lost, h.request.URL)
 		}
