@@ -216,3 +216,79 @@ func checkHARSocket(t *testing.T, e *harEntry) {
 		t.Errorf("the handshake: request headers %v, status %d", e.Request.Headers, e.Response.Status)
 	}
 }
+
+// harChainPages is how many pages TestPageHARKeepsBodiesOfPagesLeft goes
+// through.
+const harChainPages = 12
+
+// harChain serves pages /chain/1 to /chain/harChainPages, each with a
+// token of its own and the same cacheable script, which moves on to the
+// next page as soon as the page has loaded; the last says "done".
+func harChain(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/chain.js" {
+		w.Header().Set("Content-Type", "text/javascript")
+		w.Header().Set("Cache-Control", "max-age=600")
+		_, _ = io.WriteString(w, harChainJS)
+		return
+	}
+	var k int
+	if _, err := fmt.Sscanf(r.URL.Path, "/chain/%d", &k); err != nil || k < 1 || k > harChainPages {
+		http.NotFound(w, r)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	_, _ = fmt.Fprintf(w, `<!doctype html><html><head><link rel="icon" href="data:,"><script src="/chain.js"></script></head>
+<body data-page="%d" data-last="%d"><input name="token" value="token-%d"><div id="root"></div></body></html>`, k, harChainPages, k)
+}
+
+// harChainJS is the script of harChain's pages.
+const harChainJS = `addEventListener("load", () => {
+  const k = +document.body.dataset.page;
+  if (k < +document.body.dataset.last) location.href = "/chain/" + (k + 1);
+  else document.getElementById("root").textContent = "done";
+});`
+
+// TestPageHARKeepsBodiesOfPagesLeft: pages that move on as soon as they
+// have loaded keep their bodies in the HAR, which DevTools would have lost
+// (the browser drops a document's resources as the page leaves it): each
+// page its own token, and each load of the script, from the network or a
+// cache, its text.
+func TestPageHARKeepsBodiesOfPagesLeft(t *testing.T) {
+	ts := httptest.NewServer(http.HandlerFunc(harChain))
+	defer ts.Close()
+	b := StartBrowser(t)
+	p := b.Record(ts.URL + "/chain/1")
+	if text, err := p.WaitText("root", 60*time.Second); err != nil || text != "done" {
+		t.Fatalf("the page said %q (%v)", text, err)
+	}
+	raw, err := p.HAR(30 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc harFile
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	pages, scripts := 0, map[string]int{}
+	for _, e := range doc.Log.Entries {
+		path := strings.TrimPrefix(e.Request.URL, ts.URL)
+		switch c := e.Response.Content; {
+		case path == "/chain.js":
+			scripts[e.FromCache]++
+			if c.Text != harChainJS || c.Encoding != "" {
+				t.Errorf("%s (from cache %q): content %+v", path, e.FromCache, c)
+			}
+		case strings.HasPrefix(path, "/chain/"):
+			pages++
+			if want := fmt.Sprintf(`value="token-%s"`, strings.TrimPrefix(path, "/chain/")); !strings.Contains(c.Text, want) || c.Encoding != "" {
+				t.Errorf("%s: content %+v, want it to hold %s", path, c, want)
+			}
+		default:
+			t.Errorf("entry %s %s", e.Request.Method, e.Request.URL)
+		}
+	}
+	if pages != harChainPages || len(doc.Log.Pages) != harChainPages || scripts[""]+scripts["memory"]+scripts["disk"] != harChainPages {
+		t.Errorf("%d page entries, %d pages, the script loaded %v (by cache), want %d each", pages, len(doc.Log.Pages), scripts, harChainPages)
+	}
+	t.Logf("the script loaded %v (by cache)", scripts)
+}
