@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/thrive-loadtest/thrive/traces"
 )
@@ -91,6 +92,9 @@ type Stats struct {
 	// Strays counts sub-resource requests no visit claimed, written apart
 	// (traces.Session.Strays): not in Sessions or Exchanges.
 	Strays int64
+	// EndedEarly counts the sessions ended before their idle time because
+	// the buffer was pressed: quiet for a minute, most likely over.
+	EndedEarly int64
 	// DroppedExchanges counts exchanges not recorded because the buffer was
 	// full; DroppedSessions sessions not written because the sink failed.
 	DroppedExchanges int64
@@ -260,9 +264,9 @@ func errorKind(err error) string {
 }
 
 // finish hands a relayed exchange to the sessionizer, unless the buffer is
-// full.
+// full: the buffer counts what records hold, their bodies and the rest.
 func (c *Capture) finish(rec *record) {
-	held := int64(0)
+	held := rec.size()
 	if rec.reqBody != nil {
 		held += int64(len(rec.reqBody.Data()))
 	}
@@ -279,10 +283,32 @@ func (c *Capture) finish(rec *record) {
 	c.sz.complete(rec)
 }
 
-// pressed reports whether the bodies held for unwritten sessions fill
+// size returns about how many bytes r holds besides its bodies: itself,
+// its URL and headers.
+func (r *record) size() int64 {
+	n := int64(unsafe.Sizeof(*r)) + int64(len(r.url)+len(r.method)+len(r.host)+len(r.err))
+	for _, h := range [][]traces.Header{r.reqHeader, r.respHeader} {
+		n += int64(cap(h)) * int64(unsafe.Sizeof(traces.Header{}))
+		for _, f := range h {
+			n += int64(len(f.Name) + len(f.Value))
+		}
+	}
+	return n
+}
+
+// pressed reports whether the exchanges held for unwritten sessions fill
 // half the buffer or more: the sessions then hand on parts (see
 // sessionizer.parts) rather than the buffer fill and drop exchanges.
 func (c *Capture) pressed() bool { return c.buffered.Load() >= c.cfg.buffer/2 }
+
+// idleNow returns the idle time that ends a session at this sweep: the
+// one configured, or pressedIdle when shorter and the buffer is pressed.
+func (c *Capture) idleNow() time.Duration {
+	if c.pressed() {
+		return min(c.cfg.idle, pressedIdle)
+	}
+	return c.cfg.idle
+}
 
 // Stats returns the capture's figures so far.
 func (c *Capture) Stats() Stats {
@@ -290,6 +316,7 @@ func (c *Capture) Stats() Stats {
 		Open:              c.sz.openCount(),
 		Sessions:          c.stats.sessions.Load(),
 		Strays:            c.stats.strays.Load(),
+		EndedEarly:        c.sz.early.Load(),
 		Exchanges:         c.stats.exchanges.Load(),
 		Frames:            c.stats.frames.Load(),
 		Bytes:             c.stats.bytes.Load(),

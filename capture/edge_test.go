@@ -249,8 +249,10 @@ func TestFullBufferDropsAndCounts(t *testing.T) {
 		_, _ = io.WriteString(w, strings.Repeat("b", 600))
 	}))
 	defer backend.Close()
-	// Room for one 600-byte answer; sessions are written only at the end.
-	p := startProxy(t, backend.URL, capture.WithBuffer(1000), capture.WithSessionIdle(time.Hour))
+	// Room for one exchange of a 600-byte answer, its record and headers
+	// (about 1,000 bytes more); sessions are written only at the end (an
+	// anonymous one hands on no parts, whatever the buffer holds).
+	p := startProxy(t, backend.URL, capture.WithBuffer(2000), capture.WithSessionIdle(time.Hour))
 	for i := range 5 {
 		req, _ := http.NewRequestWithContext(context.Background(), "GET", fmt.Sprintf("%s/%d", p.URL, i), nil)
 		resp, err := http.DefaultClient.Do(req)

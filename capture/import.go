@@ -18,14 +18,18 @@ import (
 // Time is the source's. Exchanges come in the order they began, and the
 // latest start is the import's clock: once a flush interval of it has
 // passed, the sessions over by it (idle, too long) are written, as a live
-// capture's writer does each second of the wall clock. An Import is used
+// capture's writer does each second of the wall clock (a file's clock runs
+// faster: see sweepEvery). An Import is used
 // by one goroutine.
 type Import struct {
 	c     *Capture
-	now   time.Time         // the latest start added
-	swept time.Time         // the clock when sessions were last swept
-	conns map[string]uint64 // the source's connection names, numbered for the sessionizer
-	added int64
+	now   time.Time // the latest start added
+	swept time.Time // the clock when sessions were last swept
+	// sweptAt is the wall clock's time of the last sweep: a file's clock
+	// runs faster, and a sweep costs as many steps as sessions are open.
+	sweptAt time.Time
+	conns   map[string]uint64 // the source's connection names, numbered for the sessionizer
+	added   int64
 }
 
 // NewImport returns an import of the exchanges that source saw ("pcap",
@@ -94,10 +98,16 @@ func (im *Import) Advance(now time.Time) {
 	if im.swept.IsZero() {
 		im.swept = im.now
 	}
-	if im.now.Sub(im.swept) >= im.c.cfg.flushEvery {
+	if due := im.now.Sub(im.swept); due >= im.c.cfg.flushEvery && (time.Since(im.sweptAt) >= sweepEvery || due >= im.c.cfg.idle/4 || im.c.pressed()) {
 		im.sweep(im.now)
 	}
 }
+
+// sweepEvery is how often, in the wall clock's time, an import whose
+// source's clock runs faster than it (a file) sweeps at most, unless a
+// quarter of the idle time passed in the source's time (sessions end
+// within that of their idle time) or the buffer is pressed.
+const sweepEvery = 100 * time.Millisecond
 
 // conn numbers the source's connection name for the sessionizer, which
 // keys a connection's anonymous requests to the visit it carries; 0 for
@@ -142,11 +152,11 @@ func recordedSocket(start time.Time, ws *traces.WebSocket) *wire.Socket {
 // writer of a live capture does each second.
 func (im *Import) sweep(now time.Time) {
 	c := im.c
-	c.write(c.sz.sweep(now, false))
+	c.write(c.sz.sweepIdle(now, false, c.idleNow()))
 	c.writeParts(c.sz.parts(now, c.pressed()))
 	c.flush()
 	c.journalOpen()
-	im.swept = now
+	im.swept, im.sweptAt = now, time.Now()
 }
 
 // Stats returns the capture's figures so far: the sessions, exchanges and

@@ -173,3 +173,57 @@ func TestImportManySessionsOpen(t *testing.T) {
 		t.Errorf("the trace holds %d sessions, %d exchanges; want %d, %d", len(got), n, sessions, sessions*each)
 	}
 }
+
+// TestImportQuietSessionsEndEarly: visits that are over in moments, one
+// every half second for minutes, with an hour's idle time and a small
+// buffer: once it is half full, the visits quiet for a minute end rather
+// than hold memory (counted), none is dropped, each is whole in the trace,
+// and a client that comes back later continues in a new session.
+func TestImportQuietSessionsEndEarly(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "quiet.thrv")
+	im, err := capture.NewImport("pcap", "", &capture.FileSink{Path: path}, capture.WithBuffer(64<<10), capture.WithSessionIdle(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 12, 6, 9, 0, 0, 0, time.UTC)
+	body := traces.Body{Data: bytes.Repeat([]byte("j"), 1024)}
+	// A visit logs in (its answer gives the session cookie) unless back is
+	// set, then sends the cookie three times.
+	visit := func(i int, at time.Time, back bool) {
+		for j := range 4 {
+			ex := &traces.Exchange{Method: "GET", URL: fmt.Sprintf("http://app.test/api/items/%d", j), Host: "app.test",
+				ReqHeader: []traces.Header{{Name: "Cookie", Value: fmt.Sprintf("sessionid=s%d", i)}},
+				Status:    200, TTFB: time.Millisecond, Duration: 2 * time.Millisecond, RespBody: body}
+			if j == 0 && !back {
+				ex.Method, ex.URL, ex.ReqHeader = "POST", "http://app.test/login", nil
+				ex.RespHeader = []traces.Header{{Name: "Set-Cookie", Value: fmt.Sprintf("sessionid=s%d; Path=/; HttpOnly", i)}}
+			}
+			im.Add(at.Add(time.Duration(j)*50*time.Millisecond), fmt.Sprintf("c%d-%v", i, at), "10.0.0.7", ex)
+		}
+	}
+	const visits = 400
+	for i := range visits {
+		visit(i, t0.Add(time.Duration(i)*500*time.Millisecond), false)
+	}
+	visit(0, t0.Add(visits*500*time.Millisecond), true) // the first client, back after minutes
+	if err := im.Close(); err != nil {
+		t.Fatal(err)
+	}
+	st := im.Stats()
+	if st.DroppedExchanges != 0 || st.EndedEarly == 0 || st.Exchanges != (visits+1)*4 {
+		t.Fatalf("%d exchanges written, %d dropped, %d sessions ended early", st.Exchanges, st.DroppedExchanges, st.EndedEarly)
+	}
+	got := tracetest.ReadFile(t, path)
+	continues := 0
+	for _, s := range got {
+		if len(s.Exchanges) != 4 {
+			t.Errorf("session %s of %s: %d exchanges", s.ID, s.Client, len(s.Exchanges))
+		}
+		if s.Continues {
+			continues++
+		}
+	}
+	if len(got) != visits+1 || continues != 1 {
+		t.Errorf("%d sessions, %d continuing; want %d, 1", len(got), continues, visits+1)
+	}
+}

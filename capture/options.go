@@ -161,9 +161,10 @@ func WithBodyLimit(n int) Option {
 	return func(c *config) error { c.bodyLimit = n; return nil }
 }
 
-// WithBuffer bounds the body bytes held for sessions not yet written; past
-// it, exchanges are dropped and counted rather than delay the proxy. 512 MiB
-// by default.
+// WithBuffer bounds the bytes held (bodies, headers, records) for sessions
+// not yet written: past half of it the sessions hand on what they finished
+// as parts; past it, exchanges are dropped and counted rather than delay
+// the proxy. 512 MiB by default.
 func WithBuffer(n int64) Option {
 	return func(c *config) error { c.buffer = n; return nil }
 }

@@ -118,7 +118,7 @@ func (c *Capture) writeLoop(stop <-chan struct{}) {
 	for {
 		select {
 		case now := <-t.C:
-			c.write(c.sz.sweep(now, false))
+			c.write(c.sz.sweepIdle(now, false, c.idleNow()))
 			c.writeParts(c.sz.parts(now, c.pressed()))
 			c.flush()
 			c.journalOpen()

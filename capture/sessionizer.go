@@ -182,6 +182,9 @@ type sessionizer struct {
 	// session hands on in parts (see parts.go).
 	sockets    map[*record]bool
 	partLimits partLimits
+	// early counts the sessions ended before their idle time to free
+	// memory (see pressedIdle).
+	early atomic.Int64
 }
 
 func newSessionizer(cookies []string, idle, maxAge time.Duration, idPrefix string) *sessionizer {
@@ -919,26 +922,43 @@ func maxTime(a, b time.Time) time.Time {
 // leads to, and that page's sub-resources.
 const endSettle = time.Second
 
-// over reports whether s ends at now (see sweep).
-func (sz *sessionizer) over(s *session, now time.Time, all bool) bool {
-	quiet := s.inflight == 0 && (s.ending && now.Sub(s.last) >= endSettle || now.Sub(s.last) >= sz.idle)
+// over reports whether s ends at now (see sweep), idle the idle time.
+func (sz *sessionizer) over(s *session, now time.Time, all bool, idle time.Duration) bool {
+	quiet := s.inflight == 0 && (s.ending && now.Sub(s.last) >= endSettle || now.Sub(s.last) >= idle)
 	return all || quiet || now.Sub(s.first) >= sz.maxAge
 }
 
-// sweep ends the sessions that are over at now: idle for the idle time, or
+// pressedIdle is the idle time that ends a visit while the capture's
+// buffer is pressed (see Capture.pressed), when shorter than the one
+// configured: the visits quiet that long are most likely over, and end
+// rather than hold memory; one whose client comes back continues in a new
+// session (traces.Session.Continues).
+const pressedIdle = time.Minute
+
+// sweep ends the sessions that are over at now (see sweepIdle) with the
+// idle time configured.
+func (sz *sessionizer) sweep(now time.Time, all bool) []*session {
+	return sz.sweepIdle(now, all, sz.idle)
+}
+
+// sweepIdle ends the sessions that are over at now: idle for idle, or
 // ending and settled, with nothing in flight; or older than the longest
 // session, in flight or not. With all set, it ends every session. It
-// returns them.
-func (sz *sessionizer) sweep(now time.Time, all bool) []*session {
+// returns them, and counts those that idle, shorter than the one
+// configured, ended early.
+func (sz *sessionizer) sweepIdle(now time.Time, all bool, idle time.Duration) []*session {
 	sz.mu.Lock()
 	defer sz.mu.Unlock()
 	sz.overdue(now, all)
 	ending := map[*session]bool{}
 	var order []*session
 	for _, s := range sz.open {
-		if !s.done && !ending[s] && sz.over(s, now, all) {
+		if !s.done && !ending[s] && sz.over(s, now, all, idle) {
 			ending[s] = true
 			order = append(order, s)
+			if idle < sz.idle && !all && (len(s.records) > 0 || s.carry != nil) && !sz.over(s, now, false, sz.idle) {
+				sz.early.Add(1)
+			}
 		}
 	}
 	// Settle while every session is still open, in the order they began,

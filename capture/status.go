@@ -11,6 +11,9 @@ import (
 func (st Stats) String() string {
 	line := fmt.Sprintf("open %d · written %d sessions, %d exchanges, %d frames, %s · 502s %d · dropped %d",
 		st.Open, st.Sessions, st.Exchanges, st.Frames, traces.FormatBytes(st.Bytes), st.BackendErrors, st.DroppedExchanges+st.DroppedSessions)
+	if st.EndedEarly > 0 {
+		line += fmt.Sprintf(" · %d ended early (buffer half full)", st.EndedEarly)
+	}
 	if st.TLSFailures > 0 {
 		line += fmt.Sprintf(" · %d clients refused the CA", st.TLSFailures)
 	}

@@ -113,7 +113,7 @@ func sessionFlags(fl *pflag.FlagSet, f *captureFlags) {
 		return capture.WithRedactHeaders(h), nil
 	})
 	sizeFlag(fl, &f.maxBody, "max-body", "1MiB", "keep at most this `size` of each body (the rest: size and SHA-256)")
-	sizeFlag(fl, &f.buffer, "buffer", "512MiB", "the `size` of the bodies held for unwritten sessions before exchanges are dropped")
+	sizeFlag(fl, &f.buffer, "buffer", "512MiB", "the `size` of the exchanges held for unwritten sessions (bodies, headers) before some are dropped")
 }
 
 // sessionOptions returns the capture options sessionFlags set.

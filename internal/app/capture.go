@@ -76,6 +76,9 @@ func (r *Recording) Run(ctx context.Context) error {
 	if st.Strays > 0 {
 		fmt.Fprintf(r.Out, "; %d sub-resource requests no visit claimed, kept apart (not replayed)", st.Strays)
 	}
+	if st.EndedEarly > 0 {
+		fmt.Fprintf(r.Out, "; %s", endedEarly(st.EndedEarly))
+	}
 	if st.TLSFailures > 0 {
 		fmt.Fprintf(r.Out, "; %d clients refused the capture's certificate (see --print-ca; leave pinned hosts out with --host)", st.TLSFailures)
 	}
@@ -94,6 +97,11 @@ func (r *Recording) Run(ctx context.Context) error {
 		}
 	}
 	return runErr
+}
+
+// endedEarly says that n sessions ended before their idle time for memory.
+func endedEarly(n int64) string {
+	return fmt.Sprintf("%d sessions quiet for a minute ended before their idle time, the buffer half full (--buffer); a client that came back continues in a new one", n)
 }
 
 // WriteSummary prints, after a blank line, what thrive traces inspect

@@ -110,6 +110,12 @@ func (im *Import) close(imp *capture.Import) error {
 		verb = "captured"
 	}
 	fmt.Fprintf(im.Out, "%s %d sessions, %d exchanges, %d WebSocket frames into %s\n", verb, st.Sessions, st.Exchanges, st.Frames, im.Sink.Path)
+	if st.EndedEarly > 0 {
+		fmt.Fprintln(im.Out, endedEarly(st.EndedEarly))
+	}
+	if st.DroppedExchanges > 0 {
+		writeWarning(im.Out, fmt.Sprintf("%d exchanges dropped: the buffer was full", st.DroppedExchanges), "a larger --buffer")
+	}
 	if err == nil {
 		err = WriteSummary(im.Out, im.Sink.Path)
 	}
