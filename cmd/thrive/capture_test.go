@@ -556,7 +556,8 @@ func TestImportHAR(t *testing.T) {
 // demo backend with tcpdump on loopback, imports the capture, and checks
 // the trace against what the driver did: every request and WebSocket
 // upgrade an exchange, every chat message a frame sent, a session per
-// visit; then the trace replays against the backend with no failure.
+// visit; then the trace replays as 100 users against the backend with no
+// failure.
 // tcpdump comes from .ci/run (THRIVE_REQUIRE_TCPDUMP=1 there).
 func TestImportPcapOfTheDemo(t *testing.T) {
 	requireTcpdump(t)
@@ -600,8 +601,8 @@ func TestImportPcapOfTheDemo(t *testing.T) {
 		t.Errorf("the trace: %d sessions, %d exchanges, %d chat messages; the driver played %d sessions, %d requests, %d messages",
 			len(sessions), exchanges, sent, drove.Sessions, drove.Requests, drove.ChatMessages)
 	}
-	code, stdout, errOut = thrive(t, "replay", trace, "--users", "12", "--run-time", "2s", "--scale-time", "-q")
-	if code != exitOK || !strings.Contains(stdout, "failures 0 (0.00%)") {
+	code, stdout, errOut = thrive(t, "replay", trace, "--users", "100", "--run-time", "3s", "--scale-time", "-q")
+	if code != exitOK || !strings.Contains(stdout, "failures 0 (0.00%)") || strings.Contains(stdout, "requests 0,") {
 		t.Fatalf("replaying the imported trace: exit %d\n%s\n%s", code, stdout, errOut)
 	}
 }
@@ -640,12 +641,31 @@ func requireTcpdump(t *testing.T) {
 // startTcpdump runs tcpdump on loopback into pcap, for the traffic of
 // port, once it listens (the test is skipped where it cannot capture).
 // Its ring holds 2,048 packets of loopback's largest. The returned stop
-// ends it and returns what it said of the packets the kernel dropped, or
-// "" when it dropped none.
+// ends it, once it has written every packet before the stop (a marker
+// sent on a port of its own, which an import of port leaves out, is in
+// the file), and returns what it said of the packets the kernel dropped,
+// or "" when it dropped none.
 func startTcpdump(t *testing.T, port, pcap string) (stop func() (dropped string)) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	dump := exec.CommandContext(ctx, "tcpdump", "-i", "lo", "-w", pcap, "-U", "--immediate-mode", "-s", "65600", "-B", "131072", "tcp port "+port)
+	mark, err := (&net.ListenConfig{}).Listen(ctx, "tcp", "127.0.0.1:0")
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	markPort := mark.Addr().(*net.TCPAddr).Port
+	go func() {
+		for {
+			c, err := mark.Accept()
+			if err != nil {
+				return
+			}
+			_, _ = io.Copy(io.Discard, c)
+			_ = c.Close()
+		}
+	}()
+	dump := exec.CommandContext(ctx, "tcpdump", "-i", "lo", "-w", pcap, "-U", "--immediate-mode", "-s", "65600", "-B", "131072",
+		fmt.Sprintf("tcp port %s or tcp port %d", port, markPort))
 	stderr, err := dump.StderrPipe()
 	if err != nil {
 		cancel()
@@ -662,10 +682,27 @@ func startTcpdump(t *testing.T, port, pcap string) (stop func() (dropped string)
 		cancel()
 		t.Skipf("tcpdump cannot capture here: %q %v", line, err)
 	}
-	t.Cleanup(func() { cancel(); _ = dump.Wait() }) // when the test ends before stop
+	t.Cleanup(func() { cancel(); _ = dump.Wait(); _ = mark.Close() }) // when the test ends before stop
 	return func() string {
 		t.Helper()
 		defer cancel()
+		marker := fmt.Sprintf("thrive-tcpdump-marker-%d", time.Now().UnixNano())
+		c, err := (&net.Dialer{}).DialContext(ctx, "tcp", mark.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.WriteString(c, marker)
+		_ = c.Close()
+		// Polling the file another process writes, bounded: tcpdump -U
+		// writes each packet as it reads it, in order.
+		for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
+			if b, _ := os.ReadFile(pcap); bytes.Contains(b, []byte(marker)) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("tcpdump did not write the marker's packet in a minute")
+			}
+		}
 		_ = dump.Process.Signal(os.Interrupt)
 		rest, _ := io.ReadAll(said)
 		if err := dump.Wait(); err != nil {
