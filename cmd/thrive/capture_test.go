@@ -653,7 +653,7 @@ func startTcpdump(t *testing.T, port, pcap string) (stop func() (dropped string)
 		cancel()
 		t.Fatal(err)
 	}
-	markPort := mark.Addr().(*net.TCPAddr).Port
+	_, markPort, _ := net.SplitHostPort(mark.Addr().String())
 	go func() {
 		for {
 			c, err := mark.Accept()
@@ -665,7 +665,7 @@ func startTcpdump(t *testing.T, port, pcap string) (stop func() (dropped string)
 		}
 	}()
 	dump := exec.CommandContext(ctx, "tcpdump", "-i", "lo", "-w", pcap, "-U", "--immediate-mode", "-s", "65600", "-B", "131072",
-		fmt.Sprintf("tcp port %s or tcp port %d", port, markPort))
+		fmt.Sprintf("tcp port %s or tcp port %s", port, markPort))
 	stderr, err := dump.StderrPipe()
 	if err != nil {
 		cancel()
