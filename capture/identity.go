@@ -54,14 +54,8 @@ func jsonStrings(b []byte, f func(key, value []byte)) {
 			}
 			continue
 		}
-		j := i + 1
-		for j < len(b) && b[j] != '"' {
-			if b[j] == '\\' {
-				j++
-			}
-			j++
-		}
-		if j >= len(b) {
+		j := closingQuote(b, i+1)
+		if j < 0 {
 			return
 		}
 		s := b[i+1 : j]
@@ -76,6 +70,26 @@ func jsonStrings(b []byte, f func(key, value []byte)) {
 			key = nil
 		}
 		i = j
+	}
+}
+
+// closingQuote returns the index of the quote that ends the JSON string
+// whose first byte is at from (a quote after an even run of backslashes),
+// or -1.
+func closingQuote(b []byte, from int) int {
+	for j := from; ; j++ {
+		q := bytes.IndexByte(b[j:], '"')
+		if q < 0 {
+			return -1
+		}
+		j += q
+		n := 0
+		for p := j - 1; p >= from && b[p] == '\\'; p-- {
+			n++
+		}
+		if n%2 == 0 {
+			return j
+		}
 	}
 }
 
