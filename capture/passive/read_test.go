@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"compress/gzip"
 	"fmt"
+	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -359,6 +361,20 @@ func scenarios(t testing.TB) [][]byte {
 func FuzzRead(f *testing.F) {
 	for _, s := range scenarios(f) {
 		f.Add(s)
+	}
+	// What tcpdump wrote on loopback while the demo driver played three
+	// sessions (browse, chat with its WebSocket, import) against the demo
+	// backend on port 8000.
+	seeds, err := filepath.Glob(filepath.Join("testdata", "*.pcap"))
+	if err != nil || len(seeds) == 0 {
+		f.Fatalf("no testdata: %v", err)
+	}
+	for _, path := range seeds {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, file []byte) {
 		done := make(chan error, 1)
