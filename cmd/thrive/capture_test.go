@@ -583,23 +583,8 @@ func TestImportPcapOfTheDemo(t *testing.T) {
 	if code != exitOK || !strings.Contains(stdout, " 0 incomplete") {
 		t.Fatalf("import: exit %d\n%s\n%s", code, stdout, errOut)
 	}
-	sessions := tracetest.ReadFile(t, trace)
-	exchanges, sent := 0, 0
-	for _, s := range sessions {
-		exchanges += len(s.Exchanges)
-		for _, ex := range s.Exchanges {
-			if ex.WebSocket != nil {
-				for _, f := range ex.WebSocket.Frames {
-					if f.FromClient && f.Opcode == traces.OpText {
-						sent++
-					}
-				}
-			}
-		}
-	}
-	if exchanges != drove.Requests || sent != drove.ChatMessages || len(sessions) != drove.Sessions {
-		t.Errorf("the trace: %d sessions, %d exchanges, %d chat messages; the driver played %d sessions, %d requests, %d messages",
-			len(sessions), exchanges, sent, drove.Sessions, drove.Requests, drove.ChatMessages)
+	if got := traceCounts(tracetest.ReadFile(t, trace)); got.exchanges != drove.Requests || got.sent != drove.ChatMessages || got.sessions != drove.Sessions {
+		t.Errorf("the trace: %+v; the driver played %d sessions, %d requests, %d messages", got, drove.Sessions, drove.Requests, drove.ChatMessages)
 	}
 	code, stdout, errOut = thrive(t, "replay", trace, "--users", "100", "--run-time", "3s", "--scale-time", "-q")
 	if code != exitOK || !strings.Contains(stdout, "failures 0 (0.00%)") || strings.Contains(stdout, "requests 0,") {
@@ -774,23 +759,8 @@ func TestCaptureInterface(t *testing.T) {
 		t.Errorf("summary:\n%s", rest)
 	}
 	if strings.Contains(string(rest), "and dropped 0\n") {
-		sessions := readTrace(t, out)
-		exchanges, sent := 0, 0
-		for _, s := range sessions {
-			exchanges += len(s.Exchanges)
-			for _, ex := range s.Exchanges {
-				if ex.WebSocket != nil {
-					for _, f := range ex.WebSocket.Frames {
-						if f.FromClient && f.Opcode == traces.OpText {
-							sent++
-						}
-					}
-				}
-			}
-		}
-		if len(sessions) != st.Sessions || exchanges != st.Requests || sent != st.ChatMessages {
-			t.Errorf("the trace: %d sessions, %d exchanges, %d chat messages; the driver played %d sessions, %d requests, %d messages\n%s",
-				len(sessions), exchanges, sent, st.Sessions, st.Requests, st.ChatMessages, rest)
+		if got := traceCounts(readTrace(t, out)); got.sessions != st.Sessions || got.exchanges != st.Requests || got.sent != st.ChatMessages {
+			t.Errorf("the trace: %+v; the driver played %d sessions, %d requests, %d messages\n%s", got, st.Sessions, st.Requests, st.ChatMessages, rest)
 		}
 	} else {
 		t.Logf("the kernel dropped packets on a loaded machine: the counts are not held\n%s", rest)
