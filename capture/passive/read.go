@@ -191,13 +191,15 @@ func openSource(r io.Reader) (src *source, err error) {
 	return &source{pcap: p}, nil
 }
 
-// ReadPacketData returns the next packet, io.EOF after the last.
+// ReadPacketData returns the next packet, io.EOF after the last. Its
+// bytes are valid until the next call: the assembler copies what it keeps
+// of a packet out of order, and the connections what they hold (side.hold).
 func (s *source) ReadPacketData() (data []byte, ci gopacket.CaptureInfo, err error) {
 	defer readerPanic(&err)
 	if s.ng != nil {
-		return s.ng.ReadPacketData()
+		return s.ng.ZeroCopyReadPacketData()
 	}
-	return s.pcap.ReadPacketData()
+	return s.pcap.ZeroCopyReadPacketData()
 }
 
 // readerPanic turns a panic of gopacket's file readers into *err: in
