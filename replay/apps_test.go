@@ -309,10 +309,16 @@ func TestGraphQLShop(t *testing.T) {
 			shop.Counts.Reset()
 			shop.FailCheckout = tc.fail
 			const users = 30
-			_, sink := run(t, shop.URL, sessions, users, 1500*time.Millisecond, replay.WithUsers(usersFile(t)))
+			// Long enough for every user to log in: the sessions keep
+			// their recorded gaps, which a loaded machine stretches.
+			runFor := 1500 * time.Millisecond
+			for _, s := range sessions {
+				runFor = max(runFor, 2*s.End()+time.Second)
+			}
+			_, sink := run(t, shop.URL, sessions, users, runFor, replay.WithUsers(usersFile(t)))
 			c := &shop.Counts
 			if c.Get("sessions") < users || c.Get("400") > 0 || c.Get("403") > 0 || c.Get("graphql Checkout") < users {
-				t.Errorf("the shop counted %s", c.String())
+				t.Errorf("the shop counted %s in %v", c.String(), runFor)
 			}
 			var failed int64
 			ops := map[string]int{}
