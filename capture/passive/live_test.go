@@ -81,3 +81,26 @@ func TestLive(t *testing.T) {
 		})
 	}
 }
+
+// TestLiveReadsWhatWasQueued: traffic that came while nothing read the
+// interface yet, and a capture stopped before it begins, still hands on
+// every exchange the kernel queued before the stop.
+func TestLiveReadsWhatWasQueued(t *testing.T) {
+	s := newServer(t)
+	_, port, _ := net.SplitHostPort(s.srv.Listener.Addr().String())
+	f := Filter{Ports: []int{atoi(t, port)}}
+	h, err := OpenInterface("lo", f)
+	if errors.Is(err, ErrPrivilege) && os.Getenv("THRIVE_REQUIRE_TCPDUMP") != "1" {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	s.traffic(t)
+	s.check(t, port, func(add AddFunc) (Stats, error) {
+		ctx, cancel := context.WithCancel(t.Context())
+		cancel()
+		return Live(ctx, h, f, add, func(time.Time) {}, nil)
+	})
+}
