@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -272,5 +273,57 @@ func TestSocketsEndWithTheRun(t *testing.T) {
 	defer mu.Unlock()
 	if got["/ws"] != 1 || got["message a"] != 1 || got["message b"] != 0 || got["/api/x"] != 0 {
 		t.Errorf("the server saw %v, want the socket and its first message only", got)
+	}
+}
+
+// TestSocketRefusalAfterTheRun: a message sent just before the run's end,
+// which awaited no reply in the recording, is refused by the server a
+// moment after the end (a STOMP ERROR): the socket is still read for a
+// while once the run has ended, and the refusal is a failure, as the
+// server counted it.
+func TestSocketRefusalAfterTheRun(t *testing.T) {
+	var refused atomic.Int64
+	up := websocket.Upgrader{}
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		if _, _, err := conn.ReadMessage(); err != nil {
+			return
+		}
+		time.Sleep(400 * time.Millisecond) // the server's own pace: it refuses after the run's end
+		refused.Add(1)
+		_ = conn.WriteMessage(websocket.TextMessage, []byte("ERROR\nmessage:no such destination\n\n\x00"))
+	}))
+	defer ts.Close()
+	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+	s := &traces.Session{ID: "stomp", Profile: "chat", Exchanges: []traces.Exchange{
+		{Offset: 0, Duration: ms(900), Method: "GET", URL: "/ws", Status: 101, WebSocket: &traces.WebSocket{Frames: []traces.Frame{
+			{Offset: ms(10), FromClient: true, Opcode: traces.OpText, Payload: traces.Body{Data: []byte("SEND\ndestination:/app/x\n\n\x00")}},
+		}, Close: traces.Close{Offset: ms(900), Code: 1000}}},
+	}}
+	lib := replay.FromSessions([]*traces.Session{s})
+	e, err := replay.New(ts.URL, lib, replay.WithStopTimeout(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := scheduler.New(lib.Sessions(), scheduler.Config{Users: 1, RunTime: 300 * time.Millisecond, Scale: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := &collect{}
+	if err := e.Run(context.Background(), plan, time.Now(), sink); err != nil {
+		t.Fatal(err)
+	}
+	failed := 0
+	for _, smp := range sink.samples {
+		if smp.Failed() {
+			failed++
+		}
+	}
+	if n := refused.Load(); n != 1 || failed != 1 {
+		t.Errorf("the server refused %d messages, thrive counted %d failures", n, failed)
 	}
 }

@@ -491,8 +491,54 @@ func (u *user) converse(conn *websocket.Conn, active context.Context, stop time.
 	if closeAt.After(stop) {
 		closeAt = stop
 	}
-	sleepUntil(active, sendTimer, closeAt)
+	if !u.linger(active, stop, sendTimer, closeAt, min(wsLinger, e.cfg.timeout), arrivals, arrive) {
+		return
+	}
 	_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
+}
+
+// wsLinger is how long a socket is still read once the run has ended: a
+// refusal of a message that awaited no reply (a STOMP ERROR to a SEND)
+// comes after the message, and the server counted it.
+const wsLinger = 500 * time.Millisecond
+
+// linger reads the socket's messages with arrive until closeAt, the
+// recorded close, and once the run has ended (active, or its stop time
+// passed) for grace more, so that what the server says before the close
+// is judged. It reports false when the conversation is over (the socket
+// ended) or the user is cut.
+func (u *user) linger(active context.Context, stop time.Time, timer *time.Timer, closeAt time.Time, grace time.Duration, arrivals <-chan arrival, arrive func(arrival, bool) bool) bool {
+	var graceEnd time.Time
+	for {
+		until := closeAt
+		var ending <-chan struct{}
+		if active.Err() != nil || !time.Now().Before(stop) {
+			if graceEnd.IsZero() {
+				graceEnd = time.Now().Add(grace)
+			}
+			until = graceEnd
+		} else {
+			ending = active.Done()
+		}
+		d := time.Until(until)
+		if d <= 0 {
+			return true
+		}
+		timer.Reset(d)
+		select {
+		case a, ok := <-arrivals:
+			timer.Stop()
+			if arrive(a, ok) {
+				return false
+			}
+		case <-timer.C:
+		case <-ending:
+			timer.Stop()
+		case <-u.hard.Done():
+			timer.Stop()
+			return false
+		}
+	}
 }
 
 // allClosed reports whether the answers of steps have all come (a step
