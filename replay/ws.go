@@ -247,6 +247,9 @@ func (u *user) converse(conn *websocket.Conn, active context.Context, stop time.
 		u.report(&report.Sample{Kind: report.WSReply, Profile: u.profile, Endpoint: st.endpoint, Intended: at, Sent: at, Status: 101, Err: err})
 	}
 	sent := -1 // the latest message sent
+	// unanswered is when the latest message that awaited no reply went:
+	// its refusal may still come after the close (see linger).
+	var unanswered time.Time
 	// Values of earlier answers that their live answers lacked, sought in
 	// the session's later answers and frames (sessionVars.seek).
 	lacks := func(f *wsFrame) bool {
@@ -449,7 +452,7 @@ func (u *user) converse(conn *websocket.Conn, active context.Context, stop time.
 			if f.replies == 0 {
 				u.report(&r.smp)
 				tell(f)
-				last = r.smp.Sent
+				last, unanswered = r.smp.Sent, r.smp.Sent
 				continue
 			}
 			queue = append(queue, r)
@@ -491,35 +494,27 @@ func (u *user) converse(conn *websocket.Conn, active context.Context, stop time.
 	if closeAt.After(stop) {
 		closeAt = stop
 	}
-	if !u.linger(active, stop, sendTimer, closeAt, min(wsLinger, e.cfg.timeout), arrivals, arrive) {
+	sleepUntil(active, sendTimer, closeAt)
+	if !u.linger(sendTimer, unanswered.Add(min(wsLinger, e.cfg.timeout)), arrivals, arrive) {
 		return
 	}
 	_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
 }
 
-// wsLinger is how long a socket is still read once the run has ended: a
-// refusal of a message that awaited no reply (a STOMP ERROR to a SEND)
-// comes after the message, and the server counted it.
+// wsLinger is how long after a message that awaited no reply the socket
+// is still read before it closes: a refusal of it (a STOMP ERROR to a SEND
+// sent just before the run's end or the recorded close) comes after the
+// message, and the server counted it.
 const wsLinger = 500 * time.Millisecond
 
-// linger reads the socket's messages with arrive until closeAt, the
-// recorded close, and once the run has ended (active, or its stop time
-// passed) for grace more, so that what the server says before the close
-// is judged. It reports false when the conversation is over (the socket
-// ended) or the user is cut.
-func (u *user) linger(active context.Context, stop time.Time, timer *time.Timer, closeAt time.Time, grace time.Duration, arrivals <-chan arrival, arrive func(arrival, bool) bool) bool {
-	var graceEnd time.Time
+// linger reads the socket's messages with arrive until until, so that a
+// refusal of a message that awaited no reply is judged before the close.
+// It reports false when the conversation is over (the socket ended) or the
+// user is cut. Only such a message lingers: other pushes before the close
+// (a LiveView's error once the replay's own logout ended its session) are
+// not the server's answer to anything sent.
+func (u *user) linger(timer *time.Timer, until time.Time, arrivals <-chan arrival, arrive func(arrival, bool) bool) bool {
 	for {
-		until := closeAt
-		var ending <-chan struct{}
-		if active.Err() != nil || !time.Now().Before(stop) {
-			if graceEnd.IsZero() {
-				graceEnd = time.Now().Add(grace)
-			}
-			until = graceEnd
-		} else {
-			ending = active.Done()
-		}
 		d := time.Until(until)
 		if d <= 0 {
 			return true
@@ -532,8 +527,6 @@ func (u *user) linger(active context.Context, stop time.Time, timer *time.Timer,
 				return false
 			}
 		case <-timer.C:
-		case <-ending:
-			timer.Stop()
 		case <-u.hard.Done():
 			timer.Stop()
 			return false
