@@ -131,7 +131,7 @@ func goreplay(t *testing.T) string {
 // in 2 s, and it flushes every 100 ms).
 func recordGor(t *testing.T, gor, backend, port, out string) (drove demo.DriveStats, lost string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	watch := watchDir(t, filepath.Dir(out))
 	cmd := exec.CommandContext(ctx, gor, "--input-raw", "127.0.0.1:"+port, "--input-raw-track-response",
@@ -172,11 +172,22 @@ func recordGor(t *testing.T, gor, backend, port, out string) (drove demo.DriveSt
 	for k := 1; ; k++ {
 		sendMarker(ctx, t, backend, k)
 		line := []byte(fmt.Sprintf("GET /api/tools/?marker=%d HTTP/1.1", k))
-		watch.until(ctx, func() bool {
+		// Each marker bounded on its own: a GoReplay that stopped writing
+		// (it does, now and then, on a loaded machine) is a recording
+		// lost, made again, not the test's whole time spent.
+		written := false
+		mctx, mcancel := context.WithTimeout(ctx, 20*time.Second)
+		watch.until(mctx, func() bool {
 			var in []byte
 			got, in = gorWrote(filepath.Dir(out))
-			return bytes.Contains(in, line)
+			written = bytes.Contains(in, line)
+			return written
 		})
+		mcancel()
+		if !written {
+			lost = fmt.Sprintf("it did not write marker %d in 20 s (%+v of %d requests)", k, got, want)
+			break
+		}
 		if got.Exchanges >= want+k-1 {
 			break
 		}
