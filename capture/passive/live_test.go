@@ -36,14 +36,7 @@ func TestLive(t *testing.T) {
 			}
 			_, port, _ := net.SplitHostPort(s.srv.Listener.Addr().String())
 			f := Filter{Ports: []int{atoi(t, port)}}
-			h, err := OpenInterface("lo", f)
-			if errors.Is(err, ErrPrivilege) && os.Getenv("THRIVE_REQUIRE_TCPDUMP") != "1" {
-				t.Skip(err)
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer h.Close()
+			h := openLoopback(t, f)
 			busy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
 			defer busy.Close()
 			for range 300 {
@@ -89,6 +82,20 @@ func TestLiveReadsWhatWasQueued(t *testing.T) {
 	s := newServer(t)
 	_, port, _ := net.SplitHostPort(s.srv.Listener.Addr().String())
 	f := Filter{Ports: []int{atoi(t, port)}}
+	h := openLoopback(t, f)
+	s.traffic(t)
+	s.check(t, port, func(add AddFunc) (Stats, error) {
+		ctx, cancel := context.WithCancel(t.Context())
+		cancel()
+		return Live(ctx, h, f, add, func(time.Time) {}, nil)
+	})
+}
+
+// openLoopback opens a live capture of f on loopback until the test ends;
+// without the privilege it skips, unless THRIVE_REQUIRE_TCPDUMP=1 (.ci/run,
+// as root).
+func openLoopback(t *testing.T, f Filter) *Interface {
+	t.Helper()
 	h, err := OpenInterface("lo", f)
 	if errors.Is(err, ErrPrivilege) && os.Getenv("THRIVE_REQUIRE_TCPDUMP") != "1" {
 		t.Skip(err)
@@ -96,11 +103,6 @@ func TestLiveReadsWhatWasQueued(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer h.Close()
-	s.traffic(t)
-	s.check(t, port, func(add AddFunc) (Stats, error) {
-		ctx, cancel := context.WithCancel(t.Context())
-		cancel()
-		return Live(ctx, h, f, add, func(time.Time) {}, nil)
-	})
+	t.Cleanup(func() { _ = h.Close() })
+	return h
 }

@@ -113,17 +113,7 @@ func TestPageHAR(t *testing.T) {
 	defer ts.Close()
 	b := StartBrowser(t)
 	p := b.Record(ts.URL + "/page")
-	if text, err := p.WaitText("root", 30*time.Second); err != nil || text != "done" {
-		t.Fatalf("the page said %q (%v)", text, err)
-	}
-	raw, err := p.HAR(30 * time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var doc harFile
-	if err := json.Unmarshal(raw, &doc); err != nil {
-		t.Fatal(err)
-	}
+	raw, doc := pageHAR(t, p, 30*time.Second)
 	var got []string
 	by := map[string]*harEntry{}
 	for i := range doc.Log.Entries {
@@ -258,17 +248,7 @@ func TestPageHARKeepsBodiesOfPagesLeft(t *testing.T) {
 	defer ts.Close()
 	b := StartBrowser(t)
 	p := b.Record(ts.URL + "/chain/1")
-	if text, err := p.WaitText("root", 60*time.Second); err != nil || text != "done" {
-		t.Fatalf("the page said %q (%v)", text, err)
-	}
-	raw, err := p.HAR(30 * time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var doc harFile
-	if err := json.Unmarshal(raw, &doc); err != nil {
-		t.Fatal(err)
-	}
+	_, doc := pageHAR(t, p, 60*time.Second)
 	pages, scripts := 0, map[string]int{}
 	for _, e := range doc.Log.Entries {
 		path := strings.TrimPrefix(e.Request.URL, ts.URL)
@@ -291,4 +271,22 @@ func TestPageHARKeepsBodiesOfPagesLeft(t *testing.T) {
 		t.Errorf("%d page entries, %d pages, the script loaded %v (by cache), want %d each", pages, len(doc.Log.Pages), scripts, harChainPages)
 	}
 	t.Logf("the script loaded %v (by cache)", scripts)
+}
+
+// pageHAR waits up to wait for p's #root to say done, and returns the HAR
+// of p, raw and decoded.
+func pageHAR(t *testing.T, p *Page, wait time.Duration) ([]byte, harFile) {
+	t.Helper()
+	if text, err := p.WaitText("root", wait); err != nil || text != "done" {
+		t.Fatalf("the page said %q (%v)", text, err)
+	}
+	raw, err := p.HAR(30 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc harFile
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	return raw, doc
 }
