@@ -230,6 +230,7 @@ type reader struct {
 	add     AddFunc
 	stats   Stats
 	asm     *reassembly.Assembler
+	dec     decoder
 	flushed time.Time // the packet time of the last flush
 }
 
@@ -243,19 +244,21 @@ func newReader(f Filter, add AddFunc) *reader {
 // packet decodes one packet and, when it is TCP the filter selects, gives
 // it to the assembler.
 func (rd *reader) packet(data []byte, ci gopacket.CaptureInfo, lt layers.LinkType) {
-	data, dec := decoder(data, lt)
-	p := gopacket.NewPacket(data, dec, gopacket.DecodeOptions{Lazy: true, NoCopy: true})
-	nl := p.NetworkLayer()
-	if nl == nil {
-		rd.stats.Undecoded++
-		return
-	}
-	tcp, ok := p.Layer(layers.LayerTypeTCP).(*layers.TCP)
+	nf, src, dst, tcp, ok := rd.dec.decode(data, lt)
 	if !ok {
-		return
+		data, dec := linkDecoder(data, lt)
+		p := gopacket.NewPacket(data, dec, gopacket.DecodeOptions{Lazy: true, NoCopy: true})
+		nl := p.NetworkLayer()
+		if nl == nil {
+			rd.stats.Undecoded++
+			return
+		}
+		if tcp, ok = p.Layer(layers.LayerTypeTCP).(*layers.TCP); !ok {
+			return
+		}
+		nf = nl.NetworkFlow()
+		src, dst = net.IP(nf.Src().Raw()), net.IP(nf.Dst().Raw())
 	}
-	nf := nl.NetworkFlow()
-	src, dst := net.IP(nf.Src().Raw()), net.IP(nf.Dst().Raw())
 	if !rd.f.server(dst, int(tcp.DstPort)) && !rd.f.server(src, int(tcp.SrcPort)) {
 		return
 	}
@@ -271,10 +274,10 @@ func (rd *reader) packet(data []byte, ci gopacket.CaptureInfo, lt layers.LinkTyp
 // 20, a link type nothing else has.
 const linkTypeLinuxSLL2 = layers.LinkType(276 & 0xff)
 
-// decoder returns how to decode a packet of link type lt: its own
-// decoder, or for Linux SLL2 its 20-byte header's protocol type, the
+// linkDecoder returns how gopacket decodes a packet of link type lt: its
+// own decoder, or for Linux SLL2 its 20-byte header's protocol type, the
 // header cut off.
-func decoder(data []byte, lt layers.LinkType) ([]byte, gopacket.Decoder) {
+func linkDecoder(data []byte, lt layers.LinkType) ([]byte, gopacket.Decoder) {
 	if lt != linkTypeLinuxSLL2 {
 		return data, lt
 	}

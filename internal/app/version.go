@@ -28,8 +28,9 @@ func Version() string {
 }
 
 // StartCPUProfile starts writing a CPU profile to path, for the commands'
-// hidden --cpuprofile flags; the returned function stops it. An empty
-// path does nothing.
+// hidden --cpuprofile flags; the returned function stops it and writes
+// the allocations made meanwhile to path+".allocs" (go tool pprof
+// -sample_index=alloc_space). An empty path does nothing.
 func StartCPUProfile(path string) (stop func(), err error) {
 	if path == "" {
 		return func() {}, nil
@@ -42,5 +43,12 @@ func StartCPUProfile(path string) (stop func(), err error) {
 		f.Close()
 		return nil, err
 	}
-	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+		if a, err := os.Create(path + ".allocs"); err == nil {
+			_ = pprof.Lookup("allocs").WriteTo(a, 0)
+			a.Close()
+		}
+	}, nil
 }
