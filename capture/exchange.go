@@ -44,6 +44,9 @@ func (x *exchange) start(h *wire.Head) {
 	x.upgrade = h.Upgrade
 	if !x.bodyless {
 		x.rec.reqBody = wire.NewTap(x.c.cfg.bodyLimit)
+		if h.RequestFraming() == wire.ByLength {
+			x.rec.reqBody.Expect(h.Length)
+		}
 	}
 	x.retried = false
 }
@@ -107,6 +110,9 @@ func (x *exchange) answered(rh *wire.Head) wire.Framing {
 	fr := rh.ResponseFraming(rec.method)
 	if fr != wire.NoBody {
 		rec.respBody = wire.NewTap(x.c.cfg.bodyLimit)
+		if fr == wire.ByLength {
+			rec.respBody.Expect(rh.Length)
+		}
 	}
 	return fr
 }

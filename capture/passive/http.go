@@ -46,7 +46,7 @@ type conn struct {
 type exchange struct {
 	ex                traces.Exchange
 	start, ttfb, end  time.Time
-	reqBody, respBody *wire.Tap
+	reqBody, respBody wire.Tap
 	upgrade           bool   // the request asks for a WebSocket
 	reqDone, respDone bool   // the request, the answer read to their end (or cut)
 	answered          bool   // the answer's head was read
@@ -378,13 +378,22 @@ func (s *side) cut(why string, missing int64) {
 		if len(c.waiting) == 0 {
 			return
 		}
-		x = c.waiting[0]
-		c.waiting = c.waiting[1:]
+		x, c.waiting = popFront(c.waiting)
 	}
 	c.answering = nil
 	x.respDone, x.end = true, c.now
 	x.note(why, missing)
 	c.handOnIfDone(x)
+}
+
+// popFront takes the first of q's exchanges off it. It moves the others
+// down rather than slicing q past it, so that q's array serves every
+// exchange of a connection: q holds a request or two waiting, not more.
+func popFront(q []*exchange) (*exchange, []*exchange) {
+	x := q[0]
+	copy(q, q[1:])
+	q[len(q)-1] = nil
+	return x, q[:len(q)-1]
 }
 
 // note records what made x incomplete.
@@ -412,7 +421,7 @@ func (s *side) malformed(err error) {
 // requestHead begins an exchange: its request's head is read.
 func (c *conn) requestHead(h *wire.Head, _ []byte) bool {
 	s := &c.cli
-	x := &exchange{start: s.begun, upgrade: h.Upgrade, reqBody: wire.NewTap(BodyLimit)}
+	x := &exchange{start: s.begun, upgrade: h.Upgrade, reqBody: wire.MakeTap(BodyLimit)}
 	x.ex = traces.Exchange{Method: h.Method, URL: h.Target, Host: h.Host, ReqHeader: h.Fields}
 	c.cur = x
 	c.waiting = append(c.waiting, x)
@@ -421,6 +430,7 @@ func (c *conn) requestHead(h *wire.Head, _ []byte) bool {
 	s.inMsg, s.bodyLeft = true, -2
 	if h.RequestFraming() == wire.ByLength {
 		s.bodyLeft = h.Length
+		x.reqBody.Expect(h.Length)
 	}
 	return false
 }
@@ -466,8 +476,8 @@ func (c *conn) answerHead(h *wire.Head, _ []byte) bool {
 	if len(c.waiting) == 0 {
 		return true // cannot be: answers are read only while a request waits
 	}
-	x := c.waiting[0]
-	c.waiting = c.waiting[1:]
+	x, waiting := popFront(c.waiting)
+	c.waiting = waiting
 	c.answering, x.answered, x.ttfb = x, true, s.begun
 	x.ex.Status, x.ex.RespHeader = h.Status, h.Fields
 	s.inMsg = true
@@ -488,7 +498,10 @@ func (c *conn) answerHead(h *wire.Head, _ []byte) bool {
 	if x.upgrade {
 		c.cli.paused = false // refused: the client's next bytes are requests
 	}
-	x.respBody = wire.NewTap(BodyLimit)
+	x.respBody = wire.MakeTap(BodyLimit)
+	if s.bodyLeft > 0 {
+		x.respBody.Expect(s.bodyLeft)
+	}
 	return false
 }
 

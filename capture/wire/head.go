@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"iter"
 	"math"
 	"net/http/httputil"
 	"strconv"
@@ -107,18 +106,19 @@ func ReadHead(br *bufio.Reader, request bool) (*Head, error) {
 		}
 	}
 	budget := MaxHead
-	lines := func(yield func(string, error) bool) {
-		for {
-			line, err := readLine(br, &budget)
-			if errors.Is(err, io.EOF) && budget < MaxHead {
-				err = io.ErrUnexpectedEOF // the head began, then the stream ended
-			}
-			if !yield(line, err) || err != nil {
-				return
-			}
+	p := headParser{h: newHead(12), request: request}
+	for {
+		line, err := readLine(br, &budget)
+		if errors.Is(err, io.EOF) && budget < MaxHead {
+			err = io.ErrUnexpectedEOF // the head began, then the stream ended
+		}
+		if err != nil {
+			return nil, err
+		}
+		if done, err := p.line(line); err != nil || done {
+			return p.finish(err)
 		}
 	}
-	return parseHead(lines, request)
 }
 
 // HeadEnd finds the empty line that ends a head in buf: end is where the
@@ -170,90 +170,104 @@ func HeadEnd(buf []byte) (end, next int) {
 // An answer's framing is settled by Head.frame: its Transfer-Encoding
 // wins over its Content-Length, and the connection is closed after it.
 
-// parseHead parses a head from its lines, the first line first and the
-// empty line that ends it last.
-func parseHead(lines iter.Seq2[string, error], request bool) (*Head, error) {
-	h := &Head{Length: -1, Fields: make([]traces.Header, 0, 12)}
-	// What the loop's body shares, in one value: the body is a closure, so
-	// each variable it shares is an allocation of its own.
-	var st struct {
-		begun, keepAlive bool
-		length, coding   string // the first Content-Length, the last Transfer-Encoding
-		codings, hosts   int
+// newHead returns a head to parse, with room for fields.
+func newHead(fields int) *Head {
+	return &Head{Length: -1, Fields: make([]traces.Header, 0, fields)}
+}
+
+// headParser parses a head line by line, the first line first. It is a
+// value with methods rather than a loop over an iterator, whose body, a
+// closure, would cost an allocation for each variable it shares.
+type headParser struct {
+	h                *Head
+	request          bool
+	begun, keepAlive bool
+	length, coding   string // the first Content-Length, the last Transfer-Encoding
+	codings, hosts   int
+}
+
+// line parses the head's next line; done once it was the empty line that
+// ends the head.
+func (p *headParser) line(line string) (done bool, err error) {
+	h := p.h
+	if !p.begun {
+		p.begun = true
+		if p.request {
+			var ok bool
+			h.Method, h.Target, h.Proto, ok = splitRequestLine(line)
+			if !ok {
+				return false, fmt.Errorf("malformed request line %q", Clip(line))
+			}
+		} else if err := h.parseStatusLine(line); err != nil {
+			return false, err
+		}
+		return false, nil
 	}
-	for line, err := range lines {
-		if err != nil {
-			return nil, err
-		}
-		if !st.begun {
-			st.begun = true
-			if request {
-				var ok bool
-				h.Method, h.Target, h.Proto, ok = splitRequestLine(line)
-				if !ok {
-					return nil, fmt.Errorf("malformed request line %q", Clip(line))
-				}
-			} else if err := h.parseStatusLine(line); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		if line == "" {
-			break
-		}
-		name, value, err := fieldLine(line)
-		if err != nil {
-			return nil, err
-		}
-		h.Fields = append(h.Fields, traces.Header{Name: name, Value: value})
-		switch {
-		case strings.EqualFold(name, "Content-Length"):
-			n, ok := parseLength(value)
-			if !ok || (h.Length >= 0 && value != st.length) {
-				return nil, fmt.Errorf("bad Content-Length %q", Clip(value))
-			}
-			h.Length, st.length = n, value
-		case strings.EqualFold(name, "Transfer-Encoding"):
-			st.codings++
-			st.coding = value
-		case strings.EqualFold(name, "Connection"):
-			for tok := range strings.SplitSeq(value, ",") {
-				tok = strings.ToLower(strings.TrimSpace(tok))
-				switch tok {
-				case "close":
-					h.Close = true
-				case "keep-alive":
-					st.keepAlive = true
-				case "upgrade":
-					h.Upgrade = true
-				case "":
-				default:
-					h.ConnTokens = append(h.ConnTokens, tok)
-				}
-			}
-		case strings.EqualFold(name, "Host"):
-			h.Host = value
-			st.hosts++
-		case strings.EqualFold(name, "Expect"):
-			h.Expect = strings.EqualFold(value, "100-continue")
-		case strings.EqualFold(name, "X-Forwarded-For"):
-			if h.XFF != "" {
-				h.XFF += ", "
-			}
-			h.XFF += value
-		}
+	if line == "" {
+		return true, nil
 	}
-	if request && st.hosts > 1 {
-		return nil, fmt.Errorf("%d Host fields, one expected", st.hosts)
+	name, value, err := fieldLine(line)
+	if err != nil {
+		return false, err
+	}
+	h.Fields = append(h.Fields, traces.Header{Name: name, Value: value})
+	switch {
+	case strings.EqualFold(name, "Content-Length"):
+		n, ok := parseLength(value)
+		if !ok || (h.Length >= 0 && value != p.length) {
+			return false, fmt.Errorf("bad Content-Length %q", Clip(value))
+		}
+		h.Length, p.length = n, value
+	case strings.EqualFold(name, "Transfer-Encoding"):
+		p.codings++
+		p.coding = value
+	case strings.EqualFold(name, "Connection"):
+		for tok := range strings.SplitSeq(value, ",") {
+			tok = strings.ToLower(strings.TrimSpace(tok))
+			switch tok {
+			case "close":
+				h.Close = true
+			case "keep-alive":
+				p.keepAlive = true
+			case "upgrade":
+				h.Upgrade = true
+			case "":
+			default:
+				h.ConnTokens = append(h.ConnTokens, tok)
+			}
+		}
+	case strings.EqualFold(name, "Host"):
+		h.Host = value
+		p.hosts++
+	case strings.EqualFold(name, "Expect"):
+		h.Expect = strings.EqualFold(value, "100-continue")
+	case strings.EqualFold(name, "X-Forwarded-For"):
+		if h.XFF != "" {
+			h.XFF += ", "
+		}
+		h.XFF += value
+	}
+	return false, nil
+}
+
+// finish settles what the head's fields say together, once its empty
+// line was parsed (err nil) or a line was refused (err returned).
+func (p *headParser) finish(err error) (*Head, error) {
+	if err != nil {
+		return nil, err
+	}
+	h := p.h
+	if p.request && p.hosts > 1 {
+		return nil, fmt.Errorf("%d Host fields, one expected", p.hosts)
 	}
 	if h.Upgrade {
 		h.Upgrade = strings.EqualFold(FieldValue(h.Fields, "Upgrade"), "websocket")
 	}
-	if h.Proto == "HTTP/1.0" && !st.keepAlive {
+	if h.Proto == "HTTP/1.0" && !p.keepAlive {
 		h.Close = true
 	}
-	if st.codings > 0 {
-		if err := h.frame(request, st.codings, st.coding); err != nil {
+	if p.codings > 0 {
+		if err := h.frame(p.request, p.codings, p.coding); err != nil {
 			return nil, err
 		}
 	}

@@ -195,7 +195,9 @@ func (s *MsgStream) head(b []byte) (int, bool, error) {
 	case h.Status < 200:
 		return m, stop, nil // interim: the final answer follows
 	}
-	s.methods = s.methods[min(1, len(s.methods)):]
+	if len(s.methods) > 0 { // moved down, not sliced past: one array serves every request
+		s.methods = s.methods[:copy(s.methods, s.methods[1:])]
+	}
 	switch h.ResponseFraming(method) {
 	case ByLength:
 		s.state, s.left = inLength, h.Length
@@ -217,16 +219,17 @@ func (s *MsgStream) head(b []byte) (int, bool, error) {
 func ParseHeadBytes(raw []byte, request bool) (*Head, error) {
 	end, _ := HeadEnd(raw)
 	text := string(raw[:end])
-	return parseHead(func(yield func(string, error) bool) {
-		for text != "" {
-			line, rest, _ := strings.Cut(text, "\n")
-			text = rest
-			if !yield(strings.TrimSuffix(line, "\r"), nil) {
-				return
-			}
+	// A line for each field but the first, which is the request or status line.
+	p := headParser{h: newHead(max(strings.Count(text, "\n")-1, 0)), request: request}
+	for text != "" {
+		line, rest, _ := strings.Cut(text, "\n")
+		text = rest
+		if done, err := p.line(strings.TrimSuffix(line, "\r")); err != nil || done {
+			return p.finish(err)
 		}
-		yield("", nil)
-	}, request)
+	}
+	_, err := p.line("")
+	return p.finish(err)
 }
 
 // line gathers one line of at most limit bytes, its line end included; ok

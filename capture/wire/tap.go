@@ -24,6 +24,22 @@ type Tap struct {
 
 func NewTap(limit int) *Tap { return &Tap{limit: limit} }
 
+// MakeTap returns a tap as a value, to keep in a struct of its own.
+func MakeTap(limit int) Tap { return Tap{limit: limit} }
+
+// Expect makes room for a body of n bytes, as its Content-Length says,
+// or for the first limit of them, so that they come without the copies
+// that growing makes. A Content-Length is the sender's word, so it makes
+// room for at most expectRoom bytes on it.
+func (t *Tap) Expect(n int64) {
+	if n > 0 && t != nil && t.data == nil {
+		t.data = make([]byte, 0, min(n, int64(t.limit), expectRoom))
+	}
+}
+
+// expectRoom bounds the room Expect makes.
+const expectRoom = 256 << 10
+
 // TapOf returns a tap that saw b, a body another source recorded (a packet
 // capture, a HAR), with limit as a relay's tap has it: b's first limit
 // bytes, and b's whole size and SHA-256 when b was cut short, by the source
