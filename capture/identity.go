@@ -107,10 +107,12 @@ func plausible(v []byte) bool {
 	return true
 }
 
-// answerValues returns the values an answer gives that a later request may
-// send back to join its session (tokens, tickets), and the token a login's
-// answer names the session with, if any.
-func answerIdentities(r *record) (given []string, login string) {
+// answerIdentities returns the values an answer gives that a later
+// request may send back to join its session (tokens, tickets), and the
+// token a login's answer names the session with, if any. The values are
+// the answer body's own bytes, not copies: most are never asked for, and
+// the body lives as long as its record.
+func answerIdentities(r *record) (given [][]byte, login string) {
 	if r.respBody == nil || !r.respBody.Whole() || len(r.respBody.Data()) > maxScanned {
 		return nil, ""
 	}
@@ -122,10 +124,9 @@ func answerIdentities(r *record) (given []string, login string) {
 		if len(given) >= maxGiven || !plausible(value) {
 			return
 		}
-		v := string(value)
-		given = append(given, v)
+		given = append(given, value)
 		if login == "" && r.method == "POST" && tokenField(string(key)) {
-			login = v
+			login = string(value)
 		}
 	})
 	return given, login

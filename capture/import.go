@@ -61,7 +61,8 @@ func NewImport(source, target string, sink Sink, opts ...Option) (*Import, error
 // connection the source names conn ("" when it names none), from the
 // client at address client (a session's key of last resort, with the
 // User-Agent). ex's Offset is not read; its TTFB and Duration are from
-// start, and so are its WebSocket frames' offsets. Exchanges come about
+// start, and so are its WebSocket frames' offsets. Its bodies are kept,
+// not copied: the caller does not change them after. Exchanges come about
 // in the order they began (a source that reassembles connections hands on
 // each as it ends): the clock is the latest start, or what Advance says.
 func (im *Import) Add(start time.Time, conn, client string, ex *traces.Exchange) {

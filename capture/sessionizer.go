@@ -357,10 +357,11 @@ func (sz *sessionizer) abandon(r *record) {
 // evidence is what a finished exchange's request and answer hold that
 // places it (see complete).
 type evidence struct {
-	sent  []string // the identity values and places the request sent, when it has no identity of its own
-	given []string // the values and places its answer gave
-	login string   // the login its answer made, if any
-	set   []string // the cookie keys its answer set
+	sent   []string // the identity values and places the request sent, when it has no identity of its own
+	given  [][]byte // the values its answer gave, within its body
+	places []string // the places its answer gave
+	login  string   // the login its answer made, if any
+	set    []string // the cookie keys its answer set
 }
 
 // announce indexes the places the head of r's answer gives (a redirect's
@@ -431,7 +432,7 @@ func (sz *sessionizer) complete(r *record) {
 		ev.sent = append(requestIdentities(r), requestPlaces(r)...)
 	}
 	ev.given, ev.login = answerIdentities(r)
-	ev.given = append(ev.given, answerPlaces(r)...)
+	ev.places = answerPlaces(r)
 
 	sz.mu.Lock()
 	defer sz.mu.Unlock()
@@ -452,7 +453,7 @@ func (sz *sessionizer) complete(r *record) {
 // complete can place it, leaves it waiting for that one (see announce).
 // Callers hold mu.
 func (sz *sessionizer) file(r *record, ev evidence) {
-	sent, given, login, set := ev.sent, ev.given, ev.login, ev.set
+	sent, login, set := ev.sent, ev.login, ev.set
 	s := r.session
 	for s.movedTo != nil && r.start.Before(s.movedAt) && (!s.byLogin || r.conn == 0 && r.newKey == "" && login == "") {
 		// A login's move takes along what was in flight only where no
@@ -531,32 +532,36 @@ func (sz *sessionizer) file(r *record, ev evidence) {
 			cs.sess = s
 		}
 	}
-	for _, v := range given {
-		cur, ok := sz.given[v]
-		if isPlace(v) {
-			// Many visits see the same pages: the latest to load one is
-			// the one its sub-resources name, unless another client
-			// loaded it just before (see linked).
-			if ok && cur != nil && cur != r && (cur.owner != s || s.anonymous()) {
-				sz.rival[v] = cur.end
-			}
-			if !ok {
-				r.gave = append(r.gave, v)
-			}
-			sz.given[v] = r
-			r.places = append(r.places, v)
-			continue
-		}
+	for _, b := range ev.given {
+		// Looked up by the body's bytes: a string is made only for a
+		// value indexed.
+		cur, ok := sz.given[string(b)]
 		switch {
 		case !ok:
+			v := string(b)
 			sz.given[v] = r
 			r.gave = append(r.gave, v)
 		case cur != nil && (cur.owner != s || s.anonymous()):
 			// Given in two visits (or twice among clients not yet told
 			// apart): it tells none.
+			v := string(b)
 			sz.given[v] = nil
 			r.gave = append(r.gave, v)
 		}
+	}
+	for _, v := range ev.places {
+		// Many visits see the same pages: the latest to load one is the
+		// one its sub-resources name, unless another client loaded it
+		// just before (see linked).
+		cur, ok := sz.given[v]
+		if ok && cur != nil && cur != r && (cur.owner != s || s.anonymous()) {
+			sz.rival[v] = cur.end
+		}
+		if !ok {
+			r.gave = append(r.gave, v)
+		}
+		sz.given[v] = r
+		r.places = append(r.places, v)
 	}
 }
 

@@ -43,11 +43,16 @@ const expectRoom = 256 << 10
 // TapOf returns a tap that saw b, a body another source recorded (a packet
 // capture, a HAR), with limit as a relay's tap has it: b's first limit
 // bytes, and b's whole size and SHA-256 when b was cut short, by the source
-// or by limit.
+// or by limit. A body within limit is kept, not copied: the source does not
+// change it after.
 func TapOf(b traces.Body, limit int) *Tap {
 	t := NewTap(limit)
 	if !b.Truncated() {
-		t.Observe(b.Data)
+		if len(b.Data) <= limit {
+			t.data, t.size = b.Data[:len(b.Data):len(b.Data)], int64(len(b.Data))
+			return t
+		}
+		t.Observe(b.Data) // the first limit bytes copied: b's array is not held for them
 		return t
 	}
 	t.data = b.Data[:min(limit, len(b.Data))]
