@@ -5,7 +5,9 @@ import (
 	"compress/gzip"
 	"errors"
 	"io"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/thrive-loadtest/thrive/traces"
 	"github.com/thrive-loadtest/thrive/traces/synth"
@@ -132,4 +134,41 @@ func BenchmarkReadKeep(b *testing.B) {
 		}
 	}
 	c.report(b)
+}
+
+// BenchmarkWriteLong encodes one long session, as a capture writes a
+// client's visit of hours: in parts of 1,000 exchanges and whole, 20,000
+// exchanges of a GET and a 1 KB JSON answer.
+func BenchmarkWriteLong(b *testing.B) {
+	body := []byte(`{"id":7,"title":"` + strings.Repeat("word ", 200) + `"}`)
+	ex := traces.Exchange{Method: "GET", URL: "/api/projects/7/", Host: "app.test", Status: 200,
+		ReqHeader:  []traces.Header{{Name: "User-Agent", Value: "bench"}, {Name: "Accept", Value: "application/json"}},
+		RespHeader: []traces.Header{{Name: "Content-Type", Value: "application/json"}},
+		RespBody:   traces.Body{Data: body}}
+	s := &traces.Session{ID: "long", Profile: "browse", Client: "cookie:1", Exchanges: make([]traces.Exchange, 20000)}
+	for i := range s.Exchanges {
+		s.Exchanges[i] = ex
+		s.Exchanges[i].Offset = time.Duration(i) * time.Millisecond
+	}
+	b.SetBytes(int64(len(s.Exchanges) * len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		w, err := traces.NewWriter(io.Discard, traces.Meta{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		part := *s
+		for i := 0; i < len(s.Exchanges); i += 1000 {
+			part.Exchanges = s.Exchanges[i : i+1000]
+			if err := w.WritePart(&part); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := w.Write(s); err != nil {
+			b.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/klauspost/compress/zstd"
 )
@@ -146,12 +147,13 @@ func (w *Writer) add(s *Session, more bool) error {
 	if err := checkSession(s); err != nil {
 		return fmt.Errorf("traces: %w", err)
 	}
-	if bodyBytes(s) > maxRecord {
+	size := sizeHint(s)
+	if size > maxRecord {
 		return w.split(s, more) // not encoded whole first: it may be huge
 	}
 	mark := len(w.raw)
 	p := w.nextPart(s.ID, more)
-	w.raw = appendSession(w.raw, s, p)
+	w.raw = appendSession(slices.Grow(w.raw, size), s, p)
 	if len(w.raw)-mark > maxRecord {
 		w.raw = w.raw[:mark]
 		return w.split(s, more)
@@ -159,17 +161,33 @@ func (w *Writer) add(s *Session, more bool) error {
 	return w.record(mark, s.ID, p)
 }
 
-// bodyBytes returns the bytes of s's bodies and messages, less than its
-// encoding.
-func bodyBytes(s *Session) int {
-	n := 0
+// sizeHint returns about the size of s's encoding, a little more rather
+// than less: its strings, headers, bodies and messages, and room for the
+// numbers around them. The block buffer is grown by it once, rather than
+// doubled and copied as a large session is encoded into it.
+func sizeHint(s *Session) int {
+	n := len(s.ID) + len(s.Client) + len(s.Profile) + len(s.Evidence) + 64
 	for i := range s.Exchanges {
-		ex := &s.Exchanges[i]
-		n += len(ex.ReqBody.Data) + len(ex.RespBody.Data)
-		if ws := ex.WebSocket; ws != nil {
-			for j := range ws.Frames {
-				n += len(ws.Frames[j].Payload.Data)
-			}
+		n += exchangeSize(&s.Exchanges[i])
+	}
+	return n
+}
+
+// exchangeSize is about the encoded size of ex, a little more rather than
+// less (see frameSize).
+func exchangeSize(ex *Exchange) int {
+	n := len(ex.Method) + len(ex.URL) + len(ex.Host) + len(ex.Error) + len(ex.ReqBody.Data) + len(ex.RespBody.Data) +
+		16*binary.MaxVarintLen64 + 2*32 + 4
+	for _, h := range ex.ReqHeader {
+		n += len(h.Name) + len(h.Value) + 2*binary.MaxVarintLen32
+	}
+	for _, h := range ex.RespHeader {
+		n += len(h.Name) + len(h.Value) + 2*binary.MaxVarintLen32
+	}
+	if ws := ex.WebSocket; ws != nil {
+		n += len(ws.Close.Reason) + 4*binary.MaxVarintLen64
+		for j := range ws.Frames {
+			n += frameSize(&ws.Frames[j])
 		}
 	}
 	return n
@@ -216,7 +234,7 @@ func (w *Writer) record(mark int, id string, p part) error {
 func (w *Writer) put(s *Session, more bool) error {
 	mark := len(w.raw)
 	p := w.nextPart(s.ID, more)
-	w.raw = appendSession(w.raw, s, p)
+	w.raw = appendSession(slices.Grow(w.raw, sizeHint(s)), s, p)
 	if len(w.raw)-mark > MaxBlockSize {
 		w.raw = w.raw[:mark]
 		return fmt.Errorf("traces: session %q: one exchange encodes to more than %d bytes", s.ID, MaxBlockSize)
@@ -236,11 +254,9 @@ func (w *Writer) split(s *Session, more bool) error {
 		pending, size = nil, 0
 		return err
 	}
-	var scratch []byte
 	for i := range s.Exchanges {
 		ex := s.Exchanges[i]
-		scratch = appendExchange(scratch[:0], &ex)
-		n := len(scratch)
+		n := exchangeSize(&ex)
 		if size > 0 && size+n > maxRecord {
 			if err := emit(false); err != nil {
 				return err

@@ -231,7 +231,8 @@ type reader struct {
 	stats   Stats
 	asm     *reassembly.Assembler
 	dec     decoder
-	flushed time.Time // the packet time of the last flush
+	slab    []packetContext // contexts not yet given (see context)
+	flushed time.Time       // the packet time of the last flush
 }
 
 // newReader returns a reader of the traffic f selects.
@@ -262,9 +263,7 @@ func (rd *reader) packet(data []byte, ci gopacket.CaptureInfo, lt layers.LinkTyp
 	if !rd.f.server(dst, int(tcp.DstPort)) && !rd.f.server(src, int(tcp.SrcPort)) {
 		return
 	}
-	// Each packet its own context: the assembler keeps the context of a
-	// segment it queues, whose time is that packet's.
-	rd.asm.AssembleWithContext(nf, tcp, &packetContext{ci})
+	rd.asm.AssembleWithContext(nf, tcp, rd.context(ci))
 	rd.flush(ci.Timestamp)
 }
 
@@ -307,6 +306,20 @@ func (rd *reader) finish() { rd.asm.FlushAll() }
 
 // packetContext gives the assembler a packet's capture info.
 type packetContext struct{ ci gopacket.CaptureInfo }
+
+// context returns a context of its own for the packet of ci: the
+// assembler keeps the context of a segment it queues, whose time is that
+// packet's. They are cut from slabs, an allocation for many packets; a
+// slab lives while a segment queued holds one of its contexts.
+func (rd *reader) context(ci gopacket.CaptureInfo) *packetContext {
+	if len(rd.slab) == 0 {
+		rd.slab = make([]packetContext, 256)
+	}
+	pc := &rd.slab[0]
+	rd.slab = rd.slab[1:]
+	pc.ci = ci
+	return pc
+}
 
 // GetCaptureInfo returns the packet's capture info.
 func (pc *packetContext) GetCaptureInfo() gopacket.CaptureInfo { return pc.ci }
