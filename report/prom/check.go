@@ -26,14 +26,16 @@ func Step(start, end time.Time) time.Duration {
 }
 
 // Check evaluates the prom criterion c over the run's time range, from
-// start to end: its query at every Step, judged as c.Aggregate says. A
-// query that fails or returns no number is a failed verdict whose Error
-// says why.
+// start to end: its query at every Step back from end (so that the last
+// step is end itself), judged as c.Aggregate says. A query that fails or
+// returns no number is a failed verdict whose Error says why.
 func (c *Client) Check(ctx context.Context, crit report.Criterion, start, end time.Time) report.Verdict {
 	if crit.Metric != report.PromMetric {
 		return failed(crit, fmt.Errorf("criterion %q is not on a Prometheus query", crit.Text))
 	}
-	ss, err := c.QueryRange(ctx, crit.Query, start, end, Step(start, end))
+	step := Step(start, end)
+	first := end.Add(-end.Sub(start) / step * step)
+	ss, err := c.QueryRange(ctx, crit.Query, first, end, step)
 	if err != nil {
 		return failed(crit, err)
 	}

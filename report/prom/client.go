@@ -170,42 +170,56 @@ func parsePair(pair []json.RawMessage) (Point, error) {
 	if err != nil {
 		return Point{}, fmt.Errorf("a sample's value %q: %w", val, err)
 	}
-	sec, frac := math.Modf(at)
-	return Point{T: time.Unix(int64(sec), int64(math.Round(frac*1e9))), V: v}, nil
+	return Point{T: seconds(at), V: v}, nil
 }
 
 // WaitScraped waits, asking every poll, until every target of the server
-// has been scraped at or after t (the oldest last scrape, min(timestamp(up)),
-// is not before t), so that what the backend did until t is in the
-// server. It returns the time of that oldest last scrape; when ctx ends
+// has been scraped at or after t (the oldest of the last scrapes,
+// timestamp(up), is not before t), so that what the targets did until t
+// is in the server. It returns the time of the newest last scrape: a
+// query evaluated then sees every target's scrape past t. When ctx ends
 // first, the error says how far the scrapes had come.
 func (c *Client) WaitScraped(ctx context.Context, t time.Time, poll time.Duration) (time.Time, error) {
 	tick := time.NewTicker(poll)
 	defer tick.Stop()
-	var last time.Time
+	var oldest time.Time
 	for {
-		ss, err := c.Query(ctx, "min(timestamp(up))", time.Now())
-		switch {
-		case err != nil && ctx.Err() == nil:
-			return last, err
-		case err == nil && len(ss) == 1 && len(ss[0].Points) == 1:
-			last = ss[0].Points[0].T
-			if v := ss[0].Points[0].V; !math.IsNaN(v) {
-				sec, frac := math.Modf(v)
-				last = time.Unix(int64(sec), int64(math.Round(frac*1e9)))
+		ss, err := c.Query(ctx, "timestamp(up)", time.Now())
+		if err != nil && ctx.Err() == nil {
+			return time.Time{}, err
+		}
+		if err == nil && len(ss) > 0 {
+			var newest time.Time
+			oldest = time.Time{}
+			for _, s := range ss {
+				for _, p := range s.Points {
+					at := seconds(p.V)
+					if oldest.IsZero() || at.Before(oldest) {
+						oldest = at
+					}
+					if at.After(newest) {
+						newest = at
+					}
+				}
 			}
-			if !last.Before(t) {
-				return last, nil
+			if !oldest.Before(t) {
+				return newest, nil
 			}
 		}
 		select {
 		case <-ctx.Done():
-			if last.IsZero() {
-				return last, fmt.Errorf("prometheus: no target scraped (no up series): %w", context.Cause(ctx))
+			if oldest.IsZero() {
+				return time.Time{}, fmt.Errorf("prometheus: no target scraped (no up series): %w", context.Cause(ctx))
 			}
-			return last, fmt.Errorf("prometheus: the oldest last scrape is at %s, before %s: %w",
-				last.UTC().Format(time.RFC3339Nano), t.UTC().Format(time.RFC3339Nano), context.Cause(ctx))
+			return time.Time{}, fmt.Errorf("prometheus: a target's last scrape is at %s, before %s: %w",
+				oldest.UTC().Format(time.RFC3339Nano), t.UTC().Format(time.RFC3339Nano), context.Cause(ctx))
 		case <-tick.C:
 		}
 	}
+}
+
+// seconds returns the time of v seconds since the Unix epoch.
+func seconds(v float64) time.Time {
+	sec, frac := math.Modf(v)
+	return time.Unix(int64(sec), int64(math.Round(frac*1e9)))
 }

@@ -1,0 +1,223 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/thrive-loadtest/thrive/report/prom"
+)
+
+// freeAddr returns a loopback address no one listens on now, for a
+// process that must be told its port before it starts.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	var lc net.ListenConfig
+	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	if err := ln.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return addr
+}
+
+// startPrometheus starts a Prometheus on loopback that scrapes each job's
+// target every second, with its data in a temporary directory, and
+// returns a client of it once it is ready. Prometheus comes from .ci/run
+// (Debian's package; THRIVE_REQUIRE_PROMETHEUS=1 there); without it the
+// test skips.
+func startPrometheus(t *testing.T, jobs map[string]string) (*prom.Client, string) {
+	t.Helper()
+	bin, err := exec.LookPath("prometheus")
+	if err != nil {
+		if os.Getenv("THRIVE_REQUIRE_PROMETHEUS") != "" {
+			t.Fatal("prometheus is not installed, and THRIVE_REQUIRE_PROMETHEUS is set")
+		}
+		t.Skip("prometheus is not installed (apt-get install prometheus)")
+	}
+	dir := t.TempDir()
+	var conf strings.Builder
+	conf.WriteString("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n")
+	for job, target := range jobs {
+		fmt.Fprintf(&conf, "  - job_name: %s\n    static_configs:\n      - targets: [%q]\n", job, target)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(conf.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr := freeAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, bin, "--config.file="+filepath.Join(dir, "prometheus.yml"), "--storage.tsdb.path="+filepath.Join(dir, "data"),
+		"--web.listen-address="+addr, "--log.level=warn")
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) } // a clean stop
+	cmd.WaitDelay = 10 * time.Second
+	var logs strings.Builder
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cancel()
+		// Stopped by cancel, it exits cleanly: Wait says the context ended.
+		if err := <-exited; !errors.Is(err, context.Canceled) {
+			t.Errorf("prometheus: %v", err)
+		}
+		if t.Failed() {
+			t.Logf("prometheus:\n%s", logs.String())
+		}
+	})
+	base := "http://" + addr
+	c, err := prom.New(base, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Ready: a bounded poll of its readiness endpoint.
+	until(t, 30*time.Second, "prometheus ready", func() bool {
+		select {
+		case err := <-exited:
+			t.Fatalf("prometheus exited: %v\n%s", err, logs.String())
+		default:
+		}
+		req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, base+"/-/ready", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	return c, base
+}
+
+// until polls cond every 100 ms until it holds, failing the test after
+// limit.
+func until(t *testing.T, limit time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not after %v", what, limit)
+		}
+		<-tick.C
+	}
+}
+
+// value returns the single value of an instant query at now; false when
+// it returned no series.
+func value(t *testing.T, c *prom.Client, query string) (float64, bool) {
+	t.Helper()
+	ss, err := c.Query(context.Background(), query, time.Now())
+	if err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	if len(ss) == 0 || len(ss[0].Points) == 0 {
+		return 0, false
+	}
+	if len(ss) > 1 {
+		t.Fatalf("%s: %d series, want one", query, len(ss))
+	}
+	return ss[0].Points[0].V, true
+}
+
+// TestPrometheusCriteria: a replay against the demo backend, with a real
+// Prometheus scraping the backend and thrive's own exporter every second,
+// judges its prom: criteria by what Prometheus holds over the run: one
+// that holds, one that fails, one whose query returns nothing and one
+// whose query is not PromQL (errors, never passes); the exit code and the
+// result file say so. What Prometheus scraped from the exporter adds up
+// to the result file's counts.
+func TestPrometheusCriteria(t *testing.T) {
+	backend := serveInBackground(t, "--latency-scale", "0", "--rate-limit", "0")
+	trace := filepath.Join(t.TempDir(), "d.thrv")
+	if code, _, errOut := thrive(t, "demo", "--sessions", "20", "--time-scale", "1000", "--out", trace, "--users", "5", "--run-time", "1s"); code != exitOK {
+		t.Fatalf("demo: %s", errOut)
+	}
+	u, err := url.Parse(backend)
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics := freeAddr(t)
+	c, base := startPrometheus(t, map[string]string{"demo": u.Host, "thrive": metrics})
+	// The backend is scraped before the run starts, so that rates over
+	// the run have a sample before it.
+	until(t, 30*time.Second, "a scrape of the demo backend", func() bool {
+		v, ok := value(t, c, `up{job="demo"}`)
+		return ok && v == 1
+	})
+
+	out := filepath.Join(t.TempDir(), "r.json")
+	criteria := []string{
+		"prom:histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket[1m]))) < 5",
+		"prom:max:sum(thrive_requests_total) < 1",
+		"prom:sum(thrive_no_such_metric) < 1",
+		"prom:avg:sum(rate(http_requests_total[1m]) < 1",
+	}
+	args := []string{"replay", trace, "--target", backend, "--users", "5", "--run-time", "3s", "--scale-time",
+		"--metrics-listen", metrics, "--prometheus", base, "--out", out, "--quiet"}
+	for _, cr := range criteria {
+		args = append(args, "--threshold", cr)
+	}
+	code, stdout, errOut := thrive(t, args...)
+	if code != exitCriteria || !strings.Contains(stdout, "verdict: FAIL (3 of 4 criteria failed)") || !strings.Contains(stdout, "FAIL (error)") {
+		t.Fatalf("exit %d, want %d: %s\n%s", code, exitCriteria, errOut, stdout)
+	}
+	res := readResult(t, out)
+	if len(res.Criteria) != len(criteria) {
+		t.Fatalf("criteria in the result: %+v", res.Criteria)
+	}
+	for i, tc := range []struct {
+		name  string
+		pass  bool
+		error string
+	}{
+		{"holds", true, ""},
+		{"fails", false, ""},
+		{"returns nothing", false, "the query returned nothing"},
+		{"not PromQL", false, "bad_data"},
+	} {
+		v := res.Criteria[i]
+		if v.Criterion != criteria[i] || v.Pass != tc.pass || (tc.error == "") != (v.Error == "") || !strings.Contains(v.Error, tc.error) {
+			t.Errorf("%s: %+v, want pass %v and an error saying %q", tc.name, v, tc.pass, tc.error)
+		}
+	}
+	if v := res.Criteria[1]; v.Value < 1 || float64(res.Requests) < v.Value {
+		t.Errorf("the most requests Prometheus saw thrive count: %g, of the run's %d", v.Value, res.Requests)
+	}
+
+	// thrive waited for a scrape of its exporter past the run's end: the
+	// counters Prometheus keeps are the result file's.
+	for _, tc := range []struct {
+		query string
+		want  int64
+	}{
+		{`sum(max_over_time(thrive_requests_total[1m]))`, res.Requests},
+		{`sum(max_over_time(thrive_failures_total[1m]))`, res.Failures},
+		{`sum(max_over_time(thrive_websocket_frames_total{direction="sent"}[1m]))`, res.WebSocket.FramesSent},
+		{`sum(max_over_time(thrive_request_duration_seconds_count[1m]))`, res.Requests},
+		{`count(count by (run, shard) (max_over_time(thrive_requests_total[1m])))`, 1},
+	} {
+		if v, ok := value(t, c, tc.query); !ok || v != float64(tc.want) {
+			t.Errorf("%s = %g (%v), want %d", tc.query, v, ok, tc.want)
+		}
+	}
+	if res.Requests == 0 || res.WebSocket.FramesSent == 0 {
+		t.Errorf("a run of %d requests and %d frames sent: want both", res.Requests, res.WebSocket.FramesSent)
+	}
+}
