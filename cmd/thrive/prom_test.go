@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -219,5 +220,48 @@ func TestPrometheusCriteria(t *testing.T) {
 	}
 	if res.Requests == 0 || res.WebSocket.FramesSent == 0 {
 		t.Errorf("a run of %d requests and %d frames sent: want both", res.Requests, res.WebSocket.FramesSent)
+	}
+	checkDashboard(t, c)
+}
+
+// checkDashboard holds deploy/grafana/thrive.json to what Prometheus has
+// after a run: every query of it is PromQL, and every panel draws
+// something (its metric names are those thrive and the demo backend
+// export).
+func checkDashboard(t *testing.T, c *prom.Client) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "deploy", "grafana", "thrive.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dash struct {
+		Panels []struct {
+			Type, Title string
+			Targets     []struct{ Expr string }
+		}
+	}
+	if err := json.Unmarshal(b, &dash); err != nil {
+		t.Fatalf("thrive.json: %v", err)
+	}
+	vars := strings.NewReplacer("$__rate_interval", "1m", "$run", ".*", "$shard", ".*")
+	panels := 0
+	for _, p := range dash.Panels {
+		if p.Type == "row" {
+			continue
+		}
+		panels++
+		drawn := false
+		for _, tg := range p.Targets {
+			ss, err := c.Query(context.Background(), vars.Replace(tg.Expr), time.Now())
+			if err != nil {
+				t.Errorf("panel %q: %s: %v", p.Title, tg.Expr, err)
+			}
+			drawn = drawn || len(ss) > 0
+		}
+		if !drawn {
+			t.Errorf("panel %q: none of its queries returns anything after a run", p.Title)
+		}
+	}
+	if panels < 8 {
+		t.Errorf("thrive.json: %d panels", panels)
 	}
 }
