@@ -222,6 +222,17 @@ func TestPrometheusCriteria(t *testing.T) {
 		t.Errorf("a run of %d requests and %d frames sent: want both", res.Requests, res.WebSocket.FramesSent)
 	}
 	checkDashboard(t, c)
+
+	// A ladder's phases take prom: criteria too, each over its own run.
+	code, stdout, errOut = thrive(t, "replay", trace, "--target", backend, "--ladder", "--ladder-time", "0.02", "--max-users", "100", "--scale-time",
+		"--metrics-listen", metrics, "--prometheus", base, "--out", out, "--quiet", "--threshold", criteria[1])
+	if code != exitCriteria || !strings.Contains(errOut, "ladder phase 0 failed") || !strings.Contains(stdout, criteria[1]+" ✗") {
+		t.Fatalf("ladder: exit %d, want %d: %s\n%s", code, exitCriteria, errOut, stdout)
+	}
+	phase := readResult(t, strings.TrimSuffix(out, ".json")+".phase0.json")
+	if v := phase.Criteria[len(phase.Criteria)-1]; v.Criterion != criteria[1] || v.Pass || v.Error != "" || v.Value < 1 || v.Value > float64(phase.Requests) {
+		t.Errorf("the phase's prom criterion: %+v, of a phase of %d requests", v, phase.Requests)
+	}
 }
 
 // checkDashboard holds deploy/grafana/thrive.json to what Prometheus has

@@ -29,7 +29,7 @@ type Client struct {
 func New(rawURL string, timeout time.Duration) (*Client, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("prometheus URL %q: %w", rawURL, err)
+		return nil, fmt.Errorf("prometheus URL %q: want http://HOST:PORT or https://HOST:PORT: %w", rawURL, err)
 	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("prometheus URL %q: want http://HOST:PORT or https://HOST:PORT", rawURL)
