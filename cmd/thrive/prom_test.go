@@ -3,122 +3,16 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
-	"net"
-	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/thrive-loadtest/thrive/internal/promtest"
 	"github.com/thrive-loadtest/thrive/report/prom"
 )
-
-// freeAddr returns a loopback address no one listens on now, for a
-// process that must be told its port before it starts.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	var lc net.ListenConfig
-	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	if err := ln.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return addr
-}
-
-// startPrometheus starts a Prometheus on loopback that scrapes each job's
-// target every second, with its data in a temporary directory, and
-// returns a client of it once it is ready. Prometheus comes from .ci/run
-// (Debian's package; THRIVE_REQUIRE_PROMETHEUS=1 there); without it the
-// test skips.
-func startPrometheus(t *testing.T, jobs map[string]string) (*prom.Client, string) {
-	t.Helper()
-	bin, err := exec.LookPath("prometheus")
-	if err != nil {
-		if os.Getenv("THRIVE_REQUIRE_PROMETHEUS") != "" {
-			t.Fatal("prometheus is not installed, and THRIVE_REQUIRE_PROMETHEUS is set")
-		}
-		t.Skip("prometheus is not installed (apt-get install prometheus)")
-	}
-	dir := t.TempDir()
-	var conf strings.Builder
-	conf.WriteString("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n")
-	for job, target := range jobs {
-		fmt.Fprintf(&conf, "  - job_name: %s\n    static_configs:\n      - targets: [%q]\n", job, target)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(conf.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	addr := freeAddr(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, bin, "--config.file="+filepath.Join(dir, "prometheus.yml"), "--storage.tsdb.path="+filepath.Join(dir, "data"),
-		"--web.listen-address="+addr, "--log.level=warn")
-	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) } // a clean stop
-	cmd.WaitDelay = 10 * time.Second
-	var logs strings.Builder
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		cancel()
-		// Stopped by cancel, it exits cleanly: Wait says the context ended.
-		if err := <-exited; !errors.Is(err, context.Canceled) {
-			t.Errorf("prometheus: %v", err)
-		}
-		if t.Failed() {
-			t.Logf("prometheus:\n%s", logs.String())
-		}
-	})
-	base := "http://" + addr
-	c, err := prom.New(base, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Ready: a bounded poll of its readiness endpoint.
-	until(t, 30*time.Second, "prometheus ready", func() bool {
-		select {
-		case err := <-exited:
-			t.Fatalf("prometheus exited: %v\n%s", err, logs.String())
-		default:
-		}
-		req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, base+"/-/ready", nil)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
-	return c, base
-}
-
-// until polls cond every 100 ms until it holds, failing the test after
-// limit.
-func until(t *testing.T, limit time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not after %v", what, limit)
-		}
-		<-tick.C
-	}
-}
 
 // value returns the single value of an instant query at now; false when
 // it returned no series.
@@ -154,11 +48,11 @@ func TestPrometheusCriteria(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	metrics := freeAddr(t)
-	c, base := startPrometheus(t, map[string]string{"demo": u.Host, "thrive": metrics})
+	metrics := promtest.FreeAddr(t)
+	c, base := promtest.Start(t, map[string]string{"demo": u.Host, "thrive": metrics})
 	// The backend is scraped before the run starts, so that rates over
 	// the run have a sample before it.
-	until(t, 30*time.Second, "a scrape of the demo backend", func() bool {
+	promtest.Until(t, 30*time.Second, "a scrape of the demo backend", func() bool {
 		v, ok := value(t, c, `up{job="demo"}`)
 		return ok && v == 1
 	})

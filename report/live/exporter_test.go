@@ -11,6 +11,7 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
+	"github.com/thrive-loadtest/thrive/internal/promtest"
 	"github.com/thrive-loadtest/thrive/report"
 )
 
@@ -176,4 +177,54 @@ func TestExporter(t *testing.T) {
 			t.Errorf("lag count %d sum %g, want 105 and 0.006 s", h.GetSampleCount(), h.GetSampleSum())
 		}
 	})
+}
+
+// TestNativeHistogramsInPrometheus: a real Prometheus with native
+// histograms on ingests the exporter's latency as one, and its quantiles
+// are the recorded ones, within the native buckets' 9%.
+func TestNativeHistogramsInPrometheus(t *testing.T) {
+	start := time.Now()
+	rec := report.NewRecorder(start)
+	for i := 1; i <= 100; i++ {
+		rec.Observe(&report.Sample{Kind: report.HTTP, Profile: "browse", Endpoint: "GET /a", Status: 200, Expected: 200, Intended: start, Sent: start, Done: time.Duration(i) * time.Millisecond})
+	}
+	x := New()
+	x.Watch(Source{Recorder: rec, Run: "r", Shard: "0/1"})
+	srv, err := x.Serve(context.Background(), "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := srv.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	c, _ := promtest.Start(t, map[string]string{"thrive": srv.Addr}, "--enable-feature=native-histograms")
+	value := func(query string) (float64, bool) {
+		ss, err := c.Query(context.Background(), query, time.Now())
+		if err != nil {
+			t.Fatalf("%s: %v", query, err)
+		}
+		if len(ss) != 1 || len(ss[0].Points) != 1 {
+			return 0, false
+		}
+		return ss[0].Points[0].V, true
+	}
+	promtest.Until(t, 30*time.Second, "a scrape of the exporter's native histogram", func() bool {
+		_, ok := value("histogram_count(thrive_request_duration_seconds)")
+		return ok
+	})
+	for _, tc := range []struct {
+		query     string
+		want, tol float64
+	}{
+		{"histogram_count(thrive_request_duration_seconds)", 100, 0},
+		{"histogram_sum(thrive_request_duration_seconds)", 5.05, 0.01},
+		{"histogram_quantile(0.5, thrive_request_duration_seconds)", 0.050, 0.09 * 0.050},
+		{"histogram_quantile(0.99, thrive_request_duration_seconds)", 0.099, 0.09 * 0.099},
+	} {
+		if got, ok := value(tc.query); !ok || math.Abs(got-tc.want) > tc.tol {
+			t.Errorf("%s = %g (%v), want %g ± %g", tc.query, got, ok, tc.want, tc.tol)
+		}
+	}
 }
