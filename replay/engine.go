@@ -67,6 +67,7 @@ type Engine struct {
 	// pollsUnfinished the loops that reached their bound first.
 	pollLoops, polls, pollsUnfinished atomic.Int64
 	wsConns, wsSent, wsReceived       atomic.Int64 // the stop timeout passed: no new connection
+	wsOpen                            atomic.Int64 // WebSockets open now
 	raw                               [][][]byte   // raw[session][step]: the request as it goes on the wire
 }
 
@@ -252,11 +253,12 @@ func (e *Engine) WebSocketStats() report.WebSocketStats {
 type Status struct {
 	Users    int64 // users running
 	InFlight int64 // requests in flight
+	Sockets  int64 // WebSockets open
 }
 
 // Status returns what the run is doing now.
 func (e *Engine) Status() Status {
-	return Status{Users: e.active.Load(), InFlight: e.inflight.Load()}
+	return Status{Users: e.active.Load(), InFlight: e.inflight.Load(), Sockets: e.wsOpen.Load()}
 }
 
 // Run plays plan from start until its end, reporting every request to sink,

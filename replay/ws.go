@@ -44,6 +44,8 @@ func (u *user) socket(active context.Context, stop time.Time, st *step, due, t0 
 	defer conn.Close()
 	conn.SetReadLimit(maxFrame)
 	u.e.wsConns.Add(1)
+	u.e.wsOpen.Add(1) // once a socket, not a message
+	defer u.e.wsOpen.Add(-1)
 	// The reader hands each server message to converse, which owns
 	// everything else; quit ends the reader should converse end first.
 	arrivals := make(chan arrival, 64)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -24,17 +25,32 @@ import (
 //   - OP is <, <=, >, >= or ==;
 //   - VALUE is a duration for latencies (1s, 500ms; a bare number is ms), a
 //     percentage or a fraction for error_rate (1%, 0.01), a number else.
+//
+// A criterion on the backend's own metrics is written
+// prom:[avg:|max:]QUERY OP NUMBER: a PromQL query that a Prometheus
+// evaluates over the run's time range (see Criterion.Holds). Its Metric is
+// "prom"; a Result alone cannot check it.
 type Criterion struct {
 	Text   string
 	Scope  string
 	Metric string
 	Op     string
 	Value  float64 // ms for latencies, a fraction for error_rate
+	// Query is the PromQL query of a prom criterion; Aggregate is how
+	// its values are made one: "" (every value must hold), "avg" or "max".
+	Query     string
+	Aggregate string
 }
+
+// PromMetric is the Metric of a criterion on a Prometheus query.
+const PromMetric = "prom"
 
 // ParseCriterion reads a criterion.
 func ParseCriterion(s string) (Criterion, error) {
 	c := Criterion{Text: strings.TrimSpace(s)}
+	if q, ok := strings.CutPrefix(c.Text, PromMetric+":"); ok {
+		return parsePromCriterion(c, q)
+	}
 	body := c.Text
 	if i := strings.LastIndex(body, ":"); i >= 0 {
 		c.Scope, body = strings.TrimSpace(body[:i]), body[i+1:]
@@ -118,12 +134,58 @@ func parseFraction(s string) (float64, error) {
 	return v, nil
 }
 
+// promComparison is a prom criterion's comparison: the last operator of
+// the text, and the number after it (a query may compare values itself).
+var promComparison = regexp.MustCompile(`^(?s)(.+?)(<=|>=|==|<|>)\s*([^<>=\s]+)\s*$`)
+
+// parsePromCriterion reads the rest of a prom criterion, after "prom:".
+func parsePromCriterion(c Criterion, rest string) (Criterion, error) {
+	c.Metric = PromMetric
+	for _, agg := range []string{"avg", "max"} {
+		if q, ok := strings.CutPrefix(strings.TrimSpace(rest), agg+":"); ok {
+			c.Aggregate, rest = agg, q
+			break
+		}
+	}
+	m := promComparison.FindStringSubmatch(rest)
+	if m == nil || strings.TrimSpace(m[1]) == "" {
+		return c, fmt.Errorf("criterion %q: want prom:[avg:|max:]QUERY OP NUMBER, as prom:max:websocket_connections < 1000", c.Text)
+	}
+	c.Query, c.Op = strings.TrimSpace(m[1]), m[2]
+	v, err := strconv.ParseFloat(m[3], 64)
+	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+		return c, fmt.Errorf("criterion %q: value %q: want a number", c.Text, m[3])
+	}
+	c.Value = v
+	return c, nil
+}
+
+// Holds reports whether v meets c's comparison.
+func (c Criterion) Holds(v float64) bool {
+	switch c.Op {
+	case "<":
+		return v < c.Value
+	case "<=":
+		return v <= c.Value
+	case ">":
+		return v > c.Value
+	case ">=":
+		return v >= c.Value
+	case "==":
+		return v == c.Value
+	}
+	return false
+}
+
 // Verdict is a criterion checked against a result.
 type Verdict struct {
 	Criterion string  `json:"criterion"`
 	Actual    string  `json:"actual"`
 	Value     float64 `json:"value"`
 	Pass      bool    `json:"pass"`
+	// Error, when set, says why the criterion could not be evaluated (a
+	// query that failed or returned nothing): a failure, never a pass.
+	Error string `json:"error,omitempty"`
 }
 
 // operation returns the operation an endpoint's name ends with (Checkout of
@@ -137,9 +199,15 @@ func operation(name string) string {
 }
 
 // Check evaluates c on res. A scope that names no endpoint or profile of
-// the run fails, saying so.
+// the run fails, saying so; so does a prom criterion, which needs a
+// Prometheus to ask.
 func (c Criterion) Check(res *Result) Verdict {
 	v := Verdict{Criterion: c.Text}
+	if c.Metric == PromMetric {
+		v.Error = "not evaluated: no Prometheus to ask"
+		v.Actual = "error: " + v.Error
+		return v
+	}
 	var eps []EndpointStats
 	for _, e := range res.Endpoints {
 		if c.Scope == "" && e.Kind == "long-poll" && latencyMetric(c.Metric) {
@@ -194,18 +262,7 @@ func (c Criterion) Check(res *Result) Verdict {
 		v.Value = float64(n)
 		v.Actual = strconv.FormatInt(n, 10)
 	}
-	switch c.Op {
-	case "<":
-		v.Pass = v.Value < c.Value
-	case "<=":
-		v.Pass = v.Value <= c.Value
-	case ">":
-		v.Pass = v.Value > c.Value
-	case ">=":
-		v.Pass = v.Value >= c.Value
-	case "==":
-		v.Pass = v.Value == c.Value
-	}
+	v.Pass = c.Holds(v.Value)
 	return v
 }
 

@@ -167,3 +167,45 @@ func TestLongPollsKeepTheirWaitApart(t *testing.T) {
 		}
 	}
 }
+
+// TestParsePromCriterion: a prom criterion's query is everything before
+// its last comparison, whatever colons, comparisons and label matchers
+// the query holds itself.
+func TestParsePromCriterion(t *testing.T) {
+	for _, tc := range []struct {
+		name, in, query, agg, op string
+		value                    float64
+	}{
+		{"quantile", "prom:histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket[1m]))) < 0.1",
+			"histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket[1m])))", "", "<", 0.1},
+		{"max", "prom:max:websocket_connections<=1000", "websocket_connections", "max", "<=", 1000},
+		{"avg", "prom: avg: sum(rate(http_requests_total{code!~\"2..\"}[1m])) >= 0", `sum(rate(http_requests_total{code!~"2.."}[1m]))`, "avg", ">=", 0},
+		{"recording rule and subquery", "prom:max_over_time(job:requests:rate1m[5m:30s]) > 2", "max_over_time(job:requests:rate1m[5m:30s])", "", ">", 2},
+		{"a comparison in the query", "prom:(up == bool 1) == 1", "(up == bool 1)", "", "==", 1},
+		{"negative", "prom:deriv(queue_depth[1m]) > -0.5", "deriv(queue_depth[1m])", "", ">", -0.5},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := ParseCriterion(tc.in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Metric != PromMetric || c.Query != tc.query || c.Aggregate != tc.agg || c.Op != tc.op || c.Value != tc.value {
+				t.Errorf("got metric %q query %q aggregate %q op %q value %g, want prom %q %q %q %g", c.Metric, c.Query, c.Aggregate, c.Op, c.Value, tc.query, tc.agg, tc.op, tc.value)
+			}
+		})
+	}
+	for _, tc := range []struct{ name, in, want string }{
+		{"no comparison", "prom:up", "want prom:[avg:|max:]QUERY OP NUMBER"},
+		{"no query", "prom:max: < 1", "want prom:[avg:|max:]QUERY OP NUMBER"},
+		{"not a number", "prom:up < one", `value "one": want a number`},
+	} {
+		if _, err := ParseCriterion(tc.in); err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), tc.in) {
+			t.Errorf("%s: ParseCriterion(%q) = %v, want an error quoting it and saying %q", tc.name, tc.in, err, tc.want)
+		}
+	}
+	// A Result alone cannot check it: a failure that says so, not a pass.
+	c, _ := ParseCriterion("prom:up > 0")
+	if v := c.Check(knownResult()); v.Pass || v.Error == "" {
+		t.Errorf("prom criterion checked without a Prometheus: %+v, want an error", v)
+	}
+}

@@ -138,7 +138,10 @@ func WriteCriteria(w io.Writer, vs Verdicts) {
 	fmt.Fprintln(tw, "criterion\tactual\tverdict")
 	for _, v := range vs {
 		verdict := "pass"
-		if !v.Pass {
+		switch {
+		case v.Error != "":
+			verdict = "FAIL (error)"
+		case !v.Pass:
 			verdict = "FAIL"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", v.Criterion, v.Actual, verdict)

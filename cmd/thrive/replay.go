@@ -82,7 +82,7 @@ host with the most requests), --map HOST=URL sends another recorded host elsewhe
 	optionFlag(fl, opts, "shared-pool", "share one connection pool among users instead of one each", replay.WithSharedPool())
 	optionFlag(fl, opts, "recorded-cookies", "send the recorded cookies and CSRF headers instead of each user's own cookie jar", replay.WithRecordedCookies())
 	optionFlag(fl, opts, "no-correlation", "send server-made values (ids, tokens, CSRF echoes) as recorded instead of the live ones", replay.WithoutCorrelation())
-	parsedFlag(fl, &f.run.Criteria, "threshold", "a success `criterion`, [SCOPE:]METRIC OP VALUE: 'p95<1s', 'error_rate<1%', 'GET /api/projects/{id}/:p99<500ms', 'status_429>0' (repeatable; failing ones exit 3)", report.ParseCriterion)
+	parsedFlag(fl, &f.run.Criteria, "threshold", "a success `criterion`, [SCOPE:]METRIC OP VALUE: 'p95<1s', 'error_rate<1%', 'GET /api/projects/{id}/:p99<500ms', 'status_429>0', or on the backend's metrics prom:[avg:|max:]QUERY OP NUMBER with --prometheus (repeatable; failing ones exit 3)", report.ParseCriterion)
 	fl.StringVar(&f.run.Files.CSVPrefix, "csv", "", "also write Locust's CSV files: PREFIX_stats.csv, PREFIX_stats_history.csv, PREFIX_failures.csv, PREFIX_exceptions.csv")
 	fl.Func("endpoint", "name endpoints with a `pattern` before the automatic templates: 'POST /api/import/{kind}/' (repeatable)", f.namer.Add)
 	fl.StringVar(&f.run.Baseline, "baseline", "", "compare the run with this result file at the end (see thrive compare); a regression exits 3")
@@ -118,10 +118,9 @@ host with the most requests), --map HOST=URL sends another recorded host elsewhe
 	fl.StringVarP(&f.run.Files.JSON, "out", "o", "", "write the results as JSON to this file")
 	fl.StringVar(&f.run.Label, "label", "", "the build under test, stored with the results")
 	optionFlag(fl, opts, "insecure", "do not verify the certificate of an https target", replay.WithInsecureTLS())
-	fl.Func("start-at", "start at this RFC 3339 `time` (shards of one run share it)", func(s string) (err error) {
-		f.run.StartAt, err = time.Parse(time.RFC3339Nano, s)
-		return err
-	})
+	valueFlag(fl, &f.run.StartAt, "start-at", "start at this RFC 3339 `time` (shards of one run share it)", func(s string) (time.Time, error) { return time.Parse(time.RFC3339Nano, s) })
+	fl.StringVar(&f.run.Metrics, "metrics-listen", "", "serve the run's Prometheus metrics (thrive_*, labelled with run and shard) at http://`host:port`/metrics while it plays")
+	fl.StringVar(&f.run.Prometheus, "prometheus", "", "the `URL` of the Prometheus that prom: criteria ask, such as http://127.0.0.1:9090")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no status line")
 	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file (for thrive's developers)")
 	_ = fl.MarkHidden("cpuprofile")

@@ -67,6 +67,7 @@ the merged result's params.partial, and the summary, say what was missing or dif
 	parsedFlag(cmd.Flags(), &f.Criteria, "threshold", "a success `criterion` on the merged result (repeatable; see thrive replay)", report.ParseCriterion)
 	cmd.Flags().StringVar(&f.Files.CSVPrefix, "csv", "", "also write Locust's CSV files with this prefix")
 	cmd.Flags().StringVar(&f.Files.HTML, "html", "", "also write the HTML report to this file")
+	cmd.Flags().StringVar(&f.Prometheus, "prometheus", "", "the `URL` of the Prometheus that prom: criteria ask, over the merged run's time range")
 	return cmd
 }
 

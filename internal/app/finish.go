@@ -15,6 +15,9 @@ import (
 // phases, merge and the demo all end so.
 type Finish struct {
 	Criteria []report.Criterion
+	// Prometheus, when not "", is the URL of the Prometheus that the
+	// prom criteria ask (over the run's time range).
+	Prometheus string
 	// Files are written when the run is over.
 	Files report.Files
 	// Baseline, when set, is a result file the run is compared with at
@@ -32,6 +35,7 @@ type Finish struct {
 // or the failed criteria (a report.Failure).
 func (f *Finish) Result(res *report.Result, runErr error, notes func(io.Writer)) error {
 	res.Criteria = report.CheckAll(f.Criteria, res)
+	f.checkPromCriteria(res)
 	report.WriteSummary(f.Out, res)
 	if notes != nil {
 		notes(f.Out)

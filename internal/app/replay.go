@@ -12,6 +12,7 @@ import (
 	"github.com/thrive-loadtest/thrive/internal/statusline"
 	"github.com/thrive-loadtest/thrive/replay"
 	"github.com/thrive-loadtest/thrive/report"
+	"github.com/thrive-loadtest/thrive/report/live"
 	"github.com/thrive-loadtest/thrive/scheduler"
 	"golang.org/x/sys/unix"
 )
@@ -48,6 +49,13 @@ type Replay struct {
 	// it plays, as the status line is: another face of the run (a live
 	// page, an exporter) reads the same snapshots.
 	Watch func(Snapshot)
+	// Metrics, when not "", is the address (host:port) where the run's
+	// Prometheus metrics are served while it plays (report/live).
+	Metrics string
+	// Exporter, when not nil, is given the run to read (Exporter.Watch)
+	// and keeps it after the run; its owner serves it. Play sets it while
+	// it serves Metrics.
+	Exporter *live.Exporter
 }
 
 // A SetupError says why a run could not start: its plan, its options or
@@ -99,6 +107,9 @@ func (r *Replay) Play(ctx context.Context) (*report.Result, error) {
 	if err != nil {
 		return nil, setup(err)
 	}
+	if err := r.checkProm(); err != nil {
+		return nil, err
+	}
 	eng, err := replay.New(r.Target, r.Library, r.Options...)
 	if err != nil {
 		return nil, setup(err)
@@ -133,8 +144,14 @@ func (r *Replay) Play(ctx context.Context) (*report.Result, error) {
 	}
 	unfilled := eng.Unfilled()
 	writeUnfilled(r.Warn, unfilled)
+	stopMetrics, err := r.startMetrics(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer stopMetrics()
 
 	rec := report.NewRecorder(start)
+	r.watchMetrics(eng, rec, start)
 	stopStatus := r.watch(eng, rec)
 	res, runErr := eng.Play(ctx, plan, start, rec, r.Label, params)
 	stopStatus()
@@ -233,6 +250,14 @@ func (r *Replay) Ladder(ctx context.Context, phases []scheduler.Phase, timeScale
 	case len(phases) == 0:
 		return &SetupError{errors.New("no ladder phases to run")}
 	}
+	if err := r.checkProm(); err != nil {
+		return err
+	}
+	stopMetrics, err := r.startMetrics(ctx)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 	var rows []report.LadderPhase
 	var runErr error
 	for i, p := range phases {

@@ -98,6 +98,10 @@ func TestRunRefuses(t *testing.T) {
 		return &r
 	}
 	ctx := context.Background()
+	promCriterion, err := report.ParseCriterion("prom:up > 0")
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name string
 		run  func() error
@@ -130,6 +134,21 @@ func TestRunRefuses(t *testing.T) {
 		{"a ladder of no time", func() error {
 			return prepared(app.Replay{Plan: plan}).Ladder(ctx, scheduler.Ladder(), 0)
 		}, "ladder time 0: want a positive factor", ""},
+		{"a prom criterion and no Prometheus", func() error {
+			_, err := prepared(app.Replay{Plan: plan, Finish: app.Finish{Criteria: []report.Criterion{promCriterion}}}).Play(ctx)
+			return err
+		}, `criterion "prom:up > 0" asks Prometheus, and there is none to ask`, "--prometheus http://HOST:9090"},
+		{"a ladder's prom criterion and no Prometheus", func() error {
+			return prepared(app.Replay{Plan: plan, Finish: app.Finish{Criteria: []report.Criterion{promCriterion}}}).Ladder(ctx, scheduler.Ladder(), 1)
+		}, `criterion "prom:up > 0" asks Prometheus`, "--prometheus"},
+		{"a Prometheus that is no URL", func() error {
+			_, err := prepared(app.Replay{Plan: plan, Finish: app.Finish{Prometheus: "127.0.0.1:9090"}}).Play(ctx)
+			return err
+		}, `prometheus URL "127.0.0.1:9090": want http://HOST:PORT`, ""},
+		{"metrics on a port taken", func() error {
+			_, err := prepared(app.Replay{Plan: plan, Metrics: strings.TrimPrefix(srv.URL, "http://")}).Play(ctx)
+			return err
+		}, "metrics: listen tcp", ""},
 	} {
 		err := tc.run()
 		if _, setup := errors.AsType[*app.SetupError](err); !setup || !strings.Contains(err.Error(), tc.want) {
