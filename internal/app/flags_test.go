@@ -17,11 +17,13 @@ import (
 // application layer and cmd names a flag of thrive (--name): the engines
 // return data and typed errors, and this package says what to do in the
 // command line's words. Tests, the benchmarks' and the manifests' own
-// programs, and the browser driver (Chromium's flags) are not engines.
+// programs, the browser driver (Chromium's flags) and the tests' own
+// Prometheus (its flags) are not engines.
 // Nor does an engine import this package.
 func TestOnlyTheApplicationNamesFlags(t *testing.T) {
 	root := filepath.Join("..", "..")
-	skip := map[string]bool{"cmd": true, "bench": true, "deploy": true, filepath.Join("internal", "app"): true, filepath.Join("internal", "apptest"): true}
+	skip := map[string]bool{"cmd": true, "bench": true, "deploy": true, filepath.Join("internal", "app"): true, filepath.Join("internal", "apptest"): true,
+		filepath.Join("internal", "promtest"): true}
 	flag := regexp.MustCompile(`(^|[^-\w])--[a-z]`)
 	files := 0
 	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
