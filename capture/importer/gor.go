@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"slices"
 	"strconv"
 	"time"
 
@@ -42,7 +43,8 @@ import (
 // From GoReplay 1.2 on, --input-raw makes an id of 24 hex digits from the
 // client's port, the server's port, the client's IPv4 address (the last
 // four bytes of an IPv6 one) and the TCP acknowledgment number of the
-// request; the importer reads the connection and the client from it.
+// request; the importer reads the connection, the client and the server's
+// port from it.
 // Earlier versions (a SHA-1 of 40 digits) and other inputs (random ids)
 // tie an exchange to no connection and no client.
 //
@@ -95,6 +97,11 @@ type GorReader struct {
 	// payload waits for its pair before it is counted left out; 0 means
 	// DefaultGorWait.
 	Wait time.Duration
+	// Ports, when not empty, are the servers' ports whose exchanges are
+	// handed on (GoReplay records several with several --input-raw): an
+	// exchange whose id tells another port, or none (see above), is left
+	// out and counted in OtherPorts.
+	Ports []int
 
 	waiting map[string]*gorPayload // by kind and id
 	queue   []*gorPayload          // in the order read, to expire them
@@ -125,6 +132,10 @@ type GorStats struct {
 	// NotHTTP is the number of requests left out, with their response,
 	// because they (or it) are not HTTP/1.x (--input-raw-protocol binary).
 	NotHTTP int
+	// OtherPorts is the number of requests left out, with their response,
+	// because their id tells a server port not in GorReader.Ports, or
+	// none.
+	OtherPorts int
 }
 
 // gorPayload is a record read and waiting for its pair.
@@ -173,7 +184,7 @@ func (s GorStats) minus(before GorStats) GorStats {
 		Responses: s.Responses - before.Responses, Replayed: s.Replayed - before.Replayed,
 		Exchanges: s.Exchanges - before.Exchanges, Incomplete: s.Incomplete - before.Incomplete,
 		Unanswered: s.Unanswered - before.Unanswered, Unasked: s.Unasked - before.Unasked,
-		NotHTTP: s.NotHTTP - before.NotHTTP,
+		NotHTTP: s.NotHTTP - before.NotHTTP, OtherPorts: s.OtherPorts - before.OtherPorts,
 	}
 }
 
@@ -360,6 +371,11 @@ func (g *GorReader) leftOut(p *gorPayload) {
 
 // pair makes an exchange of a request and its response and hands it on.
 func (g *GorReader) pair(req, resp *gorPayload) {
+	conn, client, port := gorConn(req.id)
+	if len(g.Ports) > 0 && !slices.Contains(g.Ports, port) {
+		g.stats.OtherPorts++
+		return
+	}
 	ex, err := gorExchange(req.data, resp.data)
 	if err != nil {
 		g.stats.NotHTTP++
@@ -379,27 +395,27 @@ func (g *GorReader) pair(req, resp *gorPayload) {
 		g.stats.Exchanges++
 	}
 	if g.Add != nil {
-		conn, client := gorConn(req.id)
 		g.Add(time.Unix(0, req.at), conn, client, ex)
 	}
 }
 
-// gorConn reads the connection ("client:port>:server port") and the
-// client's address from an id of GoReplay 1.2 and later: 24 hex digits,
-// the client's port, the server's port, the client's IPv4 address and an
-// acknowledgment number. Other ids give "".
-func gorConn(id string) (conn, client string) {
+// gorConn reads the connection ("client:port>:server port"), the
+// client's address and the server's port from an id of GoReplay 1.2 and
+// later: 24 hex digits, the client's port, the server's port, the
+// client's IPv4 address and an acknowledgment number. Other ids give ""
+// and 0.
+func gorConn(id string) (conn, client string, port int) {
 	var b [12]byte
 	if len(id) != 2*len(b) {
-		return "", ""
+		return "", "", 0
 	}
 	if _, err := hex.Decode(b[:], []byte(id)); err != nil {
-		return "", ""
+		return "", "", 0
 	}
 	cport, sport := int(b[0])<<8|int(b[1]), int(b[2])<<8|int(b[3])
 	if cport == 0 || sport == 0 {
-		return "", ""
+		return "", "", 0
 	}
 	ip := netip.AddrFrom4([4]byte(b[4:8])).String()
-	return ip + ":" + strconv.Itoa(cport) + ">:" + strconv.Itoa(sport), ip
+	return ip + ":" + strconv.Itoa(cport) + ">:" + strconv.Itoa(sport), ip, sport
 }

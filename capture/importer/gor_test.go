@@ -273,6 +273,47 @@ func TestReadGorLeftOut(t *testing.T) {
 	}
 }
 
+// TestReadGorPorts keeps, with Ports, the exchanges whose id tells one of
+// them (GoReplay with an --input-raw per port writes them all in one
+// file): GET /chunked again to port 8080, and again with an id of
+// GoReplay 1.1 (which tells no port), are left out and counted, after
+// their pair is read; without Ports, all are handed on.
+func TestReadGorPorts(t *testing.T) {
+	recs := gorRecords(t, "styles_0.gor")
+	if !bytes.HasPrefix(recs[0], []byte("1 a932487c")) || !bytes.HasPrefix(recs[1], []byte("2 a932487c")) {
+		t.Fatalf("styles_0.gor begins %q, %q: not GET /chunked and its answer", clip(recs[0]), clip(recs[1]))
+	}
+	other := bytes.Join(recs[:2], nil)
+	old := bytes.Replace(other, []byte("a932487c7f00000127fadf00"), []byte("da39a3ee5e6b4b0d3255bfef95601890afd80709"), 2)
+	other = bytes.ReplaceAll(other, []byte(" a932487c"), []byte(" a9321f90"))
+	file := slices.Concat(bytes.Join(recs, nil), other, old)
+	for _, tc := range []struct {
+		ports []int
+		want  GorStats
+	}{
+		{[]int{18556}, GorStats{Records: 15, Requests: 8, Responses: 7, Exchanges: 5, Unanswered: 1, OtherPorts: 2}},
+		{[]int{8080, 18556}, GorStats{Records: 15, Requests: 8, Responses: 7, Exchanges: 6, Unanswered: 1, OtherPorts: 1}},
+		{nil, GorStats{Records: 15, Requests: 8, Responses: 7, Exchanges: 7, Unanswered: 1}},
+	} {
+		var chunked []string
+		g := GorReader{Ports: tc.ports, Add: func(_ time.Time, conn, _ string, ex *traces.Exchange) {
+			if ex.URL == "/chunked" {
+				chunked = append(chunked, conn)
+			}
+		}}
+		st, err := g.Read(bytes.NewReader(file), "ports.gor")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if total := g.End(); st.OtherPorts != tc.want.OtherPorts || total != tc.want {
+			t.Errorf("ports %v: stats %+v, total %+v, want %+v", tc.ports, st, total, tc.want)
+		}
+		if want := tc.want.Exchanges - 4; len(chunked) != want {
+			t.Errorf("ports %v: GET /chunked handed on from %q, want %d", tc.ports, chunked, want)
+		}
+	}
+}
+
 // TestReadGorChunks reads the chunks GoReplay rotated to as one
 // recording: a request in one chunk is paired with its answer in the
 // next, and each file's counts are its own.

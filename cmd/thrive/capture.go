@@ -156,7 +156,7 @@ files (.gor, .gor.gz: gor --input-raw-track-response) pair each request with its
 	sessionFlags(cmd.Flags(), &f)
 	cmd.Flags().StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the import to this file (for thrive's developers)")
 	_ = cmd.Flags().MarkHidden("cpuprofile")
-	cmd.Flags().IntSliceVar(&im.Ports, "port", nil, "a packet capture's HTTP servers' `port` (repeatable; default 80)")
+	cmd.Flags().IntSliceVar(&im.Ports, "port", nil, "a packet capture's HTTP servers' `port` (repeatable; default 80); of a GoReplay file, the ports whose exchanges to keep (default all)")
 	cmd.Flags().StringArrayVar(&im.Hosts, "host", nil, "a packet capture's HTTP server's `IP` (repeatable; default any)")
 	cmd.Flags().StringVar(&im.Target, "target", "", "where a packet capture's requests went, for the trace (default: the first server seen, http://IP:PORT)")
 	return cmd

@@ -37,8 +37,9 @@ import (
 type Import struct {
 	Files []string
 	// Ports are a packet capture's servers' ports whose traffic is HTTP
-	// (80 when none); Target is where its requests went, for the trace
-	// (when "", the first server seen, as http://IP:PORT).
+	// (80 when none), and the ports whose exchanges a GoReplay file gives
+	// (all when none); Target is where the requests went, for the trace
+	// (when "", a packet capture's first server seen, as http://IP:PORT).
 	Ports  []int
 	Target string
 	// Hosts, when not empty, are the only servers recorded (IP addresses).

@@ -25,14 +25,15 @@ func isGor(path string) bool {
 
 // gor imports GoReplay files, each exchange as the second of its payloads
 // is read: memory holds the payloads waiting for their pair, not the
-// files. The trace's target is Target ("" when not given: GoReplay does
-// not write the server's address).
+// files; with Ports, only the exchanges to those servers' ports. The
+// trace's target is Target ("" when not given: GoReplay does not write the
+// server's address).
 func (im *Import) gor() error {
 	imp, err := capture.NewImport("gor", im.Target, im.Sink, im.Options...)
 	if err != nil {
 		return err
 	}
-	rd := importer.GorReader{Add: imp.Add}
+	rd := importer.GorReader{Add: imp.Add, Ports: im.Ports}
 	var readErr error
 	for _, path := range gorChunks(im.Files) {
 		readErr = errors.Join(readErr, im.readGor(&rd, path))
@@ -62,7 +63,8 @@ func (im *Import) readGor(rd *importer.GorReader, path string) error {
 	for _, n := range []struct {
 		n    int
 		what string
-	}{{st.Replayed, "responses to a replay (kind 3) left out"}, {st.NotHTTP, "exchanges not HTTP/1.x left out"}} {
+	}{{st.Replayed, "responses to a replay (kind 3) left out"}, {st.NotHTTP, "exchanges not HTTP/1.x left out"},
+		{st.OtherPorts, fmt.Sprintf("exchanges to ports other than %v left out", im.Ports)}} {
 		if n.n > 0 {
 			fmt.Fprintf(im.Out, "; %d %s", n.n, n.what)
 		}
