@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"compress/gzip"
+	"container/heap"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -88,7 +90,10 @@ var ErrGorTruncated = errors.New("cut short inside a record")
 // A GorReader is used by one goroutine.
 type GorReader struct {
 	// Add is given each exchange once its request and response are read,
-	// in the order their second payload came: start is when the request
+	// in the order the requests began: GoReplay writes each message once
+	// its packets are reassembled, a second or two after messages that
+	// began later, so an exchange is held until the files' time is
+	// gorReorder past its start (or End). start is when the request
 	// began, conn and client what its id tells ("" when nothing). ex's
 	// offsets are 0; its TTFB and Duration are from start. It may keep
 	// ex.
@@ -106,7 +111,51 @@ type GorReader struct {
 	waiting map[string]*gorPayload // by kind and id
 	queue   []*gorPayload          // in the order read, to expire them
 	clock   int64                  // the latest payload time read
+	held    heldExchanges          // paired, waiting to be handed on in the order they began
 	stats   GorStats
+}
+
+// gorReorder is how long of the files' time an exchange is held for those
+// that began before it and come later in the files: GoReplay writes a
+// message once its packets are reassembled, or expired (--input-raw-expire,
+// 2 s by default), so a file holds messages out of the order they began by
+// up to about that (1.2 s measured on loopback).
+const gorReorder = 10 * time.Second
+
+// heldExchange is an exchange paired and not yet handed on.
+type heldExchange struct {
+	start        int64 // nanoseconds since the epoch
+	seq          int   // the order paired, for exchanges that began at once
+	conn, client string
+	ex           *traces.Exchange
+}
+
+// heldExchanges is a heap of exchanges by start, earliest first.
+type heldExchanges []heldExchange
+
+func (h heldExchanges) Len() int { return len(h) }
+func (h heldExchanges) Less(i, j int) bool {
+	return h[i].start < h[j].start || h[i].start == h[j].start && h[i].seq < h[j].seq
+}
+func (h heldExchanges) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *heldExchanges) Push(x any)   { *h = append(*h, x.(heldExchange)) }
+func (h *heldExchanges) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	old[len(old)-1] = heldExchange{}
+	*h = old[:len(old)-1]
+	return x
+}
+
+// release hands on the exchanges held that began before until (all, when
+// until is math.MaxInt64), earliest first.
+func (g *GorReader) release(until int64) {
+	for g.held.Len() > 0 && g.held[0].start < until {
+		x := heap.Pop(&g.held).(heldExchange)
+		if g.Add != nil {
+			g.Add(time.Unix(0, x.start), x.conn, x.client, x.ex)
+		}
+	}
 }
 
 // GorStats counts what GoReplay files held and what was left out, and why.
@@ -157,7 +206,8 @@ type gorPayload struct {
 // A malformed or truncated file is an error that names it and the record,
 // counted from 1, with the byte it begins at (in the uncompressed data),
 // such as "requests_0.gor: record 17 (byte 20133): cut short inside a
-// record"; every exchange completed before it was handed on.
+// record"; every exchange completed before it is handed on (by End at
+// the latest).
 func (g *GorReader) Read(r io.Reader, name string) (GorStats, error) {
 	before := g.stats
 	err := g.read(r)
@@ -170,6 +220,7 @@ func (g *GorReader) Read(r io.Reader, name string) (GorStats, error) {
 // End counts the payloads still waiting for their pair as left out, and
 // returns the counts of every file read.
 func (g *GorReader) End() GorStats {
+	g.release(math.MaxInt64)
 	for _, p := range g.queue {
 		g.leftOut(p)
 	}
@@ -394,9 +445,8 @@ func (g *GorReader) pair(req, resp *gorPayload) {
 	} else {
 		g.stats.Exchanges++
 	}
-	if g.Add != nil {
-		g.Add(time.Unix(0, req.at), conn, client, ex)
-	}
+	heap.Push(&g.held, heldExchange{start: req.at, seq: g.stats.Exchanges + g.stats.Incomplete, conn: conn, client: client, ex: ex})
+	g.release(g.clock - int64(gorReorder))
 }
 
 // gorConn reads the connection ("client:port>:server port"), the

@@ -441,3 +441,33 @@ func TestReadGorMessages(t *testing.T) {
 		t.Errorf("an answer until the close: error %q, body %q", st.Error, st.RespBody.Data)
 	}
 }
+
+// TestReadGorBeganOrder: GoReplay writes a message once its packets are
+// reassembled, so a file holds exchanges out of the order they began (a
+// page's first requests after its later ones, by 1.2 s in a recording of
+// the Django admin); they are handed on in the order they began, within
+// gorReorder of the files' time, and all of them by End.
+func TestReadGorBeganOrder(t *testing.T) {
+	rec := func(header, data string) string { return header + "\n" + data + gorSeparator }
+	req := func(path string) string { return "GET " + path + " HTTP/1.1\r\nHost: x\r\n\r\n" }
+	const resp = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+	s := int64(time.Second)
+	file := rec(fmt.Sprintf("1 b1 %d 0", 2*s), req("/second")) + rec(fmt.Sprintf("2 b1 %d 0", 2*s+1000), resp) +
+		rec(fmt.Sprintf("1 a1 %d 0", 1*s), req("/first")) + rec(fmt.Sprintf("2 a1 %d 0", 1*s+1000), resp) +
+		rec(fmt.Sprintf("1 c1 %d 0", 2*s), req("/third")) + rec(fmt.Sprintf("2 c1 %d 0", 2*s+1000), resp) +
+		rec(fmt.Sprintf("1 d1 %d 0", 30*s), req("/fourth")) + rec(fmt.Sprintf("2 d1 %d 0", 30*s+1000), resp)
+	var got []string
+	handedBeforeEnd := 0
+	g := GorReader{Add: func(_ time.Time, _, _ string, ex *traces.Exchange) { got = append(got, ex.URL) }}
+	if _, err := g.Read(strings.NewReader(file), "began.gor"); err != nil {
+		t.Fatal(err)
+	}
+	handedBeforeEnd = len(got)
+	g.End()
+	if want := []string{"/first", "/second", "/third", "/fourth"}; !slices.Equal(got, want) {
+		t.Errorf("handed on %q, want %q", got, want)
+	}
+	if handedBeforeEnd != 3 {
+		t.Errorf("%d exchanges handed on before End, want the 3 more than %v before the last", handedBeforeEnd, gorReorder)
+	}
+}
