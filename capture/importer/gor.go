@@ -138,7 +138,11 @@ func (h heldExchanges) Less(i, j int) bool {
 	return h[i].start < h[j].start || h[i].start == h[j].start && h[i].seq < h[j].seq
 }
 func (h heldExchanges) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *heldExchanges) Push(x any)   { *h = append(*h, x.(heldExchange)) }
+func (h *heldExchanges) Push(x any) {
+	if e, ok := x.(heldExchange); ok {
+		*h = append(*h, e)
+	}
+}
 func (h *heldExchanges) Pop() any {
 	old := *h
 	x := old[len(old)-1]
@@ -151,7 +155,7 @@ func (h *heldExchanges) Pop() any {
 // until is math.MaxInt64), earliest first.
 func (g *GorReader) release(until int64) {
 	for g.held.Len() > 0 && g.held[0].start < until {
-		x := heap.Pop(&g.held).(heldExchange)
+		x, _ := heap.Pop(&g.held).(heldExchange)
 		if g.Add != nil {
 			g.Add(time.Unix(0, x.start), x.conn, x.client, x.ex)
 		}
