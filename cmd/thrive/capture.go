@@ -144,7 +144,7 @@ files (.gor, .gor.gz: gor --input-raw-track-response) pair each request with its
 			"  thrive import capture.pcap --port 8000 --out trace.thrv\n  tcpdump -i lo -w - port 8000 | thrive import - --port 8000",
 		Args: usageArgs(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			im.Files, im.Sink, im.Options, im.In, im.Out = args, &f.sink, f.sessionOptions(), cmd.InOrStdin(), cmd.OutOrStdout()
+			im.Files, im.Sink, im.Options, im.In, im.Out, im.Status = args, &f.sink, f.sessionOptions(), cmd.InOrStdin(), cmd.OutOrStdout(), statusline.Terminal(cmd.ErrOrStderr())
 			stopProfile, err := app.StartCPUProfile(f.cpuProfile)
 			if err != nil {
 				return err

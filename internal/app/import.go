@@ -52,17 +52,25 @@ type Import struct {
 	// redaction, body limit.
 	Options []capture.Option
 	// Out takes what the import says: what each file held and left out,
-	// and the trace's summary. Status, when not nil, takes a live
-	// capture's status line, redrawn every second (a terminal).
+	// and the trace's summary. Status, when not nil, takes a status line
+	// redrawn every second (a terminal): a live capture's figures, or an
+	// import's progress through its files.
 	Out, Status io.Writer
 
-	live bool // a live capture (Live), not an import of files
+	live     bool                 // a live capture (Live), not an import of files
+	progress *statusline.Progress // an import's bytes read, when Status is set
 }
 
-// Run imports the files. Exchanges read before a damaged file's damage
-// are imported, and the damage is the error; the trace is written either
-// way.
+// Run imports the files, showing on Status the bytes read of their total
+// size (of no total when one is standard input), the rate and the time
+// left. Exchanges read before a damaged file's damage are imported, and
+// the damage is the error; the trace is written either way.
 func (im *Import) Run() error {
+	if im.Status != nil {
+		im.progress = statusline.NewProgress(FilesSize(im.Files), time.Now())
+		stop := statusline.Start(im.Status, func() string { return im.progress.Line(time.Now()) })
+		defer stop()
+	}
 	if slices.ContainsFunc(im.Files, isGor) {
 		if slices.ContainsFunc(im.Files, func(p string) bool { return !isGor(p) }) {
 			return errors.New("import: GoReplay files go in imports of their own")
@@ -100,6 +108,28 @@ func (im *Import) Run() error {
 		imp.Add(s.Start, client[i]+" "+s.Conn, client[i], &s.Exchange)
 	}
 	return errors.Join(readErr, im.close(imp))
+}
+
+// FilesSize returns the bytes of the files at paths together, or 0 when
+// one is standard input ("-") or cannot be read: a total not known.
+func FilesSize(paths []string) int64 {
+	var n int64
+	for _, p := range paths {
+		fi, err := os.Stat(p)
+		if p == "-" || err != nil || !fi.Mode().IsRegular() {
+			return 0
+		}
+		n += fi.Size()
+	}
+	return n
+}
+
+// counted returns r counted into the import's progress, if it shows one.
+func (im *Import) counted(r io.Reader) io.Reader {
+	if im.progress == nil {
+		return r
+	}
+	return im.progress.Reader(r)
 }
 
 // close ends imp and says what the trace holds.
@@ -270,7 +300,7 @@ func (im *Import) readPackets(rd *passive.Reader, path string, advance func(time
 		r = f
 	}
 	before := rd.Stats().Packets
-	err := rd.Read(bufio.NewReaderSize(r, 1<<20), path, advance)
+	err := rd.Read(bufio.NewReaderSize(im.counted(r), 1<<20), path, advance)
 	if len(im.Files) > 1 {
 		fmt.Fprintf(im.Out, "%s: %d packets\n", path, rd.Stats().Packets-before)
 	}
@@ -305,7 +335,7 @@ func (im *Import) read(path string) ([]importer.Seen, error) {
 		return nil, err
 	}
 	defer f.Close()
-	seen, st, err := importer.ReadHAR(f, path)
+	seen, st, err := importer.ReadHAR(im.counted(f), path)
 	fmt.Fprintf(im.Out, "%s: %d entries, %d imported", path, st.Entries, st.Imported)
 	for _, n := range []struct {
 		n    int

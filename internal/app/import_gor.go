@@ -57,7 +57,7 @@ func (im *Import) readGor(rd *importer.GorReader, path string) error {
 		return err
 	}
 	defer f.Close()
-	st, err := rd.Read(f, path)
+	st, err := rd.Read(im.counted(f), path)
 	fmt.Fprintf(im.Out, "%s: %d records (%d requests, %d responses), %d exchanges whole, %d incomplete",
 		path, st.Records, st.Requests, st.Responses, st.Exchanges, st.Incomplete)
 	for _, n := range []struct {

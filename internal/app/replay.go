@@ -56,6 +56,8 @@ type Replay struct {
 	// and keeps it after the run; its owner serves it. Play sets it while
 	// it serves Metrics.
 	Exporter *live.Exporter
+
+	phase string // the ladder's phase being played ("phase 2/5"), for the status line
 }
 
 // A SetupError says why a run could not start: its plan, its options or
@@ -152,7 +154,7 @@ func (r *Replay) Play(ctx context.Context) (*report.Result, error) {
 
 	rec := report.NewRecorder(start)
 	r.watchMetrics(eng, rec, start)
-	stopStatus := r.watch(eng, rec)
+	stopStatus := r.watch(eng, rec, start, plan.Duration())
 	res, runErr := eng.Play(ctx, plan, start, rec, r.Label, params)
 	stopStatus()
 	if ctx.Err() != nil {
@@ -189,22 +191,47 @@ type Snapshot struct {
 	P95                time.Duration
 	// LagP99 is the 99th percentile of how late requests went out.
 	LagP99 time.Duration
+	// Elapsed is the time since the run started (0 before it starts);
+	// Remaining is the time to the plan's end (0 once it is past), and
+	// RemainingKnown says whether the run has a known end at all.
+	Elapsed, Remaining time.Duration
+	RemainingKnown     bool
+	// Phase, in a ladder, is the phase being played: "phase 2/5"; "" else.
+	Phase string
 }
 
 // StatusLine writes s as the status line does, its rate of requests since
-// last.
+// last, then the time elapsed and remaining (when the end is known) and
+// the ladder's phase (when there is one).
 func (s Snapshot) StatusLine(last Snapshot) string {
 	rate := 0.0
 	if d := s.At.Sub(last.At); !last.At.IsZero() && d > 0 {
 		rate = float64(s.Requests-last.Requests) / d.Seconds()
 	}
-	return fmt.Sprintf("users %d · %.0f req/s · p95 %s · errors %d · lag p99 %s",
-		s.Users, rate, s.P95.Round(time.Millisecond), s.Failures, s.LagP99.Round(100*time.Microsecond))
+	line := fmt.Sprintf("users %d · %.0f req/s · p95 %s · errors %d · lag p99 %s · elapsed %s",
+		s.Users, rate, s.P95.Round(time.Millisecond), s.Failures, s.LagP99.Round(100*time.Microsecond), statusline.Clock(s.Elapsed))
+	if s.RemainingKnown {
+		line += " · remaining " + statusline.Clock(s.Remaining)
+	}
+	if s.Phase != "" {
+		line += " · " + s.Phase
+	}
+	return line
+}
+
+// times sets s's elapsed and remaining time at s.At of a run from start
+// that lasts length (0 or less: an end not known).
+func (s *Snapshot) times(start time.Time, length time.Duration) {
+	s.Elapsed = max(s.At.Sub(start), 0)
+	if s.RemainingKnown = length > 0; s.RemainingKnown {
+		s.Remaining = max(start.Add(length).Sub(s.At), 0)
+	}
 }
 
 // watch gives, every second until the returned stop, the progress of
-// eng recording into rec to the status line and to Watch.
-func (r *Replay) watch(eng *replay.Engine, rec *report.Recorder) (stop func()) {
+// eng recording into rec, a run from start that lasts length, to the
+// status line and to Watch.
+func (r *Replay) watch(eng *replay.Engine, rec *report.Recorder, start time.Time, length time.Duration) (stop func()) {
 	w := r.Status
 	if w == nil && r.Watch != nil {
 		w = io.Discard // no line to draw, but snapshots to take
@@ -212,7 +239,8 @@ func (r *Replay) watch(eng *replay.Engine, rec *report.Recorder) (stop func()) {
 	var last Snapshot
 	return statusline.Start(w, func() string {
 		tot := rec.Totals()
-		s := Snapshot{At: time.Now(), Users: eng.Status().Users, Requests: tot.Requests, Failures: tot.Failures, P95: tot.P95, LagP99: tot.LagP99}
+		s := Snapshot{At: time.Now(), Users: eng.Status().Users, Requests: tot.Requests, Failures: tot.Failures, P95: tot.P95, LagP99: tot.LagP99, Phase: r.phase}
+		s.times(start, length)
 		if r.Watch != nil {
 			r.Watch(s)
 		}
@@ -273,6 +301,7 @@ func (r *Replay) Ladder(ctx context.Context, phases []scheduler.Phase, timeScale
 		}
 		phase.Criteria = append(phase.Criteria, r.Criteria...)
 		phase.StartAt, phase.Baseline = time.Time{}, ""
+		phase.phase = fmt.Sprintf("phase %d/%d", i+1, len(phases))
 		if r.Files.JSON != "" {
 			phase.Files.JSON = strings.TrimSuffix(r.Files.JSON, ".json") + fmt.Sprintf(".phase%d.json", i)
 		}

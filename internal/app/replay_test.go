@@ -75,6 +75,13 @@ func TestRunPlays(t *testing.T) {
 	if len(snaps) == 0 || snaps[0].Users == 0 || snaps[len(snaps)-1].Requests > res.Requests || snaps[0].At.IsZero() {
 		t.Errorf("snapshots %+v of a run of %d requests", snaps, res.Requests)
 	}
+	// Elapsed and remaining time add up to the run time of 2 s until its
+	// end; no phase outside a ladder.
+	for _, s := range snaps {
+		if !s.RemainingKnown || s.Elapsed <= 0 || s.Remaining > 0 && s.Elapsed+s.Remaining != 2*time.Second || s.Phase != "" {
+			t.Errorf("snapshot %+v of a run of 2 s", s)
+		}
+	}
 	for _, want := range []string{"replaying " + r.Trace, "verdict: FAIL (1 of 1 criteria failed)", "results written to"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
@@ -228,10 +235,43 @@ func TestStatusLine(t *testing.T) {
 	at := time.Date(2026, 12, 6, 9, 0, 0, 0, time.UTC)
 	prev := app.Snapshot{At: at, Users: 10, Requests: 100}
 	s := app.Snapshot{At: at.Add(2 * time.Second), Users: 12, Requests: 700, Failures: 3, P95: 41400 * time.Microsecond, LagP99: 1230 * time.Microsecond}
-	if got, want := s.StatusLine(prev), "users 12 · 300 req/s · p95 41ms · errors 3 · lag p99 1.2ms"; got != want {
+	if got, want := s.StatusLine(prev), "users 12 · 300 req/s · p95 41ms · errors 3 · lag p99 1.2ms · elapsed 0s"; got != want {
+		t.Errorf("status line %q, want %q", got, want)
+	}
+	s.Elapsed, s.Remaining, s.RemainingKnown, s.Phase = 65*time.Second, 235*time.Second, true, "phase 2/5"
+	if got, want := s.StatusLine(prev), "users 12 · 300 req/s · p95 41ms · errors 3 · lag p99 1.2ms · elapsed 1m05s · remaining 3m55s · phase 2/5"; got != want {
 		t.Errorf("status line %q, want %q", got, want)
 	}
 	if got := s.StatusLine(app.Snapshot{}); !strings.HasPrefix(got, "users 12 · 0 req/s") {
 		t.Errorf("the first status line %q", got)
+	}
+}
+
+// TestLadderStatus climbs a ladder of two phases of 2 s: each second's
+// snapshot names its phase, n of 2, and the time left of that phase.
+func TestLadderStatus(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer srv.Close()
+	var out bytes.Buffer
+	r := app.Replay{Trace: sampleTrace(t, 5), Target: srv.URL, Plan: scheduler.Config{Seed: 1, AutoScale: true, Profiles: []string{"browse"}},
+		Finish: app.Finish{Out: &out, Warn: &out}}
+	var snaps []app.Snapshot // Watch is called from the status line's goroutine, Play waits for it
+	r.Watch = func(s app.Snapshot) { snaps = append(snaps, s) }
+	if err := r.Prepare(); err != nil {
+		t.Fatal(err)
+	}
+	phases := []scheduler.Phase{{Users: 1, RunTime: 2 * time.Second}, {Users: 2, RunTime: 2 * time.Second}}
+	if err := r.Ladder(context.Background(), phases, 1); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	seen := map[string]bool{}
+	for _, s := range snaps {
+		seen[s.Phase] = true
+		if !s.RemainingKnown || s.Remaining > 0 && s.Elapsed+s.Remaining != 2*time.Second {
+			t.Errorf("snapshot %+v of a phase of 2 s", s)
+		}
+	}
+	if len(seen) != 2 || !seen["phase 1/2"] || !seen["phase 2/2"] {
+		t.Errorf("phases on the status line: %v", seen)
 	}
 }
