@@ -23,6 +23,7 @@ import (
 
 	"github.com/thrive-loadtest/thrive/capture/importer"
 	"github.com/thrive-loadtest/thrive/demo"
+	"github.com/thrive-loadtest/thrive/traces"
 	"github.com/thrive-loadtest/thrive/traces/tracetest"
 	"golang.org/x/sys/unix"
 )
@@ -363,6 +364,136 @@ func gorWrote(out string) (st importer.GorStats, all []byte) {
 		}
 	}
 	return rd.End(), all
+}
+
+// gorHeadless reads the chunks GoReplay wrote of out and returns the
+// first line of each request whose answer it wrote headless: GoReplay 1.3
+// reassembles a message's segments in ten goroutines, out of the order
+// read, and when the second segment of a new answer (of a server that
+// writes 4 KiB at a time) comes first and looks whole, it writes it
+// alone, as an answer of its own with the id of its sequence number, 4096
+// after the request's, and drops the first. other counts the requests
+// with no answer and the answers with no request that are not so (a tail
+// whose request was answered is not: GoReplay writes it twice).
+func gorHeadless(out string) (headless []gorRequest, other int) {
+	requests, answers := map[string]gorRequest{}, map[string]bool{}
+	for _, f := range gorFiles(out) {
+		b, _ := os.ReadFile(f)
+		for _, rec := range bytes.Split(b, []byte("\n\U0001F435\U0001F648\U0001F649\n")) {
+			meta, data, _ := bytes.Cut(rec, []byte("\n"))
+			if f := strings.Fields(string(meta)); len(f) > 2 && f[0] == "1" {
+				line, _, _ := strings.Cut(string(data), "\r\n")
+				ns, _ := strconv.ParseInt(f[2], 10, 64)
+				req := gorRequest{line: line, at: time.Unix(0, ns)}
+				if r, err := http.ReadRequest(bufio.NewReader(bytes.NewReader(data))); err == nil {
+					req.cookies = r.Cookies()
+				}
+				requests[f[1]] = req
+			} else if len(f) > 1 && f[0] == "2" {
+				answers[f[1]] = true
+			}
+		}
+	}
+	// shift returns id with its last 8 hex digits (the request's
+	// acknowledgment number, its answer's sequence number) moved by d.
+	shift := func(id string, d int64) string {
+		n, err := strconv.ParseUint(id[len(id)-min(8, len(id)):], 16, 32)
+		if err != nil || len(id) != 24 {
+			return ""
+		}
+		return fmt.Sprintf("%s%08x", id[:16], uint32(int64(n)+d))
+	}
+	for id, req := range requests {
+		if !answers[id] {
+			if _, asked := requests[shift(id, 4096)]; answers[shift(id, 4096)] && !asked {
+				headless = append(headless, req)
+			} else {
+				other++
+			}
+		}
+	}
+	for id := range answers {
+		if _, ok := requests[id]; !ok {
+			if _, ok := requests[shift(id, -4096)]; !ok {
+				other++
+			}
+		}
+	}
+	slices.SortFunc(headless, func(a, b gorRequest) int { return a.at.Compare(b.at) })
+	return headless, other
+}
+
+// gorRequest is a request GoReplay wrote: its first line, when it was
+// read, and its cookies.
+type gorRequest struct {
+	line    string
+	at      time.Time
+	cookies []*http.Cookie
+}
+
+func (r gorRequest) String() string { return r.line }
+
+// gorFormPosts counts the POSTs of sessions that come, within their
+// session, after a GET of lost (a request whose answer GoReplay wrote
+// headless, so that the trace has neither it nor the page it answered):
+// those whose form, and CSRF token, may have come from a page the replay
+// never sees. A lost request's session is the one whose requests carry
+// its session cookie (its CSRF cookie before a login); one that matches
+// none is logged, and explains nothing.
+func gorFormPosts(t *testing.T, sessions []*traces.Session, lost []gorRequest) int {
+	t.Helper()
+	posts := 0
+	for _, s := range sessions {
+		var first time.Time // the session's first GET whose answer was lost
+		for _, req := range lost {
+			if strings.HasPrefix(req.line, "GET ") && (first.IsZero() || req.at.Before(first)) && gorSessionOf(s, req) {
+				first = req.at
+			}
+		}
+		if first.IsZero() {
+			continue
+		}
+		n := 0
+		for _, ex := range s.Exchanges {
+			if ex.Method == http.MethodPost && s.Start.Add(ex.Offset).After(first) {
+				n++
+			}
+		}
+		t.Logf("session %s: %d POSTs after its first GET whose answer GoReplay lost, at %s", s.ID, n, first.Format("15:04:05.000000"))
+		posts += n
+	}
+	for _, req := range lost {
+		if !slices.ContainsFunc(sessions, func(s *traces.Session) bool { return gorSessionOf(s, req) }) {
+			t.Logf("%s (GoReplay lost its answer's head) is of no session of the trace: it explains no refusal", req.line)
+		}
+	}
+	return posts
+}
+
+// gorSessionOf tells whether a request of s carries req's sessionid
+// cookie, or its csrftoken cookie if it has no sessionid.
+func gorSessionOf(s *traces.Session, req gorRequest) bool {
+	var key *http.Cookie
+	for _, c := range req.cookies {
+		if c.Name == "sessionid" || c.Name == "csrftoken" && key == nil {
+			key = c
+		}
+	}
+	if key == nil {
+		return false
+	}
+	for _, ex := range s.Exchanges {
+		for _, h := range ex.ReqHeader {
+			if !strings.EqualFold(h.Name, "Cookie") {
+				continue
+			}
+			cookies, _ := http.ParseCookie(h.Value)
+			if slices.ContainsFunc(cookies, func(c *http.Cookie) bool { return c.Name == key.Name && c.Value == key.Value }) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // dirWatch tells when files in a directory are written (inotify).

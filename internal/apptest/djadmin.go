@@ -59,10 +59,24 @@ type DjangoAdmin struct {
 
 type adminPost struct{ owner, title, body string }
 
-// NewDjangoAdmin starts a DjangoAdmin on loopback until the test ends.
-func NewDjangoAdmin(tb testing.TB) *DjangoAdmin {
+// ForgetUsers forgets who logged in (Users), as Counts.Reset forgets
+// the counts: a replay after another is judged by its own logins.
+func (d *DjangoAdmin) ForgetUsers() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	clear(d.users)
+}
+
+// NewDjangoAdmin starts a DjangoAdmin on loopback until the test ends,
+// served by serve when given (NewWholeAnswerServer), else by
+// httptest.NewServer.
+func NewDjangoAdmin(tb testing.TB, serve ...func(testing.TB, http.Handler) *httptest.Server) *DjangoAdmin {
 	d := &DjangoAdmin{sessions: map[string]string{}, users: map[string]bool{}, posts: map[int]*adminPost{},
 		modified: time.Now().UTC().Truncate(time.Second)}
+	if len(serve) > 0 {
+		d.URL = serve[0](tb, d).URL
+		return d
+	}
 	srv := httptest.NewServer(d)
 	tb.Cleanup(srv.Close)
 	d.URL = srv.URL
