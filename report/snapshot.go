@@ -61,9 +61,9 @@ func (r *Recorder) Live() Live {
 // quantiles and encodings after.
 func (r *Recorder) Peek(now time.Time) *Result {
 	type copied struct {
-		key       endpointKey
-		stats     endpointStats
-		corrected *hdrhistogram.Histogram
+		key                  endpointKey
+		stats                endpointStats
+		corrected, firstByte *hdrhistogram.Histogram
 	}
 	r.mu.Lock()
 	res := &Result{Version: FormatVersion, Start: r.start, End: now, Clamped: r.clamped}
@@ -72,6 +72,9 @@ func (r *Recorder) Peek(now time.Time) *Result {
 	for _, k := range r.sortedKeys() {
 		e := r.endpoints[k]
 		c := copied{key: k, stats: *e, corrected: e.corrected.Clone()}
+		if k.kind == WSReply { // its first frame's latency is shown too
+			c.firstByte = e.firstByte.Clone()
+		}
 		c.stats.status, c.stats.errors = maps.Clone(e.status), maps.Clone(e.errors)
 		c.stats.asRecorded, c.stats.skipped = maps.Clone(e.asRecorded), maps.Clone(e.skipped)
 		eps = append(eps, c)
@@ -110,6 +113,9 @@ func (r *Recorder) Peek(now time.Time) *Result {
 		}
 		for _, n := range e.skipped {
 			res.Skipped += n
+		}
+		if c.firstByte != nil {
+			es.FirstByte = latencyOf(c.firstByte)
 		}
 		if len(es.Errors) == 0 {
 			es.Errors = nil
