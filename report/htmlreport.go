@@ -140,7 +140,7 @@ func ViewJSON(res *Result) ([]byte, error) {
 	var connects, replies, wsFailures int64
 	var connectHist, replyHist []EndpointStats
 	for _, e := range res.Endpoints {
-		h, err := decodeHist(e.Hist, e.Name+": latency")
+		h, err := e.latencyHist()
 		if err != nil {
 			return nil, err
 		}

@@ -55,7 +55,8 @@ func (r *Recorder) Live() Live {
 // them (without the run's target, label and params, which the caller
 // knows), for a live face of the run to show and judge: its endpoints
 // with their latency histograms, its lag, and the series of the seconds
-// before now's. Unlike Result it leaves the open seconds open, so that
+// before now's. Its endpoints' histograms are kept decoded, for
+// CheckAll and ViewJSON, not encoded in Hist. Unlike Result it leaves the open seconds open, so that
 // peeking changes nothing of what the run records. It holds the
 // recorder's lock while it copies the histograms; it computes the
 // quantiles and encodings after.
@@ -100,7 +101,7 @@ func (r *Recorder) Peek(now time.Time) *Result {
 		e := &c.stats
 		es := EndpointStats{Kind: kindName(c.key.kind), Name: c.key.endpoint, Profile: c.key.profile, Requests: e.requests, Failures: e.failures,
 			StatusCodes: map[string]int64{}, Errors: e.errors, Skipped: e.skipped, EndedBySilence: e.silent,
-			Latency: latencyOf(c.corrected), Hist: encode(c.corrected)}
+			Latency: latencyOf(c.corrected), peeked: c.corrected}
 		for code, n := range e.status {
 			es.StatusCodes[strconv.Itoa(code)] = n
 		}
