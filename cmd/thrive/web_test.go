@@ -146,8 +146,9 @@ func TestWebInChromium(t *testing.T) {
 	for _, e := range res.Endpoints {
 		found := false
 		for _, r := range shown.Endpoints {
-			found = found || (r[0] == e.Kind && r[1] == e.Name && r[2] == e.Profile && strings.ReplaceAll(r[3], ",", "") == fmt.Sprint(e.Requests) &&
-				r[8] == fmt.Sprintf("%.1f", e.Latency.P95Ms))
+			num := func(i int) string { return strings.ReplaceAll(r[i], ",", "") } // 1,445.9
+			found = found || (r[0] == e.Kind && r[1] == e.Name && r[2] == e.Profile && num(3) == fmt.Sprint(e.Requests) &&
+				num(8) == fmt.Sprintf("%.1f", e.Latency.P95Ms))
 		}
 		if !found {
 			t.Errorf("no row of %s %s %s: %d requests, p95 %.1f ms in %q", e.Kind, e.Name, e.Profile, e.Requests, e.Latency.P95Ms, shown.Endpoints)

@@ -77,15 +77,19 @@ func (r *Replay) linger(ctx context.Context, w *live.Web, url string) {
 
 // pageFrames returns what shows the run of eng, recording into rec from
 // start, on the live page, if any: called with a nil result, the figures
-// so far (Recorder.Peek, the criteria judged on them); with the run's
-// result, its end, with the result's files to download. Each call costs
-// copies of the recorder's histograms, never a request's work.
+// so far (Recorder.Peek, the criteria judged on them) if a page is open;
+// with the run's result, its end, with the result's files to download.
+// Each call costs copies of the recorder's histograms, never a request's
+// work.
 func (r *Replay) pageFrames(eng *replay.Engine, rec *report.Recorder, start time.Time, params report.RunParams, runTime time.Duration) func(res *report.Result, runErr error) {
 	w := r.page
 	if w == nil {
 		return func(*report.Result, error) {}
 	}
 	return func(res *report.Result, runErr error) {
+		if res == nil && !w.Watched() {
+			return
+		}
 		f := live.Frame{Title: fmt.Sprintf("%s against %s", filepath.Base(r.Trace), r.Target), RunTime: runTime.Seconds()}
 		st := eng.Status()
 		f.Users, f.Sockets = st.Users, st.Sockets

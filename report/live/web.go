@@ -78,6 +78,14 @@ func NewWeb(stop func()) *Web {
 // whoever keeps the page up for its downloads may stop waiting.
 func (w *Web) Quit() <-chan struct{} { return w.quit }
 
+// Watched says whether a page is open: a frame no one would see need
+// not be made.
+func (w *Web) Watched() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.subs) > 0
+}
+
 // Publish sends f to every page open, and to every page that opens
 // later until the next Publish. The error says when f cannot be encoded.
 func (w *Web) Publish(f *Frame) error {

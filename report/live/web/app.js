@@ -23,7 +23,11 @@ function lineChart(id, title, xs, series, unit) {
     g += `<line x1="${L}" x2="${W - R}" y1="${y}" y2="${y}" stroke="#eceef4"/>`;
     g += `<text x="${L - 6}" y="${y + 4}" font-size="11" text-anchor="end" fill="#667">${fmt(v, v < 10 ? 1 : 0)}</text>`;
   }
-  g += `<text x="${(L + W - R) / 2}" y="${H - 6}" font-size="11" text-anchor="middle" fill="#667">seconds into the run</text>`;
+  for (let i = 0; i <= 4 && xs.length > 1; i++) {
+    const x = xmin + (xmax - xmin) * i / 4;
+    g += `<text x="${sx(x)}" y="${H - B + 14}" font-size="11" text-anchor="middle" fill="#667">${fmt(x, 0)}</text>`;
+  }
+  g += `<text x="${(L + W - R) / 2}" y="${H - 4}" font-size="11" text-anchor="middle" fill="#667">seconds into the run</text>`;
   g += `<text x="${L}" y="${T - 4}" font-size="11" fill="#667">${esc(unit)}</text>`;
   series.forEach((s, k) => {
     let d = "", pen = false;
