@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -186,5 +188,65 @@ func TestWebInChromium(t *testing.T) {
 	}
 	if !strings.Contains(stdout.String(), shown.Summary) || !strings.Contains(shown.Summary, "requests "+fmt.Sprint(res.Requests)+",") {
 		t.Errorf("the page's summary is not the terminal's:\n%s\nterminal:\n%s", shown.Summary, stdout.String())
+	}
+}
+
+// TestDemoWeb: thrive demo --web shows the demo's replay on the live
+// page, to its end, and the page's button then ends the process, which
+// exits as the run did.
+func TestDemoWeb(t *testing.T) {
+	addr := promtest.FreeAddr(t)
+	trace := filepath.Join(t.TempDir(), "d.thrv")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"demo", "--sessions", "10", "--time-scale", "1000", "--out", trace, "--users", "5", "--run-time", "2s", "--web", addr},
+			strings.NewReader(""), &stdout, &stderr)
+	}()
+	var events *http.Response
+	promtest.Until(t, 60*time.Second, "the live page's events", func() bool {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/events", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return false
+		}
+		events = resp
+		return true
+	})
+	defer events.Body.Close()
+	sc := bufio.NewScanner(events.Body)
+	sc.Buffer(nil, 1<<24)
+	var last struct {
+		Done    bool   `json:"done"`
+		Title   string `json:"title"`
+		Summary string `json:"summary"`
+	}
+	frames := 0
+	for !last.Done && sc.Scan() {
+		if data, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+			frames++
+			if err := json.Unmarshal([]byte(data), &last); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if !last.Done || !strings.Contains(last.Summary, "WS /ws/chat/") || !strings.HasPrefix(last.Title, "d.thrv against http://127.0.0.1:") {
+		t.Fatalf("after %d frames: %+v (%v)", frames, last, sc.Err())
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+"/stop", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	select {
+	case code := <-done:
+		if code != exitOK || !strings.Contains(stdout.String(), "the live page stays up at http://"+addr+"/ until Ctrl-C") {
+			t.Errorf("exit %d: %s\n%s", code, stderr.String(), stdout.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the page's button did not end thrive demo")
 	}
 }
