@@ -212,10 +212,10 @@ func TestDemoWeb(t *testing.T) {
 		if err != nil {
 			return false
 		}
+		t.Cleanup(func() { resp.Body.Close() })
 		events = resp
 		return true
 	})
-	defer events.Body.Close()
 	sc := bufio.NewScanner(events.Body)
 	sc.Buffer(nil, 1<<24)
 	var last struct {
