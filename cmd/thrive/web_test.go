@@ -236,6 +236,7 @@ func TestDemoWeb(t *testing.T) {
 		t.Fatalf("after %d frames: %+v (%v)", frames, last, sc.Err())
 	}
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+"/stop", nil)
+	req.Header.Set("X-Thrive-Stop", "1") // as the page's script does
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -121,6 +121,9 @@ func send(ch chan []byte, b []byte) {
 	ch <- b // only Publish sends, under mu: there is room now
 }
 
+// stopHeader is the header a Stop must carry.
+const stopHeader = "X-Thrive-Stop"
+
 // Handler returns the handler of the page: / (the page and its assets),
 // /events (the frames, as server-sent events), POST /stop and
 // /files/NAME.
@@ -198,8 +201,14 @@ func (w *Web) events(rw http.ResponseWriter, r *http.Request) {
 }
 
 // stopped is the Stop control: it stops the run, or once it is over,
-// closes Quit.
-func (w *Web) stopped(rw http.ResponseWriter, _ *http.Request) {
+// closes Quit. It asks for the header the page's script sends: another
+// site's page in the same browser cannot send it without the permission
+// (CORS) this server never gives, so it cannot stop the run.
+func (w *Web) stopped(rw http.ResponseWriter, r *http.Request) {
+	if r.Header.Get(stopHeader) == "" {
+		http.Error(rw, "stop: the page's own script sends "+stopHeader, http.StatusForbidden)
+		return
+	}
 	w.mu.Lock()
 	done := w.done
 	w.mu.Unlock()

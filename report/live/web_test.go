@@ -13,12 +13,16 @@ import (
 	"time"
 )
 
-// do sends a request of method to url and returns the answer.
+// do sends a request of method to url (a POST with the page's header)
+// and returns the answer.
 func do(t *testing.T, method, url string) *http.Response {
 	t.Helper()
 	req, err := http.NewRequestWithContext(context.Background(), method, url, nil)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if method == http.MethodPost {
+		req.Header.Set(stopHeader, "1")
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -79,6 +83,13 @@ func TestWeb(t *testing.T) {
 	}
 	if f := next(); f.Title != "second" {
 		t.Errorf("second frame %q", f.Title)
+	}
+	// Another site's page cannot send the header without CORS.
+	req, _ := http.NewRequestWithContext(context.Background(), http.MethodPost, base+"stop", nil)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("a stop without the page's header: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
 	}
 	do(t, http.MethodPost, base+"stop").Body.Close()
 	if stops.Load() != 1 {

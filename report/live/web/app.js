@@ -96,7 +96,7 @@ function draw(f) {
 
 $("stop").addEventListener("click", () => {
   $("stop").disabled = true;
-  fetch("stop", {method: "POST"}).finally(() => { $("stop").disabled = false; });
+  fetch("stop", {method: "POST", headers: {"X-Thrive-Stop": "1"}}).finally(() => { $("stop").disabled = false; });
 });
 
 const events = new EventSource("events");
