@@ -269,10 +269,12 @@ func (c Criterion) Check(res *Result) Verdict {
 // mergedLatency adds up the latency histograms of endpoints, exactly.
 func mergedLatency(eps []EndpointStats) (*hdrhistogram.Histogram, error) {
 	all := newHist()
-	for _, e := range eps {
-		if err := mergeInto(all, e.Hist, e.Name+": latency"); err != nil {
+	for i := range eps {
+		h, err := eps[i].latencyHist()
+		if err != nil {
 			return nil, err
 		}
+		all.Merge(h)
 	}
 	return all, nil
 }

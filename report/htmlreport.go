@@ -106,6 +106,28 @@ func ptr(v float64) *float64 { return &v }
 
 // WriteHTML writes res as a self-contained HTML report.
 func WriteHTML(w io.Writer, res *Result) error {
+	js, err := ViewJSON(res) // escapes <, > and &: safe inside the script element
+	if err != nil {
+		return err
+	}
+	tmpl, err := template.ParseFS(htmlFiles, "html/report.html")
+	if err != nil {
+		return err
+	}
+	title := res.Label
+	if title == "" {
+		title = res.Target
+	}
+	page := htmlPage{Title: title, Target: res.Target, Label: res.Label, Partial: res.PartialNote(), Start: res.Start.UTC().Format(time.RFC3339),
+		Duration: res.End.Sub(res.Start).Round(time.Second).String(), JSON: template.JS(js)} //nolint:gosec // JSON from json.Marshal
+	return tmpl.Execute(w, page)
+}
+
+// ViewJSON returns the figures of res as the HTML report's script reads
+// them, as JSON: totals, the series, the latency distribution, the tables
+// of endpoints, profiles, status codes and errors, WebSocket figures and
+// the criteria. The live page (report/live) reads the same.
+func ViewJSON(res *Result) ([]byte, error) {
 	secs := max(res.End.Sub(res.Start).Seconds(), 1e-9)
 	d := htmlData{Criteria: res.Criteria, Params: res.Params}
 	if d.Criteria == nil {
@@ -118,9 +140,9 @@ func WriteHTML(w io.Writer, res *Result) error {
 	var connects, replies, wsFailures int64
 	var connectHist, replyHist []EndpointStats
 	for _, e := range res.Endpoints {
-		h, err := decodeHist(e.Hist, e.Name+": latency")
+		h, err := e.latencyHist()
 		if err != nil {
-			return err
+			return nil, err
 		}
 		all.Merge(h)
 		if profiles[e.Profile] == nil {
@@ -167,7 +189,7 @@ func WriteHTML(w io.Writer, res *Result) error {
 	}
 	for _, s := range res.Series {
 		hs := htmlSecond{T: s.Offset, RPS: s.Requests, FPS: s.Failures, Users: s.Users}
-		if len(s.Hist) > 0 {
+		if len(s.Hist) > 0 || s.Latency.MaxMs > 0 { // a late second has no latencies
 			hs.P50, hs.P95, hs.P99, hs.Lag = ptr(s.Latency.P50Ms), ptr(s.Latency.P95Ms), ptr(s.Latency.P99Ms), ptr(s.LagP99)
 		}
 		d.Series = append(d.Series, hs)
@@ -207,19 +229,5 @@ func WriteHTML(w io.Writer, res *Result) error {
 	if d.Series == nil {
 		d.Series = []htmlSecond{}
 	}
-	js, err := json.Marshal(d) // escapes <, > and &: safe inside the script element
-	if err != nil {
-		return err
-	}
-	tmpl, err := template.ParseFS(htmlFiles, "html/report.html")
-	if err != nil {
-		return err
-	}
-	title := res.Label
-	if title == "" {
-		title = res.Target
-	}
-	page := htmlPage{Title: title, Target: res.Target, Label: res.Label, Partial: res.PartialNote(), Start: res.Start.UTC().Format(time.RFC3339),
-		Duration: res.End.Sub(res.Start).Round(time.Second).String(), JSON: template.JS(js)} //nolint:gosec // JSON from json.Marshal
-	return tmpl.Execute(w, page)
+	return json.Marshal(d)
 }

@@ -117,6 +117,19 @@ type EndpointStats struct {
 	Hist           []byte  `json:"latency_histogram"`
 	ServiceHist    []byte  `json:"service_latency_histogram"`
 	FirstByteHist  []byte  `json:"first_byte_histogram"`
+	// peeked, when not nil, is the latency histogram of a result made
+	// by Recorder.Peek, which leaves Hist empty: encoding it there and
+	// decoding it here would be most of what a peek costs.
+	peeked *hdrhistogram.Histogram
+}
+
+// latencyHist returns e's latency histogram: the one Peek copied, else
+// Hist decoded. The error names the endpoint.
+func (e *EndpointStats) latencyHist() (*hdrhistogram.Histogram, error) {
+	if e.peeked != nil {
+		return e.peeked, nil
+	}
+	return decodeHist(e.Hist, e.Name+": latency")
 }
 
 // Latency holds quantiles in milliseconds.

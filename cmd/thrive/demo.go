@@ -40,6 +40,7 @@ passwords so that the logins replay without a users file.`,
 	cmd.Flags().IntVarP(&t.Users, "users", "u", 300, "users to replay the trace as")
 	cmd.Flags().DurationVarP(&t.RunTime, "run-time", "t", 30*time.Second, "how long the replay lasts")
 	cmd.Flags().StringVar(&t.HTML, "html", "", "the HTML report to write (default: next to the trace, ending -report.html)")
+	cmd.Flags().StringVar(&t.Web, "web", "", "show the replay live on a page served at http://`host:port`/ (as replay --web), up until Ctrl-C")
 	cmd.AddCommand(newDemoServeCmd(), newDemoDriveCmd())
 	return cmd
 }
@@ -109,10 +110,8 @@ Latency classes for --latency: ` + strings.Join(demo.Classes(), ", ") + `.`,
 
 // executableKey names, in a context, the thrive binary to start more
 // processes of; argsKey the command line it was given (run's args).
-type (
-	executableKey struct{}
-	argsKey       struct{}
-)
+type executableKey struct{}
+type argsKey struct{}
 
 // executable returns the thrive binary a command starts more processes of:
 // the running one, unless the context names another (the tests run

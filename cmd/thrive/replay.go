@@ -22,12 +22,11 @@ import (
 type replayFlags struct {
 	run                     app.Replay
 	namer                   traces.Namer
-	scaleTime               string
+	scaleTime, cpuProfile   string
 	load                    []replay.LoadOption
 	ladder, check, quiet    bool
 	maxUsers, checkSessions int
 	ladderTime              float64
-	cpuProfile              string
 	timeout, stopTO         time.Duration
 }
 
@@ -120,6 +119,8 @@ host with the most requests), --map HOST=URL sends another recorded host elsewhe
 	optionFlag(fl, opts, "insecure", "do not verify the certificate of an https target", replay.WithInsecureTLS())
 	valueFlag(fl, &f.run.StartAt, "start-at", "start at this RFC 3339 `time` (shards of one run share it)", func(s string) (time.Time, error) { return time.Parse(time.RFC3339Nano, s) })
 	fl.StringVar(&f.run.Metrics, "metrics-listen", "", "serve the run's Prometheus metrics (thrive_*, labelled with run and shard) at http://`host:port`/metrics while it plays")
+	fl.StringVar(&f.run.Web, "web", "", "serve a live page of the run at http://`host:port`/: charts, tables, criteria, a Stop button; after the run it offers the result files until Ctrl-C")
+	fl.DurationVar(&f.run.WebLinger, "web-linger", 0, "with --web, keep the page up this long after the run, not until Ctrl-C")
 	fl.StringVar(&f.run.Prometheus, "prometheus", "", "the `URL` of the Prometheus that prom: criteria ask, such as http://127.0.0.1:9090")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no status line")
 	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file (for thrive's developers)")

@@ -56,6 +56,17 @@ type Replay struct {
 	// and keeps it after the run; its owner serves it. Play sets it while
 	// it serves Metrics.
 	Exporter *live.Exporter
+	// Web, when not "", is the address (host:port) where the run's live
+	// page is served (live.Web): its figures every second, a Stop that
+	// works as Ctrl-C, and at the end its files to download. After the
+	// run the page stays up until ctx is done, its Stop is pressed again
+	// or WebLinger has passed (0: no limit).
+	Web       string
+	WebLinger time.Duration
+	// page shows the run while Web is served, its files written to
+	// pageDir for it.
+	page    *live.Web
+	pageDir string
 
 	phase string // the ladder's phase being played ("phase 2/5"), for the status line
 }
@@ -151,10 +162,16 @@ func (r *Replay) Play(ctx context.Context) (*report.Result, error) {
 		return nil, err
 	}
 	defer stopMetrics()
+	ctx, stopWeb, err := r.startWeb(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer stopWeb()
 
 	rec := report.NewRecorder(start)
 	r.watchMetrics(eng, rec, start)
-	stopStatus := r.watch(eng, rec, start, plan.Duration())
+	frame := r.pageFrames(eng, rec, start, params, plan.Duration())
+	stopStatus := r.watch(eng, rec, start, plan.Duration(), func() { frame(nil, nil) })
 	res, runErr := eng.Play(ctx, plan, start, rec, r.Label, params)
 	stopStatus()
 	if ctx.Err() != nil {
@@ -167,7 +184,7 @@ func (r *Replay) Play(ctx context.Context) (*report.Result, error) {
 	if runErr == nil {
 		runErr = replay.Unreachable(res, r.Target)
 	}
-	return res, r.Result(res, Hint(runErr), func(w io.Writer) {
+	err = r.Result(res, Hint(runErr), func(w io.Writer) {
 		writeCorrelationMisses(w, eng.Correlations())
 		if n := eng.UnfilledFailures(); n > 0 {
 			names := make([]string, len(unfilled))
@@ -178,6 +195,8 @@ func (r *Replay) Play(ctx context.Context) (*report.Result, error) {
 			writeHint(w, unfilledHint)
 		}
 	})
+	frame(res, err)
+	return res, err
 }
 
 // A Snapshot is a run's progress at one moment: what the status line
@@ -230,10 +249,10 @@ func (s *Snapshot) times(start time.Time, length time.Duration) {
 
 // watch gives, every second until the returned stop, the progress of
 // eng recording into rec, a run from start that lasts length, to the
-// status line and to Watch.
-func (r *Replay) watch(eng *replay.Engine, rec *report.Recorder, start time.Time, length time.Duration) (stop func()) {
+// status line and to Watch, and calls tick.
+func (r *Replay) watch(eng *replay.Engine, rec *report.Recorder, start time.Time, length time.Duration, tick func()) (stop func()) {
 	w := r.Status
-	if w == nil && r.Watch != nil {
+	if w == nil && (r.Watch != nil || r.page != nil) {
 		w = io.Discard // no line to draw, but snapshots to take
 	}
 	var last Snapshot
@@ -244,6 +263,7 @@ func (r *Replay) watch(eng *replay.Engine, rec *report.Recorder, start time.Time
 		if r.Watch != nil {
 			r.Watch(s)
 		}
+		tick()
 		defer func() { last = s }()
 		return s.StatusLine(last)
 	})
@@ -286,6 +306,11 @@ func (r *Replay) Ladder(ctx context.Context, phases []scheduler.Phase, timeScale
 		return err
 	}
 	defer stopMetrics()
+	ctx, stopWeb, err := r.startWeb(ctx)
+	if err != nil {
+		return err
+	}
+	defer stopWeb()
 	var rows []report.LadderPhase
 	var runErr error
 	for i, p := range phases {

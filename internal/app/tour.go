@@ -40,6 +40,10 @@ type Tour struct {
 	// Users replay the trace for RunTime, whole sessions fitted into it.
 	Users   int
 	RunTime time.Duration
+	// Web, when not "", is where the replay's live page is served, as
+	// Replay.Web, and WebLinger how long it stays up after.
+	Web       string
+	WebLinger time.Duration
 	// Out takes what the tour says, Warn the replay's warnings.
 	Out, Warn io.Writer
 }
@@ -127,8 +131,8 @@ func (t *Tour) replay(ctx context.Context, backend string) error {
 	}
 	run := Replay{
 		Trace: t.Trace, Library: lib, Target: backend, Options: []replay.Option{replay.WithStopTimeout(5 * time.Second)},
-		Plan:   scheduler.Config{Users: t.Users, SpawnRate: float64(t.Users), RunTime: t.RunTime, AutoScale: true, Seed: 1},
-		Label:  "demo",
+		Plan:  scheduler.Config{Users: t.Users, SpawnRate: float64(t.Users), RunTime: t.RunTime, AutoScale: true, Seed: 1},
+		Label: "demo", Web: t.Web, WebLinger: t.WebLinger,
 		Finish: Finish{Files: report.Files{HTML: t.HTML}, Out: t.Out, Warn: t.Warn},
 	}
 	_, err = run.Play(ctx)

@@ -30,10 +30,11 @@ func (x *Exporter) Handler() (http.Handler, error) {
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{EnableOpenMetrics: true, ErrorHandling: promhttp.ContinueOnError}), nil
 }
 
-// Server serves an Exporter's metrics at /metrics.
+// Server serves an Exporter's metrics at /metrics, or a Web's page.
 type Server struct {
 	// Addr is the address it listens on (the port chosen, for port 0).
 	Addr string
+	what string // what it serves, as its errors say
 	srv  *http.Server
 	done chan error
 }
@@ -45,20 +46,26 @@ func (x *Exporter) Serve(ctx context.Context, addr string) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", h)
+	return serve(ctx, addr, "metrics", mux)
+}
+
+// serve listens on addr and serves h until Close; what names what is
+// served in its errors.
+func serve(ctx context.Context, addr, what string, h http.Handler) (*Server, error) {
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("metrics: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", h)
-	s := &Server{Addr: ln.Addr().String(), srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}, done: make(chan error, 1)}
+	s := &Server{Addr: ln.Addr().String(), what: what, srv: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}, done: make(chan error, 1)}
 	go func() { s.done <- s.srv.Serve(ln) }()
 	return s, nil
 }
 
-// Close stops the server, giving a scrape in progress up to a second to
-// end, and waits until it has stopped. It is safe to call more than once.
+// Close stops the server, giving a scrape or download in progress up to
+// a second to end (a page's stream of events ends at once), and waits until it has stopped. It is safe to call more than once.
 func (s *Server) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
@@ -70,7 +77,7 @@ func (s *Server) Close() error {
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("metrics on %s: %w", s.Addr, err)
+		return fmt.Errorf("%s on %s: %w", s.what, s.Addr, err)
 	}
 	return nil
 }

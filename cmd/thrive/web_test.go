@@ -1,0 +1,253 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/thrive-loadtest/thrive/internal/apptest"
+	"github.com/thrive-loadtest/thrive/internal/promtest"
+)
+
+// waitFor is a script that settles, with the value of expr, once cond
+// holds in the page: the page polls itself, and Eval's timeout bounds
+// the wait.
+func waitFor(cond, expr string) string {
+	return fmt.Sprintf(`new Promise(ok => { const t = () => { try { if (%s) return ok(%s); } catch (e) {} setTimeout(t, 25); }; t(); })`, cond, expr)
+}
+
+// get returns the body of url, failing the test on an error or a status
+// other than 200.
+func get(t *testing.T, url string) []byte {
+	t.Helper()
+	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s %v: %s", url, resp.Status, err, b)
+	}
+	return b
+}
+
+// TestWebInChromium: replay --web against the demo backend, watched in
+// headless Chromium: the page draws its four charts and they move as the
+// run goes on, Stop on the page ends the run with its results written,
+// and the page then shows the figures the result file ends with (its
+// tables, the criteria's verdict, the terminal's summary) and offers the
+// run's files. With THRIVE_UPDATE_SCREENSHOT=1 it saves the page as
+// docs/live-page.png, which the README shows.
+func TestWebInChromium(t *testing.T) {
+	browser := apptest.StartBrowser(t)
+	backend := serveInBackground(t, "--rate-limit", "0")
+	dir := t.TempDir()
+	trace, out := filepath.Join(dir, "d.thrv"), filepath.Join(dir, "r.json")
+	if code, _, errOut := thrive(t, "demo", "--sessions", "20", "--time-scale", "1000", "--out", trace, "--users", "5", "--run-time", "1s"); code != exitOK {
+		t.Fatalf("demo: %s", errOut)
+	}
+	addr := promtest.FreeAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"replay", trace, "--target", backend, "--users", "20", "--spawn-rate", "10", "--run-time", "2m",
+			"--scale-time", "0.2", "--web", addr, "--out", out, "--threshold", "p95<10s", "--quiet"}, strings.NewReader(""), &stdout, &stderr)
+	}()
+	ended := false
+	defer func() {
+		if !ended {
+			cancel()
+			<-done
+		}
+	}()
+	page := "http://" + addr + "/"
+	promtest.Until(t, 30*time.Second, "the live page", func() bool {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, page, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	p := browser.Open(page)
+
+	// The charts draw, each a line of two points or more, then move.
+	const paths = `[...document.querySelectorAll(".chart path.series")].map(e => e.getAttribute("d"))`
+	var first []string
+	if err := p.Eval(waitFor(`document.querySelectorAll(".chart svg").length === 4 && `+paths+`.filter(d => d.includes("L")).length >= 6`, paths), &first, 30*time.Second); err != nil {
+		t.Fatalf("the charts did not draw: %v", err)
+	}
+	var moved []string
+	if err := p.Eval(waitFor(paths+`[0] !== `+fmt.Sprintf("%q", first[0]), paths), &moved, 10*time.Second); err != nil {
+		t.Fatalf("the requests chart did not move from %q: %v", first[0], err)
+	}
+	if os.Getenv("THRIVE_UPDATE_SCREENSHOT") != "" {
+		// A few more seconds of the run make a picture worth showing.
+		if err := p.Eval(waitFor(`document.querySelector(".chart path.series").getAttribute("d").split("L").length > 12`, "true"), nil, 30*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		png, err := p.Screenshot(1280, 30*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join("..", "..", "docs", "live-page.png"), png, 0o644); err != nil { //nolint:gosec // a picture for the README
+			t.Fatal(err)
+		}
+	}
+
+	// Stop ends the run, as Ctrl-C does: its results are written.
+	if err := p.Eval(`document.getElementById("stop").click()`, nil, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	var shown struct {
+		State     string     `json:"state"`
+		Requests  string     `json:"requests"`
+		Endpoints [][]string `json:"endpoints"`
+		Verdict   string     `json:"verdict"`
+		Criteria  [][]string `json:"criteria"`
+		Summary   string     `json:"summary"`
+		Files     []string   `json:"files"`
+	}
+	const rows = `id => [...document.querySelectorAll("#" + id + " tbody tr")].map(r => [...r.cells].map(c => c.textContent))`
+	if err := p.Eval(waitFor(`document.body.dataset.done === "true"`, `(rows => ({state: document.getElementById("state").textContent,
+		requests: document.querySelector("#cards .card b").textContent, endpoints: rows("endpoints"), criteria: rows("criteria"),
+		verdict: document.getElementById("verdict").textContent, summary: document.getElementById("summary").textContent,
+		files: [...document.querySelectorAll("#files a")].map(a => a.getAttribute("href"))}))(`+rows+`)`), &shown, 60*time.Second); err != nil {
+		t.Fatalf("the page did not show the run's end: %v", err)
+	}
+	res := readResult(t, out)
+	if !res.Interrupted || res.Params.StoppedBy != "stopped from the live page" {
+		t.Errorf("result: interrupted %v by %q, want stopped from the live page", res.Interrupted, res.Params.StoppedBy)
+	}
+	if shown.State != "stopped: stopped from the live page" {
+		t.Errorf("state %q", shown.State)
+	}
+	if want := fmt.Sprintf("%d", res.Requests); strings.ReplaceAll(shown.Requests, ",", "") != want {
+		t.Errorf("the page shows %s requests, the result file %s", shown.Requests, want)
+	}
+	if len(shown.Endpoints) != len(res.Endpoints) {
+		t.Errorf("%d rows of endpoints, the result file has %d", len(shown.Endpoints), len(res.Endpoints))
+	}
+	for _, e := range res.Endpoints {
+		found := false
+		for _, r := range shown.Endpoints {
+			num := func(i int) string { return strings.ReplaceAll(r[i], ",", "") } // 1,445.9
+			found = found || (r[0] == e.Kind && r[1] == e.Name && r[2] == e.Profile && num(3) == fmt.Sprint(e.Requests) &&
+				num(8) == fmt.Sprintf("%.1f", e.Latency.P95Ms))
+		}
+		if !found {
+			t.Errorf("no row of %s %s %s: %d requests, p95 %.1f ms in %q", e.Kind, e.Name, e.Profile, e.Requests, e.Latency.P95Ms, shown.Endpoints)
+		}
+	}
+	if len(shown.Criteria) != 1 || shown.Criteria[0][0] != "p95<10s" || shown.Criteria[0][2] != "pass" || shown.Verdict != "verdict: PASS" || !res.Criteria[0].Pass {
+		t.Errorf("criteria %q, verdict %q; in the result %+v", shown.Criteria, shown.Verdict, res.Criteria)
+	}
+	for _, want := range []string{"files/r.json", "files/report.html", "files/locust_stats.csv", "files/locust_stats_history.csv"} {
+		found := false
+		for _, f := range shown.Files {
+			found = found || f == want
+		}
+		if !found {
+			t.Errorf("no link to %s in %q", want, shown.Files)
+		}
+	}
+	written, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := get(t, page+"files/r.json"); !bytes.Equal(got, written) {
+		t.Errorf("the page's r.json (%d bytes) is not the result file (%d bytes)", len(got), len(written))
+	}
+	if got := get(t, page+"files/locust_stats.csv"); !bytes.HasPrefix(got, []byte("Type,Name,Request Count")) {
+		t.Errorf("locust_stats.csv: %.80q", got)
+	}
+
+	// The page stays up until Ctrl-C.
+	cancel()
+	code := <-done
+	ended = true
+	if code != exitError || !strings.Contains(stderr.String(), "stopped from the live page after") {
+		t.Errorf("exit %d, want %d: %s", code, exitError, stderr.String())
+	}
+	if !strings.Contains(stdout.String(), shown.Summary) || !strings.Contains(shown.Summary, "requests "+fmt.Sprint(res.Requests)+",") {
+		t.Errorf("the page's summary is not the terminal's:\n%s\nterminal:\n%s", shown.Summary, stdout.String())
+	}
+}
+
+// TestDemoWeb: thrive demo --web shows the demo's replay on the live
+// page, to its end, and the page's button then ends the process, which
+// exits as the run did.
+func TestDemoWeb(t *testing.T) {
+	addr := promtest.FreeAddr(t)
+	trace := filepath.Join(t.TempDir(), "d.thrv")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"demo", "--sessions", "10", "--time-scale", "1000", "--out", trace, "--users", "5", "--run-time", "2s", "--web", addr},
+			strings.NewReader(""), &stdout, &stderr)
+	}()
+	var events *http.Response
+	promtest.Until(t, 60*time.Second, "the live page's events", func() bool {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/events", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return false
+		}
+		t.Cleanup(func() { resp.Body.Close() })
+		events = resp
+		return true
+	})
+	sc := bufio.NewScanner(events.Body)
+	sc.Buffer(nil, 1<<24)
+	var last struct {
+		Done    bool   `json:"done"`
+		Title   string `json:"title"`
+		Summary string `json:"summary"`
+	}
+	frames := 0
+	for !last.Done && sc.Scan() {
+		if data, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+			frames++
+			if err := json.Unmarshal([]byte(data), &last); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if !last.Done || !strings.Contains(last.Summary, "WS /ws/chat/") || !strings.HasPrefix(last.Title, "d.thrv against http://127.0.0.1:") {
+		t.Fatalf("after %d frames: %+v (%v)", frames, last, sc.Err())
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+"/stop", nil)
+	req.Header.Set("X-Thrive-Stop", "1") // as the page's script does
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	select {
+	case code := <-done:
+		if code != exitOK || !strings.Contains(stdout.String(), "the live page stays up at http://"+addr+"/ until Ctrl-C") {
+			t.Errorf("exit %d: %s\n%s", code, stderr.String(), stdout.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the page's button did not end thrive demo")
+	}
+}
