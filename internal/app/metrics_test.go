@@ -3,17 +3,14 @@ package app_test
 import (
 	"bytes"
 	"context"
-	"errors"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"testing"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
 	"github.com/thrive-loadtest/thrive/internal/app"
+	"github.com/thrive-loadtest/thrive/internal/promtest"
 	"github.com/thrive-loadtest/thrive/report/live"
 	"github.com/thrive-loadtest/thrive/scheduler"
 )
@@ -23,39 +20,17 @@ import (
 // the latency histograms' counts, and each series' run and shard.
 func scrapeCounts(t *testing.T, addr string) (requests map[string]float64, latencyCount uint64, runs map[[2]string]bool) {
 	t.Helper()
-	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, "http://"+addr+"/metrics", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Accept", string(expfmt.NewFormat(expfmt.TypeProtoDelim)))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	dec := expfmt.NewDecoder(resp.Body, expfmt.ResponseFormat(resp.Header))
 	requests, runs = map[string]float64{}, map[[2]string]bool{}
-	for {
-		var mf dto.MetricFamily
-		if err := dec.Decode(&mf); errors.Is(err, io.EOF) {
-			return requests, latencyCount, runs
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		for _, m := range mf.GetMetric() {
-			l := map[string]string{}
-			for _, p := range m.GetLabel() {
-				l[p.GetName()] = p.GetValue()
-			}
-			switch mf.GetName() {
-			case "thrive_requests_total":
-				requests[l["endpoint"]+" "+l["profile"]+" "+l["code"]] += m.GetCounter().GetValue()
-				runs[[2]string{l["run"], l["shard"]}] = true
-			case "thrive_request_duration_seconds":
-				latencyCount += m.GetHistogram().GetSampleCount()
-			}
-		}
+	mfs := promtest.Scrape(t, addr)
+	for _, m := range mfs["thrive_requests_total"].GetMetric() {
+		l := promtest.Labels(m)
+		requests[l["endpoint"]+" "+l["profile"]+" "+l["code"]] += m.GetCounter().GetValue()
+		runs[[2]string{l["run"], l["shard"]}] = true
 	}
+	for _, m := range mfs["thrive_request_duration_seconds"].GetMetric() {
+		latencyCount += m.GetHistogram().GetSampleCount()
+	}
+	return requests, latencyCount, runs
 }
 
 // TestExporterCountsTheRun scrapes a run's exporter while it plays and

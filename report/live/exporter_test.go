@@ -2,62 +2,19 @@ package live
 
 import (
 	"context"
-	"errors"
-	"io"
 	"math"
-	"net/http"
 	"testing"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
 	"github.com/thrive-loadtest/thrive/internal/promtest"
 	"github.com/thrive-loadtest/thrive/report"
 )
 
-// scrape asks the exporter at addr for its metrics as Prometheus does
-// with native histograms on (protobuf), and returns them by name.
-func scrape(t *testing.T, addr string) map[string]*dto.MetricFamily {
-	t.Helper()
-	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, "http://"+addr+"/metrics", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Accept", string(expfmt.NewFormat(expfmt.TypeProtoDelim)))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("scrape: %s", resp.Status)
-	}
-	dec := expfmt.NewDecoder(resp.Body, expfmt.ResponseFormat(resp.Header))
-	out := map[string]*dto.MetricFamily{}
-	for {
-		var mf dto.MetricFamily
-		if err := dec.Decode(&mf); errors.Is(err, io.EOF) {
-			return out
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		out[mf.GetName()] = &mf
-	}
-}
-
-// labels returns a metric's labels as a map.
-func labels(m *dto.Metric) map[string]string {
-	out := map[string]string{}
-	for _, l := range m.GetLabel() {
-		out[l.GetName()] = l.GetValue()
-	}
-	return out
-}
-
 // find returns the metric of mf whose labels include want; nil if none.
 func find(mf *dto.MetricFamily, want map[string]string) *dto.Metric {
 	for _, m := range mf.GetMetric() {
-		got, ok := labels(m), true
+		got, ok := promtest.Labels(m), true
 		for k, v := range want {
 			ok = ok && got[k] == v
 		}
@@ -98,12 +55,12 @@ func TestExporter(t *testing.T) {
 			t.Error(err)
 		}
 	})
-	if mfs := scrape(t, srv.Addr); mfs["thrive_requests_total"] != nil {
+	if mfs := promtest.Scrape(t, srv.Addr); mfs["thrive_requests_total"] != nil {
 		t.Errorf("before a run: %v, want no thrive_requests_total", mfs["thrive_requests_total"])
 	}
 	x.Watch(Source{Recorder: rec, Run: start.UTC().Format(time.RFC3339), Shard: "1/4",
 		Figures: func() Figures { return Figures{Users: 7, Sockets: 2, FramesSent: 11, FramesReceived: 13} }})
-	mfs := scrape(t, srv.Addr)
+	mfs := promtest.Scrape(t, srv.Addr)
 
 	run := map[string]string{"run": "2027-01-15T08:00:00Z", "shard": "1/4"}
 	with := func(kv ...string) map[string]string {
