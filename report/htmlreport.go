@@ -15,7 +15,7 @@ import (
 	"github.com/HdrHistogram/hdrhistogram-go"
 )
 
-//go:embed html/report.html
+//go:embed html/report.html html/chart.js
 var htmlFiles embed.FS
 
 // The HTML report is one self-contained file: its styles, its chart code
@@ -26,6 +26,14 @@ type htmlPage struct {
 	Partial                               string // a partial merge's note (Result.PartialNote)
 	Title, Target, Label, Start, Duration string
 	JSON                                  template.JS
+	Chart                                 template.JS // html/chart.js
+}
+
+// ChartJS returns the script that draws the HTML report's charts and
+// tables (html/chart.js), for the live page of a run to draw its own.
+func ChartJS() []byte {
+	b, _ := htmlFiles.ReadFile("html/chart.js") // embedded: cannot fail
+	return b
 }
 
 type htmlData struct {
@@ -119,7 +127,8 @@ func WriteHTML(w io.Writer, res *Result) error {
 		title = res.Target
 	}
 	page := htmlPage{Title: title, Target: res.Target, Label: res.Label, Partial: res.PartialNote(), Start: res.Start.UTC().Format(time.RFC3339),
-		Duration: res.End.Sub(res.Start).Round(time.Second).String(), JSON: template.JS(js)} //nolint:gosec // JSON from json.Marshal
+		Duration: res.End.Sub(res.Start).Round(time.Second).String(), JSON: template.JS(js), //nolint:gosec // JSON from json.Marshal
+		Chart: template.JS(ChartJS())} //nolint:gosec // our own embedded script
 	return tmpl.Execute(w, page)
 }
 

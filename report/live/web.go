@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"path/filepath"
 	"sync"
+
+	"github.com/thrive-loadtest/thrive/report"
 )
 
 //go:embed web
@@ -134,6 +136,10 @@ func (w *Web) Handler() (http.Handler, error) {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /", http.FileServerFS(assets))
+	mux.HandleFunc("GET /chart.js", func(rw http.ResponseWriter, _ *http.Request) {
+		rw.Header().Set("Content-Type", "text/javascript; charset=utf-8")
+		_, _ = rw.Write(report.ChartJS())
+	})
 	mux.HandleFunc("GET /events", w.events)
 	mux.HandleFunc("POST /stop", w.stopped)
 	mux.HandleFunc("GET /files/{name}", w.file)
