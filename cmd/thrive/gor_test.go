@@ -23,6 +23,7 @@ import (
 
 	"github.com/thrive-loadtest/thrive/capture/importer"
 	"github.com/thrive-loadtest/thrive/demo"
+	"github.com/thrive-loadtest/thrive/internal/loopbacktest"
 	"github.com/thrive-loadtest/thrive/traces"
 	"github.com/thrive-loadtest/thrive/traces/tracetest"
 	"golang.org/x/sys/unix"
@@ -283,31 +284,16 @@ func (r *gorRecorder) stop(want int) (markers int, wrote importer.GorStats, lost
 // the recordings under -race).
 func serveMarkers(t *testing.T) string {
 	t.Helper()
-	ln, err := new(net.ListenConfig).Listen(context.Background(), "tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
 	pad := strings.Repeat("x", 9<<10) // past twice GoReplay's 4 KiB buffer
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				_ = c.SetDeadline(time.Now().Add(20 * time.Second))
-				req, err := http.ReadRequest(bufio.NewReader(c))
-				if err != nil {
-					return
-				}
-				_, _ = io.WriteString(c, fmt.Sprintf("HTTP/1.1 200 OK\r\nX-Marker: %s\r\nContent-Type: text/plain\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s",
-					req.URL.Query().Get("marker"), len(pad), pad))
-			}()
+	return loopbacktest.Serve(t, func(c net.Conn) {
+		_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+		req, err := http.ReadRequest(bufio.NewReader(c))
+		if err != nil {
+			return
 		}
-	}()
-	return ln.Addr().String()
+		_, _ = io.WriteString(c, fmt.Sprintf("HTTP/1.1 200 OK\r\nX-Marker: %s\r\nContent-Type: text/plain\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s",
+			req.URL.Query().Get("marker"), len(pad), pad))
+	})
 }
 
 // sendMarker sends marker request k to the marker server at addr, in one

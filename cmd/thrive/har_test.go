@@ -2,7 +2,7 @@ package main
 
 import (
 	"bufio"
-	"context"
+	"bytes"
 	"fmt"
 	"net/http"
 	"os"
@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/thrive-loadtest/thrive/capture/importer"
+	"github.com/thrive-loadtest/thrive/capture/wire"
 	"github.com/thrive-loadtest/thrive/internal/apptest"
 	"github.com/thrive-loadtest/thrive/traces"
 	"github.com/thrive-loadtest/thrive/traces/tracetest"
@@ -96,17 +97,8 @@ var metricRE = regexp.MustCompile(`^([a-z_]+)(?:\{(.*)\})? (\S+)$`)
 // labels (name{label="value"}).
 func demoMetrics(t *testing.T, base string) map[string]float64 {
 	t.Helper()
-	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, base+"/metrics", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
 	sums := map[string]float64{}
-	sc := bufio.NewScanner(resp.Body)
+	sc := bufio.NewScanner(bytes.NewReader(get(t, base+"/metrics")))
 	for sc.Scan() {
 		m := metricRE.FindStringSubmatch(sc.Text())
 		if m == nil {
@@ -366,7 +358,7 @@ func checkAdminVisits(t *testing.T, sessions []*traces.Session, contexts, reques
 		if logins != 1 || logouts != 1 {
 			var what []string
 			for _, ex := range s.Exchanges {
-				what = append(what, fmt.Sprintf("%v %s %s %d cookie=%q", ex.Offset, ex.Method, ex.URL, ex.Status, headerValue(ex.ReqHeader, "Cookie")))
+				what = append(what, fmt.Sprintf("%v %s %s %d cookie=%q", ex.Offset, ex.Method, ex.URL, ex.Status, wire.FieldValue(ex.ReqHeader, "Cookie")))
 			}
 			t.Errorf("session %s (%s, %s): %d logins, %d logouts in %d exchanges: %q", s.ID, s.Client, s.Evidence, logins, logouts, len(s.Exchanges), what)
 		}
@@ -398,13 +390,4 @@ func checkAdminReplay(t *testing.T, app *apptest.DjangoAdmin, users, explained i
 		t.Errorf("the admin refused %d requests, %d explained: it counted %s", refused, explained, app.Counts.String())
 	}
 	return refused
-}
-
-func headerValue(h []traces.Header, name string) string {
-	for _, f := range h {
-		if strings.EqualFold(f.Name, name) {
-			return f.Value
-		}
-	}
-	return ""
 }
