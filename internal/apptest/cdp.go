@@ -263,25 +263,7 @@ func (b *Browser) open(url string, record bool) *Page {
 func (p *Page) WaitText(id string, timeout time.Duration) (string, error) {
 	expr := fmt.Sprintf(`new Promise(ok => { const t = () => { const e = document.getElementById(%q);
 		if (e && e.textContent) ok(e.textContent); else setTimeout(t, 10); }; t(); })`, id)
-	deadline := time.Now().Add(timeout)
-	for {
-		res, err := p.b.call(p.session, "Runtime.evaluate", map[string]any{"expression": expr, "awaitPromise": true, "returnByValue": true}, time.Until(deadline))
-		if err != nil {
-			// The page may still have been about:blank, whose context the
-			// navigation destroyed: ask the new one.
-			if time.Now().Before(deadline) && regexp.MustCompile(`context|destroyed|navigat`).MatchString(err.Error()) {
-				continue
-			}
-			return "", err
-		}
-		var v struct {
-			Result struct {
-				Value string `json:"value"`
-			} `json:"result"`
-		}
-		if err := json.Unmarshal(res, &v); err != nil {
-			return "", err
-		}
-		return v.Result.Value, nil
-	}
+	var text string
+	err := p.Eval(expr, &text, timeout)
+	return text, err
 }
