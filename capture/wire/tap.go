@@ -37,8 +37,11 @@ func (t *Tap) Expect(n int64) {
 	}
 }
 
-// expectRoom bounds the room Expect makes.
-const expectRoom = 256 << 10
+// expectRoom bounds the room Expect makes: the proxy reads heads from
+// anyone who connects, and a head that announces a body and sends none
+// must not hold much memory on its word (a body past it grows as it
+// comes).
+const expectRoom = 32 << 10
 
 // TapOf returns a tap that saw b, a body another source recorded (a packet
 // capture, a HAR), with limit as a relay's tap has it: b's first limit
