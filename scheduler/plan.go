@@ -59,7 +59,7 @@ type Plan struct {
 	duration time.Duration // the run's length
 	users    int           // users of the whole run (all shards)
 	mine     []int         // this shard's users
-	ramp     []Stage       // the ramp, stages or made from Users/SpawnRate
+	ramp     []segment     // the ramp, stages or made from Users/SpawnRate
 }
 
 // Validate reports every problem with the configuration.
@@ -164,9 +164,9 @@ func New(sessions []SessionInfo, cfg Config) (*Plan, error) {
 		return nil, fmt.Errorf("scheduler: %d profiles is too many", len(p.names))
 	}
 	if cfg.Stages != nil {
-		p.ramp = slices.Clone(cfg.Stages)
+		p.ramp = segmentsOf(cfg.Stages)
 	} else {
-		p.ramp = rampOf(cfg.Users, cfg.SpawnRate, cfg.RunTime)
+		p.ramp = segmentsOf(rampOf(cfg.Users, cfg.SpawnRate, cfg.RunTime))
 	}
 	p.users = maxUsers(p.ramp)
 	p.duration = totalDuration(p.ramp)
@@ -184,12 +184,50 @@ func New(sessions []SessionInfo, cfg Config) (*Plan, error) {
 		return nil, fmt.Errorf("scheduler: time scale %g makes the longest session (%v) last %.3g hours; want at most %v",
 			p.scale, longest, float64(longest)*p.scale/float64(time.Hour), maxScaled)
 	}
+	p.assign()
+	return p, nil
+}
+
+// assign gives the users of the ramp their profiles, and this shard its
+// users.
+func (p *Plan) assign() {
 	p.profile = assign(p.names, p.shares, p.users)
-	shards := max(cfg.Shards, 1)
-	for k := cfg.Shard; k < p.users; k += shards {
+	shards := max(p.cfg.Shards, 1)
+	p.mine = nil
+	for k := p.cfg.Shard; k < p.users; k += shards {
 		p.mine = append(p.mine, k)
 	}
-	return p, nil
+}
+
+// Retarget returns the plan p becomes when, at offset at into the run, it
+// is asked to go to users at rate users a second (up or down; 0: at
+// once) and to stay there to the end, as Locust's page changes a running
+// test. The run keeps its length, its ramp before at, its sessions and its
+// mix: a user keeps its profile, and users added take the ones the plan
+// gives them, so that every prefix of users keeps the mix.
+func (p *Plan) Retarget(at time.Duration, users int, rate float64) (*Plan, error) {
+	switch {
+	case users < 0 || users > MaxUsers:
+		return nil, fmt.Errorf("scheduler: %d users: want 0 to %d", users, MaxUsers)
+	case rate < 0 || math.IsNaN(rate) || math.IsInf(rate, 0):
+		return nil, fmt.Errorf("scheduler: spawn rate %g: want 0 (at once) or more", rate)
+	case at < 0 || at >= p.duration:
+		return nil, fmt.Errorf("scheduler: a change at %v: the run lasts %v", at, p.duration)
+	}
+	level, ramp := levelAt(p.ramp, at)
+	to, left := float64(users), p.duration-at
+	switch d := time.Duration(math.Abs(to-level) / rate * float64(time.Second)); {
+	case rate == 0 || to == level:
+		ramp = append(ramp, segment{to, 0}, segment{to, left})
+	case d >= left: // the run ends on the way
+		ramp = append(ramp, segment{level + math.Copysign(rate*left.Seconds(), to-level), left})
+	default:
+		ramp = append(ramp, segment{to, d}, segment{to, left - d})
+	}
+	q := *p
+	q.ramp, q.users = ramp, maxUsers(ramp)
+	q.assign()
+	return &q, nil
 }
 
 func countsOf(m map[string][]int) map[string]float64 {

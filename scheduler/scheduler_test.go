@@ -83,7 +83,7 @@ func TestIntervals(t *testing.T) {
 		{9, []Interval{{10 * s, 20 * s}}},
 		{10, nil},
 	} {
-		if got := intervals(ramp, tc.k); !reflect.DeepEqual(got, tc.want) {
+		if got := intervals(segmentsOf(ramp), tc.k); !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("user %d: %v, want %v", tc.k, got, tc.want)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -64,21 +65,37 @@ type Interval struct {
 	Start, Stop time.Duration
 }
 
+// A segment is a stage of the ramp as the plan keeps it: its level may be
+// a fraction of a user, where a change cut a stage short.
+type segment struct {
+	users float64
+	dur   time.Duration
+}
+
+// segmentsOf returns stages as segments.
+func segmentsOf(stages []Stage) []segment {
+	out := make([]segment, len(stages))
+	for i, st := range stages {
+		out[i] = segment{float64(st.Users), st.Duration}
+	}
+	return out
+}
+
 // intervals returns when user k is active under the ramp: from the moment
 // the level first covers k+1 users until it falls below that again. A ramp
 // that rises, falls and rises again gives user k more than one interval.
-func intervals(stages []Stage, k int) []Interval {
+func intervals(ramp []segment, k int) []Interval {
 	var out []Interval
 	var t time.Duration
-	prev := 0
+	prev := 0.0
 	need := float64(k + 1)
 	var open *Interval
-	for _, st := range stages {
-		from, to := float64(prev), float64(st.Users)
+	for _, st := range ramp {
+		from, to := prev, st.users
 		// The level is from + (to-from)*x/d at offset x into the stage; a
 		// stage of no duration is a jump.
 		at := func(level float64) time.Duration {
-			return t + time.Duration(math.Round((level-from)*float64(st.Duration)/(to-from)))
+			return t + time.Duration(math.Round((level-from)*float64(st.dur)/(to-from)))
 		}
 		if open == nil && from < need && to >= need {
 			out = append(out, Interval{Start: at(need)})
@@ -88,8 +105,8 @@ func intervals(stages []Stage, k int) []Interval {
 			open.Stop = at(need) // the level falls below k+1 users
 			open = nil
 		}
-		t += st.Duration
-		prev = st.Users
+		t += st.dur
+		prev = st.users
 	}
 	if open != nil {
 		open.Stop = t
@@ -97,19 +114,42 @@ func intervals(stages []Stage, k int) []Interval {
 	return out
 }
 
-// maxUsers returns the highest level of the ramp.
-func maxUsers(stages []Stage) int {
-	m := 0
-	for _, st := range stages {
-		m = max(m, st.Users)
+// levelAt returns the ramp's level at offset at, and the segments before
+// at, the one at cut there: what a change keeps of the ramp.
+func levelAt(ramp []segment, at time.Duration) (float64, []segment) {
+	var t time.Duration
+	prev := 0.0
+	for i, st := range ramp {
+		if t+st.dur <= at {
+			t += st.dur
+			prev = st.users
+			continue
+		}
+		x := at - t // into this stage, short of its end
+		level := prev + (st.users-prev)*float64(x)/float64(st.dur)
+		kept := slices.Clone(ramp[:i])
+		if x > 0 {
+			kept = append(kept, segment{level, x})
+		}
+		return level, kept
 	}
-	return m
+	return prev, slices.Clone(ramp)
 }
 
-func totalDuration(stages []Stage) time.Duration {
+// maxUsers returns the most users the ramp has at once: those its highest
+// level covers whole.
+func maxUsers(ramp []segment) int {
+	m := 0.0
+	for _, st := range ramp {
+		m = max(m, st.users)
+	}
+	return int(math.Floor(m + 1e-9))
+}
+
+func totalDuration(ramp []segment) time.Duration {
 	var d time.Duration
-	for _, st := range stages {
-		d += st.Duration
+	for _, st := range ramp {
+		d += st.dur
 	}
 	return d
 }
