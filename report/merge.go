@@ -186,6 +186,10 @@ func (mg Merger) Merge(rs []*Result) (*Result, error) {
 			ms.Requests += s.Requests
 			ms.Failures += s.Failures
 			ms.Users += s.Users
+			for _, c := range s.Changes {
+				c.AtS += r.Start.Sub(m.Start).Seconds()
+				ms.Changes = append(ms.Changes, c)
+			}
 			secLags[at] = max(secLags[at], s.LagP99) // an upper bound: shards keep no per-second lag histogram
 			if err := mergeInto(secHists[at], s.Hist, fmt.Sprintf("second %d", s.Offset)); err != nil {
 				return nil, err

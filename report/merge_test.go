@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -34,9 +35,15 @@ func TestMergeIsExact(t *testing.T) {
 	for i, r := range shards {
 		parts = append(parts, r.Result("http://t", "", start.Add(21*time.Second), params(string(rune('0'+i))+"/4")))
 	}
+	parts[1].NoteChange(UsersChange{AtS: 5.5, Users: 7, SpawnRate: 1})
 	got, err := Merge(parts)
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, s := range got.Series {
+		if want := []UsersChange{{5.5, 7, 1}}; (s.Offset == 5) != reflect.DeepEqual(s.Changes, want) {
+			t.Errorf("second %d of the merge: changes %+v; want %+v in second 5 only", s.Offset, s.Changes, want)
+		}
 	}
 	if got.Requests != want.Requests || got.Failures != want.Failures || len(got.Endpoints) != len(want.Endpoints) || got.Lag != want.Lag {
 		t.Fatalf("merged %d requests, %d failures, %d endpoints, lag %+v; whole %d, %d, %d, %+v",

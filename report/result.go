@@ -1,9 +1,11 @@
 package report
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"time"
 
@@ -152,6 +154,29 @@ type Second struct {
 	Latency Latency `json:"latency_ms"`
 	LagP99  float64 `json:"lag_p99_ms"`
 	Hist    []byte  `json:"latency_histogram,omitempty"`
+	// Changes are the changes of users asked in this second (the live
+	// page's control), in order.
+	Changes []UsersChange `json:"changes,omitempty"`
+}
+
+// A UsersChange is a change of users asked of a run while it played:
+// from AtS seconds into it, go to Users at SpawnRate users a second (0:
+// at once).
+type UsersChange struct {
+	AtS       float64 `json:"at_s"`
+	Users     int     `json:"users"`
+	SpawnRate float64 `json:"spawn_rate"`
+}
+
+// NoteChange puts c in the series, in the second it was asked in (added
+// if no request ended in it).
+func (res *Result) NoteChange(c UsersChange) {
+	at := int64(math.Floor(c.AtS))
+	i, found := slices.BinarySearchFunc(res.Series, at, func(s Second, at int64) int { return cmp.Compare(s.Offset, at) })
+	if !found {
+		res.Series = slices.Insert(res.Series, i, Second{Offset: at})
+	}
+	res.Series[i].Changes = append(res.Series[i].Changes, c)
 }
 
 func latencyOf(h *hdrhistogram.Histogram) Latency {
