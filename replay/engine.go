@@ -289,41 +289,72 @@ func (e *Engine) Run(ctx context.Context, plan *scheduler.Plan, start time.Time,
 		}
 	}()
 
-	users := plan.Users()
-	type spawn struct {
-		at time.Duration
-		k  int
+	sc := e.cfg.steer
+	if sc == nil {
+		sc = &Steer{}
+		sc.state.Store(&steerState{plan: plan}) // never changes
+	} else {
+		sc.begin(plan, start)
+		defer sc.end()
 	}
-	order := make([]spawn, 0, len(users))
-	for _, k := range users {
-		if a := plan.User(k).Active; len(a) > 0 {
-			order = append(order, spawn{a[0].Start, k})
-		}
-	}
-	slices.SortStableFunc(order, func(a, b spawn) int { return int(a.at - b.at) })
-
 	var wg sync.WaitGroup
 	timer := time.NewTimer(0)
 	<-timer.C
+	var spawned []bool
 spawning:
-	for _, s := range order {
-		if wait := time.Until(start.Add(s.at)); wait > 0 {
-			timer.Reset(wait)
-			select {
-			case <-timer.C:
-			case <-soft.Done():
-				break spawning
+	for {
+		st := sc.state.Load()
+		spawned = append(spawned, make([]bool, max(st.plan.TotalUsers()-len(spawned), 0))...)
+		for _, s := range spawnOrder(st.plan, spawned, time.Since(start)) {
+			if wait := time.Until(start.Add(s.at)); wait > 0 {
+				timer.Reset(wait)
+				select {
+				case <-timer.C:
+				case <-st.changed:
+					timer.Stop()
+					continue spawning
+				case <-soft.Done():
+					break spawning
+				}
 			}
+			spawned[s.k] = true
+			wg.Go(func() { e.runUser(soft, hard, sc, s.k, start, sink) })
 		}
-		wg.Go(func() {
-			e.active.Add(1)
-			defer e.active.Add(-1)
-			e.runUser(soft, hard, plan, s.k, start, sink)
-		})
+		select {
+		case <-st.changed: // nil: a plan that never changes
+		case <-soft.Done():
+			break spawning
+		}
 	}
 	timer.Stop()
 	wg.Wait()
 	return ctx.Err()
+}
+
+type spawn struct {
+	at time.Duration
+	k  int
+}
+
+// spawnOrder returns when to start this shard's users of plan not
+// spawned yet, at elapsed into the run: at the start of their first
+// interval not over, in order.
+func spawnOrder(plan *scheduler.Plan, spawned []bool, elapsed time.Duration) []spawn {
+	users := plan.Users()
+	order := make([]spawn, 0, len(users))
+	for _, k := range users {
+		if spawned[k] {
+			continue
+		}
+		for _, iv := range plan.User(k).Active {
+			if iv.Stop > elapsed {
+				order = append(order, spawn{iv.Start, k})
+				break
+			}
+		}
+	}
+	slices.SortStableFunc(order, func(a, b spawn) int { return int(a.at - b.at) })
+	return order
 }
 
 // RetriedStale returns how many requests were sent again on a new

@@ -55,6 +55,7 @@ type config struct {
 	correlate    bool            // carry server-made values over
 	replyIdle    time.Duration   // 0: each reply's own, from its recording
 	abort        <-chan struct{} // closed: cut what is in flight now
+	steer        *Steer          // changes the plan while the run plays
 	strictStatus bool            // every status of 400 or more fails
 	users        *Users
 	insecureTLS  bool
@@ -103,6 +104,12 @@ func WithReplyIdle(d time.Duration) Option {
 // second Ctrl-C).
 func WithAbort(ch <-chan struct{}) Option {
 	return func(c *config) error { c.abort = ch; return nil }
+}
+
+// WithSteer lets s change the users of the engine's run while it plays
+// (Steer.Set). An engine plays one steered run at a time.
+func WithSteer(s *Steer) Option {
+	return func(c *config) error { c.steer = s; return nil }
 }
 
 // WithStrictStatus counts every answer of status 400 or more as a failure,
@@ -215,6 +222,13 @@ func WithDial(dial func(addr string) (net.Conn, error)) Option {
 // WithInsecureTLS skips the verification of an https target's certificate.
 func WithInsecureTLS() Option {
 	return func(c *config) error { c.insecureTLS = true; return nil }
+}
+
+// WithSourceIPRange is WithSourceIPs of the addresses ParseIPRange reads
+// in s; the error is ParseIPRange's.
+func WithSourceIPRange(s string) (Option, error) {
+	ips, err := ParseIPRange(s)
+	return WithSourceIPs(ips), err
 }
 
 // ParseIPRange reads "127.0.0.2-127.0.0.9" or a single address.

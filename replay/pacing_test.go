@@ -26,6 +26,7 @@ type pipeServer struct {
 	mu      sync.Mutex
 	arrived []time.Time
 	paths   []string
+	open    int // connections open now
 }
 
 func (s *pipeServer) dial(string) (net.Conn, error) {
@@ -35,6 +36,14 @@ func (s *pipeServer) dial(string) (net.Conn, error) {
 }
 
 func (s *pipeServer) serve(c net.Conn) {
+	s.mu.Lock()
+	s.open++
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.open--
+		s.mu.Unlock()
+	}()
 	defer c.Close()
 	br := bufio.NewReader(c)
 	for {

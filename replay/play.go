@@ -29,6 +29,11 @@ func (e *Engine) Play(ctx context.Context, plan *scheduler.Plan, start time.Time
 	res.WebSocket = e.WebSocketStats()
 	res.RetriedStale = e.retriedStale.Load()
 	res.Polls = report.PollStats{Loops: e.pollLoops.Load(), Polls: e.polls.Load(), Unfinished: e.pollsUnfinished.Load()}
+	if e.cfg.steer != nil {
+		for _, c := range e.cfg.steer.Changes() {
+			res.NoteChange(report.UsersChange{AtS: c.At.Seconds(), Users: c.Users, SpawnRate: c.SpawnRate})
+		}
+	}
 	return res, err
 }
 

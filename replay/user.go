@@ -55,9 +55,9 @@ func (u *user) report(s *report.Sample) {
 	u.sink.Observe(s)
 }
 
-func (e *Engine) runUser(soft, hard context.Context, plan *scheduler.Plan, k int, start time.Time, sink Sink) {
-	pu := plan.User(k)
-	u := &user{e: e, k: k, profile: pu.Profile, sink: sink, hard: hard, scale: plan.Scale(), timer: time.NewTimer(time.Hour)}
+func (e *Engine) runUser(soft, hard context.Context, sc *Steer, k int, start time.Time, sink Sink) {
+	st := sc.state.Load()
+	u := &user{e: e, k: k, profile: st.plan.User(k).Profile, sink: sink, hard: hard, scale: st.plan.Scale(), timer: time.NewTimer(time.Hour)}
 	u.timer.Stop()
 	u.lastWait.Store(math.MaxInt64) // unknown: wait without a buffer until known
 	if e.cfg.users != nil {
@@ -70,33 +70,93 @@ func (e *Engine) runUser(soft, hard context.Context, plan *scheduler.Plan, k int
 		defer u.closeConns()
 	}
 	n := 0
-	for _, iv := range pu.Active {
-		if !sleepUntil(soft, u.timer, start.Add(iv.Start)) {
-			return
-		}
-		// The user sends nothing after its active time or the run ends;
-		// what it has in flight then gets the stop timeout.
-		stop := start.Add(iv.Stop)
-		for time.Now().Before(stop) && soft.Err() == nil {
-			si := plan.Session(k, n)
-			if n > 0 && !e.lib.scripts[si].continues {
-				u.fresh()
+	played := time.Duration(math.MinInt64) // the end of the interval played last
+	for soft.Err() == nil {
+		st = sc.state.Load()
+		iv, ok := nextInterval(st.plan.User(k).Active, max(time.Since(start), played))
+		if !ok {
+			if st.changed == nil {
+				return // nothing more to play
 			}
-			t0 := time.Now()
-			u.failed.Store(false)
-			whole := u.play(soft, stop, si, t0)
-			n++
-			if !whole {
-				break // the interval is over
+			// A steered run: a change may give the user more to play.
+			// It waits for one, holding no connection open meanwhile.
+			if u.shared == nil {
+				u.closeConns()
 			}
-			if u.failed.Load() && !sleepUntil(soft, u.timer, minTime(t0.Add(u.scaled(e.lib.scripts[si].length)), stop)) {
-				// A session that failed (a socket refused at once) keeps
-				// its recorded length before the next begins: no user
-				// loops faster than its recording.
+			select {
+			case <-st.changed:
+				continue
+			case <-soft.Done():
 				return
 			}
 		}
+		if st.changed == nil {
+			if !sleepUntil(soft, u.timer, start.Add(iv.Start)) {
+				return
+			}
+		} else if wait := time.Until(start.Add(iv.Start)); wait > 0 {
+			u.timer.Reset(wait)
+			select {
+			case <-u.timer.C:
+			case <-st.changed:
+				u.timer.Stop()
+				continue
+			case <-soft.Done():
+				u.timer.Stop()
+				return
+			}
+		}
+		// The user sends nothing after its active time or the run ends;
+		// what it has in flight then gets the stop timeout. In a steered
+		// run a change may end the active time sooner: active ends then.
+		active, release := soft, func() time.Duration { return iv.Stop }
+		if st.changed != nil {
+			if active, release, ok = sc.enter(soft, k, st, iv.Stop); !ok {
+				continue
+			}
+		}
+		n = e.playInterval(u, st.plan, active, start.Add(iv.Stop), n)
+		// A change that ended the interval sooner ended it there; one
+		// that made it longer left more of it to play after iv.Stop.
+		played = min(release(), iv.Stop)
 	}
+}
+
+// nextInterval returns the first of active that ends after at.
+func nextInterval(active []scheduler.Interval, at time.Duration) (scheduler.Interval, bool) {
+	for _, iv := range active {
+		if iv.Stop > at {
+			return iv, true
+		}
+	}
+	return scheduler.Interval{}, false
+}
+
+// playInterval has u play sessions, the n-th first, until stop or the
+// end of active, and returns the number of the next.
+func (e *Engine) playInterval(u *user, plan *scheduler.Plan, active context.Context, stop time.Time, n int) int {
+	e.active.Add(1)
+	defer e.active.Add(-1)
+	for time.Now().Before(stop) && active.Err() == nil {
+		si := plan.Session(u.k, n)
+		if n > 0 && !e.lib.scripts[si].continues {
+			u.fresh()
+		}
+		t0 := time.Now()
+		u.failed.Store(false)
+		whole := u.play(active, stop, si, t0)
+		n++
+		if !whole {
+			break // the interval is over
+		}
+		if u.failed.Load() && !sleepUntil(active, u.timer, minTime(t0.Add(u.scaled(e.lib.scripts[si].length)), stop)) {
+			// A session that failed (a socket refused at once) keeps
+			// its recorded length before the next begins: no user
+			// loops faster than its recording.
+			break
+		}
+	}
+	return n
 }
 
 // sleepUntil waits on timer until t, and reports false if ctx ended first.
