@@ -110,10 +110,7 @@ host with the most requests), --map HOST=URL sends another recorded host elsewhe
 	fl.BoolVar(&f.check, "check", false, "pre-flight: play each recorded session once as one user, hold every answer against its recording (status, JSON shape, WebSocket replies, correlations) and print the divergences with their likely cause and fix; exit 1 if a request that succeeded when recorded fails now")
 	fl.IntVar(&f.checkSessions, "sessions", 0, "with --check, play only the first N sessions of each profile (0: all)")
 	optionFlag(fl, opts, "strict-status", "count every status of 400 or more as a failure, as Locust does, even where the recording had the same (by default a 4xx recorded as a 4xx is counted 'as recorded')", replay.WithStrictStatus())
-	parsedFlag(fl, opts, "source-ips", "spread connections over these local `addresses`: 127.0.0.2-127.0.0.9", func(s string) (replay.Option, error) {
-		ips, err := replay.ParseIPRange(s)
-		return replay.WithSourceIPs(ips), err
-	})
+	parsedFlag(fl, opts, "source-ips", "spread connections over these local `addresses`: 127.0.0.2-127.0.0.9", replay.WithSourceIPRange)
 	fl.StringVarP(&f.run.Files.JSON, "out", "o", "", "write the results as JSON to this file")
 	fl.StringVar(&f.run.Label, "label", "", "the build under test, stored with the results")
 	optionFlag(fl, opts, "insecure", "do not verify the certificate of an https target", replay.WithInsecureTLS())
@@ -121,6 +118,7 @@ host with the most requests), --map HOST=URL sends another recorded host elsewhe
 	fl.StringVar(&f.run.Metrics, "metrics-listen", "", "serve the run's Prometheus metrics (thrive_*, labelled with run and shard) at http://`host:port`/metrics while it plays")
 	fl.StringVar(&f.run.Web, "web", "", "serve a live page of the run at http://`host:port`/: charts, tables, criteria, a Stop button; after the run it offers the result files until Ctrl-C")
 	fl.DurationVar(&f.run.WebLinger, "web-linger", 0, "with --web, keep the page up this long after the run, not until Ctrl-C")
+	fl.BoolVar(&f.run.Wait, "wait", false, "with --web, open the page first and start the run when its Start is pressed, with the users, spawn rate, run time and mix of its form (filled from the flags)")
 	fl.StringVar(&f.run.Prometheus, "prometheus", "", "the `URL` of the Prometheus that prom: criteria ask, such as http://127.0.0.1:9090")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no status line")
 	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file (for thrive's developers)")

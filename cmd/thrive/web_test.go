@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -47,7 +48,8 @@ func get(t *testing.T, url string) []byte {
 
 // TestWebInChromium: replay --web against the demo backend, watched in
 // headless Chromium: the page draws its four charts and they move as the
-// run goes on, Stop on the page ends the run with its results written,
+// run goes on, its form takes the users from 20 down to 4 (the result's
+// series shows it), Stop on the page ends the run with its results written,
 // and the page then shows the figures the result file ends with (its
 // tables, the criteria's verdict, the terminal's summary) and offers the
 // run's files. With THRIVE_UPDATE_SCREENSHOT=1 it saves the page as
@@ -112,6 +114,20 @@ func TestWebInChromium(t *testing.T) {
 		}
 	}
 
+	// The form changes the users, as Locust's does: down to 4 at once.
+	var said string
+	if err := p.Eval(waitFor(`!document.getElementById("runform").hidden && document.getElementById("f-submit").textContent === "Change users"`,
+		`(() => { document.getElementById("f-users").value = "4"; document.getElementById("f-rate").value = "0";
+		document.getElementById("f-submit").click(); return true; })()`), nil, 10*time.Second); err != nil {
+		t.Fatalf("no form to change the users: %v", err)
+	}
+	if err := p.Eval(waitFor(`document.body.dataset.said`, `document.body.dataset.said`), &said, 10*time.Second); err != nil || said != "asked for 4 users at 0/s" {
+		t.Fatalf("the change: %q %v", said, err)
+	}
+	if err := p.Eval(waitFor(`/users 4 ·/.test(document.getElementById("progress").textContent)`, "true"), nil, 30*time.Second); err != nil {
+		t.Fatalf("the page never showed 4 users: %v", err)
+	}
+
 	// Stop ends the run, as Ctrl-C does: its results are written.
 	if err := p.Eval(`document.getElementById("stop").click()`, nil, 10*time.Second); err != nil {
 		t.Fatal(err)
@@ -135,6 +151,22 @@ func TestWebInChromium(t *testing.T) {
 	res := readResult(t, out)
 	if !res.Interrupted || res.Params.StoppedBy != "stopped from the live page" {
 		t.Errorf("result: interrupted %v by %q, want stopped from the live page", res.Interrupted, res.Params.StoppedBy)
+	}
+	// The change is in the series, and from the second after it the run
+	// had 4 users.
+	changed := int64(-1)
+	for _, s := range res.Series {
+		if len(s.Changes) > 0 {
+			if changed >= 0 || len(s.Changes) != 1 || s.Changes[0].Users != 4 || s.Changes[0].SpawnRate != 0 || int64(s.Changes[0].AtS) != s.Offset {
+				t.Errorf("changes in second %d: %+v", s.Offset, s.Changes)
+			}
+			changed = s.Offset
+		} else if changed >= 0 && s.Offset > changed+1 && s.Users != 4 {
+			t.Errorf("second %d, after the change: %d users", s.Offset, s.Users)
+		}
+	}
+	if changed < 0 {
+		t.Errorf("no change in the series")
 	}
 	if shown.State != "stopped: stopped from the live page" {
 		t.Errorf("state %q", shown.State)
@@ -236,7 +268,7 @@ func TestDemoWeb(t *testing.T) {
 		t.Fatalf("after %d frames: %+v (%v)", frames, last, sc.Err())
 	}
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+"/stop", nil)
-	req.Header.Set("X-Thrive-Stop", "1") // as the page's script does
+	req.Header.Set("X-Thrive-Control", "1") // as the page's script does
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -249,5 +281,79 @@ func TestDemoWeb(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("the page's button did not end thrive demo")
+	}
+}
+
+// TestWebWaitInChromium: replay --web --wait opens the page first, its
+// form filled from the flags, sends nothing until Start, refuses a form
+// that makes no run and saying why, then plays the run the form gives.
+func TestWebWaitInChromium(t *testing.T) {
+	browser := apptest.StartBrowser(t)
+	backend := serveInBackground(t, "--rate-limit", "0")
+	dir := t.TempDir()
+	trace, out := filepath.Join(dir, "d.thrv"), filepath.Join(dir, "r.json")
+	if code, _, errOut := thrive(t, "demo", "--sessions", "20", "--time-scale", "1000", "--out", trace, "--users", "5", "--run-time", "1s"); code != exitOK {
+		t.Fatalf("demo: %s", errOut)
+	}
+	addr := promtest.FreeAddr(t)
+	var stdout, stderr bytes.Buffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(context.Background(), []string{"replay", trace, "--target", backend, "--users", "7", "--spawn-rate", "3", "--run-time", "2m",
+			"--scale-time", "0.2", "--web", addr, "--wait", "--web-linger", "1ms", "--out", out, "--quiet"}, strings.NewReader(""), &stdout, &stderr)
+	}()
+	page := "http://" + addr + "/"
+	promtest.Until(t, 30*time.Second, "the live page", func() bool {
+		req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, page, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	p := browser.Open(page)
+	var form []string
+	const values = `["f-users", "f-rate", "f-runtime", "f-mix", "f-submit"].map(id => document.getElementById(id).value || document.getElementById(id).textContent)`
+	if err := p.Eval(waitFor(`document.body.dataset.waiting === "true"`, values), &form, 30*time.Second); err != nil {
+		t.Fatalf("the page did not wait for Start: %v", err)
+	}
+	if want := []string{"7", "3", "2m0s", "", "Start"}; !slices.Equal(form, want) {
+		t.Errorf("the form shows %q, want %q from the flags", form, want)
+	}
+	submit := func(users, rate, runTime, mix string) string {
+		t.Helper()
+		var said string
+		script := fmt.Sprintf(`(() => { delete document.body.dataset.said; const set = (id, v) => document.getElementById(id).value = v;
+			set("f-users", %q); set("f-rate", %q); set("f-runtime", %q); set("f-mix", %q); document.getElementById("f-submit").click();
+			return %s; })()`, users, rate, runTime, mix, waitFor(`document.body.dataset.said`, `document.body.dataset.said`))
+		if err := p.Eval(script, &said, 10*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		return said
+	}
+	if said := submit("4", "0", "soon", ""); said != `refused: run time "soon": want a duration such as 90s or 5m` {
+		t.Errorf("a form of no run time: %q", said)
+	}
+	if said := submit("4", "0", "2s", "browse=1,nosuch=1"); !strings.HasPrefix(said, "refused: ") || !strings.Contains(said, `"nosuch"`) {
+		t.Errorf("a form of a profile not recorded: %q", said)
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Fatal("a result before the start")
+	}
+	if said := submit("4", "0", "2s", ""); said != "starting…" {
+		t.Errorf("start: %q", said)
+	}
+	select {
+	case code := <-done:
+		if code != exitOK {
+			t.Fatalf("exit %d: %s", code, stderr.String())
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("the run did not end")
+	}
+	res := readResult(t, out)
+	if res.Params.Users != 4 || res.Params.RunTime != "2s" || res.Requests == 0 || !strings.Contains(stdout.String(), "waiting for Start on the live page") {
+		t.Errorf("the run played %d users for %s, %d requests:\n%s", res.Params.Users, res.Params.RunTime, res.Requests, stdout.String())
 	}
 }

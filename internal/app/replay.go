@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -63,12 +64,16 @@ type Replay struct {
 	// or WebLinger has passed (0: no limit).
 	Web       string
 	WebLinger time.Duration
+	// Wait, with Web, shows the page first, its form of the run filled
+	// from Plan, and starts the run when the page's Start is pressed,
+	// with the form's users, spawn rate, run time and mix.
+	Wait bool
 	// page shows the run while Web is served, its files written to
 	// pageDir for it.
 	page    *live.Web
 	pageDir string
 
-	phase string // the ladder's phase being played ("phase 2/5"), for the status line
+	phase string // the ladder's phase being played ("phase 2 · 3 of 5"), for the status line
 }
 
 // A SetupError says why a run could not start: its plan, its options or
@@ -116,6 +121,17 @@ func (r *Replay) Prepare(opts ...replay.LoadOption) error {
 // (replay.Unreachable), or a report.Failure: a regression against the
 // baseline, criteria that failed.
 func (r *Replay) Play(ctx context.Context) (*report.Result, error) {
+	if r.Wait && r.Web == "" {
+		return nil, setup(errors.New("--wait waits for the Start of the live page: give --web host:port too"))
+	}
+	ctx, stopWeb, err := r.startWeb(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer stopWeb()
+	if err := r.waitStart(ctx, r.Plan.Stages != nil || r.phase != ""); err != nil {
+		return nil, err
+	}
 	plan, err := scheduler.New(r.Library.Sessions(), r.Plan)
 	if err != nil {
 		return nil, setup(err)
@@ -123,7 +139,15 @@ func (r *Replay) Play(ctx context.Context) (*report.Result, error) {
 	if err := r.checkProm(); err != nil {
 		return nil, err
 	}
-	eng, err := replay.New(r.Target, r.Library, r.Options...)
+	opts := r.Options
+	var steer *replay.Steer
+	if r.page != nil && r.phase == "" {
+		// The page may change the users while the run plays, but not
+		// those of a ladder's phase, which the ladder sets.
+		steer = replay.NewSteer()
+		opts = append(slices.Clip(opts), replay.WithSteer(steer))
+	}
+	eng, err := replay.New(r.Target, r.Library, opts...)
 	if err != nil {
 		return nil, setup(err)
 	}
@@ -162,18 +186,16 @@ func (r *Replay) Play(ctx context.Context) (*report.Result, error) {
 		return nil, err
 	}
 	defer stopMetrics()
-	ctx, stopWeb, err := r.startWeb(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer stopWeb()
 
 	rec := report.NewRecorder(start)
 	r.watchMetrics(eng, rec, start)
-	frame := r.pageFrames(eng, rec, start, params, plan.Duration())
+	frame := r.pageFrames(eng, rec, start, params, plan.Duration(), r.steerPage(steer))
 	stopStatus := r.watch(eng, rec, start, plan.Duration(), func() { frame(nil, nil) })
 	res, runErr := eng.Play(ctx, plan, start, rec, r.Label, params)
 	stopStatus()
+	if steer != nil {
+		r.page.OnUsers(nil)
+	}
 	if ctx.Err() != nil {
 		res.Params.RanFor = res.End.Sub(start).Round(time.Millisecond).String()
 		res.Params.StoppedBy = stopName(context.Cause(ctx))
@@ -215,7 +237,7 @@ type Snapshot struct {
 	// RemainingKnown says whether the run has a known end at all.
 	Elapsed, Remaining time.Duration
 	RemainingKnown     bool
-	// Phase, in a ladder, is the phase being played: "phase 2/5"; "" else.
+	// Phase, in a ladder, is the phase being played: "phase 2 · 3 of 5"; "" else.
 	Phase string
 }
 
@@ -311,6 +333,9 @@ func (r *Replay) Ladder(ctx context.Context, phases []scheduler.Phase, timeScale
 		return err
 	}
 	defer stopWeb()
+	if err := r.waitStart(ctx, true); err != nil {
+		return err
+	}
 	var rows []report.LadderPhase
 	var runErr error
 	for i, p := range phases {
@@ -326,7 +351,7 @@ func (r *Replay) Ladder(ctx context.Context, phases []scheduler.Phase, timeScale
 		}
 		phase.Criteria = append(phase.Criteria, r.Criteria...)
 		phase.StartAt, phase.Baseline = time.Time{}, ""
-		phase.phase = fmt.Sprintf("phase %d/%d", i+1, len(phases))
+		phase.phase = fmt.Sprintf("phase %d · %d of %d", i, i+1, len(phases)) // numbered as the header and the table are
 		if r.Files.JSON != "" {
 			phase.Files.JSON = strings.TrimSuffix(r.Files.JSON, ".json") + fmt.Sprintf(".phase%d.json", i)
 		}

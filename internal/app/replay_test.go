@@ -238,8 +238,8 @@ func TestStatusLine(t *testing.T) {
 	if got, want := s.StatusLine(prev), "users 12 · 300 req/s · p95 41ms · errors 3 · lag p99 1.2ms · elapsed 0s"; got != want {
 		t.Errorf("status line %q, want %q", got, want)
 	}
-	s.Elapsed, s.Remaining, s.RemainingKnown, s.Phase = 65*time.Second, 235*time.Second, true, "phase 2/5"
-	if got, want := s.StatusLine(prev), "users 12 · 300 req/s · p95 41ms · errors 3 · lag p99 1.2ms · elapsed 1m05s · remaining 3m55s · phase 2/5"; got != want {
+	s.Elapsed, s.Remaining, s.RemainingKnown, s.Phase = 65*time.Second, 235*time.Second, true, "phase 2 · 3 of 5"
+	if got, want := s.StatusLine(prev), "users 12 · 300 req/s · p95 41ms · errors 3 · lag p99 1.2ms · elapsed 1m05s · remaining 3m55s · phase 2 · 3 of 5"; got != want {
 		t.Errorf("status line %q, want %q", got, want)
 	}
 	if got := s.StatusLine(app.Snapshot{}); !strings.HasPrefix(got, "users 12 · 0 req/s") {
@@ -271,7 +271,7 @@ func TestLadderStatus(t *testing.T) {
 			t.Errorf("snapshot %+v of a phase of 2 s", s)
 		}
 	}
-	if len(seen) != 2 || !seen["phase 1/2"] || !seen["phase 2/2"] {
+	if len(seen) != 2 || !seen["phase 0 · 1 of 2"] || !seen["phase 1 · 2 of 2"] {
 		t.Errorf("phases on the status line: %v", seen)
 	}
 }

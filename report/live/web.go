@@ -42,6 +42,25 @@ type Frame struct {
 	// Files are the run's files the page offers to download (at the
 	// end: the result file, the Locust CSVs, the HTML report).
 	Files []Download `json:"files,omitempty"`
+	// Waiting says the run waits for the page's Start (View is then
+	// empty). Form is what the page's form of the run shows: before the
+	// start, the run the flags give; while the run plays, its users and
+	// spawn rate now, which the form changes; nil when neither is
+	// offered.
+	Waiting bool  `json:"waiting,omitempty"`
+	Form    *Form `json:"form,omitempty"`
+}
+
+// Form is the page's form of a run: users and spawn rate, and before the
+// start its run time and profile mix too.
+type Form struct {
+	Users     int     `json:"users"`
+	SpawnRate float64 `json:"spawn_rate"`
+	RunTime   string  `json:"run_time,omitempty"`
+	Mix       string  `json:"mix,omitempty"`
+	// Fixed says the run's shape is not the form's to choose (stages, a
+	// ladder): the page offers Start alone.
+	Fixed bool `json:"fixed,omitempty"`
 }
 
 // A Download is a file the page offers, at /files/Name.
@@ -61,6 +80,8 @@ type Web struct {
 	quit chan struct{}
 
 	mu       sync.Mutex
+	users    func(users int, rate float64) error // the users control, while offered
+	start    func(Form) error                    // the Start control, while offered
 	quitOnce sync.Once
 	last     []byte
 	done     bool
@@ -74,6 +95,29 @@ type Web struct {
 // its end closes Quit.
 func NewWeb(stop func()) *Web {
 	return &Web{stop: stop, quit: make(chan struct{}), subs: map[chan []byte]struct{}{}, closing: make(chan struct{})}
+}
+
+// OnUsers offers the page's control of users and spawn rate while the
+// run plays: f makes the change, or says why it cannot. nil withdraws it.
+func (w *Web) OnUsers(f func(users int, rate float64) error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.users = f
+}
+
+// OnStart offers the page's Start: f starts the run the form gives, or
+// says why it cannot. nil withdraws it.
+func (w *Web) OnStart(f func(Form) error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.start = f
+}
+
+// Ended says whether the last frame published was the run's end.
+func (w *Web) Ended() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.done
 }
 
 // Quit is closed when the page's Stop is pressed after the run's end:
@@ -123,12 +167,13 @@ func send(ch chan []byte, b []byte) {
 	ch <- b // only Publish sends, under mu: there is room now
 }
 
-// stopHeader is the header a Stop must carry.
-const stopHeader = "X-Thrive-Stop"
+// controlHeader is the header a control (Stop, Start, a change of users)
+// must carry.
+const controlHeader = "X-Thrive-Control"
 
 // Handler returns the handler of the page: / (the page and its assets),
-// /events (the frames, as server-sent events), POST /stop and
-// /files/NAME.
+// /events (the frames, as server-sent events), POST /stop, POST /start
+// and POST /users (a Form as JSON), and /files/NAME.
 func (w *Web) Handler() (http.Handler, error) {
 	assets, err := fs.Sub(webFiles, "web")
 	if err != nil {
@@ -142,6 +187,14 @@ func (w *Web) Handler() (http.Handler, error) {
 	})
 	mux.HandleFunc("GET /events", w.events)
 	mux.HandleFunc("POST /stop", w.stopped)
+	mux.HandleFunc("POST /start", w.control(func() (func(Form) error, string) { return w.start, "the run is not waiting for a start" }))
+	mux.HandleFunc("POST /users", w.control(func() (func(Form) error, string) {
+		if w.users == nil {
+			return nil, "the run is not playing, or its users are not the page's to change"
+		}
+		users := w.users
+		return func(f Form) error { return users(f.Users, f.SpawnRate) }, ""
+	}))
 	mux.HandleFunc("GET /files/{name}", w.file)
 	return mux, nil
 }
@@ -206,13 +259,49 @@ func (w *Web) events(rw http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// guarded reports whether r carries the header the page's script sends,
+// else refuses it: another site's page in the same browser cannot send
+// it without the permission (CORS) this server never gives, so it cannot
+// work the controls.
+func guarded(rw http.ResponseWriter, r *http.Request) bool {
+	if r.Header.Get(controlHeader) == "" {
+		http.Error(rw, r.URL.Path+": the page's own script sends "+controlHeader, http.StatusForbidden)
+		return false
+	}
+	return true
+}
+
+// control is a control that takes a Form: which reads, under the lock,
+// what the control does now (nil: not offered, and why).
+func (w *Web) control(which func() (func(Form) error, string)) http.HandlerFunc {
+	return func(rw http.ResponseWriter, r *http.Request) {
+		if !guarded(rw, r) {
+			return
+		}
+		var f Form
+		if err := json.NewDecoder(http.MaxBytesReader(rw, r.Body, 4096)).Decode(&f); err != nil {
+			http.Error(rw, fmt.Sprintf("%s: want a form as JSON: %v", r.URL.Path, err), http.StatusBadRequest)
+			return
+		}
+		w.mu.Lock()
+		do, why := which()
+		w.mu.Unlock()
+		if do == nil {
+			http.Error(rw, why, http.StatusConflict)
+			return
+		}
+		if err := do(f); err != nil {
+			http.Error(rw, err.Error(), http.StatusBadRequest)
+			return
+		}
+		rw.WriteHeader(http.StatusNoContent)
+	}
+}
+
 // stopped is the Stop control: it stops the run, or once it is over,
-// closes Quit. It asks for the header the page's script sends: another
-// site's page in the same browser cannot send it without the permission
-// (CORS) this server never gives, so it cannot stop the run.
+// closes Quit.
 func (w *Web) stopped(rw http.ResponseWriter, r *http.Request) {
-	if r.Header.Get(stopHeader) == "" {
-		http.Error(rw, "stop: the page's own script sends "+stopHeader, http.StatusForbidden)
+	if !guarded(rw, r) {
 		return
 	}
 	w.mu.Lock()

@@ -4,25 +4,28 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 )
 
-// do sends a request of method to url (a POST with the page's header)
-// and returns the answer.
-func do(t *testing.T, method, url string) *http.Response {
+// do sends a request of method to url (a POST with the page's header,
+// and body if one is given) and returns the answer.
+func do(t *testing.T, method, url string, body ...string) *http.Response {
 	t.Helper()
-	req, err := http.NewRequestWithContext(context.Background(), method, url, nil)
+	req, err := http.NewRequestWithContext(context.Background(), method, url, strings.NewReader(strings.Join(body, "")))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if method == http.MethodPost {
-		req.Header.Set(stopHeader, "1")
+		req.Header.Set(controlHeader, "1")
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -129,5 +132,67 @@ func TestWeb(t *testing.T) {
 	}
 	if err := srv.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestWebControls: Start and the change of users reach what the run
+// offers, with the form the page sent, and say why when they cannot: not
+// offered, refused, not a form, or not from the page's script.
+func TestWebControls(t *testing.T) {
+	w := NewWeb(func() {})
+	srv, err := w.Serve(context.Background(), "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	base := "http://" + srv.Addr + "/"
+	answer := func(path, body string) (int, string) {
+		t.Helper()
+		resp := do(t, http.MethodPost, base+path, body)
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, strings.TrimSpace(string(b))
+	}
+	if code, why := answer("users", `{"users":5}`); code != http.StatusConflict || !strings.Contains(why, "not playing") {
+		t.Errorf("users not offered: %d %q", code, why)
+	}
+	if code, why := answer("start", `{"users":5}`); code != http.StatusConflict || why != "the run is not waiting for a start" {
+		t.Errorf("start not offered: %d %q", code, why)
+	}
+	var started Form
+	w.OnStart(func(f Form) error {
+		if f.Users == 0 {
+			return errors.New("want users")
+		}
+		started = f
+		return nil
+	})
+	var users []float64
+	w.OnUsers(func(n int, rate float64) error { users = append(users, float64(n), rate); return nil })
+	for _, tc := range []struct{ path, body, want string }{
+		{"start", `{"users":0}`, "want users"},
+		{"start", `{"users":`, "start: want a form as JSON"},
+		{"users", `[1]`, "users: want a form as JSON"},
+	} {
+		if code, why := answer(tc.path, tc.body); code != http.StatusBadRequest || !strings.Contains(why, tc.want) {
+			t.Errorf("%s %s: %d %q, want 400 saying %q", tc.path, tc.body, code, why, tc.want)
+		}
+	}
+	if code, why := answer("start", `{"users":50,"spawn_rate":2.5,"run_time":"2m","mix":"browse=60,chat=40"}`); code != http.StatusNoContent ||
+		started != (Form{Users: 50, SpawnRate: 2.5, RunTime: "2m", Mix: "browse=60,chat=40"}) {
+		t.Errorf("start: %d %q, started %+v", code, why, started)
+	}
+	if code, why := answer("users", `{"users":80,"spawn_rate":4}`); code != http.StatusNoContent || !slices.Equal(users, []float64{80, 4}) {
+		t.Errorf("users: %d %q, changes %v", code, why, users)
+	}
+	req, _ := http.NewRequestWithContext(context.Background(), http.MethodPost, base+"users", strings.NewReader(`{"users":1}`))
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusForbidden {
+		t.Errorf("a change without the page's header: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	w.OnUsers(nil)
+	if code, _ := answer("users", `{"users":5}`); code != http.StatusConflict || len(users) != 2 {
+		t.Errorf("users withdrawn: %d, changes %v", code, users)
 	}
 }

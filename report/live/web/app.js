@@ -7,12 +7,54 @@ const $ = id => document.getElementById(id);
 let frames = 0, done = false;
 const liveTable = (id, head, rows) => table(id, head, rows, "none yet");
 
+// mode is what the form does now: "start" (the run waits for it),
+// "users" (it changes the users of the run playing) or "" (hidden).
+let mode = "";
+
+// showForm shows the form of frame f, filled from it when its mode
+// changes (not while someone may be typing in it).
+function showForm(f) {
+  const m = f.done || !f.form ? "" : f.waiting ? "start" : "users";
+  $("runform").hidden = !m;
+  if (m === mode) return;
+  mode = m;
+  if (!m) return;
+  const form = f.form;
+  $("f-users").value = form.users;
+  $("f-rate").value = form.spawn_rate;
+  $("f-runtime").value = form.run_time || "";
+  $("f-mix").value = form.mix || "";
+  for (const e of document.querySelectorAll(".runform .shape")) e.hidden = m === "start" && form.fixed;
+  for (const e of document.querySelectorAll(".runform .before")) e.hidden = m !== "start";
+  $("f-submit").textContent = m === "start" ? "Start" : "Change users";
+  $("f-said").textContent = m === "start" ? "the run starts when you press Start" : "";
+}
+
+$("runform").addEventListener("submit", ev => {
+  ev.preventDefault();
+  const body = {users: Number($("f-users").value), spawn_rate: Number($("f-rate").value), run_time: $("f-runtime").value, mix: $("f-mix").value};
+  const said = $("f-said"), button = $("f-submit"), what = mode;
+  button.disabled = true;
+  fetch(what, {method: "POST", headers: {"X-Thrive-Control": "1", "Content-Type": "application/json"}, body: JSON.stringify(body)})
+    .then(r => r.ok ? (what === "start" ? "starting…" : `asked for ${body.users} users at ${body.spawn_rate}/s`) : r.text().then(t => "refused: " + t.trim()))
+    .catch(e => "refused: " + e)
+    .then(text => { said.textContent = text; document.body.dataset.said = text; button.disabled = false; });
+});
+
 // draw shows one frame.
 function draw(f) {
-  const v = f.view, series = v.series, t = series.map(s => s.t);
   $("title").textContent = f.title;
   done = f.done;
+  showForm(f);
   const st = $("state");
+  if (f.waiting) {
+    st.textContent = "waiting for Start";
+    st.className = "state";
+    document.body.dataset.waiting = "true";
+    return;
+  }
+  document.body.dataset.waiting = "false";
+  const v = f.view, series = v.series, t = series.map(s => s.t);
   st.textContent = f.done ? (f.stopped_by ? "stopped: " + f.stopped_by : "finished") : "running";
   st.className = "state " + (f.done ? "done" : "running");
   $("progress").textContent = `${fmt(f.elapsed_s, 0)} s of ${fmt(f.run_time_s, 0)} s · users ${f.users} · WebSockets open ${f.sockets}`;
@@ -49,7 +91,7 @@ function draw(f) {
 
 $("stop").addEventListener("click", () => {
   $("stop").disabled = true;
-  fetch("stop", {method: "POST", headers: {"X-Thrive-Stop": "1"}}).finally(() => { $("stop").disabled = false; });
+  fetch("stop", {method: "POST", headers: {"X-Thrive-Control": "1"}}).finally(() => { $("stop").disabled = false; });
 });
 
 const events = new EventSource("events");
