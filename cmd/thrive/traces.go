@@ -4,7 +4,6 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
-	"github.com/thrive-loadtest/thrive/capture"
 	"github.com/thrive-loadtest/thrive/internal/app"
 	"github.com/thrive-loadtest/thrive/internal/statusline"
 	"github.com/thrive-loadtest/thrive/replay"
@@ -162,11 +161,7 @@ the sessions it holds that never reached the trace into the trace (rewritten who
 record) and removes the journal. A capture refuses to start over a journal left behind.`,
 		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			rep, err := capture.Repair(args[0])
-			if err == nil {
-				rep.WriteText(cmd.OutOrStdout(), args[0])
-			}
-			return err
+			return tracesApp(cmd).Repair(args[0])
 		},
 	}
 }

@@ -207,3 +207,36 @@ func TestTracesCatToATerminal(t *testing.T) {
 		t.Errorf("the status with cat's output a terminal: %q", s)
 	}
 }
+
+// TestTracesRepairStatusLeavesOutputAlone repairs the same trace and
+// journal twice, with and without a status line, in virtual time: what
+// repair says is the same byte for byte, and the status only cleared.
+func TestTracesRepairStatusLeavesOutputAlone(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.thrv")
+	killed := func() {
+		if _, err := synth.WriteFile(path, 20, 1); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := synth.WriteFile(path+capture.JournalSuffix, 25, 2); err != nil { // five sessions more
+			t.Fatal(err)
+		}
+	}
+	killed()
+	var plain, shown bytes.Buffer
+	if err := (&app.Traces{Out: &plain}).Repair(path); err != nil {
+		t.Fatal(err)
+	}
+	killed()
+	var status lockedio.Buffer
+	synctest.Test(t, func(t *testing.T) {
+		if err := (&app.Traces{Out: &shown, Status: &status}).Repair(path); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if !strings.Contains(plain.String(), "5 sessions (") || !bytes.Equal(plain.Bytes(), shown.Bytes()) {
+		t.Errorf("with a status line:\n%s\nwithout:\n%s", shown.String(), plain.String())
+	}
+	if got := status.String(); got != "\r\x1b[K" {
+		t.Errorf("the status: %q, want it cleared only", got)
+	}
+}

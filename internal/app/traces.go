@@ -7,13 +7,14 @@ import (
 	"io"
 	"time"
 
+	"github.com/thrive-loadtest/thrive/capture"
 	"github.com/thrive-loadtest/thrive/internal/statusline"
 	"github.com/thrive-loadtest/thrive/replay"
 	"github.com/thrive-loadtest/thrive/traces"
 )
 
 // Traces is thrive traces' commands that read a trace file whole
-// (inspect, cat, filter, correlations). Each writes what it found to Out
+// (inspect, cat, filter, correlations, repair). Each writes what it found to Out
 // and, while it reads, its progress to Status when Status is not nil (a
 // terminal): the bytes read of the file's size, the rate and the time
 // left, redrawn every second and cleared before Out is written. With no
@@ -27,7 +28,7 @@ type Traces struct {
 // (traces.Inspect), as text or as JSON. A damaged trace's summary is of
 // what was read, and the damage is the error.
 func (tr *Traces) Inspect(path string, top int, asJSON bool) error {
-	opts, stop := reading(tr.Status, path, 1)
+	opts, stop := reading(tr.Status, FilesSize([]string{path}))
 	in, damage := traces.InspectFile(path, top, opts...)
 	stop()
 	if in == nil {
@@ -48,7 +49,7 @@ func (tr *Traces) Cat(path string) error {
 	if statusline.Terminal(tr.Out) != nil {
 		status = nil
 	}
-	opts, stop := reading(status, path, 1)
+	opts, stop := reading(status, FilesSize([]string{path}))
 	defer stop()
 	t, err := traces.Open(path, opts...)
 	if err != nil {
@@ -65,7 +66,7 @@ func (tr *Traces) Filter(in, out string, f traces.Filter) error {
 	if f.Relative() {
 		reads = 2 // once for the trace's start, once to copy
 	}
-	opts, stop := reading(tr.Status, in, reads)
+	opts, stop := reading(tr.Status, reads*FilesSize([]string{in}))
 	read, kept, err := traces.FilterFile(in, out, f, opts...)
 	stop()
 	if !errors.Is(err, traces.ErrDirectory) && !errors.Is(err, traces.ErrSameFile) {
@@ -77,7 +78,7 @@ func (tr *Traces) Filter(in, out string, f traces.Filter) error {
 // Correlations writes the correlation rules replay finds in the trace at
 // path, loaded with load (WriteRules).
 func (tr *Traces) Correlations(path string, load ...replay.LoadOption) error {
-	opts, stop := reading(tr.Status, path, 1)
+	opts, stop := reading(tr.Status, FilesSize([]string{path}))
 	lib, err := loadFile(path, opts, load)
 	stop()
 	if err != nil {
@@ -102,11 +103,25 @@ func loadFile(path string, opts []traces.OpenOption, load []replay.LoadOption) (
 	return lib, nil
 }
 
-// reading shows on status, until stop, the progress of reading the file at
-// path reads times, and returns the options that count the bytes read; a
-// nil status shows nothing and returns no option.
-func reading(status io.Writer, path string, reads int64) (opts []traces.OpenOption, stop func()) {
-	p, stop := showProgress(status, reads*FilesSize([]string{path}))
+// Repair folds into the trace at path the sessions its journal kept
+// (capture.Repair) and says what it did. The total of its progress is the
+// trace's size and the journal's; none when the capture rotated its files
+// (path is not there).
+func (tr *Traces) Repair(path string) error {
+	opts, stop := reading(tr.Status, FilesSize([]string{path, path + capture.JournalSuffix}))
+	rep, err := capture.Repair(path, opts...)
+	stop()
+	if err == nil {
+		rep.WriteText(tr.Out, path)
+	}
+	return err
+}
+
+// reading shows on status, until stop, the progress of reading total bytes
+// of trace files (0: not known), and returns the options that count them;
+// a nil status shows nothing and returns no option.
+func reading(status io.Writer, total int64) (opts []traces.OpenOption, stop func()) {
+	p, stop := showProgress(status, total)
 	if p == nil {
 		return nil, stop
 	}

@@ -26,7 +26,7 @@ func TestReadingGrowsToTheTotal(t *testing.T) {
 	}
 	synctest.Test(t, func(t *testing.T) {
 		var status lockedio.Buffer
-		opts, stop := reading(&status, path, 1)
+		opts, stop := reading(&status, size)
 		if len(opts) != 1 {
 			t.Fatalf("%d options, want the one that counts", len(opts))
 		}
@@ -68,7 +68,7 @@ func TestReadingGrowsToTheTotal(t *testing.T) {
 // TestReadingWithNoStatus: with no terminal, no option (the file is read
 // directly) and a stop that does nothing.
 func TestReadingWithNoStatus(t *testing.T) {
-	opts, stop := reading(nil, "any.thrv", 2)
+	opts, stop := reading(nil, 1<<20)
 	stop()
 	if opts != nil {
 		t.Errorf("options with no status: %d", len(opts))
