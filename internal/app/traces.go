@@ -14,12 +14,12 @@ import (
 )
 
 // Traces is thrive traces' commands that read a trace file whole
-// (inspect, cat, filter, correlations, repair). Each writes what it found to Out
-// and, while it reads, its progress to Status when Status is not nil (a
-// terminal): the bytes read of the file's size, the rate and the time
-// left, redrawn every second and cleared before Out is written. With no
-// Status nothing more is written, and the file is read directly, at no
-// cost per byte.
+// (inspect, cat, filter, correlations, repair). Each writes what it found
+// to Out and, while it reads, its progress to Status when Status is not
+// nil (a terminal): the bytes read of the file's size, the rate and the
+// time left, redrawn every second and cleared when the read ends, before
+// what follows it is written. With no Status nothing more is written, and
+// the file is read directly, at no cost per byte.
 type Traces struct {
 	Out, Status io.Writer
 }
