@@ -41,8 +41,9 @@ func (r Repaired) WriteText(w io.Writer, path string) {
 // whole, with its end record, beside it and then renamed over it; the
 // journal is removed. Sessions the trace has keep their own record. When
 // the capture rotated its files (path-0001 and on), the sessions of all of
-// them count, and the last is the one rewritten.
-func Repair(path string) (Repaired, error) {
+// them count, and the last is the one rewritten. Each file it reads is
+// opened with opts (traces.ReadThrough: a progress's counter).
+func Repair(path string, opts ...traces.OpenOption) (Repaired, error) {
 	var rep Repaired
 	lock, err := lockTrace(path, "traces repair")
 	if err != nil {
@@ -50,7 +51,7 @@ func Repair(path string) (Repaired, error) {
 	}
 	defer lock.release()
 	jpath := path + JournalSuffix
-	jf, err := os.Open(jpath)
+	jf, err := traces.Open(jpath, opts...)
 	if err != nil {
 		return rep, fmt.Errorf("repair: %w", err)
 	}
@@ -63,22 +64,18 @@ func Repair(path string) (Repaired, error) {
 		}
 		slices.Sort(rotated)
 		for _, earlier := range rotated[:len(rotated)-1] {
-			if err := sessionIDs(earlier, have); err != nil {
-				return rep, fmt.Errorf("repair: %s: %w", earlier, err)
+			if err := sessionIDs(earlier, have, opts); err != nil {
+				return rep, fmt.Errorf("repair: %w", err)
 			}
 		}
 		path = rotated[len(rotated)-1]
 	}
-	tf, err := os.Open(path)
+	tf, err := traces.Open(path, opts...)
 	if err != nil {
 		return rep, fmt.Errorf("repair: %w", err)
 	}
 	defer tf.Close()
-	tr, err := traces.NewReader(tf)
-	if err != nil {
-		return rep, fmt.Errorf("repair: %w", err)
-	}
-	defer tr.Close()
+	tr := tf.Reader()
 	tmp := path + ".repair"
 	out, err := files.Create(tmp)
 	if err != nil {
@@ -104,11 +101,7 @@ func Repair(path string) (Repaired, error) {
 	}); err != nil {
 		return rep, fmt.Errorf("repair: %s: %w", tmp, err)
 	}
-	jr, err := traces.NewReader(jf)
-	if err != nil {
-		return rep, fmt.Errorf("repair: %s: %w", jpath, err)
-	}
-	defer jr.Close()
+	jr := jf.Reader()
 	parts := map[string][]*traces.Session{}
 	var order []string
 	if _, err := each(jr, func(s *traces.Session) error {
@@ -151,19 +144,15 @@ func Repair(path string) (Repaired, error) {
 	return rep, os.Remove(jpath)
 }
 
-// sessionIDs adds the ids of the sessions in the trace at path to into.
-func sessionIDs(path string, into map[string]bool) error {
-	f, err := os.Open(path)
+// sessionIDs adds the ids of the sessions in the trace at path, opened
+// with opts, to into. Its errors name the path.
+func sessionIDs(path string, into map[string]bool, opts []traces.OpenOption) error {
+	t, err := traces.Open(path, opts...)
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	r, err := traces.NewReader(f)
-	if err != nil {
-		return err
-	}
-	defer r.Close()
-	_, err = each(r, func(s *traces.Session) error { into[s.ID] = true; return nil })
+	defer t.Close()
+	_, err = each(t.Reader(), func(s *traces.Session) error { into[s.ID] = true; return nil })
 	return err
 }
 

@@ -3,9 +3,11 @@ package capture
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -44,7 +46,8 @@ func writeTrace(t *testing.T, path string, whole bool, ss ...*traces.Session) {
 // TestRepairRotated: after a kill, the journal's sessions that no rotated
 // file holds are joined from their parts (offsets and think gaps from the
 // session's first exchange, in the order they started) and folded into
-// the last file, which ends whole; the journal goes.
+// the last file, which ends whole; the journal goes. Every byte of the
+// three files read goes through the reader of traces.ReadThrough.
 func TestRepairRotated(t *testing.T) {
 	dir := t.TempDir()
 	t0 := time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
@@ -61,12 +64,24 @@ func TestRepairRotated(t *testing.T) {
 		sess("d", t0.Add(2*time.Second), ex("/d2", 0, time.Second)),
 		sess("d", t0, ex("/d1", 0, 500*time.Millisecond)),
 	)
-	rep, err := Repair(filepath.Join(dir, "c.thrv"))
+	var size int64
+	for _, name := range []string{"c-0001.thrv", "c-0002.thrv", "c.thrv" + JournalSuffix} {
+		fi, err := os.Stat(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		size += fi.Size()
+	}
+	var read atomic.Int64
+	rep, err := Repair(filepath.Join(dir, "c.thrv"), traces.ReadThrough(func(r io.Reader) io.Reader { return countReader{r, &read} }))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if rep.Kept != 1 || rep.Recovered != 1 || rep.Exchanges != 2 || rep.Damage == nil {
 		t.Fatalf("repaired %+v", rep)
+	}
+	if read.Load() != size {
+		t.Errorf("read %d bytes through the option, the files hold %d", read.Load(), size)
 	}
 	got := tracetest.ReadFile(t, filepath.Join(dir, "c-0002.thrv")) // whole: it has its end record
 	if len(got) != 2 || got[1].ID != "d" {
@@ -134,4 +149,16 @@ func TestRepairUnfinishedParts(t *testing.T) {
 	if want := []string{"/p0@0s", "/p1@1s", "/p2@2s", "/p3@3s", "/p4@4s"}; !slices.Equal(urls, want) {
 		t.Fatalf("exchanges %v, want %v", urls, want)
 	}
+}
+
+// countReader adds what each Read returns to n.
+type countReader struct {
+	r io.Reader
+	n *atomic.Int64
+}
+
+func (c countReader) Read(b []byte) (int, error) {
+	n, err := c.r.Read(b)
+	c.n.Add(int64(n))
+	return n, err
 }

@@ -22,8 +22,37 @@ type File struct {
 	r    *Reader
 }
 
-// Open opens the trace file at path and reads its header.
-func Open(path string) (*File, error) {
+// An OpenOption configures how Open, InspectFile and FilterFile read a
+// trace file.
+type OpenOption func(*openConfig) error
+
+type openConfig struct {
+	through func(io.Reader) io.Reader // nil: the file itself
+}
+
+// ReadThrough has the file read through wrap(file) rather than the file
+// itself: a reader that counts the bytes for a progress line, say. wrap
+// must return a reader of the same bytes; it is called once for each time
+// the file is opened, and what it returns is not closed. Without it (or
+// with a nil wrap) the file is read directly, at no cost per byte.
+func ReadThrough(wrap func(io.Reader) io.Reader) OpenOption {
+	return func(c *openConfig) error {
+		c.through = wrap
+		return nil
+	}
+}
+
+// Open opens the trace file at path, read as opts say, and reads its
+// header.
+func Open(path string, opts ...OpenOption) (*File, error) {
+	var c openConfig
+	var errs []error
+	for _, o := range opts {
+		errs = append(errs, o(&c))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("traces: %w", err)
+	}
 	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
 		return nil, fmt.Errorf("%s is %w", path, ErrDirectory)
 	}
@@ -35,7 +64,11 @@ func Open(path string) (*File, error) {
 	if fi, err := f.Stat(); err == nil {
 		size = fi.Size()
 	}
-	r, err := NewReader(f)
+	var src io.Reader = f
+	if c.through != nil {
+		src = c.through(f)
+	}
+	r, err := NewReader(src)
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("%s: %w", path, err)

@@ -65,6 +65,11 @@ type Filter struct {
 	From, To Bound
 }
 
+// Relative reports whether a bound of f is an offset from the trace's
+// start, which FilterFile reads the trace a first time to find: the trace
+// is then read twice.
+func (f *Filter) Relative() bool { return f.From.relative || f.To.relative }
+
 // keeper returns whether a session is kept, the relative bounds taken
 // from first.
 func (f *Filter) keeper(first time.Time) func(*Session) bool {
@@ -88,18 +93,20 @@ func (f *Filter) keeper(first time.Time) func(*Session) bool {
 // FilterFile copies the sessions of the trace at in that f keeps into a new
 // trace at out, with the same header, and says how many it read and kept.
 // The new file is whole once FilterFile returns, even when in was damaged:
-// it holds what was read before the damage, and the error says where.
-func FilterFile(in, out string, f Filter) (read, kept int, err error) {
+// it holds what was read before the damage, and the error says where. The
+// trace is opened with opts each time it is read: twice when f is
+// Relative.
+func FilterFile(in, out string, f Filter, opts ...OpenOption) (read, kept int, err error) {
 	if sameFile(in, out) {
 		return 0, 0, fmt.Errorf("%s: %w", out, ErrSameFile)
 	}
 	var first time.Time
-	if f.From.relative || f.To.relative {
-		if first, err = firstStart(in); err != nil {
+	if f.Relative() {
+		if first, err = firstStart(in, opts); err != nil {
 			return 0, 0, err
 		}
 	}
-	t, err := Open(in)
+	t, err := Open(in, opts...)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -133,8 +140,8 @@ func FilterFile(in, out string, f Filter) (read, kept int, err error) {
 }
 
 // firstStart reads a trace once for the start of its earliest session.
-func firstStart(path string) (time.Time, error) {
-	t, err := Open(path)
+func firstStart(path string, opts []OpenOption) (time.Time, error) {
+	t, err := Open(path, opts...)
 	if err != nil {
 		return time.Time{}, err
 	}

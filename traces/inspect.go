@@ -52,11 +52,11 @@ type Inspection struct {
 	Damage     string         `json:"damage,omitempty"`
 }
 
-// InspectFile opens the trace file at path and inspects it (Inspect): a
-// file that does not open is a nil Inspection and the error, a damaged one
-// the Inspection of what was read and the damage.
-func InspectFile(path string, top int) (*Inspection, error) {
-	t, err := Open(path)
+// InspectFile opens the trace file at path with opts and inspects it
+// (Inspect): a file that does not open is a nil Inspection and the error,
+// a damaged one the Inspection of what was read and the damage.
+func InspectFile(path string, top int, opts ...OpenOption) (*Inspection, error) {
+	t, err := Open(path, opts...)
 	if err != nil {
 		return nil, err
 	}

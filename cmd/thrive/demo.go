@@ -139,7 +139,7 @@ func newDemoDriveCmd() *cobra.Command {
 			start := time.Now()
 			st, err := d.Run(cmd.Context())
 			if asJSON {
-				return errors.Join(err, writeJSON(cmd.OutOrStdout(), &st))
+				return errors.Join(err, app.WriteJSON(cmd.OutOrStdout(), &st))
 			}
 			st.WriteText(cmd.OutOrStdout(), time.Since(start))
 			return err

@@ -3,7 +3,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -165,11 +164,4 @@ func sizeFlag(fl *pflag.FlagSet, n *int64, name, value, usage string) {
 		*n, err = traces.ParseBytes(s)
 		return err
 	})
-}
-
-// writeJSON writes v as indented JSON, for the commands' --json.
-func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
 }

@@ -340,3 +340,28 @@ func TestTracesCorrelations(t *testing.T) {
 		t.Fatalf("a bad rules file: exit %d, %s", code, errOut)
 	}
 }
+
+// TestTracesNoTerminalNoProgress: with stderr not a terminal (a buffer
+// here, a file or a pipe in use), the commands that read a trace whole
+// write nothing to it: no progress, nor its clearing.
+func TestTracesNoTerminalNoProgress(t *testing.T) {
+	path, _ := sampleTrace(t, 40)
+	out := filepath.Join(t.TempDir(), "f.thrv")
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"inspect", []string{"inspect", path}},
+		{"inspect json", []string{"inspect", "--json", path}},
+		{"cat", []string{"cat", path}},
+		{"filter", []string{"filter", path, "--out", out, "--from", "1m"}},
+		{"correlations", []string{"correlations", path}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, stdout, errOut := thrive(t, append([]string{"traces"}, tc.args...)...)
+			if code != exitOK || stdout == "" || errOut != "" {
+				t.Errorf("exit %d, %d bytes out, stderr %q", code, len(stdout), errOut)
+			}
+		})
+	}
+}

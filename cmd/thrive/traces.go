@@ -1,13 +1,11 @@
 package main
 
 import (
-	"errors"
 	"fmt"
-	"io"
 
 	"github.com/spf13/cobra"
-	"github.com/thrive-loadtest/thrive/capture"
 	"github.com/thrive-loadtest/thrive/internal/app"
+	"github.com/thrive-loadtest/thrive/internal/statusline"
 	"github.com/thrive-loadtest/thrive/replay"
 	"github.com/thrive-loadtest/thrive/traces"
 	"github.com/thrive-loadtest/thrive/traces/synth"
@@ -22,6 +20,12 @@ func newTracesCmd() *cobra.Command {
 	return cmd
 }
 
+// tracesApp is the commands that read a trace whole, their progress shown
+// on stderr when it is a terminal.
+func tracesApp(cmd *cobra.Command) *app.Traces {
+	return &app.Traces{Out: cmd.OutOrStdout(), Status: statusline.Terminal(cmd.ErrOrStderr())}
+}
+
 func newCatCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "cat FILE",
@@ -32,12 +36,7 @@ text when they are UTF-8 and base64 (body_base64) otherwise.`,
 		Example: `  thrive traces cat capture.thrv | jq -r '.exchanges[] | "\(.status) \(.method) \(.url)"'`,
 		Args:    usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			t, err := traces.Open(args[0])
-			if err != nil {
-				return err
-			}
-			defer t.Close()
-			return t.WriteJSONLines(cmd.OutOrStdout())
+			return tracesApp(cmd).Cat(args[0])
 		},
 	}
 }
@@ -50,15 +49,7 @@ func newInspectCmd() *cobra.Command {
 		Short: "Summarize a trace: span, sessions per profile, exchanges, WebSockets, bytes, top endpoints",
 		Args:  usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			in, damage := traces.InspectFile(args[0], top)
-			if in == nil {
-				return damage
-			}
-			write := in.WriteText
-			if asJSON {
-				write = func(w io.Writer) error { return writeJSON(w, in) }
-			}
-			return errors.Join(write(cmd.OutOrStdout()), damage)
+			return tracesApp(cmd).Inspect(args[0], top, asJSON)
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object instead of text")
@@ -89,11 +80,7 @@ offset from the start of the trace's first session, such as 10m.`,
 			if flt.To, err = traces.ParseBound(to); err != nil {
 				return usageError("--to %v", err)
 			}
-			read, kept, err := traces.FilterFile(args[0], out, flt)
-			if !errors.Is(err, traces.ErrDirectory) && !errors.Is(err, traces.ErrSameFile) {
-				fmt.Fprintf(cmd.OutOrStdout(), "kept %d of %d sessions in %s\n", kept, read, out)
-			}
-			return err
+			return tracesApp(cmd).Filter(args[0], out, flt)
 		},
 	}
 	cmd.Flags().StringSliceVar(&flt.Profiles, "profile", nil, "keep sessions of these profiles (repeat or separate with commas)")
@@ -148,12 +135,7 @@ disables found ones (see the README).`,
 		Example: "  thrive traces correlations capture.thrv\n  thrive traces correlations capture.thrv --correlation-rules rules.yaml",
 		Args:    usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			lib, err := replay.LoadFile(args[0], load...)
-			if err != nil {
-				return err
-			}
-			app.WriteRules(cmd.OutOrStdout(), lib.Rules())
-			return nil
+			return tracesApp(cmd).Correlations(args[0], load...)
 		},
 	}
 	rulesFlag(cmd, &load)
@@ -179,11 +161,7 @@ the sessions it holds that never reached the trace into the trace (rewritten who
 record) and removes the journal. A capture refuses to start over a journal left behind.`,
 		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			rep, err := capture.Repair(args[0])
-			if err == nil {
-				rep.WriteText(cmd.OutOrStdout(), args[0])
-			}
-			return err
+			return tracesApp(cmd).Repair(args[0])
 		},
 	}
 }

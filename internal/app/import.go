@@ -66,11 +66,9 @@ type Import struct {
 // left. Exchanges read before a damaged file's damage are imported, and
 // the damage is the error; the trace is written either way.
 func (im *Import) Run() error {
-	if im.Status != nil {
-		im.progress = statusline.NewProgress(FilesSize(im.Files), time.Now())
-		stop := statusline.Start(im.Status, func() string { return im.progress.Line(time.Now()) })
-		defer stop()
-	}
+	var stop func()
+	im.progress, stop = showProgress(im.Status, FilesSize(im.Files))
+	defer stop()
 	if slices.ContainsFunc(im.Files, isGor) {
 		if slices.ContainsFunc(im.Files, func(p string) bool { return !isGor(p) }) {
 			return errors.New("import: GoReplay files go in imports of their own")
