@@ -158,6 +158,10 @@ func (mg Merger) Merge(rs []*Result) (*Result, error) {
 			for c, n := range e.StatusCodes {
 				a.e.StatusCodes[c] += n
 			}
+			var err error
+			if a.e.Answers, err = mergeAnswers(a.e.Answers, e.Answers, e.Kind+" "+e.Name+" "+e.Profile); err != nil {
+				return nil, err
+			}
 			for c, n := range e.Errors {
 				if a.e.Errors == nil {
 					a.e.Errors = map[ErrorKind]int64{}

@@ -72,6 +72,7 @@ type endpointStats struct {
 	latency            *hdrhistogram.Histogram // from Sent to Done
 	corrected          *hdrhistogram.Histogram // from Intended to Done
 	firstByte          *hdrhistogram.Histogram
+	answers            *answerSketch // made at the first answer sketched
 }
 
 type second struct {
@@ -127,6 +128,12 @@ func (r *Recorder) Observe(s *Sample) {
 	}
 	if s.Silent {
 		e.silent++
+	}
+	if s.Answer != nil && s.Err == "" && (s.Kind == WSReply || s.Status >= 200 && s.Status < 300) {
+		if e.answers == nil {
+			e.answers = newAnswerSketch()
+		}
+		e.answers.add(s.Answer)
 	}
 	r.record(e.latency, s.Done)
 	r.record(e.corrected, s.Sent.Sub(s.Intended)+s.Done)

@@ -119,6 +119,9 @@ type EndpointStats struct {
 	Hist           []byte  `json:"latency_histogram"`
 	ServiceHist    []byte  `json:"service_latency_histogram"`
 	FirstByteHist  []byte  `json:"first_byte_histogram"`
+	// Answers sketch what the endpoint answered (its 2xx answers, its
+	// WebSocket replies), when the engine read them.
+	Answers *AnswerStats `json:"answers,omitempty"`
 	// peeked, when not nil, is the latency histogram of a result made
 	// by Recorder.Peek, which leaves Hist empty: encoding it there and
 	// decoding it here would be most of what a peek costs.
@@ -239,6 +242,9 @@ func (r *Recorder) Result(target, label string, end time.Time, params RunParams)
 			res.AsRecorded += n
 		}
 		es.EndedBySilence = e.silent
+		if e.answers != nil {
+			es.Answers = e.answers.stats()
+		}
 		for why, n := range e.skipped {
 			if es.Skipped == nil {
 				es.Skipped = map[ErrorKind]int64{}

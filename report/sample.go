@@ -67,6 +67,10 @@ type Sample struct {
 	// Silent marks a WSReply that ended by a silence rather than with a
 	// frame shaped like the recorded reply's last.
 	Silent bool
+	// Answer, when not nil, is what the answer looked like, for the
+	// sketch of the endpoint's answers (AnswerStats). The Recorder reads
+	// it during Observe and keeps nothing of it.
+	Answer *Answer
 }
 
 // Failed reports whether the sample counts as a failure: a transport error
