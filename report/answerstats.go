@@ -69,7 +69,8 @@ func countsOf(h *hdrhistogram.Histogram) Counts {
 	if h.TotalCount() == 0 {
 		return Counts{}
 	}
-	return Counts{P50: h.ValueAtQuantile(50), P90: h.ValueAtQuantile(90), P99: h.ValueAtQuantile(99), Max: h.Max()}
+	q := quantiles(h, 50, 90, 99, 100)
+	return Counts{P50: q[0], P90: q[1], P99: q[2], Max: q[3]}
 }
 
 // answerSketch is an endpoint's AnswerStats while the run records.

@@ -142,8 +142,8 @@ func ViewJSON(res *Result) ([]byte, error) {
 	if d.Criteria == nil {
 		d.Criteria = Verdicts{}
 	}
-	all := newHist()
-	profiles := map[string]*hdrhistogram.Histogram{}
+	var every []*hdrhistogram.Histogram
+	profiles := map[string][]*hdrhistogram.Histogram{}
 	byProfile := map[string]*htmlProfile{}
 	status := map[string]int64{}
 	var connects, replies, wsFailures int64
@@ -153,12 +153,11 @@ func ViewJSON(res *Result) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		all.Merge(h)
+		every = append(every, h)
 		if profiles[e.Profile] == nil {
-			profiles[e.Profile] = newHist()
 			byProfile[e.Profile] = &htmlProfile{Name: e.Profile}
 		}
-		profiles[e.Profile].Merge(h)
+		profiles[e.Profile] = append(profiles[e.Profile], h)
 		byProfile[e.Profile].Requests += e.Requests
 		byProfile[e.Profile].Failures += e.Failures
 		d.Endpoints = append(d.Endpoints, htmlEndpoint{Kind: e.Kind, Name: e.Name, Profile: e.Profile, Requests: e.Requests,
@@ -181,8 +180,8 @@ func ViewJSON(res *Result) ([]byte, error) {
 	}
 	sort.SliceStable(d.Endpoints, func(i, j int) bool { return d.Endpoints[i].Requests > d.Endpoints[j].Requests })
 	for name, p := range byProfile {
-		h := profiles[name]
-		p.P50, p.P95, p.P99 = float64(h.ValueAtQuantile(50))/1000, float64(h.ValueAtQuantile(95))/1000, float64(h.ValueAtQuantile(99))/1000
+		q := quantiles(sumOf(profiles[name]), 50, 95, 99)
+		p.P50, p.P95, p.P99 = float64(q[0])/1000, float64(q[1])/1000, float64(q[2])/1000
 		d.Profiles = append(d.Profiles, *p)
 	}
 	slices.SortFunc(d.Profiles, func(a, b htmlProfile) int { return strings.Compare(a.Name, b.Name) })
@@ -190,12 +189,14 @@ func ViewJSON(res *Result) ([]byte, error) {
 		d.Status = append(d.Status, htmlCount{name, n})
 	}
 	slices.SortFunc(d.Status, func(a, b htmlCount) int { return strings.Compare(a.Name, b.Name) })
-	d.Totals = htmlTotals{Requests: res.Requests, Failures: res.Failures, ErrorRate: float64(res.Failures) / float64(max(res.Requests, 1)),
-		RPS: float64(res.Requests) / secs, P50: float64(all.ValueAtQuantile(50)) / 1000, P95: float64(all.ValueAtQuantile(95)) / 1000,
-		P99: float64(all.ValueAtQuantile(99)) / 1000, LagP99: res.Lag.P99Ms}
-	for _, q := range []float64{0, 10, 20, 30, 40, 50, 60, 70, 75, 80, 85, 90, 92.5, 95, 96, 97, 98, 99, 99.5, 99.9, 99.99, 100} {
-		d.Distribution = append(d.Distribution, htmlQuantile{Q: q, MS: float64(all.ValueAtQuantile(q)) / 1000})
+	ps := []float64{0, 10, 20, 30, 40, 50, 60, 70, 75, 80, 85, 90, 92.5, 95, 96, 97, 98, 99, 99.5, 99.9, 99.99, 100}
+	dist := quantiles(sumOf(every), ps...)
+	for i, q := range ps {
+		d.Distribution = append(d.Distribution, htmlQuantile{Q: q, MS: float64(dist[i]) / 1000})
 	}
+	ms := func(q float64) float64 { return float64(dist[slices.Index(ps, q)]) / 1000 }
+	d.Totals = htmlTotals{Requests: res.Requests, Failures: res.Failures, ErrorRate: float64(res.Failures) / float64(max(res.Requests, 1)),
+		RPS: float64(res.Requests) / secs, P50: ms(50), P95: ms(95), P99: ms(99), LagP99: res.Lag.P99Ms}
 	for _, s := range res.Series {
 		hs := htmlSecond{T: s.Offset, RPS: s.Requests, FPS: s.Failures, Users: s.Users}
 		if len(s.Hist) > 0 || s.Latency.MaxMs > 0 { // a late second has no latencies

@@ -183,8 +183,9 @@ func (res *Result) NoteChange(c UsersChange) {
 }
 
 func latencyOf(h *hdrhistogram.Histogram) Latency {
-	ms := func(q float64) float64 { return float64(h.ValueAtQuantile(q)) / 1000 }
-	return Latency{P50Ms: ms(50), P90Ms: ms(90), P95Ms: ms(95), P99Ms: ms(99), MaxMs: float64(h.Max()) / 1000}
+	q := quantiles(h, 50, 90, 95, 99, 100)
+	ms := func(i int) float64 { return float64(q[i]) / 1000 }
+	return Latency{P50Ms: ms(0), P90Ms: ms(1), P95Ms: ms(2), P99Ms: ms(3), MaxMs: ms(4)}
 }
 
 func encode(h *hdrhistogram.Histogram) []byte {
