@@ -338,13 +338,14 @@ func (e *Engine) roundTrip(c net.Conn, site int, j *jar, raw []byte, head, eager
 	// No body follows a HEAD's answer, nor a 1xx, 204 or 304 (RFC 9112,
 	// 6.3), whatever its headers say. (fasthttp's ReadBody does not look
 	// at SkipBody: it would wait for the Content-Length a HEAD announces.)
-	want := got != nil && got.wantsBody()
+	want := got != nil && (got.wantsBody() || e.sketchesBody(got.st.endpoint, status, r.Header.ContentType()))
+	var size int64
 	if !head && status >= 200 && status != 204 && status != 304 {
 		r.StreamBody = true
 		if err := r.ReadBody(br, 0); err != nil {
 			return first, status, false, 0, err
 		}
-		ar.kept, err = keepBody(ar.kept[:0], r.BodyStream(), want)
+		ar.kept, size, err = keepBody(ar.kept[:0], r.BodyStream(), want)
 		_ = r.CloseBodyStream()
 		r.StreamBody = false
 		if err != nil {
@@ -358,14 +359,17 @@ func (e *Engine) roundTrip(c net.Conn, site int, j *jar, raw []byte, head, eager
 			body = content(r)
 		}
 		got.got(status, body, ar.peek)
+		e.sketch(got.smp, &r.Header, size, body)
 	}
 	// Bytes left in a buffer would belong to no request: do not reuse.
 	return first, status, !r.ConnectionClose() && br.Buffered() == 0 && ar.br.Buffered() == 0, keepAliveFor(r.Header.Peek("Keep-Alive")), nil
 }
 
 // keepBody reads a body from its stream to its end: the first keptBody bytes
-// appended to dst when want, the rest discarded as it comes.
-func keepBody(dst []byte, stream io.Reader, want bool) ([]byte, error) {
+// appended to dst when want, the rest discarded as it comes. size is the
+// body's length.
+func keepBody(dst []byte, stream io.Reader, want bool) (kept []byte, size int64, err error) {
+	from := len(dst)
 	if want {
 		for len(dst) < keptBody {
 			if len(dst) == cap(dst) {
@@ -374,15 +378,15 @@ func keepBody(dst []byte, stream io.Reader, want bool) ([]byte, error) {
 			n, err := stream.Read(dst[len(dst):min(cap(dst), keptBody)])
 			dst = dst[:len(dst)+n]
 			if errors.Is(err, io.EOF) {
-				return dst, nil
+				return dst, int64(len(dst) - from), nil
 			}
 			if err != nil {
-				return dst, err
+				return dst, int64(len(dst) - from), err
 			}
 		}
 	}
-	_, err := io.Copy(io.Discard, stream)
-	return dst, err
+	n, err := io.Copy(io.Discard, stream)
+	return dst, int64(len(dst)-from) + n, err
 }
 
 // keepAliveFor returns how long a connection may stay unused after an

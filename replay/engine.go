@@ -45,11 +45,15 @@ type Engine struct {
 	active   atomic.Int64 // users running now
 	inflight atomic.Int64 // requests in flight
 
-	readers sync.Pool             // *answerReader, lent per answer
-	samples sync.Pool             // *report.Sample, lent per request
-	bytes   sync.Pool             // *[1]byte, lent while a user waits for an answer
-	corr    map[string]*corrCount // by rule; filled at New, read-only after
-	fills   [][][]fill            // per script and step, with a users file
+	readers sync.Pool // *answerReader, lent per answer
+	samples sync.Pool // *report.Sample, lent per request
+	answers sync.Pool // *report.Answer, lent per answer sketched
+	// readJSON counts, per endpoint, the 2xx JSON answers met, of which
+	// the sketch reads a sample (sketchesBody).
+	readJSON map[string]*atomic.Uint32
+	bytes    sync.Pool             // *[1]byte, lent while a user waits for an answer
+	corr     map[string]*corrCount // by rule; filled at New, read-only after
+	fills    [][][]fill            // per script and step, with a users file
 	// unfilled marks, per script and step, the requests that carry a
 	// redacted value nothing fills; unfilledFailed counts those that failed.
 	unfilled       [][]bool
@@ -99,11 +103,15 @@ func New(targetURL string, lib *Library, opts ...Option) (*Engine, error) {
 		}
 	}
 	e.unfilled = make([][]bool, len(lib.scripts))
+	e.readJSON = map[string]*atomic.Uint32{}
 	for i := range lib.scripts {
 		sc := &lib.scripts[i]
 		e.unfilled[i] = make([]bool, len(sc.steps))
 		for j := range sc.steps {
 			e.unfilled[i][j] = len(unfilledNames(sc, &sc.steps[j], c.users)) > 0
+			if e.readJSON[sc.steps[j].endpoint] == nil {
+				e.readJSON[sc.steps[j].endpoint] = new(atomic.Uint32)
+			}
 		}
 	}
 	if c.correlate {
@@ -120,6 +128,7 @@ func New(targetURL string, lib *Library, opts ...Option) (*Engine, error) {
 	}
 	e.readers.New = func() any { return newAnswerReader() }
 	e.samples.New = func() any { return new(report.Sample) }
+	e.answers.New = func() any { return new(report.Answer) }
 	e.bytes.New = func() any { return new([1]byte) }
 	e.wires.New = func() any { b := make([]byte, 0, 1024); return &b }
 	e.wireReaders.New = func() any { return &wireReader{br: bufio.NewReader(nil)} }

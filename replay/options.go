@@ -56,6 +56,7 @@ type config struct {
 	replyIdle    time.Duration   // 0: each reply's own, from its recording
 	abort        <-chan struct{} // closed: cut what is in flight now
 	steer        *Steer          // changes the plan while the run plays
+	noSketch     bool            // no sketch of the answers
 	strictStatus bool            // every status of 400 or more fails
 	users        *Users
 	insecureTLS  bool
@@ -193,6 +194,13 @@ func WithRecordedCookies() Option {
 // recording (ids, tokens) as recorded, instead of the live ones.
 func WithoutCorrelation() Option {
 	return func(c *config) error { c.correlate = false; return nil }
+}
+
+// WithoutSketch leaves out the sketch of what the target answers
+// (report.AnswerStats): a 2xx JSON answer is then not read whole unless
+// something else wants its body.
+func WithoutSketch() Option {
+	return func(c *config) error { c.noSketch = true; return nil }
 }
 
 // WithUsers gives each virtual user a row of a users file: its values fill

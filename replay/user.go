@@ -564,7 +564,7 @@ type answerHook struct {
 
 // needed reports whether the hook has anything to do with the answer.
 func (h *answerHook) needed() bool {
-	return h.wantsBody() || h.st.validates && h.j != nil || h.u.e.judges()
+	return h.wantsBody() || h.st.validates && h.j != nil || h.u.e.judges() || h.u.e.sketches()
 }
 
 // wantsBody reports whether the answer must be read whole for the hook.
@@ -637,6 +637,7 @@ func (u *user) observe(st *step, smp *report.Sample, first time.Time, status int
 		ps.failed = smp.Failed()
 	}
 	u.report(smp)
+	e.unsketch(smp)
 	e.samples.Put(smp)
 	return end
 }
@@ -733,7 +734,7 @@ func (u *user) sendShared(hc *fasthttp.HostClient, site int, st *step, raw []byt
 		if err := hc.Do(req, resp); err != nil {
 			return time.Time{}, 0, err
 		}
-		return u.drain(resp)
+		return e.drain(smp, resp)
 	}
 	now := time.Now()
 	u.jar.mu.Lock()
@@ -758,14 +759,16 @@ func (u *user) sendShared(hc *fasthttp.HostClient, site int, st *step, raw []byt
 	if judge {
 		smp.Err = st.x.judgeStatus(st.status, resp.StatusCode(), resp.Header.Peek("Location"))
 	}
-	if sv != nil && len(st.sets) > 0 || st.watchErrors || ps != nil || judge && st.x.judgeBody && smp.Err == "" && resp.StatusCode() < 400 {
+	if sv != nil && len(st.sets) > 0 || st.watchErrors || ps != nil || judge && st.x.judgeBody && smp.Err == "" && resp.StatusCode() < 400 ||
+		e.sketchesBody(st.endpoint, resp.StatusCode(), resp.Header.ContentType()) {
 		first = time.Now()
+		size := int64(len(resp.Body()))
 		if stream := resp.BodyStream(); stream != nil {
 			// At most keptBody of it is kept, the rest discarded.
 			buf, _ := e.wires.Get().(*[]byte)
-			kept, err := keepBody((*buf)[:0], stream, true)
+			kept, n, err := keepBody((*buf)[:0], stream, true)
 			_ = resp.CloseBodyStream()
-			*buf = kept
+			*buf, size = kept, n
 			defer e.wires.Put(buf)
 			if err != nil {
 				return first, resp.StatusCode(), err
@@ -773,6 +776,7 @@ func (u *user) sendShared(hc *fasthttp.HostClient, site int, st *step, raw []byt
 			resp.SetBodyRaw(kept)
 		}
 		body := content(resp)
+		e.sketch(smp, &resp.Header, size, body)
 		if ps != nil {
 			ps.final = resp.StatusCode()/100 == 2 && ps.loop.final.matches(jsonPart(body))
 			if !ps.final && ps.last && smp.Err == "" && resp.StatusCode() < 400 {
@@ -790,16 +794,19 @@ func (u *user) sendShared(hc *fasthttp.HostClient, site int, st *step, raw []byt
 		}
 		return first, resp.StatusCode(), nil
 	}
-	return u.drain(resp)
+	return e.drain(smp, resp)
 }
 
-// drain reads a shared-pool answer's body to its end.
-func (u *user) drain(resp *fasthttp.Response) (first time.Time, status int, err error) {
+// drain reads a shared-pool answer's body to its end, and sketches the
+// answer (without its body) for smp.
+func (e *Engine) drain(smp *report.Sample, resp *fasthttp.Response) (first time.Time, status int, err error) {
 	first = time.Now()
+	size := int64(len(resp.Body()))
 	if body := resp.BodyStream(); body != nil {
-		_, err = io.Copy(io.Discard, body)
+		size, err = io.Copy(io.Discard, body)
 		_ = resp.CloseBodyStream()
 	}
+	e.sketch(smp, &resp.Header, size, nil)
 	return first, resp.StatusCode(), err
 }
 

@@ -152,9 +152,12 @@ func (e *Engine) readSocket(conn *websocket.Conn, keep bool, arrivals chan<- arr
 			return
 		}
 		e.wsReceived.Add(1)
-		a := arrival{at: time.Now()}
+		a := arrival{at: time.Now(), size: len(p)}
 		if keep {
 			a.payload = p
+		}
+		if e.sketches() {
+			a.raw = p
 		}
 		select {
 		case arrivals <- a:
@@ -168,6 +171,8 @@ func (e *Engine) readSocket(conn *websocket.Conn, keep bool, arrivals chan<- arr
 type arrival struct {
 	at      time.Time
 	payload []byte // only when the end of a reply is told by its shape, or it gives values
+	raw     []byte // the message, for the sketch of the replies (WithoutSketch: nil)
+	size    int    // its length
 	// tooLarge says the server sent a message past maxFrame: the reader
 	// stopped there, and the socket is closed.
 	tooLarge bool
@@ -184,7 +189,11 @@ type reply struct {
 	msg  *wsFrame
 	got  int       // frames so far
 	last time.Time // the latest frame
-	id   string    // the id its reply's frames carry back, when the socket's replies do
+	// size is the length of the frames so far; tail the latest, for the
+	// sketch of the replies.
+	size int64
+	tail []byte
+	id   string // the id its reply's frames carry back, when the socket's replies do
 	// hold puts off the silence that ends it: the replayer was not
 	// awake to hear the frames that may have come (see stallSlack).
 	hold time.Time
@@ -231,7 +240,15 @@ func (u *user) converse(conn *websocket.Conn, active context.Context, stop time.
 		} else {
 			r.smp.Done = now.Sub(r.smp.Sent)
 		}
+		if e.sketches() && err == "" && r.got > 0 {
+			a, _ := e.answers.Get().(*report.Answer)
+			a.Reset()
+			a.Frames, a.Size = r.got, r.size
+			a.ReadJSON(jsonPart(r.tail))
+			r.smp.Answer = a
+		}
 		u.report(&r.smp)
+		e.unsketch(&r.smp)
 		if u.check != nil {
 			u.check.reply(st, r)
 		}
@@ -332,7 +349,7 @@ func (u *user) converse(conn *websocket.Conn, active context.Context, stop time.
 		if r.got == 1 {
 			r.smp.FirstByte = a.at.Sub(r.smp.Sent)
 		}
-		r.last = a.at
+		r.last, r.size, r.tail = a.at, r.size+int64(a.size), a.raw
 		if said != "" {
 			refused = true
 			finish(r, a.at, said, false)

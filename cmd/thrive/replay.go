@@ -114,6 +114,7 @@ host with the most requests), --map HOST=URL sends another recorded host elsewhe
 	fl.StringVarP(&f.run.Files.JSON, "out", "o", "", "write the results as JSON to this file")
 	fl.StringVar(&f.run.Label, "label", "", "the build under test, stored with the results")
 	optionFlag(fl, opts, "insecure", "do not verify the certificate of an https target", replay.WithInsecureTLS())
+	optionFlag(fl, opts, "no-answer-sketch", "do not sketch what the target answers (JSON fields, headers, sizes, frames per reply) in the result file, which compare uses to find changed answers", replay.WithoutSketch())
 	valueFlag(fl, &f.run.StartAt, "start-at", "start at this RFC 3339 `time` (shards of one run share it)", func(s string) (time.Time, error) { return time.Parse(time.RFC3339Nano, s) })
 	fl.StringVar(&f.run.Metrics, "metrics-listen", "", "serve the run's Prometheus metrics (thrive_*, labelled with run and shard) at http://`host:port`/metrics while it plays")
 	fl.StringVar(&f.run.Web, "web", "", "serve a live page of the run at http://`host:port`/: charts, tables, criteria, a Stop button; after the run it offers the result files until Ctrl-C")
