@@ -142,7 +142,6 @@ func ViewJSON(res *Result) ([]byte, error) {
 	if d.Criteria == nil {
 		d.Criteria = Verdicts{}
 	}
-	var every []*hdrhistogram.Histogram
 	profiles := map[string][]*hdrhistogram.Histogram{}
 	byProfile := map[string]*htmlProfile{}
 	status := map[string]int64{}
@@ -153,7 +152,6 @@ func ViewJSON(res *Result) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		every = append(every, h)
 		if profiles[e.Profile] == nil {
 			byProfile[e.Profile] = &htmlProfile{Name: e.Profile}
 		}
@@ -179,8 +177,13 @@ func ViewJSON(res *Result) ([]byte, error) {
 		}
 	}
 	sort.SliceStable(d.Endpoints, func(i, j int) bool { return d.Endpoints[i].Requests > d.Endpoints[j].Requests })
+	// Each endpoint's histogram is summed once, into its profile's; the
+	// profiles' into the whole.
+	every := make([]*hdrhistogram.Histogram, 0, len(byProfile))
 	for name, p := range byProfile {
-		q := quantiles(sumOf(profiles[name]), 50, 95, 99)
+		h := sumOf(profiles[name])
+		every = append(every, h)
+		q := quantiles(h, 50, 95, 99)
 		p.P50, p.P95, p.P99 = float64(q[0])/1000, float64(q[1])/1000, float64(q[2])/1000
 		d.Profiles = append(d.Profiles, *p)
 	}
