@@ -42,14 +42,20 @@ type Change struct {
 
 // Comparison is the comparison of two results.
 type Comparison struct {
-	Verdict     string   `json:"verdict"`
-	MaxRegress  float64  `json:"max_regression"`
-	Alpha       float64  `json:"alpha"`
-	Warnings    []string `json:"warnings,omitempty"`
-	Overall     Change   `json:"overall"`
-	Endpoints   []Change `json:"endpoints"`
-	BaseLabel   string   `json:"base_label,omitempty"`
-	CandLabel   string   `json:"candidate_label,omitempty"`
+	Verdict    string   `json:"verdict"`
+	MaxRegress float64  `json:"max_regression"`
+	Alpha      float64  `json:"alpha"`
+	Warnings   []string `json:"warnings,omitempty"`
+	Overall    Change   `json:"overall"`
+	Endpoints  []Change `json:"endpoints"`
+	BaseLabel  string   `json:"base_label,omitempty"`
+	CandLabel  string   `json:"candidate_label,omitempty"`
+	// Behaviour lists what the candidate answered differently (see
+	// compareAnswers); AnswerTests is how many tests that took, Ignored
+	// the paths left out.
+	Behaviour   []Difference `json:"behaviour"`
+	AnswerTests int          `json:"answer_tests"`
+	Ignored     []string     `json:"ignored,omitempty"`
 	minRequests int64
 }
 
@@ -61,11 +67,14 @@ const (
 	TooFew      = "too few requests"
 )
 
-// Compare compares candidate with base. maxRegression is the largest p95
-// slow-down that is not a regression (0.1 for 10%); noise, when not nil, is a
-// second run of the baseline.
-func Compare(base, cand, noise *Result, maxRegression float64) (*Comparison, error) {
-	c := &Comparison{MaxRegress: maxRegression, Alpha: 0.01, BaseLabel: base.Label, CandLabel: cand.Label, minRequests: 20}
+// Compare compares candidate with base: latency and what they answered.
+// maxRegression is the largest p95 slow-down that is not a regression (0.1
+// for 10%); noise, when not nil, is a second run of the baseline; ignore
+// lists JSON paths ($.updated_at) whose changes, and their sub-paths',
+// are not reported.
+func Compare(base, cand, noise *Result, maxRegression float64, ignore ...string) (*Comparison, error) {
+	c := &Comparison{MaxRegress: maxRegression, Alpha: 0.01, BaseLabel: base.Label, CandLabel: cand.Label, minRequests: 20, Ignored: ignore,
+		Behaviour: []Difference{}}
 	for _, d := range base.Params.differences(&cand.Params, "trace", "users", "run_time", "scale", "pacing", "mix") {
 		c.Warnings = append(c.Warnings, fmt.Sprintf("the runs differ in %s: %q and %q; the comparison may not be like for like", d[0], d[1], d[2]))
 	}
@@ -126,6 +135,9 @@ func Compare(base, cand, noise *Result, maxRegression float64) (*Comparison, err
 	c.Overall = c.change(all(bh), all(ch), all(nh))
 	if c.Overall.Verdict == Regression {
 		c.Verdict = Regression
+	}
+	if err := c.compareAnswers(base, cand, noise, ignore); err != nil {
+		return nil, err
 	}
 	return c, nil
 }
@@ -244,7 +256,8 @@ func MannWhitney(a, b *hdrhistogram.Histogram) float64 {
 func pct(f float64) string { return fmt.Sprintf("%+.1f%%", 100*f) }
 
 // WriteText writes the comparison as a terminal table; markdown makes it
-// a table to paste in a pull request.
+// a table to paste in a pull request. The answers' differences follow the
+// latency's table, in a table of their own.
 func (c *Comparison) WriteText(w io.Writer, markdown bool) {
 	head := []string{"endpoint", "profile", "requests", "p50", "p95", "p99", "Δp95", "errors", "p", "verdict"}
 	rows := [][]string{}
@@ -256,19 +269,63 @@ func (c *Comparison) WriteText(w io.Writer, markdown bool) {
 			pct(ch.P95Change), fmt.Sprintf("%.2f%% → %.2f%%", 100*ch.BaseErrors, 100*ch.CandErrors),
 			fmt.Sprintf("%.3g", ch.PValue), ch.Verdict})
 	}
-	title := fmt.Sprintf("verdict: %s (a significant p95 change beyond %s, Mann-Whitney U, p < %g)", strings.ToUpper(c.Verdict), pct(c.MaxRegress), c.Alpha)
+	title := fmt.Sprintf("verdict: %s (a significant p95 change beyond %s, Mann-Whitney U, p < %g; a field gone from answers or more failures, significantly)",
+		strings.ToUpper(c.Verdict), pct(c.MaxRegress), c.Alpha)
+	answers := fmt.Sprintf("answers: %d difference(s) in %d tests (each p < %g/%d)", len(c.Behaviour), c.AnswerTests, c.Alpha, max(c.AnswerTests, 1))
+	if len(c.Behaviour) == 0 {
+		answers = fmt.Sprintf("answers: no difference in %d tests (each p < %g/%d)", c.AnswerTests, c.Alpha, max(c.AnswerTests, 1))
+	}
+	if len(c.Ignored) > 0 {
+		answers += "; ignored: " + strings.Join(c.Ignored, ", ")
+	}
+	bhead := []string{"endpoint", "profile", "what", "detail", "base", "candidate", "p", "verdict"}
+	var brows [][]string
+	for _, d := range c.Behaviour {
+		name := d.Name
+		if d.Kind != "http" {
+			name = d.Kind + " " + d.Name
+		}
+		brows = append(brows, []string{name, d.Profile, d.What, d.Detail, d.Base, d.Cand, fmt.Sprintf("%.3g", d.PValue), d.Verdict})
+	}
 	if markdown {
 		fmt.Fprintf(w, "**thrive compare**: %s\n\n", title)
-		fmt.Fprintln(w, "| "+strings.Join(head, " | ")+" |")
-		fmt.Fprintln(w, "|"+strings.Repeat(" --- |", len(head)))
-		for _, r := range rows {
-			fmt.Fprintln(w, "| "+strings.Join(r, " | ")+" |")
+		writeMarkdownTable(w, head, rows)
+		fmt.Fprintf(w, "\n**%s**\n", answers)
+		if len(brows) > 0 {
+			fmt.Fprintln(w)
+			writeMarkdownTable(w, bhead, brows)
 		}
 		for _, warn := range c.Warnings {
 			fmt.Fprintf(w, "\n> warning: %s\n", warn)
 		}
 		return
 	}
+	writeColumns(w, head, rows)
+	fmt.Fprintln(w, answers)
+	if len(brows) > 0 {
+		writeColumns(w, bhead, brows)
+	}
+	for _, warn := range c.Warnings {
+		fmt.Fprintf(w, "warning: %s\n", warn)
+	}
+	fmt.Fprintln(w, title)
+}
+
+// writeMarkdownTable writes rows under head as a markdown table.
+func writeMarkdownTable(w io.Writer, head []string, rows [][]string) {
+	fmt.Fprintln(w, "| "+strings.Join(head, " | ")+" |")
+	fmt.Fprintln(w, "|"+strings.Repeat(" --- |", len(head)))
+	for _, r := range rows {
+		cells := make([]string, len(r))
+		for i, c := range r {
+			cells[i] = strings.ReplaceAll(c, "|", `\|`)
+		}
+		fmt.Fprintln(w, "| "+strings.Join(cells, " | ")+" |")
+	}
+}
+
+// writeColumns writes rows under head in aligned columns.
+func writeColumns(w io.Writer, head []string, rows [][]string) {
 	widths := make([]int, len(head))
 	for i, h := range head {
 		widths[i] = len([]rune(h))
@@ -289,8 +346,4 @@ func (c *Comparison) WriteText(w io.Writer, markdown bool) {
 	for _, r := range rows {
 		line(r)
 	}
-	for _, warn := range c.Warnings {
-		fmt.Fprintf(w, "warning: %s\n", warn)
-	}
-	fmt.Fprintln(w, title)
 }

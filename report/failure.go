@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -22,7 +23,21 @@ func (c *Comparison) Failed() error {
 	if c.Verdict != Regression {
 		return nil
 	}
-	return &Failure{fmt.Sprintf("the candidate regressed (p95 slower by more than %s%%, significantly)", strconv.FormatFloat(100*c.MaxRegress, 'f', -1, 64))}
+	var why []string
+	behaved := slices.ContainsFunc(c.Behaviour, func(d Difference) bool { return d.Verdict == Regression })
+	if !behaved || c.Overall.Verdict == Regression || slices.ContainsFunc(c.Endpoints, func(ch Change) bool { return ch.Verdict == Regression }) {
+		why = append(why, fmt.Sprintf("p95 slower by more than %s%%, significantly", strconv.FormatFloat(100*c.MaxRegress, 'f', -1, 64)))
+	}
+	for _, d := range c.Behaviour {
+		if d.Verdict == Regression {
+			why = append(why, fmt.Sprintf("%s %s: %s %s", d.Name, d.Profile, d.What, d.Detail))
+			if len(why) == 4 {
+				why = append(why, "…")
+				break
+			}
+		}
+	}
+	return &Failure{"the candidate regressed (" + strings.Join(why, "; ") + ")"}
 }
 
 // ParseShare reads a share such as thrive compare's --max-regression: a

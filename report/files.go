@@ -17,8 +17,9 @@ func ReadFile(path string) (*Result, error) {
 }
 
 // CompareFiles compares the result files base and cand (Compare), with
-// noise, a second run of the baseline, when it is not "".
-func CompareFiles(base, cand, noise string, maxRegression float64) (*Comparison, error) {
+// noise, a second run of the baseline, when it is not "", and the JSON
+// paths to ignore.
+func CompareFiles(base, cand, noise string, maxRegression float64, ignore ...string) (*Comparison, error) {
 	var rs [3]*Result
 	for i, path := range []string{base, cand, noise} {
 		if path == "" {
@@ -29,7 +30,7 @@ func CompareFiles(base, cand, noise string, maxRegression float64) (*Comparison,
 			return nil, err
 		}
 	}
-	return Compare(rs[0], rs[1], rs[2], maxRegression)
+	return Compare(rs[0], rs[1], rs[2], maxRegression, ignore...)
 }
 
 // WriteFile writes r as a result file at path.

@@ -73,9 +73,10 @@ the merged result's params.partial, and the summary, say what was missing or dif
 
 func newCompareCmd() *cobra.Command {
 	var noise string
+	var ignore []string
 	maxRegression, format := 0.1, "text"
 	cmd := &cobra.Command{
-		Use:   "compare BASE.json CANDIDATE.json [--noise BASE2.json] [--max-regression 10%] [--format text|markdown|json]",
+		Use:   "compare BASE.json CANDIDATE.json [--noise BASE2.json] [--max-regression 10%] [--ignore PATH] [--format text|markdown|json]",
 		Short: "Tell whether a new build regressed, from two result files",
 		Long: `Compare two runs of the same traffic, endpoint by endpoint: counts, p50/p95/p99 of both and
 their change, error rates, and whether the change is significant (Mann-Whitney U on the
@@ -83,11 +84,17 @@ latency histograms, p < 0.01). The verdict is a regression when a significant ch
 p95 by more than --max-regression (10%), an improvement when it speeds it up as much, else
 no change; a regression exits 3, for CI. With --noise, a second run of the baseline, a change
 no larger than the baseline's own run-to-run change is not flagged. Runs of different traces,
-users or run times are compared with a warning that says what differs.`,
+users or run times are compared with a warning that says what differs.
+
+Then what the builds answered, from the sketches the runs kept: statuses, JSON fields gone,
+new or of another type, headers, body sizes and WebSocket frames per reply, each with a test
+fit for it. A field gone from 1% of answers or more, or more 5xx and errors, significantly,
+is a regression; the rest are changes. --ignore silences a path and those under it; --noise
+also silences what the baseline does on its own.`,
 		Example: "  thrive compare base.json candidate.json --format markdown >> $GITHUB_STEP_SUMMARY",
 		Args:    usageArgs(cobra.ExactArgs(2)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := report.CompareFiles(args[0], args[1], noise, maxRegression)
+			c, err := report.CompareFiles(args[0], args[1], noise, maxRegression, ignore...)
 			if err != nil {
 				return err
 			}
@@ -98,6 +105,7 @@ users or run times are compared with a warning that says what differs.`,
 		},
 	}
 	cmd.Flags().StringVar(&noise, "noise", "", "a second run of the baseline: changes within its own run-to-run change are not flagged")
+	cmd.Flags().StringArrayVar(&ignore, "ignore", nil, "a JSON `path` ($.updated_at, $.items[].etag) whose changes, and those under it, are not reported (repeatable)")
 	valueFlag(cmd.Flags(), &maxRegression, "max-regression", "the largest significant p95 slow-down that is not a regression, a `share` (default 10%)", report.ParseShare)
 	cmd.Flags().Func("format", "`text|markdown|json`: markdown for a pull request (default text)", func(s string) error {
 		if format = s; s != "text" && s != "markdown" && s != "json" {
