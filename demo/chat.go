@@ -3,6 +3,7 @@ package demo
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 	"strings"
 	"time"
@@ -22,6 +23,19 @@ func tokensFor(message string) int {
 	return min(40, max(5, 3+2*len(strings.Fields(message))))
 }
 
+// replyTokens returns how many tokens a WebSocket reply streams where the
+// build as it is streams n, and counts a reply the tokens scale changed.
+func (s *Server) replyTokens(n int) int {
+	if s.tokensChanged == nil {
+		return n
+	}
+	m := max(1, int(math.Round(float64(n)*s.cfg.build.tokensScale)))
+	if m != n {
+		s.tokensChanged.Inc()
+	}
+	return m
+}
+
 // chatMessage is what a client sends: JSON {"message": "..."}, or plain text.
 func chatMessage(data []byte) string {
 	var in struct {
@@ -33,7 +47,7 @@ func chatMessage(data []byte) string {
 	return string(data)
 }
 
-func (s *Server) chatPost(w http.ResponseWriter, r *http.Request, _ *call) {
+func (s *Server) chatPost(w http.ResponseWriter, r *http.Request, c *call) {
 	var in struct {
 		Message string `json:"message"`
 	}
@@ -46,6 +60,8 @@ func (s *Server) chatPost(w http.ResponseWriter, r *http.Request, _ *call) {
 	for range n {
 		total += s.draw(ClassToken)
 	}
+	total = c.change.slowed(total)
+	c.change.countSlow()
 	if !s.sleep(r.Context(), total) {
 		s.interrupted(w)
 		return
@@ -120,9 +136,10 @@ func (s *Server) chatSocket(w http.ResponseWriter, r *http.Request, c *call) {
 		if !ok {
 			return
 		}
-		n := tokensFor(msg)
+		n := s.replyTokens(tokensFor(msg))
+		c.change.countSlow()
 		for i := range n {
-			if !s.sleep(r.Context(), s.draw(ClassToken)) {
+			if !s.sleep(r.Context(), c.change.slowed(s.draw(ClassToken))) {
 				return
 			}
 			buf = fmt.Appendf(buf[:0], `{"type":"token","index":%d,"content":" %s"}`, i, words[i%len(words)])

@@ -122,6 +122,7 @@ type config struct {
 	secret       []byte
 	epoch        time.Time
 	proc, procs  int
+	build        build
 }
 
 func defaultConfig() config {
@@ -131,6 +132,7 @@ func defaultConfig() config {
 		latencyScale: 1,
 		latency:      defaultLatencies(),
 		procs:        1,
+		build:        build{tokensScale: 1, seed: 1},
 	}
 }
 

@@ -5,7 +5,10 @@
 // session and CSRF cookies, a project catalogue, an AI chat agent that streams
 // tokens over a WebSocket, and slow GitHub and YouTube imports whose results
 // only their creator can see. It rate-limits each session, can be made slower
-// as a whole (a "slower build"), and injects faults on request.
+// as a whole (a "slower build") or behave like a changed build (a JSON field
+// dropped or renamed, an endpoint that fails or is slower, longer chat
+// replies: see WithDropField and the options after it), and injects faults
+// on request.
 //
 // All per-user state lives in signed values the client carries: the session
 // cookie, the CSRF token, and the ids of imported projects and jobs are MACs

@@ -15,6 +15,11 @@ type metrics struct {
 	messages *prometheus.CounterVec
 	logins   prometheus.Counter
 	faults   *prometheus.CounterVec
+	// changes counts the answers each build change changed, by change
+	// and detail (the path, endpoint or factor); delay the seconds of
+	// modelled delay of a slowed endpoint's requests.
+	changes *prometheus.CounterVec
+	delay   *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -45,7 +50,15 @@ func newMetrics() *metrics {
 			Name: "demo_faults_total",
 			Help: "Injected faults, by kind: error, reset, slow.",
 		}, []string{"kind"}),
+		changes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "demo_build_changes_total",
+			Help: "Answers a build change changed, by change (drop-field, rename-field, fail-ratio, slow, tokens-scale) and detail (the field's path, PATH=NEWNAME, the endpoint, the factor).",
+		}, []string{"change", "detail"}),
+		delay: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "demo_build_delay_seconds_total",
+			Help: "Modelled delay of the requests to an endpoint a slow build change applies to, its factor included.",
+		}, []string{"endpoint"}),
 	}
-	m.reg.MustRegister(m.requests, m.duration, m.websocket, m.messages, m.logins, m.faults)
+	m.reg.MustRegister(m.requests, m.duration, m.websocket, m.messages, m.logins, m.faults, m.changes, m.delay)
 	return m
 }

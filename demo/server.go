@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
@@ -37,6 +38,13 @@ type Server struct {
 	errors, resets, slows every
 
 	procHeader []string // X-Demo-Process: which process answered
+
+	// The build changes: by endpoint (none for an endpoint they leave as
+	// it is), to JSON answers (nil for none), and the tokens' counter (nil
+	// when the chat's replies are left as they are).
+	changes       map[string]*endpointChange
+	edits         []fieldEdit
+	tokensChanged prometheus.Counter
 
 	rngPool sync.Pool // *rand.Rand, so latency draws need no lock
 
@@ -90,39 +98,63 @@ func New(opts ...Option) (*Server, error) {
 	s.resets.ratio = c.faults.ResetRatio
 	s.slows.ratio = c.faults.SlowRatio
 	s.rngPool.New = func() any { return rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())) }
+	s.changes, s.edits = newChanges(&c.build, s.metrics)
+	if f := c.build.tokensScale; f != 1 {
+		s.tokensChanged = s.metrics.changes.WithLabelValues("tokens-scale", strconv.FormatFloat(f, 'g', -1, 64))
+	}
 	s.routes()
 	return s, nil
 }
 
 func (s *Server) routes() {
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
-	s.handle("POST /api/auth/login/", ClassLogin, s.login)
-	s.handle("POST /api/auth/logout/", ClassLogin, s.logout)
-	s.handle("GET /api/auth/me/", ClassLogin, s.me)
-	s.handle("GET /api/projects/", ClassList, s.projects)
-	s.handle("GET /api/projects/{id}/", ClassDetail, s.project)
-	s.handle("GET /api/tools/", ClassTools, s.tools)
-	s.handle("GET /api/search/", ClassSearch, s.search)
-	s.handle("POST /api/chat/", "", s.chatPost)
-	s.handle("GET /ws/chat/", "", s.chatSocket)
-	s.handle("POST /api/import/{kind}/", ClassImport, s.startImport)
-	s.handle("GET /api/import/jobs/{id}/", ClassImport, s.job)
-	s.handle("GET /visit", "", s.visit)
-	s.handle("/", "", func(w http.ResponseWriter, _ *http.Request, _ *call) {
+	for _, rt := range routeTable() {
+		s.handle(rt)
+	}
+	s.handle(route{pattern: "/", fn: func(_ *Server, w http.ResponseWriter, _ *http.Request, _ *call) {
 		writeJSON(w, http.StatusNotFound, `{"detail":"Not found."}`)
-	})
+	}})
+}
+
+// route is an endpoint the backend serves.
+type route struct {
+	pattern string // the method and path pattern the mux matches: GET /api/projects/{id}/
+	class   string // the latency class the middleware waits before fn; "" for none
+	tokens  bool   // fn waits a ClassToken latency for each token it streams
+	fn      func(*Server, http.ResponseWriter, *http.Request, *call)
+}
+
+// routeTable lists the endpoints the backend serves, /metrics and the
+// catch-all 404 aside.
+func routeTable() []route {
+	return []route{
+		{"POST /api/auth/login/", ClassLogin, false, (*Server).login},
+		{"POST /api/auth/logout/", ClassLogin, false, (*Server).logout},
+		{"GET /api/auth/me/", ClassLogin, false, (*Server).me},
+		{"GET /api/projects/", ClassList, false, (*Server).projects},
+		{"GET /api/projects/{id}/", ClassDetail, false, (*Server).project},
+		{"GET /api/tools/", ClassTools, false, (*Server).tools},
+		{"GET /api/search/", ClassSearch, false, (*Server).search},
+		{"POST /api/chat/", "", true, (*Server).chatPost},
+		{"GET /ws/chat/", "", true, (*Server).chatSocket},
+		{"POST /api/import/{kind}/", ClassImport, false, (*Server).startImport},
+		{"GET /api/import/jobs/{id}/", ClassImport, false, (*Server).job},
+		{"GET /visit", "", false, (*Server).visit},
+	}
 }
 
 // call is what the middleware learned about a request.
 type call struct {
 	session string // the session cookie's value, when it is valid
 	user    string
+	change  *endpointChange // the build changes of the endpoint; nil for none
 }
 
 // recorder notes the status a handler wrote.
 type recorder struct {
 	http.ResponseWriter
 	status int
+	edits  []fieldEdit // the build's changes to JSON answers; nil for none
 }
 
 func (r *recorder) WriteHeader(code int) {
@@ -152,13 +184,16 @@ func (r *recorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	return conn, rw, err
 }
 
-// handle registers fn for pattern behind the middleware: metrics, injected
-// faults, the session, rate limiting, the CSRF check of unsafe methods, and
-// the latency of class.
-func (s *Server) handle(pattern, class string, fn func(http.ResponseWriter, *http.Request, *call)) {
+// handle registers rt behind the middleware: metrics, injected faults, the
+// session, rate limiting, the CSRF check of unsafe methods, the latency of
+// its class, and the build changes of the endpoint (failures; a slower
+// latency; edited JSON answers, in writeJSON).
+func (s *Server) handle(rt route) {
+	pattern, class, fn := rt.pattern, rt.class, rt.fn
+	change := s.changes[pattern] // nil when the build leaves the endpoint as it is
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		rec := &recorder{ResponseWriter: w}
+		rec := &recorder{ResponseWriter: w, edits: s.edits}
 		rec.Header()["X-Demo-Process"] = s.procHeader
 		defer func() {
 			code := rec.status // 0 when the connection was reset
@@ -216,11 +251,23 @@ func (s *Server) handle(pattern, class string, fn func(http.ResponseWriter, *htt
 				return
 			}
 		}
-		if class != "" && !s.sleep(r.Context(), s.draw(class)) {
-			s.interrupted(rec)
+		if class != "" {
+			d := s.draw(class)
+			if change != nil {
+				d = change.slowed(d)
+				change.countSlow()
+			}
+			if !s.sleep(r.Context(), d) {
+				s.interrupted(rec)
+				return
+			}
+		}
+		if change.fail() {
+			writeJSON(rec, http.StatusInternalServerError, `{"detail":"A server error occurred."}`)
 			return
 		}
-		fn(rec, r, c)
+		c.change = change
+		fn(s, rec, r, c)
 	})
 }
 
@@ -290,14 +337,15 @@ func reset(w http.ResponseWriter) {
 }
 
 func writeJSON(w http.ResponseWriter, code int, body string) {
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(code)
-	_, _ = w.Write([]byte(body))
+	writeJSONBytes(w, code, []byte(body))
 }
 
+// writeJSONBytes answers body, edited first by the build's changes to JSON
+// answers when there are any: every JSON answer is written here.
 func writeJSONBytes(w http.ResponseWriter, code int, body []byte) {
+	if rec, ok := w.(*recorder); ok && rec.edits != nil {
+		body = editJSON(body, rec.edits)
+	}
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Content-Length", strconv.Itoa(len(body)))

@@ -50,6 +50,7 @@ func newDemoServeCmd() *cobra.Command {
 	var faults demo.Faults
 	var rate, scale float64
 	var burst int
+	var seed uint64
 	p := demo.Processes{}
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -59,9 +60,13 @@ catalogue, a chat agent over WebSocket (/ws/chat/) and POST /api/chat/, GitHub a
 imports visible only to their creator, per-session rate limiting, injectable faults, and
 Prometheus metrics on /metrics. Users log in with any name and the password "pw-NAME".
 
-Latency classes for --latency: ` + strings.Join(demo.Classes(), ", ") + `.`,
+Latency classes for --latency: ` + strings.Join(demo.Classes(), ", ") + `.
+Build changes (--drop-field, --rename-field, --fail-ratio ENDPOINT=R, --slow, --tokens-scale) make
+it a changed build, each counted in demo_build_changes_total. Endpoints, as they name them:
+` + strings.Join(demo.Endpoints(), ", ") + `.`,
 		Example: "  thrive demo serve --listen 127.0.0.1:8000\n" +
 			"  thrive demo serve --latency-scale 2 --fail-ratio 0.01 --latency search=100ms:1s\n" +
+			"  thrive demo serve --drop-field '$.results[].stars' --fail-ratio 'GET /api/tools/=0.1' --slow 'GET /api/search/=1.2'\n" +
 			"  thrive demo serve --processes 4   # four processes on one port (SO_REUSEPORT)",
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -73,7 +78,7 @@ Latency classes for --latency: ` + strings.Join(demo.Classes(), ", ") + `.`,
 			if err != nil {
 				return err
 			}
-			srv, err := demo.New(append(opts, demo.WithRateLimit(rate, burst), demo.WithLatencyScale(scale), demo.WithFaults(faults),
+			srv, err := demo.New(append(opts, demo.WithRateLimit(rate, burst), demo.WithLatencyScale(scale), demo.WithFaults(faults), demo.WithSeed(seed),
 				demo.WithSecret(secret), demo.WithProcess(p.Index, p.N, epoch))...)
 			if err != nil {
 				return usageError("%v", err)
@@ -97,7 +102,12 @@ Latency classes for --latency: ` + strings.Join(demo.Classes(), ", ") + `.`,
 	fl.IntVar(&burst, "burst", 0, "burst of the rate limit (default: the rate, at least 1)")
 	fl.Float64Var(&scale, "latency-scale", 1, "multiply every delay (2 is a build twice as slow)")
 	parsedFlag(fl, &opts, "latency", "latency of a class: CLASS=MEDIAN[:P99] (repeatable)", demo.ParseClassLatency)
-	fl.Float64Var(&faults.ErrorRatio, "fail-ratio", 0, "share of requests answered 500 or 503")
+	parsedFlag(fl, &opts, "fail-ratio", "answer 500 or 503 to a share `R|ENDPOINT=R` of all requests (exact), or 500 to a share of one endpoint's (random, from --seed; repeatable)", faults.ParseFailRatio)
+	parsedFlag(fl, &opts, "drop-field", "JSON answers lose the field at this `path`, such as $.results[].stars (repeatable)", demo.ParseDropField)
+	parsedFlag(fl, &opts, "rename-field", "JSON answers rename a field: `PATH=NEWNAME`, such as $.owner.username=login (repeatable)", demo.ParseRenameField)
+	parsedFlag(fl, &opts, "slow", "multiply an endpoint's modelled latency: `ENDPOINT=F`, such as 'GET /api/tools/=1.2' (repeatable)", demo.ParseSlow)
+	parsedFlag(fl, &opts, "tokens-scale", "the chat's WebSocket replies stream `F` times as many tokens (rounded, at least 1)", demo.ParseTokensScale)
+	fl.Uint64Var(&seed, "seed", 1, "seed of the random draws of --fail-ratio ENDPOINT=R")
 	fl.Float64Var(&faults.ResetRatio, "reset-ratio", 0, "share of requests whose connection is reset")
 	fl.Float64Var(&faults.SlowRatio, "slow-ratio", 0, "share of requests delayed by --slow-time")
 	fl.DurationVar(&faults.Slow, "slow-time", 5*time.Second, "delay of slow requests")

@@ -154,3 +154,60 @@ func TestDemoServeRejectsBadFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestDemoServeBuildChanges serves a changed build from the command line
+// and finds its changes in the answers and the backend's own counts.
+func TestDemoServeBuildChanges(t *testing.T) {
+	base := serveInBackground(t, "--latency-scale", "0", "--rate-limit", "0",
+		"--drop-field", "$.results[].stars", "--rename-field", "$.count=total",
+		"--fail-ratio", "GET /api/tools/=1", "--slow", "GET /api/search/=1.2", "--tokens-scale", "0.5", "--seed", "3")
+	get := func(path string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequestWithContext(context.Background(), "GET", base+path, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := get("/api/projects/"); code != 200 || strings.Contains(body, `"stars"`) || !strings.Contains(body, `"total":500,`) {
+		t.Fatalf("projects: %d %.300s", code, body)
+	}
+	if code, _ := get("/api/tools/"); code != 500 {
+		t.Fatalf("tools: %d, want 500", code)
+	}
+	_, m := get("/metrics")
+	for _, want := range []string{
+		`demo_build_changes_total{change="drop-field",detail="$.results[].stars"} 1`,
+		`demo_build_changes_total{change="rename-field",detail="$.count=total"} 1`,
+		`demo_build_changes_total{change="fail-ratio",detail="GET /api/tools/"} 1`,
+		`demo_build_changes_total{change="slow",detail="GET /api/search/"} 0`,
+		`demo_build_changes_total{change="tokens-scale",detail="0.5"} 0`,
+	} {
+		if !strings.Contains(m, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+}
+
+func TestDemoServeRejectsBadBuildChanges(t *testing.T) {
+	for _, tc := range []struct{ flag, value, says string }{
+		{"--drop-field", "results.stars", "does not begin with $"},
+		{"--drop-field", "$.results[0].stars", "not an index"},
+		{"--rename-field", "$.count", "want PATH=NEWNAME"},
+		{"--fail-ratio", "GET /api/nope/=0.1", "is not served; endpoints (METHOD /path/pattern/): POST /api/auth/login/"},
+		{"--fail-ratio", "GET /api/tools/=1.5", "R a share in [0, 1]"},
+		{"--slow", "GET /api/tools/=0", "F above 0"},
+		{"--slow", "GET /visit=2", "has no modelled latency"},
+		{"--tokens-scale", "0", "want a factor above 0"},
+	} {
+		t.Run(tc.flag+" "+tc.value, func(t *testing.T) {
+			code, _, errOut := thrive(t, "demo", "serve", "--listen", "127.0.0.1:0", tc.flag, tc.value)
+			if code != exitUsage || !strings.Contains(errOut, fmt.Sprintf("invalid argument %q for %q flag", tc.value, tc.flag)) || !strings.Contains(errOut, tc.says) {
+				t.Fatalf("exit %d: %s; want %d naming %s %q and saying %q", code, errOut, exitUsage, tc.flag, tc.value, tc.says)
+			}
+		})
+	}
+}
