@@ -23,7 +23,8 @@ import (
 // frames per reply (Mann-Whitney U on their histograms). With hundreds of
 // fields tested at once some would pass p < 0.01 by chance: a difference
 // is reported only when its p-value is below 0.01 divided by the number
-// of tests made (Bonferroni) and it moved by at least a point of share
+// of tests of its family made (Bonferroni; statuses, one per endpoint,
+// are one family, the answers' fields, headers, sizes and frames another) and it moved by at least a point of share
 // (or a quarter of its median, for sizes and frames). Given a second run
 // of the base (--noise), a difference the base shows against itself too
 // (a field that comes and goes on its own, a status that wanders) is not
@@ -87,10 +88,17 @@ func (c *Comparison) compareAnswers(base, cand, noise *Result, ignore []string) 
 			}
 		}
 	}
-	alpha := c.Alpha / float64(max(tests, 1))
+	// Two families of tests, each corrected for its own number: one of
+	// statuses per endpoint, and one of everything the answers had.
+	alpha := func(t answerTest) float64 {
+		if t.d.What == "status" {
+			return c.Alpha / float64(max(tests.status, 1))
+		}
+		return c.Alpha / float64(max(tests.shape, 1))
+	}
 	var gone []string
 	for _, t := range found {
-		if t.d.PValue >= alpha || wanders[t.key] || under(t.d.Detail, gone) && strings.HasPrefix(t.d.What, "field") {
+		if t.d.PValue >= alpha(t) || wanders[t.key] || under(t.d.Detail, gone) && strings.HasPrefix(t.d.What, "field") {
 			continue
 		}
 		if t.gone {
@@ -101,9 +109,12 @@ func (c *Comparison) compareAnswers(base, cand, noise *Result, ignore []string) 
 			c.Verdict = Regression
 		}
 	}
-	c.AnswerTests = tests
+	c.StatusTests, c.AnswerTests = tests.status, tests.shape
 	return nil
 }
+
+// testCounts counts the tests of each family made.
+type testCounts struct{ status, shape int }
 
 // under reports whether path is one of paths or lies under one.
 func under(path string, paths []string) bool {
@@ -118,14 +129,14 @@ func under(path string, paths []string) bool {
 // answerDiffs returns the differences between the answers of a and b
 // with their p-values, uncorrected, in the order of the endpoints and
 // paths, and how many tests it made.
-func answerDiffs(a, b *Result, ignore []string) ([]answerTest, int, error) {
+func answerDiffs(a, b *Result, ignore []string) ([]answerTest, testCounts, error) {
 	bs := map[string]*EndpointStats{}
 	for i := range b.Endpoints {
 		e := &b.Endpoints[i]
 		bs[e.Kind+" "+e.Name+" ["+e.Profile+"]"] = e
 	}
 	var out []answerTest
-	tests := 0
+	var tests testCounts
 	for i := range a.Endpoints {
 		ea := &a.Endpoints[i]
 		key := ea.Kind + " " + ea.Name + " [" + ea.Profile + "]"
@@ -144,7 +155,7 @@ func answerDiffs(a, b *Result, ignore []string) ([]answerTest, int, error) {
 				What: what, Detail: detail, Base: base, Cand: cand, Share: share, PValue: p, Test: test, Verdict: verdict}})
 		}
 		if ea.Kind == "http" || ea.Kind == "long-poll" {
-			tests++
+			tests.status++
 			if d, ok := statusDiff(ea, eb); ok {
 				diff("status", d.Detail, d.Base, d.Cand, d.Share, d.PValue, d.Test, d.Verdict)
 			}
@@ -155,9 +166,9 @@ func answerDiffs(a, b *Result, ignore []string) ([]answerTest, int, error) {
 		}
 		n, err := shapeDiffs(sa, sb, ignore, diff)
 		if err != nil {
-			return nil, 0, fmt.Errorf("%s: %w", key, err)
+			return nil, testCounts{}, fmt.Errorf("%s: %w", key, err)
 		}
-		tests += n
+		tests.shape += n
 	}
 	return out, tests, nil
 }

@@ -54,6 +54,7 @@ type Comparison struct {
 	// compareAnswers); AnswerTests is how many tests that took, Ignored
 	// the paths left out.
 	Behaviour   []Difference `json:"behaviour"`
+	StatusTests int          `json:"status_tests"`
 	AnswerTests int          `json:"answer_tests"`
 	Ignored     []string     `json:"ignored,omitempty"`
 	minRequests int64
@@ -271,9 +272,11 @@ func (c *Comparison) WriteText(w io.Writer, markdown bool) {
 	}
 	title := fmt.Sprintf("verdict: %s (a significant p95 change beyond %s, Mann-Whitney U, p < %g; a field gone from answers or more failures, significantly)",
 		strings.ToUpper(c.Verdict), pct(c.MaxRegress), c.Alpha)
-	answers := fmt.Sprintf("answers: %d difference(s) in %d tests (each p < %g/%d)", len(c.Behaviour), c.AnswerTests, c.Alpha, max(c.AnswerTests, 1))
+	tests := fmt.Sprintf("%d tests of statuses (each p < %g/%d) and %d of answers (each p < %g/%d)",
+		c.StatusTests, c.Alpha, max(c.StatusTests, 1), c.AnswerTests, c.Alpha, max(c.AnswerTests, 1))
+	answers := fmt.Sprintf("answers: %d difference(s) in %s", len(c.Behaviour), tests)
 	if len(c.Behaviour) == 0 {
-		answers = fmt.Sprintf("answers: no difference in %d tests (each p < %g/%d)", c.AnswerTests, c.Alpha, max(c.AnswerTests, 1))
+		answers = "answers: no difference in " + tests
 	}
 	if len(c.Ignored) > 0 {
 		answers += "; ignored: " + strings.Join(c.Ignored, ", ")

@@ -33,6 +33,21 @@ func CompareFiles(base, cand, noise string, maxRegression float64, ignore ...str
 	return Compare(rs[0], rs[1], rs[2], maxRegression, ignore...)
 }
 
+// CompareSides compares the sides of the side-by-side run in the result
+// file at path: its candidate with its base, its control as the noise.
+func CompareSides(path string, maxRegression float64, ignore ...string) (*Comparison, error) {
+	r, err := ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if r.Candidate == nil {
+		return nil, fmt.Errorf("%s: not a side-by-side run (replay --candidate): give two result files", path)
+	}
+	base := *r
+	base.Candidate, base.Control = nil, nil
+	return Compare(&base, r.Candidate, r.Control, maxRegression, ignore...)
+}
+
 // WriteFile writes r as a result file at path.
 func (r *Result) WriteFile(path string) error {
 	return create(path, r.WriteJSON)

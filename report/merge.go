@@ -77,6 +77,11 @@ func (mg Merger) Merge(rs []*Result) (*Result, error) {
 			names[i] = mg.Names[i]
 		}
 	}
+	for i, r := range rs {
+		if r.Candidate != nil || r.Control != nil {
+			return nil, fmt.Errorf("%s is a side-by-side run (--candidate): merging those is not supported yet", names[i])
+		}
+	}
 	problems := mismatches(rs, names)
 	if len(problems) > 0 && !mg.Partial {
 		return nil, &Mismatch{Problems: problems}

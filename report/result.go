@@ -53,6 +53,13 @@ type Result struct {
 	Waited     Latency  `json:"waited_ms,omitzero"`
 	WaitedHist []byte   `json:"waited_histogram,omitempty"`
 	Series     []Second `json:"series"`
+	// Candidate and Control, in a side-by-side run (replay --candidate,
+	// --control), are the results of the same users played at the same
+	// moments against the candidate build and against a second instance
+	// of the base: the Result holding them is the base's. compare of such
+	// a file compares Candidate with the base, Control its noise.
+	Candidate *Result `json:"candidate,omitempty"`
+	Control   *Result `json:"control,omitempty"`
 	// WebSocket counts the run's sockets and their messages.
 	WebSocket WebSocketStats `json:"websocket"`
 	// Interrupted says the run was stopped (Ctrl-C, SIGTERM) before its

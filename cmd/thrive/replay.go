@@ -114,6 +114,8 @@ host with the most requests), --map HOST=URL sends another recorded host elsewhe
 	fl.StringVarP(&f.run.Files.JSON, "out", "o", "", "write the results as JSON to this file")
 	fl.StringVar(&f.run.Label, "label", "", "the build under test, stored with the results")
 	optionFlag(fl, opts, "insecure", "do not verify the certificate of an https target", replay.WithInsecureTLS())
+	fl.StringVar(&f.run.Candidate, "candidate", "", "play the same users at the same moments against this `URL` too (a new build), side by side, and compare it with --target at the end")
+	fl.StringVar(&f.run.Control, "control", "", "with --candidate, also against this `URL`, a second instance of --target: the comparison's noise")
 	optionFlag(fl, opts, "no-answer-sketch", "do not sketch what the target answers (JSON fields, headers, sizes, frames per reply) in the result file, which compare uses to find changed answers", replay.WithoutSketch())
 	valueFlag(fl, &f.run.StartAt, "start-at", "start at this RFC 3339 `time` (shards of one run share it)", func(s string) (time.Time, error) { return time.Parse(time.RFC3339Nano, s) })
 	fl.StringVar(&f.run.Metrics, "metrics-listen", "", "serve the run's Prometheus metrics (thrive_*, labelled with run and shard) at http://`host:port`/metrics while it plays")

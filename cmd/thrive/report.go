@@ -76,7 +76,7 @@ func newCompareCmd() *cobra.Command {
 	var ignore []string
 	maxRegression, format := 0.1, "text"
 	cmd := &cobra.Command{
-		Use:   "compare BASE.json CANDIDATE.json [--noise BASE2.json] [--max-regression 10%] [--ignore PATH] [--format text|markdown|json]",
+		Use:   "compare BASE.json [CANDIDATE.json] [--noise BASE2.json] [--max-regression 10%] [--ignore PATH] [--format text|markdown|json]",
 		Short: "Tell whether a new build regressed, from two result files",
 		Long: `Compare two runs of the same traffic, endpoint by endpoint: counts, p50/p95/p99 of both and
 their change, error rates, and whether the change is significant (Mann-Whitney U on the
@@ -90,11 +90,15 @@ Then what the builds answered, from the sketches the runs kept: statuses, JSON f
 new or of another type, headers, body sizes and WebSocket frames per reply, each with a test
 fit for it. A field gone from 1% of answers or more, or more 5xx and errors, significantly,
 is a regression; the rest are changes. --ignore silences a path and those under it; --noise
-also silences what the baseline does on its own.`,
+also silences what the baseline does on its own. Given one file, a side-by-side run (replay
+--candidate, --control), it compares its candidate with its base, its control as the noise.`,
 		Example: "  thrive compare base.json candidate.json --format markdown >> $GITHUB_STEP_SUMMARY",
-		Args:    usageArgs(cobra.ExactArgs(2)),
+		Args:    usageArgs(cobra.RangeArgs(1, 2)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := report.CompareFiles(args[0], args[1], noise, maxRegression, ignore...)
+			c, err := report.CompareSides(args[0], maxRegression, ignore...)
+			if len(args) == 2 {
+				c, err = report.CompareFiles(args[0], args[1], noise, maxRegression, ignore...)
+			}
 			if err != nil {
 				return err
 			}

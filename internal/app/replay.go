@@ -33,6 +33,14 @@ type Replay struct {
 	Target  string
 	Maps    []string
 	Options []replay.Option
+	// Candidate and Control, when not "", are targets the same users play
+	// at the same moments, each as users of their own, side by side with
+	// Target: the candidate build, and a second instance of the base as
+	// the noise. The result holds each side (report.Result.Candidate,
+	// Control), and the run ends with their comparison.
+	Candidate, Control string
+	// common are the Options before the routes of Target were added.
+	common []replay.Option
 	// Plan makes the plan (scheduler.New).
 	Plan scheduler.Config
 	// Label names the build under test in the result.
@@ -108,6 +116,7 @@ func (r *Replay) Prepare(opts ...replay.LoadOption) error {
 		return setup(err)
 	}
 	writeRoutes(r.Out, routes)
+	r.common = slices.Clip(r.Options)
 	r.Library, r.Target, r.Options = lib, routes.Target, append(r.Options, routes.Options()...)
 	return nil
 }
@@ -139,9 +148,13 @@ func (r *Replay) Play(ctx context.Context) (*report.Result, error) {
 	if err := r.checkProm(); err != nil {
 		return nil, err
 	}
+	sides, err := r.sides()
+	if err != nil {
+		return nil, err
+	}
 	opts := r.Options
 	var steer *replay.Steer
-	if r.page != nil && r.phase == "" {
+	if r.page != nil && r.phase == "" && len(sides) == 0 {
 		// The page may change the users while the run plays, but not
 		// those of a ladder's phase, which the ladder sets.
 		steer = replay.NewSteer()
@@ -172,7 +185,7 @@ func (r *Replay) Play(ctx context.Context) (*report.Result, error) {
 	}
 	fmt.Fprintf(r.Out, "replaying %s (%s) against %s: %d users (%d in this process), %s, time scale %.4g, pacing %s, mix %s\n",
 		r.Trace, r.Library, r.Target, plan.TotalUsers(), len(plan.Users()), plan.Duration(), plan.Scale(), params.Pacing, params.Mix)
-	warn, err := eng.CheckResources(len(plan.Users()))
+	warn, err := eng.CheckResources(len(plan.Users()) * (1 + len(sides)))
 	if err != nil {
 		return nil, setup(err)
 	}
@@ -191,7 +204,9 @@ func (r *Replay) Play(ctx context.Context) (*report.Result, error) {
 	r.watchMetrics(eng, rec, start)
 	frame := r.pageFrames(eng, rec, start, params, plan.Duration(), r.steerPage(steer))
 	stopStatus := r.watch(eng, rec, start, plan.Duration(), func() { frame(nil, nil) })
+	played := r.playSides(ctx, sides, plan, start, params)
 	res, runErr := eng.Play(ctx, plan, start, rec, r.Label, params)
+	res.Candidate, res.Control = played()
 	stopStatus()
 	if steer != nil {
 		r.page.OnUsers(nil)
@@ -207,6 +222,7 @@ func (r *Replay) Play(ctx context.Context) (*report.Result, error) {
 		runErr = replay.Unreachable(res, r.Target)
 	}
 	err = r.Result(res, Hint(runErr), func(w io.Writer) {
+		writeSides(w, res)
 		writeCorrelationMisses(w, eng.Correlations())
 		if n := eng.UnfilledFailures(); n > 0 {
 			names := make([]string, len(unfilled))
@@ -217,6 +233,9 @@ func (r *Replay) Play(ctx context.Context) (*report.Result, error) {
 			writeHint(w, unfilledHint)
 		}
 	})
+	if err == nil {
+		err = r.compareSides(res)
+	}
 	frame(res, err)
 	return res, err
 }

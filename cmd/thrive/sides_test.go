@@ -1,0 +1,108 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/thrive-loadtest/thrive/report"
+)
+
+// counter returns the demo backend's counter of a metric's series whose
+// labels match labels.
+func counter(t *testing.T, base, metric, labels string) int64 {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(context.Background(), "GET", base+"/metrics", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var n int64
+	for _, m := range regexp.MustCompile(`(?m)^`+metric+`\{(.*)\} (\d+)$`).FindAllStringSubmatch(string(b), -1) {
+		if strings.Contains(m[1], labels) {
+			v, _ := strconv.ParseInt(m[2], 10, 64)
+			n += v
+		}
+	}
+	return n
+}
+
+// TestSideBySide replays the demo's sessions side by side against the
+// demo backend, a changed build of it (a field dropped, chat replies of
+// half the tokens) and a second instance of the first: every side gets
+// the run's users, the result file holds each, and the comparison at the
+// end finds the build's two changes and nothing else, as does thrive
+// compare of the file. The changed build's own counters say what it
+// changed.
+func TestSideBySide(t *testing.T) {
+	base := serveInBackground(t, "--rate-limit", "0")
+	cand := serveInBackground(t, "--rate-limit", "0", "--drop-field", "$.results[].stars", "--tokens-scale", "0.5")
+	control := serveInBackground(t, "--rate-limit", "0")
+	dir := t.TempDir()
+	trace, out := filepath.Join(dir, "d.thrv"), filepath.Join(dir, "r.json")
+	if code, _, errOut := thrive(t, "demo", "--sessions", "30", "--time-scale", "1000", "--out", trace, "--users", "5", "--run-time", "1s"); code != exitOK {
+		t.Fatalf("demo: %s", errOut)
+	}
+	code, stdout, stderr := thrive(t, "replay", trace, "--target", base, "--candidate", cand, "--control", control,
+		"--users", "20", "--run-time", "4s", "--scale-time", "0.2", "--out", out, "--quiet")
+	if code != exitCriteria || !strings.Contains(stderr, "the candidate regressed (GET /api/projects/ browse: field gone $.results[].stars") {
+		t.Fatalf("exit %d: %s\n%s", code, stderr, stdout)
+	}
+	res := readResult(t, out)
+	if res.Candidate == nil || res.Control == nil || res.Candidate.Target != cand || res.Control.Target != control {
+		t.Fatalf("sides: %+v %+v", res.Candidate, res.Control)
+	}
+	for _, r := range []*report.Result{res, res.Candidate, res.Control} {
+		if r.Requests < 200 || r.Failures > 0 || r.Params.Users != 20 {
+			t.Errorf("%s: %d requests, %d failed, %d users", r.Target, r.Requests, r.Failures, r.Params.Users)
+		}
+	}
+	// Each difference the comparison lists, and no other.
+	rows := regexp.MustCompile(`(?m)^(ws-reply WS /ws/chat/|GET /api/[a-z/{}]*)\s+\S+\s+(field gone|field new|field type|header gone|header new|size|frames|status)\s+(\S+)`).FindAllStringSubmatch(stdout, -1)
+	var found []string
+	for _, m := range rows {
+		found = append(found, m[2]+" "+m[3])
+	}
+	want := map[string]bool{"field gone $.results[].stars": true, "frames median": false, "size median": false}
+	for _, f := range found {
+		matched := false
+		for w := range want {
+			if strings.HasPrefix(f, w) {
+				want[w], matched = true, true
+			}
+		}
+		if !matched && !strings.HasPrefix(f, "field gone $.results[].stars") {
+			t.Errorf("a difference the build did not make: %s", f)
+		}
+	}
+	for w, ok := range want {
+		if !ok {
+			t.Errorf("not found: %s (found %q)\n%s", w, found, stdout)
+		}
+	}
+	// The changed build halved every reply the candidate's users got.
+	var replies int64
+	for _, e := range res.Candidate.Endpoints {
+		if e.Kind == "ws-reply" && e.Answers != nil {
+			replies += e.Answers.Answers
+		}
+	}
+	if changed := counter(t, cand, "demo_build_changes_total", `change="tokens-scale"`); changed != replies || replies == 0 {
+		t.Errorf("the build halved %d replies; the candidate's sketch has %d", changed, replies)
+	}
+	if counter(t, cand, "demo_build_changes_total", `change="drop-field"`) == 0 || counter(t, base, "demo_build_changes_total", "") != 0 {
+		t.Errorf("the builds' changes: candidate %d, base %d", counter(t, cand, "demo_build_changes_total", `change="drop-field"`), counter(t, base, "demo_build_changes_total", ""))
+	}
+	// thrive compare of the file says the same.
+	code, again, _ := thrive(t, "compare", out)
+	if code != exitCriteria || !strings.Contains(again, "field gone  $.results[].stars") {
+		t.Errorf("compare of the file: exit %d\n%s", code, again)
+	}
+}
