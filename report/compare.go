@@ -101,8 +101,12 @@ func Compare(base, cand, noise *Result, maxRegression float64, ignore ...string)
 		}
 	}
 	slices.Sort(keys)
+	// One latency test per endpoint: each at alpha over their number
+	// (Bonferroni), so that many endpoints do not make a false alarm
+	// likely; the whole run's at alpha.
+	each := c.Alpha / float64(max(len(keys), 1))
 	for _, k := range keys {
-		ch := c.change(bh[k], ch[k], nh[k])
+		ch := c.change(bh[k], ch[k], nh[k], each)
 		c.Endpoints = append(c.Endpoints, ch)
 		switch {
 		case ch.Verdict == Regression:
@@ -133,7 +137,7 @@ func Compare(base, cand, noise *Result, maxRegression float64, ignore ...string)
 		}
 		return a
 	}
-	c.Overall = c.change(all(bh), all(ch), all(nh))
+	c.Overall = c.change(all(bh), all(ch), all(nh), c.Alpha)
 	if c.Overall.Verdict == Regression {
 		c.Verdict = Regression
 	}
@@ -169,7 +173,7 @@ func rel(a, b float64) float64 {
 	return (b - a) / a
 }
 
-func (c *Comparison) change(b, k, n *epHist) Change {
+func (c *Comparison) change(b, k, n *epHist, alpha float64) Change {
 	ch := Change{Name: b.name, Profile: b.profile, BaseCount: b.requests, CandCount: k.requests,
 		Base: latencyOf(b.h), Cand: latencyOf(k.h),
 		BaseErrors: float64(b.failures) / float64(max(b.requests, 1)), CandErrors: float64(k.failures) / float64(max(k.requests, 1))}
@@ -184,9 +188,9 @@ func (c *Comparison) change(b, k, n *epHist) Change {
 	ch.PValue = MannWhitney(b.h, k.h)
 	allowed := max(c.MaxRegress, ch.Noise)
 	switch {
-	case ch.PValue < c.Alpha && ch.P95Change > allowed:
+	case ch.PValue < alpha && ch.P95Change > allowed:
 		ch.Verdict = Regression
-	case ch.PValue < c.Alpha && ch.P95Change < -allowed:
+	case ch.PValue < alpha && ch.P95Change < -allowed:
 		ch.Verdict = Improvement
 	default:
 		ch.Verdict = NoChange
@@ -270,7 +274,7 @@ func (c *Comparison) WriteText(w io.Writer, markdown bool) {
 			pct(ch.P95Change), fmt.Sprintf("%.2f%% → %.2f%%", 100*ch.BaseErrors, 100*ch.CandErrors),
 			fmt.Sprintf("%.3g", ch.PValue), ch.Verdict})
 	}
-	title := fmt.Sprintf("verdict: %s (a significant p95 change beyond %s, Mann-Whitney U, p < %g; a field gone from answers or more failures, significantly)",
+	title := fmt.Sprintf("verdict: %s (a significant p95 change beyond %s, Mann-Whitney U, p < %g, over the number of endpoints for each; a field gone from answers or more failures, significantly)",
 		strings.ToUpper(c.Verdict), pct(c.MaxRegress), c.Alpha)
 	tests := fmt.Sprintf("%d tests of statuses (each p < %g/%d) and %d of answers (each p < %g/%d)",
 		c.StatusTests, c.Alpha, max(c.StatusTests, 1), c.AnswerTests, c.Alpha, max(c.AnswerTests, 1))

@@ -41,6 +41,7 @@ passwords so that the logins replay without a users file.`,
 	cmd.Flags().DurationVarP(&t.RunTime, "run-time", "t", 30*time.Second, "how long the replay lasts")
 	cmd.Flags().StringVar(&t.HTML, "html", "", "the HTML report to write (default: next to the trace, ending -report.html)")
 	cmd.Flags().StringVar(&t.Web, "web", "", "show the replay live on a page served at http://`host:port`/ (as replay --web), up until Ctrl-C")
+	cmd.Flags().BoolVar(&t.Compare, "compare", false, "also serve a changed build of the backend and replay against both side by side (replay --candidate), ending with their comparison")
 	cmd.AddCommand(newDemoServeCmd(), newDemoDriveCmd())
 	return cmd
 }

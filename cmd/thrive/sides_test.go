@@ -106,3 +106,17 @@ func TestSideBySide(t *testing.T) {
 		t.Errorf("compare of the file: exit %d\n%s", code, again)
 	}
 }
+
+// TestDemoCompare: thrive demo --compare replays the demo's sessions
+// against the demo backend and a changed build of it side by side, and
+// its comparison finds the build's changes: the field gone, the chat's
+// shorter replies; it exits 3.
+func TestDemoCompare(t *testing.T) {
+	trace := filepath.Join(t.TempDir(), "d.thrv")
+	code, stdout, stderr := thrive(t, "demo", "--compare", "--sessions", "20", "--time-scale", "1000", "--out", trace, "--users", "20", "--run-time", "4s")
+	if code != exitCriteria || !strings.Contains(stdout, "a changed build of the backend on http://127.0.0.1:") ||
+		!regexp.MustCompile(`GET /api/projects/\s+browse\s+field gone\s+\$\.results\[\]\.stars`).MatchString(stdout) ||
+		!regexp.MustCompile(`ws-reply WS /ws/chat/\s+chat\s+frames\s+median -`).MatchString(stdout) {
+		t.Errorf("exit %d: %s\n%s", code, stderr, stdout)
+	}
+}

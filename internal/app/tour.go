@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -44,6 +45,10 @@ type Tour struct {
 	// Replay.Web, and WebLinger how long it stays up after.
 	Web       string
 	WebLinger time.Duration
+	// Compare, when set, also runs a changed build of the backend
+	// (changedBuild) and replays the trace against both side by side
+	// (Replay.Candidate), ending with their comparison.
+	Compare bool
 	// Out takes what the tour says, Warn the replay's warnings.
 	Out, Warn io.Writer
 }
@@ -57,7 +62,7 @@ func (t *Tour) Validate() error {
 }
 
 // Run runs the tour until the replay's end, or until ctx ends.
-func (t *Tour) Run(ctx context.Context) error {
+func (t *Tour) Run(ctx context.Context) (err error) {
 	if err := t.Validate(); err != nil {
 		return err
 	}
@@ -72,9 +77,19 @@ func (t *Tour) Run(ctx context.Context) error {
 	// Imports take 3 s of the backend's time: in step with the driver's
 	// clock, so that the users' polls see them finish.
 	job := time.Duration(float64(3*time.Second) / t.TimeScale)
-	srv, err := demo.New(demo.WithLatency(demo.ClassJob, demo.Latency{Median: job, P99: job}), demo.WithRateLimit(0, 1))
+	opts := []demo.Option{demo.WithLatency(demo.ClassJob, demo.Latency{Median: job, P99: job}), demo.WithRateLimit(0, 1)}
+	srv, err := demo.New(opts...)
 	if err != nil {
 		return err
+	}
+	candidate := ""
+	if t.Compare {
+		stop, url, err := t.changedBuild(ctx, opts)
+		if err != nil {
+			return err
+		}
+		defer func() { err = errors.Join(err, stop()) }()
+		candidate = url
 	}
 	bln, err := demo.Listen(ctx, "127.0.0.1:0", false)
 	if err != nil {
@@ -114,14 +129,14 @@ func (t *Tour) Run(ctx context.Context) error {
 	var rerr error
 	if derr == nil && captureErr == nil && serr == nil && ctx.Err() == nil {
 		fmt.Fprintf(t.Out, "\nreplaying the trace as %d users for %s against the backend:\n", t.Users, t.RunTime)
-		rerr = t.replay(ctx, backend)
+		rerr = t.replay(ctx, backend, candidate)
 	}
 	return errors.Join(derr, captureErr, stopBackend(), serr, rerr)
 }
 
 // replay replays the trace against the backend with whole sessions fitted
 // into the run time.
-func (t *Tour) replay(ctx context.Context, backend string) error {
+func (t *Tour) replay(ctx context.Context, backend, candidate string) error {
 	lib, err := replay.LoadFile(t.Trace)
 	if err != nil {
 		return err
@@ -132,11 +147,30 @@ func (t *Tour) replay(ctx context.Context, backend string) error {
 	run := Replay{
 		Trace: t.Trace, Library: lib, Target: backend, Options: []replay.Option{replay.WithStopTimeout(5 * time.Second)},
 		Plan:  scheduler.Config{Users: t.Users, SpawnRate: float64(t.Users), RunTime: t.RunTime, AutoScale: true, Seed: 1},
-		Label: "demo", Web: t.Web, WebLinger: t.WebLinger,
+		Label: "demo", Web: t.Web, WebLinger: t.WebLinger, Candidate: candidate,
 		Finish: Finish{Files: report.Files{HTML: t.HTML}, Out: t.Out, Warn: t.Warn},
 	}
 	_, err = run.Play(ctx)
 	return err
+}
+
+// changedBuild serves, on a loopback port, the demo backend made with opts
+// and changed as a new build might be: a field gone from its lists, its
+// search half again as slow, its chat's replies half as long. It returns
+// what stops it and its URL.
+func (t *Tour) changedBuild(ctx context.Context, opts []demo.Option) (stop func() error, url string, err error) {
+	const field, slow = "$.results[].stars", "GET /api/search/"
+	srv, err := demo.New(append(slices.Clip(opts), demo.WithDropField(field), demo.WithSlow(slow, 1.5), demo.WithTokensScale(0.5))...)
+	if err != nil {
+		return nil, "", err
+	}
+	ln, err := demo.Listen(ctx, "127.0.0.1:0", false)
+	if err != nil {
+		return nil, "", err
+	}
+	url = "http://" + ln.Addr().String()
+	fmt.Fprintf(t.Out, "a changed build of the backend on %s: %s gone, %s 1.5x as slow, chat replies of half the tokens\n", url, field, slow)
+	return background(ctx, func(ctx context.Context) error { return srv.Serve(ctx, ln, 5*time.Second) }), url, nil
 }
 
 // background runs run in a goroutine with a context of its own, which the
