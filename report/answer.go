@@ -250,29 +250,42 @@ func (w *walker) members(depth int) bool {
 		w.i++
 		w.space()
 		n, h := a.descend('.', key)
-		if depth+1 < maxDepth {
-			ok = w.value(depth + 1)
-		} else {
-			ok = w.skip()
-		}
+		ok = w.member(depth)
 		a.path, a.hash = a.path[:n], h
 		if !ok {
 			return false
 		}
-		w.space()
-		if w.i >= len(w.b) {
-			return false
-		}
-		switch w.b[w.i] {
-		case ',':
-			w.i++
-		case '}':
-			w.i++
-			return true
-		default:
-			return false
+		if more, ok := w.after('}'); !more {
+			return ok
 		}
 	}
+}
+
+// member reads a member's value or an element, depth levels down: its
+// paths noted above maxDepth, skipped past it.
+func (w *walker) member(depth int) bool {
+	if depth+1 < maxDepth {
+		return w.value(depth + 1)
+	}
+	return w.skip()
+}
+
+// after reads what follows a member or an element: a comma (more to
+// come) or the end that closes them (ok, no more).
+func (w *walker) after(end byte) (more, ok bool) {
+	w.space()
+	if w.i >= len(w.b) {
+		return false, false
+	}
+	switch w.b[w.i] {
+	case ',':
+		w.i++
+		return true, true
+	case end:
+		w.i++
+		return false, true
+	}
+	return false, false
 }
 
 // elements reads an array's elements after its '['.
@@ -284,27 +297,11 @@ func (w *walker) elements(depth int) bool {
 	}
 	for {
 		w.space()
-		var ok bool
-		if depth+1 < maxDepth {
-			ok = w.value(depth + 1)
-		} else {
-			ok = w.skip()
-		}
-		if !ok {
+		if !w.member(depth) {
 			return false
 		}
-		w.space()
-		if w.i >= len(w.b) {
-			return false
-		}
-		switch w.b[w.i] {
-		case ',':
-			w.i++
-		case ']':
-			w.i++
-			return true
-		default:
-			return false
+		if more, ok := w.after(']'); !more {
+			return ok
 		}
 	}
 }

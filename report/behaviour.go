@@ -2,6 +2,7 @@ package report
 
 import (
 	"fmt"
+	"iter"
 	"math"
 	"slices"
 	"strconv"
@@ -235,7 +236,8 @@ func sum(m map[string]int64) int64 {
 	return n
 }
 
-func keysOf(ms ...map[string]int64) func(func(string) bool) {
+// keysOf yields the keys of ms, each once.
+func keysOf[V any](ms ...map[string]V) iter.Seq[string] {
 	return func(yield func(string) bool) {
 		seen := map[string]bool{}
 		for _, m := range ms {
@@ -296,7 +298,7 @@ func shapeDiffs(a, b *AnswerStats, ignore []string, diff func(what, detail, base
 			fb[b.Fields[i].Path] = &b.Fields[i]
 		}
 		var paths []string
-		for p := range keysOfFields(fa, fb) {
+		for p := range keysOf(fa, fb) {
 			paths = append(paths, p)
 		}
 		slices.Sort(paths)
@@ -373,22 +375,6 @@ func shapeDiffs(a, b *AnswerStats, ignore []string, diff func(what, detail, base
 		diff(x.what, "median "+signedPct(moved), q(x.qa), q(x.qb), moved, MannWhitney(da, db), "Mann-Whitney U", Changed)
 	}
 	return tests, nil
-}
-
-func keysOfFields(ms ...map[string]*FieldStats) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		seen := map[string]bool{}
-		for _, m := range ms {
-			for k := range m {
-				if !seen[k] {
-					seen[k] = true
-					if !yield(k) {
-						return
-					}
-				}
-			}
-		}
-	}
 }
 
 // typeMix writes the types a field's values had: "number 100%", "string
