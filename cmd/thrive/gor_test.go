@@ -525,22 +525,6 @@ func (w *dirWatch) until(ctx context.Context, done func() bool) {
 // (WebSocket upgrades included), the upgrades, and the logins.
 func demoCounts(t *testing.T, base string) (answered, upgrades, logins int) {
 	t.Helper()
-	req, _ := http.NewRequestWithContext(context.Background(), "GET", base+"/metrics", nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	for _, m := range regexp.MustCompile(`(?m)^http_requests_total\{(.*)\} (\d+)$`).FindAllStringSubmatch(string(b), -1) {
-		n, _ := strconv.Atoi(m[2])
-		answered += n
-		if strings.Contains(m[1], `code="101"`) {
-			upgrades += n
-		}
-	}
-	if m := regexp.MustCompile(`(?m)^demo_logins_total (\d+)$`).FindSubmatch(b); m != nil {
-		logins, _ = strconv.Atoi(string(m[1]))
-	}
-	return answered, upgrades, logins
+	return int(counter(t, base, "http_requests_total", "")), int(counter(t, base, "http_requests_total", `code="101"`)),
+		int(counter(t, base, "demo_logins_total", ""))
 }

@@ -2,16 +2,12 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -135,17 +131,5 @@ func TestMergeRefusesOtherSets(t *testing.T) {
 // served sums the demo backend's http_requests_total.
 func served(t *testing.T, base string) int64 {
 	t.Helper()
-	req, _ := http.NewRequestWithContext(context.Background(), "GET", base+"/metrics", nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	var n int64
-	for _, m := range regexp.MustCompile(`(?m)^http_requests_total\{.*\} (\d+)$`).FindAllStringSubmatch(string(b), -1) {
-		v, _ := strconv.ParseInt(m[1], 10, 64)
-		n += v
-	}
-	return n
+	return counter(t, base, "http_requests_total", "")
 }

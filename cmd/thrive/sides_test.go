@@ -13,8 +13,8 @@ import (
 	"github.com/thrive-loadtest/thrive/report"
 )
 
-// counter returns the demo backend's counter of a metric's series whose
-// labels match labels.
+// counter returns the sum of a demo backend's counter over the series
+// whose labels contain labels ("" for all).
 func counter(t *testing.T, base, metric, labels string) int64 {
 	t.Helper()
 	req, _ := http.NewRequestWithContext(context.Background(), "GET", base+"/metrics", nil)
@@ -25,7 +25,7 @@ func counter(t *testing.T, base, metric, labels string) int64 {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	var n int64
-	for _, m := range regexp.MustCompile(`(?m)^`+metric+`\{(.*)\} (\d+)$`).FindAllStringSubmatch(string(b), -1) {
+	for _, m := range regexp.MustCompile(`(?m)^`+metric+`(?:\{(.*)\})? (\d+)$`).FindAllStringSubmatch(string(b), -1) {
 		if strings.Contains(m[1], labels) {
 			v, _ := strconv.ParseInt(m[2], 10, 64)
 			n += v
