@@ -32,7 +32,7 @@ func (e *Engine) sketchesBody(endpoint string, status int, ct []byte) bool {
 // The sample of JSON answers the sketch reads.
 const (
 	sampleAll = 64
-	sampleOne = 16
+	sampleOne = 32
 )
 
 // isJSON reports whether the media type ct is JSON: application/json,

@@ -331,22 +331,27 @@ func plainKey(c byte) bool {
 }
 
 // str reads a string at w.i and returns its text between the quotes, as
-// written.
+// written. It looks for the closing quote a block at a time
+// (bytes.IndexByte), counting the backslashes before a quote to tell an
+// escaped one; it does not check the text between (a control character in
+// it passes).
 func (w *walker) str() ([]byte, bool) {
 	start := w.i + 1
-	for i := start; i < len(w.b); i++ {
-		switch w.b[i] {
-		case '\\':
-			i++
-		case '"':
-			w.i = i + 1
-			return w.b[start:i], true
-		default:
-			if w.b[i] < 0x20 {
-				w.i = i
-				return nil, false
-			}
+	for i := start; i <= len(w.b); {
+		j := bytes.IndexByte(w.b[i:], '"')
+		if j < 0 {
+			break
 		}
+		end := i + j
+		k := end - 1
+		for k >= start && w.b[k] == '\\' {
+			k--
+		}
+		if (end-1-k)%2 == 0 {
+			w.i = end + 1
+			return w.b[start:end], true
+		}
+		i = end + 1
 	}
 	w.i = len(w.b)
 	return nil, false
