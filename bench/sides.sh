@@ -3,9 +3,9 @@
 # both sides, run while the machine is loaded by something else in
 # bursts, gives a smaller p95 difference side by side than in two
 # sequential runs".) Two instances of the same demo backend (the same
-# build) on core 0; a hog that loads both cores in bursts of random
-# length (0.5 to 4 s on, as long off), as other tenants of a shared
-# machine do; and, ROUNDS times:
+# build) on core 0; a hog that loads that core in bursts of random length
+# (HOGS busy loops, 1 to 6 s on, as long off), as other tenants of a
+# shared machine do; and, ROUNDS times:
 #   sequential: replay against A for DURATION s, then again (another seed's
 #               worth of nothing: the same seed) against A;
 #   side by side: replay --target A --candidate B for DURATION s.
@@ -24,6 +24,7 @@ cd "$(dirname "$0")/.."
 USERS=${USERS:-100}
 DURATION=${DURATION:-15}
 ROUNDS=${ROUNDS:-3}
+HOGS=${HOGS:-3}
 PORT_A=18140
 PORT_B=18141
 source bench/lib.sh
@@ -41,15 +42,17 @@ for port in $PORT_A $PORT_B; do
 	done
 done
 
-# hog loads both cores in bursts until it has run for $1 seconds.
+# hog loads the backends' core in bursts until it has run for $1 seconds:
+# HOGS busy loops on core 0, on for 1 to 6 s, then off as long.
 hog() {
 	local until=$((SECONDS + $1))
 	while ((SECONDS < until)); do
 		local on off
-		on=$(awk -v r=$RANDOM 'BEGIN { printf "%.1f", 0.5 + 3.5 * r / 32767 }')
-		off=$(awk -v r=$RANDOM 'BEGIN { printf "%.1f", 0.5 + 3.5 * r / 32767 }')
-		timeout "$on" sh -c 'while :; do :; done' &
-		timeout "$on" sh -c 'while :; do :; done' &
+		on=$(awk -v r=$RANDOM 'BEGIN { printf "%.1f", 1 + 5 * r / 32767 }')
+		off=$(awk -v r=$RANDOM 'BEGIN { printf "%.1f", 1 + 5 * r / 32767 }')
+		for _ in $(seq "$HOGS"); do
+			timeout "$on" taskset -c 0 sh -c 'while :; do :; done' &
+		done
 		wait
 		sleep "$off"
 	done
