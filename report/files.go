@@ -41,7 +41,7 @@ func CompareSides(path string, maxRegression float64, ignore ...string) (*Compar
 		return nil, err
 	}
 	if r.Candidate == nil {
-		return nil, fmt.Errorf("%s: not a side-by-side run (replay --candidate): give two result files", path)
+		return nil, fmt.Errorf("%s: not a side-by-side run (its candidate's result is not in it): give two result files", path)
 	}
 	base := *r
 	base.Candidate, base.Control = nil, nil

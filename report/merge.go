@@ -79,7 +79,7 @@ func (mg Merger) Merge(rs []*Result) (*Result, error) {
 	}
 	for i, r := range rs {
 		if r.Candidate != nil || r.Control != nil {
-			return nil, fmt.Errorf("%s is a side-by-side run (--candidate): merging those is not supported yet", names[i])
+			return nil, fmt.Errorf("%s is a side-by-side run (it holds a candidate's result): merging those is not supported yet", names[i])
 		}
 	}
 	problems := mismatches(rs, names)

@@ -52,7 +52,9 @@ func TestSideBySide(t *testing.T) {
 	}
 	code, stdout, stderr := thrive(t, "replay", trace, "--target", base, "--candidate", cand, "--control", control,
 		"--users", "20", "--run-time", "4s", "--scale-time", "0.2", "--out", out, "--quiet")
-	if code != exitCriteria || !strings.Contains(stderr, "the candidate regressed (GET /api/projects/ browse: field gone $.results[].stars") {
+	// (A loaded machine may add a latency regression: what is held is
+	// the answers' differences, below.)
+	if code != exitCriteria || !strings.Contains(stderr, "GET /api/projects/ browse: field gone $.results[].stars") {
 		t.Fatalf("exit %d: %s\n%s", code, stderr, stdout)
 	}
 	res := readResult(t, out)
