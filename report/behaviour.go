@@ -189,19 +189,25 @@ func statusDiff(a, b *EndpointStats) (Difference, bool) {
 		d.Detail, d.Share, d.PValue, d.Test, d.Verdict = "5xx and errors", grew, proportionsDiffer(fa, na, fb, nb), "two proportions", Regression
 		return d, true
 	}
-	// What moved most, and by how much.
-	most := 0.0
-	for _, k := range slices.Sorted(keysOf(ma, mb)) {
-		if m := float64(mb[k])/float64(nb) - float64(ma[k])/float64(na); math.Abs(m) > math.Abs(most) {
-			d.Detail, most = k, m
-		}
-	}
+	moved, most := mostMoved(ma, na, mb, nb)
 	if math.Abs(most) < minShare {
 		return Difference{}, false
 	}
+	d.Detail = moved
 	d.Share, d.Verdict = most, Changed
 	d.PValue, d.Test = countsDiffer(ma, mb)
 	return d, true
+}
+
+// mostMoved returns the category whose share moved most from ma (of na)
+// to mb (of nb), and by how much (a share, signed).
+func mostMoved(ma map[string]int64, na int64, mb map[string]int64, nb int64) (key string, by float64) {
+	for _, k := range slices.Sorted(keysOf(ma, mb)) {
+		if m := float64(mb[k])/float64(nb) - float64(ma[k])/float64(na); math.Abs(m) > math.Abs(by) {
+			key, by = k, m
+		}
+	}
+	return key, by
 }
 
 // outcomes counts an endpoint's requests by status ("200") and by error
@@ -289,6 +295,18 @@ func shapeDiffs(a, b *AnswerStats, ignore []string, diff func(what, detail, base
 	share := func(n, of int64) string {
 		return fmt.Sprintf("%s of %s answers", percent(float64(n)/float64(max(of, 1))), thousands(of))
 	}
+	// presence lists a field or header that xa of na answers had in one
+	// run and xb of nb in the other, when its share moved a point or more:
+	// gone (with the verdict given) or new (a change).
+	presence := func(what, detail string, xa, na, xb, nb int64, gone string) {
+		ra, rb := float64(xa)/float64(na), float64(xb)/float64(nb)
+		switch {
+		case ra-rb >= minShare:
+			diff(what+" gone", detail, share(xa, na), share(xb, nb), rb-ra, proportionsDiffer(xa, na, xb, nb), "two proportions", gone)
+		case rb-ra >= minShare:
+			diff(what+" new", detail, share(xa, na), share(xb, nb), rb-ra, proportionsDiffer(xa, na, xb, nb), "two proportions", Changed)
+		}
+	}
 	if a.JSON > 0 && b.JSON > 0 {
 		fa, fb := map[string]*FieldStats{}, map[string]*FieldStats{}
 		for i := range a.Fields {
@@ -297,12 +315,7 @@ func shapeDiffs(a, b *AnswerStats, ignore []string, diff func(what, detail, base
 		for i := range b.Fields {
 			fb[b.Fields[i].Path] = &b.Fields[i]
 		}
-		var paths []string
-		for p := range keysOf(fa, fb) {
-			paths = append(paths, p)
-		}
-		slices.Sort(paths)
-		for _, path := range paths {
+		for _, path := range slices.Sorted(keysOf(fa, fb)) {
 			if under(path, ignore) {
 				continue
 			}
@@ -314,40 +327,21 @@ func shapeDiffs(a, b *AnswerStats, ignore []string, diff func(what, detail, base
 				xb = f.Answers
 			}
 			tests++
-			ra, rb := float64(xa)/float64(a.JSON), float64(xb)/float64(b.JSON)
-			switch {
-			case ra-rb >= minShare:
-				diff("field gone", path, share(xa, a.JSON), share(xb, b.JSON), rb-ra, proportionsDiffer(xa, a.JSON, xb, b.JSON), "two proportions", Regression)
-			case rb-ra >= minShare:
-				diff("field new", path, share(xa, a.JSON), share(xb, b.JSON), rb-ra, proportionsDiffer(xa, a.JSON, xb, b.JSON), "two proportions", Changed)
-			}
+			presence("field", path, xa, a.JSON, xb, b.JSON, Regression)
 			if fa[path] == nil || fb[path] == nil || xa == 0 || xb == 0 {
 				continue
 			}
 			ta, tb := fa[path].Types, fb[path].Types
 			tests++
-			most, moved := 0.0, ""
-			for _, t := range slices.Sorted(keysOf(ta, tb)) {
-				if d := math.Abs(float64(tb[t])/float64(xb) - float64(ta[t])/float64(xa)); d > most {
-					most, moved = d, t
-				}
-			}
-			if most >= minShare {
+			if _, by := mostMoved(ta, xa, tb, xb); math.Abs(by) >= minShare {
 				p, test := countsDiffer(ta, tb)
-				diff("field type", path, typeMix(ta, xa), typeMix(tb, xb), float64(tb[moved])/float64(xb)-float64(ta[moved])/float64(xa), p, test, Changed)
+				diff("field type", path, typeMix(ta, xa), typeMix(tb, xb), by, p, test, Changed)
 			}
 		}
 	}
 	for _, h := range slices.Sorted(keysOf(a.Headers, b.Headers)) {
-		xa, xb := a.Headers[h], b.Headers[h]
 		tests++
-		ra, rb := float64(xa)/float64(a.Answers), float64(xb)/float64(b.Answers)
-		switch {
-		case ra-rb >= minShare:
-			diff("header gone", h, share(xa, a.Answers), share(xb, b.Answers), rb-ra, proportionsDiffer(xa, a.Answers, xb, b.Answers), "two proportions", Changed)
-		case rb-ra >= minShare:
-			diff("header new", h, share(xa, a.Answers), share(xb, b.Answers), rb-ra, proportionsDiffer(xa, a.Answers, xb, b.Answers), "two proportions", Changed)
-		}
+		presence("header", h, a.Headers[h], a.Answers, b.Headers[h], b.Answers, Changed)
 	}
 	for _, x := range []struct {
 		what   string
