@@ -328,11 +328,8 @@ func (sz *sessionizer) keyed(r *record, cookies []string) *session {
 	if s := sz.open[r.key]; s != nil && !r.anonymous() {
 		return s
 	}
-	for _, k := range cookies {
-		if s := sz.open[k]; s != nil && !sz.shared[k] {
-			r.key = k
-			return s
-		}
+	if s := sz.cookieOwner(r, cookies); s != nil {
+		return s
 	}
 	s := sz.open[r.key]
 	if s == nil {
@@ -340,6 +337,18 @@ func (sz *sessionizer) keyed(r *record, cookies []string) *session {
 		s.continues = !s.anonymous()
 	}
 	return s
+}
+
+// cookieOwner returns the open visit one of cookies (the keys of the
+// cookies r sent) names, keying r by it; nil if none does. Callers hold mu.
+func (sz *sessionizer) cookieOwner(r *record, cookies []string) *session {
+	for _, k := range cookies {
+		if s := sz.open[k]; s != nil && !sz.shared[k] {
+			r.key = k
+			return s
+		}
+	}
+	return nil
 }
 
 // anonymous reports a request keyed by its client's address only.
@@ -357,11 +366,15 @@ func (sz *sessionizer) abandon(r *record) {
 // evidence is what a finished exchange's request and answer hold that
 // places it (see complete).
 type evidence struct {
-	sent   []string // the identity values and places the request sent, when it has no identity of its own
-	given  [][]byte // the values its answer gave, within its body
-	places []string // the places its answer gave
-	login  string   // the login its answer made, if any
-	set    []string // the cookie keys its answer set
+	sent []string // the identity values and places the request sent, when it has no identity of its own
+	// cookies are the keys of the cookies the request sent, when it has no
+	// identity of its own: a value an answer still in flight gave when it
+	// began may be a visit's by the time it completes.
+	cookies []string
+	given   [][]byte // the values its answer gave, within its body
+	places  []string // the places its answer gave
+	login   string   // the login its answer made, if any
+	set     []string // the cookie keys its answer set
 }
 
 // announce indexes the places the head of r's answer gives (a redirect's
@@ -430,6 +443,7 @@ func (sz *sessionizer) complete(r *record) {
 	ev := evidence{set: givenCookies(r.respHeader)}
 	if r.session == nil || r.session.anonymous() {
 		ev.sent = append(requestIdentities(r), requestPlaces(r)...)
+		ev.cookies = requestCookies(r.reqHeader)
 	}
 	ev.given, ev.login = answerIdentities(r)
 	ev.places = answerPlaces(r)
@@ -471,7 +485,12 @@ func (sz *sessionizer) file(r *record, ev evidence) {
 	}
 	r.placed = traces.PlacedKey
 	if s.anonymous() {
-		if cs != nil && cs.sess != nil && !cs.sess.done {
+		if o := sz.cookieOwner(r, ev.cookies); o != nil {
+			// A cookie it sent that an answer gave after it began (an
+			// app that writes its cookie afresh with every answer, a
+			// page's script quicker than the proxy's record).
+			s, r.placed = o, traces.PlacedKey
+		} else if cs != nil && cs.sess != nil && !cs.sess.done {
 			s, r.placed = cs.sess, traces.PlacedConnection
 		} else if j := sz.joined(sent, r.start); j != nil {
 			s, r.placed = j, traces.PlacedValue

@@ -278,3 +278,60 @@ func TestSessionizerRedirectFollowedFirst(t *testing.T) {
 		t.Errorf("sessions:\n%v\nwant\n%v", got, want)
 	}
 }
+
+// TestSessionizerCookieBeforeItsAnswer: an app that writes its session
+// cookie afresh with every answer (Rails' cookie store) gives a page's
+// visit a new value, and the page's script opens a WebSocket with it before
+// the proxy has completed the record of the answer that gave it: the
+// socket began with a value no visit had yet. When it completes, the value
+// is the visit's, and so is the socket. Two clients share an address and
+// User-Agent, so nothing else tells them apart.
+func TestSessionizerCookieBeforeItsAnswer(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	ms := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Millisecond) }
+	sz := newSessionizer(DefaultSessionCookies(), time.Minute, time.Hour, "t")
+	ua := hdr("User-Agent", "browser")
+	start := func(conn uint64, at int, url string, req []traces.Header) *record {
+		r := &record{start: ms(at), method: "GET", url: url, status: 200, conn: conn, reqHeader: req}
+		r.key = sz.requestKey(req, "10.0.0.1")
+		sz.begin(r)
+		return r
+	}
+	end := func(r *record, at int, resp []traces.Header) {
+		r.ttfb, r.end, r.respHeader = ms(at-1), ms(at), resp
+		r.newKey, r.ends = sz.answerKey(resp, r.key)
+		sz.complete(r)
+	}
+	val := func(v string) string { return "bG9uZ2VyIHRoYW4gYW4gaWQ--" + v }
+	set := func(v string) []traces.Header {
+		return hdr("Set-Cookie", "_docs_session="+val(v)+"; path=/; HttpOnly; SameSite=Lax")
+	}
+	with := func(v string) []traces.Header { return append(hdr("Cookie", "_docs_session="+val(v)), ua...) }
+	for i, user := range []string{"A", "B"} {
+		// Seconds after the login: no window of it covers the socket.
+		at, c := 5000*i, uint64(10*i)
+		end(start(c+1, at, "/session/new?"+user, ua), at+5, set(user+"1"))
+		page := start(c+1, at+3000, "/docs/"+user, with(user+"1"))
+		cable := start(c+2, at+3010, "/cable?"+user, with(user+"2")) // the page's value, its record not yet complete
+		end(page, at+3020, set(user+"2"))
+		end(cable, at+3500, nil)
+		end(start(c+1, at+3600, "/docs?"+user, with(user+"2")), at+3610, set(user+"3"))
+	}
+	got := map[string]string{}
+	for _, s := range sz.sweep(t0.Add(time.Hour), true) {
+		if len(s.records) > 0 {
+			var u []string
+			for _, ex := range s.build().Exchanges {
+				u = append(u, ex.URL)
+			}
+			got[s.key] = strings.Join(u, " ")
+		}
+	}
+	want := map[string]string{
+		"cookie:_docs_session=" + val("A1"): "/session/new?A /docs/A /cable?A /docs?A",
+		"cookie:_docs_session=" + val("B1"): "/session/new?B /docs/B /cable?B /docs?B",
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("sessions:\n%v\nwant\n%v", got, want)
+	}
+}
