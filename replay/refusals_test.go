@@ -104,6 +104,27 @@ func refusalsCounted(t *testing.T, a appVisits, visits []*traces.Session, users 
 		for _, k := range slices.Sorted(maps.Keys(failed)) {
 			t.Logf("%5d %s", failed[k], k)
 		}
+		logVisits(t, visits)
+	}
+}
+
+// logVisits logs what each recorded visit holds, for a failure that came
+// of one recording: its requests, and the frames its client sent.
+func logVisits(t *testing.T, visits []*traces.Session) {
+	t.Helper()
+	for _, s := range visits {
+		t.Logf("visit %s (%s):", s.ID, s.Evidence)
+		for _, ex := range s.Exchanges {
+			t.Logf("  %8v %s %s %d", ex.Offset.Round(time.Millisecond), ex.Method, ex.URL, ex.Status)
+			if ex.WebSocket == nil {
+				continue
+			}
+			for _, f := range ex.WebSocket.Frames {
+				if f.FromClient {
+					t.Logf("  %8v   > %.200s", f.Offset.Round(time.Millisecond), f.Payload.Data)
+				}
+			}
+		}
 	}
 }
 
