@@ -118,6 +118,7 @@ type config struct {
 	burst        int
 	latencyScale float64
 	latency      map[string]Latency
+	busy         float64 // share of modelled latency spent computing (WithBusy)
 	faults       Faults
 	secret       []byte
 	epoch        time.Time

@@ -20,6 +20,7 @@ type metrics struct {
 	// modelled delay of a slowed endpoint's requests.
 	changes *prometheus.CounterVec
 	delay   *prometheus.CounterVec
+	busy    prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -54,11 +55,15 @@ func newMetrics() *metrics {
 			Name: "demo_build_changes_total",
 			Help: "Answers a build change changed, by change (drop-field, rename-field, fail-ratio, slow, tokens-scale) and detail (the field's path, PATH=NEWNAME, the endpoint, the factor).",
 		}, []string{"change", "detail"}),
+		busy: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "demo_busy_seconds_total",
+			Help: "CPU time spent computing answers (the busy share of their modelled latency).",
+		}),
 		delay: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "demo_build_delay_seconds_total",
 			Help: "Modelled delay of the requests to an endpoint a slow build change applies to, its factor included.",
 		}, []string{"endpoint"}),
 	}
-	m.reg.MustRegister(m.requests, m.duration, m.websocket, m.messages, m.logins, m.faults, m.changes, m.delay)
+	m.reg.MustRegister(m.requests, m.duration, m.websocket, m.messages, m.logins, m.faults, m.changes, m.delay, m.busy)
 	return m
 }

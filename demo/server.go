@@ -257,6 +257,12 @@ func (s *Server) handle(rt route) {
 				d = change.slowed(d)
 				change.countSlow()
 			}
+			if s.cfg.busy > 0 {
+				b := time.Duration(float64(d) * s.cfg.busy)
+				spin(b)
+				s.metrics.busy.Add(b.Seconds())
+				d -= b
+			}
 			if !s.sleep(r.Context(), d) {
 				s.interrupted(rec)
 				return

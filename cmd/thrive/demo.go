@@ -107,6 +107,7 @@ it a changed build, each counted in demo_build_changes_total. Endpoints, as they
 	parsedFlag(fl, &opts, "drop-field", "JSON answers lose the field at this `path`, such as $.results[].stars (repeatable)", demo.ParseDropField)
 	parsedFlag(fl, &opts, "rename-field", "JSON answers rename a field: `PATH=NEWNAME`, such as $.owner.username=login (repeatable)", demo.ParseRenameField)
 	parsedFlag(fl, &opts, "slow", "multiply an endpoint's modelled latency: `ENDPOINT=F`, such as 'GET /api/tools/=1.2' (repeatable)", demo.ParseSlow)
+	parsedFlag(fl, &opts, "busy", "spend a `SHARE` (0 to 1) of each modelled latency computing, not waiting: other load on the cores slows it", demo.ParseBusy)
 	parsedFlag(fl, &opts, "tokens-scale", "the chat's WebSocket replies stream `F` times as many tokens (rounded, at least 1)", demo.ParseTokensScale)
 	fl.Uint64Var(&seed, "seed", 1, "seed of the random draws of --fail-ratio ENDPOINT=R")
 	fl.Float64Var(&faults.ResetRatio, "reset-ratio", 0, "share of requests whose connection is reset")
