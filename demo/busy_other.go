@@ -4,6 +4,5 @@ package demo
 
 import "time"
 
-// threadCPU returns, with no thread CPU clock here, the time since the
-// process started.
+// threadCPU returns, with no thread CPU clock here, the wall clock.
 func threadCPU() time.Duration { return wallClock() }

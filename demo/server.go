@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -46,7 +47,8 @@ type Server struct {
 	edits         []fieldEdit
 	tokensChanged prometheus.Counter
 
-	rngPool sync.Pool // *rand.Rand, so latency draws need no lock
+	rngPool sync.Pool     // *rand.Rand, so latency draws need no lock
+	spun    atomic.Uint64 // what busy answers computed (see spin)
 
 	// closing is closed when Serve begins to shut down, which ends the
 	// WebSocket handlers that http.Server.Shutdown does not wait for.
@@ -259,7 +261,7 @@ func (s *Server) handle(rt route) {
 			}
 			if s.cfg.busy > 0 {
 				b := time.Duration(float64(d) * s.cfg.busy)
-				spin(b)
+				s.spun.Add(spin(b))
 				s.metrics.busy.Add(b.Seconds())
 				d -= b
 			}
