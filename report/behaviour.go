@@ -97,13 +97,14 @@ func (c *Comparison) compareAnswers(base, cand, noise *Result, ignore []string) 
 		}
 		return c.Alpha / float64(max(tests.shape, 1))
 	}
-	var gone []string
+	gone := map[string][]string{} // endpoint → the fields gone from its answers
 	for _, t := range found {
-		if t.d.PValue >= alpha(t) || wanders[t.key] || under(t.d.Detail, gone) && strings.HasPrefix(t.d.What, "field") {
+		ep := t.d.Kind + " " + t.d.Name + " [" + t.d.Profile + "]"
+		if t.d.PValue >= alpha(t) || wanders[t.key] || under(t.d.Detail, gone[ep]) && strings.HasPrefix(t.d.What, "field") {
 			continue
 		}
 		if t.gone {
-			gone = append(gone, t.d.Detail)
+			gone[ep] = append(gone[ep], t.d.Detail)
 		}
 		c.Behaviour = append(c.Behaviour, t.d)
 		if t.d.Verdict == Regression {

@@ -3,6 +3,7 @@ package report
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +18,7 @@ type build struct {
 	fail      float64 // share of 500s
 	long      int     // times as many tags
 	promo     float64 // share of answers with $.promo, which comes and goes on its own
+	also      string  // another endpoint that answers the same, if any
 }
 
 // answersOf records 2,000 requests of b, as a run's recorder would.
@@ -59,8 +61,13 @@ func answersOf(t *testing.T, b build) *Result {
 			status = 500
 		}
 		at := start.Add(time.Duration(i) * time.Millisecond)
+		done := time.Duration(20+rng.IntN(10)) * time.Millisecond
 		rec.Observe(&Sample{Kind: HTTP, Profile: "browse", Endpoint: "GET /api/items/{id}/", Status: status, Expected: 200,
-			Intended: at, Sent: at, Done: time.Duration(20+rng.IntN(10)) * time.Millisecond, Answer: &a})
+			Intended: at, Sent: at, Done: done, Answer: &a})
+		if b.also != "" {
+			rec.Observe(&Sample{Kind: HTTP, Profile: "browse", Endpoint: b.also, Status: status, Expected: 200,
+				Intended: at, Sent: at, Done: done, Answer: &a})
+		}
 	}
 	return rec.Result("http://t", "", start.Add(3*time.Second), RunParams{Users: 10})
 }
@@ -110,6 +117,26 @@ func TestCompareAnswers(t *testing.T) {
 		if (c.Failed() != nil) != regressed {
 			t.Errorf("%s: failed %v, want a regression %v", tc.name, c.Failed(), regressed)
 		}
+	}
+}
+
+// TestCompareAnswersFieldGoneTwice: a field gone from two endpoints'
+// answers (a serializer both use) is listed for each: a field gone hides
+// its own sub-paths, within its endpoint only.
+func TestCompareAnswersFieldGoneTwice(t *testing.T) {
+	const also = "PATCH /api/items/{id}/"
+	c, err := Compare(answersOf(t, build{seed: 1, also: also}), answersOf(t, build{seed: 2, dropPrice: 0.3, also: also}), nil, 0.1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, d := range c.Behaviour {
+		got = append(got, d.Name+" "+d.What+" "+d.Detail+" "+d.Verdict)
+	}
+	want := []string{"GET /api/items/{id}/ field gone $.price regression", also + " field gone $.price regression"}
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Errorf("%q, want %q", got, want)
 	}
 }
 
