@@ -3,13 +3,18 @@ package main
 import (
 	"context"
 	"io"
+	"maps"
 	"net/http"
+	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/thrive-loadtest/thrive/internal/apptest"
 	"github.com/thrive-loadtest/thrive/report"
 )
 
@@ -120,5 +125,70 @@ func TestDemoCompare(t *testing.T) {
 		!regexp.MustCompile(`GET /api/projects/\s+browse\s+field gone\s+\$\.results\[\]\.stars`).MatchString(stdout) ||
 		!regexp.MustCompile(`ws-reply WS /ws/chat/\s+chat\s+frames\s+median -`).MatchString(stdout) {
 		t.Errorf("exit %d: %s\n%s", code, stderr, stdout)
+	}
+}
+
+// TestSideBySideOfARailsApp: visits of an app in Rails' conventions (its
+// cookie store, CSRF tokens, Action Cable), recorded by Chromium through
+// the capture, replayed side by side against the app and a new build of
+// it whose jbuilder partial no longer writes url. The comparison lists the
+// field gone from the two endpoints that answer a document's JSON (and
+// their smaller answers), and nothing else; the new build's count of the
+// answers it wrote without url is the candidate's count of those answers,
+// and the build as it was wrote none.
+func TestSideBySideOfARailsApp(t *testing.T) {
+	base := apptest.NewCable(t)
+	cand := apptest.NewCableBuild(t, apptest.CableChange{NoURL: true})
+	browser := apptest.StartBrowser(t)
+	_, trace := apptest.Record(t, base.URL, func(u string) {
+		var pages []*apptest.Page
+		for i := range 3 {
+			pages = append(pages, browser.Open(u+"/docs?u=user"+strconv.Itoa(i)))
+		}
+		for i, p := range pages {
+			if text, err := p.WaitText("root", 60*time.Second); err != nil || text != "done" {
+				t.Fatalf("browser context %d: the page said %q (%v)", i, text, err)
+			}
+		}
+	})
+	base.Counts.Reset()
+	dir := t.TempDir()
+	out, users := filepath.Join(dir, "r.json"), filepath.Join(dir, "users.csv")
+	// Each user signs in as an account of its own (passwords are redacted
+	// in the trace).
+	if err := os.WriteFile(users, []byte("email_address,password\nu{{user.index}}@example.test,pw-u{{user.index}}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := thrive(t, "replay", trace, "--target", base.URL, "--candidate", cand.URL, "--users-file", users,
+		"--users", "6", "--run-time", "8s", "--out", out, "--quiet")
+	if code != exitCriteria {
+		t.Fatalf("exit %d: %s\n%s", code, stderr, stdout)
+	}
+	res := readResult(t, out)
+	if res.Failures > 0 || res.Candidate.Failures > 0 {
+		t.Errorf("failures: base %d, candidate %d\n%s", res.Failures, res.Candidate.Failures, stdout)
+	}
+	json := map[string]bool{"GET /docs/{id}.json": true, "PATCH /docs/{id}": true}
+	found := map[string]bool{}
+	for _, d := range regexp.MustCompile(`(?m)^(\S+ \S+)\s+\S+\s+(field gone|field new|field type|header gone|header new|size|frames|status)\s+(\S+)`).FindAllStringSubmatch(stdout, -1) {
+		switch what := d[2] + " " + d[3]; {
+		case json[d[1]] && what == "field gone $.url":
+			found[d[1]] = true
+		case json[d[1]] && what == "size median":
+		default:
+			t.Errorf("a difference the build did not make: %s", d[0])
+		}
+	}
+	if len(found) != len(json) {
+		t.Errorf("the field gone found in %v of %v\n%s", slices.Sorted(maps.Keys(found)), slices.Sorted(maps.Keys(json)), stdout)
+	}
+	var answers int64
+	for _, e := range res.Candidate.Endpoints {
+		if json[e.Name] && e.Answers != nil {
+			answers += e.Answers.Answers
+		}
+	}
+	if dropped := cand.Counts.Get("build: url dropped"); dropped != answers || answers == 0 || base.Counts.Get("build: url dropped") != 0 {
+		t.Errorf("the new build wrote %d answers without url, the candidate's sketch has %d; the base wrote %d", dropped, answers, base.Counts.Get("build: url dropped"))
 	}
 }

@@ -107,6 +107,7 @@ type Cable struct {
 	URL    string
 	Counts Counts
 
+	change            CableChange
 	mu                sync.Mutex
 	aead              cipher.AEAD
 	users             map[string]int // who signed in → user id
@@ -135,9 +136,23 @@ const (
 	cableProtocol      = "actioncable-v1-json"
 )
 
+// CableChange is what a new build of a Cable does otherwise, each counted
+// as it applies ("build: ..."), so that a comparison of the builds can be
+// held to find exactly it.
+type CableChange struct {
+	// NoURL is a jbuilder partial without json.url: every document's JSON
+	// (GET /docs/ID.json, PATCH /docs/ID) lacks url. Counted "build: url
+	// dropped", one per answer.
+	NoURL bool
+}
+
 // NewCable starts a Cable on loopback until the test ends.
-func NewCable(tb testing.TB) *Cable {
-	a := &Cable{users: map[string]int{}, names: map[int]string{}, docs: map[int]*cableDoc{},
+func NewCable(tb testing.TB) *Cable { return NewCableBuild(tb, CableChange{}) }
+
+// NewCableBuild starts a Cable that makes change (a new build of it) on
+// loopback until the test ends.
+func NewCableBuild(tb testing.TB, change CableChange) *Cable {
+	a := &Cable{change: change, users: map[string]int{}, names: map[int]string{}, docs: map[int]*cableDoc{},
 		conns: map[*cableConn]bool{}, streams: map[int]map[*cableSub]bool{}, stop: make(chan struct{})}
 	// Rails.application.key_generator: PBKDF2-SHA256 of secret_key_base,
 	// 1000 rounds, as config.load_defaults 7.0 has it.
@@ -629,9 +644,15 @@ func (c *cableCall) find(id int) *cableDoc {
 	return nil
 }
 
-// json is docs/_doc.json.jbuilder.
+// json is docs/_doc.json.jbuilder (without json.url in a build whose
+// change is NoURL).
 func (c *cableCall) json(id int, d *cableDoc) string {
 	const t = "2006-01-02T15:04:05.000Z"
+	url := fmt.Sprintf("http://%s/docs/%d.json", cableHost(c.r), id)
+	if c.a.change.NoURL {
+		url = ""
+		c.a.Counts.Add("build: url dropped", 1)
+	}
 	b, _ := json.Marshal(struct {
 		ID        int    `json:"id"`
 		Title     string `json:"title"`
@@ -639,8 +660,8 @@ func (c *cableCall) json(id int, d *cableDoc) string {
 		Version   int    `json:"version"`
 		CreatedAt string `json:"created_at"`
 		UpdatedAt string `json:"updated_at"`
-		URL       string `json:"url"`
-	}{id, d.title, d.body, d.version, d.created.Format(t), d.updated.Format(t), fmt.Sprintf("http://%s/docs/%d.json", cableHost(c.r), id)})
+		URL       string `json:"url,omitempty"`
+	}{id, d.title, d.body, d.version, d.created.Format(t), d.updated.Format(t), url})
 	return string(b)
 }
 
