@@ -131,11 +131,16 @@ median() { printf "%s\n" $1 | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2)
 spread() { printf "%s\n" $1 | sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%s to %s", lo, hi }'; }
 sum() { printf "%s\n" $1 | awk '{ s += $1 } END { print s }'; }
 echo
-echo "${ENDPOINT} on B: ${SLOW:-1} times as slow; both builds computing ${BUSY} of their latency; ${HOGS} hog loops in bursts"
+if [ -n "$SLOW" ]; then
+	echo "B is $SLOW times as slow on $ENDPOINT; both builds compute $BUSY of their latency; $HOGS hog loops in bursts"
+else
+	echo "the same build on both sides, computing $BUSY of its latency; $HOGS hog loops in bursts"
+fi
 for mode in sequential side; do
-	printf "%-13s |Δp95| all %s%%, other endpoints %s%%; %s Δp95 median %s%% (%s%%), found a regression in %d of %d; false alarms %d\n" \
-		"$mode" "$(median "${col[$mode.all]}")" "$(median "${col[$mode.eps]}")" "$ENDPOINT" "$(median "${col[$mode.slow]}")" \
-		"$(spread "${col[$mode.slow]}")" "${col[$mode.found]:-0}" "$ROUNDS" "$(sum "${col[$mode.alarms]}")"
+	printf "%-13s |Δp95| all %s%%, endpoints %s%%" "$mode" "$(median "${col[$mode.all]}")" "$(median "${col[$mode.eps]}")"
+	[ -n "$SLOW" ] && printf "; %s Δp95 median %s%% (%s%%), a regression in %d of %d rounds" "$ENDPOINT" "$(median "${col[$mode.slow]}")" \
+		"$(spread "${col[$mode.slow]}")" "${col[$mode.found]:-0}" "$ROUNDS"
+	printf "; false alarms %d\n" "$(sum "${col[$mode.alarms]}")"
 done
 awk -v s="$(median "${col[sequential.eps]}")" -v b="$(median "${col[side.eps]}")" \
-	'BEGIN { if (s > 0) printf "side by side / sequential, other endpoints |Δp95|: %.2f (%s)\n", b / s, (b < s ? "smaller side by side" : "NOT smaller") }'
+	'BEGIN { if (s > 0) printf "side by side / sequential, endpoints |Δp95|: %.2f (%s)\n", b / s, (b < s ? "smaller side by side" : "NOT smaller") }'
