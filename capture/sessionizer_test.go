@@ -22,6 +22,22 @@ func passExchange(sz *sessionizer, at time.Time, url string, req, resp []traces.
 	return r
 }
 
+// endAll ends every session at now and returns, by each one's key, the
+// URLs of its exchanges as written (in the order they began).
+func endAll(sz *sessionizer, now time.Time) map[string]string {
+	got := map[string]string{}
+	for _, s := range sz.sweep(now, true) {
+		if len(s.records) > 0 {
+			var u []string
+			for _, ex := range s.build().Exchanges {
+				u = append(u, ex.URL)
+			}
+			got[s.key] = strings.Join(u, " ")
+		}
+	}
+	return got
+}
+
 func hdr(kv ...string) []traces.Header {
 	var h []traces.Header
 	for i := 0; i < len(kv); i += 2 {
@@ -139,16 +155,7 @@ func TestSessionizerLoginInFlight(t *testing.T) {
 	end(other, 1330, 1340, nil)
 	end(start(3, 1400, "/b", hdr("Cookie", "connect.sid=B")), 1410, 1420, nil) // connection 3 was B's
 
-	got := map[string]string{}
-	for _, s := range sz.sweep(t0.Add(time.Hour), true) {
-		if len(s.records) > 0 {
-			var u []string
-			for _, ex := range s.build().Exchanges {
-				u = append(u, ex.URL)
-			}
-			got[s.key] = strings.Join(u, " ")
-		}
-	}
+	got := endAll(sz, t0.Add(time.Hour))
 	want := map[string]string{
 		"cookie:connect.sid=A":   "/ /login /favicon.ico /manifest.json /api",
 		"cookie:connect.sid=B":   "/favicon.ico?other /b",
@@ -317,16 +324,7 @@ func TestSessionizerCookieBeforeItsAnswer(t *testing.T) {
 		end(cable, at+3500, nil)
 		end(start(c+1, at+3600, "/docs?"+user, with(user+"2")), at+3610, set(user+"3"))
 	}
-	got := map[string]string{}
-	for _, s := range sz.sweep(t0.Add(time.Hour), true) {
-		if len(s.records) > 0 {
-			var u []string
-			for _, ex := range s.build().Exchanges {
-				u = append(u, ex.URL)
-			}
-			got[s.key] = strings.Join(u, " ")
-		}
-	}
+	got := endAll(sz, t0.Add(time.Hour))
 	want := map[string]string{
 		"cookie:_docs_session=" + val("A1"): "/session/new?A /docs/A /cable?A /docs?A",
 		"cookie:_docs_session=" + val("B1"): "/session/new?B /docs/B /cable?B /docs?B",
