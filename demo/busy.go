@@ -18,8 +18,8 @@ import (
 // latency (its class's, slowed by WithSlow; the chat's tokens still only
 // wait) computing rather than waiting: that much CPU time of its thread, so
 // that other load on its cores stretches the time it takes. The rest it
-// waits as before. The default, 0, only waits. demo_busy_seconds_total counts the
-// CPU time spent so.
+// waits as before. The default, 0, only waits. demo_busy_seconds_total
+// counts the CPU time spent so.
 func WithBusy(share float64) Option {
 	return func(c *config) error {
 		if !(share >= 0 && share <= 1) {
@@ -43,7 +43,8 @@ func ParseBusy(s string) (Option, error) {
 // CPU clock, until d has passed): time taken from it by other threads on
 // the same core is not counted, and so stretches the wall time spin takes.
 // It returns what it computed, for the caller to keep, so that the work is
-// not optimized away.
+// not optimized away. Whatever the clock does, it stops once a hundred
+// times d (at least a second) has passed.
 func spin(d time.Duration) uint64 {
 	if d <= 0 {
 		return 0
@@ -51,8 +52,9 @@ func spin(d time.Duration) uint64 {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	end := threadCPU() + d
+	deadline := time.Now().Add(max(100*d, time.Second))
 	x := uint64(d)
-	for threadCPU() < end {
+	for threadCPU() < end && time.Now().Before(deadline) {
 		for range 1024 {
 			x = x*6364136223846793005 + 1442695040888963407
 		}
