@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"io"
-	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -128,67 +127,107 @@ func TestDemoCompare(t *testing.T) {
 	}
 }
 
-// TestSideBySideOfARailsApp: visits of an app in Rails' conventions (its
-// cookie store, CSRF tokens, Action Cable), recorded by Chromium through
-// the capture, replayed side by side against the app and a new build of
-// it whose jbuilder partial no longer writes url. The comparison lists the
-// field gone from the two endpoints that answer a document's JSON (and
-// their smaller answers), and nothing else; the new build's count of the
-// answers it wrote without url is the candidate's count of those answers,
-// and the build as it was wrote none.
-func TestSideBySideOfARailsApp(t *testing.T) {
-	base := apptest.NewCable(t)
-	cand := apptest.NewCableBuild(t, apptest.CableChange{NoURL: true})
-	browser := apptest.StartBrowser(t)
-	_, trace := apptest.Record(t, base.URL, func(u string) {
-		var pages []*apptest.Page
-		for i := range 3 {
-			pages = append(pages, browser.Open(u+"/docs?u=user"+strconv.Itoa(i)))
-		}
-		for i, p := range pages {
-			if text, err := p.WaitText("root", 60*time.Second); err != nil || text != "done" {
-				t.Fatalf("browser context %d: the page said %q (%v)", i, text, err)
+// TestSideBySideOfFrameworkApps: visits of apps in the conventions of a
+// framework, recorded by Chromium through the capture, replayed side by
+// side (each user an account of its own) against the app and a new build of
+// it that the framework's users make:
+//
+//   - Rails (cookie store, per-form CSRF tokens, Action Cable): a jbuilder
+//     partial without json.url. The comparison lists $.url gone from both
+//     endpoints that answer a document's JSON; the build's count of answers
+//     it wrote without url is the candidate's count of those answers.
+//
+// (Spring Boot with STOMP, its build with Jackson's SNAKE_CASE, is not
+// here yet: replayed as 6 users for 8 s, every STOMP socket of both sides
+// had a SEND to a card not on its board, "stomp missing", though --check
+// plays each session as recorded.)
+//
+// Nothing else is listed, and the build as it was made none of the change.
+func TestSideBySideOfFrameworkApps(t *testing.T) {
+	type diffs map[string]bool // "ENDPOINT WHAT DETAIL": must be listed (true), may be (false)
+	for _, tc := range []struct {
+		name          string
+		apps          func(t *testing.T) (base, cand string, made func() (base, cand int64))
+		start, column string
+		value         string // the users file's value of column; its password is "pw-" + it
+		want          diffs
+		// answers, when set, is the endpoints whose candidate answers the
+		// build counted one by one.
+		answers []string
+	}{
+		{"Rails", func(t *testing.T) (string, string, func() (int64, int64)) {
+			base, cand := apptest.NewCable(t), apptest.NewCableBuild(t, apptest.CableChange{NoURL: true})
+			return base.URL, cand.URL, func() (int64, int64) {
+				return base.Counts.Get("build: url dropped"), cand.Counts.Get("build: url dropped")
 			}
-		}
-	})
-	base.Counts.Reset()
-	dir := t.TempDir()
-	out, users := filepath.Join(dir, "r.json"), filepath.Join(dir, "users.csv")
-	// Each user signs in as an account of its own (passwords are redacted
-	// in the trace).
-	if err := os.WriteFile(users, []byte("email_address,password\nu{{user.index}}@example.test,pw-u{{user.index}}\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	code, stdout, stderr := thrive(t, "replay", trace, "--target", base.URL, "--candidate", cand.URL, "--users-file", users,
-		"--users", "6", "--run-time", "8s", "--out", out, "--quiet")
-	if code != exitCriteria {
-		t.Fatalf("exit %d: %s\n%s", code, stderr, stdout)
-	}
-	res := readResult(t, out)
-	if res.Failures > 0 || res.Candidate.Failures > 0 {
-		t.Errorf("failures: base %d, candidate %d\n%s", res.Failures, res.Candidate.Failures, stdout)
-	}
-	json := map[string]bool{"GET /docs/{id}.json": true, "PATCH /docs/{id}": true}
-	found := map[string]bool{}
-	for _, d := range regexp.MustCompile(`(?m)^(\S+ \S+)\s+\S+\s+(field gone|field new|field type|header gone|header new|size|frames|status)\s+(\S+)`).FindAllStringSubmatch(stdout, -1) {
-		switch what := d[2] + " " + d[3]; {
-		case json[d[1]] && what == "field gone $.url":
-			found[d[1]] = true
-		case json[d[1]] && what == "size median":
-		default:
-			t.Errorf("a difference the build did not make: %s", d[0])
-		}
-	}
-	if len(found) != len(json) {
-		t.Errorf("the field gone found in %v of %v\n%s", slices.Sorted(maps.Keys(found)), slices.Sorted(maps.Keys(json)), stdout)
-	}
-	var answers int64
-	for _, e := range res.Candidate.Endpoints {
-		if json[e.Name] && e.Answers != nil {
-			answers += e.Answers.Answers
-		}
-	}
-	if dropped := cand.Counts.Get("build: url dropped"); dropped != answers || answers == 0 || base.Counts.Get("build: url dropped") != 0 {
-		t.Errorf("the new build wrote %d answers without url, the candidate's sketch has %d; the base wrote %d", dropped, answers, base.Counts.Get("build: url dropped"))
+		}, "/docs?u=", "email_address", "u{{user.index}}@example.test",
+			diffs{"GET /docs/{id}.json field gone $.url": true, "PATCH /docs/{id} field gone $.url": true,
+				"GET /docs/{id}.json size median": false, "PATCH /docs/{id} size median": false},
+			[]string{"GET /docs/{id}.json", "PATCH /docs/{id}"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			base, cand, made := tc.apps(t)
+			browser := apptest.StartBrowser(t)
+			_, trace := apptest.Record(t, base, func(u string) {
+				var pages []*apptest.Page
+				for i := range 3 {
+					pages = append(pages, browser.Open(u+tc.start+"user"+strconv.Itoa(i)))
+				}
+				for i, p := range pages {
+					if text, err := p.WaitText("root", 60*time.Second); err != nil || text != "done" {
+						t.Fatalf("browser context %d: the page said %q (%v)", i, text, err)
+					}
+				}
+			})
+			if b, c := made(); b != 0 || c != 0 {
+				t.Fatalf("the recording reached a build change: base %d, candidate %d", b, c)
+			}
+			dir := t.TempDir()
+			out, users := filepath.Join(dir, "r.json"), filepath.Join(dir, "users.csv")
+			// Each user signs in as an account of its own (passwords are
+			// redacted in the trace).
+			csv := tc.column + ",password\n" + tc.value + ",pw-" + strings.TrimSuffix(tc.value, "@example.test") + "\n"
+			if err := os.WriteFile(users, []byte(csv), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			code, stdout, stderr := thrive(t, "replay", trace, "--target", base, "--candidate", cand, "--users-file", users,
+				"--users", "6", "--run-time", "8s", "--out", out, "--quiet")
+			if code != exitCriteria {
+				t.Fatalf("exit %d: %s\n%s", code, stderr, stdout)
+			}
+			res := readResult(t, out)
+			if res.Failures > 0 || res.Candidate.Failures > 0 {
+				t.Errorf("failures: base %d, candidate %d\n%s", res.Failures, res.Candidate.Failures, stdout)
+			}
+			found := map[string]bool{}
+			for _, d := range regexp.MustCompile(`(?m)^((?:ws-\S+ )?[A-Z]+ \S+)\s+\S+\s+(field gone|field new|field type|header gone|header new|size|frames|status)\s+(\S+)`).FindAllStringSubmatch(stdout, -1) {
+				k := d[1] + " " + d[2] + " " + d[3]
+				if _, ok := tc.want[k]; !ok {
+					t.Errorf("a difference the build did not make: %s", d[0])
+				}
+				found[k] = true
+			}
+			for k, must := range tc.want {
+				if must && !found[k] {
+					t.Errorf("not found: %s\n%s", k, stdout)
+				}
+			}
+			b, c := made()
+			if b != 0 || c == 0 {
+				t.Errorf("the build as it was made the change %d times, the new build %d", b, c)
+			}
+			if tc.answers != nil {
+				var answers int64
+				for _, e := range res.Candidate.Endpoints {
+					if slices.Contains(tc.answers, e.Name) && e.Answers != nil {
+						answers += e.Answers.Answers
+					}
+				}
+				if c != answers {
+					t.Errorf("the new build made the change in %d answers, the candidate's sketch has %d", c, answers)
+				}
+			}
+		})
 	}
 }

@@ -133,6 +133,7 @@ type SpringBoard struct {
 	URL    string
 	Counts Counts
 
+	change              SpringChange
 	mu                  sync.Mutex
 	sessions            map[string]*springSession // by JSESSIONID
 	users               map[string]bool
@@ -175,9 +176,23 @@ var springSecurityHeaders = [][2]string{ //nolint:gochecknoglobals // constant t
 	{"Expires", "0"}, {"X-Frame-Options", "DENY"},
 }
 
+// SpringChange is what a new build of a SpringBoard does otherwise,
+// counted as it applies ("build: ..."), so that a comparison of the builds
+// can be held to find exactly it.
+type SpringChange struct {
+	// SnakeCase is spring.jackson.property-naming-strategy=SNAKE_CASE:
+	// the card events broadcast over STOMP name boardId board_id. Counted
+	// "build: snake case", one per event encoded.
+	SnakeCase bool
+}
+
 // NewSpringBoard starts a SpringBoard on loopback until the test ends.
-func NewSpringBoard(tb testing.TB) *SpringBoard {
-	a := &SpringBoard{sessions: map[string]*springSession{}, users: map[string]bool{}, boards: map[int]*springBoardRow{},
+func NewSpringBoard(tb testing.TB) *SpringBoard { return NewSpringBoardBuild(tb, SpringChange{}) }
+
+// NewSpringBoardBuild starts a SpringBoard that makes change (a new build
+// of it) on loopback until the test ends.
+func NewSpringBoardBuild(tb testing.TB, change SpringChange) *SpringBoard {
+	a := &SpringBoard{change: change, sessions: map[string]*springSession{}, users: map[string]bool{}, boards: map[int]*springBoardRow{},
 		cards: map[int]*springCard{}, conns: map[*springConn]bool{}}
 	// The Origin is checked before, as OriginHandshakeInterceptor does;
 	// Tomcat offers permessage-deflate.

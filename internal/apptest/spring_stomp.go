@@ -360,6 +360,17 @@ type springEvent struct {
 	Position int    `json:"position"`
 }
 
+// springSnakeEvent is springEvent as Jackson writes it with the SNAKE_CASE
+// naming strategy.
+type springSnakeEvent struct {
+	Event    string `json:"event"`
+	ID       int    `json:"id"`
+	BoardID  int    `json:"board_id"`
+	Title    string `json:"title"`
+	Column   string `json:"column"`
+	Position int    `json:"position"`
+}
+
 // message is a SEND: to the controller's @MessageMapping methods under
 // /app. It is false when the method threw (nothing is sent then).
 func (x *springConn) message(f springFrame) ([]springOut, bool) {
@@ -422,7 +433,12 @@ func (x *springConn) message(f springFrame) ([]springOut, bool) {
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b) // Jackson does not escape <, > and &
 	enc.SetEscapeHTML(false)
-	_ = enc.Encode(ev)
+	if x.a.change.SnakeCase {
+		_ = enc.Encode(springSnakeEvent(ev))
+		x.a.Counts.Add("build: snake case", 1)
+	} else {
+		_ = enc.Encode(ev)
+	}
 	return x.a.broadcast("/topic/boards."+strconv.Itoa(board), bytes.TrimSuffix(b.Bytes(), []byte("\n"))), true
 }
 
