@@ -43,7 +43,11 @@ func recordVisits(t *testing.T, target string, n int, gap time.Duration, start v
 		}
 		for i, p := range pages {
 			if text, err := p.WaitText("root", 60*time.Second); err != nil || text != "done" {
-				t.Errorf("browser context %d: the page said %q (%v)", i, text, err)
+				// Where it got stuck: a page that navigates again and
+				// again never lets the wait read it.
+				var where string
+				where2 := p.Eval(`location.href + " | " + document.title + " | " + (document.body ? document.body.innerText.slice(0, 300) : "")`, &where, 5*time.Second)
+				t.Errorf("browser context %d: the page said %q (%v); it is at %s (%v)", i, text, err, where, where2)
 			}
 		}
 	})
