@@ -6,6 +6,7 @@ import (
 	"math"
 	"reflect"
 	"regexp"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -303,6 +304,19 @@ func tokenFrames(t *testing.T, base string, msgs []string) []int {
 				t.Fatalf("frame %d is %+v", i, m)
 			}
 		}
+	}
+	// The backend counts a message once written, after the client may
+	// have read it: its handler has counted all once it has ended, which
+	// the connections gauge says.
+	conn.Close()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if v, _ := metric(t, scrape(t, base), "websocket_connections"); v == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the chat's handler did not end in 10 s after its client closed")
+		}
+		runtime.Gosched()
 	}
 	return out
 }

@@ -26,7 +26,10 @@ func TestMergeShardProcesses(t *testing.T) {
 	}
 	backend := serveInBackground(t, "--latency-scale", "0", "--rate-limit", "0")
 	before := served(t, backend)
-	start := time.Now().Add(2 * time.Second).UTC().Format(time.RFC3339Nano)
+	// Four processes start, each loading the trace: under a loaded CI
+	// machine that took over 4 s, and a shard refuses a run that would
+	// have ended before it began.
+	start := time.Now().Add(8 * time.Second).UTC().Format(time.RFC3339Nano)
 	dir := t.TempDir()
 	type proc struct {
 		cmd *exec.Cmd
