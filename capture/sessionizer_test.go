@@ -22,6 +22,18 @@ func passExchange(sz *sessionizer, at time.Time, url string, req, resp []traces.
 	return r
 }
 
+// starter returns a function that begins, at ms milliseconds after t0, a
+// GET of url on the client connection conn from 10.0.0.1 with the header
+// req, as the proxy would, and returns its record.
+func starter(sz *sessionizer, t0 time.Time) func(conn uint64, ms int, url string, req []traces.Header) *record {
+	return func(conn uint64, ms int, url string, req []traces.Header) *record {
+		r := &record{start: t0.Add(time.Duration(ms) * time.Millisecond), method: "GET", url: url, status: 200, conn: conn, reqHeader: req}
+		r.key = sz.requestKey(req, "10.0.0.1")
+		sz.begin(r)
+		return r
+	}
+}
+
 // endAll ends every session at now and returns, by each one's key, the
 // URLs of its exchanges as written (in the order they began).
 func endAll(sz *sessionizer, now time.Time) map[string]string {
@@ -128,12 +140,7 @@ func TestSessionizerLoginInFlight(t *testing.T) {
 	ms := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Millisecond) }
 	sz := newSessionizer(DefaultSessionCookies(), time.Minute, time.Hour, "t")
 	ua := hdr("User-Agent", "browser")
-	start := func(conn uint64, at int, url string, req []traces.Header) *record {
-		r := &record{start: ms(at), method: "GET", url: url, status: 200, conn: conn, reqHeader: req}
-		r.key = sz.requestKey(req, "10.0.0.1")
-		sz.begin(r)
-		return r
-	}
+	start := starter(sz, t0)
 	end := func(r *record, ttfb, at int, resp []traces.Header) {
 		r.ttfb, r.end, r.respHeader = ms(ttfb), ms(at), resp
 		if resp != nil {
@@ -298,12 +305,7 @@ func TestSessionizerCookieBeforeItsAnswer(t *testing.T) {
 	ms := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Millisecond) }
 	sz := newSessionizer(DefaultSessionCookies(), time.Minute, time.Hour, "t")
 	ua := hdr("User-Agent", "browser")
-	start := func(conn uint64, at int, url string, req []traces.Header) *record {
-		r := &record{start: ms(at), method: "GET", url: url, status: 200, conn: conn, reqHeader: req}
-		r.key = sz.requestKey(req, "10.0.0.1")
-		sz.begin(r)
-		return r
-	}
+	start := starter(sz, t0)
 	end := func(r *record, at int, resp []traces.Header) {
 		r.ttfb, r.end, r.respHeader = ms(at-1), ms(at), resp
 		r.newKey, r.ends = sz.answerKey(resp, r.key)
