@@ -32,10 +32,7 @@ ports=("$PORT")
 for port in "${ports[@]}"; do
 	taskset -c 0 "$work/thrive" demo serve --listen "127.0.0.1:$port" --rate-limit 0 --latency job=60ms >"$work/serve-$port.log" 2>&1 &
 	pids+=($!)
-	for _ in $(seq 50); do
-		curl -sf "http://127.0.0.1:$port/metrics" >/dev/null && break
-		sleep 0.1
-	done
+	answering "http://127.0.0.1:$port/metrics"
 done
 
 # play replays the trace with seed $1 into the result file $2, with the

@@ -22,3 +22,14 @@ cpu() {
 	( taskset -c 1 "$@" >"$work/out" 2>&1; times >"$work/times" )
 	awk 'NR==2 { split($1,u,"m"); split($2,s,"m"); sub("s","",u[2]); sub("s","",s[2]); print u[1]*60+u[2]+s[1]*60+s[2] }' "$work/times"
 }
+
+# answering waits, up to 5 s, until the URL $1 answers (a server just
+# started).
+answering() {
+	for _ in $(seq 50); do
+		curl -fs -o /dev/null "$1" && return 0
+		sleep 0.1
+	done
+	echo "$1 did not answer in 5 s" >&2
+	return 1
+}

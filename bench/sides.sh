@@ -57,10 +57,7 @@ pids+=($!)
 "$work/thrive" demo serve --listen "127.0.0.1:$PORT_B" --rate-limit 0 "${candidate[@]}" >"$work/serve-b.log" 2>&1 &
 pids+=($!)
 for port in $PORT_A $PORT_B; do
-	for _ in $(seq 50); do
-		curl -sf "http://127.0.0.1:$port/metrics" >/dev/null && break
-		sleep 0.1
-	done
+	answering "http://127.0.0.1:$port/metrics"
 done
 
 # hog loads the machine in bursts until it has run for $1 seconds: HOGS
