@@ -42,7 +42,7 @@ func recordVisits(t *testing.T, target string, n int, gap time.Duration, start v
 			pages[i] = browser.Open(base + start(fmt.Sprintf("user%d", i)))
 		}
 		for i, p := range pages {
-			if text, err := p.WaitText("root", 60*time.Second); err != nil || text != "done" {
+			if text, err := p.WaitText("root", 2*time.Minute); err != nil || text != "done" {
 				// Where it got stuck: a page that navigates again and
 				// again never lets the wait read it.
 				var where string

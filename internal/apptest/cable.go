@@ -107,6 +107,7 @@ type Cable struct {
 	URL    string
 	Counts Counts
 
+	tb                testing.TB // logs each refusal, for a test that fails
 	change            CableChange
 	mu                sync.Mutex
 	aead              cipher.AEAD
@@ -152,7 +153,7 @@ func NewCable(tb testing.TB) *Cable { return NewCableBuild(tb, CableChange{}) }
 // NewCableBuild starts a Cable that makes change (a new build of it) on
 // loopback until the test ends.
 func NewCableBuild(tb testing.TB, change CableChange) *Cable {
-	a := &Cable{change: change, users: map[string]int{}, names: map[int]string{}, docs: map[int]*cableDoc{},
+	a := &Cable{tb: tb, change: change, users: map[string]int{}, names: map[int]string{}, docs: map[int]*cableDoc{},
 		conns: map[*cableConn]bool{}, streams: map[int]map[*cableSub]bool{}, stop: make(chan struct{})}
 	// Rails.application.key_generator: PBKDF2-SHA256 of secret_key_base,
 	// 1000 rounds, as config.load_defaults 7.0 has it.
@@ -573,6 +574,7 @@ func (c *cableCall) signIn() {
 			return
 		}
 		c.a.Counts.Add("login refused", 1)
+		c.a.tb.Logf("cable app: login of %q refused", email)
 		status, alert = http.StatusUnprocessableEntity, "Try another email address or password."
 	}
 	back := ""

@@ -236,6 +236,11 @@ func (c *cableConn) subscribe(id string) {
 	defer a.mu.Unlock()
 	if d := a.docs[doc]; d == nil || d.owner != c.uid {
 		a.Counts.Add("rejected subscriptions", 1)
+		owner := -1
+		if d != nil {
+			owner = d.owner
+		}
+		a.tb.Logf("cable app: user %d (%s) refused a subscription to %s (its owner %d, -1 if none)", c.uid, a.names[c.uid], id, owner)
 		c.send(cableEncode(cableTyped{id, "reject_subscription"}))
 		return
 	}

@@ -115,7 +115,7 @@ import (
 // "cards moved", "boards deleted", "receipts" (RECEIPT frames sent),
 // "logouts" (of a signed-in session), "login redirects" (anonymous requests
 // sent to /login; one a visit). Refusals: "login refused" (302 to
-// /login?error), "unknown session" (a JSESSIONID naming no live session),
+// /login?error), "unknown session" (a JSESSIONID naming no live session; not counted for the icon, served to anyone),
 // "403 csrf", "403 origin" (a WebSocket handshake from another origin), "404
 // foreign" (another user's board), "404 missing", "404 route", "405 method",
 // "400 bad request" (a non-numeric id), "400 firewall", "400 handshake" (a
@@ -289,7 +289,7 @@ func (c *springCall) serve() {
 	for _, h := range springSecurityHeaders {
 		c.w.Header().Set(h[0], h[1])
 	}
-	c.loadSession()
+	stale := c.loadSession()
 	if springRejected(c.r) { // StrictHttpFirewall, before any filter
 		c.fail(http.StatusBadRequest, "400 firewall")
 		return
@@ -301,6 +301,12 @@ func (c *springCall) serve() {
 		c.w.WriteHeader(http.StatusOK)
 		_, _ = c.w.Write(springFavicon)
 		return
+	}
+	// A refusal only where the session was needed: a browser fetches the
+	// icon with the cookie it had when it began, which a login begun
+	// before may have changed (changeSessionId) by the time it arrives.
+	if stale {
+		c.a.Counts.Add("unknown session", 1)
 	}
 	switch c.r.Method { // CsrfFilter's DefaultRequiresCsrfMatcher
 	case http.MethodGet, http.MethodHead, http.MethodTrace, http.MethodOptions:
@@ -359,9 +365,9 @@ func (c *springCall) user() string {
 }
 
 // loadSession finds the session of the first JSESSIONID cookie that names a
-// live one, as Tomcat does.
-func (c *springCall) loadSession() {
-	stale := false
+// live one, as Tomcat does, and says whether a cookie named one no longer
+// live.
+func (c *springCall) loadSession() (stale bool) {
 	for _, k := range c.r.Cookies() {
 		if k.Name != springCookie {
 			continue
@@ -372,9 +378,7 @@ func (c *springCall) loadSession() {
 		}
 		stale = true
 	}
-	if stale {
-		c.a.Counts.Add("unknown session", 1)
-	}
+	return stale
 }
 
 // session is request.getSession(): the session, made if there is none.
