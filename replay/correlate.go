@@ -810,7 +810,14 @@ func alnum(c byte) bool {
 // idPositions adds to into the values a request sends in id positions:
 // whole segments of its path, query values, JSON values (strings and
 // integers) and form values of its body and of its WebSocket messages.
-func idPositions(ex *traces.Exchange, into map[string]bool) {
+func idPositions(ex *traces.Exchange, into map[string]bool) { positions(ex, into, false) }
+
+// namedPositions is idPositions with only the JSON values under an id's
+// name: what the client sends as an id of its own, not the version 2 of
+// an edit (which a document's id 2, made later, is not).
+func namedPositions(ex *traces.Exchange, into map[string]bool) { positions(ex, into, true) }
+
+func positions(ex *traces.Exchange, into map[string]bool, named bool) {
 	path, query, _ := strings.Cut(traces.RequestURI(ex.URL), "?")
 	for _, seg := range pathSegments(path) {
 		if seg != "" {
@@ -836,7 +843,11 @@ func idPositions(ex *traces.Exchange, into map[string]bool) {
 			return
 		}
 		if doc, ok := decodeJSON(b); ok {
-			walk(doc, nil, func(_ []any, v string) { into[v] = true })
+			walk(doc, nil, func(path []any, v string) {
+				if !named || idPath(path) {
+					into[v] = true
+				}
+			})
 			return
 		}
 		if bytes.IndexByte(b, '=') > 0 {
@@ -848,6 +859,10 @@ func idPositions(ex *traces.Exchange, into map[string]bool) {
 		for _, f := range ws.Frames {
 			if f.FromClient {
 				body(f.Payload.Data)
+				// A STOMP frame's JSON body and the paths of its headers
+				// (destination:/app/boards/3/cards), which an answer
+				// before the socket gave.
+				framePositionsOf(f.Payload.Data, into, named)
 			}
 		}
 	}
@@ -911,7 +926,9 @@ func findValues(s *traces.Session, rules *CorrelationRules) ([]variable, [][]int
 		// gave but the text of an answer had.
 		vars, uses = tokens.frameFlow(s, i, vars, uses, rules)
 		vars, uses = tokens.found(s, i, vars, uses, byValue, rules)
-		for v := range ids {
+		named := map[string]bool{}
+		namedPositions(ex, named)
+		for v := range named {
 			// A value the client sent that an answer had given it is the
 			// server's still (a card's id sent back to edit it): only one
 			// no answer gave is the client's own.
@@ -1184,6 +1201,9 @@ func idBoundary(b []byte, at, end int) bool {
 		// In JSON held in a JSON string, quotes are escaped: \"42\".
 		return next == '"' || next == '\\' && end+1 < len(b) && b[end+1] == '"'
 	}
+	if prev == '.' && at >= 2 && letter(b[at-2]) {
+		prev = '/' // a dotted name's id: /topic/boards.14 (see dottedID)
+	}
 	if next == '.' && formatExt(b[end:]) {
 		next = '/' // /docs/6.json: the id before a format
 	}
@@ -1315,7 +1335,10 @@ func (sv *sessionVars) substitutionsAfter(subs []substitution, st *step, after [
 		if from := sv.script.vars[k].from; from > st.index && !slices.Contains(after, from) {
 			continue
 		}
-		if v := sv.value(k); v != "" && v != sv.script.vars[k].recorded {
+		// A value by its context (cards/2) goes in even when the live
+		// one is the recorded one: it keeps its place from a shorter
+		// value's substitution (the board's 2 → 5).
+		if v := sv.value(k); v != "" && (v != sv.script.vars[k].recorded || sv.script.vars[k].prefix != "") {
 			if st.jsonBody && needsJSONEscape(v) {
 				// A live value with a quote, a backslash or a newline
 				// goes into a JSON body as JSON writes it.
@@ -1460,7 +1483,7 @@ func (sv *sessionVars) takeFrame(e *Engine, st *step, msg int, payload []byte) {
 		}
 		if live, ok := v.place.extract(payload, nil); ok {
 			e.corr[v.rule].found.Add(1)
-			sv.live[k] = live
+			sv.live[k] = v.prefix + live + v.suffix
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -430,7 +431,13 @@ func (ts *tokenSources) frameFlow(s *traces.Session, i int, vars []variable, use
 	endpoint := traces.SocketEndpoint(s.Exchanges[i].Method, traces.Endpoint(&s.Exchanges[i]))
 	local := map[string]int{}  // value → its variable
 	tokens := map[string]int{} // token of a server frame → the frame
-	sent := map[string]bool{}  // values client messages sent so far
+	// others are the variables of replies that gave a value local has
+	// under another name (a card's $.id 1 and its $.boardId 1), and named
+	// copies are those made of a variable for a name before the value in
+	// a message's path (see byName).
+	others := map[string][]int{}
+	copies := map[string]int{}
+	sent := map[string]bool{} // values client messages sent so far
 	use := func(k int) {
 		if !slices.Contains(uses[i], k) {
 			uses[i] = append(uses[i], k)
@@ -477,6 +484,38 @@ func (ts *tokenSources) frameFlow(s *traces.Session, i int, vars []variable, use
 					use(k)
 				}
 			}
+			// A value the replies gave under two names, sent in a path
+			// after a name (destination:/app/boards/1/cards/1/move):
+			// each place takes it from the source its name names.
+			headerIDs(payload, func(id, name, sep string) {
+				// The answers' before the socket first, the latest first:
+				// known before any reply, whatever a new build's replies
+				// call it.
+				var cands []int
+				for k := len(vars) - 1; k >= 0; k-- {
+					if v := &vars[k]; !v.ws && !v.fresh && v.from >= 0 && v.from < i && v.recorded == id && v.prefix == "" {
+						cands = append(cands, k)
+					}
+				}
+				if k, ok := local[id]; ok {
+					cands = append(append(cands, k), others[id]...)
+				}
+				k := byName(name, vars, cands)
+				if k < 0 {
+					return
+				}
+				key := name + sep + id + " " + strconv.Itoa(k)
+				if c, ok := copies[key]; ok {
+					use(c)
+					return
+				}
+				v := vars[k]
+				v.prefix, v.suffix, v.recorded, v.short = name+sep, "", name+sep+id, true
+				v.rule += " (by context " + name + ")"
+				copies[key] = len(vars)
+				use(len(vars))
+				vars = append(vars, v)
+			})
 			eachToken(payload, func(t string) {
 				if _, ok := local[t]; ok {
 					return
@@ -564,7 +603,12 @@ func (ts *tokenSources) frameFlow(s *traces.Session, i int, vars []variable, use
 			if short && !idPath(path) || clients(v) {
 				return
 			}
-			if _, ok := local[v]; ok {
+			if k, ok := local[v]; ok {
+				if short && vars[k].place.path != nil && pathNoun(vars[k].place.path) != pathNoun(path) && !slices.ContainsFunc(others[v], func(o int) bool { return pathNoun(vars[o].place.path) == pathNoun(path) }) {
+					p := place{path: append([]any(nil), path...)}
+					others[v] = append(others[v], len(vars))
+					vars = append(vars, variable{recorded: v, from: i, ws: true, frame: msg, place: p, rule: endpoint + " reply " + p.String(), short: true})
+				}
 				return
 			}
 			p := place{path: append([]any(nil), path...)}
@@ -633,9 +677,17 @@ func frameOf(frames []traces.Frame, fi int) int {
 
 // framePositions adds to into the values a message sends in id positions:
 // its JSON values (after a packet-type prefix), or its form values.
-func framePositions(payload []byte, into map[string]bool) {
+func framePositions(payload []byte, into map[string]bool) { framePositionsOf(payload, into, false) }
+
+// framePositionsOf is framePositions, with named: only the JSON values
+// under an id's name (see namedPositions).
+func framePositionsOf(payload []byte, into map[string]bool, named bool) {
 	if doc, ok := decodeJSON(jsonPart(payload)); ok {
-		walk(doc, nil, func(_ []any, v string) { into[v] = true })
+		walk(doc, nil, func(path []any, v string) {
+			if !named || idPath(path) {
+				into[v] = true
+			}
+		})
 	}
 	// A text frame's headers that hold paths (STOMP's
 	// destination:/app/boards/1/cards/5/move): their segments.
@@ -646,10 +698,89 @@ func framePositions(payload []byte, into map[string]bool) {
 					if seg != "" {
 						into[seg] = true
 					}
+					if id := dottedID(seg); id != "" {
+						into[id] = true
+					}
 				}
 			}
 		}
 	}
+}
+
+// headerIDs calls f with each id the paths of a text frame's headers hold
+// after a name (STOMP's destination:/app/boards/1/cards/5/move, a topic's
+// /topic/boards.1): the id, the name and what separates them.
+func headerIDs(payload []byte, f func(id, name, sep string)) {
+	head, _, ok := textFrame(payload)
+	if !ok {
+		return
+	}
+	for _, line := range bytes.Split(head, []byte("\n")) {
+		_, v, ok := bytes.Cut(line, []byte(":"))
+		if !ok || len(v) == 0 || v[0] != '/' {
+			continue
+		}
+		segs := pathSegments(string(v))
+		for n, seg := range segs {
+			if id := dottedID(seg); id != "" {
+				f(id, seg[:len(seg)-len(id)-1], ".")
+			} else if n > 0 && seg != "" && segs[n-1] != "" && !isDigits(segs[n-1]) {
+				f(seg, segs[n-1], "/")
+			}
+		}
+	}
+}
+
+// byName returns which of cands, variables of one value, a path sends
+// after name: the one whose source name names (boardId for boards),
+// else the one reply's whose name names nothing (a card's id, for cards,
+// where the other is its boardId); -1 when the value has one source, or
+// none stands out.
+func byName(name string, vars []variable, cands []int) int {
+	if len(cands) < 2 || nounOf(name) == "" {
+		return -1
+	}
+	for _, k := range cands {
+		if namesSource(name, &vars[k]) {
+			return k
+		}
+	}
+	only := -1
+	for _, k := range cands {
+		if vars[k].ws && pathNoun(vars[k].place.path) == "" {
+			if only >= 0 {
+				return -1
+			}
+			only = k
+		}
+	}
+	return only
+}
+
+// pathNoun is the thing a JSON path's last key names (board of
+// $.boardId), "" for a bare id or none.
+func pathNoun(path []any) string {
+	for i := len(path) - 1; i >= 0; i-- {
+		if k, ok := path[i].(string); ok {
+			if n := nounOf(k); n != "id" && n != "pk" {
+				return n
+			}
+			return ""
+		}
+	}
+	return ""
+}
+
+// dottedID returns the id a dotted name ends with (boards.14, a broker's
+// topic or routing key: Spring's /topic/boards.14, RabbitMQ's
+// orders.eu.42), "" when seg is not one: the part after the last dot, with
+// a digit, after a letter (not 1.2, not /docs/6.json).
+func dottedID(seg string) string {
+	dot := strings.LastIndexByte(seg, '.')
+	if dot < 1 || !letter(seg[dot-1]) || !strings.ContainsAny(seg[dot+1:], "0123456789") {
+		return ""
+	}
+	return seg[dot+1:]
 }
 
 // A value taken from a list (the third of a listing's items) is located

@@ -332,3 +332,85 @@ func TestFrameIDNotInURL(t *testing.T) {
 	}
 	t.Errorf("the edit does not take the acknowledged id; rules:\n%s", strings.Join(rules(s), "\n"))
 }
+
+// TestFrameIDsByName: a STOMP socket's frames send a board's id (from the
+// redirect that made it, then from the cards' broadcasts as $.boardId) and
+// a card's ($.id of its broadcast) in destination headers, a dotted
+// topic's included; where the recording gave the board and the card the
+// same id, each place in a path takes the live value of the source its
+// name names: /app/boards/7/cards/9/move, not 7/7 or 9/9, and
+// /app/boards/7/cards/1/move when the card's live id is its recorded 1.
+func TestFrameIDsByName(t *testing.T) {
+	made := exch("POST", "/boards", "name=b", "")
+	made.Status, made.RespHeader = 302, []traces.Header{{Name: "Location", Value: "http://127.0.0.1:8080/boards/1"}}
+	frame := func(client bool, text string) traces.Frame {
+		return traces.Frame{FromClient: client, Opcode: traces.OpText, Payload: traces.Body{Data: []byte(text + "\x00")}}
+	}
+	ws := exch("GET", "/ws", "", "")
+	ws.Status = 101
+	ws.WebSocket = &traces.WebSocket{Frames: []traces.Frame{
+		frame(true, "CONNECT\naccept-version:1.2\n\n"),
+		frame(false, "CONNECTED\nversion:1.2\n\n"),
+		frame(true, "SUBSCRIBE\nid:sub-0\ndestination:/topic/boards.1\n\n"),
+		frame(true, "SEND\ndestination:/app/boards/1/cards\nreceipt:r-1\n\n{\"title\":\"a\"}"),
+		frame(false, "MESSAGE\ndestination:/topic/boards.1\nsubscription:sub-0\n\n{\"event\":\"added\",\"id\":1,\"boardId\":1,\"title\":\"a\"}"),
+		frame(false, "RECEIPT\nreceipt-id:r-1\n\n"),
+		frame(true, "SEND\ndestination:/app/boards/1/cards/1/move\nreceipt:r-2\n\n{\"column\":\"doing\"}"),
+	}}
+	s := &traces.Session{Exchanges: []traces.Exchange{made, ws}}
+	lib := FromSessions([]*traces.Session{s})
+	sc := &lib.scripts[0]
+	// The card's live id may be its recorded one while the board's is not.
+	for _, card := range []string{"9", "1"} {
+		sv := newSessionVars(sc)
+		live := map[string]string{"$.id": card, "$.boardId": "7", "header Location segment 2": "7", "header Location": "/boards/7"}
+		for k, v := range sc.vars {
+			if val, ok := live[v.place.String()]; ok {
+				sv.live[k] = v.prefix + val + v.suffix
+			}
+		}
+		st := &sc.steps[1]
+		var got []string
+		for _, f := range st.ws.frames {
+			got = append(got, string(replaceAll(f.payload, sv.substitutionsAfter(nil, st, nil), false)))
+		}
+		for i, want := range map[int]string{1: "destination:/topic/boards.7\n", 2: "destination:/app/boards/7/cards\n", 3: "destination:/app/boards/7/cards/" + card + "/move\n"} {
+			if !strings.Contains(got[i], want) {
+				t.Errorf("message %d: %q, want %q in it; rules:\n%s", i, got[i], want, strings.Join(rules(s), "\n"))
+			}
+		}
+	}
+}
+
+// TestClientVersionIsNotAnID: an Action Cable page sends its edits with a
+// version of its own (2) inside the data's JSON string; the next document
+// the visit makes has the id 2, which its subscription then names. The
+// version does not make 2 the client's: the subscription takes the live
+// id of the document made.
+func TestClientVersionIsNotAnID(t *testing.T) {
+	made := func(id string) traces.Exchange {
+		ex := exch("POST", "/docs", "title=t", "")
+		ex.Status, ex.RespHeader = 302, []traces.Header{{Name: "Location", Value: "http://127.0.0.1:3000/docs/" + id}}
+		return ex
+	}
+	cable := func(id string, versions ...string) traces.Exchange {
+		ex := exch("GET", "/cable", "", "")
+		ex.Status = 101
+		ident := `"{\"channel\":\"DocChannel\",\"doc_id\":` + id + `}"`
+		ex.WebSocket = &traces.WebSocket{Frames: []traces.Frame{
+			{FromClient: true, Opcode: traces.OpText, Payload: traces.Body{Data: []byte(`{"command":"subscribe","identifier":` + ident + `}`)}},
+		}}
+		for _, v := range versions {
+			ex.WebSocket.Frames = append(ex.WebSocket.Frames, traces.Frame{FromClient: true, Opcode: traces.OpText,
+				Payload: traces.Body{Data: []byte(`{"command":"message","identifier":` + ident + `,"data":"{\"body\":\"b\",\"version\":` + v + `}"}`)}})
+		}
+		return ex
+	}
+	s := &traces.Session{Exchanges: []traces.Exchange{made("1"), cable("1", "1", "2"), made("2"), cable("2", "1")}}
+	for _, r := range rules(s) {
+		if strings.HasPrefix(r, "POST /docs header Location segment 2 = 2 -> ") && strings.Contains(r, "3") {
+			return
+		}
+	}
+	t.Errorf("the second subscription does not take the second document's id; rules:\n%s", strings.Join(rules(s), "\n"))
+}

@@ -238,10 +238,10 @@ func (w *wsScript) needs(vars []variable, uses []int, self int) {
 				f.elsewhere = append(f.elsewhere, k)
 				continue
 			}
-			if !v.ws || v.frame >= i {
+			if !v.ws || v.frame >= i || knownBefore(vars, v, self) {
 				continue
 			}
-			if v.short {
+			if v.short && v.prefix == "" {
 				if ids == nil {
 					ids = map[string]bool{}
 					framePositions(f.payload, ids)
@@ -256,6 +256,35 @@ func (w *wsScript) needs(vars []variable, uses []int, self int) {
 		}
 		w.elsewhere = w.elsewhere || len(f.elsewhere) > 0
 	}
+}
+
+// knownBefore reports whether an answer before the socket (step self)
+// gave a reply's value v as the same thing: a board's id its redirect
+// gave, broadcast again as $.boardId. A message that sends it need not
+// wait for the reply, which a new build may word otherwise (board_id).
+func knownBefore(vars []variable, v *variable, self int) bool {
+	n, rec := varNoun(v), strings.TrimPrefix(v.recorded, v.prefix)
+	if n == "" {
+		return false
+	}
+	for k := range vars {
+		if w := &vars[k]; !w.ws && !w.fresh && w.from >= 0 && w.from < self && w.prefix == "" && w.recorded == rec && varNoun(w) == n {
+			return true
+		}
+	}
+	return false
+}
+
+// varNoun is the thing a variable's source names: its URL context, its
+// form field's or its JSON key's noun; "" for none.
+func varNoun(v *variable) string {
+	if n := nounOf(v.context); n != "" {
+		return n
+	}
+	if n := nounOf(v.place.field); n != "" {
+		return n
+	}
+	return pathNoun(v.place.path)
 }
 
 type wsFrame struct {

@@ -294,9 +294,7 @@ func TestRefusals(t *testing.T) {
 			app := apptest.NewSpringBoard(t)
 			return appVisits{url: app.URL, start: func(u string) string { return "/boards?u=" + u }, counts: &app.Counts,
 				each: map[string]int{"POST /login": 1, "POST /logout": 1, "POST /boards": 1}, column: "username", value: "u{{user.index}}",
-				refusals: []string{"login refused", "login redirects", "unknown session", "403 csrf", "403 origin", "404 foreign", "404 missing",
-					"404 route", "405 method", "400 bad request", "400 firewall", "400 handshake", "form invalid", "stomp csrf", "stomp foreign",
-					"stomp missing", "stomp denied", "stomp bad frame", "stomp invalid", "stomp dropped"}}
+				refusals: springRefusals}
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,6 +1,7 @@
 package replay
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net"
@@ -167,6 +168,22 @@ func (e *Engine) readSocket(conn *websocket.Conn, keep bool, arrivals chan<- arr
 	}
 }
 
+// holdsJSON reports whether a server message is, or carries, a JSON
+// document (jsonPart's): after up to four digits of a packet type, or
+// after a text frame's headers; without allocating, as every frame is
+// asked.
+func holdsJSON(b []byte) bool {
+	i := 0
+	for i < len(b) && i < 4 && '0' <= b[i] && b[i] <= '9' {
+		i++
+	}
+	if i < len(b) && (b[i] == '{' || b[i] == '[') {
+		return true
+	}
+	k := bytes.Index(b, []byte("\n\n"))
+	return k >= 0 && k+2 < len(b) && (b[k+2] == '{' || b[k+2] == '[')
+}
+
 // arrival is a server message as the reader saw it.
 type arrival struct {
 	at      time.Time
@@ -189,10 +206,12 @@ type reply struct {
 	msg  *wsFrame
 	got  int       // frames so far
 	last time.Time // the latest frame
-	// size is the length of the frames so far; tail the latest, for the
-	// sketch of the replies.
+	// size is the length of the frames so far; tail the latest that held
+	// JSON, else the latest, for the sketch of the replies: a STOMP
+	// reply's MESSAGE, not the RECEIPT after it.
 	size int64
 	tail []byte
+	json bool   // tail holds JSON
 	id   string // the id its reply's frames carry back, when the socket's replies do
 	// hold puts off the silence that ends it: the replayer was not
 	// awake to hear the frames that may have come (see stallSlack).
@@ -349,7 +368,12 @@ func (u *user) converse(conn *websocket.Conn, active context.Context, stop time.
 		if r.got == 1 {
 			r.smp.FirstByte = a.at.Sub(r.smp.Sent)
 		}
-		r.last, r.size, r.tail = a.at, r.size+int64(a.size), a.raw
+		r.last, r.size = a.at, r.size+int64(a.size)
+		if a.raw != nil {
+			if j := holdsJSON(a.raw); j || !r.json {
+				r.tail, r.json = a.raw, j
+			}
+		}
 		if said != "" {
 			refused = true
 			finish(r, a.at, said, false)

@@ -13,7 +13,7 @@ type Answer struct {
 	// Frames counts the frames of a WebSocket reply; 0 for an HTTP
 	// answer.
 	Frames int
-	// JSON says the body (or a WebSocket reply's last frame) was a JSON
+	// JSON says the body (or the last frame of a WebSocket reply that held JSON) was a JSON
 	// document, whole or cut short where the engine stopped keeping it;
 	// its fields are then the key paths it had.
 	JSON bool

@@ -18,7 +18,7 @@ import (
 // what a build changed in what users get.
 type AnswerStats struct {
 	// Answers counts the answers sketched; JSON, those whose body (a
-	// reply's last frame) was JSON.
+	// reply's last frame that held JSON) was JSON.
 	Answers int64 `json:"answers"`
 	JSON    int64 `json:"json,omitempty"`
 	// Fields are the key paths of the JSON answers ($.items[].id, arrays

@@ -133,6 +133,7 @@ type SpringBoard struct {
 	URL    string
 	Counts Counts
 
+	tb                  testing.TB // logs each refused move, for a test that fails
 	change              SpringChange
 	mu                  sync.Mutex
 	sessions            map[string]*springSession // by JSESSIONID
@@ -192,7 +193,7 @@ func NewSpringBoard(tb testing.TB) *SpringBoard { return NewSpringBoardBuild(tb,
 // NewSpringBoardBuild starts a SpringBoard that makes change (a new build
 // of it) on loopback until the test ends.
 func NewSpringBoardBuild(tb testing.TB, change SpringChange) *SpringBoard {
-	a := &SpringBoard{change: change, sessions: map[string]*springSession{}, users: map[string]bool{}, boards: map[int]*springBoardRow{},
+	a := &SpringBoard{tb: tb, change: change, sessions: map[string]*springSession{}, users: map[string]bool{}, boards: map[int]*springBoardRow{},
 		cards: map[int]*springCard{}, conns: map[*springConn]bool{}}
 	// The Origin is checked before, as OriginHandshakeInterceptor does;
 	// Tomcat offers permessage-deflate.

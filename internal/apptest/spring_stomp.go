@@ -419,6 +419,7 @@ func (x *springConn) message(f springFrame) ([]springOut, bool) {
 		n, err := strconv.Atoi(segs[3])
 		if k = x.a.cards[n]; err != nil || k == nil || k.board != board {
 			x.a.Counts.Add("stomp missing", 1) // NoSuchElementException, logged
+			x.a.tb.Logf("spring app: %s moved card %s of board %d, which is not on it", x.user, segs[3], board)
 			return nil, false
 		}
 		if !slices.Contains([]string{"todo", "doing", "done"}, body.Column) {
