@@ -124,6 +124,7 @@ type SocketIO struct {
 	URL    string
 	Counts Counts
 
+	tb       testing.TB // logs each bad packet, for a test that fails
 	mu       sync.Mutex
 	upgrader websocket.Upgrader
 	store    map[string]string // express-session's MemoryStore: id → JSON
@@ -168,7 +169,7 @@ const (
 
 // NewSocketIO starts a SocketIO on loopback until the test ends.
 func NewSocketIO(tb testing.TB) *SocketIO {
-	a := &SocketIO{store: map[string]string{}, users: map[string]string{}, rooms: map[string]string{},
+	a := &SocketIO{tb: tb, store: map[string]string{}, users: map[string]string{}, rooms: map[string]string{},
 		messages: map[int]*sioMessage{}, engines: map[string]*sioEngine{}, members: map[string]map[*sioSock]bool{}, conns: map[*sioWS]bool{},
 		ping: [2]time.Duration{25 * time.Second, 20 * time.Second}}
 	a.seqs = [2]int32{-1, -1} // (undefined + 1) | 0 is 0

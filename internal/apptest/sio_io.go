@@ -361,11 +361,18 @@ func (a *SocketIO) post(w http.ResponseWriter, r *http.Request, e *sioEngine) fu
 	}
 }
 
+// badPacket counts a packet the engine or Socket.IO refused, and logs it
+// with the engine's state.
+func (a *SocketIO) badPacket(e *sioEngine, p string) {
+	a.Counts.Add("bad packet", 1)
+	a.tb.Logf("socket.io app: bad packet %.80q (engine %s, %s, upgraded %v, socket %v)", p, e.state, e.transport, e.upgraded, e.sock != nil)
+}
+
 // onPacket is the Engine.IO socket's onPacket; false after a parse error.
 func (a *SocketIO) onPacket(e *sioEngine, p string) bool {
 	if p == "" || (p[0] < '0' || p[0] > '6') && p[0] != 'b' {
 		if e.state == "open" {
-			a.Counts.Add("bad packet", 1)
+			a.badPacket(e, p)
 			a.onClose(e, "parse error")
 		}
 		return false
@@ -375,10 +382,10 @@ func (a *SocketIO) onPacket(e *sioEngine, p string) bool {
 	}
 	switch p[0] {
 	case 'b': // binary data, which no Socket.IO packet is waiting for
-		a.Counts.Add("bad packet", 1)
+		a.badPacket(e, p)
 		a.closeClient(e)
 	case '2': // "invalid heartbeat direction"
-		a.Counts.Add("bad packet", 1)
+		a.badPacket(e, p)
 		a.onClose(e, "transport error")
 	case '3':
 		e.stop("pong")
@@ -668,7 +675,7 @@ func (a *SocketIO) onSocketIO(e *sioEngine, data string) {
 	p, err := sioDecode(data)
 	switch {
 	case err != nil:
-		a.Counts.Add("bad packet", 1)
+		a.badPacket(e, data)
 		a.closeClient(e)
 	case p.nsp != "/" && p.typ == 0:
 		a.Counts.Add("invalid namespace", 1)
@@ -683,7 +690,7 @@ func (a *SocketIO) onSocketIO(e *sioEngine, data string) {
 			a.onEvent(e.sock, p)
 		}
 	default: // "invalid state"
-		a.Counts.Add("bad packet", 1)
+		a.badPacket(e, data)
 		a.closeClient(e)
 	}
 }
