@@ -113,27 +113,30 @@ func (u *signalrUser) negotiate() (token string) {
 }
 
 // dialHub opens the hub's WebSocket for a token as the browser does: the
-// cookies, the page's Origin, no sub-protocol.
-func (u *signalrUser) dialHub(token string) (*signalrHubConn, *http.Response, error) {
+// cookies, the page's Origin, no sub-protocol. It returns the upgrade's
+// answer's status and header (those of a refusal too).
+func (u *signalrUser) dialHub(token string) (*signalrHubConn, int, http.Header, error) {
 	d := websocket.Dialer{Jar: u.jar, HandshakeTimeout: 5 * time.Second}
 	ws, resp, err := d.Dial("ws"+strings.TrimPrefix(u.base, "http")+signalrHub+"?id="+url.QueryEscape(token), http.Header{"Origin": {u.base}})
+	status, header := 0, http.Header(nil)
 	if resp != nil {
+		status, header = resp.StatusCode, resp.Header
 		resp.Body.Close()
 	}
 	if err != nil {
-		return nil, resp, err
+		return nil, status, header, err
 	}
 	h := &signalrHubConn{tb: u.tb, ws: ws}
 	u.tb.Cleanup(h.stop)
-	return h, resp, nil
+	return h, status, header, nil
 }
 
 // connect negotiates, opens the WebSocket and shakes hands.
 func (u *signalrUser) connect() *signalrHubConn {
 	u.tb.Helper()
-	h, resp, err := u.dialHub(u.negotiate())
+	h, status, _, err := u.dialHub(u.negotiate())
 	if err != nil {
-		u.tb.Fatalf("the hub's WebSocket: %v (%v)", err, resp)
+		u.tb.Fatalf("the hub's WebSocket: %v (%d)", err, status)
 	}
 	h.send(`{"protocol":"json","version":1}`)
 	recs, raw := h.frame()

@@ -496,13 +496,19 @@ type signalrMessage struct {
 	hasArgs      bool
 }
 
+// signalrInvalidData is an InvalidDataException of the protocol, with
+// .NET's message (logged).
+type signalrInvalidData string
+
+func (e signalrInvalidData) Error() string { return string(e) }
+
 // signalrParse is JsonHubProtocol.ParseMessage: an error is an
 // InvalidDataException, which ends the connection.
 func signalrParse(msg []byte) (signalrMessage, error) {
 	var m signalrMessage
 	var props map[string]json.RawMessage
 	if err := json.Unmarshal(msg, &props); err != nil || props == nil {
-		return m, errors.New("Error reading JSON.")
+		return m, signalrInvalidData("Error reading JSON.")
 	}
 	str := func(name string) (string, bool, error) {
 		raw, ok := props[name]
@@ -511,16 +517,16 @@ func signalrParse(msg []byte) (signalrMessage, error) {
 		}
 		var s string
 		if json.Unmarshal(raw, &s) != nil {
-			return "", false, fmt.Errorf("Expected '%s' to be of type String.", name)
+			return "", false, signalrInvalidDataf("Expected '%s' to be of type String.", name)
 		}
 		return s, true, nil
 	}
 	raw, ok := props["type"]
 	if !ok {
-		return m, errors.New("Missing required property 'type'.")
+		return m, signalrInvalidData("Missing required property 'type'.")
 	}
 	if !signalrIsInt(raw) {
-		return m, errors.New("Expected 'type' to be of type Number.")
+		return m, signalrInvalidData("Expected 'type' to be of type Number.")
 	}
 	m.typ, _ = strconv.Atoi(strings.TrimSpace(string(raw)))
 	var err error
@@ -532,28 +538,28 @@ func signalrParse(msg []byte) (signalrMessage, error) {
 	}
 	if raw, ok := props["target"]; ok {
 		if err := json.Unmarshal(raw, &m.target); err != nil || string(raw) == "null" {
-			return m, errors.New("Expected 'target' to be of type String.")
+			return m, signalrInvalidData("Expected 'target' to be of type String.")
 		}
 		m.hasTarget = true
 	}
 	if raw, ok := props["arguments"]; ok {
 		if err := json.Unmarshal(raw, &m.args); err != nil || string(raw) == "null" {
-			return m, errors.New("Expected 'arguments' to be of type Array.")
+			return m, signalrInvalidData("Expected 'arguments' to be of type Array.")
 		}
 		m.hasArgs = true
 	}
 	if raw, ok := props["allowReconnect"]; ok && string(raw) != "true" && string(raw) != "false" {
-		return m, errors.New("Expected 'allowReconnect' to be of type Boolean.")
+		return m, signalrInvalidData("Expected 'allowReconnect' to be of type Boolean.")
 	}
 	if raw, ok := props["headers"]; ok {
 		var h map[string]string
 		if json.Unmarshal(raw, &h) != nil || h == nil {
-			return m, errors.New("Expected 'headers' to be of type Object.")
+			return m, signalrInvalidData("Expected 'headers' to be of type Object.")
 		}
 	}
 	need := func(ok bool, name string) error {
 		if !ok {
-			return fmt.Errorf("Missing required property '%s'.", name)
+			return signalrInvalidDataf("Missing required property '%s'.", name)
 		}
 		return nil
 	}
@@ -577,16 +583,21 @@ func signalrParse(msg []byte) (signalrMessage, error) {
 		_, hasResult := props["result"]
 		_, hasError := props["error"]
 		if err = need(m.invocationID != "", "invocationId"); err == nil && hasResult && hasError && string(props["error"]) != "null" {
-			err = errors.New("The 'error' and 'result' properties are mutually exclusive.")
+			err = signalrInvalidData("The 'error' and 'result' properties are mutually exclusive.")
 		}
 	case 5: // CancelInvocation
 		err = need(m.invocationID != "", "invocationId")
 	case 8, 9: // Ack, Sequence
 		if err = need(props["sequenceId"] != nil, "sequenceId"); err == nil && !signalrIsLong(props["sequenceId"]) {
-			err = errors.New("Expected 'sequenceId' to be of type Number.")
+			err = signalrInvalidData("Expected 'sequenceId' to be of type Number.")
 		}
 	}
 	return m, err
+}
+
+// signalrInvalidDataf is signalrInvalidData of a formatted message.
+func signalrInvalidDataf(format string, args ...any) error {
+	return signalrInvalidData(fmt.Sprintf(format, args...))
 }
 
 func signalrIsLong(raw json.RawMessage) bool {
@@ -651,21 +662,21 @@ func signalrTaskJSON(id int, t *signalrTask) string {
 // number only, a string from a string or null).
 func signalrBind(args []json.RawMessage, types []string) ([]any, error) {
 	if len(args) != len(types) {
-		return nil, fmt.Errorf("Invocation provides %d argument(s) but target expects %d.", len(args), len(types))
+		return nil, signalrInvalidDataf("Invocation provides %d argument(s) but target expects %d.", len(args), len(types))
 	}
 	out := make([]any, len(args))
 	for i, raw := range args {
 		switch types[i] {
 		case "int":
 			if !signalrIsInt(raw) {
-				return nil, fmt.Errorf("The JSON value could not be converted to System.Int32. Path: $ | LineNumber: 0 | BytePositionInLine: %d.", len(raw))
+				return nil, signalrInvalidDataf("The JSON value could not be converted to System.Int32. Path: $ | LineNumber: 0 | BytePositionInLine: %d.", len(raw))
 			}
 			n, _ := strconv.Atoi(strings.TrimSpace(string(raw)))
 			out[i] = n
 		case "string":
 			var s *string
 			if err := json.Unmarshal(raw, &s); err != nil {
-				return nil, errors.New("The JSON value could not be converted to System.String.")
+				return nil, signalrInvalidData("The JSON value could not be converted to System.String.")
 			}
 			out[i] = s
 		}
@@ -697,15 +708,17 @@ func (x *signalrConn) invoke(m signalrMessage) []signalrOut {
 		x.a.refuse("hub bad invocation", "a stream invocation of %s", name)
 		return reply("", fmt.Sprintf("The client attempted to invoke the non-streaming '%s' method with a streaming invocation.", name))
 	}
+	id, _ := args[0].(int) // as signalrBind made them
 	var group, target, payload, result, hubErr string
 	switch name {
 	case "JoinList":
-		hubErr, result = x.joinList(args[0].(int)), "null"
+		hubErr, result = x.joinList(id), "null"
 	case "AddTask":
-		group, target, payload, hubErr = x.addTask(args[0].(int), args[1].(*string))
+		title, _ := args[1].(*string)
+		group, target, payload, hubErr = x.addTask(id, title)
 		result = payload
 	case "CompleteTask":
-		group, target, payload, hubErr = x.completeTask(args[0].(int))
+		group, target, payload, hubErr = x.completeTask(id)
 		result = "true"
 	}
 	if hubErr != "" {

@@ -365,9 +365,9 @@ func TestSignalRRefusals(t *testing.T) {
 	for _, tc := range handshakes {
 		t.Run(tc.name, func(t *testing.T) {
 			alice.tb = t
-			h, resp, err := alice.dialHub(alice.negotiate())
+			h, status, _, err := alice.dialHub(alice.negotiate())
 			if err != nil {
-				t.Fatalf("%v (%v)", err, resp)
+				t.Fatalf("%v (%d)", err, status)
 			}
 			before := a.Counts.Get("handshake refused")
 			h.send(tc.send)
@@ -461,27 +461,27 @@ func TestSignalRConnections(t *testing.T) {
 	if m == nil {
 		t.Fatalf("negotiate without a version: %s", ans.Body)
 	}
-	h, resp, err := u.dialHub(string(m[1]))
+	h, status, header, err := u.dialHub(string(m[1]))
 	if err != nil {
-		t.Fatalf("the id as the token: %v (%v)", err, resp)
+		t.Fatalf("the id as the token: %v (%d)", err, status)
 	}
-	if resp.Header.Get("Sec-WebSocket-Protocol") != "" || resp.Header.Get("Sec-WebSocket-Extensions") != "" || resp.Header.Get("Server") != "Kestrel" {
-		t.Errorf("the upgrade's answer: %v", resp.Header)
+	if header.Get("Sec-WebSocket-Protocol") != "" || header.Get("Sec-WebSocket-Extensions") != "" || header.Get("Server") != "Kestrel" {
+		t.Errorf("the upgrade's answer: %v", header)
 	}
 	// A token in use is a 409; once its connection ended, a 404.
-	if _, resp, err := u.dialHub(string(m[1])); err == nil || resp == nil || resp.StatusCode != http.StatusConflict {
-		t.Errorf("a second WebSocket for a token: %v, %v", err, resp)
+	if _, status, _, err := u.dialHub(string(m[1])); err == nil || status != http.StatusConflict {
+		t.Errorf("a second WebSocket for a token: %v, %d", err, status)
 	}
 	h.send(`{"protocol":"json","version":1}`)
 	h.frame()
 	h.close()
-	if _, resp, err := u.dialHub(string(m[1])); err == nil || resp == nil || resp.StatusCode != http.StatusNotFound {
-		t.Errorf("a token whose connection ended: %v, %v", err, resp)
+	if _, status, _, err := u.dialHub(string(m[1])); err == nil || status != http.StatusNotFound {
+		t.Errorf("a token whose connection ended: %v, %d", err, status)
 	}
 	// No id at all: a connection without negotiate (skipNegotiation).
-	h, resp, err = u.dialHub("")
+	h, status, _, err = u.dialHub("")
 	if err != nil {
-		t.Fatalf("without negotiate: %v (%v)", err, resp)
+		t.Fatalf("without negotiate: %v (%d)", err, status)
 	}
 	h.send(`{"protocol":"JSON","version":2}`)
 	if got, err := signalrHubFrame(h); got != "{}\x1e" || err != nil {
@@ -490,8 +490,8 @@ func TestSignalRConnections(t *testing.T) {
 	h.close()
 	// Another user's cookie with alice's token: SignalR only logs it.
 	bob, _ := signalrSignedIn(t, a.URL, "bob")
-	if h, resp, err := bob.dialHub(u.negotiate()); err != nil {
-		t.Errorf("bob with alice's token: %v (%v)", err, resp)
+	if h, status, _, err := bob.dialHub(u.negotiate()); err != nil {
+		t.Errorf("bob with alice's token: %v (%d)", err, status)
 	} else {
 		h.stop()
 	}
@@ -506,8 +506,8 @@ func TestSignalRConnections(t *testing.T) {
 	a.mu.Lock()
 	a.disconnectTimeout = time.Nanosecond
 	a.mu.Unlock()
-	if _, resp, err := u.dialHub(u.negotiate()); err == nil || resp == nil || resp.StatusCode != http.StatusNotFound {
-		t.Errorf("a token past the DisconnectTimeout: %v, %v", err, resp)
+	if _, status, _, err := u.dialHub(u.negotiate()); err == nil || status != http.StatusNotFound {
+		t.Errorf("a token past the DisconnectTimeout: %v, %d", err, status)
 	}
 	a.mu.Lock()
 	a.disconnectTimeout, a.keepAlive = 15*time.Second, 100*time.Millisecond
@@ -522,7 +522,7 @@ func TestSignalRConnections(t *testing.T) {
 	a.mu.Lock()
 	a.keepAlive, a.handshakeTimeout, a.clientTimeout = 15*time.Second, 200*time.Millisecond, 300*time.Millisecond
 	a.mu.Unlock()
-	h, _, err = u.dialHub(u.negotiate())
+	h, _, _, err = u.dialHub(u.negotiate())
 	if err != nil {
 		t.Fatal(err)
 	}
