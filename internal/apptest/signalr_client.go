@@ -3,7 +3,9 @@ package apptest
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -311,8 +313,10 @@ func (h *signalrHubConn) tasks(list string) {
 }
 
 // close is the client's stop(): {"type":7}, then the WebSocket's close
-// (no status, as a browser's ws.close() sends it), and the server's
-// messages read until its close.
+// (no status, as a browser's ws.close() sends it), the server's messages
+// read until its close, and then, as a browser's close event waits for
+// it, the end of the TCP connection (the server has let the connection
+// go by then).
 func (h *signalrHubConn) close() {
 	h.tb.Helper()
 	h.send(`{"type":7}`)
@@ -326,6 +330,11 @@ func (h *signalrHubConn) close() {
 		if err != nil {
 			if !websocket.IsCloseError(err, websocket.CloseNormalClosure) {
 				h.tb.Fatalf("the hub's close: %v", err)
+			}
+			nc := h.ws.UnderlyingConn()
+			_ = nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+			if n, err := nc.Read(make([]byte, 1)); n != 0 || !errors.Is(err, io.EOF) {
+				h.tb.Fatalf("after the hub's close: %d bytes, %v", n, err)
 			}
 			break
 		}

@@ -520,7 +520,7 @@ func TestSignalRConnections(t *testing.T) {
 	}
 	h.close()
 	a.mu.Lock()
-	a.keepAlive, a.handshakeTimeout, a.clientTimeout = 15*time.Second, 200*time.Millisecond, 300*time.Millisecond
+	a.keepAlive, a.handshakeTimeout = 15*time.Second, 200*time.Millisecond
 	a.mu.Unlock()
 	h, _, _, err = u.dialHub(u.negotiate())
 	if err != nil {
@@ -529,6 +529,9 @@ func TestSignalRConnections(t *testing.T) {
 	if got, err := signalrHubFrame(h); got != `{"error":"Handshake was canceled."}`+"\x1e" || err != nil {
 		t.Errorf("no handshake: %q, %v", got, err)
 	}
+	a.mu.Lock()
+	a.handshakeTimeout, a.clientTimeout = 15*time.Second, 300*time.Millisecond
+	a.mu.Unlock()
 	h = u.connect()
 	if got, err := signalrHubFrame(h); got != `{"type":7,"error":"Connection closed with an error.","allowReconnect":true}`+"\x1e" || err != nil {
 		t.Errorf("a silent client: %q, %v", got, err)
