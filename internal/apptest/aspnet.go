@@ -175,8 +175,21 @@ var (
 
 // NewAspNet starts an AspNet on loopback until the test ends.
 func NewAspNet(tb testing.TB) *AspNet {
+	a := newAspNetKeyRing("todoapp")
+	srv := httptest.NewServer(a)
+	tb.Cleanup(srv.Close)
+	a.URL = srv.URL
+	return a
+}
+
+// newAspNetKeyRing is an AspNet not yet serving: a Data Protection key ring
+// of its own, for an app deployed under /srv/<app>-<random>/ (its content
+// root, the discriminator), and its antiforgery cookie's name. Another
+// ASP.NET Core app of this package (SignalR) protects its cookies and
+// tokens with one.
+func newAspNetKeyRing(app string) *AspNet {
 	a := &AspNet{users: map[string]*aspnetUser{}, byID: map[string]*aspnetUser{}, todos: map[int]*aspnetTodo{},
-		disc: "/srv/todoapp-" + hex.EncodeToString(aspnetRandom(3)) + "/", kdk: aspnetRandom(64)}
+		disc: "/srv/" + app + "-" + hex.EncodeToString(aspnetRandom(3)) + "/", kdk: aspnetRandom(64)}
 	copy(a.keyID[:], aspnetRandom(16))
 	a.keyID[7], a.keyID[8] = a.keyID[7]&0x0f|0x40, a.keyID[8]&0x3f|0x80 // a version 4 Guid, as ToByteArray lays it out
 	sum := sha256.Sum256([]byte(a.disc))
@@ -194,9 +207,6 @@ func NewAspNet(tb testing.TB) *AspNet {
 	cipher.NewCBCEncrypter(block, make([]byte, 16)).CryptBlocks(e, e)
 	m := hmac.New(sha256.New, tmp[32:])
 	a.ctxHeader = m.Sum(append(h, e...))
-	srv := httptest.NewServer(a)
-	tb.Cleanup(srv.Close)
-	a.URL = srv.URL
 	return a
 }
 
@@ -405,11 +415,15 @@ func (u *aspnetUser) claims() []aspnetClaim {
 
 // ticket is TicketSerializer's format 5, protected for the cookie.
 func (a *AspNet) ticket(u *aspnetUser, persistent bool, issued time.Time) string {
+	return a.ticketOf(u.claims(), persistent, issued)
+}
+
+// ticketOf is ticket for an identity of these claims.
+func (a *AspNet) ticketOf(cl []aspnetClaim, persistent bool, issued time.Time) string {
 	le := func(b []byte, n int) []byte { return binary.LittleEndian.AppendUint32(b, uint32(n)) }
 	b := aspnetStr(le(nil, 5), aspnetScheme)
 	b = aspnetStr(le(b, 1), aspnetScheme)
 	b = aspnetStr(aspnetStr(b, "\x00"), "\x00") // the default name and role claim types
-	cl := u.claims()
 	b = le(b, len(cl))
 	for _, c := range cl {
 		typ := c.typ
